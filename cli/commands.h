@@ -1,0 +1,25 @@
+/* commands.h - the `starhil` subcommands.  Each is implemented by the module
+ * that owns it (file named in the comment) and follows the same contract:
+ * argv[0] is the subcommand name, `--help` prints usage and returns 0, errors are
+ * printed to stderr as "starhil CMD: message" and return non-zero (2 for usage
+ * errors, 1 for failures). */
+#ifndef SH_CLI_COMMANDS_H
+#define SH_CLI_COMMANDS_H
+
+int sh_cmd_genome(int argc, char **argv);   /* genome/genome_cli.c    */
+int sh_cmd_runs(int argc, char **argv);     /* runs/runs_cli.c        */
+int sh_cmd_build(int argc, char **argv);    /* evaluator/build_cli.c  */
+int sh_cmd_score(int argc, char **argv);    /* evaluator/capability/score_cli.c */
+int sh_cmd_device(int argc, char **argv);   /* devices/device_cli.c   */
+int sh_cmd_measure(int argc, char **argv);  /* devices/device_cli.c   */
+int sh_cmd_profile(int argc, char **argv);  /* devices/device_cli.c   */
+int sh_cmd_search(int argc, char **argv);   /* search/search_cli.c    */
+int sh_cmd_front(int argc, char **argv);    /* search/search_cli.c    */
+int sh_cmd_report(int argc, char **argv);   /* reports/report_cli.c   */
+int sh_cmd_export(int argc, char **argv);   /* reports/report_cli.c   */
+int sh_cmd_compare(int argc, char **argv);  /* reports/report_cli.c   */
+/* `starhil genome import config.json`: genome/genome_cli.c calls this,
+ * implemented with the HF config converter in reports/hf_config.c */
+int sh_cmd_genome_import(int argc, char **argv);
+
+#endif

@@ -1,0 +1,21 @@
+#!/bin/sh
+# deps.sh - install the Debian 12 packages starhil needs to build, test and run.
+# Idempotent: installs only what is missing. Needs root (or sudo) and apt-get.
+set -e
+PKGS="build-essential pkg-config clang libclang-rt-14-dev libsqlite3-dev sqlite3
+libcurl4-openssl-dev libhwloc-dev hwloc libssh2-1-dev libjansson-dev libcmocka-dev
+gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user openssh-server openssh-client adb
+python3 python3-numpy chromium"
+missing=""
+for p in $PKGS; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+if [ -z "$missing" ]; then
+    echo "deps: all Debian packages present"
+    exit 0
+fi
+echo "deps: installing:$missing"
+SUDO=""
+[ "$(id -u)" = 0 ] || SUDO=sudo
+$SUDO apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing
