@@ -3,6 +3,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 #include <sys/stat.h>
 
@@ -49,7 +50,7 @@ const char *sh_runtime_dir(void)
             *slash = '\0';
             char cand[4096 + 64];
             snprintf(cand, sizeof cand, "%s/../share/starhil/runtime", exe);
-            if (is_dir(cand)) { snprintf(buf, sizeof buf, "%s", cand); return buf; }
+            if (is_dir(cand) && strlen(cand) < sizeof buf) { memcpy(buf, cand, strlen(cand) + 1); return buf; }
         }
     }
     snprintf(buf, sizeof buf, "%s/evaluator/runtime", SH_SOURCE_ROOT);

@@ -25,7 +25,14 @@ int sh_err_prefix(sh_err *err, const char *fmt, ...)
     va_end(ap);
     char old[SH_ERR_MAX];
     memcpy(old, err->msg, sizeof old);
-    snprintf(err->msg, sizeof err->msg, "%s: %s", prefix, old);
+    /* assemble by hand: the result is deliberately cut at SH_ERR_MAX - 1 */
+    size_t n = strnlen(prefix, SH_ERR_MAX - 1);
+    memcpy(err->msg, prefix, n);
+    if (n + 2 < SH_ERR_MAX) { memcpy(err->msg + n, ": ", 2); n += 2; }
+    size_t m = strnlen(old, SH_ERR_MAX - 1);
+    if (m > SH_ERR_MAX - 1 - n) m = SH_ERR_MAX - 1 - n;
+    memcpy(err->msg + n, old, m);
+    err->msg[n + m] = '\0';
     return -1;
 }
 
