@@ -1,0 +1,825 @@
+/* device_cli.c - the `starhil device`, `starhil measure` and `starhil profile`
+ * subcommands: the device inventory (add, list, probe, check, rm), measuring a
+ * genome on a device, and chip profiles. */
+#include <errno.h>
+#include <jansson.h>
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli/commands.h"
+#include "devices/device.h"
+#include "devices/measure.h"
+#include "devices/profile.h"
+#include "evaluator/build.h"
+#include "runs/runs.h"
+#include "util/cliopt.h"
+
+/* A tiny genome used to build a probe/check variant for a remote target. */
+#define PROBE_GENOME "d=64 v=256 hd=32 theta=10000 eps=1e-05 ctx=256 tie=1 | conv(3)/swiglu(64) gqa(2,1)/swiglu(64)"
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* Matches "--name VALUE" or "--name=VALUE" at argv[*i]; advances *i. */
+static const char *optval(int argc, char **argv, int *i, const char *name, bool *missing)
+{
+    size_t n = strlen(name);
+    if (strncmp(argv[*i], name, n)) return NULL;
+    if (argv[*i][n] == '=') return argv[*i] + n + 1;
+    if (argv[*i][n] != '\0') return NULL;
+    if (*i + 1 >= argc) { *missing = true; return NULL; }
+    return argv[++*i];
+}
+
+static int parse_int(const char *cmd, const char *opt, const char *s, long lo, long hi, int *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v < lo || v > hi) {
+        fprintf(stderr, "starhil %s: %s: '%s' is not an integer in [%ld, %ld]\n", cmd, opt, s, lo, hi);
+        return -1;
+    }
+    *out = (int)v;
+    return 0;
+}
+
+static int parse_dbl(const char *cmd, const char *opt, const char *s, double lo, double hi, double *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || *end || !isfinite(v) || v < lo || v > hi) {
+        fprintf(stderr, "starhil %s: %s: '%s' is not a number in [%g, %g]\n", cmd, opt, s, lo, hi);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+static int open_db(const char *cmd, sh_db **db)
+{
+    sh_err err = {{0}};
+    if (sh_db_open(sh_cli_db_path(), SH_DB_CREATE, db, &err)) {
+        fprintf(stderr, "starhil %s: %s\n", cmd, err.msg);
+        return -1;
+    }
+    return 0;
+}
+
+static void tty_progress(void *ctx, const char *line)
+{
+    (void)ctx;
+    if (sh_cli_is_tty()) fprintf(stderr, "\r\033[K%s", line);
+}
+
+static void tty_progress_end(void)
+{
+    if (sh_cli_is_tty()) fprintf(stderr, "\r\033[K");
+}
+
+/* ---- device add ------------------------------------------------------------ */
+
+static void usage_device(FILE *f)
+{
+    fprintf(f,
+        "usage: starhil device add NAME [--kind local|ssh|adb|qemu-aarch64] [--host H] [--port P]\n"
+        "                          [--user U] [--key FILE] [--known-hosts FILE] [--trust-host-key]\n"
+        "                          [--target TRIPLE] [--cpus LIST] [--workdir DIR] [--serial S]\n"
+        "                          [--connect-timeout S]\n"
+        "       starhil device list [--json]\n"
+        "       starhil device probe NAME [--json]\n"
+        "       starhil device check NAME [--json] [--trust-host-key]\n"
+        "       starhil device rm NAME\n\n"
+        "Measurement devices are stored in the run database (--db). Kinds:\n"
+        "  local         this host (a device named 'local' exists implicitly)\n"
+        "  qemu-aarch64  an emulated ARM board on this host (qemu-user), target aarch64-linux-gnu\n"
+        "  ssh           a board over SSH: key file (--key) or the ssh agent; the host key must be\n"
+        "                in known_hosts (~/.ssh/known_hosts or --known-hosts), or --trust-host-key\n"
+        "                records it at `add`\n"
+        "  adb           an Android phone through the adb server (--host/--port of the server,\n"
+        "                default 127.0.0.1:5037 or $ADB_SERVER_SOCKET; --serial picks the phone);\n"
+        "                works in /data/local/tmp, pinned with taskset to --cpus\n"
+        "Only paths to key files are stored, never secrets. Names: [A-Za-z0-9._-]{1,63}.\n"
+        "See docs/devices.md.\n");
+}
+
+static int abs_path(const char *cmd, const char *what, const char *p, bool must_exist, char *out, size_t cap)
+{
+    char buf[PATH_MAX];
+    char joined[2 * PATH_MAX + 2];
+    if (realpath(p, buf)) {
+        snprintf(joined, sizeof joined, "%s", buf);
+    } else if (must_exist) {
+        fprintf(stderr, "starhil %s: %s %s: %s\n", cmd, what, p, strerror(errno));
+        return -1;
+    } else if (p[0] == '/') {
+        snprintf(joined, sizeof joined, "%s", p);
+    } else {
+        char cwd[PATH_MAX];
+        if (!getcwd(cwd, sizeof cwd)) return -1;
+        snprintf(joined, sizeof joined, "%s/%.*s", cwd, PATH_MAX, p);
+    }
+    if (strlen(joined) >= cap) {
+        fprintf(stderr, "starhil %s: %s %s: path longer than %zu bytes\n", cmd, what, p, cap - 1);
+        return -1;
+    }
+    memcpy(out, joined, strlen(joined) + 1);
+    return 0;
+}
+
+static char *make_options(const char *known_hosts, const char *serial, double connect_timeout)
+{
+    json_t *o = json_object();
+    if (known_hosts && *known_hosts) json_object_set_new(o, "known_hosts", json_string(known_hosts));
+    if (serial && *serial) json_object_set_new(o, "serial", json_string(serial));
+    if (connect_timeout > 0) json_object_set_new(o, "connect_timeout_s", json_real(connect_timeout));
+    char *s = json_object_size(o) ? json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+    json_decref(o);
+    return s;
+}
+
+/* Opens the device with trust_host_key and connects, so the host key gets recorded. */
+static int record_host_key(const sh_device_rec *rec, sh_err *err)
+{
+    sh_device_rec r = *rec;
+    json_t *o = rec->options_json ? json_loads(rec->options_json, 0, NULL) : json_object();
+    if (!o) o = json_object();
+    json_object_set_new(o, "trust_host_key", json_true());
+    r.options_json = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    sh_device *d;
+    int rc = sh_device_open(&r, &d, err);
+    free(r.options_json);
+    if (rc) return -1;
+    rc = sh_device_prepare(d, err);
+    sh_device_close(d);
+    return rc ? -1 : 0;
+}
+
+static int device_add(int argc, char **argv)
+{
+    const char *cmd = "device add";
+    sh_device_rec rec;
+    memset(&rec, 0, sizeof rec);
+    rec.healthy = true;
+    const char *name = NULL, *kind = "local", *host = "", *user = "", *key = "", *target = "",
+               *cpus = "", *workdir = "", *serial = "", *known = "";
+    int port = 0;
+    double ctimeout = 0;
+    bool trust = false;
+    for (int i = 1; i < argc; i++) {
+        bool miss = false;
+        const char *v;
+        if (!strcmp(argv[i], "--help")) { usage_device(stdout); return 0; }
+        else if (!strcmp(argv[i], "--trust-host-key")) trust = true;
+        else if ((v = optval(argc, argv, &i, "--kind", &miss))) kind = v;
+        else if ((v = optval(argc, argv, &i, "--host", &miss))) host = v;
+        else if ((v = optval(argc, argv, &i, "--port", &miss))) { if (parse_int(cmd, "--port", v, 1, 65535, &port)) return 2; }
+        else if ((v = optval(argc, argv, &i, "--user", &miss))) user = v;
+        else if ((v = optval(argc, argv, &i, "--key", &miss))) key = v;
+        else if ((v = optval(argc, argv, &i, "--known-hosts", &miss))) known = v;
+        else if ((v = optval(argc, argv, &i, "--target", &miss))) target = v;
+        else if ((v = optval(argc, argv, &i, "--cpus", &miss))) cpus = v;
+        else if ((v = optval(argc, argv, &i, "--workdir", &miss))) workdir = v;
+        else if ((v = optval(argc, argv, &i, "--serial", &miss))) serial = v;
+        else if ((v = optval(argc, argv, &i, "--connect-timeout", &miss))) { if (parse_dbl(cmd, "--connect-timeout", v, 0.1, 600, &ctimeout)) return 2; }
+        else if (miss) { fprintf(stderr, "starhil %s: %s needs a value\n", cmd, argv[i]); return 2; }
+        else if (argv[i][0] == '-') { fprintf(stderr, "starhil %s: unknown option '%s'\n", cmd, argv[i]); return 2; }
+        else if (!name) name = argv[i];
+        else { fprintf(stderr, "starhil %s: unexpected argument '%s'\n", cmd, argv[i]); return 2; }
+    }
+    sh_err err = {{0}};
+    if (!name) { fprintf(stderr, "starhil %s: a device NAME is needed\n", cmd); return 2; }
+    if (sh_device_name_check(name, &err)) { fprintf(stderr, "starhil %s: %s\n", cmd, err.msg); return 2; }
+    if (!sh_device_kind_valid(kind)) { fprintf(stderr, "starhil %s: unknown kind '%s' (local, ssh, adb, qemu-aarch64)\n", cmd, kind); return 2; }
+    if (!strcmp(kind, "ssh") && !*host) { fprintf(stderr, "starhil %s: --kind ssh needs --host\n", cmd); return 2; }
+    if (strlen(host) >= sizeof rec.host || strlen(user) >= sizeof rec.user || strlen(target) >= sizeof rec.target ||
+        strlen(cpus) >= sizeof rec.cpus || strlen(serial) > 127) {
+        fprintf(stderr, "starhil %s: an option value is too long\n", cmd);
+        return 2;
+    }
+    if (strspn(serial, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._:-") != strlen(serial)) {
+        fprintf(stderr, "starhil %s: --serial '%s': only [A-Za-z0-9._:-] allowed\n", cmd, serial);
+        return 2;
+    }
+    if (strspn(user, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") != strlen(user)) {
+        fprintf(stderr, "starhil %s: --user '%s': only [A-Za-z0-9._-] allowed\n", cmd, user);
+        return 2;
+    }
+    if (*cpus) {
+        bool set[1024];
+        int n;
+        if (sh_cpulist_parse(cpus, set, &n, &err)) { fprintf(stderr, "starhil %s: --cpus: %s\n", cmd, err.msg); return 2; }
+    }
+    snprintf(rec.name, sizeof rec.name, "%s", name);
+    snprintf(rec.kind, sizeof rec.kind, "%s", kind);
+    snprintf(rec.host, sizeof rec.host, "%s", host);
+    rec.port = port ? port : !strcmp(kind, "ssh") ? 22 : 0;
+    snprintf(rec.user, sizeof rec.user, "%s", *user ? user : (!strcmp(kind, "ssh") && getenv("USER")) ? getenv("USER") : "");
+    snprintf(rec.target, sizeof rec.target, "%s", *target ? target : sh_device_default_target(kind));
+    if (!strcmp(kind, "ssh") && !rec.target[0]) {
+        fprintf(stderr, "starhil %s: --kind ssh needs --target (e.g. aarch64-linux-gnu)\n", cmd);
+        return 2;
+    }
+    snprintf(rec.cpus, sizeof rec.cpus, "%s", cpus);
+    snprintf(rec.workdir, sizeof rec.workdir, "%s", workdir);
+    if (*key && abs_path(cmd, "--key", key, true, rec.key_path, sizeof rec.key_path)) return 2;
+    char known_abs[1024] = "";
+    if (*known && abs_path(cmd, "--known-hosts", known, false, known_abs, sizeof known_abs)) return 2;
+    rec.options_json = make_options(known_abs, serial, ctimeout);
+    sh_device *probe_open;
+    if (sh_device_open(&rec, &probe_open, &err)) {
+        fprintf(stderr, "starhil %s: %s\n", cmd, err.msg);
+        free(rec.options_json);
+        return 2;
+    }
+    sh_device_close(probe_open);
+    if (trust && !strcmp(kind, "ssh") && record_host_key(&rec, &err)) {
+        fprintf(stderr, "starhil %s: %s\n", cmd, err.msg);
+        free(rec.options_json);
+        return 1;
+    }
+    sh_db *db;
+    if (open_db(cmd, &db)) { free(rec.options_json); return 1; }
+    int rc = sh_db_add_device(db, &rec, &err);
+    free(rec.options_json);
+    sh_db_close(db);
+    if (rc) { fprintf(stderr, "starhil %s: %s\n", cmd, err.msg); return 1; }
+    printf("added device %s (%s%s)\n", name, kind, trust && !strcmp(kind, "ssh") ? ", host key recorded" : "");
+    return 0;
+}
+
+/* ---- device list ----------------------------------------------------------- */
+
+static json_t *rec_json(const sh_device_rec *r)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "name", json_string(r->name));
+    json_object_set_new(o, "kind", json_string(r->kind));
+    json_object_set_new(o, "host", json_string(r->host));
+    json_object_set_new(o, "port", json_integer(r->port));
+    json_object_set_new(o, "user", json_string(r->user));
+    json_object_set_new(o, "key_path", json_string(r->key_path));
+    json_object_set_new(o, "target", json_string(r->target));
+    json_object_set_new(o, "cpus", json_string(r->cpus));
+    json_object_set_new(o, "workdir", json_string(r->workdir));
+    json_object_set_new(o, "healthy", json_boolean(r->healthy));
+    json_object_set_new(o, "fail_count", json_integer(r->fail_count));
+    json_t *opt = r->options_json ? json_loads(r->options_json, 0, NULL) : NULL;
+    json_object_set_new(o, "options", opt ? opt : json_null());
+    json_t *topo = r->topology_json ? json_loads(r->topology_json, 0, NULL) : NULL;
+    json_object_set_new(o, "topology", topo ? topo : json_null());
+    return o;
+}
+
+static int device_list(int argc, char **argv)
+{
+    bool as_json = false;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--help")) { usage_device(stdout); return 0; }
+        if (!strcmp(argv[i], "--json")) as_json = true;
+        else { fprintf(stderr, "starhil device list: unknown argument '%s'\n", argv[i]); return 2; }
+    }
+    sh_db *db;
+    if (open_db("device list", &db)) return 1;
+    sh_err err = {{0}};
+    sh_device_rec *recs = NULL;
+    int n = 0;
+    if (sh_device_ensure_local(db, &err) || sh_db_list_devices(db, &recs, &n, &err)) {
+        fprintf(stderr, "starhil device list: %s\n", err.msg);
+        sh_db_close(db);
+        return 1;
+    }
+    if (as_json) {
+        json_t *a = json_array();
+        for (int i = 0; i < n; i++) json_array_append_new(a, rec_json(&recs[i]));
+        char *s = json_dumps(a, JSON_INDENT(2));
+        printf("%s\n", s ? s : "[]");
+        free(s);
+        json_decref(a);
+    } else {
+        printf("%-20s %-13s %-26s %-20s %-8s %s\n", "NAME", "KIND", "ADDRESS", "TARGET", "CPUS", "HEALTH");
+        for (int i = 0; i < n; i++) {
+            char addr[400] = "-";
+            if (recs[i].host[0]) snprintf(addr, sizeof addr, "%s%s%s:%d", recs[i].user, recs[i].user[0] ? "@" : "", recs[i].host, recs[i].port);
+            printf("%-20s %-13s %-26s %-20s %-8s %s", recs[i].name, recs[i].kind, addr, recs[i].target,
+                   recs[i].cpus[0] ? recs[i].cpus : "all", recs[i].healthy ? "ok" : "UNHEALTHY");
+            if (recs[i].fail_count) printf(" (%d failures)", recs[i].fail_count);
+            printf("\n");
+        }
+    }
+    for (int i = 0; i < n; i++) sh_device_rec_free(&recs[i]);
+    free(recs);
+    sh_db_close(db);
+    return 0;
+}
+
+/* ---- device probe / check ------------------------------------------------------ */
+
+static int load_rec(sh_db *db, const char *cmd, const char *name, sh_device_rec *rec)
+{
+    sh_err err = {{0}};
+    if (sh_device_name_check(name, &err) ||
+        (!strcmp(name, "local") && sh_device_ensure_local(db, &err)) ||
+        sh_db_get_device(db, name, rec, &err)) {
+        fprintf(stderr, "starhil %s: %s\n", cmd, err.msg);
+        return -1;
+    }
+    return 0;
+}
+
+/* Builds the tiny probe variant for the device's target and pushes it. */
+static int push_probe_variant(sh_device *d, char *remote, size_t cap, sh_err *err)
+{
+    sh_genome g;
+    if (sh_genome_parse(PROBE_GENOME, &g, err)) return -1;
+    char exe[SH_BUILD_PATH_MAX];
+    sh_build_opts bo = {.progress = true};
+    if (sh_build_variant(&g, d->target, &bo, exe, sizeof exe, err)) return -1;
+    return sh_device_push(d, exe, "starhil-probe", remote, cap, err);
+}
+
+static int device_probe(int argc, char **argv)
+{
+    const char *cmd = "device probe", *name = NULL;
+    bool as_json = false;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--help")) { usage_device(stdout); return 0; }
+        if (!strcmp(argv[i], "--json")) as_json = true;
+        else if (argv[i][0] == '-') { fprintf(stderr, "starhil %s: unknown option '%s'\n", cmd, argv[i]); return 2; }
+        else if (!name) name = argv[i];
+        else { fprintf(stderr, "starhil %s: unexpected argument '%s'\n", cmd, argv[i]); return 2; }
+    }
+    if (!name) { fprintf(stderr, "starhil %s: a device NAME is needed\n", cmd); return 2; }
+    sh_db *db;
+    if (open_db(cmd, &db)) return 1;
+    sh_device_rec rec;
+    if (load_rec(db, cmd, name, &rec)) { sh_db_close(db); return 1; }
+    sh_err err = {{0}};
+    sh_device *d = NULL;
+    char *topo = NULL;
+    int rc = sh_device_open(&rec, &d, &err);
+    if (!rc) {
+        rc = sh_device_describe(d, &topo, &err);
+        bool remote = strcmp(rec.kind, "local") != 0;
+        if (rc && remote && rc != SH_DEV_ETRANSPORT) {
+            /* no lstopo there: the variant's own probe mode */
+            char remote_exe[2048];
+            rc = push_probe_variant(d, remote_exe, sizeof remote_exe, &err);
+            if (!rc) rc = sh_device_probe_with(d, remote_exe, 120, &topo, &err);
+        } else if (!rc && !strcmp(rec.kind, "qemu-aarch64")) {
+            /* the emulated board: add what the aarch64 variant itself sees */
+            char remote_exe[2048], *probe = NULL;
+            sh_err e2;
+            if (!push_probe_variant(d, remote_exe, sizeof remote_exe, &e2) &&
+                !sh_device_probe_with(d, remote_exe, 120, &probe, &e2)) {
+                json_t *t = json_loads(topo, 0, NULL), *p = json_loads(probe, 0, NULL);
+                if (t && p) {
+                    json_object_set(t, "probe", p);
+                    json_t *m = json_object_get(p, "machine");   /* what the emulated programs see */
+                    if (json_is_string(m)) json_object_set(t, "machine", m);
+                    free(topo);
+                    topo = json_dumps(t, JSON_COMPACT);
+                }
+                json_decref(t);
+                json_decref(p);
+            }
+            free(probe);
+        }
+    }
+    if (!rc && topo) rc = sh_db_set_device_topology(db, rec.name, topo, &err);
+    sh_device_close(d);
+    if (rc) {
+        fprintf(stderr, "starhil %s: %s\n", cmd, err.msg);
+    } else if (as_json) {
+        printf("%s\n", topo);
+    } else {
+        json_t *t = json_loads(topo, 0, NULL);
+        printf("device %s: %s, %s, %lld cpus\n", rec.name,
+               json_string_value(json_object_get(t, "machine")) ? json_string_value(json_object_get(t, "machine")) : "?",
+               json_string_value(json_object_get(t, "model")) ? json_string_value(json_object_get(t, "model")) : "?",
+               (long long)json_integer_value(json_object_get(t, "n_cpus")));
+        json_t *cl = json_object_get(t, "clusters");
+        for (size_t i = 0; i < json_array_size(cl); i++) {
+            json_t *c = json_array_get(cl, i);
+            printf("  cluster %zu: max %lld kHz, %zu cpus\n", i,
+                   (long long)json_integer_value(json_object_get(c, "max_khz")),
+                   json_array_size(json_object_get(c, "cpus")));
+        }
+        printf("  memory: %lld bytes (topology stored)\n", (long long)json_integer_value(json_object_get(t, "mem_total_bytes")));
+        json_decref(t);
+    }
+    free(topo);
+    sh_device_rec_free(&rec);
+    sh_db_close(db);
+    return rc ? 1 : 0;
+}
+
+static int write_text(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    if (!f) return -1;
+    fputs(text, f);
+    return fclose(f);
+}
+
+static char *read_text(const char *path, size_t cap)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) return NULL;
+    char *b = calloc(1, cap + 1);
+    if (b) b[fread(b, 1, cap, f)] = '\0';
+    fclose(f);
+    return b;
+}
+
+/* push, run, fetch a small file and time each step */
+static int check_steps(sh_device *d, const sh_device_rec *rec, double t[3], sh_err *err)
+{
+    char tmpd[] = "/tmp/starhil-check.XXXXXX";
+    if (!mkdtemp(tmpd)) return sh_err_set(err, "mkdtemp: %s", strerror(errno));
+    char local[128], back[128], remote[2048], payload[128];
+    snprintf(local, sizeof local, "%s/check.txt", tmpd);
+    snprintf(back, sizeof back, "%s/back.txt", tmpd);
+    char hex[17];
+    snprintf(hex, sizeof hex, "%08lx%08lx", (unsigned long)time(NULL), (unsigned long)getpid());
+    snprintf(payload, sizeof payload, "starhil device check %s\n", hex);
+    int rc = write_text(local, payload) ? sh_err_set(err, "cannot write %s", local) : 0;
+    double t0 = now_s();
+    if (!rc) rc = sh_device_push(d, local, "check.txt", remote, sizeof remote, err);
+    t[0] = now_s() - t0;
+    sh_dev_result r = {0};
+    t0 = now_s();
+    if (!rc) {
+        if (!strcmp(rec->kind, "qemu-aarch64")) {
+            /* the emulated board runs aarch64 programs only: run the probe variant */
+            char exe[2048];
+            rc = push_probe_variant(d, exe, sizeof exe, err);
+            t0 = now_s();
+            char *argv[] = {exe, "info", NULL};
+            if (!rc) rc = sh_device_run(d, argv, 60, &r, err);
+            if (!rc && !(r.exited && r.exit_code == 0 && strstr(r.out, "{")))
+                rc = sh_err_set(err, "running the aarch64 probe variant failed: %.300s", r.err);
+        } else {
+            char *argv[] = {"cat", "check.txt", NULL};
+            rc = sh_device_run(d, argv, 30, &r, err);
+            if (!rc && !(r.exited && r.exit_code == 0 && !strcmp(r.out, payload)))
+                rc = sh_err_set(err, "`cat` on the device did not return the pushed file (%.200s)", r.err);
+        }
+    }
+    t[1] = now_s() - t0;
+    sh_dev_result_free(&r);
+    t0 = now_s();
+    if (!rc) rc = sh_device_fetch(d, remote, back, err);
+    t[2] = now_s() - t0;
+    if (!rc) {
+        char *got = read_text(back, 4096);
+        if (!got || strcmp(got, payload)) rc = sh_err_set(err, "the fetched file differs from the pushed one");
+        free(got);
+    }
+    unlink(local);
+    unlink(back);
+    rmdir(tmpd);
+    return rc;
+}
+
+static int device_check(int argc, char **argv)
+{
+    const char *cmd = "device check", *name = NULL;
+    bool as_json = false, trust = false;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--help")) { usage_device(stdout); return 0; }
+        if (!strcmp(argv[i], "--json")) as_json = true;
+        else if (!strcmp(argv[i], "--trust-host-key")) trust = true;
+        else if (argv[i][0] == '-') { fprintf(stderr, "starhil %s: unknown option '%s'\n", cmd, argv[i]); return 2; }
+        else if (!name) name = argv[i];
+        else { fprintf(stderr, "starhil %s: unexpected argument '%s'\n", cmd, argv[i]); return 2; }
+    }
+    if (!name) { fprintf(stderr, "starhil %s: a device NAME is needed\n", cmd); return 2; }
+    sh_db *db;
+    if (open_db(cmd, &db)) return 1;
+    sh_device_rec rec;
+    if (load_rec(db, cmd, name, &rec)) { sh_db_close(db); return 1; }
+    sh_err err = {{0}};
+    int rc = 0;
+    if (trust && !strcmp(rec.kind, "ssh")) rc = record_host_key(&rec, &err);
+    sh_device *d = NULL;
+    double t[3] = {0, 0, 0};
+    if (!rc) rc = sh_device_open(&rec, &d, &err);
+    if (!rc) rc = check_steps(d, &rec, t, &err);
+    sh_device_close(d);
+    if (!rc) {
+        sh_err e2;
+        sh_db_set_device_health(db, rec.name, true, 0, &e2);
+    }
+    if (rc) {
+        fprintf(stderr, "starhil %s: %s\n", cmd, err.msg);
+    } else if (as_json) {
+        printf("{\"device\":\"%s\",\"ok\":true,\"push_ms\":%.3f,\"run_ms\":%.3f,\"fetch_ms\":%.3f}\n",
+               rec.name, t[0] * 1e3, t[1] * 1e3, t[2] * 1e3);
+    } else {
+        printf("device %s: ok (push %.1f ms, run %.1f ms, fetch %.1f ms)\n", rec.name, t[0] * 1e3, t[1] * 1e3, t[2] * 1e3);
+    }
+    sh_device_rec_free(&rec);
+    sh_db_close(db);
+    return rc ? 1 : 0;
+}
+
+static int device_rm(int argc, char **argv)
+{
+    const char *name = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--help")) { usage_device(stdout); return 0; }
+        if (argv[i][0] == '-') { fprintf(stderr, "starhil device rm: unknown option '%s'\n", argv[i]); return 2; }
+        if (name) { fprintf(stderr, "starhil device rm: unexpected argument '%s'\n", argv[i]); return 2; }
+        name = argv[i];
+    }
+    sh_err err = {{0}};
+    if (!name) { fprintf(stderr, "starhil device rm: a device NAME is needed\n"); return 2; }
+    if (sh_device_name_check(name, &err)) { fprintf(stderr, "starhil device rm: %s\n", err.msg); return 2; }
+    sh_db *db;
+    if (open_db("device rm", &db)) return 1;
+    int rc = sh_db_remove_device(db, name, &err);
+    sh_db_close(db);
+    if (rc) { fprintf(stderr, "starhil device rm: %s\n", err.msg); return 1; }
+    printf("removed device %s\n", name);
+    return 0;
+}
+
+int sh_cmd_device(int argc, char **argv)
+{
+    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+        usage_device(argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    const char *sub = argv[1];
+    if (!strcmp(sub, "add")) return device_add(argc - 1, argv + 1);
+    if (!strcmp(sub, "list")) return device_list(argc - 1, argv + 1);
+    if (!strcmp(sub, "probe")) return device_probe(argc - 1, argv + 1);
+    if (!strcmp(sub, "check")) return device_check(argc - 1, argv + 1);
+    if (!strcmp(sub, "rm") || !strcmp(sub, "remove")) return device_rm(argc - 1, argv + 1);
+    fprintf(stderr, "starhil device: unknown subcommand '%s' (add, list, probe, check, rm)\n", sub);
+    return 2;
+}
+
+/* ---- measure ------------------------------------------------------------------- */
+
+static void usage_measure(FILE *f)
+{
+    fprintf(f,
+        "usage: starhil measure GENOME [--device NAME=local] [--prompt N=512] [--gen N=128]\n"
+        "                       [--depth N=0] [--threads N] [--wtype f32|f16|q8_0|q4_0 (q4_0)]\n"
+        "                       [--kvtype f32|f16] [--tolerance X=0.02] [--min-reps N=3]\n"
+        "                       [--max-reps N=30] [--reps-per-run N=3] [--cooldown S]\n"
+        "                       [--timeout S=600] [--retries N=2] [--backoff S=1] [--run ID]\n"
+        "                       [--reference GENOME --every K] [--exe VARIANT] [--json]\n\n"
+        "Builds the genome's variant for the device's target (cached), pushes it, runs its bench\n"
+        "mode until the 95%% CI of the median decode latency is within +-tolerance (or the\n"
+        "repetition cap), and stores the evaluation and every raw sample in the run database.\n"
+        "An ok evaluation with the same settings is returned without measuring again.\n"
+        "GENOME is a preset name, a genome file or inline canonical text.\n");
+}
+
+static int parse_measure_opts(const char *cmd, int argc, char **argv, int *i, sh_measure_opts *o,
+                              bool *handled)
+{
+    bool miss = false;
+    const char *v;
+    *handled = true;
+    if ((v = optval(argc, argv, i, "--prompt", &miss))) return parse_int(cmd, "--prompt", v, 1, 1 << 20, &o->prompt);
+    if ((v = optval(argc, argv, i, "--gen", &miss))) return parse_int(cmd, "--gen", v, 1, 1 << 20, &o->gen);
+    if ((v = optval(argc, argv, i, "--depth", &miss))) return parse_int(cmd, "--depth", v, 0, 1 << 24, &o->depth);
+    if ((v = optval(argc, argv, i, "--threads", &miss))) return parse_int(cmd, "--threads", v, 1, 1024, &o->threads);
+    if ((v = optval(argc, argv, i, "--min-reps", &miss))) return parse_int(cmd, "--min-reps", v, 1, 100000, &o->min_reps);
+    if ((v = optval(argc, argv, i, "--max-reps", &miss))) return parse_int(cmd, "--max-reps", v, 1, 100000, &o->max_reps);
+    if ((v = optval(argc, argv, i, "--reps-per-run", &miss))) return parse_int(cmd, "--reps-per-run", v, 1, 1000, &o->reps_per_run);
+    if ((v = optval(argc, argv, i, "--retries", &miss))) {
+        int r;
+        if (parse_int(cmd, "--retries", v, 0, 100, &r)) return -1;
+        o->retries = r ? r : -1;
+        return 0;
+    }
+    if ((v = optval(argc, argv, i, "--tolerance", &miss))) return parse_dbl(cmd, "--tolerance", v, 1e-4, 1, &o->tolerance);
+    if ((v = optval(argc, argv, i, "--cooldown", &miss))) return parse_dbl(cmd, "--cooldown", v, 0, 3600, &o->cooldown_s);
+    if ((v = optval(argc, argv, i, "--timeout", &miss))) return parse_dbl(cmd, "--timeout", v, 0.1, 86400, &o->timeout_s);
+    if ((v = optval(argc, argv, i, "--backoff", &miss))) return parse_dbl(cmd, "--backoff", v, 0.001, 600, &o->backoff_s);
+    if ((v = optval(argc, argv, i, "--every", &miss))) return parse_int(cmd, "--every", v, 1, 1000000, &o->reference_every);
+    if ((v = optval(argc, argv, i, "--run", &miss))) {
+        int r;
+        if (parse_int(cmd, "--run", v, 1, INT_MAX, &r)) return -1;
+        o->run_id = r;
+        return 0;
+    }
+    if ((v = optval(argc, argv, i, "--wtype", &miss))) {
+        sh_dtype t;
+        if (sh_dtype_parse(v, &t)) { fprintf(stderr, "starhil %s: unknown weight type '%s'\n", cmd, v); return -1; }
+        o->wtype = v;
+        return 0;
+    }
+    if ((v = optval(argc, argv, i, "--kvtype", &miss))) {
+        sh_dtype t;
+        if (sh_dtype_parse(v, &t) || (t != SH_DTYPE_F32 && t != SH_DTYPE_F16)) {
+            fprintf(stderr, "starhil %s: unknown kv type '%s' (f32, f16)\n", cmd, v);
+            return -1;
+        }
+        o->kvtype = v;
+        return 0;
+    }
+    if (miss) { fprintf(stderr, "starhil %s: %s needs a value\n", cmd, argv[*i]); return -1; }
+    *handled = false;
+    return 0;
+}
+
+static void print_result(const char *device, const sh_measure_result *r, bool as_json)
+{
+    if (as_json) {
+        json_t *o = json_loads(r->result_json ? r->result_json : "{}", 0, NULL);
+        if (!o) o = json_object();
+        json_object_set_new(o, "eval_id", json_integer(r->eval_id));
+        json_object_set_new(o, "cached", json_boolean(r->cached));
+        char *s = json_dumps(o, JSON_INDENT(2));
+        printf("%s\n", s ? s : "{}");
+        free(s);
+        json_decref(o);
+        return;
+    }
+    printf("device %s, evaluation %lld%s\n", device, (long long)r->eval_id, r->cached ? " (stored earlier, not re-measured)" : "");
+    printf("  decode   %.3f ms/token median, 95%% CI [%.3f, %.3f]%s, %.2f tok/s\n", r->decode_ms_median,
+           r->decode_ci_low, r->decode_ci_high, r->converged ? "" : " (repetition cap hit)", r->decode_tok_s);
+    printf("  prefill  %.2f tok/s, time to first token %.2f ms\n", r->prefill_tok_s, r->ttft_ms);
+    printf("  memory   peak RSS %.1f MiB, weights %.1f MiB, KV %.1f MiB, conv state %.1f KiB\n",
+           r->peak_rss_bytes / 1048576.0, r->weight_bytes / 1048576.0, r->kv_bytes / 1048576.0, r->conv_bytes / 1024.0);
+    printf("  reps     %d\n", r->reps);
+    if (r->rel_to_reference > 0) printf("  relative to the reference genome: %.3fx\n", r->rel_to_reference);
+}
+
+int sh_cmd_measure(int argc, char **argv)
+{
+    const char *cmd = "measure", *genome_arg = NULL, *device = "local", *ref_arg = NULL;
+    bool as_json = false;
+    sh_measure_opts o = {0};
+    for (int i = 1; i < argc; i++) {
+        bool miss = false, handled;
+        const char *v;
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) { usage_measure(stdout); return 0; }
+        if (!strcmp(argv[i], "--json")) { as_json = true; continue; }
+        if ((v = optval(argc, argv, &i, "--device", &miss))) { device = v; continue; }
+        if ((v = optval(argc, argv, &i, "--reference", &miss))) { ref_arg = v; continue; }
+        if ((v = optval(argc, argv, &i, "--exe", &miss))) { o.exe_path = v; continue; }
+        if (miss) { fprintf(stderr, "starhil %s: %s needs a value\n", cmd, argv[i]); return 2; }
+        if (parse_measure_opts(cmd, argc, argv, &i, &o, &handled)) return 2;
+        if (handled) continue;
+        if (argv[i][0] == '-') { fprintf(stderr, "starhil %s: unknown option '%s'\n", cmd, argv[i]); return 2; }
+        if (genome_arg) { fprintf(stderr, "starhil %s: unexpected argument '%s'\n", cmd, argv[i]); return 2; }
+        genome_arg = argv[i];
+    }
+    if (!genome_arg) { usage_measure(stderr); return 2; }
+    if (ref_arg && o.reference_every <= 0) o.reference_every = 10;
+    sh_err err = {{0}};
+    sh_genome g, ref;
+    if (sh_genome_resolve(genome_arg, &g, &err)) { fprintf(stderr, "starhil %s: %s\n", cmd, err.msg); return 2; }
+    if (ref_arg) {
+        if (sh_genome_resolve(ref_arg, &ref, &err)) { fprintf(stderr, "starhil %s: --reference: %s\n", cmd, err.msg); return 2; }
+        o.reference = &ref;
+    }
+    if (sh_device_name_check(device, &err)) { fprintf(stderr, "starhil %s: --device: %s\n", cmd, err.msg); return 2; }
+    sh_db *db;
+    if (open_db(cmd, &db)) return 1;
+    o.progress = tty_progress;
+    sh_measure_result r;
+    int rc = sh_measure_genome(db, device, &g, &o, &r, &err);
+    tty_progress_end();
+    sh_measure_shutdown();
+    if (rc) fprintf(stderr, "starhil %s: %s\n", cmd, err.msg);
+    else print_result(device, &r, as_json);
+    sh_measure_result_free(&r);
+    sh_db_close(db);
+    return rc ? 1 : 0;
+}
+
+/* ---- profile ----------------------------------------------------------------------- */
+
+static void usage_profile(FILE *f)
+{
+    fprintf(f,
+        "usage: starhil profile [--device NAME=local] [--quick] [--wtypes LIST] [--threads N]\n"
+        "                       [--max-depth N=32768] [--timeout S] [--json]\n"
+        "       starhil profile --show NAME [--vs NAME2] [--json]\n\n"
+        "Sweeps the block kinds one at a time on a device (conv at several widths, GQA at several\n"
+        "head layouts and context depths, SwiGLU and MoE at several widths, each weight type)\n"
+        "and stores a per-block latency / bandwidth / FLOP-rate table with the device, so chips\n"
+        "can be compared block by block. --quick runs a few tiny points (smoke test).\n"
+        "--show prints a stored profile; with --vs, side by side with another device's\n"
+        "(b/a = latency ratio per point).\n");
+}
+
+static int profile_show(const char *a, const char *b, bool as_json)
+{
+    const char *cmd = "profile";
+    sh_err err = {{0}};
+    if (sh_device_name_check(a, &err) || (b && sh_device_name_check(b, &err))) {
+        fprintf(stderr, "starhil %s: %s\n", cmd, err.msg);
+        return 2;
+    }
+    sh_db *db;
+    if (open_db(cmd, &db)) return 1;
+    char *rows = NULL;
+    int rc = sh_profile_compare(db, a, b, &rows, &err);
+    sh_db_close(db);
+    if (rc) { fprintf(stderr, "starhil %s: %s\n", cmd, err.msg); return 1; }
+    if (as_json) {
+        printf("%s\n", rows);
+        free(rows);
+        return 0;
+    }
+    json_t *arr = json_loads(rows, 0, NULL);
+    free(rows);
+    printf("%-7s %-6s %-44s %12s %10s", "BLOCK", "DTYPE", "PARAMS", "A_US", "A_GB/S");
+    if (b) printf(" %12s %10s %7s", "B_US", "B_GB/S", "B/A");
+    printf("\n");
+    for (size_t i = 0; i < json_array_size(arr); i++) {
+        json_t *e = json_array_get(arr, i), *ma = json_object_get(e, "a"), *mb = json_object_get(e, "b");
+        char *p = json_dumps(json_object_get(e, "params"), JSON_COMPACT | JSON_SORT_KEYS);
+        printf("%-7s %-6s %-44s %12.2f %10.2f", json_string_value(json_object_get(e, "block")),
+               json_string_value(json_object_get(e, "dtype")), p ? p : "",
+               json_number_value(json_object_get(ma, "latency_us")), json_number_value(json_object_get(ma, "gbytes_per_s")));
+        if (b && json_is_object(mb))
+            printf(" %12.2f %10.2f %7.2f", json_number_value(json_object_get(mb, "latency_us")),
+                   json_number_value(json_object_get(mb, "gbytes_per_s")),
+                   json_number_value(json_object_get(e, "b_over_a")));
+        else if (b)
+            printf(" %12s %10s %7s", "-", "-", "-");
+        printf("\n");
+        free(p);
+    }
+    json_decref(arr);
+    return 0;
+}
+
+int sh_cmd_profile(int argc, char **argv)
+{
+    const char *cmd = "profile", *device = "local", *show = NULL, *vs = NULL;
+    sh_profile_opts o = {0};
+    bool as_json = false;
+    for (int i = 1; i < argc; i++) {
+        bool miss = false;
+        const char *v;
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) { usage_profile(stdout); return 0; }
+        if (!strcmp(argv[i], "--json")) as_json = true;
+        else if (!strcmp(argv[i], "--quick")) o.quick = true;
+        else if ((v = optval(argc, argv, &i, "--device", &miss))) device = v;
+        else if ((v = optval(argc, argv, &i, "--show", &miss))) show = v;
+        else if ((v = optval(argc, argv, &i, "--vs", &miss))) vs = v;
+        else if ((v = optval(argc, argv, &i, "--wtypes", &miss))) o.wtypes = v;
+        else if ((v = optval(argc, argv, &i, "--threads", &miss))) { if (parse_int(cmd, "--threads", v, 1, 1024, &o.threads)) return 2; }
+        else if ((v = optval(argc, argv, &i, "--max-depth", &miss))) { if (parse_int(cmd, "--max-depth", v, 1, 1 << 20, &o.max_depth)) return 2; }
+        else if ((v = optval(argc, argv, &i, "--timeout", &miss))) { if (parse_dbl(cmd, "--timeout", v, 0.1, 86400, &o.timeout_s)) return 2; }
+        else if (miss) { fprintf(stderr, "starhil %s: %s needs a value\n", cmd, argv[i]); return 2; }
+        else { fprintf(stderr, "starhil %s: unknown argument '%s'\n", cmd, argv[i]); return 2; }
+    }
+    if (vs && !show) { fprintf(stderr, "starhil %s: --vs needs --show NAME\n", cmd); return 2; }
+    if (show) return profile_show(show, vs, as_json);
+    sh_err err = {{0}};
+    if (sh_device_name_check(device, &err)) { fprintf(stderr, "starhil %s: --device: %s\n", cmd, err.msg); return 2; }
+    sh_db *db;
+    if (open_db(cmd, &db)) return 1;
+    o.progress = tty_progress;
+    int n = 0;
+    char *rows = NULL;
+    int rc = sh_profile_device(db, device, &o, &n, &rows, &err);
+    tty_progress_end();
+    sh_measure_shutdown();
+    if (rc) {
+        fprintf(stderr, "starhil %s: %s\n", cmd, err.msg);
+    } else if (as_json) {
+        printf("%s\n", rows);
+    } else {
+        json_t *a = json_loads(rows, 0, NULL);
+        printf("profile of device %s: %d points stored\n", device, n);
+        printf("%-7s %-6s %-44s %12s %10s %9s\n", "BLOCK", "DTYPE", "PARAMS", "LATENCY_US", "GB/S", "GFLOP/S");
+        for (size_t i = 0; i < json_array_size(a); i++) {
+            json_t *e = json_array_get(a, i);
+            char *p = json_dumps(json_object_get(e, "params"), JSON_COMPACT | JSON_SORT_KEYS);
+            printf("%-7s %-6s %-44s %12.2f %10.2f %9.2f\n", json_string_value(json_object_get(e, "block")),
+                   json_string_value(json_object_get(e, "dtype")), p ? p : "",
+                   json_number_value(json_object_get(e, "latency_us")),
+                   json_number_value(json_object_get(e, "gbytes_per_s")),
+                   json_number_value(json_object_get(e, "gflops")));
+            free(p);
+        }
+        json_decref(a);
+    }
+    free(rows);
+    sh_db_close(db);
+    return rc ? 1 : 0;
+}

@@ -1,0 +1,707 @@
+/* measure.c - sh_measure_genome: the measurement protocol of measure.h (build,
+ * push, bench until the median decode latency's CI is tight, probe before and
+ * after, retries with backoff, device health, reference re-measurement) and
+ * the process-wide registry of open device sessions. */
+#include "devices/measure.h"
+#include "devices/device.h"
+
+#include <jansson.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "evaluator/build.h"
+
+/* ---- device session registry ---------------------------------------------- */
+
+typedef struct dev_slot {
+    char name[64];
+    char *sig;               /* record fields the session was opened with */
+    sh_device *dev;
+    pthread_mutex_t lock;
+    struct dev_slot *next;
+} dev_slot;
+
+static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
+static dev_slot *slots;
+
+static char *rec_signature(const sh_device_rec *r)
+{
+    size_t n = 4096 + (r->options_json ? strlen(r->options_json) : 0);
+    char *s = malloc(n);
+    if (s)
+        snprintf(s, n, "%s|%s|%d|%s|%s|%s|%s|%s|%s", r->kind, r->host, r->port, r->user, r->key_path,
+                 r->target, r->cpus, r->workdir, r->options_json ? r->options_json : "");
+    return s;
+}
+
+/* Returns the slot for rec, locked, with an open device. */
+static dev_slot *acquire_device(const sh_device_rec *rec, sh_err *err)
+{
+    char *sig = rec_signature(rec);
+    if (!sig) { sh_err_set(err, "out of memory"); return NULL; }
+    pthread_mutex_lock(&reg_lock);
+    dev_slot *s = slots;
+    while (s && strcmp(s->name, rec->name)) s = s->next;
+    if (!s) {
+        s = calloc(1, sizeof *s);
+        if (!s) { pthread_mutex_unlock(&reg_lock); free(sig); sh_err_set(err, "out of memory"); return NULL; }
+        snprintf(s->name, sizeof s->name, "%s", rec->name);
+        pthread_mutex_init(&s->lock, NULL);
+        s->next = slots;
+        slots = s;
+    }
+    pthread_mutex_unlock(&reg_lock);
+    pthread_mutex_lock(&s->lock);
+    if (s->dev && strcmp(s->sig, sig)) {   /* the record changed: new session */
+        sh_device_close(s->dev);
+        s->dev = NULL;
+    }
+    if (!s->dev) {
+        if (sh_device_open(rec, &s->dev, err)) {
+            pthread_mutex_unlock(&s->lock);
+            free(sig);
+            return NULL;
+        }
+        free(s->sig);
+        s->sig = sig;
+    } else {
+        free(sig);
+    }
+    return s;
+}
+
+static void release_device(dev_slot *s) { pthread_mutex_unlock(&s->lock); }
+
+void sh_measure_shutdown(void)
+{
+    pthread_mutex_lock(&reg_lock);
+    dev_slot *s = slots;
+    slots = NULL;
+    pthread_mutex_unlock(&reg_lock);
+    while (s) {
+        dev_slot *next = s->next;
+        pthread_mutex_lock(&s->lock);
+        sh_device_close(s->dev);
+        pthread_mutex_unlock(&s->lock);
+        pthread_mutex_destroy(&s->lock);
+        free(s->sig);
+        free(s);
+        s = next;
+    }
+}
+
+/* ---- small helpers --------------------------------------------------------- */
+
+void sh_measure_result_free(sh_measure_result *r)
+{
+    if (!r) return;
+    free(r->result_json);
+    memset(r, 0, sizeof *r);
+}
+
+int sh_device_ensure_local(sh_db *db, sh_err *err)
+{
+    sh_device_rec rec;
+    if (sh_db_get_device(db, "local", &rec, err) == 0) { sh_device_rec_free(&rec); return 0; }
+    memset(&rec, 0, sizeof rec);
+    snprintf(rec.name, sizeof rec.name, "local");
+    snprintf(rec.kind, sizeof rec.kind, "local");
+    snprintf(rec.target, sizeof rec.target, "%s", sh_host_triple());
+    rec.healthy = true;
+    if (sh_db_add_device(db, &rec, err) == 0) return 0;
+    /* another thread or process may have added it meanwhile */
+    sh_device_rec got;
+    if (sh_db_get_device(db, "local", &got, err) == 0) { sh_device_rec_free(&got); return 0; }
+    return -1;
+}
+
+static void sleep_s(double s)
+{
+    if (s <= 0) return;
+    struct timespec ts = {(time_t)s, (long)((s - (double)(time_t)s) * 1e9)};
+    while (nanosleep(&ts, &ts)) {}
+}
+
+static void progress(const sh_measure_opts *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void progress(const sh_measure_opts *o, const char *fmt, ...)
+{
+    if (!o->progress) return;
+    char line[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    o->progress(o->progress_ctx, line);
+}
+
+/* Effective options with defaults filled in. */
+static sh_measure_opts effective(const sh_measure_opts *in)
+{
+    sh_measure_opts o = in ? *in : (sh_measure_opts){0};
+    if (o.prompt <= 0) o.prompt = 512;
+    if (o.gen <= 0) o.gen = 128;
+    if (o.depth < 0) o.depth = 0;
+    if (!o.wtype) o.wtype = "q4_0";
+    if (!o.kvtype) o.kvtype = "f32";
+    if (o.tolerance <= 0) o.tolerance = 0.02;
+    if (o.min_reps <= 0) o.min_reps = 3;
+    if (o.max_reps <= 0) o.max_reps = 30;
+    if (o.max_reps < o.min_reps) o.max_reps = o.min_reps;
+    if (o.reps_per_run <= 0) o.reps_per_run = 3;
+    if (o.warmup == 0) o.warmup = 1;
+    if (o.warmup < 0) o.warmup = 0;
+    if (o.timeout_s <= 0) o.timeout_s = 600;
+    if (o.retries == 0) o.retries = 2;
+    if (o.retries < 0) o.retries = 0;
+    if (o.backoff_s <= 0) o.backoff_s = 1.0;
+    return o;
+}
+
+static char *settings_json(const sh_measure_opts *o, const sh_device_rec *rec, int threads, int ref_seq)
+{
+    json_t *s = json_object();
+    json_object_set_new(s, "prompt", json_integer(o->prompt));
+    json_object_set_new(s, "gen", json_integer(o->gen));
+    json_object_set_new(s, "depth", json_integer(o->depth));
+    json_object_set_new(s, "threads", json_integer(threads));
+    json_object_set_new(s, "wtype", json_string(o->wtype));
+    json_object_set_new(s, "kvtype", json_string(o->kvtype));
+    json_object_set_new(s, "cpus", json_string(rec->cpus));
+    json_object_set_new(s, "target", json_string(rec->target));
+    if (o->exe_path) json_object_set_new(s, "exe", json_string(o->exe_path));
+    if (ref_seq >= 0) json_object_set_new(s, "ref_seq", json_integer(ref_seq));
+    char *t = json_dumps(s, JSON_COMPACT | JSON_SORT_KEYS);
+    json_decref(s);
+    return t;
+}
+
+static double num_field(json_t *o, const char *k)
+{
+    json_t *v = json_object_get(o, k);
+    return json_is_number(v) ? json_number_value(v) : 0;
+}
+
+/* Fills res from a stored result JSON (for cache hits). */
+static int result_from_json(const char *text, sh_measure_result *res, sh_err *err)
+{
+    json_t *o = json_loads(text ? text : "", 0, NULL);
+    if (!json_is_object(o)) { json_decref(o); return sh_err_set(err, "stored evaluation result is not a JSON object"); }
+    res->decode_ms_median = num_field(o, "decode_ms_median");
+    res->decode_ci_low = num_field(o, "decode_ci_low");
+    res->decode_ci_high = num_field(o, "decode_ci_high");
+    res->decode_tok_s = num_field(o, "decode_tok_s");
+    res->prefill_tok_s = num_field(o, "prefill_tok_s");
+    res->ttft_ms = num_field(o, "ttft_ms");
+    res->peak_rss_bytes = num_field(o, "peak_rss_bytes");
+    res->weight_bytes = num_field(o, "weight_bytes");
+    res->kv_bytes = num_field(o, "kv_bytes");
+    res->conv_bytes = num_field(o, "conv_state_bytes");
+    res->reps = (int)num_field(o, "reps");
+    res->converged = json_is_true(json_object_get(o, "converged"));
+    json_t *ref = json_object_get(o, "reference");
+    if (json_is_object(ref)) res->rel_to_reference = num_field(ref, "relative");
+    json_decref(o);
+    res->result_json = strdup(text);
+    return res->result_json ? 0 : sh_err_set(err, "out of memory");
+}
+
+/* ---- one attempt -------------------------------------------------------------- */
+
+typedef struct dbl_vec { double *v; int n, cap; } dbl_vec;
+
+static int vec_push(dbl_vec *a, const double *x, int n)
+{
+    if (a->n + n > a->cap) {
+        int nc = a->cap ? a->cap : 256;
+        while (nc < a->n + n) nc *= 2;
+        double *p = realloc(a->v, (size_t)nc * sizeof *p);
+        if (!p) return -1;
+        a->v = p;
+        a->cap = nc;
+    }
+    memcpy(a->v + a->n, x, (size_t)n * sizeof *x);
+    a->n += n;
+    return 0;
+}
+
+typedef struct measure_acc {
+    dbl_vec decode, prefill, ttft, rss, dec_tps, pre_tps;
+    double weight_bytes, kv_bytes, conv_bytes;
+    double share_prefill[5], share_decode[5];
+    int invocations, reps;
+    bool converged;
+    double median, lo, hi;
+    char *build_json, *cpu_json;
+    char *probe_before, *probe_after;
+} measure_acc;
+
+static void acc_free(measure_acc *a)
+{
+    free(a->decode.v); free(a->prefill.v); free(a->ttft.v); free(a->rss.v);
+    free(a->dec_tps.v); free(a->pre_tps.v);
+    free(a->build_json); free(a->cpu_json); free(a->probe_before); free(a->probe_after);
+    memset(a, 0, sizeof *a);
+}
+
+/* Failure text: reason plus the tail of stderr. */
+static int fail_with_output(sh_err *err, const char *what, const sh_dev_result *r)
+{
+    char how[128];
+    sh_dev_result_describe(r, how, sizeof how);
+    const char *tail = r->err ? r->err : "";
+    size_t n = strlen(tail);
+    if (n > 600) tail += n - 600;
+    return sh_err_set(err, "%s: %s%s%s", what, how, *tail ? "; stderr: " : "", tail);
+}
+
+int sh_device_probe_with(sh_device *d, const char *exe, double timeout_s, char **json_out, sh_err *err)
+{
+    *json_out = NULL;
+    char *argv[] = {(char *)exe, "probe", NULL};
+    sh_dev_result r;
+    int rc = sh_device_run(d, argv, timeout_s, &r, err);
+    if (rc) return rc;
+    if (!(r.exited && r.exit_code == 0)) {
+        rc = fail_with_output(err, "probe", &r);
+    } else if (r.out_truncated) {
+        rc = sh_err_set(err, "probe output: larger than %u bytes", SH_DEV_MAX_STDOUT);
+    } else {
+        rc = sh_probe_parse(r.out, r.out_len, json_out, err);
+    }
+    sh_dev_result_free(&r);
+    return rc;
+}
+
+#define BAD_INPUT (-3)   /* attempt result: retrying cannot help */
+
+typedef struct measure_ctx {
+    sh_measure_opts o;
+    const sh_device_rec *rec;
+    sh_device *dev;
+    char hash[17];
+    const char *exe;          /* local path */
+    int threads;
+} measure_ctx;
+
+static int run_bench(measure_ctx *c, const char *remote_exe, int reps, sh_bench_out *b, sh_err *err)
+{
+    char a_prompt[16], a_gen[16], a_depth[16], a_reps[16], a_warm[16], a_thr[16];
+    snprintf(a_prompt, sizeof a_prompt, "%d", c->o.prompt);
+    snprintf(a_gen, sizeof a_gen, "%d", c->o.gen);
+    snprintf(a_depth, sizeof a_depth, "%d", c->o.depth);
+    snprintf(a_reps, sizeof a_reps, "%d", reps);
+    snprintf(a_warm, sizeof a_warm, "%d", c->o.warmup);
+    snprintf(a_thr, sizeof a_thr, "%d", c->threads);
+    char *argv[32];
+    int k = 0;
+    argv[k++] = (char *)remote_exe;
+    argv[k++] = "bench";
+    argv[k++] = "--prompt"; argv[k++] = a_prompt;
+    argv[k++] = "--gen"; argv[k++] = a_gen;
+    argv[k++] = "--depth"; argv[k++] = a_depth;
+    argv[k++] = "--reps"; argv[k++] = a_reps;
+    argv[k++] = "--warmup"; argv[k++] = a_warm;
+    argv[k++] = "--wtype"; argv[k++] = (char *)c->o.wtype;
+    argv[k++] = "--kvtype"; argv[k++] = (char *)c->o.kvtype;
+    argv[k++] = "--seed"; argv[k++] = "1";
+    if (c->threads > 0) { argv[k++] = "--threads"; argv[k++] = a_thr; }
+    if (c->rec->cpus[0]) { argv[k++] = "--cpus"; argv[k++] = (char *)c->rec->cpus; }
+    argv[k] = NULL;
+    sh_dev_result r;
+    int rc = sh_device_run(c->dev, argv, c->o.timeout_s, &r, err);
+    if (rc) return rc;
+    if (r.exited && (r.exit_code == 1 || r.exit_code == 2)) {
+        /* the variant refused its input (docs/interfaces.md): not a device fault */
+        fail_with_output(err, "variant bench refused the settings", &r);
+        rc = BAD_INPUT;
+    } else if (!(r.exited && r.exit_code == 0)) rc = fail_with_output(err, "variant bench", &r);
+    else if (r.out_truncated) rc = sh_err_set(err, "bench output: larger than %u bytes", SH_DEV_MAX_STDOUT);
+    else rc = sh_bench_parse(r.out, r.out_len, b, err);
+    sh_dev_result_free(&r);
+    if (!rc && strcmp(b->genome_hash, c->hash)) {
+        rc = sh_err_set(err, "bench output: genome hash %s is not the measured genome's %s", b->genome_hash, c->hash);
+        sh_bench_out_free(b);
+    }
+    return rc;
+}
+
+static int attempt(measure_ctx *c, measure_acc *a, sh_err *err)
+{
+    char remote[2048], name[64];
+    snprintf(name, sizeof name, "variant-%s", c->hash);
+    int rc = sh_device_push(c->dev, c->exe, name, remote, sizeof remote, err);
+    if (rc) return rc;
+    if (!c->o.no_probe) {
+        sh_err perr;
+        if (sh_device_probe_with(c->dev, remote, 60, &a->probe_before, &perr) == SH_DEV_ETRANSPORT) {
+            *err = perr;
+            return SH_DEV_ETRANSPORT;
+        }
+    }
+    while (a->reps < c->o.max_reps) {
+        int want = c->o.reps_per_run;
+        if (want > c->o.max_reps - a->reps) want = c->o.max_reps - a->reps;
+        sh_bench_out b;
+        rc = run_bench(c, remote, want, &b, err);
+        if (rc) return rc;
+        int bad = vec_push(&a->decode, b.decode_ms, b.n_decode) || vec_push(&a->prefill, b.prefill_ms, b.n_prefill) ||
+                  vec_push(&a->ttft, &b.ttft_ms, 1) || vec_push(&a->rss, &b.peak_rss_bytes, 1) ||
+                  vec_push(&a->dec_tps, &b.decode_tok_s, 1) || vec_push(&a->pre_tps, &b.prefill_tok_s, 1);
+        a->invocations++;
+        a->reps += b.reps;
+        a->weight_bytes = b.weight_bytes;
+        a->kv_bytes = b.kv_bytes;
+        a->conv_bytes = b.conv_state_bytes;
+        for (int k = 0; k < 5; k++) {
+            a->share_prefill[k] += (b.share_prefill[k] - a->share_prefill[k]) / a->invocations;
+            a->share_decode[k] += (b.share_decode[k] - a->share_decode[k]) / a->invocations;
+        }
+        free(a->build_json); free(a->cpu_json);
+        a->build_json = b.build_json; a->cpu_json = b.cpu_json;
+        b.build_json = b.cpu_json = NULL;
+        sh_bench_out_free(&b);
+        if (bad) return sh_err_set(err, "out of memory");
+        sh_median_ci(a->decode.v, a->decode.n, &a->median, &a->lo, &a->hi);
+        double half = fmax(a->median - a->lo, a->hi - a->median);
+        progress(&c->o, "measure %s on %s: %d reps, decode median %.3f ms, CI +-%.1f%%", c->hash,
+                 c->rec->name, a->reps, a->median, a->median > 0 ? 100 * half / a->median : 0);
+        if (a->reps >= c->o.min_reps && a->median > 0 && half <= c->o.tolerance * a->median) {
+            a->converged = true;
+            break;
+        }
+    }
+    if (!c->o.no_probe) {
+        sh_err perr;
+        if (sh_device_probe_with(c->dev, remote, 60, &a->probe_after, &perr) == SH_DEV_ETRANSPORT) {
+            *err = perr;
+            return SH_DEV_ETRANSPORT;
+        }
+    }
+    return 0;
+}
+
+/* ---- result and samples ----------------------------------------------------------- */
+
+static double median_of(const dbl_vec *v)
+{
+    double m = 0, lo, hi;
+    if (v->n) sh_median_ci(v->v, v->n, &m, &lo, &hi);
+    return m;
+}
+
+static json_t *loads_or_null(const char *s)
+{
+    json_t *j = s ? json_loads(s, 0, NULL) : NULL;
+    return j ? j : json_null();
+}
+
+static char *build_result(measure_ctx *c, measure_acc *a, const char *settings, json_t *reference,
+                          sh_measure_result *res)
+{
+    double sum = 0, rss = 0;
+    for (int i = 0; i < a->decode.n; i++) sum += a->decode.v[i];
+    for (int i = 0; i < a->rss.n; i++) rss = fmax(rss, a->rss.v[i]);
+    double mean = a->decode.n ? sum / a->decode.n : 0;
+    double pre_med = median_of(&a->prefill);
+    res->decode_ms_median = a->median;
+    res->decode_ci_low = a->lo;
+    res->decode_ci_high = a->hi;
+    res->decode_tok_s = mean > 0 ? 1000.0 / mean : 0;
+    res->prefill_tok_s = pre_med > 0 ? c->o.prompt * 1000.0 / pre_med : 0;
+    res->ttft_ms = median_of(&a->ttft);
+    res->peak_rss_bytes = rss;
+    res->weight_bytes = a->weight_bytes;
+    res->kv_bytes = a->kv_bytes;
+    res->conv_bytes = a->conv_bytes;
+    res->reps = a->reps;
+    res->converged = a->converged;
+    json_t *o = json_object();
+    json_object_set_new(o, "device", json_string(c->rec->name));
+    json_object_set_new(o, "kind", json_string(c->rec->kind));
+    json_object_set_new(o, "genome_hash", json_string(c->hash));
+    json_object_set_new(o, "settings", loads_or_null(settings));
+    json_object_set_new(o, "decode_ms_median", json_real(res->decode_ms_median));
+    json_object_set_new(o, "decode_ci_low", json_real(res->decode_ci_low));
+    json_object_set_new(o, "decode_ci_high", json_real(res->decode_ci_high));
+    json_object_set_new(o, "ci_method", json_string("95% CI of the median from order statistics (exact binomial), over all per-token samples"));
+    json_object_set_new(o, "tolerance", json_real(c->o.tolerance));
+    json_object_set_new(o, "converged", json_boolean(a->converged));
+    json_object_set_new(o, "decode_tok_s", json_real(res->decode_tok_s));
+    json_object_set_new(o, "prefill_tok_s", json_real(res->prefill_tok_s));
+    json_object_set_new(o, "ttft_ms", json_real(res->ttft_ms));
+    json_object_set_new(o, "peak_rss_bytes", json_real(rss));
+    json_object_set_new(o, "weight_bytes", json_real(a->weight_bytes));
+    json_object_set_new(o, "kv_bytes", json_real(a->kv_bytes));
+    json_object_set_new(o, "conv_state_bytes", json_real(a->conv_bytes));
+    json_object_set_new(o, "reps", json_integer(a->reps));
+    json_object_set_new(o, "invocations", json_integer(a->invocations));
+    json_object_set_new(o, "decode_samples", json_integer(a->decode.n));
+    json_t *share = json_object(), *sp = json_object(), *sd = json_object();
+    for (int k = 0; k < 5; k++) {
+        json_object_set_new(sp, SH_SHARE_KINDS[k], json_real(a->share_prefill[k]));
+        json_object_set_new(sd, SH_SHARE_KINDS[k], json_real(a->share_decode[k]));
+    }
+    json_object_set_new(share, "prefill", sp);
+    json_object_set_new(share, "decode", sd);
+    json_object_set_new(o, "share", share);
+    json_object_set_new(o, "build", loads_or_null(a->build_json));
+    json_object_set_new(o, "cpu", loads_or_null(a->cpu_json));
+    json_object_set_new(o, "probe_before", loads_or_null(a->probe_before));
+    json_object_set_new(o, "probe_after", loads_or_null(a->probe_after));
+    if (reference) {
+        double ref_med = num_field(reference, "decode_ms_median");
+        res->rel_to_reference = ref_med > 0 ? res->decode_ms_median / ref_med : 0;
+        json_object_set_new(reference, "relative", json_real(res->rel_to_reference));
+        json_object_set(o, "reference", reference);
+    }
+    char *t = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    return t;
+}
+
+static sh_sample *make_samples(measure_acc *a, int *n_out)
+{
+    const struct { const char *m; dbl_vec *v; } S[] = {
+        {"decode_ms", &a->decode}, {"prefill_ms", &a->prefill}, {"ttft_ms", &a->ttft},
+        {"peak_rss_bytes", &a->rss}, {"decode_tok_s", &a->dec_tps}, {"prefill_tok_s", &a->pre_tps}};
+    int n = 0;
+    for (size_t i = 0; i < sizeof S / sizeof S[0]; i++) n += S[i].v->n;
+    sh_sample *s = malloc((size_t)(n ? n : 1) * sizeof *s);
+    if (!s) return NULL;
+    int k = 0;
+    for (size_t i = 0; i < sizeof S / sizeof S[0]; i++)
+        for (int j = 0; j < S[i].v->n; j++) s[k++] = (sh_sample){S[i].m, j, S[i].v->v[j]};
+    *n_out = n;
+    return s;
+}
+
+/* ---- reference genome --------------------------------------------------------------- */
+
+static int count_measured(sh_db *db, int64_t run_id, const char *device, int *count, sh_err *err)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(sh_db_handle(db),
+            "SELECT count(*) FROM evaluations WHERE ifnull(run_id, 0) = ?1 AND ifnull(device, '') = ?2 "
+            "AND kind = 'measure' AND status = 'ok'", -1, &st, NULL) != SQLITE_OK)
+        return sh_err_set(err, "%s: count evaluations: %s", sh_db_path(db), sqlite3_errmsg(sh_db_handle(db)));
+    sqlite3_bind_int64(st, 1, run_id);
+    sqlite3_bind_text(st, 2, device, -1, SQLITE_TRANSIENT);
+    int rc = sqlite3_step(st);
+    *count = rc == SQLITE_ROW ? sqlite3_column_int(st, 0) : 0;
+    sqlite3_finalize(st);
+    return rc == SQLITE_ROW ? 0 : sh_err_set(err, "%s: count evaluations failed", sh_db_path(db));
+}
+
+/* The latest ok reference measurement of (run, device), as {"eval_id","decode_ms_median"}. */
+static json_t *latest_reference(sh_db *db, int64_t run_id, const char *device)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(sh_db_handle(db),
+            "SELECT id, result_json FROM evaluations WHERE ifnull(run_id, 0) = ?1 AND "
+            "ifnull(device, '') = ?2 AND kind = 'reference' AND status = 'ok' "
+            "ORDER BY finished_at DESC, id DESC LIMIT 1", -1, &st, NULL) != SQLITE_OK)
+        return NULL;
+    sqlite3_bind_int64(st, 1, run_id);
+    sqlite3_bind_text(st, 2, device, -1, SQLITE_TRANSIENT);
+    json_t *out = NULL;
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        const char *txt = (const char *)sqlite3_column_text(st, 1);
+        json_t *r = txt ? json_loads(txt, 0, NULL) : NULL;
+        if (json_is_object(r)) {
+            out = json_object();
+            json_object_set_new(out, "eval_id", json_integer(sqlite3_column_int64(st, 0)));
+            json_t *gh = json_object_get(r, "genome_hash");
+            json_object_set(out, "genome_hash", json_is_string(gh) ? gh : json_null());
+            json_object_set_new(out, "decode_ms_median", json_real(num_field(r, "decode_ms_median")));
+        }
+        json_decref(r);
+    }
+    sqlite3_finalize(st);
+    return out;
+}
+
+/* ---- the entry point ----------------------------------------------------------------- */
+
+static int measure_kind(sh_db *db, const char *device, const sh_genome *g, const sh_measure_opts *opts,
+                        const char *kind, int ref_seq, sh_measure_result *res, sh_err *err);
+
+static int maybe_reference(sh_db *db, const char *device, const sh_measure_opts *o, sh_err *err)
+{
+    if (!o->reference || o->reference_every <= 0) return 0;
+    int count;
+    if (count_measured(db, o->run_id, device, &count, err)) return -1;
+    if (count % o->reference_every) return 0;
+    sh_measure_result rr;
+    sh_measure_opts ro = *o;
+    ro.exe_path = o->reference_exe_path;
+    if (measure_kind(db, device, o->reference, &ro, "reference", count / o->reference_every, &rr, err))
+        return sh_err_prefix(err, "reference genome");
+    sh_measure_result_free(&rr);
+    return 0;
+}
+
+static int get_device_rec(sh_db *db, const char *device, sh_device_rec *rec, sh_err *err)
+{
+    if (sh_device_name_check(device, err)) return -1;
+    if (!strcmp(device, "local") && sh_device_ensure_local(db, err)) return -1;
+    if (sh_db_get_device(db, device, rec, err)) return -1;
+    if (!rec->healthy) {
+        sh_err_set(err, "device %s is marked unhealthy after %d failed evaluations; "
+                   "`starhil device check %s` re-enables it", device, rec->fail_count, device);
+        sh_device_rec_free(rec);
+        return -1;
+    }
+    return 0;
+}
+
+static int threads_for(const sh_measure_opts *o, const sh_device_rec *rec)
+{
+    if (o->threads > 0) return o->threads;
+    if (rec->cpus[0]) {
+        bool set[1024];
+        int n = 0;
+        sh_err e;
+        if (sh_cpulist_parse(rec->cpus, set, &n, &e) == 0 && n > 0) return n;
+    }
+    return 0;
+}
+
+static void record_health(sh_db *db, const sh_device_rec *rec, bool ok)
+{
+    sh_err e;
+    sh_device_rec cur;
+    if (sh_db_get_device(db, rec->name, &cur, &e)) return;
+    int fails = ok ? 0 : cur.fail_count + 1;
+    if (fails != cur.fail_count || cur.healthy != (fails < SH_DEVICE_MAX_FAILS))
+        sh_db_set_device_health(db, rec->name, fails < SH_DEVICE_MAX_FAILS, fails, &e);
+    sh_device_rec_free(&cur);
+}
+
+static int measure_kind(sh_db *db, const char *device, const sh_genome *g, const sh_measure_opts *opts,
+                        const char *kind, int ref_seq, sh_measure_result *res, sh_err *err)
+{
+    memset(res, 0, sizeof *res);
+    measure_ctx c = {.o = effective(opts)};
+    sh_device_rec rec;
+    if (get_device_rec(db, device, &rec, err)) return -1;
+    c.rec = &rec;
+    c.threads = threads_for(&c.o, &rec);
+    sh_hash_hex(sh_genome_hash(g), c.hash);
+    char *settings = settings_json(&c.o, &rec, c.threads, ref_seq);
+    int64_t id = 0;
+    char status[16] = "";
+    int rc = -1;
+    measure_acc a = {0};
+    json_t *reference = NULL;
+    char exe_buf[SH_BUILD_PATH_MAX];
+    if (!settings) { sh_err_set(err, "out of memory"); goto out; }
+    if (sh_db_put_genome(db, g, err) ||
+        sh_db_eval_get_or_create(db, c.o.run_id, sh_genome_hash(g), rec.name, kind, settings, &id, status, err))
+        goto out;
+    res->eval_id = id;
+    if (!strcmp(status, "ok")) {
+        sh_eval_rec e;
+        if (sh_db_get_eval(db, id, &e, err)) goto out;
+        rc = result_from_json(e.result_json, res, err);
+        sh_eval_rec_free(&e);
+        res->cached = true;
+        goto out;
+    }
+    if (ref_seq < 0) {
+        /* a failed reference measurement is stored as such and does not block
+         * the candidate, which is then compared with the latest good reference */
+        sh_err rerr;
+        if (maybe_reference(db, device, &c.o, &rerr))
+            progress(&c.o, "measure %s on %s: %s", c.hash, rec.name, rerr.msg);
+    }
+    if (c.o.exe_path) {
+        c.exe = c.o.exe_path;
+    } else {
+        sh_build_opts bo = {0};
+        progress(&c.o, "building %s for %s", c.hash, rec.target);
+        if (sh_build_variant(g, rec.target, &bo, exe_buf, sizeof exe_buf, err)) {
+            char msg[SH_ERR_MAX + 32];
+            snprintf(msg, sizeof msg, "build failed: %s", err->msg);
+            sh_err e2;
+            if (sh_db_eval_mark_running(db, id, &e2) == 0) sh_db_eval_finish_failed(db, id, msg, &e2);
+            goto out;
+        }
+        c.exe = exe_buf;
+    }
+    sleep_s(c.o.cooldown_s);
+    char last[SH_ERR_MAX] = "";
+    bool bad_input = false;
+    for (int att = 0; att <= c.o.retries; att++) {
+        if (att) {
+            double wait = c.o.backoff_s * (double)(1 << (att - 1 < 10 ? att - 1 : 10));
+            progress(&c.o, "measure %s on %s: attempt %d failed (%s); retrying in %.1f s", c.hash,
+                     rec.name, att, last, wait);
+            sleep_s(wait);
+        }
+        if (sh_db_eval_mark_running(db, id, err)) goto out;
+        acc_free(&a);
+        dev_slot *slot = acquire_device(&rec, err);
+        if (!slot) { snprintf(last, sizeof last, "%s", err->msg); break; }   /* bad record: no retry */
+        c.dev = slot->dev;
+        int arc = attempt(&c, &a, err);
+        release_device(slot);
+        c.dev = NULL;
+        if (arc == 0) { rc = 0; break; }
+        snprintf(last, sizeof last, "%s", err->msg);
+        if (arc == BAD_INPUT) { bad_input = true; break; }
+    }
+    if (rc == 0) {
+        reference = ref_seq < 0 && c.o.reference ? latest_reference(db, c.o.run_id, rec.name) : NULL;
+        int n_s = 0;
+        sh_sample *samples = make_samples(&a, &n_s);
+        char *result = build_result(&c, &a, settings, reference, res);
+        if (!samples || !result) rc = sh_err_set(err, "out of memory");
+        else rc = sh_db_eval_finish_ok(db, id, result, samples, n_s, err);
+        free(samples);
+        if (rc == 0) res->result_json = result;
+        else free(result);
+        record_health(db, &rec, rc == 0);
+        if (rc == 0 && !rec.topology_json && a.probe_before) {
+            /* first measurement on a device never probed: keep what the variant saw */
+            sh_err terr;
+            sh_db_set_device_topology(db, rec.name, a.probe_before, &terr);
+        }
+    } else {
+        char msg[SH_ERR_MAX + 64];
+        if (bad_input) snprintf(msg, sizeof msg, "not retried: %s", last);
+        else snprintf(msg, sizeof msg, "after %d attempt(s): %s", c.o.retries + 1, last);
+        sh_err e2;
+        sh_db_eval_finish_failed(db, id, msg, &e2);
+        if (!bad_input) record_health(db, &rec, false);
+        sh_err_set(err, "measure %s on %s failed %s", c.hash, rec.name, msg);
+    }
+out:
+    json_decref(reference);
+    acc_free(&a);
+    free(settings);
+    sh_device_rec_free(&rec);
+    if (rc) {
+        sh_measure_result_free(res);
+        res->eval_id = id;
+    }
+    return rc;
+}
+
+int sh_measure_genome(sh_db *db, const char *device, const sh_genome *g, const sh_measure_opts *opts,
+                      sh_measure_result *res, sh_err *err)
+{
+    if (!db || !device || !g || !res) return sh_err_set(err, "measure: missing argument");
+    if (sh_genome_validate(g, err)) return sh_err_prefix(err, "measure");
+    sh_measure_opts o = effective(opts);
+    long long need = (long long)o.depth + o.prompt + o.gen;
+    if (need > g->max_context)
+        return sh_err_set(err, "measure: depth %d + prompt %d + gen %d = %lld tokens exceed the genome's "
+                          "max context %d", o.depth, o.prompt, o.gen, need, g->max_context);
+    return measure_kind(db, device, g, opts, "measure", -1, res, err);
+}

@@ -1,0 +1,139 @@
+/* measure.h - the measurement protocol: build a genome's variant for a device,
+ * push it, run its `bench` mode until the median decode latency is known
+ * within a tolerance, and store the evaluation with every raw sample.
+ *
+ * Protocol (docs/devices.md has the long form):
+ *  - each bench invocation runs `--warmup` unmeasured repetitions first (the
+ *    variant excludes them), then `--reps` measured ones;
+ *  - invocations are repeated until the 95% confidence interval of the median
+ *    per-token decode latency, over ALL per-token samples so far, lies within
+ *    +-tolerance of the median, or the repetition cap is reached.  The CI is
+ *    distribution-free: order statistics x(l), x(n+1-l) with l the largest
+ *    rank such that P(Binomial(n, 1/2) < l) <= 2.5% (exact binomial sums);
+ *  - the variant's probe mode is run before and after (CPU frequencies,
+ *    thermal zones) and stored with the result;
+ *  - failures (timeouts, lost connections, crashes, malformed output) are
+ *    retried with exponential backoff up to `retries` times; then the
+ *    evaluation is stored as failed with the reason and the tail of stderr,
+ *    and the device's fail count goes up (unhealthy after SH_DEVICE_MAX_FAILS
+ *    consecutive failed evaluations).  Nothing partial is stored as ok.
+ *    A variant that refuses its settings (exit 1 or 2) is not retried and
+ *    does not count against the device;
+ *  - an ok evaluation for the same (run, genome, device, settings) is returned
+ *    as is (res->cached), never measured twice.  "settings" are prompt, gen,
+ *    depth, threads, wtype, kvtype, cpus and target (not the protocol knobs);
+ *  - with a reference genome and every-K, the reference is re-measured on the
+ *    same device before every K-th evaluation of the run (kind "reference"),
+ *    and results carry their latency relative to the latest reference.
+ *
+ * Threads: sh_measure_genome may be called from several threads at once if each
+ * thread passes its OWN sh_db handle (SQLite handles are not shared).  Device
+ * sessions (e.g. one SSH connection per device) are kept in a process-wide
+ * registry guarded by a mutex; two threads measuring on the same device take
+ * turns.  Call sh_measure_shutdown() at the end to clean up the devices'
+ * working directories and close their sessions. */
+#ifndef SH_DEVICES_MEASURE_H
+#define SH_DEVICES_MEASURE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "genome/genome.h"
+#include "runs/runs.h"
+#include "util/err.h"
+
+#define SH_DEVICE_MAX_FAILS 3
+#define SH_BENCH_MAX_JSON (4u * 1024u * 1024u)
+#define SH_BENCH_MAX_SAMPLES 1000000
+
+typedef void (*sh_measure_progress_fn)(void *ctx, const char *line);
+
+typedef struct sh_measure_opts {
+    int prompt;            /* tokens of prompt (prefill)            0: 512   */
+    int gen;               /* decoded tokens per repetition         0: 128   */
+    int depth;             /* context already in the KV cache       0: 0     */
+    int threads;           /* 0: number of the device's pinned cpus, or the variant's default */
+    const char *wtype;     /* f32|f16|q8_0|q4_0                  NULL: q4_0  */
+    const char *kvtype;    /* f32|f16                            NULL: f32   */
+    double tolerance;      /* relative half-width of the CI        0: 0.02   */
+    int min_reps;          /* measured repetitions at least         0: 3     */
+    int max_reps;          /* repetition cap                        0: 30    */
+    int reps_per_run;      /* repetitions per bench invocation      0: 3     */
+    int warmup;            /* warm-up reps per invocation  0: 1 (-1: none)   */
+    double cooldown_s;     /* sleep before measuring a candidate    0: none  */
+    const sh_genome *reference;  /* reference genome, or NULL               */
+    int reference_every;   /* re-measure the reference every K evals (0: off) */
+    int64_t run_id;        /* 0: no run                                      */
+    double timeout_s;      /* per device command                   0: 600 s  */
+    int retries;           /* extra attempts after a failure  0: 2 (-1: none) */
+    double backoff_s;      /* first retry delay, doubled each time  0: 1 s   */
+    bool no_probe;         /* skip the probe before/after                    */
+    const char *exe_path;  /* measure this prebuilt executable instead of
+                              building (tests, `measure --exe`)              */
+    const char *reference_exe_path;  /* the same for the reference genome     */
+    sh_measure_progress_fn progress;
+    void *progress_ctx;
+} sh_measure_opts;
+
+typedef struct sh_measure_result {
+    int64_t eval_id;
+    double decode_ms_median;
+    double decode_ci_low, decode_ci_high;
+    double decode_tok_s;
+    double prefill_tok_s;
+    double ttft_ms;
+    double peak_rss_bytes;
+    double weight_bytes, kv_bytes, conv_bytes;
+    int reps;              /* measured repetitions in total */
+    bool converged;        /* CI within tolerance (else the cap was hit) */
+    bool cached;           /* an existing ok evaluation was returned */
+    double rel_to_reference;   /* decode median / reference's, 0 if none */
+    char *result_json;     /* malloc'd summary as stored */
+} sh_measure_result;
+
+void sh_measure_result_free(sh_measure_result *r);
+
+int sh_measure_genome(sh_db *db, const char *device, const sh_genome *g,
+                      const sh_measure_opts *opts, sh_measure_result *res, sh_err *err);
+
+/* Closes every cached device session (removing their working directories). */
+void sh_measure_shutdown(void);
+
+/* Creates the implicit `local` device in db if it is absent. */
+int sh_device_ensure_local(sh_db *db, sh_err *err);
+
+/* Runs `EXE probe` on an open device and returns normalized probe JSON. */
+struct sh_device;
+int sh_device_probe_with(struct sh_device *d, const char *exe_on_device, double timeout_s,
+                         char **json_out, sh_err *err);
+
+/* ---- parsing and statistics (exposed for tests and the profile sweep) ---- */
+
+typedef struct sh_bench_out {
+    char genome_hash[17];
+    double *decode_ms;  int n_decode;     /* every decoded token of every rep */
+    double *prefill_ms; int n_prefill;    /* one per rep                     */
+    double decode_tok_s, prefill_tok_s, ttft_ms;
+    double peak_rss_bytes, weight_bytes, kv_bytes, conv_state_bytes;
+    double share_prefill[5], share_decode[5];   /* conv attention swiglu moe head */
+    int reps;
+    char *build_json, *cpu_json;          /* malloc'd sub-objects (validated) */
+} sh_bench_out;
+
+extern const char *const SH_SHARE_KINDS[5];
+
+/* Validates a variant's bench output: size cap, a single JSON object with
+ * mode "bench", every field of docs/interfaces.md present with its type,
+ * finite non-negative numbers, sample counts within bounds. */
+int sh_bench_parse(const char *text, size_t len, sh_bench_out *out, sh_err *err);
+void sh_bench_out_free(sh_bench_out *b);
+
+/* Validates probe output and returns it re-serialized with known fields only. */
+int sh_probe_parse(const char *text, size_t len, char **json_out, sh_err *err);
+
+/* Median and its distribution-free 95% CI (see above). x is not modified.
+ * With fewer than 6 samples the CI is [min, max]. Returns -1 if n == 0. */
+int sh_median_ci(const double *x, int n, double *median, double *lo, double *hi);
+
+#endif

@@ -1,0 +1,1427 @@
+/* test_devices.c - the devices module with real parts: this host, qemu-aarch64,
+ * a real OpenSSH sshd on 127.0.0.1, the real adb server (host services), an
+ * adb protocol peer thread for device services (no phone is attached here, so
+ * a thread in this test plays the phone's side of the adb server protocol),
+ * real SQLite run databases, and the measurement protocol with its faults. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include <jansson.h>
+#include <math.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "devices/adb.h"
+#include "devices/device.h"
+#include "devices/measure.h"
+#include "devices/profile.h"
+#include "evaluator/build.h"
+#include "helpers/devices_util.h"
+#include "runs/runs.h"
+#include "util/proc.h"
+
+#include <sqlite3.h>
+
+#define TINY "d=64 v=256 hd=32 theta=10000 eps=1e-05 ctx=256 tie=1 | conv(3)/swiglu(64) gqa(2,1)/swiglu(64)"
+#define TINY2 "d=64 v=256 hd=32 theta=10000 eps=1e-05 ctx=256 tie=1 | conv(3)/swiglu(128)*2"
+#define TINY3 "d=64 v=256 hd=32 theta=10000 eps=1e-05 ctx=256 tie=1 | gqa(2,2)/swiglu(64)*2"
+
+static int run_cliv(const char *db, char **out, const char *const *args);
+
+static void sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+static void genome_of(const char *text, sh_genome *g, char hex[17])
+{
+    sh_err err = {{0}};
+    assert_int_equal(sh_genome_parse(text, g, &err), 0);
+    sh_hash_hex(sh_genome_hash(g), hex);
+}
+
+static sh_db *open_test_db(const char *dir)
+{
+    char path[600];
+    snprintf(path, sizeof path, "%s/runs.db", dir);
+    sh_db *db = NULL;
+    sh_err err = {{0}};
+    assert_int_equal(sh_db_open(path, SH_DB_CREATE, &db, &err), 0);
+    return db;
+}
+
+static void add_device(sh_db *db, sh_device_rec *rec)
+{
+    sh_err err = {{0}};
+    rec->healthy = true;
+    if (sh_db_add_device(db, rec, &err)) fail_msg("add device: %s", err.msg);
+}
+
+/* ---- pure helpers ------------------------------------------------------------- */
+
+static void test_shell_quote_hostile(void **state)
+{
+    (void)state;
+    const char *hostile[] = {
+        "", "plain", "it's", "'", "''", "\\'", "$(touch /tmp/starhil-pwned)", "`id`", "a b\tc\nd",
+        "; rm -rf / ;", "\"double\"", "$HOME ${PATH}", "*?[a-z]", "-n", "\\", "end\\", "'; echo x; '",
+        "caf\xc3\xa9 \xe2\x98\x83", "|&<>(){}!#~", NULL};
+    for (int i = 0; hostile[i]; i++) {
+        char q[512];
+        assert_true(sh_shell_quote(hostile[i], q, sizeof q) > 0);
+        char cmd[700];
+        snprintf(cmd, sizeof cmd, "printf %%s %s", q);
+        char *argv[] = {"/bin/sh", "-c", cmd, NULL};
+        sh_proc_result r;
+        sh_err err = {{0}};
+        assert_int_equal(sh_proc_run(argv, NULL, &r, &err), 0);
+        assert_true(r.exited && r.exit_code == 0);
+        assert_string_equal(r.out, hostile[i]);
+        sh_proc_result_free(&r);
+    }
+    struct stat st;
+    assert_int_not_equal(stat("/tmp/starhil-pwned", &st), 0);
+    char tiny[4];
+    assert_int_equal(sh_shell_quote("abcdef", tiny, sizeof tiny), -1);
+    /* join: every argument stays one word */
+    char *args[] = {"printf", "[%s]", "a b", "it's", "$(x)", NULL};
+    sh_err err = {{0}};
+    char *line = sh_shell_join(NULL, args, 4096, &err);
+    assert_non_null(line);
+    char *argv[] = {"/bin/sh", "-c", line, NULL};
+    sh_proc_result r;
+    assert_int_equal(sh_proc_run(argv, NULL, &r, &err), 0);
+    assert_string_equal(r.out, "[a b][it's][$(x)]");
+    sh_proc_result_free(&r);
+    free(line);
+}
+
+static void test_names_and_cpulists(void **state)
+{
+    (void)state;
+    sh_err err = {{0}};
+    assert_int_equal(sh_device_name_check("pixel-8_pro.2", &err), 0);
+    assert_int_not_equal(sh_device_name_check("", &err), 0);
+    assert_int_not_equal(sh_device_name_check("a b", &err), 0);
+    assert_non_null(strstr(err.msg, "0x20"));
+    assert_int_not_equal(sh_device_name_check("-rf", &err), 0);
+    assert_int_not_equal(sh_device_name_check("x;reboot", &err), 0);
+    assert_int_not_equal(sh_device_name_check("../etc", &err), 0);
+    char long_name[80];
+    memset(long_name, 'a', 64);
+    long_name[64] = '\0';
+    assert_int_not_equal(sh_device_name_check(long_name, &err), 0);
+
+    char mask[64];
+    assert_int_equal(sh_cpulist_mask_hex("4-7", mask, sizeof mask, &err), 0);
+    assert_string_equal(mask, "f0");
+    assert_int_equal(sh_cpulist_mask_hex("0-3,6", mask, sizeof mask, &err), 0);
+    assert_string_equal(mask, "4f");
+    assert_int_equal(sh_cpulist_mask_hex("8", mask, sizeof mask, &err), 0);
+    assert_string_equal(mask, "100");
+    bool set[1024];
+    int n;
+    assert_int_equal(sh_cpulist_parse("0,2-3", set, &n, &err), 0);
+    assert_int_equal(n, 3);
+    const char *bad[] = {"", "3-1", "a", "1,,2", "2000", "1-", "0;reboot", NULL};
+    for (int i = 0; bad[i]; i++) assert_int_not_equal(sh_cpulist_parse(bad[i], set, &n, &err), 0);
+}
+
+static void test_median_ci_order_statistics(void **state)
+{
+    (void)state;
+    /* published ranks of the 95% distribution-free CI of a median:
+     * n=10 -> (2, 9), n=100 -> (40, 61) */
+    double x[100];
+    for (int i = 0; i < 100; i++) x[i] = 100 - i;   /* reversed: must sort */
+    double m, lo, hi;
+    assert_int_equal(sh_median_ci(x, 100, &m, &lo, &hi), 0);
+    assert_true(fabs(m - 50.5) < 1e-9);
+    assert_true(fabs(lo - 40) < 1e-9);
+    assert_true(fabs(hi - 61) < 1e-9);
+    assert_int_equal(sh_median_ci(x + 90, 10, &m, &lo, &hi), 0);   /* values 10..1 */
+    assert_true(fabs(lo - 2) < 1e-9 && fabs(hi - 9) < 1e-9);
+    assert_true(fabs(m - 5.5) < 1e-9);
+    assert_int_equal(sh_median_ci(x, 3, &m, &lo, &hi), 0);          /* tiny: [min, max] */
+    assert_true(fabs(lo - 98) < 1e-9 && fabs(hi - 100) < 1e-9 && fabs(m - 99) < 1e-9);
+    assert_int_equal(sh_median_ci(x, 0, &m, &lo, &hi), -1);
+    /* a large sample: the CI narrows around the median */
+    int n = 20001;
+    double *big = malloc((size_t)n * sizeof *big);
+    for (int i = 0; i < n; i++) big[i] = i;
+    assert_int_equal(sh_median_ci(big, n, &m, &lo, &hi), 0);
+    assert_true(fabs(m - 10000) < 1e-9);
+    assert_true(lo < m && hi > m && hi - lo < 300 && hi - lo > 200);   /* ~ 2*1.96*sqrt(n)/2 = 277 */
+    free(big);
+}
+
+static const char *VALID_BENCH =
+    "{\"mode\":\"bench\",\"genome_hash\":\"0123456789abcdef\",\"build\":{\"target\":\"x\"},\"cpu\":{\"n_cpus\":2},"
+    "\"settings\":{},\"prefill_tok_s\":100,\"decode_tok_s\":50,\"ttft_ms\":12.5,\"prefill_ms\":[10,11],"
+    "\"decode_ms\":{\"median\":20,\"p90\":21,\"samples\":[19,20,21]},\"peak_rss_bytes\":1000,"
+    "\"weight_bytes\":1,\"kv_bytes\":2,\"conv_state_bytes\":3,"
+    "\"share\":{\"prefill\":{\"conv\":0.1,\"attention\":0.1,\"swiglu\":0.5,\"moe\":0,\"head\":0.3},"
+    "\"decode\":{\"conv\":0.1,\"attention\":0.2,\"swiglu\":0.4,\"moe\":0,\"head\":0.3}}}";
+
+static void expect_bench_error(const char *text, const char *needle)
+{
+    sh_bench_out b;
+    sh_err err = {{0}};
+    assert_int_not_equal(sh_bench_parse(text, strlen(text), &b, &err), 0);
+    if (!strstr(err.msg, needle)) fail_msg("error '%s' does not mention '%s'", err.msg, needle);
+}
+
+static char *replace(const char *s, const char *from, const char *to)
+{
+    const char *p = strstr(s, from);
+    assert_non_null(p);
+    char *out = malloc(strlen(s) + strlen(to) + 1);
+    sprintf(out, "%.*s%s%s", (int)(p - s), s, to, p + strlen(from));
+    return out;
+}
+
+static void test_bench_parse_hostile(void **state)
+{
+    (void)state;
+    sh_bench_out b;
+    sh_err err = {{0}};
+    assert_int_equal(sh_bench_parse(VALID_BENCH, strlen(VALID_BENCH), &b, &err), 0);
+    assert_int_equal(b.n_decode, 3);
+    assert_int_equal(b.reps, 2);
+    assert_string_equal(b.genome_hash, "0123456789abcdef");
+    assert_true(fabs(b.share_decode[2] - 0.4) < 1e-12);
+    sh_bench_out_free(&b);
+
+    expect_bench_error("", "empty");
+    expect_bench_error("not json", "not valid JSON");
+    expect_bench_error("[1,2]", "not a JSON object");
+    char *t;
+    t = malloc(strlen(VALID_BENCH) + 10); sprintf(t, "%s{}", VALID_BENCH);
+    expect_bench_error(t, "not valid JSON"); free(t);                       /* trailing data */
+    t = replace(VALID_BENCH, "\"decode_tok_s\":50", "\"decode_tok_s\":\"50\"");
+    expect_bench_error(t, "decode_tok_s"); free(t);
+    t = replace(VALID_BENCH, "\"ttft_ms\":12.5", "\"ttft_ms\":-1");
+    expect_bench_error(t, "ttft_ms"); free(t);
+    t = replace(VALID_BENCH, "\"samples\":[19,20,21]", "\"samples\":[19,\"x\",21]");
+    expect_bench_error(t, "samples"); free(t);
+    t = replace(VALID_BENCH, "\"samples\":[19,20,21]", "\"samples\":[]");
+    expect_bench_error(t, "samples"); free(t);
+    t = replace(VALID_BENCH, "\"mode\":\"bench\"", "\"mode\":\"probe\"");
+    expect_bench_error(t, "mode"); free(t);
+    t = replace(VALID_BENCH, "0123456789abcdef", "0123456789abcdeg");
+    expect_bench_error(t, "genome_hash"); free(t);
+    t = replace(VALID_BENCH, "\"kv_bytes\":2,", "");
+    expect_bench_error(t, "kv_bytes"); free(t);
+    t = replace(VALID_BENCH, "\"kv_bytes\":2,", "\"kv_bytes\":2,\"kv_bytes\":3,");
+    expect_bench_error(t, "not valid JSON"); free(t);                       /* duplicate key */
+    t = replace(VALID_BENCH, "\"swiglu\":0.4", "\"swiglu\":7");
+    expect_bench_error(t, "swiglu"); free(t);
+    t = replace(VALID_BENCH, "\"prefill_ms\":[10,11]", "\"prefill_ms\":{}");
+    expect_bench_error(t, "prefill_ms"); free(t);
+    /* oversized output is refused before parsing */
+    size_t big = SH_BENCH_MAX_JSON + 16;
+    char *huge = malloc(big + 1);
+    memset(huge, ' ', big);
+    huge[big] = '\0';
+    assert_int_not_equal(sh_bench_parse(huge, big, &b, &err), 0);
+    assert_non_null(strstr(err.msg, "allowed"));
+    free(huge);
+}
+
+static void test_probe_parse(void **state)
+{
+    (void)state;
+    const char *ok = "{\"mode\":\"probe\",\"machine\":\"aarch64\",\"model\":\"X4\",\"n_cpus\":8,"
+                     "\"cpus\":[{\"id\":7,\"online\":true,\"max_khz\":3300000,\"cur_khz\":1000,\"junk\":[1]}],"
+                     "\"clusters\":[{\"max_khz\":3300000,\"cpus\":[7]}],\"thermal\":[{\"zone\":\"z\",\"type\":\"cpu\",\"millicelsius\":40000}],"
+                     "\"freqs_khz\":[1000],\"extra\":{\"a\":1}}";
+    char *out = NULL;
+    sh_err err = {{0}};
+    assert_int_equal(sh_probe_parse(ok, strlen(ok), &out, &err), 0);
+    assert_non_null(strstr(out, "\"max_khz\":3300000"));
+    assert_null(strstr(out, "junk"));
+    assert_null(strstr(out, "extra"));
+    free(out);
+    const char *bad[] = {
+        "{\"mode\":\"bench\"}",
+        "{\"mode\":\"probe\",\"n_cpus\":\"8\"}",
+        "{\"mode\":\"probe\",\"cpus\":[{\"id\":\"zero\"}]}",
+        "{\"mode\":\"probe\",\"clusters\":[{\"cpus\":[-1]}]}",
+        "{\"mode\":\"probe\",\"thermal\":7}",
+        "{\"mode\":\"probe\"",
+        NULL};
+    for (int i = 0; bad[i]; i++) {
+        assert_int_not_equal(sh_probe_parse(bad[i], strlen(bad[i]), &out, &err), 0);
+        assert_null(out);
+    }
+}
+
+/* ---- local and qemu-aarch64 devices -------------------------------------------------- */
+
+static void test_local_device_ops(void **state)
+{
+    (void)state;
+    char *dir = dt_mkdtemp("local");
+    sh_device_rec rec = {0};
+    snprintf(rec.name, sizeof rec.name, "here");
+    snprintf(rec.kind, sizeof rec.kind, "local");
+    snprintf(rec.workdir, sizeof rec.workdir, "%s", dir);
+    snprintf(rec.cpus, sizeof rec.cpus, "0");
+    sh_device *d;
+    sh_err err = {{0}};
+    assert_int_equal(sh_device_open(&rec, &d, &err), 0);
+    assert_string_equal(d->target, sh_host_triple());
+    char src[600], remote[2048], back[600];
+    snprintf(src, sizeof src, "%s/in.txt", dir);
+    snprintf(back, sizeof back, "%s/back.txt", dir);
+    assert_int_equal(dt_write_file(src, "payload 123\n", 0644), 0);
+    assert_int_equal(sh_device_push(d, src, "f.txt", remote, sizeof remote, &err), 0);
+    assert_non_null(strstr(remote, dir));                    /* private dir inside the base */
+    assert_int_not_equal(sh_device_push(d, src, "../escape", remote, sizeof remote, &err), 0);
+    sh_dev_result r;
+    char *cat[] = {"cat", "f.txt", NULL};
+    assert_int_equal(sh_device_run(d, cat, 10, &r, &err), 0);
+    assert_true(r.exited && r.exit_code == 0);
+    assert_string_equal(r.out, "payload 123\n");
+    sh_dev_result_free(&r);
+    /* pinned to cpu 0 through hwloc */
+    char *aff[] = {"grep", "Cpus_allowed_list", "/proc/self/status", NULL};
+    assert_int_equal(sh_device_run(d, aff, 10, &r, &err), 0);
+    assert_non_null(strstr(r.out, "\t0\n"));
+    sh_dev_result_free(&r);
+    char *slow[] = {"sleep", "5", NULL};
+    assert_int_equal(sh_device_run(d, slow, 0.3, &r, &err), 0);
+    assert_true(r.timed_out);
+    assert_true(r.seconds < 3);
+    sh_dev_result_free(&r);
+    char *crash[] = {"sh", "-c", "echo dying >&2; kill -SEGV $$", NULL};
+    assert_int_equal(sh_device_run(d, crash, 10, &r, &err), 0);
+    assert_int_equal(r.signal, SIGSEGV);
+    assert_non_null(strstr(r.err, "dying"));
+    sh_dev_result_free(&r);
+    assert_int_equal(sh_device_fetch(d, remote, back, &err), 0);
+    char *got = dt_read_file(back, NULL);
+    assert_string_equal(got, "payload 123\n");
+    free(got);
+    char workdir[1024];
+    snprintf(workdir, sizeof workdir, "%s", d->workdir);
+    char *topo = NULL;
+    assert_int_equal(sh_device_describe(d, &topo, &err), 0);
+    json_t *t = json_loads(topo, 0, NULL);
+    assert_true(json_integer_value(json_object_get(t, "n_cpus")) >= 1);
+    assert_true(json_array_size(json_object_get(t, "clusters")) >= 1);
+    assert_true(json_integer_value(json_object_get(t, "mem_total_bytes")) > 0);
+    json_decref(t);
+    free(topo);
+    sh_device_close(d);
+    struct stat st;
+    assert_int_not_equal(stat(workdir, &st), 0);              /* cleanup removed it */
+    dt_rm_rf(dir);
+    free(dir);
+}
+
+static void test_qemu_aarch64_hello(void **state)
+{
+    (void)state;
+    char *dir = dt_mkdtemp("qemu");
+    char src[600], exe[600];
+    snprintf(src, sizeof src, "%s/hello.c", dir);
+    snprintf(exe, sizeof exe, "%s/hello", dir);
+    assert_int_equal(dt_write_file(src,
+        "#include <stdio.h>\n#include <sys/utsname.h>\n"
+        "int main(int c, char **v) { struct utsname u; uname(&u); printf(\"%s %s\\n\", u.machine, c > 1 ? v[1] : \"\");"
+        " fprintf(stderr, \"to stderr\\n\"); return 3; }\n", 0644), 0);
+    char *cc[] = {"aarch64-linux-gnu-gcc", "-static", "-O1", "-o", exe, src, NULL};
+    assert_int_equal(dt_run(cc), 0);
+    sh_device_rec rec = {0};
+    snprintf(rec.name, sizeof rec.name, "emu");
+    snprintf(rec.kind, sizeof rec.kind, "qemu-aarch64");
+    sh_device *d;
+    sh_err err = {{0}};
+    assert_int_equal(sh_device_open(&rec, &d, &err), 0);
+    assert_string_equal(d->target, "aarch64-linux-gnu");
+    char remote[2048];
+    assert_int_equal(sh_device_push(d, exe, "hello", remote, sizeof remote, &err), 0);
+    char *argv[] = {remote, "it's me", NULL};
+    sh_dev_result r;
+    assert_int_equal(sh_device_run(d, argv, 30, &r, &err), 0);
+    assert_true(r.exited);
+    assert_int_equal(r.exit_code, 3);
+    assert_string_equal(r.out, "aarch64 it's me\n");
+    assert_non_null(strstr(r.err, "to stderr"));
+    sh_dev_result_free(&r);
+    sh_device_close(d);
+    dt_rm_rf(dir);
+    free(dir);
+}
+
+/* ---- measurement protocol on the local device with a scripted variant ------------------------ */
+
+static void test_measure_ok_cached_and_samples(void **state)
+{
+    (void)state;
+    char *dir = dt_mkdtemp("meas");
+    sh_db *db = open_test_db(dir);
+    sh_genome g;
+    char hex[17], exe[600];
+    genome_of(TINY, &g, hex);
+    snprintf(exe, sizeof exe, "%s/variant", dir);
+    assert_int_equal(dt_fake_variant(exe, hex, "ok", NULL, 10.0, 0), 0);
+    sh_measure_opts o = {.exe_path = exe, .prompt = 16, .gen = 8, .min_reps = 3, .max_reps = 12,
+                         .reps_per_run = 3, .tolerance = 0.02};
+    sh_measure_result r;
+    sh_err err = {{0}};
+    if (sh_measure_genome(db, "local", &g, &o, &r, &err)) fail_msg("measure: %s", err.msg);   /* 'local' is implicit */
+    assert_false(r.cached);
+    assert_true(r.converged);
+    assert_true(fabs(r.decode_ms_median - 10.0) < 0.1);
+    assert_true(r.decode_ci_low <= r.decode_ms_median && r.decode_ci_high >= r.decode_ms_median);
+    assert_true(r.reps >= 3);
+    assert_true(fabs(r.decode_tok_s - 100.0) < 1.0);
+    assert_true(fabs(r.prefill_tok_s - 1000.0) < 5);          /* 16 tokens in ~16 ms */
+    assert_true(r.weight_bytes == 4096 && r.kv_bytes == 512 && r.conv_bytes == 256);
+    json_t *res = json_loads(r.result_json, 0, NULL);
+    assert_non_null(res);
+    json_t *pb = json_object_get(res, "probe_before");
+    assert_true(json_is_object(pb));
+    assert_null(json_object_get(json_array_get(json_object_get(pb, "cpus"), 0), "evil"));
+    assert_true(json_is_object(json_object_get(res, "probe_after")));
+    json_decref(res);
+    /* every raw sample is stored and the summary agrees with them */
+    double *v = NULL;
+    int n = 0;
+    assert_int_equal(sh_db_get_samples(db, r.eval_id, "decode_ms", &v, &n, &err), 0);
+    assert_int_equal(n, r.reps * 8);
+    double m, lo, hi;
+    sh_median_ci(v, n, &m, &lo, &hi);
+    assert_true(fabs(m - r.decode_ms_median) < 1e-9);
+    free(v);
+    assert_int_equal(sh_db_get_samples(db, r.eval_id, "prefill_ms", &v, &n, &err), 0);
+    assert_int_equal(n, r.reps);
+    free(v);
+    int64_t id = r.eval_id;
+    sh_measure_result_free(&r);
+    /* same settings again: returned from the store, not measured (the variant is gone) */
+    unlink(exe);
+    assert_int_equal(sh_measure_genome(db, "local", &g, &o, &r, &err), 0);
+    assert_true(r.cached);
+    assert_int_equal(r.eval_id, id);
+    assert_true(fabs(r.decode_ms_median - 10.0) < 0.1);
+    sh_measure_result_free(&r);
+    sh_eval_rec e;
+    assert_int_equal(sh_db_get_eval(db, id, &e, &err), 0);
+    assert_string_equal(e.status, "ok");
+    assert_int_equal(e.attempts, 1);
+    sh_eval_rec_free(&e);
+    sh_measure_shutdown();
+    sh_db_close(db);
+    dt_rm_rf(dir);
+    free(dir);
+}
+
+/* Each fault: retried `retries` times, then failed with a clear reason, no samples, no ok. */
+static void expect_fault(const char *behaviour, const char *needle, double timeout_s)
+{
+    char *dir = dt_mkdtemp("fault");
+    sh_db *db = open_test_db(dir);
+    sh_genome g;
+    char hex[17], exe[600];
+    genome_of(TINY, &g, hex);
+    snprintf(exe, sizeof exe, "%s/variant", dir);
+    assert_int_equal(dt_fake_variant(exe, hex, behaviour, NULL, 10.0, 30), 0);
+    sh_measure_opts o = {.exe_path = exe, .prompt = 16, .gen = 8, .retries = 1, .backoff_s = 0.05,
+                         .timeout_s = timeout_s, .no_probe = true};
+    sh_measure_result r;
+    sh_err err = {{0}};
+    assert_int_not_equal(sh_measure_genome(db, "local", &g, &o, &r, &err), 0);
+    if (!strstr(err.msg, needle)) fail_msg("%s: error '%s' lacks '%s'", behaviour, err.msg, needle);
+    sh_eval_rec e;
+    assert_int_equal(sh_db_get_eval(db, r.eval_id, &e, &err), 0);
+    assert_string_equal(e.status, "failed");
+    assert_int_equal(e.attempts, 2);                          /* first try + 1 retry */
+    assert_non_null(e.error);
+    assert_non_null(strstr(e.error, needle));
+    assert_null(e.result_json);
+    sh_eval_rec_free(&e);
+    double *v = NULL;
+    int n = -1;
+    assert_int_equal(sh_db_get_samples(db, r.eval_id, "decode_ms", &v, &n, &err), 0);
+    assert_int_equal(n, 0);
+    free(v);
+    sh_device_rec dev;
+    assert_int_equal(sh_db_get_device(db, "local", &dev, &err), 0);
+    assert_int_equal(dev.fail_count, 1);
+    assert_true(dev.healthy);
+    sh_device_rec_free(&dev);
+    sh_measure_shutdown();
+    sh_db_close(db);
+    dt_rm_rf(dir);
+    free(dir);
+}
+
+static void test_measure_faults(void **state)
+{
+    (void)state;
+    expect_fault("crash", "signal 11", 30);
+    expect_fault("crash", "about to crash", 30);           /* the tail of stderr is kept */
+    expect_fault("oom", "signal 9", 30);
+    expect_fault("garbage", "not valid JSON", 30);
+    expect_fault("huge", "larger than", 30);
+    expect_fault("wronghash", "genome hash 00000000deadbeef", 30);
+    expect_fault("hang", "timed out", 0.5);
+
+    /* refused input (exit 1): stored as failed at once, not retried, not the device's fault */
+    char *dir = dt_mkdtemp("badin");
+    sh_db *db = open_test_db(dir);
+    sh_genome g;
+    char hex[17], exe[600];
+    genome_of(TINY, &g, hex);
+    snprintf(exe, sizeof exe, "%s/variant", dir);
+    assert_int_equal(dt_fake_variant(exe, hex, "badinput", NULL, 10.0, 0), 0);
+    sh_measure_opts o = {.exe_path = exe, .prompt = 16, .gen = 8, .retries = 3, .no_probe = true};
+    sh_measure_result r;
+    sh_err err = {{0}};
+    assert_int_not_equal(sh_measure_genome(db, "local", &g, &o, &r, &err), 0);
+    assert_non_null(strstr(err.msg, "too deep"));
+    sh_eval_rec e;
+    assert_int_equal(sh_db_get_eval(db, r.eval_id, &e, &err), 0);
+    assert_string_equal(e.status, "failed");
+    assert_int_equal(e.attempts, 1);
+    sh_eval_rec_free(&e);
+    sh_device_rec dev;
+    assert_int_equal(sh_db_get_device(db, "local", &dev, &err), 0);
+    assert_int_equal(dev.fail_count, 0);
+    sh_device_rec_free(&dev);
+    /* settings the genome cannot hold are refused before anything runs */
+    o.depth = 1000;   /* TINY has ctx=256 */
+    assert_int_not_equal(sh_measure_genome(db, "local", &g, &o, &r, &err), 0);
+    assert_non_null(strstr(err.msg, "max context"));
+    sh_measure_shutdown();
+    sh_db_close(db);
+    dt_rm_rf(dir);
+    free(dir);
+}
+
+static void test_measure_flaky_retry_and_health(void **state)
+{
+    (void)state;
+    char *dir = dt_mkdtemp("flaky");
+    sh_db *db = open_test_db(dir);
+    sh_genome g, g2, g3;
+    char hex[17], hex2[17], hex3[17], exe[600], marker[600];
+    genome_of(TINY, &g, hex);
+    genome_of(TINY2, &g2, hex2);
+    genome_of(TINY3, &g3, hex3);
+    snprintf(exe, sizeof exe, "%s/variant", dir);
+    snprintf(marker, sizeof marker, "%s/marker", dir);
+    assert_int_equal(dt_fake_variant(exe, hex, "flaky", marker, 10.0, 0), 0);
+    sh_measure_opts o = {.exe_path = exe, .prompt = 16, .gen = 8, .retries = 2, .backoff_s = 0.05,
+                         .no_probe = true};
+    sh_measure_result r;
+    sh_err err = {{0}};
+    if (sh_measure_genome(db, "local", &g, &o, &r, &err)) fail_msg("flaky: %s", err.msg);
+    sh_eval_rec e;
+    assert_int_equal(sh_db_get_eval(db, r.eval_id, &e, &err), 0);
+    assert_string_equal(e.status, "ok");
+    assert_int_equal(e.attempts, 2);
+    sh_eval_rec_free(&e);
+    sh_measure_result_free(&r);
+
+    /* a device that keeps failing is marked unhealthy and then refused */
+    sh_device_rec rec = {0};
+    snprintf(rec.name, sizeof rec.name, "sick");
+    snprintf(rec.kind, sizeof rec.kind, "local");
+    add_device(db, &rec);
+    assert_int_equal(dt_fake_variant(exe, hex, "crash", NULL, 10.0, 0), 0);
+    o.retries = -1;
+    const sh_genome *gs[3] = {&g, &g2, &g3};
+    for (int i = 0; i < SH_DEVICE_MAX_FAILS; i++) {
+        assert_int_not_equal(sh_measure_genome(db, "sick", gs[i], &o, &r, &err), 0);
+    }
+    sh_device_rec got;
+    assert_int_equal(sh_db_get_device(db, "sick", &got, &err), 0);
+    assert_false(got.healthy);
+    assert_int_equal(got.fail_count, SH_DEVICE_MAX_FAILS);
+    sh_device_rec_free(&got);
+    assert_int_not_equal(sh_measure_genome(db, "sick", &g, &o, &r, &err), 0);
+    assert_non_null(strstr(err.msg, "unhealthy"));
+    assert_int_not_equal(sh_measure_genome(db, "no-such", &g, &o, &r, &err), 0);
+    assert_non_null(strstr(err.msg, "no device named"));
+    assert_int_not_equal(sh_measure_genome(db, "bad name;", &g, &o, &r, &err), 0);
+    /* a failed evaluation is measured again later (it is not an ok result to reuse) */
+    assert_int_equal(dt_fake_variant(exe, hex2, "crash", NULL, 10.0, 0), 0);
+    assert_int_not_equal(sh_measure_genome(db, "local", &g2, &o, &r, &err), 0);
+    int64_t failed_id = r.eval_id;
+    assert_int_equal(dt_fake_variant(exe, hex2, "ok", NULL, 10.0, 0), 0);
+    if (sh_measure_genome(db, "local", &g2, &o, &r, &err)) fail_msg("re-measure: %s", err.msg);
+    assert_int_equal(r.eval_id, failed_id);
+    assert_false(r.cached);
+    sh_measure_result_free(&r);
+    assert_int_equal(sh_db_get_eval(db, failed_id, &e, &err), 0);
+    assert_string_equal(e.status, "ok");
+    assert_null(e.error);
+    sh_eval_rec_free(&e);
+    sh_measure_shutdown();
+    sh_db_close(db);
+    dt_rm_rf(dir);
+    free(dir);
+}
+
+static void test_measure_reference_every_k(void **state)
+{
+    (void)state;
+    char *dir = dt_mkdtemp("ref");
+    sh_db *db = open_test_db(dir);
+    sh_genome ref, a, b, c;
+    char hr[17], ha[17], hb[17], hc[17];
+    genome_of(TINY, &ref, hr);
+    genome_of(TINY2, &a, ha);
+    genome_of(TINY3, &b, hb);
+    genome_of("d=64 v=256 hd=32 theta=10000 eps=1e-05 ctx=256 tie=1 | conv(4)/swiglu(64)*2", &c, hc);
+    sh_err err = {{0}};
+    int64_t run_id;
+    assert_int_equal(sh_db_create_run(db, "refrun", "{}", 1, &run_id, &err), 0);
+    const sh_genome *gs[3] = {&a, &b, &c};
+    const char *hs[3] = {ha, hb, hc};
+    char exer[600];
+    snprintf(exer, sizeof exer, "%s/v-%s", dir, hr);
+    assert_int_equal(dt_fake_variant(exer, hr, "ok", NULL, 10.0, 0), 0);
+    for (int i = 0; i < 3; i++) {
+        char exe[600];
+        snprintf(exe, sizeof exe, "%s/v-%s", dir, hs[i]);
+        assert_int_equal(dt_fake_variant(exe, hs[i], "ok", NULL, 20.0, 0), 0);
+        sh_measure_opts o = {.exe_path = exe, .reference_exe_path = exer, .prompt = 16, .gen = 8,
+                             .run_id = run_id, .no_probe = true, .reference = &ref, .reference_every = 2};
+        sh_measure_result r;
+        if (sh_measure_genome(db, "local", gs[i], &o, &r, &err)) fail_msg("measure: %s", err.msg);
+        assert_true(fabs(r.rel_to_reference - 2.0) < 0.02);     /* 20 ms vs the reference's 10 ms */
+        json_t *res = json_loads(r.result_json, 0, NULL);
+        json_t *ref_j = json_object_get(res, "reference");
+        assert_string_equal(json_string_value(json_object_get(ref_j, "genome_hash")), hr);
+        json_decref(res);
+        sh_measure_result_free(&r);
+    }
+    /* evaluations 0 and 2 were preceded by a reference measurement */
+    sh_eval_rec *evs;
+    int n;
+    assert_int_equal(sh_db_list_evals(db, run_id, &evs, &n, &err), 0);
+    int refs = 0, meas = 0;
+    for (int i = 0; i < n; i++) {
+        if (!strcmp(evs[i].kind, "reference")) refs++;
+        if (!strcmp(evs[i].kind, "measure")) meas++;
+        assert_string_equal(evs[i].status, "ok");
+        sh_eval_rec_free(&evs[i]);
+    }
+    free(evs);
+    assert_int_equal(refs, 2);
+    assert_int_equal(meas, 3);
+    sh_measure_shutdown();
+    sh_db_close(db);
+    dt_rm_rf(dir);
+    free(dir);
+}
+
+/* ---- ssh ---------------------------------------------------------------------------------- */
+
+static dt_sshd sshd;
+static bool sshd_up;
+
+static int ssh_setup(void **state)
+{
+    (void)state;
+    sshd_up = dt_sshd_start(&sshd) == 0;
+    return 0;
+}
+
+static int ssh_teardown(void **state)
+{
+    (void)state;
+    dt_sshd_stop(&sshd);
+    return 0;
+}
+
+static void ssh_rec(sh_device_rec *rec, const char *name, const char *key, const char *known, const char *workdir)
+{
+    memset(rec, 0, sizeof *rec);
+    snprintf(rec->name, sizeof rec->name, "%s", name);
+    snprintf(rec->kind, sizeof rec->kind, "ssh");
+    snprintf(rec->host, sizeof rec->host, "127.0.0.1");
+    rec->port = sshd.port;
+    snprintf(rec->user, sizeof rec->user, "%s", sshd.user);
+    snprintf(rec->key_path, sizeof rec->key_path, "%s", key);
+    snprintf(rec->target, sizeof rec->target, "%s", sh_host_triple());
+    if (workdir) snprintf(rec->workdir, sizeof rec->workdir, "%s", workdir);
+    char opts[1200];
+    snprintf(opts, sizeof opts, "{\"known_hosts\":\"%s\",\"connect_timeout_s\":5}", known);
+    rec->options_json = strdup(opts);
+    rec->healthy = true;
+}
+
+static void test_ssh_upload_run_fetch_timeout(void **state)
+{
+    (void)state;
+    assert_true(sshd_up);
+    sh_device_rec rec;
+    ssh_rec(&rec, "board", sshd.user_key, sshd.known_hosts, NULL);
+    sh_device *d;
+    sh_err err = {{0}};
+    assert_int_equal(sh_device_open(&rec, &d, &err), 0);
+    if (sh_device_prepare(d, &err)) fail_msg("prepare: %s", err.msg);
+    char workdir[1024];
+    snprintf(workdir, sizeof workdir, "%s", d->workdir);
+    struct stat st;
+    assert_int_equal(stat(workdir, &st), 0);                  /* same host: we can look */
+    assert_int_equal(st.st_mode & 0777, 0700);                /* private */
+    char src[700], back[700], remote[2048];
+    snprintf(src, sizeof src, "%s/up.sh", sshd.dir);
+    snprintf(back, sizeof back, "%s/back.sh", sshd.dir);
+    assert_int_equal(dt_write_file(src, "#!/bin/sh\necho \"args:$#:$1\"\necho err-line >&2\nexit 4\n", 0755), 0);
+    assert_int_equal(sh_device_push(d, src, "up.sh", remote, sizeof remote, &err), 0);
+    char *argv[] = {remote, "$(touch /tmp/starhil-pwned) it's", NULL};
+    sh_dev_result r;
+    if (sh_device_run(d, argv, 20, &r, &err)) fail_msg("run: %s", err.msg);
+    assert_true(r.exited);
+    assert_int_equal(r.exit_code, 4);
+    assert_string_equal(r.out, "args:1:$(touch /tmp/starhil-pwned) it's\n");
+    assert_string_equal(r.err, "err-line\n");
+    sh_dev_result_free(&r);
+    assert_int_not_equal(stat("/tmp/starhil-pwned", &st), 0);
+    char *slow[] = {"sleep", "10", NULL};
+    assert_int_equal(sh_device_run(d, slow, 1, &r, &err), 0);
+    if (!r.timed_out) fail_msg("ssh timeout: exited %d code %d signal %d after %.2f s", r.exited, r.exit_code, r.signal, r.seconds);
+    assert_true(r.seconds < 8);
+    sh_dev_result_free(&r);
+    char *sig[] = {"sh", "-c", "kill -SEGV $$", NULL};
+    assert_int_equal(sh_device_run(d, sig, 10, &r, &err), 0);
+    assert_int_equal(r.signal, SIGSEGV);
+    sh_dev_result_free(&r);
+    assert_int_equal(sh_device_fetch(d, remote, back, &err), 0);
+    char *a = dt_read_file(src, NULL), *b = dt_read_file(back, NULL);
+    assert_string_equal(a, b);
+    free(a);
+    free(b);
+    char *topo = NULL;                                      /* lstopo XML over ssh, loaded by hwloc here */
+    if (sh_device_describe(d, &topo, &err)) fail_msg("describe over ssh: %s", err.msg);
+    json_t *t = json_loads(topo, 0, NULL);
+    assert_string_equal(json_string_value(json_object_get(t, "source")), "hwloc-xml");
+    assert_int_equal(json_integer_value(json_object_get(t, "n_cpus")), sysconf(_SC_NPROCESSORS_ONLN));
+    json_decref(t);
+    free(topo);
+    char nothere[1200];
+    snprintf(nothere, sizeof nothere, "%s/missing", workdir);
+    assert_int_not_equal(sh_device_fetch(d, nothere, back, &err), 0);
+    sh_device_close(d);
+    assert_int_not_equal(stat(workdir, &st), 0);              /* removed by cleanup */
+    sh_device_rec_free(&rec);
+}
+
+static void test_ssh_host_keys_and_auth(void **state)
+{
+    (void)state;
+    assert_true(sshd_up);
+    sh_err err = {{0}};
+    sh_device *d;
+    sh_device_rec rec;
+    /* a changed host key is refused */
+    ssh_rec(&rec, "b1", sshd.user_key, sshd.wrong_known_hosts, NULL);
+    assert_int_equal(sh_device_open(&rec, &d, &err), 0);
+    assert_int_not_equal(sh_device_prepare(d, &err), 0);
+    assert_non_null(strstr(err.msg, "CHANGED"));
+    sh_device_close(d);
+    sh_device_rec_free(&rec);
+    /* an unknown host key is refused ... (lines libssh2 cannot read are skipped and kept) */
+    char fresh[700];
+    snprintf(fresh, sizeof fresh, "%s/fresh_known_hosts", sshd.dir);
+    const char *foreign = "@cert-authority *.example.org ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIE\n"
+                          "this line is not a known_hosts entry\n";
+    assert_int_equal(dt_write_file(fresh, foreign, 0600), 0);
+    ssh_rec(&rec, "b2", sshd.user_key, fresh, NULL);
+    assert_int_equal(sh_device_open(&rec, &d, &err), 0);
+    assert_int_not_equal(sh_device_prepare(d, &err), 0);
+    assert_non_null(strstr(err.msg, "unknown"));
+    sh_device_close(d);
+    sh_device_rec_free(&rec);
+    /* ... unless explicitly trusted, which records it; then it must match */
+    ssh_rec(&rec, "b3", sshd.user_key, fresh, NULL);
+    free(rec.options_json);
+    char opts[1000];
+    snprintf(opts, sizeof opts, "{\"known_hosts\":\"%s\",\"trust_host_key\":true}", fresh);
+    rec.options_json = strdup(opts);
+    assert_int_equal(sh_device_open(&rec, &d, &err), 0);
+    if (sh_device_prepare(d, &err)) fail_msg("trusted prepare: %s", err.msg);
+    sh_device_close(d);
+    sh_device_rec_free(&rec);
+    char *kh = dt_read_file(fresh, NULL);
+    char needle[64];
+    snprintf(needle, sizeof needle, "[127.0.0.1]:%d ssh-ed25519", sshd.port);
+    assert_non_null(kh);
+    assert_non_null(strstr(kh, needle));
+    assert_true(strncmp(kh, foreign, strlen(foreign)) == 0);   /* appended, nothing lost */
+    free(kh);
+    ssh_rec(&rec, "b4", sshd.user_key, fresh, NULL);
+    assert_int_equal(sh_device_open(&rec, &d, &err), 0);
+    if (sh_device_prepare(d, &err)) fail_msg("recorded key: %s", err.msg);
+    sh_device_close(d);
+    sh_device_rec_free(&rec);
+    /* a key the server does not know is refused */
+    ssh_rec(&rec, "b5", sshd.bad_user_key, sshd.known_hosts, NULL);
+    assert_int_equal(sh_device_open(&rec, &d, &err), 0);
+    assert_int_not_equal(sh_device_prepare(d, &err), 0);
+    assert_non_null(strstr(err.msg, "refused"));
+    sh_device_close(d);
+    sh_device_rec_free(&rec);
+    /* nobody listening: a transport error, quickly */
+    ssh_rec(&rec, "b6", sshd.user_key, sshd.known_hosts, NULL);
+    rec.port = dt_free_port();
+    assert_int_equal(sh_device_open(&rec, &d, &err), 0);
+    assert_int_equal(sh_device_prepare(d, &err), SH_DEV_ETRANSPORT);
+    assert_non_null(strstr(err.msg, "cannot connect"));
+    sh_device_close(d);
+    sh_device_rec_free(&rec);
+}
+
+typedef struct killer_arg {
+    char marker[700];
+    char remote_base[700];
+    int killed, restarted;
+} killer_arg;
+
+/* Waits for the variant's first (slow) run to start, kills sshd and every
+ * session, wipes the board's working directories (a reboot), restarts sshd. */
+static void *killer_main(void *p)
+{
+    killer_arg *k = p;
+    struct stat st;
+    for (int i = 0; i < 400 && stat(k->marker, &st); i++) sleep_ms(25);
+    sleep_ms(200);
+    dt_sshd_kill(&sshd);
+    k->killed = 1;
+    char cmd[900];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'/starhil.*", k->remote_base);
+    char *argv[] = {"/bin/sh", "-c", cmd, NULL};
+    dt_run(argv);
+    sleep_ms(300);
+    k->restarted = dt_sshd_restart(&sshd) == 0;
+    return NULL;
+}
+
+static void test_ssh_measure_with_sshd_killed(void **state)
+{
+    (void)state;
+    assert_true(sshd_up);
+    char *dir = dt_mkdtemp("sshmeas");
+    sh_db *db = open_test_db(dir);
+    char remote_base[700];
+    snprintf(remote_base, sizeof remote_base, "%s/board-tmp", dir);
+    sh_device_rec rec;
+    ssh_rec(&rec, "board", sshd.user_key, sshd.known_hosts, remote_base);
+    add_device(db, &rec);
+    sh_device_rec_free(&rec);
+    sh_genome g, g2;
+    char hex[17], hex2[17], exe[600];
+    genome_of(TINY, &g, hex);
+    genome_of(TINY2, &g2, hex2);
+    snprintf(exe, sizeof exe, "%s/variant", dir);
+    killer_arg k;
+    memset(&k, 0, sizeof k);
+    snprintf(k.marker, sizeof k.marker, "%s/started", dir);
+    snprintf(k.remote_base, sizeof k.remote_base, "%s", remote_base);
+    assert_int_equal(dt_fake_variant(exe, hex, "slowfirst", k.marker, 5.0, 20), 0);
+    sh_measure_opts o = {.exe_path = exe, .prompt = 16, .gen = 8, .retries = 4, .backoff_s = 0.5,
+                         .timeout_s = 60};
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, killer_main, &k), 0);
+    sh_measure_result r;
+    sh_err err = {{0}};
+    int rc = sh_measure_genome(db, "board", &g, &o, &r, &err);
+    pthread_join(th, NULL);
+    assert_true(k.killed && k.restarted);
+    if (rc) fail_msg("measure over ssh after sshd restart: %s", err.msg);
+    assert_true(fabs(r.decode_ms_median - 5.0) < 0.05);
+    sh_eval_rec e;
+    assert_int_equal(sh_db_get_eval(db, r.eval_id, &e, &err), 0);
+    assert_string_equal(e.status, "ok");
+    assert_true(e.attempts >= 2);                               /* the dropped attempt was retried */
+    sh_eval_rec_free(&e);
+    sh_measure_result_free(&r);
+    /* the re-established session is reused for the next evaluation */
+    assert_int_equal(dt_fake_variant(exe, hex2, "ok", NULL, 6.0, 0), 0);
+    if (sh_measure_genome(db, "board", &g2, &o, &r, &err)) fail_msg("second measure: %s", err.msg);
+    assert_int_equal(sh_db_get_eval(db, r.eval_id, &e, &err), 0);
+    assert_int_equal(e.attempts, 1);
+    sh_eval_rec_free(&e);
+    sh_measure_result_free(&r);
+    /* and the real variant, built for the board's target, over the same session */
+    sh_measure_opts real = {.prompt = 8, .gen = 4, .min_reps = 1, .max_reps = 2, .reps_per_run = 2,
+                            .wtype = "f32", .tolerance = 0.5, .threads = 1, .retries = -1};
+    if (sh_measure_genome(db, "board", &g, &real, &r, &err)) fail_msg("real variant over ssh: %s", err.msg);
+    assert_true(r.decode_ms_median > 0 && r.reps >= 1);
+    json_t *res = json_loads(r.result_json, 0, NULL);
+    assert_true(json_is_object(json_object_get(res, "probe_after")));
+    json_decref(res);
+    sh_measure_result_free(&r);
+    sh_measure_shutdown();
+    sh_db_close(db);
+    dt_rm_rf(dir);
+    free(dir);
+}
+
+/* ---- adb ------------------------------------------------------------------------------------- */
+
+static void test_adb_real_server_host_services(void **state)
+{
+    (void)state;
+    /* the real adb server from Debian, on a private port; no phone is attached.
+     * Everything is asked first and checked after the server is stopped, so a
+     * failed check never leaves the server running. */
+    int port = dt_free_port();
+    char ps[16];
+    snprintf(ps, sizeof ps, "%d", port);
+    char *start[] = {"adb", "-P", ps, "start-server", NULL};
+    char *kill_srv[] = {"adb", "-P", ps, "kill-server", NULL};
+    int started = dt_run(start);
+    sh_err e1 = {{0}}, e2 = {{0}}, e3 = {{0}};
+    char *version = NULL, *devices = NULL;
+    int rv = sh_adb_host_query("127.0.0.1", port, "host:version", 10, &version, &e1);
+    int rd = sh_adb_host_query("127.0.0.1", port, "host:devices", 10, &devices, &e2);
+    int fd = sh_adb_transport("127.0.0.1", port, "nosuchphone", 10, &e3);
+    if (fd >= 0) close(fd);
+    dt_run(kill_srv);
+    assert_int_equal(started, 0);
+    if (rv) fail_msg("host:version: %s", e1.msg);
+    assert_int_equal(strlen(version), 4);
+    assert_true(strtol(version, NULL, 16) >= 32);
+    if (rd) fail_msg("host:devices: %s", e2.msg);
+    assert_string_equal(devices, "");
+    assert_int_equal(fd, -1);
+    assert_non_null(strstr(e3.msg, "refused"));
+    free(version);
+    free(devices);
+    /* and once it is gone: a clear error */
+    char *none = NULL;
+    assert_int_not_equal(sh_adb_host_query("127.0.0.1", port, "host:version", 2, &none, &e1), 0);
+    assert_non_null(strstr(e1.msg, "cannot connect"));
+}
+
+static void adb_rec(sh_device_rec *rec, int port, const char *serial, const char *workdir)
+{
+    memset(rec, 0, sizeof *rec);
+    snprintf(rec->name, sizeof rec->name, "phone");
+    snprintf(rec->kind, sizeof rec->kind, "adb");
+    snprintf(rec->host, sizeof rec->host, "127.0.0.1");
+    rec->port = port;
+    snprintf(rec->target, sizeof rec->target, "%s", sh_host_triple());   /* the peer runs host programs */
+    snprintf(rec->workdir, sizeof rec->workdir, "%s", workdir);
+    snprintf(rec->cpus, sizeof rec->cpus, "0");
+    char opts[200];
+    snprintf(opts, sizeof opts, "{\"serial\":\"%s\"}", serial);
+    rec->options_json = strdup(opts);
+    rec->healthy = true;
+}
+
+static void test_adb_peer_device_services(void **state)
+{
+    (void)state;
+    dt_adb_peer peer;
+    assert_int_equal(dt_adb_peer_start(&peer, "R5CX0TEST"), 0);
+    char *dir = dt_mkdtemp("adb");
+    sh_err err = {{0}};
+    char *reply = NULL;
+    assert_int_equal(sh_adb_host_query("127.0.0.1", peer.port, "host:devices", 5, &reply, &err), 0);
+    assert_string_equal(reply, "R5CX0TEST\tdevice\n");
+    free(reply);
+    sh_device_rec rec;
+    adb_rec(&rec, peer.port, "R5CX0TEST", dir);
+    sh_device *d;
+    assert_int_equal(sh_device_open(&rec, &d, &err), 0);
+    if (sh_device_prepare(d, &err)) fail_msg("prepare: %s", err.msg);
+    assert_true(strncmp(d->workdir, dir, strlen(dir)) == 0);
+    char src[600], back[600], remote[2048];
+    snprintf(src, sizeof src, "%s/in.sh", dir);
+    snprintf(back, sizeof back, "%s/back", dir);
+    /* a payload bigger than one 64 KiB DATA chunk */
+    size_t big = 150000;
+    char *payload = malloc(big + 64);
+    strcpy(payload, "#!/bin/sh\necho \"out:$1\"\necho oops >&2\nexit 5\n#");
+    size_t hl = strlen(payload);
+    for (size_t i = hl; i < big; i++) payload[i] = (char)('a' + i % 26);
+    payload[big] = '\n';
+    payload[big + 1] = '\0';
+    assert_int_equal(dt_write_file(src, payload, 0755), 0);
+    if (sh_device_push(d, src, "in.sh", remote, sizeof remote, &err)) fail_msg("push: %s", err.msg);
+    int fd = sh_adb_transport("127.0.0.1", peer.port, "R5CX0TEST", 5, &err);
+    assert_true(fd >= 0);
+    assert_int_equal(sh_adb_request(fd, "sync:", 5, &err), 0);
+    uint32_t mode, size, mtime;
+    assert_int_equal(sh_adb_sync_stat(fd, remote, &mode, &size, &mtime, 5, &err), 0);
+    assert_int_equal(size, big + 1);
+    assert_int_equal(mode & 0777, 0755);
+    close(fd);
+    char *argv[] = {remote, "a 'quoted' $(arg)", NULL};
+    sh_dev_result r;
+    if (sh_device_run(d, argv, 20, &r, &err)) fail_msg("run: %s", err.msg);
+    assert_true(r.exited);
+    assert_int_equal(r.exit_code, 5);
+    assert_string_equal(r.out, "out:a 'quoted' $(arg)\n");
+    assert_string_equal(r.err, "oops\n");
+    sh_dev_result_free(&r);
+    char *aff[] = {"grep", "Cpus_allowed_list", "/proc/self/status", NULL};   /* taskset 1 */
+    assert_int_equal(sh_device_run(d, aff, 10, &r, &err), 0);
+    assert_non_null(strstr(r.out, "\t0\n"));
+    sh_dev_result_free(&r);
+    char *slow[] = {"sleep", "10", NULL};
+    assert_int_equal(sh_device_run(d, slow, 1, &r, &err), 0);
+    assert_true(r.timed_out);
+    sh_dev_result_free(&r);
+    assert_int_equal(sh_device_fetch(d, remote, back, &err), 0);
+    char *got = dt_read_file(back, NULL);
+    assert_string_equal(got, payload);
+    free(got);
+    free(payload);
+    char missing[2100];
+    snprintf(missing, sizeof missing, "%s/missing", d->workdir);
+    assert_int_not_equal(sh_device_fetch(d, missing, back, &err), 0);
+    assert_non_null(strstr(err.msg, "No such file"));
+    sh_device_close(d);
+    sh_device_rec_free(&rec);
+    /* wrong serial: the server's FAIL message comes through */
+    adb_rec(&rec, peer.port, "OTHER", dir);
+    assert_int_equal(sh_device_open(&rec, &d, &err), 0);
+    assert_int_equal(sh_device_prepare(d, &err), SH_DEV_ETRANSPORT);
+    assert_non_null(strstr(err.msg, "not found"));
+    sh_device_close(d);
+    sh_device_rec_free(&rec);
+    dt_adb_peer_stop(&peer);
+    dt_rm_rf(dir);
+    free(dir);
+}
+
+static void test_adb_measure_through_peer(void **state)
+{
+    (void)state;
+    dt_adb_peer peer;
+    assert_int_equal(dt_adb_peer_start(&peer, "R5CX0TEST"), 0);
+    char *dir = dt_mkdtemp("adbm");
+    sh_db *db = open_test_db(dir);
+    sh_device_rec rec;
+    char base[600];
+    snprintf(base, sizeof base, "%s/data-local-tmp", dir);
+    adb_rec(&rec, peer.port, "R5CX0TEST", base);
+    add_device(db, &rec);
+    sh_device_rec_free(&rec);
+    sh_genome g;
+    char hex[17], exe[600];
+    genome_of(TINY, &g, hex);
+    snprintf(exe, sizeof exe, "%s/variant", dir);
+    assert_int_equal(dt_fake_variant(exe, hex, "ok", NULL, 7.0, 0), 0);
+    sh_measure_opts o = {.exe_path = exe, .prompt = 16, .gen = 8};
+    sh_measure_result r;
+    sh_err err = {{0}};
+    if (sh_measure_genome(db, "phone", &g, &o, &r, &err)) fail_msg("adb measure: %s", err.msg);
+    assert_true(fabs(r.decode_ms_median - 7.0) < 0.05);
+    json_t *res = json_loads(r.result_json, 0, NULL);
+    json_t *thermal = json_object_get(json_object_get(res, "probe_before"), "thermal");
+    assert_int_equal(json_integer_value(json_object_get(json_array_get(thermal, 0), "millicelsius")), 41000);
+    json_decref(res);
+    sh_measure_result_free(&r);
+    sh_device_rec stored;
+    assert_int_equal(sh_db_get_device(db, "phone", &stored, &err), 0);
+    assert_non_null(stored.topology_json);                     /* kept from the first probe */
+    assert_non_null(strstr(stored.topology_json, "\"source\":\"probe\""));
+    sh_device_rec_free(&stored);
+    sh_measure_shutdown();
+    /* cleanup removed the phone-side directory */
+    char *ls[] = {"/bin/sh", "-c", NULL, NULL};
+    char cmd[700];
+    snprintf(cmd, sizeof cmd, "test -z \"$(ls -A '%s')\"", base);
+    ls[2] = cmd;
+    assert_int_equal(dt_run(ls), 0);
+    sh_db_close(db);
+    /* the CLI against the same peer: check, and probe through the variant's probe mode */
+    char dbp[600];
+    snprintf(dbp, sizeof dbp, "%s/runs.db", dir);
+    char *out = NULL;
+    const char *check[] = {"device", "check", "phone", "--json", NULL};
+    assert_int_equal(run_cliv(dbp, &out, check), 0);
+    assert_non_null(strstr(out, "\"ok\":true"));
+    free(out);
+    const char *probe[] = {"device", "probe", "phone", "--json", NULL};
+    if (run_cliv(dbp, &out, probe)) fail_msg("device probe over adb: %s", out);
+    json_t *t = json_loads(out, 0, NULL);
+    free(out);
+    assert_string_equal(json_string_value(json_object_get(t, "source")), "probe");
+    assert_true(json_integer_value(json_object_get(t, "n_cpus")) >= 1);
+    json_decref(t);
+    dt_adb_peer_stop(&peer);
+    dt_rm_rf(dir);
+    free(dir);
+}
+
+/* ---- the real variant: build, push, bench, parse, store ----------------------------------- */
+
+static void test_qemu_full_path_real_variant(void **state)
+{
+    (void)state;
+    char *dir = dt_mkdtemp("qfull");
+    sh_db *db = open_test_db(dir);
+    sh_device_rec rec = {0};
+    snprintf(rec.name, sizeof rec.name, "arm-emu");
+    snprintf(rec.kind, sizeof rec.kind, "qemu-aarch64");
+    snprintf(rec.target, sizeof rec.target, "aarch64-linux-gnu");
+    add_device(db, &rec);
+    sh_genome g;
+    char hex[17];
+    genome_of(TINY, &g, hex);
+    sh_measure_opts o = {.prompt = 8, .gen = 4, .min_reps = 1, .max_reps = 2, .reps_per_run = 2,
+                         .wtype = "f32", .tolerance = 0.5, .timeout_s = 120, .retries = -1};
+    sh_measure_result r;
+    sh_err err = {{0}};
+    if (sh_measure_genome(db, "arm-emu", &g, &o, &r, &err)) fail_msg("qemu measure: %s", err.msg);
+    assert_true(r.decode_ms_median > 0);
+    json_t *res = json_loads(r.result_json, 0, NULL);
+    const char *target = json_string_value(json_object_get(json_object_get(res, "build"), "target"));
+    assert_non_null(target);
+    assert_non_null(strstr(target, "aarch64"));
+    const char *machine = json_string_value(json_object_get(json_object_get(res, "probe_before"), "machine"));
+    assert_non_null(machine);
+    assert_string_equal(machine, "aarch64");
+    json_decref(res);
+    double *v;
+    int n;
+    assert_int_equal(sh_db_get_samples(db, r.eval_id, "decode_ms", &v, &n, &err), 0);
+    assert_int_equal(n, r.reps * 4);
+    free(v);
+    sh_measure_result_free(&r);
+    sh_measure_shutdown();
+    sh_db_close(db);
+    dt_rm_rf(dir);
+    free(dir);
+}
+
+/* ---- one worker thread per device, each with its own sh_db handle ------------------------ */
+
+typedef struct worker_arg {
+    const char *dir, *device, *exe;
+    const sh_genome *g;
+    double expect;
+    int rc;
+    char msg[SH_ERR_MAX];
+} worker_arg;
+
+static void *worker_main(void *p)
+{
+    worker_arg *w = p;
+    sh_db *db = NULL;
+    sh_err err = {{0}};
+    char path[600];
+    snprintf(path, sizeof path, "%s/runs.db", w->dir);
+    w->rc = sh_db_open(path, SH_DB_CREATE, &db, &err);
+    for (int i = 0; i < 2 && !w->rc; i++) {
+        sh_measure_opts o = {.exe_path = w->exe, .prompt = 16, .gen = 8 + i, .no_probe = true};
+        sh_measure_result r;
+        w->rc = sh_measure_genome(db, w->device, w->g, &o, &r, &err);
+        if (!w->rc && fabs(r.decode_ms_median - w->expect) > 0.05) { w->rc = -1; snprintf(err.msg, sizeof err.msg, "wrong median"); }
+        sh_measure_result_free(&r);
+    }
+    if (w->rc) snprintf(w->msg, sizeof w->msg, "%s", err.msg);
+    sh_db_close(db);
+    return NULL;
+}
+
+static void test_measure_threads_per_device(void **state)
+{
+    (void)state;
+    char *dir = dt_mkdtemp("thr");
+    sh_db *db = open_test_db(dir);
+    sh_device_rec a = {0}, b = {0};
+    snprintf(a.name, sizeof a.name, "w1");
+    snprintf(a.kind, sizeof a.kind, "local");
+    snprintf(b.name, sizeof b.name, "w2");
+    snprintf(b.kind, sizeof b.kind, "local");
+    add_device(db, &a);
+    add_device(db, &b);
+    sh_db_close(db);
+    sh_genome g1, g2;
+    char h1[17], h2[17], e1[600], e2[600];
+    genome_of(TINY, &g1, h1);
+    genome_of(TINY2, &g2, h2);
+    snprintf(e1, sizeof e1, "%s/v1", dir);
+    snprintf(e2, sizeof e2, "%s/v2", dir);
+    assert_int_equal(dt_fake_variant(e1, h1, "ok", NULL, 3.0, 0), 0);
+    assert_int_equal(dt_fake_variant(e2, h2, "ok", NULL, 4.0, 0), 0);
+    worker_arg w[2] = {{.dir = dir, .device = "w1", .exe = e1, .g = &g1, .expect = 3.0},
+                       {.dir = dir, .device = "w2", .exe = e2, .g = &g2, .expect = 4.0}};
+    pthread_t th[2];
+    for (int i = 0; i < 2; i++) assert_int_equal(pthread_create(&th[i], NULL, worker_main, &w[i]), 0);
+    for (int i = 0; i < 2; i++) pthread_join(th[i], NULL);
+    for (int i = 0; i < 2; i++) if (w[i].rc) fail_msg("worker %d: %s", i, w[i].msg);
+    sh_measure_shutdown();
+    db = open_test_db(dir);
+    sh_eval_rec *evs;
+    int n;
+    sh_err err = {{0}};
+    assert_int_equal(sh_db_list_evals(db, 0, &evs, &n, &err), 0);
+    assert_int_equal(n, 4);
+    for (int i = 0; i < n; i++) { assert_string_equal(evs[i].status, "ok"); sh_eval_rec_free(&evs[i]); }
+    free(evs);
+    sh_db_close(db);
+    dt_rm_rf(dir);
+    free(dir);
+}
+
+/* ---- chip profile (quick sweep, real variants on this host) --------------------------------- */
+
+static void test_profile_quick_local(void **state)
+{
+    (void)state;
+    char *dir = dt_mkdtemp("prof");
+    sh_db *db = open_test_db(dir);
+    sh_profile_opts o = {.quick = true, .threads = 1, .timeout_s = 120, .retries = -1};
+    int n = 0;
+    char *rows = NULL;
+    sh_err err = {{0}};
+    if (sh_profile_device(db, "local", &o, &n, &rows, &err)) fail_msg("profile: %s", err.msg);
+    assert_int_equal(n, 5);                                   /* conv, gqa x2 depths, swiglu, moe */
+    json_t *a = json_loads(rows, 0, NULL);
+    assert_int_equal(json_array_size(a), 5);
+    for (size_t i = 0; i < json_array_size(a); i++) {
+        json_t *e = json_array_get(a, i);
+        assert_true(json_number_value(json_object_get(e, "latency_us")) > 0);
+        assert_true(json_number_value(json_object_get(e, "gbytes_per_s")) > 0);
+    }
+    json_decref(a);
+    free(rows);
+    sqlite3_stmt *st;
+    assert_int_equal(sqlite3_prepare_v2(sh_db_handle(db), "SELECT count(*), count(DISTINCT block) FROM profiles WHERE device = 'local'", -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    assert_int_equal(sqlite3_column_int(st, 0), 5);
+    assert_int_equal(sqlite3_column_int(st, 1), 4);
+    sqlite3_finalize(st);
+    sh_measure_shutdown();
+    sh_db_close(db);
+    /* the stored table, side by side with itself (ratio 1) and with a device without one */
+    char dbp[600], *out = NULL;
+    snprintf(dbp, sizeof dbp, "%s/runs.db", dir);
+    const char *show[] = {"profile", "--show", "local", "--vs", "local", "--json", NULL};
+    assert_int_equal(run_cliv(dbp, &out, show), 0);
+    json_t *cmp = json_loads(out, 0, NULL);
+    free(out);
+    assert_int_equal(json_array_size(cmp), 5);
+    assert_true(fabs(json_number_value(json_object_get(json_array_get(cmp, 0), "b_over_a")) - 1.0) < 1e-9);
+    json_decref(cmp);
+    const char *none[] = {"profile", "--show", "nosuch", NULL};
+    assert_int_equal(run_cliv(dbp, &out, none), 1);
+    assert_non_null(strstr(out, "no stored profile"));
+    free(out);
+    dt_rm_rf(dir);
+    free(dir);
+}
+
+/* ---- CLI ------------------------------------------------------------------------------------- */
+
+static int run_cli(const char *db, char **out, const char *a1, const char *a2, const char *a3,
+                   const char *a4, const char *a5, const char *a6)
+{
+    const char *bin = getenv("STARHIL_BIN");
+    if (!bin) bin = "./build/san/starhil";
+    char *argv[12] = {(char *)bin, "--db", (char *)db, (char *)a1, (char *)a2, (char *)a3, (char *)a4,
+                      (char *)a5, (char *)a6, NULL};
+    sh_proc_opts po = {.timeout_s = 120};
+    sh_proc_result r;
+    sh_err err = {{0}};
+    if (sh_proc_run(argv, &po, &r, &err)) return -1;
+    int rc = r.exited ? r.exit_code : 128 + r.signal;
+    if (out) {
+        size_t n = r.out_len + r.err_len + 2;
+        *out = malloc(n);
+        snprintf(*out, n, "%s%s", r.out, r.err);
+    }
+    sh_proc_result_free(&r);
+    return rc;
+}
+
+static int run_cliv(const char *db, char **out, const char *const *args)
+{
+    const char *bin = getenv("STARHIL_BIN");
+    if (!bin) bin = "./build/san/starhil";
+    char *argv[40] = {(char *)bin, "--db", (char *)db};
+    int k = 3;
+    for (int i = 0; args[i] && k < 39; i++) argv[k++] = (char *)args[i];
+    argv[k] = NULL;
+    sh_proc_opts po = {.timeout_s = 120};
+    sh_proc_result r;
+    sh_err err = {{0}};
+    if (sh_proc_run(argv, &po, &r, &err)) return -1;
+    int rc = r.exited ? r.exit_code : 128 + r.signal;
+    size_t n = r.out_len + r.err_len + 2;
+    *out = malloc(n);
+    snprintf(*out, n, "%s%s", r.out, r.err);
+    sh_proc_result_free(&r);
+    return rc;
+}
+
+static void test_ssh_cli_add_trust_check_probe(void **state)
+{
+    (void)state;
+    assert_true(sshd_up);
+    char *dir = dt_mkdtemp("sshcli");
+    char db[600], kh[600], port[16];
+    snprintf(db, sizeof db, "%s/cli.db", dir);
+    snprintf(kh, sizeof kh, "%s/known_hosts", dir);
+    snprintf(port, sizeof port, "%d", sshd.port);
+    char *out = NULL;
+    const char *add_untrusted[] = {"device", "add", "rpi", "--kind", "ssh", "--host", "127.0.0.1", "--port", port,
+                                   "--user", sshd.user, "--key", sshd.user_key, "--known-hosts", kh,
+                                   "--target", "x86_64-linux-gnu", "--cpus", "0", NULL};
+    assert_int_equal(run_cliv(db, &out, add_untrusted), 0);   /* stored; not contacted yet */
+    free(out);
+    const char *check[] = {"device", "check", "rpi", "--json", NULL};
+    assert_int_equal(run_cliv(db, &out, check), 1);           /* unknown host key: refused */
+    assert_non_null(strstr(out, "unknown"));
+    free(out);
+    const char *rm[] = {"device", "rm", "rpi", NULL};
+    assert_int_equal(run_cliv(db, &out, rm), 0);
+    free(out);
+    const char *add_trusted[] = {"device", "add", "rpi", "--kind", "ssh", "--host", "127.0.0.1", "--port", port,
+                                 "--user", sshd.user, "--key", sshd.user_key, "--known-hosts", kh,
+                                 "--target", "x86_64-linux-gnu", "--cpus", "0", "--trust-host-key", NULL};
+    assert_int_equal(run_cliv(db, &out, add_trusted), 0);
+    assert_non_null(strstr(out, "host key recorded"));
+    free(out);
+    assert_int_equal(run_cliv(db, &out, check), 0);
+    json_t *c = json_loads(out, 0, NULL);
+    free(out);
+    assert_true(json_is_true(json_object_get(c, "ok")));
+    assert_true(json_number_value(json_object_get(c, "run_ms")) > 0);
+    json_decref(c);
+    const char *probe[] = {"device", "probe", "rpi", "--json", NULL};
+    assert_int_equal(run_cliv(db, &out, probe), 0);
+    json_t *t = json_loads(out, 0, NULL);
+    free(out);
+    assert_true(json_integer_value(json_object_get(t, "n_cpus")) >= 1);
+    json_decref(t);
+    const char *list[] = {"device", "list", "--json", NULL};
+    assert_int_equal(run_cliv(db, &out, list), 0);
+    assert_non_null(strstr(out, "\"topology\": {"));           /* stored with the device */
+    assert_null(strstr(out, "PRIVATE KEY"));                  /* only the key's path */
+    free(out);
+    const char *bad_key[] = {"device", "add", "x", "--kind", "ssh", "--host", "127.0.0.1", "--key", "/nonexistent/key",
+                             "--target", "x86_64-linux-gnu", NULL};
+    assert_int_equal(run_cliv(db, &out, bad_key), 2);
+    free(out);
+    dt_rm_rf(dir);
+    free(dir);
+}
+
+static void test_cli_inventory(void **state)
+{
+    (void)state;
+    char *dir = dt_mkdtemp("cli");
+    char db[600];
+    snprintf(db, sizeof db, "%s/cli.db", dir);
+    char *out = NULL;
+    assert_int_equal(run_cli(db, &out, "device", "--help", NULL, NULL, NULL, NULL), 0);
+    assert_non_null(strstr(out, "device add"));
+    free(out);
+    assert_int_equal(run_cli(db, &out, "measure", "--help", NULL, NULL, NULL, NULL), 0);
+    free(out);
+    assert_int_equal(run_cli(db, &out, "profile", "--help", NULL, NULL, NULL, NULL), 0);
+    free(out);
+    assert_int_equal(run_cli(db, &out, "device", "add", "bad;name", NULL, NULL, NULL), 2);
+    assert_non_null(strstr(out, "device name"));
+    free(out);
+    assert_int_equal(run_cli(db, &out, "device", "add", "b1", "--kind", "ssh", NULL), 2);
+    assert_non_null(strstr(out, "--host"));
+    free(out);
+    assert_int_equal(run_cli(db, &out, "device", "add", "b1", "--kind", "toaster", NULL), 2);
+    free(out);
+    assert_int_equal(run_cli(db, &out, "device", "add", "q", "--kind", "qemu-aarch64", NULL), 0);
+    free(out);
+    assert_int_equal(run_cli(db, &out, "device", "add", "q", "--kind", "qemu-aarch64", NULL), 1);
+    free(out);
+    assert_int_equal(run_cli(db, &out, "device", "add", "l2", "--cpus", "0", NULL), 0);
+    free(out);
+    assert_int_equal(run_cli(db, &out, "device", "add", "l3", "--cpus", "0-", NULL), 2);
+    free(out);
+    assert_int_equal(run_cli(db, &out, "device", "list", "--json", NULL, NULL, NULL), 0);
+    json_t *a = json_loads(out, 0, NULL);
+    free(out);
+    assert_true(json_is_array(a));
+    assert_int_equal(json_array_size(a), 3);                   /* local (implicit), q, l2 */
+    json_decref(a);
+    assert_int_equal(run_cli(db, &out, "device", "check", "l2", "--json", NULL, NULL), 0);
+    json_t *c = json_loads(out, 0, NULL);
+    assert_true(json_is_true(json_object_get(c, "ok")));
+    json_decref(c);
+    free(out);
+    assert_int_equal(run_cli(db, &out, "device", "probe", "local", NULL, NULL, NULL), 0);
+    assert_non_null(strstr(out, "cluster 0"));
+    free(out);
+    assert_int_equal(run_cli(db, &out, "device", "rm", "q", NULL, NULL, NULL), 0);
+    free(out);
+    assert_int_equal(run_cli(db, &out, "device", "rm", "q", NULL, NULL, NULL), 1);
+    free(out);
+    assert_int_equal(run_cli(db, &out, "measure", TINY, "--device", "nope", "--prompt=8", "--gen=4"), 1);
+    assert_non_null(strstr(out, "no device named"));
+    free(out);
+    assert_int_equal(run_cli(db, &out, "measure", TINY, "--wtype", "q3_k", NULL, NULL), 2);
+    free(out);
+    /* the real variant end to end through the CLI, then the stored result */
+    assert_int_equal(run_cli(db, &out, "measure", TINY, "--prompt=8", "--gen=4", "--max-reps=2", "--json"), 0);
+    json_t *m = json_loads(out, 0, NULL);
+    free(out);
+    assert_non_null(m);
+    assert_false(json_is_true(json_object_get(m, "cached")));
+    assert_true(json_number_value(json_object_get(m, "decode_ms_median")) > 0);
+    json_decref(m);
+    assert_int_equal(run_cli(db, &out, "measure", TINY, "--prompt=8", "--gen=4", "--max-reps=2", "--json"), 0);
+    m = json_loads(out, 0, NULL);
+    free(out);
+    assert_true(json_is_true(json_object_get(m, "cached")));
+    json_decref(m);
+    dt_rm_rf(dir);
+    free(dir);
+}
+
+int main(void)
+{
+    setenv("STARHIL_CACHE_DIR", "/tmp/starhil-test-cache", 0);
+    const struct CMUnitTest pure[] = {
+        cmocka_unit_test(test_shell_quote_hostile),
+        cmocka_unit_test(test_names_and_cpulists),
+        cmocka_unit_test(test_median_ci_order_statistics),
+        cmocka_unit_test(test_bench_parse_hostile),
+        cmocka_unit_test(test_probe_parse),
+        cmocka_unit_test(test_local_device_ops),
+        cmocka_unit_test(test_qemu_aarch64_hello),
+        cmocka_unit_test(test_measure_ok_cached_and_samples),
+        cmocka_unit_test(test_measure_faults),
+        cmocka_unit_test(test_measure_flaky_retry_and_health),
+        cmocka_unit_test(test_measure_reference_every_k),
+        cmocka_unit_test(test_adb_real_server_host_services),
+        cmocka_unit_test(test_adb_peer_device_services),
+        cmocka_unit_test(test_adb_measure_through_peer),
+        cmocka_unit_test(test_qemu_full_path_real_variant),
+        cmocka_unit_test(test_measure_threads_per_device),
+        cmocka_unit_test(test_profile_quick_local),
+        cmocka_unit_test(test_cli_inventory),
+    };
+    const struct CMUnitTest ssh[] = {
+        cmocka_unit_test(test_ssh_upload_run_fetch_timeout),
+        cmocka_unit_test(test_ssh_host_keys_and_auth),
+        cmocka_unit_test(test_ssh_measure_with_sshd_killed),
+        cmocka_unit_test(test_ssh_cli_add_trust_check_probe),
+    };
+    int failed = cmocka_run_group_tests_name("devices", pure, NULL, NULL);
+    failed += cmocka_run_group_tests_name("devices_ssh", ssh, ssh_setup, ssh_teardown);
+    return failed ? 1 : 0;
+}
