@@ -1,0 +1,806 @@
+/* build.c - variant code generation, compiler driving and the build cache
+ * (see build.h).  The compiler runs through util/proc.h (argv, never a shell). */
+#include "evaluator/build.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/utsname.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "util/cliopt.h"
+#include "util/proc.h"
+
+#define MAX_ARGS 256
+#define FLAG_TEXT_MAX 4096
+
+static atomic_ulong compiler_runs;
+static atomic_uint tmp_serial;            /* unique temp names across threads */
+static pthread_mutex_t cc_memo_lock = PTHREAD_MUTEX_INITIALIZER;
+
+unsigned long sh_build_compiler_runs(void) { return atomic_load(&compiler_runs); }
+
+/* "<path>.tmp.<pid>.<serial>": unique per process and thread. */
+static void tmp_name(char *out, size_t cap, const char *path)
+{
+    snprintf(out, cap, "%s.tmp.%ld.%u", path, (long)getpid(), atomic_fetch_add(&tmp_serial, 1));
+}
+
+/* ---- hashing ------------------------------------------------------------ */
+
+#define FNV_OFFSET 0xcbf29ce484222325ULL
+#define FNV_PRIME  0x100000001b3ULL
+
+static uint64_t fnv_bytes(uint64_t h, const void *p, size_t n)
+{
+    const unsigned char *b = p;
+    for (size_t i = 0; i < n; i++) { h ^= b[i]; h *= FNV_PRIME; }
+    return h;
+}
+
+/* Hashes the string and its terminating NUL, so ("ab","c") != ("a","bc"). */
+static uint64_t fnv_str(uint64_t h, const char *s)
+{
+    return fnv_bytes(h, s, strlen(s) + 1);
+}
+
+/* ---- small string builder ------------------------------------------------ */
+
+typedef struct sbuf {
+    char *data;
+    size_t len, cap;
+    int oom;
+} sbuf;
+
+static void sb_add(sbuf *b, const char *s, size_t n)
+{
+    if (b->oom) return;
+    if (b->len + n + 1 > b->cap) {
+        size_t nc = b->cap ? b->cap * 2 : 1024;
+        while (nc < b->len + n + 1) nc *= 2;
+        char *p = realloc(b->data, nc);
+        if (!p) { b->oom = 1; return; }
+        b->data = p; b->cap = nc;
+    }
+    memcpy(b->data + b->len, s, n);
+    b->len += n;
+    b->data[b->len] = '\0';
+}
+
+static void sb_puts(sbuf *b, const char *s) { sb_add(b, s, strlen(s)); }
+
+static void sb_printf(sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void sb_printf(sbuf *b, const char *fmt, ...)
+{
+    char tmp[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
+    va_end(ap);
+    if (n < 0) return;
+    if ((size_t)n < sizeof tmp) { sb_add(b, tmp, (size_t)n); return; }
+    char *big = malloc((size_t)n + 1);
+    if (!big) { b->oom = 1; return; }
+    va_start(ap, fmt);
+    vsnprintf(big, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    sb_add(b, big, (size_t)n);
+    free(big);
+}
+
+/* C string literal contents: escapes quotes, backslashes, non-printables. */
+static void sb_c_string(sbuf *b, const char *s)
+{
+    sb_puts(b, "\"");
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p == '"' || *p == '\\') { char e[2] = {'\\', (char)*p}; sb_add(b, e, 2); }
+        else if (*p < 0x20 || *p >= 0x7f || *p == '?') sb_printf(b, "\\%03o", *p);
+        else sb_add(b, (const char *)p, 1);
+    }
+    sb_puts(b, "\"");
+}
+
+/* Shortest decimal form of v that reads back exactly, always a double literal. */
+static void fmt_double(double v, char *out, size_t cap)
+{
+    for (int prec = 1; prec <= 17; prec++) {
+        snprintf(out, cap, "%.*g", prec, v);
+        if (strtod(out, NULL) == v) break;
+    }
+    if (!strpbrk(out, ".eEn")) {
+        size_t n = strlen(out);
+        if (n + 2 < cap) memcpy(out + n, ".0", 3);
+    }
+}
+
+/* ---- the generated header ------------------------------------------------ */
+
+static void header_globals(sbuf *b, const sh_genome *g)
+{
+    char d[64];
+    sb_printf(b, "#define SHV_VOCAB          %d\n", g->vocab);
+    sb_printf(b, "#define SHV_HIDDEN         %d\n", g->hidden);
+    sb_printf(b, "#define SHV_HEAD_DIM       %d\n", g->head_dim);
+    fmt_double(g->rope_theta, d, sizeof d);
+    sb_printf(b, "#define SHV_ROPE_THETA     %s\n", d);
+    fmt_double(g->norm_eps, d, sizeof d);
+    sb_printf(b, "#define SHV_NORM_EPS       %s\n", d);
+    sb_printf(b, "#define SHV_MAX_CONTEXT    %d\n", g->max_context);
+    sb_printf(b, "#define SHV_TIED           %d\n", g->tied_embeddings ? 1 : 0);
+    sb_printf(b, "#define SHV_ROPE_SCALING   %d        /* 1 = llama3 */\n",
+              g->rope_scaling == SH_ROPE_LLAMA3 ? 1 : 0);
+    bool l3 = g->rope_scaling == SH_ROPE_LLAMA3;
+    fmt_double(l3 ? g->rope_factor : 1.0, d, sizeof d);
+    sb_printf(b, "#define SHV_ROPE_FACTOR    %s\n", d);
+    fmt_double(l3 ? g->rope_low_freq : 1.0, d, sizeof d);
+    sb_printf(b, "#define SHV_ROPE_LOW_FREQ  %s\n", d);
+    fmt_double(l3 ? g->rope_high_freq : 4.0, d, sizeof d);
+    sb_printf(b, "#define SHV_ROPE_HIGH_FREQ %s\n", d);
+    sb_printf(b, "#define SHV_ROPE_ORIG_CTX  %d\n", l3 ? g->rope_orig_context : 8192);
+    sb_printf(b, "#define SHV_N_LAYERS       %d\n", g->n_layers);
+}
+
+static void header_layers(sbuf *b, const sh_genome *g)
+{
+    sb_puts(b, "/* one row per layer: mixer kind, conv kernel, heads, kv heads, qk_norm,\n"
+              " *                    ffn kind, width, experts, top_k, expert width, router bias */\n");
+    sb_printf(b, "#define SHV_LAYER_TABLE { \\\n");
+    for (int i = 0; i < g->n_layers; i++) {
+        const sh_mixer *m = &g->layers[i].mixer;
+        const sh_ffn *f = &g->layers[i].ffn;
+        bool conv = m->kind == SH_MIXER_CONV, moe = f->kind == SH_FFN_MOE;
+        sb_printf(b, "    { %s, %d, %d, %d, %d, %s, %d, %d, %d, %d, %d }%s \\\n",
+                  conv ? "SHV_CONV" : "SHV_GQA ",
+                  conv ? m->conv_kernel : 0,
+                  conv ? 0 : m->n_heads, conv ? 0 : m->n_kv_heads,
+                  (!conv && m->qk_norm) ? 1 : 0,
+                  moe ? "SHV_MOE   " : "SHV_SWIGLU",
+                  moe ? 0 : f->width,
+                  moe ? f->n_experts : 0, moe ? f->top_k : 0,
+                  moe ? f->expert_width : 0, (moe && f->router_bias) ? 1 : 0,
+                  i + 1 < g->n_layers ? "," : "");
+    }
+    sb_puts(b, "}\n");
+}
+
+char *sh_build_header(const sh_genome *g, const char *target, const char *cc,
+                      const char *flags, sh_err *err)
+{
+    if (sh_genome_validate(g, err) != 0) { sh_err_prefix(err, "build header"); return NULL; }
+    char *text = malloc(SH_GENOME_TEXT_MAX);
+    if (!text) { sh_err_set(err, "build header: out of memory"); return NULL; }
+    if (sh_genome_format(g, text, SH_GENOME_TEXT_MAX, err) != 0) {
+        free(text);
+        sh_err_prefix(err, "build header");
+        return NULL;
+    }
+    char hex[17];
+    sh_hash_hex(sh_genome_hash(g), hex);
+    sbuf b = {0};
+    sb_printf(&b, "/* sh_variant.h - generated by `starhil build`; do not edit.\n"
+                  " * The compile-time architecture of one runtime variant. */\n"
+                  "#ifndef SH_VARIANT_H\n#define SH_VARIANT_H\n\n");
+    sb_printf(&b, "#define SHV_GENOME_HASH    \"%s\"\n", hex);
+    sb_puts(&b, "#define SHV_GENOME_TEXT    ");
+    sb_c_string(&b, text);
+    sb_puts(&b, "\n");
+    header_globals(&b, g);
+    sb_printf(&b, "\n/* block kinds: same numbering as genome.h */\n#ifndef SHV_CONV\n"
+                  "#define SHV_CONV   %d\n#define SHV_GQA    %d\n"
+                  "#define SHV_SWIGLU %d\n#define SHV_MOE    %d\n#endif\n\n",
+              SH_MIXER_CONV, SH_MIXER_GQA, SH_FFN_SWIGLU, SH_FFN_MOE);
+    header_layers(&b, g);
+    sb_puts(&b, "\n/* how this variant was built (reported by `variant info` and `bench`) */\n");
+    sb_puts(&b, "#define SHV_BUILD_TARGET   "); sb_c_string(&b, target ? target : ""); sb_puts(&b, "\n");
+    sb_puts(&b, "#define SHV_BUILD_CC       "); sb_c_string(&b, cc ? cc : ""); sb_puts(&b, "\n");
+    sb_puts(&b, "#define SHV_BUILD_FLAGS    "); sb_c_string(&b, flags ? flags : ""); sb_puts(&b, "\n");
+    sb_puts(&b, "\n#endif\n");
+    free(text);
+    if (b.oom) { free(b.data); sh_err_set(err, "build header: out of memory"); return NULL; }
+    return b.data;
+}
+
+/* ---- runtime source hash ------------------------------------------------- */
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static bool has_suffix(const char *s, const char *suf)
+{
+    size_t n = strlen(s), m = strlen(suf);
+    return n >= m && strcmp(s + n - m, suf) == 0;
+}
+
+/* Sorted names of dir's regular files ending in one of the suffixes. */
+static int list_sources(const char *dir, bool c_only, char ***names_out, size_t *n_out, sh_err *err)
+{
+    DIR *d = opendir(dir);
+    if (!d) return sh_err_set(err, "runtime sources %s: %s", dir, strerror(errno));
+    char **names = NULL;
+    size_t n = 0, cap = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] == '.') continue;
+        if (!has_suffix(e->d_name, ".c") && (c_only || !has_suffix(e->d_name, ".h"))) continue;
+        if (n == cap) {
+            cap = cap ? cap * 2 : 32;
+            char **p = realloc(names, cap * sizeof *names);
+            if (!p) break;
+            names = p;
+        }
+        if (!(names[n] = strdup(e->d_name))) break;
+        n++;
+    }
+    closedir(d);
+    if (n) qsort(names, n, sizeof *names, cmp_str);
+    *names_out = names;
+    *n_out = n;
+    return 0;
+}
+
+static void free_names(char **names, size_t n)
+{
+    for (size_t i = 0; i < n; i++) free(names[i]);
+    free(names);
+}
+
+static int hash_file(uint64_t *h, const char *path, sh_err *err)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return sh_err_set(err, "runtime source %s: %s", path, strerror(errno));
+    char buf[65536];
+    size_t k;
+    uint64_t len = 0;
+    while ((k = fread(buf, 1, sizeof buf, f)) > 0) { *h = fnv_bytes(*h, buf, k); len += k; }
+    int bad = ferror(f);
+    fclose(f);
+    if (bad) return sh_err_set(err, "runtime source %s: read error", path);
+    *h = fnv_bytes(*h, &len, sizeof len);
+    return 0;
+}
+
+int sh_build_runtime_hash(const char *dir, char hex[17], sh_err *err)
+{
+    char **names;
+    size_t n;
+    if (list_sources(dir, false, &names, &n, err) != 0) return -1;
+    uint64_t h = FNV_OFFSET;
+    int rc = 0, n_c = 0;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        char path[SH_BUILD_PATH_MAX + 256];
+        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+        h = fnv_str(h, names[i]);
+        rc = hash_file(&h, path, err);
+        n_c += has_suffix(names[i], ".c");
+    }
+    free_names(names, n);
+    if (rc == 0 && n_c == 0) return sh_err_set(err, "runtime sources %s: no .c files", dir);
+    sh_hash_hex(h, hex);
+    return rc;
+}
+
+/* ---- targets -------------------------------------------------------------- */
+
+static const char *const TARGETS[] = {
+    "native", "x86_64-linux-gnu", "aarch64-linux-gnu", "scalar", NULL
+};
+
+const char *const *sh_build_targets(void) { return TARGETS; }
+
+typedef struct target_cfg {
+    char name[64];          /* target without the ":MARCH" suffix          */
+    char cc[256];           /* compiler (name or path)                     */
+    const char *pkg;        /* Debian package providing the compiler       */
+    const char *opt;        /* -O level                                    */
+    char march[64];         /* "" = no -march                              */
+    bool static_required;   /* fail rather than fall back to dynamic       */
+    bool scalar;
+} target_cfg;
+
+static bool host_is(const char *machine)
+{
+    struct utsname u;
+    return uname(&u) == 0 && strcmp(u.machine, machine) == 0;
+}
+
+static int resolve_target(const char *target, const sh_build_opts *o, target_cfg *t, sh_err *err)
+{
+    memset(t, 0, sizeof *t);
+    if (!target || !*target) target = "native";
+    const char *colon = strchr(target, ':');
+    size_t n = colon ? (size_t)(colon - target) : strlen(target);
+    if (n >= sizeof t->name) return sh_err_set(err, "build: target name too long");
+    memcpy(t->name, target, n);
+    t->opt = "-O3";
+    if (!strcmp(t->name, "native")) {
+        snprintf(t->cc, sizeof t->cc, "cc"); t->pkg = "build-essential";
+        snprintf(t->march, sizeof t->march, "native");
+    } else if (!strcmp(t->name, "x86_64-linux-gnu")) {
+        snprintf(t->cc, sizeof t->cc, "%s", host_is("x86_64") ? "cc" : "x86_64-linux-gnu-gcc");
+        t->pkg = host_is("x86_64") ? "build-essential" : "gcc-x86-64-linux-gnu";
+        snprintf(t->march, sizeof t->march, "native");
+    } else if (!strcmp(t->name, "aarch64-linux-gnu")) {
+        snprintf(t->cc, sizeof t->cc, "aarch64-linux-gnu-gcc"); t->pkg = "gcc-aarch64-linux-gnu";
+        snprintf(t->march, sizeof t->march, "armv8.2-a+dotprod");
+        t->static_required = true;
+    } else if (!strcmp(t->name, "scalar")) {
+        snprintf(t->cc, sizeof t->cc, "cc"); t->pkg = "build-essential";
+        t->opt = "-O2"; t->scalar = true;
+    } else {
+        return sh_err_set(err, "build: unknown target '%s' (known: native, x86_64-linux-gnu, "
+                          "aarch64-linux-gnu[:MARCH], scalar)", target);
+    }
+    if (colon) {
+        if (strlen(colon + 1) >= sizeof t->march || strspn(colon + 1,
+                "abcdefghijklmnopqrstuvwxyz0123456789.+-_") != strlen(colon + 1))
+            return sh_err_set(err, "build: bad -march '%s' in target '%s'", colon + 1, target);
+        snprintf(t->march, sizeof t->march, "%s", colon + 1);
+    }
+    if (o && o->march) snprintf(t->march, sizeof t->march, "%s", o->march);
+    if (o && o->cc && *o->cc) { snprintf(t->cc, sizeof t->cc, "%s", o->cc); t->pkg = NULL; }
+    return 0;
+}
+
+/* ---- compiler lookup and version probe -------------------------------------- */
+
+/* Full path of prog (as execvp would find it), or -1. */
+static int which(const char *prog, char *out, size_t cap)
+{
+    struct stat st;
+    if (strchr(prog, '/')) {
+        if (stat(prog, &st) != 0 || !S_ISREG(st.st_mode) || access(prog, X_OK) != 0) return -1;
+        snprintf(out, cap, "%s", prog);
+        return 0;
+    }
+    const char *path = getenv("PATH");
+    if (!path || !*path) path = "/usr/local/bin:/usr/bin:/bin";
+    while (*path) {
+        const char *end = strchr(path, ':');
+        size_t n = end ? (size_t)(end - path) : strlen(path);
+        char cand[SH_BUILD_PATH_MAX];
+        snprintf(cand, sizeof cand, "%.*s/%s", (int)(n ? n : 1), n ? path : ".", prog);
+        if (stat(cand, &st) == 0 && S_ISREG(st.st_mode) && access(cand, X_OK) == 0) {
+            snprintf(out, cap, "%s", cand);
+            return 0;
+        }
+        path += n + (end ? 1 : 0);
+    }
+    return -1;
+}
+
+typedef struct cc_info {
+    uint64_t id;              /* hash of path, size, mtime                   */
+    char version[256];        /* first line of `cc --version`                */
+    bool has_static_libc;     /* `cc -print-file-name=libc.a` found one      */
+} cc_info;
+
+#define CC_MEMO 16
+static cc_info cc_memo[CC_MEMO];
+static int cc_memo_n;
+
+static int run_capture_line(const char *cc, const char *arg, char *line, size_t cap, sh_err *err)
+{
+    char *argv[] = {(char *)cc, (char *)arg, NULL};
+    sh_proc_opts po = {.timeout_s = 60, .max_out = 1 << 16};
+    sh_proc_result r;
+    atomic_fetch_add(&compiler_runs, 1);
+    if (sh_proc_run(argv, &po, &r, err) != 0) return sh_err_prefix(err, "build: running %s", cc);
+    int ok = r.exited && r.exit_code == 0;
+    if (ok) {
+        size_t n = strcspn(r.out, "\r\n");
+        if (n >= cap) n = cap - 1;
+        memcpy(line, r.out, n);
+        line[n] = '\0';
+    } else {
+        char how[128];
+        sh_proc_describe(&r, how, sizeof how);
+        sh_err_set(err, "build: `%s %s` failed (%s): %.300s", cc, arg, how, r.err);
+    }
+    sh_proc_result_free(&r);
+    return ok ? 0 : -1;
+}
+
+/* Reads a cached probe from the cache dir; 0 if found. */
+static int probe_load(const char *file, cc_info *ci)
+{
+    FILE *f = fopen(file, "r");
+    if (!f) return -1;
+    char ver[sizeof ci->version], st[16];
+    int ok = fgets(ver, sizeof ver, f) && fgets(st, sizeof st, f);
+    fclose(f);
+    if (!ok) return -1;
+    ver[strcspn(ver, "\n")] = '\0';
+    snprintf(ci->version, sizeof ci->version, "%s", ver);
+    ci->has_static_libc = st[0] == '1';
+    return 0;
+}
+
+static void probe_store(const char *dir, const char *file, const cc_info *ci)
+{
+    mkdir(dir, 0755);
+    char tmp[SH_BUILD_PATH_MAX + 64];
+    tmp_name(tmp, sizeof tmp, file);
+    FILE *f = fopen(tmp, "w");
+    if (!f) return;
+    fprintf(f, "%s\n%d\n", ci->version, ci->has_static_libc ? 1 : 0);
+    if (fclose(f) == 0) rename(tmp, file); else unlink(tmp);
+}
+
+static int mkdir_p(const char *path, sh_err *err);
+
+/* Version line and static-libc availability of the compiler at cc_path.
+ * Memoised per process and on disk (keyed by path, size and mtime), so a cache
+ * hit in a fresh process runs no compiler either. */
+static int cc_probe(const char *cc_path, cc_info *out, sh_err *err)
+{
+    struct stat st;
+    if (stat(cc_path, &st) != 0) return sh_err_set(err, "build: compiler %s: %s", cc_path, strerror(errno));
+    uint64_t id = fnv_str(FNV_OFFSET, cc_path);
+    long long meta[3] = {(long long)st.st_size, (long long)st.st_mtim.tv_sec, (long long)st.st_mtim.tv_nsec};
+    id = fnv_bytes(id, meta, sizeof meta);
+    pthread_mutex_lock(&cc_memo_lock);
+    int found = 0;
+    for (int i = 0; i < cc_memo_n && !found; i++)
+        if (cc_memo[i].id == id) { *out = cc_memo[i]; found = 1; }
+    pthread_mutex_unlock(&cc_memo_lock);
+    if (found) return 0;
+    cc_info ci = {.id = id};
+    char dir[SH_BUILD_PATH_MAX], file[SH_BUILD_PATH_MAX + 32], hex[17];
+    snprintf(dir, sizeof dir, "%s/compilers", sh_cache_dir());
+    sh_hash_hex(id, hex);
+    snprintf(file, sizeof file, "%s/%s.txt", dir, hex);
+    if (probe_load(file, &ci) != 0) {
+        if (run_capture_line(cc_path, "--version", ci.version, sizeof ci.version, err) != 0) return -1;
+        char libc[SH_BUILD_PATH_MAX];
+        if (run_capture_line(cc_path, "-print-file-name=libc.a", libc, sizeof libc, err) != 0) return -1;
+        ci.has_static_libc = strchr(libc, '/') && access(libc, R_OK) == 0;
+        sh_err tmp;
+        if (mkdir_p(sh_cache_dir(), &tmp) == 0) probe_store(dir, file, &ci);
+    }
+    pthread_mutex_lock(&cc_memo_lock);
+    if (cc_memo_n < CC_MEMO) cc_memo[cc_memo_n++] = ci;
+    pthread_mutex_unlock(&cc_memo_lock);
+    *out = ci;
+    return 0;
+}
+
+/* ---- files and directories ------------------------------------------------- */
+
+static int mkdir_p(const char *path, sh_err *err)
+{
+    char tmp[SH_BUILD_PATH_MAX];
+    if (!*path) return sh_err_set(err, "build: empty cache directory path");
+    if (snprintf(tmp, sizeof tmp, "%s", path) >= (int)sizeof tmp)
+        return sh_err_set(err, "build: path too long: %s", path);
+    for (char *p = tmp + 1; ; p++) {
+        if (*p == '/' || *p == '\0') {
+            char c = *p;
+            *p = '\0';
+            if (mkdir(tmp, 0755) != 0 && errno != EEXIST)
+                return sh_err_set(err, "build: cannot create %s: %s", tmp, strerror(errno));
+            *p = c;
+            if (!c) break;
+        }
+    }
+    return 0;
+}
+
+/* Writes data to path via a temporary file and rename. */
+static int write_atomic(const char *path, const char *data, size_t n, sh_err *err)
+{
+    char tmp[SH_BUILD_PATH_MAX + 32];
+    tmp_name(tmp, sizeof tmp, path);
+    FILE *f = fopen(tmp, "wb");
+    if (!f) return sh_err_set(err, "build: cannot write %s: %s", tmp, strerror(errno));
+    size_t w = fwrite(data, 1, n, f);
+    int rc = fclose(f);
+    if (w != n || rc != 0 || rename(tmp, path) != 0) {
+        int e = errno;
+        unlink(tmp);
+        return sh_err_set(err, "build: cannot write %s: %s", path, strerror(e));
+    }
+    return 0;
+}
+
+/* ---- compile command ---------------------------------------------------------- */
+
+typedef struct argvec {
+    char *v[MAX_ARGS + 1];
+    int n;
+    int overflow;
+} argvec;
+
+static void av_push(argvec *a, const char *s)
+{
+    if (a->n >= MAX_ARGS) { a->overflow = 1; return; }
+    a->v[a->n++] = strdup(s);
+    a->v[a->n] = NULL;
+    if (!a->v[a->n - 1]) a->overflow = 1;
+}
+
+static void av_free(argvec *a)
+{
+    for (int i = 0; i < a->n; i++) free(a->v[i]);
+    a->n = 0;
+}
+
+/* The flags that decide the output (everything but paths). */
+static int build_flags(const target_cfg *t, const cc_info *ci, const sh_build_opts *o,
+                       argvec *flags, sh_err *err)
+{
+    av_push(flags, "-std=c11");
+    av_push(flags, t->opt);
+    if (t->march[0]) {
+        char m[96];
+        snprintf(m, sizeof m, "-march=%s", t->march);
+        av_push(flags, m);
+    }
+    if (t->scalar) av_push(flags, "-DSHV_SCALAR");
+    if (ci->has_static_libc) av_push(flags, "-static");
+    else if (t->static_required)
+        return sh_err_set(err, "build: no static C library for %s (install the Debian package %s)",
+                          t->cc, !strcmp(t->name, "aarch64-linux-gnu") ? "libc6-dev-arm64-cross" : "libc6-dev");
+    av_push(flags, "-pthread");
+    if (o && o->cflags) {
+        const char *p = o->cflags;
+        while (*p) {
+            p += strspn(p, " \t\n");
+            size_t n = strcspn(p, " \t\n");
+            if (!n) break;
+            char word[512];
+            if (n >= sizeof word) return sh_err_set(err, "build: compiler flag too long");
+            memcpy(word, p, n);
+            word[n] = '\0';
+            av_push(flags, word);
+            p += n;
+        }
+    }
+    if (flags->overflow) return sh_err_set(err, "build: too many compiler flags");
+    return 0;
+}
+
+static void join_args(const argvec *a, char *out, size_t cap)
+{
+    size_t len = 0;
+    out[0] = '\0';
+    for (int i = 0; i < a->n && len + 1 < cap; i++) {
+        int k = snprintf(out + len, cap - len, "%s%s", i ? " " : "", a->v[i]);
+        if (k < 0) break;
+        len += (size_t)k;
+        if (len >= cap) { len = cap - 1; break; }
+    }
+}
+
+/* ---- the build ------------------------------------------------------------------- */
+
+typedef struct build_ctx {
+    const sh_genome *g;
+    target_cfg t;
+    char cc_path[SH_BUILD_PATH_MAX];
+    cc_info ci;
+    argvec flags;
+    char flag_text[FLAG_TEXT_MAX];
+    char rt_dir[SH_BUILD_PATH_MAX];
+    char rt_hash[17];
+    char genome_hash[17];
+    char target_name[128];
+    uint64_t key;
+} build_ctx;
+
+static int compute_key(build_ctx *c, const char *target, const sh_build_opts *o, sh_err *err)
+{
+    if (sh_genome_validate(c->g, err) != 0) return sh_err_prefix(err, "build");
+    if (resolve_target(target, o, &c->t, err) != 0) return -1;
+    snprintf(c->target_name, sizeof c->target_name, "%s", target && *target ? target : "native");
+    if (which(c->t.cc, c->cc_path, sizeof c->cc_path) != 0) {
+        if (c->t.pkg)
+            return sh_err_set(err, "build: compiler '%s' for target %s not found in PATH "
+                              "(install the Debian package %s)", c->t.cc, c->t.name, c->t.pkg);
+        return sh_err_set(err, "build: compiler '%s' not found (or not executable)", c->t.cc);
+    }
+    if (cc_probe(c->cc_path, &c->ci, err) != 0) return -1;
+    if (build_flags(&c->t, &c->ci, o, &c->flags, err) != 0) return -1;
+    join_args(&c->flags, c->flag_text, sizeof c->flag_text);
+    snprintf(c->rt_dir, sizeof c->rt_dir, "%s", sh_runtime_dir());
+    if (sh_build_runtime_hash(c->rt_dir, c->rt_hash, err) != 0) return sh_err_prefix(err, "build");
+    sh_hash_hex(sh_genome_hash(c->g), c->genome_hash);
+    uint64_t h = FNV_OFFSET;
+    h = fnv_str(h, "starhil-variant-v1");
+    h = fnv_str(h, c->genome_hash);
+    h = fnv_str(h, c->target_name);
+    h = fnv_str(h, c->cc_path);
+    for (int i = 0; i < c->flags.n; i++) h = fnv_str(h, c->flags.v[i]);
+    h = fnv_str(h, c->ci.version);
+    h = fnv_str(h, c->rt_hash);
+    /* the generated header itself, so a change of the generator is a new key */
+    char *hdr = sh_build_header(c->g, c->target_name, c->cc_path, c->flag_text, err);
+    if (!hdr) return -1;
+    h = fnv_str(h, hdr);
+    free(hdr);
+    c->key = h;
+    return 0;
+}
+
+static int write_build_json(const build_ctx *c, const char *dir, const argvec *cmd,
+                            double seconds, sh_err *err)
+{
+    char *text = malloc(SH_GENOME_TEXT_MAX);
+    if (!text) return sh_err_set(err, "build: out of memory");
+    sh_genome_format(c->g, text, SH_GENOME_TEXT_MAX, NULL);
+    json_t *flags = json_array(), *argv = json_array();
+    for (int i = 0; i < c->flags.n; i++) json_array_append_new(flags, json_string(c->flags.v[i]));
+    for (int i = 0; i < cmd->n; i++) json_array_append_new(argv, json_string(cmd->v[i]));
+    char when[32], key[17];
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    sh_hash_hex(c->key, key);
+    json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:s, s:s, s:f}",
+                          "key", key, "genome_hash", c->genome_hash, "genome", text,
+                          "target", c->target_name, "cc", c->cc_path, "cc_version", c->ci.version,
+                          "flags", flags, "argv", argv, "runtime_hash", c->rt_hash,
+                          "built_at", when, "compile_seconds", seconds);
+    free(text);
+    char *s = o ? json_dumps(o, JSON_INDENT(2)) : NULL;
+    json_decref(o);
+    if (!s) return sh_err_set(err, "build: cannot format build.json");
+    char path[SH_BUILD_PATH_MAX + 16];
+    snprintf(path, sizeof path, "%s/build.json", dir);
+    size_t n = strlen(s);
+    s[n] = '\n';   /* overwrite the NUL: json_dumps leaves no trailing newline */
+    int rc = write_atomic(path, s, n + 1, err);
+    free(s);
+    return rc;
+}
+
+/* Tail of the compiler's stderr, trimmed to fit an sh_err with some context. */
+static const char *stderr_tail(const char *s, size_t len, size_t keep)
+{
+    if (len <= keep) return s;
+    const char *p = s + len - keep;
+    const char *nl = strchr(p, '\n');
+    return (nl && nl[1]) ? nl + 1 : p;
+}
+
+static int run_compiler(build_ctx *c, const char *dir, const char *tmp_exe,
+                        const sh_build_opts *o, double *seconds, sh_err *err)
+{
+    argvec cmd = {0};
+    char inc_dir[SH_BUILD_PATH_MAX + 4], inc_rt[SH_BUILD_PATH_MAX + 4];
+    av_push(&cmd, c->cc_path);
+    for (int i = 0; i < c->flags.n; i++) av_push(&cmd, c->flags.v[i]);
+    snprintf(inc_dir, sizeof inc_dir, "-I%s", dir);
+    snprintf(inc_rt, sizeof inc_rt, "-I%s", c->rt_dir);
+    av_push(&cmd, inc_dir);
+    av_push(&cmd, inc_rt);
+    av_push(&cmd, "-o");
+    av_push(&cmd, tmp_exe);
+    char **names;
+    size_t n;
+    if (list_sources(c->rt_dir, true, &names, &n, err) != 0) { av_free(&cmd); return -1; }
+    for (size_t i = 0; i < n; i++) {
+        char p[SH_BUILD_PATH_MAX + 256];
+        snprintf(p, sizeof p, "%s/%s", c->rt_dir, names[i]);
+        av_push(&cmd, p);
+    }
+    free_names(names, n);
+    av_push(&cmd, "-lm");
+    if (cmd.overflow) { av_free(&cmd); return sh_err_set(err, "build: compiler command too long"); }
+    sh_proc_opts po = {.timeout_s = (o && o->timeout_s > 0) ? o->timeout_s : 900,
+                       .max_out = 1 << 16, .max_err = 1 << 16, .cwd = dir};
+    sh_proc_result r;
+    atomic_fetch_add(&compiler_runs, 1);
+    int rc = sh_proc_run(cmd.v, &po, &r, err);
+    if (rc != 0) { av_free(&cmd); return sh_err_prefix(err, "build: running %s", c->cc_path); }
+    *seconds = r.seconds;
+    if (!(r.exited && r.exit_code == 0)) {
+        char how[128];
+        sh_proc_describe(&r, how, sizeof how);
+        while (r.err_len > 0 && (r.err[r.err_len - 1] == '\n' || r.err[r.err_len - 1] == ' '))
+            r.err[--r.err_len] = '\0';
+        sh_err_set(err, "build: %s failed for genome %s target %s (%s): %s", c->t.cc,
+                   c->genome_hash, c->target_name, how, stderr_tail(r.err, r.err_len, 700));
+        rc = -1;
+    } else {
+        rc = write_build_json(c, dir, &cmd, r.seconds, err);
+    }
+    sh_proc_result_free(&r);
+    av_free(&cmd);
+    return rc;
+}
+
+static void progress(const sh_build_opts *o, const build_ctx *c)
+{
+    if (o && o->progress && sh_cli_is_tty())
+        fprintf(stderr, "compiling variant %s for %s with %s ...\n",
+                c->genome_hash, c->target_name, c->t.cc);
+}
+
+/* Under the entry lock: write the header, compile to a temp file, rename. */
+static int build_locked(build_ctx *c, const char *dir, const char *exe,
+                        const sh_build_opts *o, sh_build_result *res, sh_err *err)
+{
+    char *hdr = sh_build_header(c->g, c->target_name, c->cc_path, c->flag_text, err);
+    if (!hdr) return -1;
+    char path[SH_BUILD_PATH_MAX + 32];
+    snprintf(path, sizeof path, "%s/sh_variant.h", dir);
+    int rc = write_atomic(path, hdr, strlen(hdr), err);
+    free(hdr);
+    if (rc != 0) return -1;
+    char tmp_exe[SH_BUILD_PATH_MAX + 32];
+    tmp_name(tmp_exe, sizeof tmp_exe, exe);
+    progress(o, c);
+    double secs = 0;
+    if (run_compiler(c, dir, tmp_exe, o, &secs, err) != 0) { unlink(tmp_exe); return -1; }
+    if (rename(tmp_exe, exe) != 0) {
+        int e = errno;
+        unlink(tmp_exe);
+        return sh_err_set(err, "build: cannot move the executable into %s: %s", exe, strerror(e));
+    }
+    res->compile_seconds = secs;
+    return 0;
+}
+
+int sh_build_variant_ex(const sh_genome *g, const char *target, const sh_build_opts *o,
+                        sh_build_result *res, sh_err *err)
+{
+    memset(res, 0, sizeof *res);
+    build_ctx c;
+    memset(&c, 0, sizeof c);
+    c.g = g;
+    int rc = compute_key(&c, target, o, err);
+    if (rc == 0) {
+        sh_hash_hex(c.key, res->key);
+        int k1 = snprintf(res->dir, sizeof res->dir, "%s/variants/%s", sh_cache_dir(), res->key);
+        int k2 = snprintf(res->exe_path, sizeof res->exe_path, "%s/variant", res->dir);
+        if (k1 >= (int)sizeof res->dir || k2 >= (int)sizeof res->exe_path)
+            rc = sh_err_set(err, "build: cache path too long");
+    }
+    if (rc == 0 && !(o && o->force) && access(res->exe_path, X_OK) == 0) {
+        res->cache_hit = true;
+        av_free(&c.flags);
+        return 0;
+    }
+    if (rc == 0) rc = mkdir_p(res->dir, err);
+    int lock = -1;
+    if (rc == 0) {
+        char lp[SH_BUILD_PATH_MAX + 8];
+        snprintf(lp, sizeof lp, "%s/.lock", res->dir);
+        lock = open(lp, O_CREAT | O_RDWR | O_CLOEXEC, 0644);
+        if (lock < 0 || flock(lock, LOCK_EX) != 0)
+            rc = sh_err_set(err, "build: cannot lock %s: %s", lp, strerror(errno));
+    }
+    if (rc == 0) {
+        /* another builder may have finished while we waited for the lock */
+        if (!(o && o->force) && access(res->exe_path, X_OK) == 0) res->cache_hit = true;
+        else rc = build_locked(&c, res->dir, res->exe_path, o, res, err);
+    }
+    if (lock >= 0) close(lock);   /* releases the flock */
+    av_free(&c.flags);
+    return rc;
+}
+
+int sh_build_variant(const sh_genome *g, const char *target, const sh_build_opts *opts,
+                     char *exe_path_out, size_t cap, sh_err *err)
+{
+    sh_build_result res;
+    if (sh_build_variant_ex(g, target, opts, &res, err) != 0) return -1;
+    if (!exe_path_out || strlen(res.exe_path) >= cap)
+        return sh_err_set(err, "build: output buffer too small for %s", res.exe_path);
+    memcpy(exe_path_out, res.exe_path, strlen(res.exe_path) + 1);
+    return 0;
+}
