@@ -1,0 +1,34 @@
+/* eval_backends.h - the search's bridge to the modules that measure and score:
+ * devices/measure.h (latency and memory on a device) and
+ * evaluator/capability/score.h (capability).  Kept apart so the rest of the
+ * search depends only on these two calls. */
+#ifndef SH_SEARCH_EVAL_BACKENDS_H
+#define SH_SEARCH_EVAL_BACKENDS_H
+
+#include <stdint.h>
+
+#include "genome/genome.h"
+#include "runs/runs.h"
+#include "search/evaluate.h"
+
+/* Measures g on device; fills values[SH_OBJ_DECODE_MS .. SH_OBJ_PEAK_BYTES]
+ * (other entries untouched).  The measurement is stored by the devices module
+ * under run_id. */
+int sh_search_backend_measure(sh_db *db, const char *device, const sh_genome *g,
+                              const sh_search_measure *m, int64_t run_id,
+                              double values[SH_OBJ_KIND_COUNT], sh_err *err);
+
+/* Capability aggregate (higher is better) of g with the scorer spec. */
+int sh_search_backend_score(sh_db *db, const sh_genome *g, const sh_search_score *sc, double *aggregate,
+                            sh_err *err);
+
+/* Whether the capability module is part of this build. */
+int sh_search_backend_has_scorer(void);
+
+/* Creates the implicit local device if missing. */
+int sh_search_backend_ensure_local(sh_db *db, sh_err *err);
+
+/* Releases device sessions at the end of a search. */
+void sh_search_backend_shutdown(void);
+
+#endif

@@ -1,0 +1,100 @@
+/* evaluate.h - turning genomes into points for the search: the objectives a
+ * run can optimise, and the evaluator that computes them (closed-form
+ * analytics, or measurement on devices plus capability scoring), records
+ * every evaluation in the run store as it completes, reuses the ones already
+ * stored (so nothing is evaluated twice, also across a resume) and runs
+ * candidates in parallel (one worker thread per device, or --jobs threads for
+ * analytic objectives, with capability scoring overlapped). */
+#ifndef SH_SEARCH_EVALUATE_H
+#define SH_SEARCH_EVALUATE_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "genome/genome.h"
+#include "runs/runs.h"
+#include "search/pareto.h"
+#include "search/space.h"
+
+typedef enum sh_obj_kind {
+    SH_OBJ_DECODE_MS = 0,   /* ms per decoded token (median)              */
+    SH_OBJ_PREFILL_MS,      /* ms to prefill the prompt                   */
+    SH_OBJ_TTFT_MS,         /* time to first token                        */
+    SH_OBJ_PEAK_BYTES,      /* peak resident memory                       */
+    SH_OBJ_PARAMS,          /* total parameters                           */
+    SH_OBJ_CACHE_BYTES,     /* KV cache + conv state at the cache context */
+    SH_OBJ_CAPABILITY,      /* capability score (maximised)               */
+    SH_OBJ_KIND_COUNT
+} sh_obj_kind;
+
+typedef struct sh_objective {
+    sh_obj_kind kind;
+    char device[64];        /* "" = the worst over all devices            */
+    char name[96];          /* as written: "decode_ms" or "decode_ms@pi5" */
+} sh_objective;
+
+const char *sh_obj_kind_name(sh_obj_kind k);
+bool sh_obj_maximised(sh_obj_kind k);
+/* Comma-separated names, each optionally "@device"; 1..SH_MAX_OBJ of them. */
+int sh_objectives_parse(const char *list, sh_objective *out, int *n, sh_err *err);
+
+typedef enum sh_eval_mode { SH_EVAL_ANALYTIC = 0, SH_EVAL_DEVICE = 1 } sh_eval_mode;
+
+/* Measurement settings passed to the devices (device mode). */
+typedef struct sh_search_measure {
+    int prompt, gen, reps, threads;
+    char wtype[16];
+} sh_search_measure;
+
+/* Capability scoring settings. */
+typedef struct sh_search_score {
+    char spec[256];         /* "" = none; builtin | cmd:... | http(s)://... */
+    char tasks[256];        /* builtin task subset, "" = the default suite  */
+    double size_factor;     /* builtin train-set size factor, 0 = default   */
+    int threads;            /* training threads, 0 = 1                      */
+} sh_search_score;
+
+typedef void (*sh_eval_done_fn)(void *ctx, bool ok);
+
+typedef struct sh_search_eval {
+    sh_eval_mode mode;
+    const sh_space *space;
+    sh_objective obj[SH_MAX_OBJ];
+    int n_obj;
+    char devices[8][64];    /* device mode: the healthy devices in use    */
+    int n_devices;
+    sh_search_score score;  /* score.spec "" = no capability scoring      */
+    sh_search_measure measure;
+    int jobs;               /* analytic mode: worker threads              */
+    int delay_ms;           /* analytic mode: sleep per evaluation        */
+    int64_t run_id;
+    const char *db_path;    /* each worker opens its own connection       */
+    sh_db *db;              /* the caller's connection (main thread)      */
+    char settings_json[1024];
+    sh_eval_done_fn on_done;  /* called (under a lock) as each completes  */
+    void *on_done_ctx;
+    pthread_mutex_t lock;
+    sh_db *worker_db[72];   /* one connection per worker slot, kept for the run */
+} sh_search_eval;
+
+/* Fills settings_json and checks the objectives against the mode (e.g. the
+ * capability objective needs a scorer). */
+int sh_search_eval_init(sh_search_eval *e, sh_err *err);
+void sh_search_eval_destroy(sh_search_eval *e);
+
+/* The engine's evaluator callback (ctx = sh_search_eval, individuals are
+ * sh_genome). */
+int sh_search_evaluate(void *ctx, const void *inds, size_t stride, int n, sh_point *out, sh_err *err);
+
+/* Point of a genome already evaluated in the run: 0, or -1 if absent/pending. */
+int sh_search_eval_lookup(sh_search_eval *e, const sh_genome *g, sh_point *out, char **objectives_json,
+                          sh_err *err);
+
+/* {"name": value, ...} of a point in user units (capability positive). */
+char *sh_search_objectives_json(const sh_search_eval *e, const sh_point *p);
+
+/* Closed-form values of a genome (analytic mode; capability NaN). */
+void sh_search_analytic_values(const sh_space *s, const sh_genome *g, double v[SH_OBJ_KIND_COUNT]);
+
+#endif

@@ -1,0 +1,31 @@
+/* space_default.c - the built-in default search space (a copy of
+ * search/spaces/default.json, kept identical by tests/test_search.c). */
+#include "search/space.h"
+
+const char sh_default_space_json[] =
+    "{\n"
+    "  \"name\": \"default\",\n"
+    "  \"vocab\": 4096,\n"
+    "  \"max_context\": 2048,\n"
+    "  \"rope_theta\": 1000000,\n"
+    "  \"norm_eps\": 1e-05,\n"
+    "  \"tied_embeddings\": true,\n"
+    "  \"layers\": {\"min\": 4, \"max\": 12},\n"
+    "  \"hidden\": {\"min\": 128, \"max\": 512, \"step\": 64},\n"
+    "  \"head_dim\": {\"min\": 32, \"max\": 64, \"step\": 32},\n"
+    "  \"mixers\": {\n"
+    "    \"conv\": {\"kernel\": {\"min\": 2, \"max\": 4}},\n"
+    "    \"gqa\": {\"heads\": {\"min\": 2, \"max\": 8}, \"kv_heads\": {\"min\": 1, \"max\": 4}, \"qk_norm\": \"always\"}\n"
+    "  },\n"
+    "  \"channel_mixers\": {\n"
+    "    \"swiglu\": {\"width\": {\"min\": 256, \"max\": 1536, \"step\": 128}}\n"
+    "  },\n"
+    "  \"constraints\": {\n"
+    "    \"max_params\": 20000000,\n"
+    "    \"max_decode_ms\": 0,\n"
+    "    \"max_peak_bytes\": 0,\n"
+    "    \"max_cache_bytes\": 0,\n"
+    "    \"cache_context\": 2048\n"
+    "  }\n"
+    "}\n"
+    ;

@@ -1,0 +1,941 @@
+/* test_search.c - the search module: exact hypervolume, constrained
+ * domination and sorting, the engine on ZDT1 (NSGA-II and the hypervolume
+ * variant), determinism and engine-level restore, duplicate rejection, search
+ * spaces, genome operators (every child valid and inside the space), and the
+ * real `starhil search` process: analytic runs killed with SIGKILL at random
+ * moments and resumed, compared with an uninterrupted run. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <jansson.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "runs/runs.h"
+#include "search/evaluate.h"
+#include "search/moea.h"
+#include "search/operators.h"
+#include "search/pareto.h"
+#include "search/run.h"
+#include "search/space.h"
+#include "tests/helpers/search_proc.h"
+
+/* ---- hypervolume ------------------------------------------------------------------ */
+/* Counts unit cells of [0,R)^d dominated by integer points: the exact volume. */
+static double cell_count_hv(const double *pts, int n, int d, int R)
+{
+    double count = 0;
+    int c[3] = {0, 0, 0};
+    int total = 1;
+    for (int k = 0; k < d; k++)
+        total *= R;
+    for (int cell = 0; cell < total; cell++) {
+        int x = cell;
+        for (int k = 0; k < d; k++) {
+            c[k] = x % R;
+            x /= R;
+        }
+        for (int i = 0; i < n; i++) {
+            bool dom = true;
+            for (int k = 0; k < d; k++)
+                if (pts[i * d + k] > c[k])
+                    dom = false;
+            if (dom) {
+                count += 1;
+                break;
+            }
+        }
+    }
+    return count;
+}
+
+static void test_hypervolume_exact(void **state)
+{
+    (void)state;
+    double ref2[2] = {1.1, 1.1};
+    double one[2] = {0.1, 0.1};
+    assert_true(fabs(sh_hypervolume(one, 1, 2, ref2) - 1.0) < 1e-12);
+    double two[4] = {0.0, 1.0, 1.0, 0.0};
+    assert_true(fabs(sh_hypervolume(two, 2, 2, ref2) - (1.1 * 0.1 + 0.1 * 1.0)) < 1e-12);
+    double outside[2] = {1.2, 0.0};
+    assert_true(sh_hypervolume(outside, 1, 2, ref2) == 0.0);
+    srand(7);
+    for (int d = 2; d <= 3; d++) {
+        for (int trial = 0; trial < 20; trial++) {
+            int n = 1 + rand() % 12, R = 10;
+            double pts[36], ref[3] = {R, R, R};
+            for (int i = 0; i < n * d; i++)
+                pts[i] = rand() % R;
+            double hv = sh_hypervolume(pts, n, d, ref);
+            assert_true(fabs(hv - cell_count_hv(pts, n, d, R)) < 1e-9);
+            /* contributions: removing a point loses exactly its contribution */
+            double contrib[12];
+            assert_int_equal(sh_hv_contributions(pts, n, d, ref, contrib), 0);
+            for (int i = 0; i < n; i++) {
+                double rest[36];
+                int m = 0;
+                for (int j = 0; j < n; j++)
+                    if (j != i)
+                        memcpy(rest + (m++) * d, pts + j * d, (size_t)d * sizeof(double));
+                assert_true(fabs(hv - cell_count_hv(rest, m, d, R) - contrib[i]) < 1e-9);
+            }
+        }
+    }
+    double four[4] = {0, 0, 0, 0}, ref4[4] = {1, 1, 1, 1};
+    assert_true(sh_hypervolume(four, 1, 4, ref4) < 0);   /* > 3 objectives: not exact */
+}
+
+/* ---- domination and sorting --------------------------------------------------------- */
+static sh_point pt(double a, double b, double viol, bool failed)
+{
+    sh_point p;
+    memset(&p, 0, sizeof p);
+    p.f[0] = a;
+    p.f[1] = b;
+    p.violation = viol;
+    p.failed = failed;
+    return p;
+}
+
+static void test_constrained_domination(void **state)
+{
+    (void)state;
+    sh_point feas = pt(5, 5, 0, false), infeas = pt(0, 0, 0.5, false), worse = pt(0, 0, 0.9, false);
+    sh_point failed = pt(0, 0, 0, true), better = pt(4, 5, 0, false), trade = pt(6, 1, 0, false);
+    assert_int_equal(sh_cdominates(&feas, &infeas, 2), 1);      /* feasible first */
+    assert_int_equal(sh_cdominates(&infeas, &worse, 2), 1);     /* less violation */
+    assert_int_equal(sh_cdominates(&failed, &worse, 2), -1);    /* failed last    */
+    assert_int_equal(sh_cdominates(&better, &feas, 2), 1);
+    assert_int_equal(sh_cdominates(&feas, &trade, 2), 0);
+    sh_point pts[6] = {feas, infeas, worse, failed, better, trade};
+    int idx[6] = {0, 1, 2, 3, 4, 5}, rank[6];
+    int fronts = sh_nondominated_sort(pts, idx, 6, 2, rank);
+    assert_int_equal(fronts, 5);
+    assert_int_equal(rank[4], 0);   /* better */
+    assert_int_equal(rank[5], 0);   /* trade  */
+    assert_int_equal(rank[0], 1);
+    assert_int_equal(rank[1], 2);
+    assert_int_equal(rank[2], 3);
+    assert_int_equal(rank[3], 4);
+    double cd[3];
+    sh_point line[3] = {pt(0, 2, 0, false), pt(1, 1, 0, false), pt(2, 0, 0, false)};
+    int li[3] = {0, 1, 2};
+    sh_crowding(line, li, 3, 2, cd);
+    assert_true(isinf(cd[0]) && isinf(cd[2]));
+    assert_true(fabs(cd[1] - 2.0) < 1e-12);
+}
+
+/* ---- the engine on ZDT1 ---------------------------------------------------------------- */
+static double run_zdt1(sh_moea_algo algo, int pop, int gens, uint64_t seed)
+{
+    sh_real_problem p;
+    sh_zdt1_problem(&p, 30);
+    sh_moea_ops ops;
+    sh_real_ops(&p, &ops);
+    sh_moea_config c = {.algo = algo, .n_obj = 2, .pop_size = pop, .max_gens = gens, .seed = seed,
+                        .crossover_prob = 0.9, .mutation_prob = 1.0};
+    sh_moea *m;
+    sh_err err;
+    assert_int_equal(sh_moea_new(&c, &ops, &m, &err), 0);
+    sh_moea_evaluator ev = {NULL, sh_zdt1_evaluate};
+    assert_int_equal(sh_moea_init(m, NULL, 0, &ev, &err), 0);
+    while (!sh_moea_done(m))
+        assert_int_equal(sh_moea_step(m, &ev, &err), 0);
+    assert_int_equal(sh_moea_generation(m), gens);
+    assert_int_equal(sh_moea_evaluations(m), (long)pop * (gens + 1));
+    double ref[2] = {1.1, 1.1};
+    double hv = sh_moea_hypervolume(m, NULL, NULL, ref);
+    sh_moea_free(m);
+    return hv;
+}
+
+static void test_zdt1_nsga2(void **state)
+{
+    (void)state;
+    double hv = run_zdt1(SH_ALGO_NSGA2, 100, 200, 1);
+    printf("# ZDT1 NSGA-II pop 100 x 200 gens: hypervolume %.4f (true front 0.8767)\n", hv);
+    assert_true(hv >= 0.86);
+    assert_true(hv <= 0.8767 + 1e-9);
+    double hv2 = run_zdt1(SH_ALGO_NSGA2, 100, 200, 99);
+    assert_true(hv2 >= 0.86);
+}
+
+static void test_zdt1_hv_and_random(void **state)
+{
+    (void)state;
+    double hv = run_zdt1(SH_ALGO_HV, 40, 150, 3);
+    double nsga = run_zdt1(SH_ALGO_NSGA2, 40, 150, 3);
+    double rnd = run_zdt1(SH_ALGO_RANDOM, 40, 150, 3);
+    printf("# ZDT1 pop 40 x 150: hv-selection %.4f, nsga2 %.4f, random %.4f\n", hv, nsga, rnd);
+    assert_true(hv >= 0.80);
+    assert_true(rnd < nsga);
+    assert_true(rnd < hv);
+}
+
+/* ---- determinism and restore ---------------------------------------------------------------- */
+typedef struct recorder {
+    uint64_t hashes[20000];
+    int n;
+    int fail_every;         /* every k-th evaluation fails (0: none) */
+} recorder;
+
+static int recording_zdt1(void *ctx, const void *inds, size_t stride, int n, sh_point *out, sh_err *err)
+{
+    recorder *r = ctx;
+    sh_zdt1_evaluate(NULL, inds, stride, n, out, err);
+    for (int i = 0; i < n; i++) {
+        const unsigned char *b = (const unsigned char *)inds + (size_t)i * stride;
+        uint64_t h = 1469598103934665603ULL;
+        for (size_t k = 0; k < stride; k++)
+            h = (h ^ b[k]) * 1099511628211ULL;
+        r->hashes[r->n++] = h;
+        if (r->fail_every && r->n % r->fail_every == 0)
+            out[i].failed = true;
+    }
+    return 0;
+}
+
+static void test_engine_restore_is_exact(void **state)
+{
+    (void)state;
+    sh_real_problem p;
+    sh_zdt1_problem(&p, 10);
+    sh_moea_ops ops;
+    sh_real_ops(&p, &ops);
+    sh_moea_config c = {.algo = SH_ALGO_NSGA2, .n_obj = 2, .pop_size = 20, .max_gens = 30, .seed = 5,
+                        .crossover_prob = 0.9, .mutation_prob = 1.0};
+    sh_err err;
+    static recorder a, b;
+    memset(&a, 0, sizeof a);
+    memset(&b, 0, sizeof b);
+    a.fail_every = b.fail_every = 7;
+    sh_moea *m1, *m2, *m3;
+    sh_moea_evaluator ea = {&a, recording_zdt1}, eb = {&b, recording_zdt1};
+    assert_int_equal(sh_moea_new(&c, &ops, &m1, &err), 0);
+    assert_int_equal(sh_moea_init(m1, NULL, 0, &ea, &err), 0);
+    while (!sh_moea_done(m1))
+        assert_int_equal(sh_moea_step(m1, &ea, &err), 0);
+    /* second run: stop at generation 12, copy the boundary state into a fresh engine */
+    assert_int_equal(sh_moea_new(&c, &ops, &m2, &err), 0);
+    assert_int_equal(sh_moea_init(m2, NULL, 0, &eb, &err), 0);
+    while (sh_moea_generation(m2) < 12)
+        assert_int_equal(sh_moea_step(m2, &eb, &err), 0);
+    int n = sh_moea_pop_size(m2);
+    double inds[20][10];
+    sh_point pts[20];
+    for (int i = 0; i < n; i++) {
+        memcpy(inds[i], sh_moea_individual(m2, i), sizeof inds[i]);
+        pts[i] = *sh_moea_point(m2, i);
+        assert_false(pts[i].failed);   /* failed evaluations never enter the population */
+    }
+    long n_seen;
+    const uint64_t *seen = sh_moea_seen(m2, &n_seen);
+    assert_int_equal(sh_moea_new(&c, &ops, &m3, &err), 0);
+    assert_int_equal(sh_moea_restore(m3, sh_moea_generation(m2), sh_moea_evaluations(m2), 0, sh_moea_rng(m2),
+                                     inds, pts, n, seen, n_seen, &err), 0);
+    sh_moea_free(m2);
+    while (!sh_moea_done(m3))
+        assert_int_equal(sh_moea_step(m3, &eb, &err), 0);
+    /* same candidates in the same order, same final population */
+    assert_int_equal(a.n, b.n);
+    for (int i = 0; i < a.n; i++)
+        assert_true(a.hashes[i] == b.hashes[i]);
+    assert_int_equal(sh_moea_pop_size(m1), sh_moea_pop_size(m3));
+    for (int i = 0; i < sh_moea_pop_size(m1); i++)
+        assert_memory_equal(sh_moea_individual(m1, i), sh_moea_individual(m3, i), sizeof inds[0]);
+    sh_moea_free(m1);
+    sh_moea_free(m3);
+}
+
+/* ---- spaces ------------------------------------------------------------------------------------ */
+static const char *root_dir(void)
+{
+    const char *r = getenv("STARHIL_ROOT");
+    return r ? r : ".";
+}
+
+static void test_default_space_file_matches_builtin(void **state)
+{
+    (void)state;
+    char path[1024];
+    snprintf(path, sizeof path, "%s/search/spaces/default.json", root_dir());
+    char *txt = search_read_file(path);
+    assert_non_null(txt);
+    assert_string_equal(txt, sh_default_space_json);
+    free(txt);
+    sh_space s;
+    sh_err err;
+    assert_int_equal(sh_space_default(&s, &err), 0);
+    assert_int_equal(s.vocab, 4096);
+    assert_int_equal(s.hidden.min, 128);
+    assert_int_equal(s.hidden.max, 512);
+    assert_int_equal(s.layers.min, 4);
+    assert_int_equal(s.layers.max, 12);
+    assert_true(s.allow_mixer[SH_MIXER_CONV] && s.allow_mixer[SH_MIXER_GQA]);
+}
+
+static void expect_space_error(const char *json, const char *needle)
+{
+    sh_space s;
+    sh_err err = {{0}};
+    assert_int_equal(sh_space_parse(json, &s, &err), -1);
+    if (!strstr(err.msg, needle))
+        fail_msg("error \"%s\" does not mention \"%s\"", err.msg, needle);
+}
+
+#define BASE_MIX "\"mixers\":{\"conv\":{}},\"channel_mixers\":{\"swiglu\":{\"width\":256}}"
+
+static void test_space_errors(void **state)
+{
+    (void)state;
+    expect_space_error("{", "invalid JSON");
+    expect_space_error("[]", "expected a JSON object");
+    expect_space_error("{\"vocab\":100,\"layers\":4,\"hidden\":64," BASE_MIX ",\"colour\":1}", "colour");
+    expect_space_error("{\"layers\":4,\"hidden\":64," BASE_MIX "}", "vocab");
+    expect_space_error("{\"vocab\":100,\"layers\":{\"min\":5,\"max\":2},\"hidden\":64," BASE_MIX "}", "layers");
+    expect_space_error("{\"vocab\":100,\"layers\":4,\"hidden\":64,\"mixers\":{},"
+                       "\"channel_mixers\":{\"swiglu\":{\"width\":256}}}", "no token mixer");
+    expect_space_error("{\"vocab\":100,\"layers\":4,\"hidden\":64," BASE_MIX ",\"head_dim\":33}", "even");
+    expect_space_error("{\"vocab\":100,\"layers\":4,\"hidden\":64,\"mixers\":{\"gqa\":{\"heads\":2,\"kv_heads\":4}},"
+                       "\"channel_mixers\":{\"swiglu\":{\"width\":256}}}", "kv_heads");
+    expect_space_error("{\"vocab\":100,\"layers\":4,\"hidden\":64," BASE_MIX ",\"constraints\":{\"max_params\":-1}}",
+                       "max_params");
+    sh_space s;
+    sh_err err;
+    assert_int_equal(sh_space_parse("{\"vocab\":100,\"layers\":4,\"hidden\":64," BASE_MIX "}", &s, &err), 0);
+    assert_int_equal(s.conv_kernel.min, 3);   /* LFM2's kernel by default */
+}
+
+/* ---- operators --------------------------------------------------------------------------------- */
+static const char *MOE_SPACE =
+    "{\"vocab\":512,\"layers\":{\"min\":2,\"max\":9},\"hidden\":{\"min\":64,\"max\":256,\"step\":32},"
+    "\"head_dim\":{\"min\":16,\"max\":32,\"step\":16},"
+    "\"mixers\":{\"conv\":{\"kernel\":{\"min\":2,\"max\":5}},"
+    "\"gqa\":{\"heads\":{\"min\":1,\"max\":6},\"kv_heads\":{\"min\":1,\"max\":6},\"qk_norm\":\"either\"}},"
+    "\"channel_mixers\":{\"swiglu\":{\"width\":{\"min\":64,\"max\":512,\"step\":64}},"
+    "\"moe\":{\"experts\":{\"min\":2,\"max\":6},\"top_k\":{\"min\":1,\"max\":3},"
+    "\"expert_width\":{\"min\":32,\"max\":128,\"step\":32},\"router_bias\":\"either\"}}}";
+
+static void assert_inside(const sh_space *s, const sh_genome *g)
+{
+    sh_err err = {{0}};
+    if (sh_space_contains(s, g, &err) != 0)
+        fail_msg("genome outside the space: %s", err.msg);
+}
+
+static void test_operators_keep_children_valid(void **state)
+{
+    (void)state;
+    const char *spaces[2] = {sh_default_space_json, MOE_SPACE};
+    for (int si = 0; si < 2; si++) {
+        sh_space s;
+        sh_err err;
+        assert_int_equal(sh_space_parse(spaces[si], &s, &err), 0);
+        sh_rng r;
+        sh_rng_seed(&r, 11);
+        static sh_genome a, b, c1, c2;
+        int changed = 0, lengths_seen[SH_MAX_LAYERS + 1] = {0}, gqa = 0, moe = 0;
+        for (int t = 0; t < 400; t++) {
+            sh_op_random_genome(&s, &r, &a);
+            sh_op_random_genome(&s, &r, &b);
+            assert_inside(&s, &a);
+            for (int k = 0; k < SH_XOVER_COUNT; k++) {
+                sh_op_crossover_kind(&s, &r, (sh_xover_kind)k, &a, &b, &c1, &c2);
+                sh_op_repair(&s, &r, &c1);
+                sh_op_repair(&s, &r, &c2);
+                assert_inside(&s, &c1);
+                assert_inside(&s, &c2);
+            }
+            c1 = a;
+            sh_op_mutate(&s, &r, &c1);
+            sh_op_repair(&s, &r, &c1);
+            assert_inside(&s, &c1);
+            changed += sh_genome_hash(&c1) != sh_genome_hash(&a);
+            lengths_seen[c1.n_layers]++;
+            gqa += sh_genome_count_mixer(&c1, SH_MIXER_GQA) > 0;
+            moe += sh_genome_count_ffn(&c1, SH_FFN_MOE) > 0;
+        }
+        assert_true(changed > 300);               /* mutation nearly always changes */
+        assert_true(lengths_seen[s.layers.min] > 0 && lengths_seen[s.layers.max] > 0);
+        assert_true(gqa > 0);
+        if (si == 1)
+            assert_true(moe > 0);
+        /* repair brings an out-of-space genome back inside */
+        sh_genome bad;
+        assert_int_equal(sh_preset_get("lfm2-8b-a1b", &bad, &err), 0);
+        sh_op_repair(&s, &r, &bad);
+        assert_inside(&s, &bad);
+    }
+}
+
+static void test_preset_seeds(void **state)
+{
+    (void)state;
+    sh_space s;
+    sh_err err;
+    assert_int_equal(sh_space_default(&s, &err), 0);
+    sh_genome seeds[8];
+    int n = sh_op_preset_seeds(&s, seeds, 8);
+    assert_true(n >= 4);   /* the LFM2 family */
+    for (int i = 0; i < n; i++) {
+        assert_inside(&s, &seeds[i]);
+        assert_true(sh_genome_count_mixer(&seeds[i], SH_MIXER_GQA) >= 1);
+        assert_true(sh_genome_count_mixer(&seeds[i], SH_MIXER_CONV) > sh_genome_count_mixer(&seeds[i], SH_MIXER_GQA));
+    }
+    /* the smallest preset scales to the smallest hidden, the largest to the largest */
+    assert_int_equal(seeds[0].hidden, s.hidden.min);
+    assert_true(seeds[n - 1].hidden > seeds[0].hidden);
+}
+
+/* Genome search with a tiny space (duplicates are likely): nothing offered twice. */
+typedef struct genome_recorder {
+    uint64_t seen[4096];
+    int n;
+    const sh_space *space;
+} genome_recorder;
+
+static int analytic_genomes(void *ctx, const void *inds, size_t stride, int n, sh_point *out, sh_err *err)
+{
+    (void)err;
+    genome_recorder *r = ctx;
+    for (int i = 0; i < n; i++) {
+        const sh_genome *g = (const sh_genome *)((const unsigned char *)inds + (size_t)i * stride);
+        uint64_t h = sh_genome_hash(g);
+        for (int j = 0; j < r->n; j++)
+            if (r->seen[j] == h)
+                fail_msg("genome evaluated twice");
+        assert_true(r->n < 4096);
+        r->seen[r->n++] = h;
+        double v[SH_OBJ_KIND_COUNT];
+        sh_search_analytic_values(r->space, g, v);
+        memset(&out[i], 0, sizeof out[i]);
+        out[i].f[0] = v[SH_OBJ_PARAMS];
+        out[i].f[1] = v[SH_OBJ_CACHE_BYTES];
+        assert_inside(r->space, g);
+    }
+    return 0;
+}
+
+static void test_genome_search_never_repeats(void **state)
+{
+    (void)state;
+    const char *tiny = "{\"vocab\":256,\"layers\":{\"min\":1,\"max\":3},\"hidden\":{\"min\":32,\"max\":64,\"step\":32},"
+                       "\"head_dim\":16,\"mixers\":{\"conv\":{\"kernel\":3},\"gqa\":{\"heads\":2,\"kv_heads\":{\"min\":1,\"max\":2}}},"
+                       "\"channel_mixers\":{\"swiglu\":{\"width\":{\"min\":64,\"max\":128,\"step\":64}}}}";
+    static sh_space s;
+    sh_err err;
+    assert_int_equal(sh_space_parse(tiny, &s, &err), 0);
+    sh_moea_ops ops;
+    sh_genome_ops(&s, &ops);
+    sh_moea_config c = {.algo = SH_ALGO_NSGA2, .n_obj = 2, .pop_size = 10, .budget = 5000, .seed = 3,
+                        .crossover_prob = 0.9, .mutation_prob = 1.0};
+    sh_moea *m;
+    static genome_recorder r;
+    memset(&r, 0, sizeof r);
+    r.space = &s;
+    sh_moea_evaluator ev = {&r, analytic_genomes};
+    assert_int_equal(sh_moea_new(&c, &ops, &m, &err), 0);
+    assert_int_equal(sh_moea_init(m, NULL, 0, &ev, &err), 0);
+    while (!sh_moea_done(m))
+        assert_int_equal(sh_moea_step(m, &ev, &err), 0);
+    /* the space holds 2 x (sum over 1..3 layers of 6^L) genomes; the search stops
+     * when it finds nothing new instead of looping */
+    assert_true(r.n > 50);
+    assert_true(r.n < 5000);
+    assert_true(sh_moea_stagnant(m) >= 5 || sh_moea_evaluations(m) >= 5000);
+    sh_moea_free(m);
+}
+
+/* ---- the real process: kill -9 and resume ----------------------------------------------------- */
+static const char *starhil_bin(void)
+{
+    const char *b = getenv("STARHIL_BIN");
+    return b ? b : "./starhil";
+}
+
+#define RESUME_BUDGET 60
+
+/* starhil --db DB search --evaluator analytic ... (or resume RUN) */
+static int search_cmd(const char *db, bool resume, pid_t *pid_out, const char *out, const char *errf)
+{
+    char *argv_new[] = {(char *)starhil_bin(), "--db", (char *)db, "search", "--evaluator", "analytic",
+                        "--objectives", "params,cache_bytes", "--budget", "60", "--population", "10",
+                        "--seed", "42", "--jobs", "2", "--eval-delay-ms", "80", "--name", "killme", "--json", NULL};
+    char *argv_resume[] = {(char *)starhil_bin(), "--db", (char *)db, "search", "resume", "killme", "--json", NULL};
+    pid_t pid = search_spawn(resume ? argv_resume : argv_new, out, errf);
+    if (pid_out) {
+        *pid_out = pid;
+        return 0;
+    }
+    return search_wait(pid);
+}
+
+/* Front of the latest generation as sorted "hash objectives" lines. */
+static char *front_signature(const char *db, const char *dir)
+{
+    char out[128], errp[128];
+    snprintf(out, sizeof out, "%s/front.json", dir);
+    snprintf(errp, sizeof errp, "%s/front.err", dir);
+    char *argv[] = {(char *)starhil_bin(), "--db", (char *)db, "front", "killme", "--json", NULL};
+    assert_int_equal(search_run(argv, out, errp), 0);
+    char *txt = search_read_file(out);
+    assert_non_null(txt);
+    json_error_t je;
+    json_t *a = json_loads(txt, 0, &je);
+    free(txt);
+    assert_true(json_is_array(a));
+    assert_true(json_array_size(a) > 0);
+    size_t n = json_array_size(a);
+    char **lines = calloc(n, sizeof *lines);
+    size_t total = 1;
+    for (size_t i = 0; i < n; i++) {
+        json_t *e = json_array_get(a, i);
+        char *o = json_dumps(json_object_get(e, "objectives"), JSON_COMPACT | JSON_SORT_KEYS);
+        size_t len = strlen(o) + 40;
+        lines[i] = malloc(len);
+        snprintf(lines[i], len, "%s %s\n", json_string_value(json_object_get(e, "genome")), o);
+        total += strlen(lines[i]);
+        free(o);
+    }
+    for (size_t i = 1; i < n; i++)   /* sort lines */
+        for (size_t j = i; j > 0 && strcmp(lines[j - 1], lines[j]) > 0; j--) {
+            char *t = lines[j]; lines[j] = lines[j - 1]; lines[j - 1] = t;
+        }
+    char *sig = calloc(1, total);
+    for (size_t i = 0; i < n; i++) {
+        strcat(sig, lines[i]);
+        free(lines[i]);
+    }
+    free(lines);
+    json_decref(a);
+    return sig;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* Every search evaluation of the run exactly once and ok; returns the sorted hashes. */
+static int check_evaluations(const char *db_path, uint64_t *hashes, int *extra_attempts)
+{
+    sh_db *db;
+    sh_err err;
+    assert_int_equal(sh_db_open(db_path, SH_DB_READONLY, &db, &err), 0);
+    int64_t run;
+    assert_int_equal(sh_db_find_run_by_name(db, "killme", &run, &err), 0);
+    sh_run_rec r;
+    assert_int_equal(sh_db_get_run(db, run, &r, &err), 0);
+    assert_string_equal(r.status, "done");
+    sh_run_rec_free(&r);
+    sh_eval_rec *e;
+    int n;
+    assert_int_equal(sh_db_list_evals(db, run, &e, &n, &err), 0);
+    int k = 0;
+    *extra_attempts = 0;
+    for (int i = 0; i < n; i++) {
+        if (strcmp(e[i].kind, "search"))
+            continue;
+        assert_string_equal(e[i].status, "ok");
+        assert_true(k < RESUME_BUDGET);
+        hashes[k++] = e[i].genome;
+        assert_true(e[i].attempts >= 1);
+        *extra_attempts += e[i].attempts - 1;
+    }
+    sh_eval_recs_free(e, n);
+    sh_db_close(db);
+    qsort(hashes, (size_t)k, sizeof *hashes, cmp_u64);
+    for (int i = 1; i < k; i++)
+        assert_true(hashes[i] != hashes[i - 1]);   /* one row per genome */
+    return k;
+}
+
+static void test_kill9_resume(void **state)
+{
+    (void)state;
+    char dir[64];
+    assert_int_equal(search_tmpdir(dir), 0);
+    search_set_cwd(dir);
+    char db_a[128], db_b[128], out[128], errf[128];
+    snprintf(db_a, sizeof db_a, "%s/killed.db", dir);
+    snprintf(db_b, sizeof db_b, "%s/straight.db", dir);
+    snprintf(out, sizeof out, "%s/out.jsonl", dir);
+    snprintf(errf, sizeof errf, "%s/err.txt", dir);
+
+    /* uninterrupted reference run */
+    int rc = search_cmd(db_b, false, NULL, out, errf);
+    if (rc != 0) {
+        char *e = search_read_file(errf);
+        fail_msg("uninterrupted search failed (%d): %s", rc, e ? e : "");
+    }
+    char *lines = search_read_file(out);
+    assert_non_null(lines);
+    assert_non_null(strstr(lines, "\"event\":\"generation\""));
+    assert_non_null(strstr(lines, "\"event\":\"done\""));
+    free(lines);
+
+    /* the same run, killed with SIGKILL at random moments and resumed */
+    srand((unsigned)time(NULL));
+    int kills = 0;
+    pid_t pid;
+    assert_int_equal(search_cmd(db_a, false, &pid, out, errf), 0);
+    /* the first kill comes after the run exists (its first progress line) */
+    for (int waited = 0; waited < 3000; waited++) {
+        char *txt = search_read_file(out);
+        bool started = txt && strstr(txt, "\"event\"");
+        free(txt);
+        if (started)
+            break;
+        usleep(10000);
+    }
+    for (int round = 0; round < 12; round++) {
+        useconds_t wait_us = (useconds_t)(50000 + rand() % 500000);
+        usleep(wait_us);
+        if (kill(pid, SIGKILL) == 0) {
+            int st = search_wait(pid);
+            pid = -1;
+            if (st == 128 + SIGKILL)
+                kills++;
+            else if (st == 0)
+                break;   /* finished before the kill */
+            else
+                fail_msg("search exited with %d", st);
+        } else {
+            assert_int_equal(search_wait(pid), 0);
+            pid = -1;
+            break;
+        }
+        if (kills >= 4) {
+            assert_int_equal(search_cmd(db_a, true, NULL, out, errf), 0);
+            pid = -1;
+            break;
+        }
+        assert_int_equal(search_cmd(db_a, true, &pid, out, errf), 0);
+    }
+    if (pid > 0)
+        assert_int_equal(search_wait(pid), 0);
+    printf("# killed the search %d times\n", kills);
+    assert_true(kills >= 2);
+
+    uint64_t ha[RESUME_BUDGET], hb[RESUME_BUDGET];
+    int attempts_a, attempts_b;
+    int na = check_evaluations(db_a, ha, &attempts_a);
+    int nb = check_evaluations(db_b, hb, &attempts_b);
+    assert_int_equal(na, RESUME_BUDGET);
+    assert_int_equal(nb, RESUME_BUDGET);
+    assert_int_equal(attempts_b, 0);
+    /* only evaluations cut short by a kill were started again: at most the two
+     * worker threads' current ones per kill */
+    assert_true(attempts_a <= 2 * kills);
+    for (int i = 0; i < na; i++)
+        assert_true(ha[i] == hb[i]);   /* the very same candidates */
+    char *fa = front_signature(db_a, dir), *fb = front_signature(db_b, dir);
+    assert_string_equal(fa, fb);
+    free(fa);
+    free(fb);
+    search_rmdir(dir);
+}
+
+/* Ctrl-C stops at a generation boundary with status "stopped"; resume finishes. */
+static void test_sigint_stops_cleanly(void **state)
+{
+    (void)state;
+    char dir[64];
+    assert_int_equal(search_tmpdir(dir), 0);
+    search_set_cwd(dir);
+    char db[128], out[128], errf[128];
+    snprintf(db, sizeof db, "%s/s.db", dir);
+    snprintf(out, sizeof out, "%s/out", dir);
+    snprintf(errf, sizeof errf, "%s/err", dir);
+    char *argv[] = {(char *)starhil_bin(), "--db", db, "search", "--evaluator", "analytic", "--budget", "40",
+                    "--population", "5", "--eval-delay-ms", "100", "--jobs", "1", "--name", "stopme", "--json", NULL};
+    pid_t pid = search_spawn(argv, out, errf);
+    assert_true(pid > 0);
+    for (int waited = 0; waited < 3000; waited++) {
+        char *txt = search_read_file(out);
+        bool gen = txt && strstr(txt, "\"event\":\"generation\"");
+        free(txt);
+        if (gen)
+            break;
+        usleep(10000);
+    }
+    kill(pid, SIGINT);
+    assert_int_equal(search_wait(pid), 0);
+    char *txt = search_read_file(out);
+    assert_non_null(strstr(txt, "\"event\":\"stopped\""));
+    free(txt);
+    sh_db *h;
+    sh_err err;
+    int64_t run;
+    sh_run_rec r;
+    assert_int_equal(sh_db_open(db, SH_DB_READONLY, &h, &err), 0);
+    assert_int_equal(sh_db_find_run_by_name(h, "stopme", &run, &err), 0);
+    assert_int_equal(sh_db_get_run(h, run, &r, &err), 0);
+    assert_string_equal(r.status, "stopped");
+    sh_run_rec_free(&r);
+    sh_db_close(h);
+    char *resume[] = {(char *)starhil_bin(), "--db", db, "search", "resume", "stopme", "--json", NULL};
+    assert_int_equal(search_run(resume, out, errf), 0);
+    assert_int_equal(sh_db_open(db, SH_DB_READONLY, &h, &err), 0);
+    assert_int_equal(sh_db_get_run(h, run, &r, &err), 0);
+    assert_string_equal(r.status, "done");
+    sh_run_rec_free(&r);
+    sh_eval_counts c;
+    assert_int_equal(sh_db_count_evals(h, run, &c, &err), 0);
+    assert_int_equal(c.ok, 40);
+    assert_int_equal(c.total, 40);
+    sh_db_close(h);
+    search_rmdir(dir);
+}
+
+/* ---- CLI surface --------------------------------------------------------------------------------- */
+static void test_cli_help_and_errors(void **state)
+{
+    (void)state;
+    char dir[64];
+    assert_int_equal(search_tmpdir(dir), 0);
+    search_set_cwd(dir);
+    char db[128], out[128], errf[128], space[128];
+    snprintf(db, sizeof db, "%s/t.db", dir);
+    snprintf(out, sizeof out, "%s/out", dir);
+    snprintf(errf, sizeof errf, "%s/err", dir);
+    snprintf(space, sizeof space, "%s/space.json", dir);
+    char *help[] = {(char *)starhil_bin(), "search", "--help", NULL};
+    assert_int_equal(search_run(help, out, errf), 0);
+    char *txt = search_read_file(out);
+    assert_non_null(strstr(txt, "--objectives"));
+    free(txt);
+    char *fhelp[] = {(char *)starhil_bin(), "front", "--help", NULL};
+    assert_int_equal(search_run(fhelp, out, errf), 0);
+
+    char *bad_obj[] = {(char *)starhil_bin(), "--db", db, "search", "--evaluator", "analytic", "--objectives",
+                       "params,speed", NULL};
+    assert_int_equal(search_run(bad_obj, out, errf), 1);
+    txt = search_read_file(errf);
+    assert_non_null(strstr(txt, "speed"));
+    free(txt);
+
+    FILE *f = fopen(space, "w");
+    fputs("{\"vocab\": 100, \"layers\": 4, \"hidden\": 64, \"mixers\": {\"rnn\": {}}}", f);
+    fclose(f);
+    char *bad_space[] = {(char *)starhil_bin(), "--db", db, "search", "--space", space, "--evaluator", "analytic", NULL};
+    assert_int_equal(search_run(bad_space, out, errf), 1);
+    txt = search_read_file(errf);
+    assert_non_null(strstr(txt, "rnn"));
+    assert_non_null(strstr(txt, "space.json"));
+    free(txt);
+
+    char *bad_budget[] = {(char *)starhil_bin(), "--db", db, "search", "--budget", "-3", NULL};
+    assert_int_equal(search_run(bad_budget, out, errf), 2);
+    char *cap_no_scorer[] = {(char *)starhil_bin(), "--db", db, "search", "--evaluator", "analytic",
+                             "--objectives", "params,capability", NULL};
+    assert_int_equal(search_run(cap_no_scorer, out, errf), 1);
+    txt = search_read_file(errf);
+    assert_non_null(strstr(txt, "scorer"));
+    free(txt);
+    char *no_run[] = {(char *)starhil_bin(), "--db", db, "front", "nosuchrun", NULL};
+    assert_int_equal(search_run(no_run, out, errf), 1);
+
+    /* a small analytic run with the hypervolume algorithm and a front table */
+    char *hv_run[] = {(char *)starhil_bin(), "--db", db, "search", "--evaluator", "analytic", "--algorithm", "hv",
+                      "--objectives", "params,cache_bytes,decode_ms", "--budget", "30", "--population", "6",
+                      "--name", "small", NULL};
+    assert_int_equal(search_run(hv_run, out, errf), 0);
+    txt = search_read_file(out);
+    assert_non_null(strstr(txt, "Pareto front of run"));
+    assert_non_null(strstr(txt, "cache_bytes"));
+    assert_non_null(strstr(txt, "starhil report"));
+    assert_non_null(strstr(txt, "report: report-run"));   /* the HTML report was written */
+    char report[128];
+    snprintf(report, sizeof report, "%s/report-run1.html", dir);
+    assert_int_equal(access(report, R_OK), 0);
+    free(txt);
+    char *front[] = {(char *)starhil_bin(), "--db", db, "front", "small", NULL};
+    assert_int_equal(search_run(front, out, errf), 0);
+    txt = search_read_file(out);
+    assert_non_null(strstr(txt, "params"));
+    free(txt);
+    search_rmdir(dir);
+}
+
+/* ---- failed evaluations ------------------------------------------------------------------------- */
+static const char *TINY_SPACE =
+    "{\"name\":\"tiny\",\"vocab\":256,\"max_context\":256,\"layers\":{\"min\":2,\"max\":3},"
+    "\"hidden\":{\"min\":64,\"max\":96,\"step\":32},\"head_dim\":32,"
+    "\"mixers\":{\"conv\":{\"kernel\":3},\"gqa\":{\"heads\":2,\"kv_heads\":{\"min\":1,\"max\":2}}},"
+    "\"channel_mixers\":{\"swiglu\":{\"width\":{\"min\":64,\"max\":128,\"step\":64}}}}";
+
+static void write_tiny_space(const char *path)
+{
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(TINY_SPACE, f);
+    fclose(f);
+}
+
+/* A scorer that fails for every genome with attention: those evaluations are
+ * stored as failed with the scorer's message and never reach a generation. */
+static void test_failed_evaluations_recorded(void **state)
+{
+    (void)state;
+    char dir[64];
+    assert_int_equal(search_tmpdir(dir), 0);
+    search_set_cwd(dir);
+    char db[128], out[128], errf[128], space[128];
+    snprintf(db, sizeof db, "%s/f.db", dir);
+    snprintf(out, sizeof out, "%s/out", dir);
+    snprintf(errf, sizeof errf, "%s/err", dir);
+    snprintf(space, sizeof space, "%s/tiny.json", dir);
+    write_tiny_space(space);
+    char *argv[] = {(char *)starhil_bin(), "--db", db, "search", "--evaluator", "analytic", "--space", space,
+                    "--objectives", "params,capability", "--scorer",
+                    "cmd:/bin/sh -c 'if grep -q gqa; then echo boom >&2; exit 1; else printf \"{\\\"a\\\":0.5}\"; fi'",
+                    "--budget", "14", "--population", "4", "--name", "fails", NULL};
+    int rc = search_run(argv, out, errf);
+    if (rc != 0) {
+        char *e = search_read_file(errf);
+        fail_msg("search failed (%d): %s", rc, e ? e : "");
+    }
+    sh_db *h;
+    sh_err err;
+    assert_int_equal(sh_db_open(db, SH_DB_READONLY, &h, &err), 0);
+    int64_t run;
+    assert_int_equal(sh_db_find_run_by_name(h, "fails", &run, &err), 0);
+    sh_eval_rec *e;
+    int n, failed = 0, ok = 0;
+    assert_int_equal(sh_db_list_evals(h, run, &e, &n, &err), 0);
+    sh_gen_row *rows;
+    int n_rows;
+    assert_int_equal(sh_db_list_generation(h, run, -1, false, &rows, &n_rows, &err), 0);
+    for (int i = 0; i < n; i++) {
+        sh_genome g;
+        assert_int_equal(sh_db_get_genome(h, e[i].genome, &g, &err), 0);
+        bool attention = sh_genome_count_mixer(&g, SH_MIXER_GQA) > 0;
+        if (!strcmp(e[i].status, "failed")) {
+            failed++;
+            assert_true(attention);
+            assert_non_null(e[i].error);
+            assert_non_null(strstr(e[i].error, "boom"));
+            for (int r = 0; r < n_rows; r++)
+                assert_true(rows[r].genome != e[i].genome);   /* kept out of the population */
+        } else {
+            ok++;
+            assert_string_equal(e[i].status, "ok");
+            assert_false(attention);
+        }
+    }
+    assert_int_equal(failed + ok, 14);
+    assert_true(failed > 0 && ok > 0);
+    assert_true(n_rows > 0);
+    sh_gen_rows_free(rows, n_rows);
+    sh_eval_recs_free(e, n);
+    sh_db_close(h);
+    search_rmdir(dir);
+}
+
+/* ---- a device search over local and qemu-aarch64 together ------------------------------------------ */
+static bool have_program(const char *name)
+{
+    char path[512];
+    const char *dirs[] = {"/usr/bin", "/usr/local/bin", "/bin"};
+    for (int i = 0; i < 3; i++) {
+        snprintf(path, sizeof path, "%s/%s", dirs[i], name);
+        if (access(path, X_OK) == 0)
+            return true;
+    }
+    return false;
+}
+
+static void test_search_local_and_qemu(void **state)
+{
+    (void)state;
+    if (!have_program("qemu-aarch64") || !have_program("aarch64-linux-gnu-gcc")) {
+        printf("# qemu-aarch64 or the aarch64 cross compiler is missing (make deps)\n");
+        skip();
+    }
+    char dir[64];
+    assert_int_equal(search_tmpdir(dir), 0);
+    search_set_cwd(dir);
+    char db[128], out[128], errf[128], space[128];
+    snprintf(db, sizeof db, "%s/q.db", dir);
+    snprintf(out, sizeof out, "%s/out", dir);
+    snprintf(errf, sizeof errf, "%s/err", dir);
+    snprintf(space, sizeof space, "%s/tiny.json", dir);
+    write_tiny_space(space);
+    char *add[] = {(char *)starhil_bin(), "--db", db, "device", "add", "arm", "--kind", "qemu-aarch64", NULL};
+    assert_int_equal(search_run(add, out, errf), 0);
+    char *argv[] = {(char *)starhil_bin(), "--db", db, "search", "--space", space, "--devices", "local,arm",
+                    "--objectives", "decode_ms@local,decode_ms@arm,params", "--budget", "4", "--population", "2",
+                    "--prompt", "16", "--gen", "8", "--reps", "3", "--name", "both", NULL};
+    int rc = search_run(argv, out, errf);
+    if (rc != 0) {
+        char *e = search_read_file(errf);
+        fail_msg("search over local and qemu failed (%d): %s", rc, e ? e : "");
+    }
+    sh_db *h;
+    sh_err err;
+    assert_int_equal(sh_db_open(db, SH_DB_READONLY, &h, &err), 0);
+    int64_t run;
+    assert_int_equal(sh_db_find_run_by_name(h, "both", &run, &err), 0);
+    sh_eval_rec *e;
+    int n, local = 0, arm = 0, search = 0;
+    assert_int_equal(sh_db_list_evals(h, run, &e, &n, &err), 0);
+    for (int i = 0; i < n; i++) {
+        if (!strcmp(e[i].kind, "search")) {
+            search++;
+            assert_string_equal(e[i].status, "ok");
+        } else if (!strcmp(e[i].device, "local")) {
+            local++;
+        } else if (!strcmp(e[i].device, "arm")) {
+            arm++;
+        }
+    }
+    assert_int_equal(search, 4);
+    assert_true(local >= 4 && arm >= 4);    /* every candidate measured on both */
+    sh_gen_row *rows;
+    int n_rows;
+    assert_int_equal(sh_db_list_generation(h, run, -1, true, &rows, &n_rows, &err), 0);
+    assert_true(n_rows >= 1);
+    for (int i = 0; i < n_rows; i++) {
+        json_error_t je;
+        json_t *o = json_loads(rows[i].objectives_json, 0, &je);
+        assert_true(json_number_value(json_object_get(o, "decode_ms@arm")) > 0);
+        assert_true(json_number_value(json_object_get(o, "decode_ms@local")) > 0);
+        json_decref(o);
+    }
+    sh_gen_rows_free(rows, n_rows);
+    sh_eval_recs_free(e, n);
+    sh_db_close(h);
+    search_rmdir(dir);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_hypervolume_exact),
+        cmocka_unit_test(test_constrained_domination),
+        cmocka_unit_test(test_zdt1_nsga2),
+        cmocka_unit_test(test_zdt1_hv_and_random),
+        cmocka_unit_test(test_engine_restore_is_exact),
+        cmocka_unit_test(test_default_space_file_matches_builtin),
+        cmocka_unit_test(test_space_errors),
+        cmocka_unit_test(test_operators_keep_children_valid),
+        cmocka_unit_test(test_preset_seeds),
+        cmocka_unit_test(test_genome_search_never_repeats),
+        cmocka_unit_test(test_cli_help_and_errors),
+        cmocka_unit_test(test_kill9_resume),
+        cmocka_unit_test(test_sigint_stops_cleanly),
+        cmocka_unit_test(test_failed_evaluations_recorded),
+        cmocka_unit_test(test_search_local_and_qemu),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
