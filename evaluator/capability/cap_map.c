@@ -1,0 +1,193 @@
+/* cap_map.c - maps a full-size genome onto the small model the capability
+ * scorer trains, and the scorer's random numbers.
+ *
+ * Mapping rules (documented in docs/capability-results.md):
+ *  - width D = scale.width, head_dim = scale.head_dim; vocabulary and sequence
+ *    length come from the task, not the genome.
+ *  - depth N = min(genome layers, scale.max_layers).  If the genome is deeper,
+ *    the number of attention layers is round(N * A / layers) (at least 1 if the
+ *    genome has any, at most N-1 if it has any conv layer), and they go into the
+ *    N slots whose share of the genome's depth holds the most attention layers
+ *    (slot j covers genome layers [j*layers/N, (j+1)*layers/N); ties go to the
+ *    later slot).  Each slot copies its mixer settings from the genome layer of
+ *    that kind nearest to the slot centre and its FFN from the genome layer at
+ *    the slot centre.
+ *  - heads: nh' = max(1, round(nh*hd/hidden * D/head_dim)); the GQA ratio nh/nkv
+ *    is kept (nkv' = nh'/ratio, lowered until it divides nh').
+ *  - SwiGLU width: min(F/hidden, max_ffn_mult) * D rounded up to a multiple of 8.
+ *  - MoE: experts min(E, max_experts), top-k scaled by the same factor (>= 1),
+ *    expert width scaled like SwiGLU; router bias kept as a flag, value 0.
+ *  - conv kernel length, QK-norm, rope theta and norm eps are the genome's. */
+#include <math.h>
+#include <string.h>
+
+#include "evaluator/capability/cap_internal.h"
+
+void cap_scale_default(cap_scale_cfg *s)
+{
+    s->width = 64;
+    s->head_dim = 32;
+    s->max_layers = 4;
+    s->max_ffn_mult = 2.0;
+    s->max_experts = 8;
+}
+
+static int round8(double x)
+{
+    int v = (int)ceil(x / 8.0) * 8;
+    return v < 8 ? 8 : v;
+}
+
+static void pick_attention_slots(const sh_genome *g, int N, int *is_attn)
+{
+    int Lg = g->n_layers, A = sh_genome_count_mixer(g, SH_MIXER_GQA);
+    memset(is_attn, 0, sizeof(int) * (size_t)N);
+    if (N == Lg) {
+        for (int j = 0; j < N; j++) is_attn[j] = g->layers[j].mixer.kind == SH_MIXER_GQA;
+        return;
+    }
+    int na = (int)lround((double)N * A / Lg);
+    if (A > 0 && na < 1) na = 1;
+    if (A < Lg && na > N - 1) na = N - 1;
+    if (A == Lg) na = N;
+    double dens[CAP_MAX_LAYERS];
+    for (int j = 0; j < N; j++) {
+        double lo = (double)j * Lg / N, hi = (double)(j + 1) * Lg / N, s = 0;
+        for (int i = 0; i < Lg; i++) {
+            if (g->layers[i].mixer.kind != SH_MIXER_GQA) continue;
+            double a = fmax(lo, i), b = fmin(hi, i + 1.0);
+            if (b > a) s += b - a;
+        }
+        dens[j] = s;
+    }
+    for (int k = 0; k < na; k++) {
+        int best = -1;
+        for (int j = 0; j < N; j++)
+            if (!is_attn[j] && (best < 0 || dens[j] >= dens[best])) best = j;
+        is_attn[best] = 1;
+    }
+}
+
+static int nearest_layer_of_kind(const sh_genome *g, sh_mixer_kind kind, double centre)
+{
+    int best = -1;
+    double bd = 0;
+    for (int i = 0; i < g->n_layers; i++) {
+        if (g->layers[i].mixer.kind != kind) continue;
+        double d = fabs(i + 0.5 - centre);
+        if (best < 0 || d < bd) { best = i; bd = d; }
+    }
+    return best;
+}
+
+static void map_mixer(const sh_genome *g, const sh_mixer *m, const cap_scale_cfg *s, cap_layer_cfg *o)
+{
+    if (m->kind == SH_MIXER_CONV) {
+        o->mixer = CAP_CONV;
+        o->conv_L = m->conv_kernel;
+        return;
+    }
+    o->mixer = CAP_GQA;
+    o->qk_norm = m->qk_norm;
+    double share = (double)m->n_heads * g->head_dim / g->hidden;
+    int nh = (int)lround(share * s->width / s->head_dim);
+    if (nh < 1) nh = 1;
+    int ratio = m->n_kv_heads > 0 ? m->n_heads / m->n_kv_heads : 1;
+    if (ratio < 1) ratio = 1;
+    int nkv = nh / ratio;
+    if (nkv < 1) nkv = 1;
+    while (nh % nkv) nkv--;
+    o->nh = nh;
+    o->nkv = nkv;
+}
+
+static void map_ffn(const sh_genome *g, const sh_ffn *f, const cap_scale_cfg *s, cap_layer_cfg *o)
+{
+    if (f->kind == SH_FFN_SWIGLU) {
+        o->ffn = CAP_SWIGLU;
+        o->F = round8(fmin((double)f->width / g->hidden, s->max_ffn_mult) * s->width);
+        return;
+    }
+    o->ffn = CAP_MOE;
+    o->E = f->n_experts < s->max_experts ? f->n_experts : s->max_experts;
+    if (o->E < 1) o->E = 1;
+    int k = (int)lround((double)f->top_k * o->E / (f->n_experts > 0 ? f->n_experts : 1));
+    o->K = k < 1 ? 1 : (k > o->E ? o->E : k);
+    o->Fe = round8(fmin((double)f->expert_width / g->hidden, s->max_ffn_mult) * s->width);
+    o->router_bias = f->router_bias;
+}
+
+int cap_map_genome(const sh_genome *g, const cap_scale_cfg *s, cap_model_cfg *out, sh_err *err)
+{
+    if (g->n_layers < 1) return sh_err_set(err, "capability: genome has no layers");
+    if (s->width < 8 || s->width > 1024 || s->head_dim < 2 || s->head_dim % 2 || s->head_dim > s->width)
+        return sh_err_set(err, "capability: bad scale config (width %d, head_dim %d): need 8 <= width <= 1024, even head_dim <= width",
+                          s->width, s->head_dim);
+    if (s->max_layers < 1 || s->max_layers > CAP_MAX_LAYERS)
+        return sh_err_set(err, "capability: max_layers %d out of range 1..%d", s->max_layers, CAP_MAX_LAYERS);
+    if (s->max_ffn_mult <= 0 || s->max_ffn_mult > 16 || s->max_experts < 1 || s->max_experts > 64)
+        return sh_err_set(err, "capability: bad scale config (max_ffn_mult %g, max_experts %d)",
+                          s->max_ffn_mult, s->max_experts);
+    memset(out, 0, sizeof *out);
+    int N = g->n_layers < s->max_layers ? g->n_layers : s->max_layers;
+    int is_attn[CAP_MAX_LAYERS];
+    pick_attention_slots(g, N, is_attn);
+    out->D = s->width;
+    out->hd = s->head_dim;
+    out->theta = g->rope_theta > 0 ? g->rope_theta : 10000.0;
+    out->eps = g->norm_eps > 0 ? g->norm_eps : 1e-5;
+    out->n_layers = N;
+    for (int j = 0; j < N; j++) {
+        double centre = (j + 0.5) * g->n_layers / N;
+        int src = nearest_layer_of_kind(g, is_attn[j] ? SH_MIXER_GQA : SH_MIXER_CONV, centre);
+        int fsrc = (int)centre;
+        if (src < 0 || fsrc >= g->n_layers) return sh_err_set(err, "capability: layer mapping failed at slot %d", j);
+        map_mixer(g, &g->layers[src].mixer, s, &out->layers[j]);
+        map_ffn(g, &g->layers[fsrc].ffn, s, &out->layers[j]);
+        if (out->layers[j].mixer == CAP_CONV && (out->layers[j].conv_L < 1 || out->layers[j].conv_L > SH_LIMIT_CONV_KERNEL))
+            return sh_err_set(err, "capability: genome layer %d: conv kernel %d out of range", src, out->layers[j].conv_L);
+    }
+    return 0;
+}
+
+/* ---- random numbers: splitmix64 seeding, xoshiro256** ----------------------- */
+static uint64_t splitmix(uint64_t *x)
+{
+    uint64_t z = (*x += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+void cap_rng_seed(cap_rng *r, uint64_t seed)
+{
+    for (int i = 0; i < 4; i++) r->s[i] = splitmix(&seed);
+}
+
+static uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+
+uint64_t cap_rng_next(cap_rng *r)
+{
+    uint64_t *s = r->s, res = rotl(s[1] * 5, 7) * 9, t = s[1] << 17;
+    s[2] ^= s[0]; s[3] ^= s[1]; s[1] ^= s[2]; s[0] ^= s[3];
+    s[2] ^= t;
+    s[3] = rotl(s[3], 45);
+    return res;
+}
+
+int cap_rng_int(cap_rng *r, int n)
+{
+    return n <= 1 ? 0 : (int)(cap_rng_next(r) % (uint64_t)n);
+}
+
+double cap_rng_uniform(cap_rng *r)
+{
+    return (double)(cap_rng_next(r) >> 11) * (1.0 / 9007199254740992.0);
+}
+
+double cap_rng_normal(cap_rng *r)
+{
+    double u1 = cap_rng_uniform(r), u2 = cap_rng_uniform(r);
+    if (u1 < 1e-300) u1 = 1e-300;
+    return sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
+}

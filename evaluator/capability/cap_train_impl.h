@@ -1,0 +1,348 @@
+/* cap_train_impl.h - included by cap_train.c and cap_simd_x86.c: trains the
+ * scaled-down model on one task and measures test
+ * accuracy: AdamW with linear warm-up and cosine decay, global-norm gradient
+ * clipping, pthreads over the batch.
+ *
+ * Determinism: each batch is cut into CAP_CHUNKS fixed chunks; each chunk's
+ * gradient goes into its own buffer (whichever thread computes it) and the
+ * buffers are summed in chunk order, so results depend on the seed only, not
+ * on the thread count. */
+#include <math.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "evaluator/capability/cap_model.h"
+
+/* Exported names get a suffix: _generic here, _avx2 in cap_simd_x86.c; the
+ * dispatcher (cap_dispatch.c) picks one at run time. */
+#ifndef CAP_TRAIN_FN
+#define CAP_TRAIN_FN(n) n##_generic
+#endif
+int CAP_TRAIN_FN(cap_train_and_eval)(const cap_model_cfg *cfg, const cap_dataset *train, const cap_dataset *test,
+                                     const cap_train_opts *o, cap_train_result *res, sh_err *err);
+double CAP_TRAIN_FN(cap_measure_matmul_gflops)(int n, int threads);
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+typedef struct trainer trainer;
+
+typedef struct worker {
+    trainer *tr;
+    int id;
+    cap_ws ws;
+    double loss;
+    long correct, graded;
+} worker;
+
+struct trainer {
+    const cap_model_cfg *cfg;
+    const cap_dataset *ds;
+    cap_params p;
+    cap_real *pbase;
+    cap_real *gbase[CAP_CHUNKS];
+    cap_params g[CAP_CHUNKS];
+    size_t np;
+    int nthreads;
+    worker w[CAP_CHUNKS];
+    /* current job */
+    const int *batch;      /* example indices */
+    int bn;
+    double scale;
+    int train;             /* 1: forward+backward into chunk buffers, 0: eval */
+    double chunk_loss[CAP_CHUNKS];
+};
+
+static const int *targets_of(const cap_dataset *ds, int i)
+{
+    return ds->targets + (size_t)i * (ds->readout ? ds->readout : ds->T);
+}
+
+static void run_chunk(worker *w, int c)
+{
+    trainer *tr = w->tr;
+    int lo = (int)((long)tr->bn * c / CAP_CHUNKS), hi = (int)((long)tr->bn * (c + 1) / CAP_CHUNKS);
+    double loss = 0;
+    if (tr->train) memset(tr->gbase[c], 0, sizeof(cap_real) * tr->np);
+    for (int i = lo; i < hi; i++) {
+        int ex = tr->batch[i], correct, graded;
+        const int *tok = tr->ds->tokens + (size_t)ex * tr->ds->T;
+        loss += cap_model_step(tr->cfg, &tr->p, tr->train ? &tr->g[c] : NULL, &w->ws, tok,
+                               targets_of(tr->ds, ex), tr->ds->T, tr->scale, &correct, &graded);
+        w->correct += correct;
+        w->graded += graded;
+    }
+    tr->chunk_loss[c] = loss;
+}
+
+static void *worker_main(void *arg)
+{
+    worker *w = arg;
+    for (int c = w->id; c < CAP_CHUNKS; c += w->tr->nthreads) run_chunk(w, c);
+    return NULL;
+}
+
+/* Runs all chunks of the current job on the worker threads. */
+static void run_job(trainer *tr)
+{
+    pthread_t th[CAP_CHUNKS];
+    int started[CAP_CHUNKS] = {0};
+    for (int k = 1; k < tr->nthreads; k++)
+        started[k] = pthread_create(&th[k], NULL, worker_main, &tr->w[k]) == 0;
+    worker_main(&tr->w[0]);
+    for (int k = 1; k < tr->nthreads; k++) {
+        if (started[k]) pthread_join(th[k], NULL);
+        else worker_main(&tr->w[k]);               /* could not start: do its share here */
+    }
+}
+
+static void trainer_free(trainer *tr)
+{
+    free(tr->pbase);
+    for (int c = 0; c < CAP_CHUNKS; c++) free(tr->gbase[c]);
+    for (int k = 0; k < CAP_CHUNKS; k++) cap_ws_free(&tr->w[k].ws);
+}
+
+/* Matmul FLOPs of one forward pass over a sequence (2 per multiply-add). */
+static double forward_flops(const cap_model_cfg *c, int T, int graded)
+{
+    double D = c->D, f = 0;
+    for (int l = 0; l < c->n_layers; l++) {
+        const cap_layer_cfg *lc = &c->layers[l];
+        if (lc->mixer == CAP_CONV) f += T * (4.0 * D * D + D * lc->conv_L);
+        else {
+            double qd = (double)lc->nh * c->hd, kd = (double)lc->nkv * c->hd;
+            f += T * (2 * qd * D + 2 * kd * D) + 2.0 * qd * T * (T + 1) / 2.0;
+        }
+        if (lc->ffn == CAP_SWIGLU) f += T * 3.0 * D * lc->F;
+        else f += T * (D * lc->E + lc->K * 3.0 * D * lc->Fe);
+    }
+    f += (double)graded * D * c->V;
+    return 2 * f;
+}
+
+static int trainer_init(trainer *tr, const cap_model_cfg *cfg, const cap_train_opts *o, sh_err *err)
+{
+    memset(tr, 0, sizeof *tr);
+    tr->cfg = cfg;
+    tr->np = cap_param_count(cfg);
+    tr->nthreads = o->threads < 1 ? 1 : (o->threads > CAP_CHUNKS ? CAP_CHUNKS : o->threads);
+    tr->pbase = calloc(tr->np, sizeof(cap_real));
+    if (!tr->pbase) return sh_err_set(err, "capability trainer: out of memory for %zu parameters", tr->np);
+    for (int c = 0; c < CAP_CHUNKS; c++) {
+        tr->gbase[c] = calloc(tr->np, sizeof(cap_real));
+        if (!tr->gbase[c]) return sh_err_set(err, "capability trainer: out of memory for gradients");
+        cap_params_bind(cfg, tr->gbase[c], &tr->g[c]);
+    }
+    cap_params_init(cfg, tr->pbase, o->seed);
+    cap_params_bind(cfg, tr->pbase, &tr->p);
+    for (int k = 0; k < tr->nthreads; k++) {
+        tr->w[k].tr = tr;
+        tr->w[k].id = k;
+        if (cap_ws_alloc(cfg, &tr->w[k].ws)) return sh_err_set(err, "capability trainer: out of memory for activations");
+    }
+    return 0;
+}
+
+static void reset_counts(trainer *tr)
+{
+    for (int k = 0; k < tr->nthreads; k++) { tr->w[k].correct = 0; tr->w[k].graded = 0; }
+}
+
+/* Sum chunk gradients in chunk order into gbase[0]; returns the global L2 norm. */
+static double reduce_grads(trainer *tr)
+{
+    cap_real *g = tr->gbase[0];
+    double ss = 0;
+    for (size_t i = 0; i < tr->np; i++) {
+        cap_real s = g[i];
+        for (int c = 1; c < CAP_CHUNKS; c++) s += tr->gbase[c][i];
+        g[i] = s;
+        ss += (double)s * s;
+    }
+    return sqrt(ss);
+}
+
+typedef struct adamw {
+    float *m, *v;
+    cap_block blk[4 + 16 * CAP_MAX_LAYERS];
+    int nblk;
+} adamw;
+
+static void adamw_step(trainer *tr, adamw *a, double lr, double wd, double gscale, int step)
+{
+    const double b1 = 0.9, b2 = 0.99, eps = 1e-8;
+    double c1 = 1 - pow(b1, step + 1), c2 = 1 - pow(b2, step + 1);
+    cap_real *p = tr->pbase, *g = tr->gbase[0];
+    for (int b = 0; b < a->nblk; b++) {
+        double decay = a->blk[b].decay ? wd : 0;
+        for (size_t i = a->blk[b].off; i < a->blk[b].off + a->blk[b].n; i++) {
+            double gi = g[i] * gscale;
+            a->m[i] = (float)(b1 * a->m[i] + (1 - b1) * gi);
+            a->v[i] = (float)(b2 * a->v[i] + (1 - b2) * gi * gi);
+            double upd = (a->m[i] / c1) / (sqrt(a->v[i] / c2) + eps) + decay * p[i];
+            p[i] = (cap_real)(p[i] - lr * upd);
+        }
+    }
+}
+
+static double lr_at(const cap_train_opts *o, int step, int total)
+{
+    int warm = (int)(o->warmup_frac * total);
+    if (warm < 1) warm = 1;
+    if (step < warm) return o->lr * (step + 1) / warm;
+    double prog = (double)(step - warm) / (total - warm > 0 ? total - warm : 1);
+    return o->lr * (0.05 + 0.95 * 0.5 * (1 + cos(3.141592653589793 * prog)));
+}
+
+static long count_graded(const cap_dataset *ds, int i)
+{
+    if (ds->readout) return ds->readout;
+    long n = 0;
+    const int *t = targets_of(ds, i);
+    for (int j = 0; j < ds->T; j++) n += t[j] >= 0;
+    return n;
+}
+
+static int train_loop(trainer *tr, const cap_dataset *train, const cap_train_opts *o,
+                      cap_train_result *res, sh_err *err)
+{
+    adamw a = {0};
+    a.nblk = cap_param_blocks(tr->cfg, a.blk, (int)(sizeof a.blk / sizeof a.blk[0]));
+    a.m = calloc(tr->np, sizeof(float));
+    a.v = calloc(tr->np, sizeof(float));
+    int *order = malloc(sizeof(int) * (size_t)train->n);
+    if (!a.m || !a.v || !order || a.nblk > (int)(sizeof a.blk / sizeof a.blk[0])) {
+        free(a.m); free(a.v); free(order);
+        return sh_err_set(err, "capability trainer: out of memory for optimizer state");
+    }
+    int B = o->batch < train->n ? o->batch : train->n;
+    int spe = (train->n + B - 1) / B, total = spe * o->epochs, step = 0;
+    cap_rng r;
+    cap_rng_seed(&r, o->seed ^ 0x5348554646ull);
+    tr->ds = train;
+    tr->train = 1;
+    double epoch_loss = 0;
+    for (int ep = 0; ep < o->epochs; ep++) {
+        for (int i = 0; i < train->n; i++) order[i] = i;
+        for (int i = train->n - 1; i > 0; i--) {
+            int j = cap_rng_int(&r, i + 1), x = order[i];
+            order[i] = order[j]; order[j] = x;
+        }
+        double loss_sum = 0;
+        long graded_sum = 0;
+        for (int s = 0; s < spe; s++, step++) {
+            tr->batch = order + (size_t)s * B;
+            tr->bn = (s + 1) * B <= train->n ? B : train->n - s * B;
+            long ng = 0;
+            for (int i = 0; i < tr->bn; i++) ng += count_graded(train, tr->batch[i]);
+            if (ng == 0) continue;
+            tr->scale = 1.0 / ng;
+            run_job(tr);
+            double bl = 0;
+            for (int c = 0; c < CAP_CHUNKS; c++) bl += tr->chunk_loss[c];
+            loss_sum += bl;
+            graded_sum += ng;
+            double norm = reduce_grads(tr);
+            double gscale = (o->clip > 0 && norm > o->clip) ? o->clip / norm : 1.0;
+            adamw_step(tr, &a, lr_at(o, step, total), o->wd, gscale, step);
+            res->flops += 3.0 * tr->bn * forward_flops(tr->cfg, train->T, (int)(ng / tr->bn));
+            res->examples += tr->bn;
+            if (o->progress && (step % 10 == 0 || step == total - 1))
+                o->progress(o->progress_ctx, o->task_name, step + 1, total, bl / ng);
+        }
+        epoch_loss = graded_sum ? loss_sum / graded_sum : 0;
+    }
+    res->final_loss = epoch_loss;
+    free(a.m); free(a.v); free(order);
+    return 0;
+}
+
+static void evaluate(trainer *tr, const cap_dataset *test, cap_train_result *res)
+{
+    int *all = malloc(sizeof(int) * (size_t)test->n);
+    long correct = 0, graded = 0;
+    tr->ds = test;
+    tr->train = 0;
+    tr->scale = 1.0;
+    if (all) {
+        for (int i = 0; i < test->n; i++) all[i] = i;
+        for (int s = 0; s < test->n; s += 256) {
+            tr->batch = all + s;
+            tr->bn = test->n - s < 256 ? test->n - s : 256;
+            reset_counts(tr);
+            run_job(tr);
+            for (int k = 0; k < tr->nthreads; k++) { correct += tr->w[k].correct; graded += tr->w[k].graded; }
+            res->flops += tr->bn * forward_flops(tr->cfg, test->T, 1);
+            res->examples += tr->bn;
+        }
+    }
+    free(all);
+    res->accuracy = graded ? (double)correct / graded : 0;
+}
+
+int CAP_TRAIN_FN(cap_train_and_eval)(const cap_model_cfg *cfg, const cap_dataset *train, const cap_dataset *test,
+                                     const cap_train_opts *o, cap_train_result *res, sh_err *err)
+{
+    memset(res, 0, sizeof *res);
+    if (train->T != cfg->T || test->T != cfg->T || train->readout != cfg->readout)
+        return sh_err_set(err, "capability trainer: dataset shape (T=%d) does not match the model (T=%d)", train->T, cfg->T);
+    double t0 = now_s();
+    trainer tr;
+    int rc = trainer_init(&tr, cfg, o, err);
+    if (!rc) rc = train_loop(&tr, train, o, res, err);
+    if (!rc) evaluate(&tr, test, res);
+    res->params = (long)tr.np;
+    trainer_free(&tr);
+    res->seconds = now_s() - t0;
+    return rc;
+}
+
+/* ---- machine matmul rate ------------------------------------------------------- */
+typedef struct mm_job { const cap_real *x, *w; cap_real *y; int lo, hi, n; } mm_job;
+
+static void *mm_main(void *arg)
+{
+    mm_job *j = arg;
+    cap_matmul_nn(j->x + (size_t)j->lo * j->n, j->w, j->y + (size_t)j->lo * j->n, j->hi - j->lo, j->n, j->n);
+    return NULL;
+}
+
+/* Best of 3 runs of an n x n x n f32 matmul split by rows over the threads,
+ * with the trainer's fastest kernel (cap_matmul_nn). */
+double CAP_TRAIN_FN(cap_measure_matmul_gflops)(int n, int threads)
+{
+    if (threads < 1) threads = 1;
+    if (threads > 64) threads = 64;
+    size_t nn = (size_t)n * n;
+    cap_real *x = malloc(nn * sizeof *x), *w = malloc(nn * sizeof *w), *y = malloc(nn * sizeof *y);
+    double best = 0;
+    if (x && w && y) {
+        for (size_t i = 0; i < nn; i++) { x[i] = (cap_real)((i % 7) * 0.1); w[i] = (cap_real)((i % 5) * 0.1); }
+        for (int rep = 0; rep < 3; rep++) {
+            pthread_t th[64];
+            int started[64] = {0};
+            mm_job jobs[64];
+            double t0 = now_s();
+            for (int k = 0; k < threads; k++) {
+                jobs[k] = (mm_job){x, w, y, n * k / threads, n * (k + 1) / threads, n};
+                if (k) started[k] = pthread_create(&th[k], NULL, mm_main, &jobs[k]) == 0;
+            }
+            mm_main(&jobs[0]);
+            for (int k = 1; k < threads; k++) {
+                if (started[k]) pthread_join(th[k], NULL);
+                else mm_main(&jobs[k]);
+            }
+            double dt = now_s() - t0, g = 2.0 * n * nn / dt / 1e9;
+            if (g > best) best = g;
+        }
+    }
+    free(x); free(w); free(y);
+    return best;
+}

@@ -1,0 +1,88 @@
+/* score.h - capability scores of a genome: the built-in synthetic-task suite
+ * (a scaled-down model of the genome trained on each task), or an external
+ * scorer (`cmd:PROGRAM ARGS` or an http(s) URL).  Results are stored in the run
+ * database keyed by (genome hash, scorer, version, parameters JSON), so the
+ * same question is never computed twice.
+ *
+ * Thread-safe: no globals; several threads may score different genomes at
+ * once, each with its own sh_db handle on the same file (tested).  Whether one
+ * handle may be shared between threads is up to runs/ (SQLite serialises
+ * access when built thread-safe). */
+#ifndef SH_CAPABILITY_SCORE_H
+#define SH_CAPABILITY_SCORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "genome/genome.h"
+#include "runs/runs.h"
+#include "util/err.h"
+
+/* Bump whenever task generators, the trainer or the mapping change meaning. */
+#define SH_SCORER_BUILTIN_VERSION "builtin-3"
+/* Version recorded for external scorers (their own semantics are theirs). */
+#define SH_SCORER_EXTERNAL_VERSION "external-1"
+/* External scorer replies larger than this are rejected. */
+#define SH_SCORER_MAX_REPLY (1024 * 1024)
+
+typedef void (*sh_score_progress_fn)(void *ctx, const char *line);
+
+typedef struct sh_score_opts {
+    int threads;            /* training threads (>= 1; results do not depend on it) */
+    uint64_t seed;          /* task data and model init                        */
+    const char *tasks;      /* comma list of built-in tasks, NULL = default suite */
+    /* scale config of the built-in trainer (0 = default) */
+    int width;              /* default 64 */
+    int max_layers;         /* default 4  */
+    int head_dim;           /* default 32 */
+    double max_ffn_mult;    /* default 2  */
+    int max_experts;        /* default 8  */
+    double size_factor;     /* multiplies train-set sizes (default 1; e.g. 0.25 for smoke runs) */
+    /* external scorers */
+    double timeout_s;       /* per attempt (default 600 s)                      */
+    int retries;            /* http: extra attempts on connection errors / 5xx (default 2) */
+    double backoff_s;       /* http: first retry delay, doubled each time (default 0.5) */
+    const char *token_env;  /* http: env var holding a bearer token (never stored) */
+    bool insecure;          /* http: disable TLS certificate verification       */
+    bool force;             /* recompute even if a stored score exists          */
+    sh_score_progress_fn progress;  /* optional progress lines                  */
+    void *progress_ctx;
+} sh_score_opts;
+
+void sh_score_opts_default(sh_score_opts *o);
+
+/* Score g with scorer_spec ("builtin" or NULL, "cmd:...", "http(s)://...").
+ * Returns 0 with *out filled (status "ok") — from the store when the same
+ * question was answered before (unless opts->force).  A scorer that fails is
+ * stored with status "failed" and its error text, and this returns -1 with the
+ * message in err (*out then holds the failed record). Stored failures are not
+ * reused: the next call tries again.  Free *out with sh_score_rec_free. */
+int sh_score_genome(sh_db *db, const sh_genome *g, const char *scorer_spec,
+                    const sh_score_opts *opts, sh_score_rec *out, sh_err *err);
+
+/* The parameters JSON that keys a stored score (malloc'd; NULL on error). */
+char *sh_score_params_json(const sh_genome *g, const char *scorer_spec, const sh_score_opts *opts,
+                           sh_err *err);
+
+/* Name under which a spec's scores are stored (specs longer than the store's
+ * 127-character column are shortened with a hash of the whole spec). */
+void sh_score_scorer_name(const char *spec, char *out, size_t cap);
+/* Version string recorded for a spec. */
+const char *sh_score_version(const char *spec);
+
+/* Names of the built-in tasks, comma separated (static string). */
+const char *sh_score_builtin_tasks(void);
+
+/* ---- used by the scorer implementations and their tests ------------------- */
+/* Split "PROGRAM ARGS" into argv: whitespace separates, '...' is literal,
+ * "..." allows \" and \\, a backslash outside quotes escapes the next char.
+ * Returns a malloc'd NULL-terminated array (free with sh_score_argv_free). */
+char **sh_score_split_argv(const char *cmd, int *argc_out, sh_err *err);
+void sh_score_argv_free(char **argv);
+/* Validate a scorer reply: a JSON object of numbers (optional "aggregate").
+ * Writes canonical scores JSON (malloc'd) and the aggregate (mean of the
+ * scores when absent). */
+int sh_score_parse_reply(const char *text, size_t len, char **scores_json, double *aggregate, sh_err *err);
+
+#endif
