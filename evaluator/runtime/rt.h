@@ -1,0 +1,155 @@
+/* rt.h - internal interfaces of the variant runtime (evaluator/runtime):
+ * numeric types and f16 conversion, quantised blocks, activation buffers,
+ * the thread pool, matrix kernels, the model, the forward pass and GGUF loading.
+ * Plain C11 + libm + pthreads; SIMD path chosen by compiler feature macros. */
+#ifndef RT_H
+#define RT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "rt_config.h"
+
+/* ---- SIMD path selection ---------------------------------------------- */
+#if defined(SHV_SCALAR)
+#define RT_SIMD_SCALAR 1
+#define RT_SIMD_NAME "scalar"
+#elif defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__) && \
+      defined(__AVX512VNNI__) && defined(__FMA__) && defined(__F16C__)
+#define RT_SIMD_AVX512 1
+#define RT_SIMD_NAME "avx512"
+#elif defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
+#define RT_SIMD_AVX2 1
+#define RT_SIMD_NAME "avx2"
+#elif defined(__aarch64__) && defined(__ARM_NEON)
+#define RT_SIMD_NEON 1
+#if defined(__ARM_FEATURE_DOTPROD)
+#define RT_SIMD_NAME "neon-dotprod"
+#else
+#define RT_SIMD_NAME "neon"
+#endif
+#else
+#define RT_SIMD_SCALAR 1
+#define RT_SIMD_NAME "scalar"
+#endif
+
+/* ---- weight types (ggml numbering) -------------------------------------- */
+enum { RT_F32 = 0, RT_F16 = 1, RT_Q4_0 = 2, RT_Q8_0 = 8 };
+#define RT_QK 32                 /* elements per quantised block */
+#define RT_Q8_BYTES 34           /* f16 d + 32 int8 */
+#define RT_Q4_BYTES 18           /* f16 d + 16 bytes of nibbles */
+
+void *rt_alloc64(size_t bytes);
+const char *rt_type_name(int type);
+int rt_type_parse(const char *s);             /* -1 if unknown */
+int rt_type_supported(int type);
+size_t rt_row_bytes(int type, int cols);      /* 0 if cols not a multiple of 32 for q types */
+
+uint16_t rt_f32_to_f16(float f);
+float rt_f16_to_f32(uint16_t h);
+void rt_quantize_row(int type, const float *x, void *dst, int n);
+void rt_dequantize_row(int type, const void *src, float *y, int n);
+float rt_expf(float x);          /* accurate (~2 ulp) branch-free exp */
+float rt_silu(float x);
+
+/* A weight matrix [rows][cols] in one type, row-major, rows of row_bytes. */
+typedef struct rt_mat {
+    int type, rows, cols;
+    size_t row_bytes;
+    const uint8_t *data;
+} rt_mat;
+
+/* Activations of T tokens x K: f32 source plus (lazily) q8 blocks:
+ * qs int8 [T][K], d float [T][K/32], ds float [T][K/32] (= d * sum(qs)). */
+typedef struct rt_act {
+    int T, K;
+    const float *x; size_t ldx;  /* f32 rows */
+    int8_t *qs; float *d, *ds;   /* quantised copy (capacity set by owner) */
+    uint8_t *gx;                 /* AVX-512 only, else NULL: per token, per group of
+                                  * 16 blocks, RT_GX_BYTES: 512 B of quants with
+                                  * dword j of block sigma(i) at [j][i], then
+                                  * 16 f32 d and 16 int32 -sum(q) in sigma order */
+    uint8_t *gx4;                /* AVX-512 VBMI q4_0 decode layout, else NULL: per
+                                  * group, 4 x (64 B low halves, 64 B high halves of
+                                  * 4 blocks), then d and -sum(q) in sigma4 order */
+    int quantised;
+} rt_act;
+
+void rt_act_quantize(rt_act *a, int t0, int t1);
+#define RT_GX_BYTES 640
+extern const int rt_sigma16[16];   /* lane -> block of the AVX-512 transpose */
+extern const int rt_sigma4[16];    /* lane -> block of the q4_0 decode reduction */
+
+/* ---- thread pool ---------------------------------------------------------- */
+typedef void (*rt_range_fn)(void *ctx, int begin, int end);
+typedef struct rt_pool rt_pool;
+rt_pool *rt_pool_create(int nthreads, const int *cpus, int ncpus, char *err, size_t errcap);
+/* parallel loop over items [0, n) in ranges of `grain`, taken dynamically by
+ * all threads (the caller too); returns when every item is done */
+void rt_pool_for(rt_pool *p, int n, int grain, rt_range_fn fn, void *ctx);
+int rt_pool_size(const rt_pool *p);
+void rt_pool_destroy(rt_pool *p);
+int rt_parse_cpulist(const char *s, int *out, int cap); /* count, -1 on error */
+
+/* ---- matrix products -------------------------------------------------------
+ * Y[t][r] = sum_k W[r][k] * X[t][k] for t < A->T, r < rows of every matrix in
+ * the job; several matrices sharing one input run in one parallel dispatch. */
+typedef struct rt_mm_item { const rt_mat *w; float *y; size_t ldy; } rt_mm_item;
+void rt_matmul(rt_pool *pool, rt_act *a, const rt_mm_item *items, int n);
+/* single-thread kernel for rows [r0,r1) of one matrix, tokens [t0,t1) */
+void rt_mm_rows(const rt_mat *w, const rt_act *a, int r0, int r1, int t0, int t1,
+                float *y, size_t ldy);
+void rt_scratch_free(void);   /* frees the calling thread's kernel scratch */
+float *rt_thread_floats(size_t n);   /* per-thread buffer (attention scores) */
+float rt_dot_f32(const float *a, const float *b, int n);
+void rt_axpy_f32(float *y, const float *x, float s, int n); /* y += s*x */
+float rt_dot_f16(const float *a, const uint16_t *b, int n);
+void rt_axpy_f16(float *y, const uint16_t *x, float s, int n);
+
+/* ---- model -------------------------------------------------------------- */
+typedef struct rt_layer_w {
+    const float *attn_norm, *ffn_norm;
+    rt_mat in_proj, out_proj; const float *conv_w;      /* conv [H][L] */
+    rt_mat wq, wk, wv, wo; const float *q_norm, *k_norm; /* gqa */
+    rt_mat w1, w3, w2;                                   /* swiglu */
+    rt_mat router; const float *exp_bias;                /* moe (f32) */
+    rt_mat gate_exps, up_exps, down_exps;                /* [E*Fe][H], [E*H][Fe] */
+} rt_layer_w;
+
+typedef struct rt_model {
+    rt_layer_w L[SHV_N_LAYERS];
+    rt_mat embd, output;          /* output == embd when tied */
+    const float *final_norm;
+    uint64_t weight_bytes;
+    void *allocs[16 * SHV_N_LAYERS + 64]; int n_allocs; /* owned buffers */
+    void *map; size_t map_len;    /* GGUF mmap */
+} rt_model;
+
+int rt_model_synthetic(rt_model *m, rt_pool *pool, int wtype, uint64_t seed, char *err, size_t cap);
+int rt_model_gguf(rt_model *m, const char *path, char *err, size_t cap);
+int rt_model_export_gguf(const rt_model *m, const char *path, char *err, size_t cap);
+void rt_model_free(rt_model *m);
+
+/* block-kind timing buckets */
+enum { RT_T_CONV, RT_T_ATTN, RT_T_SWIGLU, RT_T_MOE, RT_T_HEAD, RT_T_COUNT };
+
+typedef struct rt_state rt_state;
+rt_state *rt_state_create(const rt_model *m, rt_pool *pool, int ctx_cap, int max_chunk,
+                          int kv_f16, char *err, size_t cap);
+void rt_state_free(rt_state *s);
+void rt_state_reset(rt_state *s);
+int rt_state_pos(const rt_state *s);
+/* snapshot/restore position + conv states (KV beyond pos is simply overwritten) */
+int rt_state_save(rt_state *s);
+void rt_state_restore(rt_state *s);
+uint64_t rt_state_kv_bytes(const rt_state *s);
+uint64_t rt_state_conv_bytes(const rt_state *s);
+double *rt_state_times(rt_state *s);   /* seconds per RT_T_* (accumulating) */
+/* Run n tokens (n==1: decode path).  logits: NULL = no output head;
+ * otherwise writes [n_out][V] where n_out = all ? n : 1 (last position). */
+int rt_forward(rt_state *s, const int32_t *tokens, int n, float *logits, int all);
+
+double rt_now(void);
+
+#endif

@@ -1,0 +1,868 @@
+/* rt_kernels.c - matrix-product kernels of the runtime for each SIMD path
+ * (AVX-512+VNNI, AVX2/FMA, NEON with/without dotprod, scalar) and the parallel
+ * driver that hands out chunks of rows to the thread pool.
+ *
+ * Weights f32/f16 multiply f32 activations with FMA.  Weights q8_0/q4_0 (ggml
+ * blocks, used in place) multiply activations quantised to q8 blocks (f32
+ * scale) with integer dot products, as ggml's vec_dot_q8_0_q8_0 /
+ * vec_dot_q4_0_q8_0 do:  y = sum_b dw_b * da_b * sum_i w_bi * a_bi.
+ *
+ * AVX-512 (VNNI): groups of 16 blocks.  The 16 weight blocks are unpacked to
+ * unsigned bytes (q4_0: raw nibbles = w + 8; q8_0: w ^ 0x80 = w + 128) and
+ * transposed so that lane i of vector j holds dword j of block sigma(i); the
+ * activations are stored in the same interleaved order (rt_act.gx), so eight
+ * vpdpbusd give sixteen complete block sums, started at -off * sum(a) to make
+ * them exact signed sums; then one convert and one FMA with dw*da per group.
+ * Prefill transposes a block of 16 rows once per 64 tokens and streams tiles
+ * of 8 (or 4) tokens against it.  q4_0 decode with AVX512-VBMI instead drops
+ * the scales of 4 blocks with one vpermt2b and pairs nibble halves with
+ * activation halves (rt_act.gx4).  Blocks past the last full group use a
+ * two-block loop.  AVX2: one block per vector with vpmaddubsw (q4_0: nibbles
+ * + correction; q8_0: sign trick, exact).  NEON: sdot (or vmull) on signed
+ * values.  Integer parts are exact on every path; only the f32 summation order
+ * differs, plus, rarely, an activation landing on the other side of a q8
+ * rounding boundary because its input differed in the last bits.
+ *
+ * Tolerances, measured by dev/check_paths.sh (logits of the last position,
+ * max |diff| / max |logit|, each build against the scalar build, for prefill
+ * and for token-by-token decode; builds: -march=native (AVX-512 VNNI+VBMI),
+ * AVX2, clang, aarch64 NEON dotprod and plain NEON under qemu):
+ *   f32 / f16 weights:  measured <= 1.2e-6;           guaranteed < 1e-5
+ *   q8_0 / q4_0:        measured <= 8e-3 (LFM2-350M shapes, 16 layers),
+ *                       <= 1e-3 (small genome with MoE layers),
+ *                       <= 2e-5 (tiny 4-layer genome); guaranteed < 2e-2
+ *   prefill vs decode on one build: identical except q4_0 on AVX-512 (its
+ *   decode kernel sums in another order): within the same bounds.
+ *   Versus the numpy reference (dev/ref.py: f64 math, dequantised weights,
+ *   unquantised activations): f32 ~1e-7, q8_0 / q4_0 ~1e-3 .. 5e-3.
+ *   Effect of the weight type itself (same seed, synthetic weights): q8_0 vs
+ *   f32 ~1e-2, q4_0 vs f32 ~1e-1 of the largest logit.
+ */
+#include <stdatomic.h>
+#include <stdlib.h>
+
+#include "rt.h"
+
+#if defined(RT_SIMD_AVX512) || defined(RT_SIMD_AVX2)
+#include <immintrin.h>
+#elif defined(RT_SIMD_NEON)
+#include <arm_neon.h>
+#endif
+
+#if defined(__clang__)
+#pragma STDC FP_CONTRACT OFF
+#endif
+
+#define TR 4     /* rows per tile   */
+#define TT 4     /* tokens per tile */
+#define TB 64    /* tokens per block */
+
+static inline float ld_f16(const uint8_t *p)
+{
+    uint16_t h;
+    memcpy(&h, p, 2);
+#if defined(RT_SIMD_AVX512) || defined(RT_SIMD_AVX2)
+    return _cvtsh_ss(h);
+#else
+    return rt_f16_to_f32(h);
+#endif
+}
+
+/* per-thread scratch for expanded weight scales */
+static _Thread_local float *tl_buf;
+static _Thread_local size_t tl_cap;
+
+static _Thread_local float *tl_buf2;
+static _Thread_local size_t tl_cap2;
+
+void rt_scratch_free(void)
+{
+    free(tl_buf);
+    tl_buf = NULL;
+    tl_cap = 0;
+    free(tl_buf2);
+    tl_buf2 = NULL;
+    tl_cap2 = 0;
+}
+
+float *rt_thread_floats(size_t n)
+{
+    if (n > tl_cap2) {
+        free(tl_buf2);
+        tl_buf2 = rt_alloc64(n * sizeof(float));
+        tl_cap2 = tl_buf2 ? n : 0;
+    }
+    return tl_buf2;
+}
+
+static float *scratch(size_t n)
+{
+    if (n > tl_cap) {
+        free(tl_buf);
+        tl_buf = rt_alloc64(n * sizeof(float));
+        tl_cap = tl_buf ? n : 0;
+    }
+    return tl_buf;
+}
+
+/* ---------------------------------------------------------------------- */
+/* f32 helpers                                                              */
+
+float rt_dot_f32(const float *a, const float *b, int n)
+{
+    int i = 0;
+    float s = 0.0f;
+#if defined(RT_SIMD_AVX512)
+    __m512 acc = _mm512_setzero_ps();
+    for (; i + 16 <= n; i += 16) acc = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i), acc);
+    s = _mm512_reduce_add_ps(acc);
+#elif defined(RT_SIMD_AVX2)
+    __m256 acc = _mm256_setzero_ps();
+    for (; i + 8 <= n; i += 8) acc = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), acc);
+    __m128 h = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1));
+    h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+    h = _mm_add_ss(h, _mm_movehdup_ps(h));
+    s = _mm_cvtss_f32(h);
+#elif defined(RT_SIMD_NEON)
+    float32x4_t acc = vdupq_n_f32(0.0f);
+    for (; i + 4 <= n; i += 4) acc = vfmaq_f32(acc, vld1q_f32(a + i), vld1q_f32(b + i));
+    s = vaddvq_f32(acc);
+#endif
+    for (; i < n; i++) s += a[i] * b[i];
+    return s;
+}
+
+void rt_axpy_f32(float *y, const float *x, float s, int n)
+{
+    int i = 0;
+#if defined(RT_SIMD_AVX512)
+    __m512 vs = _mm512_set1_ps(s);
+    for (; i + 16 <= n; i += 16)
+        _mm512_storeu_ps(y + i, _mm512_fmadd_ps(_mm512_loadu_ps(x + i), vs, _mm512_loadu_ps(y + i)));
+#elif defined(RT_SIMD_AVX2)
+    __m256 vs = _mm256_set1_ps(s);
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(y + i, _mm256_fmadd_ps(_mm256_loadu_ps(x + i), vs, _mm256_loadu_ps(y + i)));
+#elif defined(RT_SIMD_NEON)
+    for (; i + 4 <= n; i += 4) vst1q_f32(y + i, vfmaq_n_f32(vld1q_f32(y + i), vld1q_f32(x + i), s));
+#endif
+    for (; i < n; i++) y[i] += s * x[i];
+}
+
+/* ---------------------------------------------------------------------- */
+/* float weights (f32 / f16) x f32 activations                              */
+
+#if defined(RT_SIMD_AVX512)
+#define FV 16
+typedef __m512 fvec;
+static inline fvec fv_zero(void) { return _mm512_setzero_ps(); }
+static inline fvec fv_ld(const float *p) { return _mm512_loadu_ps(p); }
+static inline fvec fv_ldw(const uint8_t *row, int k, int type)
+{
+    if (type == RT_F32) return _mm512_loadu_ps((const float *)(const void *)row + k);
+    return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)(row + 2 * (size_t)k)));
+}
+static inline fvec fv_fma(fvec a, fvec b, fvec c) { return _mm512_fmadd_ps(a, b, c); }
+static inline float fv_sum(fvec a) { return _mm512_reduce_add_ps(a); }
+#elif defined(RT_SIMD_AVX2)
+#define FV 8
+typedef __m256 fvec;
+static inline fvec fv_zero(void) { return _mm256_setzero_ps(); }
+static inline fvec fv_ld(const float *p) { return _mm256_loadu_ps(p); }
+static inline fvec fv_ldw(const uint8_t *row, int k, int type)
+{
+    if (type == RT_F32) return _mm256_loadu_ps((const float *)(const void *)row + k);
+    return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)(row + 2 * (size_t)k)));
+}
+static inline fvec fv_fma(fvec a, fvec b, fvec c) { return _mm256_fmadd_ps(a, b, c); }
+static inline float fv_sum(fvec a)
+{
+    __m128 h = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
+    h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+    h = _mm_add_ss(h, _mm_movehdup_ps(h));
+    return _mm_cvtss_f32(h);
+}
+#elif defined(RT_SIMD_NEON)
+#define FV 4
+typedef float32x4_t fvec;
+static inline fvec fv_zero(void) { return vdupq_n_f32(0.0f); }
+static inline fvec fv_ld(const float *p) { return vld1q_f32(p); }
+static inline fvec fv_ldw(const uint8_t *row, int k, int type)
+{
+    if (type == RT_F32) return vld1q_f32((const float *)(const void *)row + k);
+    return vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16((const uint16_t *)(const void *)(row + 2 * (size_t)k))));
+}
+static inline fvec fv_fma(fvec a, fvec b, fvec c) { return vfmaq_f32(c, a, b); }
+static inline float fv_sum(fvec a) { return vaddvq_f32(a); }
+#else
+#define FV 1
+typedef float fvec;
+static inline fvec fv_zero(void) { return 0.0f; }
+static inline fvec fv_ld(const float *p) { return *p; }
+static inline fvec fv_ldw(const uint8_t *row, int k, int type)
+{
+    if (type == RT_F32) { float f; memcpy(&f, row + 4 * (size_t)k, 4); return f; }
+    return ld_f16(row + 2 * (size_t)k);
+}
+static inline fvec fv_fma(fvec a, fvec b, fvec c) { return c + a * b; }
+static inline float fv_sum(fvec a) { return a; }
+#endif
+
+static inline float w_scalar(const uint8_t *row, int k, int type)
+{
+    if (type == RT_F32) { float f; memcpy(&f, row + 4 * (size_t)k, 4); return f; }
+    return ld_f16(row + 2 * (size_t)k);
+}
+
+static inline void tile_float(const rt_mat *w, const rt_act *a, int r, int nr, int t, int nt,
+                              float *y, size_t ldy, int type)
+{
+    fvec acc[TR][TT];
+    const uint8_t *rows[TR];
+    const float *xs[TT];
+    int K = w->cols, kv = K / FV * FV;
+    for (int i = 0; i < nr; i++) rows[i] = w->data + (size_t)(r + i) * w->row_bytes;
+    for (int j = 0; j < nt; j++) xs[j] = a->x + (size_t)(t + j) * a->ldx;
+    for (int i = 0; i < nr; i++)
+        for (int j = 0; j < nt; j++) acc[i][j] = fv_zero();
+    for (int k = 0; k < kv; k += FV) {
+        fvec wv[TR];
+        for (int i = 0; i < nr; i++) wv[i] = fv_ldw(rows[i], k, type);
+        for (int j = 0; j < nt; j++) {
+            fvec xv = fv_ld(xs[j] + k);
+            for (int i = 0; i < nr; i++) acc[i][j] = fv_fma(wv[i], xv, acc[i][j]);
+        }
+    }
+    for (int i = 0; i < nr; i++)
+        for (int j = 0; j < nt; j++) {
+            float s = fv_sum(acc[i][j]);
+            for (int k = kv; k < K; k++) s += w_scalar(rows[i], k, type) * xs[j][k];
+            y[(size_t)(t + j) * ldy + r + i] = s;
+        }
+}
+
+static void mm_float(const rt_mat *w, const rt_act *a, int r0, int r1, int t0, int t1,
+                     float *y, size_t ldy)
+{
+    for (int tb = t0; tb < t1; tb += TB) {
+        int te = tb + TB < t1 ? tb + TB : t1;
+        for (int r = r0; r < r1; r += TR) {
+            int nr = r1 - r < TR ? r1 - r : TR;
+            for (int t = tb; t < te; t += TT) {
+                int nt = te - t < TT ? te - t : TT;
+                if (nr == TR && nt == TT) {
+                    if (w->type == RT_F32) tile_float(w, a, r, TR, t, TT, y, ldy, RT_F32);
+                    else tile_float(w, a, r, TR, t, TT, y, ldy, RT_F16);
+                } else if (nt == 1 && nr == TR) {
+                    if (w->type == RT_F32) tile_float(w, a, r, TR, t, 1, y, ldy, RT_F32);
+                    else tile_float(w, a, r, TR, t, 1, y, ldy, RT_F16);
+                } else {
+                    tile_float(w, a, r, nr, t, nt, y, ldy, w->type);
+                }
+            }
+        }
+    }
+}
+
+/* ---------------------------------------------------------------------- */
+/* quantised weights x q8 activations                                       */
+
+/* weight scales of rows [r, r+nr) as f32: dwf[i*nb + b] */
+static void row_scales(const rt_mat *w, int r, int nr, float *dwf)
+{
+    int nb = w->cols / RT_QK;
+    size_t bb = w->type == RT_Q4_0 ? RT_Q4_BYTES : RT_Q8_BYTES;
+    for (int i = 0; i < nr; i++) {
+        const uint8_t *row = w->data + (size_t)(r + i) * w->row_bytes;
+        for (int b = 0; b < nb; b++) dwf[(size_t)i * nb + b] = ld_f16(row + b * bb);
+    }
+}
+
+#if defined(RT_SIMD_AVX512)
+
+/* Two blocks as 64 unsigned bytes in natural element order: q4_0 raw nibbles
+ * (offset 8), q8_0 as w ^ 0x80 (offset 128). */
+static inline __m512i q4_pair(const uint8_t *b0)
+{
+    __m256i lo = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(const void *)(b0 + 2)));
+    __m256i hi = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(const void *)(b0 + 2 + RT_Q4_BYTES)));
+    __m512i z = _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
+    z = _mm512_mask_srli_epi16(z, (__mmask32)0xFF00FF00u, z, 4);
+    return _mm512_and_si512(z, _mm512_set1_epi8(0x0F));
+}
+
+static inline __m512i q8_pair(const uint8_t *b0)
+{
+    __m256i lo = _mm256_loadu_si256((const __m256i *)(const void *)(b0 + 2));
+    __m256i hi = _mm256_loadu_si256((const __m256i *)(const void *)(b0 + 2 + RT_Q8_BYTES));
+    __m512i z = _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
+    return _mm512_xor_si512(z, _mm512_set1_epi8((char)0x80));
+}
+
+/* A group of 16 weight blocks transposed so that Z[j] lane i holds dword j of
+ * block rt_sigma16[i] (matching rt_act.gx), plus the 16 block scales. */
+static inline void w_group(const uint8_t *base, int type, __m512i Z[8], __m512 *dw)
+{
+    const size_t bb = type == RT_Q4_0 ? RT_Q4_BYTES : RT_Q8_BYTES;
+    __m512i P[8], t[8], u[8];
+    for (int k = 0; k < 8; k++) P[k] = type == RT_Q4_0 ? q4_pair(base + 2 * k * bb) : q8_pair(base + 2 * k * bb);
+    for (int h = 0; h < 8; h += 4) {
+        t[h + 0] = _mm512_unpacklo_epi32(P[h + 0], P[h + 1]);
+        t[h + 1] = _mm512_unpackhi_epi32(P[h + 0], P[h + 1]);
+        t[h + 2] = _mm512_unpacklo_epi32(P[h + 2], P[h + 3]);
+        t[h + 3] = _mm512_unpackhi_epi32(P[h + 2], P[h + 3]);
+        u[h + 0] = _mm512_unpacklo_epi64(t[h + 0], t[h + 2]);
+        u[h + 1] = _mm512_unpackhi_epi64(t[h + 0], t[h + 2]);
+        u[h + 2] = _mm512_unpacklo_epi64(t[h + 1], t[h + 3]);
+        u[h + 3] = _mm512_unpackhi_epi64(t[h + 1], t[h + 3]);
+    }
+    for (int p = 0; p < 4; p++) {
+        Z[p] = _mm512_shuffle_i32x4(u[p], u[p + 4], 0x88);
+        Z[p + 4] = _mm512_shuffle_i32x4(u[p], u[p + 4], 0xDD);
+    }
+    if (type == RT_Q4_0) {
+        /* the 16 scales are the 16-bit words 9*sigma(i) of the 288-byte group:
+         * two 2-source word permutes instead of a gather */
+        const __m512i i1 = _mm512_set_epi16(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+                                            0, 0, 0, 0, 0, 0, 0, 0, 63, 45, 27, 9, 54, 36, 18, 0);
+        const __m512i i2 = _mm512_set_epi16(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+                                            135 - 72, 117 - 72, 99 - 72, 81 - 72, 126 - 72, 108 - 72, 90 - 72, 72 - 72,
+                                            0, 0, 0, 0, 0, 0, 0, 0);
+        __m512i A = _mm512_loadu_si512((const void *)base), B = _mm512_loadu_si512((const void *)(base + 64));
+        __m512i C = _mm512_loadu_si512((const void *)(base + 144)), D = _mm512_loadu_si512((const void *)(base + 208));
+        __m512i r = _mm512_mask_mov_epi16(_mm512_permutex2var_epi16(A, i1, B), (__mmask32)0xFF00u,
+                                          _mm512_permutex2var_epi16(C, i2, D));
+        *dw = _mm512_cvtph_ps(_mm512_castsi512_si256(r));
+    } else {
+        const __m512i sig = _mm512_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7, 8, 10, 12, 14, 9, 11, 13, 15);
+        __m512i idx = _mm512_mullo_epi32(sig, _mm512_set1_epi32((int)bb));
+        __m512i raw = _mm512_i32gather_epi32(idx, (const void *)base, 1);
+        *dw = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(raw));
+    }
+}
+
+/* one group of one token: exact signed block sums scaled by dw*da, added to acc */
+static inline __m512 group_dot(const __m512i Z[8], __m512 dw, const uint8_t *gx, int shift, __m512 acc)
+{
+    __m512i init = _mm512_slli_epi32(_mm512_loadu_si512((const void *)(gx + 576)), (unsigned)shift);
+    __m512i s0 = init, s1 = _mm512_setzero_si512();
+    for (int j = 0; j < 8; j += 2) {
+        s0 = _mm512_dpbusd_epi32(s0, Z[j], _mm512_loadu_si512((const void *)(gx + j * 64)));
+        s1 = _mm512_dpbusd_epi32(s1, Z[j + 1], _mm512_loadu_si512((const void *)(gx + (j + 1) * 64)));
+    }
+    __m512 f = _mm512_cvtepi32_ps(_mm512_add_epi32(s0, s1));
+    return _mm512_fmadd_ps(f, _mm512_mul_ps(dw, _mm512_loadu_ps((const float *)(const void *)(gx + 512))), acc);
+}
+
+/* blocks [b0, nb) of one row and one token, two blocks per step */
+static inline float row_q_from(const uint8_t *row, const rt_act *a, int t, int K, int type, int b0)
+{
+    int nb = K / RT_QK;
+    size_t bb = type == RT_Q4_0 ? RT_Q4_BYTES : RT_Q8_BYTES;
+    float off = type == RT_Q4_0 ? 8.0f : 128.0f;
+    const int8_t *q = a->qs + (size_t)t * K;
+    const float *d = a->d + (size_t)t * nb, *ds = a->ds + (size_t)t * nb;
+    __m512 acc = _mm512_setzero_ps();
+    const __m512i zero = _mm512_setzero_si512();
+    float corr = 0.0f, tail = 0.0f;
+    int b = b0;
+    for (; b + 1 < nb; b += 2) {
+        const uint8_t *blk = row + b * bb;
+        __m512i wv = type == RT_Q4_0 ? q4_pair(blk) : q8_pair(blk);
+        float w0 = ld_f16(blk), w1 = ld_f16(blk + bb);
+        __m512 sv = _mm512_mask_blend_ps((__mmask16)0xFF00, _mm512_set1_ps(w0 * d[b]), _mm512_set1_ps(w1 * d[b + 1]));
+        __m512 p = _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(zero, wv, _mm512_loadu_si512((const void *)(q + b * RT_QK))));
+        acc = _mm512_fmadd_ps(p, sv, acc);
+        corr += w0 * ds[b] + w1 * ds[b + 1];
+    }
+    if (b < nb) {
+        const uint8_t *blk = row + b * bb;
+        float w0 = ld_f16(blk);
+        int isum = 0;
+        for (int k = 0; k < 16; k++) {
+            if (type == RT_Q4_0) isum += (blk[2 + k] & 15) * q[b * RT_QK + k] + (blk[2 + k] >> 4) * q[b * RT_QK + k + 16];
+            else isum += ((int)(int8_t)blk[2 + k] + 128) * q[b * RT_QK + k] + ((int)(int8_t)blk[18 + k] + 128) * q[b * RT_QK + k + 16];
+        }
+        tail = w0 * d[b] * (float)isum;
+        corr += w0 * ds[b];
+    }
+    return _mm512_reduce_add_ps(acc) + tail - off * corr;
+}
+
+#define TT5 8   /* tokens per AVX-512 quantised tile */
+
+#if defined(__AVX512VBMI__)
+/* q4_0 decode with byte permutes: per 4 blocks one vpermt2b drops the scales,
+ * nibble halves meet activation halves (rt_act.gx4), and a 4x4 add-transpose
+ * gives the 16 block sums in rt_sigma4 order. */
+static inline __m512 q4_group_one(const uint8_t *base, const uint8_t *gx4, __m512 acc)
+{
+    const __m512i m4 = _mm512_set1_epi8(0x0F);
+    __m512i a4[4];
+    for (int s = 0; s < 4; s++) {
+        static const int8_t qidx[64] = {
+            2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17,
+            20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35,
+            38, 39, 40, 41, 42, 43, 44, 45, 46, 47, 48, 49, 50, 51, 52, 53,
+            56, 57, 58, 59, 60, 61, 62, 63, 64, 65, 66, 67, 68, 69, 70, 71 };
+        const uint8_t *w = base + s * 4 * RT_Q4_BYTES;
+        __m512i w0 = _mm512_loadu_si512((const void *)w);
+        __m512i w1 = _mm512_maskz_loadu_epi8((__mmask64)0xFF, (const void *)(w + 64));
+        __m512i q = _mm512_permutex2var_epi8(w0, _mm512_loadu_si512((const void *)qidx), w1);
+        __m512i lo = _mm512_and_si512(q, m4), hi = _mm512_and_si512(_mm512_srli_epi16(q, 4), m4);
+        __m512i d = _mm512_dpbusd_epi32(_mm512_setzero_si512(), lo, _mm512_loadu_si512((const void *)(gx4 + s * 128)));
+        a4[s] = _mm512_dpbusd_epi32(d, hi, _mm512_loadu_si512((const void *)(gx4 + s * 128 + 64)));
+    }
+    __m512i u01 = _mm512_add_epi32(_mm512_unpacklo_epi32(a4[0], a4[1]), _mm512_unpackhi_epi32(a4[0], a4[1]));
+    __m512i u23 = _mm512_add_epi32(_mm512_unpacklo_epi32(a4[2], a4[3]), _mm512_unpackhi_epi32(a4[2], a4[3]));
+    __m512i sum = _mm512_add_epi32(_mm512_unpacklo_epi64(u01, u23), _mm512_unpackhi_epi64(u01, u23));
+    sum = _mm512_add_epi32(sum, _mm512_slli_epi32(_mm512_loadu_si512((const void *)(gx4 + 576)), 3));
+    /* scales: words 9*sigma4(i) of the group */
+    const __m512i i1 = _mm512_set_epi16(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+                                        0, 0, 63, 27, 0, 0, 54, 18, 0, 0, 45, 9, 0, 0, 36, 0);
+    const __m512i i2 = _mm512_set_epi16(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+                                        135 - 72, 99 - 72, 0, 0, 126 - 72, 90 - 72, 0, 0,
+                                        117 - 72, 81 - 72, 0, 0, 108 - 72, 72 - 72, 0, 0);
+    __m512i A = _mm512_loadu_si512((const void *)base), B = _mm512_loadu_si512((const void *)(base + 64));
+    __m512i C = _mm512_loadu_si512((const void *)(base + 144)), D = _mm512_loadu_si512((const void *)(base + 208));
+    __m512i r = _mm512_mask_mov_epi16(_mm512_permutex2var_epi16(A, i1, B), (__mmask32)0xCCCCu,
+                                      _mm512_permutex2var_epi16(C, i2, D));
+    __m512 dw = _mm512_cvtph_ps(_mm512_castsi512_si256(r));
+    return _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), _mm512_mul_ps(dw, _mm512_loadu_ps((const float *)(const void *)(gx4 + 512))), acc);
+}
+#endif
+
+/* decode: one token, rows [r0, r1) */
+static void mm_q_avx512_one(const rt_mat *w, const rt_act *a, int r0, int r1, int t, float *y, size_t ldy)
+{
+    const int type = w->type, K = w->cols, nb = K / RT_QK, ng = nb / 16, shift = type == RT_Q4_0 ? 3 : 7;
+    const size_t bb = type == RT_Q4_0 ? RT_Q4_BYTES : RT_Q8_BYTES;
+    const uint8_t *gx = a->gx + (size_t)t * ng * RT_GX_BYTES;
+#if defined(__AVX512VBMI__)
+    if (type == RT_Q4_0 && a->gx4) {
+        const uint8_t *g4 = a->gx4 + (size_t)t * ng * RT_GX_BYTES;
+        for (int r = r0; r < r1; r++) {
+            const uint8_t *row = w->data + (size_t)r * w->row_bytes;
+            __m512 acc = _mm512_setzero_ps();
+            for (int g = 0; g < ng; g++)
+                acc = q4_group_one(row + (size_t)g * 16 * bb, g4 + (size_t)g * RT_GX_BYTES, acc);
+            float s = _mm512_reduce_add_ps(acc);
+            if (ng * 16 < nb) s += row_q_from(row, a, t, K, type, ng * 16);
+            y[(size_t)t * ldy + r] = s;
+        }
+        return;
+    }
+#endif
+    for (int r = r0; r < r1; r++) {
+        const uint8_t *row = w->data + (size_t)r * w->row_bytes;
+        __m512 acc = _mm512_setzero_ps();
+        for (int g = 0; g < ng; g++) {
+            __m512i Z[8];
+            __m512 dw;
+            if (g + 1 < ng) _mm_prefetch((const char *)(row + (size_t)(g + 1) * 16 * bb + 256), _MM_HINT_T0);
+            w_group(row + (size_t)g * 16 * bb, type, Z, &dw);
+            acc = group_dot(Z, dw, gx + (size_t)g * RT_GX_BYTES, shift, acc);
+        }
+        float s = _mm512_reduce_add_ps(acc);
+        if (ng * 16 < nb) s += row_q_from(row, a, t, K, type, ng * 16);
+        y[(size_t)t * ldy + r] = s;
+    }
+}
+
+/* one transposed row (zr: per group 8 Z + dw) x nt tokens from token t */
+static inline void q_tile(const __m512i *zr, const rt_act *a, int t, int ng, int shift, int nt, float *y, size_t ldy)
+{
+    __m512 acc[TT5];
+    for (int k = 0; k < nt; k++) acc[k] = _mm512_setzero_ps();
+    for (int g = 0; g < ng; g++) {
+        __m512i Z[8];
+        for (int j = 0; j < 8; j++) Z[j] = _mm512_load_si512((const void *)(zr + (size_t)g * 9 + j));
+        __m512 dw = _mm512_load_ps((const float *)(const void *)(zr + (size_t)g * 9 + 8));
+        const uint8_t *gx = a->gx + ((size_t)t * ng + g) * RT_GX_BYTES;
+        for (int k = 0; k < nt; k++) acc[k] = group_dot(Z, dw, gx + (size_t)k * ng * RT_GX_BYTES, shift, acc[k]);
+    }
+    for (int k = 0; k < nt; k++) y[(size_t)k * ldy] = _mm512_reduce_add_ps(acc[k]);
+}
+
+/* prefill: rows [r0, r1) x tokens [t0, t1).  Blocks of RB rows are
+ * transposed once per 64 tokens into a per-thread buffer (L2), then each tile
+ * of 8 tokens (L1) is streamed against every row of the block. */
+#define RB5 16
+static void mm_q_avx512(const rt_mat *w, const rt_act *a, int r0, int r1, int t0, int t1, float *y, size_t ldy, float *buf)
+{
+    const int type = w->type, K = w->cols, nb = K / RT_QK, ng = nb / 16, shift = type == RT_Q4_0 ? 3 : 7;
+    const size_t bb = type == RT_Q4_0 ? RT_Q4_BYTES : RT_Q8_BYTES;
+    const size_t per_row = (size_t)ng * 9;   /* vectors per row: 8 Z + 1 dw per group */
+    __m512i *zbuf = (__m512i *)(void *)buf;
+    for (int tb = t0; tb < t1; tb += TB) {
+        int te = tb + TB < t1 ? tb + TB : t1;
+        for (int rb = r0; rb < r1; rb += RB5) {
+            int re = rb + RB5 < r1 ? rb + RB5 : r1;
+            for (int r = rb; r < re; r++) {
+                const uint8_t *row = w->data + (size_t)r * w->row_bytes;
+                __m512i *zr = zbuf + (size_t)(r - rb) * per_row;
+                for (int g = 0; g < ng; g++)
+                    w_group(row + (size_t)g * 16 * bb, type, zr + (size_t)g * 9, (__m512 *)(void *)(zr + (size_t)g * 9 + 8));
+            }
+            /* token tile: 8 tokens while their activations fit L1, else 4 */
+            int tile = ng * RT_GX_BYTES * TT5 <= 24 * 1024 ? TT5 : TT5 / 2;
+            for (int t = tb; t < te; t += tile) {
+                int nt = te - t < tile ? te - t : tile;
+                for (int r = rb; r < re; r++) {
+                    const __m512i *zr = zbuf + (size_t)(r - rb) * per_row;
+                    float *yr = y + (size_t)t * ldy + r;
+                    if (nt == TT5) q_tile(zr, a, t, ng, shift, TT5, yr, ldy);
+                    else if (nt == TT5 / 2) q_tile(zr, a, t, ng, shift, TT5 / 2, yr, ldy);
+                    else q_tile(zr, a, t, ng, shift, nt, yr, ldy);
+                    if (ng * 16 < nb)
+                        for (int k = 0; k < nt; k++)
+                            yr[(size_t)k * ldy] += row_q_from(w->data + (size_t)r * w->row_bytes, a, t + k, K, type, ng * 16);
+                }
+            }
+        }
+    }
+}
+
+static inline float row_q(const uint8_t *row, const rt_act *a, int t, int K, int type)
+{
+    return row_q_from(row, a, t, K, type, 0);
+}
+
+static inline void tile_q(const rt_mat *w, const rt_act *a, int r, int nr, int t, int nt,
+                          const float *dwx, const float *dwf, float *y, size_t ldy, int type)
+{
+    (void)dwx; (void)dwf;
+    for (int i = 0; i < nr; i++)
+        for (int j = 0; j < nt; j++)
+            y[(size_t)(t + j) * ldy + r + i] = row_q(w->data + (size_t)(r + i) * w->row_bytes, a, t + j, w->cols, type);
+}
+
+#elif defined(RT_SIMD_AVX2)
+
+static inline __m256i q4_block(const uint8_t *blk)
+{
+    __m128i q = _mm_loadu_si128((const __m128i *)(const void *)(blk + 2));
+    __m128i m = _mm_set1_epi8(0x0F);
+    return _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(q, 4), m), _mm_and_si128(q, m));
+}
+
+/* integer dot of one block as 8 int32 lanes (q4: unsigned nibbles, needs the
+ * -8 correction; q8: exact signed via the sign trick) */
+static inline __m256i blk_dot(__m256i wv, __m256i wabs, __m256i av, int type)
+{
+    const __m256i ones = _mm256_set1_epi16(1);
+    __m256i p16 = type == RT_Q4_0 ? _mm256_maddubs_epi16(wv, av)
+                                  : _mm256_maddubs_epi16(wabs, _mm256_sign_epi8(av, wv));
+    return _mm256_madd_epi16(p16, ones);
+}
+
+static inline float hsum8(__m256 a)
+{
+    __m128 h = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
+    h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+    h = _mm_add_ss(h, _mm_movehdup_ps(h));
+    return _mm_cvtss_f32(h);
+}
+
+static inline void tile_q(const rt_mat *w, const rt_act *a, int r, int nr, int t, int nt,
+                          const float *dwx, const float *dwf, float *y, size_t ldy, int type)
+{
+    (void)dwx;
+    int K = w->cols, nb = K / RT_QK;
+    size_t bb = type == RT_Q4_0 ? RT_Q4_BYTES : RT_Q8_BYTES;
+    __m256 acc[TR][TT];
+    const uint8_t *rows[TR];
+    for (int i = 0; i < nr; i++) rows[i] = w->data + (size_t)(r + i) * w->row_bytes;
+    for (int i = 0; i < nr; i++)
+        for (int j = 0; j < nt; j++) acc[i][j] = _mm256_setzero_ps();
+    for (int b = 0; b < nb; b++) {
+        __m256i wv[TR], wa[TR];
+        for (int i = 0; i < nr; i++) {
+            if (type == RT_Q4_0) { wv[i] = q4_block(rows[i] + b * bb); wa[i] = wv[i]; }
+            else {
+                wv[i] = _mm256_loadu_si256((const __m256i *)(const void *)(rows[i] + b * bb + 2));
+                wa[i] = _mm256_abs_epi8(wv[i]);
+            }
+        }
+        for (int j = 0; j < nt; j++) {
+            size_t ta = (size_t)(t + j);
+            __m256i av = _mm256_loadu_si256((const __m256i *)(const void *)(a->qs + ta * K + b * RT_QK));
+            float da = a->d[ta * nb + b];
+            for (int i = 0; i < nr; i++) {
+                __m256 p = _mm256_cvtepi32_ps(blk_dot(wv[i], wa[i], av, type));
+                acc[i][j] = _mm256_fmadd_ps(p, _mm256_set1_ps(dwf[(size_t)i * nb + b] * da), acc[i][j]);
+            }
+        }
+    }
+    for (int i = 0; i < nr; i++)
+        for (int j = 0; j < nt; j++) {
+            size_t ta = (size_t)(t + j);
+            float s = hsum8(acc[i][j]);
+            if (type == RT_Q4_0) s -= 8.0f * rt_dot_f32(dwf + (size_t)i * nb, a->ds + ta * nb, nb);
+            y[ta * ldy + r + i] = s;
+        }
+}
+
+static inline float row_q(const uint8_t *row, const rt_act *a, int t, int K, int type)
+{
+    int nb = K / RT_QK;
+    size_t bb = type == RT_Q4_0 ? RT_Q4_BYTES : RT_Q8_BYTES;
+    const int8_t *q = a->qs + (size_t)t * K;
+    const float *d = a->d + (size_t)t * nb, *ds = a->ds + (size_t)t * nb;
+    __m256 acc = _mm256_setzero_ps();
+    float corr = 0.0f;
+    for (int b = 0; b < nb; b++) {
+        const uint8_t *blk = row + b * bb;
+        float dw = ld_f16(blk);
+        __m256i wv, wa;
+        if (type == RT_Q4_0) { wv = q4_block(blk); wa = wv; corr += dw * ds[b]; }
+        else { wv = _mm256_loadu_si256((const __m256i *)(const void *)(blk + 2)); wa = _mm256_abs_epi8(wv); }
+        __m256i av = _mm256_loadu_si256((const __m256i *)(const void *)(q + b * RT_QK));
+        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(blk_dot(wv, wa, av, type)), _mm256_set1_ps(dw * d[b]), acc);
+    }
+    return hsum8(acc) - (type == RT_Q4_0 ? 8.0f * corr : 0.0f);
+}
+
+#elif defined(RT_SIMD_NEON)
+
+static inline int32x4_t dot16(int32x4_t acc, int8x16_t w, int8x16_t x)
+{
+#if defined(__ARM_FEATURE_DOTPROD)
+    return vdotq_s32(acc, w, x);
+#else
+    int16x8_t lo = vmull_s8(vget_low_s8(w), vget_low_s8(x));
+    int16x8_t hi = vmull_high_s8(w, x);
+    return vaddq_s32(acc, vaddq_s32(vpaddlq_s16(lo), vpaddlq_s16(hi)));
+#endif
+}
+
+static inline void wblock(const uint8_t *blk, int type, int8x16_t *w0, int8x16_t *w1)
+{
+    if (type == RT_Q4_0) {
+        uint8x16_t q = vld1q_u8(blk + 2);
+        const int8x16_t eight = vdupq_n_s8(8);
+        *w0 = vsubq_s8(vreinterpretq_s8_u8(vandq_u8(q, vdupq_n_u8(0x0F))), eight);
+        *w1 = vsubq_s8(vreinterpretq_s8_u8(vshrq_n_u8(q, 4)), eight);
+    } else {
+        *w0 = vld1q_s8((const int8_t *)(blk + 2));
+        *w1 = vld1q_s8((const int8_t *)(blk + 18));
+    }
+}
+
+static inline void tile_q(const rt_mat *w, const rt_act *a, int r, int nr, int t, int nt,
+                          const float *dwx, const float *dwf, float *y, size_t ldy, int type)
+{
+    (void)dwx;
+    int K = w->cols, nb = K / RT_QK;
+    size_t bb = type == RT_Q4_0 ? RT_Q4_BYTES : RT_Q8_BYTES;
+    float32x4_t acc[TR][TT];
+    const uint8_t *rows[TR];
+    for (int i = 0; i < nr; i++) rows[i] = w->data + (size_t)(r + i) * w->row_bytes;
+    for (int i = 0; i < nr; i++)
+        for (int j = 0; j < nt; j++) acc[i][j] = vdupq_n_f32(0.0f);
+    for (int b = 0; b < nb; b++) {
+        int8x16_t w0[TR], w1[TR];
+        for (int i = 0; i < nr; i++) wblock(rows[i] + b * bb, type, &w0[i], &w1[i]);
+        for (int j = 0; j < nt; j++) {
+            size_t ta = (size_t)(t + j);
+            const int8_t *q = a->qs + ta * K + b * RT_QK;
+            int8x16_t a0 = vld1q_s8(q), a1 = vld1q_s8(q + 16);
+            float da = a->d[ta * nb + b];
+            for (int i = 0; i < nr; i++) {
+                int32x4_t p = dot16(dot16(vdupq_n_s32(0), w0[i], a0), w1[i], a1);
+                acc[i][j] = vfmaq_n_f32(acc[i][j], vcvtq_f32_s32(p), dwf[(size_t)i * nb + b] * da);
+            }
+        }
+    }
+    for (int i = 0; i < nr; i++)
+        for (int j = 0; j < nt; j++) y[(size_t)(t + j) * ldy + r + i] = vaddvq_f32(acc[i][j]);
+}
+
+static inline float row_q(const uint8_t *row, const rt_act *a, int t, int K, int type)
+{
+    int nb = K / RT_QK;
+    size_t bb = type == RT_Q4_0 ? RT_Q4_BYTES : RT_Q8_BYTES;
+    const int8_t *q = a->qs + (size_t)t * K;
+    const float *d = a->d + (size_t)t * nb;
+    float32x4_t acc = vdupq_n_f32(0.0f);
+    for (int b = 0; b < nb; b++) {
+        const uint8_t *blk = row + b * bb;
+        int8x16_t w0, w1;
+        wblock(blk, type, &w0, &w1);
+        int32x4_t p = dot16(dot16(vdupq_n_s32(0), w0, vld1q_s8(q + b * RT_QK)), w1, vld1q_s8(q + b * RT_QK + 16));
+        acc = vfmaq_n_f32(acc, vcvtq_f32_s32(p), ld_f16(blk) * d[b]);
+    }
+    return vaddvq_f32(acc);
+}
+
+#else /* scalar */
+
+static inline int blk_isum(const uint8_t *blk, const int8_t *q, int type)
+{
+    int s = 0;
+    if (type == RT_Q4_0) {
+        for (int k = 0; k < 16; k++)
+            s += ((blk[2 + k] & 15) - 8) * q[k] + ((blk[2 + k] >> 4) - 8) * q[k + 16];
+    } else {
+        for (int k = 0; k < RT_QK; k++) s += (int8_t)blk[2 + k] * q[k];
+    }
+    return s;
+}
+
+static inline float row_q(const uint8_t *row, const rt_act *a, int t, int K, int type)
+{
+    int nb = K / RT_QK;
+    size_t bb = type == RT_Q4_0 ? RT_Q4_BYTES : RT_Q8_BYTES;
+    const int8_t *q = a->qs + (size_t)t * K;
+    const float *d = a->d + (size_t)t * nb;
+    float s = 0.0f;
+    for (int b = 0; b < nb; b++) {
+        const uint8_t *blk = row + b * bb;
+        s += ld_f16(blk) * d[b] * (float)blk_isum(blk, q + b * RT_QK, type);
+    }
+    return s;
+}
+
+static inline void tile_q(const rt_mat *w, const rt_act *a, int r, int nr, int t, int nt,
+                          const float *dwx, const float *dwf, float *y, size_t ldy, int type)
+{
+    (void)dwx; (void)dwf;
+    for (int i = 0; i < nr; i++)
+        for (int j = 0; j < nt; j++)
+            y[(size_t)(t + j) * ldy + r + i] =
+                row_q(w->data + (size_t)(r + i) * w->row_bytes, a, t + j, w->cols, type);
+}
+#endif
+
+static void mm_quant(const rt_mat *w, const rt_act *a, int r0, int r1, int t0, int t1,
+                     float *y, size_t ldy)
+{
+    int K = w->cols, nb = K / RT_QK, type = w->type;
+#if defined(RT_SIMD_AVX512)
+    if (a->gx) {
+        if (t1 - t0 == 1) { mm_q_avx512_one(w, a, r0, r1, t0, y, ldy); return; }
+        float *zb = scratch((size_t)RB5 * (nb / 16) * 144 + 16);
+        if (zb) { mm_q_avx512(w, a, r0, r1, t0, t1, y, ldy, zb); return; }
+    }
+#endif
+    if (t1 - t0 == 1) {
+        for (int r = r0; r < r1; r++)
+            y[(size_t)t0 * ldy + r] = type == RT_Q4_0
+                ? row_q(w->data + (size_t)r * w->row_bytes, a, t0, K, RT_Q4_0)
+                : row_q(w->data + (size_t)r * w->row_bytes, a, t0, K, RT_Q8_0);
+        return;
+    }
+    float *buf = scratch((size_t)TR * nb * 9);
+    if (!buf) { /* out of memory for 9*TR*nb floats: fall back to row kernel */
+        for (int t = t0; t < t1; t++)
+            for (int r = r0; r < r1; r++)
+                y[(size_t)t * ldy + r] = row_q(w->data + (size_t)r * w->row_bytes, a, t, K, type);
+        return;
+    }
+    float *dwf = buf, *dwx = buf + (size_t)TR * nb;
+    for (int tb = t0; tb < t1; tb += TB) {
+        int te = tb + TB < t1 ? tb + TB : t1;
+        for (int r = r0; r < r1; r += TR) {
+            int nr = r1 - r < TR ? r1 - r : TR;
+            row_scales(w, r, nr, dwf);
+            for (int t = tb; t < te; t += TT) {
+                int nt = te - t < TT ? te - t : TT;
+                if (nr == TR && nt == TT) {
+                    if (type == RT_Q4_0) tile_q(w, a, r, TR, t, TT, dwx, dwf, y, ldy, RT_Q4_0);
+                    else tile_q(w, a, r, TR, t, TT, dwx, dwf, y, ldy, RT_Q8_0);
+                } else {
+                    tile_q(w, a, r, nr, t, nt, dwx, dwf, y, ldy, type);
+                }
+            }
+        }
+    }
+}
+
+void rt_mm_rows(const rt_mat *w, const rt_act *a, int r0, int r1, int t0, int t1,
+                float *y, size_t ldy)
+{
+    if (r0 >= r1 || t0 >= t1) return;
+    if (w->type == RT_F32 || w->type == RT_F16) mm_float(w, a, r0, r1, t0, t1, y, ldy);
+    else mm_quant(w, a, r0, r1, t0, t1, y, ldy);
+}
+
+/* ---------------------------------------------------------------------- */
+/* parallel driver                                                          */
+
+typedef struct mm_job { rt_act *a; const rt_mm_item *items; int n; } mm_job;
+
+/* rows [b, e) of the matrices of the job laid end to end */
+static void mm_range(void *ctx, int b, int e)
+{
+    mm_job *j = ctx;
+    int base = 0;
+    for (int i = 0; i < j->n && b < e; i++) {
+        const rt_mm_item *it = &j->items[i];
+        int rows = it->w->rows;
+        int lo = b > base ? b - base : 0, hi = e - base < rows ? e - base : rows;
+        if (lo < hi) rt_mm_rows(it->w, j->a, lo, hi, 0, j->a->T, it->y, it->ldy);
+        base += rows;
+    }
+}
+
+static void q_range(void *ctx, int b, int e) { rt_act_quantize(ctx, b, e); }
+
+void rt_matmul(rt_pool *pool, rt_act *a, const rt_mm_item *items, int n)
+{
+    int need_q = 0, total = 0;
+    for (int i = 0; i < n; i++) {
+        if (items[i].w->type == RT_Q8_0 || items[i].w->type == RT_Q4_0) need_q = 1;
+        total += items[i].w->rows;
+    }
+    if (need_q && !a->quantised) {
+        rt_pool_for(pool, a->T, 4, q_range, a);
+        a->quantised = 1;
+    }
+    mm_job j = { a, items, n };
+    int nth = rt_pool_size(pool);
+    int grain = total / (nth * 8);      /* ~8 ranges per thread */
+    grain = grain < TR ? TR : grain / TR * TR;
+    if (a->T > 1 && grain > 64) grain = 64;
+    rt_pool_for(pool, total, grain, mm_range, &j);
+}
+
+/* f16 KV-cache helpers */
+float rt_dot_f16(const float *a, const uint16_t *b, int n)
+{
+    int i = 0;
+    float s = 0.0f;
+#if defined(RT_SIMD_AVX512)
+    __m512 acc = _mm512_setzero_ps();
+    for (; i + 16 <= n; i += 16)
+        acc = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)(b + i))), acc);
+    s = _mm512_reduce_add_ps(acc);
+#elif defined(RT_SIMD_AVX2)
+    __m256 acc = _mm256_setzero_ps();
+    for (; i + 8 <= n; i += 8)
+        acc = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)(b + i))), acc);
+    s = hsum8(acc);
+#elif defined(RT_SIMD_NEON)
+    float32x4_t acc = vdupq_n_f32(0.0f);
+    for (; i + 4 <= n; i += 4) acc = vfmaq_f32(acc, vld1q_f32(a + i), vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(b + i))));
+    s = vaddvq_f32(acc);
+#endif
+    for (; i < n; i++) s += a[i] * rt_f16_to_f32(b[i]);
+    return s;
+}
+
+void rt_axpy_f16(float *y, const uint16_t *x, float s, int n)
+{
+    int i = 0;
+#if defined(RT_SIMD_AVX512)
+    __m512 vs = _mm512_set1_ps(s);
+    for (; i + 16 <= n; i += 16)
+        _mm512_storeu_ps(y + i, _mm512_fmadd_ps(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)(x + i))), vs, _mm512_loadu_ps(y + i)));
+#elif defined(RT_SIMD_AVX2)
+    __m256 vs = _mm256_set1_ps(s);
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(y + i, _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)(x + i))), vs, _mm256_loadu_ps(y + i)));
+#elif defined(RT_SIMD_NEON)
+    for (; i + 4 <= n; i += 4) vst1q_f32(y + i, vfmaq_n_f32(vld1q_f32(y + i), vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(x + i))), s));
+#endif
+    for (; i < n; i++) y[i] += s * rt_f16_to_f32(x[i]);
+}

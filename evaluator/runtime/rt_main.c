@@ -1,0 +1,545 @@
+/* rt_main.c - command line of the variant executable (docs/interfaces.md):
+ *   variant bench  [--prompt N=512] [--gen N=128] [--depth N=0] [--threads N]
+ *                  [--reps N=5] [--warmup N=1] [--cpus LIST] [--wtype T=q8_0]
+ *                  [--kvtype f32|f16] [--seed S=1] [--gguf FILE]
+ *   variant logits --tokens 1,2,3 [--wtype T] [--seed S] [--gguf FILE]
+ *                  [--mode prefill|decode] [--out FILE] [--all] [--threads N] [--cpus LIST]
+ *   variant export --out FILE [--wtype T] [--seed S]   (synthetic weights as GGUF)
+ *   variant probe
+ *   variant info
+ * Every mode prints one JSON object on stdout; errors go to stderr with exit
+ * code 1 (bad input) or 2 (usage). */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include "rt.h"
+
+int rt_probe_main(void);   /* rt_probe.c */
+void rt_json_str(FILE *f, const char *s);
+
+typedef struct opts {
+    long prompt, gen, depth, threads, reps, warmup;
+    const char *cpus, *gguf, *tokens, *mode, *out;
+    int wtype, kv_f16, all;
+    uint64_t seed;
+} opts;
+
+static int usage(const char *msg)
+{
+    FILE *out = msg ? stderr : stdout;   /* --help goes to stdout */
+    if (msg) fprintf(stderr, "variant: %s\n", msg);
+    fprintf(out,
+            "usage: variant bench  [--prompt N=512] [--gen N=128] [--depth N=0] [--threads N]\n"
+            "                      [--reps N=5] [--warmup N=1] [--cpus LIST] [--wtype f32|f16|q8_0|q4_0]\n"
+            "                      [--kvtype f32|f16] [--seed S=1] [--gguf FILE]\n"
+            "       variant logits --tokens 1,2,3 [--wtype T] [--seed S] [--gguf FILE]\n"
+            "                      [--mode prefill|decode] [--out FILE] [--all] [--threads N] [--cpus LIST]\n"
+            "       variant export --out FILE [--wtype T] [--seed S]\n"
+            "       variant probe | info\n");
+    return 2;
+}
+
+static int parse_long(const char *s, long lo, long hi, long *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v < lo || v > hi) return -1;
+    *out = v;
+    return 0;
+}
+
+static int parse_opts(int argc, char **argv, opts *o)
+{
+    memset(o, 0, sizeof *o);
+    o->prompt = 512; o->gen = 128; o->reps = 5; o->warmup = 1; o->seed = 1;
+    o->wtype = RT_Q8_0; o->mode = "prefill";
+    for (int i = 2; i < argc; i++) {
+        const char *k = argv[i];
+        if (!strcmp(k, "--all")) { o->all = 1; continue; }
+        if (!strcmp(k, "--help") || !strcmp(k, "-h")) return usage(NULL) - 3; /* -1: help */
+        if (i + 1 >= argc) { fprintf(stderr, "variant: option %s needs a value\n", k); return 2; }
+        const char *v = argv[++i];
+        long n;
+#define NUM(name, lo, hi, dst) \
+        if (!strcmp(k, name)) { \
+            if (parse_long(v, lo, hi, &n)) { fprintf(stderr, "variant: %s: bad value '%s' (%ld..%ld)\n", name, v, (long)(lo), (long)(hi)); return 2; } \
+            dst = n; continue; }
+        NUM("--prompt", 0, 1 << 20, o->prompt)
+        NUM("--gen", 0, 1 << 20, o->gen)
+        NUM("--depth", 0, 1 << 22, o->depth)
+        NUM("--threads", 1, 1024, o->threads)
+        NUM("--reps", 1, 100000, o->reps)
+        NUM("--warmup", 0, 100000, o->warmup)
+#undef NUM
+        if (!strcmp(k, "--seed")) {
+            char *end;
+            errno = 0;
+            unsigned long long s = strtoull(v, &end, 10);
+            if (errno || end == v || *end) { fprintf(stderr, "variant: --seed: bad value '%s'\n", v); return 2; }
+            o->seed = s;
+        } else if (!strcmp(k, "--wtype")) {
+            if ((o->wtype = rt_type_parse(v)) < 0) { fprintf(stderr, "variant: --wtype: unknown type '%s' (f32|f16|q8_0|q4_0)\n", v); return 2; }
+        } else if (!strcmp(k, "--kvtype")) {
+            if (!strcmp(v, "f32")) o->kv_f16 = 0;
+            else if (!strcmp(v, "f16")) o->kv_f16 = 1;
+            else { fprintf(stderr, "variant: --kvtype: unknown type '%s' (f32|f16)\n", v); return 2; }
+        } else if (!strcmp(k, "--cpus")) o->cpus = v;
+        else if (!strcmp(k, "--gguf")) o->gguf = v;
+        else if (!strcmp(k, "--tokens")) o->tokens = v;
+        else if (!strcmp(k, "--out")) o->out = v;
+        else if (!strcmp(k, "--mode")) {
+            if (strcmp(v, "prefill") && strcmp(v, "decode")) { fprintf(stderr, "variant: --mode: '%s' is not prefill|decode\n", v); return 2; }
+            o->mode = v;
+        } else {
+            fprintf(stderr, "variant: unknown option '%s'\n", k);
+            return 2;
+        }
+    }
+    return 0;
+}
+
+/* ---- JSON helpers ------------------------------------------------------ */
+
+void rt_json_str(FILE *f, const char *s)
+{
+    fputc('"', f);
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\') fprintf(f, "\\%c", c);
+        else if (c < 0x20) fprintf(f, "\\u%04x", c);
+        else fputc(c, f);
+    }
+    fputc('"', f);
+}
+
+static const char *target_name(void)
+{
+#if defined(SHV_BUILD_TARGET)
+    if (SHV_BUILD_TARGET[0]) return SHV_BUILD_TARGET;   /* from the generated header */
+#endif
+#if defined(__aarch64__) && defined(__ANDROID__)
+    return "aarch64-linux-android";
+#elif defined(__aarch64__)
+    return "aarch64-linux-gnu";
+#elif defined(__x86_64__)
+    return "x86_64-linux-gnu";
+#else
+    return "unknown";
+#endif
+}
+
+static const char *cc_name(void)
+{
+#if defined(SHV_BUILD_CC)
+    if (SHV_BUILD_CC[0]) return SHV_BUILD_CC;
+#endif
+#if defined(__clang__)
+    return "clang " __clang_version__;
+#elif defined(__GNUC__)
+    return "gcc " __VERSION__;
+#else
+    return "cc";
+#endif
+}
+
+#ifndef SHV_BUILD_FLAGS
+#define SHV_BUILD_FLAGS ""
+#endif
+
+static void print_build(FILE *f)
+{
+    fprintf(f, "{\"target\":");
+    rt_json_str(f, target_name());
+    fprintf(f, ",\"simd\":\"%s\",\"cc\":", RT_SIMD_NAME);
+    rt_json_str(f, cc_name());
+    fprintf(f, ",\"flags\":");
+    rt_json_str(f, SHV_BUILD_FLAGS);
+    fprintf(f, "}");
+}
+
+static void cpu_model(char *buf, size_t cap)
+{
+    snprintf(buf, cap, "unknown");
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    if (!f) return;
+    char line[512];
+    while (fgets(line, sizeof line, f)) {
+        if (!strncmp(line, "model name", 10) || !strncmp(line, "Hardware", 8)) {
+            char *c = strchr(line, ':');
+            if (!c) continue;
+            c++;
+            while (*c == ' ' || *c == '\t') c++;
+            c[strcspn(c, "\n")] = 0;
+            snprintf(buf, cap, "%s", c);
+            if (!strncmp(line, "model name", 10)) break;
+        }
+    }
+    fclose(f);
+}
+
+static uint64_t peak_rss(void)
+{
+    uint64_t best = 0;
+    FILE *f = fopen("/proc/self/status", "r");
+    if (f) {
+        char line[256];
+        while (fgets(line, sizeof line, f))
+            if (!strncmp(line, "VmHWM:", 6)) best = strtoull(line + 6, NULL, 10) * 1024;
+        fclose(f);
+    }
+    if (!best) {
+        struct rusage ru;
+        if (!getrusage(RUSAGE_SELF, &ru)) best = (uint64_t)ru.ru_maxrss * 1024;
+    }
+    return best;
+}
+
+/* ---- setup shared by modes -------------------------------------------- */
+
+typedef struct env { rt_pool *pool; rt_model model; int have_model; int cpus[1024]; int ncpus; int threads; } env;
+
+static int setup(env *e, const opts *o)
+{
+    char err[512] = "";
+    e->ncpus = 0;
+    if (o->cpus) {
+        e->ncpus = rt_parse_cpulist(o->cpus, e->cpus, 1024);
+        if (e->ncpus <= 0) { fprintf(stderr, "variant: --cpus: bad CPU list '%s' (e.g. 0-3,6)\n", o->cpus); return 2; }
+    }
+    long online = sysconf(_SC_NPROCESSORS_ONLN);
+    e->threads = o->threads ? (int)o->threads : (e->ncpus ? e->ncpus : (online > 0 ? (int)online : 1));
+    e->pool = rt_pool_create(e->threads, e->cpus, e->ncpus, err, sizeof err);
+    if (!e->pool) { fprintf(stderr, "variant: %s\n", err); return 1; }
+    int rc = o->gguf ? rt_model_gguf(&e->model, o->gguf, err, sizeof err)
+                     : rt_model_synthetic(&e->model, e->pool, o->wtype, o->seed, err, sizeof err);
+    if (rc) {
+        fprintf(stderr, "variant: %s\n", err);
+        rt_model_free(&e->model);
+        rt_pool_destroy(e->pool);
+        return 1;
+    }
+    e->have_model = 1;
+    return 0;
+}
+
+static void teardown(env *e)
+{
+    if (e->have_model) rt_model_free(&e->model);
+    rt_pool_destroy(e->pool);
+}
+
+static uint64_t rng_next(uint64_t *s)
+{
+    uint64_t x = (*s += 0x9E3779B97F4A7C15ull);
+    x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+    x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+    return x ^ (x >> 31);
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static double quantile(double *v, size_t n, double q)
+{
+    if (!n) return 0.0;
+    qsort(v, n, sizeof *v, cmp_double);
+    double pos = q * (double)(n - 1);
+    size_t i = (size_t)pos;
+    double f = pos - (double)i;
+    return i + 1 < n ? v[i] * (1 - f) + v[i + 1] * f : v[i];
+}
+
+static void print_share(FILE *f, const double *t)
+{
+    static const char *names[RT_T_COUNT] = { "conv", "attention", "swiglu", "moe", "head" };
+    double sum = 0.0;
+    for (int i = 0; i < RT_T_COUNT; i++) sum += t[i];
+    fputc('{', f);
+    for (int i = 0; i < RT_T_COUNT; i++)
+        fprintf(f, "%s\"%s\":%.4f", i ? "," : "", names[i], sum > 0 ? t[i] / sum : 0.0);
+    fputc('}', f);
+}
+
+static void cpus_used(const env *e, const opts *o, char *buf, size_t cap)
+{
+    if (o->cpus) { snprintf(buf, cap, "%s", o->cpus); return; }
+    buf[0] = 0;
+#if defined(CPU_ISSET)
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) == 0) {
+        size_t len = 0;
+        for (int c = 0; c < CPU_SETSIZE && len + 8 < cap; c++) {
+            if (!CPU_ISSET(c, &set)) continue;
+            int d = c;
+            while (d + 1 < CPU_SETSIZE && CPU_ISSET(d + 1, &set)) d++;
+            len += (size_t)snprintf(buf + len, cap - len, "%s%d", len ? "," : "", c);
+            if (d > c) len += (size_t)snprintf(buf + len, cap - len, "-%d", d);
+            c = d;
+        }
+        return;
+    }
+#endif
+    (void)e;
+}
+
+static int mode_bench(const opts *o)
+{
+    env e;
+    memset(&e, 0, sizeof e);
+    int rc = setup(&e, o);
+    if (rc) return rc;
+    char err[512] = "";
+    long ctx = o->depth + o->prompt + o->gen;
+    if (ctx < 1) ctx = 1;
+    long chunk = o->prompt > o->depth ? o->prompt : o->depth;
+    if (chunk > 256) chunk = 256;
+    if (chunk < 1) chunk = 1;
+    rt_state *s = rt_state_create(&e.model, e.pool, (int)ctx, (int)chunk, o->kv_f16, err, sizeof err);
+    if (!s) { fprintf(stderr, "variant: %s\n", err); teardown(&e); return 1; }
+    size_t ntok = (size_t)(o->depth > o->prompt ? o->depth : o->prompt) + 1;
+    int32_t *tok = malloc(ntok * sizeof *tok);
+    float *logits = malloc((size_t)SHV_VOCAB * sizeof *logits);
+    double *pre = calloc((size_t)o->reps, sizeof *pre);
+    size_t nsamp = (size_t)o->reps * (size_t)o->gen;
+    double *dec = calloc(nsamp + 1, sizeof *dec), *sorted = calloc(nsamp + 1, sizeof *sorted);
+    if (!tok || !logits || !pre || !dec || !sorted) {
+        fprintf(stderr, "variant: out of memory\n");
+        free(tok); free(logits); free(pre); free(dec); free(sorted);
+        rt_state_free(s); teardown(&e); return 1;
+    }
+    uint64_t rng = o->seed ^ 0x5bd1e995ull;
+    int bench_fail = 0;
+    if (o->depth) {
+        for (long i = 0; i < o->depth; i++) tok[i] = (int32_t)(rng_next(&rng) % SHV_VOCAB);
+        if (rt_forward(s, tok, (int)o->depth, NULL, 0)) bench_fail = 1;
+    }
+    rt_state_save(s);
+    double tpre[RT_T_COUNT] = { 0 }, tdec[RT_T_COUNT] = { 0 };
+    double dec_total = 0.0;
+    size_t k = 0;
+    double *times = rt_state_times(s);
+    for (long r = 0; r < o->warmup + o->reps; r++) {
+        int timed = r >= o->warmup;
+        rt_state_restore(s);
+        uint64_t prng = o->seed * 0x9E3779B97F4A7C15ull + (uint64_t)r;
+        for (long i = 0; i < o->prompt; i++) tok[i] = (int32_t)(rng_next(&prng) % SHV_VOCAB);
+        memset(times, 0, sizeof(double) * RT_T_COUNT);
+        if (o->prompt) {
+            double t0 = rt_now();
+            if (rt_forward(s, tok, (int)o->prompt, logits, 0)) bench_fail = 1;
+            double dt = rt_now() - t0;
+            if (timed) {
+                pre[r - o->warmup] = dt * 1e3;
+                for (int i = 0; i < RT_T_COUNT; i++) tpre[i] += times[i];
+            }
+        }
+        memset(times, 0, sizeof(double) * RT_T_COUNT);
+        for (long g = 0; g < o->gen; g++) {
+            int32_t t1 = (int32_t)(rng_next(&prng) % SHV_VOCAB);
+            double t0 = rt_now();
+            if (rt_forward(s, &t1, 1, logits, 0)) bench_fail = 1;
+            double dt = rt_now() - t0;
+            if (timed) { dec[k++] = dt * 1e3; dec_total += dt; }
+        }
+        if (timed) for (int i = 0; i < RT_T_COUNT; i++) tdec[i] += times[i];
+    }
+    if (bench_fail) {
+        fprintf(stderr, "variant: forward pass failed (out of memory)\n");
+        free(tok); free(logits); free(pre); free(dec); free(sorted);
+        rt_state_free(s); teardown(&e); return 1;
+    }
+    memcpy(sorted, pre, (size_t)o->reps * sizeof *pre);
+    double pre_med = quantile(sorted, (size_t)o->reps, 0.5);
+    memcpy(sorted, dec, k * sizeof *dec);
+    double dec_med = quantile(sorted, k, 0.5), dec_p90 = quantile(sorted, k, 0.9);
+    char model[256], used[512];
+    cpu_model(model, sizeof model);
+    cpus_used(&e, o, used, sizeof used);
+    long online = sysconf(_SC_NPROCESSORS_ONLN);
+    FILE *f = stdout;
+    fprintf(f, "{\"mode\":\"bench\",\"genome_hash\":\"%s\",\"build\":", SHV_GENOME_HASH);
+    print_build(f);
+    fprintf(f, ",\"cpu\":{\"model\":");
+    rt_json_str(f, model);
+    fprintf(f, ",\"n_cpus\":%ld,\"cpus_used\":", online);
+    rt_json_str(f, used);
+    fprintf(f, "},\"settings\":{\"prompt\":%ld,\"gen\":%ld,\"depth\":%ld,\"threads\":%d,\"reps\":%ld,"
+               "\"warmup\":%ld,\"wtype\":\"%s\",\"kvtype\":\"%s\",\"seed\":%llu,\"weights\":",
+            o->prompt, o->gen, o->depth, e.threads, o->reps, o->warmup,
+            o->gguf ? "gguf" : rt_type_name(o->wtype), o->kv_f16 ? "f16" : "f32",
+            (unsigned long long)o->seed);
+    rt_json_str(f, o->gguf ? o->gguf : "synthetic");
+    fprintf(f, "},\"prefill_tok_s\":%.3f,\"decode_tok_s\":%.3f,\"ttft_ms\":%.4f,\"prefill_ms\":[",
+            pre_med > 0 ? (double)o->prompt / (pre_med * 1e-3) : 0.0,
+            dec_total > 0 ? (double)k / dec_total : 0.0, pre_med);
+    for (long r = 0; r < o->reps; r++) fprintf(f, "%s%.4f", r ? "," : "", pre[r]);
+    fprintf(f, "],\"decode_ms\":{\"median\":%.4f,\"p90\":%.4f,\"samples\":[", dec_med, dec_p90);
+    for (size_t i = 0; i < k; i++) fprintf(f, "%s%.4f", i ? "," : "", dec[i]);
+    fprintf(f, "]},\"peak_rss_bytes\":%llu,\"weight_bytes\":%llu,\"kv_bytes\":%llu,\"conv_state_bytes\":%llu,"
+               "\"share\":{\"prefill\":",
+            (unsigned long long)peak_rss(), (unsigned long long)e.model.weight_bytes,
+            (unsigned long long)rt_state_kv_bytes(s), (unsigned long long)rt_state_conv_bytes(s));
+    print_share(f, tpre);
+    fprintf(f, ",\"decode\":");
+    print_share(f, tdec);
+    fprintf(f, "}}\n");
+    free(tok); free(logits); free(pre); free(dec); free(sorted);
+    rt_state_free(s);
+    teardown(&e);
+    return 0;
+}
+
+static int parse_tokens(const char *s, int32_t **out, int *n)
+{
+    int cap = 16, k = 0;
+    int32_t *v = malloc((size_t)cap * sizeof *v);
+    if (!v) return -1;
+    const char *c = s;
+    while (*c) {
+        char *end;
+        errno = 0;
+        long t = strtol(c, &end, 10);
+        if (errno || end == c || t < 0 || t >= SHV_VOCAB) {
+            fprintf(stderr, "variant: --tokens: bad token near '%.20s' (ids are 0..%d)\n", c, SHV_VOCAB - 1);
+            free(v);
+            return -1;
+        }
+        if (k == cap) {
+            if (cap > (1 << 22)) { fprintf(stderr, "variant: --tokens: too many tokens\n"); free(v); return -1; }
+            int32_t *nv = realloc(v, (size_t)cap * 2 * sizeof *v);
+            if (!nv) { free(v); return -1; }
+            v = nv;
+            cap *= 2;
+        }
+        v[k++] = (int32_t)t;
+        c = end;
+        if (*c == ',') { c++; if (!*c) { fprintf(stderr, "variant: --tokens: trailing comma\n"); free(v); return -1; } }
+        else if (*c) { fprintf(stderr, "variant: --tokens: unexpected '%c'\n", *c); free(v); return -1; }
+    }
+    if (!k) { fprintf(stderr, "variant: --tokens: empty list\n"); free(v); return -1; }
+    *out = v;
+    *n = k;
+    return 0;
+}
+
+static int mode_logits(const opts *o)
+{
+    if (!o->tokens) return usage("logits needs --tokens");
+    int32_t *tok;
+    int n;
+    if (parse_tokens(o->tokens, &tok, &n)) return 1;
+    env e;
+    memset(&e, 0, sizeof e);
+    int rc = setup(&e, o);
+    if (rc) { free(tok); return rc; }
+    char err[512] = "";
+    int decode = !strcmp(o->mode, "decode");
+    int chunk = decode ? 1 : (n < 256 ? n : 256);
+    rt_state *s = rt_state_create(&e.model, e.pool, n, chunk, o->kv_f16, err, sizeof err);
+    size_t nout = o->all ? (size_t)n : 1;
+    float *lg = malloc(nout * SHV_VOCAB * sizeof *lg);
+    if (!s || !lg) {
+        fprintf(stderr, "variant: %s\n", s ? "out of memory for logits" : err);
+        free(lg); free(tok); rt_state_free(s); teardown(&e); return 1;
+    }
+    int frc = 0;
+    if (!decode) frc = rt_forward(s, tok, n, lg, o->all);
+    else
+        for (int i = 0; i < n && !frc; i++) {
+            float *dst = o->all ? lg + (size_t)i * SHV_VOCAB : lg;
+            frc = rt_forward(s, tok + i, 1, (o->all || i == n - 1) ? dst : NULL, 0);
+        }
+    rc = 0;
+    if (frc) {
+        fprintf(stderr, "variant: forward pass failed (out of memory)\n");
+        free(lg); free(tok); rt_state_free(s); teardown(&e); return 1;
+    }
+    if (o->out) {
+        FILE *f = fopen(o->out, "wb");
+        if (!f || fwrite(lg, sizeof *lg, nout * SHV_VOCAB, f) != nout * SHV_VOCAB) {
+            fprintf(stderr, "variant: cannot write %s: %s\n", o->out, strerror(errno));
+            rc = 1;
+        }
+        if (f && fclose(f)) { fprintf(stderr, "variant: cannot write %s\n", o->out); rc = 1; }
+        if (!rc) {
+            printf("{\"mode\":\"logits\",\"genome_hash\":\"%s\",\"simd\":\"%s\",\"n_tokens\":%d,\"vocab\":%d,"
+                   "\"positions\":%zu,\"out\":", SHV_GENOME_HASH, RT_SIMD_NAME, n, SHV_VOCAB, nout);
+            rt_json_str(stdout, o->out);
+            printf("}\n");
+        }
+    } else {
+        printf("{\"mode\":\"logits\",\"genome_hash\":\"%s\",\"simd\":\"%s\",\"n_tokens\":%d,\"vocab\":%d,"
+               "\"positions\":%zu,\"logits\":", SHV_GENOME_HASH, RT_SIMD_NAME, n, SHV_VOCAB, nout);
+        if (o->all) putchar('[');
+        for (size_t p = 0; p < nout; p++) {
+            printf("%s[", p ? "," : "");
+            for (int v = 0; v < SHV_VOCAB; v++) printf("%s%.9g", v ? "," : "", lg[p * SHV_VOCAB + v]);
+            putchar(']');
+        }
+        if (o->all) putchar(']');
+        printf("}\n");
+    }
+    free(lg); free(tok);
+    rt_state_free(s);
+    teardown(&e);
+    return rc;
+}
+
+static int mode_export(const opts *o)
+{
+    if (!o->out) return usage("export needs --out FILE");
+    if (o->gguf) return usage("export writes synthetic weights; --gguf is not accepted");
+    env e;
+    memset(&e, 0, sizeof e);
+    int rc = setup(&e, o);
+    if (rc) return rc;
+    char err[512] = "";
+    rc = rt_model_export_gguf(&e.model, o->out, err, sizeof err);
+    if (rc) fprintf(stderr, "variant: %s\n", err);
+    else {
+        printf("{\"mode\":\"export\",\"genome_hash\":\"%s\",\"wtype\":\"%s\",\"seed\":%llu,\"out\":",
+               SHV_GENOME_HASH, rt_type_name(o->wtype), (unsigned long long)o->seed);
+        rt_json_str(stdout, o->out);
+        printf(",\"weight_bytes\":%llu}\n", (unsigned long long)e.model.weight_bytes);
+    }
+    teardown(&e);
+    return rc ? 1 : 0;
+}
+
+static int mode_info(void)
+{
+    printf("{\"mode\":\"info\",\"genome_hash\":\"%s\",\"genome\":", SHV_GENOME_HASH);
+    rt_json_str(stdout, SHV_GENOME_TEXT);
+    printf(",\"build\":");
+    print_build(stdout);
+    printf(",\"n_layers\":%d,\"hidden\":%d,\"vocab\":%d,\"head_dim\":%d,\"tied\":%d,"
+           "\"wtypes\":[\"f32\",\"f16\",\"q8_0\",\"q4_0\"],\"kvtypes\":[\"f32\",\"f16\"]}\n",
+           SHV_N_LAYERS, SHV_HIDDEN, SHV_VOCAB, SHV_HEAD_DIM, SHV_TIED);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) return usage("missing mode");
+    const char *mode = argv[1];
+    if (!strcmp(mode, "--help") || !strcmp(mode, "-h") || !strcmp(mode, "help")) { usage(NULL); return 0; }
+    opts o;
+    int rc = parse_opts(argc, argv, &o);
+    if (rc == -1) return 0;   /* --help */
+    if (rc) return rc;
+    if (!strcmp(mode, "bench")) return mode_bench(&o);
+    if (!strcmp(mode, "logits")) return mode_logits(&o);
+    if (!strcmp(mode, "export")) return mode_export(&o);
+    if (!strcmp(mode, "probe")) return rt_probe_main();
+    if (!strcmp(mode, "info")) return mode_info();
+    return usage("unknown mode");
+}
