@@ -402,7 +402,15 @@ static int load_tensors(gguf *g, rt_model *m)
             if (load_mat(g, m, NAME("ffn_down_exps.weight"), (int)Fe, H, E, &w->down_exps)) return -1;
             ne[0] = E;
             if (c->router_bias) { if (!(w->exp_bias = load_vec(g, m, NAME("exp_probs_b.bias"), 1, ne))) return -1; }
-            else if (find_t(g, NAME("exp_probs_b.bias"))) return gerr(g, "layer %d: file has exp_probs_b.bias but the genome has no router bias", l);
+            else if (find_t(g, NAME("exp_probs_b.bias"))) {
+                /* llama.cpp requires the tensor on every MoE layer, so writers
+                 * store zeros when there is no bias: accept exactly that */
+                const float *b = load_vec(g, m, NAME("exp_probs_b.bias"), 1, ne);
+                if (!b) return -1;
+                for (uint64_t e = 0; e < E; e++)
+                    if (b[e] != 0.0f)
+                        return gerr(g, "layer %d: file has a non-zero exp_probs_b.bias but the genome has no router bias", l);
+            }
         }
     }
 #undef NAME

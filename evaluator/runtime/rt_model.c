@@ -9,32 +9,12 @@
 #include <sys/mman.h>
 
 #include "rt.h"
+#include "rt_synth.h"
 
 const rt_layer_cfg rt_layers[SHV_N_LAYERS] = SHV_LAYER_TABLE;
 
 /* tensor ids of the generator (stable: changing them changes every weight) */
-enum {
-    TID_EMBD = 1, TID_OUTPUT = 2, TID_FINAL_NORM = 3,
-    TID_ATTN_NORM = 0, TID_FFN_NORM, TID_IN_PROJ, TID_OUT_PROJ, TID_CONV, TID_WQ, TID_WK,
-    TID_WV, TID_WO, TID_QN, TID_KN, TID_W1, TID_W3, TID_W2, TID_ROUTER, TID_EBIAS,
-    TID_GATE_EXPS, TID_UP_EXPS, TID_DOWN_EXPS, TID_PER_LAYER = 32
-};
-#define LAYER_TID(l, k) (1000 + (uint64_t)(l) * TID_PER_LAYER + (k))
 
-static uint64_t splitmix64(uint64_t x)
-{
-    x += 0x9E3779B97F4A7C15ull;
-    x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
-    x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
-    return x ^ (x >> 31);
-}
-
-/* uniform in [-1, 1) */
-static float gen_uniform(uint64_t stream, uint64_t idx)
-{
-    uint64_t h = splitmix64(stream + splitmix64(idx));
-    return (float)((double)(h >> 40) * (1.0 / 8388608.0) - 1.0);
-}
 
 static void *model_alloc(rt_model *m, size_t bytes)
 {
@@ -60,7 +40,7 @@ static void gen_range(void *ctx, int b, int e)
     if (!row) { j->failed = 1; return; }
     for (int r = b; r < e; r++) {
         for (int c = 0; c < j->cols; c++)
-            row[c] = j->center + j->scale * gen_uniform(j->stream, (uint64_t)r * (uint64_t)j->cols + (uint64_t)c);
+            row[c] = j->center + j->scale * rt_synth_uniform(j->stream, (uint64_t)r * (uint64_t)j->cols + (uint64_t)c);
         rt_quantize_row(j->type, row, j->dst + (size_t)r * j->row_bytes, j->cols);
     }
     free(row);
@@ -80,7 +60,7 @@ static int gen_tensor(rt_model *m, rt_pool *pool, uint64_t seed, uint64_t tid, i
         snprintf(err, cap, "weights: out of memory for a %d x %d %s tensor", rows, cols, rt_type_name(type));
         return -1;
     }
-    gen_job j = { splitmix64(seed ^ splitmix64(tid * 0xD1B54A32D192ED03ull)), type, rows, cols,
+    gen_job j = { rt_synth_stream(seed, tid), type, rows, cols,
                   center, scale, dst, rb, 0 };
     rt_pool_for(pool, rows, 16, gen_range, &j);
     if (j.failed) { snprintf(err, cap, "weights: out of memory"); return -1; }
@@ -101,17 +81,10 @@ static const float *gen_vec(rt_model *m, rt_pool *pool, uint64_t seed, uint64_t 
     return (const float *)(const void *)t.data;
 }
 
-/* Scales of the synthetic weights (uniform in +-scale): matrices std 0.02 as
- * HF's init; embeddings +-0.2 and output projections of every block (conv
- * out_proj, attention output, w2, expert down) scaled by 0.18 (GPT-2 style),
- * so each block is a modest update of the residual stream.  With plain 0.02
- * everywhere a 16-layer random network is chaotic: a last-bit rounding
- * difference between SIMD paths grows to 4% of the logits; with these scales
- * it stays < 1% and q8_0 / q4_0 change the logits by ~1% / ~10% of the f32
- * result, as for trained models.  Norm gains 1 +- 0.1, conv kernels +-0.5. */
-#define MAT_STD 0.0346f
-#define EMB_STD 0.2f
-#define OUT_STD (MAT_STD * 0.18f)
+/* scales: see rt_synth.h */
+#define MAT_STD SYN_MAT_STD
+#define EMB_STD SYN_EMB_STD
+#define OUT_STD SYN_OUT_STD
 
 int rt_model_synthetic(rt_model *m, rt_pool *pool, int wtype, uint64_t seed, char *err, size_t cap)
 {
@@ -124,16 +97,16 @@ int rt_model_synthetic(rt_model *m, rt_pool *pool, int wtype, uint64_t seed, cha
     GT(TID_EMBD, wtype, SHV_VOCAB, H, 0.0f, EMB_STD, &m->embd);
     if (SHV_TIED) m->output = m->embd;
     else GT(TID_OUTPUT, wtype, SHV_VOCAB, H, 0.0f, MAT_STD, &m->output);
-    GV(m->final_norm, TID_FINAL_NORM, H, 1.0f, 0.1f);
+    GV(m->final_norm, TID_FINAL_NORM, H, SYN_NORM_CENTER, SYN_NORM_SCALE);
     for (int l = 0; l < SHV_N_LAYERS; l++) {
         const rt_layer_cfg *c = &rt_layers[l];
         rt_layer_w *w = &m->L[l];
-        GV(w->attn_norm, LAYER_TID(l, TID_ATTN_NORM), H, 1.0f, 0.1f);
-        GV(w->ffn_norm, LAYER_TID(l, TID_FFN_NORM), H, 1.0f, 0.1f);
+        GV(w->attn_norm, LAYER_TID(l, TID_ATTN_NORM), H, SYN_NORM_CENTER, SYN_NORM_SCALE);
+        GV(w->ffn_norm, LAYER_TID(l, TID_FFN_NORM), H, SYN_NORM_CENTER, SYN_NORM_SCALE);
         if (c->mixer == SHV_CONV) {
             GT(LAYER_TID(l, TID_IN_PROJ), wtype, 3 * H, H, 0.0f, MAT_STD, &w->in_proj);
             GT(LAYER_TID(l, TID_OUT_PROJ), wtype, H, H, 0.0f, OUT_STD, &w->out_proj);
-            GV(w->conv_w, LAYER_TID(l, TID_CONV), H * c->conv_kernel, 0.0f, 0.5f);
+            GV(w->conv_w, LAYER_TID(l, TID_CONV), H * c->conv_kernel, 0.0f, SYN_CONV_SCALE);
         } else {
             int qd = c->n_heads * hd, kvd = c->n_kv_heads * hd;
             GT(LAYER_TID(l, TID_WQ), wtype, qd, H, 0.0f, MAT_STD, &w->wq);
@@ -141,8 +114,8 @@ int rt_model_synthetic(rt_model *m, rt_pool *pool, int wtype, uint64_t seed, cha
             GT(LAYER_TID(l, TID_WV), wtype, kvd, H, 0.0f, MAT_STD, &w->wv);
             GT(LAYER_TID(l, TID_WO), wtype, H, qd, 0.0f, OUT_STD, &w->wo);
             if (c->qk_norm) {
-                GV(w->q_norm, LAYER_TID(l, TID_QN), hd, 1.0f, 0.1f);
-                GV(w->k_norm, LAYER_TID(l, TID_KN), hd, 1.0f, 0.1f);
+                GV(w->q_norm, LAYER_TID(l, TID_QN), hd, SYN_NORM_CENTER, SYN_NORM_SCALE);
+                GV(w->k_norm, LAYER_TID(l, TID_KN), hd, SYN_NORM_CENTER, SYN_NORM_SCALE);
             }
         }
         if (c->ffn == SHV_SWIGLU) {
@@ -152,7 +125,7 @@ int rt_model_synthetic(rt_model *m, rt_pool *pool, int wtype, uint64_t seed, cha
         } else {
             int E = c->n_experts, Fe = c->expert_width;
             GT(LAYER_TID(l, TID_ROUTER), RT_F32, E, H, 0.0f, MAT_STD, &w->router);
-            if (c->router_bias) GV(w->exp_bias, LAYER_TID(l, TID_EBIAS), E, 0.0f, 0.1f);
+            if (c->router_bias) GV(w->exp_bias, LAYER_TID(l, TID_EBIAS), E, 0.0f, SYN_BIAS_SCALE);
             GT(LAYER_TID(l, TID_GATE_EXPS), wtype, E * Fe, H, 0.0f, MAT_STD, &w->gate_exps);
             GT(LAYER_TID(l, TID_UP_EXPS), wtype, E * Fe, H, 0.0f, MAT_STD, &w->up_exps);
             GT(LAYER_TID(l, TID_DOWN_EXPS), wtype, E * H, Fe, 0.0f, OUT_STD, &w->down_exps);
