@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <sched.h>
 #include <stdio.h>
+#include <string.h>
 #include <stdlib.h>
 #include <sys/resource.h>
 #include <unistd.h>
@@ -121,7 +122,9 @@ void rt_json_str(FILE *f, const char *s)
 static const char *target_name(void)
 {
 #if defined(SHV_BUILD_TARGET)
-    if (SHV_BUILD_TARGET[0]) return SHV_BUILD_TARGET;   /* from the generated header */
+    /* a triple from the generated header; build names such as "native" or
+     * "scalar" are not triples, so the compiler's own answer is used then */
+    if (strstr(SHV_BUILD_TARGET, "-linux-")) return SHV_BUILD_TARGET;
 #endif
 #if defined(__aarch64__) && defined(__ANDROID__)
     return "aarch64-linux-android";
