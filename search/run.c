@@ -22,8 +22,8 @@ void sh_search_opts_default(sh_search_opts *o)
     snprintf(o->objectives, sizeof o->objectives, "decode_ms,params");
     o->mode = SH_EVAL_DEVICE;
     o->algo = SH_ALGO_NSGA2;
-    o->budget = 24;
-    o->population = 8;
+    o->budget = 48;
+    o->population = 12;
     o->seed = 1;
     o->jobs = 2;
     o->measure.prompt = 64;

@@ -693,7 +693,11 @@ static void test_cmd_scorer(void **state)
 /* A real HTTP server on 127.0.0.1 (tests/helpers/capability_server.py). */
 typedef struct server { pid_t pid; int to_child; int port; } server;
 
-static void server_start(server *s)
+static void server_start_args(server *s, const char *a1, const char *a2, const char *a3);
+
+static void server_start(server *s) { server_start_args(s, NULL, NULL, NULL); }
+
+static void server_start_args(server *s, const char *a1, const char *a2, const char *a3)
 {
     const char *root = getenv("STARHIL_ROOT");
     char script[1024];
@@ -707,7 +711,7 @@ static void server_start(server *s)
         dup2(in[0], 0);
         dup2(out[1], 1);
         close(in[1]); close(out[0]);
-        execlp("python3", "python3", script, (char *)NULL);
+        execlp("python3", "python3", script, a1, a2, a3, (char *)NULL);
         _exit(127);
     }
     close(in[0]); close(out[1]);
@@ -783,6 +787,53 @@ static void test_http_scorer(void **state)
     tmpdb_close(&t);
 }
 
+/* HTTPS with a throwaway self-signed certificate: verification is on by
+ * default (the scorer must refuse the unknown issuer), and --insecure (an
+ * explicit opt-in) accepts it.  A real TLS server, not a mock. */
+static void test_https_scorer_verifies(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/starhil-tls-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char cert[256], key[256], san[64];
+    snprintf(cert, sizeof cert, "%s/cert.pem", dir);
+    snprintf(key, sizeof key, "%s/key.pem", dir);
+    snprintf(san, sizeof san, "subjectAltName=IP:127.0.0.1");
+    char *argv[] = {"openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert,
+                    "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", san, NULL};
+    sh_proc_opts po = {.timeout_s = 60};
+    sh_proc_result pr;
+    sh_err err = {{0}};
+    assert_int_equal(sh_proc_run(argv, &po, &pr, &err), 0);
+    if (!pr.exited || pr.exit_code != 0) fail_msg("openssl failed: %s", pr.err);
+    sh_proc_result_free(&pr);
+    server srv;
+    server_start_args(&srv, "--tls", cert, key);
+    tmpdb t;
+    tmpdb_open(&t);
+    sh_genome g;
+    assert_int_equal(sh_genome_parse(SMALL, &g, &err), 0);
+    sh_score_opts o;
+    sh_score_opts_default(&o);
+    o.timeout_s = 10;
+    o.retries = 0;
+    char url[128];
+    snprintf(url, sizeof url, "https://127.0.0.1:%d/ok", srv.port);
+    expect_failure(&t, &g, url, &o, "certificate");      /* self-signed: refused by default */
+    o.insecure = true;
+    o.force = true;
+    sh_score_rec r;
+    assert_int_equal(sh_score_genome(t.db, &g, url, &o, &r, &err), 0);
+    assert_string_equal(r.status, "ok");
+    assert_true(fabs(r.aggregate - 0.5) < 1e-12);
+    sh_score_rec_free(&r);
+    server_stop(&srv);
+    tmpdb_close(&t);
+    unlink(cert);
+    unlink(key);
+    rmdir(dir);
+}
+
 /* ---- discrimination: hybrid solves MQAR, all-conv cannot (release binary) ---------------- */
 static double score_mqar(const char *exe, const char *db, const char *genome)
 {
@@ -836,6 +887,7 @@ int main(void)
         cmocka_unit_test(test_split_argv),
         cmocka_unit_test(test_cmd_scorer),
         cmocka_unit_test(test_http_scorer),
+        cmocka_unit_test(test_https_scorer_verifies),
         cmocka_unit_test(test_hybrid_beats_all_conv_on_recall),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -10,9 +10,11 @@ ready, and answers POSTs by path:
   /missing   404
   /auth      200 like /ok if "Authorization: Bearer s3cret" was sent, else 401
   /big       200 with a 2 MiB body
-Stops after --max-requests requests or when stdin closes.
+With --tls CERT KEY it serves HTTPS with that certificate (the TLS tests use
+a throwaway self-signed one). Stops when stdin closes.
 """
 import json
+import ssl
 import sys
 import threading
 import time
@@ -70,6 +72,10 @@ class Handler(BaseHTTPRequestHandler):
 def main():
     srv = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     srv.daemon_threads = True
+    if len(sys.argv) == 4 and sys.argv[1] == "--tls":
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(sys.argv[2], sys.argv[3])
+        srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
     print("PORT %d" % srv.server_address[1], flush=True)
     t = threading.Thread(target=srv.serve_forever, daemon=True)
     t.start()
