@@ -226,7 +226,7 @@ static const char SH_REPORT_JS[] =
     "    if (t.model) parts.push(String(t.model));\n"
     "    if (isNum(t.n_cpus)) parts.push(t.n_cpus + \" CPUs\");\n"
     "    if (Array.isArray(t.clusters)) parts.push(t.clusters.length + \" cluster(s): \" + t.clusters.map(function (c) {\n"
-    "      return (Array.isArray(c.cpus) ? c.cpus.length : \"?\") + \" x \" + (isNum(c.max_khz) ? (c.max_khz / 1e6).toFixed(2) + \" GHz\" : \"?\");\n"
+    "      return (Array.isArray(c.cpus) ? c.cpus.length : \"?\") + \" x \" + (isNum(c.max_khz) && c.max_khz > 0 ? (c.max_khz / 1e6).toFixed(2) + \" GHz\" : \"unknown GHz\");\n"
     "    }).join(\", \"));\n"
     "    if (Array.isArray(t.caches)) parts.push(t.caches.map(function (c) {\n"
     "      return \"L\" + c.level + (c.type ? \" \" + c.type : \"\") + \" \" + (isNum(c.size_bytes) ? (c.size_bytes / 1024) + \" KiB\" : \"?\");\n"

@@ -187,7 +187,7 @@
     if (t.model) parts.push(String(t.model));
     if (isNum(t.n_cpus)) parts.push(t.n_cpus + " CPUs");
     if (Array.isArray(t.clusters)) parts.push(t.clusters.length + " cluster(s): " + t.clusters.map(function (c) {
-      return (Array.isArray(c.cpus) ? c.cpus.length : "?") + " x " + (isNum(c.max_khz) ? (c.max_khz / 1e6).toFixed(2) + " GHz" : "?");
+      return (Array.isArray(c.cpus) ? c.cpus.length : "?") + " x " + (isNum(c.max_khz) && c.max_khz > 0 ? (c.max_khz / 1e6).toFixed(2) + " GHz" : "unknown GHz");
     }).join(", "));
     if (Array.isArray(t.caches)) parts.push(t.caches.map(function (c) {
       return "L" + c.level + (c.type ? " " + c.type : "") + " " + (isNum(c.size_bytes) ? (c.size_bytes / 1024) + " KiB" : "?");
