@@ -16,7 +16,8 @@
  * Prefill transposes a block of 16 rows once per 64 tokens and streams tiles
  * of 8 (or 4) tokens against it.  q4_0 decode with AVX512-VBMI instead drops
  * the scales of 4 blocks with one vpermt2b and pairs nibble halves with
- * activation halves (rt_act.gx4).  Blocks past the last full group use a
+ * activation halves (rt_act.gx4), prefetching the weight stream 4 KiB ahead.
+ * Blocks past the last full group use a
  * two-block loop.  AVX2: one block per vector with vpmaddubsw (q4_0: nibbles
  * + correction; q8_0: sign trick, exact).  NEON: sdot (or vmull) on signed
  * values.  Integer parts are exact on every path; only the f32 summation order
@@ -392,6 +393,8 @@ static inline float row_q_from(const uint8_t *row, const rt_act *a, int t, int K
 #define TT5 8   /* tokens per AVX-512 quantised tile */
 
 #if defined(__AVX512VBMI__)
+#define Q4_PF 4096   /* software prefetch distance of the q4_0 decode kernel */
+
 /* q4_0 decode with byte permutes: per 4 blocks one vpermt2b drops the scales,
  * nibble halves meet activation halves (rt_act.gx4), and a 4x4 add-transpose
  * gives the 16 block sums in rt_sigma4 order. */
@@ -444,8 +447,16 @@ static void mm_q_avx512_one(const rt_mat *w, const rt_act *a, int r0, int r1, in
         for (int r = r0; r < r1; r++) {
             const uint8_t *row = w->data + (size_t)r * w->row_bytes;
             __m512 acc = _mm512_setzero_ps();
-            for (int g = 0; g < ng; g++)
+            for (int g = 0; g < ng; g++) {
+                /* the rows of a range are contiguous: prefetch the weight
+                 * stream Q4_PF bytes ahead (5 lines cover the 288 bytes of a
+                 * group at any alignment).  Decode is memory bound and the
+                 * hardware prefetcher alone leaves too few misses in flight
+                 * per core; measured about +5% decode tok/s on Zen4 (2 threads). */
+                const uint8_t *pf = row + (size_t)g * 16 * bb + Q4_PF;
+                for (int l = 0; l < 5; l++) _mm_prefetch((const char *)(pf + 64 * l), _MM_HINT_T0);
                 acc = q4_group_one(row + (size_t)g * 16 * bb, g4 + (size_t)g * RT_GX_BYTES, acc);
+            }
             float s = _mm512_reduce_add_ps(acc);
             if (ng * 16 < nb) s += row_q_from(row, a, t, K, type, ng * 16);
             y[(size_t)t * ldy + r] = s;
