@@ -1,6 +1,7 @@
 /* build.c - variant code generation, compiler driving and the build cache
  * (see build.h).  The compiler runs through util/proc.h (argv, never a shell). */
 #include "evaluator/build.h"
+#include "util/strbuf.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -55,112 +56,57 @@ static uint64_t fnv_str(uint64_t h, const char *s)
     return fnv_bytes(h, s, strlen(s) + 1);
 }
 
-/* ---- small string builder ------------------------------------------------ */
-
-typedef struct sbuf {
-    char *data;
-    size_t len, cap;
-    int oom;
-} sbuf;
-
-static void sb_add(sbuf *b, const char *s, size_t n)
-{
-    if (b->oom) return;
-    if (b->len + n + 1 > b->cap) {
-        size_t nc = b->cap ? b->cap * 2 : 1024;
-        while (nc < b->len + n + 1) nc *= 2;
-        char *p = realloc(b->data, nc);
-        if (!p) { b->oom = 1; return; }
-        b->data = p; b->cap = nc;
-    }
-    memcpy(b->data + b->len, s, n);
-    b->len += n;
-    b->data[b->len] = '\0';
-}
-
-static void sb_puts(sbuf *b, const char *s) { sb_add(b, s, strlen(s)); }
-
-static void sb_printf(sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void sb_printf(sbuf *b, const char *fmt, ...)
-{
-    char tmp[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
-    va_end(ap);
-    if (n < 0) return;
-    if ((size_t)n < sizeof tmp) { sb_add(b, tmp, (size_t)n); return; }
-    char *big = malloc((size_t)n + 1);
-    if (!big) { b->oom = 1; return; }
-    va_start(ap, fmt);
-    vsnprintf(big, (size_t)n + 1, fmt, ap);
-    va_end(ap);
-    sb_add(b, big, (size_t)n);
-    free(big);
-}
+/* ---- the generated header's text ---------------------------------------- */
 
 /* C string literal contents: escapes quotes, backslashes, non-printables. */
-static void sb_c_string(sbuf *b, const char *s)
+static void sb_c_string(sh_strbuf *b, const char *s)
 {
-    sb_puts(b, "\"");
+    sh_strbuf_puts(b, "\"");
     for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p == '"' || *p == '\\') { char e[2] = {'\\', (char)*p}; sb_add(b, e, 2); }
-        else if (*p < 0x20 || *p >= 0x7f || *p == '?') sb_printf(b, "\\%03o", *p);
-        else sb_add(b, (const char *)p, 1);
+        if (*p == '"' || *p == '\\') { char e[2] = {'\\', (char)*p}; sh_strbuf_add(b, e, 2); }
+        else if (*p < 0x20 || *p >= 0x7f || *p == '?') sh_strbuf_printf(b, "\\%03o", *p);
+        else sh_strbuf_add(b, (const char *)p, 1);
     }
-    sb_puts(b, "\"");
-}
-
-/* Shortest decimal form of v that reads back exactly, always a double literal. */
-static void fmt_double(double v, char *out, size_t cap)
-{
-    for (int prec = 1; prec <= 17; prec++) {
-        snprintf(out, cap, "%.*g", prec, v);
-        if (strtod(out, NULL) == v) break;
-    }
-    if (!strpbrk(out, ".eEn")) {
-        size_t n = strlen(out);
-        if (n + 2 < cap) memcpy(out + n, ".0", 3);
-    }
+    sh_strbuf_puts(b, "\"");
 }
 
 /* ---- the generated header ------------------------------------------------ */
 
-static void header_globals(sbuf *b, const sh_genome *g)
+static void header_globals(sh_strbuf *b, const sh_genome *g)
 {
     char d[64];
-    sb_printf(b, "#define SHV_VOCAB          %d\n", g->vocab);
-    sb_printf(b, "#define SHV_HIDDEN         %d\n", g->hidden);
-    sb_printf(b, "#define SHV_HEAD_DIM       %d\n", g->head_dim);
-    fmt_double(g->rope_theta, d, sizeof d);
-    sb_printf(b, "#define SHV_ROPE_THETA     %s\n", d);
-    fmt_double(g->norm_eps, d, sizeof d);
-    sb_printf(b, "#define SHV_NORM_EPS       %s\n", d);
-    sb_printf(b, "#define SHV_MAX_CONTEXT    %d\n", g->max_context);
-    sb_printf(b, "#define SHV_TIED           %d\n", g->tied_embeddings ? 1 : 0);
-    sb_printf(b, "#define SHV_ROPE_SCALING   %d        /* 1 = llama3 */\n",
+    sh_strbuf_printf(b, "#define SHV_VOCAB          %d\n", g->vocab);
+    sh_strbuf_printf(b, "#define SHV_HIDDEN         %d\n", g->hidden);
+    sh_strbuf_printf(b, "#define SHV_HEAD_DIM       %d\n", g->head_dim);
+    sh_fmt_double(g->rope_theta, d, sizeof d, 1);
+    sh_strbuf_printf(b, "#define SHV_ROPE_THETA     %s\n", d);
+    sh_fmt_double(g->norm_eps, d, sizeof d, 1);
+    sh_strbuf_printf(b, "#define SHV_NORM_EPS       %s\n", d);
+    sh_strbuf_printf(b, "#define SHV_MAX_CONTEXT    %d\n", g->max_context);
+    sh_strbuf_printf(b, "#define SHV_TIED           %d\n", g->tied_embeddings ? 1 : 0);
+    sh_strbuf_printf(b, "#define SHV_ROPE_SCALING   %d        /* 1 = llama3 */\n",
               g->rope_scaling == SH_ROPE_LLAMA3 ? 1 : 0);
     bool l3 = g->rope_scaling == SH_ROPE_LLAMA3;
-    fmt_double(l3 ? g->rope_factor : 1.0, d, sizeof d);
-    sb_printf(b, "#define SHV_ROPE_FACTOR    %s\n", d);
-    fmt_double(l3 ? g->rope_low_freq : 1.0, d, sizeof d);
-    sb_printf(b, "#define SHV_ROPE_LOW_FREQ  %s\n", d);
-    fmt_double(l3 ? g->rope_high_freq : 4.0, d, sizeof d);
-    sb_printf(b, "#define SHV_ROPE_HIGH_FREQ %s\n", d);
-    sb_printf(b, "#define SHV_ROPE_ORIG_CTX  %d\n", l3 ? g->rope_orig_context : 8192);
-    sb_printf(b, "#define SHV_N_LAYERS       %d\n", g->n_layers);
+    sh_fmt_double(l3 ? g->rope_factor : 1.0, d, sizeof d, 1);
+    sh_strbuf_printf(b, "#define SHV_ROPE_FACTOR    %s\n", d);
+    sh_fmt_double(l3 ? g->rope_low_freq : 1.0, d, sizeof d, 1);
+    sh_strbuf_printf(b, "#define SHV_ROPE_LOW_FREQ  %s\n", d);
+    sh_fmt_double(l3 ? g->rope_high_freq : 4.0, d, sizeof d, 1);
+    sh_strbuf_printf(b, "#define SHV_ROPE_HIGH_FREQ %s\n", d);
+    sh_strbuf_printf(b, "#define SHV_ROPE_ORIG_CTX  %d\n", l3 ? g->rope_orig_context : 8192);
+    sh_strbuf_printf(b, "#define SHV_N_LAYERS       %d\n", g->n_layers);
 }
 
-static void header_layers(sbuf *b, const sh_genome *g)
+static void header_layers(sh_strbuf *b, const sh_genome *g)
 {
-    sb_puts(b, "/* one row per layer: mixer kind, conv kernel, heads, kv heads, qk_norm,\n"
+    sh_strbuf_puts(b, "/* one row per layer: mixer kind, conv kernel, heads, kv heads, qk_norm,\n"
               " *                    ffn kind, width, experts, top_k, expert width, router bias */\n");
-    sb_printf(b, "#define SHV_LAYER_TABLE { \\\n");
+    sh_strbuf_printf(b, "#define SHV_LAYER_TABLE { \\\n");
     for (int i = 0; i < g->n_layers; i++) {
         const sh_mixer *m = &g->layers[i].mixer;
         const sh_ffn *f = &g->layers[i].ffn;
         bool conv = m->kind == SH_MIXER_CONV, moe = f->kind == SH_FFN_MOE;
-        sb_printf(b, "    { %s, %d, %d, %d, %d, %s, %d, %d, %d, %d, %d }%s \\\n",
+        sh_strbuf_printf(b, "    { %s, %d, %d, %d, %d, %s, %d, %d, %d, %d, %d }%s \\\n",
                   conv ? "SHV_CONV" : "SHV_GQA ",
                   conv ? m->conv_kernel : 0,
                   conv ? 0 : m->n_heads, conv ? 0 : m->n_kv_heads,
@@ -171,7 +117,7 @@ static void header_layers(sbuf *b, const sh_genome *g)
                   moe ? f->expert_width : 0, (moe && f->router_bias) ? 1 : 0,
                   i + 1 < g->n_layers ? "," : "");
     }
-    sb_puts(b, "}\n");
+    sh_strbuf_puts(b, "}\n");
 }
 
 char *sh_build_header(const sh_genome *g, const char *target, const char *cc,
@@ -187,25 +133,25 @@ char *sh_build_header(const sh_genome *g, const char *target, const char *cc,
     }
     char hex[17];
     sh_hash_hex(sh_genome_hash(g), hex);
-    sbuf b = {0};
-    sb_printf(&b, "/* sh_variant.h - generated by `starhil build`; do not edit.\n"
+    sh_strbuf b = {0};
+    sh_strbuf_printf(&b, "/* sh_variant.h - generated by `starhil build`; do not edit.\n"
                   " * The compile-time architecture of one runtime variant. */\n"
                   "#ifndef SH_VARIANT_H\n#define SH_VARIANT_H\n\n");
-    sb_printf(&b, "#define SHV_GENOME_HASH    \"%s\"\n", hex);
-    sb_puts(&b, "#define SHV_GENOME_TEXT    ");
+    sh_strbuf_printf(&b, "#define SHV_GENOME_HASH    \"%s\"\n", hex);
+    sh_strbuf_puts(&b, "#define SHV_GENOME_TEXT    ");
     sb_c_string(&b, text);
-    sb_puts(&b, "\n");
+    sh_strbuf_puts(&b, "\n");
     header_globals(&b, g);
-    sb_printf(&b, "\n/* block kinds: same numbering as genome.h */\n#ifndef SHV_CONV\n"
+    sh_strbuf_printf(&b, "\n/* block kinds: same numbering as genome.h */\n#ifndef SHV_CONV\n"
                   "#define SHV_CONV   %d\n#define SHV_GQA    %d\n"
                   "#define SHV_SWIGLU %d\n#define SHV_MOE    %d\n#endif\n\n",
               SH_MIXER_CONV, SH_MIXER_GQA, SH_FFN_SWIGLU, SH_FFN_MOE);
     header_layers(&b, g);
-    sb_puts(&b, "\n/* how this variant was built (reported by `variant info` and `bench`) */\n");
-    sb_puts(&b, "#define SHV_BUILD_TARGET   "); sb_c_string(&b, target ? target : ""); sb_puts(&b, "\n");
-    sb_puts(&b, "#define SHV_BUILD_CC       "); sb_c_string(&b, cc ? cc : ""); sb_puts(&b, "\n");
-    sb_puts(&b, "#define SHV_BUILD_FLAGS    "); sb_c_string(&b, flags ? flags : ""); sb_puts(&b, "\n");
-    sb_puts(&b, "\n#endif\n");
+    sh_strbuf_puts(&b, "\n/* how this variant was built (reported by `variant info` and `bench`) */\n");
+    sh_strbuf_puts(&b, "#define SHV_BUILD_TARGET   "); sb_c_string(&b, target ? target : ""); sh_strbuf_puts(&b, "\n");
+    sh_strbuf_puts(&b, "#define SHV_BUILD_CC       "); sb_c_string(&b, cc ? cc : ""); sh_strbuf_puts(&b, "\n");
+    sh_strbuf_puts(&b, "#define SHV_BUILD_FLAGS    "); sb_c_string(&b, flags ? flags : ""); sh_strbuf_puts(&b, "\n");
+    sh_strbuf_puts(&b, "\n#endif\n");
     free(text);
     if (b.oom) { free(b.data); sh_err_set(err, "build header: out of memory"); return NULL; }
     return b.data;

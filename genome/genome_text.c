@@ -3,6 +3,7 @@
  * bounded length, bounded numbers, bounded repeat counts, and every error names
  * the character position and what was expected. */
 #include "genome/genome.h"
+#include "util/strbuf.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -31,15 +32,6 @@ void sh_genome_init(sh_genome *g)
 }
 
 /* ---- formatting ------------------------------------------------------------ */
-
-/* Shortest %g representation that reads back to exactly the same double. */
-static void format_double(double v, char *buf, size_t cap)
-{
-    for (int prec = 1; prec <= 17; prec++) {
-        snprintf(buf, cap, "%.*g", prec, v);
-        if (strtod(buf, NULL) == v) return;
-    }
-}
 
 typedef struct outbuf {
     char *buf;
@@ -73,15 +65,15 @@ int sh_genome_format(const sh_genome *g, char *buf, size_t cap, sh_err *err)
 {
     outbuf o = {buf, cap, 0, 0};
     char theta[32], eps[32];
-    format_double(g->rope_theta, theta, sizeof theta);
-    format_double(g->norm_eps, eps, sizeof eps);
+    sh_fmt_double(g->rope_theta, theta, sizeof theta, 0);
+    sh_fmt_double(g->norm_eps, eps, sizeof eps, 0);
     out_printf(&o, "d=%d v=%d hd=%d theta=%s eps=%s ctx=%d tie=%d", g->hidden, g->vocab, g->head_dim,
                theta, eps, g->max_context, g->tied_embeddings ? 1 : 0);
     if (g->rope_scaling == SH_ROPE_LLAMA3) {
         char f[32], lo[32], hi[32];
-        format_double(g->rope_factor, f, sizeof f);
-        format_double(g->rope_low_freq, lo, sizeof lo);
-        format_double(g->rope_high_freq, hi, sizeof hi);
+        sh_fmt_double(g->rope_factor, f, sizeof f, 0);
+        sh_fmt_double(g->rope_low_freq, lo, sizeof lo, 0);
+        sh_fmt_double(g->rope_high_freq, hi, sizeof hi, 0);
         out_printf(&o, " rope=llama3(%s,%s,%s,%d)", f, lo, hi, g->rope_orig_context);
     }
     out_printf(&o, " |");

@@ -2,6 +2,7 @@
  * statement preparation and column access, JSON canonicalisation and the
  * FNV-1a hash used for settings/params keys. */
 #include "runs/runs_internal.h"
+#include "util/strbuf.h"
 
 #include <jansson.h>
 #include <math.h>
@@ -90,41 +91,13 @@ static json_t *parse_json(const char *text, const char *what, sh_err *err)
 
 /* ---- canonical JSON: keys sorted, compact, shortest round-trip reals ---- */
 
-typedef struct sbuf {
-    char *p;
-    size_t len, cap;
-    bool oom;
-} sbuf;
-
-static void sb_add(sbuf *b, const char *s, size_t n)
-{
-    if (b->oom) return;
-    if (b->len + n + 1 > b->cap) {
-        size_t ncap = b->cap ? b->cap : 256;
-        while (ncap < b->len + n + 1) ncap *= 2;
-        char *np = realloc(b->p, ncap);
-        if (!np) { b->oom = true; return; }
-        b->p = np;
-        b->cap = ncap;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-
-static void sb_str(sbuf *b, const char *s) { sb_add(b, s, strlen(s)); }
-
-/* Shortest of %.15g..%.17g that reads back to the same double, so 0.1 stays
- * "0.1"; always with a '.' or an exponent so it stays a real. */
-static void sb_real(sbuf *b, double v)
+/* shortest round-trip real, always with a '.' or an exponent so it stays a
+ * real ("n": nan/inf cannot occur in parsed JSON) */
+static void sb_real(sh_strbuf *b, double v)
 {
     char buf[40];
-    for (int prec = 15; prec <= 17; prec++) {
-        snprintf(buf, sizeof buf, "%.*g", prec, v);
-        if (strtod(buf, NULL) == v) break;
-    }
-    if (!strpbrk(buf, ".eEn")) strcat(buf, ".0");   /* "n": nan/inf cannot occur in parsed JSON */
-    sb_str(b, buf);
+    sh_fmt_double(v, buf, sizeof buf, 1);
+    sh_strbuf_puts(b, buf);
 }
 
 static int cmp_keys(const void *a, const void *b)
@@ -132,9 +105,9 @@ static int cmp_keys(const void *a, const void *b)
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-static void sb_json(sbuf *b, json_t *j);
+static void sb_json(sh_strbuf *b, json_t *j);
 
-static void sb_object(sbuf *b, json_t *j)
+static void sb_object(sh_strbuf *b, json_t *j)
 {
     size_t n = json_object_size(j), i = 0;
     const char **keys = n ? malloc(n * sizeof *keys) : NULL;
@@ -143,47 +116,47 @@ static void sb_object(sbuf *b, json_t *j)
     json_t *v;
     json_object_foreach(j, k, v) keys[i++] = k;
     if (n > 1) qsort(keys, n, sizeof *keys, cmp_keys);
-    sb_str(b, "{");
+    sh_strbuf_puts(b, "{");
     for (i = 0; i < n; i++) {
-        if (i) sb_str(b, ",");
+        if (i) sh_strbuf_puts(b, ",");
         json_t *ks = json_string(keys[i]);
         sb_json(b, ks);
         json_decref(ks);
-        sb_str(b, ":");
+        sh_strbuf_puts(b, ":");
         sb_json(b, json_object_get(j, keys[i]));
     }
-    sb_str(b, "}");
+    sh_strbuf_puts(b, "}");
     free(keys);
 }
 
-static void sb_json(sbuf *b, json_t *j)
+static void sb_json(sh_strbuf *b, json_t *j)
 {
     char buf[32];
     switch (json_typeof(j)) {
     case JSON_OBJECT: sb_object(b, j); break;
     case JSON_ARRAY:
-        sb_str(b, "[");
+        sh_strbuf_puts(b, "[");
         for (size_t i = 0; i < json_array_size(j); i++) {
-            if (i) sb_str(b, ",");
+            if (i) sh_strbuf_puts(b, ",");
             sb_json(b, json_array_get(j, i));
         }
-        sb_str(b, "]");
+        sh_strbuf_puts(b, "]");
         break;
     case JSON_STRING: {
         char *s = json_dumps(j, JSON_ENCODE_ANY | JSON_COMPACT);
         if (!s) { b->oom = true; break; }
-        sb_str(b, s);
+        sh_strbuf_puts(b, s);
         free(s);
         break;
     }
     case JSON_INTEGER:
         snprintf(buf, sizeof buf, "%" JSON_INTEGER_FORMAT, json_integer_value(j));
-        sb_str(b, buf);
+        sh_strbuf_puts(b, buf);
         break;
     case JSON_REAL: sb_real(b, json_real_value(j)); break;
-    case JSON_TRUE: sb_str(b, "true"); break;
-    case JSON_FALSE: sb_str(b, "false"); break;
-    case JSON_NULL: sb_str(b, "null"); break;
+    case JSON_TRUE: sh_strbuf_puts(b, "true"); break;
+    case JSON_FALSE: sh_strbuf_puts(b, "false"); break;
+    case JSON_NULL: sh_strbuf_puts(b, "null"); break;
     }
 }
 
@@ -191,15 +164,15 @@ char *shdb_canon_json(const char *text, const char *what, sh_err *err)
 {
     json_t *j = parse_json(text, what, err);
     if (!j) return NULL;
-    sbuf b = {0};
+    sh_strbuf b = {0};
     sb_json(&b, j);
     json_decref(j);
-    if (b.oom || !b.p) {
-        free(b.p);
+    if (b.oom || !b.data) {
+        free(b.data);
         sh_err_set(err, "%s: cannot encode JSON (out of memory)", what);
         return NULL;
     }
-    return b.p;
+    return b.data;
 }
 
 int shdb_check_json(const char *text, bool nullable, const char *what, sh_err *err)

@@ -10,7 +10,7 @@ mkdir -p "$out" "$root/tests/fuzz/crashes"
 CFLAGS="-std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -I$root $(pkg-config --cflags jansson)"
 clang $CFLAGS -o "$out/fuzz_genome" "$root/tests/fuzz/fuzz_genome.c" \
     "$root"/genome/genome.c "$root"/genome/genome_text.c "$root"/genome/genome_json.c \
-    "$root"/genome/analytics.c "$root"/genome/presets.c "$root"/util/err.c \
+    "$root"/genome/analytics.c "$root"/genome/presets.c "$root"/util/err.c "$root"/util/strbuf.c \
     $(pkg-config --libs jansson) -lm
 work="$out/corpus_genome"
 mkdir -p "$work"
