@@ -1,10 +1,16 @@
 #!/bin/sh
 # bench_runtime.sh - runtime speed against llama.cpp and the memory roofline.
-# Builds the LFM2-350M and LFM2-1.2B variants (native), measures the memory read
-# bandwidth in the same run (bench/membw.c, 2 threads, 1 GiB), benches each model
-# with q8_0 and q4_0 weights (--prompt 512 --gen 64 --threads 2) and prints one
-# table.  Environment: STARHIL (tool, default ./starhil), BENCH_MODELS,
-# BENCH_TYPES, BENCH_PROMPT, BENCH_GEN, BENCH_THREADS, BENCH_REPS.
+# Builds the LFM2-350M and LFM2-1.2B variants (native) and, for each model with
+# q8_0 and q4_0 weights:
+#   pp  bench --prompt 512 --gen 64: prefill of a 512-token prompt (llama-bench
+#       pp512) and decode continuing at depth 512 (an extra column);
+#   tg  bench --prompt 1 --gen 64: decode from an empty context, as llama-bench
+#       measures tg; this is the figure compared with llama.cpp and the roofline;
+# with the memory read bandwidth (bench/membw.c, same thread count, 1 GiB, 4 KiB
+# and huge pages) measured right before and right after each row; the roofline
+# uses the higher of the two, because bandwidth on a shared host drifts.
+# Prints one table.  Environment: STARHIL (tool, default ./starhil),
+# BENCH_MODELS, BENCH_TYPES, BENCH_PROMPT, BENCH_GEN, BENCH_THREADS, BENCH_REPS.
 set -eu
 cd "$(dirname "$0")/.."
 STARHIL=${STARHIL:-./starhil}
@@ -18,17 +24,20 @@ OUT=build/bench/runtime
 mkdir -p "$OUT"
 [ -x "$STARHIL" ] || { echo "bench_runtime: $STARHIL not built (run make)"; exit 1; }
 
-cc -O3 -march=native -pthread -o "$OUT/membw" bench/membw.c
-echo "memory bandwidth ($THREADS threads, 1 GiB) ..." >&2
-"$OUT/membw" --threads "$THREADS" --mib 1024 --reps 5 >"$OUT/membw.json"
+cc -std=c11 -O3 -march=native -pthread -o "$OUT/membw" bench/membw.c
 
 for model in $MODELS; do
     exe=$("$STARHIL" build "$model" --target native)
     for t in $TYPES; do
-        echo "bench $model $t ..." >&2
+        row="$OUT/$model-$t"
+        echo "bench $model $t: bandwidth, pp$PROMPT, tg$GEN, bandwidth ..." >&2
+        "$OUT/membw" --threads "$THREADS" --mib 1024 --reps 5 >"$row.membw-before.json"
         "$exe" bench --prompt "$PROMPT" --gen "$GEN" --threads "$THREADS" --reps "$REPS" \
-            --warmup 1 --wtype "$t" >"$OUT/$model-$t.json"
+            --warmup 1 --wtype "$t" >"$row.pp.json"
+        "$exe" bench --prompt 1 --gen "$GEN" --threads "$THREADS" --reps "$REPS" \
+            --warmup 1 --wtype "$t" >"$row.tg.json"
+        "$OUT/membw" --threads "$THREADS" --mib 1024 --reps 5 >"$row.membw-after.json"
     done
 done
 
-/usr/bin/python3 bench/runtime_table.py "$OUT" "$MODELS" "$TYPES"
+/usr/bin/python3 bench/runtime_table.py "$OUT" "$MODELS" "$TYPES" "$PROMPT" "$GEN"

@@ -8,7 +8,8 @@
  *    numpy reference (tests/reference/lfm2_ref.py) match its forward pass, for
  *    every block kind and for f32 / f16 / q8_0 / q4_0 weights;
  *  - consistency: scalar vs SIMD build, prefill vs token-by-token decode,
- *    aarch64 (static, under qemu-aarch64) vs x86-64;
+ *    aarch64 (static, under qemu-aarch64) vs x86-64; the element-wise
+ *    numerics (q8 activation rounding, SiLU) bit-identical on every SIMD path;
  *  - robustness: malformed GGUF files exit 1 with a message, never a signal;
  *  - the bench JSON carries every field of docs/interfaces.md with sane values.
  *
@@ -667,6 +668,98 @@ static void test_aarch64_matches_x86(void **state)
     free(x86); free(arm); free(arm8);
 }
 
+/* ---- element-wise numerics: bit-identical on every SIMD path ---------------------------- */
+
+static int cpu_has(const char *flag)
+{
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    if (!f) return 0;
+    char line[8192], word[64];
+    int found = 0;
+    snprintf(word, sizeof word, " %s", flag);
+    while (!found && fgets(line, sizeof line, f))
+        if (!strncmp(line, "flags", 5)) {
+            char *p = strstr(line, word);
+            found = p && (p[strlen(word)] == ' ' || p[strlen(word)] == '\n');
+        }
+    fclose(f);
+    return found;
+}
+
+/* Compiles tests/harness/rt_numerics.c with the runtime's rt_quant.c for one
+ * SIMD path and returns its output (malloc'd) after checking the path name
+ * it reports; emu = "/usr/bin/qemu-aarch64" or NULL. */
+static char *numerics_run(const char *cc, const char *flags, const char *want, const char *emu, const char *name)
+{
+    char exe[512], hdr[512], src[1400], quant[1400], inc[1400];
+    path_in_tmp(exe, sizeof exe, name);
+    path_in_tmp(hdr, sizeof hdr, "numerics");
+    snprintf(src, sizeof src, "%s/tests/harness/rt_numerics.c", g_root);
+    snprintf(quant, sizeof quant, "%s/rt_quant.c", g_runtime);
+    snprintf(inc, sizeof inc, "-I%s", g_runtime);
+    char ihdr[600];
+    snprintf(ihdr, sizeof ihdr, "-I%s", hdr);
+    char *argv[24];
+    int n = 0;
+    argv[n++] = (char *)cc;
+    char flagbuf[256];
+    snprintf(flagbuf, sizeof flagbuf, "%s", flags);
+    for (char *tok = strtok(flagbuf, " "); tok && n < 12; tok = strtok(NULL, " ")) argv[n++] = tok;
+    char *rest[] = {"-std=c11", "-O3", "-Wall", "-Wextra", "-Werror", ihdr, inc, "-o", exe, src, quant, "-lm", NULL};
+    for (int i = 0; rest[i]; i++) argv[n++] = rest[i];
+    argv[n] = NULL;
+    sh_proc_result r;
+    run(argv, 120, &r);
+    if (r.exit_code != 0) fail_msg("%s %s: compile failed: %s", cc, flags, r.err);
+    sh_proc_result_free(&r);
+    char *ex[] = {emu ? (char *)emu : exe, exe, NULL};
+    run(emu ? ex : ex + 1, 60, &r);
+    if (r.exit_code != 0) fail_msg("numerics %s: exit %d: %s", name, r.exit_code, r.err);
+    char first[64];
+    snprintf(first, sizeof first, "simd %s\n", want);
+    if (strncmp(r.out, first, strlen(first)) != 0) fail_msg("numerics %s: built as %.30s, want %s", name, r.out, want);
+    char *body = strdup(r.out + strlen(first));
+    sh_proc_result_free(&r);
+    return body;
+}
+
+/* q8 activation quantisation and SiLU give the same bits on every path */
+static void test_numerics_bit_identical(void **state)
+{
+    (void)state;
+    char hdr[512], path[600];
+    path_in_tmp(hdr, sizeof hdr, "numerics");
+    mkdir(hdr, 0755);
+    snprintf(path, sizeof path, "%s/sh_variant.h", hdr);
+    write_text(path, "#define SHV_GENOME_HASH \"0000000000000000\"\n#define SHV_N_LAYERS 1\n"
+                     "#define SHV_LAYER_TABLE { { 0, 3, 0, 0, 0, 0, 64, 0, 0, 0, 0 } }\n");
+    char *ref = numerics_run("cc", "-DSHV_SCALAR", "scalar", NULL, "num_scalar");
+    assert_true(strstr(ref, "block 1 d 3f800000") != NULL);   /* ties case present */
+    struct { const char *cc, *flags, *want, *emu, *name; int run; } paths[] = {
+        {"cc", "-mavx2 -mfma -mf16c", "avx2", NULL, "num_avx2", cpu_has("avx2") && cpu_has("fma")},
+        {"cc", "-mavx512f -mavx512bw -mavx512vl -mavx512vnni -mfma -mf16c", "avx512", NULL, "num_avx512",
+         cpu_has("avx512f") && cpu_has("avx512bw") && cpu_has("avx512vl") && cpu_has("avx512_vnni")},
+        {"clang", "-mavx2 -mfma -mf16c", "avx2", NULL, "num_clang_avx2", cpu_has("avx2") && cpu_has("fma")},
+        {"aarch64-linux-gnu-gcc", "-static -march=armv8.2-a+dotprod", "neon-dotprod", "/usr/bin/qemu-aarch64",
+         "num_neon_dot", 1},
+        {"aarch64-linux-gnu-gcc", "-static -march=armv8-a", "neon", "/usr/bin/qemu-aarch64", "num_neon", 1},
+        {"aarch64-linux-gnu-gcc", "-static -DSHV_SCALAR", "scalar", "/usr/bin/qemu-aarch64", "num_arm_scalar", 1},
+    };
+    for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) {
+        if (!paths[i].run) { print_message("# numerics %s: CPU lacks the instructions, not run\n", paths[i].name); continue; }
+        char *out = numerics_run(paths[i].cc, paths[i].flags, paths[i].want, paths[i].emu, paths[i].name);
+        if (strcmp(out, ref) != 0) {
+            const char *a = out, *b = ref;
+            while (*a && *a == *b) a++, b++;
+            while (a > out && a[-1] != '\n') a--, b--;
+            fail_msg("numerics %s differs from scalar at:\n  %.120s\n  scalar: %.120s", paths[i].name, a, b);
+        }
+        print_message("# numerics %s: bit-identical to scalar\n", paths[i].name);
+        free(out);
+    }
+    free(ref);
+}
+
 /* ---- malformed GGUF files ---------------------------------------------------------------- */
 
 static unsigned char *slurp(const char *path, size_t *n)
@@ -878,6 +971,7 @@ int main(void)
         cmocka_unit_test(test_scalar_matches_simd),
         cmocka_unit_test(test_decode_matches_prefill),
         cmocka_unit_test(test_aarch64_matches_x86),
+        cmocka_unit_test(test_numerics_bit_identical),
         cmocka_unit_test(test_malformed_gguf_rejected),
         cmocka_unit_test(test_bench_json),
     };

@@ -52,6 +52,7 @@ void rt_quantize_row(int type, const float *x, void *dst, int n);
 void rt_dequantize_row(int type, const void *src, float *y, int n);
 float rt_expf(float x);          /* accurate (~2 ulp) branch-free exp */
 float rt_silu(float x);
+void rt_silu_mul(float *g, const float *u, int n);   /* g = silu(g) * u */
 
 /* A weight matrix [rows][cols] in one type, row-major, rows of row_bytes. */
 typedef struct rt_mat {

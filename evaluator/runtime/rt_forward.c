@@ -251,7 +251,7 @@ static void rows_range(void *ctx, int b, int e)
         case RJ_SWIGLU: {
             int F = rt_layers[j->l].width;
             float *g = s->a + (size_t)t * s->lda, *u = s->b + (size_t)t * s->ldb;
-            for (int i = 0; i < F; i++) g[i] = rt_silu(g[i]) * u[i];
+            rt_silu_mul(g, u, F);
             break;
         }
         case RJ_RESID: {
@@ -449,7 +449,7 @@ static void silu_range(void *ctx, int b, int e)
     silu_job *j = ctx;
     for (int t = b; t < e; t++) {
         float *g = j->s->a + (size_t)t * j->s->lda, *u = j->s->b + (size_t)t * j->s->ldb;
-        for (int i = 0; i < j->F; i++) g[i] = rt_silu(g[i]) * u[i];
+        rt_silu_mul(g, u, j->F);
     }
 }
 

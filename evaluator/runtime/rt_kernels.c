@@ -830,11 +830,9 @@ void rt_matmul(rt_pool *pool, rt_act *a, const rt_mm_item *items, int n)
         a->quantised = 1;
     }
     mm_job j = { a, items, n };
-    int nth = rt_pool_size(pool);
-    int grain = total / (nth * 8);      /* ~8 ranges per thread */
-    grain = grain < TR ? TR : grain / TR * TR;
-    if (a->T > 1 && grain > 64) grain = 64;
-    rt_pool_for(pool, total, grain, mm_range, &j);
+    /* the pool hands out guided ranges (large first); 16 rows is the
+     * smallest: one AVX-512 prefill row block, a few KiB of decode weights */
+    rt_pool_for(pool, total, 16, mm_range, &j);
 }
 
 /* f16 KV-cache helpers */

@@ -1,7 +1,8 @@
 /* rt_pool.c - the runtime's thread pool: workers created once; a parallel
  * loop hands out ranges of items from one atomic counter that also carries
  * the job's generation, so any thread (the caller included) takes the next
- * range when it is free.  A worker that is descheduled (busy machine) or runs
+ * range when it is free; ranges are guided (large first, shrinking to the
+ * grain at the end).  A worker that is descheduled (busy machine) or runs
  * on a slow core simply takes fewer ranges; the caller waits only for ranges
  * already taken.  Idle workers spin briefly, then sleep on a condition
  * variable.  Optional pinning to a CPU list via sched_setaffinity(0, ...),
@@ -72,10 +73,15 @@ static void do_work(rt_pool *p)
         if (atomic_load_explicit(&p->claim, memory_order_acquire) >> 32 != v >> 32) continue;
         int next = (int)(uint32_t)v;
         if (next >= total || grain < 1) return;
-        if (!atomic_compare_exchange_weak_explicit(&p->claim, &v, v + (uint64_t)grain,
+        /* guided sizes: half of an even share of what is left, in multiples
+         * of grain, so ranges shrink towards the end and threads finish
+         * together */
+        int size = (total - next) / (2 * p->n) / grain * grain;
+        if (size < grain) size = grain;
+        if (!atomic_compare_exchange_weak_explicit(&p->claim, &v, v + (uint64_t)size,
                                                    memory_order_acq_rel, memory_order_acquire))
             continue;
-        int end = next + grain < total ? next + grain : total;
+        int end = next + size < total ? next + size : total;
         fn(ctx, next, end);
         if (atomic_fetch_add_explicit(&p->done, end - next, memory_order_acq_rel) + (end - next) == total) {
             pthread_mutex_lock(&p->done_mu);

@@ -7,6 +7,12 @@
 
 #include "rt.h"
 
+#if defined(RT_SIMD_AVX512) || defined(RT_SIMD_AVX2)
+#include <immintrin.h>
+#elif defined(RT_SIMD_NEON)
+#include <arm_neon.h>
+#endif
+
 #if defined(__clang__)
 #pragma STDC FP_CONTRACT OFF
 #endif
@@ -188,6 +194,93 @@ float rt_expf(float x)
 
 float rt_silu(float x) { return x / (1.0f + rt_expf(-x)); }
 
+/* The SIMD paths below repeat rt_expf / rt_silu operation by operation (no
+ * FMA contraction, the same clamps and NaN handling), so every build gives
+ * bit-identical results to the scalar functions. */
+#if defined(RT_SIMD_AVX512)
+static inline __m512 silu16(__m512 x)
+{
+    __m512 e = _mm512_sub_ps(_mm512_setzero_ps(), x);
+    e = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(e, _mm512_set1_ps(-87.0f), _CMP_LT_OQ), e, _mm512_set1_ps(-87.0f));
+    e = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(e, _mm512_set1_ps(88.3f), _CMP_GT_OQ), e, _mm512_set1_ps(88.3f));
+    __m512 n = _mm512_roundscale_ps(_mm512_add_ps(_mm512_mul_ps(e, _mm512_set1_ps(1.44269504f)), _mm512_set1_ps(0.5f)),
+                                    _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
+    n = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(n, n, _CMP_ORD_Q), n);
+    __m512 r = _mm512_sub_ps(e, _mm512_mul_ps(n, _mm512_set1_ps(0.693145752f)));
+    r = _mm512_sub_ps(r, _mm512_mul_ps(n, _mm512_set1_ps(1.42860677e-06f)));
+    __m512 p = _mm512_set1_ps(1.98412701e-04f);
+    p = _mm512_add_ps(_mm512_mul_ps(p, r), _mm512_set1_ps(1.38888892e-03f));
+    p = _mm512_add_ps(_mm512_mul_ps(p, r), _mm512_set1_ps(8.33333377e-03f));
+    p = _mm512_add_ps(_mm512_mul_ps(p, r), _mm512_set1_ps(4.16666679e-02f));
+    p = _mm512_add_ps(_mm512_mul_ps(p, r), _mm512_set1_ps(1.66666672e-01f));
+    p = _mm512_add_ps(_mm512_mul_ps(p, r), _mm512_set1_ps(0.5f));
+    p = _mm512_add_ps(_mm512_mul_ps(p, r), _mm512_set1_ps(1.0f));
+    p = _mm512_add_ps(_mm512_mul_ps(p, r), _mm512_set1_ps(1.0f));
+    __m512i bits = _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvttps_epi32(n), _mm512_set1_epi32(127)), 23);
+    e = _mm512_mul_ps(p, _mm512_castsi512_ps(bits));
+    return _mm512_div_ps(x, _mm512_add_ps(_mm512_set1_ps(1.0f), e));
+}
+#elif defined(RT_SIMD_AVX2)
+static inline __m256 silu8(__m256 x)
+{
+    __m256 e = _mm256_sub_ps(_mm256_setzero_ps(), x);
+    e = _mm256_blendv_ps(e, _mm256_set1_ps(-87.0f), _mm256_cmp_ps(e, _mm256_set1_ps(-87.0f), _CMP_LT_OQ));
+    e = _mm256_blendv_ps(e, _mm256_set1_ps(88.3f), _mm256_cmp_ps(e, _mm256_set1_ps(88.3f), _CMP_GT_OQ));
+    __m256 n = _mm256_floor_ps(_mm256_add_ps(_mm256_mul_ps(e, _mm256_set1_ps(1.44269504f)), _mm256_set1_ps(0.5f)));
+    n = _mm256_and_ps(n, _mm256_cmp_ps(n, n, _CMP_ORD_Q));
+    __m256 r = _mm256_sub_ps(e, _mm256_mul_ps(n, _mm256_set1_ps(0.693145752f)));
+    r = _mm256_sub_ps(r, _mm256_mul_ps(n, _mm256_set1_ps(1.42860677e-06f)));
+    __m256 p = _mm256_set1_ps(1.98412701e-04f);
+    p = _mm256_add_ps(_mm256_mul_ps(p, r), _mm256_set1_ps(1.38888892e-03f));
+    p = _mm256_add_ps(_mm256_mul_ps(p, r), _mm256_set1_ps(8.33333377e-03f));
+    p = _mm256_add_ps(_mm256_mul_ps(p, r), _mm256_set1_ps(4.16666679e-02f));
+    p = _mm256_add_ps(_mm256_mul_ps(p, r), _mm256_set1_ps(1.66666672e-01f));
+    p = _mm256_add_ps(_mm256_mul_ps(p, r), _mm256_set1_ps(0.5f));
+    p = _mm256_add_ps(_mm256_mul_ps(p, r), _mm256_set1_ps(1.0f));
+    p = _mm256_add_ps(_mm256_mul_ps(p, r), _mm256_set1_ps(1.0f));
+    __m256i bits = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvttps_epi32(n), _mm256_set1_epi32(127)), 23);
+    e = _mm256_mul_ps(p, _mm256_castsi256_ps(bits));
+    return _mm256_div_ps(x, _mm256_add_ps(_mm256_set1_ps(1.0f), e));
+}
+#elif defined(RT_SIMD_NEON)
+static inline float32x4_t silu4(float32x4_t x)
+{
+    float32x4_t e = vnegq_f32(x);
+    e = vbslq_f32(vcltq_f32(e, vdupq_n_f32(-87.0f)), vdupq_n_f32(-87.0f), e);
+    e = vbslq_f32(vcgtq_f32(e, vdupq_n_f32(88.3f)), vdupq_n_f32(88.3f), e);
+    float32x4_t n = vrndmq_f32(vaddq_f32(vmulq_f32(e, vdupq_n_f32(1.44269504f)), vdupq_n_f32(0.5f)));
+    n = vreinterpretq_f32_u32(vandq_u32(vreinterpretq_u32_f32(n), vceqq_f32(n, n)));
+    float32x4_t r = vsubq_f32(e, vmulq_f32(n, vdupq_n_f32(0.693145752f)));
+    r = vsubq_f32(r, vmulq_f32(n, vdupq_n_f32(1.42860677e-06f)));
+    float32x4_t p = vdupq_n_f32(1.98412701e-04f);
+    p = vaddq_f32(vmulq_f32(p, r), vdupq_n_f32(1.38888892e-03f));
+    p = vaddq_f32(vmulq_f32(p, r), vdupq_n_f32(8.33333377e-03f));
+    p = vaddq_f32(vmulq_f32(p, r), vdupq_n_f32(4.16666679e-02f));
+    p = vaddq_f32(vmulq_f32(p, r), vdupq_n_f32(1.66666672e-01f));
+    p = vaddq_f32(vmulq_f32(p, r), vdupq_n_f32(0.5f));
+    p = vaddq_f32(vmulq_f32(p, r), vdupq_n_f32(1.0f));
+    p = vaddq_f32(vmulq_f32(p, r), vdupq_n_f32(1.0f));
+    int32x4_t bits = vshlq_n_s32(vaddq_s32(vcvtq_s32_f32(n), vdupq_n_s32(127)), 23);
+    e = vmulq_f32(p, vreinterpretq_f32_s32(bits));
+    return vdivq_f32(x, vaddq_f32(vdupq_n_f32(1.0f), e));
+}
+#endif
+
+void rt_silu_mul(float *g, const float *u, int n)
+{
+    int i = 0;
+#if defined(RT_SIMD_AVX512)
+    for (; i + 16 <= n; i += 16)
+        _mm512_storeu_ps(g + i, _mm512_mul_ps(silu16(_mm512_loadu_ps(g + i)), _mm512_loadu_ps(u + i)));
+#elif defined(RT_SIMD_AVX2)
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(g + i, _mm256_mul_ps(silu8(_mm256_loadu_ps(g + i)), _mm256_loadu_ps(u + i)));
+#elif defined(RT_SIMD_NEON)
+    for (; i + 4 <= n; i += 4) vst1q_f32(g + i, vmulq_f32(silu4(vld1q_f32(g + i)), vld1q_f32(u + i)));
+#endif
+    for (; i < n; i++) g[i] = rt_silu(g[i]) * u[i];
+}
+
 const int rt_sigma16[16] = { 0, 2, 4, 6, 1, 3, 5, 7, 8, 10, 12, 14, 9, 11, 13, 15 };
 
 const int rt_sigma4[16] = { 0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15 };
@@ -238,6 +331,113 @@ static void act_interleave(rt_act *a, int t)
     }
 }
 
+/* One q8 activation block: d = amax/127 kept in f32, q = round(x/d) (half
+ * away from zero, as roundf); returns sum(q).  The SIMD paths compute the same
+ * values as the scalar one bit for bit (max is exact; the division, the
+ * product and the rounding are the same IEEE operations). */
+#if defined(RT_SIMD_AVX512)
+/* |x| with AVX512F integer logic (the _ps logic ops need AVX512DQ) */
+static inline __m512 abs16(__m512 x, __m512i absmask)
+{
+    return _mm512_castsi512_ps(_mm512_and_si512(_mm512_castps_si512(x), absmask));
+}
+#endif
+
+static inline int quant_block_q8(const float *x, int8_t *q, float *dout)
+{
+#if defined(RT_SIMD_AVX512)
+    const __m512i absmask = _mm512_set1_epi32(0x7fffffff);
+    __m512 x0 = _mm512_loadu_ps(x), x1 = _mm512_loadu_ps(x + 16);
+    /* max(|x|, acc) returns acc when |x| is NaN, as fmaxf does */
+    __m512 m = _mm512_max_ps(abs16(x0, absmask), _mm512_setzero_ps());
+    m = _mm512_max_ps(abs16(x1, absmask), m);
+    float amax = _mm512_reduce_max_ps(m);
+    float d = amax / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
+    __m512i s = _mm512_setzero_si512();
+    for (int h = 0; h < 2; h++) {
+        __m512 f = _mm512_mul_ps(h ? x1 : x0, _mm512_set1_ps(id));
+        f = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(f, _mm512_set1_ps(127.0f), _CMP_GT_OQ), f, _mm512_set1_ps(127.0f));
+        f = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(f, _mm512_set1_ps(-127.0f), _CMP_LT_OQ), f, _mm512_set1_ps(-127.0f));
+        __m512 tr = _mm512_roundscale_ps(f, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+        __m512 fr = abs16(_mm512_sub_ps(f, tr), absmask);      /* exact */
+        __m512 one = _mm512_castsi512_ps(_mm512_or_si512(_mm512_castps_si512(_mm512_set1_ps(1.0f)),
+                                                         _mm512_andnot_si512(absmask, _mm512_castps_si512(f))));
+        __m512 r = _mm512_mask_add_ps(tr, _mm512_cmp_ps_mask(fr, _mm512_set1_ps(0.5f), _CMP_GE_OQ), tr, one);
+        __m512i v = _mm512_maskz_cvttps_epi32(_mm512_cmp_ps_mask(f, f, _CMP_ORD_Q), r);
+        _mm_storeu_si128((__m128i *)(void *)(q + 16 * h), _mm512_cvtepi32_epi8(v));
+        s = _mm512_add_epi32(s, v);
+    }
+    *dout = d;
+    return _mm512_reduce_add_epi32(s);
+#elif defined(RT_SIMD_AVX2)
+    const __m256 absmask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+    __m256 xv[4], m = _mm256_setzero_ps();
+    for (int k = 0; k < 4; k++) {
+        xv[k] = _mm256_loadu_ps(x + 8 * k);
+        m = _mm256_max_ps(_mm256_and_ps(xv[k], absmask), m);   /* NaN |x| keeps m */
+    }
+    __m128 h = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+    h = _mm_max_ps(h, _mm_movehl_ps(h, h));
+    h = _mm_max_ss(h, _mm_movehdup_ps(h));
+    float amax = _mm_cvtss_f32(h);
+    float d = amax / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
+    __m256i s = _mm256_setzero_si256();
+    for (int k = 0; k < 4; k++) {
+        __m256 f = _mm256_mul_ps(xv[k], _mm256_set1_ps(id));
+        f = _mm256_blendv_ps(f, _mm256_set1_ps(127.0f), _mm256_cmp_ps(f, _mm256_set1_ps(127.0f), _CMP_GT_OQ));
+        f = _mm256_blendv_ps(f, _mm256_set1_ps(-127.0f), _mm256_cmp_ps(f, _mm256_set1_ps(-127.0f), _CMP_LT_OQ));
+        __m256 tr = _mm256_round_ps(f, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+        __m256 fr = _mm256_and_ps(_mm256_sub_ps(f, tr), absmask);      /* exact */
+        __m256 one = _mm256_or_ps(_mm256_set1_ps(1.0f), _mm256_andnot_ps(absmask, f));
+        __m256 r = _mm256_add_ps(tr, _mm256_and_ps(one, _mm256_cmp_ps(fr, _mm256_set1_ps(0.5f), _CMP_GE_OQ)));
+        __m256i v = _mm256_and_si256(_mm256_cvttps_epi32(r), _mm256_castps_si256(_mm256_cmp_ps(f, f, _CMP_ORD_Q)));
+        __m128i p16 = _mm_packs_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+        _mm_storel_epi64((__m128i *)(void *)(q + 8 * k), _mm_packs_epi16(p16, p16));
+        s = _mm256_add_epi32(s, v);
+    }
+    __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
+    s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0x4e));
+    s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0xb1));
+    *dout = d;
+    return _mm_cvtsi128_si32(s4);
+#elif defined(RT_SIMD_NEON)
+    float32x4_t xv[8], m = vdupq_n_f32(0.0f);
+    for (int k = 0; k < 8; k++) {
+        xv[k] = vld1q_f32(x + 4 * k);
+        m = vmaxnmq_f32(m, vabsq_f32(xv[k]));   /* maxNum: a NaN lane keeps m, as fmaxf */
+    }
+    float amax = vmaxnmvq_f32(m);
+    float d = amax / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
+    int32x4_t s = vdupq_n_s32(0);
+    for (int k = 0; k < 8; k++) {
+        float32x4_t f = vmulq_n_f32(xv[k], id);
+        f = vbslq_f32(vcgtq_f32(f, vdupq_n_f32(127.0f)), vdupq_n_f32(127.0f), f);
+        f = vbslq_f32(vcltq_f32(f, vdupq_n_f32(-127.0f)), vdupq_n_f32(-127.0f), f);
+        int32x4_t v = vandq_s32(vcvtq_s32_f32(vrndaq_f32(f)), vreinterpretq_s32_u32(vceqq_f32(f, f)));
+        int16x4_t v16 = vmovn_s32(v);
+        int8x8_t v8 = vmovn_s16(vcombine_s16(v16, v16));
+        vst1_lane_s32((int32_t *)(void *)(q + 4 * k), vreinterpret_s32_s8(v8), 0);
+        s = vaddq_s32(s, v);
+    }
+    *dout = d;
+    return vaddvq_s32(s);
+#else
+    float amax = 0.0f;
+    for (int j = 0; j < RT_QK; j++) amax = fmaxf(amax, fabsf(x[j]));
+    float d = amax / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
+    int sum = 0;
+    for (int j = 0; j < RT_QK; j++) {
+        float f = x[j] * id;
+        f = f > 127.0f ? 127.0f : (f < -127.0f ? -127.0f : f);
+        int v = f == f ? (int)roundf(f) : 0;   /* NaN/inf from corrupt weights: no UB */
+        q[j] = (int8_t)v;
+        sum += v;
+    }
+    *dout = d;
+    return sum;
+#endif
+}
+
 /* q8 activation blocks: d = amax/127 kept in f32, q = round(x/d). */
 void rt_act_quantize(rt_act *a, int t0, int t1)
 {
@@ -246,17 +446,8 @@ void rt_act_quantize(rt_act *a, int t0, int t1)
         const float *x = a->x + (size_t)t * a->ldx;
         int8_t *q = a->qs + (size_t)t * a->K;
         for (int b = 0; b < nb; b++) {
-            float amax = 0.0f;
-            for (int j = 0; j < RT_QK; j++) amax = fmaxf(amax, fabsf(x[b * RT_QK + j]));
-            float d = amax / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
-            int sum = 0;
-            for (int j = 0; j < RT_QK; j++) {
-                float f = x[b * RT_QK + j] * id;
-                f = f > 127.0f ? 127.0f : (f < -127.0f ? -127.0f : f);
-                int v = f == f ? (int)roundf(f) : 0;   /* NaN/inf from corrupt weights: no UB */
-                q[b * RT_QK + j] = (int8_t)v;
-                sum += v;
-            }
+            float d;
+            int sum = quant_block_q8(x + b * RT_QK, q + b * RT_QK, &d);
             a->d[(size_t)t * nb + b] = d;
             a->ds[(size_t)t * nb + b] = d * (float)sum;
         }
