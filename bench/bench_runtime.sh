@@ -4,13 +4,17 @@
 # q8_0 and q4_0 weights:
 #   pp  bench --prompt 512 --gen 64: prefill of a 512-token prompt (llama-bench
 #       pp512) and decode continuing at depth 512 (an extra column);
-#   tg  bench --prompt 1 --gen 64: decode from an empty context, as llama-bench
-#       measures tg; this is the figure compared with llama.cpp and the roofline;
-# with the memory read bandwidth (bench/membw.c, same thread count, 1 GiB, 4 KiB
-# and huge pages) measured right before and right after each row; the roofline
-# uses the higher of the two, because bandwidth on a shared host drifts.
+#   tg  BENCH_TG_RUNS (5) runs of bench --prompt 1 --gen 64: decode from an
+#       empty context, as llama-bench measures tg; the figure compared with
+#       llama.cpp and with the roofline;
+#   bw  the memory read bandwidth (bench/membw.c, same thread count, 512 MiB,
+#       4 KiB and huge pages) measured before the first tg run, between runs
+#       and after the last.  Bandwidth on a shared host drifts from minute to
+#       minute, so each tg run is paired with the mean of the readings just
+#       before and just after it, and the row reports medians over the runs.
 # Prints one table.  Environment: STARHIL (tool, default ./starhil),
-# BENCH_MODELS, BENCH_TYPES, BENCH_PROMPT, BENCH_GEN, BENCH_THREADS, BENCH_REPS.
+# BENCH_MODELS, BENCH_TYPES, BENCH_PROMPT, BENCH_GEN, BENCH_THREADS, BENCH_REPS,
+# BENCH_TG_RUNS.
 set -eu
 cd "$(dirname "$0")/.."
 STARHIL=${STARHIL:-./starhil}
@@ -20,6 +24,7 @@ PROMPT=${BENCH_PROMPT:-512}
 GEN=${BENCH_GEN:-64}
 THREADS=${BENCH_THREADS:-2}
 REPS=${BENCH_REPS:-3}
+TG_RUNS=${BENCH_TG_RUNS:-5}
 OUT=build/bench/runtime
 mkdir -p "$OUT"
 [ -x "$STARHIL" ] || { echo "bench_runtime: $STARHIL not built (run make)"; exit 1; }
@@ -30,13 +35,20 @@ for model in $MODELS; do
     exe=$("$STARHIL" build "$model" --target native)
     for t in $TYPES; do
         row="$OUT/$model-$t"
-        echo "bench $model $t: bandwidth, pp$PROMPT, tg$GEN, bandwidth ..." >&2
-        "$OUT/membw" --threads "$THREADS" --mib 1024 --reps 5 >"$row.membw-before.json"
+        echo "bench $model $t: pp$PROMPT, then $TG_RUNS x (bandwidth, tg$GEN), bandwidth ..." >&2
         "$exe" bench --prompt "$PROMPT" --gen "$GEN" --threads "$THREADS" --reps "$REPS" \
             --warmup 1 --wtype "$t" >"$row.pp.json"
-        "$exe" bench --prompt 1 --gen "$GEN" --threads "$THREADS" --reps "$REPS" \
-            --warmup 1 --wtype "$t" >"$row.tg.json"
-        "$OUT/membw" --threads "$THREADS" --mib 1024 --reps 5 >"$row.membw-after.json"
+        : >"$row.tg.jsonl"
+        : >"$row.bw.jsonl"
+        i=0
+        while [ "$i" -lt "$TG_RUNS" ]; do
+            "$OUT/membw" --threads "$THREADS" --mib 512 --reps 3 >>"$row.bw.jsonl"
+            "$exe" bench --prompt 1 --gen "$GEN" --threads "$THREADS" --reps 1 \
+                --warmup 1 --wtype "$t" | tr -d '\n' >>"$row.tg.jsonl"
+            echo >>"$row.tg.jsonl"
+            i=$((i + 1))
+        done
+        "$OUT/membw" --threads "$THREADS" --mib 512 --reps 3 >>"$row.bw.jsonl"
     done
 done
 

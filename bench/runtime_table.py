@@ -19,6 +19,17 @@ def load(path):
         return json.load(f)
 
 
+def load_lines(path):
+    with open(path) as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def median(xs):
+    xs = sorted(xs)
+    n = len(xs)
+    return xs[n // 2] if n % 2 else 0.5 * (xs[n // 2 - 1] + xs[n // 2])
+
+
 def main():
     out, models, types = sys.argv[1], sys.argv[2].split(), sys.argv[3].split()
     prompt, gen = sys.argv[4], sys.argv[5]
@@ -29,23 +40,29 @@ def main():
     for m in models:
         for t in types:
             row = os.path.join(out, '%s-%s' % (m, t))
-            pp, tg = load(row + '.pp.json'), load(row + '.tg.json')
-            bw = max(load(row + '.membw-before.json')['gb_s'], load(row + '.membw-after.json')['gb_s'])
-            ref_p, ref_d = REF.get((m, t), (None, None))
-            wb = tg['weight_bytes']
+            pp = load(row + '.pp.json')
+            tgs = load_lines(row + '.tg.jsonl')
+            bws = [b['gb_s'] for b in load_lines(row + '.bw.jsonl')]
+            if len(bws) != len(tgs) + 1:
+                sys.exit('runtime_table: %s: %d bandwidth readings for %d tg runs' % (row, len(bws), len(tgs)))
+            wb = pp['weight_bytes']
+            # each tg run against the mean bandwidth just before and after it
+            pair_bw = [0.5 * (bws[i] + bws[i + 1]) for i in range(len(tgs))]
+            fracs = [tg['decode_tok_s'] * wb / (bw * 1e9) for tg, bw in zip(tgs, pair_bw)]
+            dec, bw, frac = median([tg['decode_tok_s'] for tg in tgs]), median(pair_bw), median(fracs)
             roof = bw * 1e9 / wb
-            frac = tg['decode_tok_s'] / roof
+            ref_p, ref_d = REF.get((m, t), (None, None))
             if frac < ROOFLINE_TARGET:
                 missed.append('%s %s roofline %.2f' % (m, t, frac))
             if ref_p and pp['prefill_tok_s'] < ref_p:
                 missed.append('%s %s prefill %.1f < %d' % (m, t, pp['prefill_tok_s'], ref_p))
-            if ref_d and tg['decode_tok_s'] < ref_d:
-                missed.append('%s %s decode %.1f < %d' % (m, t, tg['decode_tok_s'], ref_d))
+            if ref_d and dec < ref_d:
+                missed.append('%s %s decode %.1f < %d' % (m, t, dec, ref_d))
             over = (pp['peak_rss_bytes'] - wb - pp['kv_bytes'] - pp['conv_state_bytes']) / MiB
             rows.append([m, t, '%.1f' % pp['prefill_tok_s'], str(ref_p or '-'),
                          '%.2f' % (pp['prefill_tok_s'] / ref_p) if ref_p else '-',
-                         '%.1f' % tg['decode_tok_s'], str(ref_d or '-'),
-                         '%.2f' % (tg['decode_tok_s'] / ref_d) if ref_d else '-',
+                         '%.1f' % dec, str(ref_d or '-'),
+                         '%.2f' % (dec / ref_d) if ref_d else '-',
                          '%.1f' % pp['decode_tok_s'],
                          '%.1f' % (wb / MiB), '%.1f' % bw, '%.1f' % roof, '%.2f' % frac,
                          '%.1f' % (pp['peak_rss_bytes'] / MiB), '%.1f' % over])
@@ -55,8 +72,9 @@ def main():
         print('  '.join(v.rjust(w) for v, w in zip(r, width)))
     print('pp = prefill of a %s-token prompt; tg = decode of %s tokens from an empty context '
           '(llama-bench protocol); tg@%s = the same decode after the %s-token prompt' % (prompt, gen, prompt, prompt))
-    print('roofline decode = bandwidth / weight bytes per token (bandwidth: best of 4 KiB and huge '
-          'pages, higher of before/after the row); target fraction >= %.2f' % ROOFLINE_TARGET)
+    print('tg, GB/s and of roof are medians over the tg runs; each run is paired with the mean '
+          'bandwidth read just before and after it (best of 4 KiB and huge pages)')
+    print('roofline decode = bandwidth / weight bytes per token; target fraction >= %.2f' % ROOFLINE_TARGET)
     print('overhead = peak RSS - (weights + KV cache + conv state), from the pp run')
     print('targets: ' + ('all met' if not missed else 'missed: ' + '; '.join(missed)))
 

@@ -67,6 +67,10 @@ static const char *G_MOE =
 static const char *G_DENSE_WIDER =
     "d=64 v=256 hd=32 theta=10000 eps=1e-05 ctx=512 tie=1 | "
     "conv(3)/swiglu(160)*2 gqa(2,1,qk)/swiglu(160) conv(3)/swiglu(160)";
+/* rows long enough for the AVX-512 group kernels, with leftover blocks */
+static const char *G_WIDE =
+    "d=576 v=320 hd=64 theta=10000 eps=1e-05 ctx=512 tie=1 | "
+    "conv(3)/swiglu(1024) gqa(9,3,qk)/swiglu(1024) conv(3)/moe(4,2,544)";
 static const char *TOKENS = "1,5,9,200,3,17,42,7";
 static const char *g_tokens = "1,5,9,200,3,17,42,7";   /* the sequence in use */
 
@@ -501,7 +505,15 @@ static void test_build_cli(void **state)
 
 /* ---- parity with the numpy reference ------------------------------------------------ */
 
+static void parity_mode(const char *text, const char *wtype, int seed, double tol, const char *mode);
+
 static void parity(const char *text, const char *wtype, int seed, double tol)
+{
+    parity_mode(text, wtype, seed, tol, NULL);
+}
+
+/* mode: NULL (the variant's default, prefill), "prefill" or "decode" */
+static void parity_mode(const char *text, const char *wtype, int seed, double tol, const char *mode)
 {
     char gguf[512], ref[512], refq[512], tag[64];
     bool q = !strcmp(wtype, "q8_0") || !strcmp(wtype, "q4_0");
@@ -517,10 +529,12 @@ static void parity(const char *text, const char *wtype, int seed, double tol)
     char *exe = build(text, "native");
     size_t nr, nv;
     float *want = read_f32(ref, &nr);
-    float *got = variant_logits(exe, "parity.out", &nv, "--gguf", gguf, (const char *)NULL);
+    float *got = mode ? variant_logits(exe, "parity.out", &nv, "--gguf", gguf, "--mode", mode, (const char *)NULL)
+                      : variant_logits(exe, "parity.out", &nv, "--gguf", gguf, (const char *)NULL);
     if (nv != nr) fail_msg("%s %s: variant gave %zu logits, reference %zu", text, wtype, nv, nr);
     double e = rel_err(got, want, nr);
-    print_message("# parity %-5s rel err %.3g (tol %.0e): %s\n", wtype, e, q ? TOL_Q_EXACT : tol, text);
+    print_message("# parity %-5s%s%s rel err %.3g (tol %.0e): %s\n", wtype, mode ? " " : "", mode ? mode : "",
+                  e, q ? TOL_Q_EXACT : tol, text);
     if (!(e <= (q ? TOL_Q_EXACT : tol)))
         fail_msg("%s weights: relative error %.3g > %.0e for %s", wtype, e, q ? TOL_Q_EXACT : tol, text);
     if (q) {
@@ -542,6 +556,20 @@ static void test_parity_moe_f32(void **state)   { (void)state; parity(G_MOE, "f3
 static void test_parity_dense_f16(void **state) { (void)state; parity(G_DENSE, "f16", 14, TOL_F16); }
 static void test_parity_dense_q8_0(void **state) { (void)state; parity(G_DENSE, "q8_0", 15, TOL_Q_ACTQ); }
 static void test_parity_dense_q4_0(void **state) { (void)state; parity(G_DENSE, "q4_0", 16, TOL_Q_ACTQ); }
+
+/* Rows of 512 elements and more run the AVX-512 group kernels (16 blocks per
+ * group; decode and prefill have separate kernels), rows of 576 and 544
+ * also their tail of leftover blocks.  Every weight type, prefill and
+ * token-by-token decode, against the reference. */
+static void test_parity_wide_rows(void **state)
+{
+    (void)state;
+    const char *types[] = {"f32", "q8_0", "q4_0"};
+    const char *modes[] = {"prefill", "decode"};
+    for (int t = 0; t < 3; t++)
+        for (int m = 0; m < 2; m++)
+            parity_mode(G_WIDE, types[t], 21 + t, t ? TOL_Q_ACTQ : TOL_F32, modes[m]);
+}
 
 /* A prompt longer than one prefill chunk (the runtime prefills in chunks of
  * up to 256 tokens): KV cache and conv state must carry across chunks, and
@@ -967,6 +995,7 @@ int main(void)
         cmocka_unit_test(test_parity_dense_f16),
         cmocka_unit_test(test_parity_dense_q8_0),
         cmocka_unit_test(test_parity_dense_q4_0),
+        cmocka_unit_test(test_parity_wide_rows),
         cmocka_unit_test_teardown(test_parity_long_prompt, reset_tokens),
         cmocka_unit_test(test_scalar_matches_simd),
         cmocka_unit_test(test_decode_matches_prefill),

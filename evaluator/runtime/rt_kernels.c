@@ -433,6 +433,47 @@ static inline __m512 q4_group_one(const uint8_t *base, const uint8_t *gx4, __m51
     __m512 dw = _mm512_cvtph_ps(_mm512_castsi512_si256(r));
     return _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), _mm512_mul_ps(dw, _mm512_loadu_ps((const float *)(const void *)(gx4 + 512))), acc);
 }
+
+/* q8_0 decode, the same scheme: per 4 blocks (136 bytes) one vpermt2b over
+ * bytes [0,128) picks the first 16 quants of each block and one over
+ * [8,136) the last 16; both as w ^ 0x80 (w + 128) against the activation
+ * halves of rt_act.gx4, so no transpose and no gather.  The 4 scales sit at
+ * words 0, 17, 34, 51 of the first window; they go to lanes 4k + s, the
+ * lanes of block 4s + k in rt_sigma4 order. */
+static inline __m512 q8_group_one(const uint8_t *base, const uint8_t *gx4, __m512 acc)
+{
+    static const int8_t idx_lo[64] = {
+        2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17,
+        36, 37, 38, 39, 40, 41, 42, 43, 44, 45, 46, 47, 48, 49, 50, 51,
+        70, 71, 72, 73, 74, 75, 76, 77, 78, 79, 80, 81, 82, 83, 84, 85,
+        104, 105, 106, 107, 108, 109, 110, 111, 112, 113, 114, 115, 116, 117, 118, 119 };
+    static const int8_t idx_hi[64] = {   /* window starts 8 bytes later */
+        10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25,
+        44, 45, 46, 47, 48, 49, 50, 51, 52, 53, 54, 55, 56, 57, 58, 59,
+        78, 79, 80, 81, 82, 83, 84, 85, 86, 87, 88, 89, 90, 91, 92, 93,
+        112, 113, 114, 115, 116, 117, 118, 119, 120, 121, 122, 123, 124, 125, 126, 127 };
+    const __m512i flip = _mm512_set1_epi8((char)0x80);
+    const __m512i il = _mm512_loadu_si512((const void *)idx_lo), ih = _mm512_loadu_si512((const void *)idx_hi);
+    const __m512i isc = _mm512_set_epi16(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+                                         51, 51, 51, 51, 34, 34, 34, 34, 17, 17, 17, 17, 0, 0, 0, 0);
+    __m512i a4[4], sc = _mm512_setzero_si512();
+    for (int s = 0; s < 4; s++) {
+        const uint8_t *w = base + s * 4 * RT_Q8_BYTES;
+        __m512i t0 = _mm512_loadu_si512((const void *)w), t1 = _mm512_loadu_si512((const void *)(w + 64));
+        __m512i u0 = _mm512_loadu_si512((const void *)(w + 8)), u1 = _mm512_loadu_si512((const void *)(w + 72));
+        __m512i lo = _mm512_xor_si512(_mm512_permutex2var_epi8(t0, il, t1), flip);
+        __m512i hi = _mm512_xor_si512(_mm512_permutex2var_epi8(u0, ih, u1), flip);
+        __m512i d = _mm512_dpbusd_epi32(_mm512_setzero_si512(), lo, _mm512_loadu_si512((const void *)(gx4 + s * 128)));
+        a4[s] = _mm512_dpbusd_epi32(d, hi, _mm512_loadu_si512((const void *)(gx4 + s * 128 + 64)));
+        sc = _mm512_mask_mov_epi16(sc, (__mmask32)(0x1111u << s), _mm512_permutex2var_epi16(t0, isc, t1));
+    }
+    __m512i u01 = _mm512_add_epi32(_mm512_unpacklo_epi32(a4[0], a4[1]), _mm512_unpackhi_epi32(a4[0], a4[1]));
+    __m512i u23 = _mm512_add_epi32(_mm512_unpacklo_epi32(a4[2], a4[3]), _mm512_unpackhi_epi32(a4[2], a4[3]));
+    __m512i sum = _mm512_add_epi32(_mm512_unpacklo_epi64(u01, u23), _mm512_unpackhi_epi64(u01, u23));
+    sum = _mm512_add_epi32(sum, _mm512_slli_epi32(_mm512_loadu_si512((const void *)(gx4 + 576)), 7));
+    __m512 dw = _mm512_cvtph_ps(_mm512_castsi512_si256(sc));
+    return _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), _mm512_mul_ps(dw, _mm512_loadu_ps((const float *)(const void *)(gx4 + 512))), acc);
+}
 #endif
 
 /* decode: one token, rows [r0, r1) */
@@ -456,6 +497,23 @@ static void mm_q_avx512_one(const rt_mat *w, const rt_act *a, int r0, int r1, in
                 const uint8_t *pf = row + (size_t)g * 16 * bb + Q4_PF;
                 for (int l = 0; l < 5; l++) _mm_prefetch((const char *)(pf + 64 * l), _MM_HINT_T0);
                 acc = q4_group_one(row + (size_t)g * 16 * bb, g4 + (size_t)g * RT_GX_BYTES, acc);
+            }
+            float s = _mm512_reduce_add_ps(acc);
+            if (ng * 16 < nb) s += row_q_from(row, a, t, K, type, ng * 16);
+            y[(size_t)t * ldy + r] = s;
+        }
+        return;
+    }
+    if (type == RT_Q8_0 && a->gx4) {
+        const uint8_t *g4 = a->gx4 + (size_t)t * ng * RT_GX_BYTES;
+        for (int r = r0; r < r1; r++) {
+            const uint8_t *row = w->data + (size_t)r * w->row_bytes;
+            __m512 acc = _mm512_setzero_ps();
+            for (int g = 0; g < ng; g++) {
+                /* 9 lines ahead per 544-byte group: the stream is covered */
+                const uint8_t *pf = row + (size_t)g * 16 * bb + Q4_PF;
+                for (int l = 0; l < 9; l++) _mm_prefetch((const char *)(pf + 64 * l), _MM_HINT_T0);
+                acc = q8_group_one(row + (size_t)g * 16 * bb, g4 + (size_t)g * RT_GX_BYTES, acc);
             }
             float s = _mm512_reduce_add_ps(acc);
             if (ng * 16 < nb) s += row_q_from(row, a, t, K, type, ng * 16);
