@@ -2,10 +2,10 @@
 # bench_runtime.sh - runtime speed against llama.cpp and the memory roofline.
 # Builds the LFM2-350M and LFM2-1.2B variants (native) and, for each model with
 # q8_0 and q4_0 weights:
-#   pp  bench --prompt 512 --gen 64: prefill of a 512-token prompt (llama-bench
+#   pp  bench --prompt 512 --gen 128: prefill of a 512-token prompt (llama-bench
 #       pp512) and decode continuing at depth 512 (an extra column);
-#   tg  BENCH_TG_RUNS (5) runs of bench --prompt 1 --gen 64: decode from an
-#       empty context, as llama-bench measures tg; the figure compared with
+#   tg  BENCH_TG_RUNS (7) runs of bench --prompt 1 --gen 128: decode from an
+#       empty context, as llama-bench measures tg128; the figure compared with
 #       llama.cpp and with the roofline;
 #   bw  the memory read bandwidth (bench/membw.c, same thread count, 512 MiB,
 #       4 KiB and huge pages) measured before the first tg run, between runs
@@ -21,10 +21,10 @@ STARHIL=${STARHIL:-./starhil}
 MODELS=${BENCH_MODELS:-"lfm2-350m lfm2-1.2b"}
 TYPES=${BENCH_TYPES:-"q8_0 q4_0"}
 PROMPT=${BENCH_PROMPT:-512}
-GEN=${BENCH_GEN:-64}
+GEN=${BENCH_GEN:-128}
 THREADS=${BENCH_THREADS:-2}
 REPS=${BENCH_REPS:-3}
-TG_RUNS=${BENCH_TG_RUNS:-5}
+TG_RUNS=${BENCH_TG_RUNS:-7}
 OUT=build/bench/runtime
 mkdir -p "$OUT"
 [ -x "$STARHIL" ] || { echo "bench_runtime: $STARHIL not built (run make)"; exit 1; }

@@ -451,7 +451,7 @@ void rt_act_quantize(rt_act *a, int t0, int t1)
             a->d[(size_t)t * nb + b] = d;
             a->ds[(size_t)t * nb + b] = d * (float)sum;
         }
-        if (a->gx) act_interleave(a, t);
+        if (a->gx && !a->gx4) act_interleave(a, t);   /* with gx4 (decode, VBMI) gx is unused */
         if (a->gx4) act_halves(a, t);
     }
 }
