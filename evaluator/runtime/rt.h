@@ -53,6 +53,7 @@ void rt_dequantize_row(int type, const void *src, float *y, int n);
 float rt_expf(float x);          /* accurate (~2 ulp) branch-free exp */
 float rt_silu(float x);
 void rt_silu_mul(float *g, const float *u, int n);   /* g = silu(g) * u */
+float rt_sumsq(const float *x, int n);   /* sum x^2, one fixed order on every path */
 
 /* A weight matrix [rows][cols] in one type, row-major, rows of row_bytes. */
 typedef struct rt_mat {

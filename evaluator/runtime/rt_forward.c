@@ -210,9 +210,7 @@ void rt_state_restore(rt_state *s)
 
 static void rmsnorm(float *out, const float *x, const float *g, int n)
 {
-    float ss = 0.0f;
-    for (int i = 0; i < n; i++) ss += x[i] * x[i];
-    float r = 1.0f / sqrtf(ss / (float)n + (float)SHV_NORM_EPS);
+    float r = 1.0f / sqrtf(rt_sumsq(x, n) / (float)n + (float)SHV_NORM_EPS);
     for (int i = 0; i < n; i++) out[i] = (x[i] * r) * g[i];
 }
 

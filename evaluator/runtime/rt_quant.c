@@ -266,6 +266,58 @@ static inline float32x4_t silu4(float32x4_t x)
 }
 #endif
 
+/* sum of x[i]^2 in one fixed order on every path: 16 running sums (lane j
+ * takes i = j mod 16), folded as j + j+8, j + j+4, j + j+2, j + j+1, then the
+ * n % 16 last elements in order.  Products and sums are separate roundings
+ * (no FMA), so the SIMD paths and the scalar one agree bit for bit. */
+float rt_sumsq(const float *x, int n)
+{
+    int n16 = n / 16 * 16, i = 0;
+    float total;
+#if defined(RT_SIMD_AVX512)
+    __m512 acc = _mm512_setzero_ps();
+    for (; i < n16; i += 16) {
+        __m512 v = _mm512_loadu_ps(x + i);
+        acc = _mm512_add_ps(acc, _mm512_mul_ps(v, v));
+    }
+    __m256 h8 = _mm256_add_ps(_mm512_castps512_ps256(acc),
+                              _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(acc), 1)));   /* AVX512F only */
+    __m128 h4 = _mm_add_ps(_mm256_castps256_ps128(h8), _mm256_extractf128_ps(h8, 1));
+    __m128 h2 = _mm_add_ps(h4, _mm_movehl_ps(h4, h4));
+    total = _mm_cvtss_f32(_mm_add_ss(h2, _mm_movehdup_ps(h2)));
+#elif defined(RT_SIMD_AVX2)
+    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+    for (; i < n16; i += 16) {
+        __m256 v0 = _mm256_loadu_ps(x + i), v1 = _mm256_loadu_ps(x + i + 8);
+        a0 = _mm256_add_ps(a0, _mm256_mul_ps(v0, v0));
+        a1 = _mm256_add_ps(a1, _mm256_mul_ps(v1, v1));
+    }
+    __m256 h8 = _mm256_add_ps(a0, a1);
+    __m128 h4 = _mm_add_ps(_mm256_castps256_ps128(h8), _mm256_extractf128_ps(h8, 1));
+    __m128 h2 = _mm_add_ps(h4, _mm_movehl_ps(h4, h4));
+    total = _mm_cvtss_f32(_mm_add_ss(h2, _mm_movehdup_ps(h2)));
+#elif defined(RT_SIMD_NEON)
+    float32x4_t a[4] = { vdupq_n_f32(0.0f), vdupq_n_f32(0.0f), vdupq_n_f32(0.0f), vdupq_n_f32(0.0f) };
+    for (; i < n16; i += 16)
+        for (int k = 0; k < 4; k++) {
+            float32x4_t v = vld1q_f32(x + i + 4 * k);
+            a[k] = vaddq_f32(a[k], vmulq_f32(v, v));
+        }
+    float32x4_t h4 = vaddq_f32(vaddq_f32(a[0], a[2]), vaddq_f32(a[1], a[3]));
+    float32x2_t h2 = vadd_f32(vget_low_f32(h4), vget_high_f32(h4));
+    total = vget_lane_f32(h2, 0) + vget_lane_f32(h2, 1);
+#else
+    float acc[16] = {0};
+    for (; i < n16; i += 16)
+        for (int j = 0; j < 16; j++) acc[j] += x[i + j] * x[i + j];
+    for (int w = 8; w >= 1; w /= 2)
+        for (int j = 0; j < w; j++) acc[j] += acc[j + w];
+    total = acc[0];
+#endif
+    for (; i < n; i++) total += x[i] * x[i];
+    return total;
+}
+
 void rt_silu_mul(float *g, const float *u, int n)
 {
     int i = 0;
@@ -285,29 +337,19 @@ const int rt_sigma16[16] = { 0, 2, 4, 6, 1, 3, 5, 7, 8, 10, 12, 14, 9, 11, 13, 1
 
 const int rt_sigma4[16] = { 0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15 };
 
-/* q4_0 decode layout of token t (see rt_act.gx4) */
-static void act_halves(rt_act *a, int t)
+/* block b of token t into the q4_0 / q8_0 decode layout (see rt_act.gx4):
+ * group b/16, step s and slot k of block i = b%16 = 4s + k; its d and
+ * -sum(q) go to lane 4k + s, the lane of block 4s + k in rt_sigma4 order */
+static void act_half_block(rt_act *a, int t, int b, const int8_t *qb, float d, int sum)
 {
-    int nb = a->K / RT_QK, ng = nb / 16;
-    const int8_t *q = a->qs + (size_t)t * a->K;
-    for (int g = 0; g < ng; g++) {
-        uint8_t *dst = a->gx4 + ((size_t)t * ng + g) * RT_GX_BYTES;
-        for (int s = 0; s < 4; s++)
-            for (int b = 0; b < 4; b++) {
-                const int8_t *qb = q + (size_t)(g * 16 + 4 * s + b) * RT_QK;
-                memcpy(dst + s * 128 + 16 * b, qb, 16);
-                memcpy(dst + s * 128 + 64 + 16 * b, qb + 16, 16);
-            }
-        float *d = (float *)(void *)(dst + 512);
-        int32_t *nsa = (int32_t *)(void *)(dst + 576);
-        for (int i = 0; i < 16; i++) {
-            int b = g * 16 + rt_sigma4[i];
-            int sum = 0;
-            for (int k = 0; k < RT_QK; k++) sum += q[(size_t)b * RT_QK + k];
-            d[i] = a->d[(size_t)t * nb + b];
-            nsa[i] = -sum;
-        }
-    }
+    int ng = a->K / RT_QK / 16, g = b / 16, i = b % 16, s = i / 4, k = i % 4;
+    if (g >= ng) return;                       /* blocks past the last group */
+    uint8_t *dst = a->gx4 + ((size_t)t * ng + g) * RT_GX_BYTES;
+    memcpy(dst + s * 128 + 16 * k, qb, 16);
+    memcpy(dst + s * 128 + 64 + 16 * k, qb + 16, 16);
+    int32_t nsa = -sum;
+    memcpy(dst + 512 + 4 * (4 * k + s), &d, 4);
+    memcpy(dst + 576 + 4 * (4 * k + s), &nsa, 4);
 }
 
 /* group-interleaved copy of token t for the AVX-512 kernels (see rt_act) */
@@ -450,8 +492,8 @@ void rt_act_quantize(rt_act *a, int t0, int t1)
             int sum = quant_block_q8(x + b * RT_QK, q + b * RT_QK, &d);
             a->d[(size_t)t * nb + b] = d;
             a->ds[(size_t)t * nb + b] = d * (float)sum;
+            if (a->gx4) act_half_block(a, t, b, q + b * RT_QK, d, sum);
         }
         if (a->gx && !a->gx4) act_interleave(a, t);   /* with gx4 (decode, VBMI) gx is unused */
-        if (a->gx4) act_halves(a, t);
     }
 }

@@ -1,7 +1,8 @@
 /* rt_numerics.c - test harness for the runtime's element-wise numerics
  * (evaluator/runtime/rt_quant.c): quantises activation blocks to q8 and
  * applies silu(g)*u on fixed, awkward inputs (exact .5 ties, NaN, +-inf,
- * zeros, subnormals, huge values, the clamps of exp), and prints every
+ * zeros, subnormals, huge values, the clamps of exp), sums squares in the
+ * runtime's fixed order (RMSNorm), and prints every
  * output bit as hex.  test_runtime compiles it for each SIMD path (scalar,
  * AVX2, AVX-512, NEON with and without dotprod under qemu) and requires the
  * same text from all of them: the SIMD paths are exact copies of the scalar
@@ -105,6 +106,14 @@ int main(void)
     for (int i = 0; i < NS; i++) {
         char h[16];
         printf("silu %d %s\n", i, hex(g[i], h));
+    }
+    /* sums of squares over lengths with and without a tail of n % 16 */
+    static const int lens[] = {0, 1, 15, 16, 17, 64, 100, 1024, 1030};
+    static float v[1030];
+    for (int i = 0; i < 1030; i++) v[i] = uniform(-4.0f, 4.0f) * (i % 97 == 5 ? 1e6f : 1.0f);
+    for (size_t k = 0; k < sizeof lens / sizeof lens[0]; k++) {
+        char h[16];
+        printf("sumsq %d %s\n", lens[k], hex(rt_sumsq(v, lens[k]), h));
     }
     return 0;
 }
