@@ -183,6 +183,26 @@ static int export_moe(json_t *o, const sh_genome *g, const sh_lfm2_shape *s)
     return rc;
 }
 
+/* true when every real in v prints exactly at `digits` significant digits */
+static int reals_exact_at(const json_t *v, int digits)
+{
+    if (json_is_real(v)) {
+        char buf[64];
+        snprintf(buf, sizeof buf, "%.*g", digits, json_real_value(v));
+        return strtod(buf, NULL) == json_real_value(v);
+    }
+    if (json_is_object(v)) {
+        const char *k;
+        json_t *x;
+        json_object_foreach((json_t *)v, k, x) if (!reals_exact_at(x, digits)) return 0;
+    } else if (json_is_array(v)) {
+        size_t i;
+        json_t *x;
+        json_array_foreach(v, i, x) if (!reals_exact_at(x, digits)) return 0;
+    }
+    return 1;
+}
+
 char *sh_hf_config_export(const sh_genome *g, sh_err *err)
 {
     sh_lfm2_shape s;
@@ -196,7 +216,10 @@ char *sh_hf_config_export(const sh_genome *g, sh_err *err)
         sh_err_set(err, "HF export: out of memory building config.json");
         return NULL;
     }
-    char *text = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(17));
+    /* 15 digits print the genome's decimal numbers as written (1e-05, not
+     * 1.0000000000000001e-05); 17 when some value needs them to round-trip */
+    int digits = reals_exact_at(o, 15) ? 15 : 17;
+    char *text = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(digits));
     json_decref(o);
     if (!text) sh_err_set(err, "HF export: out of memory writing config.json");
     return text;

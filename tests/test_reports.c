@@ -211,6 +211,8 @@ static void test_hf_export_fields(void **state)
     assert_int_equal(sh_preset_get("lfm2-350m", &g, &err), 0);
     char *text = sh_hf_config_export(&g, &err);
     assert_non_null(text);
+    /* decimals print as written, not as 17-digit expansions */
+    if (!strstr(text, "\"norm_eps\": 1e-5,")) fail_msg("norm_eps not printed as 1e-5:\n%s", text);
     json_t *o = json_loads(text, 0, NULL);
     assert_non_null(o);
     check_dense_fields(o, &g);

@@ -36,6 +36,7 @@
 #include "evaluator/build.h"
 #include "genome/genome.h"
 #include "util/proc.h"
+#include "tests/helpers/reports_gguf.h"
 
 /* ---- tolerances (relative, see above) ------------------------------------ */
 #define TOL_F32       1e-4   /* f32 weights vs float64 reference                     */
@@ -788,6 +789,51 @@ static void test_numerics_bit_identical(void **state)
     free(ref);
 }
 
+/* ---- the variant's own GGUF export ------------------------------------------------------- */
+
+/* `variant export` writes a file llama.cpp can load (every MoE layer has its
+ * exp_probs_b.bias, zeros without a router bias) that loads back into the
+ * variant with the same logits as the synthetic weights it came from. */
+static void test_variant_export_roundtrip(void **state)
+{
+    (void)state;
+    char *exe = build(G_MOE, "native");
+    char gguf[512];
+    path_in_tmp(gguf, sizeof gguf, "export_moe.gguf");
+    char *argv[] = {exe, "export", "--out", gguf, "--wtype", "q8_0", "--seed", "4", NULL};
+    sh_proc_result r;
+    run(argv, 60, &r);
+    if (r.exit_code != 0) fail_msg("variant export: exit %d: %s", r.exit_code, r.err);
+    sh_proc_result_free(&r);
+    tg_file f;
+    char msg[256];
+    if (tg_read(gguf, &f, msg, sizeof msg) != 0) fail_msg("exported GGUF unreadable: %s", msg);
+    const tg_kv *arch = tg_kv_find(&f, "general.architecture");
+    assert_non_null(arch);
+    assert_string_equal(arch->str, "lfm2moe");
+    /* G_MOE: layer 1 moe with bias, layer 2 moe without */
+    for (int l = 1; l <= 2; l++) {
+        char name[64];
+        snprintf(name, sizeof name, "blk.%d.exp_probs_b.bias", l);
+        const tg_tensor *t = tg_tensor_find(&f, name);
+        if (!t) fail_msg("export lacks %s", name);
+        assert_int_equal(t->ne[0], 8);
+        assert_int_equal(t->type, 0);   /* f32 */
+        const float *v = (const float *)(const void *)(f.data + f.data_start + t->offset);
+        int nonzero = 0;
+        for (int e = 0; e < 8; e++) nonzero += v[e] != 0.0f;
+        if (l == 1) assert_true(nonzero > 0);
+        else assert_int_equal(nonzero, 0);
+    }
+    tg_free(&f);
+    size_t na, nb;
+    float *a = variant_logits(exe, "exp_gguf.out", &na, "--gguf", gguf, (const char *)NULL);
+    float *b = variant_logits(exe, "exp_syn.out", &nb, "--wtype", "q8_0", "--seed", "4", (const char *)NULL);
+    assert_int_equal(na, nb);
+    assert_memory_equal(a, b, na * sizeof(float));
+    free(a); free(b); free(exe);
+}
+
 /* ---- malformed GGUF files ---------------------------------------------------------------- */
 
 static unsigned char *slurp(const char *path, size_t *n)
@@ -1001,6 +1047,7 @@ int main(void)
         cmocka_unit_test(test_decode_matches_prefill),
         cmocka_unit_test(test_aarch64_matches_x86),
         cmocka_unit_test(test_numerics_bit_identical),
+        cmocka_unit_test(test_variant_export_roundtrip),
         cmocka_unit_test(test_malformed_gguf_rejected),
         cmocka_unit_test(test_bench_json),
     };

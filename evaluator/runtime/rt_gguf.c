@@ -498,7 +498,8 @@ int rt_model_export_gguf(const rt_model *m, const char *path, char *err, size_t 
         else lead_done = 1;
     }
     const char *arch = has_moe ? "lfm2moe" : "lfm2";
-    static wt ts[SHV_N_LAYERS * 12 + 8];
+    static wt ts[SHV_N_LAYERS * 16 + 8];     /* at most 13 per layer, 3 global */
+    static const float zero_bias[4096];       /* genomes allow up to 1024 experts */
     int nt = 0;
     char nm[96];
     add_m(ts, &nt, "token_embd.weight", &m->embd, 2, SHV_VOCAB, 1);
@@ -533,7 +534,10 @@ int rt_model_export_gguf(const rt_model *m, const char *path, char *err, size_t 
             add_m(ts, &nt, N("ffn_gate_exps.weight"), &w->gate_exps, 3, (uint64_t)c->expert_width, (uint64_t)c->n_experts);
             add_m(ts, &nt, N("ffn_up_exps.weight"), &w->up_exps, 3, (uint64_t)c->expert_width, (uint64_t)c->n_experts);
             add_m(ts, &nt, N("ffn_down_exps.weight"), &w->down_exps, 3, H, (uint64_t)c->n_experts);
-            if (c->router_bias) add_t(ts, &nt, N("exp_probs_b.bias"), RT_F32, w->exp_bias, 1, (uint64_t)c->n_experts, 1, 1);
+            if (c->n_experts > 4096) { snprintf(err, cap, "export: layer %d: %d experts (max 4096)", l, c->n_experts); return -1; }
+            /* llama.cpp requires the selection bias tensor: zeros when the genome has none */
+            add_t(ts, &nt, N("exp_probs_b.bias"), RT_F32, c->router_bias ? w->exp_bias : zero_bias, 1,
+                  (uint64_t)c->n_experts, 1, 1);
         }
 #undef N
     }
