@@ -646,12 +646,13 @@ static void test_decode_matches_prefill(void **state)
 }
 
 /* Logits of TOKENS from an aarch64 variant run under qemu-aarch64. */
-static float *arm_logits(const char *arm, const char *wtype, size_t *n)
+static float *arm_logits(const char *arm, const char *wtype, const char *mode, size_t *n)
 {
     char out[512];
     path_in_tmp(out, sizeof out, "arm.out");
     char *argv[] = {"/usr/bin/qemu-aarch64", (char *)arm, "logits", "--tokens", (char *)TOKENS,
-                    "--all", "--out", out, "--seed", "9", "--wtype", (char *)wtype, NULL};
+                    "--all", "--out", out, "--seed", "9", "--wtype", (char *)wtype,
+                    "--mode", (char *)mode, NULL};
     sh_proc_result r;
     run(argv, 300, &r);
     if (r.exit_code != 0) fail_msg("aarch64 variant under qemu: exit %d: %s", r.exit_code, r.err);
@@ -682,18 +683,38 @@ static void test_aarch64_matches_x86(void **state)
         json_decref(j);
         sh_proc_result_free(&r);
     }
-    const char *types[] = {"f32", "q8_0", "q4_0"};
-    for (int t = 0; t < 3; t++) {
+    /* every weight type; prefill, and token-by-token decode for the
+     * quantised types (their decode kernels differ from prefill on both) */
+    const char *types[] = {"f32", "f16", "q8_0", "q4_0"};
+    for (int t = 0; t < 4; t++) {
         for (int i = 0; i < 2; i++) {
-            if (i == 1 && t == 0) continue;   /* f32 kernels do not use dotprod */
-            size_t na, nb;
-            float *b = arm_logits(arms[i], types[t], &nb);
-            float *a = variant_logits(x86, "x86.out", &na, "--seed", "9", "--wtype", types[t], (const char *)NULL);
-            char what[96];
-            snprintf(what, sizeof what, "aarch64 %s (qemu) vs x86-64, %s", simd_want[i], types[t]);
-            compare_runs(what, b, nb, a, na, t ? TOL_SAME_Q : TOL_SAME_MATH);
+            if (i == 1 && t < 2) continue;   /* float kernels do not use dotprod */
+            for (int m = 0; m < (t >= 2 ? 2 : 1); m++) {
+                const char *mode = m ? "decode" : "prefill";
+                size_t na, nb;
+                float *b = arm_logits(arms[i], types[t], mode, &nb);
+                float *a = variant_logits(x86, "x86.out", &na, "--seed", "9", "--wtype", types[t],
+                                          "--mode", mode, (const char *)NULL);
+                char what[96];
+                snprintf(what, sizeof what, "aarch64 %s (qemu) vs x86-64, %s %s", simd_want[i], types[t], mode);
+                compare_runs(what, b, nb, a, na, t >= 2 ? TOL_SAME_Q : TOL_SAME_MATH);
+            }
         }
     }
+    /* rows long enough for x86's AVX-512 group kernels, with leftover blocks */
+    char *xw = build(G_WIDE, "native"), *aw = build(G_WIDE, "aarch64-linux-gnu");
+    for (int t = 2; t < 4; t++)
+        for (int m = 0; m < 2; m++) {
+            const char *mode = m ? "decode" : "prefill";
+            size_t na, nb;
+            float *b = arm_logits(aw, types[t], mode, &nb);
+            float *a = variant_logits(xw, "x86.out", &na, "--seed", "9", "--wtype", types[t], "--mode", mode,
+                                      (const char *)NULL);
+            char what[96];
+            snprintf(what, sizeof what, "aarch64 neon-dotprod (qemu) vs x86-64, wide rows, %s %s", types[t], mode);
+            compare_runs(what, b, nb, a, na, TOL_SAME_Q);
+        }
+    free(xw); free(aw);
     free(x86); free(arm); free(arm8);
 }
 
@@ -1026,6 +1047,44 @@ static void test_bench_json(void **state)
     free(exe);
 }
 
+/* Peak RSS stays within weights + KV cache + conv state + the stated fixed
+ * overhead (RT_RSS_OVERHEAD, README: under 40 MiB), with synthetic weights
+ * and with the same weights mmapped from a GGUF; and it is at least the
+ * weights (they are really resident, not lazily skipped). */
+#define RT_RSS_OVERHEAD (40.0 * 1024 * 1024)
+static void test_peak_rss_bound(void **state)
+{
+    (void)state;
+    const char *text = "d=1024 v=16384 hd=64 theta=1000000 eps=1e-05 ctx=4096 tie=1 | "
+                       "conv(3)/swiglu(4608)*2 gqa(16,8,qk)/swiglu(4608)";
+    char *exe = build(text, "native");
+    char gguf[512];
+    path_in_tmp(gguf, sizeof gguf, "rss.gguf");
+    char *ex[] = {exe, "export", "--out", gguf, "--wtype", "q8_0", NULL};
+    sh_proc_result r;
+    run(ex, 120, &r);
+    assert_int_equal(r.exit_code, 0);
+    sh_proc_result_free(&r);
+    for (int src = 0; src < 2; src++) {
+        char *argv[] = {exe, "bench", "--prompt", "256", "--gen", "8", "--reps", "1", "--warmup", "0",
+                        "--threads", "2", src ? "--gguf" : "--wtype", src ? gguf : "q8_0", NULL};
+        run(argv, 300, &r);
+        if (r.exit_code != 0) fail_msg("bench: exit %d: %s", r.exit_code, r.err);
+        json_t *j = json_loads(r.out, 0, NULL);
+        assert_non_null(j);
+        double rss = num(j, "peak_rss_bytes"), wb = num(j, "weight_bytes");
+        double budget = wb + num(j, "kv_bytes") + num(j, "conv_state_bytes") + RT_RSS_OVERHEAD;
+        print_message("# peak RSS (%s): %.1f MiB, weights %.1f MiB, bound %.1f MiB\n", src ? "gguf" : "synthetic",
+                      rss / 1048576, wb / 1048576, budget / 1048576);
+        assert_true(wb > 50e6);
+        if (!(rss >= wb && rss <= budget))
+            fail_msg("peak RSS %.0f outside [weights %.0f, budget %.0f]", rss, wb, budget);
+        json_decref(j);
+        sh_proc_result_free(&r);
+    }
+    free(exe);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1050,6 +1109,7 @@ int main(void)
         cmocka_unit_test(test_variant_export_roundtrip),
         cmocka_unit_test(test_malformed_gguf_rejected),
         cmocka_unit_test(test_bench_json),
+        cmocka_unit_test(test_peak_rss_bound),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
