@@ -645,6 +645,34 @@ static void test_decode_matches_prefill(void **state)
     }
 }
 
+/* An f16 KV cache (keys in transposed blocks, values by row, both rounded
+ * to f16) against the f32 cache: prefill and decode, head dims 64 and 24
+ * (not a multiple of the vector width).  Bound: f16 rounding of K and V
+ * (2^-11 relative) through a few layers, measured ~1e-4..1e-3. */
+#define TOL_KV_F16 5e-3
+static void test_kv_f16_matches_f32(void **state)
+{
+    (void)state;
+    const char *genomes[] = {G_WIDE, G_ODD};
+    const char *modes[] = {"prefill", "decode"};
+    for (int i = 0; i < 2; i++) {
+        char *exe = build(genomes[i], "native");
+        for (int m = 0; m < 2; m++) {
+            size_t na, nb;
+            float *a = variant_logits(exe, "kv16.out", &na, "--seed", "6", "--kvtype", "f16", "--mode", modes[m],
+                                      (const char *)NULL);
+            float *b = variant_logits(exe, "kv32.out", &nb, "--seed", "6", "--kvtype", "f32", "--mode", modes[m],
+                                      (const char *)NULL);
+            char what[96];
+            snprintf(what, sizeof what, "kv f16 vs f32 (%s, hd %s)", modes[m], i ? "24" : "64");
+            assert_int_equal(na, nb);
+            assert_true(memcmp(a, b, na * sizeof(float)) != 0);   /* the f16 cache is really in use */
+            compare_runs(what, a, na, b, nb, TOL_KV_F16);          /* frees a and b */
+        }
+        free(exe);
+    }
+}
+
 /* Logits of TOKENS from an aarch64 variant run under qemu-aarch64. */
 static float *arm_logits(const char *arm, const char *wtype, const char *mode, size_t *n)
 {
@@ -1104,6 +1132,7 @@ int main(void)
         cmocka_unit_test_teardown(test_parity_long_prompt, reset_tokens),
         cmocka_unit_test(test_scalar_matches_simd),
         cmocka_unit_test(test_decode_matches_prefill),
+        cmocka_unit_test(test_kv_f16_matches_f32),
         cmocka_unit_test(test_aarch64_matches_x86),
         cmocka_unit_test(test_numerics_bit_identical),
         cmocka_unit_test(test_variant_export_roundtrip),

@@ -107,6 +107,16 @@ float *rt_thread_floats(size_t n);   /* per-thread buffer (attention scores) */
 float rt_dot_f32(const float *a, const float *b, int n);
 void rt_axpy_f32(float *y, const float *x, float s, int n); /* y += s*x */
 float rt_dot_f16(const float *a, const uint16_t *b, int n);
+/* attention over the KV cache: keys are stored in blocks of RT_KB positions,
+ * transposed ([d][RT_KB]); values row by row ([pos][hd]).  Up to RT_AQ
+ * queries (heads of one KV group, several tokens) share each load.
+ * scores: out[i * ostride + j] = q_i . key j of the block, j < RT_KB;
+ * values: out_i[d] = sum_{p<n} w[i * wstride + p] * v[p][d]. */
+#define RT_KB 16
+#define RT_AQ 8
+void rt_attn_scores(const float *const *q, int nq, const void *kt, int kv_f16, int hd, float *out, size_t ostride);
+void rt_attn_values(float *const *out, int nq, const float *w, size_t wstride, const void *v, int kv_f16, int n, int hd);
+float rt_softmax_exp(float *s, int n, float mx);   /* s = exp(s - mx); returns the sum */
 void rt_axpy_f16(float *y, const uint16_t *x, float s, int n);
 
 /* ---- model -------------------------------------------------------------- */

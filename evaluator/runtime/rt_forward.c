@@ -22,7 +22,10 @@ struct rt_state {
     rt_pool *pool;
     int ctx_cap, pos, chunk, kv_f16;
     int saved_pos;
-    void *k[SHV_N_LAYERS], *v[SHV_N_LAYERS];  /* [kv head][ctx_cap][hd] */
+    /* keys [kv head][kv_cap / RT_KB][hd][RT_KB] (blocks of positions,
+     * transposed, see rt_attn_scores); values [kv head][kv_cap][hd] */
+    void *k[SHV_N_LAYERS], *v[SHV_N_LAYERS];
+    int kv_cap;                               /* ctx_cap rounded up to RT_KB */
     float *conv[SHV_N_LAYERS];                /* [L-1][H] oldest first */
     float *conv_saved;
     size_t conv_total;
@@ -95,6 +98,7 @@ rt_state *rt_state_create(const rt_model *m, rt_pool *pool, int ctx_cap, int max
     const int H = SHV_HIDDEN, hd = SHV_HEAD_DIM;
     int C = max_chunk < 1 ? 1 : max_chunk;
     s->m = m; s->pool = pool; s->ctx_cap = ctx_cap < 1 ? 1 : ctx_cap; s->chunk = C; s->kv_f16 = kv_f16;
+    s->kv_cap = (s->ctx_cap + RT_KB - 1) / RT_KB * RT_KB;
     int maxK = H, maxA = 3 * H, maxB = 1, maxY = H, maxL = 1, maxE = 1, maxTop = 1;
     size_t conv_total = 0;
     for (int l = 0; l < SHV_N_LAYERS; l++) {
@@ -144,8 +148,10 @@ rt_state *rt_state_create(const rt_model *m, rt_pool *pool, int ctx_cap, int max
             s->conv[l] = calloc((size_t)(c->conv_kernel - 1) * H + 1, 4);
             ok = s->conv[l] != NULL;
         } else {
-            size_t n = (size_t)c->n_kv_heads * s->ctx_cap * hd * (kv_f16 ? 2 : 4);
-            s->k[l] = malloc(n);
+            size_t n = (size_t)c->n_kv_heads * s->kv_cap * hd * (kv_f16 ? 2 : 4);
+            /* zeroed (untouched pages cost no memory): the unused lanes of a
+             * key block hold numbers, never garbage */
+            s->k[l] = calloc(n, 1);
             s->v[l] = malloc(n);
             ok = s->k[l] && s->v[l];
             s->kv_bytes += 2 * n;
@@ -351,47 +357,71 @@ static void qk_rope(rt_state *s, int l, int t)
     for (int h = 0; h < c->n_kv_heads; h++) {
         if (c->qk_norm) head_norm(k + h * hd, w->k_norm);
         rope(k + h * hd, cs, sn);
-        size_t off = ((size_t)h * s->ctx_cap + p) * hd;
+        size_t off = ((size_t)h * s->kv_cap + p) * hd;
+        size_t koff = ((size_t)h * s->kv_cap + (size_t)p / RT_KB * RT_KB) * hd + (size_t)p % RT_KB;
         if (s->kv_f16) {
-            uint16_t *kc = (uint16_t *)s->k[l] + off, *vc = (uint16_t *)s->v[l] + off;
-            for (int i = 0; i < hd; i++) { kc[i] = rt_f32_to_f16(k[h * hd + i]); vc[i] = rt_f32_to_f16(v[h * hd + i]); }
+            uint16_t *kc = (uint16_t *)s->k[l] + koff, *vc = (uint16_t *)s->v[l] + off;
+            for (int i = 0; i < hd; i++) { kc[(size_t)i * RT_KB] = rt_f32_to_f16(k[h * hd + i]); vc[i] = rt_f32_to_f16(v[h * hd + i]); }
         } else {
-            memcpy((float *)s->k[l] + off, k + h * hd, (size_t)hd * 4);
+            float *kc = (float *)s->k[l] + koff;
+            for (int i = 0; i < hd; i++) kc[(size_t)i * RT_KB] = k[h * hd + i];
             memcpy((float *)s->v[l] + off, v + h * hd, (size_t)hd * 4);
         }
     }
 }
 
-typedef struct attn_job { rt_state *s; int l, T; } attn_job;
+typedef struct attn_job { rt_state *s; int l, T, tq; } attn_job;
 
+/* tokens per attention tile: RT_AQ queries = heads of one KV group x tokens */
+static int attn_tile_tokens(const rt_layer_cfg *c)
+{
+    int group = c->n_heads / c->n_kv_heads;
+    return group >= RT_AQ ? 1 : RT_AQ / group;
+}
+
+/* items = (token tile, KV head): the queries of the tile's tokens and the
+ * KV head's query heads run together, RT_AQ at a time, so every key block
+ * and value row is loaded once per tile instead of once per query */
 static void attn_range(void *ctx, int b, int e)
 {
     attn_job *j = ctx;
     rt_state *s = j->s;
     const rt_layer_cfg *c = &rt_layers[j->l];
-    const int hd = SHV_HEAD_DIM, nh = c->n_heads, group = c->n_heads / c->n_kv_heads;
+    const int hd = SHV_HEAD_DIM, nkv = c->n_kv_heads, group = c->n_heads / c->n_kv_heads;
+    const size_t esz = s->kv_f16 ? 2 : 4, ws = (size_t)s->kv_cap;
     const float scale = 1.0f / sqrtf((float)hd);
-    float *sc = rt_thread_floats((size_t)s->ctx_cap);
+    float *sc = rt_thread_floats((size_t)RT_AQ * ws);
     if (!sc) { atomic_store(&s->oom, 1); return; }
     for (int it = b; it < e; it++) {
-        int h = it % nh, t = it / nh, g = h / group, n = s->pos + t + 1;
-        const float *q = s->a + (size_t)t * s->lda + (size_t)h * hd;
-        float *out = s->y + (size_t)t * s->ldy + (size_t)h * hd;
-        size_t base = (size_t)g * s->ctx_cap * hd;
-        float mx = -INFINITY;
-        for (int p = 0; p < n; p++) {
-            float d = s->kv_f16 ? rt_dot_f16(q, (const uint16_t *)s->k[j->l] + base + (size_t)p * hd, hd)
-                                : rt_dot_f32(q, (const float *)s->k[j->l] + base + (size_t)p * hd, hd);
-            sc[p] = d * scale;
-            mx = sc[p] > mx ? sc[p] : mx;
-        }
-        float sum = 0.0f;
-        for (int p = 0; p < n; p++) { sc[p] = rt_expf(sc[p] - mx); sum += sc[p]; }
-        float inv = 1.0f / sum;
-        memset(out, 0, (size_t)hd * 4);
-        for (int p = 0; p < n; p++) {
-            if (s->kv_f16) rt_axpy_f16(out, (const uint16_t *)s->v[j->l] + base + (size_t)p * hd, sc[p] * inv, hd);
-            else rt_axpy_f32(out, (const float *)s->v[j->l] + base + (size_t)p * hd, sc[p] * inv, hd);
+        int g = it % nkv, t0 = it / nkv * j->tq, t1 = t0 + j->tq < j->T ? t0 + j->tq : j->T;
+        const uint8_t *kb = (const uint8_t *)s->k[j->l] + (size_t)g * ws * hd * esz;
+        const uint8_t *vb = (const uint8_t *)s->v[j->l] + (size_t)g * ws * hd * esz;
+        int total = (t1 - t0) * group;
+        for (int q0 = 0; q0 < total; q0 += RT_AQ) {
+            int nq = total - q0 < RT_AQ ? total - q0 : RT_AQ, nmax = 0, len[RT_AQ];
+            const float *qs[RT_AQ];
+            float *outs[RT_AQ];
+            for (int i = 0; i < nq; i++) {
+                int t = t0 + (q0 + i) / group, h = g * group + (q0 + i) % group;
+                qs[i] = s->a + (size_t)t * s->lda + (size_t)h * hd;
+                outs[i] = s->y + (size_t)t * s->ldy + (size_t)h * hd;
+                len[i] = s->pos + t + 1;               /* causal: positions < len */
+                nmax = len[i] > nmax ? len[i] : nmax;
+            }
+            /* whole key blocks; lanes past a query's length are ignored */
+            for (int p = 0; p < nmax; p += RT_KB)
+                rt_attn_scores(qs, nq, kb + (size_t)p * hd * esz, s->kv_f16, hd, sc + p, ws);
+            for (int i = 0; i < nq; i++) {
+                float *w = sc + (size_t)i * ws, mx = -INFINITY;
+                for (int p = 0; p < len[i]; p++) {
+                    w[p] *= scale;
+                    mx = w[p] > mx ? w[p] : mx;
+                }
+                float inv = 1.0f / rt_softmax_exp(w, len[i], mx);
+                for (int p = 0; p < len[i]; p++) w[p] *= inv;
+                for (int p = len[i]; p < nmax; p++) w[p] = 0.0f;
+            }
+            rt_attn_values(outs, nq, sc, ws, vb, s->kv_f16, nmax, hd);
         }
     }
 }
@@ -408,8 +438,8 @@ static void attn_block(rt_state *s, int l, int T)
                           { &w->wv, s->a + qd + kvd, (size_t)s->lda } };
     rt_matmul(s->pool, &a, qkv, 3);
     run_rows(s, RJ_QKROPE, l, T);
-    attn_job j = { s, l, T };
-    rt_pool_for(s->pool, T * c->n_heads, 1, attn_range, &j);
+    attn_job j = { s, l, T, attn_tile_tokens(c) };
+    rt_pool_for(s->pool, (T + j.tq - 1) / j.tq * c->n_kv_heads, 1, attn_range, &j);
     rt_act a2 = make_act(s, s->y, (size_t)s->ldy, T, qd);
     rt_mm_item out = { &w->wo, s->o, H };
     rt_matmul(s->pool, &a2, &out, 1);

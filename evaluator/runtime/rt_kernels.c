@@ -942,3 +942,117 @@ void rt_axpy_f16(float *y, const uint16_t *x, float s, int n)
 #endif
     for (; i < n; i++) y[i] += s * rt_f16_to_f32(x[i]);
 }
+
+/* ---------------------------------------------------------------------- */
+/* attention                                                                */
+
+static inline fvec fv_set1(float x)
+{
+#if FV == 1
+    return x;
+#elif defined(RT_SIMD_AVX512)
+    return _mm512_set1_ps(x);
+#elif defined(RT_SIMD_AVX2)
+    return _mm256_set1_ps(x);
+#else
+    return vdupq_n_f32(x);
+#endif
+}
+
+static inline void fv_st(float *p, fvec v)
+{
+#if FV == 1
+    *p = v;
+#elif defined(RT_SIMD_AVX512)
+    _mm512_storeu_ps(p, v);
+#elif defined(RT_SIMD_AVX2)
+    _mm256_storeu_ps(p, v);
+#else
+    vst1q_f32(p, v);
+#endif
+}
+
+/* nq queries against one key block (see rt.h); nq is a constant after
+ * inlining, so the accumulators live in registers */
+static inline __attribute__((always_inline)) void scores_n(const float *const *q, const int nq, const void *kt,
+                                                           int kv_f16, int hd, float *out, size_t ostride)
+{
+    enum { NV = RT_KB / FV };
+    fvec acc[RT_AQ][NV];
+    for (int i = 0; i < nq; i++)
+        for (int v = 0; v < NV; v++) acc[i][v] = fv_zero();
+    for (int d = 0; d < hd; d++) {
+        fvec k[NV];
+        for (int v = 0; v < NV; v++)
+            k[v] = kv_f16 ? fv_ldw((const uint8_t *)kt + (size_t)d * RT_KB * 2, v * FV, RT_F16)
+                          : fv_ld((const float *)kt + (size_t)d * RT_KB + v * FV);
+        for (int i = 0; i < nq; i++) {
+            fvec qd = fv_set1(q[i][d]);
+            for (int v = 0; v < NV; v++) acc[i][v] = fv_fma(qd, k[v], acc[i][v]);
+        }
+    }
+    for (int i = 0; i < nq; i++)
+        for (int v = 0; v < NV; v++) fv_st(out + (size_t)i * ostride + v * FV, acc[i][v]);
+}
+
+void rt_attn_scores(const float *const *q, int nq, const void *kt, int kv_f16, int hd, float *out, size_t ostride)
+{
+    switch (nq) {
+    case 1: scores_n(q, 1, kt, kv_f16, hd, out, ostride); break;
+    case 2: scores_n(q, 2, kt, kv_f16, hd, out, ostride); break;
+    case 3: scores_n(q, 3, kt, kv_f16, hd, out, ostride); break;
+    case 4: scores_n(q, 4, kt, kv_f16, hd, out, ostride); break;
+    case 5: scores_n(q, 5, kt, kv_f16, hd, out, ostride); break;
+    case 6: scores_n(q, 6, kt, kv_f16, hd, out, ostride); break;
+    case 7: scores_n(q, 7, kt, kv_f16, hd, out, ostride); break;
+    default: scores_n(q, RT_AQ, kt, kv_f16, hd, out, ostride); break;
+    }
+}
+
+/* out_i[d] = sum_p w_i[p] v[p][d] for nq queries sharing each value load;
+ * 32 components of d at a time stay in registers */
+#define VS 32
+static inline __attribute__((always_inline)) void values_n(float *const *out, const int nq, const float *w, size_t wstride,
+                                                           const void *v, int kv_f16, int n, int hd)
+{
+    enum { NV = VS / FV };
+    const size_t rb = (size_t)hd * (kv_f16 ? 2 : 4);
+    int d0 = 0;
+    for (; d0 + VS <= hd; d0 += VS) {
+        fvec acc[RT_AQ][NV];
+        for (int i = 0; i < nq; i++)
+            for (int u = 0; u < NV; u++) acc[i][u] = fv_zero();
+        for (int p = 0; p < n; p++) {
+            const uint8_t *row = (const uint8_t *)v + (size_t)p * rb;
+            fvec x[NV];
+            for (int u = 0; u < NV; u++) x[u] = fv_ldw(row, d0 + u * FV, kv_f16 ? RT_F16 : RT_F32);
+            for (int i = 0; i < nq; i++) {
+                fvec wp = fv_set1(w[(size_t)i * wstride + p]);
+                for (int u = 0; u < NV; u++) acc[i][u] = fv_fma(wp, x[u], acc[i][u]);
+            }
+        }
+        for (int i = 0; i < nq; i++)
+            for (int u = 0; u < NV; u++) fv_st(out[i] + d0 + u * FV, acc[i][u]);
+    }
+    for (int i = 0; i < nq; i++)
+        for (int d = d0; d < hd; d++) {
+            float a = 0.0f;
+            for (int p = 0; p < n; p++)
+                a += w[(size_t)i * wstride + p] * w_scalar((const uint8_t *)v + (size_t)p * rb, d, kv_f16 ? RT_F16 : RT_F32);
+            out[i][d] = a;
+        }
+}
+
+void rt_attn_values(float *const *out, int nq, const float *w, size_t wstride, const void *v, int kv_f16, int n, int hd)
+{
+    switch (nq) {
+    case 1: values_n(out, 1, w, wstride, v, kv_f16, n, hd); break;
+    case 2: values_n(out, 2, w, wstride, v, kv_f16, n, hd); break;
+    case 3: values_n(out, 3, w, wstride, v, kv_f16, n, hd); break;
+    case 4: values_n(out, 4, w, wstride, v, kv_f16, n, hd); break;
+    case 5: values_n(out, 5, w, wstride, v, kv_f16, n, hd); break;
+    case 6: values_n(out, 6, w, wstride, v, kv_f16, n, hd); break;
+    case 7: values_n(out, 7, w, wstride, v, kv_f16, n, hd); break;
+    default: values_n(out, RT_AQ, w, wstride, v, kv_f16, n, hd); break;
+    }
+}

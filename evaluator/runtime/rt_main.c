@@ -4,6 +4,7 @@
  *                  [--kvtype f32|f16] [--seed S=1] [--gguf FILE]
  *   variant logits --tokens 1,2,3 [--wtype T] [--seed S] [--gguf FILE]
  *                  [--mode prefill|decode] [--out FILE] [--all] [--threads N] [--cpus LIST]
+ *                  [--kvtype f32|f16]
  *   variant export --out FILE [--wtype T] [--seed S]   (synthetic weights as GGUF)
  *   variant probe
  *   variant info
@@ -40,6 +41,7 @@ static int usage(const char *msg)
             "                      [--kvtype f32|f16] [--seed S=1] [--gguf FILE]\n"
             "       variant logits --tokens 1,2,3 [--wtype T] [--seed S] [--gguf FILE]\n"
             "                      [--mode prefill|decode] [--out FILE] [--all] [--threads N] [--cpus LIST]\n"
+            "                      [--kvtype f32|f16]\n"
             "       variant export --out FILE [--wtype T] [--seed S]\n"
             "       variant probe | info\n");
     return 2;

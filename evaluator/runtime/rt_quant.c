@@ -198,9 +198,8 @@ float rt_silu(float x) { return x / (1.0f + rt_expf(-x)); }
  * FMA contraction, the same clamps and NaN handling), so every build gives
  * bit-identical results to the scalar functions. */
 #if defined(RT_SIMD_AVX512)
-static inline __m512 silu16(__m512 x)
+static inline __m512 exp16(__m512 e)   /* rt_expf, lane by lane */
 {
-    __m512 e = _mm512_sub_ps(_mm512_setzero_ps(), x);
     e = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(e, _mm512_set1_ps(-87.0f), _CMP_LT_OQ), e, _mm512_set1_ps(-87.0f));
     e = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(e, _mm512_set1_ps(88.3f), _CMP_GT_OQ), e, _mm512_set1_ps(88.3f));
     __m512 n = _mm512_roundscale_ps(_mm512_add_ps(_mm512_mul_ps(e, _mm512_set1_ps(1.44269504f)), _mm512_set1_ps(0.5f)),
@@ -217,13 +216,17 @@ static inline __m512 silu16(__m512 x)
     p = _mm512_add_ps(_mm512_mul_ps(p, r), _mm512_set1_ps(1.0f));
     p = _mm512_add_ps(_mm512_mul_ps(p, r), _mm512_set1_ps(1.0f));
     __m512i bits = _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvttps_epi32(n), _mm512_set1_epi32(127)), 23);
-    e = _mm512_mul_ps(p, _mm512_castsi512_ps(bits));
+    return _mm512_mul_ps(p, _mm512_castsi512_ps(bits));
+}
+
+static inline __m512 silu16(__m512 x)
+{
+    __m512 e = exp16(_mm512_sub_ps(_mm512_setzero_ps(), x));
     return _mm512_div_ps(x, _mm512_add_ps(_mm512_set1_ps(1.0f), e));
 }
 #elif defined(RT_SIMD_AVX2)
-static inline __m256 silu8(__m256 x)
+static inline __m256 exp8(__m256 e)   /* rt_expf, lane by lane */
 {
-    __m256 e = _mm256_sub_ps(_mm256_setzero_ps(), x);
     e = _mm256_blendv_ps(e, _mm256_set1_ps(-87.0f), _mm256_cmp_ps(e, _mm256_set1_ps(-87.0f), _CMP_LT_OQ));
     e = _mm256_blendv_ps(e, _mm256_set1_ps(88.3f), _mm256_cmp_ps(e, _mm256_set1_ps(88.3f), _CMP_GT_OQ));
     __m256 n = _mm256_floor_ps(_mm256_add_ps(_mm256_mul_ps(e, _mm256_set1_ps(1.44269504f)), _mm256_set1_ps(0.5f)));
@@ -239,13 +242,17 @@ static inline __m256 silu8(__m256 x)
     p = _mm256_add_ps(_mm256_mul_ps(p, r), _mm256_set1_ps(1.0f));
     p = _mm256_add_ps(_mm256_mul_ps(p, r), _mm256_set1_ps(1.0f));
     __m256i bits = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvttps_epi32(n), _mm256_set1_epi32(127)), 23);
-    e = _mm256_mul_ps(p, _mm256_castsi256_ps(bits));
+    return _mm256_mul_ps(p, _mm256_castsi256_ps(bits));
+}
+
+static inline __m256 silu8(__m256 x)
+{
+    __m256 e = exp8(_mm256_sub_ps(_mm256_setzero_ps(), x));
     return _mm256_div_ps(x, _mm256_add_ps(_mm256_set1_ps(1.0f), e));
 }
 #elif defined(RT_SIMD_NEON)
-static inline float32x4_t silu4(float32x4_t x)
+static inline float32x4_t exp4(float32x4_t e)   /* rt_expf, lane by lane */
 {
-    float32x4_t e = vnegq_f32(x);
     e = vbslq_f32(vcltq_f32(e, vdupq_n_f32(-87.0f)), vdupq_n_f32(-87.0f), e);
     e = vbslq_f32(vcgtq_f32(e, vdupq_n_f32(88.3f)), vdupq_n_f32(88.3f), e);
     float32x4_t n = vrndmq_f32(vaddq_f32(vmulq_f32(e, vdupq_n_f32(1.44269504f)), vdupq_n_f32(0.5f)));
@@ -261,7 +268,12 @@ static inline float32x4_t silu4(float32x4_t x)
     p = vaddq_f32(vmulq_f32(p, r), vdupq_n_f32(1.0f));
     p = vaddq_f32(vmulq_f32(p, r), vdupq_n_f32(1.0f));
     int32x4_t bits = vshlq_n_s32(vaddq_s32(vcvtq_s32_f32(n), vdupq_n_s32(127)), 23);
-    e = vmulq_f32(p, vreinterpretq_f32_s32(bits));
+    return vmulq_f32(p, vreinterpretq_f32_s32(bits));
+}
+
+static inline float32x4_t silu4(float32x4_t x)
+{
+    float32x4_t e = exp4(vnegq_f32(x));
     return vdivq_f32(x, vaddq_f32(vdupq_n_f32(1.0f), e));
 }
 #endif
@@ -315,6 +327,67 @@ float rt_sumsq(const float *x, int n)
     total = acc[0];
 #endif
     for (; i < n; i++) total += x[i] * x[i];
+    return total;
+}
+
+/* s[i] = rt_expf(s[i] - mx) for i < n; returns their sum, folded in the
+ * same fixed 16-lane order as rt_sumsq, so every path gives the same bits */
+float rt_softmax_exp(float *s, int n, float mx)
+{
+    int n16 = n / 16 * 16, i = 0;
+    float total;
+#if defined(RT_SIMD_AVX512)
+    __m512 acc = _mm512_setzero_ps(), vm = _mm512_set1_ps(mx);
+    for (; i < n16; i += 16) {
+        __m512 e = exp16(_mm512_sub_ps(_mm512_loadu_ps(s + i), vm));
+        _mm512_storeu_ps(s + i, e);
+        acc = _mm512_add_ps(acc, e);
+    }
+    __m256 h8 = _mm256_add_ps(_mm512_castps512_ps256(acc),
+                              _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(acc), 1)));
+    __m128 h4 = _mm_add_ps(_mm256_castps256_ps128(h8), _mm256_extractf128_ps(h8, 1));
+    __m128 h2 = _mm_add_ps(h4, _mm_movehl_ps(h4, h4));
+    total = _mm_cvtss_f32(_mm_add_ss(h2, _mm_movehdup_ps(h2)));
+#elif defined(RT_SIMD_AVX2)
+    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), vm = _mm256_set1_ps(mx);
+    for (; i < n16; i += 16) {
+        __m256 e0 = exp8(_mm256_sub_ps(_mm256_loadu_ps(s + i), vm));
+        __m256 e1 = exp8(_mm256_sub_ps(_mm256_loadu_ps(s + i + 8), vm));
+        _mm256_storeu_ps(s + i, e0);
+        _mm256_storeu_ps(s + i + 8, e1);
+        a0 = _mm256_add_ps(a0, e0);
+        a1 = _mm256_add_ps(a1, e1);
+    }
+    __m256 h8 = _mm256_add_ps(a0, a1);
+    __m128 h4 = _mm_add_ps(_mm256_castps256_ps128(h8), _mm256_extractf128_ps(h8, 1));
+    __m128 h2 = _mm_add_ps(h4, _mm_movehl_ps(h4, h4));
+    total = _mm_cvtss_f32(_mm_add_ss(h2, _mm_movehdup_ps(h2)));
+#elif defined(RT_SIMD_NEON)
+    float32x4_t a[4] = { vdupq_n_f32(0.0f), vdupq_n_f32(0.0f), vdupq_n_f32(0.0f), vdupq_n_f32(0.0f) };
+    for (; i < n16; i += 16)
+        for (int k = 0; k < 4; k++) {
+            float32x4_t e = exp4(vsubq_f32(vld1q_f32(s + i + 4 * k), vdupq_n_f32(mx)));
+            vst1q_f32(s + i + 4 * k, e);
+            a[k] = vaddq_f32(a[k], e);
+        }
+    float32x4_t h4 = vaddq_f32(vaddq_f32(a[0], a[2]), vaddq_f32(a[1], a[3]));
+    float32x2_t h2 = vadd_f32(vget_low_f32(h4), vget_high_f32(h4));
+    total = vget_lane_f32(h2, 0) + vget_lane_f32(h2, 1);
+#else
+    float acc[16] = {0};
+    for (; i < n16; i += 16)
+        for (int j = 0; j < 16; j++) {
+            s[i + j] = rt_expf(s[i + j] - mx);
+            acc[j] += s[i + j];
+        }
+    for (int w = 8; w >= 1; w /= 2)
+        for (int j = 0; j < w; j++) acc[j] += acc[j + w];
+    total = acc[0];
+#endif
+    for (; i < n; i++) {
+        s[i] = rt_expf(s[i] - mx);
+        total += s[i];
+    }
     return total;
 }
 

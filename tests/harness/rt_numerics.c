@@ -115,5 +115,16 @@ int main(void)
         char h[16];
         printf("sumsq %d %s\n", lens[k], hex(rt_sumsq(v, lens[k]), h));
     }
+    /* softmax exponentials and their sum (attention), same lengths */
+    for (size_t k = 0; k < sizeof lens / sizeof lens[0]; k++) {
+        static float sc[1030];
+        for (int i = 0; i < lens[k]; i++) sc[i] = uniform(-30.0f, 5.0f);
+        if (lens[k] > 20) { sc[3] = -INFINITY; sc[7] = -200.0f; sc[11] = 5.0f; }
+        char h[16];
+        float sum = rt_softmax_exp(sc, lens[k], 5.0f);
+        printf("softmax %d sum %s", lens[k], hex(sum, h));
+        for (int i = 0; i < lens[k]; i += 7) printf(" %s", hex(sc[i], h));
+        printf("\n");
+    }
     return 0;
 }
