@@ -34,6 +34,20 @@
 #define RT_SIMD_NAME "scalar"
 #endif
 
+/* the intrinsics of the chosen path */
+#if defined(RT_SIMD_AVX512) || defined(RT_SIMD_AVX2)
+#include <immintrin.h>
+#elif defined(RT_SIMD_NEON)
+#include <arm_neon.h>
+#endif
+
+/* Products and sums are rounded separately everywhere in the runtime (gcc
+ * does so under -std=c11; clang needs the pragma): the SIMD paths that copy
+ * scalar arithmetic stay bit-identical to it. */
+#if defined(__clang__)
+#pragma STDC FP_CONTRACT OFF
+#endif
+
 /* ---- weight types (ggml numbering) -------------------------------------- */
 enum { RT_F32 = 0, RT_F16 = 1, RT_Q4_0 = 2, RT_Q8_0 = 8 };
 #define RT_QK 32                 /* elements per quantised block */

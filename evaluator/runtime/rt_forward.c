@@ -2,8 +2,12 @@
  * embeddings, pre-norm layers (gated short conv with rolling state, or GQA with
  * optional QK-norm, NeoX RoPE and a KV cache), SwiGLU or MoE FFN, final norm
  * and output head.  Prompts run as chunks of tokens through matrix-matrix
- * kernels; decode is the same code with one token.  Per-block-kind times are
- * accumulated with a monotonic clock for the bench "share" report. */
+ * kernels; decode is the same code with one token.  The KV cache keeps keys
+ * in transposed blocks of RT_KB positions so scores need no horizontal sums,
+ * and attention runs in tiles of up to RT_AQ queries (the heads of one KV
+ * group times a few tokens) that share every key and value load.  Per-block-
+ * kind times are accumulated with a monotonic clock for the bench "share"
+ * report. */
 #define _GNU_SOURCE
 #include <math.h>
 #include <stdatomic.h>
@@ -13,9 +17,6 @@
 
 #include "rt.h"
 
-#if defined(__clang__)
-#pragma STDC FP_CONTRACT OFF
-#endif
 
 struct rt_state {
     const rt_model *m;

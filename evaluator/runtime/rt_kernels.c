@@ -47,16 +47,6 @@
 
 #include "rt.h"
 
-#if defined(RT_SIMD_AVX512) || defined(RT_SIMD_AVX2)
-#include <immintrin.h>
-#elif defined(RT_SIMD_NEON)
-#include <arm_neon.h>
-#endif
-
-#if defined(__clang__)
-#pragma STDC FP_CONTRACT OFF
-#endif
-
 #define TR 4     /* rows per tile   */
 #define TT 4     /* tokens per tile */
 #define TB 64    /* tokens per block */

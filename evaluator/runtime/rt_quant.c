@@ -7,16 +7,6 @@
 
 #include "rt.h"
 
-#if defined(RT_SIMD_AVX512) || defined(RT_SIMD_AVX2)
-#include <immintrin.h>
-#elif defined(RT_SIMD_NEON)
-#include <arm_neon.h>
-#endif
-
-#if defined(__clang__)
-#pragma STDC FP_CONTRACT OFF
-#endif
-
 /* 64-byte aligned, rounded up to a multiple of 64; posix_memalign rather than
  * aligned_alloc, which old Android API levels lack.  Free with free(). */
 void *rt_alloc64(size_t bytes)
