@@ -557,6 +557,13 @@ static void test_parity_moe_f32(void **state)   { (void)state; parity(G_MOE, "f3
 static void test_parity_dense_f16(void **state) { (void)state; parity(G_DENSE, "f16", 14, TOL_F16); }
 static void test_parity_dense_q8_0(void **state) { (void)state; parity(G_DENSE, "q8_0", 15, TOL_Q_ACTQ); }
 static void test_parity_dense_q4_0(void **state) { (void)state; parity(G_DENSE, "q4_0", 16, TOL_Q_ACTQ); }
+/* bf16 files (convert_hf_to_gguf.py --outtype bf16): widened to f32 at load */
+static void test_parity_bf16(void **state)
+{
+    (void)state;
+    parity(G_MOE, "bf16", 25, TOL_F32);
+    parity_mode(G_WIDE, "bf16", 26, TOL_F32, "decode");
+}
 
 /* Rows of 512 elements and more run the AVX-512 group kernels (16 blocks per
  * group; decode and prefill have separate kernels), rows of 576 and 544
@@ -1129,6 +1136,7 @@ int main(void)
         cmocka_unit_test(test_parity_dense_q8_0),
         cmocka_unit_test(test_parity_dense_q4_0),
         cmocka_unit_test(test_parity_wide_rows),
+        cmocka_unit_test(test_parity_bf16),
         cmocka_unit_test_teardown(test_parity_long_prompt, reset_tokens),
         cmocka_unit_test(test_scalar_matches_simd),
         cmocka_unit_test(test_decode_matches_prefill),

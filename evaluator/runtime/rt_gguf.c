@@ -224,8 +224,9 @@ static const tinfo *tensor(gguf *g, const char *name, int nd, const uint64_t *ne
     int ok = 1;
     for (int d = 0; d < 4; d++) ok &= t->ne[d] == (d < nd ? ne[d] : 1);
     if (!ok) { gerr(g, "tensor '%s' has shape {%s}, the genome needs {%s}", name, got, want); return NULL; }
-    if (!rt_type_supported(t->type)) {
-        gerr(g, "tensor '%s' has ggml type %d, supported: f32 (0), f16 (1), q4_0 (2), q8_0 (8)", name, t->type);
+    if (!rt_type_supported(t->type) && t->type != RT_BF16) {
+        gerr(g, "tensor '%s' has ggml type %d, supported: f32 (0), f16 (1), q4_0 (2), q8_0 (8), bf16 (30); "
+             "requantise with llama-quantize --pure to one of them", name, t->type);
         return NULL;
     }
     size_t rb = rt_row_bytes(t->type, (int)t->ne[0]);
@@ -247,6 +248,31 @@ static int load_mat(gguf *g, rt_model *m, const char *name, int cols, uint64_t r
     size_t bytes;
     const tinfo *t = tensor(g, name, e3 > 1 ? 3 : 2, ne, &bytes);
     if (!t) return -1;
+    if (t->type == RT_BF16) {   /* no bf16 kernels: widen to f32 once (exact) */
+        uint64_t n = rows * e3;
+        if (m->n_allocs >= (int)(sizeof m->allocs / sizeof m->allocs[0])) return gerr(g, "too many tensors");
+        float *dst = rt_alloc64((size_t)n * (size_t)cols * sizeof(float));
+        if (!dst) return gerr(g, "out of memory widening bf16 tensor '%s' to f32", name);
+        m->allocs[m->n_allocs++] = dst;
+        const uint8_t *src = g->p + g->data_off + t->off;
+        for (uint64_t r = 0; r < n; r++)
+            rt_dequantize_row(RT_BF16, src + r * (size_t)cols * 2, dst + r * (size_t)cols, cols);
+#if defined(MADV_DONTNEED)
+        {   /* the file's pages of this tensor are no longer read: drop them from RSS */
+            long pg = sysconf(_SC_PAGESIZE);
+            uintptr_t a = ((uintptr_t)src + (uintptr_t)pg - 1) / (uintptr_t)pg * (uintptr_t)pg;
+            uintptr_t e = ((uintptr_t)src + bytes) / (uintptr_t)pg * (uintptr_t)pg;
+            if (pg > 0 && e > a) (void)madvise((void *)a, e - a, MADV_DONTNEED);
+        }
+#endif
+        out->type = RT_F32;
+        out->cols = cols;
+        out->rows = (int)n;
+        out->row_bytes = (size_t)cols * 4;
+        out->data = (const uint8_t *)dst;
+        m->weight_bytes += (size_t)n * (size_t)cols * 4;
+        return 0;
+    }
     out->type = t->type;
     out->cols = cols;
     out->rows = (int)(rows * e3);
@@ -266,7 +292,10 @@ static const float *load_vec(gguf *g, rt_model *m, const char *name, int nd, con
     for (int d = 0; d < nd; d++) n *= (size_t)ne[d];
     m->weight_bytes += bytes;
     if (t->type == RT_F32 && ((uintptr_t)src & 3) == 0) return (const float *)(const void *)src;
-    if (t->type != RT_F32 && t->type != RT_F16) { gerr(g, "tensor '%s' must be f32 or f16, not %s", name, rt_type_name(t->type)); return NULL; }
+    if (t->type != RT_F32 && t->type != RT_F16 && t->type != RT_BF16) {
+        gerr(g, "tensor '%s' must be f32, f16 or bf16, not %s", name, rt_type_name(t->type));
+        return NULL;
+    }
     if (m->n_allocs >= (int)(sizeof m->allocs / sizeof m->allocs[0])) { gerr(g, "too many tensors"); return NULL; }
     float *dst = malloc(n * sizeof *dst);
     if (!dst) { gerr(g, "out of memory"); return NULL; }

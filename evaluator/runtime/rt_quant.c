@@ -23,6 +23,7 @@ const char *rt_type_name(int type)
     case RT_F16: return "f16";
     case RT_Q8_0: return "q8_0";
     case RT_Q4_0: return "q4_0";
+    case RT_BF16: return "bf16";
     default: return "unknown";
     }
 }
@@ -46,6 +47,7 @@ size_t rt_row_bytes(int type, int cols)
     switch (type) {
     case RT_F32: return (size_t)cols * 4;
     case RT_F16: return (size_t)cols * 2;
+    case RT_BF16: return (size_t)cols * 2;
     case RT_Q8_0: return cols % RT_QK ? 0 : (size_t)cols / RT_QK * RT_Q8_BYTES;
     case RT_Q4_0: return cols % RT_QK ? 0 : (size_t)cols / RT_QK * RT_Q4_BYTES;
     default: return 0;
@@ -139,6 +141,13 @@ void rt_dequantize_row(int type, const void *src, float *y, int n)
     case RT_F32: memcpy(y, src, (size_t)n * 4); break;
     case RT_F16:
         for (int i = 0; i < n; i++) { uint16_t h; memcpy(&h, s + 2 * i, 2); y[i] = rt_f16_to_f32(h); }
+        break;
+    case RT_BF16:   /* the top half of an f32: exact */
+        for (int i = 0; i < n; i++) {
+            uint16_t h; memcpy(&h, s + 2 * i, 2);
+            uint32_t u = (uint32_t)h << 16;
+            memcpy(&y[i], &u, 4);
+        }
         break;
     case RT_Q8_0:
         for (int b = 0; b < n / RT_QK; b++, s += RT_Q8_BYTES) {

@@ -5,7 +5,7 @@ Written from the LFM2 reference sheet (shared/reference/lfm2-architecture.md,
 sections 3 and 4), not from the C runtime.  One command does both halves of a
 parity test, from the same arrays:
 
-  lfm2_ref.py --genome TEXT --seed S --wtype f32|f16|q8_0|q4_0 --gguf OUT.gguf
+  lfm2_ref.py --genome TEXT --seed S --wtype f32|f16|bf16|q8_0|q4_0 --gguf OUT.gguf
               [--tokens 1,2,3 --logits OUT.f32 [--logits-actq OUT2.f32]]
 
 1. draws random weights for the genome (canonical text form, genome/genome.h),
@@ -123,8 +123,18 @@ def make_weights(g, rng):
 
 # ---------------------------------------------------------------- ggml types
 
-GGML_F32, GGML_F16, GGML_Q4_0, GGML_Q8_0 = 0, 1, 2, 8
-WTYPES = {'f32': GGML_F32, 'f16': GGML_F16, 'q8_0': GGML_Q8_0, 'q4_0': GGML_Q4_0}
+GGML_F32, GGML_F16, GGML_Q4_0, GGML_Q8_0, GGML_BF16 = 0, 1, 2, 8, 30
+WTYPES = {'f32': GGML_F32, 'f16': GGML_F16, 'q8_0': GGML_Q8_0, 'q4_0': GGML_Q4_0, 'bf16': GGML_BF16}
+
+def to_bf16(x):
+    """ggml_compute_fp32_to_bf16: round to nearest even on the top 16 bits
+    (NaN kept quiet). Returns (uint16 array, float64 values)."""
+    u = np.ascontiguousarray(x, dtype='<f4').view('<u4').astype(np.uint64)
+    h = ((u + 0x7FFF + ((u >> 16) & 1)) >> 16).astype(np.uint16)
+    nan = np.isnan(np.asarray(x, dtype=np.float32))
+    h[nan] = ((u[nan] >> 16) | 64).astype(np.uint16)
+    back = (h.astype(np.uint32) << 16).view('<f4').astype(np.float64)
+    return h, back
 
 def keeps_f32(name, arr):
     """llama.cpp converter rule: 1-D tensors, norms, conv kernels, routers stay F32."""
@@ -173,6 +183,9 @@ def encode(name, arr, wtype):
     if t == GGML_F16:
         a = arr.astype('<f2')
         return t, a.tobytes(), a.astype(np.float64)
+    if t == GGML_BF16:
+        h, back = to_bf16(arr)
+        return t, h.astype('<u2').tobytes(), back.reshape(arr.shape)
     if arr.shape[-1] % 32:
         raise ValueError('%s: row length %d not a multiple of 32' % (name, arr.shape[-1]))
     raw, deq = (quant_q8_0 if t == GGML_Q8_0 else quant_q4_0)(arr)
