@@ -8,8 +8,9 @@
 #       empty context, as llama-bench measures tg128; the figure compared with
 #       llama.cpp and with the roofline;
 #   bw  the memory read bandwidth (bench/membw.c, same thread count, 512 MiB,
-#       4 KiB and huge pages) measured before the first tg run, between runs
-#       and after the last.  Bandwidth on a shared host drifts from minute to
+#       4 KiB and huge pages, median of 5 reads: a sustained rate like the
+#       decode throughput) measured before the first tg run, between runs and
+#       after the last.  Bandwidth on a shared host drifts from minute to
 #       minute, so each tg run is paired with the mean of the readings just
 #       before and just after it, and the row reports medians over the runs.
 # Prints one table.  Environment: STARHIL (tool, default ./starhil),
@@ -42,13 +43,13 @@ for model in $MODELS; do
         : >"$row.bw.jsonl"
         i=0
         while [ "$i" -lt "$TG_RUNS" ]; do
-            "$OUT/membw" --threads "$THREADS" --mib 512 --reps 3 >>"$row.bw.jsonl"
+            "$OUT/membw" --threads "$THREADS" --mib 512 --reps 5 >>"$row.bw.jsonl"
             "$exe" bench --prompt 1 --gen "$GEN" --threads "$THREADS" --reps 1 \
                 --warmup 1 --wtype "$t" | tr -d '\n' >>"$row.tg.jsonl"
             echo >>"$row.tg.jsonl"
             i=$((i + 1))
         done
-        "$OUT/membw" --threads "$THREADS" --mib 512 --reps 3 >>"$row.bw.jsonl"
+        "$OUT/membw" --threads "$THREADS" --mib 512 --reps 5 >>"$row.bw.jsonl"
     done
 done
 

@@ -73,7 +73,7 @@ def main():
     print('pp = prefill of a %s-token prompt; tg = decode of %s tokens from an empty context '
           '(llama-bench protocol); tg@%s = the same decode after the %s-token prompt' % (prompt, gen, prompt, prompt))
     print('tg, GB/s and of roof are medians over the tg runs; each run is paired with the mean '
-          'bandwidth read just before and after it (best of 4 KiB and huge pages)')
+          'bandwidth read just before and after it (median of 5 reads, the better of 4 KiB and huge pages)')
     print('roofline decode = bandwidth / weight bytes per token; target fraction >= %.2f' % ROOFLINE_TARGET)
     print('overhead = peak RSS - (weights + KV cache + conv state), from the pp run')
     print('targets: ' + ('all met' if not missed else 'missed: ' + '; '.join(missed)))
