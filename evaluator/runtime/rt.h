@@ -89,14 +89,14 @@ typedef struct rt_act {
                                   * 16 f32 d and 16 int32 -sum(q) in sigma order */
     uint8_t *gx4;                /* AVX-512 VBMI q4_0 decode layout, else NULL: per
                                   * group, 4 x (64 B low halves, 64 B high halves of
-                                  * 4 blocks), then d and -sum(q) in sigma4 order */
+                                  * 4 blocks), then d and -sum(q) in sigma4 order:
+                                  * lane 4k + s holds block 4s + k */
     int quantised;
 } rt_act;
 
 void rt_act_quantize(rt_act *a, int t0, int t1);
 #define RT_GX_BYTES 640
 extern const int rt_sigma16[16];   /* lane -> block of the AVX-512 transpose */
-extern const int rt_sigma4[16];    /* lane -> block of the q4_0 decode reduction */
 
 /* ---- thread pool ---------------------------------------------------------- */
 typedef void (*rt_range_fn)(void *ctx, int begin, int end);
@@ -121,7 +121,6 @@ void rt_scratch_free(void);   /* frees the calling thread's kernel scratch */
 float *rt_thread_floats(size_t n);   /* per-thread buffer (attention scores) */
 float rt_dot_f32(const float *a, const float *b, int n);
 void rt_axpy_f32(float *y, const float *x, float s, int n); /* y += s*x */
-float rt_dot_f16(const float *a, const uint16_t *b, int n);
 /* attention over the KV cache: keys are stored in blocks of RT_KB positions,
  * transposed ([d][RT_KB]); values row by row ([pos][hd]).  Up to RT_AQ
  * queries (heads of one KV group, several tokens) share each load.
@@ -132,7 +131,6 @@ float rt_dot_f16(const float *a, const uint16_t *b, int n);
 void rt_attn_scores(const float *const *q, int nq, const void *kt, int kv_f16, int hd, float *out, size_t ostride);
 void rt_attn_values(float *const *out, int nq, const float *w, size_t wstride, const void *v, int kv_f16, int n, int hd);
 float rt_softmax_exp(float *s, int n, float mx);   /* s = exp(s - mx); returns the sum */
-void rt_axpy_f16(float *y, const uint16_t *x, float s, int n);
 
 /* ---- model -------------------------------------------------------------- */
 typedef struct rt_layer_w {

@@ -390,7 +390,7 @@ static inline float row_q_from(const uint8_t *row, const rt_act *a, int t, int K
 
 /* q4_0 decode with byte permutes: per 4 blocks one vpermt2b drops the scales,
  * nibble halves meet activation halves (rt_act.gx4), and a 4x4 add-transpose
- * gives the 16 block sums in rt_sigma4 order. */
+ * gives the 16 block sums in sigma4 order (lane 4k + s = block 4s + k). */
 static inline __m512 q4_group_one(const uint8_t *base, const uint8_t *gx4, __m512 acc)
 {
     const __m512i m4 = _mm512_set1_epi8(0x0F);
@@ -438,7 +438,7 @@ static inline __m512 q4_group_one(const uint8_t *base, const uint8_t *gx4, __m51
  * [8,136) the last 16; both as w ^ 0x80 (w + 128) against the activation
  * halves of rt_act.gx4, so no transpose and no gather.  The 4 scales sit at
  * words 0, 17, 34, 51 of the first window; they go to lanes 4k + s, the
- * lanes of block 4s + k in rt_sigma4 order. */
+ * lanes of block 4s + k in sigma4 order (lane 4k + s = block 4s + k). */
 static inline __m512 q8_group_one(const uint8_t *base, const uint8_t *gx4, __m512 acc)
 {
     static const int8_t idx_lo[64] = {
@@ -890,47 +890,6 @@ void rt_matmul(rt_pool *pool, rt_act *a, const rt_mm_item *items, int n)
     /* the pool hands out guided ranges (large first); 16 rows is the
      * smallest: one AVX-512 prefill row block, a few KiB of decode weights */
     rt_pool_for(pool, total, 16, mm_range, &j);
-}
-
-/* f16 KV-cache helpers */
-float rt_dot_f16(const float *a, const uint16_t *b, int n)
-{
-    int i = 0;
-    float s = 0.0f;
-#if defined(RT_SIMD_AVX512)
-    __m512 acc = _mm512_setzero_ps();
-    for (; i + 16 <= n; i += 16)
-        acc = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)(b + i))), acc);
-    s = _mm512_reduce_add_ps(acc);
-#elif defined(RT_SIMD_AVX2)
-    __m256 acc = _mm256_setzero_ps();
-    for (; i + 8 <= n; i += 8)
-        acc = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)(b + i))), acc);
-    s = hsum8(acc);
-#elif defined(RT_SIMD_NEON)
-    float32x4_t acc = vdupq_n_f32(0.0f);
-    for (; i + 4 <= n; i += 4) acc = vfmaq_f32(acc, vld1q_f32(a + i), vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(b + i))));
-    s = vaddvq_f32(acc);
-#endif
-    for (; i < n; i++) s += a[i] * rt_f16_to_f32(b[i]);
-    return s;
-}
-
-void rt_axpy_f16(float *y, const uint16_t *x, float s, int n)
-{
-    int i = 0;
-#if defined(RT_SIMD_AVX512)
-    __m512 vs = _mm512_set1_ps(s);
-    for (; i + 16 <= n; i += 16)
-        _mm512_storeu_ps(y + i, _mm512_fmadd_ps(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)(x + i))), vs, _mm512_loadu_ps(y + i)));
-#elif defined(RT_SIMD_AVX2)
-    __m256 vs = _mm256_set1_ps(s);
-    for (; i + 8 <= n; i += 8)
-        _mm256_storeu_ps(y + i, _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)(x + i))), vs, _mm256_loadu_ps(y + i)));
-#elif defined(RT_SIMD_NEON)
-    for (; i + 4 <= n; i += 4) vst1q_f32(y + i, vfmaq_n_f32(vld1q_f32(y + i), vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(x + i))), s));
-#endif
-    for (; i < n; i++) y[i] += s * rt_f16_to_f32(x[i]);
 }
 
 /* ---------------------------------------------------------------------- */

@@ -277,6 +277,42 @@ static inline float32x4_t silu4(float32x4_t x)
 }
 #endif
 
+/* The fixed fold of 16 running sums shared by rt_sumsq and rt_softmax_exp:
+ * lane j + lane j+8, then j + j+4, j + j+2, j + j+1 (the same roundings on
+ * every path; AVX2 holds lanes 0-7 and 8-15 in two vectors, NEON in four). */
+#if defined(RT_SIMD_AVX512)
+static inline float fold16(__m512 acc)
+{
+    __m256 h8 = _mm256_add_ps(_mm512_castps512_ps256(acc),   /* AVX512F only */
+                              _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(acc), 1)));
+    __m128 h4 = _mm_add_ps(_mm256_castps256_ps128(h8), _mm256_extractf128_ps(h8, 1));
+    __m128 h2 = _mm_add_ps(h4, _mm_movehl_ps(h4, h4));
+    return _mm_cvtss_f32(_mm_add_ss(h2, _mm_movehdup_ps(h2)));
+}
+#elif defined(RT_SIMD_AVX2)
+static inline float fold16(__m256 a0, __m256 a1)
+{
+    __m256 h8 = _mm256_add_ps(a0, a1);
+    __m128 h4 = _mm_add_ps(_mm256_castps256_ps128(h8), _mm256_extractf128_ps(h8, 1));
+    __m128 h2 = _mm_add_ps(h4, _mm_movehl_ps(h4, h4));
+    return _mm_cvtss_f32(_mm_add_ss(h2, _mm_movehdup_ps(h2)));
+}
+#elif defined(RT_SIMD_NEON)
+static inline float fold16(const float32x4_t a[4])
+{
+    float32x4_t h4 = vaddq_f32(vaddq_f32(a[0], a[2]), vaddq_f32(a[1], a[3]));
+    float32x2_t h2 = vadd_f32(vget_low_f32(h4), vget_high_f32(h4));
+    return vget_lane_f32(h2, 0) + vget_lane_f32(h2, 1);
+}
+#else
+static inline float fold16(float acc[16])
+{
+    for (int w = 8; w >= 1; w /= 2)
+        for (int j = 0; j < w; j++) acc[j] += acc[j + w];
+    return acc[0];
+}
+#endif
+
 /* sum of x[i]^2 in one fixed order on every path: 16 running sums (lane j
  * takes i = j mod 16), folded as j + j+8, j + j+4, j + j+2, j + j+1, then the
  * n % 16 last elements in order.  Products and sums are separate roundings
@@ -291,11 +327,7 @@ float rt_sumsq(const float *x, int n)
         __m512 v = _mm512_loadu_ps(x + i);
         acc = _mm512_add_ps(acc, _mm512_mul_ps(v, v));
     }
-    __m256 h8 = _mm256_add_ps(_mm512_castps512_ps256(acc),
-                              _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(acc), 1)));   /* AVX512F only */
-    __m128 h4 = _mm_add_ps(_mm256_castps256_ps128(h8), _mm256_extractf128_ps(h8, 1));
-    __m128 h2 = _mm_add_ps(h4, _mm_movehl_ps(h4, h4));
-    total = _mm_cvtss_f32(_mm_add_ss(h2, _mm_movehdup_ps(h2)));
+    total = fold16(acc);
 #elif defined(RT_SIMD_AVX2)
     __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
     for (; i < n16; i += 16) {
@@ -303,10 +335,7 @@ float rt_sumsq(const float *x, int n)
         a0 = _mm256_add_ps(a0, _mm256_mul_ps(v0, v0));
         a1 = _mm256_add_ps(a1, _mm256_mul_ps(v1, v1));
     }
-    __m256 h8 = _mm256_add_ps(a0, a1);
-    __m128 h4 = _mm_add_ps(_mm256_castps256_ps128(h8), _mm256_extractf128_ps(h8, 1));
-    __m128 h2 = _mm_add_ps(h4, _mm_movehl_ps(h4, h4));
-    total = _mm_cvtss_f32(_mm_add_ss(h2, _mm_movehdup_ps(h2)));
+    total = fold16(a0, a1);
 #elif defined(RT_SIMD_NEON)
     float32x4_t a[4] = { vdupq_n_f32(0.0f), vdupq_n_f32(0.0f), vdupq_n_f32(0.0f), vdupq_n_f32(0.0f) };
     for (; i < n16; i += 16)
@@ -314,16 +343,12 @@ float rt_sumsq(const float *x, int n)
             float32x4_t v = vld1q_f32(x + i + 4 * k);
             a[k] = vaddq_f32(a[k], vmulq_f32(v, v));
         }
-    float32x4_t h4 = vaddq_f32(vaddq_f32(a[0], a[2]), vaddq_f32(a[1], a[3]));
-    float32x2_t h2 = vadd_f32(vget_low_f32(h4), vget_high_f32(h4));
-    total = vget_lane_f32(h2, 0) + vget_lane_f32(h2, 1);
+    total = fold16(a);
 #else
     float acc[16] = {0};
     for (; i < n16; i += 16)
         for (int j = 0; j < 16; j++) acc[j] += x[i + j] * x[i + j];
-    for (int w = 8; w >= 1; w /= 2)
-        for (int j = 0; j < w; j++) acc[j] += acc[j + w];
-    total = acc[0];
+    total = fold16(acc);
 #endif
     for (; i < n; i++) total += x[i] * x[i];
     return total;
@@ -342,11 +367,7 @@ float rt_softmax_exp(float *s, int n, float mx)
         _mm512_storeu_ps(s + i, e);
         acc = _mm512_add_ps(acc, e);
     }
-    __m256 h8 = _mm256_add_ps(_mm512_castps512_ps256(acc),
-                              _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(acc), 1)));
-    __m128 h4 = _mm_add_ps(_mm256_castps256_ps128(h8), _mm256_extractf128_ps(h8, 1));
-    __m128 h2 = _mm_add_ps(h4, _mm_movehl_ps(h4, h4));
-    total = _mm_cvtss_f32(_mm_add_ss(h2, _mm_movehdup_ps(h2)));
+    total = fold16(acc);
 #elif defined(RT_SIMD_AVX2)
     __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), vm = _mm256_set1_ps(mx);
     for (; i < n16; i += 16) {
@@ -357,10 +378,7 @@ float rt_softmax_exp(float *s, int n, float mx)
         a0 = _mm256_add_ps(a0, e0);
         a1 = _mm256_add_ps(a1, e1);
     }
-    __m256 h8 = _mm256_add_ps(a0, a1);
-    __m128 h4 = _mm_add_ps(_mm256_castps256_ps128(h8), _mm256_extractf128_ps(h8, 1));
-    __m128 h2 = _mm_add_ps(h4, _mm_movehl_ps(h4, h4));
-    total = _mm_cvtss_f32(_mm_add_ss(h2, _mm_movehdup_ps(h2)));
+    total = fold16(a0, a1);
 #elif defined(RT_SIMD_NEON)
     float32x4_t a[4] = { vdupq_n_f32(0.0f), vdupq_n_f32(0.0f), vdupq_n_f32(0.0f), vdupq_n_f32(0.0f) };
     for (; i < n16; i += 16)
@@ -369,9 +387,7 @@ float rt_softmax_exp(float *s, int n, float mx)
             vst1q_f32(s + i + 4 * k, e);
             a[k] = vaddq_f32(a[k], e);
         }
-    float32x4_t h4 = vaddq_f32(vaddq_f32(a[0], a[2]), vaddq_f32(a[1], a[3]));
-    float32x2_t h2 = vadd_f32(vget_low_f32(h4), vget_high_f32(h4));
-    total = vget_lane_f32(h2, 0) + vget_lane_f32(h2, 1);
+    total = fold16(a);
 #else
     float acc[16] = {0};
     for (; i < n16; i += 16)
@@ -379,9 +395,7 @@ float rt_softmax_exp(float *s, int n, float mx)
             s[i + j] = rt_expf(s[i + j] - mx);
             acc[j] += s[i + j];
         }
-    for (int w = 8; w >= 1; w /= 2)
-        for (int j = 0; j < w; j++) acc[j] += acc[j + w];
-    total = acc[0];
+    total = fold16(acc);
 #endif
     for (; i < n; i++) {
         s[i] = rt_expf(s[i] - mx);
@@ -407,11 +421,9 @@ void rt_silu_mul(float *g, const float *u, int n)
 
 const int rt_sigma16[16] = { 0, 2, 4, 6, 1, 3, 5, 7, 8, 10, 12, 14, 9, 11, 13, 15 };
 
-const int rt_sigma4[16] = { 0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15 };
-
 /* block b of token t into the q4_0 / q8_0 decode layout (see rt_act.gx4):
  * group b/16, step s and slot k of block i = b%16 = 4s + k; its d and
- * -sum(q) go to lane 4k + s, the lane of block 4s + k in rt_sigma4 order */
+ * -sum(q) go to lane 4k + s, the lane of block 4s + k in sigma4 order */
 static void act_half_block(rt_act *a, int t, int b, const int8_t *qb, float d, int sum)
 {
     int ng = a->K / RT_QK / 16, g = b / 16, i = b % 16, s = i / 4, k = i % 4;
