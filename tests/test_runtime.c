@@ -915,6 +915,50 @@ static void write_bytes(const char *path, const unsigned char *b, size_t n)
     assert_int_equal(fclose(f), 0);
 }
 
+/* q4_0 weights are repacked in place at load on AVX-512 builds (rt_model_pack):
+ * synthetic weights in their buffers, GGUF weights in the private file
+ * mapping.  A GGUF file exported from the synthetic weights gives the same
+ * bits as the synthetic weights in prefill and in decode (so packing a
+ * mapped file and packing generated weights agree), the file on disk is not
+ * modified by the copy-on-write writes, and on the packed layout decode and
+ * prefill read the same kernels: identical logits.  G_WIDE has rows of 576
+ * and 544 (one full group plus leftover blocks in the ggml layout). */
+static void test_q4_repacked_weights(void **state)
+{
+    (void)state;
+    char *exe = build(G_WIDE, "native");
+    char gguf[512];
+    path_in_tmp(gguf, sizeof gguf, "wide_q4.gguf");
+    char *argv[] = {exe, "export", "--out", gguf, "--wtype", "q4_0", "--seed", "9", NULL};
+    sh_proc_result r;
+    run(argv, 60, &r);
+    if (r.exit_code != 0) fail_msg("variant export: exit %d: %s", r.exit_code, r.err);
+    sh_proc_result_free(&r);
+    size_t n0, n1;
+    unsigned char *before = slurp(gguf, &n0);
+    size_t n[4];
+    float *v[4];
+    v[0] = variant_logits(exe, "rp_syn_pre.out", &n[0], "--wtype", "q4_0", "--seed", "9", "--mode", "prefill", (const char *)NULL);
+    v[1] = variant_logits(exe, "rp_syn_dec.out", &n[1], "--wtype", "q4_0", "--seed", "9", "--mode", "decode", (const char *)NULL);
+    v[2] = variant_logits(exe, "rp_gguf_pre.out", &n[2], "--gguf", gguf, "--mode", "prefill", (const char *)NULL);
+    v[3] = variant_logits(exe, "rp_gguf_dec.out", &n[3], "--gguf", gguf, "--mode", "decode", (const char *)NULL);
+    unsigned char *after = slurp(gguf, &n1);
+    assert_int_equal(n0, n1);
+    assert_memory_equal(before, after, n0);
+    for (int i = 1; i < 4; i++) assert_int_equal(n[i], n[0]);
+    assert_memory_equal(v[2], v[0], n[0] * sizeof(float));   /* GGUF = synthetic, prefill */
+    assert_memory_equal(v[3], v[1], n[0] * sizeof(float));   /* GGUF = synthetic, decode */
+    if (cpu_has("avx512f") && cpu_has("avx512bw") && cpu_has("avx512vl") && cpu_has("avx512_vnni")) {
+        assert_memory_equal(v[1], v[0], n[0] * sizeof(float));
+        print_message("# q4_0 repacked: decode and prefill bit-identical, GGUF file unchanged\n");
+    } else {
+        compare_runs("q4_0 decode vs prefill", v[1], n[1], v[0], n[0], TOL_SAME_Q);
+        print_message("# no AVX-512 VNNI here: q4_0 weights stay in the ggml layout\n");
+    }
+    for (int i = 0; i < 4; i++) free(v[i]);
+    free(before); free(after); free(exe);
+}
+
 /* The variant must reject the file with exit 1 and a message, never crash. */
 static void expect_rejected(const char *exe, const char *gguf, const char *what)
 {
@@ -1143,6 +1187,7 @@ int main(void)
         cmocka_unit_test(test_kv_f16_matches_f32),
         cmocka_unit_test(test_aarch64_matches_x86),
         cmocka_unit_test(test_numerics_bit_identical),
+        cmocka_unit_test(test_q4_repacked_weights),
         cmocka_unit_test(test_variant_export_roundtrip),
         cmocka_unit_test(test_malformed_gguf_rejected),
         cmocka_unit_test(test_bench_json),

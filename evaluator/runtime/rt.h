@@ -70,12 +70,19 @@ float rt_silu(float x);
 void rt_silu_mul(float *g, const float *u, int n);   /* g = silu(g) * u */
 float rt_sumsq(const float *x, int n);   /* sum x^2, one fixed order on every path */
 
-/* A weight matrix [rows][cols] in one type, row-major, rows of row_bytes. */
+/* A weight matrix [rows][cols] in one type, row-major, rows of row_bytes.
+ * packed: q4_0 / q8_0 rows whose full groups of 16 blocks were rewritten by
+ * rt_model_pack into the order the AVX-512 kernels read (see rt_kernels.c);
+ * read single rows of any matrix with rt_mat_row_f32. */
 typedef struct rt_mat {
     int type, rows, cols;
     size_t row_bytes;
     const uint8_t *data;
+    int packed;
 } rt_mat;
+void rt_mat_row_f32(const rt_mat *m, int r, float *y);   /* row r dequantised */
+int rt_mat_packable(const rt_mat *m);                     /* 1 if this build packs m */
+void rt_mat_pack_rows(const rt_mat *m, int r0, int r1);   /* in place; data must be writable */
 
 /* Activations of T tokens x K: f32 source plus (lazily) q8 blocks:
  * qs int8 [T][K], d float [T][K/32], ds float [T][K/32] (= d * sum(qs)). */
@@ -92,6 +99,7 @@ typedef struct rt_act {
                                   * 4 blocks), then d and -sum(q) in sigma4 order:
                                   * lane 4k + s holds block 4s + k */
     int quantised;
+    int gx_too;                  /* with gx4: fill gx as well (packed weights read it) */
 } rt_act;
 
 void rt_act_quantize(rt_act *a, int t0, int t1);
@@ -149,12 +157,16 @@ typedef struct rt_model {
     uint64_t weight_bytes;
     void *allocs[16 * SHV_N_LAYERS + 64]; int n_allocs; /* owned buffers */
     void *map; size_t map_len;    /* GGUF mmap */
+    int packed;                   /* rt_model_pack ran: every packable matrix is packed */
 } rt_model;
 
 int rt_model_synthetic(rt_model *m, rt_pool *pool, int wtype, uint64_t seed, char *err, size_t cap);
 int rt_model_gguf(rt_model *m, const char *path, char *err, size_t cap);
 int rt_model_export_gguf(const rt_model *m, const char *path, char *err, size_t cap);
 void rt_model_free(rt_model *m);
+/* Rewrite the q4_0 / q8_0 weights in place into the kernels' order (AVX-512
+ * builds; elsewhere a no-op).  After this the model cannot be exported. */
+int rt_model_pack(rt_model *m, rt_pool *pool, char *err, size_t cap);
 
 /* block-kind timing buckets */
 enum { RT_T_CONV, RT_T_ATTN, RT_T_SWIGLU, RT_T_MOE, RT_T_HEAD, RT_T_COUNT };

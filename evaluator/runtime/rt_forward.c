@@ -223,12 +223,13 @@ static void rmsnorm(float *out, const float *x, const float *g, int n)
 
 static rt_act make_act(rt_state *s, const float *x, size_t ldx, int T, int K)
 {
-    rt_act a = { T, K, x, ldx, s->qs, s->qd, s->qds, NULL, NULL, 0 };
+    rt_act a = { T, K, x, ldx, s->qs, s->qd, s->qds, NULL, NULL, 0, 0 };
 #if defined(RT_SIMD_AVX512)
     a.gx = s->qgx;
 #if defined(__AVX512VBMI__)
     if (T == 1) a.gx4 = s->qgx4;
 #endif
+    a.gx_too = s->m->packed;   /* packed weights read gx, in decode too */
 #endif
     return a;
 }
@@ -550,8 +551,7 @@ static void moe_block(rt_state *s, int l, int T)
 static void embed(rt_state *s, const int32_t *tok, int T)
 {
     const rt_mat *e = &s->m->embd;
-    for (int t = 0; t < T; t++)
-        rt_dequantize_row(e->type, e->data + (size_t)tok[t] * e->row_bytes, s->h + (size_t)t * SHV_HIDDEN, SHV_HIDDEN);
+    for (int t = 0; t < T; t++) rt_mat_row_f32(e, tok[t], s->h + (size_t)t * SHV_HIDDEN);
 }
 
 static int forward_chunk(rt_state *s, const int32_t *tok, int T, float *logits, int all, int last)

@@ -270,6 +270,7 @@ static int load_mat(gguf *g, rt_model *m, const char *name, int cols, uint64_t r
         out->rows = (int)n;
         out->row_bytes = (size_t)cols * 4;
         out->data = (const uint8_t *)dst;
+        out->packed = 0;
         m->weight_bytes += (size_t)n * (size_t)cols * 4;
         return 0;
     }
@@ -278,6 +279,7 @@ static int load_mat(gguf *g, rt_model *m, const char *name, int cols, uint64_t r
     out->rows = (int)(rows * e3);
     out->row_bytes = rt_row_bytes(t->type, cols);
     out->data = g->p + g->data_off + t->off;
+    out->packed = 0;
     m->weight_bytes += bytes;
     return 0;
 }
@@ -511,6 +513,7 @@ static void add_m(wt *ts, int *n, const char *name, const rt_mat *m, int nd, uin
 
 int rt_model_export_gguf(const rt_model *m, const char *path, char *err, size_t cap)
 {
+    if (m->packed) { snprintf(err, cap, "export: the weights were repacked for the kernels; export reads ggml blocks"); return -1; }
     const uint64_t H = SHV_HIDDEN, hd = SHV_HEAD_DIM;
     int has_moe = 0, lead = 0, lead_done = 0, heads = 0, ff = 0, lc = 0, E = 0, K = 0, Fe = 0;
     int32_t kvh[SHV_N_LAYERS], ffl[SHV_N_LAYERS];

@@ -14,11 +14,14 @@
  * vpdpbusd give sixteen complete block sums, started at -off * sum(a) to make
  * them exact signed sums; then one convert and one FMA with dw*da per group.
  * Prefill transposes a block of 16 rows once per 64 tokens and streams tiles
- * of 8 (or 4) tokens against it.  Decode with AVX512-VBMI instead drops the
- * scales with byte permutes (q4_0: one vpermt2b per 4 blocks, nibble halves
- * against activation halves; q8_0: two per 4 blocks, first and last 16 quants)
- * against the activation halves of rt_act.gx4, prefetching the weight stream
- * 4 KiB ahead.
+ * of 8 (or 4) tokens against it.  q4_0 weights are repacked once at load
+ * (rt_model_pack) into that transposed order, so prefill and decode read
+ * them without any transposing, and decode gives the same bits as prefill.
+ * q8_0 decode with AVX512-VBMI drops the scales with byte permutes (two
+ * vpermt2b per 4 blocks, first and last 16 quants) against the activation
+ * halves of rt_act.gx4.  (Packed q8_0 computes twice as fast in cache but
+ * streamed from memory about 15% slower on Zen4, cause not found, so q8_0
+ * keeps the ggml layout.)
  * Blocks past the last full group use a
  * two-block loop.  AVX2: one block per vector with vpmaddubsw (q4_0: nibbles
  * + correction; q8_0: sign trick, exact).  NEON: sdot (or vmull) on signed
@@ -34,9 +37,9 @@
  *   q8_0 / q4_0:        measured <= 8e-3 (LFM2-350M shapes, 16 layers),
  *                       <= 1e-3 (small genome with MoE layers),
  *                       <= 2e-5 (tiny 4-layer genome); guaranteed < 2e-2
- *   prefill vs decode on one build: identical except q4_0 and q8_0 on
- *   AVX-512 VBMI (the decode kernels sum in another order): within the same
- *   bounds (tests: parity of both modes against the reference, 1e-3).
+ *   prefill vs decode on one build: identical except q8_0 on AVX-512 VBMI
+ *   (the decode kernel sums in another order): within the same bounds
+ *   (tests: parity of both modes against the reference, 1e-3).
  *   Versus the numpy reference (dev/ref.py: f64 math, dequantised weights,
  *   unquantised activations): f32 ~1e-7, q8_0 / q4_0 ~1e-3 .. 5e-3.
  *   Effect of the weight type itself (same seed, synthetic weights): q8_0 vs
@@ -335,6 +338,80 @@ static inline void w_group(const uint8_t *base, int type, __m512i Z[8], __m512 *
     }
 }
 
+/* ---- packed groups -----------------------------------------------------
+ * rt_model_pack rewrites every full group of 16 blocks of a q4_0 / q8_0 row
+ * in place, same size, into the order the kernels consume, so neither decode
+ * nor prefill transposes or permutes weights again:
+ *   32 bytes: the 16 f16 scales, lane i = block rt_sigma16[i]
+ *   q4_0, 256 bytes: 4 x 64 bytes, dword lane i of vector j = nibble bytes
+ *             4j..4j+3 of block rt_sigma16[i] (low nibbles: elements 4j..,
+ *             high nibbles: elements 16+4j..)
+ *   q8_0, 512 bytes: 8 x 64 bytes, dword lane i of vector j = quants
+ *             4j..4j+3 of block rt_sigma16[i], stored as w ^ 0x80 (= w + 128)
+ * A group that starts on a 64-byte boundary has its quants first, any other
+ * group its scales first: groups are 288 / 544 bytes, so in 64-byte aligned
+ * rows every vector load falls on one cache line (no split loads).
+ * Blocks past the last full group keep the ggml layout. */
+#define PACKED_PF 8192   /* software prefetch distance of the packed decode kernel */
+static inline size_t pk_qoff(const uint8_t *g) { return ((uintptr_t)g & 63) ? 32 : 0; }
+static inline size_t pk_soff(const uint8_t *g, int nv) { return ((uintptr_t)g & 63) ? 0 : (size_t)nv * 64; }
+static void pack_group(uint8_t *g, int type)
+{
+    const size_t bb = type == RT_Q4_0 ? RT_Q4_BYTES : RT_Q8_BYTES;
+    const int nv = type == RT_Q4_0 ? 4 : 8;
+    const size_t qo = pk_qoff(g), so = pk_soff(g, nv);
+    uint8_t tmp[16 * RT_Q8_BYTES];
+    memcpy(tmp, g, 16 * bb);
+    for (int i = 0; i < 16; i++) {
+        const uint8_t *blk = tmp + (size_t)rt_sigma16[i] * bb;
+        memcpy(g + so + 2 * i, blk, 2);
+        for (int j = 0; j < nv; j++)
+            for (int k = 0; k < 4; k++) {
+                uint8_t b = blk[2 + 4 * j + k];
+                g[qo + 64 * j + 4 * i + k] = type == RT_Q4_0 ? b : (uint8_t)(b ^ 0x80);
+            }
+    }
+}
+
+/* the inverse of pack_group: 16 ggml blocks into out */
+static void unpack_group(const uint8_t *g, int type, uint8_t *out)
+{
+    const size_t bb = type == RT_Q4_0 ? RT_Q4_BYTES : RT_Q8_BYTES;
+    const int nv = type == RT_Q4_0 ? 4 : 8;
+    const size_t qo = pk_qoff(g), so = pk_soff(g, nv);
+    for (int i = 0; i < 16; i++) {
+        uint8_t *blk = out + (size_t)rt_sigma16[i] * bb;
+        memcpy(blk, g + so + 2 * i, 2);
+        for (int j = 0; j < nv; j++)
+            for (int k = 0; k < 4; k++) {
+                uint8_t b = g[qo + 64 * j + 4 * i + k];
+                blk[2 + 4 * j + k] = type == RT_Q4_0 ? b : (uint8_t)(b ^ 0x80);
+            }
+    }
+}
+
+/* Z[8] and the scales of a packed group: what w_group computes from ggml blocks */
+static inline void w_group_packed(const uint8_t *g, int type, __m512i Z[8], __m512 *dw)
+{
+    const size_t qo = pk_qoff(g);
+    *dw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)(g + pk_soff(g, type == RT_Q4_0 ? 4 : 8))));
+    if (type == RT_Q4_0) {
+        const __m512i m4 = _mm512_set1_epi8(0x0F);
+        for (int j = 0; j < 4; j++) {
+            __m512i v = _mm512_loadu_si512((const void *)(g + qo + 64 * j));
+            Z[j] = _mm512_and_si512(v, m4);
+#if defined(__GFNI__)
+            /* v >> 4 per byte in one instruction: the affine map moving bits 4-7 to 0-3 */
+            Z[j + 4] = _mm512_gf2p8affine_epi64_epi8(v, _mm512_set1_epi64(0x1020408000000000LL), 0);
+#else
+            Z[j + 4] = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
+#endif
+        }
+    } else {
+        for (int j = 0; j < 8; j++) Z[j] = _mm512_loadu_si512((const void *)(g + qo + 64 * j));
+    }
+}
+
 /* one group of one token: exact signed block sums scaled by dw*da, added to acc */
 static inline __m512 group_dot(const __m512i Z[8], __m512 dw, const uint8_t *gx, int shift, __m512 acc)
 {
@@ -386,54 +463,7 @@ static inline float row_q_from(const uint8_t *row, const rt_act *a, int t, int K
 #define TT5 8   /* tokens per AVX-512 quantised tile */
 
 #if defined(__AVX512VBMI__)
-#define Q4_PF 4096   /* software prefetch distance of the q4_0 decode kernel */
-
-/* q4_0 decode with byte permutes: per 4 blocks one vpermt2b drops the scales,
- * nibble halves meet activation halves (rt_act.gx4), and a 4x4 add-transpose
- * gives the 16 block sums in sigma4 order (lane 4k + s = block 4s + k). */
-static inline __m512 q4_group_one(const uint8_t *base, const uint8_t *gx4, __m512 acc)
-{
-    const __m512i m4 = _mm512_set1_epi8(0x0F);
-    __m512i a4[4];
-    for (int s = 0; s < 4; s++) {
-        static const int8_t qidx[64] = {
-            2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17,
-            20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35,
-            38, 39, 40, 41, 42, 43, 44, 45, 46, 47, 48, 49, 50, 51, 52, 53,
-            56, 57, 58, 59, 60, 61, 62, 63, 64, 65, 66, 67, 68, 69, 70, 71 };
-        const uint8_t *w = base + s * 4 * RT_Q4_BYTES;
-        __m512i w0 = _mm512_loadu_si512((const void *)w);
-        __m512i w1 = _mm512_maskz_loadu_epi8((__mmask64)0xFF, (const void *)(w + 64));
-        __m512i q = _mm512_permutex2var_epi8(w0, _mm512_loadu_si512((const void *)qidx), w1);
-        __m512i lo = _mm512_and_si512(q, m4);
-#if defined(__GFNI__)
-        /* q >> 4 per byte in one instruction: the affine map moving bits 4-7 to 0-3 */
-        __m512i hi = _mm512_gf2p8affine_epi64_epi8(q, _mm512_set1_epi64(0x1020408000000000LL), 0);
-#else
-        __m512i hi = _mm512_and_si512(_mm512_srli_epi16(q, 4), m4);
-#endif
-        __m512i d = _mm512_dpbusd_epi32(_mm512_setzero_si512(), lo, _mm512_loadu_si512((const void *)(gx4 + s * 128)));
-        a4[s] = _mm512_dpbusd_epi32(d, hi, _mm512_loadu_si512((const void *)(gx4 + s * 128 + 64)));
-    }
-    __m512i u01 = _mm512_add_epi32(_mm512_unpacklo_epi32(a4[0], a4[1]), _mm512_unpackhi_epi32(a4[0], a4[1]));
-    __m512i u23 = _mm512_add_epi32(_mm512_unpacklo_epi32(a4[2], a4[3]), _mm512_unpackhi_epi32(a4[2], a4[3]));
-    __m512i sum = _mm512_add_epi32(_mm512_unpacklo_epi64(u01, u23), _mm512_unpackhi_epi64(u01, u23));
-    sum = _mm512_add_epi32(sum, _mm512_slli_epi32(_mm512_loadu_si512((const void *)(gx4 + 576)), 3));
-    /* scales: words 9*sigma4(i) of the group */
-    const __m512i i1 = _mm512_set_epi16(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-                                        0, 0, 63, 27, 0, 0, 54, 18, 0, 0, 45, 9, 0, 0, 36, 0);
-    const __m512i i2 = _mm512_set_epi16(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-                                        135 - 72, 99 - 72, 0, 0, 126 - 72, 90 - 72, 0, 0,
-                                        117 - 72, 81 - 72, 0, 0, 108 - 72, 72 - 72, 0, 0);
-    __m512i A = _mm512_loadu_si512((const void *)base), B = _mm512_loadu_si512((const void *)(base + 64));
-    __m512i C = _mm512_loadu_si512((const void *)(base + 144)), D = _mm512_loadu_si512((const void *)(base + 208));
-    __m512i r = _mm512_mask_mov_epi16(_mm512_permutex2var_epi16(A, i1, B), (__mmask32)0xCCCCu,
-                                      _mm512_permutex2var_epi16(C, i2, D));
-    __m512 dw = _mm512_cvtph_ps(_mm512_castsi512_si256(r));
-    return _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), _mm512_mul_ps(dw, _mm512_loadu_ps((const float *)(const void *)(gx4 + 512))), acc);
-}
-
-/* q8_0 decode, the same scheme: per 4 blocks (136 bytes) one vpermt2b over
+/* q8_0 decode with byte permutes: per 4 blocks (136 bytes) one vpermt2b over
  * bytes [0,128) picks the first 16 quants of each block and one over
  * [8,136) the last 16; both as w ^ 0x80 (w + 128) against the activation
  * halves of rt_act.gx4, so no transpose and no gather.  The 4 scales sit at
@@ -481,21 +511,22 @@ static void mm_q_avx512_one(const rt_mat *w, const rt_act *a, int r0, int r1, in
     const int type = w->type, K = w->cols, nb = K / RT_QK, ng = nb / 16, shift = type == RT_Q4_0 ? 3 : 7;
     const size_t bb = type == RT_Q4_0 ? RT_Q4_BYTES : RT_Q8_BYTES;
     const uint8_t *gx = a->gx + (size_t)t * ng * RT_GX_BYTES;
-#if defined(__AVX512VBMI__)
-    if (type == RT_Q4_0 && a->gx4) {
-        const uint8_t *g4 = a->gx4 + (size_t)t * ng * RT_GX_BYTES;
+    if (w->packed) {
+        const int pf_lines = type == RT_Q4_0 ? 5 : 9;   /* lines of a group at any alignment */
         for (int r = r0; r < r1; r++) {
             const uint8_t *row = w->data + (size_t)r * w->row_bytes;
             __m512 acc = _mm512_setzero_ps();
             for (int g = 0; g < ng; g++) {
-                /* the rows of a range are contiguous: prefetch the weight
-                 * stream Q4_PF bytes ahead (5 lines cover the 288 bytes of a
-                 * group at any alignment).  Decode is memory bound and the
-                 * hardware prefetcher alone leaves too few misses in flight
-                 * per core; measured about +5% decode tok/s on Zen4 (2 threads). */
-                const uint8_t *pf = row + (size_t)g * 16 * bb + Q4_PF;
-                for (int l = 0; l < 5; l++) _mm_prefetch((const char *)(pf + 64 * l), _MM_HINT_T0);
-                acc = q4_group_one(row + (size_t)g * 16 * bb, g4 + (size_t)g * RT_GX_BYTES, acc);
+                __m512i Z[8];
+                __m512 dw;
+                /* prefetch into L2 (T1) 8 KiB ahead: a core streaming one row
+                 * range keeps too few misses in flight on its own; into L1
+                 * (T0) the prefetches compete with the demand loads for miss
+                 * buffers and were slower (A/B on Zen4, 1 and 2 threads) */
+                const uint8_t *pf = row + (size_t)g * 16 * bb + PACKED_PF;
+                for (int l = 0; l < pf_lines; l++) _mm_prefetch((const char *)(pf + 64 * l), _MM_HINT_T1);
+                w_group_packed(row + (size_t)g * 16 * bb, type, Z, &dw);
+                acc = group_dot(Z, dw, gx + (size_t)g * RT_GX_BYTES, shift, acc);
             }
             float s = _mm512_reduce_add_ps(acc);
             if (ng * 16 < nb) s += row_q_from(row, a, t, K, type, ng * 16);
@@ -503,6 +534,7 @@ static void mm_q_avx512_one(const rt_mat *w, const rt_act *a, int r0, int r1, in
         }
         return;
     }
+#if defined(__AVX512VBMI__)
     if (type == RT_Q8_0 && a->gx4) {
         const uint8_t *g4 = a->gx4 + (size_t)t * ng * RT_GX_BYTES;
         for (int r = r0; r < r1; r++) {
@@ -569,8 +601,11 @@ static void mm_q_avx512(const rt_mat *w, const rt_act *a, int r0, int r1, int t0
             for (int r = rb; r < re; r++) {
                 const uint8_t *row = w->data + (size_t)r * w->row_bytes;
                 __m512i *zr = zbuf + (size_t)(r - rb) * per_row;
-                for (int g = 0; g < ng; g++)
-                    w_group(row + (size_t)g * 16 * bb, type, zr + (size_t)g * 9, (__m512 *)(void *)(zr + (size_t)g * 9 + 8));
+                for (int g = 0; g < ng; g++) {
+                    __m512i *z = zr + (size_t)g * 9;
+                    if (w->packed) w_group_packed(row + (size_t)g * 16 * bb, type, z, (__m512 *)(void *)(z + 8));
+                    else w_group(row + (size_t)g * 16 * bb, type, z, (__m512 *)(void *)(z + 8));
+                }
             }
             /* token tile: 8 tokens while their activations fit L1, else 4 */
             int tile = ng * RT_GX_BYTES * TT5 <= 24 * 1024 ? TT5 : TT5 / 2;
@@ -1004,4 +1039,51 @@ void rt_attn_values(float *const *out, int nq, const float *w, size_t wstride, c
     case 7: values_n(out, 7, w, wstride, v, kv_f16, n, hd); break;
     default: values_n(out, RT_AQ, w, wstride, v, kv_f16, n, hd); break;
     }
+}
+
+/* ---------------------------------------------------------------------- */
+/* packing and row access                                                    */
+
+int rt_mat_packable(const rt_mat *m)
+{
+#if defined(RT_SIMD_AVX512)
+    return m->type == RT_Q4_0 && m->cols / RT_QK >= 16 && !m->packed;
+#else
+    (void)m;
+    return 0;
+#endif
+}
+
+void rt_mat_pack_rows(const rt_mat *m, int r0, int r1)
+{
+#if defined(RT_SIMD_AVX512)
+    const size_t bb = m->type == RT_Q4_0 ? RT_Q4_BYTES : RT_Q8_BYTES;
+    const int ng = m->cols / RT_QK / 16;
+    for (int r = r0; r < r1; r++) {
+        uint8_t *row = (uint8_t *)(uintptr_t)(m->data + (size_t)r * m->row_bytes);
+        for (int g = 0; g < ng; g++) pack_group(row + (size_t)g * 16 * bb, m->type);
+    }
+#else
+    (void)m; (void)r0; (void)r1;
+#endif
+}
+
+void rt_mat_row_f32(const rt_mat *m, int r, float *y)
+{
+    const uint8_t *row = m->data + (size_t)r * m->row_bytes;
+#if defined(RT_SIMD_AVX512)
+    if (m->packed) {
+        const size_t bb = m->type == RT_Q4_0 ? RT_Q4_BYTES : RT_Q8_BYTES;
+        const int ng = m->cols / RT_QK / 16;
+        uint8_t tmp[16 * RT_Q8_BYTES];
+        for (int g = 0; g < ng; g++) {
+            unpack_group(row + (size_t)g * 16 * bb, m->type, tmp);
+            rt_dequantize_row(m->type, tmp, y + (size_t)g * 16 * RT_QK, 16 * RT_QK);
+        }
+        if (ng * 16 * RT_QK < m->cols)
+            rt_dequantize_row(m->type, row + (size_t)ng * 16 * bb, y + (size_t)ng * 16 * RT_QK, m->cols - ng * 16 * RT_QK);
+        return;
+    }
+#endif
+    rt_dequantize_row(m->type, row, y, m->cols);
 }

@@ -209,7 +209,9 @@ static uint64_t peak_rss(void)
 
 typedef struct env { rt_pool *pool; rt_model model; int have_model; int cpus[1024]; int ncpus; int threads; } env;
 
-static int setup(env *e, const opts *o)
+/* pool and weights; pack: rewrite q4_0 / q8_0 weights into the kernels'
+ * order (every mode that computes; not export, which writes ggml blocks) */
+static int setup(env *e, const opts *o, int pack)
 {
     char err[512] = "";
     e->ncpus = 0;
@@ -223,6 +225,7 @@ static int setup(env *e, const opts *o)
     if (!e->pool) { fprintf(stderr, "variant: %s\n", err); return 1; }
     int rc = o->gguf ? rt_model_gguf(&e->model, o->gguf, err, sizeof err)
                      : rt_model_synthetic(&e->model, e->pool, o->wtype, o->seed, err, sizeof err);
+    if (rc == 0 && pack) rc = rt_model_pack(&e->model, e->pool, err, sizeof err);
     if (rc) {
         fprintf(stderr, "variant: %s\n", err);
         rt_model_free(&e->model);
@@ -300,7 +303,7 @@ static int mode_bench(const opts *o)
 {
     env e;
     memset(&e, 0, sizeof e);
-    int rc = setup(&e, o);
+    int rc = setup(&e, o, 1);
     if (rc) return rc;
     char err[512] = "";
     long ctx = o->depth + o->prompt + o->gen;
@@ -444,7 +447,7 @@ static int mode_logits(const opts *o)
     if (parse_tokens(o->tokens, &tok, &n)) return 1;
     env e;
     memset(&e, 0, sizeof e);
-    int rc = setup(&e, o);
+    int rc = setup(&e, o, 1);
     if (rc) { free(tok); return rc; }
     char err[512] = "";
     int decode = !strcmp(o->mode, "decode");
@@ -505,7 +508,7 @@ static int mode_export(const opts *o)
     if (o->gguf) return usage("export writes synthetic weights; --gguf is not accepted");
     env e;
     memset(&e, 0, sizeof e);
-    int rc = setup(&e, o);
+    int rc = setup(&e, o, 0);
     if (rc) return rc;
     char err[512] = "";
     rc = rt_model_export_gguf(&e.model, o->out, err, sizeof err);

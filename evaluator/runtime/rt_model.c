@@ -3,8 +3,10 @@
  * freeing.  Synthetic values come from a counter-based generator,
  * splitmix64(seed, tensor id, element index), so they are the same on every
  * machine and for every thread count; they are generated row by row straight
- * into the final (possibly quantised) buffer of each tensor. */
+ * into the final (possibly quantised) buffer of each tensor.  rt_model_pack
+ * then rewrites q4_0 / q8_0 weights into the order the kernels read. */
 #define _GNU_SOURCE          /* MADV_HUGEPAGE */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/mman.h>
@@ -91,6 +93,7 @@ static int gen_tensor(rt_model *m, rt_pool *pool, uint64_t seed, uint64_t tid, i
     out->cols = cols;
     out->row_bytes = rb;
     out->data = dst;
+    out->packed = 0;
     m->weight_bytes += rb * (size_t)rows;
     return 0;
 }
@@ -155,6 +158,51 @@ int rt_model_synthetic(rt_model *m, rt_pool *pool, int wtype, uint64_t seed, cha
     }
 #undef GT
 #undef GV
+    return 0;
+}
+
+/* ---- packing ---------------------------------------------------------------- */
+
+static void pack_range(void *ctx, int b, int e) { rt_mat_pack_rows(ctx, b, e); }
+
+/* every weight matrix of the model, the tied output once */
+static int model_mats(rt_model *m, rt_mat **out)
+{
+    int n = 0;
+    out[n++] = &m->embd;
+    if (m->output.data != m->embd.data) out[n++] = &m->output;
+    for (int l = 0; l < SHV_N_LAYERS; l++) {
+        rt_layer_w *w = &m->L[l];
+        rt_mat *ls[] = { &w->in_proj, &w->out_proj, &w->wq, &w->wk, &w->wv, &w->wo,
+                         &w->w1, &w->w3, &w->w2, &w->router, &w->gate_exps, &w->up_exps, &w->down_exps };
+        for (size_t i = 0; i < sizeof ls / sizeof ls[0]; i++)
+            if (ls[i]->data) out[n++] = ls[i];
+    }
+    return n;
+}
+
+int rt_model_pack(rt_model *m, rt_pool *pool, char *err, size_t cap)
+{
+    rt_mat **mats = malloc((2 + 13 * (size_t)SHV_N_LAYERS) * sizeof *mats);
+    if (!mats) { snprintf(err, cap, "weights: out of memory"); return -1; }
+    int n = model_mats(m, mats), any = 0;
+    for (int i = 0; i < n; i++) any |= rt_mat_packable(mats[i]);
+    if (!any) { free(mats); return 0; }
+    /* GGUF tensors live in the private file mapping: writing copies the
+     * pages (copy-on-write), the file itself is never modified */
+    if (m->map && mprotect(m->map, m->map_len, PROT_READ | PROT_WRITE)) {
+        snprintf(err, cap, "weights: cannot make the GGUF mapping writable for repacking: %s", strerror(errno));
+        free(mats);
+        return -1;
+    }
+    for (int i = 0; i < n; i++) {
+        if (!rt_mat_packable(mats[i])) continue;
+        rt_pool_for(pool, mats[i]->rows, 16, pack_range, mats[i]);
+        mats[i]->packed = 1;
+    }
+    if (m->output.data == m->embd.data) m->output.packed = m->embd.packed;
+    m->packed = 1;
+    free(mats);
     return 0;
 }
 

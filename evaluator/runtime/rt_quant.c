@@ -578,6 +578,6 @@ void rt_act_quantize(rt_act *a, int t0, int t1)
             a->ds[(size_t)t * nb + b] = d * (float)sum;
             if (a->gx4) act_half_block(a, t, b, q + b * RT_QK, d, sum);
         }
-        if (a->gx && !a->gx4) act_interleave(a, t);   /* with gx4 (decode, VBMI) gx is unused */
+        if (a->gx && (!a->gx4 || a->gx_too)) act_interleave(a, t);
     }
 }
