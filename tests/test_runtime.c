@@ -847,6 +847,16 @@ static void test_numerics_bit_identical(void **state)
 
 /* ---- the variant's own GGUF export ------------------------------------------------------- */
 
+/* `exe export` of synthetic weights (wtype, seed) into gguf; fails the test on error */
+static void export_synthetic(const char *exe, const char *gguf, const char *wtype, const char *seed)
+{
+    char *argv[] = {(char *)exe, "export", "--out", (char *)gguf, "--wtype", (char *)wtype, "--seed", (char *)seed, NULL};
+    sh_proc_result r;
+    run(argv, 60, &r);
+    if (r.exit_code != 0) fail_msg("variant export: exit %d: %s", r.exit_code, r.err);
+    sh_proc_result_free(&r);
+}
+
 /* `variant export` writes a file llama.cpp can load (every MoE layer has its
  * exp_probs_b.bias, zeros without a router bias) that loads back into the
  * variant with the same logits as the synthetic weights it came from. */
@@ -856,11 +866,7 @@ static void test_variant_export_roundtrip(void **state)
     char *exe = build(G_MOE, "native");
     char gguf[512];
     path_in_tmp(gguf, sizeof gguf, "export_moe.gguf");
-    char *argv[] = {exe, "export", "--out", gguf, "--wtype", "q8_0", "--seed", "4", NULL};
-    sh_proc_result r;
-    run(argv, 60, &r);
-    if (r.exit_code != 0) fail_msg("variant export: exit %d: %s", r.exit_code, r.err);
-    sh_proc_result_free(&r);
+    export_synthetic(exe, gguf, "q8_0", "4");
     tg_file f;
     char msg[256];
     if (tg_read(gguf, &f, msg, sizeof msg) != 0) fail_msg("exported GGUF unreadable: %s", msg);
@@ -929,11 +935,7 @@ static void test_q4_repacked_weights(void **state)
     char *exe = build(G_WIDE, "native");
     char gguf[512];
     path_in_tmp(gguf, sizeof gguf, "wide_q4.gguf");
-    char *argv[] = {exe, "export", "--out", gguf, "--wtype", "q4_0", "--seed", "9", NULL};
-    sh_proc_result r;
-    run(argv, 60, &r);
-    if (r.exit_code != 0) fail_msg("variant export: exit %d: %s", r.exit_code, r.err);
-    sh_proc_result_free(&r);
+    export_synthetic(exe, gguf, "q4_0", "9");
     size_t n0, n1;
     unsigned char *before = slurp(gguf, &n0);
     size_t n[4];

@@ -158,6 +158,7 @@ typedef struct rt_model {
     void *allocs[16 * SHV_N_LAYERS + 64]; int n_allocs; /* owned buffers */
     void *map; size_t map_len;    /* GGUF mmap */
     int packed;                   /* rt_model_pack ran: every packable matrix is packed */
+    int ggml_q8;                  /* with packed: q8_0 matrices of full groups stay in ggml layout */
 } rt_model;
 
 int rt_model_synthetic(rt_model *m, rt_pool *pool, int wtype, uint64_t seed, char *err, size_t cap);

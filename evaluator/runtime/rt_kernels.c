@@ -505,68 +505,89 @@ static inline __m512 q8_group_one(const uint8_t *base, const uint8_t *gx4, __m51
 }
 #endif
 
-/* decode: one token, rows [r0, r1) */
-static void mm_q_avx512_one(const rt_mat *w, const rt_act *a, int r0, int r1, int t, float *y, size_t ldy)
+/* The full groups of one decode row, one kernel per weight layout; each
+ * returns the 16 lane sums (the leftover blocks are added by the caller). */
+
+/* packed weights (q4_0): prefetch into L2 (T1) PACKED_PF ahead, since a core
+ * streaming one row range keeps too few misses in flight on its own; into
+ * L1 (T0) the prefetches compete with the demand loads for miss buffers and
+ * were slower (A/B on Zen4, 1 and 2 threads) */
+static inline __m512 row_groups_packed(const uint8_t *row, const uint8_t *gx, int ng, int type, int shift)
+{
+    const size_t bb = type == RT_Q4_0 ? RT_Q4_BYTES : RT_Q8_BYTES;
+    const int pf_lines = type == RT_Q4_0 ? 5 : 9;   /* lines of a group at any alignment */
+    __m512 acc = _mm512_setzero_ps();
+    for (int g = 0; g < ng; g++) {
+        __m512i Z[8];
+        __m512 dw;
+        const uint8_t *pf = row + (size_t)g * 16 * bb + PACKED_PF;
+        for (int l = 0; l < pf_lines; l++) _mm_prefetch((const char *)(pf + 64 * l), _MM_HINT_T1);
+        w_group_packed(row + (size_t)g * 16 * bb, type, Z, &dw);
+        acc = group_dot(Z, dw, gx + (size_t)g * RT_GX_BYTES, shift, acc);
+    }
+    return acc;
+}
+
+#if defined(__AVX512VBMI__)
+/* q8_0 in the ggml layout with byte permutes; no software prefetch: for q8_0
+ * (twice the bytes per weight of q4_0) the hardware prefetchers keep up, and
+ * the 9 prefetch instructions per group cost more than they gained (A/B on
+ * Zen4, 2 threads, huge pages: 8.7 vs 8.1 ms/token) */
+static inline __m512 row_groups_q8_permute(const uint8_t *row, const uint8_t *g4, int ng)
+{
+    __m512 acc = _mm512_setzero_ps();
+    for (int g = 0; g < ng; g++)
+        acc = q8_group_one(row + (size_t)g * 16 * RT_Q8_BYTES, g4 + (size_t)g * RT_GX_BYTES, acc);
+    return acc;
+}
+#endif
+
+/* ggml layout, transposed group by group */
+static inline __m512 row_groups_ggml(const uint8_t *row, const uint8_t *gx, int ng, int type, int shift)
+{
+    const size_t bb = type == RT_Q4_0 ? RT_Q4_BYTES : RT_Q8_BYTES;
+    __m512 acc = _mm512_setzero_ps();
+    for (int g = 0; g < ng; g++) {
+        __m512i Z[8];
+        __m512 dw;
+        if (g + 1 < ng) _mm_prefetch((const char *)(row + (size_t)(g + 1) * 16 * bb + 256), _MM_HINT_T0);
+        w_group(row + (size_t)g * 16 * bb, type, Z, &dw);
+        acc = group_dot(Z, dw, gx + (size_t)g * RT_GX_BYTES, shift, acc);
+    }
+    return acc;
+}
+
+enum { ROWS_PACKED, ROWS_Q8_PERMUTE, ROWS_GGML };
+
+/* rows [r0, r1) of one token with one row kernel; inlined with a constant
+ * kind, so each kernel gets its own loop (and its constants hoisted) */
+static inline __attribute__((always_inline)) void decode_rows(int kind, const rt_mat *w, const rt_act *a, int r0, int r1,
+                                                              int t, const uint8_t *gxt, float *y, size_t ldy)
 {
     const int type = w->type, K = w->cols, nb = K / RT_QK, ng = nb / 16, shift = type == RT_Q4_0 ? 3 : 7;
-    const size_t bb = type == RT_Q4_0 ? RT_Q4_BYTES : RT_Q8_BYTES;
-    const uint8_t *gx = a->gx + (size_t)t * ng * RT_GX_BYTES;
-    if (w->packed) {
-        const int pf_lines = type == RT_Q4_0 ? 5 : 9;   /* lines of a group at any alignment */
-        for (int r = r0; r < r1; r++) {
-            const uint8_t *row = w->data + (size_t)r * w->row_bytes;
-            __m512 acc = _mm512_setzero_ps();
-            for (int g = 0; g < ng; g++) {
-                __m512i Z[8];
-                __m512 dw;
-                /* prefetch into L2 (T1) 8 KiB ahead: a core streaming one row
-                 * range keeps too few misses in flight on its own; into L1
-                 * (T0) the prefetches compete with the demand loads for miss
-                 * buffers and were slower (A/B on Zen4, 1 and 2 threads) */
-                const uint8_t *pf = row + (size_t)g * 16 * bb + PACKED_PF;
-                for (int l = 0; l < pf_lines; l++) _mm_prefetch((const char *)(pf + 64 * l), _MM_HINT_T1);
-                w_group_packed(row + (size_t)g * 16 * bb, type, Z, &dw);
-                acc = group_dot(Z, dw, gx + (size_t)g * RT_GX_BYTES, shift, acc);
-            }
-            float s = _mm512_reduce_add_ps(acc);
-            if (ng * 16 < nb) s += row_q_from(row, a, t, K, type, ng * 16);
-            y[(size_t)t * ldy + r] = s;
-        }
-        return;
-    }
-#if defined(__AVX512VBMI__)
-    if (type == RT_Q8_0 && a->gx4) {
-        const uint8_t *g4 = a->gx4 + (size_t)t * ng * RT_GX_BYTES;
-        for (int r = r0; r < r1; r++) {
-            const uint8_t *row = w->data + (size_t)r * w->row_bytes;
-            __m512 acc = _mm512_setzero_ps();
-            /* no software prefetch here: for q8_0 (twice the bytes per
-             * weight of q4_0) the hardware prefetchers keep up, and the 9
-             * prefetch instructions per group cost more than they gained
-             * (A/B on Zen4, 2 threads, huge pages: 8.7 vs 8.1 ms/token) */
-            for (int g = 0; g < ng; g++)
-                acc = q8_group_one(row + (size_t)g * 16 * bb, g4 + (size_t)g * RT_GX_BYTES, acc);
-            float s = _mm512_reduce_add_ps(acc);
-            if (ng * 16 < nb) s += row_q_from(row, a, t, K, type, ng * 16);
-            y[(size_t)t * ldy + r] = s;
-        }
-        return;
-    }
-#endif
     for (int r = r0; r < r1; r++) {
         const uint8_t *row = w->data + (size_t)r * w->row_bytes;
-        __m512 acc = _mm512_setzero_ps();
-        for (int g = 0; g < ng; g++) {
-            __m512i Z[8];
-            __m512 dw;
-            if (g + 1 < ng) _mm_prefetch((const char *)(row + (size_t)(g + 1) * 16 * bb + 256), _MM_HINT_T0);
-            w_group(row + (size_t)g * 16 * bb, type, Z, &dw);
-            acc = group_dot(Z, dw, gx + (size_t)g * RT_GX_BYTES, shift, acc);
-        }
+        __m512 acc;
+        if (kind == ROWS_PACKED) acc = row_groups_packed(row, gxt, ng, type, shift);
+#if defined(__AVX512VBMI__)
+        else if (kind == ROWS_Q8_PERMUTE) acc = row_groups_q8_permute(row, gxt, ng);
+#endif
+        else acc = row_groups_ggml(row, gxt, ng, type, shift);
         float s = _mm512_reduce_add_ps(acc);
         if (ng * 16 < nb) s += row_q_from(row, a, t, K, type, ng * 16);
         y[(size_t)t * ldy + r] = s;
     }
+}
+
+/* decode: one token, rows [r0, r1) */
+static void mm_q_avx512_one(const rt_mat *w, const rt_act *a, int r0, int r1, int t, float *y, size_t ldy)
+{
+    const size_t off = (size_t)t * (size_t)(w->cols / RT_QK / 16) * RT_GX_BYTES;
+    if (w->packed) { decode_rows(ROWS_PACKED, w, a, r0, r1, t, a->gx + off, y, ldy); return; }
+#if defined(__AVX512VBMI__)
+    if (w->type == RT_Q8_0 && a->gx4) { decode_rows(ROWS_Q8_PERMUTE, w, a, r0, r1, t, a->gx4 + off, y, ldy); return; }
+#endif
+    decode_rows(ROWS_GGML, w, a, r0, r1, t, a->gx + off, y, ldy);
 }
 
 /* one transposed row (zr: per group 8 Z + dw) x nt tokens from token t */

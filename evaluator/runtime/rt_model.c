@@ -196,7 +196,10 @@ int rt_model_pack(rt_model *m, rt_pool *pool, char *err, size_t cap)
         return -1;
     }
     for (int i = 0; i < n; i++) {
-        if (!rt_mat_packable(mats[i])) continue;
+        if (!rt_mat_packable(mats[i])) {
+            m->ggml_q8 |= mats[i]->type == RT_Q8_0 && mats[i]->cols / RT_QK >= 16;
+            continue;
+        }
         rt_pool_for(pool, mats[i]->rows, 16, pack_range, mats[i]);
         mats[i]->packed = 1;
     }
