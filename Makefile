@@ -34,7 +34,6 @@ LDLIBS   = $(PKG_LIBS) -lm -lpthread
 SAN_FLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
 
 LIB_SRC  := $(filter-out cli/main.c,$(foreach m,$(MODULES),$(wildcard $(m)/*.c)))
-LIB_HDR  := $(foreach m,$(MODULES),$(wildcard $(m)/*.h))
 RT_FILES := $(wildcard evaluator/runtime/*.c evaluator/runtime/*.h)
 REL_OBJ  := $(patsubst %.c,build/rel/%.o,$(LIB_SRC))
 SAN_OBJ  := $(patsubst %.c,build/san/%.o,$(LIB_SRC))
@@ -57,15 +56,22 @@ build/san/libstarhil.a: $(SAN_OBJ)
 	@rm -f $@
 	@ar rcs $@ $^
 
-build/rel/%.o: %.c $(LIB_HDR)
+# Header dependencies come from the compiler (-MMD -MP): each object's .d file
+# lists exactly the headers it includes, so editing any of them (runtime
+# headers included) rebuilds what uses it and nothing else.
+DEP_FLAGS = -MMD -MP
+
+build/rel/%.o: %.c
 	@mkdir -p $(dir $@)
 	@echo "  CC      $<"
-	@$(CC) $(ALL_CFLAGS) -c -o $@ $<
+	@$(CC) $(ALL_CFLAGS) $(DEP_FLAGS) -c -o $@ $<
 
-build/san/%.o: %.c $(LIB_HDR)
+build/san/%.o: %.c
 	@mkdir -p $(dir $@)
 	@echo "  CC san  $<"
-	@$(CC) $(ALL_CFLAGS) $(SAN_FLAGS) -c -o $@ $<
+	@$(CC) $(ALL_CFLAGS) $(SAN_FLAGS) $(DEP_FLAGS) -c -o $@ $<
+
+-include $(REL_OBJ:.o=.d) $(SAN_OBJ:.o=.d) build/rel/cli/main.d build/san/cli/main.d
 
 build/test/%: tests/%.c build/san/libstarhil.a $(TEST_HELPERS) $(wildcard tests/helpers/*.h)
 	@mkdir -p build/test

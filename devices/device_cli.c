@@ -290,15 +290,35 @@ static int device_list(int argc, char **argv)
         if (!strcmp(argv[i], "--json")) as_json = true;
         else { fprintf(stderr, "starhil device list: unknown argument '%s'\n", argv[i]); return 2; }
     }
+    /* Listing only reads: an existing store is opened read-only (so a file the
+     * user may not write lists fine); the implicit 'local' device is shown
+     * even when no command has stored it yet. */
     sh_db *db;
-    if (open_db("device list", &db)) return 1;
     sh_err err = {{0}};
+    bool have_file = access(sh_cli_db_path(), F_OK) == 0;
+    if (have_file ? sh_db_open(sh_cli_db_path(), SH_DB_READONLY, &db, &err) != 0 : open_db("device list", &db) != 0) {
+        if (have_file) fprintf(stderr, "starhil device list: %s\n", err.msg);
+        return 1;
+    }
     sh_device_rec *recs = NULL;
     int n = 0;
-    if (sh_device_ensure_local(db, &err) || sh_db_list_devices(db, &recs, &n, &err)) {
+    if ((!have_file && sh_device_ensure_local(db, &err)) || sh_db_list_devices(db, &recs, &n, &err)) {
         fprintf(stderr, "starhil device list: %s\n", err.msg);
         sh_db_close(db);
         return 1;
+    }
+    bool has_local = false;
+    for (int i = 0; i < n; i++) has_local = has_local || !strcmp(recs[i].name, "local");
+    sh_device_rec *grown = has_local ? NULL : realloc(recs, (size_t)(n + 1) * sizeof *recs);
+    if (grown) {
+        recs = grown;
+        memmove(recs + 1, recs, (size_t)n * sizeof *recs);
+        memset(&recs[0], 0, sizeof recs[0]);
+        snprintf(recs[0].name, sizeof recs[0].name, "local");
+        snprintf(recs[0].kind, sizeof recs[0].kind, "local");
+        snprintf(recs[0].target, sizeof recs[0].target, "%s", sh_host_triple());
+        recs[0].healthy = true;
+        n++;
     }
     if (as_json) {
         json_t *a = json_array();

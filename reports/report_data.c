@@ -360,6 +360,7 @@ int sh_report_load(sh_db *db, int64_t run_id, sh_report *r, sh_err *err)
 {
     memset(r, 0, sizeof *r);
     if (sh_db_get_run(db, run_id, &r->run, err) != 0) return -1;
+    if (sh_db_check_run_json(db, run_id, err) != 0) return -1;
     point_list l = {0};
     int rc = load_measured(db, run_id, &l, err);
     if (rc == 0) rc = load_search_evals(db, run_id, &l, err);

@@ -19,18 +19,28 @@
 /* ---- checks before SQLite sees the file --------------------------------- */
 
 /* A non-empty file must start with the SQLite header, else SQLite would be
- * asked to open something that is not a database. */
-static int check_header(const char *path, const struct stat *st, sh_err *err)
+ * asked to use something that is not a database.  The header is read through
+ * the connection's own file handle, never with a plain open()/close(): on
+ * POSIX, close() of any descriptor on a file drops every lock this process
+ * holds on it, so another process would believe it is the last connection,
+ * checkpoint, and delete the live WAL under our other connections (SQLite's
+ * "How To Corrupt An SQLite Database File", 2.2).  SQLite's unix VFS shares
+ * one inode record per file across connections and defers such closes. */
+static int check_header(sh_db *db, sh_err *err)
 {
-    if (st->st_size == 0) return 0;   /* SQLite treats an empty file as a new database */
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return sh_err_set(err, "%s: cannot read: %s", path, strerror(errno));
+    sqlite3_file *f = NULL;
+    if (sqlite3_file_control(db->h, "main", SQLITE_FCNTL_FILE_POINTER, &f) != SQLITE_OK || !f ||
+        !f->pMethods)
+        return sh_err_set(err, "%s: cannot read the database file", db->path);
+    sqlite3_int64 size = 0;
+    if (f->pMethods->xFileSize(f, &size) != SQLITE_OK)
+        return sh_err_set(err, "%s: cannot read the database file's size", db->path);
+    if (size == 0) return 0;   /* SQLite treats an empty file as a new database */
     char head[16];
-    ssize_t n = read(fd, head, sizeof head);
-    close(fd);
-    if (n != (ssize_t)sizeof head || memcmp(head, SQLITE_MAGIC, sizeof head) != 0 ||
-        st->st_size < 512)
-        return sh_err_set(err, "%s: not a starhil database (file is not an SQLite database)", path);
+    int rc = size >= (sqlite3_int64)sizeof head ? f->pMethods->xRead(f, head, sizeof head, 0)
+                                                : SQLITE_IOERR_SHORT_READ;
+    if (rc != SQLITE_OK || memcmp(head, SQLITE_MAGIC, sizeof head) != 0 || size < 512)
+        return sh_err_set(err, "%s: not a starhil database (file is not an SQLite database)", db->path);
     return 0;
 }
 
@@ -45,18 +55,31 @@ static void dir_of(const char *path, char *dir, size_t cap)
  * root) and a writable directory, where SQLite keeps FILE-wal and FILE-shm. */
 static int check_writable(const char *path, bool exists, const struct stat *st, sh_err *err)
 {
-    if (exists && ((st->st_mode & 0222) == 0 || access(path, W_OK) != 0))
-        return sh_err_set(err, "%s: the file is read-only (mode %04o); cannot open it for writing",
+    if (exists && (st->st_mode & 0222) == 0)
+        return sh_err_set(err, "%s: the file is read-only (mode %04o); this command writes to the "
+                          "store, so it needs a writable copy (reading commands work as they are)",
                           path, (unsigned)(st->st_mode & 07777));
+    if (exists && access(path, W_OK) != 0) {
+        if (errno == EROFS)
+            return sh_err_set(err, "%s: the file is on a read-only file system; this command writes "
+                              "to the store (reading commands work as they are)", path);
+        return sh_err_set(err, "%s: you may not write this file (owner uid %u, mode %04o, you are uid "
+                          "%u); this command writes to the store (reading commands work as they are)",
+                          path, (unsigned)st->st_uid, (unsigned)(st->st_mode & 07777), (unsigned)geteuid());
+    }
     char dir[4096];
     dir_of(path, dir, sizeof dir);
     struct stat dst;
     if (stat(dir, &dst) != 0)
         return sh_err_set(err, "%s: directory %s: %s", path, dir, strerror(errno));
-    if ((dst.st_mode & 0222) == 0 || access(dir, W_OK) != 0)
-        return sh_err_set(err, "%s: directory %s is read-only; %s", path, dir,
-                          exists ? "the database needs to create its -wal and -shm files beside it"
+    int dir_errno = access(dir, W_OK) == 0 ? 0 : errno;
+    if ((dst.st_mode & 0222) == 0 || dir_errno != 0) {
+        const char *why = dir_errno == EROFS ? "is on a read-only file system" : "is read-only to you";
+        return sh_err_set(err, "%s: directory %s %s; %s", path, dir, why,
+                          exists ? "writing needs the -wal and -shm files beside the database "
+                                   "(reading commands work as they are)"
                                  : "cannot create the database there");
+    }
     return 0;
 }
 
@@ -70,7 +93,6 @@ static int check_file(const char *path, int flags, sh_err *err)
         return sh_err_set(err, "%s: not a starhil database (not a regular file)", path);
     if (!exists && ((flags & SH_DB_READONLY) || !(flags & SH_DB_CREATE)))
         return sh_err_set(err, "%s: no such database file", path);
-    if (exists && check_header(path, &st, err) != 0) return -1;
     if (!(flags & SH_DB_READONLY) && check_writable(path, exists, &st, err) != 0) return -1;
     return 0;
 }
@@ -211,7 +233,7 @@ int sh_db_open(const char *path, int flags, sh_db **out, sh_err *err)
         sh_db_close(db);
         return -1;
     }
-    if (configure(db, flags, err) != 0) {
+    if ((!in_memory && check_header(db, err) != 0) || configure(db, flags, err) != 0) {
         sh_db_close(db);
         return -1;
     }

@@ -197,3 +197,50 @@ int sh_db_save_run_state(sh_db *db, int64_t id, const void *state, int len, sh_e
     else sqlite3_bind_null(st, 2);
     return update_run(db, st, id, "save run state", err);
 }
+
+/* One query per JSON column that belongs to a run; the first damaged value
+ * found (json_valid false, or NULL where the schema expects text) wins. */
+int sh_db_check_run_json(sh_db *db, int64_t run_id, sh_err *err)
+{
+    static const struct {
+        const char *sql, *what;
+    } checks[] = {
+        {"SELECT id, '', '' FROM runs WHERE id = ?1 AND NOT json_valid(config_json)",
+         "the run's stored config"},
+        {"SELECT gen, genome_hash, '' FROM generations WHERE run_id = ?1 AND "
+         "(objectives_json IS NULL OR NOT json_valid(objectives_json)) ORDER BY gen, genome_hash LIMIT 1",
+         "the stored objectives"},
+        {"SELECT id, genome_hash, ifnull(device, '') FROM evaluations WHERE run_id = ?1 AND "
+         "result_json IS NOT NULL AND NOT json_valid(result_json) ORDER BY id LIMIT 1",
+         "the stored result"},
+        {"SELECT id, genome_hash, ifnull(device, '') FROM evaluations WHERE run_id = ?1 AND "
+         "NOT json_valid(settings_json) ORDER BY id LIMIT 1",
+         "the stored settings"},
+    };
+    for (size_t c = 0; c < sizeof checks / sizeof checks[0]; c++) {
+        sqlite3_stmt *st;
+        if (shdb_prepare(db, checks[c].sql, &st, err, "check stored JSON") != 0) return -1;
+        sqlite3_bind_int64(st, 1, run_id);
+        int rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW) {
+            long long k = sqlite3_column_int64(st, 0);
+            char hash[32], dev[80];
+            shdb_col_copy(st, 1, hash, sizeof hash);
+            shdb_col_copy(st, 2, dev, sizeof dev);
+            sqlite3_finalize(st);
+            if (c == 0)
+                return sh_err_set(err, "%s: run %lld: %s is not valid JSON; the database is damaged",
+                                  db->path, (long long)run_id, checks[c].what);
+            if (c == 1)
+                return sh_err_set(err, "%s: run %lld, generation %lld, genome %s: %s are not valid JSON; "
+                                  "the database is damaged", db->path, (long long)run_id, k, hash,
+                                  checks[c].what);
+            return sh_err_set(err, "%s: run %lld, evaluation %lld (genome %s%s%s): %s is not valid JSON; "
+                              "the database is damaged", db->path, (long long)run_id, k, hash,
+                              dev[0] ? ", device " : "", dev, checks[c].what);
+        }
+        sqlite3_finalize(st);
+        if (rc != SQLITE_DONE) return shdb_sql_error(db, err, "check stored JSON");
+    }
+    return 0;
+}

@@ -109,6 +109,11 @@ typedef struct sh_run_rec {
 } sh_run_rec;
 
 void sh_run_rec_free(sh_run_rec *r);
+/* 0 if every JSON value stored for the run (config, generations' objectives,
+ * evaluations' results and settings) parses; else -1 with a message naming
+ * the run and the first damaged row.  Readers call it before showing a run, so
+ * damage is reported instead of shown as empty values. */
+int sh_db_check_run_json(sh_db *db, int64_t run_id, sh_err *err);
 int sh_db_create_run(sh_db *db, const char *name, const char *config_json, uint64_t seed,
                      int64_t *id_out, sh_err *err);
 int sh_db_get_run(sh_db *db, int64_t id, sh_run_rec *out, sh_err *err);

@@ -347,6 +347,7 @@ static int load_show(sh_db *db, int64_t id, show_data *d, sh_err *err)
 {
     memset(d, 0, sizeof *d);
     if (sh_db_get_run(db, id, &d->run, err) != 0) return -1;
+    if (sh_db_check_run_json(db, id, err) != 0) return -1;
     if (sh_db_count_evals(db, id, &d->counts, err) != 0) return -1;
     if (load_device_counts(db, d, err) != 0) return -1;
     if (load_latest_gen(db, d, err) != 0) return -1;

@@ -422,6 +422,9 @@ static int evaluate_kids(sh_moea *m, int k, const sh_moea_evaluator *ev, sh_err 
     }
     if (k > 0 && ev->evaluate(ev->ctx, m->kids, m->ops.size, k, m->kid_pts, err) < 0)
         return -1;
+    for (int i = 0; i < k; i++)   /* a NaN objective is a failed evaluation */
+        if (sh_point_failed(&m->kid_pts[i], m->cfg.n_obj))
+            m->kid_pts[i].failed = true;
     m->evals += k;
     return 0;
 }

@@ -42,7 +42,9 @@ typedef struct sh_moea_ops {
 
 /* Evaluates n individuals stored stride bytes apart; fills out[0..n-1].
  * A failed evaluation is a point with failed = true, not an error: return -1
- * only when the whole search must stop (database gone, interrupted). */
+ * only when the whole search must stop (database gone, interrupted).  A point
+ * with a NaN objective or violation is treated as failed (sh_point_failed):
+ * it never dominates, never enters a front and adds no hypervolume. */
 typedef struct sh_moea_evaluator {
     void *ctx;
     int (*evaluate)(void *ctx, const void *inds, size_t stride, int n, sh_point *out, sh_err *err);

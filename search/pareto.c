@@ -6,11 +6,22 @@
 #include <stdlib.h>
 #include <string.h>
 
+bool sh_point_failed(const sh_point *p, int n_obj)
+{
+    if (p->failed || isnan(p->violation))
+        return true;
+    for (int k = 0; k < n_obj; k++)
+        if (isnan(p->f[k]))
+            return true;
+    return false;
+}
+
 int sh_cdominates(const sh_point *a, const sh_point *b, int n_obj)
 {
-    if (a->failed != b->failed)
-        return a->failed ? -1 : 1;
-    if (a->failed)
+    bool a_failed = sh_point_failed(a, n_obj), b_failed = sh_point_failed(b, n_obj);
+    if (a_failed != b_failed)
+        return a_failed ? -1 : 1;
+    if (a_failed)
         return 0;
     bool fa = a->violation <= 0, fb = b->violation <= 0;
     if (fa && !fb)
@@ -97,36 +108,61 @@ static int cmp_key(const void *a, const void *b)
     return (x->pos > y->pos) - (x->pos < y->pos);
 }
 
+static bool same_objectives(const sh_point *a, const sh_point *b, int n_obj)
+{
+    for (int m = 0; m < n_obj; m++)
+        if (a->f[m] != b->f[m])
+            return false;
+    return true;
+}
+
+/* Crowding over the distinct objective vectors only: a copy of an earlier
+ * point (same vector) gets 0, so duplicates share the first one's slot
+ * instead of each claiming a boundary's infinity. */
 void sh_crowding(const sh_point *pts, const int *idx, int n, int n_obj, double *out)
 {
     for (int i = 0; i < n; i++)
         out[i] = 0;
-    if (n <= 2) {
+    int *uniq = malloc((size_t)(n > 0 ? n : 1) * sizeof *uniq);   /* positions in idx */
+    sort_key *k = malloc((size_t)(n > 0 ? n : 1) * sizeof *k);
+    if (!uniq || !k) {
+        free(uniq);
+        free(k);
         for (int i = 0; i < n; i++)
             out[i] = INFINITY;
         return;
     }
-    sort_key *k = malloc((size_t)n * sizeof *k);
-    if (!k) {
-        for (int i = 0; i < n; i++)
-            out[i] = INFINITY;
+    int u = 0;
+    for (int i = 0; i < n; i++) {
+        bool copy = false;
+        for (int j = 0; j < u && !copy; j++)
+            copy = same_objectives(&pts[idx[i]], &pts[idx[uniq[j]]], n_obj);
+        if (!copy)
+            uniq[u++] = i;
+    }
+    if (u <= 2) {
+        for (int j = 0; j < u; j++)
+            out[uniq[j]] = INFINITY;
+        free(uniq);
+        free(k);
         return;
     }
     for (int m = 0; m < n_obj; m++) {
-        for (int i = 0; i < n; i++) {
-            k[i].v = pts[idx[i]].f[m];
-            k[i].pos = i;
+        for (int j = 0; j < u; j++) {
+            k[j].v = pts[idx[uniq[j]]].f[m];
+            k[j].pos = uniq[j];
         }
-        qsort(k, (size_t)n, sizeof *k, cmp_key);
-        double span = k[n - 1].v - k[0].v;
+        qsort(k, (size_t)u, sizeof *k, cmp_key);
+        double span = k[u - 1].v - k[0].v;
         out[k[0].pos] = INFINITY;
-        out[k[n - 1].pos] = INFINITY;
+        out[k[u - 1].pos] = INFINITY;
         if (!(span > 0))
             continue;
-        for (int i = 1; i < n - 1; i++)
-            if (isfinite(out[k[i].pos]))
-                out[k[i].pos] += (k[i + 1].v - k[i - 1].v) / span;
+        for (int j = 1; j < u - 1; j++)
+            if (isfinite(out[k[j].pos]))
+                out[k[j].pos] += (k[j + 1].v - k[j - 1].v) / span;
     }
+    free(uniq);
     free(k);
 }
 

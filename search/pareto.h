@@ -17,7 +17,13 @@ typedef struct sh_point {
     bool failed;
 } sh_point;
 
-/* 1 if a constrained-dominates b, -1 if b dominates a, 0 otherwise. */
+/* True if p counts as failed: its flag is set, or its violation or one of its
+ * n_obj objectives is NaN (a NaN compares false both ways and would otherwise
+ * let a broken point dominate, e.g. (NaN, 0) over (1, 1)). */
+bool sh_point_failed(const sh_point *p, int n_obj);
+
+/* 1 if a constrained-dominates b, -1 if b dominates a, 0 otherwise.  Failed
+ * points (sh_point_failed) are dominated by every non-failed point. */
 int sh_cdominates(const sh_point *a, const sh_point *b, int n_obj);
 
 /* Fast non-dominated sort of pts[idx[0..n-1]]: rank[k] gets the front number
@@ -25,7 +31,10 @@ int sh_cdominates(const sh_point *a, const sh_point *b, int n_obj);
 int sh_nondominated_sort(const sh_point *pts, const int *idx, int n, int n_obj, int *rank);
 
 /* Crowding distance of the points idx[0..n-1] (one front); boundary points get
- * +infinity.  out[k] belongs to idx[k]. */
+ * +infinity.  Points with the same objective vector share one slot: the first
+ * (in idx order) gets the distance computed over the distinct vectors, each
+ * later copy gets 0, so copies do not take places at the boundaries.
+ * out[k] belongs to idx[k]. */
 void sh_crowding(const sh_point *pts, const int *idx, int n, int n_obj, double *out);
 
 /* Exact hypervolume dominated by rows[0..n-1] (n_obj values each, minimised)

@@ -145,7 +145,7 @@ static int print_front(sh_db *db, int64_t run_id, bool all, bool json, sh_err *e
 {
     sh_objective obj[SH_MAX_OBJ];
     int n_obj;
-    if (sh_search_run_objectives(db, run_id, obj, &n_obj, err) < 0)
+    if (sh_db_check_run_json(db, run_id, err) < 0 || sh_search_run_objectives(db, run_id, obj, &n_obj, err) < 0)
         return -1;
     sh_gen_row *rows = NULL;
     int n = 0;

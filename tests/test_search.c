@@ -133,6 +133,38 @@ static void test_constrained_domination(void **state)
     assert_true(fabs(cd[1] - 2.0) < 1e-12);
 }
 
+/* Issue 12 (points 6 and 7): a NaN objective is a failure, never a winner;
+ * duplicated vectors on a front boundary share one crowding slot. */
+static void test_nan_is_failed_and_copies_share_crowding(void **state)
+{
+    (void)state;
+    sh_point nan_pt = pt(NAN, 0, 0, false), ok = pt(1, 1, 0, false), nan_viol = pt(0, 0, NAN, false);
+    assert_true(sh_point_failed(&nan_pt, 2));
+    assert_true(sh_point_failed(&nan_viol, 2));
+    assert_false(sh_point_failed(&ok, 2));
+    assert_int_equal(sh_cdominates(&nan_pt, &ok, 2), -1);
+    assert_int_equal(sh_cdominates(&ok, &nan_pt, 2), 1);
+    assert_int_equal(sh_cdominates(&nan_viol, &ok, 2), -1);
+    sh_point two[2] = {nan_pt, ok};
+    int ti[2] = {0, 1}, tr[2];
+    assert_int_equal(sh_nondominated_sort(two, ti, 2, 2, tr), 2);
+    assert_int_equal(tr[1], 0);
+    assert_int_equal(tr[0], 1);
+
+    sh_point dup[4] = {pt(0, 1, 0, false), pt(0, 1, 0, false), pt(0.5, 0.5, 0, false), pt(1, 0, 0, false)};
+    int di[4] = {0, 1, 2, 3};
+    double cd[4];
+    sh_crowding(dup, di, 4, 2, cd);
+    assert_true(isinf(cd[0]));
+    assert_true(cd[1] == 0.0);                 /* the copy: no slot of its own */
+    assert_true(fabs(cd[2] - 2.0) < 1e-12);
+    assert_true(isinf(cd[3]));
+    /* copies only: one slot */
+    sh_point same[3] = {pt(2, 2, 0, false), pt(2, 2, 0, false), pt(2, 2, 0, false)};
+    sh_crowding(same, di, 3, 2, cd);
+    assert_true(isinf(cd[0]) && cd[1] == 0.0 && cd[2] == 0.0);
+}
+
 /* ---- the engine on ZDT1 ---------------------------------------------------------------- */
 static double run_zdt1(sh_moea_algo algo, int pop, int gens, uint64_t seed)
 {
@@ -923,6 +955,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_hypervolume_exact),
         cmocka_unit_test(test_constrained_domination),
+        cmocka_unit_test(test_nan_is_failed_and_copies_share_crowding),
         cmocka_unit_test(test_zdt1_nsga2),
         cmocka_unit_test(test_zdt1_hv_and_random),
         cmocka_unit_test(test_engine_restore_is_exact),
