@@ -93,6 +93,7 @@ static int group_setup(void **state)
     }
     if (search_tmpdir(g_dir) != 0) return -1;
     chmod(g_dir, 0755);
+    search_set_cwd(g_dir);   /* a finished search writes its report into the cwd */
     return 0;
 }
 
