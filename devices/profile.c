@@ -4,7 +4,7 @@
 #include "devices/profile.h"
 
 #include <jansson.h>
-#include <sqlite3.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -266,49 +266,52 @@ int sh_profile_device(sh_db *db, const char *device, const sh_profile_opts *opts
 
 /* ---- comparing stored profiles ---------------------------------------------------- */
 
-static json_t *metrics(sqlite3_stmt *st, int col)
+static json_t *metrics(const sh_profile_rec *r)
 {
-    if (sqlite3_column_type(st, col) == SQLITE_NULL) return json_null();
+    if (!r || isnan(r->latency_us)) return json_null();
     json_t *m = json_object();
-    json_object_set_new(m, "latency_us", json_real(sqlite3_column_double(st, col)));
-    json_object_set_new(m, "gbytes_per_s", json_real(sqlite3_column_double(st, col + 1)));
-    json_object_set_new(m, "gflops", json_real(sqlite3_column_double(st, col + 2)));
+    json_object_set_new(m, "latency_us", json_real(r->latency_us));
+    json_object_set_new(m, "gbytes_per_s", json_real(r->gbytes_per_s));
+    json_object_set_new(m, "gflops", json_real(r->gflops));
     return m;
+}
+
+/* The row of `rows` measuring the same block, sizes and dtype as `r`. */
+static const sh_profile_rec *same_block(const sh_profile_rec *r, const sh_profile_rec *rows, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (!strcmp(rows[i].block, r->block) && !strcmp(rows[i].dtype, r->dtype) &&
+            !strcmp(rows[i].params_json ? rows[i].params_json : "", r->params_json ? r->params_json : ""))
+            return &rows[i];
+    return NULL;
 }
 
 int sh_profile_compare(sh_db *db, const char *a, const char *b, char **json_out, sh_err *err)
 {
     *json_out = NULL;
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(sh_db_handle(db),
-            "SELECT pa.block, pa.params_json, pa.dtype, pa.latency_us, pa.gbytes_per_s, pa.gflops, "
-            "       pb.latency_us, pb.gbytes_per_s, pb.gflops "
-            "FROM profiles pa LEFT JOIN profiles pb ON pb.device = ?2 AND pb.block = pa.block "
-            "     AND pb.params_json = pa.params_json AND pb.dtype = pa.dtype "
-            "WHERE pa.device = ?1 ORDER BY pa.rowid", -1, &st, NULL) != SQLITE_OK)
-        return sh_err_set(err, "%s: read profiles: %s", sh_db_path(db), sqlite3_errmsg(sh_db_handle(db)));
-    sqlite3_bind_text(st, 1, a, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(st, 2, b ? b : "", -1, SQLITE_TRANSIENT);
+    sh_profile_rec *ra = NULL, *rb = NULL;
+    int na = 0, nb = 0;
+    if (sh_db_list_profile(db, a, &ra, &na, err) != 0) return -1;
+    if (b && sh_db_list_profile(db, b, &rb, &nb, err) != 0) {
+        sh_profile_recs_free(ra, na);
+        return -1;
+    }
     json_t *arr = json_array();
-    int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    for (int i = 0; i < na; i++) {
+        const sh_profile_rec *pa = &ra[i], *pb = b ? same_block(pa, rb, nb) : NULL;
         json_t *e = json_object();
-        json_object_set_new(e, "block", json_string((const char *)sqlite3_column_text(st, 0)));
-        json_t *params = json_loads((const char *)sqlite3_column_text(st, 1), 0, NULL);
+        json_object_set_new(e, "block", json_string(pa->block));
+        json_t *params = pa->params_json ? json_loads(pa->params_json, 0, NULL) : NULL;
         json_object_set_new(e, "params", params ? params : json_null());
-        json_object_set_new(e, "dtype", json_string((const char *)sqlite3_column_text(st, 2)));
-        json_object_set_new(e, "a", metrics(st, 3));
-        json_object_set_new(e, "b", b ? metrics(st, 6) : json_null());
-        double la = sqlite3_column_double(st, 3), lb = sqlite3_column_double(st, 6);
-        bool both = b && sqlite3_column_type(st, 6) != SQLITE_NULL && la > 0;
-        json_object_set_new(e, "b_over_a", both ? json_real(lb / la) : json_null());
+        json_object_set_new(e, "dtype", json_string(pa->dtype));
+        json_object_set_new(e, "a", metrics(pa));
+        json_object_set_new(e, "b", b ? metrics(pb) : json_null());
+        bool both = pb && !isnan(pb->latency_us) && pa->latency_us > 0;
+        json_object_set_new(e, "b_over_a", both ? json_real(pb->latency_us / pa->latency_us) : json_null());
         json_array_append_new(arr, e);
     }
-    sqlite3_finalize(st);
-    if (rc != SQLITE_DONE) {
-        json_decref(arr);
-        return sh_err_set(err, "%s: read profiles: %s", sh_db_path(db), sqlite3_errmsg(sh_db_handle(db)));
-    }
+    sh_profile_recs_free(ra, na);
+    sh_profile_recs_free(rb, nb);
     if (json_array_size(arr) == 0) {
         json_decref(arr);
         return sh_err_set(err, "device %s has no stored profile (run `starhil profile --device %s`)", a, a);

@@ -2,7 +2,6 @@
  * (or are newer, or read-only) without touching them, and nestable
  * transactions.  See runs.h. */
 #include "runs/runs_internal.h"
-#include "util/cliopt.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -239,11 +238,6 @@ int sh_db_open(const char *path, int flags, sh_db **out, sh_err *err)
     }
     *out = db;
     return 0;
-}
-
-int sh_db_open_cli(int flags, sh_db **out, sh_err *err)
-{
-    return sh_db_open(sh_cli_db_path(), flags, out, err);
 }
 
 void sh_db_close(sh_db *db)

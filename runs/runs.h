@@ -224,9 +224,6 @@ int sh_db_put_profile(sh_db *db, const char *device, const sh_profile_row *rows,
 
 /* sh_db_open(":memory:", SH_DB_CREATE, ...) gives a private in-memory store
  * (no file, no WAL), handy for tools and tests. */
-/* Opens the database the command line chose: --db FILE, $STARHIL_DB or
- * ./starhil.db (util/cliopt.h sh_cli_db_path()). */
-int sh_db_open_cli(int flags, sh_db **out, sh_err *err);
 /* Depth of the current explicit transaction (0 = none). */
 int sh_db_in_transaction(const sh_db *db);
 /* PRAGMA user_version of the open file, or -1 with a message. */

@@ -94,7 +94,7 @@ static bool db_missing(const char *path)
 static int open_db(const char *cmd, sh_db **db)
 {
     sh_err err = {{0}};
-    if (sh_db_open_cli(SH_DB_READONLY, db, &err) != 0) {
+    if (sh_db_open(sh_cli_db_path(), SH_DB_READONLY, db, &err) != 0) {
         fprintf(stderr, "starhil runs %s: %s\n", cmd, err.msg);
         return 1;
     }

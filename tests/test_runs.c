@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "runs/runs.h"
+#include "util/cliopt.h"
 #include "util/proc.h"
 
 static char g_dir[128];
@@ -198,7 +199,7 @@ static void test_open_cli_and_memory(void **state)
     setenv("STARHIL_DB", p, 1);
     sh_db *db = NULL;
     sh_err err = {{0}};
-    assert_int_equal(sh_db_open_cli(SH_DB_CREATE, &db, &err), 0);
+    assert_int_equal(sh_db_open(sh_cli_db_path(), SH_DB_CREATE, &db, &err), 0);
     assert_string_equal(sh_db_path(db), p);
     sh_db_close(db);
     unsetenv("STARHIL_DB");
