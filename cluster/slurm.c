@@ -661,23 +661,29 @@ int sh_cluster_step(sh_cluster *c, sh_cluster_done_fn fn, void *ctx, sh_err *err
             if (fn) fn(ctx, r->tag, &r->final);
         }
     }
-    /* drop reported requests nobody follows any more */
+    /* drop reported requests nobody unreported follows any more (their
+     * reported followers go with them, so no live request points to a freed one) */
+    bool *drop = calloc((size_t)c->n + 1, sizeof *drop);
+    if (!drop) return sh_err_set(err, "cluster: out of memory");
     for (int i = 0; i < c->n; i++) {
         req *r = c->reqs[i];
         bool followed = false;
         for (int k = 0; k < c->n && !followed; k++)
             followed = c->reqs[k]->leader == r && !c->reqs[k]->reported;
-        if ((r->reported || r->phase == PH_CANCELLED) && !followed) { req_free(r); continue; }
+        drop[i] = (r->reported || r->phase == PH_CANCELLED) && !followed;
+    }
+    for (int i = 0; i < c->n; i++)
+        if (!drop[i] && c->reqs[i]->leader)
+            for (int k = 0; k < c->n; k++)
+                if (drop[k] && c->reqs[k] == c->reqs[i]->leader) c->reqs[i]->leader = NULL;
+    for (int i = 0; i < c->n; i++) {
+        req *r = c->reqs[i];
+        if (drop[i]) { req_free(r); continue; }
         if (is_open(r)) open++;
         c->reqs[w++] = r;
     }
+    free(drop);
     c->n = w;
-    for (int i = 0; i < c->n; i++) {
-        /* leaders freed: followers keep their own copies already */
-        bool alive = false;
-        for (int k = 0; k < c->n && !alive; k++) alive = c->reqs[k] == c->reqs[i]->leader;
-        if (!alive) c->reqs[i]->leader = NULL;
-    }
     count_live(c);
     return open;
 }
