@@ -22,6 +22,8 @@
 #    the controller has forgotten, as on a real cluster with accounting.
 #  - JobAcctGatherType=jobacct_gather/none, MpiDefault=none (no PMIx library).
 #  - SlurmUser=root: the daemons and the jobs run as the user running this.
+#  - SchedulerParameters=batch_sched_delay=0: batch jobs start at once instead
+#    of up to 3 s later (Slurm's default), which keeps the tests short.
 set -eu
 
 cmd=${1:-}
@@ -109,6 +111,7 @@ SlurmctldTimeout=30
 SlurmdTimeout=30
 InactiveLimit=0
 KillWait=2
+SchedulerParameters=batch_sched_delay=0
 MessageTimeout=20
 NodeName=localhost NodeAddr=127.0.0.1 CPUs=2 State=UNKNOWN
 PartitionName=debug Nodes=localhost Default=YES MaxTime=INFINITE State=UP OverSubscribe=NO
