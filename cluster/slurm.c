@@ -244,6 +244,9 @@ int sh_cluster_add(sh_cluster *c, const sh_genome *g, const char *scorer_spec, c
         snprintf(r->job_id, sizeof r->job_id, "%s", last->job_id);
         snprintf(r->spec_path, sizeof r->spec_path, "%s", last->spec_path);
         snprintf(r->result_path, sizeof r->result_path, "%s", last->result_path);
+        size_t sl = strlen(r->spec_path), xl = strlen(".spec.json");
+        if (sl > xl && !strcmp(r->spec_path + sl - xl, ".spec.json"))
+            snprintf(r->out_path, sizeof r->out_path, "%.*s.out", (int)(sl - xl), r->spec_path);
         snprintf(r->cluster_state, sizeof r->cluster_state, "%s", last->cluster_state);
         r->phase = !strcmp(last->state, "queued") ? PH_QUEUED : PH_SUBMITTING;
         r->seen_running = !isnan(last->started_at);
@@ -340,6 +343,15 @@ static int attempt_ended(sh_cluster *c, req *r, const char *state, int exit_code
     return give_up(c, r, why, err);
 }
 
+/* The job's name: the attempt's row id and the genome (names are not unique
+ * across databases; attaching by name also checks the job's output path). */
+static void job_name(const req *r, char *buf, size_t cap)
+{
+    char ghex[17];
+    sh_hash_hex(r->h, ghex);
+    snprintf(buf, cap, "starhil-j%lld-%.8s", (long long)r->row, ghex);
+}
+
 /* ---- submitting -------------------------------------------------------------------------------- */
 static int submit(sh_cluster *c, req *r, sh_err *err)
 {
@@ -361,7 +373,7 @@ static int submit(sh_cluster *c, req *r, sh_err *err)
     /* the row exists before the job: a coordinator killed right after sbatch
      * finds the job again by this name */
     char name[64], a_name[96], a_out[1100], a_chdir[1200], a_part[160];
-    snprintf(name, sizeof name, "starhil-j%lld", (long long)r->row);
+    job_name(r, name, sizeof name);
     snprintf(a_name, sizeof a_name, "--job-name=%s", name);
     snprintf(a_out, sizeof a_out, "--output=%s", r->out_path);
     snprintf(a_chdir, sizeof a_chdir, "--chdir=%s", c->dir);
@@ -412,6 +424,7 @@ typedef struct job_info {
     char id[32];
     char name[64];
     char state[32];
+    char out[1024];         /* standard_output path ("" if not given) */
     int exit_code, sig;
     double start;
 } job_info;
@@ -468,6 +481,8 @@ static int parse_squeue(const char *text, size_t len, job_info **out, int *n, sh
         snprintf(ji->id, sizeof ji->id, "%.0f", id);
         const char *nm = json_string_value(json_object_get(j, "name"));
         snprintf(ji->name, sizeof ji->name, "%s", nm ? nm : "");
+        const char *so = json_string_value(json_object_get(j, "standard_output"));
+        snprintf(ji->out, sizeof ji->out, "%s", so ? so : "");
         json_t *st = json_object_get(j, "job_state");
         const char *s = json_is_array(st) ? json_string_value(json_array_get(st, 0)) : json_string_value(st);
         snprintf(ji->state, sizeof ji->state, "%s", s ? s : "UNKNOWN");
@@ -570,12 +585,15 @@ static int query(sh_cluster *c, sh_err *err)
         req *r = c->reqs[i];
         if (r->leader || (r->phase != PH_QUEUED && r->phase != PH_SUBMITTING)) continue;
         char name[64];
-        snprintf(name, sizeof name, "starhil-j%lld", (long long)r->row);
+        job_name(r, name, sizeof name);
         const job_info *hit = NULL;
-        for (int k = 0; k < nj && !hit; k++) {
+        for (int k = 0; k < nj; k++) {
             if (r->phase == PH_QUEUED && !strcmp(jobs[k].id, r->job_id)) hit = &jobs[k];
-            /* found by its name after a crash between sbatch and the store (latest such job) */
-            if (r->phase == PH_SUBMITTING && !strcmp(jobs[k].name, name)) hit = &jobs[k];
+            /* found by its name and output file after a crash between sbatch
+             * and the store (the latest such job) */
+            if (r->phase == PH_SUBMITTING && !strcmp(jobs[k].name, name) && !strcmp(jobs[k].out, r->out_path) &&
+                (!hit || atoll(jobs[k].id) > atoll(hit->id)))
+                hit = &jobs[k];
         }
         if (hit && r->phase == PH_SUBMITTING) {
             snprintf(r->job_id, sizeof r->job_id, "%s", hit->id);

@@ -448,6 +448,104 @@ static void test_scancel_resubmits(void **state)
     sh_job_recs_free(j, n);
 }
 
+/* A coordinator killed between writing an attempt's row and storing the job
+ * id sbatch printed: the next coordinator finds the job by its name and
+ * attaches to it (nothing trained twice); a row whose job never reached
+ * Slurm is submitted again, recorded as such. */
+static void test_crash_between_sbatch_and_store(void **state)
+{
+    (void)state;
+    assert_true(g_up);
+    char dbp[700], rd[700];
+    path_in(dbp, sizeof dbp, "crash.db");
+    path_in(rd, sizeof rd, "results-crash");
+    sh_db *db;
+    sh_err err = {{0}};
+    assert_int_equal(sh_db_open(dbp, SH_DB_CREATE, &db, &err), 0);
+    sh_exec_opts x;
+    sh_exec_opts_default(&x);
+    assert_int_equal(sh_exec_parse_arg(&x, "--executor", "slurm", &err), 1);
+    assert_int_equal(sh_exec_parse_arg(&x, "--results-dir", rd, &err), 1);
+    assert_int_equal(sh_exec_parse_arg(&x, "--binary", g_bin, &err), 1);
+    assert_int_equal(sh_exec_parse_arg(&x, "--poll-interval", "0.2", &err), 1);
+    sh_cluster *c;
+    assert_int_equal(sh_cluster_open(db, &x, 0, &c, &err), 0);   /* writes the batch script */
+    sh_cluster_close(c);
+    sh_genome g[2];
+    assert_int_equal(sh_preset_get("lfm2-350m", &g[0], &err), 0);
+    assert_int_equal(sh_preset_get("lfm2-700m", &g[1], &err), 0);
+    sh_score_opts o;
+    sh_score_opts_default(&o);
+    o.tasks = "mqar";
+    o.size_factor = 0.05;
+    o.width = 16;
+    o.max_layers = 1;
+    o.head_dim = 8;
+    int64_t rows[2];
+    char manual_job[32] = "";
+    for (int i = 0; i < 2; i++) {
+        char *params = sh_score_params_json(&g[i], "builtin", &o, &err);
+        assert_non_null(params);
+        sh_job_rec j;
+        memset(&j, 0, sizeof j);
+        j.genome = sh_genome_hash(&g[i]);
+        snprintf(j.scorer, sizeof j.scorer, "builtin");
+        snprintf(j.version, sizeof j.version, "%s", SH_SCORER_BUILTIN_VERSION);
+        snprintf(j.executor, sizeof j.executor, "slurm");
+        snprintf(j.state, sizeof j.state, "submitting");
+        snprintf(j.spec_path, sizeof j.spec_path, "%s/crash%d.spec.json", rd, i);
+        snprintf(j.result_path, sizeof j.result_path, "%s/crash%d.result.json", rd, i);
+        j.attempt = 1;
+        assert_int_equal(sh_job_spec_write(j.spec_path, &g[i], "builtin", &o, params, &err), 0);
+        assert_int_equal(sh_db_job_add(db, &j, params, &rows[i], &err), 0);
+        free(params);
+        if (i == 0) {   /* this one reached Slurm before the "crash" */
+            char name[64], script[800], outp[800], hex[17];
+            sh_hash_hex(j.genome, hex);
+            snprintf(name, sizeof name, "--job-name=starhil-j%lld-%.8s", (long long)rows[i], hex);
+            snprintf(script, sizeof script, "%s/starhil-job.sh", rd);
+            snprintf(outp, sizeof outp, "--output=%s/crash%d.out", rd, i);
+            char *argv[] = {"sbatch", "--parsable", name, outp, script, (char *)g_bin, j.spec_path,
+                            j.result_path, NULL};
+            sh_proc_opts po = {.timeout_s = 60};
+            sh_proc_result pr;
+            assert_int_equal(sh_proc_run(argv, &po, &pr, &err), 0);
+            assert_int_equal(pr.exit_code, 0);
+            snprintf(manual_job, sizeof manual_job, "%.*s", (int)strcspn(pr.out, ";\n"), pr.out);
+            sh_proc_result_free(&pr);
+        }
+    }
+    /* the next coordinator */
+    assert_int_equal(sh_cluster_open(db, &x, 0, &c, &err), 0);
+    for (int i = 0; i < 2; i++) assert_int_equal(sh_cluster_add(c, &g[i], "builtin", &o, NULL, &err), 0);
+    int open = 2;
+    for (int t = 0; t < 600 && open > 0; t++) {
+        open = sh_cluster_step(c, NULL, NULL, &err);
+        assert_true(open >= 0);
+        if (open) sleep_ms(200);
+    }
+    assert_int_equal(open, 0);
+    sh_cluster_counts k;
+    sh_cluster_counts_get(c, &k);
+    sh_cluster_close(c);
+    sh_job_rec *j;
+    int n;
+    assert_int_equal(sh_db_job_list(db, 0, &j, &n, &err), 0);
+    assert_int_equal(k.done, 2);
+    assert_int_equal(k.resubmitted, 0);
+    assert_int_equal(n, 3);
+    assert_int_equal(j[0].id, rows[0]);
+    assert_string_equal(j[0].state, "ok");
+    assert_string_equal(j[0].job_id, manual_job);   /* attached, not submitted again */
+    assert_int_equal(j[1].id, rows[1]);
+    assert_string_equal(j[1].state, "cancelled");
+    assert_non_null(strstr(j[1].reason, "never reached the scheduler"));
+    assert_string_equal(j[2].state, "ok");
+    assert_int_equal(j[2].attempt, 2);
+    sh_job_recs_free(j, n);
+    sh_db_close(db);
+}
+
 /* ---- searches ---------------------------------------------------------------------------------------- */
 static char *front_of(const char *db)
 {
@@ -625,6 +723,7 @@ int main(void)
         cmocka_unit_test(test_killed_step_recorded_and_retried),
         cmocka_unit_test(test_bad_results_file),
         cmocka_unit_test(test_scancel_resubmits),
+        cmocka_unit_test(test_crash_between_sbatch_and_store),
         cmocka_unit_test(test_search_same_front),
         cmocka_unit_test(test_ctrl_c_cancels_jobs),
         cmocka_unit_test(test_kill9_resume_trains_nothing_twice),
