@@ -150,9 +150,19 @@ int sh_cluster_open(sh_db *db, const sh_exec_opts *o, int64_t run_id, sh_cluster
         c->binary[n] = 0;
     }
     snprintf(c->script, sizeof c->script, "%s/starhil-job.sh", c->o.results_dir);
-    if (run_id > 0) snprintf(c->dir, sizeof c->dir, "%s/run%lld", c->o.results_dir, (long long)run_id);
-    else snprintf(c->dir, sizeof c->dir, "%s/scores", c->o.results_dir);
-    if (mkdir(c->dir, 0755) && errno != EEXIST) { sh_err_set(err, "%s: cannot create (%s)", c->dir, strerror(errno)); goto fail; }
+    /* one directory per database (run ids and row ids are per database) */
+    char dbreal[PATH_MAX], dbdir[1100];
+    const char *dbp = sh_db_path(db);
+    if (!realpath(dbp, dbreal)) snprintf(dbreal, sizeof dbreal, "%s", dbp);
+    char dbhex[17];
+    sh_hash_hex(fnv(dbreal, 1469598103934665603ull), dbhex);
+    snprintf(dbdir, sizeof dbdir, "%s/db-%.8s", c->o.results_dir, dbhex);
+    if (run_id > 0) snprintf(c->dir, sizeof c->dir, "%s/run%lld", dbdir, (long long)run_id);
+    else snprintf(c->dir, sizeof c->dir, "%s/scores", dbdir);
+    if ((mkdir(dbdir, 0755) && errno != EEXIST) || (mkdir(c->dir, 0755) && errno != EEXIST)) {
+        sh_err_set(err, "%s: cannot create (%s)", c->dir, strerror(errno));
+        goto fail;
+    }
     if (write_script(c->script, err)) goto fail;
     *out = c;
     return 0;
