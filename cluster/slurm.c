@@ -569,6 +569,9 @@ static int observe(sh_cluster *c, req *r, const job_info *ji, sh_err *err)
     return 0;
 }
 
+/* One squeue call for all jobs in flight.  No --jobs filter: Slurm 22.05
+ * ignores filters with --json, and a filter naming a job the controller has
+ * forgotten makes later versions fail the whole call; we pick ours out. */
 static int query(sh_cluster *c, sh_err *err)
 {
     char *argv[] = {"squeue", "--json", "--states=all", NULL};
