@@ -73,6 +73,7 @@ static int setup(void **state)
     snprintf(g_dir, sizeof g_dir, "%s", d);
     free(d);
     snprintf(g_slurm, sizeof g_slurm, "%s/slurm", g_dir);
+    search_set_cwd(g_dir);   /* starhil writes report files into its cwd */
     g_up = run_script("start", g_slurm) == 0;
     if (g_up) {
         char conf[700];
