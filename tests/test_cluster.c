@@ -289,7 +289,7 @@ static void test_score_same_as_local(void **state)
     path_in(rd, sizeof rd, "results");
     char *o1 = NULL, *o2 = NULL;
     assert_int_equal(starhil(&o1, "--db", db1, "score", "lfm2-350m", TINY, "--json", "--executor", "slurm",
-                             "--results-dir", rd, "--poll-interval", "0.2", NULL), 0);
+                             "--results-dir", rd, "--poll-interval", "0.1", NULL), 0);
     assert_int_equal(starhil(&o2, "--db", db2, "score", "lfm2-350m", TINY, "--json", NULL), 0);
     json_t *a = score_json(o1), *b = score_json(o2);
     assert_string_equal(json_string_value(json_object_get(a, "status")), "ok");
@@ -329,7 +329,7 @@ static void test_deterministic_failure_not_retried(void **state)
     path_in(rd, sizeof rd, "results");
     /* width 8 with head dim 32: the built-in trainer refuses the setting */
     assert_int_equal(starhil(NULL, "--db", db, "score", "lfm2-350m", "--tasks", "mqar", "--width", "8", "--head-dim",
-                             "32", "--executor", "slurm", "--results-dir", rd, "--poll-interval", "0.2",
+                             "32", "--executor", "slurm", "--results-dir", rd, "--poll-interval", "0.1",
                              "--max-attempts", "3", NULL), 1);
     int n;
     sh_job_rec *j = jobs_of(db, &n);
@@ -351,7 +351,7 @@ static void test_killed_step_recorded_and_retried(void **state)
     path_in(w, sizeof w, "killer.sh");
     wrapper(w, "kill -9 $$");
     assert_int_equal(starhil(NULL, "--db", db, "score", "lfm2-350m", TINY, "--executor", "slurm", "--results-dir", rd,
-                             "--poll-interval", "0.2", "--max-attempts", "2", "--binary", w, NULL), 1);
+                             "--poll-interval", "0.1", "--max-attempts", "2", "--binary", w, NULL), 1);
     int n;
     sh_job_rec *j = jobs_of(db, &n);
     assert_int_equal(n, 2);
@@ -390,7 +390,7 @@ static void test_bad_results_file(void **state)
     path_in(w, sizeof w, "garbage.sh");
     wrapper(w, "printf '{\"format\": \"starhil-score-res' > \"$5\"");
     assert_int_equal(starhil(NULL, "--db", db, "score", "lfm2-350m", TINY, "--executor", "slurm", "--results-dir", rd,
-                             "--poll-interval", "0.2", "--max-attempts", "1", "--binary", w, NULL), 1);
+                             "--poll-interval", "0.1", "--max-attempts", "1", "--binary", w, NULL), 1);
     int n;
     sh_job_rec *j = jobs_of(db, &n);
     assert_int_equal(n, 1);
@@ -409,10 +409,14 @@ static void test_scancel_resubmits(void **state)
     path_in(db, sizeof db, "scancel.db");
     path_in(rd, sizeof rd, "results");
     path_in(w, sizeof w, "slow.sh");
-    snprintf(body, sizeof body, "sleep 3\nexec '%s' \"$@\"", g_bin);
+    char marker[700];
+    path_in(marker, sizeof marker, "scancel.first");
+    /* the first attempt waits to be cancelled; the next one runs at once */
+    snprintf(body, sizeof body, "if [ ! -e '%s' ]; then touch '%s'; sleep 60; fi\nexec '%s' \"$@\"", marker, marker,
+             g_bin);
     wrapper(w, body);
     char *argv[] = {(char *)g_bin, "--db", db, "score", "lfm2-350m", TINY, "--executor", "slurm", "--results-dir", rd,
-                    "--poll-interval", "0.2", "--binary", w, NULL};
+                    "--poll-interval", "0.1", "--binary", w, NULL};
     char ep[700];
     path_in(ep, sizeof ep, "scancel.err");
     pid_t pid = search_spawn(argv, NULL, ep);
@@ -468,7 +472,7 @@ static void test_crash_between_sbatch_and_store(void **state)
     assert_int_equal(sh_exec_parse_arg(&x, "--executor", "slurm", &err), 1);
     assert_int_equal(sh_exec_parse_arg(&x, "--results-dir", rd, &err), 1);
     assert_int_equal(sh_exec_parse_arg(&x, "--binary", g_bin, &err), 1);
-    assert_int_equal(sh_exec_parse_arg(&x, "--poll-interval", "0.2", &err), 1);
+    assert_int_equal(sh_exec_parse_arg(&x, "--poll-interval", "0.1", &err), 1);
     sh_cluster *c;
     assert_int_equal(sh_cluster_open(db, &x, 0, &c, &err), 0);   /* writes the batch script */
     sh_cluster_close(c);
@@ -568,7 +572,7 @@ static void test_search_same_front(void **state)
     path_in(rd, sizeof rd, "results");
     snprintf(scorer, sizeof scorer, "cmd:sh %s", g_scorer);
     assert_int_equal(starhil(NULL, "--db", db1, SEARCH_ARGS(scorer), "--executor", "slurm", "--results-dir", rd,
-                             "--max-jobs", "3", "--poll-interval", "0.2", NULL), 0);
+                             "--max-jobs", "3", "--poll-interval", "0.1", NULL), 0);
     assert_int_equal(starhil(NULL, "--db", db2, SEARCH_ARGS(scorer), NULL), 0);
     char *f1 = front_of(db1), *f2 = front_of(db2);
     assert_non_null(strstr(f1, "capability"));
@@ -617,7 +621,7 @@ static void test_ctrl_c_cancels_jobs(void **state)
     wrapper(w, body);
     snprintf(scorer, sizeof scorer, "cmd:sh %s", g_scorer);
     char *argv[] = {(char *)g_bin, "--db", db, SEARCH_ARGS(scorer), "--executor", "slurm", "--results-dir", rd,
-                    "--max-jobs", "2", "--poll-interval", "0.2", "--binary", w, NULL};
+                    "--max-jobs", "2", "--poll-interval", "0.1", "--binary", w, NULL};
     pid_t pid = search_spawn(argv, NULL, NULL);
     assert_true(pid > 0);
     assert_true(wait_running(db) > 0);
@@ -675,7 +679,7 @@ static void test_kill9_resume_trains_nothing_twice(void **state)
     wrapper(w, body);
     snprintf(scorer, sizeof scorer, "cmd:sh %s", g_scorer);
     char *argv[] = {(char *)g_bin, "--db", db, SEARCH_ARGS(scorer), "--executor", "slurm", "--results-dir", rd,
-                    "--max-jobs", "3", "--poll-interval", "0.2", "--binary", w, NULL};
+                    "--max-jobs", "3", "--poll-interval", "0.1", "--binary", w, NULL};
     pid_t pid = search_spawn(argv, NULL, NULL);
     assert_true(pid > 0);
     assert_true(wait_running(db) > 0);
