@@ -72,10 +72,11 @@ static const char SEARCH_USAGE[] =
     "                     into the space, then random genomes)\n"
     "  --json             progress as JSON lines on stdout\n"
     "\n"
+    "`search resume` uses the executor settings the run was started with.\n"
     "With --executor slurm every capability score is one Slurm batch job (up to\n"
     "--max-jobs in flight while the devices measure); the progress line shows the\n"
     "jobs waiting/pending/running/done; Ctrl-C cancels the run's jobs, and `search\n"
-    "resume` re-attaches to jobs still queued or running.  See docs/scale-out.md.\n";
+    "resume` re-attaches to jobs still queued or running.  See docs/scale-out.md.\n\n";
 
 static const char FRONT_USAGE[] =
     "usage: starhil front RUN [--all] [--json]\n"
@@ -476,6 +477,7 @@ static int cmd_resume(int argc, char **argv)
     for (int i = 2; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             fputs(SEARCH_USAGE, stdout);
+            fputs(sh_exec_usage(), stdout);
             return 0;
         }
         if (!strcmp(argv[i], "--json"))
@@ -517,6 +519,7 @@ int sh_cmd_search(int argc, char **argv)
     int p = parse_search_args(argc, argv, &c);
     if (p == 1) {
         fputs(SEARCH_USAGE, stdout);
+        fputs(sh_exec_usage(), stdout);
         return 0;
     }
     if (p < 0)
