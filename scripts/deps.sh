@@ -19,4 +19,16 @@ echo "deps: installing:$missing"
 SUDO=""
 [ "$(id -u)" = 0 ] || SUDO=sudo
 $SUDO apt-get update -qq
-DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing
+# The daemons among these (sshd, munged, slurmctld, slurmd) are started by the
+# tests themselves with their own configs; keep apt from starting the system
+# copies (Debian's images usually have this policy already).
+tmp_policy=""
+if [ ! -e /usr/sbin/policy-rc.d ]; then
+    tmp_policy=/usr/sbin/policy-rc.d
+    printf '#!/bin/sh\nexit 101\n' | $SUDO tee "$tmp_policy" >/dev/null
+    $SUDO chmod 755 "$tmp_policy"
+fi
+rc=0
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing || rc=$?
+[ -n "$tmp_policy" ] && $SUDO rm -f "$tmp_policy"
+exit $rc
