@@ -31,6 +31,10 @@
  *           PRIMARY KEY(run_id, gen))
  *   profiles(device, block, params_json, dtype, latency_us, gbytes_per_s, gflops,
  *           created_at)
+ *   score_jobs(id PK, run_id NULL, genome_hash, scorer, version, params_hash,
+ *           executor, attempt, job_id, state, cluster_state, exit_code, reason,
+ *           spec_path, result_path, submitted_at, started_at, finished_at,
+ *           created_at)                           (schema 2)
  */
 #ifndef SH_RUNS_H
 #define SH_RUNS_H
@@ -41,7 +45,7 @@
 #include "genome/genome.h"
 #include "util/err.h"
 
-#define SH_DB_SCHEMA_VERSION 1
+#define SH_DB_SCHEMA_VERSION 2
 /* PRAGMA application_id of every starhil database ("STHL"); a database with
  * another id, or with tables but no id, is refused as not ours. */
 #define SH_DB_APPLICATION_ID 0x5354484C
@@ -294,5 +298,49 @@ typedef struct sh_eval_counts {
     int total, pending, running, ok, failed;
 } sh_eval_counts;
 int sh_db_count_evals(sh_db *db, int64_t run_id, sh_eval_counts *out, sh_err *err);
+
+/* ---- batch jobs of cluster executors (schema 2) ---------------------------
+ * One row per attempt of a capability score run as a batch job (cluster/).
+ * Keyed like scores: (genome, scorer, version, params), params canonicalised.
+ * States: submitting (row written before sbatch, job id not yet known),
+ * queued (job id known; pending or running in the cluster), and the final
+ * ok (result ingested), retry (this attempt failed; another follows),
+ * failed (given up: deterministic failure or attempts exhausted), cancelled
+ * (by the coordinator, e.g. Ctrl-C).  cluster_state is the scheduler's last
+ * word (PENDING, RUNNING, COMPLETED, FAILED, CANCELLED, TIMEOUT, ...). */
+typedef struct sh_job_rec {
+    int64_t id;
+    int64_t run_id;          /* 0 = none */
+    sh_hash genome;
+    char scorer[128];
+    char version[32];
+    char executor[16];       /* slurm */
+    int attempt;             /* 1, 2, ... within the key's current chain */
+    char job_id[32];         /* "" while submitting */
+    char state[16];
+    char cluster_state[32];
+    int exit_code;           /* -1 = unknown */
+    char *reason;            /* malloc'd or NULL */
+    char spec_path[1024];
+    char result_path[1024];
+    double submitted_at, started_at, finished_at;   /* unix seconds, NaN unknown */
+} sh_job_rec;
+
+void sh_job_recs_free(sh_job_rec *j, int n);
+/* Inserts an attempt (state submitting or queued) for the key of params_json. */
+int sh_db_job_add(sh_db *db, const sh_job_rec *j, const char *params_json, int64_t *id_out, sh_err *err);
+/* submitting -> queued with the scheduler's job id (submitted_at = now). */
+int sh_db_job_set_submitted(sh_db *db, int64_t id, const char *job_id, sh_err *err);
+/* Latest observation of a queued job: cluster state, and started_at when not NaN. */
+int sh_db_job_observe(sh_db *db, int64_t id, const char *cluster_state, double started_at, sh_err *err);
+/* Final state of an attempt (ok | retry | failed | cancelled) with the
+ * cluster's state, exit code (-1 unknown) and reason (NULL for none). */
+int sh_db_job_finish(sh_db *db, int64_t id, const char *state, const char *cluster_state, int exit_code,
+                     const char *reason, sh_err *err);
+/* Attempts of one key, oldest first (n = 0 and out = NULL when none). */
+int sh_db_job_list_key(sh_db *db, sh_hash genome, const char *scorer, const char *version,
+                       const char *params_json, sh_job_rec **out, int *n, sh_err *err);
+/* Attempts of a run (run_id > 0) or all (0), oldest first. */
+int sh_db_job_list(sh_db *db, int64_t run_id, sh_job_rec **out, int *n, sh_err *err);
 
 #endif

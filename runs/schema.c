@@ -135,6 +135,35 @@ static const char MIGRATION_1[] =
     "  created_at TEXT NOT NULL DEFAULT " NOW_ISO ") STRICT;"
     "CREATE INDEX profiles_device ON profiles(device);";
 
+/* Migration 2: one row per batch-job attempt of a capability score run by a
+ * cluster executor (cluster/).  Keyed like scores (genome, scorer, version,
+ * params hash) so a resumed coordinator finds the jobs still queued or
+ * running and attaches to them instead of training again. */
+static const char MIGRATION_2[] =
+    "CREATE TABLE score_jobs("
+    "  id INTEGER PRIMARY KEY,"
+    "  run_id INTEGER REFERENCES runs(id) ON DELETE CASCADE,"
+    "  genome_hash TEXT NOT NULL CHECK(length(genome_hash) = 16),"
+    "  scorer TEXT NOT NULL,"
+    "  version TEXT NOT NULL,"
+    "  params_hash TEXT NOT NULL,"
+    "  executor TEXT NOT NULL CHECK(length(executor) BETWEEN 1 AND 15),"
+    "  attempt INTEGER NOT NULL CHECK(attempt >= 1),"
+    "  job_id TEXT NOT NULL DEFAULT '',"
+    "  state TEXT NOT NULL"
+    "    CHECK(state IN ('submitting','queued','ok','retry','failed','cancelled')),"
+    "  cluster_state TEXT NOT NULL DEFAULT '',"
+    "  exit_code INTEGER,"
+    "  reason TEXT,"
+    "  spec_path TEXT NOT NULL,"
+    "  result_path TEXT NOT NULL,"
+    "  submitted_at REAL,"
+    "  started_at REAL,"
+    "  finished_at REAL,"
+    "  created_at TEXT NOT NULL DEFAULT " NOW_ISO ") STRICT;"
+    "CREATE INDEX score_jobs_key ON score_jobs(genome_hash, scorer, version, params_hash);"
+    "CREATE INDEX score_jobs_run ON score_jobs(run_id, state);";
+
 typedef struct migration {
     const char *what;
     const char *sql;
@@ -142,7 +171,7 @@ typedef struct migration {
 
 static const migration MIGRATIONS[] = {
     {"create the starhil tables", MIGRATION_1},
-    /* {"...", MIGRATION_2}, */
+    {"score_jobs: batch jobs of cluster executors", MIGRATION_2},
 };
 #define N_MIGRATIONS ((int)(sizeof MIGRATIONS / sizeof MIGRATIONS[0]))
 

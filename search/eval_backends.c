@@ -40,16 +40,71 @@ int sh_search_backend_measure(sh_db *db, const char *device, const sh_genome *g,
 #ifdef SH_HAVE_SCORER
 int sh_search_backend_has_scorer(void) { return 1; }
 
+static void search_score_opts(const sh_search_score *sc, sh_score_opts *o)
+{
+    sh_score_opts_default(o);
+    o->threads = sc->threads > 0 ? sc->threads : 1;
+    if (sc->tasks[0])
+        o->tasks = sc->tasks;
+    if (sc->size_factor > 0)
+        o->size_factor = sc->size_factor;
+}
+
+int sh_search_backend_cluster_open(sh_db *db, const sh_search_score *sc, int64_t run_id, void **out, sh_err *err)
+{
+    sh_cluster *c;
+    if (sh_cluster_open(db, &sc->exec, run_id, &c, err) < 0)
+        return -1;
+    *out = c;
+    return 0;
+}
+
+int sh_search_backend_cluster_add(void *cl, const sh_genome *g, const sh_search_score *sc, void *tag, sh_err *err)
+{
+    sh_score_opts o;
+    search_score_opts(sc, &o);
+    return sh_cluster_add(cl, g, sc->spec, &o, tag, err);
+}
+
+typedef struct cluster_relay {
+    sh_search_cluster_fn fn;
+    void *ctx;
+} cluster_relay;
+
+static void relay_done(void *ctx, void *tag, const sh_score_rec *rec)
+{
+    cluster_relay *r = ctx;
+    bool ok = !strcmp(rec->status, "ok");
+    r->fn(r->ctx, tag, ok, rec->aggregate, ok ? NULL : (rec->error ? rec->error : "failed"));
+}
+
+int sh_search_backend_cluster_step(void *cl, sh_search_cluster_fn fn, void *ctx, sh_search_jobs *jobs, sh_err *err)
+{
+    cluster_relay r = {fn, ctx};
+    int open = sh_cluster_step(cl, relay_done, &r, err);
+    sh_cluster_counts k;
+    sh_cluster_counts_get(cl, &k);
+    jobs->active = true;
+    jobs->waiting = k.waiting;
+    jobs->pending = k.pending;
+    jobs->running = k.running;
+    jobs->done = k.done;
+    jobs->failed = k.failed;
+    jobs->resubmitted = k.resubmitted;
+    return open;
+}
+
+int sh_search_backend_cluster_cancel(void *cl, sh_err *err) { return sh_cluster_cancel(cl, err); }
+
+double sh_search_backend_cluster_poll(void *cl) { return sh_cluster_poll_interval(cl); }
+
+void sh_search_backend_cluster_close(void *cl) { sh_cluster_close(cl); }
+
 int sh_search_backend_score(sh_db *db, const sh_genome *g, const sh_search_score *sc, double *aggregate,
                             sh_err *err)
 {
     sh_score_opts o;
-    sh_score_opts_default(&o);
-    o.threads = sc->threads > 0 ? sc->threads : 1;
-    if (sc->tasks[0])
-        o.tasks = sc->tasks;
-    if (sc->size_factor > 0)
-        o.size_factor = sc->size_factor;
+    search_score_opts(sc, &o);
     sh_score_rec rec;
     memset(&rec, 0, sizeof rec);
     int rc = sh_score_genome(db, g, sc->spec, &o, &rec, err);
@@ -62,6 +117,25 @@ int sh_search_backend_score(sh_db *db, const sh_genome *g, const sh_search_score
 }
 #else
 int sh_search_backend_has_scorer(void) { return 0; }
+
+int sh_search_backend_cluster_open(sh_db *db, const sh_search_score *sc, int64_t run_id, void **out, sh_err *err)
+{
+    (void)db; (void)run_id; (void)out;
+    return sh_err_set(err, "scorer %s: the capability module is not part of this build", sc->spec);
+}
+int sh_search_backend_cluster_add(void *cl, const sh_genome *g, const sh_search_score *sc, void *tag, sh_err *err)
+{
+    (void)cl; (void)g; (void)sc; (void)tag;
+    return sh_err_set(err, "no cluster executor in this build");
+}
+int sh_search_backend_cluster_step(void *cl, sh_search_cluster_fn fn, void *ctx, sh_search_jobs *jobs, sh_err *err)
+{
+    (void)cl; (void)fn; (void)ctx; (void)jobs;
+    return sh_err_set(err, "no cluster executor in this build");
+}
+int sh_search_backend_cluster_cancel(void *cl, sh_err *err) { (void)cl; (void)err; return 0; }
+double sh_search_backend_cluster_poll(void *cl) { (void)cl; return 1; }
+void sh_search_backend_cluster_close(void *cl) { (void)cl; }
 
 int sh_search_backend_score(sh_db *db, const sh_genome *g, const sh_search_score *sc, double *aggregate,
                             sh_err *err)

@@ -22,6 +22,18 @@ int sh_search_backend_measure(sh_db *db, const char *device, const sh_genome *g,
 int sh_search_backend_score(sh_db *db, const sh_genome *g, const sh_search_score *sc, double *aggregate,
                             sh_err *err);
 
+/* Scoring through a cluster executor (sc->exec.kind == SH_EXEC_SLURM):
+ * open once per run (db used by the calling thread only), add candidates,
+ * step until none is open; fn gets each final outcome.  Returns like
+ * sh_cluster_step (open count, or -1). */
+typedef void (*sh_search_cluster_fn)(void *ctx, void *tag, bool ok, double aggregate, const char *error);
+int sh_search_backend_cluster_open(sh_db *db, const sh_search_score *sc, int64_t run_id, void **out, sh_err *err);
+int sh_search_backend_cluster_add(void *cl, const sh_genome *g, const sh_search_score *sc, void *tag, sh_err *err);
+int sh_search_backend_cluster_step(void *cl, sh_search_cluster_fn fn, void *ctx, sh_search_jobs *jobs, sh_err *err);
+int sh_search_backend_cluster_cancel(void *cl, sh_err *err);
+double sh_search_backend_cluster_poll(void *cl);
+void sh_search_backend_cluster_close(void *cl);
+
 /* Whether the capability module is part of this build. */
 int sh_search_backend_has_scorer(void);
 

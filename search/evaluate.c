@@ -109,6 +109,11 @@ static bool needs_capability(const sh_search_eval *e)
     return false;
 }
 
+static bool uses_cluster(const sh_search_eval *e)
+{
+    return e->score.spec[0] && needs_capability(e) && e->score.exec.kind != SH_EXEC_LOCAL;
+}
+
 int sh_search_eval_init(sh_search_eval *e, sh_err *err)
 {
     if (needs_capability(e) && !e->score.spec[0])
@@ -152,6 +157,9 @@ int sh_search_eval_init(sh_search_eval *e, sh_err *err)
 
 void sh_search_eval_destroy(sh_search_eval *e)
 {
+    if (e->cluster)
+        sh_search_backend_cluster_close(e->cluster);
+    e->cluster = NULL;
     for (int i = 0; i < 72; i++) {
         sh_db_close(e->worker_db[i]);
         e->worker_db[i] = NULL;
@@ -246,6 +254,7 @@ typedef struct batch {
     int next;               /* analytic mode: next job to take */
     int fatal;
     sh_err fatal_err;
+    bool stopped;           /* stop requested: cluster jobs cancelled */
 } batch;
 
 static void set_fatal(batch *b, const sh_err *err)
@@ -368,7 +377,7 @@ static void sleep_ms(int ms)
 /* ---- workers ---------------------------------------------------------------------------- */
 typedef struct worker {
     batch *b;
-    int device;             /* device index, -1 = analytic pool, -2 = scorer */
+    int device;             /* device index, -1 = analytic pool, -2 = scorer, -3 = cluster scorer */
     int slot;               /* index of its connection in e->worker_db    */
     pthread_t tid;
 } worker;
@@ -403,16 +412,99 @@ static int score_job(batch *b, sh_db *db, cand_job *j)
 static void analytic_job(batch *b, sh_db *db, cand_job *j)
 {
     sh_err err = {{0}};
-    if (sh_db_eval_mark_running(db, j->eval_id, &err) < 0) {
+    if (!uses_cluster(b->e) && sh_db_eval_mark_running(db, j->eval_id, &err) < 0) {
         set_fatal(b, &err);
         return;
     }
     if (b->e->delay_ms > 0)
         sleep_ms(b->e->delay_ms);
+    if (uses_cluster(b->e)) {   /* the cluster scorer finishes the other part */
+        if (part_done(b, db, j, &err) < 0)
+            set_fatal(b, &err);
+        return;
+    }
     if (b->e->score.spec[0] && needs_capability(b->e))
         score_job(b, db, j);
     if (finalize(b, db, j, &err) < 0)
         set_fatal(b, &err);
+}
+
+/* ---- the cluster scorer: all of a batch's scores as batch jobs, in flight
+ * while the device workers measure ---------------------------------------------------------- */
+typedef struct cluster_ctx {
+    batch *b;
+    sh_db *db;
+} cluster_ctx;
+
+static void cluster_done(void *ctx, void *tag, bool ok, double aggregate, const char *error)
+{
+    cluster_ctx *cc = ctx;
+    cand_job *j = tag;
+    sh_err err = {{0}};
+    if (ok) {
+        j->capability = aggregate;
+    } else {
+        sh_err_set(&err, "%s", error ? error : "failed");
+        job_fail(cc->b, j, "capability", &err);
+        sh_err_clear(&err);
+    }
+    if (part_done(cc->b, cc->db, j, &err) < 0)
+        set_fatal(cc->b, &err);
+}
+
+static void tick(sh_search_eval *e, const sh_search_jobs *jobs)
+{
+    pthread_mutex_lock(&e->lock);
+    e->jobs_state = *jobs;
+    if (e->on_tick)
+        e->on_tick(e->on_done_ctx);
+    pthread_mutex_unlock(&e->lock);
+}
+
+static void cluster_scorer(batch *b, sh_db *db)
+{
+    sh_search_eval *e = b->e;
+    sh_err err = {{0}};
+    if (!e->cluster && sh_search_backend_cluster_open(db, &e->score, e->run_id, &e->cluster, &err) < 0) {
+        set_fatal(b, &err);
+        return;
+    }
+    for (int i = 0; i < b->n; i++)
+        if (sh_search_backend_cluster_add(e->cluster, b->jobs[i].g, &e->score, &b->jobs[i], &err) < 0) {
+            set_fatal(b, &err);
+            return;
+        }
+    cluster_ctx cc = {b, db};
+    sh_search_jobs jobs = {0};
+    for (;;) {
+        int open = sh_search_backend_cluster_step(e->cluster, cluster_done, &cc, &jobs, &err);
+        if (open < 0) {
+            set_fatal(b, &err);
+            return;
+        }
+        tick(e, &jobs);
+        if (open == 0)
+            return;
+        int slices = (int)(sh_search_backend_cluster_poll(e->cluster) * 20);
+        for (int s = 0; s < (slices < 1 ? 1 : slices); s++) {
+            if (e->stop && *e->stop) {
+                sh_err cerr = {{0}};
+                sh_search_backend_cluster_cancel(e->cluster, &cerr);
+                sh_search_backend_cluster_step(e->cluster, NULL, NULL, &jobs, &cerr);
+                tick(e, &jobs);
+                pthread_mutex_lock(&e->lock);
+                b->stopped = true;
+                pthread_mutex_unlock(&e->lock);
+                sh_err_set(&err, "search: stopped (the run's scoring jobs were cancelled)%s%s",
+                           cerr.msg[0] ? ": " : "", cerr.msg);
+                set_fatal(b, &err);
+                return;
+            }
+            if (is_fatal(b))   /* a device worker failed: the jobs stay queued for a resume */
+                return;
+            sleep_ms(50);
+        }
+    }
 }
 
 static void device_part(batch *b, sh_db *db, int d, cand_job *j)
@@ -444,7 +536,9 @@ static void *worker_main(void *arg)
         set_fatal(b, &err);
         return NULL;
     }
-    if (w->device == -1) {
+    if (w->device == -3) {
+        cluster_scorer(b, db);
+    } else if (w->device == -1) {
         for (;;) {
             pthread_mutex_lock(&b->e->lock);
             int i = b->fatal ? b->n : b->next++;
@@ -472,10 +566,14 @@ static int run_workers(batch *b, sh_err *err)
     } else {
         for (int d = 0; d < e->n_devices; d++, nw++)
             w[nw] = (worker){b, d, nw, 0};
-        if (needs_capability(e)) {
+        if (needs_capability(e) && !uses_cluster(e)) {
             w[nw] = (worker){b, -2, nw, 0};
             nw++;
         }
+    }
+    if (uses_cluster(e)) {   /* its own connection slot, kept for the run with the executor */
+        w[nw] = (worker){b, -3, 71, 0};
+        nw++;
     }
     int started = 0;
     for (; started < nw; started++)
@@ -487,6 +585,7 @@ static int run_workers(batch *b, sh_err *err)
         return sh_err_set(err, "search: cannot start worker threads");
     if (b->fatal) {
         *err = b->fatal_err;
+        e->stopped = b->stopped;
         return -1;
     }
     return 0;
@@ -501,6 +600,9 @@ int sh_search_evaluate(void *ctx, const void *inds, size_t stride, int n, sh_poi
         return sh_err_set(err, "search: out of memory for %d candidates", n);
     batch b = {.e = e, .jobs = jobs};
     int parts = (e->mode == SH_EVAL_DEVICE ? e->n_devices : 0) + (e->mode == SH_EVAL_DEVICE && needs_capability(e));
+    if (e->mode == SH_EVAL_ANALYTIC && uses_cluster(e))
+        parts = 2;   /* the analytic values and the cluster's score */
+    e->stopped = false;
     int rc = 0;
     for (int i = 0; i < n && rc == 0; i++) {
         const sh_genome *g = (const sh_genome *)((const unsigned char *)inds + (size_t)i * stride);
@@ -526,7 +628,7 @@ int sh_search_evaluate(void *ctx, const void *inds, size_t stride, int n, sh_poi
         for (int d = 0; d < 8; d++)
             for (int k = 0; k < SH_OBJ_KIND_COUNT; k++)
                 j->measured[d][k] = NAN;
-        if (e->mode == SH_EVAL_DEVICE && sh_db_eval_mark_running(e->db, id, err) < 0)
+        if ((e->mode == SH_EVAL_DEVICE || uses_cluster(e)) && sh_db_eval_mark_running(e->db, id, err) < 0)
             rc = -1;
     }
     if (rc == 0 && b.n > 0)

@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "cluster/cluster.h"
 #include "genome/genome.h"
 #include "runs/runs.h"
 #include "search/pareto.h"
@@ -53,7 +54,14 @@ typedef struct sh_search_score {
     char tasks[256];        /* builtin task subset, "" = the default suite  */
     double size_factor;     /* builtin train-set size factor, 0 = default   */
     int threads;            /* training threads, 0 = 1                      */
+    sh_exec_opts exec;      /* where scores run: local (default) or slurm  */
 } sh_search_score;
+
+/* Scoring jobs of a cluster executor, for the progress line. */
+typedef struct sh_search_jobs {
+    bool active;            /* a cluster executor is in use                 */
+    int waiting, pending, running, done, failed, resubmitted;
+} sh_search_jobs;
 
 typedef void (*sh_eval_done_fn)(void *ctx, bool ok);
 
@@ -74,6 +82,12 @@ typedef struct sh_search_eval {
     char settings_json[1024];
     sh_eval_done_fn on_done;  /* called (under a lock) as each completes  */
     void *on_done_ctx;
+    void (*on_tick)(void *ctx); /* called (under the lock) after each poll of
+                                 * the cluster executor, with jobs updated    */
+    const volatile int *stop; /* non-zero: cancel the cluster jobs and stop */
+    bool stopped;           /* the last batch was stopped (jobs cancelled)  */
+    sh_search_jobs jobs_state;
+    void *cluster;          /* the cluster executor, opened on first use    */
     pthread_mutex_t lock;
     sh_db *worker_db[72];   /* one connection per worker slot, kept for the run */
 } sh_search_eval;

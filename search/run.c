@@ -26,6 +26,7 @@ void sh_search_opts_default(sh_search_opts *o)
     o->population = 12;
     o->seed = 1;
     o->jobs = 2;
+    sh_exec_opts_default(&o->score.exec);
     o->measure.prompt = 64;
     o->measure.gen = 16;
     o->measure.reps = 6;
@@ -57,6 +58,17 @@ static char *config_to_json(const sh_search_opts *o, const char *space_json, sh_
     json_object_set_new(c, "score_tasks", json_string(o->score.tasks));
     json_object_set_new(c, "score_size_factor", json_real(o->score.size_factor));
     json_object_set_new(c, "score_threads", json_integer(o->score.threads));
+    if (o->score.exec.kind != SH_EXEC_LOCAL) {
+        char *ex = sh_exec_opts_to_json(&o->score.exec);
+        json_t *exj = ex ? json_loads(ex, 0, &je) : NULL;
+        free(ex);
+        if (!exj) {
+            json_decref(c);
+            sh_err_set(err, "search: out of memory writing the executor settings");
+            return NULL;
+        }
+        json_object_set_new(c, "executor", exj);
+    }
     json_object_set_new(c, "objectives", json_string(o->objectives));
     json_object_set_new(c, "evaluator", json_string(o->mode == SH_EVAL_DEVICE ? "device" : "analytic"));
     json_object_set_new(c, "algorithm", json_string(sh_moea_algo_name(o->algo)));
@@ -141,6 +153,16 @@ static int config_from_json(const char *txt, sh_search_opts *o, char **space_jso
     o->score.size_factor = json_is_number(sf) && json_number_value(sf) > 0 && json_number_value(sf) <= 100
                                ? json_number_value(sf) : 0;
     o->score.threads = (int)cfg_int(c, "score_threads", 0, 64, 0);
+    json_t *ex = json_object_get(c, "executor");
+    if (ex) {
+        char *ext = json_dumps(ex, JSON_COMPACT);
+        int xr = ext ? sh_exec_opts_from_json(ext, &o->score.exec, err) : sh_err_set(err, "out of memory");
+        free(ext);
+        if (xr < 0) {
+            sh_err_prefix(err, "run configuration");
+            goto out;
+        }
+    }
     const char *seed = json_string_value(json_object_get(c, "seed"));
     o->seed = seed ? strtoull(seed, NULL, 10) : 1;
     json_t *m = json_object_get(c, "measure");
@@ -418,6 +440,7 @@ static void report(driver *d, bool generation_end)
     if (d->fresh > 0 && p.evals <= p.budget)
         p.eta_s = p.elapsed_s / (double)d->fresh * (double)(p.budget - p.evals);
     p.generation_end = generation_end;
+    p.jobs = d->eval.jobs_state;
     d->fn(d->fn_ctx, &p);
 }
 
@@ -428,6 +451,12 @@ static void on_eval_done(void *ctx, bool ok)
     d->fresh++;
     d->in_batch++;
     report(d, false);
+}
+
+/* After each poll of the cluster executor (under the evaluator's lock). */
+static void on_jobs_tick(void *ctx)
+{
+    report(ctx, false);
 }
 
 static int save_boundary(driver *d, sh_err *err)
@@ -598,7 +627,7 @@ static int start_fresh(driver *d, sh_err *err)
     int rc = sh_moea_init(d->m, seeds, n, &ev, err);
     free(seeds);
     if (rc < 0)
-        return -1;
+        return d->eval.stopped ? 1 : -1;
     return save_boundary(d, err);
 }
 
@@ -607,14 +636,18 @@ static int run_loop(driver *d, const sh_run_rec *r, const volatile int *stop, sh
     if (r->state && r->state_len > 0) {
         if (restore_state(d, r->state, r->state_len, err) < 0)
             return -1;
-    } else if (start_fresh(d, err) < 0) {
-        return -1;
+    } else {
+        int rc = start_fresh(d, err);
+        if (rc != 0)
+            return rc;
     }
     sh_moea_evaluator ev = {&d->eval, sh_search_evaluate};
     while (!sh_moea_done(d->m)) {
         if (stop && *stop)
             return 1;
-        if (sh_moea_step(d->m, &ev, err) < 0 || save_boundary(d, err) < 0)
+        if (sh_moea_step(d->m, &ev, err) < 0)
+            return d->eval.stopped ? 1 : -1;
+        if (save_boundary(d, err) < 0)
             return -1;
     }
     return 0;
@@ -648,6 +681,8 @@ int sh_search_run(sh_db *db, int64_t run_id, const volatile int *stop, sh_search
     d->eval.run_id = run_id;
     d->eval.on_done = on_eval_done;
     d->eval.on_done_ctx = d;
+    d->eval.on_tick = on_jobs_tick;
+    d->eval.stop = stop;
     sh_moea_config mc = {0};
     mc.algo = d->opts.algo;
     mc.n_obj = d->eval.n_obj;

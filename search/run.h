@@ -45,6 +45,7 @@ typedef struct sh_search_progress {
     double elapsed_s;
     double eta_s;               /* NaN when unknown                           */
     bool generation_end;        /* false: an evaluation just completed        */
+    sh_search_jobs jobs;        /* cluster executor's jobs (jobs.active)      */
 } sh_search_progress;
 
 typedef void (*sh_search_progress_fn)(void *ctx, const sh_search_progress *p);
@@ -54,7 +55,10 @@ typedef void (*sh_search_progress_fn)(void *ctx, const sh_search_progress *p);
 int sh_search_create(sh_db *db, const sh_search_opts *o, int64_t *run_id, sh_err *err);
 /* Runs (or resumes) a run until its budget is spent; the run ends "done".
  * If *stop (may be NULL) becomes non-zero, the run stops at the next
- * generation boundary with status "stopped" (resumable) and returns 1. */
+ * generation boundary with status "stopped" (resumable) and returns 1; with
+ * a cluster executor it stops at once and cancels the run's scoring jobs
+ * (the generation in progress is evaluated again on resume, reusing every
+ * stored measurement and score). */
 int sh_search_run(sh_db *db, int64_t run_id, const volatile int *stop, sh_search_progress_fn fn, void *ctx,
                   sh_err *err);
 

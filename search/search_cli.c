@@ -16,6 +16,7 @@
 #include "search/run.h"
 #include "search/space.h"
 #include "util/cliopt.h"
+#include "util/progress.h"
 
 #if defined(__has_include)
 #if __has_include("reports/report_data.h")
@@ -29,6 +30,8 @@ static const char SEARCH_USAGE[] =
     "                      [--budget N] [--population N] [--algorithm nsga2|hv|random]\n"
     "                      [--seed S] [--name NAME] [--evaluator device|analytic] [--jobs N]\n"
     "                      [--prompt N] [--gen N] [--reps N] [--wtype T] [--no-presets] [--json]\n"
+    "                      [--executor local|slurm --results-dir DIR [--partition P] [--max-jobs N]\n"
+    "                       [--sbatch-arg ARG]...]\n"
     "       starhil search resume RUN [--json]\n"
     "\n"
     "Multi-objective search of architectures inside a search space.  Every candidate\n"
@@ -67,7 +70,13 @@ static const char SEARCH_USAGE[] =
     "                     measurement settings (default 64, 16, 6, f32, 1 thread)\n"
     "  --no-presets       seed from random genomes only (default: LFM2 presets scaled\n"
     "                     into the space, then random genomes)\n"
-    "  --json             progress as JSON lines on stdout\n";
+    "  --json             progress as JSON lines on stdout\n"
+    "\n"
+    "`search resume` uses the executor settings the run was started with.\n"
+    "With --executor slurm every capability score is one Slurm batch job (up to\n"
+    "--max-jobs in flight while the devices measure); the progress line shows the\n"
+    "jobs waiting/pending/running/done; Ctrl-C cancels the run's jobs, and `search\n"
+    "resume` re-attaches to jobs still queued or running.  See docs/scale-out.md.\n\n";
 
 static const char FRONT_USAGE[] =
     "usage: starhil front RUN [--all] [--json]\n"
@@ -83,6 +92,7 @@ typedef struct progress_ctx {
     bool json;
     bool tty;
     bool line_open;
+    sh_progress line;
 } progress_ctx;
 
 static void format_eta(double s, char *buf, size_t cap)
@@ -111,6 +121,11 @@ static void on_progress(void *ctx, const sh_search_progress *p)
         json_object_set_new(o, "hypervolume", isfinite(p->hypervolume) ? json_real(p->hypervolume) : json_null());
         json_object_set_new(o, "elapsed_s", json_real(p->elapsed_s));
         json_object_set_new(o, "eta_s", isfinite(p->eta_s) ? json_real(p->eta_s) : json_null());
+        if (p->jobs.active)
+            json_object_set_new(o, "jobs", json_pack("{s:i, s:i, s:i, s:i, s:i, s:i}", "waiting", p->jobs.waiting,
+                                                     "pending", p->jobs.pending, "running", p->jobs.running,
+                                                     "done", p->jobs.done, "failed", p->jobs.failed,
+                                                     "resubmitted", p->jobs.resubmitted));
         char *txt = json_dumps(o, JSON_COMPACT);
         json_decref(o);
         if (txt) {
@@ -120,16 +135,18 @@ static void on_progress(void *ctx, const sh_search_progress *p)
         }
     }
     if (c->tty) {
-        char eta[32], hv[32];
+        char eta[32], hv[32], jobs[128] = "";
         format_eta(p->eta_s, eta, sizeof eta);
         if (isfinite(p->hypervolume))
             snprintf(hv, sizeof hv, "%.4f", p->hypervolume);
         else
             snprintf(hv, sizeof hv, "-");
-        fprintf(stderr, "\r\033[Krun %" PRId64 "  gen %d  evals %ld/%ld  front %d  hv %s  eta %s", p->run_id,
-                p->gen, p->evals, p->budget, p->front, hv, eta);
-        fflush(stderr);
-        c->line_open = true;
+        if (p->jobs.active)
+            snprintf(jobs, sizeof jobs, "  jobs %d waiting %d pending %d running %d done%s", p->jobs.waiting,
+                     p->jobs.pending, p->jobs.running, p->jobs.done, p->jobs.failed ? " (some failed)" : "");
+        sh_progress_update(&c->line, "run %" PRId64 "  gen %d  evals %ld/%ld  front %d  hv %s  eta %s%s", p->run_id,
+                           p->gen, p->evals, p->budget, p->front, hv, eta, jobs);
+        c->line_open = c->line.line_open;
     }
 }
 
@@ -254,6 +271,16 @@ static int parse_search_args(int argc, char **argv, cli_state *c)
             return 1;
         if (!strcmp(a, "--json")) { c->json = true; continue; }
         if (!strcmp(a, "--no-presets")) { o->no_presets = true; continue; }
+        sh_err xerr = {{0}};
+        int xr = sh_exec_parse_arg(&o->score.exec, a, v, &xerr);
+        if (xr < 0) {
+            fprintf(stderr, "starhil search: %s\n", xerr.msg);
+            return -1;
+        }
+        if (xr > 0) {
+            i++;
+            continue;
+        }
         if (!v) {
             fprintf(stderr, "starhil search: unknown option or missing value: %s\n", a);
             return -1;
@@ -396,7 +423,8 @@ static void on_stop_signal(int sig)
 
 static int run_and_finish(sh_db *db, int64_t run_id, bool json)
 {
-    progress_ctx pc = {json, sh_cli_is_tty(), false};
+    progress_ctx pc = {json, !json, false, {0}};
+    sh_progress_init(&pc.line, false);
     sh_err err = {{0}};
     stop_requested = 0;
     signal(SIGINT, on_stop_signal);
@@ -407,8 +435,7 @@ static int run_and_finish(sh_db *db, int64_t run_id, bool json)
     int rc = sh_search_run(db, run_id, &stop_requested, on_progress, &pc, &err);
     signal(SIGINT, SIG_DFL);
     signal(SIGTERM, SIG_DFL);
-    if (pc.line_open)
-        fprintf(stderr, "\n");
+    sh_progress_done(&pc.line);
     if (rc == 1) {
         fprintf(stderr, "starhil search: run %" PRId64 " stopped; continue it with `starhil search resume %" PRId64 "`\n",
                 run_id, run_id);
@@ -450,6 +477,7 @@ static int cmd_resume(int argc, char **argv)
     for (int i = 2; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             fputs(SEARCH_USAGE, stdout);
+            fputs(sh_exec_usage(), stdout);
             return 0;
         }
         if (!strcmp(argv[i], "--json"))
@@ -491,6 +519,7 @@ int sh_cmd_search(int argc, char **argv)
     int p = parse_search_args(argc, argv, &c);
     if (p == 1) {
         fputs(SEARCH_USAGE, stdout);
+        fputs(sh_exec_usage(), stdout);
         return 0;
     }
     if (p < 0)
@@ -513,7 +542,10 @@ int sh_cmd_search(int argc, char **argv)
     }
     int64_t id;
     int rc;
-    if (sh_search_create(db, &c.o, &id, &err) < 0) {
+    if (c.o.score.exec.kind != SH_EXEC_LOCAL && sh_exec_check(&c.o.score.exec, sh_db_path(db), &err) < 0) {
+        fprintf(stderr, "starhil search: %s\n", err.msg);
+        rc = 1;
+    } else if (sh_search_create(db, &c.o, &id, &err) < 0) {
         fprintf(stderr, "starhil search: %s\n", err.msg);
         rc = 1;
     } else {

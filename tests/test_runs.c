@@ -139,7 +139,7 @@ static int group_teardown(void **state)
 }
 
 static const char *const TABLES[] = {"genomes", "devices", "runs", "evaluations", "samples",
-                                     "scores", "generations", "run_metrics", "profiles"};
+                                     "scores", "generations", "run_metrics", "profiles", "score_jobs"};
 
 static void assert_all_tables(sqlite3 *h)
 {
@@ -245,7 +245,7 @@ static void test_migrate_empty_file(void **state)
     assert_int_equal(st.st_size, 0);
     /* opening for writing migrates it */
     assert_int_equal(sh_db_open(p, 0, &db, &err), 0);
-    assert_int_equal(sh_db_schema_version(db, &err), 1);
+    assert_int_equal(sh_db_schema_version(db, &err), SH_DB_SCHEMA_VERSION);
     assert_all_tables(sh_db_handle(db));
     sh_db_close(db);
 }
@@ -264,13 +264,36 @@ static void test_migrate_v0_file(void **state)
     sh_err err = {{0}};
     assert_int_equal(sh_db_open(p, SH_DB_READONLY, &db, &err), -1);   /* needs migrating */
     assert_int_equal(sh_db_open(p, 0, &db, &err), 0);
-    assert_int_equal(sh_db_schema_version(db, &err), 1);
+    assert_int_equal(sh_db_schema_version(db, &err), SH_DB_SCHEMA_VERSION);
     assert_int_equal(query_int(sh_db_handle(db), "PRAGMA application_id"), SH_DB_APPLICATION_ID);
     assert_all_tables(sh_db_handle(db));
     sh_db_close(db);
     /* reopening does not migrate twice */
     assert_int_equal(sh_db_open(p, 0, &db, &err), 0);
-    assert_int_equal(sh_db_schema_version(db, &err), 1);
+    assert_int_equal(sh_db_schema_version(db, &err), SH_DB_SCHEMA_VERSION);
+    sh_db_close(db);
+}
+
+/* A schema-1 file (as written before score_jobs existed) gains the table and
+ * keeps its rows. */
+static void test_migrate_v1_to_v2(void **state)
+{
+    (void)state;
+    char p[512];
+    path_in(p, sizeof p, "v1.db");
+    sh_db *db = NULL;
+    sh_err err = {{0}};
+    assert_int_equal(sh_db_open(p, SH_DB_CREATE, &db, &err), 0);
+    int64_t run;
+    assert_int_equal(sh_db_create_run(db, "old", "{}", 7, &run, &err), 0);
+    sh_db_close(db);
+    raw_exec(p, "DROP TABLE score_jobs; PRAGMA user_version = 1;");
+    assert_int_equal(sh_db_open(p, SH_DB_READONLY, &db, &err), -1);   /* needs migrating */
+    assert_int_equal(sh_db_open(p, 0, &db, &err), 0);
+    assert_int_equal(sh_db_schema_version(db, &err), 2);
+    assert_all_tables(sh_db_handle(db));
+    assert_int_equal(query_int(sh_db_handle(db), "SELECT count(*) FROM runs WHERE name = 'old'"), 1);
+    assert_int_equal(query_int(sh_db_handle(db), "SELECT count(*) FROM score_jobs"), 0);
     sh_db_close(db);
 }
 
@@ -872,6 +895,71 @@ static void test_get_or_create_race(void **state)
     sh_db_close(db);
 }
 
+/* ---- batch jobs of cluster executors (schema 2) ------------------------------------ */
+
+static void test_score_jobs(void **state)
+{
+    (void)state;
+    sh_db *db = open_new("jobs.db");
+    sh_err err = {{0}};
+    sh_job_rec j;
+    memset(&j, 0, sizeof j);
+    j.genome = 0x1234;
+    snprintf(j.scorer, sizeof j.scorer, "builtin");
+    snprintf(j.version, sizeof j.version, "builtin-3");
+    snprintf(j.executor, sizeof j.executor, "slurm");
+    snprintf(j.state, sizeof j.state, "submitting");
+    snprintf(j.spec_path, sizeof j.spec_path, "/shared/a.spec.json");
+    snprintf(j.result_path, sizeof j.result_path, "/shared/a.result.json");
+    j.attempt = 1;
+    int64_t id1, id2;
+    assert_int_equal(sh_db_job_add(db, &j, "{\"seed\":\"1\",\"a\":2}", &id1, &err), 0);
+    /* a new attempt cannot start final, attempt must be >= 1 */
+    snprintf(j.state, sizeof j.state, "ok");
+    assert_int_equal(sh_db_job_add(db, &j, "{}", NULL, &err), -1);
+    assert_non_null(strstr(err.msg, "submitting or queued"));
+    snprintf(j.state, sizeof j.state, "submitting");
+    assert_int_equal(sh_db_job_set_submitted(db, id1, "4711", &err), 0);
+    assert_int_equal(sh_db_job_observe(db, id1, "RUNNING", 1000.5, &err), 0);
+    assert_int_equal(sh_db_job_finish(db, id1, "retry", "CANCELLED", 15, "CANCELLED by 0 (signal 15)", &err), 0);
+    /* final is final */
+    assert_int_equal(sh_db_job_finish(db, id1, "ok", "COMPLETED", 0, NULL, &err), -1);
+    assert_int_equal(sh_db_job_observe(db, id1, "RUNNING", NAN, &err), -1);
+    assert_int_equal(sh_db_job_finish(db, id1, "queued", "", -1, NULL, &err), -1);
+    j.attempt = 2;
+    assert_int_equal(sh_db_job_add(db, &j, "{\"a\":2,\"seed\":\"1\"}", &id2, &err), 0);
+    assert_int_equal(sh_db_job_set_submitted(db, id2, "4712", &err), 0);
+
+    /* the same key with keys in another order finds both attempts, oldest first */
+    sh_job_rec *list;
+    int n;
+    assert_int_equal(sh_db_job_list_key(db, 0x1234, "builtin", "builtin-3", "{ \"a\": 2, \"seed\": \"1\" }",
+                                        &list, &n, &err), 0);
+    assert_int_equal(n, 2);
+    assert_string_equal(list[0].state, "retry");
+    assert_string_equal(list[0].job_id, "4711");
+    assert_string_equal(list[0].cluster_state, "CANCELLED");
+    assert_int_equal(list[0].exit_code, 15);
+    assert_string_equal(list[0].reason, "CANCELLED by 0 (signal 15)");
+    assert_true(list[0].started_at == 1000.5);
+    assert_false(isnan(list[0].finished_at));
+    assert_string_equal(list[1].state, "queued");
+    assert_int_equal(list[1].attempt, 2);
+    assert_int_equal(list[1].exit_code, -1);
+    assert_null(list[1].reason);
+    assert_string_equal(list[1].result_path, "/shared/a.result.json");
+    sh_job_recs_free(list, n);
+    /* another params: nothing */
+    assert_int_equal(sh_db_job_list_key(db, 0x1234, "builtin", "builtin-3", "{\"a\":3}", &list, &n, &err), 0);
+    assert_int_equal(n, 0);
+    assert_null(list);
+    assert_int_equal(sh_db_job_list(db, 0, &list, &n, &err), 0);
+    assert_int_equal(n, 2);
+    sh_job_recs_free(list, n);
+    assert_int_equal(sh_db_job_finish(db, id2, "failed", "FAILED", 9, "FAILED (signal 9)", &err), 0);
+    sh_db_close(db);
+}
+
 /* ---- scores ---------------------------------------------------------------------- */
 
 static void test_scores(void **state)
@@ -1224,6 +1312,8 @@ int main(void)
         cmocka_unit_test(test_eval_without_run_or_device),
         cmocka_unit_test(test_get_or_create_race),
         cmocka_unit_test(test_scores),
+        cmocka_unit_test(test_migrate_v1_to_v2),
+        cmocka_unit_test(test_score_jobs),
         cmocka_unit_test(test_generations),
         cmocka_unit_test(test_profiles),
         cmocka_unit_test(test_cli),

@@ -267,3 +267,36 @@ int sh_score_genome(sh_db *db, const sh_genome *g, const char *spec, const sh_sc
     }
     return 0;
 }
+
+/* The scorer without the store: what a batch job runs (cluster/).  Fills out
+ * (scorer, version, params, status, scores or error, seconds); 0 ok, -1 the
+ * scorer failed (out says why), -2 the request itself is invalid. */
+int sh_score_compute(const sh_genome *g, const char *spec, const sh_score_opts *opts, sh_score_rec *out, sh_err *err)
+{
+    sh_score_opts defaults;
+    if (!opts) { sh_score_opts_default(&defaults); opts = &defaults; }
+    memset(out, 0, sizeof *out);
+    if (!is_builtin(spec) && strlen(spec) > 8192) { sh_err_set(err, "score: scorer spec longer than 8192 characters"); return -2; }
+    if (sh_genome_validate(g, err)) { sh_err_prefix(err, "score"); return -2; }
+    char *params = sh_score_params_json(g, spec, opts, err);
+    if (!params) return -2;
+    out->genome = sh_genome_hash(g);
+    sh_score_scorer_name(spec, out->scorer, sizeof out->scorer);
+    snprintf(out->version, sizeof out->version, "%s", sh_score_version(spec));
+    out->params_json = params;
+    double t0 = now_s();
+    sh_err serr = {{0}};
+    int rc = run_scorer(g, spec, opts, out, &serr);
+    out->seconds = now_s() - t0;
+    if (rc) {
+        free(out->scores_json);
+        out->scores_json = NULL;
+        out->aggregate = 0;
+        snprintf(out->status, sizeof out->status, "failed");
+        out->error = strdup(serr.msg[0] ? serr.msg : "scorer failed");
+        *err = serr;
+        return -1;
+    }
+    snprintf(out->status, sizeof out->status, "ok");
+    return 0;
+}

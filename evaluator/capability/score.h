@@ -61,6 +61,13 @@ void sh_score_opts_default(sh_score_opts *o);
 int sh_score_genome(sh_db *db, const sh_genome *g, const char *scorer_spec,
                     const sh_score_opts *opts, sh_score_rec *out, sh_err *err);
 
+/* Runs the scorer without the store (the batch-job side of cluster/): fills
+ * *out like sh_score_genome would store it.  0 ok; -1 the scorer failed (*out
+ * holds the failed record, err the message); -2 the request is invalid (bad
+ * spec or genome; nothing run).  Free *out with sh_score_rec_free. */
+int sh_score_compute(const sh_genome *g, const char *scorer_spec, const sh_score_opts *opts,
+                     sh_score_rec *out, sh_err *err);
+
 /* The parameters JSON that keys a stored score (malloc'd; NULL on error). */
 char *sh_score_params_json(const sh_genome *g, const char *scorer_spec, const sh_score_opts *opts,
                            sh_err *err);

@@ -10,6 +10,7 @@
 #include <jansson.h>
 
 #include "cli/commands.h"
+#include "cluster/cluster_cli.h"
 #include "evaluator/capability/score.h"
 #include "util/cliopt.h"
 
@@ -19,7 +20,8 @@ static void score_usage(FILE *f)
         "usage: starhil score GENOME [--scorer NAME] [--json] [--threads N] [--seed S]\n"
         "                     [--tasks a,b] [--force] [--width N] [--layers N] [--head-dim N]\n"
         "                     [--size-factor X] [--timeout S] [--retries N]\n"
-        "                     [--token-env NAME] [--insecure]\n\n"
+        "                     [--token-env NAME] [--insecure] [--executor local|slurm ...]\n"
+        "       starhil score --in-job SPEC.json --result RESULT.json   (inside a batch job)\n\n"
         "Capability score of GENOME (a preset name, a genome file, or canonical text).\n"
         "The answer is stored in the run database (--db) keyed by genome, scorer,\n"
         "scorer version and parameters; asking again prints the stored answer.\n\n"
@@ -45,8 +47,13 @@ static void score_usage(FILE *f)
         "  --timeout S        external scorer timeout per attempt (default 600)\n"
         "  --retries N        http: retries on connection errors and 5xx (default 2)\n"
         "  --token-env NAME   http: send 'Authorization: Bearer $NAME' (never stored)\n"
-        "  --insecure         http: do not verify TLS certificates\n",
-        sh_score_builtin_tasks());
+        "  --insecure         http: do not verify TLS certificates\n\n"
+        "%s\n"
+        "  --in-job SPEC --result RESULT\n"
+        "                     what a batch job runs: score the spec file's genome and\n"
+        "                     write RESULT (exit 0 ok, 3 the scorer rejects the genome\n"
+        "                     or settings: not retried, else 1)\n",
+        sh_score_builtin_tasks(), sh_exec_usage());
 }
 
 static void cli_progress(void *ctx, const char *line)
@@ -115,11 +122,19 @@ int sh_cmd_score(int argc, char **argv)
     o.threads = ncpu < 1 ? 1 : (ncpu > 8 ? 8 : (int)ncpu);
     const char *genome_arg = NULL, *scorer = "builtin";
     int as_json = 0;
+    sh_exec_opts ex;
+    sh_exec_opts_default(&ex);
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "--in-job")) return sh_cluster_in_job_cli(argc, argv);
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
         long n;
         double d;
+        sh_err xerr = {{0}};
+        int xr = sh_exec_parse_arg(&ex, a, v, &xerr);
+        if (xr < 0) { fprintf(stderr, "starhil score: %s\n", xerr.msg); return 2; }
+        if (xr > 0) { i++; continue; }
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) { score_usage(stdout); return 0; }
         else if (!strcmp(a, "--json")) as_json = 1;
         else if (!strcmp(a, "--force")) o.force = true;
@@ -169,7 +184,13 @@ int sh_cmd_score(int argc, char **argv)
         free(params);
     }
     sh_score_rec rec;
-    int rc = sh_score_genome(db, &g, scorer, &o, &rec, &err);
+    int rc;
+    if (ex.kind == SH_EXEC_SLURM) {
+        o.progress = NULL;
+        rc = sh_cluster_score_cli(db, &ex, &g, scorer, &o, &rec, &err);
+    } else {
+        rc = sh_score_genome(db, &g, scorer, &o, &rec, &err);
+    }
     if (o.progress) fprintf(stderr, "\r\033[K");
     if (rc && !rec.status[0]) {
         fprintf(stderr, "starhil score: %s\n", err.msg);
