@@ -27,6 +27,7 @@ typedef struct ssh_impl {
     int sock;
     LIBSSH2_SESSION *s;
     LIBSSH2_SFTP *sftp;
+    LIBSSH2_CHANNEL *keeper;  /* holds the workdir; removes it when closed */
     bool connected;
     bool prepared;        /* workdir exists (as far as we know)     */
     bool verify_workdir;  /* reconnected: check the workdir survived */
@@ -50,6 +51,8 @@ static void ssh_disconnect(sh_device *d)
     ssh_impl *si = d->impl;
     if (si->sftp) libssh2_sftp_shutdown(si->sftp);
     si->sftp = NULL;
+    if (si->keeper) libssh2_channel_free(si->keeper);
+    si->keeper = NULL;
     if (si->s) {
         libssh2_session_set_timeout(si->s, 2000);
         libssh2_session_set_blocking(si->s, 1);
@@ -279,7 +282,10 @@ static int ssh_connect(sh_device *d, sh_err *err)
     }
     si->connected = true;
     if (check_host_key(d, err) || authenticate(d, err)) { ssh_disconnect(d); return -1; }
-    if (si->prepared) si->verify_workdir = true;
+    /* the old working directory went with the old connection (its keeper
+     * removes it when the connection closes): make a new one */
+    si->prepared = false;
+    si->verify_workdir = false;
     return 0;
 }
 
@@ -405,38 +411,82 @@ static int ssh_exec(sh_device *d, const char *cmdline, double timeout_s, sh_dev_
     return 0;
 }
 
+/* The working directory's keeper: a remote shell, on its own channel for as
+ * long as we use the directory, that first removes directories left by
+ * keepers that are gone (crashed or killed runs: their ".owner" process no
+ * longer exists), creates the directory, records its own pid there, reports
+ * the path and the tools the board has, and then waits for the end of its
+ * standard input.  That end comes when we close the channel (cleanup) or when
+ * the connection goes away for any reason, our process killed included: the
+ * keeper then removes the directory.  $1 is the base directory. */
+static const char KEEPER_SH[] =
+    "umask 077; mkdir -p -- \"$1\" || exit 1; "
+    "for o in \"$1\"/starhil.*/.owner; do "
+    "[ -f \"$o\" ] && [ -O \"$o\" ] || continue; p=$(cat \"$o\" 2>/dev/null); "
+    "case $p in ''|*[!0-9]*) continue;; esac; "
+    "kill -0 \"$p\" 2>/dev/null || rm -rf -- \"${o%/.owner}\"; done; "
+    "d=$(mktemp -d \"$1/starhil.XXXXXX\") || exit 1; echo $$ > \"$d/.owner\"; echo \"$d\"; "
+    "command -v timeout >/dev/null 2>&1 && echo HAS_TIMEOUT; "
+    "command -v taskset >/dev/null 2>&1 && echo HAS_TASKSET; echo READY; "
+    "while IFS= read -r _; do :; done; rm -rf -- \"$d\"";
+
 static int make_workdir(sh_device *d, sh_err *err)
 {
     ssh_impl *si = d->impl;
-    char base[1200] = "\"${TMPDIR:-/tmp}\"";
-    if (d->base_dir[0]) {
-        char q[1100];
-        if (sh_shell_quote(d->base_dir, q, sizeof q) < 0) return sh_err_set(err, "workdir too long");
-        snprintf(base, sizeof base, "%s", q);
-    }
-    char cmd[4096];
-    snprintf(cmd, sizeof cmd,
-             "umask 077; mkdir -p %s && mktemp -d %s/starhil.XXXXXX; "
-             "command -v timeout >/dev/null 2>&1 && echo HAS_TIMEOUT; "
-             "command -v taskset >/dev/null 2>&1 && echo HAS_TASKSET; true",
-             base, base);
-    sh_dev_result r;
-    int rc = ssh_exec(d, cmd, d->connect_timeout_s + 20, &r, err);
+    int rc = ssh_connect(d, err);
     if (rc) return rc;
-    char *nl = strchr(r.out, '\n');
-    if (nl) *nl = '\0';
-    int ok = r.exited && r.exit_code == 0 && r.out[0] == '/' && strlen(r.out) < sizeof d->workdir;
-    if (ok) {
-        snprintf(d->workdir, sizeof d->workdir, "%s", r.out);
-        si->has_timeout = nl && strstr(nl + 1, "HAS_TIMEOUT");
-        si->has_taskset = nl && strstr(nl + 1, "HAS_TASKSET");
-        si->prepared = true;
+    char base[1100] = "${TMPDIR:-/tmp}";
+    if (d->base_dir[0]) {
+        if (sh_shell_quote(d->base_dir, base, sizeof base) < 0) return sh_err_set(err, "workdir too long");
     } else {
-        sh_err_set(err, "device %s: cannot create a private working directory: %.300s", d->name,
-                   r.err[0] ? r.err : r.out);
+        snprintf(base, sizeof base, "\"${TMPDIR:-/tmp}\"");
     }
-    sh_dev_result_free(&r);
-    return ok ? 0 : -1;
+    char q[2048], cmd[4096];
+    sh_shell_quote(KEEPER_SH, q, sizeof q);
+    snprintf(cmd, sizeof cmd, "exec sh -c %s starhil-keeper %s", q, base);
+    if (si->keeper) { libssh2_channel_free(si->keeper); si->keeper = NULL; }
+    libssh2_session_set_blocking(si->s, 1);
+    libssh2_session_set_timeout(si->s, (long)((d->connect_timeout_s + 20) * 1000));
+    LIBSSH2_CHANNEL *ch = libssh2_channel_open_session(si->s);
+    if (!ch) return ssh_transport_fail(d, err, "open channel");
+    if (libssh2_channel_exec(ch, cmd)) {
+        libssh2_channel_free(ch);
+        return ssh_transport_fail(d, err, "exec");
+    }
+    /* read the report up to READY (blocking, bounded by the session timeout) */
+    char out[4096];
+    size_t len = 0;
+    bool ready = false;
+    while (len + 1 < sizeof out) {
+        ssize_t n = libssh2_channel_read(ch, out + len, sizeof out - 1 - len);
+        if (n < 0 && n != LIBSSH2_ERROR_EAGAIN) {
+            libssh2_channel_free(ch);
+            return ssh_transport_fail(d, err, "creating the working directory");
+        }
+        if (n > 0) {
+            len += (size_t)n;
+            out[len] = '\0';
+            if (strstr(out, "\nREADY\n")) { ready = true; break; }
+        }
+        if (n == 0 && libssh2_channel_eof(ch)) break;
+    }
+    out[len] = '\0';
+    char *nl = strchr(out, '\n');
+    if (nl) *nl = '\0';
+    if (!ready || out[0] != '/' || strlen(out) >= sizeof d->workdir) {
+        char eb[400] = "";
+        ssize_t n = libssh2_channel_read_stderr(ch, eb, sizeof eb - 1);
+        eb[n > 0 ? n : 0] = '\0';
+        libssh2_channel_free(ch);
+        return sh_err_set(err, "device %s: cannot create a private working directory: %.300s", d->name,
+                          eb[0] ? eb : out);
+    }
+    snprintf(d->workdir, sizeof d->workdir, "%s", out);
+    si->has_timeout = strstr(nl + 1, "HAS_TIMEOUT") != NULL;
+    si->has_taskset = strstr(nl + 1, "HAS_TASKSET") != NULL;
+    si->keeper = ch;
+    si->prepared = true;
+    return 0;
 }
 
 static int ssh_prepare(sh_device *d, sh_err *err)
@@ -445,7 +495,7 @@ static int ssh_prepare(sh_device *d, sh_err *err)
     int rc = ssh_connect(d, err);
     if (rc) return rc;
     if (si->prepared && si->verify_workdir) {
-        /* after a reconnect (maybe a reboot): is the directory still there? */
+        /* an SFTP error: is the directory still there? */
         char q[1100], cmd[1200];
         sh_shell_quote(d->workdir, q, sizeof q);
         snprintf(cmd, sizeof cmd, "test -d %s", q);
@@ -552,35 +602,56 @@ static int ssh_fetch(sh_device *d, const char *remote_path, const char *local_pa
     return 0;
 }
 
+/* What runs a program on the board: `sh -c RUN_SH starhil-run WORKDIR ARGV...`.
+ * The program runs in the background with /dev/null as its input, and a
+ * watcher waits for the end of the channel's input, which we never close
+ * while we wait for the program: it ends when the channel or the connection
+ * does, including when our process is killed.  The watcher then kills the
+ * program's process group (timeout(1) puts the program in a group of its
+ * own), the program, and the whole session (sshd runs each command in a
+ * session of its own).  The program's end status is passed on as the
+ * wrapper's own: an exit code, or death by the same signal. */
+static const char RUN_SH[] =
+    "cd -- \"$1\" || exit 125; shift; ulimit -c 0 2>/dev/null; exec 3<&0 </dev/null; "
+    "\"$@\" & v=$!; "
+    "{ while IFS= read -r _; do :; done <&3; kill -9 -$v $v 0; } >/dev/null 2>&1 & w=$!; "
+    "exec 3<&-; wait $v; s=$?; kill -9 $w 2>/dev/null; "
+    "case $s in 129|130|131|132|134|135|136|137|138|139|140|141|142|143) kill -$((s - 128)) $$;; esac; "
+    "exit $s";
+
 static int ssh_run(sh_device *d, char *const argv[], double timeout_s, sh_dev_result *res, sh_err *err)
 {
     ssh_impl *si = d->impl;
-    char prefix[1400], q[1100];
-    sh_shell_quote(d->workdir, q, sizeof q);
-    int k = snprintf(prefix, sizeof prefix, "cd %s && exec", q);
-    if (si->has_timeout && timeout_s > 0)
-        k += snprintf(prefix + k, sizeof prefix - (size_t)k, " timeout -s KILL %d", (int)(timeout_s + 0.999));
-    if (si->has_taskset && d->cpus[0]) {
-        sh_shell_quote(d->cpus, q, sizeof q);
-        snprintf(prefix + k, sizeof prefix - (size_t)k, " taskset -c %s", q);
-    }
-    char *cmd = sh_shell_join(prefix, argv, 256 * 1024, err);
+    int n = 0;
+    while (argv[n]) n++;
+    char secs[32];
+    snprintf(secs, sizeof secs, "%d", (int)(timeout_s + 0.999));
+    char **av = calloc((size_t)n + 10, sizeof *av);
+    if (!av) return sh_err_set(err, "device %s: out of memory", d->name);
+    int k = 0;
+    av[k++] = d->workdir;
+    if (si->has_timeout && timeout_s > 0) { av[k++] = "timeout"; av[k++] = "-s"; av[k++] = "KILL"; av[k++] = secs; }
+    if (si->has_taskset && d->cpus[0]) { av[k++] = "taskset"; av[k++] = "-c"; av[k++] = d->cpus; }
+    for (int i = 0; i < n; i++) av[k++] = argv[i];
+    av[k] = NULL;
+    char q[2048], prefix[2200];
+    sh_shell_quote(RUN_SH, q, sizeof q);
+    snprintf(prefix, sizeof prefix, "exec sh -c %s starhil-run", q);
+    char *cmd = sh_shell_join(prefix, av, 256 * 1024, err);
+    free(av);
     if (!cmd) return sh_err_prefix(err, "device %s: run", d->name);
     /* our own deadline comes later than the board's timeout(1) */
     double client_timeout = timeout_s > 0 ? timeout_s + (si->has_timeout ? 10 : 0) : 0;
     int rc = ssh_exec(d, cmd, client_timeout, res, err);
     /* timeout(1) -s KILL on the board kills the program and itself (exit
      * signal KILL, or status 137 through a shell); our own deadline, a little
-     * later, catches boards without timeout(1). */
+     * later, catches boards without timeout(1): closing the channel then ends
+     * the program through the wrapper's watcher. */
     if (rc == 0 && timeout_s > 0 && res->seconds >= timeout_s - 0.5 &&
         (res->signal == 9 || (res->exited && res->exit_code == 137))) {
         res->timed_out = 1;
         res->exited = 0;
         res->signal = 0;
-    }
-    if (rc == 0 && res->timed_out && !si->has_timeout) {
-        /* no timeout(1) there: the program may still be running; drop the session so it gets SIGHUP */
-        ssh_disconnect(d);
     }
     free(cmd);
     return rc;
@@ -590,7 +661,20 @@ static int ssh_cleanup(sh_device *d, sh_err *err)
 {
     ssh_impl *si = d->impl;
     int rc = 0;
-    if (si->prepared) {   /* reconnects if the session dropped */
+    if (si->prepared && si->connected && si->keeper) {
+        /* end of input: the keeper removes the directory and exits */
+        libssh2_session_set_blocking(si->s, 1);
+        libssh2_session_set_timeout(si->s, 30000);
+        if (libssh2_channel_send_eof(si->keeper) == 0) {
+            char buf[256];
+            while (libssh2_channel_read(si->keeper, buf, sizeof buf) > 0) {}
+            libssh2_channel_wait_eof(si->keeper);
+            libssh2_channel_close(si->keeper);
+            libssh2_channel_wait_closed(si->keeper);
+        }
+        libssh2_channel_free(si->keeper);
+        si->keeper = NULL;
+    } else if (si->prepared) {   /* reconnects if the session dropped */
         char q[1100], cmd[1200];
         sh_shell_quote(d->workdir, q, sizeof q);
         snprintf(cmd, sizeof cmd, "rm -rf -- %s", q);
