@@ -9,6 +9,8 @@
 #include <cmocka.h>
 
 #include <jansson.h>
+#include <dirent.h>
+#include <fcntl.h>
 #include <math.h>
 #include <pthread.h>
 #include <signal.h>
@@ -16,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -1392,9 +1395,246 @@ static void test_cli_inventory(void **state)
     free(dir);
 }
 
+
+/* ---- kills leave nothing behind --------------------------------------------------------------- */
+
+/* A starhil process started with a marker in its environment, which every
+ * local descendant inherits (the compiler and its cc1/as/ld, the variant). */
+static pid_t spawn_marked(char *const argv[], const char *marker, const char *tmpdir, const char *cache)
+{
+    pid_t pid = fork();
+    if (pid == 0) {
+        setenv("STARHIL_KILLMARK", marker, 1);
+        setenv("TMPDIR", tmpdir, 1);
+        setenv("STARHIL_CACHE_DIR", cache, 1);
+        int devnull = open("/dev/null", O_RDWR);
+        if (devnull >= 0) { dup2(devnull, 0); dup2(devnull, 1); dup2(devnull, 2); }
+        execv(argv[0], argv);
+        _exit(127);
+    }
+    return pid;
+}
+
+static bool file_has(const char *path, const char *needle, size_t nlen)
+{
+    size_t len = 0;
+    char *t = dt_read_file(path, &len);
+    bool found = false;
+    for (size_t i = 0; t && i + nlen <= len && !found; i++) found = memcmp(t + i, needle, nlen) == 0;
+    free(t);
+    return found;
+}
+
+/* Processes (not zombies) carrying the marker, or (remote board on this host)
+ * whose command line names remote_base or whose directory is inside it.
+ * If comm is given, only processes with that name. */
+static int count_marked(const char *marker, const char *remote_base, const char *comm)
+{
+    char env_needle[128];
+    int en = snprintf(env_needle, sizeof env_needle, "STARHIL_KILLMARK=%s", marker);
+    DIR *d = opendir("/proc");
+    struct dirent *e;
+    int n = 0;
+    while (d && (e = readdir(d))) {
+        pid_t pid = (pid_t)atoi(e->d_name);
+        if (pid <= 0 || pid == getpid()) continue;
+        char p[128], buf[600];
+        snprintf(p, sizeof p, "/proc/%d/stat", (int)pid);
+        char *st = dt_read_file(p, NULL);
+        char *rp = st ? strrchr(st, ')') : NULL;
+        bool zombie = rp && rp[1] == ' ' && (rp[2] == 'Z' || rp[2] == 'X');
+        bool name_ok = true;
+        if (comm && st) {
+            char want[64];
+            snprintf(want, sizeof want, "(%s)", comm);
+            name_ok = strstr(st, want) != NULL;
+        }
+        free(st);
+        if (!rp || zombie || !name_ok) continue;
+        snprintf(p, sizeof p, "/proc/%d/environ", (int)pid);
+        bool hit = file_has(p, env_needle, (size_t)en);
+        if (!hit && remote_base) {
+            snprintf(p, sizeof p, "/proc/%d/cmdline", (int)pid);
+            hit = file_has(p, remote_base, strlen(remote_base));
+            snprintf(p, sizeof p, "/proc/%d/cwd", (int)pid);
+            ssize_t k = readlink(p, buf, sizeof buf - 1);
+            if (!hit && k > 0) { buf[k] = '\0'; hit = strncmp(buf, remote_base, strlen(remote_base)) == 0; }
+        }
+        n += hit;
+    }
+    if (d) closedir(d);
+    return n;
+}
+
+/* Entries of dir whose name contains part (recursing one level into dirs when deep). */
+static int count_entries(const char *dir, const char *part, bool deep)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    int n = 0;
+    while (d && (e = readdir(d))) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+        if (strstr(e->d_name, part)) n++;
+        if (deep && e->d_type == DT_DIR) {
+            char sub[1200];
+            snprintf(sub, sizeof sub, "%s/%s", dir, e->d_name);
+            n += count_entries(sub, part, false);
+        }
+    }
+    if (d) closedir(d);
+    return n;
+}
+
+typedef struct kill_case {
+    const char *what;
+    const char *const *args;   /* after `starhil --db DB` */
+    const char *wait_comm;     /* kill once a marked process of this name runs */
+    bool remote;               /* the process to wait for runs on the ssh board */
+    int sig;
+} kill_case;
+
+/* Starts the command, waits until wait_comm runs, then a random 0-400 ms,
+ * sends sig, and checks that within 10 s no process of it is left and no
+ * temporary file or directory. */
+static void kill_and_count(const kill_case *k, const char *db, const char *base, const char *remote_base)
+{
+    static unsigned seed;
+    if (!seed) seed = (unsigned)time(NULL) ^ (unsigned)getpid();
+    char marker[64], tmpdir[800], cache[800];
+    snprintf(marker, sizeof marker, "k%u", (unsigned)rand_r(&seed));
+    snprintf(tmpdir, sizeof tmpdir, "%s/tmp-%s", base, marker);
+    snprintf(cache, sizeof cache, "%s/cache-%s", base, marker);
+    mkdir(tmpdir, 0700);
+    const char *bin = getenv("STARHIL_BIN");
+    if (!bin) bin = "./build/san/starhil";
+    char *argv[40] = {(char *)bin, "--db", (char *)db};
+    int n = 3;
+    for (int i = 0; k->args[i] && n < 39; i++) argv[n++] = (char *)k->args[i];
+    argv[n] = NULL;
+    pid_t pid = spawn_marked(argv, marker, tmpdir, cache);
+    assert_true(pid > 0);
+    bool seen = false;
+    for (int i = 0; i < 1200 && !seen; i++) {   /* up to 2 minutes on a loaded machine */
+        seen = count_marked(marker, k->remote ? remote_base : NULL, k->wait_comm) > 0;
+        if (!seen) sleep_ms(100);
+    }
+    if (!seen) { dt_kill_tree(pid); fail_msg("%s: %s never ran", k->what, k->wait_comm); }
+    sleep_ms((int)(rand_r(&seed) % 400));
+    kill(pid, k->sig);
+    int st;
+    waitpid(pid, &st, 0);
+    int left = -1;
+    for (int i = 0; i < 100 && left != 0; i++) {   /* 2 s is the promise; 10 s on a loaded machine */
+        left = count_marked(marker, k->remote ? remote_base : NULL, NULL);
+        if (left) sleep_ms(100);
+    }
+    if (left) fail_msg("%s: %d process(es) still running after %s", k->what, left, strsignal(k->sig));
+    int tmp_left = count_entries(tmpdir, "", false);
+    int cache_left = count_entries(cache, ".tmp.", true);
+    char variants[900];
+    snprintf(variants, sizeof variants, "%s/variants", cache);
+    cache_left += count_entries(variants, ".tmp.", true);
+    int remote_left = k->remote ? count_entries(remote_base, "starhil.", false) : 0;
+    for (int i = 0; i < 50 && remote_left; i++) {   /* the board's keeper ends a moment later */
+        sleep_ms(100);
+        remote_left = count_entries(remote_base, "starhil.", false);
+    }
+    if (tmp_left || cache_left || remote_left)
+        fail_msg("%s: left %d file(s) in TMPDIR, %d temporary file(s) in the cache, %d remote working "
+                 "director(ies)", k->what, tmp_left, cache_left, remote_left);
+    dt_rm_rf(tmpdir);
+    dt_rm_rf(cache);
+}
+
+static void test_kill_leaves_nothing(void **state)
+{
+    (void)state;
+    assert_true(sshd_up);
+    char *dir = dt_mkdtemp("kill");
+    char db[600], remote_base[700], exe[700], port[16];
+    snprintf(db, sizeof db, "%s/k.db", dir);
+    snprintf(remote_base, sizeof remote_base, "%s/board", dir);
+    snprintf(exe, sizeof exe, "%s/hang-variant", dir);
+    snprintf(port, sizeof port, "%d", sshd.port);
+    sh_genome g;
+    char hex[17];
+    genome_of(TINY, &g, hex);
+    assert_int_equal(dt_fake_variant(exe, hex, "hang", NULL, 5.0, 300), 0);
+    char *out = NULL;
+    const char *add[] = {"device", "add", "board", "--kind", "ssh", "--host", "127.0.0.1", "--port", port,
+                         "--user", sshd.user, "--key", sshd.user_key, "--known-hosts", sshd.known_hosts,
+                         "--target", sh_host_triple(), "--workdir", remote_base, NULL};
+    if (run_cliv(db, &out, add)) fail_msg("device add: %s", out);
+    free(out);
+    const char *build[] = {"build", TINY, NULL};
+    const char *measure_local[] = {"measure", TINY, "--exe", exe, "--prompt=8", "--gen=4", "--retries=0", NULL};
+    const char *measure_board[] = {"measure", TINY, "--device", "board", "--exe", exe, "--prompt=8", "--gen=4",
+                                   "--retries=0", NULL};
+    const char *measure_built[] = {"measure", TINY, "--prompt=8", "--gen=4", "--max-reps=2", NULL};
+    const char *search[] = {"search", "--budget", "4", "--population", "2", "--seed", "3", NULL};
+    const char *score[] = {"score", TINY, "--tasks", "mqar", NULL};
+    const kill_case cases[] = {
+        {"build (kill -9 in the compiler)", build, "cc1", false, SIGKILL},
+        {"build (Ctrl-C in the compiler)", build, "cc1", false, SIGINT},
+        {"measure local (kill -9 in the compiler)", measure_built, "cc1", false, SIGKILL},
+        {"measure local (kill -9 in the variant)", measure_local, "sleep", false, SIGKILL},
+        {"measure local (Ctrl-C in the variant)", measure_local, "sleep", false, SIGINT},
+        {"measure on the ssh board (kill -9 in the variant)", measure_board, "sleep", true, SIGKILL},
+        {"search (kill -9 in the compiler)", search, "cc1", false, SIGKILL},
+        {"score (kill -9)", score, "starhil", false, SIGKILL},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) kill_and_count(&cases[i], db, dir, remote_base);
+
+    /* leftovers of harder crashes (no supervisor, no keeper either) are swept
+     * by the next run: pid 999999999 does not exist */
+    char cache[800], stale[1200], tmpdir[800], marker[] = "sweep";
+    snprintf(cache, sizeof cache, "%s/cache-sweep", dir);
+    snprintf(tmpdir, sizeof tmpdir, "%s/tmp-sweep", dir);
+    mkdir(tmpdir, 0700);
+    snprintf(stale, sizeof stale, "%s/variants", cache);
+    assert_int_equal(mkdir(cache, 0700) || mkdir(stale, 0700), 0);
+    snprintf(stale, sizeof stale, "%s/variants/0123456789abcdef", cache);
+    assert_int_equal(mkdir(stale, 0700), 0);
+    snprintf(stale, sizeof stale, "%s/variants/0123456789abcdef/variant.tmp.999999999.4", cache);
+    assert_int_equal(mkdir(stale, 0700), 0);
+    snprintf(stale, sizeof stale, "%s/variants/0123456789abcdef/variant.tmp.999999999.4/ccXYZ.o", cache);
+    assert_int_equal(dt_write_file(stale, "x", 0600), 0);
+    snprintf(stale, sizeof stale, "%s/starhil-local.999999999.AbCdEf", tmpdir);
+    assert_int_equal(mkdir(stale, 0700), 0);
+    snprintf(stale, sizeof stale, "%s/starhil.QwErTy", remote_base);
+    assert_int_equal(mkdir(stale, 0700), 0);
+    snprintf(stale, sizeof stale, "%s/starhil.QwErTy/.owner", remote_base);
+    assert_int_equal(dt_write_file(stale, "999999999\n", 0600), 0);
+    assert_int_equal(dt_fake_variant(exe, hex, "ok", NULL, 5.0, 0), 0);
+    const char *const sweepers[][12] = {
+        {"measure", TINY, "--exe", exe, "--prompt=8", "--gen=4", NULL},
+        {"measure", TINY, "--device", "board", "--exe", exe, "--prompt=8", "--gen=4", NULL},
+        {"build", TINY, "--target", "scalar", NULL},
+    };
+    for (size_t i = 0; i < 3; i++) {
+        const char *bin = getenv("STARHIL_BIN");
+        if (!bin) bin = "./build/san/starhil";
+        char *argv[20] = {(char *)bin, "--db", db};
+        int n = 3;
+        for (int j = 0; sweepers[i][j]; j++) argv[n++] = (char *)sweepers[i][j];
+        argv[n] = NULL;
+        pid_t pid = spawn_marked(argv, marker, tmpdir, cache);
+        int st;
+        waitpid(pid, &st, 0);
+        if (!(WIFEXITED(st) && WEXITSTATUS(st) == 0)) fail_msg("%s failed (status %d)", sweepers[i][0], st);
+    }
+    snprintf(stale, sizeof stale, "%s/variants/0123456789abcdef", cache);
+    assert_int_equal(count_entries(stale, ".tmp.", false), 0);
+    assert_int_equal(count_entries(tmpdir, "starhil-", false), 0);
+    assert_int_equal(count_entries(remote_base, "starhil.", false), 0);
+    dt_rm_rf(dir);
+    free(dir);
+}
+
 int main(void)
 {
     setenv("STARHIL_CACHE_DIR", "/tmp/starhil-test-cache", 0);
+    if (getenv("CMOCKA_TEST_FILTER")) cmocka_set_test_filter(getenv("CMOCKA_TEST_FILTER"));
     const struct CMUnitTest pure[] = {
         cmocka_unit_test(test_shell_quote_hostile),
         cmocka_unit_test(test_names_and_cpulists),
@@ -1420,6 +1660,7 @@ int main(void)
         cmocka_unit_test(test_ssh_host_keys_and_auth),
         cmocka_unit_test(test_ssh_measure_with_sshd_killed),
         cmocka_unit_test(test_ssh_cli_add_trust_check_probe),
+        cmocka_unit_test(test_kill_leaves_nothing),
     };
     int failed = cmocka_run_group_tests_name("devices", pure, NULL, NULL);
     failed += cmocka_run_group_tests_name("devices_ssh", ssh, ssh_setup, ssh_teardown);
