@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -443,6 +444,54 @@ static char *read_text(const char *path, size_t cap)
     return b;
 }
 
+/* Can programs pushed to the device run there?  A working directory on a
+ * noexec mount accepts files but not their execution (exit 126).  The check
+ * program is a shell script without "#!" line, which every shell and execvp
+ * run with the system's sh (Android's too). */
+static int check_exec(sh_device *d, const char *local, sh_err *err)
+{
+    if (write_text(local, "echo starhil-exec-ok\n") || chmod(local, 0755))
+        return sh_err_set(err, "cannot write %s", local);
+    char remote[2048];
+    int rc = sh_device_push(d, local, "exec-check", remote, sizeof remote, err);
+    if (rc) return rc;
+    char *argv[] = {remote, NULL};
+    sh_dev_result r = {0};
+    rc = sh_device_run(d, argv, 30, &r, err);
+    if (!rc && r.exited && r.exit_code == 126)
+        rc = sh_err_set(err, "the working directory %s does not allow running programs (mounted noexec?): "
+                        "give the device a --workdir on a filesystem that does", d->workdir);
+    else if (!rc && !(r.exited && r.exit_code == 0 && strstr(r.out, "starhil-exec-ok")))
+        rc = sh_err_set(err, "a program pushed to %s did not run (%.200s)", d->workdir, r.err);
+    sh_dev_result_free(&r);
+    return rc;
+}
+
+/* Does the device have every cpu of its --cpus list?  Read from Linux's
+ * /sys/devices/system/cpu/online there (skipped where that does not exist). */
+static int check_cpus(sh_device *d, const sh_device_rec *rec, sh_err *err)
+{
+    if (!rec->cpus[0]) return 0;
+    char *argv[] = {"cat", "/sys/devices/system/cpu/online", NULL};
+    sh_dev_result r = {0};
+    int rc = sh_device_run(d, argv, 30, &r, err);
+    if (rc) return rc;
+    char online[256];
+    snprintf(online, sizeof online, "%.*s", (int)strcspn(r.out, "\r\n"), r.out);
+    bool ok_read = r.exited && r.exit_code == 0;
+    sh_dev_result_free(&r);
+    if (!ok_read) return 0;
+    bool want[1024], have[1024];
+    int nw = 0, nh = 0;
+    sh_err e2;
+    if (sh_cpulist_parse(rec->cpus, want, &nw, &e2) || sh_cpulist_parse(online, have, &nh, &e2)) return 0;
+    for (int c = 0; c < 1024; c++)
+        if (want[c] && !have[c])
+            return sh_err_set(err, "--cpus %s asks for cpu %d, which the device does not have (online: %s)",
+                              rec->cpus, c, online);
+    return 0;
+}
+
 /* push, run, fetch a small file and time each step */
 static int check_steps(sh_device *d, const sh_device_rec *rec, double t[3], sh_err *err)
 {
@@ -487,6 +536,8 @@ static int check_steps(sh_device *d, const sh_device_rec *rec, double t[3], sh_e
         if (!got || strcmp(got, payload)) rc = sh_err_set(err, "the fetched file differs from the pushed one");
         free(got);
     }
+    if (!rc && strcmp(rec->kind, "qemu-aarch64")) rc = check_exec(d, local, err);
+    if (!rc) rc = check_cpus(d, rec, err);
     unlink(local);
     unlink(back);
     rmdir(tmpd);

@@ -1631,6 +1631,170 @@ static void test_kill_leaves_nothing(void **state)
     free(dir);
 }
 
+/* ---- retries that can succeed; deterministic failures -------------------------------------------- */
+
+/* A real executable (not a script: a running binary's file cannot be
+ * rewritten, a running script's can) that runs `sh SCRIPT ARGS...` and waits
+ * for it, so the binary stays busy as long as the script runs. */
+static void compile_wrapper(const char *exe, const char *script)
+{
+    char src[800], text[2000];
+    snprintf(src, sizeof src, "%s.c", exe);
+    snprintf(text, sizeof text,
+             "#include <unistd.h>\n#include <sys/wait.h>\n"
+             "int main(int argc, char **argv) {\n"
+             "  char *av[64] = {\"sh\", \"%s\"}; int k = 2;\n"
+             "  for (int i = 1; i < argc && k < 63; i++) av[k++] = argv[i];\n"
+             "  av[k] = 0; pid_t p = fork();\n"
+             "  if (p == 0) { execv(\"/bin/sh\", av); _exit(127); }\n"
+             "  int st; waitpid(p, &st, 0);\n"
+             "  return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);\n}\n", script);
+    assert_int_equal(dt_write_file(src, text, 0644), 0);
+    char *argv[] = {"cc", "-O0", "-o", (char *)exe, src, NULL};
+    assert_int_equal(dt_run(argv), 0);
+}
+
+typedef struct dropper_arg { char marker[700]; int dropped; } dropper_arg;
+
+static void *dropper_main(void *p)
+{
+    dropper_arg *k = p;
+    struct stat st;
+    for (int i = 0; i < 2400 && stat(k->marker, &st); i++) sleep_ms(25);
+    sleep_ms(300);
+    k->dropped = dt_sshd_drop_connections(&sshd);
+    return NULL;
+}
+
+static void test_ssh_retry_after_dropped_connection(void **state)
+{
+    (void)state;
+    assert_true(sshd_up);
+    char *dir = dt_mkdtemp("sshdrop");
+    sh_db *db = open_test_db(dir);
+    char remote_base[700], script[700], exe[700];
+    snprintf(remote_base, sizeof remote_base, "%s/board-tmp", dir);
+    snprintf(script, sizeof script, "%s/fake.sh", dir);
+    snprintf(exe, sizeof exe, "%s/variant", dir);
+    sh_device_rec rec;
+    ssh_rec(&rec, "board", sshd.user_key, sshd.known_hosts, remote_base);
+    add_device(db, &rec);
+    sh_device_rec_free(&rec);
+    sh_genome g;
+    char hex[17];
+    genome_of(TINY, &g, hex);
+    dropper_arg k;
+    memset(&k, 0, sizeof k);
+    snprintf(k.marker, sizeof k.marker, "%s/started", dir);
+    /* the first bench run hangs for 40 s: the connection drops under it while
+     * sshd stays up, so the old run goes on unless its session takes it down */
+    assert_int_equal(dt_fake_variant(script, hex, "slowfirst", k.marker, 5.0, 40), 0);
+    compile_wrapper(exe, script);
+    sh_measure_opts o = {.exe_path = exe, .prompt = 16, .gen = 8, .retries = 2, .backoff_s = 0.5,
+                         .timeout_s = 120};
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, dropper_main, &k), 0);
+    sh_measure_result r;
+    sh_err err = {{0}};
+    int rc = sh_measure_genome(db, "board", &g, &o, &r, &err);
+    pthread_join(th, NULL);
+    assert_true(k.dropped > 0);
+    if (rc) fail_msg("measure after a dropped connection: %s", err.msg);
+    sh_eval_rec e;
+    assert_int_equal(sh_db_get_eval(db, r.eval_id, &e, &err), 0);
+    assert_string_equal(e.status, "ok");
+    assert_true(e.attempts >= 2);
+    sh_eval_rec_free(&e);
+    sh_measure_result_free(&r);
+    sh_measure_shutdown();
+    /* nothing of the dropped run is left on the board */
+    int left = 1;
+    for (int i = 0; i < 50 && left; i++) {
+        left = count_entries(remote_base, "starhil.", false);
+        if (left) sleep_ms(100);
+    }
+    assert_int_equal(left, 0);
+    sh_db_close(db);
+    dt_rm_rf(dir);
+    free(dir);
+}
+
+/* exit 126 (a noexec working directory) is not retried and does not count
+ * against the device; `device check` finds it, and cpus the board lacks */
+static void test_deterministic_failures_and_check(void **state)
+{
+    (void)state;
+    assert_true(sshd_up);
+    char *dir = dt_mkdtemp("noexec");
+    char dbp[600], nx[700], exe[700], port[16];
+    snprintf(dbp, sizeof dbp, "%s/n.db", dir);
+    snprintf(nx, sizeof nx, "%s/noexec", dir);
+    snprintf(exe, sizeof exe, "%s/variant", dir);
+    snprintf(port, sizeof port, "%d", sshd.port);
+    mkdir(nx, 0755);
+    char *mnt[] = {"mount", "-t", "tmpfs", "-o", "noexec,size=8m", "tmpfs", nx, NULL};
+    bool mounted = dt_run(mnt) == 0;
+    char *out = NULL;
+    /* a cpu list the board does not have (cpu 1000) passes `add` (the board is
+     * not contacted) and is found by `check` */
+    const char *add_cpus[] = {"device", "add", "cpub", "--kind", "ssh", "--host", "127.0.0.1", "--port", port,
+                              "--user", sshd.user, "--key", sshd.user_key, "--known-hosts", sshd.known_hosts,
+                              "--target", sh_host_triple(), "--cpus", "0,1000", NULL};
+    assert_int_equal(run_cliv(dbp, &out, add_cpus), 0);
+    free(out);
+    const char *check_cpus[] = {"device", "check", "cpub", NULL};
+    assert_int_equal(run_cliv(dbp, &out, check_cpus), 1);
+    if (!strstr(out, "cpu 1000")) fail_msg("check of --cpus 0,1000: %s", out);
+    free(out);
+    if (!mounted) {
+        print_message("# noexec part skipped: cannot mount a tmpfs here (needs root)\n");
+        dt_rm_rf(dir);
+        free(dir);
+        return;
+    }
+    const char *add_local[] = {"device", "add", "nxl", "--workdir", nx, NULL};
+    const char *add_ssh[] = {"device", "add", "nxb", "--kind", "ssh", "--host", "127.0.0.1", "--port", port,
+                             "--user", sshd.user, "--key", sshd.user_key, "--known-hosts", sshd.known_hosts,
+                             "--target", sh_host_triple(), "--workdir", nx, NULL};
+    assert_int_equal(run_cliv(dbp, &out, add_local), 0);
+    free(out);
+    assert_int_equal(run_cliv(dbp, &out, add_ssh), 0);
+    free(out);
+    const char *names[] = {"nxl", "nxb"};
+    sh_genome g;
+    char hex[17];
+    genome_of(TINY, &g, hex);
+    assert_int_equal(dt_fake_variant(exe, hex, "ok", NULL, 5.0, 0), 0);
+    sh_db *db;
+    sh_err err = {{0}};
+    assert_int_equal(sh_db_open(dbp, 0, &db, &err), 0);
+    for (int i = 0; i < 2; i++) {
+        const char *check[] = {"device", "check", names[i], NULL};
+        assert_int_equal(run_cliv(dbp, &out, check), 1);
+        if (!strstr(out, "noexec")) fail_msg("check %s: %s", names[i], out);
+        free(out);
+        sh_measure_opts o = {.exe_path = exe, .prompt = 16, .gen = 8, .retries = 3, .backoff_s = 0.2};
+        sh_measure_result r;
+        assert_int_not_equal(sh_measure_genome(db, names[i], &g, &o, &r, &err), 0);
+        if (!strstr(err.msg, "126")) fail_msg("measure on %s: %s", names[i], err.msg);
+        sh_eval_rec e;
+        assert_int_equal(sh_db_get_eval(db, r.eval_id, &e, &err), 0);
+        assert_int_equal(e.attempts, 1);                /* not retried */
+        sh_eval_rec_free(&e);
+        sh_device_rec dev;
+        assert_int_equal(sh_db_get_device(db, names[i], &dev, &err), 0);
+        assert_int_equal(dev.fail_count, 0);            /* not the device's health */
+        assert_true(dev.healthy);
+        sh_device_rec_free(&dev);
+    }
+    sh_measure_shutdown();
+    sh_db_close(db);
+    char *umnt[] = {"umount", nx, NULL};
+    dt_run(umnt);
+    dt_rm_rf(dir);
+    free(dir);
+}
+
 int main(void)
 {
     setenv("STARHIL_CACHE_DIR", "/tmp/starhil-test-cache", 0);
@@ -1661,6 +1825,8 @@ int main(void)
         cmocka_unit_test(test_ssh_measure_with_sshd_killed),
         cmocka_unit_test(test_ssh_cli_add_trust_check_probe),
         cmocka_unit_test(test_kill_leaves_nothing),
+        cmocka_unit_test(test_ssh_retry_after_dropped_connection),
+        cmocka_unit_test(test_deterministic_failures_and_check),
     };
     int failed = cmocka_run_group_tests_name("devices", pure, NULL, NULL);
     failed += cmocka_run_group_tests_name("devices_ssh", ssh, ssh_setup, ssh_teardown);
