@@ -15,6 +15,7 @@
 #include <netdb.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -178,16 +179,169 @@ static int append_known_host(LIBSSH2_KNOWNHOSTS *kh, struct libssh2_knownhost *n
     return rc ? sh_err_set(err, "known_hosts %s: write failed", path) : 0;
 }
 
+/* ---- host key fingerprints (OpenSSH's "SHA256:base64") -------------------- */
+
+static const uint32_t SHA_K[64] = {
+    0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
+    0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
+    0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
+    0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967,
+    0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85,
+    0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
+    0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
+    0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2};
+
+#define ROR(x, n) (((x) >> (n)) | ((x) << (32 - (n))))
+
+static void sha256_block(uint32_t h[8], const unsigned char *p)
+{
+    uint32_t w[64];
+    for (int i = 0; i < 16; i++)
+        w[i] = (uint32_t)p[4 * i] << 24 | (uint32_t)p[4 * i + 1] << 16 | (uint32_t)p[4 * i + 2] << 8 | p[4 * i + 3];
+    for (int i = 16; i < 64; i++) {
+        uint32_t s0 = ROR(w[i - 15], 7) ^ ROR(w[i - 15], 18) ^ (w[i - 15] >> 3);
+        uint32_t s1 = ROR(w[i - 2], 17) ^ ROR(w[i - 2], 19) ^ (w[i - 2] >> 10);
+        w[i] = w[i - 16] + s0 + w[i - 7] + s1;
+    }
+    uint32_t a = h[0], b = h[1], c = h[2], d = h[3], e = h[4], f = h[5], g = h[6], k = h[7];
+    for (int i = 0; i < 64; i++) {
+        uint32_t t1 = k + (ROR(e, 6) ^ ROR(e, 11) ^ ROR(e, 25)) + ((e & f) ^ (~e & g)) + SHA_K[i] + w[i];
+        uint32_t t2 = (ROR(a, 2) ^ ROR(a, 13) ^ ROR(a, 22)) + ((a & b) ^ (a & c) ^ (b & c));
+        k = g; g = f; f = e; e = d + t1; d = c; c = b; b = a; a = t1 + t2;
+    }
+    h[0] += a; h[1] += b; h[2] += c; h[3] += d; h[4] += e; h[5] += f; h[6] += g; h[7] += k;
+}
+
+static void sha256(const unsigned char *data, size_t n, unsigned char out[32])
+{
+    uint32_t h[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
+    size_t i = 0;
+    for (; i + 64 <= n; i += 64) sha256_block(h, data + i);
+    unsigned char tail[128] = {0};
+    size_t r = n - i;
+    memcpy(tail, data + i, r);
+    tail[r] = 0x80;
+    size_t tl = r + 9 <= 64 ? 64 : 128;
+    uint64_t bits = (uint64_t)n * 8;
+    for (int j = 0; j < 8; j++) tail[tl - 1 - j] = (unsigned char)(bits >> (8 * j));
+    sha256_block(h, tail);
+    if (tl == 128) sha256_block(h, tail + 64);
+    for (int j = 0; j < 8; j++) {
+        out[4 * j] = (unsigned char)(h[j] >> 24); out[4 * j + 1] = (unsigned char)(h[j] >> 16);
+        out[4 * j + 2] = (unsigned char)(h[j] >> 8); out[4 * j + 3] = (unsigned char)h[j];
+    }
+}
+
+static const char B64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+/* "SHA256:" + unpadded base64 of the 32-byte digest, as ssh-keygen -l prints */
+static void fingerprint_of_digest(const unsigned char dg[32], char *out, size_t cap)
+{
+    char b[64];
+    size_t k = 0;
+    for (int i = 0; i < 32; i += 3) {
+        uint32_t v = (uint32_t)dg[i] << 16 | (i + 1 < 32 ? (uint32_t)dg[i + 1] << 8 : 0) | (i + 2 < 32 ? dg[i + 2] : 0);
+        b[k++] = B64[v >> 18 & 63];
+        b[k++] = B64[v >> 12 & 63];
+        if (i + 1 < 32) b[k++] = B64[v >> 6 & 63];
+        if (i + 2 < 32) b[k++] = B64[v & 63];
+    }
+    b[k] = '\0';
+    snprintf(out, cap, "SHA256:%s", b);
+}
+
+/* Fingerprint of a key stored base64-encoded (a known_hosts entry). */
+static void fingerprint_of_b64(const char *b64, char *out, size_t cap)
+{
+    size_t n = strlen(b64);
+    unsigned char *raw = malloc(n);
+    if (!raw) { snprintf(out, cap, "?"); return; }
+    size_t k = 0;
+    uint32_t acc = 0;
+    int bits = 0;
+    for (size_t i = 0; i < n && b64[i] != '='; i++) {
+        const char *pos = strchr(B64, b64[i]);
+        if (!pos || !b64[i]) continue;
+        acc = acc << 6 | (uint32_t)(pos - B64);
+        bits += 6;
+        if (bits >= 8) { bits -= 8; raw[k++] = (unsigned char)(acc >> bits); }
+    }
+    unsigned char dg[32];
+    sha256(raw, k, dg);
+    free(raw);
+    fingerprint_of_digest(dg, out, cap);
+}
+
+/* Rewrites known_hosts without the entries for host:port (any key type),
+ * keeping every other line as it was; then appends node.  Atomic (temporary
+ * file and rename). */
+static int replace_known_host(LIBSSH2_SESSION *s, const sh_device *d, const char *path,
+                              LIBSSH2_KNOWNHOSTS *kh, struct libssh2_knownhost *node,
+                              const char *key, size_t keylen, sh_err *err)
+{
+    int port = d->port > 0 ? d->port : 22;
+    FILE *in = fopen(path, "r");
+    if (!in) return sh_err_set(err, "known_hosts %s: %s", path, strerror(errno));
+    char tmp[1200];
+    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    FILE *out = fd >= 0 ? fdopen(fd, "w") : NULL;
+    if (!out) {
+        if (fd >= 0) close(fd);
+        fclose(in);
+        return sh_err_set(err, "known_hosts %s: %s", tmp, strerror(errno));
+    }
+    char line[16384];
+    int rc = 0;
+    while (fgets(line, sizeof line, in)) {
+        bool drop = false;
+        if (line[0] != '#' && line[0] != '\n') {
+            LIBSSH2_KNOWNHOSTS *one = libssh2_knownhost_init(s);
+            if (one && libssh2_knownhost_readline(one, line, strlen(line), LIBSSH2_KNOWNHOST_FILE_OPENSSH) == 0) {
+                struct libssh2_knownhost *f = NULL;
+                int c = libssh2_knownhost_checkp(one, d->host, port, key, keylen,
+                                                 LIBSSH2_KNOWNHOST_TYPE_PLAIN | LIBSSH2_KNOWNHOST_KEYENC_RAW, &f);
+                drop = c == LIBSSH2_KNOWNHOST_CHECK_MATCH || c == LIBSSH2_KNOWNHOST_CHECK_MISMATCH;
+            }
+            if (one) libssh2_knownhost_free(one);
+        }
+        if (!drop && fputs(line, out) < 0) rc = -1;
+    }
+    char entry[16384];
+    size_t elen = 0;
+    if (libssh2_knownhost_writeline(kh, node, entry, sizeof entry, &elen, LIBSSH2_KNOWNHOST_FILE_OPENSSH)) rc = -1;
+    else if (fwrite(entry, 1, elen, out) != elen) rc = -1;
+    fclose(in);
+    if (fflush(out) || fsync(fileno(out))) rc = -1;
+    if (fclose(out)) rc = -1;
+    if (rc == 0 && rename(tmp, path) != 0) rc = -1;
+    if (rc) {
+        unlink(tmp);
+        return sh_err_set(err, "known_hosts %s: cannot rewrite it", path);
+    }
+    return 0;
+}
+
+/* The host key must be the one recorded for host:port.  A host seen for the
+ * first time is refused, or recorded if the device trusts unknown keys
+ * (--trust-host-key).  A key that differs from the recorded one (of any key
+ * type) is refused whatever the device trusts, unless it was opened to
+ * replace it (`device trust NAME --replace`): then the old entries go and the
+ * new key is recorded.  d->host_key_event says what happened. */
 static int check_host_key(sh_device *d, sh_err *err)
 {
     ssh_impl *si = d->impl;
     size_t len = 0;
     int type = 0;
+    d->host_key_event[0] = '\0';
     const char *key = libssh2_session_hostkey(si->s, &len, &type);
     if (!key) return sh_err_set(err, "device %s: server sent no host key", d->name);
     int bit = key_type_bit(type);
     if (bit == LIBSSH2_KNOWNHOST_KEY_UNKNOWN)
         return sh_err_set(err, "device %s: unsupported host key type %d", d->name, type);
+    char fp_new[80] = "SHA256:?", fp_old[80] = "";
+    const char *h = libssh2_hostkey_hash(si->s, LIBSSH2_HOSTKEY_HASH_SHA256);
+    if (h) fingerprint_of_digest((const unsigned char *)h, fp_new, sizeof fp_new);
     char path[1100];
     known_hosts_path(d, path, sizeof path);
     LIBSSH2_KNOWNHOSTS *kh = libssh2_knownhost_init(si->s);
@@ -198,34 +352,45 @@ static int check_host_key(sh_device *d, sh_err *err)
     }
     int port = d->port > 0 ? d->port : 22;
     int mask = LIBSSH2_KNOWNHOST_TYPE_PLAIN | LIBSSH2_KNOWNHOST_KEYENC_RAW | bit;
+    /* no key type in the mask: compare with the host's entries of every type */
     struct libssh2_knownhost *found = NULL;
-    int chk = libssh2_knownhost_checkp(kh, d->host, port, key, len, mask, &found);
+    int chk = libssh2_knownhost_checkp(kh, d->host, port, key, len,
+                                       LIBSSH2_KNOWNHOST_TYPE_PLAIN | LIBSSH2_KNOWNHOST_KEYENC_RAW, &found);
+    if (chk == LIBSSH2_KNOWNHOST_CHECK_MISMATCH && found && found->key)
+        fingerprint_of_b64(found->key, fp_old, sizeof fp_old);
     int rc = 0;
+    char hostspec[300];
+    if (port == 22) snprintf(hostspec, sizeof hostspec, "%s", d->host);
+    else snprintf(hostspec, sizeof hostspec, "[%s]:%d", d->host, port);
     if (chk == LIBSSH2_KNOWNHOST_CHECK_MATCH) {
-        rc = 0;
+        snprintf(d->host_key_event, sizeof d->host_key_event, "host key %s of %s already recorded in %s",
+                 fp_new, hostspec, path);
     } else if (chk == LIBSSH2_KNOWNHOST_CHECK_FAILURE) {
         rc = sh_err_set(err, "device %s: host key check failed: %s", d->name, ssh_errmsg(si->s));
-    } else if (!d->trust_host_key) {
+    } else if (chk == LIBSSH2_KNOWNHOST_CHECK_MISMATCH && !d->replace_host_key) {
         rc = sh_err_set(err,
-            chk == LIBSSH2_KNOWNHOST_CHECK_MISMATCH
-                ? "device %s: host key of %s:%d CHANGED (not the one in %s): refused; if the board "
-                  "was reinstalled, re-add the device with --trust-host-key"
-                : "device %s: host key of %s:%d is unknown (not in %s): refused; add the device with "
-                  "--trust-host-key to record it",
-            d->name, d->host, port, path);
+            "device %s: host key of %s CHANGED: the server shows %s, %s records %s: refused (someone may be "
+            "in between). If the board was reinstalled, replace the key with `starhil device trust %s --replace`",
+            d->name, hostspec, fp_new, path, fp_old[0] ? fp_old : "another key", d->name);
+    } else if (chk == LIBSSH2_KNOWNHOST_CHECK_NOTFOUND && !d->trust_host_key && !d->replace_host_key) {
+        rc = sh_err_set(err, "device %s: host key %s of %s is unknown (not in %s): refused; record it with "
+                        "`starhil device trust %s` (or add the device with --trust-host-key)",
+                        d->name, fp_new, hostspec, path, d->name);
     } else {
-        /* record it: a matching entry is appended (an entry that matches wins
-         * over older ones for the same host) */
-        char hostspec[300];
-        if (port == 22) snprintf(hostspec, sizeof hostspec, "%s", d->host);
-        else snprintf(hostspec, sizeof hostspec, "[%s]:%d", d->host, port);
         struct libssh2_knownhost *added = NULL;
         if (libssh2_knownhost_addc(kh, hostspec, NULL, key, len, NULL, 0, mask, &added) || !added)
             rc = sh_err_set(err, "device %s: cannot record the host key: %s", d->name, ssh_errmsg(si->s));
-        else if (append_known_host(kh, added, path, err))
+        else if (chk == LIBSSH2_KNOWNHOST_CHECK_MISMATCH
+                     ? replace_known_host(si->s, d, path, kh, added, key, len, err)
+                     : append_known_host(kh, added, path, err))
             rc = sh_err_prefix(err, "device %s", d->name);
+        else if (chk == LIBSSH2_KNOWNHOST_CHECK_MISMATCH)
+            snprintf(d->host_key_event, sizeof d->host_key_event, "host key of %s replaced in %s: %s -> %s",
+                     hostspec, path, fp_old[0] ? fp_old : "?", fp_new);
         else
-            d->trust_host_key = false;   /* recorded once; from now on it must match */
+            snprintf(d->host_key_event, sizeof d->host_key_event, "host key %s of %s recorded in %s",
+                     fp_new, hostspec, path);
+        if (rc == 0) d->trust_host_key = d->replace_host_key = false;   /* from now on it must match */
     }
     libssh2_knownhost_free(kh);
     return rc;

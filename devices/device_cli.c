@@ -100,13 +100,16 @@ static void usage_device(FILE *f)
         "       starhil device list [--json]\n"
         "       starhil device probe NAME [--json]\n"
         "       starhil device check NAME [--json] [--trust-host-key]\n"
+        "       starhil device trust NAME [--replace]\n"
         "       starhil device rm NAME\n\n"
         "Measurement devices are stored in the run database (--db). Kinds:\n"
         "  local         this host (a device named 'local' exists implicitly)\n"
         "  qemu-aarch64  an emulated ARM board on this host (qemu-user), target aarch64-linux-gnu\n"
         "  ssh           a board over SSH: key file (--key) or the ssh agent; the host key must be\n"
         "                in known_hosts (~/.ssh/known_hosts or --known-hosts), or --trust-host-key\n"
-        "                records it at `add`\n"
+        "                records it at `add` (only for a host seen for the first time: a CHANGED key\n"
+        "                is refused by every command; `device trust NAME --replace` replaces it,\n"
+        "                saying which fingerprint replaced which)\n"
         "  adb           an Android phone through the adb server (--host/--port of the server,\n"
         "                default 127.0.0.1:5037 or $ADB_SERVER_SOCKET; --serial picks the phone);\n"
         "                works in /data/local/tmp, pinned with taskset to --cpus\n"
@@ -586,6 +589,49 @@ static int device_check(int argc, char **argv)
     return rc ? 1 : 0;
 }
 
+/* device trust NAME [--replace]: records the host key of an ssh board seen for
+ * the first time, or with --replace one that changed (a reinstalled board):
+ * the old entries are removed and the fingerprints printed. */
+static int device_trust(int argc, char **argv)
+{
+    const char *cmd = "device trust", *name = NULL;
+    bool replace = false;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--help")) { usage_device(stdout); return 0; }
+        if (!strcmp(argv[i], "--replace")) replace = true;
+        else if (argv[i][0] == '-') { fprintf(stderr, "starhil %s: unknown option '%s'\n", cmd, argv[i]); return 2; }
+        else if (!name) name = argv[i];
+        else { fprintf(stderr, "starhil %s: unexpected argument '%s'\n", cmd, argv[i]); return 2; }
+    }
+    if (!name) { fprintf(stderr, "starhil %s: a device NAME is needed\n", cmd); return 2; }
+    sh_db *db;
+    if (open_db(cmd, &db)) return 1;
+    sh_device_rec rec;
+    if (load_rec(db, cmd, name, &rec)) { sh_db_close(db); return 1; }
+    sh_db_close(db);
+    if (strcmp(rec.kind, "ssh")) {
+        fprintf(stderr, "starhil %s: device %s is not an ssh board (kind %s): no host key\n", cmd, name, rec.kind);
+        sh_device_rec_free(&rec);
+        return 2;
+    }
+    sh_err err = {{0}};
+    json_t *o = rec.options_json ? json_loads(rec.options_json, 0, NULL) : NULL;
+    if (!json_is_object(o)) { json_decref(o); o = json_object(); }
+    json_object_set_new(o, "trust_host_key", json_true());
+    if (replace) json_object_set_new(o, "replace_host_key", json_true());
+    free(rec.options_json);
+    rec.options_json = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    sh_device *d = NULL;
+    int rc = sh_device_open(&rec, &d, &err);
+    if (!rc) rc = sh_device_prepare(d, &err);
+    if (rc) fprintf(stderr, "starhil %s: %s\n", cmd, err.msg);
+    else printf("device %s: %s\n", name, d->host_key_event);
+    sh_device_close(d);
+    sh_device_rec_free(&rec);
+    return rc ? 1 : 0;
+}
+
 static int device_rm(int argc, char **argv)
 {
     const char *name = NULL;
@@ -618,8 +664,9 @@ int sh_cmd_device(int argc, char **argv)
     if (!strcmp(sub, "list")) return device_list(argc - 1, argv + 1);
     if (!strcmp(sub, "probe")) return device_probe(argc - 1, argv + 1);
     if (!strcmp(sub, "check")) return device_check(argc - 1, argv + 1);
+    if (!strcmp(sub, "trust")) return device_trust(argc - 1, argv + 1);
     if (!strcmp(sub, "rm") || !strcmp(sub, "remove")) return device_rm(argc - 1, argv + 1);
-    fprintf(stderr, "starhil device: unknown subcommand '%s' (add, list, probe, check, rm)\n", sub);
+    fprintf(stderr, "starhil device: unknown subcommand '%s' (add, list, probe, check, trust, rm)\n", sub);
     return 2;
 }
 

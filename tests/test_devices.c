@@ -1795,6 +1795,93 @@ static void test_deterministic_failures_and_check(void **state)
     free(dir);
 }
 
+/* ---- host keys ----------------------------------------------------------------------------------- */
+
+/* "SHA256:..." of a public key file, from OpenSSH's own ssh-keygen -l. */
+static void keygen_fingerprint(const char *pub, char *out, size_t cap)
+{
+    char *argv[] = {"ssh-keygen", "-l", "-E", "sha256", "-f", (char *)pub, NULL};
+    sh_proc_result r;
+    sh_err err = {{0}};
+    assert_int_equal(sh_proc_run(argv, NULL, &r, &err), 0);
+    const char *p = strstr(r.out, "SHA256:");
+    assert_non_null(p);
+    snprintf(out, cap, "%.*s", (int)strcspn(p, " \n"), p);
+    sh_proc_result_free(&r);
+}
+
+static void test_ssh_changed_host_key(void **state)
+{
+    (void)state;
+    assert_true(sshd_up);
+    char *dir = dt_mkdtemp("hostkey");
+    char db[600], kh[600], port[16], pub[700], oldpub[700], old[700];
+    snprintf(db, sizeof db, "%s/h.db", dir);
+    snprintf(kh, sizeof kh, "%s/known_hosts", dir);
+    snprintf(port, sizeof port, "%d", sshd.port);
+    const char *foreign = "# kept\nother.example.org ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOZKgiV0yIFZqZ1VyQ0zYyOCnY8Tq3Zm7hQmC4z3m0e1\n";
+    assert_int_equal(dt_write_file(kh, foreign, 0600), 0);
+    char *out = NULL;
+    const char *add[] = {"device", "add", "kb", "--kind", "ssh", "--host", "127.0.0.1", "--port", port,
+                         "--user", sshd.user, "--key", sshd.user_key, "--known-hosts", kh,
+                         "--target", sh_host_triple(), "--trust-host-key", NULL};
+    assert_int_equal(run_cliv(db, &out, add), 0);                 /* first seen: recorded */
+    free(out);
+    snprintf(pub, sizeof pub, "%s.pub", sshd.host_key);
+    char fp_old[128], fp_new[128];
+    keygen_fingerprint(pub, fp_old, sizeof fp_old);
+    /* the board is reinstalled: same address, new host key */
+    assert_int_equal(dt_sshd_restart_new_host_key(&sshd), 0);
+    keygen_fingerprint(pub, fp_new, sizeof fp_new);
+    assert_string_not_equal(fp_old, fp_new);
+    const char *check[] = {"device", "check", "kb", NULL};
+    const char *check_trust[] = {"device", "check", "kb", "--trust-host-key", NULL};
+    const char *probe[] = {"device", "probe", "kb", NULL};
+    const char *measure[] = {"measure", TINY, "--device", "kb", "--prompt=8", "--gen=4", "--retries=0", NULL};
+    const char *trust[] = {"device", "trust", "kb", NULL};
+    const char *const *refused[] = {check, check_trust, probe, measure, trust};
+    for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+        assert_int_not_equal(run_cliv(db, &out, refused[i]), 0);   /* --trust-host-key included */
+        if (!strstr(out, "CHANGED") || !strstr(out, fp_new) || !strstr(out, fp_old))
+            fail_msg("`%s %s %s`: %s", refused[i][0], refused[i][1], refused[i][2], out);
+        free(out);
+    }
+    char *text = dt_read_file(kh, NULL);
+    assert_string_equal(strstr(text, "[127.0.0.1]") ? "" : "gone", "");   /* old entry untouched */
+    free(text);
+    /* the explicit replacement says which fingerprint replaced which */
+    const char *replace[] = {"device", "trust", "kb", "--replace", NULL};
+    assert_int_equal(run_cliv(db, &out, replace), 0);
+    char expect[300];
+    snprintf(expect, sizeof expect, "%s -> %s", fp_old, fp_new);
+    if (!strstr(out, expect)) fail_msg("device trust --replace: %s (expected %s)", out, expect);
+    free(out);
+    assert_int_equal(run_cliv(db, &out, check), 0);
+    free(out);
+    /* known_hosts: the other lines as they were, one entry for the board, the new key */
+    text = dt_read_file(kh, NULL);
+    assert_true(strncmp(text, foreign, strlen(foreign)) == 0);
+    char needle[64];
+    snprintf(needle, sizeof needle, "[127.0.0.1]:%d ", sshd.port);
+    const char *first = strstr(text, needle);
+    assert_non_null(first);
+    assert_null(strstr(first + 1, needle));
+    char *newpub = dt_read_file(pub, NULL);
+    char *sp = strchr(newpub, ' '), *sp2 = sp ? strchr(sp + 1, ' ') : NULL;
+    if (sp2) *sp2 = '\0';
+    assert_non_null(strstr(first, strchr(newpub, ' ') + 1));
+    free(newpub);
+    free(text);
+    /* the old key back for the other tests */
+    dt_sshd_kill(&sshd);
+    snprintf(old, sizeof old, "%s.old", sshd.host_key);
+    snprintf(oldpub, sizeof oldpub, "%s.old.pub", sshd.host_key);
+    assert_int_equal(rename(old, sshd.host_key) || rename(oldpub, pub), 0);
+    assert_int_equal(dt_sshd_restart(&sshd), 0);
+    dt_rm_rf(dir);
+    free(dir);
+}
+
 int main(void)
 {
     setenv("STARHIL_CACHE_DIR", "/tmp/starhil-test-cache", 0);
@@ -1827,6 +1914,7 @@ int main(void)
         cmocka_unit_test(test_kill_leaves_nothing),
         cmocka_unit_test(test_ssh_retry_after_dropped_connection),
         cmocka_unit_test(test_deterministic_failures_and_check),
+        cmocka_unit_test(test_ssh_changed_host_key),
     };
     int failed = cmocka_run_group_tests_name("devices", pure, NULL, NULL);
     failed += cmocka_run_group_tests_name("devices_ssh", ssh, ssh_setup, ssh_teardown);
