@@ -1,11 +1,14 @@
 /* dev_ssh.c - the `ssh` device: a board reached over SSH with libssh2.
  *
  * Connects with a timeout, checks the host key against a known_hosts file
- * (unknown or changed keys are refused unless the device trusts them, which
- * records the key), authenticates with a key file or the SSH agent, creates a
- * private working directory with mktemp -d, uploads and downloads by SFTP and
- * runs commands through exec channels built only from single-quoted words.
- * One session is kept and reused; after a drop the next call reconnects. */
+ * (an unknown key is refused unless the device trusts first-seen keys, which
+ * records it; a changed key is refused unless the device was opened to
+ * replace it), authenticates with a key file or the SSH agent, creates a
+ * private working directory held by a keeper channel (removed when the
+ * connection ends, however it ends), uploads and downloads by SFTP and runs
+ * commands through exec channels built only from single-quoted words, each
+ * program under a wrapper that kills it when its channel ends.  One session is
+ * kept and reused; after a drop the next call reconnects, in a new directory. */
 #include "devices/device_impl.h"
 
 #include <errno.h>
@@ -31,7 +34,7 @@ typedef struct ssh_impl {
     LIBSSH2_CHANNEL *keeper;  /* holds the workdir; removes it when closed */
     bool connected;
     bool prepared;        /* workdir exists (as far as we know)     */
-    bool verify_workdir;  /* reconnected: check the workdir survived */
+    bool verify_workdir;  /* an SFTP error: check the workdir survived */
     bool has_timeout;     /* remote has timeout(1)                  */
     bool has_taskset;
 } ssh_impl;
@@ -825,7 +828,6 @@ static int ssh_run(sh_device *d, char *const argv[], double timeout_s, sh_dev_re
 static int ssh_cleanup(sh_device *d, sh_err *err)
 {
     ssh_impl *si = d->impl;
-    int rc = 0;
     if (si->prepared && si->connected && si->keeper) {
         /* end of input: the keeper removes the directory and exits */
         libssh2_session_set_blocking(si->s, 1);
@@ -839,18 +841,14 @@ static int ssh_cleanup(sh_device *d, sh_err *err)
         }
         libssh2_channel_free(si->keeper);
         si->keeper = NULL;
-    } else if (si->prepared) {   /* reconnects if the session dropped */
-        char q[1100], cmd[1200];
-        sh_shell_quote(d->workdir, q, sizeof q);
-        snprintf(cmd, sizeof cmd, "rm -rf -- %s", q);
-        sh_dev_result r;
-        rc = ssh_exec(d, cmd, 30, &r, err);
-        if (rc == 0) sh_dev_result_free(&r);
     }
+    /* not connected any more: the keeper removed the directory when the
+     * connection ended (or, if the board went down with it, the next run's
+     * sweep will) */
     si->prepared = false;
     d->workdir[0] = '\0';
     ssh_disconnect(d);
-    return rc;
+    return 0;
 }
 
 static int ssh_describe(sh_device *d, char **json_out, sh_err *err)
