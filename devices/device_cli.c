@@ -152,7 +152,10 @@ static char *make_options(const char *known_hosts, const char *serial, double co
     return s;
 }
 
-/* Opens the device with trust_host_key and connects, so the host key gets recorded. */
+/* Opens the device with trust_host_key and connects, so the host key of a
+ * host seen for the first time gets recorded (a changed key is refused). */
+static char host_key_event[400];
+
 static int record_host_key(const sh_device_rec *rec, sh_err *err)
 {
     sh_device_rec r = *rec;
@@ -166,6 +169,7 @@ static int record_host_key(const sh_device_rec *rec, sh_err *err)
     free(r.options_json);
     if (rc) return -1;
     rc = sh_device_prepare(d, err);
+    snprintf(host_key_event, sizeof host_key_event, "%s", d->host_key_event);
     sh_device_close(d);
     return rc ? -1 : 0;
 }
@@ -260,6 +264,7 @@ static int device_add(int argc, char **argv)
     sh_db_close(db);
     if (rc) { fprintf(stderr, "starhil %s: %s\n", cmd, err.msg); return 1; }
     printf("added device %s (%s%s)\n", name, kind, trust && !strcmp(kind, "ssh") ? ", host key recorded" : "");
+    if (trust && !strcmp(kind, "ssh") && host_key_event[0]) printf("  %s\n", host_key_event);
     return 0;
 }
 
