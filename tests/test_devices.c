@@ -1719,6 +1719,20 @@ static void test_ssh_retry_after_dropped_connection(void **state)
     free(dir);
 }
 
+static char noexec_mount[700];
+
+/* unmounts the test's tmpfs even when the test failed half-way */
+static int noexec_teardown(void **state)
+{
+    (void)state;
+    if (noexec_mount[0]) {
+        char *umnt[] = {"umount", noexec_mount, NULL};
+        dt_run(umnt);
+        noexec_mount[0] = '\0';
+    }
+    return 0;
+}
+
 /* exit 126 (a noexec working directory) is not retried and does not count
  * against the device; `device check` finds it, and cpus the board lacks */
 static void test_deterministic_failures_and_check(void **state)
@@ -1734,6 +1748,7 @@ static void test_deterministic_failures_and_check(void **state)
     mkdir(nx, 0755);
     char *mnt[] = {"mount", "-t", "tmpfs", "-o", "noexec,size=8m", "tmpfs", nx, NULL};
     bool mounted = dt_run(mnt) == 0;
+    if (mounted) snprintf(noexec_mount, sizeof noexec_mount, "%s", nx);
     char *out = NULL;
     /* a cpu list the board does not have (cpu 1000) passes `add` (the board is
      * not contacted) and is found by `check` */
@@ -1789,8 +1804,7 @@ static void test_deterministic_failures_and_check(void **state)
     }
     sh_measure_shutdown();
     sh_db_close(db);
-    char *umnt[] = {"umount", nx, NULL};
-    dt_run(umnt);
+    noexec_teardown(NULL);
     dt_rm_rf(dir);
     free(dir);
 }
@@ -1913,7 +1927,7 @@ int main(void)
         cmocka_unit_test(test_ssh_cli_add_trust_check_probe),
         cmocka_unit_test(test_kill_leaves_nothing),
         cmocka_unit_test(test_ssh_retry_after_dropped_connection),
-        cmocka_unit_test(test_deterministic_failures_and_check),
+        cmocka_unit_test_teardown(test_deterministic_failures_and_check, noexec_teardown),
         cmocka_unit_test(test_ssh_changed_host_key),
     };
     int failed = cmocka_run_group_tests_name("devices", pure, NULL, NULL);
