@@ -4,6 +4,7 @@
  * temporary directory, pinned to the device's CPU list through hwloc. */
 #include "devices/device_impl.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <hwloc.h>
@@ -21,6 +22,7 @@
 typedef struct local_impl {
     bool qemu;
     bool prepared;
+    sh_proc_guard guard;   /* removes the working directory if we are killed */
 } local_impl;
 
 void shdev_random_hex(char *out, size_t n_chars)
@@ -38,6 +40,31 @@ void shdev_random_hex(char *out, size_t n_chars)
     out[n_chars] = '\0';
 }
 
+/* Working directories "starhil-NAME.PID.XXXXXX" in base whose process is
+ * gone: left by a run killed so hard that its guard could not remove them. */
+static void sweep_stale_workdirs(const char *base)
+{
+    DIR *dir = opendir(base);
+    if (!dir) return;
+    struct dirent *e;
+    while ((e = readdir(dir))) {
+        if (strncmp(e->d_name, "starhil-", 8)) continue;
+        /* ....PID.XXXXXX: the pid is the second-to-last dot-separated field */
+        const char *last = strrchr(e->d_name, '.');
+        if (!last || last == e->d_name || strlen(last + 1) != 6) continue;
+        const char *p = last - 1;
+        while (p > e->d_name && *p >= '0' && *p <= '9') p--;
+        if (*p != '.' || p + 1 == last) continue;
+        long pid = strtol(p + 1, NULL, 10);
+        if (!sh_proc_pid_dead(pid)) continue;
+        char path[2048];
+        snprintf(path, sizeof path, "%s/%s", base, e->d_name);
+        struct stat st;
+        if (lstat(path, &st) == 0 && S_ISDIR(st.st_mode) && st.st_uid == geteuid()) sh_proc_remove_tree(path);
+    }
+    closedir(dir);
+}
+
 static int local_prepare(sh_device *d, sh_err *err)
 {
     local_impl *li = d->impl;
@@ -45,15 +72,21 @@ static int local_prepare(sh_device *d, sh_err *err)
         struct stat st;
         if (stat(d->workdir, &st) == 0 && S_ISDIR(st.st_mode)) return 0;
         li->prepared = false;   /* removed under us: make a new one */
+        sh_proc_guard_end(&li->guard);
     }
     const char *base = d->base_dir[0] ? d->base_dir : getenv("TMPDIR");
     if (!base || !*base) base = "/tmp";
+    sweep_stale_workdirs(base);
     char tmpl[1024];
-    if (snprintf(tmpl, sizeof tmpl, "%s/starhil-%s.XXXXXX", base, d->name) >= (int)sizeof tmpl)
+    if (snprintf(tmpl, sizeof tmpl, "%s/starhil-%s.%ld.XXXXXX", base, d->name, (long)getpid()) >= (int)sizeof tmpl)
         return sh_err_set(err, "device %s: working directory path too long", d->name);
     if (!mkdtemp(tmpl))
         return sh_err_set(err, "device %s: cannot create a working directory in %s: %s",
                           d->name, base, strerror(errno));
+    if (sh_proc_guard_start(tmpl, &li->guard, err)) {
+        rmdir(tmpl);
+        return sh_err_prefix(err, "device %s", d->name);
+    }
     snprintf(d->workdir, sizeof d->workdir, "%s", tmpl);
     li->prepared = true;
     return 0;
@@ -166,6 +199,7 @@ static int local_cleanup(sh_device *d, sh_err *err)
     if (!li->prepared) return 0;
     li->prepared = false;
     int rc = remove_tree(d->workdir, err);
+    sh_proc_guard_end(&li->guard);
     d->workdir[0] = '\0';
     return rc;
 }
@@ -179,6 +213,8 @@ static int local_describe(sh_device *d, char **json_out, sh_err *err)
 
 static void local_destroy(sh_device *d)
 {
+    local_impl *li = d->impl;
+    if (li) sh_proc_guard_end(&li->guard);
     free(d->impl);
     d->impl = NULL;
 }
@@ -192,6 +228,8 @@ int shdev_local_init(sh_device *d, bool qemu, sh_err *err)
     local_impl *li = calloc(1, sizeof *li);
     if (!li) return sh_err_set(err, "out of memory");
     li->qemu = qemu;
+    li->guard.fd = -1;
+    li->guard.pid = -1;
     d->impl = li;
     d->ops = &LOCAL_OPS;
     return 0;

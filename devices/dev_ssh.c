@@ -1,11 +1,14 @@
 /* dev_ssh.c - the `ssh` device: a board reached over SSH with libssh2.
  *
  * Connects with a timeout, checks the host key against a known_hosts file
- * (unknown or changed keys are refused unless the device trusts them, which
- * records the key), authenticates with a key file or the SSH agent, creates a
- * private working directory with mktemp -d, uploads and downloads by SFTP and
- * runs commands through exec channels built only from single-quoted words.
- * One session is kept and reused; after a drop the next call reconnects. */
+ * (an unknown key is refused unless the device trusts first-seen keys, which
+ * records it; a changed key is refused unless the device was opened to
+ * replace it), authenticates with a key file or the SSH agent, creates a
+ * private working directory held by a keeper channel (removed when the
+ * connection ends, however it ends), uploads and downloads by SFTP and runs
+ * commands through exec channels built only from single-quoted words, each
+ * program under a wrapper that kills it when its channel ends.  One session is
+ * kept and reused; after a drop the next call reconnects, in a new directory. */
 #include "devices/device_impl.h"
 
 #include <errno.h>
@@ -15,6 +18,7 @@
 #include <netdb.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,9 +31,10 @@ typedef struct ssh_impl {
     int sock;
     LIBSSH2_SESSION *s;
     LIBSSH2_SFTP *sftp;
+    LIBSSH2_CHANNEL *keeper;  /* holds the workdir; removes it when closed */
     bool connected;
     bool prepared;        /* workdir exists (as far as we know)     */
-    bool verify_workdir;  /* reconnected: check the workdir survived */
+    bool verify_workdir;  /* an SFTP error: check the workdir survived */
     bool has_timeout;     /* remote has timeout(1)                  */
     bool has_taskset;
 } ssh_impl;
@@ -50,6 +55,8 @@ static void ssh_disconnect(sh_device *d)
     ssh_impl *si = d->impl;
     if (si->sftp) libssh2_sftp_shutdown(si->sftp);
     si->sftp = NULL;
+    if (si->keeper) libssh2_channel_free(si->keeper);
+    si->keeper = NULL;
     if (si->s) {
         libssh2_session_set_timeout(si->s, 2000);
         libssh2_session_set_blocking(si->s, 1);
@@ -175,16 +182,169 @@ static int append_known_host(LIBSSH2_KNOWNHOSTS *kh, struct libssh2_knownhost *n
     return rc ? sh_err_set(err, "known_hosts %s: write failed", path) : 0;
 }
 
+/* ---- host key fingerprints (OpenSSH's "SHA256:base64") -------------------- */
+
+static const uint32_t SHA_K[64] = {
+    0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
+    0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
+    0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
+    0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967,
+    0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85,
+    0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
+    0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
+    0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2};
+
+#define ROR(x, n) (((x) >> (n)) | ((x) << (32 - (n))))
+
+static void sha256_block(uint32_t h[8], const unsigned char *p)
+{
+    uint32_t w[64];
+    for (int i = 0; i < 16; i++)
+        w[i] = (uint32_t)p[4 * i] << 24 | (uint32_t)p[4 * i + 1] << 16 | (uint32_t)p[4 * i + 2] << 8 | p[4 * i + 3];
+    for (int i = 16; i < 64; i++) {
+        uint32_t s0 = ROR(w[i - 15], 7) ^ ROR(w[i - 15], 18) ^ (w[i - 15] >> 3);
+        uint32_t s1 = ROR(w[i - 2], 17) ^ ROR(w[i - 2], 19) ^ (w[i - 2] >> 10);
+        w[i] = w[i - 16] + s0 + w[i - 7] + s1;
+    }
+    uint32_t a = h[0], b = h[1], c = h[2], d = h[3], e = h[4], f = h[5], g = h[6], k = h[7];
+    for (int i = 0; i < 64; i++) {
+        uint32_t t1 = k + (ROR(e, 6) ^ ROR(e, 11) ^ ROR(e, 25)) + ((e & f) ^ (~e & g)) + SHA_K[i] + w[i];
+        uint32_t t2 = (ROR(a, 2) ^ ROR(a, 13) ^ ROR(a, 22)) + ((a & b) ^ (a & c) ^ (b & c));
+        k = g; g = f; f = e; e = d + t1; d = c; c = b; b = a; a = t1 + t2;
+    }
+    h[0] += a; h[1] += b; h[2] += c; h[3] += d; h[4] += e; h[5] += f; h[6] += g; h[7] += k;
+}
+
+static void sha256(const unsigned char *data, size_t n, unsigned char out[32])
+{
+    uint32_t h[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
+    size_t i = 0;
+    for (; i + 64 <= n; i += 64) sha256_block(h, data + i);
+    unsigned char tail[128] = {0};
+    size_t r = n - i;
+    memcpy(tail, data + i, r);
+    tail[r] = 0x80;
+    size_t tl = r + 9 <= 64 ? 64 : 128;
+    uint64_t bits = (uint64_t)n * 8;
+    for (int j = 0; j < 8; j++) tail[tl - 1 - j] = (unsigned char)(bits >> (8 * j));
+    sha256_block(h, tail);
+    if (tl == 128) sha256_block(h, tail + 64);
+    for (int j = 0; j < 8; j++) {
+        out[4 * j] = (unsigned char)(h[j] >> 24); out[4 * j + 1] = (unsigned char)(h[j] >> 16);
+        out[4 * j + 2] = (unsigned char)(h[j] >> 8); out[4 * j + 3] = (unsigned char)h[j];
+    }
+}
+
+static const char B64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+/* "SHA256:" + unpadded base64 of the 32-byte digest, as ssh-keygen -l prints */
+static void fingerprint_of_digest(const unsigned char dg[32], char *out, size_t cap)
+{
+    char b[64];
+    size_t k = 0;
+    for (int i = 0; i < 32; i += 3) {
+        uint32_t v = (uint32_t)dg[i] << 16 | (i + 1 < 32 ? (uint32_t)dg[i + 1] << 8 : 0) | (i + 2 < 32 ? dg[i + 2] : 0);
+        b[k++] = B64[v >> 18 & 63];
+        b[k++] = B64[v >> 12 & 63];
+        if (i + 1 < 32) b[k++] = B64[v >> 6 & 63];
+        if (i + 2 < 32) b[k++] = B64[v & 63];
+    }
+    b[k] = '\0';
+    snprintf(out, cap, "SHA256:%s", b);
+}
+
+/* Fingerprint of a key stored base64-encoded (a known_hosts entry). */
+static void fingerprint_of_b64(const char *b64, char *out, size_t cap)
+{
+    size_t n = strlen(b64);
+    unsigned char *raw = malloc(n);
+    if (!raw) { snprintf(out, cap, "?"); return; }
+    size_t k = 0;
+    uint32_t acc = 0;
+    int bits = 0;
+    for (size_t i = 0; i < n && b64[i] != '='; i++) {
+        const char *pos = strchr(B64, b64[i]);
+        if (!pos || !b64[i]) continue;
+        acc = acc << 6 | (uint32_t)(pos - B64);
+        bits += 6;
+        if (bits >= 8) { bits -= 8; raw[k++] = (unsigned char)(acc >> bits); }
+    }
+    unsigned char dg[32];
+    sha256(raw, k, dg);
+    free(raw);
+    fingerprint_of_digest(dg, out, cap);
+}
+
+/* Rewrites known_hosts without the entries for host:port (any key type),
+ * keeping every other line as it was; then appends node.  Atomic (temporary
+ * file and rename). */
+static int replace_known_host(LIBSSH2_SESSION *s, const sh_device *d, const char *path,
+                              LIBSSH2_KNOWNHOSTS *kh, struct libssh2_knownhost *node,
+                              const char *key, size_t keylen, sh_err *err)
+{
+    int port = d->port > 0 ? d->port : 22;
+    FILE *in = fopen(path, "r");
+    if (!in) return sh_err_set(err, "known_hosts %s: %s", path, strerror(errno));
+    char tmp[1200];
+    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    FILE *out = fd >= 0 ? fdopen(fd, "w") : NULL;
+    if (!out) {
+        if (fd >= 0) close(fd);
+        fclose(in);
+        return sh_err_set(err, "known_hosts %s: %s", tmp, strerror(errno));
+    }
+    char line[16384];
+    int rc = 0;
+    while (fgets(line, sizeof line, in)) {
+        bool drop = false;
+        if (line[0] != '#' && line[0] != '\n') {
+            LIBSSH2_KNOWNHOSTS *one = libssh2_knownhost_init(s);
+            if (one && libssh2_knownhost_readline(one, line, strlen(line), LIBSSH2_KNOWNHOST_FILE_OPENSSH) == 0) {
+                struct libssh2_knownhost *f = NULL;
+                int c = libssh2_knownhost_checkp(one, d->host, port, key, keylen,
+                                                 LIBSSH2_KNOWNHOST_TYPE_PLAIN | LIBSSH2_KNOWNHOST_KEYENC_RAW, &f);
+                drop = c == LIBSSH2_KNOWNHOST_CHECK_MATCH || c == LIBSSH2_KNOWNHOST_CHECK_MISMATCH;
+            }
+            if (one) libssh2_knownhost_free(one);
+        }
+        if (!drop && fputs(line, out) < 0) rc = -1;
+    }
+    char entry[16384];
+    size_t elen = 0;
+    if (libssh2_knownhost_writeline(kh, node, entry, sizeof entry, &elen, LIBSSH2_KNOWNHOST_FILE_OPENSSH)) rc = -1;
+    else if (fwrite(entry, 1, elen, out) != elen) rc = -1;
+    fclose(in);
+    if (fflush(out) || fsync(fileno(out))) rc = -1;
+    if (fclose(out)) rc = -1;
+    if (rc == 0 && rename(tmp, path) != 0) rc = -1;
+    if (rc) {
+        unlink(tmp);
+        return sh_err_set(err, "known_hosts %s: cannot rewrite it", path);
+    }
+    return 0;
+}
+
+/* The host key must be the one recorded for host:port.  A host seen for the
+ * first time is refused, or recorded if the device trusts unknown keys
+ * (--trust-host-key).  A key that differs from the recorded one (of any key
+ * type) is refused whatever the device trusts, unless it was opened to
+ * replace it (`device trust NAME --replace`): then the old entries go and the
+ * new key is recorded.  d->host_key_event says what happened. */
 static int check_host_key(sh_device *d, sh_err *err)
 {
     ssh_impl *si = d->impl;
     size_t len = 0;
     int type = 0;
+    d->host_key_event[0] = '\0';
     const char *key = libssh2_session_hostkey(si->s, &len, &type);
     if (!key) return sh_err_set(err, "device %s: server sent no host key", d->name);
     int bit = key_type_bit(type);
     if (bit == LIBSSH2_KNOWNHOST_KEY_UNKNOWN)
         return sh_err_set(err, "device %s: unsupported host key type %d", d->name, type);
+    char fp_new[80] = "SHA256:?", fp_old[80] = "";
+    const char *h = libssh2_hostkey_hash(si->s, LIBSSH2_HOSTKEY_HASH_SHA256);
+    if (h) fingerprint_of_digest((const unsigned char *)h, fp_new, sizeof fp_new);
     char path[1100];
     known_hosts_path(d, path, sizeof path);
     LIBSSH2_KNOWNHOSTS *kh = libssh2_knownhost_init(si->s);
@@ -195,34 +355,45 @@ static int check_host_key(sh_device *d, sh_err *err)
     }
     int port = d->port > 0 ? d->port : 22;
     int mask = LIBSSH2_KNOWNHOST_TYPE_PLAIN | LIBSSH2_KNOWNHOST_KEYENC_RAW | bit;
+    /* no key type in the mask: compare with the host's entries of every type */
     struct libssh2_knownhost *found = NULL;
-    int chk = libssh2_knownhost_checkp(kh, d->host, port, key, len, mask, &found);
+    int chk = libssh2_knownhost_checkp(kh, d->host, port, key, len,
+                                       LIBSSH2_KNOWNHOST_TYPE_PLAIN | LIBSSH2_KNOWNHOST_KEYENC_RAW, &found);
+    if (chk == LIBSSH2_KNOWNHOST_CHECK_MISMATCH && found && found->key)
+        fingerprint_of_b64(found->key, fp_old, sizeof fp_old);
     int rc = 0;
+    char hostspec[300];
+    if (port == 22) snprintf(hostspec, sizeof hostspec, "%s", d->host);
+    else snprintf(hostspec, sizeof hostspec, "[%s]:%d", d->host, port);
     if (chk == LIBSSH2_KNOWNHOST_CHECK_MATCH) {
-        rc = 0;
+        snprintf(d->host_key_event, sizeof d->host_key_event, "host key %s of %s already recorded in %s",
+                 fp_new, hostspec, path);
     } else if (chk == LIBSSH2_KNOWNHOST_CHECK_FAILURE) {
         rc = sh_err_set(err, "device %s: host key check failed: %s", d->name, ssh_errmsg(si->s));
-    } else if (!d->trust_host_key) {
+    } else if (chk == LIBSSH2_KNOWNHOST_CHECK_MISMATCH && !d->replace_host_key) {
         rc = sh_err_set(err,
-            chk == LIBSSH2_KNOWNHOST_CHECK_MISMATCH
-                ? "device %s: host key of %s:%d CHANGED (not the one in %s): refused; if the board "
-                  "was reinstalled, re-add the device with --trust-host-key"
-                : "device %s: host key of %s:%d is unknown (not in %s): refused; add the device with "
-                  "--trust-host-key to record it",
-            d->name, d->host, port, path);
+            "device %s: host key of %s CHANGED: the server shows %s, %s records %s: refused (someone may be "
+            "in between). If the board was reinstalled, replace the key with `starhil device trust %s --replace`",
+            d->name, hostspec, fp_new, path, fp_old[0] ? fp_old : "another key", d->name);
+    } else if (chk == LIBSSH2_KNOWNHOST_CHECK_NOTFOUND && !d->trust_host_key && !d->replace_host_key) {
+        rc = sh_err_set(err, "device %s: host key %s of %s is unknown (not in %s): refused; record it with "
+                        "`starhil device trust %s` (or add the device with --trust-host-key)",
+                        d->name, fp_new, hostspec, path, d->name);
     } else {
-        /* record it: a matching entry is appended (an entry that matches wins
-         * over older ones for the same host) */
-        char hostspec[300];
-        if (port == 22) snprintf(hostspec, sizeof hostspec, "%s", d->host);
-        else snprintf(hostspec, sizeof hostspec, "[%s]:%d", d->host, port);
         struct libssh2_knownhost *added = NULL;
         if (libssh2_knownhost_addc(kh, hostspec, NULL, key, len, NULL, 0, mask, &added) || !added)
             rc = sh_err_set(err, "device %s: cannot record the host key: %s", d->name, ssh_errmsg(si->s));
-        else if (append_known_host(kh, added, path, err))
+        else if (chk == LIBSSH2_KNOWNHOST_CHECK_MISMATCH
+                     ? replace_known_host(si->s, d, path, kh, added, key, len, err)
+                     : append_known_host(kh, added, path, err))
             rc = sh_err_prefix(err, "device %s", d->name);
+        else if (chk == LIBSSH2_KNOWNHOST_CHECK_MISMATCH)
+            snprintf(d->host_key_event, sizeof d->host_key_event, "host key of %s replaced in %s: %s -> %s",
+                     hostspec, path, fp_old[0] ? fp_old : "?", fp_new);
         else
-            d->trust_host_key = false;   /* recorded once; from now on it must match */
+            snprintf(d->host_key_event, sizeof d->host_key_event, "host key %s of %s recorded in %s",
+                     fp_new, hostspec, path);
+        if (rc == 0) d->trust_host_key = d->replace_host_key = false;   /* from now on it must match */
     }
     libssh2_knownhost_free(kh);
     return rc;
@@ -279,7 +450,10 @@ static int ssh_connect(sh_device *d, sh_err *err)
     }
     si->connected = true;
     if (check_host_key(d, err) || authenticate(d, err)) { ssh_disconnect(d); return -1; }
-    if (si->prepared) si->verify_workdir = true;
+    /* the old working directory went with the old connection (its keeper
+     * removes it when the connection closes): make a new one */
+    si->prepared = false;
+    si->verify_workdir = false;
     return 0;
 }
 
@@ -405,38 +579,82 @@ static int ssh_exec(sh_device *d, const char *cmdline, double timeout_s, sh_dev_
     return 0;
 }
 
+/* The working directory's keeper: a remote shell, on its own channel for as
+ * long as we use the directory, that first removes directories left by
+ * keepers that are gone (crashed or killed runs: their ".owner" process no
+ * longer exists), creates the directory, records its own pid there, reports
+ * the path and the tools the board has, and then waits for the end of its
+ * standard input.  That end comes when we close the channel (cleanup) or when
+ * the connection goes away for any reason, our process killed included: the
+ * keeper then removes the directory.  $1 is the base directory. */
+static const char KEEPER_SH[] =
+    "umask 077; mkdir -p -- \"$1\" || exit 1; "
+    "for o in \"$1\"/starhil.*/.owner; do "
+    "[ -f \"$o\" ] && [ -O \"$o\" ] || continue; p=$(cat \"$o\" 2>/dev/null); "
+    "case $p in ''|*[!0-9]*) continue;; esac; "
+    "kill -0 \"$p\" 2>/dev/null || rm -rf -- \"${o%/.owner}\"; done; "
+    "d=$(mktemp -d \"$1/starhil.XXXXXX\") || exit 1; echo $$ > \"$d/.owner\"; echo \"$d\"; "
+    "command -v timeout >/dev/null 2>&1 && echo HAS_TIMEOUT; "
+    "command -v taskset >/dev/null 2>&1 && echo HAS_TASKSET; echo READY; "
+    "while IFS= read -r _; do :; done; rm -rf -- \"$d\"";
+
 static int make_workdir(sh_device *d, sh_err *err)
 {
     ssh_impl *si = d->impl;
-    char base[1200] = "\"${TMPDIR:-/tmp}\"";
-    if (d->base_dir[0]) {
-        char q[1100];
-        if (sh_shell_quote(d->base_dir, q, sizeof q) < 0) return sh_err_set(err, "workdir too long");
-        snprintf(base, sizeof base, "%s", q);
-    }
-    char cmd[4096];
-    snprintf(cmd, sizeof cmd,
-             "umask 077; mkdir -p %s && mktemp -d %s/starhil.XXXXXX; "
-             "command -v timeout >/dev/null 2>&1 && echo HAS_TIMEOUT; "
-             "command -v taskset >/dev/null 2>&1 && echo HAS_TASKSET; true",
-             base, base);
-    sh_dev_result r;
-    int rc = ssh_exec(d, cmd, d->connect_timeout_s + 20, &r, err);
+    int rc = ssh_connect(d, err);
     if (rc) return rc;
-    char *nl = strchr(r.out, '\n');
-    if (nl) *nl = '\0';
-    int ok = r.exited && r.exit_code == 0 && r.out[0] == '/' && strlen(r.out) < sizeof d->workdir;
-    if (ok) {
-        snprintf(d->workdir, sizeof d->workdir, "%s", r.out);
-        si->has_timeout = nl && strstr(nl + 1, "HAS_TIMEOUT");
-        si->has_taskset = nl && strstr(nl + 1, "HAS_TASKSET");
-        si->prepared = true;
+    char base[1100] = "${TMPDIR:-/tmp}";
+    if (d->base_dir[0]) {
+        if (sh_shell_quote(d->base_dir, base, sizeof base) < 0) return sh_err_set(err, "workdir too long");
     } else {
-        sh_err_set(err, "device %s: cannot create a private working directory: %.300s", d->name,
-                   r.err[0] ? r.err : r.out);
+        snprintf(base, sizeof base, "\"${TMPDIR:-/tmp}\"");
     }
-    sh_dev_result_free(&r);
-    return ok ? 0 : -1;
+    char q[2048], cmd[4096];
+    sh_shell_quote(KEEPER_SH, q, sizeof q);
+    snprintf(cmd, sizeof cmd, "exec sh -c %s starhil-keeper %s", q, base);
+    if (si->keeper) { libssh2_channel_free(si->keeper); si->keeper = NULL; }
+    libssh2_session_set_blocking(si->s, 1);
+    libssh2_session_set_timeout(si->s, (long)((d->connect_timeout_s + 20) * 1000));
+    LIBSSH2_CHANNEL *ch = libssh2_channel_open_session(si->s);
+    if (!ch) return ssh_transport_fail(d, err, "open channel");
+    if (libssh2_channel_exec(ch, cmd)) {
+        libssh2_channel_free(ch);
+        return ssh_transport_fail(d, err, "exec");
+    }
+    /* read the report up to READY (blocking, bounded by the session timeout) */
+    char out[4096];
+    size_t len = 0;
+    bool ready = false;
+    while (len + 1 < sizeof out) {
+        ssize_t n = libssh2_channel_read(ch, out + len, sizeof out - 1 - len);
+        if (n < 0 && n != LIBSSH2_ERROR_EAGAIN) {
+            libssh2_channel_free(ch);
+            return ssh_transport_fail(d, err, "creating the working directory");
+        }
+        if (n > 0) {
+            len += (size_t)n;
+            out[len] = '\0';
+            if (strstr(out, "\nREADY\n")) { ready = true; break; }
+        }
+        if (n == 0 && libssh2_channel_eof(ch)) break;
+    }
+    out[len] = '\0';
+    char *nl = strchr(out, '\n');
+    if (nl) *nl = '\0';
+    if (!ready || out[0] != '/' || strlen(out) >= sizeof d->workdir) {
+        char eb[400] = "";
+        ssize_t n = libssh2_channel_read_stderr(ch, eb, sizeof eb - 1);
+        eb[n > 0 ? n : 0] = '\0';
+        libssh2_channel_free(ch);
+        return sh_err_set(err, "device %s: cannot create a private working directory: %.300s", d->name,
+                          eb[0] ? eb : out);
+    }
+    snprintf(d->workdir, sizeof d->workdir, "%s", out);
+    si->has_timeout = strstr(nl + 1, "HAS_TIMEOUT") != NULL;
+    si->has_taskset = strstr(nl + 1, "HAS_TASKSET") != NULL;
+    si->keeper = ch;
+    si->prepared = true;
+    return 0;
 }
 
 static int ssh_prepare(sh_device *d, sh_err *err)
@@ -445,7 +663,7 @@ static int ssh_prepare(sh_device *d, sh_err *err)
     int rc = ssh_connect(d, err);
     if (rc) return rc;
     if (si->prepared && si->verify_workdir) {
-        /* after a reconnect (maybe a reboot): is the directory still there? */
+        /* an SFTP error: is the directory still there? */
         char q[1100], cmd[1200];
         sh_shell_quote(d->workdir, q, sizeof q);
         snprintf(cmd, sizeof cmd, "test -d %s", q);
@@ -552,35 +770,56 @@ static int ssh_fetch(sh_device *d, const char *remote_path, const char *local_pa
     return 0;
 }
 
+/* What runs a program on the board: `sh -c RUN_SH starhil-run WORKDIR ARGV...`.
+ * The program runs in the background with /dev/null as its input, and a
+ * watcher waits for the end of the channel's input, which we never close
+ * while we wait for the program: it ends when the channel or the connection
+ * does, including when our process is killed.  The watcher then kills the
+ * program's process group (timeout(1) puts the program in a group of its
+ * own), the program, and the whole session (sshd runs each command in a
+ * session of its own).  The program's end status is passed on as the
+ * wrapper's own: an exit code, or death by the same signal. */
+static const char RUN_SH[] =
+    "cd -- \"$1\" || exit 125; shift; ulimit -c 0 2>/dev/null; exec 3<&0 </dev/null; "
+    "\"$@\" & v=$!; "
+    "{ while IFS= read -r _; do :; done <&3; kill -9 -$v $v 0; } >/dev/null 2>&1 & w=$!; "
+    "exec 3<&-; wait $v; s=$?; kill -9 $w 2>/dev/null; "
+    "case $s in 129|130|131|132|134|135|136|137|138|139|140|141|142|143) kill -$((s - 128)) $$;; esac; "
+    "exit $s";
+
 static int ssh_run(sh_device *d, char *const argv[], double timeout_s, sh_dev_result *res, sh_err *err)
 {
     ssh_impl *si = d->impl;
-    char prefix[1400], q[1100];
-    sh_shell_quote(d->workdir, q, sizeof q);
-    int k = snprintf(prefix, sizeof prefix, "cd %s && exec", q);
-    if (si->has_timeout && timeout_s > 0)
-        k += snprintf(prefix + k, sizeof prefix - (size_t)k, " timeout -s KILL %d", (int)(timeout_s + 0.999));
-    if (si->has_taskset && d->cpus[0]) {
-        sh_shell_quote(d->cpus, q, sizeof q);
-        snprintf(prefix + k, sizeof prefix - (size_t)k, " taskset -c %s", q);
-    }
-    char *cmd = sh_shell_join(prefix, argv, 256 * 1024, err);
+    int n = 0;
+    while (argv[n]) n++;
+    char secs[32];
+    snprintf(secs, sizeof secs, "%d", (int)(timeout_s + 0.999));
+    char **av = calloc((size_t)n + 10, sizeof *av);
+    if (!av) return sh_err_set(err, "device %s: out of memory", d->name);
+    int k = 0;
+    av[k++] = d->workdir;
+    if (si->has_timeout && timeout_s > 0) { av[k++] = "timeout"; av[k++] = "-s"; av[k++] = "KILL"; av[k++] = secs; }
+    if (si->has_taskset && d->cpus[0]) { av[k++] = "taskset"; av[k++] = "-c"; av[k++] = d->cpus; }
+    for (int i = 0; i < n; i++) av[k++] = argv[i];
+    av[k] = NULL;
+    char q[2048], prefix[2200];
+    sh_shell_quote(RUN_SH, q, sizeof q);
+    snprintf(prefix, sizeof prefix, "exec sh -c %s starhil-run", q);
+    char *cmd = sh_shell_join(prefix, av, 256 * 1024, err);
+    free(av);
     if (!cmd) return sh_err_prefix(err, "device %s: run", d->name);
     /* our own deadline comes later than the board's timeout(1) */
     double client_timeout = timeout_s > 0 ? timeout_s + (si->has_timeout ? 10 : 0) : 0;
     int rc = ssh_exec(d, cmd, client_timeout, res, err);
     /* timeout(1) -s KILL on the board kills the program and itself (exit
      * signal KILL, or status 137 through a shell); our own deadline, a little
-     * later, catches boards without timeout(1). */
+     * later, catches boards without timeout(1): closing the channel then ends
+     * the program through the wrapper's watcher. */
     if (rc == 0 && timeout_s > 0 && res->seconds >= timeout_s - 0.5 &&
         (res->signal == 9 || (res->exited && res->exit_code == 137))) {
         res->timed_out = 1;
         res->exited = 0;
         res->signal = 0;
-    }
-    if (rc == 0 && res->timed_out && !si->has_timeout) {
-        /* no timeout(1) there: the program may still be running; drop the session so it gets SIGHUP */
-        ssh_disconnect(d);
     }
     free(cmd);
     return rc;
@@ -589,19 +828,27 @@ static int ssh_run(sh_device *d, char *const argv[], double timeout_s, sh_dev_re
 static int ssh_cleanup(sh_device *d, sh_err *err)
 {
     ssh_impl *si = d->impl;
-    int rc = 0;
-    if (si->prepared) {   /* reconnects if the session dropped */
-        char q[1100], cmd[1200];
-        sh_shell_quote(d->workdir, q, sizeof q);
-        snprintf(cmd, sizeof cmd, "rm -rf -- %s", q);
-        sh_dev_result r;
-        rc = ssh_exec(d, cmd, 30, &r, err);
-        if (rc == 0) sh_dev_result_free(&r);
+    if (si->prepared && si->connected && si->keeper) {
+        /* end of input: the keeper removes the directory and exits */
+        libssh2_session_set_blocking(si->s, 1);
+        libssh2_session_set_timeout(si->s, 30000);
+        if (libssh2_channel_send_eof(si->keeper) == 0) {
+            char buf[256];
+            while (libssh2_channel_read(si->keeper, buf, sizeof buf) > 0) {}
+            libssh2_channel_wait_eof(si->keeper);
+            libssh2_channel_close(si->keeper);
+            libssh2_channel_wait_closed(si->keeper);
+        }
+        libssh2_channel_free(si->keeper);
+        si->keeper = NULL;
     }
+    /* not connected any more: the keeper removed the directory when the
+     * connection ended (or, if the board went down with it, the next run's
+     * sweep will) */
     si->prepared = false;
     d->workdir[0] = '\0';
     ssh_disconnect(d);
-    return rc;
+    return 0;
 }
 
 static int ssh_describe(sh_device *d, char **json_out, sh_err *err)

@@ -92,6 +92,8 @@ static int read_options(sh_device *d, const char *options_json, sh_err *err)
         snprintf(d->serial, sizeof d->serial, "%s", json_string_value(v));
     if ((v = json_object_get(o, "trust_host_key")) && json_is_boolean(v))
         d->trust_host_key = json_is_true(v);
+    if ((v = json_object_get(o, "replace_host_key")) && json_is_boolean(v))
+        d->replace_host_key = json_is_true(v);
     if ((v = json_object_get(o, "connect_timeout_s")) && json_is_number(v)) {
         double t = json_number_value(v);
         if (t > 0 && t < 3600) d->connect_timeout_s = t;

@@ -80,7 +80,12 @@ struct sh_device {
     char base_dir[1024];     /* where the private directory is created         */
     char known_hosts[1024];  /* ssh: known_hosts file                          */
     char serial[128];        /* adb: device serial, "" = the only device       */
-    bool trust_host_key;     /* ssh: record an unknown/changed host key        */
+    bool trust_host_key;     /* ssh: record the host key of a host seen for the
+                                first time (a changed key is always refused)   */
+    bool replace_host_key;   /* ssh: replace a changed host key (device trust
+                                --replace): removes the old entries             */
+    char host_key_event[400];/* ssh: what the host key check did ("recorded",
+                                "replaced: SHA256:old -> SHA256:new", ...)      */
     double connect_timeout_s;
     void *impl;              /* kind-specific state                            */
 };
@@ -95,8 +100,8 @@ const char *sh_device_default_target(const char *kind);
 const char *sh_host_triple(void);
 
 /* Opens (does not connect) a device from its record.  Kind-specific extras are
- * read from rec->options_json: known_hosts, trust_host_key, serial,
- * connect_timeout_s. */
+ * read from rec->options_json: known_hosts, trust_host_key, replace_host_key,
+ * serial, connect_timeout_s. */
 int sh_device_open(const sh_device_rec *rec, sh_device **out, sh_err *err);
 /* Runs cleanup (ignoring errors) and frees. Safe with NULL. */
 void sh_device_close(sh_device *d);

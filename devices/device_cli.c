@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -99,13 +100,16 @@ static void usage_device(FILE *f)
         "       starhil device list [--json]\n"
         "       starhil device probe NAME [--json]\n"
         "       starhil device check NAME [--json] [--trust-host-key]\n"
+        "       starhil device trust NAME [--replace]\n"
         "       starhil device rm NAME\n\n"
         "Measurement devices are stored in the run database (--db). Kinds:\n"
         "  local         this host (a device named 'local' exists implicitly)\n"
         "  qemu-aarch64  an emulated ARM board on this host (qemu-user), target aarch64-linux-gnu\n"
         "  ssh           a board over SSH: key file (--key) or the ssh agent; the host key must be\n"
         "                in known_hosts (~/.ssh/known_hosts or --known-hosts), or --trust-host-key\n"
-        "                records it at `add`\n"
+        "                records it at `add` (only for a host seen for the first time: a CHANGED key\n"
+        "                is refused by every command; `device trust NAME --replace` replaces it,\n"
+        "                saying which fingerprint replaced which)\n"
         "  adb           an Android phone through the adb server (--host/--port of the server,\n"
         "                default 127.0.0.1:5037 or $ADB_SERVER_SOCKET; --serial picks the phone);\n"
         "                works in /data/local/tmp, pinned with taskset to --cpus\n"
@@ -148,7 +152,10 @@ static char *make_options(const char *known_hosts, const char *serial, double co
     return s;
 }
 
-/* Opens the device with trust_host_key and connects, so the host key gets recorded. */
+/* Opens the device with trust_host_key and connects, so the host key of a
+ * host seen for the first time gets recorded (a changed key is refused). */
+static char host_key_event[400];
+
 static int record_host_key(const sh_device_rec *rec, sh_err *err)
 {
     sh_device_rec r = *rec;
@@ -162,6 +169,7 @@ static int record_host_key(const sh_device_rec *rec, sh_err *err)
     free(r.options_json);
     if (rc) return -1;
     rc = sh_device_prepare(d, err);
+    snprintf(host_key_event, sizeof host_key_event, "%s", d->host_key_event);
     sh_device_close(d);
     return rc ? -1 : 0;
 }
@@ -256,6 +264,7 @@ static int device_add(int argc, char **argv)
     sh_db_close(db);
     if (rc) { fprintf(stderr, "starhil %s: %s\n", cmd, err.msg); return 1; }
     printf("added device %s (%s%s)\n", name, kind, trust && !strcmp(kind, "ssh") ? ", host key recorded" : "");
+    if (trust && !strcmp(kind, "ssh") && host_key_event[0]) printf("  %s\n", host_key_event);
     return 0;
 }
 
@@ -463,6 +472,54 @@ static char *read_text(const char *path, size_t cap)
     return b;
 }
 
+/* Can programs pushed to the device run there?  A working directory on a
+ * noexec mount accepts files but not their execution (exit 126).  The check
+ * program is a shell script without "#!" line, which every shell and execvp
+ * run with the system's sh (Android's too). */
+static int check_exec(sh_device *d, const char *local, sh_err *err)
+{
+    if (write_text(local, "echo starhil-exec-ok\n") || chmod(local, 0755))
+        return sh_err_set(err, "cannot write %s", local);
+    char remote[2048];
+    int rc = sh_device_push(d, local, "exec-check", remote, sizeof remote, err);
+    if (rc) return rc;
+    char *argv[] = {remote, NULL};
+    sh_dev_result r = {0};
+    rc = sh_device_run(d, argv, 30, &r, err);
+    if (!rc && r.exited && r.exit_code == 126)
+        rc = sh_err_set(err, "the working directory %s does not allow running programs (mounted noexec?): "
+                        "give the device a --workdir on a filesystem that does", d->workdir);
+    else if (!rc && !(r.exited && r.exit_code == 0 && strstr(r.out, "starhil-exec-ok")))
+        rc = sh_err_set(err, "a program pushed to %s did not run (%.200s)", d->workdir, r.err);
+    sh_dev_result_free(&r);
+    return rc;
+}
+
+/* Does the device have every cpu of its --cpus list?  Read from Linux's
+ * /sys/devices/system/cpu/online there (skipped where that does not exist). */
+static int check_cpus(sh_device *d, const sh_device_rec *rec, sh_err *err)
+{
+    if (!rec->cpus[0]) return 0;
+    char *argv[] = {"cat", "/sys/devices/system/cpu/online", NULL};
+    sh_dev_result r = {0};
+    int rc = sh_device_run(d, argv, 30, &r, err);
+    if (rc) return rc;
+    char online[256];
+    snprintf(online, sizeof online, "%.*s", (int)strcspn(r.out, "\r\n"), r.out);
+    bool ok_read = r.exited && r.exit_code == 0;
+    sh_dev_result_free(&r);
+    if (!ok_read) return 0;
+    bool want[1024], have[1024];
+    int nw = 0, nh = 0;
+    sh_err e2;
+    if (sh_cpulist_parse(rec->cpus, want, &nw, &e2) || sh_cpulist_parse(online, have, &nh, &e2)) return 0;
+    for (int c = 0; c < 1024; c++)
+        if (want[c] && !have[c])
+            return sh_err_set(err, "--cpus %s asks for cpu %d, which the device does not have (online: %s)",
+                              rec->cpus, c, online);
+    return 0;
+}
+
 /* push, run, fetch a small file and time each step */
 static int check_steps(sh_device *d, const sh_device_rec *rec, double t[3], sh_err *err)
 {
@@ -507,6 +564,8 @@ static int check_steps(sh_device *d, const sh_device_rec *rec, double t[3], sh_e
         if (!got || strcmp(got, payload)) rc = sh_err_set(err, "the fetched file differs from the pushed one");
         free(got);
     }
+    if (!rc && strcmp(rec->kind, "qemu-aarch64")) rc = check_exec(d, local, err);
+    if (!rc) rc = check_cpus(d, rec, err);
     unlink(local);
     unlink(back);
     rmdir(tmpd);
@@ -555,6 +614,49 @@ static int device_check(int argc, char **argv)
     return rc ? 1 : 0;
 }
 
+/* device trust NAME [--replace]: records the host key of an ssh board seen for
+ * the first time, or with --replace one that changed (a reinstalled board):
+ * the old entries are removed and the fingerprints printed. */
+static int device_trust(int argc, char **argv)
+{
+    const char *cmd = "device trust", *name = NULL;
+    bool replace = false;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--help")) { usage_device(stdout); return 0; }
+        if (!strcmp(argv[i], "--replace")) replace = true;
+        else if (argv[i][0] == '-') { fprintf(stderr, "starhil %s: unknown option '%s'\n", cmd, argv[i]); return 2; }
+        else if (!name) name = argv[i];
+        else { fprintf(stderr, "starhil %s: unexpected argument '%s'\n", cmd, argv[i]); return 2; }
+    }
+    if (!name) { fprintf(stderr, "starhil %s: a device NAME is needed\n", cmd); return 2; }
+    sh_db *db;
+    if (open_db(cmd, &db)) return 1;
+    sh_device_rec rec;
+    if (load_rec(db, cmd, name, &rec)) { sh_db_close(db); return 1; }
+    sh_db_close(db);
+    if (strcmp(rec.kind, "ssh")) {
+        fprintf(stderr, "starhil %s: device %s is not an ssh board (kind %s): no host key\n", cmd, name, rec.kind);
+        sh_device_rec_free(&rec);
+        return 2;
+    }
+    sh_err err = {{0}};
+    json_t *o = rec.options_json ? json_loads(rec.options_json, 0, NULL) : NULL;
+    if (!json_is_object(o)) { json_decref(o); o = json_object(); }
+    json_object_set_new(o, "trust_host_key", json_true());
+    if (replace) json_object_set_new(o, "replace_host_key", json_true());
+    free(rec.options_json);
+    rec.options_json = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    sh_device *d = NULL;
+    int rc = sh_device_open(&rec, &d, &err);
+    if (!rc) rc = sh_device_prepare(d, &err);
+    if (rc) fprintf(stderr, "starhil %s: %s\n", cmd, err.msg);
+    else printf("device %s: %s\n", name, d->host_key_event);
+    sh_device_close(d);
+    sh_device_rec_free(&rec);
+    return rc ? 1 : 0;
+}
+
 static int device_rm(int argc, char **argv)
 {
     const char *name = NULL;
@@ -587,8 +689,9 @@ int sh_cmd_device(int argc, char **argv)
     if (!strcmp(sub, "list")) return device_list(argc - 1, argv + 1);
     if (!strcmp(sub, "probe")) return device_probe(argc - 1, argv + 1);
     if (!strcmp(sub, "check")) return device_check(argc - 1, argv + 1);
+    if (!strcmp(sub, "trust")) return device_trust(argc - 1, argv + 1);
     if (!strcmp(sub, "rm") || !strcmp(sub, "remove")) return device_rm(argc - 1, argv + 1);
-    fprintf(stderr, "starhil device: unknown subcommand '%s' (add, list, probe, check, rm)\n", sub);
+    fprintf(stderr, "starhil device: unknown subcommand '%s' (add, list, probe, check, trust, rm)\n", sub);
     return 2;
 }
 

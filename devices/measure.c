@@ -287,6 +287,7 @@ typedef struct measure_ctx {
     char hash[17];
     const char *exe;          /* local path */
     int threads;
+    int attempt_no;           /* 0, 1, ...: the remote file name differs per attempt */
 } measure_ctx;
 
 static int run_bench(measure_ctx *c, const char *remote_exe, int reps, sh_bench_out *b, sh_err *err)
@@ -320,6 +321,12 @@ static int run_bench(measure_ctx *c, const char *remote_exe, int reps, sh_bench_
         /* the variant refused its input (docs/interfaces.md): not a device fault */
         fail_with_output(err, "variant bench refused the settings", &r);
         rc = BAD_INPUT;
+    } else if (r.exited && r.exit_code == 126) {
+        /* the program cannot be executed there (a noexec working directory,
+         * a binary for another machine): the same next time */
+        fail_with_output(err, "the device cannot execute the variant (exit 126: is its working "
+                         "directory on a noexec mount, or the target wrong? `starhil device check` tells)", &r);
+        rc = BAD_INPUT;
     } else if (!(r.exited && r.exit_code == 0)) rc = fail_with_output(err, "variant bench", &r);
     else if (r.out_truncated) rc = sh_err_set(err, "bench output: larger than %u bytes", SH_DEV_MAX_STDOUT);
     else rc = sh_bench_parse(r.out, r.out_len, b, err);
@@ -334,7 +341,10 @@ static int run_bench(measure_ctx *c, const char *remote_exe, int reps, sh_bench_
 static int attempt(measure_ctx *c, measure_acc *a, sh_err *err)
 {
     char remote[2048], name[64];
-    snprintf(name, sizeof name, "variant-%s", c->hash);
+    /* a fresh name per attempt: an earlier attempt's program may still be
+     * running there (a dropped connection), and its file cannot be rewritten */
+    if (c->attempt_no) snprintf(name, sizeof name, "variant-%s.%d", c->hash, c->attempt_no);
+    else snprintf(name, sizeof name, "variant-%s", c->hash);
     int rc = sh_device_push(c->dev, c->exe, name, remote, sizeof remote, err);
     if (rc) return rc;
     if (!c->o.no_probe) {
@@ -636,10 +646,13 @@ static int measure_kind(sh_db *db, const char *device, const sh_genome *g, const
     }
     sleep_s(c.o.cooldown_s);
     char last[SH_ERR_MAX] = "";
-    bool bad_input = false;
+    bool bad_input = false, dropped = false;
     for (int att = 0; att <= c.o.retries; att++) {
         if (att) {
             double wait = c.o.backoff_s * (double)(1 << (att - 1 < 10 ? att - 1 : 10));
+            /* a dropped connection: give the board time to notice and end the
+             * old session (its programs die with it) before reconnecting */
+            if (dropped && wait < 2) wait = 2;
             progress(&c.o, "measure %s on %s: attempt %d failed (%s); retrying in %.1f s", c.hash,
                      rec.name, att, last, wait);
             sleep_s(wait);
@@ -649,12 +662,14 @@ static int measure_kind(sh_db *db, const char *device, const sh_genome *g, const
         dev_slot *slot = acquire_device(&rec, err);
         if (!slot) { snprintf(last, sizeof last, "%s", err->msg); break; }   /* bad record: no retry */
         c.dev = slot->dev;
+        c.attempt_no = att;
         int arc = attempt(&c, &a, err);
         release_device(slot);
         c.dev = NULL;
         if (arc == 0) { rc = 0; break; }
         snprintf(last, sizeof last, "%s", err->msg);
         if (arc == BAD_INPUT) { bad_input = true; break; }
+        dropped = arc == SH_DEV_ETRANSPORT;
     }
     if (rc == 0) {
         reference = ref_seq < 0 && c.o.reference ? latest_reference(db, c.o.run_id, rec.name) : NULL;

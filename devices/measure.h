@@ -17,8 +17,11 @@
  *    evaluation is stored as failed with the reason and the tail of stderr,
  *    and the device's fail count goes up (unhealthy after SH_DEVICE_MAX_FAILS
  *    consecutive failed evaluations).  Nothing partial is stored as ok.
- *    A variant that refuses its settings (exit 1 or 2) is not retried and
- *    does not count against the device;
+ *    A deterministic failure is not retried and does not count against the
+ *    device: a variant that refuses its settings (exit 1 or 2), or one the
+ *    device cannot execute (exit 126, e.g. a noexec working directory).
+ *    Each attempt pushes the variant under a new name, and a dropped
+ *    connection waits at least 2 s before the next attempt;
  *  - an ok evaluation for the same (run, genome, device, settings) is returned
  *    as is (res->cached), never measured twice.  "settings" are prompt, gen,
  *    depth, threads, wtype, kvtype, cpus and target (not the protocol knobs);

@@ -622,7 +622,28 @@ static const char *stderr_tail(const char *s, size_t len, size_t keep)
     return (nl && nl[1]) ? nl + 1 : p;
 }
 
-static int run_compiler(build_ctx *c, const char *dir, const char *tmp_exe,
+/* The environment for the compiler: ours with TMPDIR set to tmp_dir, so its
+ * intermediate files (cc*.s, cc*.o) live in our temporary directory and go
+ * with it.  Pointers into environ plus one malloc'd string (*own). */
+static char **compiler_env(const char *tmp_dir, char **own)
+{
+    extern char **environ;
+    size_t n = 0;
+    while (environ && environ[n]) n++;
+    char **env = calloc(n + 2, sizeof *env);
+    size_t len = strlen(tmp_dir) + 8;
+    *own = malloc(len);
+    if (!env || !*own) { free(env); free(*own); *own = NULL; return NULL; }
+    snprintf(*own, len, "TMPDIR=%s", tmp_dir);
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        if (strncmp(environ[i], "TMPDIR=", 7)) env[k++] = environ[i];
+    env[k++] = *own;
+    env[k] = NULL;
+    return env;
+}
+
+static int run_compiler(build_ctx *c, const char *dir, const char *tmp_dir, const char *tmp_exe,
                         const sh_build_opts *o, double *seconds, sh_err *err)
 {
     argvec cmd = {0};
@@ -646,11 +667,20 @@ static int run_compiler(build_ctx *c, const char *dir, const char *tmp_exe,
     free_names(names, n);
     av_push(&cmd, "-lm");
     if (cmd.overflow) { av_free(&cmd); return sh_err_set(err, "build: compiler command too long"); }
+    char *tmp_env = NULL;
+    char **env = compiler_env(tmp_dir, &tmp_env);
+    if (!env) { av_free(&cmd); return sh_err_set(err, "build: out of memory"); }
+    /* if we are killed meanwhile, the supervisor kills the compiler's whole
+     * process group and removes the temporary directory (util/proc.h) */
+    const char *const on_death[] = {tmp_dir, NULL};
     sh_proc_opts po = {.timeout_s = (o && o->timeout_s > 0) ? o->timeout_s : 900,
-                       .max_out = 1 << 16, .max_err = 1 << 16, .cwd = dir};
+                       .max_out = 1 << 16, .max_err = 1 << 16, .cwd = dir, .envp = env,
+                       .remove_on_death = on_death};
     sh_proc_result r;
     atomic_fetch_add(&compiler_runs, 1);
     int rc = sh_proc_run(cmd.v, &po, &r, err);
+    free(env);
+    free(tmp_env);
     if (rc != 0) { av_free(&cmd); return sh_err_prefix(err, "build: running %s", c->cc_path); }
     *seconds = r.seconds;
     if (!(r.exited && r.exit_code == 0)) {
@@ -687,23 +717,80 @@ static int build_locked(build_ctx *c, const char *dir, const char *exe,
     int rc = write_atomic(path, hdr, strlen(hdr), err);
     free(hdr);
     if (rc != 0) return -1;
-    char tmp_exe[SH_BUILD_PATH_MAX + 32];
-    tmp_name(tmp_exe, sizeof tmp_exe, exe);
+    /* compile into a private directory "variant.tmp.PID.N/" (the compiler's
+     * TMPDIR too), then rename the executable into place */
+    char tmp_dir[SH_BUILD_PATH_MAX + 32], tmp_exe[SH_BUILD_PATH_MAX + 48];
+    tmp_name(tmp_dir, sizeof tmp_dir, exe);
+    snprintf(tmp_exe, sizeof tmp_exe, "%s/variant", tmp_dir);
+    if (mkdir(tmp_dir, 0700) != 0)
+        return sh_err_set(err, "build: cannot create %s: %s", tmp_dir, strerror(errno));
     progress(o, c);
     double secs = 0;
-    if (run_compiler(c, dir, tmp_exe, o, &secs, err) != 0) { unlink(tmp_exe); return -1; }
-    if (rename(tmp_exe, exe) != 0) {
-        int e = errno;
-        unlink(tmp_exe);
-        return sh_err_set(err, "build: cannot move the executable into %s: %s", exe, strerror(e));
-    }
+    rc = run_compiler(c, dir, tmp_dir, tmp_exe, o, &secs, err);
+    if (rc == 0 && rename(tmp_exe, exe) != 0)
+        rc = sh_err_set(err, "build: cannot move the executable into %s: %s", exe, strerror(errno));
+    sh_proc_remove_tree(tmp_dir);
+    if (rc != 0) return -1;
     res->compile_seconds = secs;
     return 0;
 }
 
+/* ---- leftovers of killed builds ------------------------------------------- */
+
+/* "NAME.tmp.<pid>.<n>" -> pid, or -1 if name is not one of our temporaries. */
+static long tmp_owner(const char *name)
+{
+    const char *t = strstr(name, ".tmp.");
+    if (!t) return -1;
+    char *end;
+    errno = 0;
+    long pid = strtol(t + 5, &end, 10);
+    if (errno || end == t + 5 || *end != '.' || !end[1] || strspn(end + 1, "0123456789") != strlen(end + 1))
+        return -1;
+    return pid;
+}
+
+static void sweep_dir(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d) return;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        long pid = tmp_owner(e->d_name);
+        if (pid <= 0 || !sh_proc_pid_dead(pid)) continue;
+        char p[SH_BUILD_PATH_MAX + 300];
+        snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
+        sh_proc_remove_tree(p);
+    }
+    closedir(d);
+}
+
+/* Once per process: temporaries in the cache whose process is gone (a build
+ * killed so hard that its supervisor could not remove them either). */
+static void sweep_stale(void)
+{
+    char dir[SH_BUILD_PATH_MAX];
+    snprintf(dir, sizeof dir, "%s/compilers", sh_cache_dir());
+    sweep_dir(dir);
+    snprintf(dir, sizeof dir, "%s/variants", sh_cache_dir());
+    DIR *d = opendir(dir);
+    if (!d) return;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] == '.') continue;
+        char sub[SH_BUILD_PATH_MAX + 300];
+        snprintf(sub, sizeof sub, "%s/%s", dir, e->d_name);
+        sweep_dir(sub);
+    }
+    closedir(d);
+}
+
+static pthread_once_t sweep_once = PTHREAD_ONCE_INIT;
+
 int sh_build_variant_ex(const sh_genome *g, const char *target, const sh_build_opts *o,
                         sh_build_result *res, sh_err *err)
 {
+    pthread_once(&sweep_once, sweep_stale);
     memset(res, 0, sizeof *res);
     build_ctx c;
     memset(&c, 0, sizeof c);

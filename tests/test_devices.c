@@ -9,6 +9,8 @@
 #include <cmocka.h>
 
 #include <jansson.h>
+#include <dirent.h>
+#include <fcntl.h>
 #include <math.h>
 #include <pthread.h>
 #include <signal.h>
@@ -16,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -1392,9 +1395,511 @@ static void test_cli_inventory(void **state)
     free(dir);
 }
 
+
+/* ---- kills leave nothing behind --------------------------------------------------------------- */
+
+/* A starhil process started with a marker in its environment, which every
+ * local descendant inherits (the compiler and its cc1/as/ld, the variant). */
+static pid_t spawn_marked(char *const argv[], const char *marker, const char *tmpdir, const char *cache)
+{
+    pid_t pid = fork();
+    if (pid == 0) {
+        setenv("STARHIL_KILLMARK", marker, 1);
+        setenv("TMPDIR", tmpdir, 1);
+        setenv("STARHIL_CACHE_DIR", cache, 1);
+        int devnull = open("/dev/null", O_RDWR);
+        if (devnull >= 0) { dup2(devnull, 0); dup2(devnull, 1); dup2(devnull, 2); }
+        execv(argv[0], argv);
+        _exit(127);
+    }
+    return pid;
+}
+
+static bool file_has(const char *path, const char *needle, size_t nlen)
+{
+    size_t len = 0;
+    char *t = dt_read_file(path, &len);
+    bool found = false;
+    for (size_t i = 0; t && i + nlen <= len && !found; i++) found = memcmp(t + i, needle, nlen) == 0;
+    free(t);
+    return found;
+}
+
+/* Processes (not zombies) carrying the marker, or (remote board on this host)
+ * whose command line names remote_base or whose directory is inside it.
+ * If comm is given, only processes with that name. */
+static int count_marked(const char *marker, const char *remote_base, const char *comm)
+{
+    char env_needle[128];
+    int en = snprintf(env_needle, sizeof env_needle, "STARHIL_KILLMARK=%s", marker);
+    DIR *d = opendir("/proc");
+    struct dirent *e;
+    int n = 0;
+    while (d && (e = readdir(d))) {
+        pid_t pid = (pid_t)atoi(e->d_name);
+        if (pid <= 0 || pid == getpid()) continue;
+        char p[128], buf[600];
+        snprintf(p, sizeof p, "/proc/%d/stat", (int)pid);
+        char *st = dt_read_file(p, NULL);
+        char *rp = st ? strrchr(st, ')') : NULL;
+        bool zombie = rp && rp[1] == ' ' && (rp[2] == 'Z' || rp[2] == 'X');
+        bool name_ok = true;
+        if (comm && st) {
+            char want[64];
+            snprintf(want, sizeof want, "(%s)", comm);
+            name_ok = strstr(st, want) != NULL;
+        }
+        free(st);
+        if (!rp || zombie || !name_ok) continue;
+        snprintf(p, sizeof p, "/proc/%d/environ", (int)pid);
+        bool hit = file_has(p, env_needle, (size_t)en);
+        if (!hit && remote_base) {
+            snprintf(p, sizeof p, "/proc/%d/cmdline", (int)pid);
+            hit = file_has(p, remote_base, strlen(remote_base));
+            snprintf(p, sizeof p, "/proc/%d/cwd", (int)pid);
+            ssize_t k = readlink(p, buf, sizeof buf - 1);
+            if (!hit && k > 0) { buf[k] = '\0'; hit = strncmp(buf, remote_base, strlen(remote_base)) == 0; }
+        }
+        n += hit;
+    }
+    if (d) closedir(d);
+    return n;
+}
+
+/* Entries of dir whose name contains part (recursing one level into dirs when deep). */
+static int count_entries(const char *dir, const char *part, bool deep)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    int n = 0;
+    while (d && (e = readdir(d))) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+        if (strstr(e->d_name, part)) n++;
+        if (deep && e->d_type == DT_DIR) {
+            char sub[1200];
+            snprintf(sub, sizeof sub, "%s/%s", dir, e->d_name);
+            n += count_entries(sub, part, false);
+        }
+    }
+    if (d) closedir(d);
+    return n;
+}
+
+typedef struct kill_case {
+    const char *what;
+    const char *const *args;   /* after `starhil --db DB` */
+    const char *wait_comm;     /* kill once a marked process of this name runs */
+    bool remote;               /* the process to wait for runs on the ssh board */
+    int sig;
+} kill_case;
+
+/* Starts the command, waits until wait_comm runs, then a random 0-400 ms,
+ * sends sig, and checks that within 10 s no process of it is left and no
+ * temporary file or directory. */
+static void kill_and_count(const kill_case *k, const char *db, const char *base, const char *remote_base)
+{
+    static unsigned seed;
+    if (!seed) seed = (unsigned)time(NULL) ^ (unsigned)getpid();
+    char marker[64], tmpdir[800], cache[800];
+    snprintf(marker, sizeof marker, "k%u", (unsigned)rand_r(&seed));
+    snprintf(tmpdir, sizeof tmpdir, "%s/tmp-%s", base, marker);
+    snprintf(cache, sizeof cache, "%s/cache-%s", base, marker);
+    mkdir(tmpdir, 0700);
+    const char *bin = getenv("STARHIL_BIN");
+    if (!bin) bin = "./build/san/starhil";
+    char *argv[40] = {(char *)bin, "--db", (char *)db};
+    int n = 3;
+    for (int i = 0; k->args[i] && n < 39; i++) argv[n++] = (char *)k->args[i];
+    argv[n] = NULL;
+    pid_t pid = spawn_marked(argv, marker, tmpdir, cache);
+    assert_true(pid > 0);
+    bool seen = false;
+    for (int i = 0; i < 1200 && !seen; i++) {   /* up to 2 minutes on a loaded machine */
+        seen = count_marked(marker, k->remote ? remote_base : NULL, k->wait_comm) > 0;
+        if (!seen) sleep_ms(100);
+    }
+    if (!seen) { dt_kill_tree(pid); fail_msg("%s: %s never ran", k->what, k->wait_comm); }
+    sleep_ms((int)(rand_r(&seed) % 400));
+    kill(pid, k->sig);
+    int st;
+    waitpid(pid, &st, 0);
+    int left = -1;
+    for (int i = 0; i < 100 && left != 0; i++) {   /* 2 s is the promise; 10 s on a loaded machine */
+        left = count_marked(marker, k->remote ? remote_base : NULL, NULL);
+        if (left) sleep_ms(100);
+    }
+    if (left) fail_msg("%s: %d process(es) still running after %s", k->what, left, strsignal(k->sig));
+    int tmp_left = count_entries(tmpdir, "", false);
+    int cache_left = count_entries(cache, ".tmp.", true);
+    char variants[900];
+    snprintf(variants, sizeof variants, "%s/variants", cache);
+    cache_left += count_entries(variants, ".tmp.", true);
+    int remote_left = k->remote ? count_entries(remote_base, "starhil.", false) : 0;
+    for (int i = 0; i < 50 && remote_left; i++) {   /* the board's keeper ends a moment later */
+        sleep_ms(100);
+        remote_left = count_entries(remote_base, "starhil.", false);
+    }
+    if (tmp_left || cache_left || remote_left)
+        fail_msg("%s: left %d file(s) in TMPDIR, %d temporary file(s) in the cache, %d remote working "
+                 "director(ies)", k->what, tmp_left, cache_left, remote_left);
+    dt_rm_rf(tmpdir);
+    dt_rm_rf(cache);
+}
+
+static void test_kill_leaves_nothing(void **state)
+{
+    (void)state;
+    assert_true(sshd_up);
+    char *dir = dt_mkdtemp("kill");
+    char db[600], remote_base[700], exe[700], port[16];
+    snprintf(db, sizeof db, "%s/k.db", dir);
+    snprintf(remote_base, sizeof remote_base, "%s/board", dir);
+    snprintf(exe, sizeof exe, "%s/hang-variant", dir);
+    snprintf(port, sizeof port, "%d", sshd.port);
+    sh_genome g;
+    char hex[17];
+    genome_of(TINY, &g, hex);
+    assert_int_equal(dt_fake_variant(exe, hex, "hang", NULL, 5.0, 300), 0);
+    char *out = NULL;
+    const char *add[] = {"device", "add", "board", "--kind", "ssh", "--host", "127.0.0.1", "--port", port,
+                         "--user", sshd.user, "--key", sshd.user_key, "--known-hosts", sshd.known_hosts,
+                         "--target", sh_host_triple(), "--workdir", remote_base, NULL};
+    if (run_cliv(db, &out, add)) fail_msg("device add: %s", out);
+    free(out);
+    const char *build[] = {"build", TINY, NULL};
+    const char *measure_local[] = {"measure", TINY, "--exe", exe, "--prompt=8", "--gen=4", "--retries=0", NULL};
+    const char *measure_board[] = {"measure", TINY, "--device", "board", "--exe", exe, "--prompt=8", "--gen=4",
+                                   "--retries=0", NULL};
+    const char *search[] = {"search", "--budget", "4", "--population", "2", "--seed", "3", NULL};
+    const char *score[] = {"score", TINY, "--tasks", "mqar", NULL};
+    const kill_case cases[] = {
+        {"build (kill -9 in the compiler)", build, "cc1", false, SIGKILL},
+        {"build (Ctrl-C in the compiler)", build, "cc1", false, SIGINT},
+        {"measure local (kill -9 in the variant)", measure_local, "sleep", false, SIGKILL},
+        {"measure local (Ctrl-C in the variant)", measure_local, "sleep", false, SIGINT},
+        {"measure on the ssh board (kill -9 in the variant)", measure_board, "sleep", true, SIGKILL},
+        {"search (kill -9 in the compiler)", search, "cc1", false, SIGKILL},
+        {"score (kill -9)", score, "starhil", false, SIGKILL},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) kill_and_count(&cases[i], db, dir, remote_base);
+
+    /* leftovers of harder crashes (no supervisor, no keeper either) are swept
+     * by the next run: pid 999999999 does not exist */
+    char cache[800], stale[1200], tmpdir[800], marker[] = "sweep";
+    snprintf(cache, sizeof cache, "%s/cache-sweep", dir);
+    snprintf(tmpdir, sizeof tmpdir, "%s/tmp-sweep", dir);
+    mkdir(tmpdir, 0700);
+    snprintf(stale, sizeof stale, "%s/variants", cache);
+    assert_int_equal(mkdir(cache, 0700) || mkdir(stale, 0700), 0);
+    snprintf(stale, sizeof stale, "%s/variants/0123456789abcdef", cache);
+    assert_int_equal(mkdir(stale, 0700), 0);
+    snprintf(stale, sizeof stale, "%s/variants/0123456789abcdef/variant.tmp.999999999.4", cache);
+    assert_int_equal(mkdir(stale, 0700), 0);
+    snprintf(stale, sizeof stale, "%s/variants/0123456789abcdef/variant.tmp.999999999.4/ccXYZ.o", cache);
+    assert_int_equal(dt_write_file(stale, "x", 0600), 0);
+    snprintf(stale, sizeof stale, "%s/starhil-local.999999999.AbCdEf", tmpdir);
+    assert_int_equal(mkdir(stale, 0700), 0);
+    snprintf(stale, sizeof stale, "%s/starhil.QwErTy", remote_base);
+    assert_int_equal(mkdir(stale, 0700), 0);
+    snprintf(stale, sizeof stale, "%s/starhil.QwErTy/.owner", remote_base);
+    assert_int_equal(dt_write_file(stale, "999999999\n", 0600), 0);
+    assert_int_equal(dt_fake_variant(exe, hex, "ok", NULL, 5.0, 0), 0);
+    const char *const sweepers[][12] = {
+        {"measure", TINY, "--exe", exe, "--prompt=8", "--gen=4", NULL},
+        {"measure", TINY, "--device", "board", "--exe", exe, "--prompt=8", "--gen=4", NULL},
+        /* sweeping comes first, even in a build that then fails (bad target: fast) */
+        {"build", TINY, "--target", "no-such-target", NULL},
+    };
+    for (size_t i = 0; i < 3; i++) {
+        const char *bin = getenv("STARHIL_BIN");
+        if (!bin) bin = "./build/san/starhil";
+        char *argv[20] = {(char *)bin, "--db", db};
+        int n = 3;
+        for (int j = 0; sweepers[i][j]; j++) argv[n++] = (char *)sweepers[i][j];
+        argv[n] = NULL;
+        pid_t pid = spawn_marked(argv, marker, tmpdir, cache);
+        int st;
+        waitpid(pid, &st, 0);
+        int want = i == 2 ? 1 : 0;
+        if (!(WIFEXITED(st) && WEXITSTATUS(st) == want)) fail_msg("%s: status %d", sweepers[i][0], st);
+    }
+    snprintf(stale, sizeof stale, "%s/variants/0123456789abcdef", cache);
+    assert_int_equal(count_entries(stale, ".tmp.", false), 0);
+    assert_int_equal(count_entries(tmpdir, "starhil-", false), 0);
+    assert_int_equal(count_entries(remote_base, "starhil.", false), 0);
+    dt_rm_rf(dir);
+    free(dir);
+}
+
+/* ---- retries that can succeed; deterministic failures -------------------------------------------- */
+
+/* A real executable (not a script: a running binary's file cannot be
+ * rewritten, a running script's can) that runs `sh SCRIPT ARGS...` and waits
+ * for it, so the binary stays busy as long as the script runs. */
+static void compile_wrapper(const char *exe, const char *script)
+{
+    char src[800], text[2000];
+    snprintf(src, sizeof src, "%s.c", exe);
+    snprintf(text, sizeof text,
+             "#include <unistd.h>\n#include <sys/wait.h>\n"
+             "int main(int argc, char **argv) {\n"
+             "  char *av[64] = {\"sh\", \"%s\"}; int k = 2;\n"
+             "  for (int i = 1; i < argc && k < 63; i++) av[k++] = argv[i];\n"
+             "  av[k] = 0; pid_t p = fork();\n"
+             "  if (p == 0) { execv(\"/bin/sh\", av); _exit(127); }\n"
+             "  int st; waitpid(p, &st, 0);\n"
+             "  return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);\n}\n", script);
+    assert_int_equal(dt_write_file(src, text, 0644), 0);
+    char *argv[] = {"cc", "-O0", "-o", (char *)exe, src, NULL};
+    assert_int_equal(dt_run(argv), 0);
+}
+
+typedef struct dropper_arg { char marker[700]; int dropped; } dropper_arg;
+
+static void *dropper_main(void *p)
+{
+    dropper_arg *k = p;
+    struct stat st;
+    for (int i = 0; i < 2400 && stat(k->marker, &st); i++) sleep_ms(25);
+    sleep_ms(300);
+    k->dropped = dt_sshd_drop_connections(&sshd);
+    return NULL;
+}
+
+static void test_ssh_retry_after_dropped_connection(void **state)
+{
+    (void)state;
+    assert_true(sshd_up);
+    char *dir = dt_mkdtemp("sshdrop");
+    sh_db *db = open_test_db(dir);
+    char remote_base[700], script[700], exe[700];
+    snprintf(remote_base, sizeof remote_base, "%s/board-tmp", dir);
+    snprintf(script, sizeof script, "%s/fake.sh", dir);
+    snprintf(exe, sizeof exe, "%s/variant", dir);
+    sh_device_rec rec;
+    ssh_rec(&rec, "board", sshd.user_key, sshd.known_hosts, remote_base);
+    add_device(db, &rec);
+    sh_device_rec_free(&rec);
+    sh_genome g;
+    char hex[17];
+    genome_of(TINY, &g, hex);
+    dropper_arg k;
+    memset(&k, 0, sizeof k);
+    snprintf(k.marker, sizeof k.marker, "%s/started", dir);
+    /* the first bench run hangs for 40 s: the connection drops under it while
+     * sshd stays up, so the old run goes on unless its session takes it down */
+    assert_int_equal(dt_fake_variant(script, hex, "slowfirst", k.marker, 5.0, 40), 0);
+    compile_wrapper(exe, script);
+    sh_measure_opts o = {.exe_path = exe, .prompt = 16, .gen = 8, .retries = 2, .backoff_s = 0.5,
+                         .timeout_s = 120};
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, dropper_main, &k), 0);
+    sh_measure_result r;
+    sh_err err = {{0}};
+    int rc = sh_measure_genome(db, "board", &g, &o, &r, &err);
+    pthread_join(th, NULL);
+    assert_true(k.dropped > 0);
+    if (rc) fail_msg("measure after a dropped connection: %s", err.msg);
+    sh_eval_rec e;
+    assert_int_equal(sh_db_get_eval(db, r.eval_id, &e, &err), 0);
+    assert_string_equal(e.status, "ok");
+    assert_true(e.attempts >= 2);
+    sh_eval_rec_free(&e);
+    sh_measure_result_free(&r);
+    sh_measure_shutdown();
+    /* nothing of the dropped run is left on the board */
+    int left = 1;
+    for (int i = 0; i < 50 && left; i++) {
+        left = count_entries(remote_base, "starhil.", false);
+        if (left) sleep_ms(100);
+    }
+    assert_int_equal(left, 0);
+    sh_db_close(db);
+    dt_rm_rf(dir);
+    free(dir);
+}
+
+static char noexec_mount[700];
+
+/* unmounts the test's tmpfs even when the test failed half-way */
+static int noexec_teardown(void **state)
+{
+    (void)state;
+    if (noexec_mount[0]) {
+        char *umnt[] = {"umount", noexec_mount, NULL};
+        dt_run(umnt);
+        noexec_mount[0] = '\0';
+    }
+    return 0;
+}
+
+/* exit 126 (a noexec working directory) is not retried and does not count
+ * against the device; `device check` finds it, and cpus the board lacks */
+static void test_deterministic_failures_and_check(void **state)
+{
+    (void)state;
+    assert_true(sshd_up);
+    char *dir = dt_mkdtemp("noexec");
+    char dbp[600], nx[700], exe[700], port[16];
+    snprintf(dbp, sizeof dbp, "%s/n.db", dir);
+    snprintf(nx, sizeof nx, "%s/noexec", dir);
+    snprintf(exe, sizeof exe, "%s/variant", dir);
+    snprintf(port, sizeof port, "%d", sshd.port);
+    mkdir(nx, 0755);
+    char *mnt[] = {"mount", "-t", "tmpfs", "-o", "noexec,size=8m", "tmpfs", nx, NULL};
+    bool mounted = dt_run(mnt) == 0;
+    if (mounted) snprintf(noexec_mount, sizeof noexec_mount, "%s", nx);
+    char *out = NULL;
+    /* a cpu list the board does not have (cpu 1000) passes `add` (the board is
+     * not contacted) and is found by `check` */
+    const char *add_cpus[] = {"device", "add", "cpub", "--kind", "ssh", "--host", "127.0.0.1", "--port", port,
+                              "--user", sshd.user, "--key", sshd.user_key, "--known-hosts", sshd.known_hosts,
+                              "--target", sh_host_triple(), "--cpus", "0,1000", NULL};
+    assert_int_equal(run_cliv(dbp, &out, add_cpus), 0);
+    free(out);
+    const char *check_cpus[] = {"device", "check", "cpub", NULL};
+    assert_int_equal(run_cliv(dbp, &out, check_cpus), 1);
+    if (!strstr(out, "cpu 1000")) fail_msg("check of --cpus 0,1000: %s", out);
+    free(out);
+    if (!mounted) {
+        print_message("# noexec part skipped: cannot mount a tmpfs here (needs root)\n");
+        dt_rm_rf(dir);
+        free(dir);
+        return;
+    }
+    const char *add_local[] = {"device", "add", "nxl", "--workdir", nx, NULL};
+    const char *add_ssh[] = {"device", "add", "nxb", "--kind", "ssh", "--host", "127.0.0.1", "--port", port,
+                             "--user", sshd.user, "--key", sshd.user_key, "--known-hosts", sshd.known_hosts,
+                             "--target", sh_host_triple(), "--workdir", nx, NULL};
+    assert_int_equal(run_cliv(dbp, &out, add_local), 0);
+    free(out);
+    assert_int_equal(run_cliv(dbp, &out, add_ssh), 0);
+    free(out);
+    const char *names[] = {"nxl", "nxb"};
+    sh_genome g;
+    char hex[17];
+    genome_of(TINY, &g, hex);
+    assert_int_equal(dt_fake_variant(exe, hex, "ok", NULL, 5.0, 0), 0);
+    sh_db *db;
+    sh_err err = {{0}};
+    assert_int_equal(sh_db_open(dbp, 0, &db, &err), 0);
+    for (int i = 0; i < 2; i++) {
+        const char *check[] = {"device", "check", names[i], NULL};
+        assert_int_equal(run_cliv(dbp, &out, check), 1);
+        if (!strstr(out, "noexec")) fail_msg("check %s: %s", names[i], out);
+        free(out);
+        sh_measure_opts o = {.exe_path = exe, .prompt = 16, .gen = 8, .retries = 3, .backoff_s = 0.2};
+        sh_measure_result r;
+        assert_int_not_equal(sh_measure_genome(db, names[i], &g, &o, &r, &err), 0);
+        if (!strstr(err.msg, "126")) fail_msg("measure on %s: %s", names[i], err.msg);
+        sh_eval_rec e;
+        assert_int_equal(sh_db_get_eval(db, r.eval_id, &e, &err), 0);
+        assert_int_equal(e.attempts, 1);                /* not retried */
+        sh_eval_rec_free(&e);
+        sh_device_rec dev;
+        assert_int_equal(sh_db_get_device(db, names[i], &dev, &err), 0);
+        assert_int_equal(dev.fail_count, 0);            /* not the device's health */
+        assert_true(dev.healthy);
+        sh_device_rec_free(&dev);
+    }
+    sh_measure_shutdown();
+    sh_db_close(db);
+    noexec_teardown(NULL);
+    dt_rm_rf(dir);
+    free(dir);
+}
+
+/* ---- host keys ----------------------------------------------------------------------------------- */
+
+/* "SHA256:..." of a public key file, from OpenSSH's own ssh-keygen -l. */
+static void keygen_fingerprint(const char *pub, char *out, size_t cap)
+{
+    char *argv[] = {"ssh-keygen", "-l", "-E", "sha256", "-f", (char *)pub, NULL};
+    sh_proc_result r;
+    sh_err err = {{0}};
+    assert_int_equal(sh_proc_run(argv, NULL, &r, &err), 0);
+    const char *p = strstr(r.out, "SHA256:");
+    assert_non_null(p);
+    snprintf(out, cap, "%.*s", (int)strcspn(p, " \n"), p);
+    sh_proc_result_free(&r);
+}
+
+static void test_ssh_changed_host_key(void **state)
+{
+    (void)state;
+    assert_true(sshd_up);
+    char *dir = dt_mkdtemp("hostkey");
+    char db[600], kh[600], port[16], pub[700], oldpub[700], old[700];
+    snprintf(db, sizeof db, "%s/h.db", dir);
+    snprintf(kh, sizeof kh, "%s/known_hosts", dir);
+    snprintf(port, sizeof port, "%d", sshd.port);
+    const char *foreign = "# kept\nother.example.org ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOZKgiV0yIFZqZ1VyQ0zYyOCnY8Tq3Zm7hQmC4z3m0e1\n";
+    assert_int_equal(dt_write_file(kh, foreign, 0600), 0);
+    char *out = NULL;
+    const char *add[] = {"device", "add", "kb", "--kind", "ssh", "--host", "127.0.0.1", "--port", port,
+                         "--user", sshd.user, "--key", sshd.user_key, "--known-hosts", kh,
+                         "--target", sh_host_triple(), "--trust-host-key", NULL};
+    assert_int_equal(run_cliv(db, &out, add), 0);                 /* first seen: recorded */
+    free(out);
+    snprintf(pub, sizeof pub, "%s.pub", sshd.host_key);
+    char fp_old[128], fp_new[128];
+    keygen_fingerprint(pub, fp_old, sizeof fp_old);
+    /* the board is reinstalled: same address, new host key */
+    assert_int_equal(dt_sshd_restart_new_host_key(&sshd), 0);
+    keygen_fingerprint(pub, fp_new, sizeof fp_new);
+    assert_string_not_equal(fp_old, fp_new);
+    const char *check[] = {"device", "check", "kb", NULL};
+    const char *check_trust[] = {"device", "check", "kb", "--trust-host-key", NULL};
+    const char *probe[] = {"device", "probe", "kb", NULL};
+    const char *measure[] = {"measure", TINY, "--device", "kb", "--prompt=8", "--gen=4", "--retries=0", NULL};
+    const char *trust[] = {"device", "trust", "kb", NULL};
+    const char *const *refused[] = {check, check_trust, probe, measure, trust};
+    for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+        assert_int_not_equal(run_cliv(db, &out, refused[i]), 0);   /* --trust-host-key included */
+        if (!strstr(out, "CHANGED") || !strstr(out, fp_new) || !strstr(out, fp_old))
+            fail_msg("`%s %s %s`: %s", refused[i][0], refused[i][1], refused[i][2], out);
+        free(out);
+    }
+    char *text = dt_read_file(kh, NULL);
+    assert_string_equal(strstr(text, "[127.0.0.1]") ? "" : "gone", "");   /* old entry untouched */
+    free(text);
+    /* the explicit replacement says which fingerprint replaced which */
+    const char *replace[] = {"device", "trust", "kb", "--replace", NULL};
+    assert_int_equal(run_cliv(db, &out, replace), 0);
+    char expect[300];
+    snprintf(expect, sizeof expect, "%s -> %s", fp_old, fp_new);
+    if (!strstr(out, expect)) fail_msg("device trust --replace: %s (expected %s)", out, expect);
+    free(out);
+    assert_int_equal(run_cliv(db, &out, check), 0);
+    free(out);
+    /* known_hosts: the other lines as they were, one entry for the board, the new key */
+    text = dt_read_file(kh, NULL);
+    assert_true(strncmp(text, foreign, strlen(foreign)) == 0);
+    char needle[64];
+    snprintf(needle, sizeof needle, "[127.0.0.1]:%d ", sshd.port);
+    const char *first = strstr(text, needle);
+    assert_non_null(first);
+    assert_null(strstr(first + 1, needle));
+    char *newpub = dt_read_file(pub, NULL);
+    char *sp = strchr(newpub, ' '), *sp2 = sp ? strchr(sp + 1, ' ') : NULL;
+    if (sp2) *sp2 = '\0';
+    assert_non_null(strstr(first, strchr(newpub, ' ') + 1));
+    free(newpub);
+    free(text);
+    /* the old key back for the other tests */
+    dt_sshd_kill(&sshd);
+    snprintf(old, sizeof old, "%s.old", sshd.host_key);
+    snprintf(oldpub, sizeof oldpub, "%s.old.pub", sshd.host_key);
+    assert_int_equal(rename(old, sshd.host_key) || rename(oldpub, pub), 0);
+    assert_int_equal(dt_sshd_restart(&sshd), 0);
+    dt_rm_rf(dir);
+    free(dir);
+}
+
 int main(void)
 {
     setenv("STARHIL_CACHE_DIR", "/tmp/starhil-test-cache", 0);
+    if (getenv("CMOCKA_TEST_FILTER")) cmocka_set_test_filter(getenv("CMOCKA_TEST_FILTER"));
     const struct CMUnitTest pure[] = {
         cmocka_unit_test(test_shell_quote_hostile),
         cmocka_unit_test(test_names_and_cpulists),
@@ -1420,6 +1925,10 @@ int main(void)
         cmocka_unit_test(test_ssh_host_keys_and_auth),
         cmocka_unit_test(test_ssh_measure_with_sshd_killed),
         cmocka_unit_test(test_ssh_cli_add_trust_check_probe),
+        cmocka_unit_test(test_kill_leaves_nothing),
+        cmocka_unit_test(test_ssh_retry_after_dropped_connection),
+        cmocka_unit_test_teardown(test_deterministic_failures_and_check, noexec_teardown),
+        cmocka_unit_test(test_ssh_changed_host_key),
     };
     int failed = cmocka_run_group_tests_name("devices", pure, NULL, NULL);
     failed += cmocka_run_group_tests_name("devices_ssh", ssh, ssh_setup, ssh_teardown);

@@ -250,6 +250,54 @@ void dt_sshd_kill(dt_sshd *s)
     s->pid = 0;
 }
 
+static bool is_sshd(pid_t pid)
+{
+    char path[64], comm[64] = "";
+    snprintf(path, sizeof path, "/proc/%d/comm", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (!f) return false;
+    if (!fgets(comm, sizeof comm, f)) comm[0] = '\0';
+    fclose(f);
+    return !strncmp(comm, "sshd", 4);
+}
+
+int dt_sshd_drop_connections(dt_sshd *s)
+{
+    if (s->pid <= 0) return 0;
+    pid_t tree[256];
+    int n = 0;
+    tree[n++] = s->pid;
+    for (int changed = 1; changed;) {
+        changed = 0;
+        DIR *d = opendir("/proc");
+        struct dirent *e;
+        while (d && (e = readdir(d))) {
+            pid_t pid = (pid_t)atoi(e->d_name);
+            if (pid <= 0 || !is_sshd(pid)) continue;
+            bool known = false;
+            for (int i = 0; i < n; i++) if (tree[i] == pid) known = true;
+            if (known) continue;
+            pid_t pp = ppid_of(pid);
+            for (int i = 0; i < n && n < 256; i++)
+                if (tree[i] == pp) { tree[n++] = pid; changed = 1; break; }
+        }
+        if (d) closedir(d);
+    }
+    for (int i = 1; i < n; i++) kill(tree[i], SIGKILL);
+    return n - 1;
+}
+
+int dt_sshd_restart_new_host_key(dt_sshd *s)
+{
+    dt_sshd_kill(s);
+    char old[700], oldpub[700], pub[700];
+    snprintf(old, sizeof old, "%s.old", s->host_key);
+    snprintf(oldpub, sizeof oldpub, "%s.old.pub", s->host_key);
+    snprintf(pub, sizeof pub, "%s.pub", s->host_key);
+    if (rename(s->host_key, old) || rename(pub, oldpub) || keygen(s->host_key)) return -1;
+    return spawn_sshd(s);
+}
+
 void dt_sshd_stop(dt_sshd *s)
 {
     dt_sshd_kill(s);

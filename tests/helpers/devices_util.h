@@ -37,6 +37,14 @@ int dt_sshd_start(dt_sshd *s);
 int dt_sshd_restart(dt_sshd *s);      /* same port, same host key */
 void dt_sshd_kill(dt_sshd *s);        /* SIGKILL the daemon and all sessions */
 void dt_sshd_stop(dt_sshd *s);        /* kill and remove the directory */
+/* Drops every open connection as a network failure would: SIGKILL to the
+ * daemon's per-connection sshd processes only; the listener stays, and so do
+ * the commands those sessions started (they are not sshd processes).
+ * Returns how many processes were killed. */
+int dt_sshd_drop_connections(dt_sshd *s);
+/* Restarts the daemon on the same port with a NEW host key (a reinstalled
+ * board); the old key stays in other_host_key's place for comparison. */
+int dt_sshd_restart_new_host_key(dt_sshd *s);
 
 /* ---- fake variant ---------------------------------------------------------- */
 /* Writes an executable sh script at path that behaves like a variant for
