@@ -110,6 +110,18 @@ int sh_device_probe_with(struct sh_device *d, const char *exe_on_device, double 
 
 /* ---- parsing and statistics (exposed for tests and the profile sweep) ---- */
 
+/* The board's state around one repetition, as the variant read it on the
+ * device (docs/interfaces.md "state"); -1 where unknown. */
+typedef struct sh_rep_state {
+    double wall_s;        /* the repetition's wall time                        */
+    double wait_s;        /* time the variant's threads waited for a CPU       */
+    double other_cpus;    /* CPUs used by other processes, on average          */
+    double procs_running; /* run queue (larger of before/after)                */
+    double load1;         /* 1-minute load average                             */
+    double freq_khz;      /* lowest current frequency of the CPUs used         */
+    double temp_mc;       /* hottest thermal zone, millidegrees Celsius        */
+} sh_rep_state;
+
 typedef struct sh_bench_out {
     char genome_hash[17];
     double *decode_ms;  int n_decode;     /* every decoded token of every rep */
@@ -118,6 +130,8 @@ typedef struct sh_bench_out {
     double peak_rss_bytes, weight_bytes, kv_bytes, conv_state_bytes;
     double share_prefill[5], share_decode[5];   /* conv attention swiglu moe head */
     int reps;
+    int n_cpus;                           /* cpu.n_cpus, 0 if absent          */
+    sh_rep_state *state;  int n_state;    /* one per rep, or none (older variants) */
     char *build_json, *cpu_json;          /* malloc'd sub-objects (validated) */
 } sh_bench_out;
 
