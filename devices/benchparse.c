@@ -342,3 +342,30 @@ int sh_median_ci(const double *x, int n, double *median, double *lo, double *hi)
     free(s);
     return 0;
 }
+
+/* ---- the robust estimate -------------------------------------------------------- */
+
+int sh_min_of_medians_ci(const double *x, int n, double *est, double *lo, double *hi)
+{
+    if (n <= 0) return -1;
+    double m = x[0];
+    for (int i = 1; i < n; i++) m = fmin(m, x[i]);
+    *est = m;
+    enum { B = 2000 };
+    double *boot = malloc(B * sizeof *boot);
+    if (!boot) return -1;
+    uint64_t s = 0x9E3779B97F4A7C15ull ^ (uint64_t)n;
+    for (int b = 0; b < B; b++) {
+        double bm = INFINITY;
+        for (int i = 0; i < n; i++) {
+            s ^= s << 13; s ^= s >> 7; s ^= s << 17;          /* xorshift64 */
+            bm = fmin(bm, x[s % (uint64_t)n]);
+        }
+        boot[b] = bm;
+    }
+    qsort(boot, B, sizeof *boot, cmp_double);
+    *lo = boot[(int)(0.025 * (B - 1))];
+    *hi = boot[(int)(0.975 * (B - 1))];
+    free(boot);
+    return 0;
+}
