@@ -426,6 +426,48 @@ static int run_bench(measure_ctx *c, const char *remote_exe, int reps, sh_bench_
     return rc;
 }
 
+/* Adds one bench invocation to a (takes b's contents) and re-judges the
+ * repetitions; *qm and *half: median of the quiet tokens and its CI half-width. */
+static int acc_add(measure_ctx *c, measure_acc *a, sh_bench_out *bp, double *qm_out, double *half_out, sh_err *err)
+{
+    sh_bench_out b = *bp;
+    memset(bp, 0, sizeof *bp);
+    int bad = push_reps(a, &b) ||
+              vec_push(&a->decode, b.decode_ms, b.n_decode) || vec_push(&a->prefill, b.prefill_ms, b.n_prefill) ||
+              vec_push(&a->ttft, &b.ttft_ms, 1) || vec_push(&a->rss, &b.peak_rss_bytes, 1) ||
+              vec_push(&a->dec_tps, &b.decode_tok_s, 1) || vec_push(&a->pre_tps, &b.prefill_tok_s, 1);
+    a->invocations++;
+    a->reps += b.reps;
+    a->weight_bytes = b.weight_bytes;
+    a->kv_bytes = b.kv_bytes;
+    a->conv_bytes = b.conv_state_bytes;
+    for (int k = 0; k < 5; k++) {
+        a->share_prefill[k] += (b.share_prefill[k] - a->share_prefill[k]) / a->invocations;
+        a->share_decode[k] += (b.share_decode[k] - a->share_decode[k]) / a->invocations;
+    }
+    free(a->build_json); free(a->cpu_json);
+    a->build_json = b.build_json; a->cpu_json = b.cpu_json;
+    b.build_json = b.cpu_json = NULL;
+    sh_bench_out_free(&b);
+    if (bad) return sh_err_set(err, "out of memory");
+    sh_median_ci(a->decode.v, a->decode.n, &a->median, &a->lo, &a->hi);
+    /* convergence is judged on the quiet repetitions only */
+    classify_reps(c, a);
+    int per_rep = a->reps > 0 ? a->decode.n / a->reps : 0;
+    dbl_vec q = {0};
+    double qm = 0, qlo = 0, qhi = 0;
+    if (per_rep > 0 && a->quiet_reps > 0) {
+        if (quiet_tokens(a, per_rep, &q)) { free(q.v); return sh_err_set(err, "out of memory"); }
+        if (q.n) sh_median_ci(q.v, q.n, &qm, &qlo, &qhi);
+    }
+    free(q.v);
+    double half = fmax(qm - qlo, qhi - qm);
+    a->ci_half_rel = qm > 0 ? half / qm : INFINITY;
+    *qm_out = qm;
+    *half_out = half;
+    return 0;
+}
+
 static int attempt(measure_ctx *c, measure_acc *a, sh_err *err)
 {
     char remote[2048], name[64];
@@ -446,37 +488,9 @@ static int attempt(measure_ctx *c, measure_acc *a, sh_err *err)
         sh_bench_out b;
         rc = run_bench(c, remote, want, &b, err);
         if (rc) return rc;
-        int bad = push_reps(a, &b) ||
-                  vec_push(&a->decode, b.decode_ms, b.n_decode) || vec_push(&a->prefill, b.prefill_ms, b.n_prefill) ||
-                  vec_push(&a->ttft, &b.ttft_ms, 1) || vec_push(&a->rss, &b.peak_rss_bytes, 1) ||
-                  vec_push(&a->dec_tps, &b.decode_tok_s, 1) || vec_push(&a->pre_tps, &b.prefill_tok_s, 1);
-        a->invocations++;
-        a->reps += b.reps;
-        a->weight_bytes = b.weight_bytes;
-        a->kv_bytes = b.kv_bytes;
-        a->conv_bytes = b.conv_state_bytes;
-        for (int k = 0; k < 5; k++) {
-            a->share_prefill[k] += (b.share_prefill[k] - a->share_prefill[k]) / a->invocations;
-            a->share_decode[k] += (b.share_decode[k] - a->share_decode[k]) / a->invocations;
-        }
-        free(a->build_json); free(a->cpu_json);
-        a->build_json = b.build_json; a->cpu_json = b.cpu_json;
-        b.build_json = b.cpu_json = NULL;
-        sh_bench_out_free(&b);
-        if (bad) return sh_err_set(err, "out of memory");
-        sh_median_ci(a->decode.v, a->decode.n, &a->median, &a->lo, &a->hi);
-        /* convergence is judged on the quiet repetitions only */
-        classify_reps(c, a);
-        int per_rep = a->reps > 0 ? a->decode.n / a->reps : 0;
-        dbl_vec q = {0};
-        double qm = 0, qlo = 0, qhi = 0;
-        if (per_rep > 0 && a->quiet_reps > 0) {
-            if (quiet_tokens(a, per_rep, &q)) { free(q.v); return sh_err_set(err, "out of memory"); }
-            if (q.n) sh_median_ci(q.v, q.n, &qm, &qlo, &qhi);
-        }
-        free(q.v);
-        double half = fmax(qm - qlo, qhi - qm);
-        a->ci_half_rel = qm > 0 ? half / qm : INFINITY;
+        double qm, half;
+        rc = acc_add(c, a, &b, &qm, &half, err);
+        if (rc) return rc;
         progress(&c->o, "measure %s on %s: %d reps (%d quiet), decode median %.3f ms, CI +-%.1f%%", c->hash,
                  c->rec->name, a->reps, a->quiet_reps, a->median, qm > 0 ? 100 * half / qm : 0);
         if (a->quiet_reps >= c->o.min_reps && qm > 0 && half <= c->o.tolerance * qm) {
@@ -966,4 +980,140 @@ int sh_measure_genome(sh_db *db, const char *device, const sh_genome *g, const s
         return sh_err_set(err, "measure: depth %d + prompt %d + gen %d = %lld tokens exceed the genome's "
                           "max context %d", o.depth, o.prompt, o.gen, need, g->max_context);
     return measure_kind(db, device, g, opts, "measure", -1, res, err);
+}
+
+/* ---- interleaved comparison ------------------------------------------------------------ */
+
+static void ratio_ci(const double *x, int n, sh_ratio_ci *out)
+{
+    out->n = n;
+    out->est = out->lo = out->hi = NAN;
+    if (n > 0) sh_median_ci(x, n, &out->est, &out->lo, &out->hi);
+}
+
+int sh_measure_interleaved(sh_db *db, const char *device, const sh_genome *g, int n, const sh_measure_opts *opts,
+                           int rounds, sh_measure_result *res, sh_ratio_ci *decode_speed,
+                           sh_ratio_ci *prefill_speed, int *order, sh_err *err)
+{
+    if (!db || !device || !g || !res || n < 2 || n > 32) return sh_err_set(err, "compare: need 2 to 32 genomes");
+    if (rounds <= 0) rounds = 6;
+    if (rounds > 1000) rounds = 1000;
+    sh_device_rec rec;
+    if (get_device_rec(db, device, &rec, err)) return -1;
+    measure_ctx *c = calloc((size_t)n, sizeof *c);
+    measure_acc *a = calloc((size_t)n, sizeof *a);
+    char (*exe)[SH_BUILD_PATH_MAX] = calloc((size_t)n, sizeof *exe);
+    double *est = calloc((size_t)n * (size_t)rounds, sizeof *est);     /* [round][genome] decode ms */
+    double *pre = calloc((size_t)n * (size_t)rounds, sizeof *pre);     /* [round][genome] prefill ms */
+    double *ratios = calloc((size_t)rounds, sizeof *ratios);
+    int rc = -1;
+    dev_slot *slot = NULL;
+    if (!c || !a || !exe || !est || !pre || !ratios) { sh_err_set(err, "out of memory"); goto out; }
+    for (int i = 0; i < n; i++) {
+        c[i].o = effective(opts);
+        c[i].rec = &rec;
+        c[i].threads = threads_for(&c[i].o, &rec);
+        sh_hash_hex(sh_genome_hash(&g[i]), c[i].hash);
+        if (sh_genome_validate(&g[i], err)) { sh_err_prefix(err, "compare"); goto out; }
+        long long need = (long long)c[i].o.depth + c[i].o.prompt + c[i].o.gen;
+        if (need > g[i].max_context) {
+            sh_err_set(err, "compare: genome %s: %lld tokens exceed its max context %d", c[i].hash, need, g[i].max_context);
+            goto out;
+        }
+        sh_build_opts bo = {0};
+        progress(&c[i].o, "building %s for %s", c[i].hash, rec.target);
+        if (sh_build_variant(&g[i], rec.target, &bo, exe[i], sizeof exe[i], err)) goto out;
+        c[i].exe = exe[i];
+    }
+    slot = acquire_device(&rec, err);
+    if (!slot) goto out;
+    for (int i = 0; i < n; i++) {
+        char name[64];
+        c[i].dev = slot->dev;
+        snprintf(name, sizeof name, "variant-%s", c[i].hash);
+        if (sh_device_push(slot->dev, c[i].exe, name, c[i].remote, sizeof c[i].remote, err)) goto out;
+    }
+    for (int r = 0; r < rounds; r++) {
+        for (int k = 0; k < n; k++) {
+            int i = r % 2 ? n - 1 - k : k;          /* A B, B A, A B, ... */
+            if (order) order[r * n + k] = i;
+            sh_bench_out b;
+            if (run_bench(&c[i], c[i].remote, c[i].o.reps_per_run, &b, err)) {
+                sh_err_prefix(err, "compare %s on %s", c[i].hash, rec.name);
+                goto out;
+            }
+            /* this invocation alone: its own robust estimate */
+            measure_acc one = {0};
+            double qm, half, lo, hi;
+            sh_bench_out copy = {0};
+            copy.reps = b.reps;
+            copy.n_decode = b.n_decode;
+            copy.n_state = b.n_state;
+            copy.n_cpus = b.n_cpus;
+            copy.decode_ms = b.decode_ms;
+            copy.state = b.state;
+            if (push_reps(&one, &copy)) { sh_bench_out_free(&b); acc_free(&one); sh_err_set(err, "out of memory"); goto out; }
+            one.reps = b.reps;
+            classify_reps(&c[i], &one);
+            estimate(&one, &est[r * n + i], &lo, &hi);
+            acc_free(&one);
+            double *pm = malloc((size_t)(b.n_prefill ? b.n_prefill : 1) * sizeof *pm);
+            if (pm && b.n_prefill) {
+                memcpy(pm, b.prefill_ms, (size_t)b.n_prefill * sizeof *pm);
+                double m, l2, h2;
+                sh_median_ci(pm, b.n_prefill, &m, &l2, &h2);
+                pre[r * n + i] = m;
+            }
+            free(pm);
+            if (acc_add(&c[i], &a[i], &b, &qm, &half, err)) goto out;
+            progress(&c[i].o, "compare round %d/%d: %s %.3f ms/token", r + 1, rounds, c[i].hash, est[r * n + i]);
+        }
+    }
+    for (int i = 0; i < n; i++) {
+        sh_measure_result *x = &res[i];
+        memset(x, 0, sizeof *x);
+        estimate(&a[i], &x->decode_ms, &x->decode_ms_low, &x->decode_ms_high);
+        x->decode_ms_median = a[i].median;
+        x->decode_ci_low = a[i].lo;
+        x->decode_ci_high = a[i].hi;
+        x->decode_tok_s = x->decode_ms > 0 ? 1000.0 / x->decode_ms : 0;
+        double pm = median_of(&a[i].prefill);
+        x->prefill_tok_s = pm > 0 ? c[i].o.prompt * 1000.0 / pm : 0;
+        x->ttft_ms = median_of(&a[i].ttft);
+        for (int j = 0; j < a[i].rss.n; j++) x->peak_rss_bytes = fmax(x->peak_rss_bytes, a[i].rss.v[j]);
+        x->weight_bytes = a[i].weight_bytes;
+        x->kv_bytes = a[i].kv_bytes;
+        x->conv_bytes = a[i].conv_bytes;
+        x->reps = a[i].reps;
+        x->quiet_reps = a[i].quiet_reps;
+        x->disturbed_reps = a[i].reps - a[i].quiet_reps;
+        x->converged = a[i].quiet_reps >= c[i].o.min_reps && a[i].ci_half_rel <= c[i].o.tolerance;
+        x->rounds = rounds;
+        if (a[i].quiet_reps < c[i].o.min_reps) {
+            snprintf(x->stability, sizeof x->stability, "unstable");
+            snprintf(x->reason, sizeof x->reason, "only %d quiet of %d repetitions (busy %d, throttled %d)",
+                     a[i].quiet_reps, a[i].reps, a[i].busy_reps, a[i].throttled_reps);
+        } else if (a[i].quiet_reps < a[i].reps) {
+            snprintf(x->stability, sizeof x->stability, "disturbed");
+            snprintf(x->reason, sizeof x->reason, "%d of %d repetitions disturbed and left out",
+                     a[i].reps - a[i].quiet_reps, a[i].reps);
+        } else {
+            snprintf(x->stability, sizeof x->stability, "quiet");
+        }
+        int m = 0;
+        for (int r = 0; r < rounds; r++)
+            if (est[r * n] > 0 && est[r * n + i] > 0) ratios[m++] = est[r * n] / est[r * n + i];
+        ratio_ci(ratios, m, &decode_speed[i]);
+        m = 0;
+        for (int r = 0; r < rounds; r++)
+            if (pre[r * n] > 0 && pre[r * n + i] > 0) ratios[m++] = pre[r * n] / pre[r * n + i];
+        ratio_ci(ratios, m, &prefill_speed[i]);
+    }
+    rc = 0;
+out:
+    if (slot) release_device(slot);
+    if (a) for (int i = 0; i < n; i++) acc_free(&a[i]);
+    free(a); free(c); free(exe); free(est); free(pre); free(ratios);
+    sh_device_rec_free(&rec);
+    return rc;
 }

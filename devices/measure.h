@@ -134,6 +134,27 @@ void sh_measure_result_free(sh_measure_result *r);
 int sh_measure_genome(sh_db *db, const char *device, const sh_genome *g,
                       const sh_measure_opts *opts, sh_measure_result *res, sh_err *err);
 
+/* A paired ratio: its median over rounds and a distribution-free 95% CI of
+ * that median (order statistics of the per-round ratios; [min, max] below 6
+ * rounds). */
+typedef struct sh_ratio_ci { double est, lo, hi; int n; } sh_ratio_ci;
+
+/* Interleaved comparison of n genomes (n >= 2) on one device: `rounds`
+ * rounds, each running one bench invocation of reps_per_run repetitions per
+ * genome, in alternating order (A B, B A, A B ... so neither genome always
+ * runs first), so drift of the board hits every genome alike.  res[i] gets
+ * genome i's figures over all rounds (decode_ms is the robust estimate, and
+ * decode_tok_s = 1000 / decode_ms, so table and summary use one estimator;
+ * stability from its repetitions).  decode_speed[i] is the paired ratio of
+ * genome i's decode speed to genome 0's (per round: estimate of 0 / estimate
+ * of i), prefill_speed[i] the same for prefill (median prefill time per
+ * invocation).  order (NULL, or rounds * n ints) receives the genome index
+ * of each invocation in the order they ran.  Nothing is stored: a comparison
+ * is only valid paired in time.  rounds 0: 6. */
+int sh_measure_interleaved(sh_db *db, const char *device, const sh_genome *g, int n, const sh_measure_opts *opts,
+                           int rounds, sh_measure_result *res, sh_ratio_ci *decode_speed,
+                           sh_ratio_ci *prefill_speed, int *order, sh_err *err);
+
 /* Closes every cached device session (removing their working directories). */
 void sh_measure_shutdown(void);
 

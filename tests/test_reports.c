@@ -1182,7 +1182,9 @@ static void test_assets_current(void **state)
 
 /* ---- compare ------------------------------------------------------------------------------ */
 
-/* Two tiny genomes measured for real on the local device, side by side. */
+/* Two tiny genomes measured for real on the local device, interleaved: the
+ * run order alternates (A B, B A, A B), each ratio is paired per round and
+ * comes with its interval, and table and summary sentence use one estimator. */
 static void test_compare_local(void **state)
 {
     (void)state;
@@ -1190,12 +1192,17 @@ static void test_compare_local(void **state)
     const char *g2 = "d=64 v=256 hd=16 theta=10000 eps=1e-05 ctx=512 tie=1 | gqa(4,2,qk)/swiglu(96)*4";
     sh_proc_result r;
     int rc = run_cli(&r, "--db", "compare.db", "compare", "--device", "local", g1, g2, "--prompt", "16",
-                     "--gen", "8", "--max-reps", "3", "--wtype", "f32", "--json", NULL);
+                     "--gen", "8", "--rounds", "3", "--reps", "2", "--wtype", "f32", "--json", NULL);
     if (rc != 0) fail_msg("compare failed (%d): %s", rc, r.err);
     json_t *j = json_loads(r.out, 0, NULL);
     if (!j) fail_msg("compare --json printed: %.500s", r.out);
     sh_proc_result_free(&r);
     assert_string_equal(json_string_value(json_object_get(j, "device")), "local");
+    assert_string_equal(json_string_value(json_object_get(j, "decode_estimator")), "min of per-repetition medians");
+    json_t *ord = json_object_get(j, "run_order");
+    const int want[6] = {0, 1, 1, 0, 0, 1};
+    assert_int_equal(json_array_size(ord), 6);
+    for (int k = 0; k < 6; k++) assert_int_equal(json_integer_value(json_array_get(ord, k)), want[k]);
     json_t *res = json_object_get(j, "results");
     assert_int_equal(json_array_size(res), 2);
     json_t *a = json_array_get(res, 0), *b = json_array_get(res, 1);
@@ -1207,34 +1214,30 @@ static void test_compare_local(void **state)
     double da = json_number_value(json_object_get(a, "decode_tok_s"));
     double db_ = json_number_value(json_object_get(b, "decode_tok_s"));
     assert_true(da > 0 && db_ > 0);
-    assert_true(json_number_value(json_object_get(a, "decode_speed_vs_first")) == 1.0);
-    assert_true(fabs(json_number_value(json_object_get(b, "decode_speed_vs_first")) - db_ / da) < 1e-9 * db_ / da);
+    /* tok/s is the same estimator as decode_ms */
+    assert_true(fabs(da * json_number_value(json_object_get(a, "decode_ms")) - 1000.0) < 1e-6);
+    json_t *ra = json_object_get(a, "decode_speed_vs_first"), *rb = json_object_get(b, "decode_speed_vs_first");
+    assert_true(json_number_value(json_object_get(ra, "ratio")) == 1.0);
+    assert_int_equal(json_integer_value(json_object_get(rb, "rounds")), 3);
+    double x = json_number_value(json_object_get(rb, "ratio"));
+    double lo = json_number_value(json_object_get(rb, "ci_low")), hi = json_number_value(json_object_get(rb, "ci_high"));
+    assert_true(x > 0 && lo <= x && x <= hi);
+    assert_true(json_is_string(json_object_get(b, "stability")));
     assert_true(json_number_value(json_object_get(b, "peak_rss_bytes")) > 0);
     json_decref(j);
 
-    /* both measurements are stored; a second compare reuses them */
-    char path[512];
-    path_in(path, sizeof path, "compare.db");
-    sh_db *db = NULL;
-    sh_err err = {{0}};
-    assert_int_equal(sh_db_open(path, SH_DB_READONLY, &db, &err), 0);
-    sh_eval_rec *ev = NULL;
-    int n = 0, ok = 0;
-    assert_int_equal(sh_db_list_evals(db, 0, &ev, &n, &err), 0);
-    for (int i = 0; i < n; i++) {
-        ok += !strcmp(ev[i].status, "ok") && !strcmp(ev[i].device, "local");
-        sh_eval_rec_free(&ev[i]);
-    }
-    free(ev);
-    sh_db_close(db);
-    assert_true(ok >= 2);
+    /* the table names its estimator; the summary sentence carries an interval */
     rc = run_cli(&r, "--db", "compare.db", "compare", "--device", "local", g1, g2, "--prompt", "16",
-                 "--gen", "8", "--max-reps", "3", "--wtype", "f32", NULL);
+                 "--gen", "8", "--rounds", "2", "--reps", "1", "--wtype", "f32", NULL);
     assert_int_equal(rc, 0);
     assert_non_null(strstr(r.out, "decodes"));
+    assert_non_null(strstr(r.out, "min of per-repetition medians"));
+    assert_non_null(strstr(r.out, "(95% CI"));
     sh_proc_result_free(&r);
 
     assert_int_equal(run_cli(&r, "--db", "compare.db", "compare", "--device", "local", g1, NULL), 2);
+    sh_proc_result_free(&r);
+    assert_int_equal(run_cli(&r, "--db", "compare.db", "compare", "--device", "local", g1, g2, "--rounds", "1", NULL), 2);
     sh_proc_result_free(&r);
     assert_int_equal(run_cli(&r, "--db", "compare.db", "compare", "--device", "nowhere", g1, g2, NULL), 1);
     assert_non_null(strstr(r.err, "nowhere"));
@@ -1289,5 +1292,6 @@ int main(void)
         cmocka_unit_test(test_assets_current),
         cmocka_unit_test(test_compare_local),
     };
+    if (getenv("SH_TEST_FILTER")) cmocka_set_test_filter(getenv("SH_TEST_FILTER"));   /* e.g. "*compare*" */
     return cmocka_run_group_tests(tests, setup, teardown);
 }
