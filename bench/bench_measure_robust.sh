@@ -77,7 +77,7 @@ CMP="$TMP/compare.jsonl"
 k=0
 while [ $k -lt "$CMP_RUNS" ]; do
     ./starhil --db "$DB" compare --device "$DEVICE" lfm2-1.2b qwen3-1.7b --prompt 32 --gen 16 \
-        --rounds 4 --reps 2 --json 2>"$TMP/err" >"$TMP/out" ||
+        --rounds 3 --reps 1 --json 2>"$TMP/err" >"$TMP/out" ||
         { echo "bench_measure_robust: compare failed: $(cat "$TMP/err")" >&2; exit 1; }
     python3 -c 'import json,sys; print(json.dumps(json.load(open(sys.argv[1]))))' "$TMP/out" >>"$CMP"
     k=$((k + 1))

@@ -383,8 +383,27 @@ static int write_html_report(sh_db *db, int64_t run_id, char *path, size_t cap, 
 }
 #endif
 
+/* Candidates that failed only because their measurement stayed unstable. */
+static void print_unstable_hint(sh_db *db, int64_t run_id)
+{
+    sh_eval_rec *e = NULL;
+    int n = 0, unstable = 0;
+    sh_err err = {{0}};
+    if (sh_db_list_evals(db, run_id, &e, &n, &err) != 0)
+        return;
+    for (int i = 0; i < n; i++)
+        unstable += !strcmp(e[i].kind, "search") && !strcmp(e[i].status, "failed") && e[i].error &&
+                    strstr(e[i].error, "measurement unstable");
+    sh_eval_recs_free(e, n);
+    if (unstable)
+        fprintf(stderr, "starhil search: %d candidate(s) counted as failed because the board stayed busy, "
+                "throttled or drifting while they were measured (stored unstable, with the reason); "
+                "measure on a quieter board, or rank with them anyway: --accept-unstable\n", unstable);
+}
+
 static void print_report_hint(sh_db *db, int64_t run_id)
 {
+    print_unstable_hint(db, run_id);
 #ifdef SH_SEARCH_HAVE_REPORTS
     char path[80];
     sh_err err = {{0}};
