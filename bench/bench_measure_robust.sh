@@ -115,7 +115,7 @@ for r in rows:
     vs = "%.3fx" % r["vs_quiet"] if r["vs_quiet"] else "-"
     print("%-9s %10.4f   [%7.4f, %7.4f] %10.4f %-10s %s %s" % (r["phase"], r["decode_ms"], r["decode_ms_low"],
           r["decode_ms_high"], r["median"], r["stability"], vs, r["reason"][:90]))
-print("quiet reference (lowest trusted quiet figure): %s ms" % ("%.4f" % ref if ref else "none (every quiet measurement was unstable)"))
+print("quiet reference (lowest trusted quiet figure): %s" % ("%.4f ms" % ref if ref else "none (every quiet measurement was unstable)"))
 print("spread of trusted (not unstable) stored figures: %.1f%%" % (100 * spread))
 print("goal (each stored figure within 10%% of the quiet one, or recorded unstable): %s" % ("met" if goal else "NOT met"))
 print("\ncompare lfm2-1.2b vs qwen3-1.7b, %d runs (decode speed of lfm2 over qwen3, paired over rounds):" % len(ratios))
