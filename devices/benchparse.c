@@ -81,6 +81,31 @@ static int get_share(json_t *share, const char *phase, double out[5], sh_err *er
     return 0;
 }
 
+/* Optional "state": one object per repetition (numbers, -1 = unknown). */
+static int get_state(json_t *o, sh_bench_out *out, sh_err *err)
+{
+    json_t *a = json_object_get(o, "state");
+    if (!a) return 0;
+    if (!json_is_array(a) || (int)json_array_size(a) != out->reps)
+        return sh_err_set(err, "bench output: 'state' is not an array of one object per repetition (%d)", out->reps);
+    out->state = calloc((size_t)out->reps + 1, sizeof *out->state);
+    if (!out->state) return sh_err_set(err, "out of memory");
+    static const char *const keys[] = {"wall_s", "wait_s", "other_cpus", "procs_running", "load1", "freq_khz", "temp_mc"};
+    for (size_t i = 0; i < json_array_size(a); i++) {
+        json_t *e = json_array_get(a, i);
+        if (!json_is_object(e)) return sh_err_set(err, "bench output: state[%zu] is not an object", i);
+        double v[7];
+        for (int k = 0; k < 7; k++) {
+            char what[48];
+            snprintf(what, sizeof what, "bench (state[%zu])", i);
+            if (get_num(e, keys[k], -1, 1e12, &v[k], what, err)) return -1;
+        }
+        out->state[i] = (sh_rep_state){v[0], v[1], v[2], v[3], v[4], v[5], v[6]};
+    }
+    out->n_state = (int)json_array_size(a);
+    return 0;
+}
+
 void sh_bench_out_free(sh_bench_out *b)
 {
     if (!b) return;
@@ -88,6 +113,7 @@ void sh_bench_out_free(sh_bench_out *b)
     free(b->prefill_ms);
     free(b->build_json);
     free(b->cpu_json);
+    free(b->state);
     memset(b, 0, sizeof *b);
 }
 
@@ -132,6 +158,10 @@ int sh_bench_parse(const char *text, size_t len, sh_bench_out *out, sh_err *err)
         get_share(share, "decode", out->share_decode, err))
         goto done;
     out->reps = out->n_prefill;
+    if (get_state(o, out, err)) goto done;
+    json_t *ncpu = json_object_get(cpu, "n_cpus");
+    if (json_is_integer(ncpu) && json_integer_value(ncpu) > 0 && json_integer_value(ncpu) <= 65536)
+        out->n_cpus = (int)json_integer_value(ncpu);
     out->build_json = json_dumps(build, JSON_COMPACT);
     out->cpu_json = json_dumps(cpu, JSON_COMPACT);
     if (!out->build_json || !out->cpu_json) { sh_err_set(err, "out of memory"); goto done; }
@@ -243,6 +273,16 @@ int sh_probe_parse(const char *text, size_t len, char **json_out, sh_err *err)
         copy_objects(o, n, "caches", ca_k, "isis", err) ||
         copy_objects(o, n, "thermal", th_k, "ssi", err))
         goto done;
+    json_t *load = json_object_get(o, "load");
+    if (load) {
+        double busy, q, l1;
+        if (!json_is_object(load) || get_num(load, "busy_cpus", -1, 1e6, &busy, "probe (load)", err) ||
+            get_num(load, "procs_running", -1, 1e9, &q, "probe (load)", err) ||
+            get_num(load, "load1", -1, 1e9, &l1, "probe (load)", err))
+            goto done;
+        json_object_set_new(n, "load", json_pack("{s:f,s:i,s:f}", "busy_cpus", busy, "procs_running",
+                                                 (int)q, "load1", l1));
+    }
     json_t *f = json_object_get(o, "freqs_khz");
     if (f) {
         if (!json_is_array(f) || json_array_size(f) > MAX_ARRAY) { sh_err_set(err, "probe output: 'freqs_khz' is not an array"); goto done; }
@@ -300,5 +340,32 @@ int sh_median_ci(const double *x, int n, double *median, double *lo, double *hi)
     *lo = s[l - 1];
     *hi = s[n - l];
     free(s);
+    return 0;
+}
+
+/* ---- the robust estimate -------------------------------------------------------- */
+
+int sh_min_of_medians_ci(const double *x, int n, double *est, double *lo, double *hi)
+{
+    if (n <= 0) return -1;
+    double m = x[0];
+    for (int i = 1; i < n; i++) m = fmin(m, x[i]);
+    *est = m;
+    enum { B = 2000 };
+    double *boot = malloc(B * sizeof *boot);
+    if (!boot) return -1;
+    uint64_t s = 0x9E3779B97F4A7C15ull ^ (uint64_t)n;
+    for (int b = 0; b < B; b++) {
+        double bm = INFINITY;
+        for (int i = 0; i < n; i++) {
+            s ^= s << 13; s ^= s >> 7; s ^= s << 17;          /* xorshift64 */
+            bm = fmin(bm, x[s % (uint64_t)n]);
+        }
+        boot[b] = bm;
+    }
+    qsort(boot, B, sizeof *boot, cmp_double);
+    *lo = boot[(int)(0.025 * (B - 1))];
+    *hi = boot[(int)(0.975 * (B - 1))];
+    free(boot);
     return 0;
 }

@@ -705,11 +705,19 @@ static void usage_measure(FILE *f)
         "                       [--kvtype f32|f16] [--tolerance X=0.02] [--min-reps N=3]\n"
         "                       [--max-reps N=30] [--reps-per-run N=3] [--cooldown S]\n"
         "                       [--timeout S=600] [--retries N=2] [--backoff S=1] [--run ID]\n"
-        "                       [--reference GENOME --every K] [--exe VARIANT] [--json]\n\n"
+        "                       [--reference GENOME --every K] [--exe VARIANT] [--force]\n"
+        "                       [--busy-wait X=0.05] [--settle-rounds N=2] [--settle-max S=60] [--json]\n\n"
         "Builds the genome's variant for the device's target (cached), pushes it, runs its bench\n"
         "mode until the 95%% CI of the median decode latency is within +-tolerance (or the\n"
         "repetition cap), and stores the evaluation and every raw sample in the run database.\n"
-        "An ok evaluation with the same settings is returned without measuring again.\n"
+        "An ok evaluation with the same settings is returned without measuring again, unless\n"
+        "it is stored as unstable or --force is given. The variant reads the board's state\n"
+        "around every repetition: a repetition whose threads waited more than --busy-wait of\n"
+        "its time for a CPU (busy) or whose CPUs slowed down (throttled) is left out of the\n"
+        "estimate. A doubtful result (too few quiet repetitions, no convergence, reference\n"
+        "drift) waits for the board to settle and is measured again, up to --settle-rounds\n"
+        "times, then stored as unstable with the reason. The figure the search uses is\n"
+        "decode_ms, the minimum of per-repetition medians (docs/devices.md).\n"
         "GENOME is a preset name, a genome file or inline canonical text.\n");
 }
 
@@ -737,6 +745,14 @@ static int parse_measure_opts(const char *cmd, int argc, char **argv, int *i, sh
     if ((v = optval(argc, argv, i, "--timeout", &miss))) return parse_dbl(cmd, "--timeout", v, 0.1, 86400, &o->timeout_s);
     if ((v = optval(argc, argv, i, "--backoff", &miss))) return parse_dbl(cmd, "--backoff", v, 0.001, 600, &o->backoff_s);
     if ((v = optval(argc, argv, i, "--every", &miss))) return parse_int(cmd, "--every", v, 1, 1000000, &o->reference_every);
+    if ((v = optval(argc, argv, i, "--busy-wait", &miss))) return parse_dbl(cmd, "--busy-wait", v, 0.001, 100, &o->busy_wait);
+    if ((v = optval(argc, argv, i, "--settle-max", &miss))) return parse_dbl(cmd, "--settle-max", v, 0.001, 86400, &o->settle_max_s);
+    if ((v = optval(argc, argv, i, "--settle-rounds", &miss))) {
+        int r;
+        if (parse_int(cmd, "--settle-rounds", v, 0, 100, &r)) return -1;
+        o->settle_rounds = r ? r : -1;
+        return 0;
+    }
     if ((v = optval(argc, argv, i, "--run", &miss))) {
         int r;
         if (parse_int(cmd, "--run", v, 1, INT_MAX, &r)) return -1;
@@ -777,7 +793,11 @@ static void print_result(const char *device, const sh_measure_result *r, bool as
         return;
     }
     printf("device %s, evaluation %lld%s\n", device, (long long)r->eval_id, r->cached ? " (stored earlier, not re-measured)" : "");
-    printf("  decode   %.3f ms/token median, 95%% CI [%.3f, %.3f]%s, %.2f tok/s\n", r->decode_ms_median,
+    printf("  stored   %s%s%s\n", r->stability[0] ? r->stability : "(no stability: stored by an older starhil)",
+           r->reason[0] ? ": " : "", r->reason);
+    printf("  decode   %.3f ms/token (" SH_DECODE_ESTIMATOR ", %d quiet of %d reps), 95%% CI [%.3f, %.3f]\n",
+           r->decode_ms, r->quiet_reps, r->reps, r->decode_ms_low, r->decode_ms_high);
+    printf("  decode   %.3f ms/token median of all tokens, 95%% CI [%.3f, %.3f]%s, %.2f tok/s\n", r->decode_ms_median,
            r->decode_ci_low, r->decode_ci_high, r->converged ? "" : " (repetition cap hit)", r->decode_tok_s);
     printf("  prefill  %.2f tok/s, time to first token %.2f ms\n", r->prefill_tok_s, r->ttft_ms);
     printf("  memory   peak RSS %.1f MiB, weights %.1f MiB, KV %.1f MiB, conv state %.1f KiB\n",
@@ -799,6 +819,7 @@ int sh_cmd_measure(int argc, char **argv)
         if ((v = optval(argc, argv, &i, "--device", &miss))) { device = v; continue; }
         if ((v = optval(argc, argv, &i, "--reference", &miss))) { ref_arg = v; continue; }
         if ((v = optval(argc, argv, &i, "--exe", &miss))) { o.exe_path = v; continue; }
+        if (!strcmp(argv[i], "--force")) { o.force = true; continue; }
         if (miss) { fprintf(stderr, "starhil %s: %s needs a value\n", cmd, argv[i]); return 2; }
         if (parse_measure_opts(cmd, argc, argv, &i, &o, &handled)) return 2;
         if (handled) continue;

@@ -160,6 +160,11 @@ static sh_measure_opts effective(const sh_measure_opts *in)
     if (o.retries == 0) o.retries = 2;
     if (o.retries < 0) o.retries = 0;
     if (o.backoff_s <= 0) o.backoff_s = 1.0;
+    if (o.busy_wait == 0) o.busy_wait = 0.05;
+    if (o.drift_tol <= 0) o.drift_tol = 0.10;
+    if (o.settle_rounds == 0) o.settle_rounds = 2;
+    if (o.settle_rounds < 0) o.settle_rounds = 0;
+    if (o.settle_max_s <= 0) o.settle_max_s = 60;
     return o;
 }
 
@@ -206,6 +211,14 @@ static int result_from_json(const char *text, sh_measure_result *res, sh_err *er
     res->converged = json_is_true(json_object_get(o, "converged"));
     json_t *ref = json_object_get(o, "reference");
     if (json_is_object(ref)) res->rel_to_reference = num_field(ref, "relative");
+    /* rows stored before the robust estimate: the median stands in for it */
+    json_t *est = json_object_get(o, "decode_ms");
+    res->decode_ms = json_is_number(est) ? json_number_value(est) : res->decode_ms_median;
+    res->decode_ms_low = json_is_number(est) ? num_field(o, "decode_ms_low") : res->decode_ci_low;
+    res->decode_ms_high = json_is_number(est) ? num_field(o, "decode_ms_high") : res->decode_ci_high;
+    res->quiet_reps = (int)num_field(o, "quiet_reps");
+    res->disturbed_reps = (int)num_field(o, "disturbed_reps");
+    res->rounds = (int)num_field(o, "rounds_measured");
     json_decref(o);
     res->result_json = strdup(text);
     return res->result_json ? 0 : sh_err_set(err, "out of memory");
@@ -232,10 +245,17 @@ static int vec_push(dbl_vec *a, const double *x, int n)
 
 typedef struct measure_acc {
     dbl_vec decode, prefill, ttft, rss, dec_tps, pre_tps;
+    /* per repetition: decode median and the board's state (-1 unknown), and
+     * whether it counts (1 quiet, 0 disturbed) */
+    dbl_vec rep_med, rep_wait, rep_other, rep_runq, rep_load, rep_freq, rep_temp, rep_quiet;
+    int n_cpus;
+    int quiet_reps, busy_reps, throttled_reps;
+    bool have_state;
     double weight_bytes, kv_bytes, conv_bytes;
     double share_prefill[5], share_decode[5];
     int invocations, reps;
     bool converged;
+    double ci_half_rel;       /* CI half-width / median of the quiet tokens */
     double median, lo, hi;
     char *build_json, *cpu_json;
     char *probe_before, *probe_after;
@@ -245,6 +265,8 @@ static void acc_free(measure_acc *a)
 {
     free(a->decode.v); free(a->prefill.v); free(a->ttft.v); free(a->rss.v);
     free(a->dec_tps.v); free(a->pre_tps.v);
+    free(a->rep_med.v); free(a->rep_wait.v); free(a->rep_other.v); free(a->rep_runq.v);
+    free(a->rep_load.v); free(a->rep_freq.v); free(a->rep_temp.v); free(a->rep_quiet.v);
     free(a->build_json); free(a->cpu_json); free(a->probe_before); free(a->probe_after);
     memset(a, 0, sizeof *a);
 }
@@ -288,7 +310,80 @@ typedef struct measure_ctx {
     const char *exe;          /* local path */
     int threads;
     int attempt_no;           /* 0, 1, ...: the remote file name differs per attempt */
+    char remote[2048];        /* the variant on the device once pushed */
+    json_t *rounds_json;      /* one summary per measurement round */
 } measure_ctx;
+
+static int cmp_dbl(const void *x, const void *y)
+{
+    double a = *(const double *)x, b = *(const double *)y;
+    return (a > b) - (a < b);
+}
+
+/* Appends one invocation's repetitions (median per rep, state) to a. */
+static int push_reps(measure_acc *a, const sh_bench_out *b)
+{
+    int per = b->reps > 0 ? b->n_decode / b->reps : 0;
+    if (per <= 0) return 0;
+    double *tmp = malloc((size_t)per * sizeof *tmp);
+    if (!tmp) return -1;
+    int bad = 0;
+    for (int r = 0; r < b->reps && !bad; r++) {
+        memcpy(tmp, b->decode_ms + (size_t)r * (size_t)per, (size_t)per * sizeof *tmp);
+        qsort(tmp, (size_t)per, sizeof *tmp, cmp_dbl);
+        double med = per % 2 ? tmp[per / 2] : 0.5 * (tmp[per / 2 - 1] + tmp[per / 2]);
+        const sh_rep_state *st = r < b->n_state ? &b->state[r] : NULL;
+        double wait = st && st->wait_s >= 0 && st->wall_s > 0 ? st->wait_s / st->wall_s : -1;
+        double one = 1, unk = -1;
+        bad = vec_push(&a->rep_med, &med, 1) || vec_push(&a->rep_wait, &wait, 1) ||
+              vec_push(&a->rep_other, st ? &st->other_cpus : &unk, 1) ||
+              vec_push(&a->rep_runq, st ? &st->procs_running : &unk, 1) ||
+              vec_push(&a->rep_load, st ? &st->load1 : &unk, 1) ||
+              vec_push(&a->rep_freq, st ? &st->freq_khz : &unk, 1) ||
+              vec_push(&a->rep_temp, st ? &st->temp_mc : &unk, 1) || vec_push(&a->rep_quiet, &one, 1);
+    }
+    if (b->n_state) a->have_state = true;
+    if (b->n_cpus) a->n_cpus = b->n_cpus;
+    free(tmp);
+    return bad ? -1 : 0;
+}
+
+/* Marks each repetition quiet or disturbed (busy: its threads waited too long
+ * for a CPU; throttled: its CPUs ran below 85% of the fastest seen). */
+static void classify_reps(const measure_ctx *c, measure_acc *a)
+{
+    double fmax_seen = 0;
+    for (int i = 0; i < a->rep_freq.n; i++) fmax_seen = fmax(fmax_seen, a->rep_freq.v[i]);
+    a->quiet_reps = a->busy_reps = a->throttled_reps = 0;
+    for (int i = 0; i < a->rep_med.n; i++) {
+        bool busy = false, throttled = false;
+        if (c->o.busy_wait >= 0) {
+            if (a->rep_wait.v[i] >= 0) {
+                busy = a->rep_wait.v[i] > c->o.busy_wait;
+            } else if (a->rep_other.v[i] >= 0 && a->n_cpus > 0) {
+                /* no schedstat: others' CPU use beyond the CPUs the variant leaves free */
+                int thr = c->threads > 0 ? c->threads : a->n_cpus;
+                busy = a->rep_other.v[i] > fmax(0, a->n_cpus - thr) + 0.5;
+            }
+        }
+        if (a->rep_freq.v[i] > 0 && fmax_seen > 0) throttled = a->rep_freq.v[i] < 0.85 * fmax_seen;
+        a->busy_reps += busy;
+        a->throttled_reps += throttled;
+        a->rep_quiet.v[i] = !(busy || throttled);
+        a->quiet_reps += !(busy || throttled);
+    }
+}
+
+/* Per-token samples of the quiet repetitions (all if none is marked). */
+static int quiet_tokens(const measure_acc *a, int per_rep, dbl_vec *out)
+{
+    for (int i = 0; i < a->rep_med.n; i++) {
+        if (a->quiet_reps > 0 && !a->rep_quiet.v[i]) continue;
+        if ((size_t)(i + 1) * (size_t)per_rep > (size_t)a->decode.n) break;
+        if (vec_push(out, a->decode.v + (size_t)i * (size_t)per_rep, per_rep)) return -1;
+    }
+    return 0;
+}
 
 static int run_bench(measure_ctx *c, const char *remote_exe, int reps, sh_bench_out *b, sh_err *err)
 {
@@ -338,6 +433,48 @@ static int run_bench(measure_ctx *c, const char *remote_exe, int reps, sh_bench_
     return rc;
 }
 
+/* Adds one bench invocation to a (takes b's contents) and re-judges the
+ * repetitions; *qm and *half: median of the quiet tokens and its CI half-width. */
+static int acc_add(measure_ctx *c, measure_acc *a, sh_bench_out *bp, double *qm_out, double *half_out, sh_err *err)
+{
+    sh_bench_out b = *bp;
+    memset(bp, 0, sizeof *bp);
+    int bad = push_reps(a, &b) ||
+              vec_push(&a->decode, b.decode_ms, b.n_decode) || vec_push(&a->prefill, b.prefill_ms, b.n_prefill) ||
+              vec_push(&a->ttft, &b.ttft_ms, 1) || vec_push(&a->rss, &b.peak_rss_bytes, 1) ||
+              vec_push(&a->dec_tps, &b.decode_tok_s, 1) || vec_push(&a->pre_tps, &b.prefill_tok_s, 1);
+    a->invocations++;
+    a->reps += b.reps;
+    a->weight_bytes = b.weight_bytes;
+    a->kv_bytes = b.kv_bytes;
+    a->conv_bytes = b.conv_state_bytes;
+    for (int k = 0; k < 5; k++) {
+        a->share_prefill[k] += (b.share_prefill[k] - a->share_prefill[k]) / a->invocations;
+        a->share_decode[k] += (b.share_decode[k] - a->share_decode[k]) / a->invocations;
+    }
+    free(a->build_json); free(a->cpu_json);
+    a->build_json = b.build_json; a->cpu_json = b.cpu_json;
+    b.build_json = b.cpu_json = NULL;
+    sh_bench_out_free(&b);
+    if (bad) return sh_err_set(err, "out of memory");
+    sh_median_ci(a->decode.v, a->decode.n, &a->median, &a->lo, &a->hi);
+    /* convergence is judged on the quiet repetitions only */
+    classify_reps(c, a);
+    int per_rep = a->reps > 0 ? a->decode.n / a->reps : 0;
+    dbl_vec q = {0};
+    double qm = 0, qlo = 0, qhi = 0;
+    if (per_rep > 0 && a->quiet_reps > 0) {
+        if (quiet_tokens(a, per_rep, &q)) { free(q.v); return sh_err_set(err, "out of memory"); }
+        if (q.n) sh_median_ci(q.v, q.n, &qm, &qlo, &qhi);
+    }
+    free(q.v);
+    double half = fmax(qm - qlo, qhi - qm);
+    a->ci_half_rel = qm > 0 ? half / qm : INFINITY;
+    *qm_out = qm;
+    *half_out = half;
+    return 0;
+}
+
 static int attempt(measure_ctx *c, measure_acc *a, sh_err *err)
 {
     char remote[2048], name[64];
@@ -347,6 +484,7 @@ static int attempt(measure_ctx *c, measure_acc *a, sh_err *err)
     else snprintf(name, sizeof name, "variant-%s", c->hash);
     int rc = sh_device_push(c->dev, c->exe, name, remote, sizeof remote, err);
     if (rc) return rc;
+    snprintf(c->remote, sizeof c->remote, "%s", remote);
     if (!c->o.no_probe) {
         sh_err perr;
         if (sh_device_probe_with(c->dev, remote, 60, &a->probe_before, &perr) == SH_DEV_ETRANSPORT) {
@@ -360,28 +498,12 @@ static int attempt(measure_ctx *c, measure_acc *a, sh_err *err)
         sh_bench_out b;
         rc = run_bench(c, remote, want, &b, err);
         if (rc) return rc;
-        int bad = vec_push(&a->decode, b.decode_ms, b.n_decode) || vec_push(&a->prefill, b.prefill_ms, b.n_prefill) ||
-                  vec_push(&a->ttft, &b.ttft_ms, 1) || vec_push(&a->rss, &b.peak_rss_bytes, 1) ||
-                  vec_push(&a->dec_tps, &b.decode_tok_s, 1) || vec_push(&a->pre_tps, &b.prefill_tok_s, 1);
-        a->invocations++;
-        a->reps += b.reps;
-        a->weight_bytes = b.weight_bytes;
-        a->kv_bytes = b.kv_bytes;
-        a->conv_bytes = b.conv_state_bytes;
-        for (int k = 0; k < 5; k++) {
-            a->share_prefill[k] += (b.share_prefill[k] - a->share_prefill[k]) / a->invocations;
-            a->share_decode[k] += (b.share_decode[k] - a->share_decode[k]) / a->invocations;
-        }
-        free(a->build_json); free(a->cpu_json);
-        a->build_json = b.build_json; a->cpu_json = b.cpu_json;
-        b.build_json = b.cpu_json = NULL;
-        sh_bench_out_free(&b);
-        if (bad) return sh_err_set(err, "out of memory");
-        sh_median_ci(a->decode.v, a->decode.n, &a->median, &a->lo, &a->hi);
-        double half = fmax(a->median - a->lo, a->hi - a->median);
-        progress(&c->o, "measure %s on %s: %d reps, decode median %.3f ms, CI +-%.1f%%", c->hash,
-                 c->rec->name, a->reps, a->median, a->median > 0 ? 100 * half / a->median : 0);
-        if (a->reps >= c->o.min_reps && a->median > 0 && half <= c->o.tolerance * a->median) {
+        double qm, half;
+        rc = acc_add(c, a, &b, &qm, &half, err);
+        if (rc) return rc;
+        progress(&c->o, "measure %s on %s: %d reps (%d quiet), decode median %.3f ms, CI +-%.1f%%", c->hash,
+                 c->rec->name, a->reps, a->quiet_reps, a->median, qm > 0 ? 100 * half / qm : 0);
+        if (a->quiet_reps >= c->o.min_reps && qm > 0 && half <= c->o.tolerance * qm) {
             a->converged = true;
             break;
         }
@@ -403,6 +525,19 @@ static double median_of(const dbl_vec *v)
     double m = 0, lo, hi;
     if (v->n) sh_median_ci(v->v, v->n, &m, &lo, &hi);
     return m;
+}
+
+/* The robust estimate over the quiet repetitions (all of them if none was quiet). */
+static void estimate(const measure_acc *a, double *est, double *lo, double *hi)
+{
+    *est = *lo = *hi = 0;
+    double *m = malloc((size_t)(a->rep_med.n ? a->rep_med.n : 1) * sizeof *m);
+    if (!m) return;
+    int n = 0;
+    for (int i = 0; i < a->rep_med.n; i++)
+        if (a->quiet_reps == 0 || a->rep_quiet.v[i]) m[n++] = a->rep_med.v[i];
+    if (n) sh_min_of_medians_ci(m, n, est, lo, hi);
+    free(m);
 }
 
 static json_t *loads_or_null(const char *s)
@@ -431,6 +566,9 @@ static char *build_result(measure_ctx *c, measure_acc *a, const char *settings, 
     res->conv_bytes = a->conv_bytes;
     res->reps = a->reps;
     res->converged = a->converged;
+    res->quiet_reps = a->quiet_reps;
+    res->disturbed_reps = a->reps - a->quiet_reps;
+    estimate(a, &res->decode_ms, &res->decode_ms_low, &res->decode_ms_high);
     json_t *o = json_object();
     json_object_set_new(o, "device", json_string(c->rec->name));
     json_object_set_new(o, "kind", json_string(c->rec->kind));
@@ -440,6 +578,21 @@ static char *build_result(measure_ctx *c, measure_acc *a, const char *settings, 
     json_object_set_new(o, "decode_ci_low", json_real(res->decode_ci_low));
     json_object_set_new(o, "decode_ci_high", json_real(res->decode_ci_high));
     json_object_set_new(o, "ci_method", json_string("95% CI of the median from order statistics (exact binomial), over all per-token samples"));
+    json_object_set_new(o, "decode_ms", json_real(res->decode_ms));
+    json_object_set_new(o, "decode_ms_low", json_real(res->decode_ms_low));
+    json_object_set_new(o, "decode_ms_high", json_real(res->decode_ms_high));
+    json_object_set_new(o, "estimator", json_string(SH_DECODE_ESTIMATOR));
+    json_object_set_new(o, "estimator_ci_method", json_string("95% bootstrap interval of the minimum (2000 resamples of the quiet repetitions)"));
+    json_object_set_new(o, "stability", json_string(res->stability));
+    json_object_set_new(o, "stability_reason", json_string(res->reason));
+    json_object_set_new(o, "quiet_reps", json_integer(a->quiet_reps));
+    json_object_set_new(o, "disturbed_reps", json_integer(a->reps - a->quiet_reps));
+    json_object_set_new(o, "busy_reps", json_integer(a->busy_reps));
+    json_object_set_new(o, "throttled_reps", json_integer(a->throttled_reps));
+    json_object_set_new(o, "board_state_read", json_boolean(a->have_state));
+    json_object_set_new(o, "busy_wait", json_real(c->o.busy_wait));
+    json_object_set_new(o, "rounds_measured", json_integer(res->rounds));
+    if (c->rounds_json) json_object_set(o, "rounds", c->rounds_json);
     json_object_set_new(o, "tolerance", json_real(c->o.tolerance));
     json_object_set_new(o, "converged", json_boolean(a->converged));
     json_object_set_new(o, "decode_tok_s", json_real(res->decode_tok_s));
@@ -465,8 +618,8 @@ static char *build_result(measure_ctx *c, measure_acc *a, const char *settings, 
     json_object_set_new(o, "probe_before", loads_or_null(a->probe_before));
     json_object_set_new(o, "probe_after", loads_or_null(a->probe_after));
     if (reference) {
-        double ref_med = num_field(reference, "decode_ms_median");
-        res->rel_to_reference = ref_med > 0 ? res->decode_ms_median / ref_med : 0;
+        double ref_med = num_field(reference, "decode_ms");
+        res->rel_to_reference = ref_med > 0 ? res->decode_ms / ref_med : 0;
         json_object_set_new(reference, "relative", json_real(res->rel_to_reference));
         json_object_set(o, "reference", reference);
     }
@@ -479,7 +632,10 @@ static sh_sample *make_samples(measure_acc *a, int *n_out)
 {
     const struct { const char *m; dbl_vec *v; } S[] = {
         {"decode_ms", &a->decode}, {"prefill_ms", &a->prefill}, {"ttft_ms", &a->ttft},
-        {"peak_rss_bytes", &a->rss}, {"decode_tok_s", &a->dec_tps}, {"prefill_tok_s", &a->pre_tps}};
+        {"peak_rss_bytes", &a->rss}, {"decode_tok_s", &a->dec_tps}, {"prefill_tok_s", &a->pre_tps},
+        {"rep_decode_median_ms", &a->rep_med}, {"rep_quiet", &a->rep_quiet}, {"rep_cpu_wait", &a->rep_wait},
+        {"rep_other_cpus", &a->rep_other}, {"rep_procs_running", &a->rep_runq}, {"rep_load1", &a->rep_load},
+        {"rep_freq_khz", &a->rep_freq}, {"rep_temp_mc", &a->rep_temp}};
     int n = 0;
     for (size_t i = 0; i < sizeof S / sizeof S[0]; i++) n += S[i].v->n;
     sh_sample *s = malloc((size_t)(n ? n : 1) * sizeof *s);
@@ -493,46 +649,29 @@ static sh_sample *make_samples(measure_acc *a, int *n_out)
 
 /* ---- reference genome --------------------------------------------------------------- */
 
-static int count_measured(sh_db *db, int64_t run_id, const char *device, int *count, sh_err *err)
+/* The latest reference measurement of (run, device) (trusted_only: not
+ * unstable), as {"eval_id","genome_hash","decode_ms","stability","reason"}. */
+static json_t *latest_reference(sh_db *db, int64_t run_id, const char *device, bool trusted_only,
+                                int64_t except_id)
 {
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(sh_db_handle(db),
-            "SELECT count(*) FROM evaluations WHERE ifnull(run_id, 0) = ?1 AND ifnull(device, '') = ?2 "
-            "AND kind = 'measure' AND status = 'ok'", -1, &st, NULL) != SQLITE_OK)
-        return sh_err_set(err, "%s: count evaluations: %s", sh_db_path(db), sqlite3_errmsg(sh_db_handle(db)));
-    sqlite3_bind_int64(st, 1, run_id);
-    sqlite3_bind_text(st, 2, device, -1, SQLITE_TRANSIENT);
-    int rc = sqlite3_step(st);
-    *count = rc == SQLITE_ROW ? sqlite3_column_int(st, 0) : 0;
-    sqlite3_finalize(st);
-    return rc == SQLITE_ROW ? 0 : sh_err_set(err, "%s: count evaluations failed", sh_db_path(db));
-}
-
-/* The latest ok reference measurement of (run, device), as {"eval_id","decode_ms_median"}. */
-static json_t *latest_reference(sh_db *db, int64_t run_id, const char *device)
-{
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(sh_db_handle(db),
-            "SELECT id, result_json FROM evaluations WHERE ifnull(run_id, 0) = ?1 AND "
-            "ifnull(device, '') = ?2 AND kind = 'reference' AND status = 'ok' "
-            "ORDER BY finished_at DESC, id DESC LIMIT 1", -1, &st, NULL) != SQLITE_OK)
-        return NULL;
-    sqlite3_bind_int64(st, 1, run_id);
-    sqlite3_bind_text(st, 2, device, -1, SQLITE_TRANSIENT);
+    sh_eval_rec e;
+    sh_err err;
+    if (sh_db_latest_eval(db, run_id, device, "reference", trusted_only, &e, &err) != 0) return NULL;
     json_t *out = NULL;
-    if (sqlite3_step(st) == SQLITE_ROW) {
-        const char *txt = (const char *)sqlite3_column_text(st, 1);
-        json_t *r = txt ? json_loads(txt, 0, NULL) : NULL;
-        if (json_is_object(r)) {
-            out = json_object();
-            json_object_set_new(out, "eval_id", json_integer(sqlite3_column_int64(st, 0)));
-            json_t *gh = json_object_get(r, "genome_hash");
-            json_object_set(out, "genome_hash", json_is_string(gh) ? gh : json_null());
-            json_object_set_new(out, "decode_ms_median", json_real(num_field(r, "decode_ms_median")));
-        }
-        json_decref(r);
+    json_t *r = e.result_json && e.id != except_id ? json_loads(e.result_json, 0, NULL) : NULL;
+    if (json_is_object(r)) {
+        out = json_object();
+        json_object_set_new(out, "eval_id", json_integer(e.id));
+        json_t *gh = json_object_get(r, "genome_hash");
+        json_object_set(out, "genome_hash", json_is_string(gh) ? gh : json_null());
+        json_t *est = json_object_get(r, "decode_ms");
+        json_object_set_new(out, "decode_ms", json_real(json_is_number(est) ? json_number_value(est)
+                                                                              : num_field(r, "decode_ms_median")));
+        json_object_set_new(out, "stability", json_string(e.stability));
+        json_object_set_new(out, "reason", json_string(e.stability_reason ? e.stability_reason : ""));
     }
-    sqlite3_finalize(st);
+    json_decref(r);
+    sh_eval_rec_free(&e);
     return out;
 }
 
@@ -545,7 +684,7 @@ static int maybe_reference(sh_db *db, const char *device, const sh_measure_opts 
 {
     if (!o->reference || o->reference_every <= 0) return 0;
     int count;
-    if (count_measured(db, o->run_id, device, &count, err)) return -1;
+    if (sh_db_count_ok_evals(db, o->run_id, device, "measure", &count, err)) return -1;
     if (count % o->reference_every) return 0;
     sh_measure_result rr;
     sh_measure_opts ro = *o;
@@ -593,6 +732,91 @@ static void record_health(sh_db *db, const sh_device_rec *rec, bool ok)
     sh_device_rec_free(&cur);
 }
 
+/* Why a measurement is doubtful ("" if it is not): too few quiet repetitions,
+ * no convergence, or the reference genome drifting (for a candidate: the
+ * latest reference is itself unstable; for the reference: its estimate moved
+ * more than drift_tol from its last quiet value). */
+static void judge(sh_db *db, measure_ctx *c, const measure_acc *a, const sh_measure_result *res,
+                  int ref_seq, int64_t eval_id, char *why, size_t cap)
+{
+    why[0] = '\0';
+    size_t len = 0;
+#define ADD(...) do { if (len < cap) len += (size_t)snprintf(why + len, cap - len, __VA_ARGS__); } while (0)
+    if (a->quiet_reps < c->o.min_reps) {
+        double wmax = 0, qmax = 0, lmax = 0;
+        for (int i = 0; i < a->rep_wait.n; i++) {
+            wmax = fmax(wmax, a->rep_wait.v[i]);
+            qmax = fmax(qmax, a->rep_runq.v[i]);
+            lmax = fmax(lmax, a->rep_load.v[i]);
+        }
+        if (a->busy_reps)
+            ADD("%sbusy: %d of %d repetitions waited for a CPU more than %.0f%% of the time (up to %.0f%%; "
+                "run queue up to %.0f, load %.2f)", len ? "; " : "", a->busy_reps, a->reps,
+                100 * c->o.busy_wait, 100 * wmax, qmax, lmax);
+        if (a->throttled_reps)
+            ADD("%sthrottled: %d of %d repetitions ran below 85%% of the fastest CPU frequency seen",
+                len ? "; " : "", a->throttled_reps, a->reps);
+        ADD("%sonly %d quiet repetitions (%d needed)", len ? "; " : "", a->quiet_reps, c->o.min_reps);
+    } else if (!a->converged) {
+        ADD("not converged: CI of the median +-%.1f%% > tolerance %.1f%% after %d repetitions",
+            isfinite(a->ci_half_rel) ? 100 * a->ci_half_rel : 999.0, 100 * c->o.tolerance, a->reps);
+    }
+    if (!c->o.reference) return;
+    if (ref_seq < 0) {
+        json_t *latest = latest_reference(db, c->o.run_id, c->rec->name, false, 0);
+        const char *st = latest ? json_string_value(json_object_get(latest, "stability")) : NULL;
+        if (st && !strcmp(st, "unstable"))
+            ADD("%sreference genome unstable (evaluation %lld: %s)", len ? "; " : "",
+                (long long)json_integer_value(json_object_get(latest, "eval_id")),
+                json_string_value(json_object_get(latest, "reason")));
+        json_decref(latest);
+    } else {
+        json_t *quiet = latest_reference(db, c->o.run_id, c->rec->name, true, eval_id);
+        double q = quiet ? num_field(quiet, "decode_ms") : 0;
+        if (q > 0 && res->decode_ms > 0 && fabs(res->decode_ms / q - 1) > c->o.drift_tol)
+            ADD("%sdrift: reference at %.4g ms, %+.1f%% against its last quiet value %.4g ms (evaluation %lld)",
+                len ? "; " : "", res->decode_ms, 100 * (res->decode_ms / q - 1), q,
+                (long long)json_integer_value(json_object_get(quiet, "eval_id")));
+        json_decref(quiet);
+    }
+#undef ADD
+}
+
+/* Waits for the board to settle before measuring again: sleeps with backoff
+ * (cooldown, then doubling) and probes the device's load through its own
+ * transport, until the CPUs others use leave the variant's threads free, or
+ * settle_max_s have passed.  Returns the seconds waited. */
+static double settle(measure_ctx *c, int round, int n_cpus)
+{
+    double delay = fmax(fmax(c->o.cooldown_s, c->o.backoff_s), 0.05) * (double)(1 << (round < 8 ? round : 8));
+    double waited = 0;
+    while (waited < c->o.settle_max_s) {
+        double d = fmin(delay, c->o.settle_max_s - waited);
+        progress(&c->o, "measure %s on %s: doubtful; waiting %.1f s for the board to settle", c->hash,
+                 c->rec->name, d);
+        sleep_s(d);
+        waited += d;
+        delay *= 2;
+        if (c->o.no_probe || !c->remote[0]) continue;
+        sh_err e;
+        dev_slot *slot = acquire_device(c->rec, &e);
+        if (!slot) break;
+        char *pj = NULL;
+        int rc = sh_device_probe_with(slot->dev, c->remote, 60, &pj, &e);
+        release_device(slot);
+        json_t *p = rc == 0 && pj ? json_loads(pj, 0, NULL) : NULL;
+        free(pj);
+        json_t *load = json_object_get(p, "load");
+        double busy = json_is_object(load) ? num_field(load, "busy_cpus") : -1;
+        int ncpu = n_cpus > 0 ? n_cpus : (int)num_field(p, "n_cpus");
+        json_decref(p);
+        if (busy < 0 || ncpu <= 0) continue;            /* load unknown: wait it out */
+        int thr = c->threads > 0 ? c->threads : ncpu;
+        if (busy <= fmax(0, ncpu - thr) + 0.25) break;   /* the variant's CPUs are free */
+    }
+    return waited;
+}
+
 static int measure_kind(sh_db *db, const char *device, const sh_genome *g, const sh_measure_opts *opts,
                         const char *kind, int ref_seq, sh_measure_result *res, sh_err *err)
 {
@@ -610,6 +834,7 @@ static int measure_kind(sh_db *db, const char *device, const sh_genome *g, const
     measure_acc a = {0};
     json_t *reference = NULL;
     char exe_buf[SH_BUILD_PATH_MAX];
+    bool replace = false;     /* an ok row (unstable, or forced) is replaced only by a new result */
     if (!settings) { sh_err_set(err, "out of memory"); goto out; }
     if (sh_db_put_genome(db, g, err) ||
         sh_db_eval_get_or_create(db, c.o.run_id, sh_genome_hash(g), rec.name, kind, settings, &id, status, err))
@@ -618,10 +843,19 @@ static int measure_kind(sh_db *db, const char *device, const sh_genome *g, const
     if (!strcmp(status, "ok")) {
         sh_eval_rec e;
         if (sh_db_get_eval(db, id, &e, err)) goto out;
-        rc = result_from_json(e.result_json, res, err);
+        bool unstable = !strcmp(e.stability, "unstable");
+        if (!unstable && !c.o.force) {
+            rc = result_from_json(e.result_json, res, err);
+            snprintf(res->stability, sizeof res->stability, "%s", e.stability);
+            snprintf(res->reason, sizeof res->reason, "%s", e.stability_reason ? e.stability_reason : "");
+            sh_eval_rec_free(&e);
+            res->cached = true;
+            goto out;
+        }
+        progress(&c.o, "measure %s on %s: stored result is %s; measuring again", c.hash, rec.name,
+                 unstable ? "unstable" : "forced out");
         sh_eval_rec_free(&e);
-        res->cached = true;
-        goto out;
+        replace = true;
     }
     if (ref_seq < 0) {
         /* a failed reference measurement is stored as such and does not block
@@ -639,45 +873,85 @@ static int measure_kind(sh_db *db, const char *device, const sh_genome *g, const
             char msg[SH_ERR_MAX + 32];
             snprintf(msg, sizeof msg, "build failed: %s", err->msg);
             sh_err e2;
-            if (sh_db_eval_mark_running(db, id, &e2) == 0) sh_db_eval_finish_failed(db, id, msg, &e2);
+            if (!replace && sh_db_eval_mark_running(db, id, &e2) == 0) sh_db_eval_finish_failed(db, id, msg, &e2);
             goto out;
         }
         c.exe = exe_buf;
     }
     sleep_s(c.o.cooldown_s);
-    char last[SH_ERR_MAX] = "";
+    c.rounds_json = json_array();
+    char last[SH_ERR_MAX] = "", why[512] = "";
     bool bad_input = false, dropped = false;
-    for (int att = 0; att <= c.o.retries; att++) {
-        if (att) {
-            double wait = c.o.backoff_s * (double)(1 << (att - 1 < 10 ? att - 1 : 10));
-            /* a dropped connection: give the board time to notice and end the
-             * old session (its programs die with it) before reconnecting */
-            if (dropped && wait < 2) wait = 2;
-            progress(&c.o, "measure %s on %s: attempt %d failed (%s); retrying in %.1f s", c.hash,
-                     rec.name, att, last, wait);
-            sleep_s(wait);
+    int attempts_made = 0;   /* each attempt pushes under its own remote name */
+    for (int round = 0; ; round++) {
+        rc = -1;
+        for (int att = 0; att <= c.o.retries; att++) {
+            if (att) {
+                double wait = c.o.backoff_s * (double)(1 << (att - 1 < 10 ? att - 1 : 10));
+                /* a dropped connection: give the board time to notice and end the
+                 * old session (its programs die with it) before reconnecting */
+                if (dropped && wait < 2) wait = 2;
+                progress(&c.o, "measure %s on %s: attempt %d failed (%s); retrying in %.1f s", c.hash,
+                         rec.name, att, last, wait);
+                sleep_s(wait);
+            }
+            if (!replace && sh_db_eval_mark_running(db, id, err)) goto out;
+            acc_free(&a);
+            dev_slot *slot = acquire_device(&rec, err);
+            if (!slot) { snprintf(last, sizeof last, "%s", err->msg); break; }   /* bad record: no retry */
+            c.dev = slot->dev;
+            c.attempt_no = attempts_made++;
+            int arc = attempt(&c, &a, err);
+            release_device(slot);
+            c.dev = NULL;
+            if (arc == 0) { rc = 0; break; }
+            snprintf(last, sizeof last, "%s", err->msg);
+            if (arc == BAD_INPUT) { bad_input = true; break; }
+            dropped = arc == SH_DEV_ETRANSPORT;
         }
-        if (sh_db_eval_mark_running(db, id, err)) goto out;
-        acc_free(&a);
-        dev_slot *slot = acquire_device(&rec, err);
-        if (!slot) { snprintf(last, sizeof last, "%s", err->msg); break; }   /* bad record: no retry */
-        c.dev = slot->dev;
-        c.attempt_no = att;
-        int arc = attempt(&c, &a, err);
-        release_device(slot);
-        c.dev = NULL;
-        if (arc == 0) { rc = 0; break; }
-        snprintf(last, sizeof last, "%s", err->msg);
-        if (arc == BAD_INPUT) { bad_input = true; break; }
-        dropped = arc == SH_DEV_ETRANSPORT;
+        if (rc) break;
+        res->rounds = round + 1;
+        estimate(&a, &res->decode_ms, &res->decode_ms_low, &res->decode_ms_high);
+        judge(db, &c, &a, res, ref_seq, id, why, sizeof why);
+        json_array_append_new(c.rounds_json,
+                              json_pack("{s:f,s:f,s:i,s:i,s:b,s:s}", "decode_ms", res->decode_ms, "decode_ms_median",
+                                        a.median, "reps", a.reps, "quiet_reps", a.quiet_reps, "converged",
+                                        a.converged, "doubtful", why));
+        if (!why[0] || round >= c.o.settle_rounds) break;
+        progress(&c.o, "measure %s on %s: doubtful (%s)", c.hash, rec.name, why);
+        settle(&c, round, a.n_cpus);
+        if (c.o.reference && ref_seq < 0 && strstr(why, "reference genome unstable")) {
+            /* the unstable reference is not reused: this measures it again */
+            sh_measure_result rr;
+            sh_measure_opts ro = c.o;
+            ro.exe_path = c.o.reference_exe_path;
+            int cnt = 0;
+            sh_err rerr;
+            if (sh_db_count_ok_evals(db, c.o.run_id, rec.name, "measure", &cnt, &rerr) == 0 &&
+                c.o.reference_every > 0 &&
+                measure_kind(db, device, c.o.reference, &ro, "reference", cnt / c.o.reference_every, &rr, &rerr) == 0)
+                sh_measure_result_free(&rr);
+        }
     }
     if (rc == 0) {
-        reference = ref_seq < 0 && c.o.reference ? latest_reference(db, c.o.run_id, rec.name) : NULL;
+        if (why[0]) {
+            snprintf(res->stability, sizeof res->stability, "unstable");
+            snprintf(res->reason, sizeof res->reason, "%s (after %d measurement%s)", why, res->rounds,
+                     res->rounds > 1 ? "s" : "");
+        } else if (a.quiet_reps < a.reps) {
+            snprintf(res->stability, sizeof res->stability, "disturbed");
+            snprintf(res->reason, sizeof res->reason,
+                     "%d of %d repetitions disturbed (busy %d, throttled %d) and left out of the estimate",
+                     a.reps - a.quiet_reps, a.reps, a.busy_reps, a.throttled_reps);
+        } else {
+            snprintf(res->stability, sizeof res->stability, "quiet");
+        }
+        reference = ref_seq < 0 && c.o.reference ? latest_reference(db, c.o.run_id, rec.name, false, 0) : NULL;
         int n_s = 0;
         sh_sample *samples = make_samples(&a, &n_s);
         char *result = build_result(&c, &a, settings, reference, res);
         if (!samples || !result) rc = sh_err_set(err, "out of memory");
-        else rc = sh_db_eval_finish_ok(db, id, result, samples, n_s, err);
+        else rc = sh_db_eval_finish_measured(db, id, result, samples, n_s, res->stability, res->reason, replace, err);
         free(samples);
         if (rc == 0) res->result_json = result;
         else free(result);
@@ -692,12 +966,14 @@ static int measure_kind(sh_db *db, const char *device, const sh_genome *g, const
         if (bad_input) snprintf(msg, sizeof msg, "not retried: %s", last);
         else snprintf(msg, sizeof msg, "after %d attempt(s): %s", c.o.retries + 1, last);
         sh_err e2;
-        sh_db_eval_finish_failed(db, id, msg, &e2);
+        /* a stored (unstable or forced-out) result stays until a new one replaces it */
+        if (!replace) sh_db_eval_finish_failed(db, id, msg, &e2);
         if (!bad_input) record_health(db, &rec, false);
         sh_err_set(err, "measure %s on %s failed %s", c.hash, rec.name, msg);
     }
 out:
     json_decref(reference);
+    json_decref(c.rounds_json);
     acc_free(&a);
     free(settings);
     sh_device_rec_free(&rec);
@@ -707,6 +983,7 @@ out:
     }
     return rc;
 }
+
 
 int sh_measure_genome(sh_db *db, const char *device, const sh_genome *g, const sh_measure_opts *opts,
                       sh_measure_result *res, sh_err *err)
@@ -719,4 +996,140 @@ int sh_measure_genome(sh_db *db, const char *device, const sh_genome *g, const s
         return sh_err_set(err, "measure: depth %d + prompt %d + gen %d = %lld tokens exceed the genome's "
                           "max context %d", o.depth, o.prompt, o.gen, need, g->max_context);
     return measure_kind(db, device, g, opts, "measure", -1, res, err);
+}
+
+/* ---- interleaved comparison ------------------------------------------------------------ */
+
+static void ratio_ci(const double *x, int n, sh_ratio_ci *out)
+{
+    out->n = n;
+    out->est = out->lo = out->hi = NAN;
+    if (n > 0) sh_median_ci(x, n, &out->est, &out->lo, &out->hi);
+}
+
+int sh_measure_interleaved(sh_db *db, const char *device, const sh_genome *g, int n, const sh_measure_opts *opts,
+                           int rounds, sh_measure_result *res, sh_ratio_ci *decode_speed,
+                           sh_ratio_ci *prefill_speed, int *order, sh_err *err)
+{
+    if (!db || !device || !g || !res || n < 2 || n > 32) return sh_err_set(err, "compare: need 2 to 32 genomes");
+    if (rounds <= 0) rounds = 6;
+    if (rounds > 1000) rounds = 1000;
+    sh_device_rec rec;
+    if (get_device_rec(db, device, &rec, err)) return -1;
+    measure_ctx *c = calloc((size_t)n, sizeof *c);
+    measure_acc *a = calloc((size_t)n, sizeof *a);
+    char (*exe)[SH_BUILD_PATH_MAX] = calloc((size_t)n, sizeof *exe);
+    double *est = calloc((size_t)n * (size_t)rounds, sizeof *est);     /* [round][genome] decode ms */
+    double *pre = calloc((size_t)n * (size_t)rounds, sizeof *pre);     /* [round][genome] prefill ms */
+    double *ratios = calloc((size_t)rounds, sizeof *ratios);
+    int rc = -1;
+    dev_slot *slot = NULL;
+    if (!c || !a || !exe || !est || !pre || !ratios) { sh_err_set(err, "out of memory"); goto out; }
+    for (int i = 0; i < n; i++) {
+        c[i].o = effective(opts);
+        c[i].rec = &rec;
+        c[i].threads = threads_for(&c[i].o, &rec);
+        sh_hash_hex(sh_genome_hash(&g[i]), c[i].hash);
+        if (sh_genome_validate(&g[i], err)) { sh_err_prefix(err, "compare"); goto out; }
+        long long need = (long long)c[i].o.depth + c[i].o.prompt + c[i].o.gen;
+        if (need > g[i].max_context) {
+            sh_err_set(err, "compare: genome %s: %lld tokens exceed its max context %d", c[i].hash, need, g[i].max_context);
+            goto out;
+        }
+        sh_build_opts bo = {0};
+        progress(&c[i].o, "building %s for %s", c[i].hash, rec.target);
+        if (sh_build_variant(&g[i], rec.target, &bo, exe[i], sizeof exe[i], err)) goto out;
+        c[i].exe = exe[i];
+    }
+    slot = acquire_device(&rec, err);
+    if (!slot) goto out;
+    for (int i = 0; i < n; i++) {
+        char name[64];
+        c[i].dev = slot->dev;
+        snprintf(name, sizeof name, "variant-%s", c[i].hash);
+        if (sh_device_push(slot->dev, c[i].exe, name, c[i].remote, sizeof c[i].remote, err)) goto out;
+    }
+    for (int r = 0; r < rounds; r++) {
+        for (int k = 0; k < n; k++) {
+            int i = r % 2 ? n - 1 - k : k;          /* A B, B A, A B, ... */
+            if (order) order[r * n + k] = i;
+            sh_bench_out b;
+            if (run_bench(&c[i], c[i].remote, c[i].o.reps_per_run, &b, err)) {
+                sh_err_prefix(err, "compare %s on %s", c[i].hash, rec.name);
+                goto out;
+            }
+            /* this invocation alone: its own robust estimate */
+            measure_acc one = {0};
+            double qm, half, lo, hi;
+            sh_bench_out copy = {0};
+            copy.reps = b.reps;
+            copy.n_decode = b.n_decode;
+            copy.n_state = b.n_state;
+            copy.n_cpus = b.n_cpus;
+            copy.decode_ms = b.decode_ms;
+            copy.state = b.state;
+            if (push_reps(&one, &copy)) { sh_bench_out_free(&b); acc_free(&one); sh_err_set(err, "out of memory"); goto out; }
+            one.reps = b.reps;
+            classify_reps(&c[i], &one);
+            estimate(&one, &est[r * n + i], &lo, &hi);
+            acc_free(&one);
+            double *pm = malloc((size_t)(b.n_prefill ? b.n_prefill : 1) * sizeof *pm);
+            if (pm && b.n_prefill) {
+                memcpy(pm, b.prefill_ms, (size_t)b.n_prefill * sizeof *pm);
+                double m, l2, h2;
+                sh_median_ci(pm, b.n_prefill, &m, &l2, &h2);
+                pre[r * n + i] = m;
+            }
+            free(pm);
+            if (acc_add(&c[i], &a[i], &b, &qm, &half, err)) goto out;
+            progress(&c[i].o, "compare round %d/%d: %s %.3f ms/token", r + 1, rounds, c[i].hash, est[r * n + i]);
+        }
+    }
+    for (int i = 0; i < n; i++) {
+        sh_measure_result *x = &res[i];
+        memset(x, 0, sizeof *x);
+        estimate(&a[i], &x->decode_ms, &x->decode_ms_low, &x->decode_ms_high);
+        x->decode_ms_median = a[i].median;
+        x->decode_ci_low = a[i].lo;
+        x->decode_ci_high = a[i].hi;
+        x->decode_tok_s = x->decode_ms > 0 ? 1000.0 / x->decode_ms : 0;
+        double pm = median_of(&a[i].prefill);
+        x->prefill_tok_s = pm > 0 ? c[i].o.prompt * 1000.0 / pm : 0;
+        x->ttft_ms = median_of(&a[i].ttft);
+        for (int j = 0; j < a[i].rss.n; j++) x->peak_rss_bytes = fmax(x->peak_rss_bytes, a[i].rss.v[j]);
+        x->weight_bytes = a[i].weight_bytes;
+        x->kv_bytes = a[i].kv_bytes;
+        x->conv_bytes = a[i].conv_bytes;
+        x->reps = a[i].reps;
+        x->quiet_reps = a[i].quiet_reps;
+        x->disturbed_reps = a[i].reps - a[i].quiet_reps;
+        x->converged = a[i].quiet_reps >= c[i].o.min_reps && a[i].ci_half_rel <= c[i].o.tolerance;
+        x->rounds = rounds;
+        if (a[i].quiet_reps < c[i].o.min_reps) {
+            snprintf(x->stability, sizeof x->stability, "unstable");
+            snprintf(x->reason, sizeof x->reason, "only %d quiet of %d repetitions (busy %d, throttled %d)",
+                     a[i].quiet_reps, a[i].reps, a[i].busy_reps, a[i].throttled_reps);
+        } else if (a[i].quiet_reps < a[i].reps) {
+            snprintf(x->stability, sizeof x->stability, "disturbed");
+            snprintf(x->reason, sizeof x->reason, "%d of %d repetitions disturbed and left out",
+                     a[i].reps - a[i].quiet_reps, a[i].reps);
+        } else {
+            snprintf(x->stability, sizeof x->stability, "quiet");
+        }
+        int m = 0;
+        for (int r = 0; r < rounds; r++)
+            if (est[r * n] > 0 && est[r * n + i] > 0) ratios[m++] = est[r * n] / est[r * n + i];
+        ratio_ci(ratios, m, &decode_speed[i]);
+        m = 0;
+        for (int r = 0; r < rounds; r++)
+            if (pre[r * n] > 0 && pre[r * n + i] > 0) ratios[m++] = pre[r * n] / pre[r * n + i];
+        ratio_ci(ratios, m, &prefill_speed[i]);
+    }
+    rc = 0;
+out:
+    if (slot) release_device(slot);
+    if (a) for (int i = 0; i < n; i++) acc_free(&a[i]);
+    free(a); free(c); free(exe); free(est); free(pre); free(ratios);
+    sh_device_rec_free(&rec);
+    return rc;
 }

@@ -29,6 +29,30 @@
  *    same device before every K-th evaluation of the run (kind "reference"),
  *    and results carry their latency relative to the latest reference.
  *
+ * Interference (issue 18; docs/devices.md "Measurements on a busy board"):
+ *  - the variant reads the board's state before and after every repetition
+ *    (time its threads waited for a CPU, others' CPU use, run queue, load,
+ *    frequency of the CPUs used, temperature); a repetition is disturbed when
+ *    its threads waited more than `busy_wait` of its wall time for a CPU
+ *    (busy), or the CPUs used ran below 85% of the highest frequency seen in
+ *    the measurement (throttled).  Disturbed repetitions are kept in the
+ *    samples but left out of the estimate and of the convergence test;
+ *  - the estimate the search ranks with is decode_ms: the minimum over quiet
+ *    repetitions of each repetition's median per-token latency (interference
+ *    only adds time), with a bootstrap 95% interval; the median over every
+ *    token (decode_ms_median) and its CI are stored beside it;
+ *  - a measurement is doubtful when fewer than min_reps repetitions were quiet,
+ *    when the CI did not converge, or when the reference genome drifted more
+ *    than `drift_tol` from its last quiet value.  A doubtful measurement is
+ *    not final: the coordinator waits for the board to settle (probing its
+ *    load with backoff, at most settle_max_s) and measures again, up to
+ *    `settle_rounds` times; then it stores the result with stability
+ *    "unstable" and the reason (else "quiet", or "disturbed" when some
+ *    repetitions were left out);
+ *  - an unstable stored result is never returned as a cached answer: the
+ *    next request measures again and a quiet result replaces it; `force`
+ *    re-measures even a quiet one.
+ *
  * Threads: sh_measure_genome may be called from several threads at once if each
  * thread passes its OWN sh_db handle (SQLite handles are not shared).  Device
  * sessions (e.g. one SSH connection per device) are kept in a process-wide
@@ -49,6 +73,8 @@
 #define SH_DEVICE_MAX_FAILS 3
 #define SH_BENCH_MAX_JSON (4u * 1024u * 1024u)
 #define SH_BENCH_MAX_SAMPLES 1000000
+/* What decode_ms (the figure the search ranks with) is, as stored and shown. */
+#define SH_DECODE_ESTIMATOR "min of per-repetition medians"
 
 typedef void (*sh_measure_progress_fn)(void *ctx, const char *line);
 
@@ -72,6 +98,11 @@ typedef struct sh_measure_opts {
     int retries;           /* extra attempts after a failure  0: 2 (-1: none) */
     double backoff_s;      /* first retry delay, doubled each time  0: 1 s   */
     bool no_probe;         /* skip the probe before/after                    */
+    double busy_wait;      /* repetition busy above this CPU-wait fraction  0: 0.05 (<0: never) */
+    double drift_tol;      /* reference drift tolerance (relative)          0: 0.10 */
+    int settle_rounds;     /* re-measurements of a doubtful result   0: 2 (-1: none) */
+    double settle_max_s;   /* longest wait for the board to settle per round 0: 60 s */
+    bool force;            /* measure again even if a trusted result is stored */
     const char *exe_path;  /* measure this prebuilt executable instead of
                               building (tests, `measure --exe`)              */
     const char *reference_exe_path;  /* the same for the reference genome     */
@@ -91,7 +122,13 @@ typedef struct sh_measure_result {
     int reps;              /* measured repetitions in total */
     bool converged;        /* CI within tolerance (else the cap was hit) */
     bool cached;           /* an existing ok evaluation was returned */
-    double rel_to_reference;   /* decode median / reference's, 0 if none */
+    double rel_to_reference;   /* decode_ms / reference's, 0 if none */
+    /* the robust estimate (see above) and its bootstrap 95% interval */
+    double decode_ms, decode_ms_low, decode_ms_high;
+    int quiet_reps, disturbed_reps;
+    int rounds;            /* measurements made (1 + re-measurements) */
+    char stability[16];    /* quiet | disturbed | unstable ("" for rows stored before) */
+    char reason[512];      /* why disturbed or unstable, "" if quiet */
     char *result_json;     /* malloc'd summary as stored */
 } sh_measure_result;
 
@@ -99,6 +136,27 @@ void sh_measure_result_free(sh_measure_result *r);
 
 int sh_measure_genome(sh_db *db, const char *device, const sh_genome *g,
                       const sh_measure_opts *opts, sh_measure_result *res, sh_err *err);
+
+/* A paired ratio: its median over rounds and a distribution-free 95% CI of
+ * that median (order statistics of the per-round ratios; [min, max] below 6
+ * rounds). */
+typedef struct sh_ratio_ci { double est, lo, hi; int n; } sh_ratio_ci;
+
+/* Interleaved comparison of n genomes (n >= 2) on one device: `rounds`
+ * rounds, each running one bench invocation of reps_per_run repetitions per
+ * genome, in alternating order (A B, B A, A B ... so neither genome always
+ * runs first), so drift of the board hits every genome alike.  res[i] gets
+ * genome i's figures over all rounds (decode_ms is the robust estimate, and
+ * decode_tok_s = 1000 / decode_ms, so table and summary use one estimator;
+ * stability from its repetitions).  decode_speed[i] is the paired ratio of
+ * genome i's decode speed to genome 0's (per round: estimate of 0 / estimate
+ * of i), prefill_speed[i] the same for prefill (median prefill time per
+ * invocation).  order (NULL, or rounds * n ints) receives the genome index
+ * of each invocation in the order they ran.  Nothing is stored: a comparison
+ * is only valid paired in time.  rounds 0: 6. */
+int sh_measure_interleaved(sh_db *db, const char *device, const sh_genome *g, int n, const sh_measure_opts *opts,
+                           int rounds, sh_measure_result *res, sh_ratio_ci *decode_speed,
+                           sh_ratio_ci *prefill_speed, int *order, sh_err *err);
 
 /* Closes every cached device session (removing their working directories). */
 void sh_measure_shutdown(void);
@@ -113,6 +171,18 @@ int sh_device_probe_with(struct sh_device *d, const char *exe_on_device, double 
 
 /* ---- parsing and statistics (exposed for tests and the profile sweep) ---- */
 
+/* The board's state around one repetition, as the variant read it on the
+ * device (docs/interfaces.md "state"); -1 where unknown. */
+typedef struct sh_rep_state {
+    double wall_s;        /* the repetition's wall time                        */
+    double wait_s;        /* time the variant's threads waited for a CPU       */
+    double other_cpus;    /* CPUs used by other processes, on average          */
+    double procs_running; /* run queue (larger of before/after)                */
+    double load1;         /* 1-minute load average                             */
+    double freq_khz;      /* lowest current frequency of the CPUs used         */
+    double temp_mc;       /* hottest thermal zone, millidegrees Celsius        */
+} sh_rep_state;
+
 typedef struct sh_bench_out {
     char genome_hash[17];
     double *decode_ms;  int n_decode;     /* every decoded token of every rep */
@@ -121,6 +191,8 @@ typedef struct sh_bench_out {
     double peak_rss_bytes, weight_bytes, kv_bytes, conv_state_bytes;
     double share_prefill[5], share_decode[5];   /* conv attention swiglu moe head */
     int reps;
+    int n_cpus;                           /* cpu.n_cpus, 0 if absent          */
+    sh_rep_state *state;  int n_state;    /* one per rep, or none (older variants) */
     char *build_json, *cpu_json;          /* malloc'd sub-objects (validated) */
 } sh_bench_out;
 
@@ -134,6 +206,11 @@ void sh_bench_out_free(sh_bench_out *b);
 
 /* Validates probe output and returns it re-serialized with known fields only. */
 int sh_probe_parse(const char *text, size_t len, char **json_out, sh_err *err);
+
+/* The robust estimate of per-repetition decode medians: their minimum, and a
+ * 95% bootstrap interval of that minimum (2000 resamples, fixed seed, so the
+ * same input gives the same interval).  Returns -1 if n == 0. */
+int sh_min_of_medians_ci(const double *rep_medians, int n, double *est, double *lo, double *hi);
 
 /* Median and its distribution-free 95% CI (see above). x is not modified.
  * With fewer than 6 samples the CI is [min, max]. Returns -1 if n == 0. */

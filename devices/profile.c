@@ -218,7 +218,7 @@ int sh_profile_device(sh_db *db, const char *device, const sh_profile_opts *opts
                 .wtype = sh_dtype_name(types[ti]), .tolerance = 0.05,
                 .min_reps = o.quick ? 1 : 3, .max_reps = o.quick ? 2 : 9,
                 .reps_per_run = o.quick ? 2 : 3, .timeout_s = o.timeout_s, .retries = o.retries,
-                .no_probe = true, .progress = o.progress, .progress_ctx = o.progress_ctx};
+                .no_probe = true, .settle_rounds = -1, .progress = o.progress, .progress_ctx = o.progress_ctx};
             sh_measure_result r;
             if (sh_measure_genome(db, device, &g, &mo, &r, err)) {
                 sh_err_prefix(err, "profile point %s #%d (%s)", point_block(pt->kind), i, sh_dtype_name(types[ti]));
@@ -227,7 +227,7 @@ int sh_profile_device(sh_db *db, const char *device, const sh_profile_opts *opts
             }
             int layers = g.n_layers;
             double share = decode_share(r.result_json, share_index(pt->kind));
-            double lat_us = r.decode_ms_median * 1000.0 * share / layers;
+            double lat_us = r.decode_ms * 1000.0 * share / layers;   /* the robust estimate */
             double bytes = 0, flops = 0;
             block_cost(pt, o.quick, types[ti], pt->depth + prompt + gen / 2, &bytes, &flops);
             sh_profile_row row = {

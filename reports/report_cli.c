@@ -404,10 +404,14 @@ static void compare_usage(FILE *f)
 {
     fprintf(f,
         "usage: starhil compare --device D GENOME GENOME... [options]\n\n"
-        "Measures each genome (preset name, file or inline text) on device D with the\n"
-        "measurement protocol of `starhil measure` and prints prefill and decode speed and\n"
-        "memory side by side, with ratios to the first genome. Example: check the claim that\n"
-        "LFM2 decodes about 2x faster than Qwen3 on CPU:\n"
+        "Measures the genomes (preset names, files or inline text) on device D interleaved:\n"
+        "in each round every genome runs one bench invocation, in alternating order (A B,\n"
+        "B A, A B ...), so drift of the board hits all of them alike. Each ratio to the\n"
+        "first genome is paired per round and reported as the median over rounds with its\n"
+        "95%% confidence interval. Table and summary use one estimator for decode: the\n"
+        "minimum of per-repetition medians (repetitions disturbed by other load are left\n"
+        "out; docs/devices.md). Nothing is stored: a comparison holds only paired in time.\n"
+        "Example: check the claim that LFM2 decodes about 2x faster than Qwen3 on CPU:\n"
         "  starhil compare --device local lfm2-1.2b qwen3-1.7b --prompt 128 --gen 32\n\n"
         "options:\n"
         "  --device D       device name (required; `local` always exists)\n"
@@ -415,10 +419,10 @@ static void compare_usage(FILE *f)
         "  --gen N          generated tokens per repetition (default 128)\n"
         "  --wtype T        f32|f16|q8_0|q4_0 (default q4_0)\n"
         "  --threads N      threads (default: the device's)\n"
-        "  --max-reps N     repetition cap per genome (default 30)\n"
-        "  --tolerance X    relative CI half-width target (default 0.02)\n"
+        "  --rounds N       interleaved rounds (default 6)\n"
+        "  --reps N         repetitions per genome per round (default 3)\n"
         "  --json           one JSON object on stdout\n"
-        "  --db FILE        run database (measurements are stored and reused)\n");
+        "  --db FILE        run database (for the device inventory)\n");
 }
 
 typedef struct cmp_row {
@@ -426,23 +430,35 @@ typedef struct cmp_row {
     const char *name;        /* preset name, or the hash for other genomes */
     char hash[17];
     sh_measure_result res;
+    sh_ratio_ci decode_x, prefill_x;   /* paired speed ratios to the first genome */
 } cmp_row;
 
 static double ratio(double a, double b) { return (isfinite(a) && isfinite(b) && b > 0) ? a / b : NAN; }
 
 static json_t *jnum_or_null(double v) { return isfinite(v) ? json_real(v) : json_null(); }
 
-static void compare_print_json(const char *device, const sh_measure_opts *o, const cmp_row *rows, int n)
+static json_t *ratio_json(const sh_ratio_ci *r)
 {
+    return json_pack("{s:o,s:o,s:o,s:i}", "ratio", jnum_or_null(r->est), "ci_low", jnum_or_null(r->lo),
+                     "ci_high", jnum_or_null(r->hi), "rounds", r->n);
+}
+
+static void compare_print_json(const char *device, const sh_measure_opts *o, int rounds, const cmp_row *rows, int n,
+                               const int *order)
+{
+    json_t *ord = json_array();
+    for (int k = 0; k < rounds * n; k++) json_array_append_new(ord, json_integer(order[k]));
     json_t *arr = json_array();
     for (int i = 0; i < n; i++) {
         const sh_measure_result *r = &rows[i].res, *b = &rows[0].res;
         json_t *x = json_object();
         json_object_set_new(x, "genome", json_string(rows[i].name));
         json_object_set_new(x, "hash", json_string(rows[i].hash));
-        json_object_set_new(x, "eval_id", json_integer(r->eval_id));
-        json_object_set_new(x, "prefill_tok_s", jnum_or_null(r->prefill_tok_s));
+        json_object_set_new(x, "decode_ms", jnum_or_null(r->decode_ms));
+        json_object_set_new(x, "decode_ms_ci", json_pack("[o,o]", jnum_or_null(r->decode_ms_low),
+                                                         jnum_or_null(r->decode_ms_high)));
         json_object_set_new(x, "decode_tok_s", jnum_or_null(r->decode_tok_s));
+        json_object_set_new(x, "prefill_tok_s", jnum_or_null(r->prefill_tok_s));
         json_object_set_new(x, "decode_ms_median", jnum_or_null(r->decode_ms_median));
         json_object_set_new(x, "decode_ci_ms", json_pack("[o,o]", jnum_or_null(r->decode_ci_low),
                                                          jnum_or_null(r->decode_ci_high)));
@@ -452,46 +468,56 @@ static void compare_print_json(const char *device, const sh_measure_opts *o, con
         json_object_set_new(x, "kv_bytes", jnum_or_null(r->kv_bytes));
         json_object_set_new(x, "conv_bytes", jnum_or_null(r->conv_bytes));
         json_object_set_new(x, "reps", json_integer(r->reps));
-        json_object_set_new(x, "converged", json_boolean(r->converged));
-        json_object_set_new(x, "cached", json_boolean(r->cached));
-        json_object_set_new(x, "prefill_speed_vs_first", jnum_or_null(ratio(r->prefill_tok_s, b->prefill_tok_s)));
-        json_object_set_new(x, "decode_speed_vs_first", jnum_or_null(ratio(r->decode_tok_s, b->decode_tok_s)));
+        json_object_set_new(x, "quiet_reps", json_integer(r->quiet_reps));
+        json_object_set_new(x, "stability", json_string(r->stability));
+        json_object_set_new(x, "stability_reason", json_string(r->reason));
+        json_object_set_new(x, "decode_speed_vs_first", ratio_json(&rows[i].decode_x));
+        json_object_set_new(x, "prefill_speed_vs_first", ratio_json(&rows[i].prefill_x));
         json_object_set_new(x, "peak_memory_vs_first", jnum_or_null(ratio(r->peak_rss_bytes, b->peak_rss_bytes)));
         json_array_append_new(arr, x);
     }
-    json_t *root = json_pack("{s:s,s:{s:i,s:i,s:s,s:i},s:o}", "device", device, "settings",
+    json_t *root = json_pack("{s:s,s:{s:i,s:i,s:s,s:i,s:i,s:s,s:s},s:o,s:s,s:o}", "device", device, "settings",
                              "prompt", o->prompt, "gen", o->gen, "wtype", o->wtype, "threads", o->threads,
-                             "results", arr);
+                             "rounds", rounds, "order", "interleaved, alternating (A B, B A, ...)",
+                             "ratio", "median over rounds of paired ratios, 95% CI from order statistics",
+                             "run_order", ord, "decode_estimator", SH_DECODE_ESTIMATOR, "results", arr);
     char *s = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
     if (s) printf("%s\n", s);
     free(s);
     json_decref(root);
 }
 
-static void compare_print_table(const char *device, const sh_measure_opts *o, const cmp_row *rows, int n)
+static void compare_print_table(const char *device, const sh_measure_opts *o, int rounds, const cmp_row *rows, int n)
 {
-    printf("device %s, prompt %d, gen %d, wtype %s\n\n", device, o->prompt, o->gen, o->wtype);
-    printf("%-16s %16s %13s %12s %10s %9s %9s %9s %8s\n", "genome", "hash", "prefill tok/s",
-           "decode tok/s", "decode ms", "peak MiB", "prefill x", "decode x", "memory x");
+    printf("device %s, prompt %d, gen %d, wtype %s, %d interleaved rounds\n", device, o->prompt, o->gen, o->wtype, rounds);
+    printf("decode ms/token and tok/s: " SH_DECODE_ESTIMATOR " (95%% CI); x: paired ratio to %s, median over rounds [95%% CI]\n\n",
+           rows[0].name);
+    printf("%-16s %16s %13s %10s %19s %9s %20s %20s %8s\n", "genome", "hash", "prefill tok/s", "decode tok/s",
+           "decode ms [CI]", "peak MiB", "prefill x [CI]", "decode x [CI]", "memory x");
     for (int i = 0; i < n; i++) {
         const sh_measure_result *r = &rows[i].res, *b = &rows[0].res;
-        printf("%-16.16s %16s %13.1f %12.2f %10.3f %9.1f %8.2fx %8.2fx %7.2fx\n", rows[i].name, rows[i].hash,
-               r->prefill_tok_s, r->decode_tok_s, r->decode_ms_median, r->peak_rss_bytes / 1048576.0,
-               ratio(r->prefill_tok_s, b->prefill_tok_s), ratio(r->decode_tok_s, b->decode_tok_s),
-               ratio(r->peak_rss_bytes, b->peak_rss_bytes));
+        char dms[40], px[40], dx[40];
+        snprintf(dms, sizeof dms, "%.3f [%.3f,%.3f]", r->decode_ms, r->decode_ms_low, r->decode_ms_high);
+        snprintf(px, sizeof px, "%.2fx [%.2f,%.2f]", rows[i].prefill_x.est, rows[i].prefill_x.lo, rows[i].prefill_x.hi);
+        snprintf(dx, sizeof dx, "%.2fx [%.2f,%.2f]", rows[i].decode_x.est, rows[i].decode_x.lo, rows[i].decode_x.hi);
+        printf("%-16.16s %16s %13.1f %12.2f %19s %9.1f %20s %20s %7.2fx%s\n", rows[i].name, rows[i].hash,
+               r->prefill_tok_s, r->decode_tok_s, dms, r->peak_rss_bytes / 1048576.0, px, dx,
+               ratio(r->peak_rss_bytes, b->peak_rss_bytes), strcmp(r->stability, "unstable") ? "" : "  UNSTABLE");
     }
-    printf("(x: ratio to %s; speeds above 1 are faster, memory above 1 is larger)\n", rows[0].name);
-    if (n >= 2)
-        printf("\n%s decodes %.2fx %s and prefills %.2fx %s than %s on %s.\n", rows[0].name,
-               ratio(rows[0].res.decode_tok_s, rows[1].res.decode_tok_s) >= 1 ?
-                   ratio(rows[0].res.decode_tok_s, rows[1].res.decode_tok_s) :
-                   ratio(rows[1].res.decode_tok_s, rows[0].res.decode_tok_s),
-               rows[0].res.decode_tok_s >= rows[1].res.decode_tok_s ? "faster" : "slower",
-               ratio(rows[0].res.prefill_tok_s, rows[1].res.prefill_tok_s) >= 1 ?
-                   ratio(rows[0].res.prefill_tok_s, rows[1].res.prefill_tok_s) :
-                   ratio(rows[1].res.prefill_tok_s, rows[0].res.prefill_tok_s),
-               rows[0].res.prefill_tok_s >= rows[1].res.prefill_tok_s ? "faster" : "slower",
-               rows[1].name, device);
+    printf("(speeds above 1 are faster than %s, memory above 1 is larger)\n", rows[0].name);
+    for (int i = 0; i < n; i++)
+        if (rows[i].res.reason[0])
+            printf("%s: %s: %s\n", rows[i].name, rows[i].res.stability, rows[i].res.reason);
+    if (n >= 2) {
+        /* the same paired ratios as the table: genome 1's speed over genome 0's, inverted */
+        const sh_ratio_ci *d = &rows[1].decode_x, *p = &rows[1].prefill_x;
+        bool dfast = d->est <= 1, pfast = p->est <= 1;
+        printf("\n%s decodes %.2fx %s (95%% CI %.2f-%.2fx) and prefills %.2fx %s (95%% CI %.2f-%.2fx) than %s on %s.\n",
+               rows[0].name, dfast ? 1 / d->est : d->est, dfast ? "faster" : "slower",
+               dfast ? 1 / d->hi : d->lo, dfast ? 1 / d->lo : d->hi,
+               pfast ? 1 / p->est : p->est, pfast ? "faster" : "slower",
+               pfast ? 1 / p->hi : p->lo, pfast ? 1 / p->lo : p->hi, rows[1].name, device);
+    }
 }
 
 static void compare_progress(void *ctx, const char *line)
@@ -500,7 +526,7 @@ static void compare_progress(void *ctx, const char *line)
     if (sh_cli_is_tty()) fprintf(stderr, "\r%-78.78s", line);
 }
 
-static int compare_measure(const char *device, const sh_measure_opts *o, cmp_row *rows, int n)
+static int compare_measure(const char *device, const sh_measure_opts *o, int rounds, cmp_row *rows, int n, int *order)
 {
     sh_err err = {{0}};
     sh_db *db = NULL;
@@ -509,22 +535,29 @@ static int compare_measure(const char *device, const sh_measure_opts *o, cmp_row
         sh_db_close(db);
         return 1;
     }
-    int rc = 0;
-    static sh_genome g;
-    for (int i = 0; i < n && rc == 0; i++) {
-        if (sh_genome_resolve(rows[i].arg, &g, &err) != 0) {
+    static sh_genome g[32];
+    for (int i = 0; i < n; i++) {
+        if (sh_genome_resolve(rows[i].arg, &g[i], &err) != 0) {
             fprintf(stderr, "starhil compare: %s\n", err.msg);
-            rc = 1;
-            break;
+            sh_db_close(db);
+            return 1;
         }
-        sh_hash_hex(sh_genome_hash(&g), rows[i].hash);
+        sh_hash_hex(sh_genome_hash(&g[i]), rows[i].hash);
         static sh_genome p;
         sh_err e2 = {{0}};
         rows[i].name = sh_preset_get(rows[i].arg, &p, &e2) == 0 ? rows[i].arg : rows[i].hash;
-        if (sh_cli_is_tty()) fprintf(stderr, "measuring %s on %s (%d/%d)\n", rows[i].name, device, i + 1, n);
-        if (sh_measure_genome(db, device, &g, o, &rows[i].res, &err) != 0) {
-            fprintf(stderr, "starhil compare: %s on %s: %s\n", rows[i].name, device, err.msg);
-            rc = 1;
+    }
+    sh_measure_result res[32];
+    sh_ratio_ci dx[32], px[32];
+    int rc = 0;
+    if (sh_measure_interleaved(db, device, g, n, o, rounds, res, dx, px, order, &err) != 0) {
+        fprintf(stderr, "%sstarhil compare: %s\n", sh_cli_is_tty() ? "\n" : "", err.msg);
+        rc = 1;
+    } else {
+        for (int i = 0; i < n; i++) {
+            rows[i].res = res[i];
+            rows[i].decode_x = dx[i];
+            rows[i].prefill_x = px[i];
         }
     }
     if (sh_cli_is_tty()) fputc('\n', stderr);
@@ -538,7 +571,7 @@ int sh_cmd_compare(int argc, char **argv)
     args a = {.cmd = "compare", .argc = argc, .argv = argv};
     const char *device = NULL, *v;
     bool as_json = false;
-    long prompt = 512, gen = 128, threads = 0, max_reps = 0;
+    long prompt = 512, gen = 128, threads = 0, rounds = 6, reps = 3;
     sh_measure_opts o = {.wtype = "q4_0"};
     for (a.i = 1; a.i < argc; a.i++) {
         int m;
@@ -551,16 +584,10 @@ int sh_cmd_compare(int argc, char **argv)
             if (m < 0 || !parse_long("compare", "--gen", v, 1, 1 << 20, &gen)) return 2;
         } else if ((m = opt_value(&a, "--threads", &v)) != 0) {
             if (m < 0 || !parse_long("compare", "--threads", v, 1, 1024, &threads)) return 2;
-        } else if ((m = opt_value(&a, "--max-reps", &v)) != 0) {
-            if (m < 0 || !parse_long("compare", "--max-reps", v, 1, 100000, &max_reps)) return 2;
-        } else if ((m = opt_value(&a, "--tolerance", &v)) != 0) {
-            char *end;
-            if (m < 0) return 2;
-            o.tolerance = strtod(v, &end);
-            if (end == v || *end || !(o.tolerance > 0 && o.tolerance < 1)) {
-                fprintf(stderr, "starhil compare: --tolerance \"%s\" is not in (0, 1)\n", v);
-                return 2;
-            }
+        } else if ((m = opt_value(&a, "--rounds", &v)) != 0) {
+            if (m < 0 || !parse_long("compare", "--rounds", v, 2, 1000, &rounds)) return 2;
+        } else if ((m = opt_value(&a, "--reps", &v)) != 0) {
+            if (m < 0 || !parse_long("compare", "--reps", v, 1, 1000, &reps)) return 2;
         } else if ((m = opt_value(&a, "--wtype", &v)) != 0) {
             sh_dtype t;
             if (m < 0) return 2;
@@ -582,17 +609,19 @@ int sh_cmd_compare(int argc, char **argv)
         compare_usage(stderr);
         return 2;
     }
-    o.prompt = (int)prompt; o.gen = (int)gen; o.threads = (int)threads; o.max_reps = (int)max_reps;
-    if (max_reps > 0 && max_reps < 3) o.min_reps = (int)max_reps;
+    o.prompt = (int)prompt; o.gen = (int)gen; o.threads = (int)threads; o.reps_per_run = (int)reps;
     o.progress = compare_progress;
     cmp_row rows[32];
     memset(rows, 0, sizeof rows);
     for (int i = 0; i < a.n_pos; i++) rows[i].arg = rows[i].name = a.positional[i];
-    int rc = compare_measure(device, &o, rows, a.n_pos);
+    int *order = calloc((size_t)rounds * (size_t)a.n_pos, sizeof *order);
+    if (!order) { fprintf(stderr, "starhil compare: out of memory\n"); return 1; }
+    int rc = compare_measure(device, &o, (int)rounds, rows, a.n_pos, order);
     if (rc == 0) {
-        if (as_json) compare_print_json(device, &o, rows, a.n_pos);
-        else compare_print_table(device, &o, rows, a.n_pos);
+        if (as_json) compare_print_json(device, &o, (int)rounds, rows, a.n_pos, order);
+        else compare_print_table(device, &o, (int)rounds, rows, a.n_pos);
     }
     for (int i = 0; i < a.n_pos; i++) sh_measure_result_free(&rows[i].res);
+    free(order);
     return rc;
 }

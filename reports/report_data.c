@@ -25,6 +25,9 @@ const sh_rep_metric sh_rep_metrics[] = {
     {"cache_bytes", offsetof(sh_rep_point, cache_bytes)},
     {"params_total", offsetof(sh_rep_point, params_total)},
     {"params_active", offsetof(sh_rep_point, params_active)},
+    {"decode_ms_low", offsetof(sh_rep_point, decode_ms_low)},
+    {"decode_ms_high", offsetof(sh_rep_point, decode_ms_high)},
+    {"decode_ms_median", offsetof(sh_rep_point, decode_ms_median)},
 };
 const int sh_rep_n_metrics = (int)(sizeof sh_rep_metrics / sizeof sh_rep_metrics[0]);
 
@@ -87,6 +90,20 @@ static void point_take_result(sh_rep_point *p, const char *result_json)
     if (isnan(p->decode_ms)) p->decode_ms = jnum(r, "decode_ms_median");
     p->decode_tok_s = jnum(r, "decode_tok_s");
     if (isnan(p->decode_ms) && p->decode_tok_s > 0) p->decode_ms = 1000.0 / p->decode_tok_s;
+    p->stability[0] = p->stability_reason[0] = '\0';
+    /* the interval of decode_ms: the estimator's own, or the median's for older rows */
+    bool robust = json_is_number(json_object_get(r, "decode_ms_low"));
+    p->decode_ms_low = jnum(r, robust ? "decode_ms_low" : "decode_ci_low");
+    p->decode_ms_high = jnum(r, robust ? "decode_ms_high" : "decode_ci_high");
+    p->decode_ms_median = jnum(r, "decode_ms_median");
+    json_t *stab = json_object_get(r, "stability"), *why = json_object_get(r, "stability_reason");
+    if (json_is_string(stab)) {
+        snprintf(p->stability, sizeof p->stability, "%s", json_string_value(stab));
+        snprintf(p->stability_reason, sizeof p->stability_reason, "%s", json_is_string(why) ? json_string_value(why) : "");
+    } else if (json_is_false(json_object_get(r, "converged"))) {
+        snprintf(p->stability, sizeof p->stability, "unstable");
+        snprintf(p->stability_reason, sizeof p->stability_reason, "not converged (stored before stability checks)");
+    }
     p->prefill_tok_s = jnum(r, "prefill_tok_s");
     p->ttft_ms = jnum(r, "ttft_ms");
     p->peak_rss_bytes = jnum(r, "peak_rss_bytes");
@@ -429,6 +446,9 @@ static json_t *point_json(const sh_rep_point *p)
     json_object_set_new(o, "wtype", jstr(p->wtype));
     for (int i = 0; i < sh_rep_n_metrics; i++)
         json_object_set_new(o, sh_rep_metrics[i].name, num_or_null(sh_rep_metric_value(p, i)));
+    json_object_set_new(o, "stability", jstr(p->stability));
+    json_object_set_new(o, "stability_reason", jstr(p->stability_reason));
+    json_object_set_new(o, "disturbed", json_boolean(!strcmp(p->stability, "disturbed") || !strcmp(p->stability, "unstable")));
     json_object_set_new(o, "genome", p->text ? jstr(p->text) : json_null());
     return o;
 }
@@ -471,7 +491,8 @@ char *sh_report_json(const sh_report *r, bool pretty, sh_err *err)
                             "seed", (json_int_t)r->run.seed, "config", cfg ? cfg : json_null(),
                             "created_at", jstr(r->run.created_at), "updated_at", jstr(r->run.updated_at),
                             "last_generation", r->last_gen);
-    json_t *o = json_pack("{s:s,s:o,s:o,s:o,s:o,s:o}", "starhil_report", "run", "run", run,
+    json_t *o = json_pack("{s:s,s:s,s:o,s:o,s:o,s:o,s:o}", "starhil_report", "run",
+                          "decode_estimator", SH_REPORT_DECODE_ESTIMATOR, "run", run,
                           "devices", devices_json(r), "points", points_json(r->points, r->n_points),
                           "presets", points_json(r->presets, r->n_presets), "generations", gens_json(r));
     char *s = o ? json_dumps(o, (pretty ? JSON_INDENT(2) : JSON_COMPACT) | JSON_PRESERVE_ORDER) : NULL;
@@ -503,6 +524,8 @@ static void csv_point(FILE *f, const sh_rep_point *p, const char *role)
         if (isfinite(v)) fprintf(f, ",%.17g", v);
         else fputs(",", f);
     }
+    fprintf(f, ",%s,", p->stability);
+    csv_field(f, p->stability_reason);
     fputc(',', f);
     csv_field(f, p->text ? p->text : "");
     fputc('\n', f);
@@ -512,7 +535,7 @@ int sh_report_write_csv(const sh_report *r, FILE *f, sh_err *err)
 {
     fputs("role,hash,device,preset,on_front,rank,wtype", f);
     for (int i = 0; i < sh_rep_n_metrics; i++) fprintf(f, ",%s", sh_rep_metrics[i].name);
-    fputs(",genome\n", f);
+    fputs(",stability,stability_reason,genome\n", f);
     for (int i = 0; i < r->n_points; i++) csv_point(f, &r->points[i], "member");
     for (int i = 0; i < r->n_presets; i++) csv_point(f, &r->presets[i], "preset");
     return ferror(f) ? sh_err_set(err, "report: write error") : 0;
@@ -530,7 +553,10 @@ static void md_point(FILE *f, const sh_rep_point *p, const char *label)
 {
     fprintf(f, "| %s | %s |", label, *p->device ? p->device : "-");
     md_num(f, p->capability, 1, "%.4f");
-    md_num(f, p->decode_ms, 1, "%.3f");
+    if (isfinite(p->decode_ms) && isfinite(p->decode_ms_low) && isfinite(p->decode_ms_high))
+        fprintf(f, " %.3f [%.3f, %.3f] |", p->decode_ms, p->decode_ms_low, p->decode_ms_high);
+    else md_num(f, p->decode_ms, 1, "%.3f");
+    fprintf(f, " %s |", p->stability[0] ? p->stability : "-");
     md_num(f, p->prefill_tok_s, 1, "%.1f");
     md_num(f, p->peak_rss_bytes, 1048576.0, "%.1f");
     md_num(f, p->cache_bytes, 1048576.0, "%.2f");
@@ -540,8 +566,8 @@ static void md_point(FILE *f, const sh_rep_point *p, const char *label)
 
 static void md_table_head(FILE *f, const char *first)
 {
-    fprintf(f, "| %s | device | capability | decode ms/tok | prefill tok/s | peak MiB | cache MiB "
-               "| params M | genome |\n|---|---|---|---|---|---|---|---|---|\n", first);
+    fprintf(f, "| %s | device | capability | decode ms/tok (" SH_REPORT_DECODE_ESTIMATOR ") [95%% CI] | measured "
+               "| prefill tok/s | peak MiB | cache MiB | params M | genome |\n|---|---|---|---|---|---|---|---|---|---|\n", first);
 }
 
 int sh_report_write_md(const sh_report *r, FILE *f, sh_err *err)
@@ -564,6 +590,10 @@ int sh_report_write_md(const sh_report *r, FILE *f, sh_err *err)
     md_table_head(f, "hash");
     for (int i = 0; i < r->n_points; i++)
         if (r->points[i].on_front) md_point(f, &r->points[i], r->points[i].hash);
+    for (int i = 0; i < r->n_points; i++)
+        if (r->points[i].on_front && r->points[i].stability_reason[0])
+            fprintf(f, "%s- %s on %s measured %s: %s\n", i ? "" : "\n", r->points[i].hash, r->points[i].device,
+                    r->points[i].stability, r->points[i].stability_reason);
     fprintf(f, "\n## Presets on the same devices\n\n");
     if (r->n_presets == 0) fprintf(f, "No preset has been measured on these devices.\n");
     else {

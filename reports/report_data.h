@@ -26,11 +26,20 @@ typedef struct sh_rep_point {
     bool on_front;
     /* metrics, NaN when unknown */
     double capability;
-    double decode_ms;        /* median per decoded token */
+    double decode_ms;        /* per decoded token: the stored robust estimate
+                                (SH_REPORT_DECODE_ESTIMATOR), the median for rows
+                                stored before it existed */
     double decode_tok_s, prefill_tok_s, ttft_ms;
     double peak_rss_bytes, weight_bytes, kv_bytes, conv_state_bytes, cache_bytes;
     double params_total, params_active;
+    double decode_ms_low, decode_ms_high;   /* decode_ms's 95% interval */
+    double decode_ms_median;                /* median of every decoded token */
+    char stability[16];      /* quiet | disturbed | unstable | "" (unknown) */
+    char stability_reason[256];
 } sh_rep_point;
+
+/* What decode_ms is (the front table and every rendering say so). */
+#define SH_REPORT_DECODE_ESTIMATOR "min of per-repetition medians"
 
 /* The numeric metrics of a point, by name (JSON/CSV/Markdown use this list). */
 typedef struct sh_rep_metric {

@@ -9,7 +9,7 @@
 #include <string.h>
 
 #define EVAL_COLS "id, ifnull(run_id, 0), genome_hash, ifnull(device, ''), kind, status, attempts, " \
-                  "settings_json, result_json, error, started_at, finished_at"
+                  "settings_json, result_json, error, started_at, finished_at, stability, stability_reason"
 
 void sh_eval_rec_free(sh_eval_rec *e)
 {
@@ -17,7 +17,8 @@ void sh_eval_rec_free(sh_eval_rec *e)
     free(e->settings_json);
     free(e->result_json);
     free(e->error);
-    e->settings_json = e->result_json = e->error = NULL;
+    free(e->stability_reason);
+    e->settings_json = e->result_json = e->error = e->stability_reason = NULL;
 }
 
 void sh_eval_recs_free(sh_eval_rec *e, int n)
@@ -248,11 +249,96 @@ int sh_db_eval_finish_ok(sh_db *db, int64_t id, const char *result_json,
     return step_commit(db, st, "store evaluation result", err);
 }
 
+static int read_eval(sqlite3_stmt *st, sh_eval_rec *e);
+
+int sh_db_eval_finish_measured(sh_db *db, int64_t id, const char *result_json,
+                               const sh_sample *samples, int n_samples, const char *stability,
+                               const char *reason, bool replace, sh_err *err)
+{
+    static const char *const KNOWN[] = {"", "quiet", "disturbed", "unstable"};
+    bool known = false;
+    for (size_t i = 0; i < sizeof KNOWN / sizeof KNOWN[0]; i++) known = known || (stability && !strcmp(stability, KNOWN[i]));
+    if (!known)
+        return sh_err_set(err, "%s: evaluation %lld: unknown stability '%.32s' (quiet|disturbed|unstable)", db->path,
+                          (long long)id, stability ? stability : "(null)");
+    if (shdb_check_json(result_json, false, "evaluation result", err) != 0)
+        return sh_err_prefix(err, "%s: evaluation %lld", db->path, (long long)id);
+    if (check_samples(db, id, samples, n_samples, err) != 0) return -1;
+    if (replace) {
+        char status[16];
+        if (sh_db_begin(db, err) != 0) return -1;
+        if (eval_status(db, id, status, err) != 0) { sh_db_rollback(db); return -1; }
+    } else if (begin_not_ok(db, id, "finish", err) != 0) {
+        return -1;
+    }
+    if (insert_samples(db, id, samples, n_samples, err) != 0) { sh_db_rollback(db); return -1; }
+    sqlite3_stmt *st;
+    if (shdb_prepare(db, "UPDATE evaluations SET status = 'ok', result_json = ?2, error = NULL, "
+                         "finished_at = ?3, stability = ?4, stability_reason = ?5 WHERE id = ?1", &st, err,
+                     "store evaluation result") != 0) {
+        sh_db_rollback(db);
+        return -1;
+    }
+    sqlite3_bind_int64(st, 1, id);
+    sqlite3_bind_text(st, 2, result_json, -1, SQLITE_STATIC);
+    sqlite3_bind_double(st, 3, shdb_now());
+    sqlite3_bind_text(st, 4, stability, -1, SQLITE_STATIC);
+    if (reason && *reason) sqlite3_bind_text(st, 5, reason, (int)strnlen(reason, 16384), SQLITE_TRANSIENT);
+    else sqlite3_bind_null(st, 5);
+    return step_commit(db, st, "store evaluation result", err);
+}
+
+int sh_db_latest_eval(sh_db *db, int64_t run_id, const char *device, const char *kind, bool trusted_only,
+                      sh_eval_rec *out, sh_err *err)
+{
+    memset(out, 0, sizeof *out);
+    sqlite3_stmt *st;
+    if (shdb_prepare(db, "SELECT " EVAL_COLS " FROM evaluations WHERE ifnull(run_id, 0) = ?1 AND "
+                         "ifnull(device, '') = ?2 AND kind = ?3 AND status = 'ok' AND "
+                         "(?4 = 0 OR stability <> 'unstable') ORDER BY finished_at DESC, id DESC LIMIT 1",
+                     &st, err, "latest evaluation") != 0)
+        return -1;
+    sqlite3_bind_int64(st, 1, run_id);
+    sqlite3_bind_text(st, 2, device ? device : "", -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, kind ? kind : "", -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 4, trusted_only);
+    int rc = sqlite3_step(st), ret;
+    if (rc == SQLITE_ROW) {
+        ret = read_eval(st, out);
+        if (ret != 0) sh_err_set(err, "%s: latest evaluation: out of memory", db->path);
+    } else if (rc == SQLITE_DONE) {
+        ret = 1;
+    } else {
+        ret = shdb_sql_error(db, err, "latest evaluation");
+    }
+    sqlite3_finalize(st);
+    return ret;
+}
+
+int sh_db_count_ok_evals(sh_db *db, int64_t run_id, const char *device, const char *kind, int *count,
+                         sh_err *err)
+{
+    *count = 0;
+    sqlite3_stmt *st;
+    if (shdb_prepare(db, "SELECT count(*) FROM evaluations WHERE ifnull(run_id, 0) = ?1 AND "
+                         "ifnull(device, '') = ?2 AND kind = ?3 AND status = 'ok'", &st, err,
+                     "count evaluations") != 0)
+        return -1;
+    sqlite3_bind_int64(st, 1, run_id);
+    sqlite3_bind_text(st, 2, device ? device : "", -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, kind ? kind : "", -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) *count = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    return rc == SQLITE_ROW ? 0 : shdb_sql_error(db, err, "count evaluations");
+}
+
 int sh_db_eval_finish_failed(sh_db *db, int64_t id, const char *error_text, sh_err *err)
 {
     if (begin_not_ok(db, id, "record failure", err) != 0) return -1;
     sqlite3_stmt *st;
     if (shdb_prepare(db, "UPDATE evaluations SET status = 'failed', error = ?2, result_json = NULL, "
+                         "stability = '', stability_reason = NULL, "
                          "finished_at = ?3 WHERE id = ?1", &st, err, "record evaluation failure") != 0) {
         sh_db_rollback(db);
         return -1;
@@ -277,6 +363,7 @@ int sh_db_eval_reset(sh_db *db, int64_t id, sh_err *err)
     sqlite3_bind_int64(st, 1, id);
     if (shdb_step_done(db, st, err, "reset evaluation") != 0) goto fail;
     if (shdb_prepare(db, "UPDATE evaluations SET status = 'pending', result_json = NULL, error = NULL, "
+                         "stability = '', stability_reason = NULL, "
                          "started_at = NULL, finished_at = NULL WHERE id = ?1", &st, err,
                      "reset evaluation") != 0)
         goto fail;
@@ -304,6 +391,8 @@ static int read_eval(sqlite3_stmt *st, sh_eval_rec *e)
     e->error = shdb_col_dup(st, 9, &oom);
     e->started_at = shdb_col_real(st, 10);
     e->finished_at = shdb_col_real(st, 11);
+    shdb_col_copy(st, 12, e->stability, sizeof e->stability);
+    e->stability_reason = shdb_col_dup(st, 13, &oom);
     if (isnan(e->started_at)) e->started_at = 0;
     if (isnan(e->finished_at)) e->finished_at = 0;
     if (oom) { sh_eval_rec_free(e); return -1; }

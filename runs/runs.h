@@ -19,7 +19,8 @@
  *   runs(id PK, name, config_json, seed, status, state_blob, created_at, updated_at)
  *   evaluations(id PK, run_id NULL, genome_hash, device NULL, kind, settings_json,
  *           settings_hash, status, attempts, error, result_json, started_at,
- *           finished_at, UNIQUE(run_id, genome_hash, device, kind, settings_hash)
+ *           finished_at, stability, stability_reason,
+ *           UNIQUE(run_id, genome_hash, device, kind, settings_hash)
  *           with NULL run/device counted as 0/'' (a unique expression index))
  *   samples(eval_id, metric, idx, value)              raw measurement samples
  *   scores(id PK, genome_hash, scorer, version, params_json, params_hash, status,
@@ -45,7 +46,7 @@
 #include "genome/genome.h"
 #include "util/err.h"
 
-#define SH_DB_SCHEMA_VERSION 2
+#define SH_DB_SCHEMA_VERSION 3
 /* PRAGMA application_id of every starhil database ("STHL"); a database with
  * another id, or with tables but no id, is refused as not ours. */
 #define SH_DB_APPLICATION_ID 0x5354484C
@@ -138,6 +139,8 @@ typedef struct sh_eval_rec {
     char *result_json;       /* malloc'd or NULL */
     char *error;             /* malloc'd or NULL */
     double started_at, finished_at;  /* unix seconds */
+    char stability[16];      /* measurements: quiet | disturbed | unstable | "" (see below) */
+    char *stability_reason;  /* malloc'd or NULL: why it is disturbed or unstable */
 } sh_eval_rec;
 
 void sh_eval_rec_free(sh_eval_rec *e);
@@ -243,6 +246,27 @@ int sh_db_find_run_by_name(sh_db *db, const char *name, int64_t *id_out, sh_err 
  * evaluation that is already ok, and sh_db_eval_finish_failed never replaces
  * an ok result; both say so in the error. */
 int sh_db_eval_reset(sh_db *db, int64_t id, sh_err *err);
+
+/* ---- measurement stability (schema 3) -------------------------------------
+ * A stored measurement says how far it can be trusted: "quiet", "disturbed"
+ * (disturbed repetitions were left out of its estimate), "unstable" (still
+ * doubtful after re-measuring: callers must not reuse it as a cached answer
+ * nor rank with it unless asked to), or "" (older rows, not measurements).
+ * Like sh_db_eval_finish_ok, plus the stability and its reason (NULL/"" for
+ * none).  With replace, an evaluation that is already ok is overwritten
+ * (its samples too) in the same transaction: a quiet re-measurement
+ * replacing an unstable one, or `measure --force`. */
+int sh_db_eval_finish_measured(sh_db *db, int64_t id, const char *result_json,
+                               const sh_sample *samples, int n_samples, const char *stability,
+                               const char *reason, bool replace, sh_err *err);
+/* The latest ok evaluation of (run, device, kind), newest first; with
+ * trusted_only, only quiet or disturbed ones (or older rows without a
+ * stability).  0 found (*out filled), 1 none, -1 error. */
+int sh_db_latest_eval(sh_db *db, int64_t run_id, const char *device, const char *kind, bool trusted_only,
+                      sh_eval_rec *out, sh_err *err);
+/* Number of ok evaluations of (run, device, kind). */
+int sh_db_count_ok_evals(sh_db *db, int64_t run_id, const char *device, const char *kind, int *count,
+                         sh_err *err);
 
 /* Scores of one genome (genome != NULL) or all, by id. */
 int sh_db_list_scores(sh_db *db, const sh_hash *genome, sh_score_rec **out, int *n, sh_err *err);

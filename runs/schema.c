@@ -164,6 +164,23 @@ static const char MIGRATION_2[] =
     "CREATE INDEX score_jobs_key ON score_jobs(genome_hash, scorer, version, params_hash);"
     "CREATE INDEX score_jobs_run ON score_jobs(run_id, state);";
 
+/* Migration 3 (measurement stability, issue 18): an ok measurement carries
+ * how far it can be trusted: 'quiet' (the board was quiet and the CI within
+ * tolerance), 'disturbed' (some repetitions were disturbed and left out of
+ * the estimate, the rest quiet), 'unstable' (still doubtful after waiting
+ * for the board to settle and measuring again), '' (stored before this
+ * migration, or not a measurement).  Rows written by older versions that
+ * recorded "converged": false are marked unstable, so they are measured
+ * again instead of being reused. */
+static const char MIGRATION_3[] =
+    "ALTER TABLE evaluations ADD COLUMN stability TEXT NOT NULL DEFAULT ''"
+    "  CHECK(stability IN ('', 'quiet', 'disturbed', 'unstable'));"
+    "ALTER TABLE evaluations ADD COLUMN stability_reason TEXT;"
+    "UPDATE evaluations SET stability = 'unstable',"
+    "  stability_reason = 'not converged (stored before stability checks)'"
+    "  WHERE status = 'ok' AND kind IN ('measure', 'reference') AND result_json IS NOT NULL"
+    "  AND json_valid(result_json) AND json_extract(result_json, '$.converged') = 0;";
+
 typedef struct migration {
     const char *what;
     const char *sql;
@@ -172,6 +189,7 @@ typedef struct migration {
 static const migration MIGRATIONS[] = {
     {"create the starhil tables", MIGRATION_1},
     {"score_jobs: batch jobs of cluster executors", MIGRATION_2},
+    {"measurement stability columns", MIGRATION_3},
 };
 #define N_MIGRATIONS ((int)(sizeof MIGRATIONS / sizeof MIGRATIONS[0]))
 

@@ -25,11 +25,21 @@ int sh_search_backend_measure(sh_db *db, const char *device, const sh_genome *g,
     o.wtype = m->wtype[0] ? m->wtype : NULL;
     o.max_reps = m->reps;
     o.run_id = run_id;
+    o.settle_rounds = m->settle_rounds;
+    o.settle_max_s = m->settle_max_s;
     sh_measure_result r;
     memset(&r, 0, sizeof r);
     if (sh_measure_genome(db, device, g, &o, &r, err) < 0)
         return -1;
-    values[SH_OBJ_DECODE_MS] = r.decode_ms_median;
+    if (!strcmp(r.stability, "unstable") && !m->accept_unstable) {
+        /* a doubtful figure is not ranked: the candidate fails with the reason */
+        sh_err_set(err, "measurement unstable (evaluation %lld: %s); search --accept-unstable ranks with it",
+                   (long long)r.eval_id, r.reason);
+        sh_measure_result_free(&r);
+        return -1;
+    }
+    /* the robust estimate (devices/measure.h, docs/devices.md), not the median */
+    values[SH_OBJ_DECODE_MS] = r.decode_ms > 0 ? r.decode_ms : r.decode_ms_median;
     values[SH_OBJ_TTFT_MS] = r.ttft_ms;
     values[SH_OBJ_PREFILL_MS] = r.prefill_tok_s > 0 ? 1e3 * (m->prompt > 0 ? m->prompt : 512) / r.prefill_tok_s : NAN;
     values[SH_OBJ_PEAK_BYTES] = r.peak_rss_bytes;

@@ -46,6 +46,10 @@ typedef enum sh_eval_mode { SH_EVAL_ANALYTIC = 0, SH_EVAL_DEVICE = 1 } sh_eval_m
 typedef struct sh_search_measure {
     int prompt, gen, reps, threads;
     char wtype[16];
+    bool accept_unstable;   /* rank with measurements stored unstable (default:
+                               they count as failed evaluations, with the reason) */
+    int settle_rounds;      /* re-measurements of a doubtful result (measure.h; -1 none) */
+    double settle_max_s;    /* longest wait for the board to settle per round */
 } sh_search_measure;
 
 /* Capability scoring settings. */

@@ -32,6 +32,8 @@ void sh_search_opts_default(sh_search_opts *o)
     o->measure.reps = 6;
     o->measure.threads = 1;
     snprintf(o->measure.wtype, sizeof o->measure.wtype, "f32");
+    o->measure.settle_rounds = 1;     /* a search measures many candidates: wait less */
+    o->measure.settle_max_s = 15;
 }
 
 static double now_s(void)
@@ -87,6 +89,9 @@ static char *config_to_json(const sh_search_opts *o, const char *space_json, sh_
     json_object_set_new(m, "reps", json_integer(o->measure.reps));
     json_object_set_new(m, "threads", json_integer(o->measure.threads));
     json_object_set_new(m, "wtype", json_string(o->measure.wtype));
+    if (o->measure.accept_unstable) json_object_set_new(m, "accept_unstable", json_true());
+    json_object_set_new(m, "settle_rounds", json_integer(o->measure.settle_rounds));
+    json_object_set_new(m, "settle_max_s", json_real(o->measure.settle_max_s));
     json_object_set_new(c, "measure", m);
     char *txt = json_dumps(c, JSON_COMPACT);
     json_decref(c);
@@ -173,6 +178,11 @@ static int config_from_json(const char *txt, sh_search_opts *o, char **space_jso
         o->measure.threads = (int)cfg_int(m, "threads", 0, 1024, 0);
         const char *w = json_string_value(json_object_get(m, "wtype"));
         snprintf(o->measure.wtype, sizeof o->measure.wtype, "%s", w ? w : "");
+        o->measure.accept_unstable = json_is_true(json_object_get(m, "accept_unstable"));
+        o->measure.settle_rounds = (int)cfg_int(m, "settle_rounds", -1, 100, 1);
+        json_t *sm = json_object_get(m, "settle_max_s");
+        o->measure.settle_max_s = json_is_number(sm) && json_number_value(sm) > 0 && json_number_value(sm) < 86400
+                                      ? json_number_value(sm) : 15;
     }
     *space_json_out = json_dumps(json_object_get(c, "space"), JSON_COMPACT);
     rc = *space_json_out ? 0 : sh_err_set(err, "run configuration: out of memory");

@@ -29,7 +29,8 @@ static const char SEARCH_USAGE[] =
     "usage: starhil search [--space FILE] [--devices A,B] [--scorer NAME] [--objectives LIST]\n"
     "                      [--budget N] [--population N] [--algorithm nsga2|hv|random]\n"
     "                      [--seed S] [--name NAME] [--evaluator device|analytic] [--jobs N]\n"
-    "                      [--prompt N] [--gen N] [--reps N] [--wtype T] [--no-presets] [--json]\n"
+    "                      [--prompt N] [--gen N] [--reps N] [--wtype T] [--no-presets] [--accept-unstable]\n"
+    "                      [--settle-rounds N] [--settle-max S] [--json]\n"
     "                      [--executor local|slurm --results-dir DIR [--partition P] [--max-jobs N]\n"
     "                       [--sbatch-arg ARG]...]\n"
     "       starhil search resume RUN [--json]\n"
@@ -68,6 +69,12 @@ static const char SEARCH_USAGE[] =
     "  --jobs N           analytic evaluator threads (default 2)\n"
     "  --prompt N --gen N --reps N --wtype T --threads N\n"
     "                     measurement settings (default 64, 16, 6, f32, 1 thread)\n"
+    "  --accept-unstable  rank with measurements stored as unstable (taken while the\n"
+    "                     board stayed busy, throttled or drifting); by default such\n"
+    "                     a candidate counts as failed, with the reason\n"
+    "  --settle-rounds N  re-measurements of a doubtful measurement after waiting for\n"
+    "                     the board to settle (default 1; 0: none)\n"
+    "  --settle-max S     longest wait for the board to settle, seconds (default 15)\n"
     "  --no-presets       seed from random genomes only (default: LFM2 presets scaled\n"
     "                     into the space, then random genomes)\n"
     "  --json             progress as JSON lines on stdout\n"
@@ -271,6 +278,7 @@ static int parse_search_args(int argc, char **argv, cli_state *c)
             return 1;
         if (!strcmp(a, "--json")) { c->json = true; continue; }
         if (!strcmp(a, "--no-presets")) { o->no_presets = true; continue; }
+        if (!strcmp(a, "--accept-unstable")) { o->measure.accept_unstable = true; continue; }
         sh_err xerr = {{0}};
         int xr = sh_exec_parse_arg(&o->score.exec, a, v, &xerr);
         if (xr < 0) {
@@ -312,6 +320,16 @@ static int parse_search_args(int argc, char **argv, cli_state *c)
         else if (!strcmp(a, "--gen")) { if (parse_long(a, v, 1, 1 << 20, &n)) return -1; o->measure.gen = (int)n; }
         else if (!strcmp(a, "--reps")) { if (parse_long(a, v, 1, 10000, &n)) return -1; o->measure.reps = (int)n; }
         else if (!strcmp(a, "--threads")) { if (parse_long(a, v, 1, 1024, &n)) return -1; o->measure.threads = (int)n; }
+        else if (!strcmp(a, "--settle-rounds")) { if (parse_long(a, v, 0, 100, &n)) return -1; o->measure.settle_rounds = n ? (int)n : -1; }
+        else if (!strcmp(a, "--settle-max")) {
+            char *end;
+            double f = strtod(v, &end);
+            if (!*v || *end || !(f > 0 && f <= 86400)) {
+                fprintf(stderr, "starhil search: --settle-max: expected seconds in (0, 86400], got \"%s\"\n", v);
+                return -1;
+            }
+            o->measure.settle_max_s = f;
+        }
         else if (!strcmp(a, "--seed")) {
             char *end;
             errno = 0;
@@ -392,8 +410,27 @@ static int write_html_report(sh_db *db, int64_t run_id, char *path, size_t cap, 
 }
 #endif
 
+/* Candidates that failed only because their measurement stayed unstable. */
+static void print_unstable_hint(sh_db *db, int64_t run_id)
+{
+    sh_eval_rec *e = NULL;
+    int n = 0, unstable = 0;
+    sh_err err = {{0}};
+    if (sh_db_list_evals(db, run_id, &e, &n, &err) != 0)
+        return;
+    for (int i = 0; i < n; i++)
+        unstable += !strcmp(e[i].kind, "search") && !strcmp(e[i].status, "failed") && e[i].error &&
+                    strstr(e[i].error, "measurement unstable");
+    sh_eval_recs_free(e, n);
+    if (unstable)
+        fprintf(stderr, "starhil search: %d candidate(s) counted as failed because the board stayed busy, "
+                "throttled or drifting while they were measured (stored unstable, with the reason); "
+                "measure on a quieter board, or rank with them anyway: --accept-unstable\n", unstable);
+}
+
 static void print_report_hint(sh_db *db, int64_t run_id)
 {
+    print_unstable_hint(db, run_id);
 #ifdef SH_SEARCH_HAVE_REPORTS
     char path[80];
     sh_err err = {{0}};

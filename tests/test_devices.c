@@ -13,6 +13,7 @@
 #include <fcntl.h>
 #include <math.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1181,6 +1182,237 @@ static void test_measure_threads_per_device(void **state)
     free(dir);
 }
 
+/* ---- measurements on a busy board (issue 18) --------------------------------------------- */
+
+#define SMALL "d=192 v=4096 hd=64 theta=10000 eps=1e-05 ctx=2048 tie=1 | conv(3)/swiglu(512)*6 gqa(3,1,qk)/swiglu(512)*3"
+
+/* Starts n busy loops pinned to CPU `cpu` (real load; each ends itself after
+ * 5 minutes should the test die before killing it). */
+static void start_busy_loops(pid_t *pids, int n, int cpu)
+{
+    for (int i = 0; i < n; i++) {
+        pid_t p = fork();
+        assert_true(p >= 0);
+        if (p == 0) {
+            cpu_set_t set;
+            CPU_ZERO(&set);
+            CPU_SET(cpu, &set);
+            sched_setaffinity(0, sizeof set, &set);
+            alarm(300);
+            for (volatile unsigned long x = 0;; x++) {}
+        }
+        pids[i] = p;
+    }
+}
+
+static void stop_busy_loops(pid_t *pids, int n)
+{
+    for (int i = 0; i < n; i++) {
+        kill(pids[i], SIGKILL);
+        waitpid(pids[i], NULL, 0);
+    }
+}
+
+/* A measurement taken beside busy loops on its CPU is recorded unstable with
+ * the reason, is not reused as a cached answer, and a quiet re-measurement
+ * replaces it in place; `force` re-measures a quiet one.  Mechanism only:
+ * "quiet" is obtained with the busy threshold switched off, never by
+ * expecting this shared machine to be idle. */
+static void test_measure_busy_unstable_then_replaced(void **state)
+{
+    (void)state;
+    char *dir = dt_mkdtemp("busy");
+    sh_db *db = open_test_db(dir);
+    sh_device_rec d = {0};
+    snprintf(d.name, sizeof d.name, "pin0");
+    snprintf(d.kind, sizeof d.kind, "local");
+    snprintf(d.cpus, sizeof d.cpus, "0");
+    add_device(db, &d);
+    sh_genome g;
+    char hex[17];
+    genome_of(SMALL, &g, hex);
+    sh_measure_opts o = {.prompt = 64, .gen = 64, .wtype = "f32", .min_reps = 3, .max_reps = 6,
+                         .reps_per_run = 3, .tolerance = 0.5, .settle_rounds = 1, .settle_max_s = 0.2,
+                         .backoff_s = 0.05};
+    pid_t busy[3];
+    start_busy_loops(busy, 3, 0);
+    sh_measure_result r;
+    sh_err err = {{0}};
+    int rc = sh_measure_genome(db, "pin0", &g, &o, &r, &err);
+    stop_busy_loops(busy, 3);
+    if (rc) fail_msg("measure: %s", err.msg);
+    assert_false(r.cached);
+    assert_string_equal(r.stability, "unstable");
+    assert_non_null(strstr(r.reason, "busy"));
+    assert_int_equal(r.rounds, 2);                       /* measured, waited, measured again */
+    assert_true(r.disturbed_reps > 0);
+    int64_t id = r.eval_id;
+    sh_eval_rec e;
+    assert_int_equal(sh_db_get_eval(db, id, &e, &err), 0);
+    assert_string_equal(e.status, "ok");
+    assert_string_equal(e.stability, "unstable");
+    assert_non_null(e.stability_reason);
+    assert_non_null(strstr(e.stability_reason, "busy"));
+    json_t *res = json_loads(e.result_json, 0, NULL);
+    assert_true(json_is_true(json_object_get(res, "board_state_read")));
+    assert_string_equal(json_string_value(json_object_get(res, "estimator")), SH_DECODE_ESTIMATOR);
+    assert_int_equal(json_array_size(json_object_get(res, "rounds")), 2);
+    json_decref(res);
+    sh_eval_rec_free(&e);
+    /* the per-repetition state is stored with the samples */
+    double *v = NULL;
+    int n = 0;
+    assert_int_equal(sh_db_get_samples(db, id, "rep_cpu_wait", &v, &n, &err), 0);
+    assert_int_equal(n, r.reps);
+    double wmax = 0;
+    for (int i = 0; i < n; i++) wmax = fmax(wmax, v[i]);
+    assert_true(wmax > 0.05);
+    free(v);
+    sh_measure_result_free(&r);
+
+    /* asked again: the unstable figure is not an answer, it is measured again
+     * and the quiet result replaces it (same evaluation, new samples) */
+    o.busy_wait = -1;
+    o.tolerance = 0.99;
+    assert_int_equal(sh_measure_genome(db, "pin0", &g, &o, &r, &err), 0);
+    assert_false(r.cached);
+    assert_int_equal(r.eval_id, id);
+    assert_string_equal(r.stability, "quiet");
+    assert_string_equal(r.reason, "");
+    assert_true(r.decode_ms > 0 && r.decode_ms_low <= r.decode_ms && r.decode_ms <= r.decode_ms_high);
+    assert_true(r.decode_ms <= r.decode_ms_median + 1e-12);  /* min of medians never above the median */
+    int reps = r.reps;
+    sh_measure_result_free(&r);
+    assert_int_equal(sh_db_get_eval(db, id, &e, &err), 0);
+    assert_string_equal(e.stability, "quiet");
+    assert_null(e.stability_reason);
+    sh_eval_rec_free(&e);
+    assert_int_equal(sh_db_get_samples(db, id, "rep_quiet", &v, &n, &err), 0);
+    assert_int_equal(n, reps);
+    for (int i = 0; i < n; i++) assert_true(v[i] == 1.0);
+    free(v);
+
+    /* a quiet result is reused; force measures again */
+    assert_int_equal(sh_measure_genome(db, "pin0", &g, &o, &r, &err), 0);
+    assert_true(r.cached);
+    assert_string_equal(r.stability, "quiet");
+    sh_measure_result_free(&r);
+    o.force = true;
+    assert_int_equal(sh_measure_genome(db, "pin0", &g, &o, &r, &err), 0);
+    assert_false(r.cached);
+    assert_int_equal(r.eval_id, id);
+    sh_measure_result_free(&r);
+    sh_measure_shutdown();
+    sh_db_close(db);
+    dt_rm_rf(dir);
+    free(dir);
+}
+
+/* A variant (a script speaking the bench protocol) whose board readings say:
+ * in every invocation the first repetition ran busy (its threads waited half
+ * the time for a CPU, 20 ms/token), the second throttled (half the frequency,
+ * 15 ms/token), the third quiet (10 ms/token).  Deterministic: the mechanism,
+ * not this machine's load, is under test. */
+static void write_disturbed_variant(const char *path, const char *hash)
+{
+    char script[4096];
+    snprintf(script, sizeof script,
+        "#!/bin/sh\n"
+        "mode=$1; [ $# -gt 0 ] && shift\n"
+        "reps=3; gen=8\n"
+        "while [ $# -gt 0 ]; do case \"$1\" in --reps) reps=$2; shift;; --gen) gen=$2; shift;; esac; shift; done\n"
+        "[ \"$mode\" = bench ] || { echo usage >&2; exit 2; }\n"
+        "awk -v reps=\"$reps\" -v gen=\"$gen\" -v h=%s 'BEGIN {\n"
+        "  printf \"{\\\"mode\\\":\\\"bench\\\",\\\"genome_hash\\\":\\\"%%s\\\",\\\"build\\\":{},\\\"cpu\\\":{\\\"n_cpus\\\":2},\", h;\n"
+        "  printf \"\\\"prefill_tok_s\\\":1000,\\\"decode_tok_s\\\":70,\\\"ttft_ms\\\":16,\\\"prefill_ms\\\":[\";\n"
+        "  for (r = 0; r < reps; r++) printf \"%%s16\", (r ? \",\" : \"\"); printf \"],\\\"decode_ms\\\":{\\\"median\\\":15,\\\"samples\\\":[\";\n"
+        "  for (r = 0; r < reps; r++) { k = r %% 3; c = k == 0 ? 20 : (k == 1 ? 15 : 10);\n"
+        "    for (i = 0; i < gen; i++) printf \"%%s%%.4f\", (r + i ? \",\" : \"\"), c * (1 + ((i * 7) %% 11 - 5) * 0.001) }\n"
+        "  printf \"]},\\\"peak_rss_bytes\\\":1,\\\"weight_bytes\\\":1,\\\"kv_bytes\\\":1,\\\"conv_state_bytes\\\":1,\";\n"
+        "  printf \"\\\"share\\\":{\\\"prefill\\\":{\\\"conv\\\":1,\\\"attention\\\":0,\\\"swiglu\\\":0,\\\"moe\\\":0,\\\"head\\\":0},\";\n"
+        "  printf \"\\\"decode\\\":{\\\"conv\\\":1,\\\"attention\\\":0,\\\"swiglu\\\":0,\\\"moe\\\":0,\\\"head\\\":0}},\\\"state\\\":[\";\n"
+        "  for (r = 0; r < reps; r++) { k = r %% 3;\n"
+        "    printf \"%%s{\\\"wall_s\\\":1,\\\"wait_s\\\":%%s,\\\"self_cpu_s\\\":1,\\\"other_cpus\\\":0,\\\"procs_running\\\":%%d,\", (r ? \",\" : \"\"), k == 0 ? \"0.5\" : \"0\", k == 0 ? 7 : 1;\n"
+        "    printf \"\\\"load1\\\":1,\\\"freq_khz\\\":%%d,\\\"temp_mc\\\":40000}\", k == 1 ? 1000000 : 2000000 }\n"
+        "  printf \"]}\\n\" }'\n", hash);
+    assert_int_equal(dt_write_file(path, script, 0755), 0);
+}
+
+/* Busy and throttled repetitions are recorded and left out of the estimate:
+ * the stored figure is the minimum of the quiet repetitions' medians (what
+ * the docs say), the median of all tokens stays beside it, the result is
+ * "disturbed" with the counts in its reason.  With every repetition busy the
+ * result is unstable after the re-measurements. */
+static void test_measure_disturbed_reps_left_out(void **state)
+{
+    (void)state;
+    char *dir = dt_mkdtemp("dist");
+    sh_db *db = open_test_db(dir);
+    sh_genome g;
+    char hex[17], exe[600];
+    genome_of(TINY, &g, hex);
+    snprintf(exe, sizeof exe, "%s/variant", dir);
+    write_disturbed_variant(exe, hex);
+    sh_measure_opts o = {.exe_path = exe, .prompt = 16, .gen = 8, .min_reps = 3, .max_reps = 30,
+                         .reps_per_run = 3, .tolerance = 0.02, .no_probe = true};
+    sh_measure_result r;
+    sh_err err = {{0}};
+    if (sh_measure_genome(db, "local", &g, &o, &r, &err)) fail_msg("measure: %s", err.msg);
+    assert_true(r.converged);
+    assert_int_equal(r.reps, 9);                 /* 3 quiet repetitions take 3 invocations */
+    assert_int_equal(r.quiet_reps, 3);
+    assert_int_equal(r.disturbed_reps, 6);
+    assert_string_equal(r.stability, "disturbed");
+    assert_non_null(strstr(r.reason, "busy 3, throttled 3"));
+    assert_true(r.decode_ms >= 10 * 0.994 && r.decode_ms <= 10 * 1.006);   /* quiet reps only */
+    assert_true(r.decode_ms_median > 14);                                    /* all tokens */
+    json_t *res = json_loads(r.result_json, 0, NULL);
+    assert_string_equal(json_string_value(json_object_get(res, "estimator")), "min of per-repetition medians");
+    assert_int_equal(json_integer_value(json_object_get(res, "busy_reps")), 3);
+    assert_int_equal(json_integer_value(json_object_get(res, "throttled_reps")), 3);
+    json_decref(res);
+    double *v = NULL;
+    int n = 0;
+    assert_int_equal(sh_db_get_samples(db, r.eval_id, "rep_quiet", &v, &n, &err), 0);
+    assert_int_equal(n, 9);
+    for (int i = 0; i < n; i++) assert_true(v[i] == (i % 3 == 2 ? 1.0 : 0.0));
+    free(v);
+    assert_int_equal(sh_db_get_samples(db, r.eval_id, "rep_procs_running", &v, &n, &err), 0);
+    assert_true(n == 9 && v[0] == 7 && v[2] == 1);
+    free(v);
+    sh_measure_result_free(&r);
+    /* a disturbed (not unstable) result is an answer: reused */
+    assert_int_equal(sh_measure_genome(db, "local", &g, &o, &r, &err), 0);
+    assert_true(r.cached);
+    assert_string_equal(r.stability, "disturbed");
+    sh_measure_result_free(&r);
+    /* needing more quiet repetitions than the cap allows: unstable after
+     * waiting and measuring again, with the reason */
+    o.force = true;
+    o.min_reps = 5;
+    o.max_reps = 6;
+    o.settle_rounds = 1;
+    o.settle_max_s = 0.05;
+    o.backoff_s = 0.01;
+    assert_int_equal(sh_measure_genome(db, "local", &g, &o, &r, &err), 0);
+    assert_false(r.cached);
+    assert_string_equal(r.stability, "unstable");
+    assert_int_equal(r.rounds, 2);
+    assert_non_null(strstr(r.reason, "busy: 2 of 6 repetitions"));
+    assert_non_null(strstr(r.reason, "throttled: 2 of 6"));
+    assert_non_null(strstr(r.reason, "only 2 quiet repetitions (5 needed)"));
+    sh_measure_result_free(&r);
+    /* the robust estimate of known repetition medians */
+    double med[4] = {3.0, 1.0, 2.0, 1.5}, est, lo, hi;
+    assert_int_equal(sh_min_of_medians_ci(med, 4, &est, &lo, &hi), 0);
+    assert_true(est == 1.0 && lo == 1.0 && hi >= 1.0 && hi <= 3.0);
+    assert_int_equal(sh_min_of_medians_ci(med, 0, &est, &lo, &hi), -1);
+    sh_measure_shutdown();
+    sh_db_close(db);
+    dt_rm_rf(dir);
+    free(dir);
+}
+
 /* ---- chip profile (quick sweep, real variants on this host) --------------------------------- */
 
 static void test_profile_quick_local(void **state)
@@ -1909,6 +2141,8 @@ int main(void)
         cmocka_unit_test(test_local_device_ops),
         cmocka_unit_test(test_qemu_aarch64_hello),
         cmocka_unit_test(test_measure_ok_cached_and_samples),
+        cmocka_unit_test(test_measure_busy_unstable_then_replaced),
+        cmocka_unit_test(test_measure_disturbed_reps_left_out),
         cmocka_unit_test(test_measure_faults),
         cmocka_unit_test(test_measure_flaky_retry_and_health),
         cmocka_unit_test(test_measure_reference_every_k),
@@ -1930,6 +2164,7 @@ int main(void)
         cmocka_unit_test_teardown(test_deterministic_failures_and_check, noexec_teardown),
         cmocka_unit_test(test_ssh_changed_host_key),
     };
+    if (getenv("SH_TEST_FILTER")) cmocka_set_test_filter(getenv("SH_TEST_FILTER"));   /* e.g. "*busy*" */
     int failed = cmocka_run_group_tests_name("devices", pure, NULL, NULL);
     failed += cmocka_run_group_tests_name("devices_ssh", ssh, ssh_setup, ssh_teardown);
     return failed ? 1 : 0;

@@ -737,8 +737,12 @@ static void summary_json(char *out, size_t cap, double decode_ms, double rss, do
              "{\"device\":\"fixture-box\",\"kind\":\"local\",\"settings\":{\"prompt\":512,\"gen\":128,"
              "\"wtype\":\"q4_0\"},\"decode_ms_median\":%.4f,\"decode_ci_low\":1,\"decode_ci_high\":2,"
              "\"decode_tok_s\":%.3f,\"prefill_tok_s\":%.3f,\"ttft_ms\":%.3f,\"peak_rss_bytes\":%.0f,"
-             "\"weight_bytes\":%.0f,\"kv_bytes\":%.0f,\"conv_state_bytes\":%.0f,\"reps\":5}",
-             decode_ms, 1000.0 / decode_ms, 20000.0 / decode_ms, decode_ms * 3, rss, rss * 0.8, kv, conv);
+             "\"weight_bytes\":%.0f,\"kv_bytes\":%.0f,\"conv_state_bytes\":%.0f,\"reps\":5,"
+             "\"decode_ms\":%.4f,\"decode_ms_low\":%.4f,\"decode_ms_high\":%.4f,\"stability\":\"%s\","
+             "\"stability_reason\":\"%s\"}",
+             decode_ms, 1000.0 / decode_ms, 20000.0 / decode_ms, decode_ms * 3, rss, rss * 0.8, kv, conv,
+             decode_ms, decode_ms * 0.9, decode_ms * 1.1, (int)decode_ms == 5 ? "unstable" : "quiet",
+             (int)decode_ms == 5 ? "busy: fixture" : "");
 }
 
 static void put_measurement(sh_db *db, int64_t run, const sh_genome *g, const char *device, double ms,
@@ -878,7 +882,7 @@ static void test_report_data(void **state)
     assert_string_equal(r.devices[0].name, "fixture-box");
     assert_non_null(r.devices[0].topology_json);
     assert_int_equal(r.n_presets, 2);
-    int front = 0;
+    int front = 0, n_flag = 0;
     for (int i = 0; i < r.n_points; i++) {
         const sh_rep_point *p = &r.points[i];
         front += p->on_front;
@@ -888,7 +892,12 @@ static void test_report_data(void **state)
         assert_true(p->cache_bytes == p->kv_bytes + p->conv_state_bytes);
         assert_true(p->params_total > 0);
         assert_string_equal(p->wtype, "q4_0");
+        if (p->stability[0]) {   /* measure summaries: the interval and the flag travel with the point */
+            assert_true(p->decode_ms_low <= p->decode_ms && p->decode_ms <= p->decode_ms_high);
+            n_flag += !strcmp(p->stability, "unstable") && !strcmp(p->stability_reason, "busy: fixture");
+        }
     }
+    assert_int_equal(n_flag, 1);
     assert_int_equal(front, 3);
     bool saw_lfm2 = false;
     for (int i = 0; i < r.n_presets; i++) {
@@ -933,6 +942,15 @@ static void test_report_cli_formats(void **state)
     json_t *p0 = json_array_get(json_object_get(j, "points"), 0);
     assert_true(json_is_string(json_object_get(p0, "genome")));
     assert_true(json_is_number(json_object_get(p0, "decode_ms")));
+    assert_string_equal(json_string_value(json_object_get(j, "decode_estimator")), "min of per-repetition medians");
+    int n_disturbed = 0;
+    for (size_t k = 0; k < json_array_size(json_object_get(j, "points")); k++) {
+        json_t *p = json_array_get(json_object_get(j, "points"), k);
+        assert_true(json_is_boolean(json_object_get(p, "disturbed")));
+        assert_non_null(json_object_get(p, "decode_ms_low"));
+        n_disturbed += json_is_true(json_object_get(p, "disturbed"));
+    }
+    assert_int_equal(n_disturbed, 1);
     json_decref(j);
     sh_proc_result_free(&r);
 
@@ -947,10 +965,13 @@ static void test_report_cli_formats(void **state)
     assert_int_equal(count_substr(csv, "\npreset,"), 2);
     assert_non_null(strstr(csv, "\"d=256 v=1024"));          /* genome text quoted (commas) */
     assert_int_equal(strncmp(csv, "role,hash,device,preset,on_front,rank,wtype,capability,decode_ms", 63), 0);
+    assert_non_null(strstr(csv, ",decode_ms_low,decode_ms_high,decode_ms_median,stability,stability_reason,genome\n"));
+    assert_non_null(strstr(csv, ",unstable,busy: fixture,"));
     free(csv);
 
     assert_int_equal(run_cli(&r, "--db", fixture_db, "report", id, "--format", "md", NULL), 0);
     assert_non_null(strstr(r.out, "## Front"));
+    assert_non_null(strstr(r.out, "decode ms/tok (min of per-repetition medians) [95% CI]"));
     assert_non_null(strstr(r.out, "lfm2-350m"));
     assert_int_equal(count_substr(r.out, "| fixture-box |"), 3 + 2);
     sh_proc_result_free(&r);
@@ -1089,8 +1110,13 @@ static void test_report_in_browser(void **state)
     if (strstr(dom, "data-errors=\"")) fail_msg("script errors in the page: %.2000s", strstr(dom, "id=\"errors\""));
     /* 3 plots x (6 members + 2 presets) */
     assert_int_equal(attr_int(dom, "data-points"), 3 * (N_FIX + 2));
-    assert_int_equal(count_substr(dom, "class=\"pt front\""), 3 * 3);
-    assert_int_equal(count_substr(dom, "class=\"pt dominated\""), 3 * 3);
+    assert_int_equal(count_substr(dom, "class=\"pt front"), 3 * 3);
+    assert_int_equal(count_substr(dom, "class=\"pt dominated"), 3 * 3);
+    /* the one member measured unstable is marked in every plot; the decode
+     * plot draws the latency interval of the members that have one */
+    assert_true(count_substr(dom, " disturbed\"") >= 3);
+    assert_true(count_substr(dom, "class=\"ci\"") >= 3);
+    assert_non_null(strstr(dom, "decode ms/tok (min of per-repetition medians)"));
     assert_int_equal(count_substr(dom, "class=\"preset\""), 3 * 2);
     assert_int_equal(count_substr(dom, "class=\"hvpt\""), 3);
     assert_non_null(strstr(dom, "id=\"front-table\""));
@@ -1182,7 +1208,9 @@ static void test_assets_current(void **state)
 
 /* ---- compare ------------------------------------------------------------------------------ */
 
-/* Two tiny genomes measured for real on the local device, side by side. */
+/* Two tiny genomes measured for real on the local device, interleaved: the
+ * run order alternates (A B, B A, A B), each ratio is paired per round and
+ * comes with its interval, and table and summary sentence use one estimator. */
 static void test_compare_local(void **state)
 {
     (void)state;
@@ -1190,12 +1218,17 @@ static void test_compare_local(void **state)
     const char *g2 = "d=64 v=256 hd=16 theta=10000 eps=1e-05 ctx=512 tie=1 | gqa(4,2,qk)/swiglu(96)*4";
     sh_proc_result r;
     int rc = run_cli(&r, "--db", "compare.db", "compare", "--device", "local", g1, g2, "--prompt", "16",
-                     "--gen", "8", "--max-reps", "3", "--wtype", "f32", "--json", NULL);
+                     "--gen", "8", "--rounds", "3", "--reps", "2", "--wtype", "f32", "--json", NULL);
     if (rc != 0) fail_msg("compare failed (%d): %s", rc, r.err);
     json_t *j = json_loads(r.out, 0, NULL);
     if (!j) fail_msg("compare --json printed: %.500s", r.out);
     sh_proc_result_free(&r);
     assert_string_equal(json_string_value(json_object_get(j, "device")), "local");
+    assert_string_equal(json_string_value(json_object_get(j, "decode_estimator")), "min of per-repetition medians");
+    json_t *ord = json_object_get(j, "run_order");
+    const int want[6] = {0, 1, 1, 0, 0, 1};
+    assert_int_equal(json_array_size(ord), 6);
+    for (int k = 0; k < 6; k++) assert_int_equal(json_integer_value(json_array_get(ord, k)), want[k]);
     json_t *res = json_object_get(j, "results");
     assert_int_equal(json_array_size(res), 2);
     json_t *a = json_array_get(res, 0), *b = json_array_get(res, 1);
@@ -1207,34 +1240,30 @@ static void test_compare_local(void **state)
     double da = json_number_value(json_object_get(a, "decode_tok_s"));
     double db_ = json_number_value(json_object_get(b, "decode_tok_s"));
     assert_true(da > 0 && db_ > 0);
-    assert_true(json_number_value(json_object_get(a, "decode_speed_vs_first")) == 1.0);
-    assert_true(fabs(json_number_value(json_object_get(b, "decode_speed_vs_first")) - db_ / da) < 1e-9 * db_ / da);
+    /* tok/s is the same estimator as decode_ms */
+    assert_true(fabs(da * json_number_value(json_object_get(a, "decode_ms")) - 1000.0) < 1e-6);
+    json_t *ra = json_object_get(a, "decode_speed_vs_first"), *rb = json_object_get(b, "decode_speed_vs_first");
+    assert_true(json_number_value(json_object_get(ra, "ratio")) == 1.0);
+    assert_int_equal(json_integer_value(json_object_get(rb, "rounds")), 3);
+    double x = json_number_value(json_object_get(rb, "ratio"));
+    double lo = json_number_value(json_object_get(rb, "ci_low")), hi = json_number_value(json_object_get(rb, "ci_high"));
+    assert_true(x > 0 && lo <= x && x <= hi);
+    assert_true(json_is_string(json_object_get(b, "stability")));
     assert_true(json_number_value(json_object_get(b, "peak_rss_bytes")) > 0);
     json_decref(j);
 
-    /* both measurements are stored; a second compare reuses them */
-    char path[512];
-    path_in(path, sizeof path, "compare.db");
-    sh_db *db = NULL;
-    sh_err err = {{0}};
-    assert_int_equal(sh_db_open(path, SH_DB_READONLY, &db, &err), 0);
-    sh_eval_rec *ev = NULL;
-    int n = 0, ok = 0;
-    assert_int_equal(sh_db_list_evals(db, 0, &ev, &n, &err), 0);
-    for (int i = 0; i < n; i++) {
-        ok += !strcmp(ev[i].status, "ok") && !strcmp(ev[i].device, "local");
-        sh_eval_rec_free(&ev[i]);
-    }
-    free(ev);
-    sh_db_close(db);
-    assert_true(ok >= 2);
+    /* the table names its estimator; the summary sentence carries an interval */
     rc = run_cli(&r, "--db", "compare.db", "compare", "--device", "local", g1, g2, "--prompt", "16",
-                 "--gen", "8", "--max-reps", "3", "--wtype", "f32", NULL);
+                 "--gen", "8", "--rounds", "2", "--reps", "1", "--wtype", "f32", NULL);
     assert_int_equal(rc, 0);
     assert_non_null(strstr(r.out, "decodes"));
+    assert_non_null(strstr(r.out, "min of per-repetition medians"));
+    assert_non_null(strstr(r.out, "(95% CI"));
     sh_proc_result_free(&r);
 
     assert_int_equal(run_cli(&r, "--db", "compare.db", "compare", "--device", "local", g1, NULL), 2);
+    sh_proc_result_free(&r);
+    assert_int_equal(run_cli(&r, "--db", "compare.db", "compare", "--device", "local", g1, g2, "--rounds", "1", NULL), 2);
     sh_proc_result_free(&r);
     assert_int_equal(run_cli(&r, "--db", "compare.db", "compare", "--device", "nowhere", g1, g2, NULL), 1);
     assert_non_null(strstr(r.err, "nowhere"));
@@ -1289,5 +1318,6 @@ int main(void)
         cmocka_unit_test(test_assets_current),
         cmocka_unit_test(test_compare_local),
     };
+    if (getenv("SH_TEST_FILTER")) cmocka_set_test_filter(getenv("SH_TEST_FILTER"));   /* e.g. "*compare*" */
     return cmocka_run_group_tests(tests, setup, teardown);
 }

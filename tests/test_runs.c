@@ -250,6 +250,77 @@ static void test_migrate_empty_file(void **state)
     sh_db_close(db);
 }
 
+/* A database written before measurement stability existed (schema 1, as
+ * today's main writes it) opens, gains the columns, keeps its rows, and its
+ * non-converged measurements become unstable (so they are measured again). */
+static void test_migrate_v1_stability(void **state)
+{
+    (void)state;
+    char p[512];
+    path_in(p, sizeof p, "v1.db");
+    sh_db *db = NULL;
+    sh_err err = {{0}};
+    assert_int_equal(sh_db_open(p, SH_DB_CREATE, &db, &err), 0);
+    sh_db_close(db);
+    /* back to the schema-1 shape of evaluations, with two old measurements */
+    raw_exec(p, "ALTER TABLE evaluations DROP COLUMN stability_reason;"
+                "ALTER TABLE evaluations DROP COLUMN stability;"
+                "DROP TABLE score_jobs;"
+                "INSERT INTO evaluations(genome_hash, device, kind, settings_json, settings_hash, status, result_json) "
+                "VALUES('0123456789abcdef', 'local', 'measure', '{}', 'a', 'ok', '{\"converged\":false,\"decode_ms_median\":1.451}'),"
+                "('0123456789abcdef', 'local', 'measure', '{\"x\":1}', 'b', 'ok', '{\"converged\":true,\"decode_ms_median\":0.379}');"
+                "PRAGMA user_version = 1;");
+    assert_int_equal(sh_db_open(p, SH_DB_READONLY, &db, &err), -1);   /* needs the upgrade */
+    assert_non_null(strstr(err.msg, "older"));
+    assert_int_equal(sh_db_open(p, 0, &db, &err), 0);
+    assert_int_equal(sh_db_schema_version(db, &err), SH_DB_SCHEMA_VERSION);
+    sh_eval_rec *e = NULL;
+    int n = 0;
+    assert_int_equal(sh_db_list_evals(db, 0, &e, &n, &err), 0);
+    assert_int_equal(n, 2);
+    assert_string_equal(e[0].stability, "unstable");
+    assert_non_null(strstr(e[0].stability_reason, "not converged"));
+    assert_string_equal(e[1].stability, "");
+    assert_null(e[1].stability_reason);
+    sh_eval_recs_free(e, n);
+    /* a quiet re-measurement replaces the unstable one, samples and all */
+    sh_sample s[2] = {{"decode_ms", 0, 0.38}, {"decode_ms", 1, 0.39}};
+    assert_int_equal(sh_db_eval_finish_measured(db, 1, "{\"converged\":true}", s, 1, "quiet", NULL, false, &err), -1);
+    assert_non_null(strstr(err.msg, "already ok"));
+    assert_int_equal(sh_db_eval_finish_measured(db, 1, "{\"converged\":true}", s, 2, "bogus", NULL, true, &err), -1);
+    assert_non_null(strstr(err.msg, "unknown stability"));
+    assert_int_equal(sh_db_eval_finish_measured(db, 1, "{\"converged\":true}", s, 2, "quiet", NULL, true, &err), 0);
+    sh_eval_rec r;
+    assert_int_equal(sh_db_get_eval(db, 1, &r, &err), 0);
+    assert_string_equal(r.stability, "quiet");
+    assert_null(r.stability_reason);
+    sh_eval_rec_free(&r);
+    double *v = NULL;
+    assert_int_equal(sh_db_get_samples(db, 1, "decode_ms", &v, &n, &err), 0);
+    assert_int_equal(n, 2);
+    free(v);
+    /* latest trusted skips unstable rows */
+    assert_int_equal(sh_db_eval_finish_measured(db, 2, "{}", NULL, 0, "unstable", "busy", true, &err), 0);
+    assert_int_equal(sh_db_latest_eval(db, 0, "local", "measure", true, &r, &err), 0);
+    assert_int_equal(r.id, 1);
+    sh_eval_rec_free(&r);
+    assert_int_equal(sh_db_latest_eval(db, 0, "local", "measure", false, &r, &err), 0);
+    assert_int_equal(r.id, 2);
+    assert_string_equal(r.stability_reason, "busy");
+    sh_eval_rec_free(&r);
+    assert_int_equal(sh_db_latest_eval(db, 0, "local", "reference", false, &r, &err), 1);
+    int count = 0;
+    assert_int_equal(sh_db_count_ok_evals(db, 0, "local", "measure", &count, &err), 0);
+    assert_int_equal(count, 2);
+    /* a reset clears the stability */
+    assert_int_equal(sh_db_eval_reset(db, 2, &err), 0);
+    assert_int_equal(sh_db_get_eval(db, 2, &r, &err), 0);
+    assert_string_equal(r.stability, "");
+    assert_null(r.stability_reason);
+    sh_eval_rec_free(&r);
+    sh_db_close(db);
+}
+
 static void test_migrate_v0_file(void **state)
 {
     (void)state;
@@ -287,10 +358,11 @@ static void test_migrate_v1_to_v2(void **state)
     int64_t run;
     assert_int_equal(sh_db_create_run(db, "old", "{}", 7, &run, &err), 0);
     sh_db_close(db);
-    raw_exec(p, "DROP TABLE score_jobs; PRAGMA user_version = 1;");
+    raw_exec(p, "DROP TABLE score_jobs; ALTER TABLE evaluations DROP COLUMN stability; "
+                "ALTER TABLE evaluations DROP COLUMN stability_reason; PRAGMA user_version = 1;");
     assert_int_equal(sh_db_open(p, SH_DB_READONLY, &db, &err), -1);   /* needs migrating */
     assert_int_equal(sh_db_open(p, 0, &db, &err), 0);
-    assert_int_equal(sh_db_schema_version(db, &err), 2);
+    assert_int_equal(sh_db_schema_version(db, &err), SH_DB_SCHEMA_VERSION);
     assert_all_tables(sh_db_handle(db));
     assert_int_equal(query_int(sh_db_handle(db), "SELECT count(*) FROM runs WHERE name = 'old'"), 1);
     assert_int_equal(query_int(sh_db_handle(db), "SELECT count(*) FROM score_jobs"), 0);
@@ -1298,6 +1370,7 @@ int main(void)
         cmocka_unit_test(test_pragmas),
         cmocka_unit_test(test_migrate_empty_file),
         cmocka_unit_test(test_migrate_v0_file),
+        cmocka_unit_test(test_migrate_v1_stability),
         cmocka_unit_test(test_failed_migration_is_atomic),
         cmocka_unit_test(test_foreign_sqlite_refused),
         cmocka_unit_test(test_newer_schema_refused),

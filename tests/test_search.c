@@ -12,14 +12,17 @@
 
 #include <jansson.h>
 #include <math.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "runs/runs.h"
+#include "search/eval_backends.h"
 #include "search/evaluate.h"
 #include "search/moea.h"
 #include "search/operators.h"
@@ -907,7 +910,8 @@ static void test_search_local_and_qemu(void **state)
     assert_int_equal(search_run(add, out, errf), 0);
     char *argv[] = {(char *)starhil_bin(), "--db", db, "search", "--space", space, "--devices", "local,arm",
                     "--objectives", "decode_ms@local,decode_ms@arm,params", "--budget", "4", "--population", "2",
-                    "--prompt", "16", "--gen", "8", "--reps", "3", "--name", "both", NULL};
+                    "--prompt", "16", "--gen", "8", "--reps", "3", "--name", "both",
+                    "--accept-unstable", "--settle-rounds", "0", NULL};   /* this machine is shared */
     int rc = search_run(argv, out, errf);
     if (rc != 0) {
         char *e = search_read_file(errf);
@@ -950,6 +954,66 @@ static void test_search_local_and_qemu(void **state)
     search_rmdir(dir);
 }
 
+/* A measurement the board disturbed throughout (real busy loops on the
+ * device's only CPU) is stored unstable; the search treats it as a failed
+ * evaluation with the reason, unless asked to accept it. */
+static void test_unstable_measurement_fails_unless_accepted(void **state)
+{
+    (void)state;
+    char dir[64];
+    assert_int_equal(search_tmpdir(dir), 0);
+    char db_path[128];
+    snprintf(db_path, sizeof db_path, "%s/u.db", dir);
+    sh_db *db;
+    sh_err err = {{0}};
+    assert_int_equal(sh_db_open(db_path, SH_DB_CREATE, &db, &err), 0);
+    sh_device_rec d = {0};
+    snprintf(d.name, sizeof d.name, "pin0");
+    snprintf(d.kind, sizeof d.kind, "local");
+    snprintf(d.cpus, sizeof d.cpus, "0");
+    d.healthy = true;
+    assert_int_equal(sh_db_add_device(db, &d, &err), 0);
+    sh_genome g;
+    assert_int_equal(sh_genome_parse("d=192 v=4096 hd=64 theta=10000 eps=1e-05 ctx=2048 tie=1 | "
+                                     "conv(3)/swiglu(512)*6 gqa(3,1,qk)/swiglu(512)*3", &g, &err), 0);
+    sh_search_measure m = {.prompt = 64, .gen = 64, .reps = 6, .threads = 1, .settle_rounds = -1};
+    snprintf(m.wtype, sizeof m.wtype, "f32");
+    pid_t busy[3];
+    for (int i = 0; i < 3; i++) {
+        busy[i] = fork();
+        assert_true(busy[i] >= 0);
+        if (busy[i] == 0) {
+            cpu_set_t set;
+            CPU_ZERO(&set);
+            CPU_SET(0, &set);
+            sched_setaffinity(0, sizeof set, &set);
+            alarm(300);
+            for (volatile unsigned long x = 0;; x++) {}
+        }
+    }
+    double v[SH_OBJ_KIND_COUNT];
+    int rc1 = sh_search_backend_measure(db, "pin0", &g, &m, 0, v, &err);
+    char msg[SH_ERR_MAX];
+    snprintf(msg, sizeof msg, "%s", err.msg);
+    m.accept_unstable = true;
+    for (int k = 0; k < SH_OBJ_KIND_COUNT; k++) v[k] = NAN;
+    int rc2 = sh_search_backend_measure(db, "pin0", &g, &m, 0, v, &err);
+    for (int i = 0; i < 3; i++) { kill(busy[i], SIGKILL); waitpid(busy[i], NULL, 0); }
+    assert_int_equal(rc1, -1);
+    if (!strstr(msg, "unstable") || !strstr(msg, "busy")) fail_msg("error without the reason: %s", msg);
+    if (rc2 != 0) fail_msg("accepted unstable measurement failed: %s", err.msg);
+    assert_true(v[SH_OBJ_DECODE_MS] > 0);
+    sh_eval_rec *e;
+    int n;
+    assert_int_equal(sh_db_list_evals(db, 0, &e, &n, &err), 0);
+    assert_int_equal(n, 1);                        /* the same evaluation, measured twice */
+    assert_string_equal(e[0].stability, "unstable");
+    sh_eval_recs_free(e, n);
+    sh_search_backend_shutdown();
+    sh_db_close(db);
+    search_rmdir(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -969,6 +1033,8 @@ int main(void)
         cmocka_unit_test(test_sigint_stops_cleanly),
         cmocka_unit_test(test_failed_evaluations_recorded),
         cmocka_unit_test(test_search_local_and_qemu),
+        cmocka_unit_test(test_unstable_measurement_fails_unless_accepted),
     };
+    if (getenv("SH_TEST_FILTER")) cmocka_set_test_filter(getenv("SH_TEST_FILTER"));   /* e.g. "*unstable*" */
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -6,6 +6,7 @@
 #define RT_H
 
 #include <stddef.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -189,5 +190,20 @@ double *rt_state_times(rt_state *s);   /* seconds per RT_T_* (accumulating) */
 int rt_forward(rt_state *s, const int32_t *tokens, int n, float *logits, int all);
 
 double rt_now(void);
+
+/* What the board was doing around one bench repetition (rt_probe.c): read
+ * before and after it, printed as the difference (docs/interfaces.md). */
+typedef struct rt_sysstate {
+    double wall_s;
+    double run_delay_s;   /* time this process's threads waited for a CPU, -1 unknown */
+    double self_cpu_s;    /* this process's CPU time, -1 unknown */
+    double busy_s;        /* CPU time of every process (/proc/stat), -1 unknown */
+    int procs_running;    /* run queue, -1 unknown */
+    double load1;         /* 1-minute load average, -1 unknown */
+    long long freq_khz;   /* lowest current frequency of the CPUs used, -1 unknown */
+    long long temp_mc;    /* hottest thermal zone, -1000000 unknown */
+} rt_sysstate;
+void rt_sysstate_read(rt_sysstate *s, const int *cpus, int ncpus);
+void rt_sysstate_print(FILE *f, const rt_sysstate *a, const rt_sysstate *b);
 
 #endif

@@ -335,8 +335,12 @@ static int mode_bench(const opts *o)
     double dec_total = 0.0;
     size_t k = 0;
     double *times = rt_state_times(s);
-    for (long r = 0; r < o->warmup + o->reps; r++) {
+    rt_sysstate *st_before = calloc((size_t)o->reps + 1, sizeof *st_before);
+    rt_sysstate *st_after = calloc((size_t)o->reps + 1, sizeof *st_after);
+    if (!st_before || !st_after) bench_fail = 1;
+    for (long r = 0; r < o->warmup + o->reps && !bench_fail; r++) {
         int timed = r >= o->warmup;
+        if (timed) rt_sysstate_read(&st_before[r - o->warmup], e.cpus, e.ncpus);
         rt_state_restore(s);
         uint64_t prng = o->seed * 0x9E3779B97F4A7C15ull + (uint64_t)r;
         for (long i = 0; i < o->prompt; i++) tok[i] = (int32_t)(rng_next(&prng) % SHV_VOCAB);
@@ -359,9 +363,11 @@ static int mode_bench(const opts *o)
             if (timed) { dec[k++] = dt * 1e3; dec_total += dt; }
         }
         if (timed) for (int i = 0; i < RT_T_COUNT; i++) tdec[i] += times[i];
+        if (timed) rt_sysstate_read(&st_after[r - o->warmup], e.cpus, e.ncpus);
     }
     if (bench_fail) {
         fprintf(stderr, "variant: forward pass failed (out of memory)\n");
+        free(st_before); free(st_after);
         free(tok); free(logits); free(pre); free(dec); free(sorted);
         rt_state_free(s); teardown(&e); return 1;
     }
@@ -399,7 +405,13 @@ static int mode_bench(const opts *o)
     print_share(f, tpre);
     fprintf(f, ",\"decode\":");
     print_share(f, tdec);
-    fprintf(f, "}}\n");
+    fprintf(f, "},\"state\":[");
+    for (long r = 0; r < o->reps; r++) {
+        if (r) fputc(',', f);
+        rt_sysstate_print(f, &st_before[r], &st_after[r]);
+    }
+    fprintf(f, "]}\n");
+    free(st_before); free(st_after);
     free(tok); free(logits); free(pre); free(dec); free(sorted);
     rt_state_free(s);
     teardown(&e);

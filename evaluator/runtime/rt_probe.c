@@ -2,9 +2,12 @@
  * frequencies, clusters by cpuinfo_max_freq, caches, memory, thermal zones).
  * Every sysfs/procfs read is optional: Android hides many of these files. */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 #include <sys/utsname.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "rt.h"
@@ -137,6 +140,8 @@ static void print_thermal(void)
     printf("]");
 }
 
+static void stat_busy(double *busy_s, int *procs_running);
+
 int rt_probe_main(void)
 {
     struct utsname u;
@@ -180,6 +185,128 @@ int rt_probe_main(void)
     print_thermal();
     printf(",\"freqs_khz\":[");
     for (int c = 0; c < n; c++) printf("%s%lld", c ? "," : "", curf[c]);
-    printf("]}\n");
+    /* how busy the board is right now: CPUs in use over 200 ms (by others:
+     * this process sleeps), the run queue and the load average */
+    double b0, b1;
+    int q0, q1;
+    stat_busy(&b0, &q0);
+    double t0 = rt_now();
+    struct timespec ts = { 0, 200000000L };
+    nanosleep(&ts, NULL);
+    stat_busy(&b1, &q1);
+    double dt = rt_now() - t0;
+    char la[128];
+    double load1 = read_line("/proc/loadavg", la, sizeof la) ? -1 : atof(la);
+    double busy = b0 >= 0 && b1 >= 0 && dt > 0 ? (b1 - b0) / dt : -1;
+    printf("],\"load\":{\"busy_cpus\":%.3f,\"procs_running\":%d,\"load1\":%.2f}}\n", busy,
+           q0 > q1 ? q0 : q1, load1);
     return 0;
+}
+
+/* ---- per-repetition device state (bench) ----------------------------------------
+ * What the board was doing while one repetition ran, read before and after it:
+ * the time this process's threads spent runnable but waiting for a CPU
+ * (/proc/self/task/N/schedstat, field 2, ns: interference itself), the CPU
+ * time every process used (/proc/stat "cpu" line) and this process's own
+ * (getrusage), the run queue (procs_running) and load average, the lowest
+ * current frequency of the CPUs used and the hottest thermal zone.  Each read
+ * is optional (-1 when the file is missing, e.g. hidden on Android). */
+
+
+static double run_delay_sum(void)
+{
+    DIR *d = opendir("/proc/self/task");
+    if (!d) return -1;
+    double sum = 0;
+    int any = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
+        char path[96], line[128];
+        snprintf(path, sizeof path, "/proc/self/task/%.32s/schedstat", e->d_name);
+        if (read_line(path, line, sizeof line)) continue;
+        unsigned long long run = 0, wait = 0;
+        if (sscanf(line, "%llu %llu", &run, &wait) == 2) { sum += (double)wait * 1e-9; any = 1; }
+    }
+    closedir(d);
+    return any ? sum : -1;
+}
+
+static void stat_busy(double *busy_s, int *procs_running)
+{
+    *busy_s = -1;
+    *procs_running = -1;
+    FILE *f = fopen("/proc/stat", "r");
+    if (!f) return;
+    long hz = sysconf(_SC_CLK_TCK);
+    char line[512];
+    while (fgets(line, sizeof line, f)) {
+        if (!strncmp(line, "cpu ", 4)) {
+            unsigned long long v[8] = { 0 };
+            int n = sscanf(line + 4, "%llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3],
+                           &v[4], &v[5], &v[6], &v[7]);
+            if (n >= 3 && hz > 0) {
+                /* user nice system [idle iowait] irq softirq steal */
+                unsigned long long busy = v[0] + v[1] + v[2] + v[5] + v[6] + v[7];
+                *busy_s = (double)busy / (double)hz;
+            }
+        } else if (!strncmp(line, "procs_running ", 14)) {
+            *procs_running = atoi(line + 14);
+        }
+    }
+    fclose(f);
+}
+
+void rt_sysstate_read(rt_sysstate *s, const int *cpus, int ncpus)
+{
+    s->wall_s = rt_now();
+    s->run_delay_s = run_delay_sum();
+    struct rusage ru;
+    s->self_cpu_s = getrusage(RUSAGE_SELF, &ru) ? -1
+                    : (double)ru.ru_utime.tv_sec + 1e-6 * (double)ru.ru_utime.tv_usec +
+                      (double)ru.ru_stime.tv_sec + 1e-6 * (double)ru.ru_stime.tv_usec;
+    stat_busy(&s->busy_s, &s->procs_running);
+    char line[128];
+    s->load1 = -1;
+    if (!read_line("/proc/loadavg", line, sizeof line)) s->load1 = atof(line);
+    s->freq_khz = -1;
+    long nonl = sysconf(_SC_NPROCESSORS_ONLN);
+    int n = ncpus > 0 ? ncpus : (int)(nonl > 0 ? nonl : 1);
+    for (int i = 0; i < n && i < MAX_CPUS; i++) {
+        char path[128];
+        int c = ncpus > 0 ? cpus[i] : i;
+        snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu%d/cpufreq/scaling_cur_freq", c);
+        long long f = read_ll(path, -1);
+        if (f > 0 && (s->freq_khz < 0 || f < s->freq_khz)) s->freq_khz = f;
+    }
+    s->temp_mc = -1000000;
+    for (int z = 0; z < 64; z++) {
+        char path[128];
+        snprintf(path, sizeof path, "/sys/class/thermal/thermal_zone%d/temp", z);
+        long long t = read_ll(path, -1000000);
+        if (t == -1000000) {
+            snprintf(path, sizeof path, "/sys/class/thermal/thermal_zone%d", z);
+            if (access(path, F_OK)) break;
+            continue;
+        }
+        if (t > s->temp_mc) s->temp_mc = t;
+    }
+}
+
+/* One repetition's state as JSON: differences over the repetition, instant
+ * readings after it (run queue and load: the larger of before and after). */
+void rt_sysstate_print(FILE *f, const rt_sysstate *a, const rt_sysstate *b)
+{
+    double wall = b->wall_s - a->wall_s;
+    double wait = a->run_delay_s >= 0 && b->run_delay_s >= 0 ? b->run_delay_s - a->run_delay_s : -1;
+    double self = a->self_cpu_s >= 0 && b->self_cpu_s >= 0 ? b->self_cpu_s - a->self_cpu_s : -1;
+    double busy = a->busy_s >= 0 && b->busy_s >= 0 ? b->busy_s - a->busy_s : -1;
+    double other = busy >= 0 && self >= 0 && wall > 0 ? (busy - self) / wall : -1;
+    if (other < 0 && busy >= 0 && self >= 0) other = 0;   /* tick granularity */
+    fprintf(f, "{\"wall_s\":%.6f,\"wait_s\":%.6f,\"self_cpu_s\":%.6f,\"other_cpus\":%.3f,"
+               "\"procs_running\":%d,\"load1\":%.2f,\"freq_khz\":%lld,\"temp_mc\":%lld}",
+            wall > 0 ? wall : 0, wait >= 0 ? wait : -1, self >= 0 ? self : -1, other,
+            a->procs_running > b->procs_running ? a->procs_running : b->procs_running,
+            b->load1 > a->load1 ? b->load1 : a->load1, b->freq_khz,
+            b->temp_mc > -1000000 ? b->temp_mc : -1);
 }

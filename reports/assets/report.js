@@ -35,6 +35,7 @@
     var head = (p.preset ? "preset " + p.preset + "  " : "") + p.hash + (p.device ? " on " + p.device : "");
     return head + "\n" + (p.genome || "(genome text not stored)") +
       "\ncapability " + fmtNum(p.capability) + ", decode " + fmtNum(p.decode_ms) + " ms/token" +
+      (p.stability_reason ? " (" + p.stability + ": " + p.stability_reason + ")" : "") +
       ", peak " + mib(p.peak_rss_bytes) + " MiB, cache " + mib(p.cache_bytes) + " MiB" +
       (p.preset ? "" : (p.on_front ? ", on the front" : ", dominated"));
   }
@@ -106,9 +107,15 @@
     ms.sort(function (a, b) { return (a.on_front ? 1 : 0) - (b.on_front ? 1 : 0); });
     ms.forEach(function (p) {
       var front = haveRanks ? p.on_front : !dominated2d(p, ms, spec.key);
+      if (spec.key === "decode_ms" && isNum(p.decode_ms_low) && isNum(p.decode_ms_high)) {
+        /* the latency's 95% interval, clipped to the plot */
+        var xa = Math.max(box.x0, X(p.decode_ms_low)), xb = Math.min(box.x1, X(p.decode_ms_high));
+        svgEl("line", { x1: xa.toFixed(2), x2: xb.toFixed(2), y1: Y(p.capability).toFixed(2),
+                        y2: Y(p.capability).toFixed(2), "class": "ci" }, svg);
+      }
       var c = svgEl("circle", { cx: X(p[spec.key]).toFixed(2), cy: Y(p.capability).toFixed(2),
-                                r: front ? 5.5 : 4.5, "class": "pt " + (front ? "front" : "dominated"),
-                                "data-hash": p.hash }, svg);
+                                r: front ? 5.5 : 4.5, "class": "pt " + (front ? "front" : "dominated") +
+                                (p.disturbed ? " disturbed" : ""), "data-hash": p.hash }, svg);
       hover(c, p);
       nPoints++;
     });
@@ -215,7 +222,9 @@
   var COLS = [
     { key: "hash", label: "hash", text: true }, { key: "device", label: "device", text: true },
     { key: "rank", label: "rank", f: function (v) { return isNum(v) ? String(v) : "-"; } }, { key: "capability", label: "capability" },
-    { key: "decode_ms", label: "decode ms/tok" }, { key: "decode_tok_s", label: "decode tok/s" },
+    { key: "decode_ms", label: "decode ms/tok (" + (D.decode_estimator || "median") + ")" },
+    { key: "decode_ms_low", label: "95% CI low" }, { key: "decode_ms_high", label: "95% CI high" },
+    { key: "stability", label: "measured", text: true }, { key: "decode_tok_s", label: "decode tok/s" },
     { key: "prefill_tok_s", label: "prefill tok/s" }, { key: "ttft_ms", label: "TTFT ms" },
     { key: "peak_rss_bytes", label: "peak MiB", f: mib }, { key: "weight_bytes", label: "weights MiB", f: mib },
     { key: "kv_bytes", label: "KV MiB", f: mib }, { key: "conv_state_bytes", label: "conv state MiB", f: mib },
