@@ -18,6 +18,7 @@
 #include "evaluator/build.h"
 #include "runs/runs.h"
 #include "util/cliopt.h"
+#include "util/progress.h"
 
 /* A tiny genome used to build a probe/check variant for a remote target. */
 #define PROBE_GENOME "d=64 v=256 hd=32 theta=10000 eps=1e-05 ctx=256 tie=1 | conv(3)/swiglu(64) gqa(2,1)/swiglu(64)"
@@ -76,15 +77,14 @@ static int open_db(const char *cmd, sh_db **db)
     return 0;
 }
 
-static void tty_progress(void *ctx, const char *line)
+/* Measurement / profile progress lines from the library, through the shared
+ * progress line (live on a terminal, every few seconds in a log). */
+static void line_progress(void *ctx, const char *line)
 {
-    (void)ctx;
-    if (sh_cli_is_tty()) fprintf(stderr, "\r\033[K%s", line);
-}
-
-static void tty_progress_end(void)
-{
-    if (sh_cli_is_tty()) fprintf(stderr, "\r\033[K");
+    sh_progress *p = ctx;
+    char el[32];
+    sh_format_duration(sh_progress_elapsed(p), el, sizeof el);
+    sh_progress_update(p, "%s (elapsed %s)", line, el);
 }
 
 /* ---- device add ------------------------------------------------------------ */
@@ -582,12 +582,14 @@ static void usage_measure(FILE *f)
         "                       [--kvtype f32|f16] [--tolerance X=0.02] [--min-reps N=3]\n"
         "                       [--max-reps N=30] [--reps-per-run N=3] [--cooldown S]\n"
         "                       [--timeout S=600] [--retries N=2] [--backoff S=1] [--run ID]\n"
-        "                       [--reference GENOME --every K] [--exe VARIANT] [--json]\n\n"
+        "                       [--reference GENOME --every K] [--exe VARIANT] [--json] [--quiet]\n\n"
         "Builds the genome's variant for the device's target (cached), pushes it, runs its bench\n"
         "mode until the 95%% CI of the median decode latency is within +-tolerance (or the\n"
         "repetition cap), and stores the evaluation and every raw sample in the run database.\n"
         "An ok evaluation with the same settings is returned without measuring again.\n"
-        "GENOME is a preset name, a genome file or inline canonical text.\n");
+        "GENOME is a preset name, a genome file or inline canonical text.\n"
+        "Progress goes to stderr: a live line on a terminal, a plain line every few seconds\n"
+        "otherwise ($STARHIL_PROGRESS_INTERVAL); --quiet silences it.\n");
 }
 
 static int parse_measure_opts(const char *cmd, int argc, char **argv, int *i, sh_measure_opts *o,
@@ -666,13 +668,14 @@ static void print_result(const char *device, const sh_measure_result *r, bool as
 int sh_cmd_measure(int argc, char **argv)
 {
     const char *cmd = "measure", *genome_arg = NULL, *device = "local", *ref_arg = NULL;
-    bool as_json = false;
+    bool as_json = false, quiet = false;
     sh_measure_opts o = {0};
     for (int i = 1; i < argc; i++) {
         bool miss = false, handled;
         const char *v;
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) { usage_measure(stdout); return 0; }
         if (!strcmp(argv[i], "--json")) { as_json = true; continue; }
+        if (!strcmp(argv[i], "--quiet") || !strcmp(argv[i], "-q")) { quiet = true; continue; }
         if ((v = optval(argc, argv, &i, "--device", &miss))) { device = v; continue; }
         if ((v = optval(argc, argv, &i, "--reference", &miss))) { ref_arg = v; continue; }
         if ((v = optval(argc, argv, &i, "--exe", &miss))) { o.exe_path = v; continue; }
@@ -695,10 +698,13 @@ int sh_cmd_measure(int argc, char **argv)
     if (sh_device_name_check(device, &err)) { fprintf(stderr, "starhil %s: --device: %s\n", cmd, err.msg); return 2; }
     sh_db *db;
     if (open_db(cmd, &db)) return 1;
-    o.progress = tty_progress;
+    sh_progress line;
+    sh_progress_init(&line, quiet);
+    o.progress = line_progress;
+    o.progress_ctx = &line;
     sh_measure_result r;
     int rc = sh_measure_genome(db, device, &g, &o, &r, &err);
-    tty_progress_end();
+    sh_progress_done(&line);
     sh_measure_shutdown();
     if (rc) fprintf(stderr, "starhil %s: %s\n", cmd, err.msg);
     else print_result(device, &r, as_json);
@@ -713,7 +719,7 @@ static void usage_profile(FILE *f)
 {
     fprintf(f,
         "usage: starhil profile [--device NAME=local] [--quick] [--wtypes LIST] [--threads N]\n"
-        "                       [--max-depth N=32768] [--timeout S] [--json]\n"
+        "                       [--max-depth N=32768] [--timeout S] [--json] [--quiet]\n"
         "       starhil profile --show NAME [--vs NAME2] [--json]\n\n"
         "Sweeps the block kinds one at a time on a device (conv at several widths, GQA at several\n"
         "head layouts and context depths, SwiGLU and MoE at several widths, each weight type)\n"
@@ -770,13 +776,14 @@ int sh_cmd_profile(int argc, char **argv)
 {
     const char *cmd = "profile", *device = "local", *show = NULL, *vs = NULL;
     sh_profile_opts o = {0};
-    bool as_json = false;
+    bool as_json = false, quiet = false;
     for (int i = 1; i < argc; i++) {
         bool miss = false;
         const char *v;
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) { usage_profile(stdout); return 0; }
         if (!strcmp(argv[i], "--json")) as_json = true;
         else if (!strcmp(argv[i], "--quick")) o.quick = true;
+        else if (!strcmp(argv[i], "--quiet") || !strcmp(argv[i], "-q")) quiet = true;
         else if ((v = optval(argc, argv, &i, "--device", &miss))) device = v;
         else if ((v = optval(argc, argv, &i, "--show", &miss))) show = v;
         else if ((v = optval(argc, argv, &i, "--vs", &miss))) vs = v;
@@ -793,11 +800,14 @@ int sh_cmd_profile(int argc, char **argv)
     if (sh_device_name_check(device, &err)) { fprintf(stderr, "starhil %s: --device: %s\n", cmd, err.msg); return 2; }
     sh_db *db;
     if (open_db(cmd, &db)) return 1;
-    o.progress = tty_progress;
+    sh_progress line;
+    sh_progress_init(&line, quiet);
+    o.progress = line_progress;
+    o.progress_ctx = &line;
     int n = 0;
     char *rows = NULL;
     int rc = sh_profile_device(db, device, &o, &n, &rows, &err);
-    tty_progress_end();
+    sh_progress_done(&line);
     sh_measure_shutdown();
     if (rc) {
         fprintf(stderr, "starhil %s: %s\n", cmd, err.msg);

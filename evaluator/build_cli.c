@@ -14,7 +14,7 @@ static void build_usage(FILE *f)
 {
     fprintf(f,
         "usage: starhil build GENOME [--target TRIPLE] [--cc CC] [--cflags FLAGS]\n"
-        "                     [--march ARCH] [--force] [--json] [--header]\n\n"
+        "                     [--march ARCH] [--force] [--json] [--header] [--quiet]\n\n"
         "Compile GENOME (a preset name, a genome file, or canonical text) into a runtime\n"
         "variant executable and print its path. Builds are cached in\n"
         "$STARHIL_CACHE_DIR (default ~/.cache/starhil)/variants; a cache hit runs no compiler.\n\n"
@@ -27,6 +27,7 @@ static void build_usage(FILE *f)
         "  --force          recompile even if the cache holds this variant\n"
         "  --json           print {\"exe\",\"dir\",\"key\",\"cache_hit\",...} as JSON\n"
         "  --header         print the generated sh_variant.h and do not compile\n"
+        "  --quiet, -q      no \"compiling ...\" line on stderr\n"
         "  --help           this text\n");
 }
 
@@ -49,6 +50,7 @@ static int parse_args(int argc, char **argv, build_args *a)
         if (!strcmp(s, "--help") || !strcmp(s, "-h")) return 1;
         else if (!strcmp(s, "--json")) a->json = 1;
         else if (!strcmp(s, "--force")) a->opts.force = true;
+        else if (!strcmp(s, "--quiet") || !strcmp(s, "-q")) a->opts.progress = false;
         else if (!strcmp(s, "--header")) a->header = 1;
         else if (!strcmp(s, "--target")) val = &a->target;
         else if (!strcmp(s, "--cc")) val = &a->opts.cc;

@@ -17,6 +17,7 @@
 #include "reports/report_data.h"
 #include "runs/runs.h"
 #include "util/cliopt.h"
+#include "util/progress.h"
 
 /* ---- small argument parser ---------------------------------------------------------- */
 
@@ -291,7 +292,8 @@ static void export_usage(FILE *f)
         "  --wtype T          gguf matrix type (default f32); norms, conv kernels, router and\n"
         "                     expert bias stay f32\n"
         "  --seed S           gguf weight seed (default 1)\n"
-        "  -o FILE            output file\n");
+        "  -o FILE            output file\n"
+        "  --quiet, -q        no progress on stderr while a GGUF is written\n");
 }
 
 static int write_text(FILE *f, const void *ctx, sh_err *err)
@@ -314,14 +316,16 @@ static int export_hf(const sh_genome *g, const char *out)
 
 static void gguf_progress(void *ctx, uint64_t done, uint64_t total)
 {
-    int *last = ctx, pct = total ? (int)(1000.0 * (double)done / (double)total) : 1000;
-    if (pct == *last) return;
-    *last = pct;
-    fprintf(stderr, "\r%5.1f%% of %.1f MiB of tensor data%s", total ? 100.0 * (double)done / (double)total : 100.0,
-            (double)total / 1048576.0, done == total ? "\n" : "");
+    sh_progress *p = ctx;
+    double frac = total ? (double)done / (double)total : 1.0;
+    double el = sh_progress_elapsed(p);
+    char eta[32];
+    sh_format_duration(frac > 0 ? el / frac * (1 - frac) : NAN, eta, sizeof eta);
+    sh_progress_update(p, "export: %5.1f%% of %.1f MiB of tensor data, eta %s", 100.0 * frac,
+                       (double)total / 1048576.0, eta);
 }
 
-static int export_gguf(const sh_genome *g, const char *out, const char *wtype_s, const char *seed_s)
+static int export_gguf(const sh_genome *g, const char *out, const char *wtype_s, const char *seed_s, bool quiet)
 {
     sh_gguf_opts o = {.wtype = SH_DTYPE_F32, .seed = 1};
     sh_err err = {{0}};
@@ -343,14 +347,15 @@ static int export_gguf(const sh_genome *g, const char *out, const char *wtype_s,
     sh_hash_hex(sh_genome_hash(g), hex);
     snprintf(def, sizeof def, "%s-%s-s%llu.gguf", hex, sh_dtype_name(o.wtype), (unsigned long long)o.seed);
     const char *path = out ? out : def;
-    if (sh_cli_is_tty()) {
-        static int last_permille = -1;
-        o.progress = gguf_progress;
-        o.progress_ctx = &last_permille;
-        fprintf(stderr, "writing %s (%.1f MiB)\n", path, (double)sh_gguf_file_size(g, &o) / 1048576.0);
-    }
-    if (sh_gguf_write_genome(g, path, &o, &err) != 0) {
-        if (sh_cli_is_tty()) fputc('\n', stderr);
+    sh_progress line;
+    sh_progress_init(&line, quiet);
+    o.progress = gguf_progress;
+    o.progress_ctx = &line;
+    sh_progress_event(&line, "export: writing %s (%.1f MiB)", path, (double)sh_gguf_file_size(g, &o) / 1048576.0);
+    sh_progress_done(&line);
+    int wrc = sh_gguf_write_genome(g, path, &o, &err);
+    sh_progress_done(&line);
+    if (wrc != 0) {
         fprintf(stderr, "starhil export: %s\n", err.msg);
         return 1;
     }
@@ -362,9 +367,11 @@ int sh_cmd_export(int argc, char **argv)
 {
     args a = {.cmd = "export", .argc = argc, .argv = argv};
     const char *fmt = NULL, *out = NULL, *wtype = NULL, *seed = NULL, *v;
+    bool quiet = false;
     for (a.i = 1; a.i < argc; a.i++) {
         int m;
         if (is_help(argv[a.i])) { export_usage(stdout); return 0; }
+        if (!strcmp(argv[a.i], "--quiet") || !strcmp(argv[a.i], "-q")) { quiet = true; continue; }
         if ((m = opt_value(&a, "--format", &v)) != 0) { if (m < 0) return 2; fmt = v; }
         else if ((m = opt_value(&a, "-o", &v)) != 0) { if (m < 0) return 2; out = v; }
         else if ((m = opt_value(&a, "--wtype", &v)) != 0) { if (m < 0) return 2; wtype = v; }
@@ -395,7 +402,7 @@ int sh_cmd_export(int argc, char **argv)
         fprintf(stderr, "starhil export: %s\n", err.msg);
         return 1;
     }
-    return hf ? export_hf(&g, out) : export_gguf(&g, out, wtype, seed);
+    return hf ? export_hf(&g, out) : export_gguf(&g, out, wtype, seed, quiet);
 }
 
 /* ---- starhil compare ------------------------------------------------------------------------ */
@@ -418,6 +425,7 @@ static void compare_usage(FILE *f)
         "  --max-reps N     repetition cap per genome (default 30)\n"
         "  --tolerance X    relative CI half-width target (default 0.02)\n"
         "  --json           one JSON object on stdout\n"
+        "  --quiet, -q      no progress lines on stderr\n"
         "  --db FILE        run database (measurements are stored and reused)\n");
 }
 
@@ -494,14 +502,30 @@ static void compare_print_table(const char *device, const sh_measure_opts *o, co
                rows[1].name, device);
 }
 
+typedef struct cmp_progress {
+    sh_progress line;
+    int i, n;            /* genome i (0-based) of n is being measured */
+    double genome_t0;    /* elapsed seconds when genome i started */
+} cmp_progress;
+
 static void compare_progress(void *ctx, const char *line)
 {
-    (void)ctx;
-    if (sh_cli_is_tty()) fprintf(stderr, "\r%-78.78s", line);
+    cmp_progress *c = ctx;
+    double el = sh_progress_elapsed(&c->line);
+    char eta[32];
+    /* the genomes measured so far predict the rest */
+    sh_format_duration(c->i > 0 ? c->genome_t0 / c->i * (c->n - c->i) : NAN, eta, sizeof eta);
+    char els[32];
+    sh_format_duration(el, els, sizeof els);
+    sh_progress_update(&c->line, "compare %d/%d: %s (elapsed %s, eta %s)", c->i + 1, c->n, line, els, eta);
 }
 
-static int compare_measure(const char *device, const sh_measure_opts *o, cmp_row *rows, int n)
+static int compare_measure(const char *device, sh_measure_opts *o, cmp_row *rows, int n, bool quiet)
 {
+    cmp_progress cp = {.n = n};
+    sh_progress_init(&cp.line, quiet);
+    o->progress = compare_progress;
+    o->progress_ctx = &cp;
     sh_err err = {{0}};
     sh_db *db = NULL;
     if (sh_db_open(sh_cli_db_path(), SH_DB_CREATE, &db, &err) != 0 || sh_device_ensure_local(db, &err) != 0) {
@@ -521,13 +545,15 @@ static int compare_measure(const char *device, const sh_measure_opts *o, cmp_row
         static sh_genome p;
         sh_err e2 = {{0}};
         rows[i].name = sh_preset_get(rows[i].arg, &p, &e2) == 0 ? rows[i].arg : rows[i].hash;
-        if (sh_cli_is_tty()) fprintf(stderr, "measuring %s on %s (%d/%d)\n", rows[i].name, device, i + 1, n);
+        cp.i = i;
+        cp.genome_t0 = sh_progress_elapsed(&cp.line);
+        sh_progress_event(&cp.line, "compare %d/%d: measuring %s on %s", i + 1, n, rows[i].name, device);
         if (sh_measure_genome(db, device, &g, o, &rows[i].res, &err) != 0) {
             fprintf(stderr, "starhil compare: %s on %s: %s\n", rows[i].name, device, err.msg);
             rc = 1;
         }
     }
-    if (sh_cli_is_tty()) fputc('\n', stderr);
+    sh_progress_done(&cp.line);
     sh_measure_shutdown();
     sh_db_close(db);
     return rc;
@@ -537,13 +563,14 @@ int sh_cmd_compare(int argc, char **argv)
 {
     args a = {.cmd = "compare", .argc = argc, .argv = argv};
     const char *device = NULL, *v;
-    bool as_json = false;
+    bool as_json = false, quiet = false;
     long prompt = 512, gen = 128, threads = 0, max_reps = 0;
     sh_measure_opts o = {.wtype = "q4_0"};
     for (a.i = 1; a.i < argc; a.i++) {
         int m;
         if (is_help(argv[a.i])) { compare_usage(stdout); return 0; }
         if (!strcmp(argv[a.i], "--json")) as_json = true;
+        else if (!strcmp(argv[a.i], "--quiet") || !strcmp(argv[a.i], "-q")) quiet = true;
         else if ((m = opt_value(&a, "--device", &v)) != 0) { if (m < 0) return 2; device = v; }
         else if ((m = opt_value(&a, "--prompt", &v)) != 0) {
             if (m < 0 || !parse_long("compare", "--prompt", v, 1, 1 << 20, &prompt)) return 2;
@@ -584,11 +611,10 @@ int sh_cmd_compare(int argc, char **argv)
     }
     o.prompt = (int)prompt; o.gen = (int)gen; o.threads = (int)threads; o.max_reps = (int)max_reps;
     if (max_reps > 0 && max_reps < 3) o.min_reps = (int)max_reps;
-    o.progress = compare_progress;
     cmp_row rows[32];
     memset(rows, 0, sizeof rows);
     for (int i = 0; i < a.n_pos; i++) rows[i].arg = rows[i].name = a.positional[i];
-    int rc = compare_measure(device, &o, rows, a.n_pos);
+    int rc = compare_measure(device, &o, rows, a.n_pos, quiet);
     if (rc == 0) {
         if (as_json) compare_print_json(device, &o, rows, a.n_pos);
         else compare_print_table(device, &o, rows, a.n_pos);

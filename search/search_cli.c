@@ -16,6 +16,7 @@
 #include "search/run.h"
 #include "search/space.h"
 #include "util/cliopt.h"
+#include "util/progress.h"
 
 #if defined(__has_include)
 #if __has_include("reports/report_data.h")
@@ -29,7 +30,8 @@ static const char SEARCH_USAGE[] =
     "                      [--budget N] [--population N] [--algorithm nsga2|hv|random]\n"
     "                      [--seed S] [--name NAME] [--evaluator device|analytic] [--jobs N]\n"
     "                      [--prompt N] [--gen N] [--reps N] [--wtype T] [--no-presets] [--json]\n"
-    "       starhil search resume RUN [--json]\n"
+    "                      [--quiet]\n"
+    "       starhil search resume RUN [--json] [--quiet]\n"
     "\n"
     "Multi-objective search of architectures inside a search space.  Every candidate\n"
     "is measured on each device (one worker thread per healthy device) and scored for\n"
@@ -67,7 +69,9 @@ static const char SEARCH_USAGE[] =
     "                     measurement settings (default 64, 16, 6, f32, 1 thread)\n"
     "  --no-presets       seed from random genomes only (default: LFM2 presets scaled\n"
     "                     into the space, then random genomes)\n"
-    "  --json             progress as JSON lines on stdout\n";
+    "  --json             progress as JSON lines on stdout\n"
+    "  --quiet, -q        no progress on stderr (a terminal shows a live line; a log or\n"
+    "                     pipe gets a plain line every $STARHIL_PROGRESS_INTERVAL s, default 5)\n";
 
 static const char FRONT_USAGE[] =
     "usage: starhil front RUN [--all] [--json]\n"
@@ -81,21 +85,10 @@ static const char FRONT_USAGE[] =
 
 typedef struct progress_ctx {
     bool json;
-    bool tty;
-    bool line_open;
+    sh_progress line;        /* the human progress line on stderr (quiet with --json / --quiet) */
+    sh_search_progress last; /* the latest state, for the closing line */
+    bool have_last;
 } progress_ctx;
-
-static void format_eta(double s, char *buf, size_t cap)
-{
-    if (!isfinite(s) || s < 0)
-        snprintf(buf, cap, "?");
-    else if (s < 60)
-        snprintf(buf, cap, "%.0fs", s);
-    else if (s < 3600)
-        snprintf(buf, cap, "%dm%02ds", (int)(s / 60), (int)s % 60);
-    else
-        snprintf(buf, cap, "%dh%02dm", (int)(s / 3600), (int)(s / 60) % 60);
-}
 
 static void on_progress(void *ctx, const sh_search_progress *p)
 {
@@ -118,19 +111,23 @@ static void on_progress(void *ctx, const sh_search_progress *p)
             fflush(stdout);
             free(txt);
         }
+        return;
     }
-    if (c->tty) {
-        char eta[32], hv[32];
-        format_eta(p->eta_s, eta, sizeof eta);
-        if (isfinite(p->hypervolume))
-            snprintf(hv, sizeof hv, "%.4f", p->hypervolume);
-        else
-            snprintf(hv, sizeof hv, "-");
-        fprintf(stderr, "\r\033[Krun %" PRId64 "  gen %d  evals %ld/%ld  front %d  hv %s  eta %s", p->run_id,
-                p->gen, p->evals, p->budget, p->front, hv, eta);
-        fflush(stderr);
-        c->line_open = true;
-    }
+    char eta[32], elapsed[32], hv[32];
+    sh_format_duration(p->eta_s, eta, sizeof eta);
+    sh_format_duration(p->elapsed_s, elapsed, sizeof elapsed);
+    if (isfinite(p->hypervolume))
+        snprintf(hv, sizeof hv, "%.4f", p->hypervolume);
+    else
+        snprintf(hv, sizeof hv, "-");
+    /* the same facts on a terminal (redrawn) and in a log (a line every few seconds,
+     * and one at every generation end) */
+    const char *fmt = "search run %" PRId64 ": gen %d, evaluation %ld/%ld (%.0f%%), front %d, hv %s, "
+                      "elapsed %s, eta %s";
+    double pct = p->budget > 0 ? 100.0 * (double)p->evals / (double)p->budget : 0;
+    sh_progress_update(&c->line, fmt, p->run_id, p->gen, p->evals, p->budget, pct, p->front, hv, elapsed, eta);
+    c->last = *p;
+    c->have_last = true;
 }
 
 /* ---- front ------------------------------------------------------------------------ */
@@ -238,7 +235,7 @@ static int copy_opt(const char *opt, const char *s, char *out, size_t cap)
 typedef struct cli_state {
     sh_search_opts o;
     const char *space_path;
-    bool json;
+    bool json, quiet;
     bool scorer_given, objectives_given;
 } cli_state;
 
@@ -253,6 +250,7 @@ static int parse_search_args(int argc, char **argv, cli_state *c)
         if (!strcmp(a, "--help") || !strcmp(a, "-h"))
             return 1;
         if (!strcmp(a, "--json")) { c->json = true; continue; }
+        if (!strcmp(a, "--quiet") || !strcmp(a, "-q")) { c->quiet = true; continue; }
         if (!strcmp(a, "--no-presets")) { o->no_presets = true; continue; }
         if (!v) {
             fprintf(stderr, "starhil search: unknown option or missing value: %s\n", a);
@@ -394,21 +392,31 @@ static void on_stop_signal(int sig)
     signal(sig, SIG_DFL);
 }
 
-static int run_and_finish(sh_db *db, int64_t run_id, bool json)
+static int run_and_finish(sh_db *db, int64_t run_id, bool json, bool quiet)
 {
-    progress_ctx pc = {json, sh_cli_is_tty(), false};
+    progress_ctx pc;
+    memset(&pc, 0, sizeof pc);
+    pc.json = json;
+    sh_progress_init(&pc.line, quiet || json);
     sh_err err = {{0}};
     stop_requested = 0;
     signal(SIGINT, on_stop_signal);
     signal(SIGTERM, on_stop_signal);
-    if (!json)
+    if (!json && !quiet)
         fprintf(stderr, "starhil search: run %" PRId64 " (resume with `starhil search resume %" PRId64 "`)\n",
                 run_id, run_id);
     int rc = sh_search_run(db, run_id, &stop_requested, on_progress, &pc, &err);
     signal(SIGINT, SIG_DFL);
     signal(SIGTERM, SIG_DFL);
-    if (pc.line_open)
-        fprintf(stderr, "\n");
+    if (pc.have_last && !pc.line.tty) {
+        /* a log ends with where the run got to, however recent the last line was */
+        char elapsed[32];
+        sh_format_duration(pc.last.elapsed_s, elapsed, sizeof elapsed);
+        sh_progress_event(&pc.line, "search run %" PRId64 ": %s at gen %d, evaluation %ld/%ld, front %d, elapsed %s",
+                          run_id, rc == 0 ? "finished" : rc == 1 ? "stopped" : "failed", pc.last.gen,
+                          pc.last.evals, pc.last.budget, pc.last.front, elapsed);
+    }
+    sh_progress_done(&pc.line);
     if (rc == 1) {
         fprintf(stderr, "starhil search: run %" PRId64 " stopped; continue it with `starhil search resume %" PRId64 "`\n",
                 run_id, run_id);
@@ -445,7 +453,7 @@ static int open_db(const char *cmd, int flags, sh_db **db)
 
 static int cmd_resume(int argc, char **argv)
 {
-    bool json = false;
+    bool json = false, quiet = false;
     const char *run = NULL;
     for (int i = 2; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
@@ -454,6 +462,8 @@ static int cmd_resume(int argc, char **argv)
         }
         if (!strcmp(argv[i], "--json"))
             json = true;
+        else if (!strcmp(argv[i], "--quiet") || !strcmp(argv[i], "-q"))
+            quiet = true;
         else if (argv[i][0] != '-' && !run)
             run = argv[i];
         else {
@@ -475,7 +485,7 @@ static int cmd_resume(int argc, char **argv)
         fprintf(stderr, "starhil search resume: %s\n", err.msg);
         rc = 1;
     } else {
-        rc = run_and_finish(db, id, json);
+        rc = run_and_finish(db, id, json, quiet);
     }
     sh_db_close(db);
     return rc;
@@ -517,7 +527,7 @@ int sh_cmd_search(int argc, char **argv)
         fprintf(stderr, "starhil search: %s\n", err.msg);
         rc = 1;
     } else {
-        rc = run_and_finish(db, id, c.json);
+        rc = run_and_finish(db, id, c.json, c.quiet);
     }
     sh_db_close(db);
     free(space_json);

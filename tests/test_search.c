@@ -697,6 +697,72 @@ static void test_sigint_stops_cleanly(void **state)
     search_rmdir(dir);
 }
 
+/* Progress reaches a log: with stderr in a file (not a terminal) a real search
+ * writes plain progress lines (what, how far, eta) every few seconds; --quiet
+ * writes none; the JSON progress on stdout is unchanged. */
+static int count_lines_with(const char *txt, const char *needle)
+{
+    int n = 0;
+    for (const char *p = txt; p && (p = strstr(p, needle)); p += strlen(needle))
+        n++;
+    return n;
+}
+
+static void test_progress_in_log(void **state)
+{
+    (void)state;
+    char dir[64];
+    assert_int_equal(search_tmpdir(dir), 0);
+    search_set_cwd(dir);
+    char db[128], out[128], errf[128];
+    snprintf(db, sizeof db, "%s/p.db", dir);
+    snprintf(out, sizeof out, "%s/out", dir);
+    snprintf(errf, sizeof errf, "%s/err", dir);
+    setenv("STARHIL_PROGRESS_INTERVAL", "0.2", 1);
+    char *argv[] = {(char *)starhil_bin(), "--db", db, "search", "--evaluator", "analytic", "--budget", "16",
+                    "--population", "4", "--eval-delay-ms", "150", "--jobs", "1", "--name", "logged", NULL};
+    assert_int_equal(search_run(argv, out, errf), 0);
+    char *err = search_read_file(errf);
+    assert_non_null(err);
+    /* 16 evaluations of >= 150 ms each take >= 2.4 s: several lines 0.2 s apart,
+     * plus the closing one; each says what, how far and the eta */
+    int lines = count_lines_with(err, "search run 1: gen ");
+    if (lines < 2) fail_msg("expected progress lines in the log, got:\n%s", err);
+    assert_non_null(strstr(err, "evaluation 16/16"));
+    assert_non_null(strstr(err, "/16 ("));
+    assert_non_null(strstr(err, ", eta "));
+    assert_non_null(strstr(err, "search run 1: finished at gen"));
+    assert_null(strchr(err, '\r'));        /* plain lines, no terminal redraws */
+    assert_null(strchr(err, '\033'));
+    free(err);
+    char *o = search_read_file(out);
+    assert_non_null(strstr(o, "Pareto front of run 1"));
+    free(o);
+
+    /* --quiet: nothing on stderr but errors */
+    char *quiet[] = {(char *)starhil_bin(), "--db", db, "search", "--evaluator", "analytic", "--budget", "8",
+                     "--population", "4", "--eval-delay-ms", "100", "--jobs", "1", "--quiet", NULL};
+    assert_int_equal(search_run(quiet, out, errf), 0);
+    err = search_read_file(errf);
+    assert_non_null(err);
+    assert_null(strstr(err, "search run"));
+    free(err);
+
+    /* --json: progress stays JSON lines on stdout, stderr has no human lines */
+    char *json[] = {(char *)starhil_bin(), "--db", db, "search", "--evaluator", "analytic", "--budget", "8",
+                    "--population", "4", "--eval-delay-ms", "100", "--jobs", "1", "--json", NULL};
+    assert_int_equal(search_run(json, out, errf), 0);
+    err = search_read_file(errf);
+    assert_null(strstr(err, "search run"));
+    free(err);
+    o = search_read_file(out);
+    assert_non_null(strstr(o, "{\"event\":\"evaluation\""));
+    assert_non_null(strstr(o, "{\"event\":\"done\""));
+    free(o);
+    unsetenv("STARHIL_PROGRESS_INTERVAL");
+    search_rmdir(dir);
+}
+
 /* ---- CLI surface --------------------------------------------------------------------------------- */
 static void test_cli_help_and_errors(void **state)
 {
@@ -934,8 +1000,11 @@ int main(void)
         cmocka_unit_test(test_cli_help_and_errors),
         cmocka_unit_test(test_kill9_resume),
         cmocka_unit_test(test_sigint_stops_cleanly),
+        cmocka_unit_test(test_progress_in_log),
         cmocka_unit_test(test_failed_evaluations_recorded),
         cmocka_unit_test(test_search_local_and_qemu),
     };
+    if (getenv("SH_TEST_FILTER"))   /* run some tests only, e.g. SH_TEST_FILTER='*progress*' */
+        cmocka_set_test_filter(getenv("SH_TEST_FILTER"));
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
