@@ -63,7 +63,9 @@ static bool is_help(const char *s) { return !strcmp(s, "--help") || !strcmp(s, "
 /* Writes through a temporary file renamed into place ("-" = stdout). */
 typedef int (*writer_fn)(FILE *f, const void *ctx, sh_err *err);
 
-static int write_output(const char *path, writer_fn fn, const void *ctx, sh_err *err)
+/* With `replace` false an existing file is left alone and reported (the new
+ * file is linked into place, which fails if the name exists). */
+static int write_output_ex(const char *path, writer_fn fn, const void *ctx, bool replace, sh_err *err)
 {
     if (!strcmp(path, "-")) {
         int rc = fn(stdout, ctx, err);
@@ -76,9 +78,20 @@ static int write_output(const char *path, writer_fn fn, const void *ctx, sh_err 
     if (!f) return sh_err_set(err, "%s: cannot create: %s", tmp, strerror(errno));
     int rc = fn(f, ctx, err);
     if (fclose(f) != 0 && rc == 0) rc = sh_err_set(err, "%s: write error: %s", tmp, strerror(errno));
-    if (rc == 0 && rename(tmp, path) != 0) rc = sh_err_set(err, "%s: %s", path, strerror(errno));
+    if (rc == 0 && replace && rename(tmp, path) != 0) rc = sh_err_set(err, "%s: %s", path, strerror(errno));
+    if (rc == 0 && !replace) {
+        if (link(tmp, path) != 0)
+            rc = errno == EEXIST ? sh_err_set(err, "%s exists; not overwritten (give -o FILE, or --force to replace it)", path)
+                                 : sh_err_set(err, "%s: %s", path, strerror(errno));
+        unlink(tmp);
+    }
     if (rc != 0) unlink(tmp);
     return rc;
+}
+
+static int write_output(const char *path, writer_fn fn, const void *ctx, sh_err *err)
+{
+    return write_output_ex(path, fn, ctx, true, err);
 }
 
 /* ---- starhil report --------------------------------------------------------------------- */
@@ -134,18 +147,23 @@ static int write_prof(FILE *f, const void *ctx, sh_err *err)
 static void report_usage(FILE *f)
 {
     fprintf(f,
-        "usage: starhil report RUN [--format html|csv|json|md] [-o FILE]\n"
-        "       starhil report --devices A,B[,...] [--format html|csv|json|md] [-o FILE]\n\n"
-        "RUN: a run id (or name). The HTML report (default) is one self-contained file (inline SVG,\n"
-        "JavaScript and CSS; nothing is fetched): the front's capability against decode latency,\n"
-        "peak memory and cache bytes per device (dominated points faded, presets measured on\n"
-        "the same device as reference diamonds), hypervolume per generation, device topologies\n"
-        "and a sortable table of the front. csv and json give the same data; md is a summary.\n"
+        "usage: starhil report RUN [--format html|csv|json|md] [-o FILE] [--force]\n"
+        "       starhil report --devices A,B[,...] [--format html|csv|json|md] [-o FILE] [--force]\n\n"
+        "RUN: a run id (or name). The HTML report (default) is one self-contained file of about\n"
+        "0.5 MB (the data, CSS and JavaScript with Observable Plot inlined; nothing is fetched, it\n"
+        "works offline): per device the front's capability against decode latency, peak memory\n"
+        "and cache bytes (dominated points faded, presets measured on the same device as reference\n"
+        "diamonds, a latency budget that picks the best front genome under it; hover or click a\n"
+        "point for its genome, layer pattern and measurements), hypervolume over evaluations,\n"
+        "device topologies and sortable tables. csv and json give the same data; md is a summary.\n"
         "--devices compares the chip profiles (starhil profile) of several devices block by block.\n\n"
         "options:\n"
         "  --format F   html (default), csv, json or md\n"
-        "  -o FILE      output file ('-' = stdout). Default: report-run<ID>.html or\n"
-        "               report-profiles.html for html, stdout for the other formats\n"
+        "  -o FILE      output file ('-' = stdout; replaced if it exists). Default for html:\n"
+        "               report-<database name>-run<ID>.html (e.g. report-starhil-run1.html)\n"
+        "               or report-profiles.html, never overwritten without --force;\n"
+        "               stdout for the other formats\n"
+        "  --force, -f  replace the default-named file if it exists\n"
         "  --db FILE    run database (default $STARHIL_DB or ./starhil.db)\n");
 }
 
@@ -160,7 +178,7 @@ static int split_list(char *s, const char **out, int cap)
     return n;
 }
 
-static int report_profiles(const char *list, out_format fmt, const char *out_path)
+static int report_profiles(const char *list, out_format fmt, const char *out_path, bool force)
 {
     char buf[2048];
     const char *names[16];
@@ -185,7 +203,7 @@ static int report_profiles(const char *list, out_format fmt, const char *out_pat
     if (rc != 0) { fprintf(stderr, "starhil report: %s\n", err.msg); return 1; }
     const char *path = out_path ? out_path : fmt == FMT_HTML ? "report-profiles.html" : "-";
     prof_out o = {&t, fmt};
-    rc = write_output(path, write_prof, &o, &err);
+    rc = write_output_ex(path, write_prof, &o, out_path || force, &err);
     sh_prof_free(&t);
     if (rc != 0) { fprintf(stderr, "starhil report: %s\n", err.msg); return 1; }
     if (strcmp(path, "-") != 0) printf("%s\n", path);
@@ -212,7 +230,7 @@ static int64_t find_run(sh_db *db, const char *arg, sh_err *err)
     return found;
 }
 
-static int report_run(const char *run_arg, out_format fmt, const char *out_path)
+static int report_run(const char *run_arg, out_format fmt, const char *out_path, bool force)
 {
     sh_err err = {{0}};
     sh_db *db = NULL;
@@ -230,11 +248,11 @@ static int report_run(const char *run_arg, out_format fmt, const char *out_path)
     int rc = sh_report_load(db, id, &r, &err);
     sh_db_close(db);
     if (rc != 0) { fprintf(stderr, "starhil report: %s\n", err.msg); return 1; }
-    char def[64];
-    snprintf(def, sizeof def, "report-run%lld.html", (long long)id);
+    char def[128];
+    sh_report_default_name(sh_cli_db_path(), id, "html", def, sizeof def);
     const char *path = out_path ? out_path : fmt == FMT_HTML ? def : "-";
     run_out o = {&r, fmt};
-    rc = write_output(path, write_run, &o, &err);
+    rc = write_output_ex(path, write_run, &o, out_path || force, &err);
     sh_report_free(&r);
     if (rc != 0) { fprintf(stderr, "starhil report: %s\n", err.msg); return 1; }
     if (strcmp(path, "-") != 0) printf("%s\n", path);
@@ -245,9 +263,11 @@ int sh_cmd_report(int argc, char **argv)
 {
     args a = {.cmd = "report", .argc = argc, .argv = argv};
     const char *fmt_s = "html", *out = NULL, *devices = NULL, *v;
+    bool force = false;
     for (a.i = 1; a.i < argc; a.i++) {
         int m;
         if (is_help(argv[a.i])) { report_usage(stdout); return 0; }
+        if (!strcmp(argv[a.i], "--force") || !strcmp(argv[a.i], "-f")) { force = true; continue; }
         if ((m = opt_value(&a, "--format", &v)) != 0) { if (m < 0) return 2; fmt_s = v; }
         else if ((m = opt_value(&a, "-o", &v)) != 0) { if (m < 0) return 2; out = v; }
         else if ((m = opt_value(&a, "--devices", &v)) != 0) { if (m < 0) return 2; devices = v; }
@@ -260,13 +280,13 @@ int sh_cmd_report(int argc, char **argv)
     }
     out_format fmt;
     if (parse_format("report", fmt_s, &fmt) != 0) return 2;
-    if (devices && a.n_pos == 0) return report_profiles(devices, fmt, out);
+    if (devices && a.n_pos == 0) return report_profiles(devices, fmt, out, force);
     if (devices || a.n_pos != 1) {
         fprintf(stderr, "starhil report: give one RUN id, or --devices A,B\n");
         report_usage(stderr);
         return 2;
     }
-    return report_run(a.positional[0], fmt, out);
+    return report_run(a.positional[0], fmt, out, force);
 }
 
 /* ---- starhil export ----------------------------------------------------------------------- */

@@ -335,16 +335,21 @@ static void apply_defaults(cli_state *c)
 }
 
 #ifdef SH_SEARCH_HAVE_REPORTS
-/* Writes report-run<ID>.html in the current directory (temporary file renamed
- * into place); 0 and the path, or -1 with err. */
+/* Writes report-<db name>-run<ID>.html in the current directory (temporary
+ * file linked into place, so an existing report is never overwritten); 0 and
+ * the path, or -1 with err. */
 static int write_html_report(sh_db *db, int64_t run_id, char *path, size_t cap, sh_err *err)
 {
+    if (sh_report_default_name(sh_cli_db_path(), run_id, "html", path, cap) != 0)
+        return sh_err_set(err, "report file name too long");
+    if (access(path, F_OK) == 0)
+        return sh_err_set(err, "%s exists; not overwritten (write it with `starhil report %" PRId64
+                          " -o FILE` or `--force`)", path, run_id);
     sh_report r;
     if (sh_report_load(db, run_id, &r, err) != 0)
         return -1;
-    char tmp[96];
-    snprintf(path, cap, "report-run%" PRId64 ".html", run_id);
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    char tmp[256];
+    snprintf(tmp, sizeof tmp, "%s.tmp%ld", path, (long)getpid());
     FILE *f = fopen(tmp, "w");
     int rc = -1;
     if (!f) {
@@ -353,10 +358,10 @@ static int write_html_report(sh_db *db, int64_t run_id, char *path, size_t cap, 
         rc = sh_report_write_html(&r, f, err);
         if (fclose(f) != 0 && rc == 0)
             rc = sh_err_set(err, "%s: write error", tmp);
-        if (rc == 0 && rename(tmp, path) != 0)
-            rc = sh_err_set(err, "%s: cannot rename into place (%s)", path, strerror(errno));
-        if (rc != 0)
-            remove(tmp);
+        if (rc == 0 && link(tmp, path) != 0)
+            rc = sh_err_set(err, errno == EEXIST ? "%s exists; not overwritten" : "%s: cannot link into place (%s)",
+                            path, strerror(errno));
+        remove(tmp);
     }
     sh_report_free(&r);
     return rc;
@@ -366,10 +371,10 @@ static int write_html_report(sh_db *db, int64_t run_id, char *path, size_t cap, 
 static void print_report_hint(sh_db *db, int64_t run_id)
 {
 #ifdef SH_SEARCH_HAVE_REPORTS
-    char path[80];
+    char path[160];
     sh_err err = {{0}};
     if (write_html_report(db, run_id, path, sizeof path, &err) == 0) {
-        printf("\nreport: %s (rewrite it with `starhil report %" PRId64 "`)\n", path, run_id);
+        printf("\nreport: %s (rewrite it with `starhil report %" PRId64 " --force`)\n", path, run_id);
         return;
     }
     fprintf(stderr, "starhil search: report not written: %s\n", err.msg);

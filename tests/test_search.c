@@ -820,9 +820,9 @@ static void test_cli_help_and_errors(void **state)
     assert_non_null(strstr(txt, "Pareto front of run"));
     assert_non_null(strstr(txt, "cache_bytes"));
     assert_non_null(strstr(txt, "starhil report"));
-    assert_non_null(strstr(txt, "report: report-run"));   /* the HTML report was written */
+    assert_non_null(strstr(txt, "report: report-t-run1.html"));   /* named after the database and run */
     char report[128];
-    snprintf(report, sizeof report, "%s/report-run1.html", dir);
+    snprintf(report, sizeof report, "%s/report-t-run1.html", dir);
     assert_int_equal(access(report, R_OK), 0);
     free(txt);
     char *front[] = {(char *)starhil_bin(), "--db", db, "front", "small", NULL};
