@@ -20,7 +20,7 @@ static void usage(FILE *f)
         "       starhil genome text GENOME        canonical one-line text form\n"
         "       starhil genome json GENOME        JSON form\n"
         "       starhil genome hash GENOME        64-bit identity (hex)\n"
-        "       starhil genome import CONFIG.json [--json]   from a Hugging Face LFM2 config\n\n"
+        "       starhil genome import CONFIG.json [--strict] [--json]   from a Hugging Face LFM2 config\n\n"
         "GENOME is a preset name (see `genome list`), a file holding the text or JSON\n"
         "form, or the text form itself, e.g.\n"
         "  'd=256 v=4096 hd=64 | conv(3)/swiglu(768)*2 gqa(4,2,qk)/swiglu(768)'\n"
@@ -400,6 +400,7 @@ int sh_cmd_genome(int argc, char **argv)
         usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
     }
+    if (!strcmp(argv[1], "import")) return sh_cmd_genome_import(argc - 1, argv + 1);   /* its own help */
     for (int i = 2; i < argc; i++)
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) { usage(stdout); return 0; }
     const char *sub = argv[1];

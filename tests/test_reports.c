@@ -363,7 +363,9 @@ static void test_cli_export_import(void **state)
         snprintf(file, sizeof file, "%s.config.json", name);
         assert_int_equal(run_cli(&r, "export", name, "--format", "hf", "-o", file, NULL), 0);
         sh_proc_result_free(&r);
-        assert_int_equal(run_cli(&r, "genome", "import", file, NULL), 0);
+        /* an exported config is complete: nothing filled with a default, --strict passes */
+        assert_int_equal(run_cli(&r, "genome", "import", file, "--strict", NULL), 0);
+        if (strstr(r.err, "warning")) fail_msg("%s: %s", name, r.err);
         static sh_genome g, want;
         sh_err err = {{0}};
         char *nl = strchr(r.out, '\n');
@@ -391,6 +393,39 @@ static void test_cli_export_import(void **state)
     assert_int_equal(run_cli(&r, "export", "--help", NULL), 0);
     sh_proc_result_free(&r);
     assert_int_equal(run_cli(&r, "genome", "import", "--help", NULL), 0);
+    assert_non_null(strstr(r.out, "--strict"));
+    sh_proc_result_free(&r);
+
+    /* a field left out is filled with transformers' default, and said so on stderr;
+     * --strict refuses it, naming the field */
+    char path[512];
+    path_in(path, sizeof path, "partial.json");
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs("{\"model_type\":\"lfm2\",\"vocab_size\":1000,\"num_hidden_layers\":2,\"num_attention_heads\":4,"
+          "\"num_key_value_heads\":2,\"intermediate_size\":512,\"max_position_embeddings\":1024,"
+          "\"conv_L_cache\":3,\"norm_eps\":1e-5,\"rope_theta\":10000,\"layer_types\":[\"conv\",\"full_attention\"],"
+          "\"tie_word_embeddings\":true,\"conv_bias\":false,\"block_auto_adjust_ff_dim\":false}", f);
+    fclose(f);
+    assert_int_equal(run_cli(&r, "genome", "import", "partial.json", NULL), 0);
+    assert_non_null(strstr(r.out, "d=2560 "));                     /* Lfm2Config's hidden_size */
+    assert_non_null(strstr(r.err, "warning: partial.json: \"hidden_size\" missing, using transformers' default 2560"));
+    assert_int_equal(count_substr(r.err, "warning"), 1);           /* only the field that is missing */
+    sh_proc_result_free(&r);
+    assert_int_equal(run_cli(&r, "genome", "import", "partial.json", "--strict", NULL), 1);
+    assert_non_null(strstr(r.err, "\"hidden_size\" is missing"));
+    assert_string_equal(r.out, "");
+    sh_proc_result_free(&r);
+
+    /* a GGUF file is recognised by its magic, not judged as an oversized JSON */
+    path_in(path, sizeof path, "model.gguf");
+    f = fopen(path, "wb");
+    assert_non_null(f);
+    fwrite("GGUF\3\0\0\0", 1, 8, f);
+    for (int i = 0; i < 92; i++) fputc(0, f);
+    fclose(f);
+    assert_int_equal(run_cli(&r, "genome", "import", "model.gguf", NULL), 1);
+    assert_non_null(strstr(r.err, "this is a GGUF file"));
     sh_proc_result_free(&r);
 }
 
