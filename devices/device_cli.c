@@ -18,6 +18,7 @@
 #include "evaluator/build.h"
 #include "runs/runs.h"
 #include "util/cliopt.h"
+#include "util/opt.h"
 #include "util/progress.h"
 
 /* A tiny genome used to build a probe/check variant for a remote target. */
@@ -166,6 +167,27 @@ static int record_host_key(const sh_device_rec *rec, sh_err *err)
     return rc ? -1 : 0;
 }
 
+static json_t *rec_json(const sh_device_rec *r)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "name", json_string(r->name));
+    json_object_set_new(o, "kind", json_string(r->kind));
+    json_object_set_new(o, "host", json_string(r->host));
+    json_object_set_new(o, "port", json_integer(r->port));
+    json_object_set_new(o, "user", json_string(r->user));
+    json_object_set_new(o, "key_path", json_string(r->key_path));
+    json_object_set_new(o, "target", json_string(r->target));
+    json_object_set_new(o, "cpus", json_string(r->cpus));
+    json_object_set_new(o, "workdir", json_string(r->workdir));
+    json_object_set_new(o, "healthy", json_boolean(r->healthy));
+    json_object_set_new(o, "fail_count", json_integer(r->fail_count));
+    json_t *opt = r->options_json ? json_loads(r->options_json, 0, NULL) : NULL;
+    json_object_set_new(o, "options", opt ? opt : json_null());
+    json_t *topo = r->topology_json ? json_loads(r->topology_json, 0, NULL) : NULL;
+    json_object_set_new(o, "topology", topo ? topo : json_null());
+    return o;
+}
+
 static int device_add(int argc, char **argv)
 {
     const char *cmd = "device add";
@@ -176,28 +198,34 @@ static int device_add(int argc, char **argv)
                *cpus = "", *workdir = "", *serial = "", *known = "";
     int port = 0;
     double ctimeout = 0;
-    bool trust = false;
-    for (int i = 1; i < argc; i++) {
-        bool miss = false;
-        const char *v;
-        if (!strcmp(argv[i], "--help")) { usage_device(stdout); return 0; }
-        else if (!strcmp(argv[i], "--trust-host-key")) trust = true;
-        else if ((v = optval(argc, argv, &i, "--kind", &miss))) kind = v;
-        else if ((v = optval(argc, argv, &i, "--host", &miss))) host = v;
-        else if ((v = optval(argc, argv, &i, "--port", &miss))) { if (parse_int(cmd, "--port", v, 1, 65535, &port)) return 2; }
-        else if ((v = optval(argc, argv, &i, "--user", &miss))) user = v;
-        else if ((v = optval(argc, argv, &i, "--key", &miss))) key = v;
-        else if ((v = optval(argc, argv, &i, "--known-hosts", &miss))) known = v;
-        else if ((v = optval(argc, argv, &i, "--target", &miss))) target = v;
-        else if ((v = optval(argc, argv, &i, "--cpus", &miss))) cpus = v;
-        else if ((v = optval(argc, argv, &i, "--workdir", &miss))) workdir = v;
-        else if ((v = optval(argc, argv, &i, "--serial", &miss))) serial = v;
-        else if ((v = optval(argc, argv, &i, "--connect-timeout", &miss))) { if (parse_dbl(cmd, "--connect-timeout", v, 0.1, 600, &ctimeout)) return 2; }
-        else if (miss) { fprintf(stderr, "starhil %s: %s needs a value\n", cmd, argv[i]); return 2; }
-        else if (argv[i][0] == '-') { fprintf(stderr, "starhil %s: unknown option '%s'\n", cmd, argv[i]); return 2; }
-        else if (!name) name = argv[i];
-        else { fprintf(stderr, "starhil %s: unexpected argument '%s'\n", cmd, argv[i]); return 2; }
-    }
+    bool trust = false, as_json = false;
+    const sh_opt t[] = {
+        {"--kind", NULL, SH_OPT_STR, &kind, "K", "local (default), ssh, adb or qemu-aarch64", 0, 0, NULL},
+        {"--host", NULL, SH_OPT_STR, &host, "H", "ssh host, or the adb server's host", 0, 0, NULL},
+        {"--port", NULL, SH_OPT_INT, &port, "P", "ssh port (default 22) or adb server port (default 5037)", 1, 65535,
+         NULL},
+        {"--user", NULL, SH_OPT_STR, &user, "U", "ssh user (default $USER)", 0, 0, NULL},
+        {"--key", NULL, SH_OPT_STR, &key, "FILE", "ssh private key file (default: the ssh agent); only its path is "
+         "stored", 0, 0, NULL},
+        {"--known-hosts", NULL, SH_OPT_STR, &known, "FILE", "known_hosts file (default ~/.ssh/known_hosts)", 0, 0, NULL},
+        {"--trust-host-key", NULL, SH_OPT_FLAG, &trust, NULL, "record the ssh host key now (trust on first use)", 0, 0,
+         NULL},
+        {"--target", NULL, SH_OPT_STR, &target, "TRIPLE", "build target (e.g. aarch64-linux-gnu; ssh needs it)", 0, 0,
+         NULL},
+        {"--cpus", NULL, SH_OPT_STR, &cpus, "LIST", "cores to pin to (taskset list, e.g. 4-7)", 0, 0, NULL},
+        {"--workdir", NULL, SH_OPT_STR, &workdir, "DIR", "working directory on the device", 0, 0, NULL},
+        {"--serial", NULL, SH_OPT_STR, &serial, "S", "adb: the phone's serial", 0, 0, NULL},
+        {"--connect-timeout", NULL, SH_OPT_DOUBLE, &ctimeout, "S", "connection timeout in seconds", 0.1, 600, NULL},
+        {"--json", NULL, SH_OPT_FLAG, &as_json, NULL, "print the stored device as JSON", 0, 0, NULL},
+    };
+    sh_cmd_spec spec = {"device add", "NAME", NULL,
+                        "Stores a measurement device in the run database (--db); see `starhil device --help`\n"
+                        "for the kinds and docs/devices.md.  Names: [A-Za-z0-9._-]{1,63}.\n",
+                        t, (int)(sizeof t / sizeof t[0]), 1, 1};
+    const char *pos[1];
+    int n_pos, prc = sh_opt_parse(&spec, argc, argv, pos, &n_pos);
+    if (prc) return prc == 1 ? 0 : 2;
+    name = pos[0];
     sh_err err = {{0}};
     if (!name) { fprintf(stderr, "starhil %s: a device NAME is needed\n", cmd); return 2; }
     if (sh_device_name_check(name, &err)) { fprintf(stderr, "starhil %s: %s\n", cmd, err.msg); return 2; }
@@ -252,35 +280,22 @@ static int device_add(int argc, char **argv)
     sh_db *db;
     if (open_db(cmd, &db)) { free(rec.options_json); return 1; }
     int rc = sh_db_add_device(db, &rec, &err);
-    free(rec.options_json);
     sh_db_close(db);
-    if (rc) { fprintf(stderr, "starhil %s: %s\n", cmd, err.msg); return 1; }
-    printf("added device %s (%s%s)\n", name, kind, trust && !strcmp(kind, "ssh") ? ", host key recorded" : "");
+    if (rc) { fprintf(stderr, "starhil %s: %s\n", cmd, err.msg); free(rec.options_json); return 1; }
+    if (as_json) {
+        json_t *o = rec_json(&rec);
+        char *txt = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+        if (txt) printf("%s\n", txt);
+        free(txt);
+        json_decref(o);
+    } else {
+        printf("added device %s (%s%s)\n", name, kind, trust && !strcmp(kind, "ssh") ? ", host key recorded" : "");
+    }
+    free(rec.options_json);
     return 0;
 }
 
 /* ---- device list ----------------------------------------------------------- */
-
-static json_t *rec_json(const sh_device_rec *r)
-{
-    json_t *o = json_object();
-    json_object_set_new(o, "name", json_string(r->name));
-    json_object_set_new(o, "kind", json_string(r->kind));
-    json_object_set_new(o, "host", json_string(r->host));
-    json_object_set_new(o, "port", json_integer(r->port));
-    json_object_set_new(o, "user", json_string(r->user));
-    json_object_set_new(o, "key_path", json_string(r->key_path));
-    json_object_set_new(o, "target", json_string(r->target));
-    json_object_set_new(o, "cpus", json_string(r->cpus));
-    json_object_set_new(o, "workdir", json_string(r->workdir));
-    json_object_set_new(o, "healthy", json_boolean(r->healthy));
-    json_object_set_new(o, "fail_count", json_integer(r->fail_count));
-    json_t *opt = r->options_json ? json_loads(r->options_json, 0, NULL) : NULL;
-    json_object_set_new(o, "options", opt ? opt : json_null());
-    json_t *topo = r->topology_json ? json_loads(r->topology_json, 0, NULL) : NULL;
-    json_object_set_new(o, "topology", topo ? topo : json_null());
-    return o;
-}
 
 static int device_list(int argc, char **argv)
 {
@@ -339,12 +354,15 @@ static int load_rec(sh_db *db, const char *cmd, const char *name, sh_device_rec 
 }
 
 /* Builds the tiny probe variant for the device's target and pushes it. */
+/* --json was given: stdout is for a script and stderr gets no progress lines. */
+static bool json_quiet;
+
 static int push_probe_variant(sh_device *d, char *remote, size_t cap, sh_err *err)
 {
     sh_genome g;
     if (sh_genome_parse(PROBE_GENOME, &g, err)) return -1;
     char exe[SH_BUILD_PATH_MAX];
-    sh_build_opts bo = {.progress = true};
+    sh_build_opts bo = {.progress = !json_quiet};
     if (sh_build_variant(&g, d->target, &bo, exe, sizeof exe, err)) return -1;
     return sh_device_push(d, exe, "starhil-probe", remote, cap, err);
 }
@@ -355,7 +373,7 @@ static int device_probe(int argc, char **argv)
     bool as_json = false;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--help")) { usage_device(stdout); return 0; }
-        if (!strcmp(argv[i], "--json")) as_json = true;
+        if (!strcmp(argv[i], "--json")) { as_json = true; json_quiet = true; }
         else if (argv[i][0] == '-') { fprintf(stderr, "starhil %s: unknown option '%s'\n", cmd, argv[i]); return 2; }
         else if (!name) name = argv[i];
         else { fprintf(stderr, "starhil %s: unexpected argument '%s'\n", cmd, argv[i]); return 2; }
@@ -499,7 +517,7 @@ static int device_check(int argc, char **argv)
     bool as_json = false, trust = false;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--help")) { usage_device(stdout); return 0; }
-        if (!strcmp(argv[i], "--json")) as_json = true;
+        if (!strcmp(argv[i], "--json")) { as_json = true; json_quiet = true; }
         else if (!strcmp(argv[i], "--trust-host-key")) trust = true;
         else if (argv[i][0] == '-') { fprintf(stderr, "starhil %s: unknown option '%s'\n", cmd, argv[i]); return 2; }
         else if (!name) name = argv[i];
@@ -699,7 +717,7 @@ int sh_cmd_measure(int argc, char **argv)
     sh_db *db;
     if (open_db(cmd, &db)) return 1;
     sh_progress line;
-    sh_progress_init(&line, quiet);
+    sh_progress_init(&line, quiet || as_json);   /* --json: a script reads stdout, no progress */
     o.progress = line_progress;
     o.progress_ctx = &line;
     sh_measure_result r;
@@ -801,7 +819,7 @@ int sh_cmd_profile(int argc, char **argv)
     sh_db *db;
     if (open_db(cmd, &db)) return 1;
     sh_progress line;
-    sh_progress_init(&line, quiet);
+    sh_progress_init(&line, quiet || as_json);   /* --json: a script reads stdout, no progress */
     o.progress = line_progress;
     o.progress_ctx = &line;
     int n = 0;

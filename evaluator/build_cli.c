@@ -48,7 +48,7 @@ static int parse_args(int argc, char **argv, build_args *a)
         const char *s = argv[i];
         const char **val = NULL;
         if (!strcmp(s, "--help") || !strcmp(s, "-h")) return 1;
-        else if (!strcmp(s, "--json")) a->json = 1;
+        else if (!strcmp(s, "--json")) { a->json = 1; a->opts.progress = false; }   /* stdout for a script */
         else if (!strcmp(s, "--force")) a->opts.force = true;
         else if (!strcmp(s, "--quiet") || !strcmp(s, "-q")) a->opts.progress = false;
         else if (!strcmp(s, "--header")) a->header = 1;

@@ -379,7 +379,7 @@ int sh_cmd_export(int argc, char **argv)
         fprintf(stderr, "starhil export: %s\n", err.msg);
         return 1;
     }
-    return hf ? export_hf(&g, out, as_json) : export_gguf(&g, out, wtype, seed, quiet, as_json);
+    return hf ? export_hf(&g, out, as_json) : export_gguf(&g, out, wtype, seed, quiet || as_json, as_json);
 }
 
 /* ---- starhil compare ------------------------------------------------------------------------ */
@@ -564,7 +564,7 @@ int sh_cmd_compare(int argc, char **argv)
     cmp_row rows[32];
     memset(rows, 0, sizeof rows);
     for (int i = 0; i < a.n_pos; i++) rows[i].arg = rows[i].name = a.positional[i];
-    int rc = compare_measure(device, &o, rows, a.n_pos, quiet);
+    int rc = compare_measure(device, &o, rows, a.n_pos, quiet || as_json);   /* --json: no progress */
     if (rc == 0) {
         if (as_json) compare_print_json(device, &o, rows, a.n_pos);
         else compare_print_table(device, &o, rows, a.n_pos);

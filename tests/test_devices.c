@@ -1421,6 +1421,8 @@ int main(void)
         cmocka_unit_test(test_ssh_measure_with_sshd_killed),
         cmocka_unit_test(test_ssh_cli_add_trust_check_probe),
     };
+    if (getenv("SH_TEST_FILTER"))   /* run some tests only, e.g. SH_TEST_FILTER='*cli*' */
+        cmocka_set_test_filter(getenv("SH_TEST_FILTER"));
     int failed = cmocka_run_group_tests_name("devices", pure, NULL, NULL);
     failed += cmocka_run_group_tests_name("devices_ssh", ssh, ssh_setup, ssh_teardown);
     return failed ? 1 : 0;
