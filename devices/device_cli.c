@@ -300,11 +300,11 @@ static int device_add(int argc, char **argv)
 static int device_list(int argc, char **argv)
 {
     bool as_json = false;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--help")) { usage_device(stdout); return 0; }
-        if (!strcmp(argv[i], "--json")) as_json = true;
-        else { fprintf(stderr, "starhil device list: unknown argument '%s'\n", argv[i]); return 2; }
-    }
+    const sh_opt t[] = {{"--json", NULL, SH_OPT_FLAG, &as_json, NULL, "print a JSON array", 0, 0, NULL}};
+    sh_cmd_spec spec = {"device list", NULL, NULL, "The devices stored in the run database (--db).\n", t, 1, 0, 0};
+    const char *pos[1];
+    int n_pos, prc = sh_opt_parse(&spec, argc, argv, pos, &n_pos);
+    if (prc) return prc == 1 ? 0 : 2;
     sh_db *db;
     if (open_db("device list", &db)) return 1;
     sh_err err = {{0}};
@@ -371,13 +371,14 @@ static int device_probe(int argc, char **argv)
 {
     const char *cmd = "device probe", *name = NULL;
     bool as_json = false;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--help")) { usage_device(stdout); return 0; }
-        if (!strcmp(argv[i], "--json")) { as_json = true; json_quiet = true; }
-        else if (argv[i][0] == '-') { fprintf(stderr, "starhil %s: unknown option '%s'\n", cmd, argv[i]); return 2; }
-        else if (!name) name = argv[i];
-        else { fprintf(stderr, "starhil %s: unexpected argument '%s'\n", cmd, argv[i]); return 2; }
-    }
+    const sh_opt t[] = {{"--json", NULL, SH_OPT_FLAG, &as_json, NULL, "print the topology as JSON", 0, 0, NULL}};
+    sh_cmd_spec spec = {"device probe", "NAME", NULL,
+                        "Reads the device's topology (CPUs, clusters, caches, memory) and stores it.\n", t, 1, 1, 1};
+    const char *pos[1];
+    int n_pos, prc = sh_opt_parse(&spec, argc, argv, pos, &n_pos);
+    if (prc) return prc == 1 ? 0 : 2;
+    name = pos[0];
+    json_quiet = as_json;
     if (!name) { fprintf(stderr, "starhil %s: a device NAME is needed\n", cmd); return 2; }
     sh_db *db;
     if (open_db(cmd, &db)) return 1;
@@ -515,14 +516,18 @@ static int device_check(int argc, char **argv)
 {
     const char *cmd = "device check", *name = NULL;
     bool as_json = false, trust = false;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--help")) { usage_device(stdout); return 0; }
-        if (!strcmp(argv[i], "--json")) { as_json = true; json_quiet = true; }
-        else if (!strcmp(argv[i], "--trust-host-key")) trust = true;
-        else if (argv[i][0] == '-') { fprintf(stderr, "starhil %s: unknown option '%s'\n", cmd, argv[i]); return 2; }
-        else if (!name) name = argv[i];
-        else { fprintf(stderr, "starhil %s: unexpected argument '%s'\n", cmd, argv[i]); return 2; }
-    }
+    const sh_opt ot[] = {
+        {"--json", NULL, SH_OPT_FLAG, &as_json, NULL, "print the check's result as JSON", 0, 0, NULL},
+        {"--trust-host-key", NULL, SH_OPT_FLAG, &trust, NULL, "record an ssh device's host key first", 0, 0, NULL},
+    };
+    sh_cmd_spec spec = {"device check", "NAME", NULL,
+                        "Connects, pushes a file, runs a program and times each step; marks the device\n"
+                        "healthy or not.\n", ot, 2, 1, 1};
+    const char *pos[1];
+    int n_pos, prc = sh_opt_parse(&spec, argc, argv, pos, &n_pos);
+    if (prc) return prc == 1 ? 0 : 2;
+    name = pos[0];
+    json_quiet = as_json;
     if (!name) { fprintf(stderr, "starhil %s: a device NAME is needed\n", cmd); return 2; }
     sh_db *db;
     if (open_db(cmd, &db)) return 1;
@@ -555,13 +560,11 @@ static int device_check(int argc, char **argv)
 
 static int device_rm(int argc, char **argv)
 {
-    const char *name = NULL;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--help")) { usage_device(stdout); return 0; }
-        if (argv[i][0] == '-') { fprintf(stderr, "starhil device rm: unknown option '%s'\n", argv[i]); return 2; }
-        if (name) { fprintf(stderr, "starhil device rm: unexpected argument '%s'\n", argv[i]); return 2; }
-        name = argv[i];
-    }
+    sh_cmd_spec spec = {"device rm", "NAME", NULL, "Removes a device from the run database (--db).\n", NULL, 0, 1, 1};
+    const char *pos[1];
+    int n_pos, prc = sh_opt_parse(&spec, argc, argv, pos, &n_pos);
+    if (prc) return prc == 1 ? 0 : 2;
+    const char *name = pos[0];
     sh_err err = {{0}};
     if (!name) { fprintf(stderr, "starhil device rm: a device NAME is needed\n"); return 2; }
     if (sh_device_name_check(name, &err)) { fprintf(stderr, "starhil device rm: %s\n", err.msg); return 2; }
