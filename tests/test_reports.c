@@ -1171,11 +1171,12 @@ static void test_report_in_browser(void **state)
         assert_int_equal(attr_int(dom, "data-preset-dots"), 3 * 2);
         assert_int_equal(attr_int(dom, "data-hv-dots"), 3);
         assert_int_equal(attr_int(dom, "data-errbars"), 0);          /* no interval in this data */
+        assert_int_equal(attr_int(dom, "data-genome-overflow"), 0);  /* genome text within the window */
         if (w == 0) { free(dom); dom = NULL; }
     }
     assert_non_null(strstr(dom, "id=\"front-table\""));
     /* the genome text in a full-width row under each front member (no side scrolling) */
-    assert_int_equal(count_substr(dom, "<td class=\"genome\" colspan=\"16\">d=256 v=1024"), 3);
+    assert_int_equal(count_substr(dom, "<td class=\"genome\" colspan=\"16\"><div class=\"gtext\">d=256 v=1024"), 3);
     assert_non_null(strstr(dom, "Fixture CPU &lt;script&gt;"));    /* topology shown, escaped */
     assert_non_null(strstr(dom, "L2 unified 1 MiB x 2"));          /* caches grouped as the machine has them */
     assert_null(strstr(dom, "unknown GHz"));                       /* unknown frequency left out */

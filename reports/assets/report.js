@@ -349,8 +349,10 @@
         });
         if (genomeRow) {
           var g = htmlEl("tr", null, tbody, "genome-row");
-          var td = htmlEl("td", r.genome || "(genome text not stored)", g, "genome");
+          var td = htmlEl("td", null, g, "genome");
           td.colSpan = cols.length;
+          /* stays in view (sticky, viewport-wide) even when the table scrolls sideways */
+          htmlEl("div", r.genome || "(genome text not stored)", td, "gtext");
         }
       });
     }
@@ -454,6 +456,12 @@
                        Math.round(r.right - s.left) + " of " + Math.round(s.width));
       });
     });
+    /* genome texts must be readable without scrolling sideways */
+    var vw = document.documentElement.clientWidth, hidden = 0;
+    Array.prototype.forEach.call(document.querySelectorAll(".gtext"), function (g) {
+      if (g.getBoundingClientRect().right > vw + 1) hidden++;
+    });
+    document.body.setAttribute("data-genome-overflow", String(hidden));
     document.body.setAttribute("data-labels-checked", String(checked));
     document.body.setAttribute("data-clipped", String(clipped.length));
     if (clipped.length) htmlEl("pre", "clipped labels:\n" + clipped.join("\n"), document.body, "clip-report").id = "clip-report";
