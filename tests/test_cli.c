@@ -75,7 +75,7 @@ static void test_help_layout(void **state)
         {"search", NULL}, {"search", "resume"}, {"front", NULL}, {"report", NULL}, {"export", NULL},
         {"compare", NULL}, {"genome", "list"}, {"genome", "show"}, {"genome", "compare"}, {"genome", "validate"},
         {"genome", "hash"}, {"genome", "import"}, {"device", "add"}, {"device", "list"}, {"device", "probe"},
-        {"device", "check"}, {"runs", "list"}, {"runs", "show"},
+        {"device", "check"}, {"runs", "list"}, {"runs", "show"}, {"build", NULL},
     };
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) check_help(cmds[i][0], cmds[i][1]);
 }
