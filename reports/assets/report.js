@@ -260,7 +260,9 @@
       marginBottom: 42, style: { fontSize: "11px", background: "white" },
       x: { label: "evaluations \u2192", labelAnchor: "center", labelArrow: "none", domain: [lo, hi],
            ticks: intTicks(lo, hi), tickFormat: "d" },
-      y: { label: "\u2191 hypervolume", labelArrow: "none", nice: true, grid: true },
+      /* from 0, so one generation (or a flat curve) still reads as its value */
+      y: { label: "\u2191 hypervolume", labelArrow: "none", nice: true, grid: true,
+           domain: [0, Math.max.apply(null, gens.map(function (g) { return g.hypervolume; })) * 1.05 || 1] },
       marks: [
         P.line(gens, { x: "evaluations", y: "hypervolume", stroke: "#2e8b57", strokeWidth: 2 }),
         P.dot(gens, { x: "evaluations", y: "hypervolume", r: 3.5, fill: "#2e8b57", className: "hv-dots" }),
