@@ -19,6 +19,8 @@
 #include "evaluator/build.h"
 #include "runs/runs.h"
 #include "util/cliopt.h"
+#include "util/opt.h"
+#include "util/progress.h"
 
 /* A tiny genome used to build a probe/check variant for a remote target. */
 #define PROBE_GENOME "d=64 v=256 hd=32 theta=10000 eps=1e-05 ctx=256 tie=1 | conv(3)/swiglu(64) gqa(2,1)/swiglu(64)"
@@ -77,15 +79,14 @@ static int open_db(const char *cmd, sh_db **db)
     return 0;
 }
 
-static void tty_progress(void *ctx, const char *line)
+/* Measurement / profile progress lines from the library, through the shared
+ * progress line (live on a terminal, every few seconds in a log). */
+static void line_progress(void *ctx, const char *line)
 {
-    (void)ctx;
-    if (sh_cli_is_tty()) fprintf(stderr, "\r\033[K%s", line);
-}
-
-static void tty_progress_end(void)
-{
-    if (sh_cli_is_tty()) fprintf(stderr, "\r\033[K");
+    sh_progress *p = ctx;
+    char el[32];
+    sh_format_duration(sh_progress_elapsed(p), el, sizeof el);
+    sh_progress_update(p, "%s (elapsed %s)", line, el);
 }
 
 /* ---- device add ------------------------------------------------------------ */
@@ -174,6 +175,27 @@ static int record_host_key(const sh_device_rec *rec, sh_err *err)
     return rc ? -1 : 0;
 }
 
+static json_t *rec_json(const sh_device_rec *r)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "name", json_string(r->name));
+    json_object_set_new(o, "kind", json_string(r->kind));
+    json_object_set_new(o, "host", json_string(r->host));
+    json_object_set_new(o, "port", json_integer(r->port));
+    json_object_set_new(o, "user", json_string(r->user));
+    json_object_set_new(o, "key_path", json_string(r->key_path));
+    json_object_set_new(o, "target", json_string(r->target));
+    json_object_set_new(o, "cpus", json_string(r->cpus));
+    json_object_set_new(o, "workdir", json_string(r->workdir));
+    json_object_set_new(o, "healthy", json_boolean(r->healthy));
+    json_object_set_new(o, "fail_count", json_integer(r->fail_count));
+    json_t *opt = r->options_json ? json_loads(r->options_json, 0, NULL) : NULL;
+    json_object_set_new(o, "options", opt ? opt : json_null());
+    json_t *topo = r->topology_json ? json_loads(r->topology_json, 0, NULL) : NULL;
+    json_object_set_new(o, "topology", topo ? topo : json_null());
+    return o;
+}
+
 static int device_add(int argc, char **argv)
 {
     const char *cmd = "device add";
@@ -184,28 +206,34 @@ static int device_add(int argc, char **argv)
                *cpus = "", *workdir = "", *serial = "", *known = "";
     int port = 0;
     double ctimeout = 0;
-    bool trust = false;
-    for (int i = 1; i < argc; i++) {
-        bool miss = false;
-        const char *v;
-        if (!strcmp(argv[i], "--help")) { usage_device(stdout); return 0; }
-        else if (!strcmp(argv[i], "--trust-host-key")) trust = true;
-        else if ((v = optval(argc, argv, &i, "--kind", &miss))) kind = v;
-        else if ((v = optval(argc, argv, &i, "--host", &miss))) host = v;
-        else if ((v = optval(argc, argv, &i, "--port", &miss))) { if (parse_int(cmd, "--port", v, 1, 65535, &port)) return 2; }
-        else if ((v = optval(argc, argv, &i, "--user", &miss))) user = v;
-        else if ((v = optval(argc, argv, &i, "--key", &miss))) key = v;
-        else if ((v = optval(argc, argv, &i, "--known-hosts", &miss))) known = v;
-        else if ((v = optval(argc, argv, &i, "--target", &miss))) target = v;
-        else if ((v = optval(argc, argv, &i, "--cpus", &miss))) cpus = v;
-        else if ((v = optval(argc, argv, &i, "--workdir", &miss))) workdir = v;
-        else if ((v = optval(argc, argv, &i, "--serial", &miss))) serial = v;
-        else if ((v = optval(argc, argv, &i, "--connect-timeout", &miss))) { if (parse_dbl(cmd, "--connect-timeout", v, 0.1, 600, &ctimeout)) return 2; }
-        else if (miss) { fprintf(stderr, "starhil %s: %s needs a value\n", cmd, argv[i]); return 2; }
-        else if (argv[i][0] == '-') { fprintf(stderr, "starhil %s: unknown option '%s'\n", cmd, argv[i]); return 2; }
-        else if (!name) name = argv[i];
-        else { fprintf(stderr, "starhil %s: unexpected argument '%s'\n", cmd, argv[i]); return 2; }
-    }
+    bool trust = false, as_json = false;
+    const sh_opt t[] = {
+        {"--kind", NULL, SH_OPT_STR, &kind, "K", "local (default), ssh, adb or qemu-aarch64", 0, 0, NULL},
+        {"--host", NULL, SH_OPT_STR, &host, "H", "ssh host, or the adb server's host", 0, 0, NULL},
+        {"--port", NULL, SH_OPT_INT, &port, "P", "ssh port (default 22) or adb server port (default 5037)", 1, 65535,
+         NULL},
+        {"--user", NULL, SH_OPT_STR, &user, "U", "ssh user (default $USER)", 0, 0, NULL},
+        {"--key", NULL, SH_OPT_STR, &key, "FILE", "ssh private key file (default: the ssh agent); only its path is "
+         "stored", 0, 0, NULL},
+        {"--known-hosts", NULL, SH_OPT_STR, &known, "FILE", "known_hosts file (default ~/.ssh/known_hosts)", 0, 0, NULL},
+        {"--trust-host-key", NULL, SH_OPT_FLAG, &trust, NULL, "record the ssh host key now (trust on first use)", 0, 0,
+         NULL},
+        {"--target", NULL, SH_OPT_STR, &target, "TRIPLE", "build target (e.g. aarch64-linux-gnu; ssh needs it)", 0, 0,
+         NULL},
+        {"--cpus", NULL, SH_OPT_STR, &cpus, "LIST", "cores to pin to (taskset list, e.g. 4-7)", 0, 0, NULL},
+        {"--workdir", NULL, SH_OPT_STR, &workdir, "DIR", "working directory on the device", 0, 0, NULL},
+        {"--serial", NULL, SH_OPT_STR, &serial, "S", "adb: the phone's serial", 0, 0, NULL},
+        {"--connect-timeout", NULL, SH_OPT_DOUBLE, &ctimeout, "S", "connection timeout in seconds", 0.1, 600, NULL},
+        {"--json", NULL, SH_OPT_FLAG, &as_json, NULL, "print the stored device as JSON", 0, 0, NULL},
+    };
+    sh_cmd_spec spec = {"device add", "NAME", NULL,
+                        "Stores a measurement device in the run database (--db); see `starhil device --help`\n"
+                        "for the kinds and docs/devices.md.  Names: [A-Za-z0-9._-]{1,63}.\n",
+                        t, (int)(sizeof t / sizeof t[0]), 1, 1};
+    const char *pos[1];
+    int n_pos, prc = sh_opt_parse(&spec, argc, argv, pos, &n_pos);
+    if (prc) return prc == 1 ? 0 : 2;
+    name = pos[0];
     sh_err err = {{0}};
     if (!name) { fprintf(stderr, "starhil %s: a device NAME is needed\n", cmd); return 2; }
     if (sh_device_name_check(name, &err)) { fprintf(stderr, "starhil %s: %s\n", cmd, err.msg); return 2; }
@@ -260,45 +288,32 @@ static int device_add(int argc, char **argv)
     sh_db *db;
     if (open_db(cmd, &db)) { free(rec.options_json); return 1; }
     int rc = sh_db_add_device(db, &rec, &err);
-    free(rec.options_json);
     sh_db_close(db);
-    if (rc) { fprintf(stderr, "starhil %s: %s\n", cmd, err.msg); return 1; }
-    printf("added device %s (%s%s)\n", name, kind, trust && !strcmp(kind, "ssh") ? ", host key recorded" : "");
-    if (trust && !strcmp(kind, "ssh") && host_key_event[0]) printf("  %s\n", host_key_event);
+    if (rc) { fprintf(stderr, "starhil %s: %s\n", cmd, err.msg); free(rec.options_json); return 1; }
+    if (as_json) {
+        json_t *o = rec_json(&rec);
+        char *txt = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+        if (txt) printf("%s\n", txt);
+        free(txt);
+        json_decref(o);
+    } else {
+        printf("added device %s (%s%s)\n", name, kind, trust && !strcmp(kind, "ssh") ? ", host key recorded" : "");
+        if (trust && !strcmp(kind, "ssh") && host_key_event[0]) printf("  %s\n", host_key_event);
+    }
+    free(rec.options_json);
     return 0;
 }
 
 /* ---- device list ----------------------------------------------------------- */
 
-static json_t *rec_json(const sh_device_rec *r)
-{
-    json_t *o = json_object();
-    json_object_set_new(o, "name", json_string(r->name));
-    json_object_set_new(o, "kind", json_string(r->kind));
-    json_object_set_new(o, "host", json_string(r->host));
-    json_object_set_new(o, "port", json_integer(r->port));
-    json_object_set_new(o, "user", json_string(r->user));
-    json_object_set_new(o, "key_path", json_string(r->key_path));
-    json_object_set_new(o, "target", json_string(r->target));
-    json_object_set_new(o, "cpus", json_string(r->cpus));
-    json_object_set_new(o, "workdir", json_string(r->workdir));
-    json_object_set_new(o, "healthy", json_boolean(r->healthy));
-    json_object_set_new(o, "fail_count", json_integer(r->fail_count));
-    json_t *opt = r->options_json ? json_loads(r->options_json, 0, NULL) : NULL;
-    json_object_set_new(o, "options", opt ? opt : json_null());
-    json_t *topo = r->topology_json ? json_loads(r->topology_json, 0, NULL) : NULL;
-    json_object_set_new(o, "topology", topo ? topo : json_null());
-    return o;
-}
-
 static int device_list(int argc, char **argv)
 {
     bool as_json = false;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--help")) { usage_device(stdout); return 0; }
-        if (!strcmp(argv[i], "--json")) as_json = true;
-        else { fprintf(stderr, "starhil device list: unknown argument '%s'\n", argv[i]); return 2; }
-    }
+    const sh_opt t[] = {{"--json", NULL, SH_OPT_FLAG, &as_json, NULL, "print a JSON array", 0, 0, NULL}};
+    sh_cmd_spec spec = {"device list", NULL, NULL, "The devices stored in the run database (--db).\n", t, 1, 0, 0};
+    const char *pos[1];
+    int n_pos, prc = sh_opt_parse(&spec, argc, argv, pos, &n_pos);
+    if (prc) return prc == 1 ? 0 : 2;
     /* Listing only reads: an existing store is opened read-only (so a file the
      * user may not write lists fine); the implicit 'local' device is shown
      * even when no command has stored it yet. */
@@ -368,12 +383,15 @@ static int load_rec(sh_db *db, const char *cmd, const char *name, sh_device_rec 
 }
 
 /* Builds the tiny probe variant for the device's target and pushes it. */
+/* --json was given: stdout is for a script and stderr gets no progress lines. */
+static bool json_quiet;
+
 static int push_probe_variant(sh_device *d, char *remote, size_t cap, sh_err *err)
 {
     sh_genome g;
     if (sh_genome_parse(PROBE_GENOME, &g, err)) return -1;
     char exe[SH_BUILD_PATH_MAX];
-    sh_build_opts bo = {.progress = true};
+    sh_build_opts bo = {.progress = !json_quiet};
     if (sh_build_variant(&g, d->target, &bo, exe, sizeof exe, err)) return -1;
     return sh_device_push(d, exe, "starhil-probe", remote, cap, err);
 }
@@ -382,13 +400,14 @@ static int device_probe(int argc, char **argv)
 {
     const char *cmd = "device probe", *name = NULL;
     bool as_json = false;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--help")) { usage_device(stdout); return 0; }
-        if (!strcmp(argv[i], "--json")) as_json = true;
-        else if (argv[i][0] == '-') { fprintf(stderr, "starhil %s: unknown option '%s'\n", cmd, argv[i]); return 2; }
-        else if (!name) name = argv[i];
-        else { fprintf(stderr, "starhil %s: unexpected argument '%s'\n", cmd, argv[i]); return 2; }
-    }
+    const sh_opt t[] = {{"--json", NULL, SH_OPT_FLAG, &as_json, NULL, "print the topology as JSON", 0, 0, NULL}};
+    sh_cmd_spec spec = {"device probe", "NAME", NULL,
+                        "Reads the device's topology (CPUs, clusters, caches, memory) and stores it.\n", t, 1, 1, 1};
+    const char *pos[1];
+    int n_pos, prc = sh_opt_parse(&spec, argc, argv, pos, &n_pos);
+    if (prc) return prc == 1 ? 0 : 2;
+    name = pos[0];
+    json_quiet = as_json;
     if (!name) { fprintf(stderr, "starhil %s: a device NAME is needed\n", cmd); return 2; }
     sh_db *db;
     if (open_db(cmd, &db)) return 1;
@@ -576,14 +595,18 @@ static int device_check(int argc, char **argv)
 {
     const char *cmd = "device check", *name = NULL;
     bool as_json = false, trust = false;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--help")) { usage_device(stdout); return 0; }
-        if (!strcmp(argv[i], "--json")) as_json = true;
-        else if (!strcmp(argv[i], "--trust-host-key")) trust = true;
-        else if (argv[i][0] == '-') { fprintf(stderr, "starhil %s: unknown option '%s'\n", cmd, argv[i]); return 2; }
-        else if (!name) name = argv[i];
-        else { fprintf(stderr, "starhil %s: unexpected argument '%s'\n", cmd, argv[i]); return 2; }
-    }
+    const sh_opt ot[] = {
+        {"--json", NULL, SH_OPT_FLAG, &as_json, NULL, "print the check's result as JSON", 0, 0, NULL},
+        {"--trust-host-key", NULL, SH_OPT_FLAG, &trust, NULL, "record an ssh device's host key first", 0, 0, NULL},
+    };
+    sh_cmd_spec spec = {"device check", "NAME", NULL,
+                        "Connects, pushes a file, runs a program and times each step; marks the device\n"
+                        "healthy or not.\n", ot, 2, 1, 1};
+    const char *pos[1];
+    int n_pos, prc = sh_opt_parse(&spec, argc, argv, pos, &n_pos);
+    if (prc) return prc == 1 ? 0 : 2;
+    name = pos[0];
+    json_quiet = as_json;
     if (!name) { fprintf(stderr, "starhil %s: a device NAME is needed\n", cmd); return 2; }
     sh_db *db;
     if (open_db(cmd, &db)) return 1;
@@ -659,13 +682,11 @@ static int device_trust(int argc, char **argv)
 
 static int device_rm(int argc, char **argv)
 {
-    const char *name = NULL;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--help")) { usage_device(stdout); return 0; }
-        if (argv[i][0] == '-') { fprintf(stderr, "starhil device rm: unknown option '%s'\n", argv[i]); return 2; }
-        if (name) { fprintf(stderr, "starhil device rm: unexpected argument '%s'\n", argv[i]); return 2; }
-        name = argv[i];
-    }
+    sh_cmd_spec spec = {"device rm", "NAME", NULL, "Removes a device from the run database (--db).\n", NULL, 0, 1, 1};
+    const char *pos[1];
+    int n_pos, prc = sh_opt_parse(&spec, argc, argv, pos, &n_pos);
+    if (prc) return prc == 1 ? 0 : 2;
+    const char *name = pos[0];
     sh_err err = {{0}};
     if (!name) { fprintf(stderr, "starhil device rm: a device NAME is needed\n"); return 2; }
     if (sh_device_name_check(name, &err)) { fprintf(stderr, "starhil device rm: %s\n", err.msg); return 2; }
@@ -706,7 +727,7 @@ static void usage_measure(FILE *f)
         "                       [--max-reps N=30] [--reps-per-run N=3] [--cooldown S]\n"
         "                       [--timeout S=600] [--retries N=2] [--backoff S=1] [--run ID]\n"
         "                       [--reference GENOME --every K] [--exe VARIANT] [--force]\n"
-        "                       [--busy-wait X=0.05] [--settle-rounds N=2] [--settle-max S=60] [--json]\n\n"
+        "                       [--busy-wait X=0.05] [--settle-rounds N=2] [--settle-max S=60] [--json] [--quiet]\n\n"
         "Builds the genome's variant for the device's target (cached), pushes it, runs its bench\n"
         "mode until the 95%% CI of the median decode latency is within +-tolerance (or the\n"
         "repetition cap), and stores the evaluation and every raw sample in the run database.\n"
@@ -718,7 +739,9 @@ static void usage_measure(FILE *f)
         "drift) waits for the board to settle and is measured again, up to --settle-rounds\n"
         "times, then stored as unstable with the reason. The figure the search uses is\n"
         "decode_ms, the minimum of per-repetition medians (docs/devices.md).\n"
-        "GENOME is a preset name, a genome file or inline canonical text.\n");
+        "GENOME is a preset name, a genome file or inline canonical text.\n"
+        "Progress goes to stderr: a live line on a terminal, a plain line every few seconds\n"
+        "otherwise ($STARHIL_PROGRESS_INTERVAL); --quiet silences it.\n");
 }
 
 static int parse_measure_opts(const char *cmd, int argc, char **argv, int *i, sh_measure_opts *o,
@@ -809,13 +832,14 @@ static void print_result(const char *device, const sh_measure_result *r, bool as
 int sh_cmd_measure(int argc, char **argv)
 {
     const char *cmd = "measure", *genome_arg = NULL, *device = "local", *ref_arg = NULL;
-    bool as_json = false;
+    bool as_json = false, quiet = false;
     sh_measure_opts o = {0};
     for (int i = 1; i < argc; i++) {
         bool miss = false, handled;
         const char *v;
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) { usage_measure(stdout); return 0; }
         if (!strcmp(argv[i], "--json")) { as_json = true; continue; }
+        if (!strcmp(argv[i], "--quiet") || !strcmp(argv[i], "-q")) { quiet = true; continue; }
         if ((v = optval(argc, argv, &i, "--device", &miss))) { device = v; continue; }
         if ((v = optval(argc, argv, &i, "--reference", &miss))) { ref_arg = v; continue; }
         if ((v = optval(argc, argv, &i, "--exe", &miss))) { o.exe_path = v; continue; }
@@ -839,10 +863,13 @@ int sh_cmd_measure(int argc, char **argv)
     if (sh_device_name_check(device, &err)) { fprintf(stderr, "starhil %s: --device: %s\n", cmd, err.msg); return 2; }
     sh_db *db;
     if (open_db(cmd, &db)) return 1;
-    o.progress = tty_progress;
+    sh_progress line;
+    sh_progress_init(&line, quiet || as_json);   /* --json: a script reads stdout, no progress */
+    o.progress = line_progress;
+    o.progress_ctx = &line;
     sh_measure_result r;
     int rc = sh_measure_genome(db, device, &g, &o, &r, &err);
-    tty_progress_end();
+    sh_progress_done(&line);
     sh_measure_shutdown();
     if (rc) fprintf(stderr, "starhil %s: %s\n", cmd, err.msg);
     else print_result(device, &r, as_json);
@@ -857,7 +884,7 @@ static void usage_profile(FILE *f)
 {
     fprintf(f,
         "usage: starhil profile [--device NAME=local] [--quick] [--wtypes LIST] [--threads N]\n"
-        "                       [--max-depth N=32768] [--timeout S] [--json]\n"
+        "                       [--max-depth N=32768] [--timeout S] [--json] [--quiet]\n"
         "       starhil profile --show NAME [--vs NAME2] [--json]\n\n"
         "Sweeps the block kinds one at a time on a device (conv at several widths, GQA at several\n"
         "head layouts and context depths, SwiGLU and MoE at several widths, each weight type)\n"
@@ -914,13 +941,14 @@ int sh_cmd_profile(int argc, char **argv)
 {
     const char *cmd = "profile", *device = "local", *show = NULL, *vs = NULL;
     sh_profile_opts o = {0};
-    bool as_json = false;
+    bool as_json = false, quiet = false;
     for (int i = 1; i < argc; i++) {
         bool miss = false;
         const char *v;
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) { usage_profile(stdout); return 0; }
         if (!strcmp(argv[i], "--json")) as_json = true;
         else if (!strcmp(argv[i], "--quick")) o.quick = true;
+        else if (!strcmp(argv[i], "--quiet") || !strcmp(argv[i], "-q")) quiet = true;
         else if ((v = optval(argc, argv, &i, "--device", &miss))) device = v;
         else if ((v = optval(argc, argv, &i, "--show", &miss))) show = v;
         else if ((v = optval(argc, argv, &i, "--vs", &miss))) vs = v;
@@ -937,11 +965,14 @@ int sh_cmd_profile(int argc, char **argv)
     if (sh_device_name_check(device, &err)) { fprintf(stderr, "starhil %s: --device: %s\n", cmd, err.msg); return 2; }
     sh_db *db;
     if (open_db(cmd, &db)) return 1;
-    o.progress = tty_progress;
+    sh_progress line;
+    sh_progress_init(&line, quiet || as_json);   /* --json: a script reads stdout, no progress */
+    o.progress = line_progress;
+    o.progress_ctx = &line;
     int n = 0;
     char *rows = NULL;
     int rc = sh_profile_device(db, device, &o, &n, &rows, &err);
-    tty_progress_end();
+    sh_progress_done(&line);
     sh_measure_shutdown();
     if (rc) {
         fprintf(stderr, "starhil %s: %s\n", cmd, err.msg);

@@ -701,7 +701,7 @@ static int run_compiler(build_ctx *c, const char *dir, const char *tmp_dir, cons
 
 static void progress(const sh_build_opts *o, const build_ctx *c)
 {
-    if (o && o->progress && sh_cli_is_tty())
+    if (o && o->progress)   /* the CLI asked for it (not --quiet): terminal or log alike */
         fprintf(stderr, "compiling variant %s for %s with %s ...\n",
                 c->genome_hash, c->target_name, c->t.cc);
 }

@@ -36,7 +36,7 @@ typedef struct sh_build_opts {
     const char *cflags;    /* extra flags, split on whitespace (NULL: none)       */
     const char *march;     /* -march override (NULL: target's, "" drops -march)   */
     bool force;            /* recompile even when the cache has the entry         */
-    bool progress;         /* print a progress line on stderr if it is a terminal */
+    bool progress;         /* print a "compiling ..." line on stderr before compiling */
     double timeout_s;      /* compiler timeout (<= 0: 900 s)                      */
 } sh_build_opts;
 

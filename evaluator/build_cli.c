@@ -1,5 +1,6 @@
 /* build_cli.c - `starhil build`: compile a genome into a runtime variant
  * executable for a target (through the build cache of evaluator/build.c). */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,65 +10,45 @@
 #include "cli/commands.h"
 #include "evaluator/build.h"
 #include "genome/genome.h"
-
-static void build_usage(FILE *f)
-{
-    fprintf(f,
-        "usage: starhil build GENOME [--target TRIPLE] [--cc CC] [--cflags FLAGS]\n"
-        "                     [--march ARCH] [--force] [--json] [--header]\n\n"
-        "Compile GENOME (a preset name, a genome file, or canonical text) into a runtime\n"
-        "variant executable and print its path. Builds are cached in\n"
-        "$STARHIL_CACHE_DIR (default ~/.cache/starhil)/variants; a cache hit runs no compiler.\n\n"
-        "options:\n"
-        "  --target TRIPLE  native (default), x86_64-linux-gnu, aarch64-linux-gnu, scalar;\n"
-        "                   append :ARCH to override -march (aarch64-linux-gnu:armv8-a)\n"
-        "  --cc CC          compiler to use instead of the target's default\n"
-        "  --cflags FLAGS   extra compiler flags (one argument, split on spaces)\n"
-        "  --march ARCH     -march value (\"\" drops -march)\n"
-        "  --force          recompile even if the cache holds this variant\n"
-        "  --json           print {\"exe\",\"dir\",\"key\",\"cache_hit\",...} as JSON\n"
-        "  --header         print the generated sh_variant.h and do not compile\n"
-        "  --help           this text\n");
-}
+#include "util/opt.h"
 
 typedef struct build_args {
     const char *genome;
     const char *target;
     sh_build_opts opts;
-    int json, header;
+    bool json, header, force, quiet;
 } build_args;
 
-/* Returns 0, 1 for --help, or 2 for a usage error (message printed). */
+/* Returns 0, 1 after --help (printed), or 2 for a usage error (printed). */
 static int parse_args(int argc, char **argv, build_args *a)
 {
     memset(a, 0, sizeof *a);
     a->target = "native";
-    a->opts.progress = true;
-    for (int i = 1; i < argc; i++) {
-        const char *s = argv[i];
-        const char **val = NULL;
-        if (!strcmp(s, "--help") || !strcmp(s, "-h")) return 1;
-        else if (!strcmp(s, "--json")) a->json = 1;
-        else if (!strcmp(s, "--force")) a->opts.force = true;
-        else if (!strcmp(s, "--header")) a->header = 1;
-        else if (!strcmp(s, "--target")) val = &a->target;
-        else if (!strcmp(s, "--cc")) val = &a->opts.cc;
-        else if (!strcmp(s, "--cflags")) val = &a->opts.cflags;
-        else if (!strcmp(s, "--march")) val = &a->opts.march;
-        else if (!strncmp(s, "--", 2)) {
-            fprintf(stderr, "starhil build: unknown option '%s'\n", s);
-            return 2;
-        } else if (!a->genome) a->genome = s;
-        else {
-            fprintf(stderr, "starhil build: unexpected argument '%s' (one GENOME only)\n", s);
-            return 2;
-        }
-        if (val) {
-            if (i + 1 >= argc) { fprintf(stderr, "starhil build: %s needs a value\n", s); return 2; }
-            *val = argv[++i];
-        }
-    }
-    if (!a->genome) { fprintf(stderr, "starhil build: missing GENOME\n"); return 2; }
+    const sh_opt t[] = {
+        {"--target", NULL, SH_OPT_STR, &a->target, "TRIPLE", "native (default), x86_64-linux-gnu, aarch64-linux-gnu,\n"
+         "scalar; append :ARCH to override -march (aarch64-linux-gnu:armv8-a)", 0, 0, NULL},
+        {"--cc", NULL, SH_OPT_STR, &a->opts.cc, "CC", "compiler to use instead of the target's default", 0, 0, NULL},
+        {"--cflags", NULL, SH_OPT_STR, &a->opts.cflags, "FLAGS", "extra compiler flags (one argument, split on spaces)",
+         0, 0, NULL},
+        {"--march", NULL, SH_OPT_STR, &a->opts.march, "ARCH", "-march value (\"\" drops -march)", 0, 0, NULL},
+        {"--force", NULL, SH_OPT_FLAG, &a->force, NULL, "recompile even if the cache holds this variant", 0, 0, NULL},
+        {"--json", NULL, SH_OPT_FLAG, &a->json, NULL, "print {\"exe\",\"dir\",\"key\",\"cache_hit\",...} as JSON", 0, 0,
+         NULL},
+        {"--header", NULL, SH_OPT_FLAG, &a->header, NULL, "print the generated sh_variant.h and do not compile", 0, 0,
+         NULL},
+        {"--quiet", "-q", SH_OPT_FLAG, &a->quiet, NULL, "no \"compiling ...\" line on stderr", 0, 0, NULL},
+    };
+    sh_cmd_spec spec = {"build", "GENOME", NULL,
+                        "Compile GENOME (a preset name, a genome file, or canonical text) into a runtime\n"
+                        "variant executable and print its path. Builds are cached in\n"
+                        "$STARHIL_CACHE_DIR (default ~/.cache/starhil)/variants; a cache hit runs no compiler.\n",
+                        t, (int)(sizeof t / sizeof t[0]), 1, 1};
+    const char *pos[1];
+    int n_pos, rc = sh_opt_parse(&spec, argc, argv, pos, &n_pos);
+    if (rc) return rc;
+    a->genome = pos[0];
+    a->opts.force = a->force;
+    a->opts.progress = !a->quiet && !a->json;   /* --json: stdout is for a script, no progress */
     return 0;
 }
 
@@ -89,8 +70,7 @@ int sh_cmd_build(int argc, char **argv)
 {
     build_args a;
     int pr = parse_args(argc, argv, &a);
-    if (pr == 1) { build_usage(stdout); return 0; }
-    if (pr == 2) { build_usage(stderr); return 2; }
+    if (pr) return pr == 1 ? 0 : 2;
     static sh_genome g;   /* large: keep it off the stack */
     sh_err err = {{0}};
     if (sh_genome_resolve(a.genome, &g, &err) != 0) {

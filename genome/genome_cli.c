@@ -1,12 +1,14 @@
 /* genome_cli.c - `starhil genome`: list presets, show a genome's analytics,
  * compare two genomes, validate, convert between text and JSON, hash, import. */
 #include <jansson.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli/commands.h"
 #include "genome/genome.h"
+#include "util/opt.h"
 
 #define DEFAULT_CONTEXT 32768
 
@@ -16,11 +18,11 @@ static void usage(FILE *f)
         "usage: starhil genome list [--json]\n"
         "       starhil genome show GENOME [--context N] [--kv-type f16|f32|q8_0] [--json]\n"
         "       starhil genome compare A B [--context N] [--kv-type T] [--json]\n"
-        "       starhil genome validate GENOME...\n"
+        "       starhil genome validate GENOME... [--json]\n"
         "       starhil genome text GENOME        canonical one-line text form\n"
         "       starhil genome json GENOME        JSON form\n"
-        "       starhil genome hash GENOME        64-bit identity (hex)\n"
-        "       starhil genome import CONFIG.json [--json]   from a Hugging Face LFM2 config\n\n"
+        "       starhil genome hash GENOME [--json]   64-bit identity (hex)\n"
+        "       starhil genome import CONFIG.json [--strict] [--json]   from a Hugging Face LFM2 config\n\n"
         "GENOME is a preset name (see `genome list`), a file holding the text or JSON\n"
         "form, or the text form itself, e.g.\n"
         "  'd=256 v=4096 hd=64 | conv(3)/swiglu(768)*2 gqa(4,2,qk)/swiglu(768)'\n"
@@ -34,45 +36,37 @@ static void usage(FILE *f)
 typedef struct show_opts {
     long long context;
     sh_dtype kv_type;
-    int json;
+    bool json;
     const char *args[2];
     int n_args;
 } show_opts;
 
+/* Options of `genome show` / `genome compare`; 0, -1 after --help, 2 on a usage error. */
 static int parse_show_opts(int argc, char **argv, int want_args, show_opts *o)
 {
     memset(o, 0, sizeof *o);
     o->context = DEFAULT_CONTEXT;
     o->kv_type = SH_DTYPE_F16;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "--json")) o->json = 1;
-        else if (!strcmp(a, "--context") && i + 1 < argc) {
-            char *end;
-            o->context = strtoll(argv[++i], &end, 10);
-            if (*end || o->context < 0 || o->context > SH_LIMIT_CONTEXT) {
-                fprintf(stderr, "starhil genome: --context: '%s' is not a context length in [0, %d]\n", argv[i],
-                        SH_LIMIT_CONTEXT);
-                return 2;
-            }
-        } else if (!strcmp(a, "--kv-type") && i + 1 < argc) {
-            if (sh_dtype_parse(argv[++i], &o->kv_type) || o->kv_type == SH_DTYPE_Q4_0) {
-                fprintf(stderr, "starhil genome: --kv-type: '%s' is not one of f32, f16, q8_0\n", argv[i]);
-                return 2;
-            }
-        } else if (a[0] == '-' && a[1]) {
-            fprintf(stderr, "starhil genome %s: unknown option '%s' (see --help)\n", argv[0], a);
-            return 2;
-        } else if (o->n_args < want_args) {
-            o->args[o->n_args++] = a;
-        } else {
-            fprintf(stderr, "starhil genome %s: unexpected argument '%s'\n", argv[0], a);
-            return 2;
-        }
-    }
-    if (o->n_args != want_args) {
-        fprintf(stderr, "starhil genome %s: needs %d genome argument%s (see --help)\n", argv[0], want_args,
-                want_args > 1 ? "s" : "");
+    long context = DEFAULT_CONTEXT;
+    const char *kv = NULL;
+    const sh_opt t[] = {
+        {"--context", NULL, SH_OPT_LONG, &context, "N", "context length for cache bytes (default 32768)", 0,
+         SH_LIMIT_CONTEXT, NULL},
+        {"--kv-type", NULL, SH_OPT_STR, &kv, "T", "KV cache type: f16 (default, as llama.cpp), f32 or q8_0", 0, 0, NULL},
+        {"--json", NULL, SH_OPT_FLAG, &o->json, NULL, "print JSON", 0, 0, NULL},
+    };
+    char name[32];
+    snprintf(name, sizeof name, "genome %s", argv[0]);
+    sh_cmd_spec spec = {name, want_args == 1 ? "GENOME" : "A B", NULL,
+                        want_args == 1 ? "Parameters, memory and cache bytes of a genome (preset, file or text).\n"
+                                       : "Two genomes side by side, with their ratios.\n",
+                        t, 3, want_args, want_args};
+    int n, rc = sh_opt_parse(&spec, argc, argv, o->args, &n);
+    if (rc) return rc == 1 ? -1 : 2;
+    o->n_args = n;
+    o->context = context;
+    if (kv && (sh_dtype_parse(kv, &o->kv_type) || o->kv_type == SH_DTYPE_Q4_0)) {
+        fprintf(stderr, "starhil genome %s: --kv-type: '%s' is not one of f32, f16, q8_0\n", argv[0], kv);
         return 2;
     }
     return 0;
@@ -203,7 +197,7 @@ static int cmd_show(int argc, char **argv)
 {
     show_opts o;
     int rc = parse_show_opts(argc, argv, 1, &o);
-    if (rc) return rc;
+    if (rc) return rc < 0 ? 0 : rc;
     sh_genome g;
     if (load(o.args[0], &g)) return 1;
     analytics a;
@@ -272,7 +266,7 @@ static int cmd_compare(int argc, char **argv)
 {
     show_opts o;
     int rc = parse_show_opts(argc, argv, 2, &o);
-    if (rc) return rc;
+    if (rc) return rc < 0 ? 0 : rc;
     sh_genome ga, gb;
     if (load(o.args[0], &ga) || load(o.args[1], &gb)) return 1;
     analytics a, b;
@@ -318,8 +312,13 @@ static int cmd_compare(int argc, char **argv)
 
 static int cmd_list(int argc, char **argv)
 {
-    int json = argc > 1 && !strcmp(argv[1], "--json");
-    if (argc > 1 && !json) { fprintf(stderr, "starhil genome list: unknown argument '%s'\n", argv[1]); return 2; }
+    bool json = false;
+    const sh_opt t[] = {{"--json", NULL, SH_OPT_FLAG, &json, NULL, "print a JSON array", 0, 0, NULL}};
+    sh_cmd_spec spec = {"genome list", NULL, NULL, "The preset genomes with their parameter counts and hashes.\n", t, 1,
+                        0, 0};
+    const char *pos[1];
+    int n_pos, prc = sh_opt_parse(&spec, argc, argv, pos, &n_pos);
+    if (prc) return prc == 1 ? 0 : 2;
     json_t *arr = json_array();
     if (!json) printf("%-14s %16s %16s  %-16s %s\n", "preset", "params", "active", "hash", "description");
     for (int i = 0; i < sh_preset_count(); i++) {
@@ -351,31 +350,65 @@ static int cmd_list(int argc, char **argv)
 
 static int cmd_validate(int argc, char **argv)
 {
-    if (argc < 2) { fprintf(stderr, "starhil genome validate: needs at least one GENOME\n"); return 2; }
+    bool json = false;
+    const sh_opt t[] = {{"--json", NULL, SH_OPT_FLAG, &json, NULL,
+                         "a JSON array of {genome, ok, hash | error} objects", 0, 0, NULL}};
+    sh_cmd_spec spec = {"genome validate", "GENOME...", NULL,
+                        "Checks each genome (preset, file or text); exit 1 if any is invalid.\n", t, 1, 1, 256};
+    const char *pos[256];
+    int n_pos, prc = sh_opt_parse(&spec, argc, argv, pos, &n_pos);
+    if (prc) return prc == 1 ? 0 : 2;
     int bad = 0;
-    for (int i = 1; i < argc; i++) {
+    json_t *arr = json_array();
+    for (int i = 0; i < n_pos; i++) {
         sh_genome g;
         sh_err err;
-        if (sh_genome_resolve(argv[i], &g, &err)) {
-            fprintf(stderr, "%s\n", err.msg);
+        if (sh_genome_resolve(pos[i], &g, &err)) {
+            if (json) json_array_append_new(arr, json_pack("{s:s,s:b,s:s}", "genome", pos[i], "ok", 0, "error", err.msg));
+            else fprintf(stderr, "%s\n", err.msg);
             bad = 1;
         } else {
             char hex[17];
             sh_hash_hex(sh_genome_hash(&g), hex);
-            printf("ok %s %s\n", hex, argv[i]);
+            if (json) json_array_append_new(arr, json_pack("{s:s,s:b,s:s}", "genome", pos[i], "ok", 1, "hash", hex));
+            else printf("ok %s %s\n", hex, pos[i]);
         }
     }
+    if (json) {
+        char *txt = json_dumps(arr, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+        if (txt) printf("%s\n", txt);
+        free(txt);
+    }
+    json_decref(arr);
     return bad;
 }
 
 static int cmd_convert(int argc, char **argv, int what)
 {
-    if (argc != 2 || argv[1][0] == '-') {
-        fprintf(stderr, "starhil genome %s: needs exactly one GENOME\n", argv[0]);
-        return 2;
-    }
+    bool json = false;
+    static const char *const about[] = {"The canonical one-line text form of a genome.\n",
+                                        "The JSON form of a genome.\n",
+                                        "The 64-bit identity of a genome (hex), as stored in runs.\n"};
+    const sh_opt t[] = {{"--json", NULL, SH_OPT_FLAG, &json, NULL, "print {hash, text} as JSON", 0, 0, NULL}};
+    char name[32];
+    snprintf(name, sizeof name, "genome %s", argv[0]);
+    sh_cmd_spec spec = {name, "GENOME", NULL, about[what], t, what == 2 ? 1 : 0, 1, 1};
+    const char *pos[1];
+    int n_pos, prc = sh_opt_parse(&spec, argc, argv, pos, &n_pos);
+    if (prc) return prc == 1 ? 0 : 2;
     sh_genome g;
-    if (load(argv[1], &g)) return 1;
+    if (load(pos[0], &g)) return 1;
+    if (json) {   /* hash --json */
+        char hex[17], text[SH_GENOME_TEXT_MAX];
+        sh_hash_hex(sh_genome_hash(&g), hex);
+        sh_genome_format(&g, text, sizeof text, NULL);
+        json_t *o = json_pack("{s:s,s:s}", "hash", hex, "text", text);
+        char *txt = o ? json_dumps(o, JSON_PRESERVE_ORDER) : NULL;
+        if (txt) printf("%s\n", txt);
+        free(txt);
+        json_decref(o);
+        return 0;
+    }
     if (what == 0) {
         char text[SH_GENOME_TEXT_MAX];
         sh_genome_format(&g, text, sizeof text, NULL);
@@ -400,9 +433,7 @@ int sh_cmd_genome(int argc, char **argv)
         usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
     }
-    for (int i = 2; i < argc; i++)
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) { usage(stdout); return 0; }
-    const char *sub = argv[1];
+    const char *sub = argv[1];   /* each subcommand has its own --help */
     argc--; argv++;
     if (!strcmp(sub, "list")) return cmd_list(argc, argv);
     if (!strcmp(sub, "show")) return cmd_show(argc, argv);

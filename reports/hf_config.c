@@ -4,6 +4,7 @@
 #include "reports/hf_config.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <jansson.h>
 #include <math.h>
 #include <stdio.h>
@@ -230,14 +231,35 @@ char *sh_hf_config_export(const sh_genome *g, sh_err *err)
 typedef struct import_ctx {
     json_t *root;
     sh_err *err;
+    const sh_hf_import_opts *o;   /* may be NULL */
+    bool alt;                     /* reading an alternative spelling: absence is no default */
 } import_ctx;
+
+/* A field is absent and `value` stands in for it: reported through the
+ * callback, or an error with opts->strict.  0 or -1. */
+static int note_default(import_ctx *c, const char *key, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int note_default(import_ctx *c, const char *key, const char *fmt, ...)
+{
+    if (c->alt || !c->o) return 0;
+    char value[96];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(value, sizeof value, fmt, ap);
+    va_end(ap);
+    if (c->o->strict)
+        return sh_err_set(c->err, "config.json: \"%s\" is missing (strict import; the default would be %s)",
+                          key, value);
+    if (c->o->on_default) c->o->on_default(c->o->ctx, key, value);
+    return 0;
+}
 
 /* Integer field in [lo, hi]; *out keeps dflt when absent (or null). */
 static int get_int(import_ctx *c, const char *key, long dflt, long lo, long hi, long *out)
 {
     json_t *v = json_object_get(c->root, key);
     *out = dflt;
-    if (!v || json_is_null(v)) return 0;
+    if (!v) return note_default(c, key, "%ld", dflt);
+    if (json_is_null(v)) return 0;   /* given as null (None): the default, no warning */
     double d;
     if (json_is_integer(v)) d = (double)json_integer_value(v);
     else if (json_is_real(v) && floor(json_real_value(v)) == json_real_value(v)) d = json_real_value(v);
@@ -253,7 +275,8 @@ static int get_real(import_ctx *c, json_t *obj, const char *key, double dflt, do
     json_t *v = json_object_get(obj, key);
     *out = dflt;
     if (present) *present = false;
-    if (!v || json_is_null(v)) return 0;
+    if (!v) return note_default(c, key, "%g", dflt);
+    if (json_is_null(v)) return 0;   /* given as null (None): the default, no warning */
     if (!json_is_number(v))
         return sh_err_set(c->err, "config.json: \"%s\" must be a number", key);
     *out = json_number_value(v);
@@ -266,7 +289,8 @@ static int get_bool(import_ctx *c, const char *key, bool dflt, bool *out)
 {
     json_t *v = json_object_get(c->root, key);
     *out = dflt;
-    if (!v || json_is_null(v)) return 0;
+    if (!v) return note_default(c, key, "%s", dflt ? "true" : "false");
+    if (json_is_null(v)) return 0;   /* given as null (None): the default, no warning */
     if (!json_is_boolean(v)) return sh_err_set(c->err, "config.json: \"%s\" must be true or false", key);
     *out = json_is_true(v);
     return 0;
@@ -305,7 +329,7 @@ static int import_layer_types(import_ctx *c, int n, bool moe, bool *attn)
         return 0;
     }
     for (int i = 0; i < n; i++) attn[i] = true;
-    return 0;
+    return note_default(c, "layer_types", "every layer full_attention (Lfm2Config's fallback)");
 }
 
 static int import_rope_theta(import_ctx *c, double *theta)
@@ -317,10 +341,16 @@ static int import_rope_theta(import_ctx *c, double *theta)
         if (type && json_is_string(type) && strcmp(json_string_value(type), "default") != 0)
             return sh_err_set(c->err, "config.json: rope_type \"%s\" is not supported (only default)",
                               json_string_value(type));
-        if (get_real(c, rp, "rope_theta", 1e6, theta, &have) != 0) return -1;
+        c->alt = true;
+        int rc = get_real(c, rp, "rope_theta", 1e6, theta, &have);
+        c->alt = false;
+        if (rc != 0) return -1;
     }
-    if (!have && get_real(c, c->root, "rope_theta", 1e6, theta, &have) != 0) return -1;
-    if (!have && get_real(c, c->root, "theta", 1e6, theta, &have) != 0) return -1;
+    c->alt = true;   /* rope_parameters.rope_theta, rope_theta or the legacy theta */
+    if (!have && get_real(c, c->root, "rope_theta", 1e6, theta, &have) != 0) { c->alt = false; return -1; }
+    if (!have && get_real(c, c->root, "theta", 1e6, theta, &have) != 0) { c->alt = false; return -1; }
+    c->alt = false;
+    if (!have && note_default(c, "rope_theta", "%g", *theta) != 0) return -1;
     json_t *rs = json_object_get(c->root, "rope_scaling");
     if (rs && !json_is_null(rs))
         return sh_err_set(c->err, "config.json: \"rope_scaling\" is not supported by LFM2 genomes");
@@ -333,23 +363,28 @@ static int import_rope_theta(import_ctx *c, double *theta)
 static int import_ffn_width(import_ctx *c, bool moe, long *width)
 {
     long raw, ff;
-    if (get_int(c, "intermediate_size", moe ? 7168 : 12288, 1, SH_LIMIT_FFN * 2L, &raw) != 0) return -1;
-    if (!moe && get_int(c, "block_ff_dim", raw, 1, SH_LIMIT_FFN * 2L, &ff) == 0) raw = ff;
-    else if (!moe) return -1;
+    json_t *bff = json_object_get(c->root, "block_ff_dim");
+    c->alt = !moe && bff && !json_is_null(bff);   /* the legacy block_ff_dim takes its place */
+    int rc = get_int(c, "intermediate_size", moe ? 7168 : 12288, 1, SH_LIMIT_FFN * 2L, &raw);
+    c->alt = true;
+    if (rc == 0 && !moe && get_int(c, "block_ff_dim", raw, 1, SH_LIMIT_FFN * 2L, &ff) == 0) raw = ff;
+    else if (rc != 0 || !moe) { c->alt = false; return -1; }
+    c->alt = false;
     *width = raw;
     if (moe) return 0;
     bool adjust, has_mult;
     double mult;
     long multiple;
-    if (get_bool(c, "block_auto_adjust_ff_dim", true, &adjust) != 0 ||
-        get_real(c, c->root, "block_ffn_dim_multiplier", 1.0, &mult, &has_mult) != 0 ||
+    if (get_bool(c, "block_auto_adjust_ff_dim", true, &adjust) != 0) return -1;
+    if (!adjust) return 0;   /* the width is used as given: the rounding fields do not matter */
+    if (get_real(c, c->root, "block_ffn_dim_multiplier", 1.0, &mult, &has_mult) != 0 ||
         get_int(c, "block_multiple_of", 256, 1, SH_LIMIT_FFN, &multiple) != 0)
         return -1;
     json_t *m = json_object_get(c->root, "block_ffn_dim_multiplier");
     has_mult = !(m && json_is_null(m));   /* absent = class default 1.0; null = None */
     if (has_mult && (mult <= 0 || mult > 64))
         return sh_err_set(c->err, "config.json: block_ffn_dim_multiplier %g out of range", mult);
-    if (adjust) *width = sh_lfm2_ff_auto_adjust(raw, has_mult, mult, multiple);
+    *width = sh_lfm2_ff_auto_adjust(raw, has_mult, mult, multiple);
     return 0;
 }
 
@@ -374,6 +409,19 @@ static int import_moe(import_ctx *c, sh_ffn *moe_ffn, long *n_dense, long n_laye
     return 0;
 }
 
+/* tie_word_embeddings, or the legacy tie_embedding. */
+static int import_tie(import_ctx *c, bool *tie)
+{
+    json_t *legacy = json_object_get(c->root, "tie_embedding");
+    bool have_legacy = legacy && !json_is_null(legacy), tie_w;
+    c->alt = have_legacy;
+    int rc = get_bool(c, "tie_word_embeddings", true, &tie_w);
+    c->alt = true;
+    if (rc == 0) rc = get_bool(c, "tie_embedding", tie_w, tie);
+    c->alt = false;
+    return rc;
+}
+
 static int import_root(import_ctx *c, sh_genome *g)
 {
     const char *mt = json_string_value(json_object_get(c->root, "model_type"));
@@ -382,19 +430,22 @@ static int import_root(import_ctx *c, sh_genome *g)
     if (!moe && strcmp(mt, "lfm2") != 0)
         return sh_err_set(c->err, "config.json: model_type \"%s\" is not lfm2 or lfm2_moe", mt);
     long vocab, hidden, layers, heads, kv, hd, ctx, conv_l, width, n_dense = 0;
-    bool conv_bias, tie_w, tie;
+    bool conv_bias, tie;
     memset(g, 0, sizeof *g);
     if (get_int(c, "vocab_size", 65536, 1, SH_LIMIT_VOCAB, &vocab) != 0 ||
         get_int(c, "hidden_size", moe ? 2048 : 2560, 1, SH_LIMIT_HIDDEN, &hidden) != 0 ||
         get_int(c, "num_hidden_layers", 32, 1, SH_MAX_LAYERS, &layers) != 0 ||
         get_int(c, "num_attention_heads", 32, 1, SH_LIMIT_HEADS, &heads) != 0 ||
-        get_int(c, "num_key_value_heads", 8, 1, SH_LIMIT_HEADS, &kv) != 0 ||
-        get_int(c, "head_dim", hidden % heads == 0 ? hidden / heads : 0, 0, SH_LIMIT_HEAD_DIM, &hd) != 0 ||
+        get_int(c, "num_key_value_heads", 8, 1, SH_LIMIT_HEADS, &kv) != 0)
+        return -1;
+    c->alt = true;   /* head_dim: derived from hidden_size / num_attention_heads when absent */
+    int hd_rc = get_int(c, "head_dim", hidden % heads == 0 ? hidden / heads : 0, 0, SH_LIMIT_HEAD_DIM, &hd);
+    c->alt = false;
+    if (hd_rc != 0 ||
         get_int(c, "max_position_embeddings", 128000, 1, SH_LIMIT_CONTEXT, &ctx) != 0 ||
         get_int(c, "conv_L_cache", 3, 1, SH_LIMIT_CONV_KERNEL, &conv_l) != 0 ||
         get_bool(c, "conv_bias", false, &conv_bias) != 0 ||
-        get_bool(c, "tie_word_embeddings", true, &tie_w) != 0 ||
-        get_bool(c, "tie_embedding", tie_w, &tie) != 0 ||
+        import_tie(c, &tie) != 0 ||
         get_real(c, c->root, "norm_eps", 1e-5, &g->norm_eps, NULL) != 0 ||
         import_rope_theta(c, &g->rope_theta) != 0 ||
         import_ffn_width(c, moe, &width) != 0)
@@ -423,6 +474,12 @@ static int import_root(import_ctx *c, sh_genome *g)
 
 int sh_hf_config_import(const char *json_text, size_t len, sh_genome *out, sh_err *err)
 {
+    return sh_hf_config_import_ex(json_text, len, NULL, out, err);
+}
+
+int sh_hf_config_import_ex(const char *json_text, size_t len, const sh_hf_import_opts *o, sh_genome *out,
+                           sh_err *err)
+{
     if (len > SH_HF_CONFIG_MAX)
         return sh_err_set(err, "config.json: %zu bytes, more than the %u accepted", len, SH_HF_CONFIG_MAX);
     json_error_t je;
@@ -432,13 +489,18 @@ int sh_hf_config_import(const char *json_text, size_t len, sh_genome *out, sh_er
         json_decref(root);
         return sh_err_set(err, "config.json: top level is not an object");
     }
-    import_ctx c = {root, err};
+    import_ctx c = {root, err, o, false};
     int rc = import_root(&c, out);
     json_decref(root);
     return rc;
 }
 
 int sh_hf_config_import_file(const char *path, sh_genome *out, sh_err *err)
+{
+    return sh_hf_config_import_file_ex(path, NULL, out, err);
+}
+
+int sh_hf_config_import_file_ex(const char *path, const sh_hf_import_opts *o, sh_genome *out, sh_err *err)
 {
     FILE *f = fopen(path, "rb");
     if (!f) return sh_err_set(err, "%s: %s", path, strerror(errno));
@@ -449,9 +511,12 @@ int sh_hf_config_import_file(const char *path, sh_genome *out, sh_err *err)
     fclose(f);
     int rc;
     if (bad) rc = sh_err_set(err, "%s: read error", path);
+    else if (n >= 4 && memcmp(buf, "GGUF", 4) == 0)
+        rc = sh_err_set(err, "%s: this is a GGUF file, not a config.json (import takes a Hugging Face "
+                        "config.json; GGUF import is not supported yet)", path);
     else if (n > SH_HF_CONFIG_MAX)
         rc = sh_err_set(err, "%s: larger than %u bytes, not a config.json", path, SH_HF_CONFIG_MAX);
-    else if ((rc = sh_hf_config_import(buf, n, out, err)) != 0) sh_err_prefix(err, "%s", path);
+    else if ((rc = sh_hf_config_import_ex(buf, n, o, out, err)) != 0) sh_err_prefix(err, "%s", path);
     free(buf);
     return rc;
 }
@@ -460,19 +525,31 @@ int sh_hf_config_import_file(const char *path, sh_genome *out, sh_err *err)
 
 static void import_usage(FILE *f)
 {
-    fprintf(f, "usage: starhil genome import CONFIG.JSON [--json]\n"
+    fprintf(f, "usage: starhil genome import CONFIG.JSON [--strict] [--json]\n\n"
                "Turns a Hugging Face LFM2 config.json (model_type lfm2 or lfm2_moe, legacy keys\n"
                "block_ff_dim / full_attn_idxs / tie_embedding included) into a genome and prints\n"
-               "its canonical text (or its JSON form with --json).\n");
+               "its canonical text (or its JSON form with --json).  A field the file does not give\n"
+               "is filled with transformers' default, with a warning on stderr naming it.\n"
+               "A GGUF file is refused (\"this is a GGUF file\").\n\n"
+               "options:\n"
+               "  --strict   a missing field is an error instead of a warning\n"
+               "  --json     print the genome as JSON\n");
+}
+
+static void warn_default(void *ctx, const char *key, const char *value)
+{
+    fprintf(stderr, "starhil genome import: warning: %s: \"%s\" missing, using transformers' default %s\n",
+            (const char *)ctx, key, value);
 }
 
 int sh_cmd_genome_import(int argc, char **argv)
 {
     const char *path = NULL;
-    bool as_json = false;
+    bool as_json = false, strict = false;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) { import_usage(stdout); return 0; }
         else if (strcmp(argv[i], "--json") == 0) as_json = true;
+        else if (strcmp(argv[i], "--strict") == 0) strict = true;
         else if (argv[i][0] == '-' && argv[i][1]) {
             fprintf(stderr, "starhil genome import: unknown option %s\n", argv[i]);
             import_usage(stderr);
@@ -483,7 +560,8 @@ int sh_cmd_genome_import(int argc, char **argv)
     if (!path) { import_usage(stderr); return 2; }
     sh_err err = {{0}};
     static sh_genome g;
-    if (sh_hf_config_import_file(path, &g, &err) != 0) {
+    sh_hf_import_opts o = {.strict = strict, .on_default = warn_default, .ctx = (void *)path};
+    if (sh_hf_config_import_file_ex(path, &o, &g, &err) != 0) {
         fprintf(stderr, "starhil genome import: %s\n", err.msg);
         return 1;
     }

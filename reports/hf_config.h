@@ -43,9 +43,25 @@ int sh_lfm2_shape_of(const sh_genome *g, sh_lfm2_shape *out, sh_err *err);
 /* config.json text (pretty, malloc'd) for a genome, or NULL with a reason. */
 char *sh_hf_config_export(const sh_genome *g, sh_err *err);
 
-/* Genome from config.json text (lfm2 or lfm2_moe, legacy keys included). */
+/* How an import treats fields the config does not give (transformers fills
+ * them from its config class's defaults): each one is passed to on_default
+ * (key, the value used) or, with strict, is an error naming the field.
+ * Derived values (head_dim = hidden / heads) and legacy spellings (block_ff_dim,
+ * full_attn_idxs, tie_embedding, theta) count as given. */
+typedef struct sh_hf_import_opts {
+    bool strict;
+    void (*on_default)(void *ctx, const char *key, const char *value);
+    void *ctx;
+} sh_hf_import_opts;
+
+/* Genome from config.json text (lfm2 or lfm2_moe, legacy keys included);
+ * defaults are filled in silently (opts NULL) or as opts says.  The _file
+ * forms refuse a GGUF file ("this is a GGUF file"). */
 int sh_hf_config_import(const char *json_text, size_t len, sh_genome *out, sh_err *err);
 int sh_hf_config_import_file(const char *path, sh_genome *out, sh_err *err);
+int sh_hf_config_import_ex(const char *json_text, size_t len, const sh_hf_import_opts *opts, sh_genome *out,
+                           sh_err *err);
+int sh_hf_config_import_file_ex(const char *path, const sh_hf_import_opts *opts, sh_genome *out, sh_err *err);
 
 /* The FFN width rule of Lfm2MLP (section 3.5 of the reference sheet). */
 long sh_lfm2_ff_auto_adjust(long width, bool has_multiplier, double multiplier, long multiple_of);

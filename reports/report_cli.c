@@ -17,52 +17,21 @@
 #include "reports/report_data.h"
 #include "runs/runs.h"
 #include "util/cliopt.h"
+#include "util/opt.h"
+#include "util/progress.h"
 
-/* ---- small argument parser ---------------------------------------------------------- */
-
+/* Genomes given to compare (positionals, in order). */
 typedef struct args {
-    const char *cmd;
-    int argc, i;
-    char **argv;
     const char *positional[32];
     int n_pos;
 } args;
 
-/* Matches "--name VALUE" or "--name=VALUE"; 1 matched, 0 not, -1 missing value. */
-static int opt_value(args *a, const char *name, const char **out)
-{
-    const char *s = a->argv[a->i];
-    size_t n = strlen(name);
-    if (strncmp(s, name, n) != 0) return 0;
-    if (s[n] == '=') { *out = s + n + 1; return 1; }
-    if (s[n] != 0) return 0;
-    if (a->i + 1 >= a->argc) {
-        fprintf(stderr, "starhil %s: %s needs a value\n", a->cmd, name);
-        return -1;
-    }
-    *out = a->argv[++a->i];
-    return 1;
-}
-
-static bool parse_long(const char *cmd, const char *what, const char *s, long lo, long hi, long *out)
-{
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < lo || v > hi) {
-        fprintf(stderr, "starhil %s: %s \"%s\" is not an integer in [%ld, %ld]\n", cmd, what, s, lo, hi);
-        return false;
-    }
-    *out = v;
-    return true;
-}
-
-static bool is_help(const char *s) { return !strcmp(s, "--help") || !strcmp(s, "-h"); }
-
 /* Writes through a temporary file renamed into place ("-" = stdout). */
 typedef int (*writer_fn)(FILE *f, const void *ctx, sh_err *err);
 
-static int write_output(const char *path, writer_fn fn, const void *ctx, sh_err *err)
+/* With `replace` false an existing file is left alone and reported (the new
+ * file is linked into place, which fails if the name exists). */
+static int write_output_ex(const char *path, writer_fn fn, const void *ctx, bool replace, sh_err *err)
 {
     if (!strcmp(path, "-")) {
         int rc = fn(stdout, ctx, err);
@@ -75,9 +44,20 @@ static int write_output(const char *path, writer_fn fn, const void *ctx, sh_err 
     if (!f) return sh_err_set(err, "%s: cannot create: %s", tmp, strerror(errno));
     int rc = fn(f, ctx, err);
     if (fclose(f) != 0 && rc == 0) rc = sh_err_set(err, "%s: write error: %s", tmp, strerror(errno));
-    if (rc == 0 && rename(tmp, path) != 0) rc = sh_err_set(err, "%s: %s", path, strerror(errno));
+    if (rc == 0 && replace && rename(tmp, path) != 0) rc = sh_err_set(err, "%s: %s", path, strerror(errno));
+    if (rc == 0 && !replace) {
+        if (link(tmp, path) != 0)
+            rc = errno == EEXIST ? sh_err_set(err, "%s exists; not overwritten (give -o FILE, or --force to replace it)", path)
+                                 : sh_err_set(err, "%s: %s", path, strerror(errno));
+        unlink(tmp);
+    }
     if (rc != 0) unlink(tmp);
     return rc;
+}
+
+static int write_output(const char *path, writer_fn fn, const void *ctx, sh_err *err)
+{
+    return write_output_ex(path, fn, ctx, true, err);
 }
 
 /* ---- starhil report --------------------------------------------------------------------- */
@@ -130,23 +110,17 @@ static int write_prof(FILE *f, const void *ctx, sh_err *err)
     }
 }
 
-static void report_usage(FILE *f)
-{
-    fprintf(f,
-        "usage: starhil report RUN [--format html|csv|json|md] [-o FILE]\n"
-        "       starhil report --devices A,B[,...] [--format html|csv|json|md] [-o FILE]\n\n"
-        "RUN: a run id (or name). The HTML report (default) is one self-contained file (inline SVG,\n"
-        "JavaScript and CSS; nothing is fetched): the front's capability against decode latency,\n"
-        "peak memory and cache bytes per device (dominated points faded, presets measured on\n"
-        "the same device as reference diamonds), hypervolume per generation, device topologies\n"
-        "and a sortable table of the front. csv and json give the same data; md is a summary.\n"
-        "--devices compares the chip profiles (starhil profile) of several devices block by block.\n\n"
-        "options:\n"
-        "  --format F   html (default), csv, json or md\n"
-        "  -o FILE      output file ('-' = stdout). Default: report-run<ID>.html or\n"
-        "               report-profiles.html for html, stdout for the other formats\n"
-        "  --db FILE    run database (default $STARHIL_DB or ./starhil.db)\n");
-}
+static const char REPORT_ABOUT[] =
+    "RUN: a run id (or name). The HTML report (default) is one self-contained file of about\n"
+    "0.5 MB (the data, CSS and JavaScript with Observable Plot inlined; nothing is fetched, it\n"
+    "works offline): per device the front's capability against decode latency, peak memory\n"
+    "and cache bytes (dominated points faded, presets measured on the same device as reference\n"
+    "diamonds, a latency budget that picks the best front genome under it; hover or click a\n"
+    "point for its genome, layer pattern and measurements), hypervolume over evaluations,\n"
+    "device topologies and sortable tables. csv and json give the same data; md is a summary.\n"
+    "--devices compares the chip profiles (starhil profile) of several devices block by block.\n"
+    "The default HTML file is report-<database name>-run<ID>.html (e.g. report-starhil-run1.html)\n"
+    "or report-profiles.html, never overwritten without --force; -o replaces its file.\n";
 
 /* Splits "A,B,C" into at most cap names (in place). */
 static int split_list(char *s, const char **out, int cap)
@@ -159,7 +133,7 @@ static int split_list(char *s, const char **out, int cap)
     return n;
 }
 
-static int report_profiles(const char *list, out_format fmt, const char *out_path)
+static int report_profiles(const char *list, out_format fmt, const char *out_path, bool force)
 {
     char buf[2048];
     const char *names[16];
@@ -184,7 +158,7 @@ static int report_profiles(const char *list, out_format fmt, const char *out_pat
     if (rc != 0) { fprintf(stderr, "starhil report: %s\n", err.msg); return 1; }
     const char *path = out_path ? out_path : fmt == FMT_HTML ? "report-profiles.html" : "-";
     prof_out o = {&t, fmt};
-    rc = write_output(path, write_prof, &o, &err);
+    rc = write_output_ex(path, write_prof, &o, out_path || force, &err);
     sh_prof_free(&t);
     if (rc != 0) { fprintf(stderr, "starhil report: %s\n", err.msg); return 1; }
     if (strcmp(path, "-") != 0) printf("%s\n", path);
@@ -211,7 +185,7 @@ static int64_t find_run(sh_db *db, const char *arg, sh_err *err)
     return found;
 }
 
-static int report_run(const char *run_arg, out_format fmt, const char *out_path)
+static int report_run(const char *run_arg, out_format fmt, const char *out_path, bool force)
 {
     sh_err err = {{0}};
     sh_db *db = NULL;
@@ -229,11 +203,11 @@ static int report_run(const char *run_arg, out_format fmt, const char *out_path)
     int rc = sh_report_load(db, id, &r, &err);
     sh_db_close(db);
     if (rc != 0) { fprintf(stderr, "starhil report: %s\n", err.msg); return 1; }
-    char def[64];
-    snprintf(def, sizeof def, "report-run%lld.html", (long long)id);
+    char def[128];
+    sh_report_default_name(sh_cli_db_path(), id, "html", def, sizeof def);
     const char *path = out_path ? out_path : fmt == FMT_HTML ? def : "-";
     run_out o = {&r, fmt};
-    rc = write_output(path, write_run, &o, &err);
+    rc = write_output_ex(path, write_run, &o, out_path || force, &err);
     sh_report_free(&r);
     if (rc != 0) { fprintf(stderr, "starhil report: %s\n", err.msg); return 1; }
     if (strcmp(path, "-") != 0) printf("%s\n", path);
@@ -242,56 +216,62 @@ static int report_run(const char *run_arg, out_format fmt, const char *out_path)
 
 int sh_cmd_report(int argc, char **argv)
 {
-    args a = {.cmd = "report", .argc = argc, .argv = argv};
-    const char *fmt_s = "html", *out = NULL, *devices = NULL, *v;
-    for (a.i = 1; a.i < argc; a.i++) {
-        int m;
-        if (is_help(argv[a.i])) { report_usage(stdout); return 0; }
-        if ((m = opt_value(&a, "--format", &v)) != 0) { if (m < 0) return 2; fmt_s = v; }
-        else if ((m = opt_value(&a, "-o", &v)) != 0) { if (m < 0) return 2; out = v; }
-        else if ((m = opt_value(&a, "--devices", &v)) != 0) { if (m < 0) return 2; devices = v; }
-        else if ((m = opt_value(&a, "--db", &v)) != 0) { if (m < 0) return 2; sh_cli_set_db_path(v); }
-        else if (argv[a.i][0] == '-') {
-            fprintf(stderr, "starhil report: unknown option %s\n", argv[a.i]);
-            report_usage(stderr);
-            return 2;
-        } else if (a.n_pos < 32) a.positional[a.n_pos++] = argv[a.i];
-    }
+    const char *fmt_s = "html", *out = NULL, *devices = NULL, *db = NULL;
+    bool force = false;
+    const sh_opt t[] = {
+        {"--format", NULL, SH_OPT_STR, &fmt_s, "F", "html (default), csv, json or md", 0, 0, NULL},
+        {"-o", NULL, SH_OPT_STR, &out, "FILE", "output file ('-' = stdout; replaced if it exists); default: html\n"
+         "to the default name above, the other formats to stdout", 0, 0, NULL},
+        {"--devices", NULL, SH_OPT_STR, &devices, "A,B", "compare the chip profiles of these devices", 0, 0, NULL},
+        {"--force", "-f", SH_OPT_FLAG, &force, NULL, "replace the default-named file if it exists", 0, 0, NULL},
+        {"--db", NULL, SH_OPT_STR, &db, "FILE", "run database (default $STARHIL_DB or ./starhil.db)", 0, 0, NULL},
+    };
+    sh_cmd_spec spec = {"report", "RUN", "       starhil report --devices A,B[,...] [--format F] [-o FILE] [--force]\n",
+                        REPORT_ABOUT, t, (int)(sizeof t / sizeof t[0]), 0, 1};
+    const char *pos[1];
+    int n_pos, prc = sh_opt_parse(&spec, argc, argv, pos, &n_pos);
+    if (prc) return prc == 1 ? 0 : 2;
+    if (db) sh_cli_set_db_path(db);
     out_format fmt;
     if (parse_format("report", fmt_s, &fmt) != 0) return 2;
-    if (devices && a.n_pos == 0) return report_profiles(devices, fmt, out);
-    if (devices || a.n_pos != 1) {
-        fprintf(stderr, "starhil report: give one RUN id, or --devices A,B\n");
-        report_usage(stderr);
+    if (devices && n_pos == 0) return report_profiles(devices, fmt, out, force);
+    if (devices || n_pos != 1) {
+        fprintf(stderr, "starhil report: give one RUN id, or --devices A,B (see starhil report --help)\n");
         return 2;
     }
-    return report_run(a.positional[0], fmt, out);
+    return report_run(pos[0], fmt, out, force);
 }
 
 /* ---- starhil export ----------------------------------------------------------------------- */
 
-static void export_usage(FILE *f)
+static const char EXPORT_ABOUT[] =
+    "GENOME: a preset name, a genome file (text or JSON) or inline canonical text.\n"
+    "hf:   a Hugging Face config.json for transformers' Lfm2Config (model_type lfm2) or\n"
+    "      Lfm2MoeConfig (lfm2_moe); written to stdout unless -o is given. The FFN width\n"
+    "      is exact (block_auto_adjust_ff_dim false).\n"
+    "gguf: a GGUF file (architecture lfm2 or lfm2moe, no_vocab tokenizer) with the\n"
+    "      deterministic synthetic weights the runtime makes for the same --seed and\n"
+    "      --wtype, loadable by llama.cpp and by `variant ... --gguf FILE`.\n"
+    "      Default file: <genome hash>-<wtype>-s<seed>.gguf; the path is printed.\n"
+    "Genomes LFM2 cannot express are refused with the reason: per-layer head counts or\n"
+    "conv kernels, attention without QK-norm, heads x head_dim != hidden (llama.cpp\n"
+    "requires it), dense layers after MoE layers, differing MoE layers, llama3 rope scaling.\n";
+
+/* --json: what was written, for scripts */
+static void print_written(const char *path, const char *format, const sh_genome *g, bool as_json)
 {
-    fprintf(f,
-        "usage: starhil export GENOME --format hf [-o FILE]\n"
-        "       starhil export GENOME --format gguf [--wtype f32|f16|q8_0|q4_0] [--seed S] [-o FILE]\n\n"
-        "GENOME: a preset name, a genome file (text or JSON) or inline canonical text.\n"
-        "hf:   a Hugging Face config.json for transformers' Lfm2Config (model_type lfm2) or\n"
-        "      Lfm2MoeConfig (lfm2_moe); written to stdout unless -o is given. The FFN width\n"
-        "      is exact (block_auto_adjust_ff_dim false).\n"
-        "gguf: a GGUF file (architecture lfm2 or lfm2moe, no_vocab tokenizer) with the\n"
-        "      deterministic synthetic weights the runtime makes for the same --seed and\n"
-        "      --wtype, loadable by llama.cpp and by `variant ... --gguf FILE`.\n"
-        "      Default file: <genome hash>-<wtype>-s<seed>.gguf; the path is printed.\n"
-        "Genomes LFM2 cannot express are refused with the reason: per-layer head counts or\n"
-        "conv kernels, attention without QK-norm, heads x head_dim != hidden (llama.cpp\n"
-        "requires it), dense layers after MoE layers, differing MoE layers, llama3 rope scaling.\n\n"
-        "options:\n"
-        "  --format hf|gguf   required\n"
-        "  --wtype T          gguf matrix type (default f32); norms, conv kernels, router and\n"
-        "                     expert bias stay f32\n"
-        "  --seed S           gguf weight seed (default 1)\n"
-        "  -o FILE            output file\n");
+    if (!as_json) { printf("%s\n", path); return; }
+    char hex[17];
+    sh_hash_hex(sh_genome_hash(g), hex);
+    FILE *f = fopen(path, "rb");
+    long size = -1;
+    if (f && fseek(f, 0, SEEK_END) == 0) size = ftell(f);
+    if (f) fclose(f);
+    json_t *o = json_pack("{s:s,s:s,s:s,s:I}", "path", path, "format", format, "genome", hex, "bytes", (json_int_t)size);
+    char *txt = o ? json_dumps(o, JSON_PRESERVE_ORDER) : NULL;
+    if (txt) printf("%s\n", txt);
+    free(txt);
+    json_decref(o);
 }
 
 static int write_text(FILE *f, const void *ctx, sh_err *err)
@@ -300,7 +280,7 @@ static int write_text(FILE *f, const void *ctx, sh_err *err)
     return ferror(f) ? sh_err_set(err, "write error") : 0;
 }
 
-static int export_hf(const sh_genome *g, const char *out)
+static int export_hf(const sh_genome *g, const char *out, bool as_json)
 {
     sh_err err = {{0}};
     char *text = sh_hf_config_export(g, &err);
@@ -308,20 +288,23 @@ static int export_hf(const sh_genome *g, const char *out)
     int rc = write_output(out ? out : "-", write_text, text, &err);
     free(text);
     if (rc != 0) { fprintf(stderr, "starhil export: %s\n", err.msg); return 1; }
-    if (out && strcmp(out, "-") != 0) printf("%s\n", out);
+    if (out && strcmp(out, "-") != 0) print_written(out, "hf", g, as_json);
     return 0;
 }
 
 static void gguf_progress(void *ctx, uint64_t done, uint64_t total)
 {
-    int *last = ctx, pct = total ? (int)(1000.0 * (double)done / (double)total) : 1000;
-    if (pct == *last) return;
-    *last = pct;
-    fprintf(stderr, "\r%5.1f%% of %.1f MiB of tensor data%s", total ? 100.0 * (double)done / (double)total : 100.0,
-            (double)total / 1048576.0, done == total ? "\n" : "");
+    sh_progress *p = ctx;
+    double frac = total ? (double)done / (double)total : 1.0;
+    double el = sh_progress_elapsed(p);
+    char eta[32];
+    sh_format_duration(frac > 0 ? el / frac * (1 - frac) : NAN, eta, sizeof eta);
+    sh_progress_update(p, "export: %5.1f%% of %.1f MiB of tensor data, eta %s", 100.0 * frac,
+                       (double)total / 1048576.0, eta);
 }
 
-static int export_gguf(const sh_genome *g, const char *out, const char *wtype_s, const char *seed_s)
+static int export_gguf(const sh_genome *g, const char *out, const char *wtype_s, const char *seed_s, bool quiet,
+                       bool as_json)
 {
     sh_gguf_opts o = {.wtype = SH_DTYPE_F32, .seed = 1};
     sh_err err = {{0}};
@@ -343,41 +326,42 @@ static int export_gguf(const sh_genome *g, const char *out, const char *wtype_s,
     sh_hash_hex(sh_genome_hash(g), hex);
     snprintf(def, sizeof def, "%s-%s-s%llu.gguf", hex, sh_dtype_name(o.wtype), (unsigned long long)o.seed);
     const char *path = out ? out : def;
-    if (sh_cli_is_tty()) {
-        static int last_permille = -1;
-        o.progress = gguf_progress;
-        o.progress_ctx = &last_permille;
-        fprintf(stderr, "writing %s (%.1f MiB)\n", path, (double)sh_gguf_file_size(g, &o) / 1048576.0);
-    }
-    if (sh_gguf_write_genome(g, path, &o, &err) != 0) {
-        if (sh_cli_is_tty()) fputc('\n', stderr);
+    sh_progress line;
+    sh_progress_init(&line, quiet);
+    o.progress = gguf_progress;
+    o.progress_ctx = &line;
+    sh_progress_event(&line, "export: writing %s (%.1f MiB)", path, (double)sh_gguf_file_size(g, &o) / 1048576.0);
+    sh_progress_done(&line);
+    int wrc = sh_gguf_write_genome(g, path, &o, &err);
+    sh_progress_done(&line);
+    if (wrc != 0) {
         fprintf(stderr, "starhil export: %s\n", err.msg);
         return 1;
     }
-    printf("%s\n", path);
+    print_written(path, "gguf", g, as_json);
     return 0;
 }
 
 int sh_cmd_export(int argc, char **argv)
 {
-    args a = {.cmd = "export", .argc = argc, .argv = argv};
-    const char *fmt = NULL, *out = NULL, *wtype = NULL, *seed = NULL, *v;
-    for (a.i = 1; a.i < argc; a.i++) {
-        int m;
-        if (is_help(argv[a.i])) { export_usage(stdout); return 0; }
-        if ((m = opt_value(&a, "--format", &v)) != 0) { if (m < 0) return 2; fmt = v; }
-        else if ((m = opt_value(&a, "-o", &v)) != 0) { if (m < 0) return 2; out = v; }
-        else if ((m = opt_value(&a, "--wtype", &v)) != 0) { if (m < 0) return 2; wtype = v; }
-        else if ((m = opt_value(&a, "--seed", &v)) != 0) { if (m < 0) return 2; seed = v; }
-        else if (argv[a.i][0] == '-' && argv[a.i][1]) {
-            fprintf(stderr, "starhil export: unknown option %s\n", argv[a.i]);
-            export_usage(stderr);
-            return 2;
-        } else if (a.n_pos < 32) a.positional[a.n_pos++] = argv[a.i];
-    }
-    if (a.n_pos != 1 || !fmt) {
-        fprintf(stderr, "starhil export: give one GENOME and --format hf|gguf\n");
-        export_usage(stderr);
+    const char *fmt = NULL, *out = NULL, *wtype = NULL, *seed = NULL;
+    bool quiet = false, as_json = false;
+    const sh_opt t[] = {
+        {"--format", NULL, SH_OPT_STR, &fmt, "hf|gguf", "required", 0, 0, NULL},
+        {"--wtype", NULL, SH_OPT_STR, &wtype, "T", "gguf matrix type: f32 (default), f16, q8_0 or q4_0; norms,\n"
+         "conv kernels, router and expert bias stay f32", 0, 0, NULL},
+        {"--seed", NULL, SH_OPT_STR, &seed, "S", "gguf weight seed (default 1)", 0, 0, NULL},
+        {"-o", NULL, SH_OPT_STR, &out, "FILE", "output file", 0, 0, NULL},
+        {"--json", NULL, SH_OPT_FLAG, &as_json, NULL, "print {path, format, genome, bytes} of the written file\n"
+         "(hf to stdout is the config itself)", 0, 0, NULL},
+        {"--quiet", "-q", SH_OPT_FLAG, &quiet, NULL, "no progress on stderr while a GGUF is written", 0, 0, NULL},
+    };
+    sh_cmd_spec spec = {"export", "GENOME", NULL, EXPORT_ABOUT, t, (int)(sizeof t / sizeof t[0]), 1, 1};
+    const char *pos[1];
+    int n_pos, prc = sh_opt_parse(&spec, argc, argv, pos, &n_pos);
+    if (prc) return prc == 1 ? 0 : 2;
+    if (!fmt) {
+        fprintf(stderr, "starhil export: --format hf|gguf is required (see starhil export --help)\n");
         return 2;
     }
     bool hf = !strcmp(fmt, "hf"), gguf = !strcmp(fmt, "gguf");
@@ -391,39 +375,25 @@ int sh_cmd_export(int argc, char **argv)
     }
     static sh_genome g;
     sh_err err = {{0}};
-    if (sh_genome_resolve(a.positional[0], &g, &err) != 0) {
+    if (sh_genome_resolve(pos[0], &g, &err) != 0) {
         fprintf(stderr, "starhil export: %s\n", err.msg);
         return 1;
     }
-    return hf ? export_hf(&g, out) : export_gguf(&g, out, wtype, seed);
+    return hf ? export_hf(&g, out, as_json) : export_gguf(&g, out, wtype, seed, quiet || as_json, as_json);
 }
 
 /* ---- starhil compare ------------------------------------------------------------------------ */
 
-static void compare_usage(FILE *f)
-{
-    fprintf(f,
-        "usage: starhil compare --device D GENOME GENOME... [options]\n\n"
-        "Measures the genomes (preset names, files or inline text) on device D interleaved:\n"
-        "in each round every genome runs one bench invocation, in alternating order (A B,\n"
-        "B A, A B ...), so drift of the board hits all of them alike. Each ratio to the\n"
-        "first genome is paired per round and reported as the median over rounds with its\n"
-        "95%% confidence interval. Table and summary use one estimator for decode: the\n"
-        "minimum of per-repetition medians (repetitions disturbed by other load are left\n"
-        "out; docs/devices.md). Nothing is stored: a comparison holds only paired in time.\n"
-        "Example: check the claim that LFM2 decodes about 2x faster than Qwen3 on CPU:\n"
-        "  starhil compare --device local lfm2-1.2b qwen3-1.7b --prompt 128 --gen 32\n\n"
-        "options:\n"
-        "  --device D       device name (required; `local` always exists)\n"
-        "  --prompt N       prompt tokens (default 512)\n"
-        "  --gen N          generated tokens per repetition (default 128)\n"
-        "  --wtype T        f32|f16|q8_0|q4_0 (default q4_0)\n"
-        "  --threads N      threads (default: the device's)\n"
-        "  --rounds N       interleaved rounds (default 6)\n"
-        "  --reps N         repetitions per genome per round (default 3)\n"
-        "  --json           one JSON object on stdout\n"
-        "  --db FILE        run database (for the device inventory)\n");
-}
+static const char COMPARE_ABOUT[] =
+    "Measures the genomes (preset names, files or inline text) on device D interleaved:\n"
+    "in each round every genome runs one bench invocation, in alternating order (A B,\n"
+    "B A, A B ...), so drift of the board hits all of them alike. Each ratio to the\n"
+    "first genome is paired per round and reported as the median over rounds with its\n"
+    "95% confidence interval. Table and summary use one estimator for decode: the\n"
+    "minimum of per-repetition medians (repetitions disturbed by other load are left\n"
+    "out; docs/devices.md). Nothing is stored: a comparison holds only paired in time.\n"
+    "Example: check the claim that LFM2 decodes about 2x faster than Qwen3 on CPU:\n"
+    "  starhil compare --device local lfm2-1.2b qwen3-1.7b --prompt 128 --gen 32\n";
 
 typedef struct cmp_row {
     const char *arg;         /* as given */
@@ -520,14 +490,27 @@ static void compare_print_table(const char *device, const sh_measure_opts *o, in
     }
 }
 
+typedef struct cmp_progress {
+    sh_progress line;
+} cmp_progress;
+
+/* The measurement reports each step (round r of R, genome g); shown with the
+ * elapsed time, redrawn on a terminal and every few seconds in a log. */
 static void compare_progress(void *ctx, const char *line)
 {
-    (void)ctx;
-    if (sh_cli_is_tty()) fprintf(stderr, "\r%-78.78s", line);
+    cmp_progress *c = ctx;
+    char els[32];
+    sh_format_duration(sh_progress_elapsed(&c->line), els, sizeof els);
+    sh_progress_update(&c->line, "compare: %s (elapsed %s)", line, els);
 }
 
-static int compare_measure(const char *device, const sh_measure_opts *o, int rounds, cmp_row *rows, int n, int *order)
+static int compare_measure(const char *device, sh_measure_opts *o, int rounds, cmp_row *rows, int n, int *order,
+                           bool quiet)
 {
+    cmp_progress cp;
+    sh_progress_init(&cp.line, quiet);
+    o->progress = compare_progress;
+    o->progress_ctx = &cp;
     sh_err err = {{0}};
     sh_db *db = NULL;
     if (sh_db_open(sh_cli_db_path(), SH_DB_CREATE, &db, &err) != 0 || sh_device_ensure_local(db, &err) != 0) {
@@ -550,8 +533,10 @@ static int compare_measure(const char *device, const sh_measure_opts *o, int rou
     sh_measure_result res[32];
     sh_ratio_ci dx[32], px[32];
     int rc = 0;
+    sh_progress_event(&cp.line, "compare: %d genomes on %s, %d interleaved rounds", n, device, rounds);
     if (sh_measure_interleaved(db, device, g, n, o, rounds, res, dx, px, order, &err) != 0) {
-        fprintf(stderr, "%sstarhil compare: %s\n", sh_cli_is_tty() ? "\n" : "", err.msg);
+        sh_progress_done(&cp.line);
+        fprintf(stderr, "starhil compare: %s\n", err.msg);
         rc = 1;
     } else {
         for (int i = 0; i < n; i++) {
@@ -560,7 +545,7 @@ static int compare_measure(const char *device, const sh_measure_opts *o, int rou
             rows[i].prefill_x = px[i];
         }
     }
-    if (sh_cli_is_tty()) fputc('\n', stderr);
+    sh_progress_done(&cp.line);
     sh_measure_shutdown();
     sh_db_close(db);
     return rc;
@@ -568,55 +553,48 @@ static int compare_measure(const char *device, const sh_measure_opts *o, int rou
 
 int sh_cmd_compare(int argc, char **argv)
 {
-    args a = {.cmd = "compare", .argc = argc, .argv = argv};
-    const char *device = NULL, *v;
-    bool as_json = false;
+    const char *device = NULL, *db = NULL, *wtype = NULL;
+    bool as_json = false, quiet = false;
     long prompt = 512, gen = 128, threads = 0, rounds = 6, reps = 3;
     sh_measure_opts o = {.wtype = "q4_0"};
-    for (a.i = 1; a.i < argc; a.i++) {
-        int m;
-        if (is_help(argv[a.i])) { compare_usage(stdout); return 0; }
-        if (!strcmp(argv[a.i], "--json")) as_json = true;
-        else if ((m = opt_value(&a, "--device", &v)) != 0) { if (m < 0) return 2; device = v; }
-        else if ((m = opt_value(&a, "--prompt", &v)) != 0) {
-            if (m < 0 || !parse_long("compare", "--prompt", v, 1, 1 << 20, &prompt)) return 2;
-        } else if ((m = opt_value(&a, "--gen", &v)) != 0) {
-            if (m < 0 || !parse_long("compare", "--gen", v, 1, 1 << 20, &gen)) return 2;
-        } else if ((m = opt_value(&a, "--threads", &v)) != 0) {
-            if (m < 0 || !parse_long("compare", "--threads", v, 1, 1024, &threads)) return 2;
-        } else if ((m = opt_value(&a, "--rounds", &v)) != 0) {
-            if (m < 0 || !parse_long("compare", "--rounds", v, 2, 1000, &rounds)) return 2;
-        } else if ((m = opt_value(&a, "--reps", &v)) != 0) {
-            if (m < 0 || !parse_long("compare", "--reps", v, 1, 1000, &reps)) return 2;
-        } else if ((m = opt_value(&a, "--wtype", &v)) != 0) {
-            sh_dtype t;
-            if (m < 0) return 2;
-            if (sh_dtype_parse(v, &t) != 0) {
-                fprintf(stderr, "starhil compare: --wtype \"%s\" is not f32, f16, q8_0 or q4_0\n", v);
-                return 2;
-            }
-            o.wtype = v;
-        } else if ((m = opt_value(&a, "--db", &v)) != 0) { if (m < 0) return 2; sh_cli_set_db_path(v); }
-        else if (argv[a.i][0] == '-') {
-            fprintf(stderr, "starhil compare: unknown option %s\n", argv[a.i]);
-            compare_usage(stderr);
+    const sh_opt t[] = {
+        {"--device", NULL, SH_OPT_STR, &device, "D", "device name (required; `local` always exists)", 0, 0, NULL},
+        {"--prompt", NULL, SH_OPT_LONG, &prompt, "N", "prompt tokens (default 512)", 1, 1 << 20, NULL},
+        {"--gen", NULL, SH_OPT_LONG, &gen, "N", "generated tokens per repetition (default 128)", 1, 1 << 20, NULL},
+        {"--wtype", NULL, SH_OPT_STR, &wtype, "T", "f32|f16|q8_0|q4_0 (default q4_0)", 0, 0, NULL},
+        {"--threads", NULL, SH_OPT_LONG, &threads, "N", "threads (default: the device's)", 1, 1024, NULL},
+        {"--rounds", NULL, SH_OPT_LONG, &rounds, "N", "interleaved rounds (default 6)", 2, 1000, NULL},
+        {"--reps", NULL, SH_OPT_LONG, &reps, "N", "repetitions per genome per round (default 3)", 1, 1000, NULL},
+        {"--json", NULL, SH_OPT_FLAG, &as_json, NULL, "one JSON object on stdout", 0, 0, NULL},
+        {"--quiet", "-q", SH_OPT_FLAG, &quiet, NULL, "no progress lines on stderr", 0, 0, NULL},
+        {"--db", NULL, SH_OPT_STR, &db, "FILE", "run database (for the device inventory)", 0, 0, NULL},
+    };
+    const char *pos[32];
+    sh_cmd_spec spec = {"compare", "GENOME GENOME...", NULL, COMPARE_ABOUT, t, (int)(sizeof t / sizeof t[0]), 0, 32};
+    int n_pos, prc = sh_opt_parse(&spec, argc, argv, pos, &n_pos);
+    if (prc) return prc == 1 ? 0 : 2;
+    if (db) sh_cli_set_db_path(db);
+    if (wtype) {
+        sh_dtype dt;
+        if (sh_dtype_parse(wtype, &dt) != 0) {
+            fprintf(stderr, "starhil compare: --wtype \"%s\" is not f32, f16, q8_0 or q4_0\n", wtype);
             return 2;
-        } else if (a.n_pos < 32) a.positional[a.n_pos++] = argv[a.i];
-        else { fprintf(stderr, "starhil compare: at most 32 genomes\n"); return 2; }
+        }
+        o.wtype = wtype;
     }
-    if (!device || a.n_pos < 2) {
-        fprintf(stderr, "starhil compare: give --device D and at least two genomes\n");
-        compare_usage(stderr);
+    if (!device || n_pos < 2) {
+        fprintf(stderr, "starhil compare: give --device D and at least two genomes (see starhil compare --help)\n");
         return 2;
     }
+    args a = {.n_pos = n_pos};
+    for (int i = 0; i < n_pos; i++) a.positional[i] = pos[i];
     o.prompt = (int)prompt; o.gen = (int)gen; o.threads = (int)threads; o.reps_per_run = (int)reps;
-    o.progress = compare_progress;
     cmp_row rows[32];
     memset(rows, 0, sizeof rows);
     for (int i = 0; i < a.n_pos; i++) rows[i].arg = rows[i].name = a.positional[i];
     int *order = calloc((size_t)rounds * (size_t)a.n_pos, sizeof *order);
     if (!order) { fprintf(stderr, "starhil compare: out of memory\n"); return 1; }
-    int rc = compare_measure(device, &o, (int)rounds, rows, a.n_pos, order);
+    int rc = compare_measure(device, &o, (int)rounds, rows, a.n_pos, order, quiet || as_json);   /* --json: no progress */
     if (rc == 0) {
         if (as_json) compare_print_json(device, &o, (int)rounds, rows, a.n_pos, order);
         else compare_print_table(device, &o, (int)rounds, rows, a.n_pos);

@@ -543,6 +543,17 @@ int sh_report_write_csv(const sh_report *r, FILE *f, sh_err *err)
 
 /* ---- Markdown ---------------------------------------------------------------------- */
 
+/* Text in a Markdown table cell: '|' escaped (also inside code spans, as
+ * GitHub-flavoured Markdown requires), line breaks as spaces. */
+static void md_text(FILE *f, const char *s)
+{
+    for (; *s; s++) {
+        if (*s == '|') fputs("\\|", f);
+        else if (*s == '\n' || *s == '\r') fputc(' ', f);
+        else fputc(*s, f);
+    }
+}
+
 static void md_num(FILE *f, double v, double scale, const char *fmt)
 {
     if (isfinite(v)) { fputs(" ", f); fprintf(f, fmt, v / scale); fputs(" |", f); }
@@ -551,8 +562,13 @@ static void md_num(FILE *f, double v, double scale, const char *fmt)
 
 static void md_point(FILE *f, const sh_rep_point *p, const char *label)
 {
-    fprintf(f, "| %s | %s |", label, *p->device ? p->device : "-");
-    md_num(f, p->capability, 1, "%.4f");
+    fputs("| ", f);
+    md_text(f, label);
+    fputs(" | ", f);
+    md_text(f, *p->device ? p->device : "-");
+    fputs(" |", f);
+    if (isfinite(p->capability)) md_num(f, p->capability, 1, "%.4f");
+    else fputs(" not scored |", f);
     if (isfinite(p->decode_ms) && isfinite(p->decode_ms_low) && isfinite(p->decode_ms_high))
         fprintf(f, " %.3f [%.3f, %.3f] |", p->decode_ms, p->decode_ms_low, p->decode_ms_high);
     else md_num(f, p->decode_ms, 1, "%.3f");
@@ -561,7 +577,9 @@ static void md_point(FILE *f, const sh_rep_point *p, const char *label)
     md_num(f, p->peak_rss_bytes, 1048576.0, "%.1f");
     md_num(f, p->cache_bytes, 1048576.0, "%.2f");
     md_num(f, p->params_total, 1e6, "%.1f");
-    fprintf(f, " `%s` |\n", p->text ? p->text : "(not stored)");
+    fputs(" `", f);
+    md_text(f, p->text ? p->text : "(not stored)");
+    fputs("` |\n", f);
 }
 
 static void md_table_head(FILE *f, const char *first)
@@ -574,7 +592,9 @@ int sh_report_write_md(const sh_report *r, FILE *f, sh_err *err)
 {
     int front = 0;
     for (int i = 0; i < r->n_points; i++) front += r->points[i].on_front;
-    fprintf(f, "# starhil run %lld: %s\n\n", (long long)r->run.id, r->run.name);
+    fprintf(f, "# starhil run %lld: ", (long long)r->run.id);
+    md_text(f, r->run.name);
+    fputs("\n\n", f);
     fprintf(f, "- status: %s, seed %llu, created %s, updated %s\n", r->run.status,
             (unsigned long long)r->run.seed, r->run.created_at, r->run.updated_at);
     fprintf(f, "- genomes measured or ranked: %d; on the front: %d; generations: %d\n",
@@ -601,6 +621,25 @@ int sh_report_write_md(const sh_report *r, FILE *f, sh_err *err)
         for (int i = 0; i < r->n_presets; i++) md_point(f, &r->presets[i], r->presets[i].preset);
     }
     return ferror(f) ? sh_err_set(err, "report: write error") : 0;
+}
+
+/* ---- file names ------------------------------------------------------------------------ */
+
+int sh_report_default_name(const char *db_path, int64_t run_id, const char *ext, char *out, size_t cap)
+{
+    const char *base = strrchr(db_path, '/');
+    base = base ? base + 1 : db_path;
+    char name[64];
+    size_t n = 0;
+    for (const char *c = base; *c && n + 1 < sizeof name; c++) {
+        if (!strcmp(c, ".db") || !strcmp(c, ".sqlite") || !strcmp(c, ".sqlite3")) break;
+        bool ok = (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
+                  *c == '-' || *c == '_' || *c == '.';
+        name[n++] = ok ? *c : '_';
+    }
+    name[n] = '\0';
+    if (!n) snprintf(name, sizeof name, "db");
+    return snprintf(out, cap, "report-%s-run%lld.%s", name, (long long)run_id, ext) < (int)cap ? 0 : -1;
 }
 
 /* ---- shared HTML helpers ------------------------------------------------------------- */

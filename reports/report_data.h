@@ -103,6 +103,12 @@ int sh_prof_write_csv(const sh_prof_table *t, FILE *f, sh_err *err);
 int sh_prof_write_md(const sh_prof_table *t, FILE *f, sh_err *err);
 int sh_prof_write_html(const sh_prof_table *t, FILE *f, sh_err *err);   /* report_html.c */
 
+/* The default report file name: "report-<database name>-run<ID>.<ext>", the
+ * database's file name without its directory and .db/.sqlite suffix (other
+ * characters than [A-Za-z0-9._-] become '_'), so runs numbered alike in two
+ * databases in one folder get different reports.  0, or -1 if cap is short. */
+int sh_report_default_name(const char *db_path, int64_t run_id, const char *ext, char *out, size_t cap);
+
 /* Helpers shared with report_html.c. */
 char *sh_rep_json_for_script(const char *json);  /* escapes '<' so it can sit in <script> */
 void sh_rep_html_escape(FILE *f, const char *s);

@@ -1,7 +1,8 @@
 /* report_html.c - the self-contained HTML pages (run report, chip-profile
  * comparison): the data as JSON inside the page, drawn by inline JavaScript
- * into SVG (reports/assets/report.js, embedded via report_assets.h).  No
- * external resource is referenced, so the page works offline. */
+ * (reports/assets/report.js) with the inlined Observable Plot + d3 build
+ * (reports/assets/vendor/, licences kept), all embedded via report_assets.h.
+ * No external resource is referenced, so the page works offline. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -38,6 +39,8 @@ static int page_tail(FILE *f, const char *json, sh_err *err)
     fputs("<div id=\"tip\" class=\"tip\"></div>\n<script type=\"application/json\" id=\"report-data\">", f);
     fputs(safe, f);
     free(safe);
+    fputs("</script>\n<script>\n", f);
+    fputs(SH_REPORT_VENDOR_JS, f);
     fprintf(f, "</script>\n<script>\n%s</script>\n</body>\n</html>\n", SH_REPORT_JS);
     return ferror(f) ? sh_err_set(err, "report: write error") : 0;
 }
@@ -52,9 +55,11 @@ int sh_report_write_html(const sh_report *r, FILE *f, sh_err *err)
     fputs("<div id=\"summary\"></div>\n"
           "<h2>Front: capability against decode latency, peak memory and cache</h2>\n"
           "<p>Each point is a genome measured on a device; points off the front are faded, "
-          "diamonds are presets measured on the same device. Hover a point to see its genome.</p>\n"
+          "diamonds are presets measured on the same device. Move the latency budget to see which front "
+          "genome is best under it; hover or click a point to see its genome, layer pattern and "
+          "measurements.</p>\n"
           "<div id=\"plots\"></div>\n"
-          "<h2>Hypervolume per generation</h2>\n<div id=\"hv\"></div>\n"
+          "<h2>Hypervolume over evaluations</h2>\n<div id=\"hv\"></div>\n"
           "<h2>Devices</h2>\n<div id=\"topology\"></div>\n"
           "<h2>Tables</h2>\n<p>Click a column header to sort.</p>\n<div id=\"tables\"></div>\n", f);
     int rc = page_tail(f, json, err);

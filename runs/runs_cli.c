@@ -3,6 +3,7 @@
 #include "cli/commands.h"
 #include "runs/runs_internal.h"
 #include "util/cliopt.h"
+#include "util/opt.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -27,16 +28,12 @@ static const char USAGE[] =
     "  --db FILE   run database (default $STARHIL_DB or ./starhil.db)\n"
     "  --help      this text\n";
 
-static const char LIST_USAGE[] =
-    "usage: starhil runs list [--json] [--db FILE]\n"
-    "\n"
+static const char LIST_ABOUT[] =
     "One line per stored run: id, name, status, seed, creation time, number of\n"
     "evaluations ok and failed, and number of generations.  With --json, an array\n"
     "of objects with the same fields.\n";
 
-static const char SHOW_USAGE[] =
-    "usage: starhil runs show ID [--json] [--db FILE]\n"
-    "\n"
+static const char SHOW_ABOUT[] =
     "Details of run ID: config, status, evaluation counts by status and by device,\n"
     "latest generation's population, front size and hypervolume, last errors.\n"
     "An unknown ID is an error (exit 1).\n";
@@ -47,32 +44,24 @@ typedef struct cli_opts {
     const char *id_arg;
 } cli_opts;
 
-/* Parses the options after `runs list|show`. Returns 0, or 2 after printing a
- * usage error. */
+/* Parses the options after `runs list|show` (table in util/opt.h). Returns 0
+ * (o->help set after printing the help), or 2 after printing a usage error. */
 static int parse_opts(int argc, char **argv, bool want_id, cli_opts *o)
 {
     memset(o, 0, sizeof *o);
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "--json")) o->json = true;
-        else if (!strcmp(a, "--help") || !strcmp(a, "-h")) o->help = true;
-        else if (!strcmp(a, "--db")) {
-            if (i + 1 >= argc) {
-                fprintf(stderr, "starhil runs %s: --db needs a file name\n", argv[0]);
-                return 2;
-            }
-            sh_cli_set_db_path(argv[++i]);
-        }
-        else if (!strncmp(a, "--db=", 5)) sh_cli_set_db_path(a + 5);
-        else if (a[0] == '-' && a[1] != '\0') {
-            fprintf(stderr, "starhil runs %s: unknown option '%s' (see --help)\n", argv[0], a);
-            return 2;
-        } else if (want_id && !o->id_arg) o->id_arg = a;
-        else {
-            fprintf(stderr, "starhil runs %s: unexpected argument '%s' (see --help)\n", argv[0], a);
-            return 2;
-        }
-    }
+    const char *db = NULL;
+    const sh_opt t[] = {
+        {"--json", NULL, SH_OPT_FLAG, &o->json, NULL, "print JSON for scripts instead of a table", 0, 0, NULL},
+        {"--db", NULL, SH_OPT_STR, &db, "FILE", "run database (default $STARHIL_DB or ./starhil.db)", 0, 0, NULL},
+    };
+    sh_cmd_spec spec = {want_id ? "runs show" : "runs list", want_id ? "ID" : NULL, NULL,
+                        want_id ? SHOW_ABOUT : LIST_ABOUT, t, 2, 0, want_id ? 1 : 0};
+    const char *pos[1];
+    int n_pos, rc = sh_opt_parse(&spec, argc, argv, pos, &n_pos);
+    if (rc == 1) { o->help = true; return 0; }
+    if (rc) return 2;
+    if (db) sh_cli_set_db_path(db);
+    if (want_id && n_pos) o->id_arg = pos[0];
     return 0;
 }
 
@@ -228,7 +217,7 @@ static int cmd_list(int argc, char **argv)
     cli_opts o;
     int rc = parse_opts(argc, argv, false, &o);
     if (rc) return rc;
-    if (o.help) { fputs(LIST_USAGE, stdout); return 0; }
+    if (o.help) return 0;
     if (db_missing(sh_cli_db_path())) {
         /* nothing stored yet is not an error for a listing */
         if (o.json) puts("[]");
@@ -507,7 +496,7 @@ static int cmd_show(int argc, char **argv)
     cli_opts o;
     int rc = parse_opts(argc, argv, true, &o);
     if (rc) return rc;
-    if (o.help) { fputs(SHOW_USAGE, stdout); return 0; }
+    if (o.help) return 0;
     if (!o.id_arg) {
         fprintf(stderr, "starhil runs show: which run? give its ID (see starhil runs list)\n");
         return 2;

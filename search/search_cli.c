@@ -1,6 +1,7 @@
 /* search_cli.c - `starhil search` (start or resume a multi-objective search,
  * with a live progress line or JSON-lines progress) and `starhil front` (the
  * current Pareto front of a run as a table or JSON). */
+#include <assert.h>
 #include <errno.h>
 #include <signal.h>
 #include <unistd.h>
@@ -16,6 +17,7 @@
 #include "search/run.h"
 #include "search/space.h"
 #include "util/cliopt.h"
+#include "util/opt.h"
 #include "util/progress.h"
 
 #if defined(__has_include)
@@ -25,94 +27,12 @@
 #endif
 #endif
 
-static const char SEARCH_USAGE[] =
-    "usage: starhil search [--space FILE] [--devices A,B] [--scorer NAME] [--objectives LIST]\n"
-    "                      [--budget N] [--population N] [--algorithm nsga2|hv|random]\n"
-    "                      [--seed S] [--name NAME] [--evaluator device|analytic] [--jobs N]\n"
-    "                      [--prompt N] [--gen N] [--reps N] [--wtype T] [--no-presets] [--accept-unstable]\n"
-    "                      [--settle-rounds N] [--settle-max S] [--json]\n"
-    "                      [--executor local|slurm --results-dir DIR [--partition P] [--max-jobs N]\n"
-    "                       [--sbatch-arg ARG]...]\n"
-    "       starhil search resume RUN [--json]\n"
-    "\n"
-    "Multi-objective search of architectures inside a search space.  Every candidate\n"
-    "is measured on each device (one worker thread per healthy device) and scored for\n"
-    "capability at the same time; every evaluation and the state at each generation\n"
-    "boundary are stored in the run database, so `starhil search resume RUN` continues\n"
-    "a killed run without losing or repeating an evaluation.  With no arguments, runs\n"
-    "a small default search on the local device (about ten minutes on two cores).\n"
-    "\n"
-    "options:\n"
-    "  --space FILE       search space JSON (default: the built-in space, see\n"
-    "                     search/spaces/default.json)\n"
-    "  --devices A,B      devices to measure on (default: local); objectives like\n"
-    "                     decode_ms take the worst device, decode_ms@A one device\n"
-    "  --scorer NAME      capability scorer: builtin, cmd:PROGRAM ARGS or an http(s) URL\n"
-    "                     (default with the device evaluator: builtin restricted to\n"
-    "                     --tasks mqar,selective_copy --score-size 0.25, for speed)\n"
-    "  --tasks LIST       built-in capability tasks to use (default: the whole suite)\n"
-    "  --score-size F     built-in scorer train-set size factor (default 1)\n"
-    "  --score-threads N  capability training threads (default 1)\n"
-    "  --objectives LIST  comma-separated, from decode_ms, prefill_ms, ttft_ms,\n"
-    "                     peak_bytes, params, cache_bytes, capability (maximised);\n"
-    "                     default decode_ms,params,capability (analytic: params,cache_bytes)\n"
-    "  --budget N         evaluations in total (default 48)\n"
-    "  --population N     population size (default 12)\n"
-    "  --offspring N      children per generation (default: the population size;\n"
-    "                     1 with --algorithm hv is a steady-state SMS-EMOA)\n"
-    "  --algorithm A      nsga2 (default), hv (hypervolume contribution, SMS-EMOA-like)\n"
-    "                     or random (random-search baseline with the same budget)\n"
-    "  --seed S           random seed (default 1); same seed, same search\n"
-    "  --name NAME        run name (default \"search\")\n"
-    "  --evaluator E      device (default) or analytic: closed-form objectives (params,\n"
-    "                     cache bytes, roofline latency estimates), no device needed\n"
-    "  --jobs N           analytic evaluator threads (default 2)\n"
-    "  --prompt N --gen N --reps N --wtype T --threads N\n"
-    "                     measurement settings (default 64, 16, 6, f32, 1 thread)\n"
-    "  --accept-unstable  rank with measurements stored as unstable (taken while the\n"
-    "                     board stayed busy, throttled or drifting); by default such\n"
-    "                     a candidate counts as failed, with the reason\n"
-    "  --settle-rounds N  re-measurements of a doubtful measurement after waiting for\n"
-    "                     the board to settle (default 1; 0: none)\n"
-    "  --settle-max S     longest wait for the board to settle, seconds (default 15)\n"
-    "  --no-presets       seed from random genomes only (default: LFM2 presets scaled\n"
-    "                     into the space, then random genomes)\n"
-    "  --json             progress as JSON lines on stdout\n"
-    "\n"
-    "`search resume` uses the executor settings the run was started with.\n"
-    "With --executor slurm every capability score is one Slurm batch job (up to\n"
-    "--max-jobs in flight while the devices measure); the progress line shows the\n"
-    "jobs waiting/pending/running/done; Ctrl-C cancels the run's jobs, and `search\n"
-    "resume` re-attaches to jobs still queued or running.  See docs/scale-out.md.\n\n";
-
-static const char FRONT_USAGE[] =
-    "usage: starhil front RUN [--all] [--json]\n"
-    "\n"
-    "Prints the current Pareto front of a search run (id or name): the feasible,\n"
-    "non-dominated members of its latest generation, with their objectives.\n"
-    "\n"
-    "options:\n"
-    "  --all    the whole latest population with ranks, not only the front\n"
-    "  --json   a JSON array of {genome, text, rank, objectives} objects\n";
-
 typedef struct progress_ctx {
     bool json;
-    bool tty;
-    bool line_open;
-    sh_progress line;
+    sh_progress line;        /* the human progress line on stderr (quiet with --json / --quiet) */
+    sh_search_progress last; /* the latest state, for the closing line */
+    bool have_last;
 } progress_ctx;
-
-static void format_eta(double s, char *buf, size_t cap)
-{
-    if (!isfinite(s) || s < 0)
-        snprintf(buf, cap, "?");
-    else if (s < 60)
-        snprintf(buf, cap, "%.0fs", s);
-    else if (s < 3600)
-        snprintf(buf, cap, "%dm%02ds", (int)(s / 60), (int)s % 60);
-    else
-        snprintf(buf, cap, "%dh%02dm", (int)(s / 3600), (int)(s / 60) % 60);
-}
 
 static void on_progress(void *ctx, const sh_search_progress *p)
 {
@@ -140,21 +60,27 @@ static void on_progress(void *ctx, const sh_search_progress *p)
             fflush(stdout);
             free(txt);
         }
+        return;
     }
-    if (c->tty) {
-        char eta[32], hv[32], jobs[128] = "";
-        format_eta(p->eta_s, eta, sizeof eta);
-        if (isfinite(p->hypervolume))
-            snprintf(hv, sizeof hv, "%.4f", p->hypervolume);
-        else
-            snprintf(hv, sizeof hv, "-");
-        if (p->jobs.active)
-            snprintf(jobs, sizeof jobs, "  jobs %d waiting %d pending %d running %d done%s", p->jobs.waiting,
-                     p->jobs.pending, p->jobs.running, p->jobs.done, p->jobs.failed ? " (some failed)" : "");
-        sh_progress_update(&c->line, "run %" PRId64 "  gen %d  evals %ld/%ld  front %d  hv %s  eta %s%s", p->run_id,
-                           p->gen, p->evals, p->budget, p->front, hv, eta, jobs);
-        c->line_open = c->line.line_open;
-    }
+    char eta[32], elapsed[32], hv[32];
+    sh_format_duration(p->eta_s, eta, sizeof eta);
+    sh_format_duration(p->elapsed_s, elapsed, sizeof elapsed);
+    if (isfinite(p->hypervolume))
+        snprintf(hv, sizeof hv, "%.4f", p->hypervolume);
+    else
+        snprintf(hv, sizeof hv, "-");
+    /* the same facts on a terminal (redrawn) and in a log (a line every few seconds,
+     * and one at every generation end) */
+    char jobs[128] = "";
+    if (p->jobs.active)
+        snprintf(jobs, sizeof jobs, ", jobs %d waiting %d pending %d running %d done%s", p->jobs.waiting,
+                 p->jobs.pending, p->jobs.running, p->jobs.done, p->jobs.failed ? " (some failed)" : "");
+    const char *fmt = "search run %" PRId64 ": gen %d, evaluation %ld/%ld (%.0f%%), front %d, hv %s, "
+                      "elapsed %s, eta %s%s";
+    double pct = p->budget > 0 ? 100.0 * (double)p->evals / (double)p->budget : 0;
+    sh_progress_update(&c->line, fmt, p->run_id, p->gen, p->evals, p->budget, pct, p->front, hv, elapsed, eta, jobs);
+    c->last = *p;
+    c->have_last = true;
 }
 
 /* ---- front ------------------------------------------------------------------------ */
@@ -236,21 +162,9 @@ static int print_front(sh_db *db, int64_t run_id, bool all, bool json, sh_err *e
 }
 
 /* ---- option parsing ---------------------------------------------------------------- */
-static int parse_long(const char *opt, const char *s, long lo, long hi, long *out)
-{
-    char *end;
-    errno = 0;
-    long long v = strtoll(s, &end, 10);
-    if (!*s || *end || errno || v < lo || v > hi) {
-        fprintf(stderr, "starhil search: %s: expected an integer from %ld to %ld, got \"%s\"\n", opt, lo, hi, s);
-        return -1;
-    }
-    *out = (long)v;
-    return 0;
-}
-
 static int copy_opt(const char *opt, const char *s, char *out, size_t cap)
 {
+    if (!s) return 0;
     if (strlen(s) >= cap) {
         fprintf(stderr, "starhil search: %s: value too long (at most %zu bytes)\n", opt, cap - 1);
         return -1;
@@ -262,98 +176,175 @@ static int copy_opt(const char *opt, const char *s, char *out, size_t cap)
 typedef struct cli_state {
     sh_search_opts o;
     const char *space_path;
-    bool json;
+    bool json, quiet;
     bool scorer_given, objectives_given;
+    /* string options, copied into o after parsing */
+    const char *devices, *scorer, *tasks, *objectives, *name, *wtype, *seed, *algorithm, *evaluator;
+    const char *exec_val[7];      /* executor options, handed to sh_exec_parse_arg after parsing */
+    const char *sbatch_dummy;     /* --sbatch-arg is taken out of argv first (it repeats) */
+    int settle_rounds;
+    bool settle_rounds_given;
 } cli_state;
 
-/* Returns 0, 1 for --help, -1 for a usage error. */
-static int parse_search_args(int argc, char **argv, cli_state *c)
+static const char SEARCH_ABOUT[] =
+    "Multi-objective search of architectures inside a search space.  Every candidate\n"
+    "is measured on each device (one worker thread per healthy device) and scored for\n"
+    "capability at the same time; every evaluation and the state at each generation\n"
+    "boundary are stored in the run database, so `starhil search resume RUN` continues\n"
+    "a killed run without losing or repeating an evaluation.  With no arguments, runs\n"
+    "a small default search on the local device.  Progress goes to stderr: a live line\n"
+    "on a terminal, a plain line every few seconds in a log or pipe\n"
+    "($STARHIL_PROGRESS_INTERVAL seconds, default 5).\n";
+
+/* The option table of `starhil search` (its help is generated from it). */
+static int search_spec(cli_state *c, sh_opt *t, int cap)
 {
     sh_search_opts *o = &c->o;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-        long n;
-        if (!strcmp(a, "--help") || !strcmp(a, "-h"))
-            return 1;
-        if (!strcmp(a, "--json")) { c->json = true; continue; }
-        if (!strcmp(a, "--no-presets")) { o->no_presets = true; continue; }
-        if (!strcmp(a, "--accept-unstable")) { o->measure.accept_unstable = true; continue; }
+    const sh_opt all[] = {
+        {"--space", NULL, SH_OPT_STR, &c->space_path, "FILE",
+         "search space JSON (default: the built-in space, see\nsearch/spaces/default.json)", 0, 0, NULL},
+        {"--devices", NULL, SH_OPT_STR, &c->devices, "A,B",
+         "devices to measure on (default: local); objectives like\ndecode_ms take the worst device, decode_ms@A one device",
+         0, 0, NULL},
+        {"--scorer", NULL, SH_OPT_STR, &c->scorer, "NAME",
+         "capability scorer: builtin, cmd:PROGRAM ARGS or an http(s) URL\n(default with the device evaluator: builtin "
+         "restricted to\n--tasks mqar,selective_copy --score-size 0.25, for speed)", 0, 0, &c->scorer_given},
+        {"--tasks", NULL, SH_OPT_STR, &c->tasks, "LIST", "built-in capability tasks to use (default: the whole suite)",
+         0, 0, NULL},
+        {"--score-size", NULL, SH_OPT_DOUBLE, &o->score.size_factor, "F",
+         "built-in scorer train-set size factor (default 1)", 1e-9, 100, NULL},
+        {"--score-threads", NULL, SH_OPT_INT, &o->score.threads, "N", "capability training threads (default 1)", 1, 64,
+         NULL},
+        {"--objectives", NULL, SH_OPT_STR, &c->objectives, "LIST",
+         "comma-separated, from decode_ms, prefill_ms, ttft_ms,\npeak_bytes, params, cache_bytes, capability (maximised);\n"
+         "default decode_ms,params,capability (analytic: params,cache_bytes)", 0, 0, &c->objectives_given},
+        {"--budget", NULL, SH_OPT_LONG, &o->budget, "N", "evaluations in total (default 48)", 1, 100000000, NULL},
+        {"--population", NULL, SH_OPT_INT, &o->population, "N", "population size (default 12)", 2, 10000, NULL},
+        {"--offspring", NULL, SH_OPT_INT, &o->offspring, "N",
+         "children per generation (default: the population size;\n1 with --algorithm hv is a steady-state SMS-EMOA)", 1,
+         10000, NULL},
+        {"--algorithm", NULL, SH_OPT_STR, &c->algorithm, "A",
+         "nsga2 (default), hv (hypervolume contribution, SMS-EMOA-like)\nor random (random-search baseline, same budget)",
+         0, 0, NULL},
+        {"--seed", NULL, SH_OPT_STR, &c->seed, "S", "random seed (default 1); same seed, same search", 0, 0, NULL},
+        {"--name", NULL, SH_OPT_STR, &c->name, "NAME", "run name (default \"search\")", 0, 0, NULL},
+        {"--evaluator", NULL, SH_OPT_STR, &c->evaluator, "E",
+         "device (default) or analytic: closed-form objectives (params,\ncache bytes, roofline latency estimates), no "
+         "device needed", 0, 0, NULL},
+        {"--jobs", NULL, SH_OPT_INT, &o->jobs, "N", "analytic evaluator threads (default 2)", 1, 64, NULL},
+        {"--prompt", NULL, SH_OPT_INT, &o->measure.prompt, "N", "prompt tokens per measurement (default 64)", 1, 1 << 20,
+         NULL},
+        {"--gen", NULL, SH_OPT_INT, &o->measure.gen, "N", "generated tokens per measurement (default 16)", 1, 1 << 20,
+         NULL},
+        {"--reps", NULL, SH_OPT_INT, &o->measure.reps, "N", "repetitions per measurement (default 6)", 1, 10000, NULL},
+        {"--wtype", NULL, SH_OPT_STR, &c->wtype, "T", "weight type measured (default f32)", 0, 0, NULL},
+        {"--threads", NULL, SH_OPT_INT, &o->measure.threads, "N", "threads per measurement (default 1)", 1, 1024, NULL},
+        {"--accept-unstable", NULL, SH_OPT_FLAG, &o->measure.accept_unstable, NULL,
+         "rank with measurements stored as unstable (taken while the\nboard stayed busy, throttled or drifting); by default "
+         "such\na candidate counts as failed, with the reason", 0, 0, NULL},
+        {"--settle-rounds", NULL, SH_OPT_INT, &c->settle_rounds, "N",
+         "re-measurements of a doubtful measurement after waiting for\nthe board to settle (default 1; 0: none)", 0, 100,
+         &c->settle_rounds_given},
+        {"--settle-max", NULL, SH_OPT_DOUBLE, &o->measure.settle_max_s, "S",
+         "longest wait for the board to settle, seconds (default 15)", 1e-3, 86400, NULL},
+        {"--executor", NULL, SH_OPT_STR, &c->exec_val[0], "local|slurm",
+         "where capability scores run: local (default) or slurm, one\nbatch job per score (docs/scale-out.md); `search "
+         "resume`\nuses the settings the run was started with", 0, 0, NULL},
+        {"--results-dir", NULL, SH_OPT_STR, &c->exec_val[1], "DIR",
+         "slurm: job specs and results, on storage the nodes share", 0, 0, NULL},
+        {"--partition", NULL, SH_OPT_STR, &c->exec_val[2], "P", "slurm partition (default: the cluster's default)", 0,
+         0, NULL},
+        {"--max-jobs", NULL, SH_OPT_STR, &c->exec_val[3], "N", "scoring jobs in flight at once (default 4)", 0, 0, NULL},
+        {"--max-attempts", NULL, SH_OPT_STR, &c->exec_val[4], "N",
+         "attempts per score before it is recorded as failed (default 3)", 0, 0, NULL},
+        {"--binary", NULL, SH_OPT_STR, &c->exec_val[5], "PATH", "starhil on the nodes (default: this program)", 0, 0,
+         NULL},
+        {"--poll-interval", NULL, SH_OPT_STR, &c->exec_val[6], "S", "seconds between squeue polls (default 2)", 0, 0,
+         NULL},
+        {"--sbatch-arg", NULL, SH_OPT_STR, &c->sbatch_dummy, "ARG",
+         "passed to sbatch as given, repeatable\n(e.g. --sbatch-arg=--time=1:00:00)", 0, 0, NULL},
+        {"--no-presets", NULL, SH_OPT_FLAG, &o->no_presets, NULL,
+         "seed from random genomes only (default: LFM2 presets scaled\ninto the space, then random genomes)", 0, 0, NULL},
+        {"--json", NULL, SH_OPT_FLAG, &c->json, NULL, "progress as JSON lines on stdout", 0, 0, NULL},
+        {"--quiet", "-q", SH_OPT_FLAG, &c->quiet, NULL, "no progress on stderr", 0, 0, NULL},
+        /* test hook: slows the analytic evaluator so runs last long enough to interrupt */
+        {"--eval-delay-ms", NULL, SH_OPT_INT, &o->delay_ms, "MS", NULL, 0, 600000, NULL},
+    };
+    int n = (int)(sizeof all / sizeof all[0]);
+    assert(n <= cap);
+    memcpy(t, all, sizeof all);
+    return n;
+}
+
+#define SEARCH_MORE_USAGE "       starhil search resume RUN [--json] [--quiet]\n"
+
+/* Returns 0, 1 for --help (printed), 2 for a usage error (printed). */
+static int parse_search_args(int argc, char **argv, cli_state *c)
+{
+    sh_opt t[64];
+    sh_cmd_spec spec = {"search", NULL, SEARCH_MORE_USAGE, SEARCH_ABOUT, t, 0, 0, 0};
+    spec.n_opts = search_spec(c, t, 64);
+    /* --sbatch-arg may repeat: taken out of argv here, in order */
+    char **args = malloc((size_t)(argc + 1) * sizeof *args);
+    if (!args) return 2;
+    int n_args = 0;
+    sh_search_opts *o = &c->o;
+    for (int i = 0; i < argc; i++) {
         sh_err xerr = {{0}};
-        int xr = sh_exec_parse_arg(&o->score.exec, a, v, &xerr);
-        if (xr < 0) {
-            fprintf(stderr, "starhil search: %s\n", xerr.msg);
-            return -1;
-        }
-        if (xr > 0) {
-            i++;
+        const char *a = argv[i];
+        if (i > 0 && (!strcmp(a, "--sbatch-arg") || !strncmp(a, "--sbatch-arg=", 13))) {
+            const char *v = a[12] == '=' ? a + 13 : (i + 1 < argc ? argv[++i] : NULL);
+            if (!v || sh_exec_parse_arg(&o->score.exec, "--sbatch-arg", v, &xerr) < 0) {
+                fprintf(stderr, "starhil search: %s\n", v ? xerr.msg : "--sbatch-arg needs a value");
+                free(args);
+                return 2;
+            }
             continue;
         }
-        if (!v) {
-            fprintf(stderr, "starhil search: unknown option or missing value: %s\n", a);
-            return -1;
+        args[n_args++] = argv[i];
+    }
+    args[n_args] = NULL;
+    const char *pos[1];
+    int n_pos, rc = sh_opt_parse(&spec, n_args, args, pos, &n_pos);
+    free(args);
+    if (rc) return rc;
+    static const char *const exec_names[7] = {"--executor", "--results-dir", "--partition", "--max-jobs",
+                                              "--max-attempts", "--binary", "--poll-interval"};
+    for (int k = 0; k < 7; k++) {
+        sh_err xerr = {{0}};
+        if (c->exec_val[k] && sh_exec_parse_arg(&o->score.exec, exec_names[k], c->exec_val[k], &xerr) < 0) {
+            fprintf(stderr, "starhil search: %s\n", xerr.msg);
+            return 2;
         }
-        i++;
-        if (!strcmp(a, "--space")) c->space_path = v;
-        else if (!strcmp(a, "--devices")) { if (copy_opt(a, v, o->devices, sizeof o->devices)) return -1; }
-        else if (!strcmp(a, "--scorer")) { if (copy_opt(a, v, o->score.spec, sizeof o->score.spec)) return -1; c->scorer_given = true; }
-        else if (!strcmp(a, "--tasks")) { if (copy_opt(a, v, o->score.tasks, sizeof o->score.tasks)) return -1; }
-        else if (!strcmp(a, "--score-threads")) { if (parse_long(a, v, 1, 64, &n)) return -1; o->score.threads = (int)n; }
-        else if (!strcmp(a, "--score-size")) {
-            char *end;
-            double f = strtod(v, &end);
-            if (!*v || *end || !(f > 0 && f <= 100)) {
-                fprintf(stderr, "starhil search: --score-size: expected a factor in (0, 100], got \"%s\"\n", v);
-                return -1;
-            }
-            o->score.size_factor = f;
+    }
+    if (c->settle_rounds_given) o->measure.settle_rounds = c->settle_rounds ? c->settle_rounds : -1;
+    if (copy_opt("--devices", c->devices, o->devices, sizeof o->devices) ||
+        copy_opt("--scorer", c->scorer, o->score.spec, sizeof o->score.spec) ||
+        copy_opt("--tasks", c->tasks, o->score.tasks, sizeof o->score.tasks) ||
+        copy_opt("--objectives", c->objectives, o->objectives, sizeof o->objectives) ||
+        copy_opt("--name", c->name, o->name, sizeof o->name) ||
+        copy_opt("--wtype", c->wtype, o->measure.wtype, sizeof o->measure.wtype))
+        return 2;
+    if (c->seed) {
+        char *end;
+        errno = 0;
+        unsigned long long sv = strtoull(c->seed, &end, 10);
+        if (!*c->seed || *end || errno || *c->seed == '-') {
+            fprintf(stderr, "starhil search: --seed: expected a non-negative integer, got \"%s\"\n", c->seed);
+            return 2;
         }
-        else if (!strcmp(a, "--objectives")) { if (copy_opt(a, v, o->objectives, sizeof o->objectives)) return -1; c->objectives_given = true; }
-        else if (!strcmp(a, "--name")) { if (copy_opt(a, v, o->name, sizeof o->name)) return -1; }
-        else if (!strcmp(a, "--wtype")) { if (copy_opt(a, v, o->measure.wtype, sizeof o->measure.wtype)) return -1; }
-        else if (!strcmp(a, "--budget")) { if (parse_long(a, v, 1, 100000000, &o->budget)) return -1; }
-        else if (!strcmp(a, "--population")) { if (parse_long(a, v, 2, 10000, &n)) return -1; o->population = (int)n; }
-        else if (!strcmp(a, "--offspring")) { if (parse_long(a, v, 1, 10000, &n)) return -1; o->offspring = (int)n; }
-        else if (!strcmp(a, "--jobs")) { if (parse_long(a, v, 1, 64, &n)) return -1; o->jobs = (int)n; }
-        else if (!strcmp(a, "--eval-delay-ms")) { if (parse_long(a, v, 0, 600000, &n)) return -1; o->delay_ms = (int)n; }
-        else if (!strcmp(a, "--prompt")) { if (parse_long(a, v, 1, 1 << 20, &n)) return -1; o->measure.prompt = (int)n; }
-        else if (!strcmp(a, "--gen")) { if (parse_long(a, v, 1, 1 << 20, &n)) return -1; o->measure.gen = (int)n; }
-        else if (!strcmp(a, "--reps")) { if (parse_long(a, v, 1, 10000, &n)) return -1; o->measure.reps = (int)n; }
-        else if (!strcmp(a, "--threads")) { if (parse_long(a, v, 1, 1024, &n)) return -1; o->measure.threads = (int)n; }
-        else if (!strcmp(a, "--settle-rounds")) { if (parse_long(a, v, 0, 100, &n)) return -1; o->measure.settle_rounds = n ? (int)n : -1; }
-        else if (!strcmp(a, "--settle-max")) {
-            char *end;
-            double f = strtod(v, &end);
-            if (!*v || *end || !(f > 0 && f <= 86400)) {
-                fprintf(stderr, "starhil search: --settle-max: expected seconds in (0, 86400], got \"%s\"\n", v);
-                return -1;
-            }
-            o->measure.settle_max_s = f;
-        }
-        else if (!strcmp(a, "--seed")) {
-            char *end;
-            errno = 0;
-            unsigned long long s = strtoull(v, &end, 10);
-            if (!*v || *end || errno || *v == '-') {
-                fprintf(stderr, "starhil search: --seed: expected a non-negative integer, got \"%s\"\n", v);
-                return -1;
-            }
-            o->seed = s;
-        } else if (!strcmp(a, "--algorithm")) {
-            if (sh_moea_algo_parse(v, &o->algo) < 0) {
-                fprintf(stderr, "starhil search: --algorithm: expected nsga2, hv or random, got \"%s\"\n", v);
-                return -1;
-            }
-        } else if (!strcmp(a, "--evaluator")) {
-            if (!strcmp(v, "device")) o->mode = SH_EVAL_DEVICE;
-            else if (!strcmp(v, "analytic")) o->mode = SH_EVAL_ANALYTIC;
-            else {
-                fprintf(stderr, "starhil search: --evaluator: expected device or analytic, got \"%s\"\n", v);
-                return -1;
-            }
-        } else {
-            fprintf(stderr, "starhil search: unknown option: %s (see starhil search --help)\n", a);
-            return -1;
+        o->seed = sv;
+    }
+    if (c->algorithm && sh_moea_algo_parse(c->algorithm, &o->algo) < 0) {
+        fprintf(stderr, "starhil search: --algorithm: expected nsga2, hv or random, got \"%s\"\n", c->algorithm);
+        return 2;
+    }
+    if (c->evaluator) {
+        if (!strcmp(c->evaluator, "device")) o->mode = SH_EVAL_DEVICE;
+        else if (!strcmp(c->evaluator, "analytic")) o->mode = SH_EVAL_ANALYTIC;
+        else {
+            fprintf(stderr, "starhil search: --evaluator: expected device or analytic, got \"%s\"\n", c->evaluator);
+            return 2;
         }
     }
     return 0;
@@ -382,16 +373,21 @@ static void apply_defaults(cli_state *c)
 }
 
 #ifdef SH_SEARCH_HAVE_REPORTS
-/* Writes report-run<ID>.html in the current directory (temporary file renamed
- * into place); 0 and the path, or -1 with err. */
+/* Writes report-<db name>-run<ID>.html in the current directory (temporary
+ * file linked into place, so an existing report is never overwritten); 0 and
+ * the path, or -1 with err. */
 static int write_html_report(sh_db *db, int64_t run_id, char *path, size_t cap, sh_err *err)
 {
+    if (sh_report_default_name(sh_cli_db_path(), run_id, "html", path, cap) != 0)
+        return sh_err_set(err, "report file name too long");
+    if (access(path, F_OK) == 0)
+        return sh_err_set(err, "%s exists; not overwritten (write it with `starhil report %" PRId64
+                          " -o FILE` or `--force`)", path, run_id);
     sh_report r;
     if (sh_report_load(db, run_id, &r, err) != 0)
         return -1;
-    char tmp[96];
-    snprintf(path, cap, "report-run%" PRId64 ".html", run_id);
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    char tmp[256];
+    snprintf(tmp, sizeof tmp, "%s.tmp%ld", path, (long)getpid());
     FILE *f = fopen(tmp, "w");
     int rc = -1;
     if (!f) {
@@ -400,10 +396,10 @@ static int write_html_report(sh_db *db, int64_t run_id, char *path, size_t cap, 
         rc = sh_report_write_html(&r, f, err);
         if (fclose(f) != 0 && rc == 0)
             rc = sh_err_set(err, "%s: write error", tmp);
-        if (rc == 0 && rename(tmp, path) != 0)
-            rc = sh_err_set(err, "%s: cannot rename into place (%s)", path, strerror(errno));
-        if (rc != 0)
-            remove(tmp);
+        if (rc == 0 && link(tmp, path) != 0)
+            rc = sh_err_set(err, errno == EEXIST ? "%s exists; not overwritten" : "%s: cannot link into place (%s)",
+                            path, strerror(errno));
+        remove(tmp);
     }
     sh_report_free(&r);
     return rc;
@@ -432,10 +428,10 @@ static void print_report_hint(sh_db *db, int64_t run_id)
 {
     print_unstable_hint(db, run_id);
 #ifdef SH_SEARCH_HAVE_REPORTS
-    char path[80];
+    char path[160];
     sh_err err = {{0}};
     if (write_html_report(db, run_id, path, sizeof path, &err) == 0) {
-        printf("\nreport: %s (rewrite it with `starhil report %" PRId64 "`)\n", path, run_id);
+        printf("\nreport: %s (rewrite it with `starhil report %" PRId64 " --force`)\n", path, run_id);
         return;
     }
     fprintf(stderr, "starhil search: report not written: %s\n", err.msg);
@@ -458,20 +454,30 @@ static void on_stop_signal(int sig)
     signal(sig, SIG_DFL);
 }
 
-static int run_and_finish(sh_db *db, int64_t run_id, bool json)
+static int run_and_finish(sh_db *db, int64_t run_id, bool json, bool quiet)
 {
-    progress_ctx pc = {json, !json, false, {0}};
-    sh_progress_init(&pc.line, false);
+    progress_ctx pc;
+    memset(&pc, 0, sizeof pc);
+    pc.json = json;
+    sh_progress_init(&pc.line, quiet || json);
     sh_err err = {{0}};
     stop_requested = 0;
     signal(SIGINT, on_stop_signal);
     signal(SIGTERM, on_stop_signal);
-    if (!json)
+    if (!json && !quiet)
         fprintf(stderr, "starhil search: run %" PRId64 " (resume with `starhil search resume %" PRId64 "`)\n",
                 run_id, run_id);
     int rc = sh_search_run(db, run_id, &stop_requested, on_progress, &pc, &err);
     signal(SIGINT, SIG_DFL);
     signal(SIGTERM, SIG_DFL);
+    if (pc.have_last && !pc.line.tty) {
+        /* a log ends with where the run got to, however recent the last line was */
+        char elapsed[32];
+        sh_format_duration(pc.last.elapsed_s, elapsed, sizeof elapsed);
+        sh_progress_event(&pc.line, "search run %" PRId64 ": %s at gen %d, evaluation %ld/%ld, front %d, elapsed %s",
+                          run_id, rc == 0 ? "finished" : rc == 1 ? "stopped" : "failed", pc.last.gen,
+                          pc.last.evals, pc.last.budget, pc.last.front, elapsed);
+    }
     sh_progress_done(&pc.line);
     if (rc == 1) {
         fprintf(stderr, "starhil search: run %" PRId64 " stopped; continue it with `starhil search resume %" PRId64 "`\n",
@@ -509,27 +515,19 @@ static int open_db(const char *cmd, int flags, sh_db **db)
 
 static int cmd_resume(int argc, char **argv)
 {
-    bool json = false;
-    const char *run = NULL;
-    for (int i = 2; i < argc; i++) {
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            fputs(SEARCH_USAGE, stdout);
-            fputs(sh_exec_usage(), stdout);
-            return 0;
-        }
-        if (!strcmp(argv[i], "--json"))
-            json = true;
-        else if (argv[i][0] != '-' && !run)
-            run = argv[i];
-        else {
-            fprintf(stderr, "starhil search resume: unexpected argument: %s\n", argv[i]);
-            return 2;
-        }
-    }
-    if (!run) {
-        fprintf(stderr, "starhil search resume: which run? (usage: starhil search resume RUN)\n");
-        return 2;
-    }
+    bool json = false, quiet = false;
+    const sh_opt t[] = {
+        {"--json", NULL, SH_OPT_FLAG, &json, NULL, "progress as JSON lines on stdout", 0, 0, NULL},
+        {"--quiet", "-q", SH_OPT_FLAG, &quiet, NULL, "no progress on stderr", 0, 0, NULL},
+    };
+    sh_cmd_spec spec = {"search resume", "RUN", NULL,
+                        "Continues a stopped or killed search run (id or name) where its last generation\n"
+                        "boundary left it; no evaluation is lost or repeated.\n",
+                        t, 2, 1, 1};
+    const char *pos[1];
+    int n_pos, prc = sh_opt_parse(&spec, argc - 1, argv + 1, pos, &n_pos);
+    if (prc) return prc == 1 ? 0 : 2;
+    const char *run = pos[0];
     sh_db *db;
     if (open_db("search resume", 0, &db) < 0)
         return 1;
@@ -540,7 +538,7 @@ static int cmd_resume(int argc, char **argv)
         fprintf(stderr, "starhil search resume: %s\n", err.msg);
         rc = 1;
     } else {
-        rc = run_and_finish(db, id, json);
+        rc = run_and_finish(db, id, json, quiet);
     }
     sh_db_close(db);
     return rc;
@@ -554,12 +552,9 @@ int sh_cmd_search(int argc, char **argv)
     memset(&c, 0, sizeof c);
     sh_search_opts_default(&c.o);
     int p = parse_search_args(argc, argv, &c);
-    if (p == 1) {
-        fputs(SEARCH_USAGE, stdout);
-        fputs(sh_exec_usage(), stdout);
+    if (p == 1)
         return 0;
-    }
-    if (p < 0)
+    if (p)
         return 2;
     apply_defaults(&c);
     sh_err err = {{0}};
@@ -586,7 +581,7 @@ int sh_cmd_search(int argc, char **argv)
         fprintf(stderr, "starhil search: %s\n", err.msg);
         rc = 1;
     } else {
-        rc = run_and_finish(db, id, c.json);
+        rc = run_and_finish(db, id, c.json, c.quiet);
     }
     sh_db_close(db);
     free(space_json);
@@ -596,27 +591,19 @@ int sh_cmd_search(int argc, char **argv)
 int sh_cmd_front(int argc, char **argv)
 {
     bool json = false, all = false;
-    const char *run = NULL;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            fputs(FRONT_USAGE, stdout);
-            return 0;
-        }
-        if (!strcmp(argv[i], "--json"))
-            json = true;
-        else if (!strcmp(argv[i], "--all"))
-            all = true;
-        else if (argv[i][0] != '-' && !run)
-            run = argv[i];
-        else {
-            fprintf(stderr, "starhil front: unexpected argument: %s (see starhil front --help)\n", argv[i]);
-            return 2;
-        }
-    }
-    if (!run) {
-        fprintf(stderr, "starhil front: which run? (usage: starhil front RUN [--json])\n");
-        return 2;
-    }
+    const sh_opt t[] = {
+        {"--all", NULL, SH_OPT_FLAG, &all, NULL, "the whole latest population with ranks, not only the front", 0, 0, NULL},
+        {"--json", NULL, SH_OPT_FLAG, &json, NULL, "a JSON array of {genome, text, rank, objectives} objects", 0, 0,
+         NULL},
+    };
+    sh_cmd_spec spec = {"front", "RUN", NULL,
+                        "Prints the current Pareto front of a search run (id or name): the feasible,\n"
+                        "non-dominated members of its latest generation, with their objectives.\n",
+                        t, 2, 1, 1};
+    const char *pos[1];
+    int n_pos, prc = sh_opt_parse(&spec, argc, argv, pos, &n_pos);
+    if (prc) return prc == 1 ? 0 : 2;
+    const char *run = pos[0];
     sh_db *db;
     if (open_db("front", SH_DB_READONLY, &db) < 0)
         return 1;

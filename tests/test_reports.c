@@ -363,7 +363,9 @@ static void test_cli_export_import(void **state)
         snprintf(file, sizeof file, "%s.config.json", name);
         assert_int_equal(run_cli(&r, "export", name, "--format", "hf", "-o", file, NULL), 0);
         sh_proc_result_free(&r);
-        assert_int_equal(run_cli(&r, "genome", "import", file, NULL), 0);
+        /* an exported config is complete: nothing filled with a default, --strict passes */
+        assert_int_equal(run_cli(&r, "genome", "import", file, "--strict", NULL), 0);
+        if (strstr(r.err, "warning")) fail_msg("%s: %s", name, r.err);
         static sh_genome g, want;
         sh_err err = {{0}};
         char *nl = strchr(r.out, '\n');
@@ -391,6 +393,39 @@ static void test_cli_export_import(void **state)
     assert_int_equal(run_cli(&r, "export", "--help", NULL), 0);
     sh_proc_result_free(&r);
     assert_int_equal(run_cli(&r, "genome", "import", "--help", NULL), 0);
+    assert_non_null(strstr(r.out, "--strict"));
+    sh_proc_result_free(&r);
+
+    /* a field left out is filled with transformers' default, and said so on stderr;
+     * --strict refuses it, naming the field */
+    char path[512];
+    path_in(path, sizeof path, "partial.json");
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs("{\"model_type\":\"lfm2\",\"vocab_size\":1000,\"num_hidden_layers\":2,\"num_attention_heads\":4,"
+          "\"num_key_value_heads\":2,\"intermediate_size\":512,\"max_position_embeddings\":1024,"
+          "\"conv_L_cache\":3,\"norm_eps\":1e-5,\"rope_theta\":10000,\"layer_types\":[\"conv\",\"full_attention\"],"
+          "\"tie_word_embeddings\":true,\"conv_bias\":false,\"block_auto_adjust_ff_dim\":false}", f);
+    fclose(f);
+    assert_int_equal(run_cli(&r, "genome", "import", "partial.json", NULL), 0);
+    assert_non_null(strstr(r.out, "d=2560 "));                     /* Lfm2Config's hidden_size */
+    assert_non_null(strstr(r.err, "warning: partial.json: \"hidden_size\" missing, using transformers' default 2560"));
+    assert_int_equal(count_substr(r.err, "warning"), 1);           /* only the field that is missing */
+    sh_proc_result_free(&r);
+    assert_int_equal(run_cli(&r, "genome", "import", "partial.json", "--strict", NULL), 1);
+    assert_non_null(strstr(r.err, "\"hidden_size\" is missing"));
+    assert_string_equal(r.out, "");
+    sh_proc_result_free(&r);
+
+    /* a GGUF file is recognised by its magic, not judged as an oversized JSON */
+    path_in(path, sizeof path, "model.gguf");
+    f = fopen(path, "wb");
+    assert_non_null(f);
+    fwrite("GGUF\3\0\0\0", 1, 8, f);
+    for (int i = 0; i < 92; i++) fputc(0, f);
+    fclose(f);
+    assert_int_equal(run_cli(&r, "genome", "import", "model.gguf", NULL), 1);
+    assert_non_null(strstr(r.err, "this is a GGUF file"));
     sh_proc_result_free(&r);
 }
 
@@ -710,8 +745,10 @@ static void test_gguf_runtime_roundtrip(void **state)
 
 static const char *TOPOLOGY =
     "{\"machine\":\"x86_64\",\"model\":\"Fixture CPU <script>alert(1)</script>\",\"n_cpus\":4,"
-    "\"clusters\":[{\"max_khz\":3000000,\"cpus\":[0,1,2,3]}],"
-    "\"caches\":[{\"level\":1,\"type\":\"Data\",\"size_bytes\":32768,\"cpus\":\"0\"}],"
+    "\"clusters\":[{\"max_khz\":0,\"cpus\":[0,1,2,3]}],"
+    "\"caches\":[{\"level\":1,\"type\":\"Data\",\"size_bytes\":32768,\"cpus\":\"0\"},"
+    "{\"level\":2,\"type\":\"Unified\",\"size_bytes\":1048576,\"cpus\":\"0\"},"
+    "{\"level\":2,\"type\":\"Unified\",\"size_bytes\":1048576,\"cpus\":\"1\"}],"
     "\"mem_total_bytes\":8589934592}";
 
 static void bench_json(char *out, size_t cap, double decode_ms, double rss, double kv, double conv)
@@ -976,18 +1013,39 @@ static void test_report_cli_formats(void **state)
     assert_int_equal(count_substr(r.out, "| fixture-box |"), 3 + 2);
     sh_proc_result_free(&r);
 
-    /* default HTML name in the current directory */
+    /* '|' in a genome cannot break the Markdown table: every row has the same 10 cells */
+    assert_int_equal(run_cli(&r, "--db", fixture_db, "report", id, "--format", "md", NULL), 0);
+    for (const char *line = r.out; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL) {
+        if (*line != '|') continue;
+        int bars = 0;
+        for (const char *c = line; *c && *c != '\n'; c++)
+            if (*c == '|' && (c == line || c[-1] != '\\')) bars++;
+        assert_int_equal(bars, 10);
+    }
+    assert_non_null(strstr(r.out, " \\| conv("));         /* genome text's separator escaped */
+    sh_proc_result_free(&r);
+
+    /* default HTML name in the current directory: after the database and the run;
+     * an existing one is not overwritten without --force (or -o) */
     assert_int_equal(run_cli(&r, "--db", fixture_db, "report", id, NULL), 0);
     char want[64];
-    snprintf(want, sizeof want, "report-run%s.html", id);
+    snprintf(want, sizeof want, "report-fixture-run%s.html", id);
     assert_non_null(strstr(r.out, want));
+    sh_proc_result_free(&r);
+    assert_int_equal(run_cli(&r, "--db", fixture_db, "report", id, NULL), 1);
+    assert_non_null(strstr(r.err, "exists; not overwritten"));
+    sh_proc_result_free(&r);
+    assert_int_equal(run_cli(&r, "--db", fixture_db, "report", id, "--force", NULL), 0);
     sh_proc_result_free(&r);
     path_in(path, sizeof path, want);
     char *html = read_file(path, NULL);
     assert_non_null(html);
-    /* the only URL is the SVG namespace name (not fetched) */
-    assert_int_equal(count_substr(html, "http://"), count_substr(html, "http://www.w3.org/2000/svg"));
-    assert_null(strstr(html, "https://"));
+    /* the only URLs are XML namespace names and d3's banner comment (nothing is fetched;
+     * the page's Content-Security-Policy forbids it anyway) */
+    assert_int_equal(count_substr(html, "http://"), count_substr(html, "http://www.w3.org/"));
+    assert_int_equal(count_substr(html, "https://"), count_substr(html, "// https://d3js.org v7"));
+    assert_non_null(strstr(html, "default-src 'none'"));
+    assert_non_null(strstr(html, "ISC licence"));
     assert_null(strstr(html, "<script src"));
     assert_null(strstr(html, "<link"));
     assert_null(strstr(html, "<script>alert(1)"));   /* device text cannot break out */
@@ -1042,7 +1100,7 @@ static void test_report_profiles(void **state)
 /* Loads `html` in headless Chromium and returns the DOM after scripts ran.
  * Console messages go to stderr (--enable-logging=stderr): with `clean`, any
  * "Uncaught" error there fails the test; otherwise one is required. */
-static char *chromium_dom_ex(const char *html, const char *screenshot, bool clean)
+static char *chromium_dom_ex(const char *html, const char *screenshot, bool clean, int width)
 {
     char profile[512], url[600], shot[600];
     path_in(profile, sizeof profile, "chromium-profile");
@@ -1052,13 +1110,14 @@ static char *chromium_dom_ex(const char *html, const char *screenshot, bool clea
     const char *base[] = {"chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
                           "--no-first-run", "--disable-background-networking", "--disable-component-update",
                           "--disable-sync", "--disable-dev-shm-usage", "--enable-logging=stderr", "--v=0", udd};
-    char *argv[20];
+    char *argv[20], size[64];
     int n = 0;
     for (size_t i = 0; i < sizeof base / sizeof base[0]; i++) argv[n++] = (char *)base[i];
+    snprintf(size, sizeof size, "--window-size=%d,%d", width, screenshot ? 1400 : 1800);
+    argv[n++] = size;
     if (screenshot) {
         snprintf(shot, sizeof shot, "--screenshot=%s", screenshot);
         argv[n++] = shot;
-        argv[n++] = "--window-size=1400,1800";
         argv[n++] = "--hide-scrollbars";
     } else {
         argv[n++] = "--virtual-time-budget=5000";
@@ -1083,7 +1142,7 @@ static char *chromium_dom_ex(const char *html, const char *screenshot, bool clea
 
 static char *chromium_dom(const char *html, const char *screenshot)
 {
-    return chromium_dom_ex(html, screenshot, true);
+    return chromium_dom_ex(html, screenshot, true, 1400);
 }
 
 static int attr_int(const char *dom, const char *attr)
@@ -1095,6 +1154,21 @@ static int attr_int(const char *dom, const char *attr)
     return atoi(p);
 }
 
+/* The page drawn at `width` px: no script error, drawn, and no plot label
+ * outside its SVG (the page's own check, body[data-clipped]). */
+static char *chromium_dom_checked(const char *html, int width)
+{
+    char *dom = chromium_dom_ex(html, NULL, true, width);
+    assert_int_equal(attr_int(dom, "data-drawn"), 1);
+    if (strstr(dom, "data-errors=\"")) fail_msg("script errors in the page at %d px: %.2000s", width,
+                                               strstr(dom, "id=\"errors\""));
+    if (attr_int(dom, "data-clipped") != 0)
+        fail_msg("clipped plot labels at %d px: %.2000s", width,
+                 strstr(dom, "id=\"clip-report\"") ? strstr(dom, "id=\"clip-report\"") : dom);
+    return dom;
+}
+
+
 static void test_report_in_browser(void **state)
 {
     (void)state;
@@ -1105,26 +1179,63 @@ static void test_report_in_browser(void **state)
     assert_int_equal(run_cli(&r, "--db", fixture_db, "report", id, "-o", "browser.html", NULL), 0);
     sh_proc_result_free(&r);
     path_in(html, sizeof html, "browser.html");
-    char *dom = chromium_dom(html, NULL);
-    assert_int_equal(attr_int(dom, "data-drawn"), 1);
-    if (strstr(dom, "data-errors=\"")) fail_msg("script errors in the page: %.2000s", strstr(dom, "id=\"errors\""));
-    /* 3 plots x (6 members + 2 presets) */
-    assert_int_equal(attr_int(dom, "data-points"), 3 * (N_FIX + 2));
-    assert_int_equal(count_substr(dom, "class=\"pt front"), 3 * 3);
-    assert_int_equal(count_substr(dom, "class=\"pt dominated"), 3 * 3);
-    /* the one member measured unstable is marked in every plot; the decode
-     * plot draws the latency interval of the members that have one */
-    assert_true(count_substr(dom, " disturbed\"") >= 3);
-    assert_true(count_substr(dom, "class=\"ci\"") >= 3);
-    assert_non_null(strstr(dom, "decode ms/tok (min of per-repetition medians)"));
-    assert_int_equal(count_substr(dom, "class=\"preset\""), 3 * 2);
-    assert_int_equal(count_substr(dom, "class=\"hvpt\""), 3);
+    /* the page must be whole at a wide and a narrow window */
+    static const int widths[] = {1400, 800};
+    char *dom = NULL;
+    for (int w = 0; w < 2; w++) {
+        dom = chromium_dom_checked(html, widths[w]);
+        /* 3 plots x (3 front + 3 dominated members + 2 presets), drawn by Observable Plot */
+        assert_true(attr_int(dom, "data-labels-checked") > 3 * 8);   /* ticks and axis labels were checked */
+        assert_int_equal(attr_int(dom, "data-points"), 3 * (N_FIX + 2));
+        assert_int_equal(attr_int(dom, "data-front-dots"), 3 * 3);
+        assert_int_equal(attr_int(dom, "data-dominated-dots"), 3 * 3);
+        assert_int_equal(attr_int(dom, "data-preset-dots"), 3 * 2);
+        assert_int_equal(attr_int(dom, "data-hv-dots"), 3);
+        assert_int_equal(attr_int(dom, "data-errbars"), 0);          /* no interval in this data */
+        assert_int_equal(attr_int(dom, "data-genome-overflow"), 0);  /* genome text within the window */
+        if (w == 0) { free(dom); dom = NULL; }
+    }
     assert_non_null(strstr(dom, "id=\"front-table\""));
-    assert_int_equal(count_substr(dom, "<td class=\"genome\">d=256 v=1024"), 3);
+    /* the genome text in a full-width row under each front member (no side scrolling) */
+    assert_int_equal(count_substr(dom, "<td class=\"genome\" colspan=\"16\"><div class=\"gtext\">d=256 v=1024"), 3);
     assert_non_null(strstr(dom, "Fixture CPU &lt;script&gt;"));    /* topology shown, escaped */
+    assert_non_null(strstr(dom, "L2 unified 1 MiB x 2"));          /* caches grouped as the machine has them */
+    assert_null(strstr(dom, "unknown GHz"));                       /* unknown frequency left out */
+    assert_non_null(strstr(dom, "4 cores;"));
+    assert_non_null(strstr(dom, "data-chosen=\""));                 /* the latency budget picked a genome */
+    assert_null(strstr(dom, "data-chosen=\"\""));
     free(dom);
 
-    /* the screenshot is kept for people to look at */
+    /* latency intervals and disturbed measurements, when the data has them, are
+     * drawn as error bars and rings (the same page with the fields added) */
+    char *page = read_file(html, NULL);
+    assert_non_null(page);
+    static const char from[] = "{\"hash\":\"", to[] = "{\"decode_ms_lo\":1.5,\"decode_ms_hi\":16,\"unstable\":true,\"hash\":\"";
+    size_t n_from = (size_t)count_substr(page, from);
+    assert_int_equal(n_from, N_FIX + 2);
+    char *with = malloc(strlen(page) + n_from * strlen(to) + 1), *w = with;
+    for (const char *p = page, *q; ; p = q + strlen(from)) {
+        q = strstr(p, from);
+        if (!q) { strcpy(w, p); break; }
+        memcpy(w, p, (size_t)(q - p));
+        w += q - p;
+        w = stpcpy(w, to);
+    }
+    char ci_html[512];
+    path_in(ci_html, sizeof ci_html, "intervals.html");
+    FILE *cf = fopen(ci_html, "w");
+    assert_non_null(cf);
+    fputs(with, cf);
+    fclose(cf);
+    free(with);
+    free(page);
+    dom = chromium_dom_checked(ci_html, 1400);
+    assert_int_equal(attr_int(dom, "data-errbars"), N_FIX + 2);        /* on the decode latency plot */
+    assert_int_equal(attr_int(dom, "data-unstable"), 3 * (N_FIX + 2)); /* ringed on every plot */
+    free(dom);
+
+    /* the screenshot is kept for people to look at: build/test-artifacts, and
+     * docs/report.png for the README */
     char dir[600], shot[700];
     snprintf(dir, sizeof dir, "%s/build/test-artifacts", root_dir());
     mkdir(dir, 0755);
@@ -1134,15 +1245,20 @@ static void test_report_in_browser(void **state)
     struct stat st;
     assert_int_equal(stat(shot, &st), 0);
     assert_true(st.st_size > 10000);
+    char docs[700];
+    snprintf(docs, sizeof docs, "%s/docs/report.png", root_dir());
+    char *png = read_file(shot, NULL);
+    FILE *pf = fopen(docs, "wb");
+    if (png && pf) fwrite(png, 1, (size_t)st.st_size, pf);
+    if (pf) fclose(pf);
+    free(png);
 
     /* profile comparison page */
     assert_int_equal(run_cli(&r, "--db", fixture_db, "report", "--devices", "fixture-box,fixture-pi",
                              "-o", "profiles.html", NULL), 0);
     sh_proc_result_free(&r);
     path_in(html, sizeof html, "profiles.html");
-    dom = chromium_dom(html, NULL);
-    assert_int_equal(attr_int(dom, "data-drawn"), 1);
-    assert_null(strstr(dom, "data-errors=\""));
+    dom = chromium_dom_checked(html, 1400);
     assert_int_equal(attr_int(dom, "data-points"), 3 + 2);
     assert_non_null(strstr(dom, "id=\"profile-table\""));
     free(dom);
@@ -1156,9 +1272,7 @@ static void test_report_in_browser(void **state)
     assert_int_equal(run_cli(&r, "--db", fixture_db, "report", empty_id, "-o", "empty.html", NULL), 0);
     sh_proc_result_free(&r);
     path_in(html, sizeof html, "empty.html");
-    dom = chromium_dom(html, NULL);
-    assert_int_equal(attr_int(dom, "data-drawn"), 1);
-    assert_null(strstr(dom, "data-errors=\""));
+    dom = chromium_dom_checked(html, 800);
     assert_int_equal(attr_int(dom, "data-points"), 0);
     assert_non_null(strstr(dom, "has been measured on a device yet"));
     assert_non_null(strstr(dom, "No generation metrics"));
@@ -1169,11 +1283,9 @@ static void test_report_in_browser(void **state)
     assert_int_equal(run_cli(&r, "--db", fixture_db, "report", empty_id, "-o", "analytic.html", NULL), 0);
     sh_proc_result_free(&r);
     path_in(html, sizeof html, "analytic.html");
-    dom = chromium_dom(html, NULL);
-    assert_int_equal(attr_int(dom, "data-drawn"), 1);
-    assert_null(strstr(dom, "data-errors=\""));
+    dom = chromium_dom_checked(html, 800);
     assert_int_equal(attr_int(dom, "data-points"), 3 * 3);
-    assert_int_equal(count_substr(dom, "class=\"pt front\""), 3 * 2);
+    assert_int_equal(attr_int(dom, "data-front-dots"), 3 * 2);
     free(dom);
 
     /* a page whose script fails shows it (the check above can fail) */
@@ -1184,7 +1296,7 @@ static void test_report_in_browser(void **state)
     fputs("<script>window.onerror=function(m){document.body.setAttribute('data-errors','1');};</script>", f);
     fputs("<script>undefinedFunction();</script></body></html>", f);
     fclose(f);
-    dom = chromium_dom_ex(html, NULL, false);
+    dom = chromium_dom_ex(html, NULL, false, 1400);
     assert_non_null(strstr(dom, "data-errors=\"1\""));
     free(dom);
 }
@@ -1204,6 +1316,19 @@ static void test_assets_current(void **state)
     assert_non_null(css);
     assert_string_equal(css, SH_REPORT_CSS);
     free(css);
+    /* the vendored plotting library is inlined whole, with its licence */
+    static const char *vendor[] = {"plot.umd.min.js", "d3.min.js", "LICENSE.plot", "LICENSE.d3"};
+    for (size_t i = 0; i < sizeof vendor / sizeof vendor[0]; i++) {
+        snprintf(path, sizeof path, "%s/reports/assets/vendor/%s", root_dir(), vendor[i]);
+        char *v = read_file(path, NULL);
+        assert_non_null(v);
+        size_t n = strlen(v);
+        while (n && v[n - 1] == '\n') v[--n] = '\0';
+        char *first_line_end = strchr(v, '\n');
+        if (first_line_end && strncmp(vendor[i], "LICENSE", 7) == 0) *first_line_end = '\0';   /* "Copyright ..." */
+        if (!strstr(SH_REPORT_VENDOR_JS, v)) fail_msg("reports/report_assets.h lacks vendor/%s: run embed.py", vendor[i]);
+        free(v);
+    }
 }
 
 /* ---- compare ------------------------------------------------------------------------------ */

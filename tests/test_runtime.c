@@ -975,6 +975,19 @@ static void expect_rejected(const char *exe, const char *gguf, const char *what)
     sh_proc_result_free(&r);
 }
 
+/* expect_rejected, and the message names the problem */
+static void expect_rejected_saying(const char *exe, const char *gguf, const char *what)
+{
+    char out[512];
+    path_in_tmp(out, sizeof out, "bad.out");
+    char *argv[] = {(char *)exe, "logits", "--tokens", "1,2,3", "--gguf", (char *)gguf, "--out", out, NULL};
+    sh_proc_result r;
+    run(argv, 60, &r);
+    if (!(r.exited && r.exit_code == 1)) fail_msg("%s: exit %d signal %d (want exit 1)", what, r.exit_code, r.signal);
+    if (!strstr(r.err, what)) fail_msg("want \"%s\" in: %s", what, r.err);
+    sh_proc_result_free(&r);
+}
+
 static void test_malformed_gguf_rejected(void **state)
 {
     (void)state;
@@ -998,6 +1011,8 @@ static void test_malformed_gguf_rejected(void **state)
     write_bytes(bad, c, n); expect_rejected(exe, bad, "absurd tensor count");
     memcpy(c, b, n); memset(c + 16, 0x7f, 8);
     write_bytes(bad, c, n); expect_rejected(exe, bad, "absurd kv count");
+    /* a file cut to 100 bytes: its counts are plausible, the file is short */
+    write_bytes(bad, b, 100); expect_rejected_saying(exe, bad, "truncated file: 100 bytes");
     /* a string length running past the end (first key's length) */
     memcpy(c, b, n); memset(c + 24, 0xee, 8);
     write_bytes(bad, c, n); expect_rejected(exe, bad, "huge string length");
@@ -1195,5 +1210,7 @@ int main(void)
         cmocka_unit_test(test_bench_json),
         cmocka_unit_test(test_peak_rss_bound),
     };
+    if (getenv("SH_TEST_FILTER"))   /* run some tests only, e.g. SH_TEST_FILTER='*malformed*' */
+        cmocka_set_test_filter(getenv("SH_TEST_FILTER"));
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -732,6 +732,72 @@ static void test_sigint_stops_cleanly(void **state)
     search_rmdir(dir);
 }
 
+/* Progress reaches a log: with stderr in a file (not a terminal) a real search
+ * writes plain progress lines (what, how far, eta) every few seconds; --quiet
+ * writes none; the JSON progress on stdout is unchanged. */
+static int count_lines_with(const char *txt, const char *needle)
+{
+    int n = 0;
+    for (const char *p = txt; p && (p = strstr(p, needle)); p += strlen(needle))
+        n++;
+    return n;
+}
+
+static void test_progress_in_log(void **state)
+{
+    (void)state;
+    char dir[64];
+    assert_int_equal(search_tmpdir(dir), 0);
+    search_set_cwd(dir);
+    char db[128], out[128], errf[128];
+    snprintf(db, sizeof db, "%s/p.db", dir);
+    snprintf(out, sizeof out, "%s/out", dir);
+    snprintf(errf, sizeof errf, "%s/err", dir);
+    setenv("STARHIL_PROGRESS_INTERVAL", "0.2", 1);
+    char *argv[] = {(char *)starhil_bin(), "--db", db, "search", "--evaluator", "analytic", "--budget", "16",
+                    "--population", "4", "--eval-delay-ms", "150", "--jobs", "1", "--name", "logged", NULL};
+    assert_int_equal(search_run(argv, out, errf), 0);
+    char *err = search_read_file(errf);
+    assert_non_null(err);
+    /* 16 evaluations of >= 150 ms each take >= 2.4 s: several lines 0.2 s apart,
+     * plus the closing one; each says what, how far and the eta */
+    int lines = count_lines_with(err, "search run 1: gen ");
+    if (lines < 2) fail_msg("expected progress lines in the log, got:\n%s", err);
+    assert_non_null(strstr(err, "evaluation 16/16"));
+    assert_non_null(strstr(err, "/16 ("));
+    assert_non_null(strstr(err, ", eta "));
+    assert_non_null(strstr(err, "search run 1: finished at gen"));
+    assert_null(strchr(err, '\r'));        /* plain lines, no terminal redraws */
+    assert_null(strchr(err, '\033'));
+    free(err);
+    char *o = search_read_file(out);
+    assert_non_null(strstr(o, "Pareto front of run 1"));
+    free(o);
+
+    /* --quiet: nothing on stderr but errors */
+    char *quiet[] = {(char *)starhil_bin(), "--db", db, "search", "--evaluator", "analytic", "--budget", "8",
+                     "--population", "4", "--eval-delay-ms", "100", "--jobs", "1", "--quiet", NULL};
+    assert_int_equal(search_run(quiet, out, errf), 0);
+    err = search_read_file(errf);
+    assert_non_null(err);
+    assert_null(strstr(err, "search run"));
+    free(err);
+
+    /* --json: progress stays JSON lines on stdout, stderr has no human lines */
+    char *json[] = {(char *)starhil_bin(), "--db", db, "search", "--evaluator", "analytic", "--budget", "8",
+                    "--population", "4", "--eval-delay-ms", "100", "--jobs", "1", "--json", NULL};
+    assert_int_equal(search_run(json, out, errf), 0);
+    err = search_read_file(errf);
+    assert_null(strstr(err, "search run"));
+    free(err);
+    o = search_read_file(out);
+    assert_non_null(strstr(o, "{\"event\":\"evaluation\""));
+    assert_non_null(strstr(o, "{\"event\":\"done\""));
+    free(o);
+    unsetenv("STARHIL_PROGRESS_INTERVAL");
+    search_rmdir(dir);
+}
+
 /* ---- CLI surface --------------------------------------------------------------------------------- */
 static void test_cli_help_and_errors(void **state)
 {
@@ -789,9 +855,9 @@ static void test_cli_help_and_errors(void **state)
     assert_non_null(strstr(txt, "Pareto front of run"));
     assert_non_null(strstr(txt, "cache_bytes"));
     assert_non_null(strstr(txt, "starhil report"));
-    assert_non_null(strstr(txt, "report: report-run"));   /* the HTML report was written */
+    assert_non_null(strstr(txt, "report: report-t-run1.html"));   /* named after the database and run */
     char report[128];
-    snprintf(report, sizeof report, "%s/report-run1.html", dir);
+    snprintf(report, sizeof report, "%s/report-t-run1.html", dir);
     assert_int_equal(access(report, R_OK), 0);
     free(txt);
     char *front[] = {(char *)starhil_bin(), "--db", db, "front", "small", NULL};
@@ -1031,6 +1097,7 @@ int main(void)
         cmocka_unit_test(test_cli_help_and_errors),
         cmocka_unit_test(test_kill9_resume),
         cmocka_unit_test(test_sigint_stops_cleanly),
+        cmocka_unit_test(test_progress_in_log),
         cmocka_unit_test(test_failed_evaluations_recorded),
         cmocka_unit_test(test_search_local_and_qemu),
         cmocka_unit_test(test_unstable_measurement_fails_unless_accepted),

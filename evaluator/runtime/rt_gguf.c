@@ -153,8 +153,12 @@ static int parse(gguf *g)
     if (rd_u32(g, &version, "version")) return -1;
     if (version != 2 && version != 3) return gerr(g, "unsupported GGUF version %u (need 2 or 3)", version);
     if (rd_u64(g, &g->nt, "tensor count") || rd_u64(g, &g->nkv, "kv count")) return -1;
-    if (g->nt > MAX_TENSORS || g->nt > g->n / 24) return gerr(g, "absurd tensor count %llu", (unsigned long long)g->nt);
-    if (g->nkv > MAX_KV || g->nkv > g->n / 12) return gerr(g, "absurd metadata count %llu", (unsigned long long)g->nkv);
+    if (g->nt > MAX_TENSORS) return gerr(g, "absurd tensor count %llu", (unsigned long long)g->nt);
+    if (g->nkv > MAX_KV) return gerr(g, "absurd metadata count %llu", (unsigned long long)g->nkv);
+    /* plausible counts in a file too short for them: the file was cut short */
+    if (g->nt > g->n / 24 || g->nkv > g->n / 12)
+        return gerr(g, "truncated file: %zu bytes cannot hold %llu tensors and %llu metadata entries", g->n,
+                    (unsigned long long)g->nt, (unsigned long long)g->nkv);
     g->kvs = calloc((size_t)g->nkv + 1, sizeof *g->kvs);
     g->ts = calloc((size_t)g->nt + 1, sizeof *g->ts);
     if (!g->kvs || !g->ts) return gerr(g, "out of memory");
