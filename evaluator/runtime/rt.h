@@ -172,6 +172,12 @@ int rt_model_pack(rt_model *m, rt_pool *pool, char *err, size_t cap);
 /* block-kind timing buckets */
 enum { RT_T_CONV, RT_T_ATTN, RT_T_SWIGLU, RT_T_MOE, RT_T_HEAD, RT_T_COUNT };
 
+/* KV cache kinds (rt_state_create's kv_f16): f32; f16 with llama.cpp's CPU
+ * convention (the query is rounded to f16 before q.k and the softmax weights
+ * before they multiply V, as ggml's mul_mat with an f16 operand does); f16
+ * with query and weights kept in f32 (about half llama.cpp's f16 noise) */
+enum { RT_KV_F32 = 0, RT_KV_F16 = 1, RT_KV_F16_F32Q = 2 };
+
 typedef struct rt_state rt_state;
 rt_state *rt_state_create(const rt_model *m, rt_pool *pool, int ctx_cap, int max_chunk,
                           int kv_f16, char *err, size_t cap);

@@ -357,6 +357,8 @@ static void qk_rope(rt_state *s, int l, int t)
         if (c->qk_norm) head_norm(q + h * hd, w->q_norm);
         rope(q + h * hd, cs, sn);
     }
+    if (s->kv_f16 == RT_KV_F16)   /* llama.cpp's CPU path: q meets an f16 K as f16 */
+        for (int i = 0; i < qd; i++) q[i] = rt_f16_to_f32(rt_f32_to_f16(q[i]));
     for (int h = 0; h < c->n_kv_heads; h++) {
         if (c->qk_norm) head_norm(k + h * hd, w->k_norm);
         rope(k + h * hd, cs, sn);
@@ -422,6 +424,8 @@ static void attn_range(void *ctx, int b, int e)
                 }
                 float inv = 1.0f / rt_softmax_exp(w, len[i], mx);
                 for (int p = 0; p < len[i]; p++) w[p] *= inv;
+                if (s->kv_f16 == RT_KV_F16)   /* llama.cpp: the weights meet an f16 V as f16 */
+                    for (int p = 0; p < len[i]; p++) w[p] = rt_f16_to_f32(rt_f32_to_f16(w[p]));
                 for (int p = len[i]; p < nmax; p++) w[p] = 0.0f;
             }
             rt_attn_values(outs, nq, sc, ws, vb, s->kv_f16, nmax, hd);

@@ -3,8 +3,9 @@
  * driver that hands out chunks of rows to the thread pool.
  *
  * Weights f32/f16 multiply f32 activations with FMA.  Weights q8_0/q4_0 (ggml
- * blocks, used in place) multiply activations quantised to q8 blocks (f32
- * scale) with integer dot products, as ggml's vec_dot_q8_0_q8_0 /
+ * blocks, used in place) multiply activations quantised to q8_0 blocks the way
+ * ggml quantises them (quants from the f32 scale, the scale kept as fp16, see
+ * rt_quant.c) with integer dot products, as ggml's vec_dot_q8_0_q8_0 /
  * vec_dot_q4_0_q8_0 do:  y = sum_b dw_b * da_b * sum_i w_bi * a_bi.
  *
  * AVX-512 (VNNI): groups of 16 blocks.  The 16 weight blocks are unpacked to
@@ -41,7 +42,11 @@
  *   (the decode kernel sums in another order): within the same bounds
  *   (tests: parity of both modes against the reference, 1e-3).
  *   Versus the numpy reference (dev/ref.py: f64 math, dequantised weights,
- *   unquantised activations): f32 ~1e-7, q8_0 / q4_0 ~1e-3 .. 5e-3.
+ *   unquantised activations): f32 ~1e-7, q8_0 / q4_0 ~1e-3 .. 5e-3; against
+ *   tests/reference/lfm2_ref.py rounding activations as ggml does (fp16 block
+ *   scales): ~3e-7 (test_parity_dense_q*).
+ *   Tiny genome (dev/check_paths.sh tiny, fp16 activation scales): q8_0 /
+ *   q4_0 AVX-512 and AVX2 vs scalar <= 6e-8, prefill and decode.
  *   Effect of the weight type itself (same seed, synthetic weights): q8_0 vs
  *   f32 ~1e-2, q4_0 vs f32 ~1e-1 of the largest logit.
  */

@@ -457,10 +457,15 @@ static void act_interleave(rt_act *a, int t)
     }
 }
 
-/* One q8 activation block: d = amax/127 kept in f32, q = round(x/d) (half
- * away from zero, as roundf); returns sum(q).  The SIMD paths compute the same
- * values as the scalar one bit for bit (max is exact; the division, the
- * product and the rounding are the same IEEE operations). */
+/* One q8 activation block, ggml's quantize_row_q8_0_ref convention: the
+ * quants use the f32 scale d = amax/127 (q = round(x * (1/d)), half away from
+ * zero, as roundf), and the block keeps fp16(d), so every dot product uses
+ * the fp16-rounded scale, as ggml's stored block_q8_0 does; returns sum(q).
+ * The SIMD paths compute the same values as the scalar one bit for bit (max
+ * is exact; the division, the product, the rounding and the f16 conversion
+ * are the same IEEE operations). */
+static inline float f16_round(float d) { return rt_f16_to_f32(rt_f32_to_f16(d)); }
+
 #if defined(RT_SIMD_AVX512)
 /* |x| with AVX512F integer logic (the _ps logic ops need AVX512DQ) */
 static inline __m512 abs16(__m512 x, __m512i absmask)
@@ -493,7 +498,7 @@ static inline int quant_block_q8(const float *x, int8_t *q, float *dout)
         _mm_storeu_si128((__m128i *)(void *)(q + 16 * h), _mm512_cvtepi32_epi8(v));
         s = _mm512_add_epi32(s, v);
     }
-    *dout = d;
+    *dout = f16_round(d);
     return _mm512_reduce_add_epi32(s);
 #elif defined(RT_SIMD_AVX2)
     const __m256 absmask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
@@ -524,7 +529,7 @@ static inline int quant_block_q8(const float *x, int8_t *q, float *dout)
     __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
     s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0x4e));
     s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0xb1));
-    *dout = d;
+    *dout = f16_round(d);
     return _mm_cvtsi128_si32(s4);
 #elif defined(RT_SIMD_NEON)
     float32x4_t xv[8], m = vdupq_n_f32(0.0f);
@@ -545,7 +550,7 @@ static inline int quant_block_q8(const float *x, int8_t *q, float *dout)
         vst1_lane_s32((int32_t *)(void *)(q + 4 * k), vreinterpret_s32_s8(v8), 0);
         s = vaddq_s32(s, v);
     }
-    *dout = d;
+    *dout = f16_round(d);
     return vaddvq_s32(s);
 #else
     float amax = 0.0f;
@@ -559,12 +564,13 @@ static inline int quant_block_q8(const float *x, int8_t *q, float *dout)
         q[j] = (int8_t)v;
         sum += v;
     }
-    *dout = d;
+    *dout = f16_round(d);
     return sum;
 #endif
 }
 
-/* q8 activation blocks: d = amax/127 kept in f32, q = round(x/d). */
+/* q8 activation blocks as ggml's q8_0: q = round(x * 127/amax) with the f32
+ * scale, d stored as fp16(amax/127) (kept widened to f32 here). */
 void rt_act_quantize(rt_act *a, int t0, int t1)
 {
     int nb = a->K / RT_QK;

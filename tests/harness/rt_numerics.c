@@ -101,6 +101,19 @@ int main(void)
         for (int j = 0; j < RT_QK; j++) printf(" %d", qs[b * RT_QK + j]);
         printf("\n");
     }
+    /* ggml's convention, checked against the runtime's own copy of
+     * quantize_row_q8_0_ref (rt_quantize_row): same quants, and the scale is
+     * the fp16 of amax/127 (blocks 4 and 5 hold NaN / inf: skipped) */
+    for (int b = 0; b < NB; b++) {
+        if (b == 4 || b == 5) continue;
+        uint8_t blk[RT_Q8_BYTES];
+        rt_quantize_row(RT_Q8_0, x + b * RT_QK, blk, RT_QK);
+        uint16_t h;
+        memcpy(&h, blk, 2);
+        int same = rt_f16_to_f32(h) == d[b] || (d[b] != d[b] && rt_f16_to_f32(h) != rt_f16_to_f32(h));
+        same = same && memcmp(blk + 2, qs + b * RT_QK, RT_QK) == 0;
+        printf("block %d ggml_q8_0_ref %s\n", b, same ? "same" : "DIFFERENT");
+    }
     fill_silu(g, u);
     rt_silu_mul(g, u, NS);
     for (int i = 0; i < NS; i++) {
