@@ -225,12 +225,13 @@ static const tinfo *tensor(gguf *g, const char *name, int nd, const uint64_t *ne
     for (int d = 0; d < 4; d++) ok &= t->ne[d] == (d < nd ? ne[d] : 1);
     if (!ok) { gerr(g, "tensor '%s' has shape {%s}, the genome needs {%s}", name, got, want); return NULL; }
     if (!rt_type_supported(t->type) && t->type != RT_BF16) {
-        gerr(g, "tensor '%s' has ggml type %d, supported: f32 (0), f16 (1), q4_0 (2), q8_0 (8), bf16 (30); "
-             "requantise with llama-quantize --pure to one of them", name, t->type);
+        gerr(g, "tensor '%s' has ggml type %d, supported: f32 (0), f16 (1), q4_0 (2), q8_0 (8), q4_K (12), "
+             "q5_K (13), q6_K (14), bf16 (30); requantise with llama-quantize to one of them", name, t->type);
         return NULL;
     }
     size_t rb = rt_row_bytes(t->type, (int)t->ne[0]);
-    if (!rb) { gerr(g, "tensor '%s': row of %llu is not a multiple of 32 for %s", name, (unsigned long long)t->ne[0], rt_type_name(t->type)); return NULL; }
+    if (!rb) { gerr(g, "tensor '%s': row of %llu is not a multiple of %d for %s", name, (unsigned long long)t->ne[0],
+                    rt_type_is_k(t->type) ? RT_QKK : RT_QK, rt_type_name(t->type)); return NULL; }
     uint64_t rows = t->ne[1] * t->ne[2] * t->ne[3];
     if (rows > (uint64_t)SIZE_MAX / rb) { gerr(g, "tensor '%s' too large", name); return NULL; }
     *bytes = (size_t)rows * rb;

@@ -73,6 +73,9 @@ static void gen_range(void *ctx, int b, int e)
 static int gen_tensor(rt_model *m, rt_pool *pool, uint64_t seed, uint64_t tid, int type, int rows,
                       int cols, float center, float scale, rt_mat *out, char *err, size_t cap)
 {
+    /* k-quants need rows of multiples of 256; shorter or odd rows fall back
+     * to q8_0 (llama-quantize also falls back to a 32-block type there) */
+    if (rt_type_is_k(type) && cols % RT_QKK) type = RT_Q8_0;
     size_t rb = rt_row_bytes(type, cols);
     if (rb == 0) {
         snprintf(err, cap, "weights: row length %d is not a multiple of 32, required by %s", cols,
