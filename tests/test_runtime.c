@@ -1087,6 +1087,7 @@ static void test_q4_repacked_weights(void **state)
 }
 
 /* The variant must reject the file with exit 1 and a message, never crash. */
+#define RT_TYPE_Q4_K_FOR_TEST 12u
 static void expect_rejected(const char *exe, const char *gguf, const char *what)
 {
     char out[512];
@@ -1098,6 +1099,85 @@ static void expect_rejected(const char *exe, const char *gguf, const char *what)
     if (r.exit_code != 1) fail_msg("%s: exit %d (want 1), stderr: %s", what, r.exit_code, r.err);
     if (r.err_len < 8) fail_msg("%s: no error message", what);
     sh_proc_result_free(&r);
+}
+
+/* like expect_rejected, and the message names the problem (needle) */
+static void expect_rejected_msg(const char *exe, const char *gguf, const char *what, const char *needle)
+{
+    char out[512];
+    path_in_tmp(out, sizeof out, "bad.out");
+    char *argv[] = {(char *)exe, "logits", "--tokens", "1,2,3", "--gguf", (char *)gguf, "--out", out, NULL};
+    sh_proc_result r;
+    run(argv, 60, &r);
+    if (!r.exited) fail_msg("%s: variant killed by signal %d", what, r.signal);
+    if (r.exit_code != 1) fail_msg("%s: exit %d (want 1), stderr: %s", what, r.exit_code, r.err);
+    if (!r.err || !strstr(r.err, needle)) fail_msg("%s: message lacks '%s': %s", what, needle, r.err ? r.err : "");
+    sh_proc_result_free(&r);
+}
+
+/* sets the ggml type of tensor `name` in a GGUF image (its tensor-info record) */
+static void retype(unsigned char *c, size_t n, const char *name, uint32_t type)
+{
+    size_t len = strlen(name);
+    for (size_t i = 8; i + len + 4 < n; i++) {
+        uint64_t sl;
+        memcpy(&sl, c + i - 8, 8);
+        if (sl != len || memcmp(c + i, name, len)) continue;
+        uint32_t nd;
+        memcpy(&nd, c + i + len, 4);
+        assert_true(nd >= 1 && nd <= 4);
+        memcpy(c + i + len + 4 + 8 * (size_t)nd, &type, 4);
+        return;
+    }
+    fail_msg("tensor %s not found in the GGUF image", name);
+}
+
+/* k-quant files: truncated data, unsupported neighbouring types, k-quant
+ * types on rows that are not multiples of 256 or on norm vectors */
+static void test_malformed_kquant_gguf_rejected(void **state)
+{
+    (void)state;
+    char good[512], bad[512], dense[512], ref[512];
+    path_in_tmp(good, sizeof good, "kq_good.gguf");
+    path_in_tmp(bad, sizeof bad, "kq_bad.gguf");
+    char *exe = build(G_KQ, "native");
+    export_synthetic(exe, good, "q5_k", "3");
+    size_t n;
+    unsigned char *b = slurp(good, &n), *c = malloc(n);
+    assert_non_null(c);
+    size_t cuts[] = {n / 3, n / 2, n - 4096, n - 177};   /* the file ends in < 32 bytes of padding */
+    for (size_t i = 0; i < sizeof cuts / sizeof cuts[0]; i++) {
+        char what[64];
+        snprintf(what, sizeof what, "q5_K file truncated at %zu of %zu", cuts[i], n);
+        write_bytes(bad, b, cuts[i]);
+        expect_rejected_msg(exe, bad, what, "past the end");
+    }
+    const uint32_t unsupported[] = {15 /* q8_K */, 10 /* q2_K */, 11 /* q3_K */, 16, 99, 0xffffffffu};
+    for (size_t i = 0; i < sizeof unsupported / sizeof unsupported[0]; i++) {
+        memcpy(c, b, n);
+        retype(c, n, "blk.1.ffn_down.weight", unsupported[i]);
+        write_bytes(bad, c, n);
+        expect_rejected_msg(exe, bad, "unsupported type", "ggml type");
+    }
+    memcpy(c, b, n);
+    retype(c, n, "blk.0.attn_norm.weight", RT_TYPE_Q4_K_FOR_TEST);
+    write_bytes(bad, c, n);
+    expect_rejected_msg(exe, bad, "q4_K norm vector", "must be f32");
+    /* a row of 64 elements cannot hold q4_K super-blocks */
+    path_in_tmp(dense, sizeof dense, "kq_dense.gguf");
+    path_in_tmp(ref, sizeof ref, "kq_dense.ref");
+    reference(G_DENSE, 23, "f32", dense, ref, NULL);
+    char *de = build(G_DENSE, "native");
+    size_t nd;
+    unsigned char *db = slurp(dense, &nd);
+    retype(db, nd, "blk.0.ffn_gate.weight", RT_TYPE_Q4_K_FOR_TEST);
+    write_bytes(bad, db, nd);
+    expect_rejected_msg(de, bad, "q4_K row of 64", "not a multiple of 256");
+    /* the good file still loads */
+    size_t nv;
+    float *v = variant_logits(exe, "kq_good.out", &nv, "--gguf", good, (const char *)NULL);
+    free(v);
+    free(b); free(c); free(db); free(exe); free(de);
 }
 
 static void test_malformed_gguf_rejected(void **state)
@@ -1319,6 +1399,7 @@ int main(void)
         cmocka_unit_test(test_kquant_parity),
         cmocka_unit_test(test_kquant_paths_bit_identical),
         cmocka_unit_test(test_malformed_gguf_rejected),
+        cmocka_unit_test(test_malformed_kquant_gguf_rejected),
         cmocka_unit_test(test_bench_json),
         cmocka_unit_test(test_peak_rss_bound),
     };
