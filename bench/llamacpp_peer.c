@@ -11,9 +11,10 @@
  *   llamacpp_peer logits LIBDIR FILE.gguf TOKENS OUT.f32 [prefill|decode] [THREADS]
  *       logits of every position of TOKENS (comma-separated ids) as f32 [n][V]
  *   llamacpp_peer bench  LIBDIR FILE.gguf PROMPT GEN THREADS REPS
- *       llama-bench's pp/tg measurement: PROMPT tokens in one batch (n_batch =
- *       n_ubatch = PROMPT), then GEN single-token decodes, on a cleared cache,
- *       one warm-up run first; prints JSON with tokens/s of every repetition.
+ *       llama-bench's pp/tg measurements: pp = PROMPT random tokens in one batch
+ *       (n_batch = n_ubatch = PROMPT) on a cleared cache; tg = GEN single-token
+ *       decodes from an empty cache; one warm-up run of each first; prints JSON
+ *       with tokens/s of every repetition.
  * Build: cc -O2 -o llamacpp_peer llamacpp_peer.c -ldl */
 #define _POSIX_C_SOURCE 200809L
 #include <dlfcn.h>
@@ -211,7 +212,7 @@ int main(int argc, char **argv)
     if (!strcmp(argv[1], "bench") && argc >= 8) {
         int prompt = atoi(argv[4]), gen = atoi(argv[5]), threads = atoi(argv[6]), reps = atoi(argv[7]);
         if (prompt < 1 || gen < 1 || threads < 1 || reps < 1) { fprintf(stderr, "llamacpp_peer: bad numbers\n"); return 2; }
-        open_model(argv[3], (uint32_t)(prompt + gen), (uint32_t)prompt, threads);
+        open_model(argv[3], (uint32_t)(prompt > gen ? prompt : gen) + 16, (uint32_t)prompt, threads);
         int V = p_vocab_n(p_model_vocab(g_model));
         int32_t *tok = malloc((size_t)prompt * sizeof *tok);
         if (!tok) return 1;
@@ -224,13 +225,15 @@ int main(int argc, char **argv)
             double t0 = now();
             run_batch(tok, prompt, 0, 0);
             double t1 = now();
-            int32_t t = tok[prompt - 1];
+            p_memory_clear(p_get_memory(g_ctx), 1);
+            int32_t t = tok[0];
+            double t2 = now();
             for (int i = 0; i < gen; i++) {
-                run_batch(&t, 1, prompt + i, 0);
+                run_batch(&t, 1, i, 0);
                 t = (t * 7 + 13) % V;
             }
-            double t2 = now();
-            if (r >= 0) { pp[r] = prompt / (t1 - t0); tg[r] = gen / (t2 - t1); }
+            double t3 = now();
+            if (r >= 0) { pp[r] = prompt / (t1 - t0); tg[r] = gen / (t3 - t2); }
         }
         printf("{\"commit\":");
         json_str(p_commit ? p_commit() : "unknown");

@@ -472,6 +472,8 @@ static void test_gguf_layout(void **state)
     assert_non_null(arch);
     assert_int_equal(arch->type, SH_GGUF_STRING);
     assert_string_equal(arch->str, "lfm2moe");
+    check_u32(&f, "general.file_type", 2);              /* LLAMA_FTYPE_MOSTLY_Q4_0 */
+    check_u32(&f, "general.quantization_version", 2);
     check_u32(&f, "lfm2moe.context_length", 512);
     check_u32(&f, "lfm2moe.embedding_length", 64);
     check_u32(&f, "lfm2moe.block_count", 3);

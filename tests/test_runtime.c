@@ -964,6 +964,11 @@ static void test_kquant_parity(void **state)
         const tg_tensor *wt = tg_tensor_find(&f, "blk.0.ffn_down.weight");
         assert_non_null(wt);
         assert_int_equal(wt->type, ggml_type[t]);   /* really stored as the k-quant */
+        const uint32_t ftype[] = {14, 16, 18};       /* LLAMA_FTYPE_MOSTLY_Q4_K_S, Q5_K_S, Q6_K */
+        const tg_kv *ft = tg_kv_find(&f, "general.file_type"), *qv = tg_kv_find(&f, "general.quantization_version");
+        assert_non_null(ft); assert_non_null(qv);
+        assert_int_equal(ft->u, ftype[t]);
+        assert_int_equal(qv->u, 2);
         tg_free(&f);
         size_t na, nd, nr, nq;
         float *a = variant_logits(exe, "kq_pre.out", &na, "--gguf", gguf, (const char *)NULL);

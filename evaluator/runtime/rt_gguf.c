@@ -577,7 +577,24 @@ int rt_model_export_gguf(const rt_model *m, const char *path, char *err, size_t 
     FILE *f = fopen(path, "wb");
     if (!f) { snprintf(err, cap, "export: cannot create %s: %s", path, strerror(errno)); return -1; }
     wr w = { f, 0, 0 };
-    int nkv = 15 + (has_moe ? 5 : 0);
+    int nkv = 17 + (has_moe ? 5 : 0);
+    /* general.file_type: the llama_ftype of the type holding most matrix bytes
+     * (q4_K / q5_K with q6_K beside them: the _M mixes, else _S) */
+    uint64_t by[64] = {0};
+    for (int i = 0; i < nt; i++)
+        if (ts[i].nd >= 2 && ts[i].type >= 0 && ts[i].type < 64) by[ts[i].type] += ts[i].bytes;
+    int main_t = RT_F32;
+    for (int t = 0; t < 64; t++) if (by[t] > by[main_t]) main_t = t;
+    uint32_t ftype = 0;
+    switch (main_t) {
+    case RT_F16: ftype = 1; break;
+    case RT_Q4_0: ftype = 2; break;
+    case RT_Q8_0: ftype = 7; break;
+    case RT_Q4_K: ftype = by[RT_Q6_K] ? 15 : 14; break;
+    case RT_Q5_K: ftype = by[RT_Q6_K] ? 17 : 16; break;
+    case RT_Q6_K: ftype = 18; break;
+    default: ftype = 0; break;
+    }
     w_bytes(&w, "GGUF", 4);
     w_u32(&w, 3);
     w_u64(&w, (uint64_t)nt);
@@ -587,6 +604,8 @@ int rt_model_export_gguf(const rt_model *m, const char *path, char *err, size_t 
     kv_str(&w, "general.architecture", arch);
     kv_str(&w, "general.name", "starhil synthetic " SHV_GENOME_HASH);
     kv_u32(&w, "general.alignment", 32);
+    kv_u32(&w, "general.file_type", ftype);
+    kv_u32(&w, "general.quantization_version", 2);   /* ggml's block formats, version 2 */
     kv_u32(&w, K_("context_length"), (uint32_t)SHV_MAX_CONTEXT);
     kv_u32(&w, K_("embedding_length"), (uint32_t)H);
     kv_u32(&w, K_("block_count"), SHV_N_LAYERS);
