@@ -20,7 +20,7 @@ static void usage(FILE *f)
         "       starhil genome text GENOME        canonical one-line text form\n"
         "       starhil genome json GENOME        JSON form\n"
         "       starhil genome hash GENOME        64-bit identity (hex)\n"
-        "       starhil genome import CONFIG.json [--json]   from a Hugging Face LFM2 config\n\n"
+        "       starhil genome import CONFIG.json|FILE.gguf [--json]   from a Hugging Face LFM2 config or a GGUF\n\n"
         "GENOME is a preset name (see `genome list`), a file holding the text or JSON\n"
         "form, or the text form itself, e.g.\n"
         "  'd=256 v=4096 hd=64 | conv(3)/swiglu(768)*2 gqa(4,2,qk)/swiglu(768)'\n"

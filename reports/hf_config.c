@@ -2,6 +2,7 @@
  * Lfm2MoeConfig), plus `starhil genome import`.  Field list and semantics
  * follow sections 2 and 3.5 of shared/reference/lfm2-architecture.md. */
 #include "reports/hf_config.h"
+#include "reports/gguf_meta.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -460,10 +461,11 @@ int sh_hf_config_import_file(const char *path, sh_genome *out, sh_err *err)
 
 static void import_usage(FILE *f)
 {
-    fprintf(f, "usage: starhil genome import CONFIG.JSON [--json]\n"
+    fprintf(f, "usage: starhil genome import CONFIG.JSON|FILE.gguf [--json]\n"
                "Turns a Hugging Face LFM2 config.json (model_type lfm2 or lfm2_moe, legacy keys\n"
-               "block_ff_dim / full_attn_idxs / tie_embedding included) into a genome and prints\n"
-               "its canonical text (or its JSON form with --json).\n");
+               "block_ff_dim / full_attn_idxs / tie_embedding included) or the metadata of a GGUF\n"
+               "file (architectures lfm2, lfm2moe, qwen3, llama; only the header is read) into a\n"
+               "genome and prints its canonical text (or its JSON form with --json).\n");
 }
 
 int sh_cmd_genome_import(int argc, char **argv)
@@ -483,7 +485,12 @@ int sh_cmd_genome_import(int argc, char **argv)
     if (!path) { import_usage(stderr); return 2; }
     sh_err err = {{0}};
     static sh_genome g;
-    if (sh_hf_config_import_file(path, &g, &err) != 0) {
+    char magic[4] = {0};
+    FILE *mf = fopen(path, "rb");
+    if (mf) { if (fread(magic, 1, 4, mf) != 4) magic[0] = 0; fclose(mf); }
+    int rc = !memcmp(magic, "GGUF", 4) ? sh_gguf_import_genome_file(path, &g, &err)
+                                       : sh_hf_config_import_file(path, &g, &err);
+    if (rc != 0) {
         fprintf(stderr, "starhil genome import: %s\n", err.msg);
         return 1;
     }
