@@ -951,9 +951,9 @@ static void test_kquant_parity(void **state)
 {
     (void)state;
     char *exe = build(G_KQ, "native");
-    const char *types[] = {"q4_k", "q5_k", "q6_k"};
-    const int ggml_type[] = {12, 13, 14};
-    for (int t = 0; t < 3; t++) {
+    const char *types[] = {"q4_k", "q5_k", "q6_k", "q4_k_m"};
+    const int ggml_type[] = {12, 13, 14, 12};
+    for (int t = 0; t < 4; t++) {
         char gguf[512], name[64];
         snprintf(name, sizeof name, "kq_%s.gguf", types[t]);
         path_in_tmp(gguf, sizeof gguf, name);
@@ -964,11 +964,17 @@ static void test_kquant_parity(void **state)
         const tg_tensor *wt = tg_tensor_find(&f, "blk.0.ffn_down.weight");
         assert_non_null(wt);
         assert_int_equal(wt->type, ggml_type[t]);   /* really stored as the k-quant */
-        const uint32_t ftype[] = {14, 16, 18};       /* LLAMA_FTYPE_MOSTLY_Q4_K_S, Q5_K_S, Q6_K */
+        const uint32_t ftype[] = {14, 16, 18, 15};   /* LLAMA_FTYPE_MOSTLY_Q4_K_S, Q5_K_S, Q6_K, Q4_K_M */
         const tg_kv *ft = tg_kv_find(&f, "general.file_type"), *qv = tg_kv_find(&f, "general.quantization_version");
         assert_non_null(ft); assert_non_null(qv);
         assert_int_equal(ft->u, ftype[t]);
         assert_int_equal(qv->u, 2);
+        if (t == 3) {   /* the Q4_K_M mix: q6_K for the tied embedding and the last layer's ffn_down */
+            const tg_tensor *e = tg_tensor_find(&f, "token_embd.weight"), *d3 = tg_tensor_find(&f, "blk.2.ffn_down_exps.weight");
+            assert_non_null(e); assert_non_null(d3);
+            assert_int_equal(e->type, 14);
+            assert_int_equal(d3->type, 14);
+        }
         tg_free(&f);
         size_t na, nd, nr, nq;
         float *a = variant_logits(exe, "kq_pre.out", &na, "--gguf", gguf, (const char *)NULL);

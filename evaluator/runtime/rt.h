@@ -67,6 +67,11 @@ enum { RT_F32 = 0, RT_F16 = 1, RT_Q4_0 = 2, RT_Q8_0 = 8,
 #define RT_Q5K_BYTES 176
 #define RT_Q6K_BYTES 210
 static inline int rt_type_is_k(int t) { return t == RT_Q4_K || t == RT_Q5_K || t == RT_Q6_K; }
+/* synthetic weights only: llama-quantize's Q4_K_M / Q5_K_M mixes (q6_K for the
+ * output / tied embedding and for attn_v and ffn_down in the layers its
+ * use_more_bits rule picks, q4_K / q5_K elsewhere) */
+#define RT_MIX_Q4_K_M 1015
+#define RT_MIX_Q5_K_M 1017
 
 void *rt_alloc64(size_t bytes);
 const char *rt_type_name(int type);

@@ -37,7 +37,7 @@ static int usage(const char *msg)
     if (msg) fprintf(stderr, "variant: %s\n", msg);
     fprintf(out,
             "usage: variant bench  [--prompt N=512] [--gen N=128] [--depth N=0] [--threads N]\n"
-            "                      [--reps N=5] [--warmup N=1] [--cpus LIST] [--wtype f32|f16|q8_0|q4_0|q4_k|q5_k|q6_k]\n"
+            "                      [--reps N=5] [--warmup N=1] [--cpus LIST] [--wtype f32|f16|q8_0|q4_0|q4_k|q5_k|q6_k|q4_k_m|q5_k_m]\n"
             "                      [--kvtype f32|f16|f16-f32q] [--seed S=1] [--gguf FILE]\n"
             "       variant logits --tokens 1,2,3 [--wtype T] [--seed S] [--gguf FILE]\n"
             "                      [--mode prefill|decode] [--out FILE] [--all] [--threads N] [--cpus LIST]\n"
@@ -89,7 +89,7 @@ static int parse_opts(int argc, char **argv, opts *o)
             if (errno || end == v || *end) { fprintf(stderr, "variant: --seed: bad value '%s'\n", v); return 2; }
             o->seed = s;
         } else if (!strcmp(k, "--wtype")) {
-            if ((o->wtype = rt_type_parse(v)) < 0) { fprintf(stderr, "variant: --wtype: unknown type '%s' (f32|f16|q8_0|q4_0|q4_k|q5_k|q6_k)\n", v); return 2; }
+            if ((o->wtype = rt_type_parse(v)) < 0) { fprintf(stderr, "variant: --wtype: unknown type '%s' (f32|f16|q8_0|q4_0|q4_k|q5_k|q6_k|q4_k_m|q5_k_m)\n", v); return 2; }
         } else if (!strcmp(k, "--kvtype")) {
             if (!strcmp(v, "f32")) o->kv_f16 = 0;
             else if (!strcmp(v, "f16")) o->kv_f16 = RT_KV_F16;
@@ -533,7 +533,7 @@ static int mode_info(void)
     printf(",\"build\":");
     print_build(stdout);
     printf(",\"n_layers\":%d,\"hidden\":%d,\"vocab\":%d,\"head_dim\":%d,\"tied\":%d,"
-           "\"wtypes\":[\"f32\",\"f16\",\"q8_0\",\"q4_0\",\"q4_k\",\"q5_k\",\"q6_k\"],\"kvtypes\":[\"f32\",\"f16\",\"f16-f32q\"]}\n",
+           "\"wtypes\":[\"f32\",\"f16\",\"q8_0\",\"q4_0\",\"q4_k\",\"q5_k\",\"q6_k\",\"q4_k_m\",\"q5_k_m\"],\"kvtypes\":[\"f32\",\"f16\",\"f16-f32q\"]}\n",
            SHV_N_LAYERS, SHV_HIDDEN, SHV_VOCAB, SHV_HEAD_DIM, SHV_TIED);
     return 0;
 }

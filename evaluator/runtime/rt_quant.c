@@ -27,6 +27,8 @@ const char *rt_type_name(int type)
     case RT_Q4_K: return "q4_k";
     case RT_Q5_K: return "q5_k";
     case RT_Q6_K: return "q6_k";
+    case RT_MIX_Q4_K_M: return "q4_k_m";
+    case RT_MIX_Q5_K_M: return "q5_k_m";
     default: return "unknown";
     }
 }
@@ -40,6 +42,8 @@ int rt_type_parse(const char *s)
     if (!strcmp(s, "q4_k") || !strcmp(s, "q4_K")) return RT_Q4_K;
     if (!strcmp(s, "q5_k") || !strcmp(s, "q5_K")) return RT_Q5_K;
     if (!strcmp(s, "q6_k") || !strcmp(s, "q6_K")) return RT_Q6_K;
+    if (!strcmp(s, "q4_k_m") || !strcmp(s, "Q4_K_M")) return RT_MIX_Q4_K_M;
+    if (!strcmp(s, "q5_k_m") || !strcmp(s, "Q5_K_M")) return RT_MIX_Q5_K_M;
     return -1;
 }
 
