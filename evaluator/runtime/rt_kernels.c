@@ -921,7 +921,8 @@ static void mm_quant(const rt_mat *w, const rt_act *a, int r0, int r1, int t0, i
  *   msum = sum_j m_j * (bsum_2j + bsum_2j+1)                       (q4_K, q5_K)
  * are exact on every path (only the u.q dot uses SIMD), and
  *   y += (d_act * d) * isum;  y -= (d_act * dmin) * msum
- * runs in the same scalar order everywhere: every build gives the same bits.
+ * runs in the same scalar order everywhere: every build gives the same bits
+ * for these products (the f32 parts of a model may still differ, see above).
  */
 typedef struct kunp {
     uint8_t *u; int16_t *sc, *mn; float *d, *dm;
@@ -1042,10 +1043,56 @@ static inline float k_row_token(int type, const kunp *k, int nsb, const rt_act *
     return acc;
 }
 
+#if defined(RT_SIMD_AVX512) || defined(RT_SIMD_AVX2)
+/* q4_K straight from the packed nibbles (no unpacking to memory): the same
+ * integer sums and the same float steps as k_row_token, so the same bits */
+static inline float q4k_row_token(const uint8_t *row, int nsb, const rt_act *a, int t)
+{
+    const int8_t *q = a->kq + (size_t)t * a->K;
+    const float *yd = a->kd + (size_t)t * nsb;
+    const int16_t *bs = a->kbs + (size_t)t * nsb * 16;
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    float acc = 0.0f;
+    for (int s = 0; s < nsb; s++) {
+        const uint8_t *b = row + (size_t)s * RT_Q4K_BYTES;
+        const int8_t *qs = q + (size_t)s * RT_QKK;
+        const int16_t *bb = bs + (size_t)s * 16;
+        int sc[8], mn[8];
+        for (int j = 0; j < 8; j++) rt_k_scale_min(b + 4, j, &sc[j], &mn[j]);
+        __m256i vacc = _mm256_setzero_si256();
+        for (int c = 0; c < 4; c++) {
+            __m256i qv = _mm256_loadu_si256((const __m256i *)(const void *)(b + 16 + 32 * c));
+            __m256i lo = _mm256_and_si256(qv, m4), hi = _mm256_and_si256(_mm256_srli_epi16(qv, 4), m4);
+            __m256i a0 = _mm256_loadu_si256((const __m256i *)(const void *)(qs + 64 * c));
+            __m256i a1 = _mm256_loadu_si256((const __m256i *)(const void *)(qs + 64 * c + 32));
+            vacc = _mm256_add_epi32(vacc, _mm256_madd_epi16(_mm256_maddubs_epi16(lo, a0), _mm256_set1_epi16((short)sc[2 * c])));
+            vacc = _mm256_add_epi32(vacc, _mm256_madd_epi16(_mm256_maddubs_epi16(hi, a1), _mm256_set1_epi16((short)sc[2 * c + 1])));
+        }
+        __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(vacc), _mm256_extracti128_si256(vacc, 1));
+        s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0x4e));
+        s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0xb1));
+        int32_t isum = _mm_cvtsi128_si32(s4), msum = 0;
+        for (int j = 0; j < 8; j++) msum += (int32_t)mn[j] * (bb[2 * j] + bb[2 * j + 1]);
+        acc += (yd[s] * ld_f16(b)) * (float)isum;
+        acc -= (yd[s] * ld_f16(b + 2)) * (float)msum;
+    }
+    return acc;
+}
+#endif
+
 static void mm_kquant(const rt_mat *w, const rt_act *a, int r0, int r1, int t0, int t1,
                       float *y, size_t ldy)
 {
     int K = w->cols, nsb = K / RT_QKK;
+#if defined(RT_SIMD_AVX512) || defined(RT_SIMD_AVX2)
+    if (w->type == RT_Q4_K) {
+        for (int r = r0; r < r1; r++) {
+            const uint8_t *row = w->data + (size_t)r * w->row_bytes;
+            for (int t = t0; t < t1; t++) y[(size_t)t * ldy + r] = q4k_row_token(row, nsb, a, t);
+        }
+        return;
+    }
+#endif
     /* u (K bytes), sc (K/16 int16), mn (K/32 int16), d and dm (nsb floats) */
     size_t need = (size_t)K + (size_t)K / 8 + (size_t)K / 16 + (size_t)nsb * 8 + 64;
     float *buf = scratch(need / 4 + 1);
