@@ -92,7 +92,7 @@ int main(void)
     static int8_t qs[NB * RT_QK];
     static float d[NB], ds[NB];
     fill_blocks(x);
-    rt_act a = { 1, NB * RT_QK, x, NB * RT_QK, qs, d, ds, NULL, NULL, 0, 0 };
+    rt_act a = { 1, NB * RT_QK, x, NB * RT_QK, qs, d, ds, NULL, NULL, 0, 0, NULL, NULL, NULL, 0 };
     rt_act_quantize(&a, 0, 1);
     printf("simd %s\n", RT_SIMD_NAME);
     for (int b = 0; b < NB; b++) {
