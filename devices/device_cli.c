@@ -722,8 +722,8 @@ static void usage_measure(FILE *f)
 {
     fprintf(f,
         "usage: starhil measure GENOME [--device NAME=local] [--prompt N=512] [--gen N=128]\n"
-        "                       [--depth N=0] [--threads N] [--wtype f32|f16|q8_0|q4_0 (q4_0)]\n"
-        "                       [--kvtype f32|f16] [--tolerance X=0.02] [--min-reps N=3]\n"
+        "                       [--depth N=0] [--threads N] [--wtype f32|f16|q8_0|q4_0|q4_k|q5_k|q6_k (q4_0)]\n"
+        "                       [--kvtype f32|f16 (f16: llama.cpp's CPU convention)] [--tolerance X=0.02] [--min-reps N=3]\n"
         "                       [--max-reps N=30] [--reps-per-run N=3] [--cooldown S]\n"
         "                       [--timeout S=600] [--retries N=2] [--backoff S=1] [--run ID]\n"
         "                       [--reference GENOME --every K] [--exe VARIANT] [--force]\n"
@@ -784,7 +784,12 @@ static int parse_measure_opts(const char *cmd, int argc, char **argv, int *i, sh
     }
     if ((v = optval(argc, argv, i, "--wtype", &miss))) {
         sh_dtype t;
-        if (sh_dtype_parse(v, &t)) { fprintf(stderr, "starhil %s: unknown weight type '%s'\n", cmd, v); return -1; }
+        /* the k-quants are runtime weight types only (no genome dtype): passed to the variant */
+        bool kq = !strcmp(v, "q4_k") || !strcmp(v, "q5_k") || !strcmp(v, "q6_k");
+        if (!kq && sh_dtype_parse(v, &t)) {
+            fprintf(stderr, "starhil %s: unknown weight type '%s' (f32, f16, q8_0, q4_0, q4_k, q5_k, q6_k)\n", cmd, v);
+            return -1;
+        }
         o->wtype = v;
         return 0;
     }

@@ -263,6 +263,12 @@ static void write_kvs(writer *w, const meta *m)
     kv_str(w, "general.architecture", arch);
     kv_str(w, "general.name", "starhil synthetic");
     kv_u32(w, "general.alignment", SH_GGUF_ALIGNMENT);
+    /* llama_ftype of the matrices (ALL_F32 0, MOSTLY_F16 1, MOSTLY_Q4_0 2,
+     * MOSTLY_Q8_0 7) and ggml's quantisation format version (2) */
+    uint32_t ftype = m->o->wtype == SH_DTYPE_F16 ? 1 : m->o->wtype == SH_DTYPE_Q8_0 ? 7
+                   : m->o->wtype == SH_DTYPE_Q4_0 ? 2 : 0;
+    kv_u32(w, "general.file_type", ftype);
+    kv_u32(w, "general.quantization_version", 2);
     kv_u32(w, K("context_length"), (uint32_t)g->max_context);
     kv_u32(w, K("embedding_length"), (uint32_t)g->hidden);
     kv_u32(w, K("block_count"), (uint32_t)g->n_layers);

@@ -2,6 +2,7 @@
  * Lfm2MoeConfig), plus `starhil genome import`.  Field list and semantics
  * follow sections 2 and 3.5 of shared/reference/lfm2-architecture.md. */
 #include "reports/hf_config.h"
+#include "reports/gguf_meta.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -525,14 +526,15 @@ int sh_hf_config_import_file_ex(const char *path, const sh_hf_import_opts *o, sh
 
 static void import_usage(FILE *f)
 {
-    fprintf(f, "usage: starhil genome import CONFIG.JSON [--strict] [--json]\n\n"
+    fprintf(f, "usage: starhil genome import CONFIG.JSON|FILE.gguf [--strict] [--json]\n\n"
                "Turns a Hugging Face LFM2 config.json (model_type lfm2 or lfm2_moe, legacy keys\n"
-               "block_ff_dim / full_attn_idxs / tie_embedding included) into a genome and prints\n"
-               "its canonical text (or its JSON form with --json).  A field the file does not give\n"
-               "is filled with transformers' default, with a warning on stderr naming it.\n"
-               "A GGUF file is refused (\"this is a GGUF file\").\n\n"
+               "block_ff_dim / full_attn_idxs / tie_embedding included) or the metadata of a GGUF\n"
+               "file (architectures lfm2, lfm2moe, qwen3, llama; only the header is read) into a\n"
+               "genome and prints its canonical text (or its JSON form with --json).  A field a\n"
+               "config.json does not give is filled with transformers' default, with a warning\n"
+               "on stderr naming it.\n\n"
                "options:\n"
-               "  --strict   a missing field is an error instead of a warning\n"
+               "  --strict   a missing config field is an error instead of a warning\n"
                "  --json     print the genome as JSON\n");
 }
 
@@ -561,7 +563,12 @@ int sh_cmd_genome_import(int argc, char **argv)
     sh_err err = {{0}};
     static sh_genome g;
     sh_hf_import_opts o = {.strict = strict, .on_default = warn_default, .ctx = (void *)path};
-    if (sh_hf_config_import_file_ex(path, &o, &g, &err) != 0) {
+    char magic[4] = {0};
+    FILE *mf = fopen(path, "rb");
+    if (mf) { if (fread(magic, 1, 4, mf) != 4) magic[0] = 0; fclose(mf); }
+    int rc = !memcmp(magic, "GGUF", 4) ? sh_gguf_import_genome_file(path, &g, &err)
+                                       : sh_hf_config_import_file_ex(path, &o, &g, &err);
+    if (rc != 0) {
         fprintf(stderr, "starhil genome import: %s\n", err.msg);
         return 1;
     }

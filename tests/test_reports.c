@@ -24,6 +24,7 @@
 #include "genome/genome.h"
 #include "tests/helpers/reports_gguf.h"
 #include "reports/gguf_synth.h"
+#include "reports/gguf_meta.h"
 #include "reports/gguf_write.h"
 #include "reports/hf_config.h"
 #include "reports/report_assets.h"
@@ -490,6 +491,112 @@ static void check_tensor(const tg_file *f, const char *name, uint32_t type, uint
     assert_int_equal(t->offset % 32, 0);
 }
 
+/* ---- genome import from GGUF metadata -------------------------------------------------- */
+
+/* a minimal GGUF: the given u32/f32 keys, a string architecture, an optional
+ * per-layer head_count_kv array, tensor infos only (no data) */
+typedef struct mini_kv { const char *key; int f32; double v; } mini_kv;
+static void put_bytes(FILE *f, const void *p, size_t n) { assert_int_equal(fwrite(p, 1, n, f), n); }
+static void put32(FILE *f, uint32_t v) { put_bytes(f, &v, 4); }
+static void put64(FILE *f, uint64_t v) { put_bytes(f, &v, 8); }
+static void putstr(FILE *f, const char *s) { put64(f, strlen(s)); put_bytes(f, s, strlen(s)); }
+static void mini_gguf(const char *path, const char *arch, const mini_kv *kv, int nkv, int H, int V, int untied)
+{
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    put_bytes(f, "GGUF", 4); put32(f, 3);
+    put64(f, untied ? 2 : 1);
+    put64(f, (uint64_t)nkv + 1);
+    putstr(f, "general.architecture"); put32(f, 8); putstr(f, arch);
+    for (int i = 0; i < nkv; i++) {
+        char key[128];
+        snprintf(key, sizeof key, "%s.%s", arch, kv[i].key);
+        putstr(f, key);
+        if (kv[i].f32) { float x = (float)kv[i].v; put32(f, 6); put_bytes(f, &x, 4); }
+        else { put32(f, 4); put32(f, (uint32_t)kv[i].v); }
+    }
+    const char *names[2] = {"token_embd.weight", "output.weight"};
+    for (int t = 0; t < (untied ? 2 : 1); t++) {
+        putstr(f, names[t]); put32(f, 2); put64(f, (uint64_t)H); put64(f, (uint64_t)V); put32(f, 0);
+        put64(f, (uint64_t)t * (uint64_t)H * (uint64_t)V * 4);
+    }
+    assert_int_equal(fclose(f), 0);
+}
+
+static void expect_import(const char *path, const char *want_text)
+{
+    sh_genome g, w;
+    sh_err err = {{0}};
+    if (sh_gguf_import_genome_file(path, &g, &err) != 0) fail_msg("import %s: %s", path, err.msg);
+    if (sh_genome_parse(want_text, &w, &err) != 0) fail_msg("want: %s", err.msg);
+    char a[SH_GENOME_TEXT_MAX], b[SH_GENOME_TEXT_MAX];
+    assert_int_equal(sh_genome_format(&g, a, sizeof a, &err), 0);
+    assert_int_equal(sh_genome_format(&w, b, sizeof b, &err), 0);
+    if (strcmp(a, b)) fail_msg("import %s:\n  got  %s\n  want %s", path, a, b);
+}
+
+static void test_genome_import_gguf(void **state)
+{
+    (void)state;
+    /* round trip through starhil's own GGUF export: lfm2moe and lfm2 */
+    const char *texts[] = {TINY_MOE,
+        "d=64 v=256 hd=32 theta=10000 eps=1e-05 ctx=512 tie=1 | conv(3)/swiglu(128)*2 gqa(2,1,qk)/swiglu(128) conv(3)/swiglu(128)"};
+    for (int i = 0; i < 2; i++) {
+        static sh_genome g;
+        parse_genome(texts[i], &g);
+        char path[512];
+        path_in(path, sizeof path, "import.gguf");
+        sh_gguf_opts o = {.wtype = SH_DTYPE_Q8_0, .seed = 1};
+        sh_err err = {{0}};
+        if (sh_gguf_write_genome(&g, path, &o, &err) != 0) fail_msg("%s", err.msg);
+        expect_import(path, texts[i]);
+    }
+    /* qwen3: every layer attention with QK-norm, head_dim from key_length */
+    char path[512];
+    path_in(path, sizeof path, "qwen3.gguf");
+    mini_kv q[] = {{"embedding_length", 0, 1024}, {"block_count", 0, 3}, {"context_length", 0, 40960},
+                   {"attention.layer_norm_rms_epsilon", 1, 1e-6}, {"rope.freq_base", 1, 1e6},
+                   {"attention.head_count", 0, 16}, {"attention.head_count_kv", 0, 8},
+                   {"attention.key_length", 0, 128}, {"feed_forward_length", 0, 3072}};
+    mini_gguf(path, "qwen3", q, 9, 1024, 1000, 0);
+    expect_import(path, "d=1024 v=1000 hd=128 theta=1000000 eps=1e-06 ctx=40960 tie=1 | gqa(16,8,qk)/swiglu(3072)*3");
+    /* llama: no QK-norm, untied output */
+    path_in(path, sizeof path, "llama.gguf");
+    mini_kv l[] = {{"embedding_length", 0, 512}, {"block_count", 0, 2}, {"context_length", 0, 8192},
+                   {"attention.layer_norm_rms_epsilon", 1, 1e-5}, {"rope.freq_base", 1, 500000},
+                   {"attention.head_count", 0, 8}, {"attention.head_count_kv", 0, 2},
+                   {"feed_forward_length", 0, 1536}};
+    mini_gguf(path, "llama", l, 8, 512, 700, 1);
+    expect_import(path, "d=512 v=700 hd=64 theta=500000 eps=1e-05 ctx=8192 tie=0 | gqa(8,2)/swiglu(1536)*2");
+    /* refusals name the problem */
+    sh_genome g;
+    sh_err err = {{0}};
+    mini_gguf(path, "gpt2", l, 8, 512, 700, 1);
+    assert_int_equal(sh_gguf_import_genome_file(path, &g, &err), -1);
+    assert_non_null(strstr(err.msg, "gpt2"));
+    mini_gguf(path, "llama", l, 7, 512, 700, 1);   /* no feed_forward_length */
+    memset(&err, 0, sizeof err);
+    assert_int_equal(sh_gguf_import_genome_file(path, &g, &err), -1);
+    assert_non_null(strstr(err.msg, "llama.feed_forward_length missing"));
+    /* truncated anywhere in the metadata: an error, never a crash */
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    unsigned char buf[4096];
+    size_t n = fread(buf, 1, sizeof buf, f);
+    fclose(f);
+    char cut[512];
+    path_in(cut, sizeof cut, "cut.gguf");
+    for (size_t k = 0; k + 1 < n; k += 7) {
+        FILE *o = fopen(cut, "wb");
+        assert_non_null(o);
+        put_bytes(o, buf, k);
+        assert_int_equal(fclose(o), 0);
+        memset(&err, 0, sizeof err);
+        if (sh_gguf_import_genome_file(cut, &g, &err) != -1) fail_msg("truncated at %zu: accepted", k);
+        assert_true(strlen(err.msg) > 10);
+    }
+}
+
 static void test_gguf_layout(void **state)
 {
     (void)state;
@@ -507,6 +614,8 @@ static void test_gguf_layout(void **state)
     assert_non_null(arch);
     assert_int_equal(arch->type, SH_GGUF_STRING);
     assert_string_equal(arch->str, "lfm2moe");
+    check_u32(&f, "general.file_type", 2);              /* LLAMA_FTYPE_MOSTLY_Q4_0 */
+    check_u32(&f, "general.quantization_version", 2);
     check_u32(&f, "lfm2moe.context_length", 512);
     check_u32(&f, "lfm2moe.embedding_length", 64);
     check_u32(&f, "lfm2moe.block_count", 3);
@@ -1436,6 +1545,7 @@ int main(void)
         cmocka_unit_test(test_cli_export_import),
         cmocka_unit_test(test_fp16_and_blocks),
         cmocka_unit_test(test_gguf_layout),
+        cmocka_unit_test(test_genome_import_gguf),
         cmocka_unit_test(test_gguf_dense_types),
         cmocka_unit_test(test_gguf_sizes_match_analytics),
         cmocka_unit_test(test_gguf_runtime_roundtrip),

@@ -51,10 +51,28 @@
 
 /* ---- weight types (ggml numbering) -------------------------------------- */
 enum { RT_F32 = 0, RT_F16 = 1, RT_Q4_0 = 2, RT_Q8_0 = 8,
+       RT_Q4_K = 12, RT_Q5_K = 13, RT_Q6_K = 14,   /* ggml k-quants, super-blocks of 256 */
        RT_BF16 = 30 };           /* bf16: GGUF input only, widened to f32 at load */
 #define RT_QK 32                 /* elements per quantised block */
 #define RT_Q8_BYTES 34           /* f16 d + 32 int8 */
 #define RT_Q4_BYTES 18           /* f16 d + 16 bytes of nibbles */
+/* k-quants (ggml-common.h layouts, read from the public format description):
+ * q4_K: f16 d, f16 dmin, 12 B of 6-bit sub-block scales and mins (8 of 32
+ *       elements each), 128 B of nibbles; x = d*sc*q - dmin*m, q in 0..15
+ * q5_K: as q4_K plus 32 B of fifth bits (qh) before the nibbles; q in 0..31
+ * q6_K: 128 B low nibbles (ql), 64 B high 2-bit pairs (qh), 16 int8 scales
+ *       (16 groups of 16), f16 d; x = d*sc*(q-32), q in 0..63
+ * activations for them: q8_K blocks of 256 (f32 d, int8 q, 16 int16 sums). */
+#define RT_QKK 256
+#define RT_Q4K_BYTES 144
+#define RT_Q5K_BYTES 176
+#define RT_Q6K_BYTES 210
+static inline int rt_type_is_k(int t) { return t == RT_Q4_K || t == RT_Q5_K || t == RT_Q6_K; }
+/* synthetic weights only: llama-quantize's Q4_K_M / Q5_K_M mixes (q6_K for the
+ * output / tied embedding and for attn_v and ffn_down in the layers its
+ * use_more_bits rule picks, q4_K / q5_K elsewhere) */
+#define RT_MIX_Q4_K_M 1015
+#define RT_MIX_Q5_K_M 1017
 
 void *rt_alloc64(size_t bytes);
 const char *rt_type_name(int type);
@@ -66,6 +84,7 @@ uint16_t rt_f32_to_f16(float f);
 float rt_f16_to_f32(uint16_t h);
 void rt_quantize_row(int type, const float *x, void *dst, int n);
 void rt_dequantize_row(int type, const void *src, float *y, int n);
+void rt_k_scale_min(const uint8_t *sc, int j, int *d, int *m);   /* q4_K/q5_K sub-block j */
 float rt_expf(float x);          /* accurate (~2 ulp) branch-free exp */
 float rt_silu(float x);
 void rt_silu_mul(float *g, const float *u, int n);   /* g = silu(g) * u */
@@ -101,9 +120,14 @@ typedef struct rt_act {
                                   * lane 4k + s holds block 4s + k */
     int quantised;
     int gx_too;                  /* with gx4: fill gx as well (packed weights read it) */
+    /* q8_K copy for k-quant weights (capacity set by owner, NULL if none):
+     * kq int8 [T][K], kd float [T][K/256], kbs int16 [T][K/16] (sums of 16) */
+    int8_t *kq; float *kd; int16_t *kbs;
+    int kquantised;
 } rt_act;
 
 void rt_act_quantize(rt_act *a, int t0, int t1);
+void rt_act_quantize_k(rt_act *a, int t0, int t1);   /* ggml's quantize_row_q8_K_ref */
 #define RT_GX_BYTES 640
 extern const int rt_sigma16[16];   /* lane -> block of the AVX-512 transpose */
 
@@ -172,6 +196,12 @@ int rt_model_pack(rt_model *m, rt_pool *pool, char *err, size_t cap);
 
 /* block-kind timing buckets */
 enum { RT_T_CONV, RT_T_ATTN, RT_T_SWIGLU, RT_T_MOE, RT_T_HEAD, RT_T_COUNT };
+
+/* KV cache kinds (rt_state_create's kv_f16): f32; f16 with llama.cpp's CPU
+ * convention (the query is rounded to f16 before q.k and the softmax weights
+ * before they multiply V, as ggml's mul_mat with an f16 operand does); f16
+ * with query and weights kept in f32 (about half llama.cpp's f16 noise) */
+enum { RT_KV_F32 = 0, RT_KV_F16 = 1, RT_KV_F16_F32Q = 2 };
 
 typedef struct rt_state rt_state;
 rt_state *rt_state_create(const rt_model *m, rt_pool *pool, int ctx_cap, int max_chunk,

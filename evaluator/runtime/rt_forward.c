@@ -35,6 +35,7 @@ struct rt_state {
     float *h, *x, *o, *y, *a, *b, *vwin, *gx;
     int ldy, lda, ldb;
     int8_t *qs; float *qd, *qds; uint8_t *qgx, *qgx4;
+    int8_t *kq; float *kd; int16_t *kbs;   /* q8_K activations (k-quant weights) */
     float *rope_cos, *rope_sin;               /* [ctx_cap][hd/2] */
     float *rlog, *selw; int *sel, *elist;     /* moe */
     int kmax_act;
@@ -134,6 +135,9 @@ rt_state *rt_state_create(const rt_model *m, rt_pool *pool, int ctx_cap, int max
     AL(s->qds, (size_t)C * (maxK / RT_QK + 1) * 4);
     AL(s->qgx, (size_t)C * (maxK / (16 * RT_QK) + 1) * RT_GX_BYTES);
     AL(s->qgx4, (size_t)(maxK / (16 * RT_QK) + 1) * RT_GX_BYTES);
+    AL(s->kq, (size_t)C * maxK);
+    AL(s->kd, (size_t)C * (maxK / RT_QKK + 1) * 4);
+    AL(s->kbs, (size_t)C * (maxK / 16 + 1) * 2);
     AL(s->rope_cos, (size_t)s->ctx_cap * (hd / 2) * 4);
     AL(s->rope_sin, (size_t)s->ctx_cap * (hd / 2) * 4);
     AL(s->rlog, (size_t)C * maxE * 4);
@@ -223,7 +227,7 @@ static void rmsnorm(float *out, const float *x, const float *g, int n)
 
 static rt_act make_act(rt_state *s, const float *x, size_t ldx, int T, int K)
 {
-    rt_act a = { T, K, x, ldx, s->qs, s->qd, s->qds, NULL, NULL, 0, 0 };
+    rt_act a = { T, K, x, ldx, s->qs, s->qd, s->qds, NULL, NULL, 0, 0, s->kq, s->kd, s->kbs, 0 };
 #if defined(RT_SIMD_AVX512)
     a.gx = s->qgx;
 #if defined(__AVX512VBMI__)
@@ -357,6 +361,8 @@ static void qk_rope(rt_state *s, int l, int t)
         if (c->qk_norm) head_norm(q + h * hd, w->q_norm);
         rope(q + h * hd, cs, sn);
     }
+    if (s->kv_f16 == RT_KV_F16)   /* llama.cpp's CPU path: q meets an f16 K as f16 */
+        for (int i = 0; i < qd; i++) q[i] = rt_f16_to_f32(rt_f32_to_f16(q[i]));
     for (int h = 0; h < c->n_kv_heads; h++) {
         if (c->qk_norm) head_norm(k + h * hd, w->k_norm);
         rope(k + h * hd, cs, sn);
@@ -422,6 +428,8 @@ static void attn_range(void *ctx, int b, int e)
                 }
                 float inv = 1.0f / rt_softmax_exp(w, len[i], mx);
                 for (int p = 0; p < len[i]; p++) w[p] *= inv;
+                if (s->kv_f16 == RT_KV_F16)   /* llama.cpp: the weights meet an f16 V as f16 */
+                    for (int p = 0; p < len[i]; p++) w[p] = rt_f16_to_f32(rt_f32_to_f16(w[p]));
                 for (int p = len[i]; p < nmax; p++) w[p] = 0.0f;
             }
             rt_attn_values(outs, nq, sc, ws, vb, s->kv_f16, nmax, hd);

@@ -229,12 +229,13 @@ static const tinfo *tensor(gguf *g, const char *name, int nd, const uint64_t *ne
     for (int d = 0; d < 4; d++) ok &= t->ne[d] == (d < nd ? ne[d] : 1);
     if (!ok) { gerr(g, "tensor '%s' has shape {%s}, the genome needs {%s}", name, got, want); return NULL; }
     if (!rt_type_supported(t->type) && t->type != RT_BF16) {
-        gerr(g, "tensor '%s' has ggml type %d, supported: f32 (0), f16 (1), q4_0 (2), q8_0 (8), bf16 (30); "
-             "requantise with llama-quantize --pure to one of them", name, t->type);
+        gerr(g, "tensor '%s' has ggml type %d, supported: f32 (0), f16 (1), q4_0 (2), q8_0 (8), q4_K (12), "
+             "q5_K (13), q6_K (14), bf16 (30); requantise with llama-quantize to one of them", name, t->type);
         return NULL;
     }
     size_t rb = rt_row_bytes(t->type, (int)t->ne[0]);
-    if (!rb) { gerr(g, "tensor '%s': row of %llu is not a multiple of 32 for %s", name, (unsigned long long)t->ne[0], rt_type_name(t->type)); return NULL; }
+    if (!rb) { gerr(g, "tensor '%s': row of %llu is not a multiple of %d for %s", name, (unsigned long long)t->ne[0],
+                    rt_type_is_k(t->type) ? RT_QKK : RT_QK, rt_type_name(t->type)); return NULL; }
     uint64_t rows = t->ne[1] * t->ne[2] * t->ne[3];
     if (rows > (uint64_t)SIZE_MAX / rb) { gerr(g, "tensor '%s' too large", name); return NULL; }
     *bytes = (size_t)rows * rb;
@@ -580,7 +581,24 @@ int rt_model_export_gguf(const rt_model *m, const char *path, char *err, size_t 
     FILE *f = fopen(path, "wb");
     if (!f) { snprintf(err, cap, "export: cannot create %s: %s", path, strerror(errno)); return -1; }
     wr w = { f, 0, 0 };
-    int nkv = 15 + (has_moe ? 5 : 0);
+    int nkv = 17 + (has_moe ? 5 : 0);
+    /* general.file_type: the llama_ftype of the type holding most matrix bytes
+     * (q4_K / q5_K with q6_K beside them: the _M mixes, else _S) */
+    uint64_t by[64] = {0};
+    for (int i = 0; i < nt; i++)
+        if (ts[i].nd >= 2 && ts[i].type >= 0 && ts[i].type < 64) by[ts[i].type] += ts[i].bytes;
+    int main_t = RT_F32;
+    for (int t = 0; t < 64; t++) if (by[t] > by[main_t]) main_t = t;
+    uint32_t ftype = 0;
+    switch (main_t) {
+    case RT_F16: ftype = 1; break;
+    case RT_Q4_0: ftype = 2; break;
+    case RT_Q8_0: ftype = 7; break;
+    case RT_Q4_K: ftype = by[RT_Q6_K] ? 15 : 14; break;
+    case RT_Q5_K: ftype = by[RT_Q6_K] ? 17 : 16; break;
+    case RT_Q6_K: ftype = 18; break;
+    default: ftype = 0; break;
+    }
     w_bytes(&w, "GGUF", 4);
     w_u32(&w, 3);
     w_u64(&w, (uint64_t)nt);
@@ -590,6 +608,8 @@ int rt_model_export_gguf(const rt_model *m, const char *path, char *err, size_t 
     kv_str(&w, "general.architecture", arch);
     kv_str(&w, "general.name", "starhil synthetic " SHV_GENOME_HASH);
     kv_u32(&w, "general.alignment", 32);
+    kv_u32(&w, "general.file_type", ftype);
+    kv_u32(&w, "general.quantization_version", 2);   /* ggml's block formats, version 2 */
     kv_u32(&w, K_("context_length"), (uint32_t)SHV_MAX_CONTEXT);
     kv_u32(&w, K_("embedding_length"), (uint32_t)H);
     kv_u32(&w, K_("block_count"), SHV_N_LAYERS);

@@ -3,8 +3,9 @@
  * driver that hands out chunks of rows to the thread pool.
  *
  * Weights f32/f16 multiply f32 activations with FMA.  Weights q8_0/q4_0 (ggml
- * blocks, used in place) multiply activations quantised to q8 blocks (f32
- * scale) with integer dot products, as ggml's vec_dot_q8_0_q8_0 /
+ * blocks, used in place) multiply activations quantised to q8_0 blocks the way
+ * ggml quantises them (quants from the f32 scale, the scale kept as fp16, see
+ * rt_quant.c) with integer dot products, as ggml's vec_dot_q8_0_q8_0 /
  * vec_dot_q4_0_q8_0 do:  y = sum_b dw_b * da_b * sum_i w_bi * a_bi.
  *
  * AVX-512 (VNNI): groups of 16 blocks.  The 16 weight blocks are unpacked to
@@ -41,10 +42,16 @@
  *   (the decode kernel sums in another order): within the same bounds
  *   (tests: parity of both modes against the reference, 1e-3).
  *   Versus the numpy reference (dev/ref.py: f64 math, dequantised weights,
- *   unquantised activations): f32 ~1e-7, q8_0 / q4_0 ~1e-3 .. 5e-3.
+ *   unquantised activations): f32 ~1e-7, q8_0 / q4_0 ~1e-3 .. 5e-3; against
+ *   tests/reference/lfm2_ref.py rounding activations as ggml does (fp16 block
+ *   scales): ~3e-7 (test_parity_dense_q*).
+ *   Tiny genome (dev/check_paths.sh tiny, fp16 activation scales): q8_0 /
+ *   q4_0 AVX-512 and AVX2 vs scalar <= 6e-8, prefill and decode.
  *   Effect of the weight type itself (same seed, synthetic weights): q8_0 vs
  *   f32 ~1e-2, q4_0 vs f32 ~1e-1 of the largest logit.
  */
+#include <assert.h>
+#include <math.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 
@@ -902,11 +909,215 @@ static void mm_quant(const rt_mat *w, const rt_act *a, int r0, int r1, int t0, i
     }
 }
 
+
+/* ---------------------------------------------------------------------- */
+/* k-quant weights (q4_K, q5_K, q6_K) x q8_K activations                     */
+/*
+ * A row is unpacked once per call into unsigned element values u (natural
+ * order, q4_K 0..15, q5_K 0..31, q6_K 0..63), one int16 scale per group of
+ * 16 elements, the q4_K/q5_K mins per sub-block of 32 and the f32 super-block
+ * scales; then for each token and super-block s the integer sums
+ *   isum = sum_g sc_g * (sum_{e in g} u_e q_e  -  off * bsum_g)   (off 32 for q6_K)
+ *   msum = sum_j m_j * (bsum_2j + bsum_2j+1)                       (q4_K, q5_K)
+ * are exact on every path (only the u.q dot uses SIMD), and
+ *   y += (d_act * d) * isum;  y -= (d_act * dmin) * msum
+ * runs in the same scalar order everywhere: every build gives the same bits
+ * for these products (the f32 parts of a model may still differ, see above).
+ */
+typedef struct kunp {
+    uint8_t *u; int16_t *sc, *mn; float *d, *dm;
+} kunp;
+
+static void k_unpack_row(int type, const uint8_t *row, int nsb, const kunp *k)
+{
+    size_t bb = rt_row_bytes(type, RT_QKK);
+    for (int s = 0; s < nsb; s++) {
+        const uint8_t *b = row + (size_t)s * bb;
+        uint8_t *u = k->u + (size_t)s * RT_QKK;
+        int16_t *sc = k->sc + (size_t)s * 16;
+        if (type == RT_Q6_K) {
+            uint16_t h; memcpy(&h, b + 208, 2);
+            k->d[s] = ld_f16(b + 208); k->dm[s] = 0.0f;
+            (void)h;
+            const uint8_t *ql = b, *qh = b + 128;
+            for (int n = 0; n < 2; n++)
+                for (int l = 0; l < 32; l++) {
+                    uint8_t lo = ql[64 * n + l], hi = ql[64 * n + 32 + l], hb = qh[32 * n + l];
+                    u[128 * n + l] = (uint8_t)((lo & 15) | ((hb & 3) << 4));
+                    u[128 * n + l + 32] = (uint8_t)((hi & 15) | (((hb >> 2) & 3) << 4));
+                    u[128 * n + l + 64] = (uint8_t)((lo >> 4) | (((hb >> 4) & 3) << 4));
+                    u[128 * n + l + 96] = (uint8_t)((hi >> 4) | (((hb >> 6) & 3) << 4));
+                }
+            for (int g = 0; g < 16; g++) sc[g] = (int8_t)b[192 + g];
+            continue;
+        }
+        k->d[s] = ld_f16(b);
+        k->dm[s] = ld_f16(b + 2);
+        const uint8_t *qs = b + (type == RT_Q4_K ? 16 : 48), *qh = b + 16;
+        for (int j = 0; j < 8; j++) {
+            int d, m;
+            rt_k_scale_min(b + 4, j, &d, &m);
+            sc[2 * j] = sc[2 * j + 1] = (int16_t)d;
+            k->mn[(size_t)s * 8 + j] = (int16_t)m;
+        }
+        for (int c = 0; c < 4; c++)
+            for (int l = 0; l < 32; l++) {
+                int lo = qs[32 * c + l] & 15, hi = qs[32 * c + l] >> 4;
+                if (type == RT_Q5_K) {
+                    lo |= ((qh[l] >> (2 * c)) & 1) << 4;
+                    hi |= ((qh[l] >> (2 * c + 1)) & 1) << 4;
+                }
+                u[64 * c + l] = (uint8_t)lo;
+                u[64 * c + 32 + l] = (uint8_t)hi;
+            }
+    }
+}
+
+/* sum_g sc[g] * sum_{e<16} u[16g+e] * q[16g+e] over one super-block, exact */
+static inline int32_t k_dot256(const uint8_t *u, const int8_t *q, const int16_t *sc)
+{
+#if defined(RT_SIMD_AVX512)
+    /* 64 elements = 4 groups per step: vpmaddubsw (pairs <= 2*63*127, no
+     * saturation), vpmaddwd against the group scales */
+    __m512i acc = _mm512_setzero_si512();
+    for (int i = 0; i < 4; i++) {
+        __m512i uv = _mm512_loadu_si512((const void *)(u + 64 * i));
+        __m512i qv = _mm512_loadu_si512((const void *)(q + 64 * i));
+        __m512i sv = _mm512_inserti64x4(_mm512_castsi256_si512(
+                         _mm256_set_m128i(_mm_set1_epi16(sc[4 * i + 1]), _mm_set1_epi16(sc[4 * i]))),
+                         _mm256_set_m128i(_mm_set1_epi16(sc[4 * i + 3]), _mm_set1_epi16(sc[4 * i + 2])), 1);
+        acc = _mm512_add_epi32(acc, _mm512_madd_epi16(_mm512_maddubs_epi16(uv, qv), sv));
+    }
+    return _mm512_reduce_add_epi32(acc);
+#elif defined(RT_SIMD_AVX2)
+    __m256i acc = _mm256_setzero_si256();
+    for (int i = 0; i < 8; i++) {
+        __m256i uv = _mm256_loadu_si256((const __m256i *)(const void *)(u + 32 * i));
+        __m256i qv = _mm256_loadu_si256((const __m256i *)(const void *)(q + 32 * i));
+        __m256i sv = _mm256_set_m128i(_mm_set1_epi16(sc[2 * i + 1]), _mm_set1_epi16(sc[2 * i]));
+        acc = _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(uv, qv), sv));
+    }
+    __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(acc), _mm256_extracti128_si256(acc, 1));
+    s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0x4e));
+    s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0xb1));
+    return _mm_cvtsi128_si32(s4);
+#elif defined(RT_SIMD_NEON)
+    int32x4_t acc = vdupq_n_s32(0);
+    for (int g = 0; g < 16; g++) {   /* u <= 63 fits int8 */
+        int32x4_t p = dot16(vdupq_n_s32(0), vreinterpretq_s8_u8(vld1q_u8(u + 16 * g)), vld1q_s8(q + 16 * g));
+        acc = vmlaq_n_s32(acc, p, sc[g]);
+    }
+    return vaddvq_s32(acc);
+#else
+    int32_t total = 0;
+    for (int g = 0; g < 16; g++) {
+        int32_t s = 0;
+        for (int e = 0; e < 16; e++) s += (int32_t)u[16 * g + e] * q[16 * g + e];
+        total += (int32_t)sc[g] * s;
+    }
+    return total;
+#endif
+}
+
+static inline float k_row_token(int type, const kunp *k, int nsb, const rt_act *a, int t)
+{
+    const int8_t *q = a->kq + (size_t)t * a->K;
+    const float *yd = a->kd + (size_t)t * nsb;
+    const int16_t *bs = a->kbs + (size_t)t * nsb * 16;
+    float acc = 0.0f;
+    for (int s = 0; s < nsb; s++) {
+        const int16_t *sc = k->sc + (size_t)s * 16, *b = bs + (size_t)s * 16;
+        int32_t isum = k_dot256(k->u + (size_t)s * RT_QKK, q + (size_t)s * RT_QKK, sc);
+        if (type == RT_Q6_K) {
+            int32_t o = 0;
+            for (int g = 0; g < 16; g++) o += (int32_t)sc[g] * b[g];
+            isum -= 32 * o;
+            acc += (yd[s] * k->d[s]) * (float)isum;
+        } else {
+            int32_t msum = 0;
+            for (int j = 0; j < 8; j++) msum += (int32_t)k->mn[(size_t)s * 8 + j] * (b[2 * j] + b[2 * j + 1]);
+            acc += (yd[s] * k->d[s]) * (float)isum;
+            acc -= (yd[s] * k->dm[s]) * (float)msum;
+        }
+    }
+    return acc;
+}
+
+#if defined(RT_SIMD_AVX512) || defined(RT_SIMD_AVX2)
+/* q4_K straight from the packed nibbles (no unpacking to memory): the same
+ * integer sums and the same float steps as k_row_token, so the same bits */
+static inline float q4k_row_token(const uint8_t *row, int nsb, const rt_act *a, int t)
+{
+    const int8_t *q = a->kq + (size_t)t * a->K;
+    const float *yd = a->kd + (size_t)t * nsb;
+    const int16_t *bs = a->kbs + (size_t)t * nsb * 16;
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    float acc = 0.0f;
+    for (int s = 0; s < nsb; s++) {
+        const uint8_t *b = row + (size_t)s * RT_Q4K_BYTES;
+        const int8_t *qs = q + (size_t)s * RT_QKK;
+        const int16_t *bb = bs + (size_t)s * 16;
+        int sc[8], mn[8];
+        for (int j = 0; j < 8; j++) rt_k_scale_min(b + 4, j, &sc[j], &mn[j]);
+        __m256i vacc = _mm256_setzero_si256();
+        for (int c = 0; c < 4; c++) {
+            __m256i qv = _mm256_loadu_si256((const __m256i *)(const void *)(b + 16 + 32 * c));
+            __m256i lo = _mm256_and_si256(qv, m4), hi = _mm256_and_si256(_mm256_srli_epi16(qv, 4), m4);
+            __m256i a0 = _mm256_loadu_si256((const __m256i *)(const void *)(qs + 64 * c));
+            __m256i a1 = _mm256_loadu_si256((const __m256i *)(const void *)(qs + 64 * c + 32));
+            vacc = _mm256_add_epi32(vacc, _mm256_madd_epi16(_mm256_maddubs_epi16(lo, a0), _mm256_set1_epi16((short)sc[2 * c])));
+            vacc = _mm256_add_epi32(vacc, _mm256_madd_epi16(_mm256_maddubs_epi16(hi, a1), _mm256_set1_epi16((short)sc[2 * c + 1])));
+        }
+        __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(vacc), _mm256_extracti128_si256(vacc, 1));
+        s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0x4e));
+        s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0xb1));
+        int32_t isum = _mm_cvtsi128_si32(s4), msum = 0;
+        for (int j = 0; j < 8; j++) msum += (int32_t)mn[j] * (bb[2 * j] + bb[2 * j + 1]);
+        acc += (yd[s] * ld_f16(b)) * (float)isum;
+        acc -= (yd[s] * ld_f16(b + 2)) * (float)msum;
+    }
+    return acc;
+}
+#endif
+
+static void mm_kquant(const rt_mat *w, const rt_act *a, int r0, int r1, int t0, int t1,
+                      float *y, size_t ldy)
+{
+    int K = w->cols, nsb = K / RT_QKK;
+#if defined(RT_SIMD_AVX512) || defined(RT_SIMD_AVX2)
+    if (w->type == RT_Q4_K) {
+        for (int r = r0; r < r1; r++) {
+            const uint8_t *row = w->data + (size_t)r * w->row_bytes;
+            for (int t = t0; t < t1; t++) y[(size_t)t * ldy + r] = q4k_row_token(row, nsb, a, t);
+        }
+        return;
+    }
+#endif
+    /* u (K bytes), sc (K/16 int16), mn (K/32 int16), d and dm (nsb floats) */
+    size_t need = (size_t)K + (size_t)K / 8 + (size_t)K / 16 + (size_t)nsb * 8 + 64;
+    float *buf = scratch(need / 4 + 1);
+    if (!buf) {   /* out of memory for scratch: NaN marks the rows (never silent) */
+        for (int t = t0; t < t1; t++)
+            for (int r = r0; r < r1; r++) y[(size_t)t * ldy + r] = NAN;
+        return;
+    }
+    kunp k;
+    k.d = buf; k.dm = buf + nsb;
+    k.u = (uint8_t *)(buf + 2 * (size_t)nsb);
+    k.sc = (int16_t *)(void *)(k.u + K);
+    k.mn = k.sc + K / 16;
+    for (int r = r0; r < r1; r++) {
+        k_unpack_row(w->type, w->data + (size_t)r * w->row_bytes, nsb, &k);
+        for (int t = t0; t < t1; t++) y[(size_t)t * ldy + r] = k_row_token(w->type, &k, nsb, a, t);
+    }
+}
+
 void rt_mm_rows(const rt_mat *w, const rt_act *a, int r0, int r1, int t0, int t1,
                 float *y, size_t ldy)
 {
     if (r0 >= r1 || t0 >= t1) return;
     if (w->type == RT_F32 || w->type == RT_F16) mm_float(w, a, r0, r1, t0, t1, y, ldy);
+    else if (rt_type_is_k(w->type)) mm_kquant(w, a, r0, r1, t0, t1, y, ldy);
     else mm_quant(w, a, r0, r1, t0, t1, y, ldy);
 }
 
@@ -930,17 +1141,24 @@ static void mm_range(void *ctx, int b, int e)
 }
 
 static void q_range(void *ctx, int b, int e) { rt_act_quantize(ctx, b, e); }
+static void qk_range(void *ctx, int b, int e) { rt_act_quantize_k(ctx, b, e); }
 
 void rt_matmul(rt_pool *pool, rt_act *a, const rt_mm_item *items, int n)
 {
-    int need_q = 0, total = 0;
+    int need_q = 0, need_k = 0, total = 0;
     for (int i = 0; i < n; i++) {
         if (items[i].w->type == RT_Q8_0 || items[i].w->type == RT_Q4_0) need_q = 1;
+        if (rt_type_is_k(items[i].w->type)) need_k = 1;
         total += items[i].w->rows;
     }
     if (need_q && !a->quantised) {
         rt_pool_for(pool, a->T, 4, q_range, a);
         a->quantised = 1;
+    }
+    if (need_k && !a->kquantised) {
+        assert(a->kq && a->K % RT_QKK == 0);
+        rt_pool_for(pool, a->T, 4, qk_range, a);
+        a->kquantised = 1;
     }
     mm_job j = { a, items, n };
     /* the pool hands out guided ranges (large first); 16 rows is the

@@ -1,10 +1,10 @@
 /* rt_main.c - command line of the variant executable (docs/interfaces.md):
  *   variant bench  [--prompt N=512] [--gen N=128] [--depth N=0] [--threads N]
  *                  [--reps N=5] [--warmup N=1] [--cpus LIST] [--wtype T=q8_0]
- *                  [--kvtype f32|f16] [--seed S=1] [--gguf FILE]
+ *                  [--kvtype f32|f16|f16-f32q] [--seed S=1] [--gguf FILE]
  *   variant logits --tokens 1,2,3 [--wtype T] [--seed S] [--gguf FILE]
  *                  [--mode prefill|decode] [--out FILE] [--all] [--threads N] [--cpus LIST]
- *                  [--kvtype f32|f16]
+ *                  [--kvtype f32|f16|f16-f32q]
  *   variant export --out FILE [--wtype T] [--seed S]   (synthetic weights as GGUF)
  *   variant probe
  *   variant info
@@ -37,12 +37,14 @@ static int usage(const char *msg)
     if (msg) fprintf(stderr, "variant: %s\n", msg);
     fprintf(out,
             "usage: variant bench  [--prompt N=512] [--gen N=128] [--depth N=0] [--threads N]\n"
-            "                      [--reps N=5] [--warmup N=1] [--cpus LIST] [--wtype f32|f16|q8_0|q4_0]\n"
-            "                      [--kvtype f32|f16] [--seed S=1] [--gguf FILE]\n"
+            "                      [--reps N=5] [--warmup N=1] [--cpus LIST] [--wtype f32|f16|q8_0|q4_0|q4_k|q5_k|q6_k|q4_k_m|q5_k_m]\n"
+            "                      [--kvtype f32|f16|f16-f32q] [--seed S=1] [--gguf FILE]\n"
             "       variant logits --tokens 1,2,3 [--wtype T] [--seed S] [--gguf FILE]\n"
             "                      [--mode prefill|decode] [--out FILE] [--all] [--threads N] [--cpus LIST]\n"
-            "                      [--kvtype f32|f16]\n"
+            "                      [--kvtype f32|f16|f16-f32q]\n"
             "       variant export --out FILE [--wtype T] [--seed S]\n"
+            "  --kvtype f16 keeps K and V in f16 and, as llama.cpp's CPU path does, rounds\n"
+            "  the query and the softmax weights to f16 too; f16-f32q keeps those in f32.\n"
             "       variant probe | info\n");
     return 2;
 }
@@ -87,11 +89,12 @@ static int parse_opts(int argc, char **argv, opts *o)
             if (errno || end == v || *end) { fprintf(stderr, "variant: --seed: bad value '%s'\n", v); return 2; }
             o->seed = s;
         } else if (!strcmp(k, "--wtype")) {
-            if ((o->wtype = rt_type_parse(v)) < 0) { fprintf(stderr, "variant: --wtype: unknown type '%s' (f32|f16|q8_0|q4_0)\n", v); return 2; }
+            if ((o->wtype = rt_type_parse(v)) < 0) { fprintf(stderr, "variant: --wtype: unknown type '%s' (f32|f16|q8_0|q4_0|q4_k|q5_k|q6_k|q4_k_m|q5_k_m)\n", v); return 2; }
         } else if (!strcmp(k, "--kvtype")) {
             if (!strcmp(v, "f32")) o->kv_f16 = 0;
-            else if (!strcmp(v, "f16")) o->kv_f16 = 1;
-            else { fprintf(stderr, "variant: --kvtype: unknown type '%s' (f32|f16)\n", v); return 2; }
+            else if (!strcmp(v, "f16")) o->kv_f16 = RT_KV_F16;
+            else if (!strcmp(v, "f16-f32q")) o->kv_f16 = RT_KV_F16_F32Q;
+            else { fprintf(stderr, "variant: --kvtype: unknown type '%s' (f32|f16|f16-f32q)\n", v); return 2; }
         } else if (!strcmp(k, "--cpus")) o->cpus = v;
         else if (!strcmp(k, "--gguf")) o->gguf = v;
         else if (!strcmp(k, "--tokens")) o->tokens = v;
@@ -389,7 +392,7 @@ static int mode_bench(const opts *o)
     fprintf(f, "},\"settings\":{\"prompt\":%ld,\"gen\":%ld,\"depth\":%ld,\"threads\":%d,\"reps\":%ld,"
                "\"warmup\":%ld,\"wtype\":\"%s\",\"kvtype\":\"%s\",\"seed\":%llu,\"weights\":",
             o->prompt, o->gen, o->depth, e.threads, o->reps, o->warmup,
-            o->gguf ? "gguf" : rt_type_name(o->wtype), o->kv_f16 ? "f16" : "f32",
+            o->gguf ? "gguf" : rt_type_name(o->wtype), o->kv_f16 == RT_KV_F16_F32Q ? "f16-f32q" : o->kv_f16 ? "f16" : "f32",
             (unsigned long long)o->seed);
     rt_json_str(f, o->gguf ? o->gguf : "synthetic");
     fprintf(f, "},\"prefill_tok_s\":%.3f,\"decode_tok_s\":%.3f,\"ttft_ms\":%.4f,\"prefill_ms\":[",
@@ -542,7 +545,7 @@ static int mode_info(void)
     printf(",\"build\":");
     print_build(stdout);
     printf(",\"n_layers\":%d,\"hidden\":%d,\"vocab\":%d,\"head_dim\":%d,\"tied\":%d,"
-           "\"wtypes\":[\"f32\",\"f16\",\"q8_0\",\"q4_0\"],\"kvtypes\":[\"f32\",\"f16\"]}\n",
+           "\"wtypes\":[\"f32\",\"f16\",\"q8_0\",\"q4_0\",\"q4_k\",\"q5_k\",\"q6_k\",\"q4_k_m\",\"q5_k_m\"],\"kvtypes\":[\"f32\",\"f16\",\"f16-f32q\"]}\n",
            SHV_N_LAYERS, SHV_HIDDEN, SHV_VOCAB, SHV_HEAD_DIM, SHV_TIED);
     return 0;
 }

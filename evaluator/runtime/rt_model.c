@@ -73,6 +73,9 @@ static void gen_range(void *ctx, int b, int e)
 static int gen_tensor(rt_model *m, rt_pool *pool, uint64_t seed, uint64_t tid, int type, int rows,
                       int cols, float center, float scale, rt_mat *out, char *err, size_t cap)
 {
+    /* k-quants need rows of multiples of 256; shorter or odd rows fall back
+     * to q8_0 (llama-quantize also falls back to a 32-block type there) */
+    if (rt_type_is_k(type) && cols % RT_QKK) type = RT_Q8_0;
     size_t rb = rt_row_bytes(type, cols);
     if (rb == 0) {
         snprintf(err, cap, "weights: row length %d is not a multiple of 32, required by %s", cols,
@@ -111,7 +114,18 @@ static const float *gen_vec(rt_model *m, rt_pool *pool, uint64_t seed, uint64_t 
 #define EMB_STD SYN_EMB_STD
 #define OUT_STD SYN_OUT_STD
 
-int rt_model_synthetic(rt_model *m, rt_pool *pool, int wtype, uint64_t seed, char *err, size_t cap)
+/* the type of one matrix for wtype; roles: 0 plain, 1 output / tied embedding,
+ * 2 attn_v and ffn_down (llama-quantize's use_more_bits layers get q6_K) */
+static int mix_type(int wtype, int role, int l)
+{
+    if (wtype != RT_MIX_Q4_K_M && wtype != RT_MIX_Q5_K_M) return wtype;
+    int n = SHV_N_LAYERS, base = wtype == RT_MIX_Q4_K_M ? RT_Q4_K : RT_Q5_K;
+    if (role == 1) return RT_Q6_K;
+    if (role == 2 && (l < n / 8 || l >= 7 * n / 8 || (l - n / 8) % 3 == 2)) return RT_Q6_K;
+    return base;
+}
+
+int rt_model_synthetic(rt_model *m, rt_pool *pool, int wtype_in, uint64_t seed, char *err, size_t cap)
 {
     memset(m, 0, sizeof *m);
     const int H = SHV_HIDDEN, hd = SHV_HEAD_DIM;
@@ -119,9 +133,10 @@ int rt_model_synthetic(rt_model *m, rt_pool *pool, int wtype, uint64_t seed, cha
     do { if (gen_tensor(m, pool, seed, (tid), (ty), (r), (c), (ctr), (sc), (out), err, cap)) return -1; } while (0)
 #define GV(dst, tid, n, ctr, sc) \
     do { if (!((dst) = gen_vec(m, pool, seed, (tid), (n), (ctr), (sc), err, cap))) return -1; } while (0)
-    GT(TID_EMBD, wtype, SHV_VOCAB, H, 0.0f, EMB_STD, &m->embd);
+    int wtype = mix_type(wtype_in, 0, 0);
+    GT(TID_EMBD, mix_type(wtype_in, SHV_TIED ? 1 : 0, 0), SHV_VOCAB, H, 0.0f, EMB_STD, &m->embd);
     if (SHV_TIED) m->output = m->embd;
-    else GT(TID_OUTPUT, wtype, SHV_VOCAB, H, 0.0f, MAT_STD, &m->output);
+    else GT(TID_OUTPUT, mix_type(wtype_in, 1, 0), SHV_VOCAB, H, 0.0f, MAT_STD, &m->output);
     GV(m->final_norm, TID_FINAL_NORM, H, SYN_NORM_CENTER, SYN_NORM_SCALE);
     for (int l = 0; l < SHV_N_LAYERS; l++) {
         const rt_layer_cfg *c = &rt_layers[l];
@@ -136,7 +151,7 @@ int rt_model_synthetic(rt_model *m, rt_pool *pool, int wtype, uint64_t seed, cha
             int qd = c->n_heads * hd, kvd = c->n_kv_heads * hd;
             GT(LAYER_TID(l, TID_WQ), wtype, qd, H, 0.0f, MAT_STD, &w->wq);
             GT(LAYER_TID(l, TID_WK), wtype, kvd, H, 0.0f, MAT_STD, &w->wk);
-            GT(LAYER_TID(l, TID_WV), wtype, kvd, H, 0.0f, MAT_STD, &w->wv);
+            GT(LAYER_TID(l, TID_WV), mix_type(wtype_in, 2, l), kvd, H, 0.0f, MAT_STD, &w->wv);
             GT(LAYER_TID(l, TID_WO), wtype, H, qd, 0.0f, OUT_STD, &w->wo);
             if (c->qk_norm) {
                 GV(w->q_norm, LAYER_TID(l, TID_QN), hd, SYN_NORM_CENTER, SYN_NORM_SCALE);
@@ -146,14 +161,14 @@ int rt_model_synthetic(rt_model *m, rt_pool *pool, int wtype, uint64_t seed, cha
         if (c->ffn == SHV_SWIGLU) {
             GT(LAYER_TID(l, TID_W1), wtype, c->width, H, 0.0f, MAT_STD, &w->w1);
             GT(LAYER_TID(l, TID_W3), wtype, c->width, H, 0.0f, MAT_STD, &w->w3);
-            GT(LAYER_TID(l, TID_W2), wtype, H, c->width, 0.0f, OUT_STD, &w->w2);
+            GT(LAYER_TID(l, TID_W2), mix_type(wtype_in, 2, l), H, c->width, 0.0f, OUT_STD, &w->w2);
         } else {
             int E = c->n_experts, Fe = c->expert_width;
             GT(LAYER_TID(l, TID_ROUTER), RT_F32, E, H, 0.0f, MAT_STD, &w->router);
             if (c->router_bias) GV(w->exp_bias, LAYER_TID(l, TID_EBIAS), E, 0.0f, SYN_BIAS_SCALE);
             GT(LAYER_TID(l, TID_GATE_EXPS), wtype, E * Fe, H, 0.0f, MAT_STD, &w->gate_exps);
             GT(LAYER_TID(l, TID_UP_EXPS), wtype, E * Fe, H, 0.0f, MAT_STD, &w->up_exps);
-            GT(LAYER_TID(l, TID_DOWN_EXPS), wtype, E * H, Fe, 0.0f, OUT_STD, &w->down_exps);
+            GT(LAYER_TID(l, TID_DOWN_EXPS), mix_type(wtype_in, 2, l), E * H, Fe, 0.0f, OUT_STD, &w->down_exps);
         }
     }
 #undef GT

@@ -24,6 +24,11 @@ const char *rt_type_name(int type)
     case RT_Q8_0: return "q8_0";
     case RT_Q4_0: return "q4_0";
     case RT_BF16: return "bf16";
+    case RT_Q4_K: return "q4_k";
+    case RT_Q5_K: return "q5_k";
+    case RT_Q6_K: return "q6_k";
+    case RT_MIX_Q4_K_M: return "q4_k_m";
+    case RT_MIX_Q5_K_M: return "q5_k_m";
     default: return "unknown";
     }
 }
@@ -34,12 +39,17 @@ int rt_type_parse(const char *s)
     if (!strcmp(s, "f16")) return RT_F16;
     if (!strcmp(s, "q8_0")) return RT_Q8_0;
     if (!strcmp(s, "q4_0")) return RT_Q4_0;
+    if (!strcmp(s, "q4_k") || !strcmp(s, "q4_K")) return RT_Q4_K;
+    if (!strcmp(s, "q5_k") || !strcmp(s, "q5_K")) return RT_Q5_K;
+    if (!strcmp(s, "q6_k") || !strcmp(s, "q6_K")) return RT_Q6_K;
+    if (!strcmp(s, "q4_k_m") || !strcmp(s, "Q4_K_M")) return RT_MIX_Q4_K_M;
+    if (!strcmp(s, "q5_k_m") || !strcmp(s, "Q5_K_M")) return RT_MIX_Q5_K_M;
     return -1;
 }
 
 int rt_type_supported(int type)
 {
-    return type == RT_F32 || type == RT_F16 || type == RT_Q8_0 || type == RT_Q4_0;
+    return type == RT_F32 || type == RT_F16 || type == RT_Q8_0 || type == RT_Q4_0 || rt_type_is_k(type);
 }
 
 size_t rt_row_bytes(int type, int cols)
@@ -50,6 +60,9 @@ size_t rt_row_bytes(int type, int cols)
     case RT_BF16: return (size_t)cols * 2;
     case RT_Q8_0: return cols % RT_QK ? 0 : (size_t)cols / RT_QK * RT_Q8_BYTES;
     case RT_Q4_0: return cols % RT_QK ? 0 : (size_t)cols / RT_QK * RT_Q4_BYTES;
+    case RT_Q4_K: return cols % RT_QKK ? 0 : (size_t)cols / RT_QKK * RT_Q4K_BYTES;
+    case RT_Q5_K: return cols % RT_QKK ? 0 : (size_t)cols / RT_QKK * RT_Q5K_BYTES;
+    case RT_Q6_K: return cols % RT_QKK ? 0 : (size_t)cols / RT_QKK * RT_Q6K_BYTES;
     default: return 0;
     }
 }
@@ -119,6 +132,203 @@ static void quant_q4_0(const float *x, uint8_t *dst, int n)
     }
 }
 
+
+/* ---- k-quants ------------------------------------------------------------ */
+
+/* round to nearest, ties to even, via the float adder (ggml's nearest_int);
+ * |f| <= 2^22 for a meaningful result, never UB */
+static inline int nearest_int(float f)
+{
+    float v = f + 12582912.0f;
+    int32_t i;
+    memcpy(&i, &v, 4);
+    return (i & 0x007fffff) - 0x00400000;
+}
+
+/* the 6-bit scale and min of sub-block j (0..7) of a q4_K / q5_K block */
+void rt_k_scale_min(const uint8_t *sc, int j, int *d, int *m)
+{
+    if (j < 4) {
+        *d = sc[j] & 63;
+        *m = sc[j + 4] & 63;
+    } else {
+        *d = (sc[j + 4] & 15) | ((sc[j - 4] >> 6) << 4);
+        *m = (sc[j + 4] >> 4) | ((sc[j] >> 6) << 4);
+    }
+}
+
+static void k_put_scale_min(uint8_t *sc, int j, int d, int m)
+{
+    if (j < 4) {
+        sc[j] = (uint8_t)((sc[j] & 0xc0) | d);
+        sc[j + 4] = (uint8_t)((sc[j + 4] & 0xc0) | m);
+    } else {
+        sc[j + 4] = (uint8_t)((d & 15) | ((m & 15) << 4));
+        sc[j - 4] = (uint8_t)((sc[j - 4] & 0x3f) | ((d >> 4) << 6));
+        sc[j] = (uint8_t)((sc[j] & 0x3f) | ((m >> 4) << 6));
+    }
+}
+
+static inline int clampi(int v, int lo, int hi) { return v < lo ? lo : (v > hi ? hi : v); }
+
+/* q4_K (nmax 15) / q5_K (nmax 31) of one super-block: a plain quantiser for
+ * synthetic weights (sub-block min/max, no search; ggml's quantize_row_q4_K_ref
+ * searches for better scales, the format is the same) */
+static void quant_k45(const float *x, uint8_t *b, int nmax)
+{
+    float scale[8], mn[8], smax = 0.0f, mmax = 0.0f;
+    for (int j = 0; j < 8; j++) {
+        float lo = 0.0f, hi = 0.0f;
+        for (int l = 0; l < 32; l++) {
+            float v = x[32 * j + l];
+            lo = v < lo ? v : lo;
+            hi = v > hi ? v : hi;
+        }
+        scale[j] = (hi - lo) / (float)nmax;
+        mn[j] = -lo;
+        smax = scale[j] > smax ? scale[j] : smax;
+        mmax = mn[j] > mmax ? mn[j] : mmax;
+    }
+    memset(b, 0, nmax == 15 ? RT_Q4K_BYTES : RT_Q5K_BYTES);
+    uint16_t hd = rt_f32_to_f16(smax / 63.0f), hm = rt_f32_to_f16(mmax / 63.0f);
+    memcpy(b, &hd, 2);
+    memcpy(b + 2, &hm, 2);
+    float d = rt_f16_to_f32(hd), dm = rt_f16_to_f32(hm);
+    uint8_t q[RT_QKK];
+    for (int j = 0; j < 8; j++) {
+        int is = d > 0.0f ? clampi(nearest_int(scale[j] / d), 0, 63) : 0;
+        int im = dm > 0.0f ? clampi(nearest_int(mn[j] / dm), 0, 63) : 0;
+        k_put_scale_min(b + 4, j, is, im);
+        float ed = d * (float)is, em = dm * (float)im;
+        for (int l = 0; l < 32; l++)
+            q[32 * j + l] = (uint8_t)(ed > 0.0f ? clampi(nearest_int((x[32 * j + l] + em) / ed), 0, nmax) : 0);
+    }
+    uint8_t *qs = b + (nmax == 15 ? 16 : 48), *qh = b + 16;
+    for (int c = 0; c < 4; c++)
+        for (int l = 0; l < 32; l++) {
+            int lo = q[64 * c + l], hi = q[64 * c + 32 + l];
+            qs[32 * c + l] = (uint8_t)((lo & 15) | ((hi & 15) << 4));
+            if (nmax == 31) qh[l] |= (uint8_t)(((lo >> 4) << (2 * c)) | ((hi >> 4) << (2 * c + 1)));
+        }
+}
+
+/* q6_K of one super-block (plain: per-16 scale = signed max / -32) */
+static void quant_k6(const float *x, uint8_t *b)
+{
+    float sg[16], smax = 0.0f;
+    for (int g = 0; g < 16; g++) {
+        float amax = 0.0f, max = 0.0f;
+        for (int l = 0; l < 16; l++)
+            if (fabsf(x[16 * g + l]) > amax) { amax = fabsf(x[16 * g + l]); max = x[16 * g + l]; }
+        sg[g] = max / -32.0f;
+        smax = fabsf(sg[g]) > smax ? fabsf(sg[g]) : smax;
+    }
+    memset(b, 0, RT_Q6K_BYTES);
+    uint16_t hd = rt_f32_to_f16(smax / 127.0f);
+    memcpy(b + 208, &hd, 2);
+    float d = rt_f16_to_f32(hd);
+    uint8_t q[RT_QKK];
+    int8_t *sc = (int8_t *)(b + 192);
+    for (int g = 0; g < 16; g++) {
+        int is = d > 0.0f ? clampi(nearest_int(sg[g] / d), -127, 127) : 0;
+        sc[g] = (int8_t)is;
+        float ed = d * (float)is;
+        for (int l = 0; l < 16; l++)
+            q[16 * g + l] = (uint8_t)(ed != 0.0f ? clampi(nearest_int(x[16 * g + l] / ed), -32, 31) + 32 : 32);
+    }
+    uint8_t *ql = b, *qh = b + 128;
+    for (int n = 0; n < 2; n++)
+        for (int l = 0; l < 32; l++) {
+            const uint8_t *e = q + 128 * n + l;
+            ql[64 * n + l] = (uint8_t)((e[0] & 15) | ((e[64] & 15) << 4));
+            ql[64 * n + 32 + l] = (uint8_t)((e[32] & 15) | ((e[96] & 15) << 4));
+            qh[32 * n + l] = (uint8_t)((e[0] >> 4) | ((e[32] >> 4) << 2) | ((e[64] >> 4) << 4) | ((e[96] >> 4) << 6));
+        }
+}
+
+static void dequant_k(int type, const uint8_t *b, float *y)
+{
+    if (type == RT_Q6_K) {
+        uint16_t h; memcpy(&h, b + 208, 2);
+        float d = rt_f16_to_f32(h);
+        const uint8_t *ql = b, *qh = b + 128;
+        const int8_t *sc = (const int8_t *)(b + 192);
+        for (int n = 0; n < 2; n++)
+            for (int l = 0; l < 32; l++) {
+                int q1 = ((ql[64 * n + l] & 15) | (((qh[32 * n + l] >> 0) & 3) << 4)) - 32;
+                int q2 = ((ql[64 * n + 32 + l] & 15) | (((qh[32 * n + l] >> 2) & 3) << 4)) - 32;
+                int q3 = ((ql[64 * n + l] >> 4) | (((qh[32 * n + l] >> 4) & 3) << 4)) - 32;
+                int q4 = ((ql[64 * n + 32 + l] >> 4) | (((qh[32 * n + l] >> 6) & 3) << 4)) - 32;
+                int g = 8 * n + l / 16;
+                y[128 * n + l] = d * (float)sc[g] * (float)q1;
+                y[128 * n + l + 32] = d * (float)sc[g + 2] * (float)q2;
+                y[128 * n + l + 64] = d * (float)sc[g + 4] * (float)q3;
+                y[128 * n + l + 96] = d * (float)sc[g + 6] * (float)q4;
+            }
+        return;
+    }
+    uint16_t h0, h1; memcpy(&h0, b, 2); memcpy(&h1, b + 2, 2);
+    float d = rt_f16_to_f32(h0), dmin = rt_f16_to_f32(h1);
+    const uint8_t *qs = b + (type == RT_Q4_K ? 16 : 48), *qh = b + 16;
+    for (int c = 0; c < 4; c++) {
+        int s0, m0, s1, m1;
+        rt_k_scale_min(b + 4, 2 * c, &s0, &m0);
+        rt_k_scale_min(b + 4, 2 * c + 1, &s1, &m1);
+        float d1 = d * (float)s0, mm1 = dmin * (float)m0, d2 = d * (float)s1, mm2 = dmin * (float)m1;
+        for (int l = 0; l < 32; l++) {
+            int lo = qs[32 * c + l] & 15, hi = qs[32 * c + l] >> 4;
+            if (type == RT_Q5_K) {
+                lo += ((qh[l] >> (2 * c)) & 1) << 4;
+                hi += ((qh[l] >> (2 * c + 1)) & 1) << 4;
+            }
+            y[64 * c + l] = d1 * (float)lo - mm1;
+            y[64 * c + 32 + l] = d2 * (float)hi - mm2;
+        }
+    }
+}
+
+/* q8_K activation blocks, ggml's quantize_row_q8_K_ref: iscale = -127/max
+ * (max the signed value of largest magnitude), q = min(127, nearest(x*iscale))
+ * rounding ties to even, d = 1/iscale kept in f32, sums of 16.  One scalar
+ * loop on every path, so every build gives the same bits. */
+void rt_act_quantize_k(rt_act *a, int t0, int t1)
+{
+    int nb = a->K / RT_QKK;
+    for (int t = t0; t < t1; t++) {
+        const float *x = a->x + (size_t)t * a->ldx;
+        int8_t *q = a->kq + (size_t)t * a->K;
+        for (int b = 0; b < nb; b++) {
+            const float *xb = x + b * RT_QKK;
+            int8_t *qb = q + b * RT_QKK;
+            int16_t *bs = a->kbs + ((size_t)t * nb + b) * 16;
+            float amax = 0.0f, max = 0.0f;
+            for (int j = 0; j < RT_QKK; j++) {
+                float ax = fabsf(xb[j]);
+                if (ax > amax) { amax = ax; max = xb[j]; }
+            }
+            if (!(amax > 0.0f)) {
+                a->kd[(size_t)t * nb + b] = 0.0f;
+                memset(qb, 0, RT_QKK);
+                memset(bs, 0, 16 * sizeof *bs);
+                continue;
+            }
+            float iscale = -127.0f / max;
+            for (int j = 0; j < RT_QKK; j++) {
+                float f = iscale * xb[j];
+                /* finite inputs give |f| <= 127; inf/NaN (corrupt weights) give 0 */
+                int v = fabsf(f) <= 128.0f ? nearest_int(f) : 0;
+                qb[j] = (int8_t)(v < 127 ? v : 127);
+            }
+            for (int g = 0; g < 16; g++) {
+                int sum = 0;
+                for (int l = 0; l < 16; l++) sum += qb[16 * g + l];
+                bs[g] = (int16_t)sum;
+            }
+            a->kd[(size_t)t * nb + b] = 1.0f / iscale;
+        }
+    }
+}
+
 void rt_quantize_row(int type, const float *x, void *dst, int n)
 {
     switch (type) {
@@ -130,6 +340,15 @@ void rt_quantize_row(int type, const float *x, void *dst, int n)
     }
     case RT_Q8_0: quant_q8_0(x, dst, n); break;
     case RT_Q4_0: quant_q4_0(x, dst, n); break;
+    case RT_Q4_K: case RT_Q5_K: case RT_Q6_K: {
+        size_t bb = rt_row_bytes(type, RT_QKK);
+        for (int b = 0; b < n / RT_QKK; b++) {
+            uint8_t *o = (uint8_t *)dst + (size_t)b * bb;
+            if (type == RT_Q6_K) quant_k6(x + b * RT_QKK, o);
+            else quant_k45(x + b * RT_QKK, o, type == RT_Q4_K ? 15 : 31);
+        }
+        break;
+    }
     default: break;
     }
 }
@@ -166,6 +385,11 @@ void rt_dequantize_row(int type, const void *src, float *y, int n)
             }
         }
         break;
+    case RT_Q4_K: case RT_Q5_K: case RT_Q6_K: {
+        size_t bb = rt_row_bytes(type, RT_QKK);
+        for (int b = 0; b < n / RT_QKK; b++) dequant_k(type, s + (size_t)b * bb, y + b * RT_QKK);
+        break;
+    }
     default: break;
     }
 }
@@ -457,10 +681,15 @@ static void act_interleave(rt_act *a, int t)
     }
 }
 
-/* One q8 activation block: d = amax/127 kept in f32, q = round(x/d) (half
- * away from zero, as roundf); returns sum(q).  The SIMD paths compute the same
- * values as the scalar one bit for bit (max is exact; the division, the
- * product and the rounding are the same IEEE operations). */
+/* One q8 activation block, ggml's quantize_row_q8_0_ref convention: the
+ * quants use the f32 scale d = amax/127 (q = round(x * (1/d)), half away from
+ * zero, as roundf), and the block keeps fp16(d), so every dot product uses
+ * the fp16-rounded scale, as ggml's stored block_q8_0 does; returns sum(q).
+ * The SIMD paths compute the same values as the scalar one bit for bit (max
+ * is exact; the division, the product, the rounding and the f16 conversion
+ * are the same IEEE operations). */
+static inline float f16_round(float d) { return rt_f16_to_f32(rt_f32_to_f16(d)); }
+
 #if defined(RT_SIMD_AVX512)
 /* |x| with AVX512F integer logic (the _ps logic ops need AVX512DQ) */
 static inline __m512 abs16(__m512 x, __m512i absmask)
@@ -493,7 +722,7 @@ static inline int quant_block_q8(const float *x, int8_t *q, float *dout)
         _mm_storeu_si128((__m128i *)(void *)(q + 16 * h), _mm512_cvtepi32_epi8(v));
         s = _mm512_add_epi32(s, v);
     }
-    *dout = d;
+    *dout = f16_round(d);
     return _mm512_reduce_add_epi32(s);
 #elif defined(RT_SIMD_AVX2)
     const __m256 absmask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
@@ -524,7 +753,7 @@ static inline int quant_block_q8(const float *x, int8_t *q, float *dout)
     __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
     s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0x4e));
     s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0xb1));
-    *dout = d;
+    *dout = f16_round(d);
     return _mm_cvtsi128_si32(s4);
 #elif defined(RT_SIMD_NEON)
     float32x4_t xv[8], m = vdupq_n_f32(0.0f);
@@ -545,7 +774,7 @@ static inline int quant_block_q8(const float *x, int8_t *q, float *dout)
         vst1_lane_s32((int32_t *)(void *)(q + 4 * k), vreinterpret_s32_s8(v8), 0);
         s = vaddq_s32(s, v);
     }
-    *dout = d;
+    *dout = f16_round(d);
     return vaddvq_s32(s);
 #else
     float amax = 0.0f;
@@ -559,12 +788,13 @@ static inline int quant_block_q8(const float *x, int8_t *q, float *dout)
         q[j] = (int8_t)v;
         sum += v;
     }
-    *dout = d;
+    *dout = f16_round(d);
     return sum;
 #endif
 }
 
-/* q8 activation blocks: d = amax/127 kept in f32, q = round(x/d). */
+/* q8 activation blocks as ggml's q8_0: q = round(x * 127/amax) with the f32
+ * scale, d stored as fp16(amax/127) (kept widened to f32 here). */
 void rt_act_quantize(rt_act *a, int t0, int t1)
 {
     int nb = a->K / RT_QK;

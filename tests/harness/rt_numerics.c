@@ -92,7 +92,7 @@ int main(void)
     static int8_t qs[NB * RT_QK];
     static float d[NB], ds[NB];
     fill_blocks(x);
-    rt_act a = { 1, NB * RT_QK, x, NB * RT_QK, qs, d, ds, NULL, NULL, 0, 0 };
+    rt_act a = { 1, NB * RT_QK, x, NB * RT_QK, qs, d, ds, NULL, NULL, 0, 0, NULL, NULL, NULL, 0 };
     rt_act_quantize(&a, 0, 1);
     printf("simd %s\n", RT_SIMD_NAME);
     for (int b = 0; b < NB; b++) {
@@ -100,6 +100,21 @@ int main(void)
         printf("block %d d %s ds %s q", b, hex(d[b], h1), hex(ds[b], h2));
         for (int j = 0; j < RT_QK; j++) printf(" %d", qs[b * RT_QK + j]);
         printf("\n");
+    }
+    /* ggml's convention, checked against the runtime's own copy of
+     * quantize_row_q8_0_ref (rt_quantize_row): same quants, and the scale is
+     * the fp16 of amax/127 (skipped: blocks 4 and 5 hold NaN / inf, block 6
+     * subnormals only, where 1/d overflows and the reference converts inf to
+     * int8; the runtime clamps to +-127 there) */
+    for (int b = 0; b < NB; b++) {
+        if (b == 4 || b == 5 || b == 6) continue;
+        uint8_t blk[RT_Q8_BYTES];
+        rt_quantize_row(RT_Q8_0, x + b * RT_QK, blk, RT_QK);
+        uint16_t h;
+        memcpy(&h, blk, 2);
+        int same = rt_f16_to_f32(h) == d[b] || (d[b] != d[b] && rt_f16_to_f32(h) != rt_f16_to_f32(h));
+        same = same && memcmp(blk + 2, qs + b * RT_QK, RT_QK) == 0;
+        printf("block %d ggml_q8_0_ref %s\n", b, same ? "same" : "DIFFERENT");
     }
     fill_silu(g, u);
     rt_silu_mul(g, u, NS);

@@ -309,14 +309,15 @@ def rope(x, pos, inv):
     return np.concatenate([x1 * cos - x2 * sin, x2 * cos + x1 * sin], axis=-1)
 
 def act_q8_0(x):
-    """Activation rounding of a q8_0 dot product: blocks of 32 along the last
-    axis, scale amax/127 kept in f32, values rounded to int8."""
+    """Activation rounding of a q8_0 dot product as ggml does it: blocks of 32
+    along the last axis, values rounded to int8 with the f32 scale amax/127,
+    the block keeping that scale as fp16 (the product uses the rounded one)."""
     b = x.reshape(-1, 32).astype(np.float32)
     d = np.abs(b).max(axis=1) / np.float32(127.0)
     idv = np.where(d > 0, np.float32(1.0) / np.where(d > 0, d, 1), 0).astype(np.float32)
     v = (b * idv[:, None]).astype(np.float64)
     q = np.sign(v) * np.floor(np.abs(v) + 0.5)
-    return (q * d.astype(np.float64)[:, None]).reshape(x.shape)
+    return (q * d.astype(np.float16).astype(np.float64)[:, None]).reshape(x.shape)
 
 class Linear:
     """y = x W^T; with act_q set, x is rounded like a q8_0 activation block

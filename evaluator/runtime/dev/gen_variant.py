@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """dev/gen_variant.py - writes a sample sh_variant.h for developing the runtime
 without the host side (same macros as evaluator/build.c generates).
-usage: gen_variant.py PRESET OUTDIR   (presets: tiny, tinymoe, lfm2-350m, lfm2-1.2b, qwen-ish)"""
+usage: gen_variant.py PRESET OUTDIR   (presets: tiny, tinymoe, kq, lfm2-350m, lfm2-1.2b, qwen-ish)"""
 import sys, os
 
 def lfm2(d, F, heads, n=16, attn=(2, 5, 8, 10, 12, 14)):
@@ -24,6 +24,9 @@ P = {
     'tinymoe': dict(d=128, v=512, hd=32, theta=1e6, eps=1e-5, ctx=4096, tie=0,
                     layers=[('conv', 3, 0, 0, 0), ('gqa', 0, 4, 2, 1), ('conv', 3, 0, 0, 0), ('gqa', 0, 4, 4, 1)],
                     ffn=[('swiglu', 256, 0, 0, 0, 0), ('moe', 0, 8, 2, 64, 1), ('moe', 0, 8, 2, 64, 1), ('moe', 0, 8, 2, 64, 1)]),
+    'kq': dict(d=256, v=512, hd=64, theta=1e6, eps=1e-5, ctx=4096, tie=1,   # every row a multiple of 256 (k-quants)
+               layers=[('conv', 3, 0, 0, 0), ('gqa', 0, 4, 2, 1), ('conv', 3, 0, 0, 0), ('gqa', 0, 4, 4, 1)],
+               ffn=[('swiglu', 512, 0, 0, 0, 0), ('swiglu', 768, 0, 0, 0, 0), ('moe', 0, 4, 2, 256, 1), ('moe', 0, 4, 2, 256, 1)]),
     'llama3ish': dict(d=128, v=512, hd=32, theta=5e5, eps=1e-5, ctx=4096, tie=1, rope=(32.0, 1.0, 4.0, 64),
                       layers=[('gqa', 0, 8, 2, 0)] * 2, ffn=[('swiglu', 256, 0, 0, 0, 0)] * 2),
 }

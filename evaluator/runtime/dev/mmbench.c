@@ -22,7 +22,7 @@ int main(int argc, char **argv)
     float *x = malloc((size_t)T * K * 4), *y = malloc((size_t)T * rows * 4), *row = malloc((size_t)K * 4);
     for (size_t i = 0; i < (size_t)T * K; i++) x[i] = (float)((i * 7919) % 1000) / 1000.0f - 0.5f;
     int nb = K / 32;
-    rt_act a = { T, K, x, (size_t)K, malloc((size_t)T * K), malloc((size_t)T * nb * 4), malloc((size_t)T * nb * 4), NULL, NULL, 0, 0 };
+    rt_act a = { T, K, x, (size_t)K, malloc((size_t)T * K), malloc((size_t)T * nb * 4), malloc((size_t)T * nb * 4), NULL, NULL, 0, 0, NULL, NULL, NULL, 0 };
 #if defined(RT_SIMD_AVX512)
     a.gx = aligned_alloc(64, (size_t)T * (nb / 16 + 1) * RT_GX_BYTES);
 #if defined(__AVX512VBMI__)
