@@ -49,7 +49,7 @@
     var m = ["capability " + cap(p.capability)];
     if (isNum(p.decode_ms))
       m.push("decode " + fmtNum(p.decode_ms) + " ms/token" +
-             (isNum(p.decode_ms_low) && isNum(p.decode_ms_highgh) ? " [" + fmtNum(p.decode_ms_low) + ", " + fmtNum(p.decode_ms_highgh) + "]" : ""));
+             (isNum(p.decode_ms_low) && isNum(p.decode_ms_high) ? " [" + fmtNum(p.decode_ms_low) + ", " + fmtNum(p.decode_ms_high) + "]" : ""));
     if (isNum(p.prefill_tok_s)) m.push("prefill " + fmtNum(p.prefill_tok_s) + " tok/s");
     if (isNum(p.peak_rss_bytes)) m.push("peak " + mib(p.peak_rss_bytes) + " MiB");
     if (isNum(p.cache_bytes)) m.push("cache " + mib(p.cache_bytes) + " MiB");
@@ -130,10 +130,10 @@
       marks.push(P.line(stairs, { x: X, y: "capability", curve: "step-after", stroke: "#1f6fd1", strokeOpacity: 0.45,
                                   className: "front-line" }));
     if (spec.err) {
-      var withCi = ms.concat(ps).filter(function (p) { return isNum(p.decode_ms_low) && isNum(p.decode_ms_highgh); });
+      var withCi = ms.concat(ps).filter(function (p) { return isNum(p.decode_ms_low) && isNum(p.decode_ms_high); });
       if (withCi.length)
         marks.push(P.ruleY(withCi, { y: "capability", x1: function (p) { return sx(p.decode_ms_low); },
-                                     x2: function (p) { return sx(p.decode_ms_highgh); }, stroke: "#555",
+                                     x2: function (p) { return sx(p.decode_ms_high); }, stroke: "#555",
                                      className: "errbar" }));
     }
     if (budget !== null && spec.key === "decode_ms")
