@@ -716,6 +716,23 @@ static void test_cmd_scorer(void **state)
     assert_int_equal(sh_score_genome(t.db, &g, good, &o, &r, &err), 0); /* stored: found again */
     assert_true(r.aggregate == 0.5);
     sh_score_rec_free(&r);
+    /* the request carries the proxy scale and rung asked for */
+    const char *echo = "cmd:python3 -c 'import sys,json; g=json.load(sys.stdin); "
+                       "print(json.dumps({\"scale\": g[\"proxy_scale\"], \"rung\": g[\"rung\"], \"rungs\": g[\"rungs\"], "
+                       "\"fraction\": g[\"rung_fraction\"]}))'";
+    o.scale = 0.125;
+    o.rung = 1;
+    assert_int_equal(sh_score_genome(t.db, &g, echo, &o, &r, &err), 0);
+    assert_non_null(strstr(r.scores_json, "\"scale\":0.125"));
+    assert_non_null(strstr(r.scores_json, "\"rung\":1"));
+    assert_non_null(strstr(r.scores_json, "\"rungs\":3"));
+    assert_non_null(strstr(r.params_json, "\"rung\":1"));            /* stored per rung */
+    json_t *js = json_loads(r.scores_json, 0, NULL);
+    assert_true(fabs(json_number_value(json_object_get(js, "fraction")) - 1.0 / 3) < 1e-12);
+    json_decref(js);
+    sh_score_rec_free(&r);
+    o.scale = 0;
+    o.rung = -1;
     const char *mean = "cmd:python3 -c 'print(\"{\\\"a\\\": 1, \\\"b\\\": 0.5}\")'";
     assert_int_equal(sh_score_genome(t.db, &g, mean, &o, &r, &err), 0);
     assert_true(fabs(r.aggregate - 0.75) < 1e-12);                   /* mean when absent */
@@ -1020,6 +1037,15 @@ static void test_lm_reproducible_and_rungs_continue(void **state)
     json_decref(sj);
     assert_true(bpb > 0.5 && bpb < 8.5);
     assert_true(fabs(a.aggregate - (1 - bpb / 8)) < 1e-12);
+    /* the options read back from the stored parameters ask the same question */
+    sh_score_opts back;
+    sh_score_opts_default(&back);
+    assert_int_equal(sh_score_opts_from_params_json(a.params_json, &back, &err), 0);
+    char *again = sh_score_params_json(&g, "builtin", &back, &err);
+    assert_non_null(again);
+    assert_string_equal(again, a.params_json);
+    free(again);
+    sh_score_opts_free_strings(&back);
     o.force = true;
     o.threads = 2;
     assert_int_equal(sh_score_genome(t.db, &g, "builtin", &o, &b, &err), 0);

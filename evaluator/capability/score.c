@@ -195,6 +195,76 @@ static char *builtin_params_json(const sh_score_opts *o, int with_rung, sh_err *
     return out;
 }
 
+void sh_score_opts_free_strings(sh_score_opts *o)
+{
+    free(o->owned_tasks);
+    free(o->owned_corpus);
+    if (o->tasks == o->owned_tasks) o->tasks = NULL;
+    if (o->corpus == o->owned_corpus) o->corpus = NULL;
+    o->owned_tasks = o->owned_corpus = NULL;
+}
+
+int sh_score_opts_from_params_json(const char *params_json, sh_score_opts *o, sh_err *err)
+{
+    json_error_t je;
+    json_t *root = json_loads(params_json ? params_json : "", 0, &je);
+    if (!json_is_object(root)) {
+        json_decref(root);
+        return sh_err_set(err, "score params: not a JSON object (line %d: %.100s)", je.line, je.text);
+    }
+    int rc = 0;
+    json_t *v;
+    if ((v = json_object_get(root, "proxy_scale")) && json_is_number(v)) o->scale = json_number_value(v);  /* external */
+    json_t *sc = json_object_get(root, "scale");
+    if (json_is_object(sc)) {
+        if (json_is_number(v = json_object_get(sc, "scale"))) o->scale = json_number_value(v);
+        if (json_is_integer(v = json_object_get(sc, "head_dim"))) o->head_dim = (int)json_integer_value(v);
+        if (json_is_integer(v = json_object_get(sc, "max_layers"))) o->max_layers = (int)json_integer_value(v);
+        if (json_is_integer(v = json_object_get(sc, "max_experts"))) o->max_experts = (int)json_integer_value(v);
+    }
+    if (json_is_number(v = json_object_get(root, "size_factor"))) o->size_factor = json_number_value(v);
+    if (json_is_string(v = json_object_get(root, "seed"))) o->seed = strtoull(json_string_value(v), NULL, 10);
+    json_t *rg = json_object_get(root, "rung");
+    if (json_is_object(rg)) {
+        if (json_is_integer(v = json_object_get(rg, "rung"))) o->rung = (int)json_integer_value(v);
+        if (json_is_integer(v = json_object_get(rg, "rungs"))) o->rungs = (int)json_integer_value(v);
+    } else if (json_is_integer(rg)) {
+        o->rung = (int)json_integer_value(rg);
+        if (json_is_integer(v = json_object_get(root, "rungs"))) o->rungs = (int)json_integer_value(v);
+    }
+    json_t *tasks = json_object_get(root, "tasks");
+    if (json_is_array(tasks)) {
+        char list[512] = "";
+        size_t i;
+        json_t *t;
+        json_array_foreach(tasks, i, t) {
+            const char *name = json_string_value(json_object_get(t, "name"));
+            if (!name || strlen(list) + strlen(name) + 2 >= sizeof list) { rc = sh_err_set(err, "score params: bad task list"); break; }
+            if (list[0]) strcat(list, ",");
+            strcat(list, name);
+            if (!strcmp(name, "lm")) {
+                json_t *c = json_object_get(t, "corpus");
+                const char *src = json_string_value(json_object_get(c, "source"));
+                if (src) {
+                    free(o->owned_corpus);
+                    o->owned_corpus = strdup(src);
+                    o->corpus = o->owned_corpus;
+                }
+                if (json_is_integer(v = json_object_get(t, "tokens"))) o->tokens = (long)json_integer_value(v);
+                if (json_is_number(v = json_object_get(t, "flops"))) o->flops = json_number_value(v);
+            }
+        }
+        if (!rc) {
+            free(o->owned_tasks);
+            o->owned_tasks = strdup(list);
+            o->tasks = o->owned_tasks;
+            if (!o->owned_tasks) rc = sh_err_set(err, "score params: out of memory");
+        }
+    }
+    json_decref(root);
+    return rc;
+}
+
 /* ---- training states kept between rungs ------------------------------------------ */
 #define STATE_MAGIC "SHCAPST1"
 

@@ -56,6 +56,7 @@ typedef struct sh_score_opts {
     bool force;             /* recompute even if a stored score exists          */
     sh_score_progress_fn progress;  /* optional progress lines                  */
     void *progress_ctx;
+    char *owned_tasks, *owned_corpus;  /* set by sh_score_opts_from_params_json */
 } sh_score_opts;
 
 void sh_score_opts_default(sh_score_opts *o);
