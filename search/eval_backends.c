@@ -50,6 +50,10 @@ int sh_search_backend_score(sh_db *db, const sh_genome *g, const sh_search_score
         o.tasks = sc->tasks;
     if (sc->size_factor > 0)
         o.size_factor = sc->size_factor;
+    if (sc->scale > 0)
+        o.scale = sc->scale;
+    if (sc->tokens > 0)
+        o.tokens = sc->tokens;
     sh_score_rec rec;
     memset(&rec, 0, sizeof rec);
     int rc = sh_score_genome(db, g, sc->spec, &o, &rec, err);

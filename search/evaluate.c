@@ -138,6 +138,10 @@ int sh_search_eval_init(sh_search_eval *e, sh_err *err)
     json_object_set_new(s, "scorer", json_string(e->score.spec));
     if (e->score.tasks[0])
         json_object_set_new(s, "tasks", json_string(e->score.tasks));
+    if (e->score.scale > 0)
+        json_object_set_new(s, "score_scale", json_real(e->score.scale));
+    if (e->score.tokens > 0)
+        json_object_set_new(s, "score_tokens", json_integer(e->score.tokens));
     char *txt = json_dumps(s, JSON_COMPACT | JSON_SORT_KEYS);
     json_decref(s);
     if (!txt || strlen(txt) >= sizeof e->settings_json) {

@@ -52,6 +52,8 @@ typedef struct sh_search_score {
     char spec[256];         /* "" = none; builtin | cmd:... | http(s)://... */
     char tasks[256];        /* builtin task subset, "" = the default suite  */
     double size_factor;     /* builtin train-set size factor, 0 = default   */
+    double scale;           /* builtin proxy width factor, 0 = the scorer's default */
+    long tokens;            /* builtin lm training tokens, 0 = the scorer's default */
     int threads;            /* training threads, 0 = 1                      */
 } sh_search_score;
 

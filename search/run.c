@@ -56,6 +56,8 @@ static char *config_to_json(const sh_search_opts *o, const char *space_json, sh_
     json_object_set_new(c, "scorer", json_string(o->score.spec));
     json_object_set_new(c, "score_tasks", json_string(o->score.tasks));
     json_object_set_new(c, "score_size_factor", json_real(o->score.size_factor));
+    json_object_set_new(c, "score_scale", json_real(o->score.scale));
+    json_object_set_new(c, "score_tokens", json_integer(o->score.tokens));
     json_object_set_new(c, "score_threads", json_integer(o->score.threads));
     json_object_set_new(c, "objectives", json_string(o->objectives));
     json_object_set_new(c, "evaluator", json_string(o->mode == SH_EVAL_DEVICE ? "device" : "analytic"));
@@ -141,6 +143,9 @@ static int config_from_json(const char *txt, sh_search_opts *o, char **space_jso
     o->score.size_factor = json_is_number(sf) && json_number_value(sf) > 0 && json_number_value(sf) <= 100
                                ? json_number_value(sf) : 0;
     o->score.threads = (int)cfg_int(c, "score_threads", 0, 64, 0);
+    json_t *ss = json_object_get(c, "score_scale");
+    o->score.scale = json_is_number(ss) && json_number_value(ss) > 0 && json_number_value(ss) <= 1 ? json_number_value(ss) : 0;
+    o->score.tokens = (long)cfg_int(c, "score_tokens", 0, 1000000000L, 0);
     const char *seed = json_string_value(json_object_get(c, "seed"));
     o->seed = seed ? strtoull(seed, NULL, 10) : 1;
     json_t *m = json_object_get(c, "measure");

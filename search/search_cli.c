@@ -44,10 +44,14 @@ static const char SEARCH_USAGE[] =
     "  --devices A,B      devices to measure on (default: local); objectives like\n"
     "                     decode_ms take the worst device, decode_ms@A one device\n"
     "  --scorer NAME      capability scorer: builtin, cmd:PROGRAM ARGS or an http(s) URL\n"
-    "                     (default with the device evaluator: builtin restricted to\n"
-    "                     --tasks mqar,selective_copy --score-size 0.25, for speed)\n"
-    "  --tasks LIST       built-in capability tasks to use (default: the whole suite)\n"
-    "  --score-size F     built-in scorer train-set size factor (default 1)\n"
+    "                     (default with the device evaluator: builtin, task lm = held-out\n"
+    "                     bits/byte on real text, proxies at --score-scale 0.125 trained\n"
+    "                     on --score-tokens 32768 bytes each, for speed)\n"
+    "  --tasks LIST       built-in capability tasks to use (default: lm)\n"
+    "  --score-scale F    built-in proxy width factor (default 0.125 with the implicit\n"
+    "                     scorer, else the scorer's 1/32)\n"
+    "  --score-tokens N   built-in lm training tokens per candidate (equal for all)\n"
+    "  --score-size F     built-in synthetic tasks' train-set size factor (default 1)\n"
     "  --score-threads N  capability training threads (default 1)\n"
     "  --objectives LIST  comma-separated, from decode_ms, prefill_ms, ttft_ms,\n"
     "                     peak_bytes, params, cache_bytes, capability (maximised);\n"
@@ -264,6 +268,16 @@ static int parse_search_args(int argc, char **argv, cli_state *c)
         else if (!strcmp(a, "--scorer")) { if (copy_opt(a, v, o->score.spec, sizeof o->score.spec)) return -1; c->scorer_given = true; }
         else if (!strcmp(a, "--tasks")) { if (copy_opt(a, v, o->score.tasks, sizeof o->score.tasks)) return -1; }
         else if (!strcmp(a, "--score-threads")) { if (parse_long(a, v, 1, 64, &n)) return -1; o->score.threads = (int)n; }
+        else if (!strcmp(a, "--score-tokens")) { if (parse_long(a, v, 1, 1000000000L, &n)) return -1; o->score.tokens = n; }
+        else if (!strcmp(a, "--score-scale")) {
+            char *end;
+            double f = strtod(v, &end);
+            if (!*v || *end || !(f > 0 && f <= 1)) {
+                fprintf(stderr, "starhil search: --score-scale: expected a factor in (0, 1], got \"%s\"\n", v);
+                return -1;
+            }
+            o->score.scale = f;
+        }
         else if (!strcmp(a, "--score-size")) {
             char *end;
             double f = strtod(v, &end);
@@ -319,12 +333,16 @@ static void apply_defaults(cli_state *c)
 {
     sh_search_opts *o = &c->o;
     if (!c->scorer_given && o->mode == SH_EVAL_DEVICE && sh_search_backend_has_scorer()) {
-        /* the implicit scorer is the quick variant of the built-in suite */
+        /* the implicit scorer: held-out bits/byte of proxies sized for the
+         * default space (hidden 128..512 -> width 16..64), cheap enough for a
+         * 15-minute run on two cores */
         snprintf(o->score.spec, sizeof o->score.spec, "builtin");
         if (!o->score.tasks[0])
-            snprintf(o->score.tasks, sizeof o->score.tasks, "mqar,selective_copy");
-        if (!(o->score.size_factor > 0))
-            o->score.size_factor = 0.25;
+            snprintf(o->score.tasks, sizeof o->score.tasks, "lm");
+        if (!(o->score.scale > 0))
+            o->score.scale = 0.125;
+        if (!(o->score.tokens > 0))
+            o->score.tokens = 32768;
     }
     if (!c->objectives_given) {
         if (o->score.spec[0])
