@@ -54,6 +54,8 @@ int sh_search_backend_score(sh_db *db, const sh_genome *g, const sh_search_score
         o.scale = sc->scale;
     if (sc->tokens > 0)
         o.tokens = sc->tokens;
+    if (sc->rung > 0)
+        o.rung = sc->rung - 1;
     sh_score_rec rec;
     memset(&rec, 0, sizeof rec);
     int rc = sh_score_genome(db, g, sc->spec, &o, &rec, err);

@@ -142,6 +142,8 @@ int sh_search_eval_init(sh_search_eval *e, sh_err *err)
         json_object_set_new(s, "score_scale", json_real(e->score.scale));
     if (e->score.tokens > 0)
         json_object_set_new(s, "score_tokens", json_integer(e->score.tokens));
+    if (e->score.rung > 0)   /* every capability value of the run comes from this rung */
+        json_object_set_new(s, "score_rung", json_integer(e->score.rung - 1));
     char *txt = json_dumps(s, JSON_COMPACT | JSON_SORT_KEYS);
     json_decref(s);
     if (!txt || strlen(txt) >= sizeof e->settings_json) {

@@ -54,6 +54,7 @@ typedef struct sh_search_score {
     double size_factor;     /* builtin train-set size factor, 0 = default   */
     double scale;           /* builtin proxy width factor, 0 = the scorer's default */
     long tokens;            /* builtin lm training tokens, 0 = the scorer's default */
+    int rung;               /* fidelity rung + 1 every candidate is scored at (0 = the top rung) */
     int threads;            /* training threads, 0 = 1                      */
 } sh_search_score;
 

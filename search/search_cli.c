@@ -51,6 +51,8 @@ static const char SEARCH_USAGE[] =
     "  --score-scale F    built-in proxy width factor (default 0.125 with the implicit\n"
     "                     scorer, else the scorer's 1/32)\n"
     "  --score-tokens N   built-in lm training tokens per candidate (equal for all)\n"
+    "  --score-rung R     score every candidate at fidelity rung R of 3 (0: 1/9 of the\n"
+    "                     tokens, 1: 1/3, 2: all; default 2); stored with the run\n"
     "  --score-size F     built-in synthetic tasks' train-set size factor (default 1)\n"
     "  --score-threads N  capability training threads (default 1)\n"
     "  --objectives LIST  comma-separated, from decode_ms, prefill_ms, ttft_ms,\n"
@@ -268,6 +270,7 @@ static int parse_search_args(int argc, char **argv, cli_state *c)
         else if (!strcmp(a, "--scorer")) { if (copy_opt(a, v, o->score.spec, sizeof o->score.spec)) return -1; c->scorer_given = true; }
         else if (!strcmp(a, "--tasks")) { if (copy_opt(a, v, o->score.tasks, sizeof o->score.tasks)) return -1; }
         else if (!strcmp(a, "--score-threads")) { if (parse_long(a, v, 1, 64, &n)) return -1; o->score.threads = (int)n; }
+        else if (!strcmp(a, "--score-rung")) { if (parse_long(a, v, 0, 2, &n)) return -1; o->score.rung = (int)n + 1; }
         else if (!strcmp(a, "--score-tokens")) { if (parse_long(a, v, 1, 1000000000L, &n)) return -1; o->score.tokens = n; }
         else if (!strcmp(a, "--score-scale")) {
             char *end;
