@@ -40,7 +40,7 @@ int sh_search_backend_measure(sh_db *db, const char *device, const sh_genome *g,
 #ifdef SH_HAVE_SCORER
 int sh_search_backend_has_scorer(void) { return 1; }
 
-int sh_search_backend_score(sh_db *db, const sh_genome *g, const sh_search_score *sc, double *aggregate,
+int sh_search_backend_score(sh_db *db, const sh_genome *g, const sh_search_score *sc, int rung, double *aggregate,
                             sh_err *err)
 {
     sh_score_opts o;
@@ -56,6 +56,10 @@ int sh_search_backend_score(sh_db *db, const sh_genome *g, const sh_search_score
         o.tokens = sc->tokens;
     if (sc->rung > 0)
         o.rung = sc->rung - 1;
+    if (rung >= 0)
+        o.rung = rung;
+    if (sc->state_dir[0])
+        o.state_dir = sc->state_dir;
     sh_score_rec rec;
     memset(&rec, 0, sizeof rec);
     int rc = sh_score_genome(db, g, sc->spec, &o, &rec, err);
@@ -69,10 +73,10 @@ int sh_search_backend_score(sh_db *db, const sh_genome *g, const sh_search_score
 #else
 int sh_search_backend_has_scorer(void) { return 0; }
 
-int sh_search_backend_score(sh_db *db, const sh_genome *g, const sh_search_score *sc, double *aggregate,
+int sh_search_backend_score(sh_db *db, const sh_genome *g, const sh_search_score *sc, int rung, double *aggregate,
                             sh_err *err)
 {
-    (void)db; (void)g; (void)aggregate;
+    (void)db; (void)g; (void)aggregate; (void)rung;
     return sh_err_set(err, "scorer %s: the capability module is not part of this build", sc->spec);
 }
 #endif

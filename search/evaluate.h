@@ -55,6 +55,10 @@ typedef struct sh_search_score {
     double scale;           /* builtin proxy width factor, 0 = the scorer's default */
     long tokens;            /* builtin lm training tokens, 0 = the scorer's default */
     int rung;               /* fidelity rung + 1 every candidate is scored at (0 = the top rung) */
+    bool halving;           /* successive halving per batch (device mode, builtin): all at
+                               rung 0, the best third (non-dominated rank on capability and
+                               params) continued to rung 1, the best third of those to rung 2 */
+    char state_dir[512];    /* halving: where training states are kept between rungs */
     int threads;            /* training threads, 0 = 1                      */
 } sh_search_score;
 

@@ -59,6 +59,8 @@ static char *config_to_json(const sh_search_opts *o, const char *space_json, sh_
     json_object_set_new(c, "score_scale", json_real(o->score.scale));
     json_object_set_new(c, "score_tokens", json_integer(o->score.tokens));
     json_object_set_new(c, "score_rung", json_integer(o->score.rung));
+    json_object_set_new(c, "score_halving", json_boolean(o->score.halving));
+    json_object_set_new(c, "score_state_dir", json_string(o->score.state_dir));
     json_object_set_new(c, "score_threads", json_integer(o->score.threads));
     json_object_set_new(c, "objectives", json_string(o->objectives));
     json_object_set_new(c, "evaluator", json_string(o->mode == SH_EVAL_DEVICE ? "device" : "analytic"));
@@ -148,6 +150,9 @@ static int config_from_json(const char *txt, sh_search_opts *o, char **space_jso
     o->score.scale = json_is_number(ss) && json_number_value(ss) > 0 && json_number_value(ss) <= 1 ? json_number_value(ss) : 0;
     o->score.tokens = (long)cfg_int(c, "score_tokens", 0, 1000000000L, 0);
     o->score.rung = (int)cfg_int(c, "score_rung", 0, 8, 0);
+    o->score.halving = json_is_true(json_object_get(c, "score_halving"));
+    const char *sd = json_string_value(json_object_get(c, "score_state_dir"));
+    snprintf(o->score.state_dir, sizeof o->score.state_dir, "%s", sd && strlen(sd) < sizeof o->score.state_dir ? sd : "");
     const char *seed = json_string_value(json_object_get(c, "seed"));
     o->seed = seed ? strtoull(seed, NULL, 10) : 1;
     json_t *m = json_object_get(c, "measure");

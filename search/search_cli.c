@@ -51,6 +51,11 @@ static const char SEARCH_USAGE[] =
     "  --score-scale F    built-in proxy width factor (default 0.125 with the implicit\n"
     "                     scorer, else the scorer's 1/32)\n"
     "  --score-tokens N   built-in lm training tokens per candidate (equal for all)\n"
+    "  --score-halving    successive halving per generation (device evaluator): all\n"
+    "                     candidates at rung 0 (1/9 of the tokens), the best third\n"
+    "                     (non-dominated rank on capability and params) continued to\n"
+    "                     rung 1, the best third of those to rung 2; lower rungs count\n"
+    "                     as a constraint violation, so fronts hold top-rung scores\n"
     "  --score-rung R     score every candidate at fidelity rung R of 3 (0: 1/9 of the\n"
     "                     tokens, 1: 1/3, 2: all; default 2); stored with the run\n"
     "  --score-size F     built-in synthetic tasks' train-set size factor (default 1)\n"
@@ -260,6 +265,7 @@ static int parse_search_args(int argc, char **argv, cli_state *c)
             return 1;
         if (!strcmp(a, "--json")) { c->json = true; continue; }
         if (!strcmp(a, "--no-presets")) { o->no_presets = true; continue; }
+        if (!strcmp(a, "--score-halving")) { o->score.halving = true; continue; }
         if (!v) {
             fprintf(stderr, "starhil search: unknown option or missing value: %s\n", a);
             return -1;
@@ -346,6 +352,11 @@ static void apply_defaults(cli_state *c)
             o->score.scale = 0.125;
         if (!(o->score.tokens > 0))
             o->score.tokens = 32768;
+    }
+    if (o->score.halving && !o->score.state_dir[0]) {
+        const char *x = getenv("XDG_CACHE_HOME"), *h = getenv("HOME");
+        if (x && *x) snprintf(o->score.state_dir, sizeof o->score.state_dir, "%s/starhil/cap-state", x);
+        else if (h && *h) snprintf(o->score.state_dir, sizeof o->score.state_dir, "%s/.cache/starhil/cap-state", h);
     }
     if (!c->objectives_given) {
         if (o->score.spec[0])
