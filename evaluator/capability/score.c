@@ -437,7 +437,6 @@ static int run_builtin(const sh_genome *g, const sh_score_opts *o, sh_score_rec 
             else if (ckpt.p && (!resume.p || ckpt.step >= resume.step)) rc = state_write(spath, &ckpt, err);
         }
         bool resumed = resume.p != NULL;
-        int from = resume.step;
         cap_train_state_free(&resume);
         cap_train_state_free(&ckpt);
         if (rc) {
@@ -457,7 +456,6 @@ static int run_builtin(const sh_genome *g, const sh_score_opts *o, sh_score_rec 
             snprintf(line, sizeof line, "%s rung %d/%d: accuracy %.3f (%.1f s)", cap_task_name(t->kind), rung + 1, R,
                      res.accuracy, res.seconds);
         }
-        (void)from;
         json_object_set_new(scores, cap_task_name(t->kind), json_real(task_score));
         sum += task_score;
         if (o->progress) o->progress(o->progress_ctx, line);
