@@ -71,7 +71,7 @@ static int score_one(sh_db *db, const char *genome, const sh_score_opts *o, doub
     c.V = 256;
     c.T = t.seq;
     *params = (long)cap_param_count_f32(&c);
-    long tokens = o->tokens > 0 ? o->tokens : 163840;
+    long tokens = o->tokens > 0 ? o->tokens : 327680;
     long steps = (tokens + (long)t.seq * t.batch - 1) / ((long)t.seq * t.batch);
     double frac = sh_score_rung_fraction(sh_score_rung(o), sh_score_rungs(o));
     long run_steps = lround(steps * frac) < 1 ? 1 : lround(steps * frac);
@@ -126,7 +126,7 @@ int main(int argc, char **argv)
         o.tokens = tokens;
         o.force = true;
         printf("\n-- score, task lm, scale %g, %ld tokens each\n", scale > 0 ? scale : SH_SCORE_DEFAULT_SCALE,
-               tokens > 0 ? tokens : 163840L);
+               tokens > 0 ? tokens : 327680L);
         printf("| genome | proxy params | bits/byte | seconds | GFLOP/s | of matmul |\n|---|---|---|---|---|---|\n");
         char list[512];
         snprintf(list, sizeof list, "%s", genomes);

@@ -20,7 +20,7 @@
 
 #define ALL_TASKS "lm,mqar,fuzzy_recall,noisy_recall,selective_copy,compression,memorization"
 #define DEFAULT_TASKS "lm"
-#define DEFAULT_TOKENS 163840L
+#define DEFAULT_TOKENS 327680L
 #define DEFAULT_RUNGS 3
 #define RUNG_ETA 3
 #define DECAY_FRAC 0.2

@@ -40,7 +40,7 @@ typedef struct sh_score_opts {
     double size_factor;     /* multiplies the synthetic tasks' train-set sizes (default 1) */
     /* language modelling (task "lm") */
     const char *corpus;     /* text file or directory, NULL = the default corpus */
-    long tokens;            /* training tokens at the top rung (0 = default 163840) */
+    long tokens;            /* training tokens at the top rung (0 = default 327680) */
     double flops;           /* > 0: equal-FLOPs budget instead: training FLOPs at the top rung */
     /* multi-fidelity: rung r of R trains fraction eta^(r-R+1) of the budget (eta 3) */
     int rungs;              /* 0 = 3 */

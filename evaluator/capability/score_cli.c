@@ -50,7 +50,7 @@ static void score_usage(FILE *f)
         "  --corpus PATH      lm text: a file or a directory of text files (default\n"
         "                     /usr/share/games/fortunes, Debian package fortunes);\n"
         "                     the last 10%% is held out\n"
-        "  --tokens N         lm training tokens at the top rung (default 163840; equal\n"
+        "  --tokens N         lm training tokens at the top rung (default 327680; equal\n"
         "                     for every genome)\n"
         "  --flops F          lm: equal training FLOPs instead of equal tokens\n"
         "  --rungs N          fidelity rungs (default 3): rung r trains 3^(r-N+1) of the\n"
