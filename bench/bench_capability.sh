@@ -1,8 +1,10 @@
 #!/bin/sh
-# bench_capability.sh - times the default capability suite for one candidate
-# (LFM2-350M's layer pattern at the scorer's default width 64) and reports
-# examples/s and GFLOP/s against the machine's f32 matmul rate measured in the
-# same run.  Usage: bench/bench_capability.sh [--threads N] [--genome G] [--tasks a,b]
+# bench_capability.sh - evidence for the built-in quality signal: f32 matmul
+# rate; held-out bits/byte, wall time and trainer GFLOP/s of LFM2-350M..2.6B
+# proxies at the default scale (and the cost exponent); rank correlation of
+# the 1/9 and 1/3 rungs against the full rung on 12 genomes.
+# Usage: bench/bench_capability.sh [--threads N] [--part 1,2,3] [--genomes a,b]
+#        [--scale F] [--tokens N] [--rank-scale F] [--rank-tokens N]
 set -eu
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"

@@ -1,75 +1,212 @@
-/* capability_bench.c - times the built-in capability suite (default tasks) on
- * LFM2-350M's layer pattern at the scorer's default scale (width 64) and
- * reports examples/s and achieved GFLOP/s against this machine's plain f32
- * matmul rate measured in the same run with the trainer's own kernel.
- * Built and run by bench/bench_capability.sh. */
+/* capability_bench.c - evidence for the built-in quality signal
+ * (docs/quality-signal.md), built and run by bench/bench_capability.sh:
+ *  1. this machine's plain f32 matmul rate with the trainer's own kernel;
+ *  2. `score` (task lm, default scale and budget) of LFM2-350M/700M/1.2B/2.6B:
+ *     held-out bits/byte, wall time, proxy size, achieved GFLOP/s and its share
+ *     of the matmul rate, Spearman of bits/byte against size, and the cost
+ *     exponent (slope of log seconds against log proxy parameters);
+ *  3. rung correlation: 12 genomes of the default search space at the search's
+ *     scorer settings, each scored at rung 0 (1/9), 1 (1/3) and 2 (all of the
+ *     budget; every rung continues the lower one's state), Spearman of each
+ *     rung against the top one.
+ * Options: --threads N  --part 1,2,3  --genomes a,b  --scale F  --tokens N
+ *          --rank-scale F  --rank-tokens N */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
 
 #include "evaluator/capability/cap_internal.h"
+#include "evaluator/capability/cap_model.h"
 #include "evaluator/capability/score.h"
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* Spearman rank correlation (no ties expected; ties get their order). */
+static double spearman(const double *a, const double *b, int n)
+{
+    double ra[64], rb[64];
+    for (int i = 0; i < n; i++) {
+        ra[i] = rb[i] = 0;
+        for (int j = 0; j < n; j++) {
+            if (a[j] < a[i] || (a[j] == a[i] && j < i)) ra[i]++;
+            if (b[j] < b[i] || (b[j] == b[i] && j < i)) rb[i]++;
+        }
+    }
+    double d2 = 0;
+    for (int i = 0; i < n; i++) d2 += (ra[i] - rb[i]) * (ra[i] - rb[i]);
+    return 1 - 6 * d2 / ((double)n * ((double)n * n - 1));
+}
+
+static int score_one(sh_db *db, const char *genome, const sh_score_opts *o, double *bpb, double *sec,
+                     long *params, double *flops)
+{
+    sh_err err = {{0}};
+    sh_genome g;
+    if (sh_genome_resolve(genome, &g, &err)) { fprintf(stderr, "bench_capability: %s\n", err.msg); return -1; }
+    sh_score_rec r;
+    double t0 = now_s();
+    if (sh_score_genome(db, &g, "builtin", o, &r, &err)) { fprintf(stderr, "bench_capability: %s\n", err.msg); return -1; }
+    *sec = now_s() - t0;
+    json_t *j = json_loads(r.scores_json, 0, NULL);
+    *bpb = json_number_value(json_object_get(j, "lm_bpb"));
+    json_decref(j);
+    sh_score_rec_free(&r);
+    cap_scale_cfg s;
+    cap_scale_default(&s);
+    if (o->scale > 0) s.scale = o->scale;
+    cap_model_cfg c;
+    if (cap_map_genome(&g, &s, &c, &err)) return -1;
+    cap_task t;
+    cap_task_default(CAP_TASK_LM, &t);
+    c.V = 256;
+    c.T = t.seq;
+    *params = (long)cap_param_count_f32(&c);
+    long tokens = o->tokens > 0 ? o->tokens : 327680;
+    long steps = (tokens + (long)t.seq * t.batch - 1) / ((long)t.seq * t.batch);
+    double frac = sh_score_rung_fraction(sh_score_rung(o), sh_score_rungs(o));
+    long run_steps = lround(steps * frac) < 1 ? 1 : lround(steps * frac);
+    *flops = 3.0 * (double)run_steps * t.batch * cap_forward_flops(&c, t.seq, t.seq) +
+             (double)t.n_test * cap_forward_flops(&c, t.seq, t.seq);
+    return 0;
+}
 
 int main(int argc, char **argv)
 {
     int threads = 2;
-    const char *genome = "lfm2-350m", *tasks = NULL;
+    const char *parts = "1,2,3", *genomes = "lfm2-350m,lfm2-700m,lfm2-1.2b,lfm2-2.6b";
+    double scale = 0, rank_scale = 0.125;
+    long tokens = 0, rank_tokens = 32768;
     for (int i = 1; i + 1 < argc; i += 2) {
         if (!strcmp(argv[i], "--threads")) threads = atoi(argv[i + 1]);
-        else if (!strcmp(argv[i], "--genome")) genome = argv[i + 1];
-        else if (!strcmp(argv[i], "--tasks")) tasks = argv[i + 1];
+        else if (!strcmp(argv[i], "--part")) parts = argv[i + 1];
+        else if (!strcmp(argv[i], "--genomes")) genomes = argv[i + 1];
+        else if (!strcmp(argv[i], "--scale")) scale = atof(argv[i + 1]);
+        else if (!strcmp(argv[i], "--tokens")) tokens = atol(argv[i + 1]);
+        else if (!strcmp(argv[i], "--rank-scale")) rank_scale = atof(argv[i + 1]);
+        else if (!strcmp(argv[i], "--rank-tokens")) rank_tokens = atol(argv[i + 1]);
+        else { fprintf(stderr, "bench_capability: unknown option %s\n", argv[i]); return 2; }
     }
     if (threads < 1) threads = 1;
-    setvbuf(stdout, NULL, _IOLBF, 0);     /* one line per task as it finishes */
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    char dir[] = "/tmp/shcapbenchXXXXXX", path[128], sdir[128];
+    if (!mkdtemp(dir)) { perror("mkdtemp"); return 1; }
+    snprintf(path, sizeof path, "%s/bench.db", dir);
+    snprintf(sdir, sizeof sdir, "%s/states", dir);
     sh_err err = {{0}};
-    sh_genome g;
-    if (sh_genome_resolve(genome, &g, &err)) { fprintf(stderr, "bench_capability: %s\n", err.msg); return 1; }
-    cap_scale_cfg s;
-    cap_scale_default(&s);
-    cap_model_cfg base;
-    if (cap_map_genome(&g, &s, &base, &err)) { fprintf(stderr, "bench_capability: %s\n", err.msg); return 1; }
-    char list[512];
-    snprintf(list, sizeof list, "%s", tasks ? tasks : sh_score_builtin_tasks());
+    sh_db *db;
+    if (sh_db_open(path, SH_DB_CREATE, &db, &err)) { fprintf(stderr, "bench_capability: %s\n", err.msg); return 1; }
+    FILE *la = fopen("/proc/loadavg", "r");
+    char load[64] = "?";
+    if (la) { if (!fgets(load, sizeof load, la)) load[0] = 0; fclose(la); load[strcspn(load, " ")] = 0; }
+    printf("== capability bench: %d threads, %s build, load average %s\n", threads, cap_simd_name(), load);
     double mm = 0;
     int mm_n = 0;
-    for (int n = 128; n <= 512; n *= 2) {          /* the best size of the plain kernel */
+    for (int n = 128; n <= 512; n *= 2) {
         double r = cap_measure_matmul_gflops(n, threads);
         if (r > mm) { mm = r; mm_n = n; }
     }
-    double tot_s = 0, tot_f = 0;
-    long tot_ex = 0;
-    printf("capability suite: genome %s at width %d, %d layers, %d threads, %s build\n", genome, s.width,
-           base.n_layers, threads, cap_simd_name());
-    printf("%-16s %8s %9s %10s %9s %8s\n", "task", "accuracy", "seconds", "examples/s", "GFLOP/s", "of mm");
-    for (char *save = NULL, *tok = strtok_r(list, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-        cap_task_kind k;
-        if (cap_task_parse_name(tok, &k)) { fprintf(stderr, "bench_capability: unknown task %s\n", tok); return 1; }
-        cap_task t;
-        cap_task_default(k, &t);
-        cap_model_cfg c = base;
-        c.V = cap_task_model_vocab(&t);
-        c.T = t.seq;
-        c.readout = cap_task_readout(&t);
-        cap_dataset tr, te;
-        cap_train_result r;
-        cap_train_opts o = {.threads = threads, .seed = 1, .epochs = t.epochs, .batch = t.batch, .lr = t.lr,
-                            .wd = t.wd, .clip = 1.0, .warmup_frac = 0.05};
-        if (cap_task_generate(&t, 1, 0, &tr, &err) || cap_task_generate(&t, 1, 1, &te, &err) ||
-            cap_train_and_eval(&c, &tr, &te, &o, &r, &err)) {
-            fprintf(stderr, "bench_capability: %s\n", err.msg);
-            return 1;
-        }
-        cap_dataset_free(&tr);
-        cap_dataset_free(&te);
-        double gf = r.flops / r.seconds / 1e9;
-        printf("%-16s %8.3f %9.2f %10.0f %9.2f %7.0f%%\n", tok, r.accuracy, r.seconds, r.examples / r.seconds, gf, 100 * gf / mm);
-        tot_s += r.seconds; tot_f += r.flops; tot_ex += r.examples;
-    }
-    printf("%-16s %8s %9.2f %10.0f %9.2f %7.0f%%\n", "suite", "", tot_s, tot_ex / tot_s, tot_f / tot_s / 1e9,
-           100 * tot_f / tot_s / 1e9 / mm);
     printf("f32 matmul %dx%d (best of 128/256/512, trainer kernel, %d threads): %.2f GFLOP/s\n", mm_n, mm_n, threads, mm);
-    printf("{\"bench\":\"capability\",\"genome\":\"%s\",\"threads\":%d,\"suite_seconds\":%.3f,\"examples_per_s\":%.1f,"
-           "\"gflops\":%.3f,\"matmul_gflops\":%.3f,\"ratio\":%.3f}\n",
-           genome, threads, tot_s, tot_ex / tot_s, tot_f / tot_s / 1e9, mm, tot_f / tot_s / 1e9 / mm);
-    return 0;
+    int rc = 0;
+    if (strchr(parts, '2')) {
+        sh_score_opts o;
+        sh_score_opts_default(&o);
+        o.threads = threads;
+        o.tasks = "lm";
+        o.scale = scale;
+        o.tokens = tokens;
+        o.force = true;
+        printf("\n-- score, task lm, scale %g, %ld tokens each\n", scale > 0 ? scale : SH_SCORE_DEFAULT_SCALE,
+               tokens > 0 ? tokens : 327680L);
+        printf("| genome | proxy params | bits/byte | seconds | GFLOP/s | of matmul |\n|---|---|---|---|---|---|\n");
+        char list[512];
+        snprintf(list, sizeof list, "%s", genomes);
+        double bpb[16], sec[16], size[16], lp[16], ls[16];
+        int n = 0;
+        for (char *save = NULL, *tok = strtok_r(list, ",", &save); tok && n < 16; tok = strtok_r(NULL, ",", &save)) {
+            long params;
+            double fl;
+            if (score_one(db, tok, &o, &bpb[n], &sec[n], &params, &fl)) { rc = 1; break; }
+            size[n] = (double)params;
+            lp[n] = log((double)params);
+            ls[n] = log(sec[n]);
+            printf("| %s | %ld | %.4f | %.1f | %.2f | %.0f%% |\n", tok, params, bpb[n], sec[n], fl / sec[n] / 1e9,
+                   100 * fl / sec[n] / 1e9 / mm);
+            n++;
+        }
+        if (n >= 2) {
+            int strict = 1;
+            for (int i = 1; i < n; i++) strict &= bpb[i] < bpb[i - 1];
+            double neg[16];
+            for (int i = 0; i < n; i++) neg[i] = -bpb[i];
+            double mx = 0, my = 0, sxy = 0, sxx = 0;
+            for (int i = 0; i < n; i++) { mx += lp[i] / n; my += ls[i] / n; }
+            for (int i = 0; i < n; i++) { sxy += (lp[i] - mx) * (ls[i] - my); sxx += (lp[i] - mx) * (lp[i] - mx); }
+            printf("bits/byte strictly improves with size: %s; Spearman(size, -bits/byte) = %.3f; "
+                   "cost exponent (seconds ~ params^k): k = %.2f\n", strict ? "yes" : "NO", spearman(size, neg, n),
+                   sxx > 0 ? sxy / sxx : NAN);
+        }
+    }
+    if (!rc && strchr(parts, '3')) {
+        /* 12 genomes of the default search space: hidden 128..512, 4..12 layers, three patterns */
+        char gen[12][512], label[12][64];
+        for (int i = 0; i < 12; i++) {
+            int d = 128 + 128 * (i % 4), L = 4 + 4 * ((i / 4) % 3), pat = (i * 7) % 3, F = (d * 3 / 128) * 128;
+            if (F > 1536) F = 1536;
+            snprintf(label[i], sizeof label[i], "d=%d, %d layers, %s", d, L,
+                     pat == 0 ? "1 attention" : (pat == 1 ? "attention every 3rd" : "attention every 2nd"));
+            int k = snprintf(gen[i], sizeof gen[i], "d=%d v=4096 hd=32 theta=1000000 eps=1e-05 ctx=2048 tie=1 |", d);
+            for (int l = 0; l < L; l++) {
+                int attn = pat == 0 ? l == L / 2 : (pat == 1 ? l % 3 == 2 : l % 2 == 1);
+                if (attn) k += snprintf(gen[i] + k, sizeof gen[i] - (size_t)k, " gqa(%d,%d,qk)/swiglu(%d)", d / 32, d / 64, F);
+                else k += snprintf(gen[i] + k, sizeof gen[i] - (size_t)k, " conv(3)/swiglu(%d)", F);
+            }
+        }
+        sh_score_opts o;
+        sh_score_opts_default(&o);
+        o.threads = threads;
+        o.tasks = "lm";
+        o.scale = rank_scale;
+        o.tokens = rank_tokens;
+        o.state_dir = sdir;
+        printf("\n-- rung correlation: 12 genomes, scale %g, %ld tokens at the top rung, rungs 1/9, 1/3, 1 (each continues the last)\n",
+               rank_scale, rank_tokens);
+        printf("| genome | rung 0 bpb | rung 1 bpb | rung 2 bpb | s rung 0 | s rung 1 | s rung 2 |\n|---|---|---|---|---|---|---|\n");
+        double b[3][12], s[3][12], tot[3] = {0};
+        for (int i = 0; i < 12 && !rc; i++) {
+            for (int r = 0; r < 3 && !rc; r++) {
+                long params;
+                double fl;
+                o.rung = r;
+                if (score_one(db, gen[i], &o, &b[r][i], &s[r][i], &params, &fl)) rc = 1;
+                tot[r] += s[r][i];
+            }
+            if (!rc)
+                printf("| %s | %.4f | %.4f | %.4f | %.1f | %.1f | %.1f |\n", label[i], b[0][i],
+                       b[1][i], b[2][i], s[0][i], s[1][i], s[2][i]);
+        }
+        if (!rc)
+            printf("Spearman vs the top rung: rung 0 (1/9 budget) %.3f, rung 1 (1/3) %.3f; wall seconds per rung "
+                   "(continued): %.1f / %.1f / %.1f\n", spearman(b[0], b[2], 12), spearman(b[1], b[2], 12), tot[0], tot[1],
+                   tot[2]);
+    }
+    sh_db_close(db);
+    const char *suffix[] = {"", "-wal", "-shm"};
+    for (int i = 0; i < 3; i++) {
+        char f[160];
+        snprintf(f, sizeof f, "%s%s", path, suffix[i]);
+        unlink(f);
+    }
+    rmdir(sdir);
+    rmdir(dir);
+    return rc;
 }

@@ -207,10 +207,11 @@ char *sh_score_opts_json(const sh_score_opts *o)
 {
     char seed[32];
     snprintf(seed, sizeof seed, "%llu", (unsigned long long)o->seed);
-    json_t *j = json_pack("{s:i, s:s, s:s?, s:i, s:i, s:i, s:f, s:i, s:f, s:f, s:i, s:f, s:s?, s:b}",
-                          "threads", o->threads, "seed", seed, "tasks", o->tasks, "width", o->width,
-                          "max_layers", o->max_layers, "head_dim", o->head_dim, "max_ffn_mult", o->max_ffn_mult,
-                          "max_experts", o->max_experts, "size_factor", o->size_factor, "timeout_s", o->timeout_s,
+    json_t *j = json_pack("{s:i, s:s, s:s?, s:f, s:i, s:i, s:i, s:f, s:s?, s:I, s:f, s:i, s:i, s:f, s:i, s:f, s:s?, s:b}",
+                          "threads", o->threads, "seed", seed, "tasks", o->tasks, "scale", o->scale,
+                          "max_layers", o->max_layers, "head_dim", o->head_dim, "max_experts", o->max_experts,
+                          "size_factor", o->size_factor, "corpus", o->corpus, "tokens", (json_int_t)o->tokens,
+                          "flops", o->flops, "rungs", o->rungs, "rung", o->rung, "timeout_s", o->timeout_s,
                           "retries", o->retries, "backoff_s", o->backoff_s, "token_env", o->token_env,
                           "insecure", o->insecure);
     char *s = j ? json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
@@ -238,7 +239,7 @@ static int get_real(json_t *j, const char *k, double lo, double hi, double *out,
     return 0;
 }
 
-/* strings_out: one malloc'd block holding the tasks and token_env strings the
+/* strings_out: one malloc'd block holding the tasks, token_env and corpus strings the
  * options point into (free it after use). */
 int sh_score_opts_from_json(const char *text, sh_score_opts *o, char **strings_out, sh_err *err)
 {
@@ -248,13 +249,16 @@ int sh_score_opts_from_json(const char *text, sh_score_opts *o, char **strings_o
     json_t *j = json_loads(text ? text : "", JSON_REJECT_DUPLICATES, &je);
     if (!json_is_object(j)) { json_decref(j); return sh_err_set(err, "score options: not a JSON object"); }
     int rc = -1;
-    if (get_int(j, "threads", 1, 64, &o->threads, err) || get_int(j, "width", 0, 1024, &o->width, err) ||
+    double tokens = (double)o->tokens;
+    if (get_int(j, "threads", 1, 64, &o->threads, err) || get_real(j, "scale", 0, 1, &o->scale, err) ||
         get_int(j, "max_layers", 0, 64, &o->max_layers, err) || get_int(j, "head_dim", 0, 1024, &o->head_dim, err) ||
         get_int(j, "max_experts", 0, 1024, &o->max_experts, err) || get_int(j, "retries", 0, 100, &o->retries, err) ||
-        get_real(j, "max_ffn_mult", 0, 1e6, &o->max_ffn_mult, err) ||
-        get_real(j, "size_factor", 0, 1e6, &o->size_factor, err) ||
+        get_real(j, "size_factor", 0, 1e6, &o->size_factor, err) || get_real(j, "tokens", 0, 1e12, &tokens, err) ||
+        get_real(j, "flops", 0, 1e30, &o->flops, err) || get_int(j, "rungs", 0, 16, &o->rungs, err) ||
+        get_int(j, "rung", -1, 15, &o->rung, err) ||
         get_real(j, "timeout_s", 0, 1e9, &o->timeout_s, err) || get_real(j, "backoff_s", 0, 1e6, &o->backoff_s, err))
         goto out;
+    o->tokens = (long)tokens;
     const char *seed = json_string_value(json_object_get(j, "seed"));
     if (seed) {
         char *end;
@@ -266,12 +270,17 @@ int sh_score_opts_from_json(const char *text, sh_score_opts *o, char **strings_o
     o->insecure = json_is_true(json_object_get(j, "insecure"));
     const char *tasks = json_string_value(json_object_get(j, "tasks"));
     const char *tok = json_string_value(json_object_get(j, "token_env"));
-    size_t lt = tasks ? strlen(tasks) + 1 : 0, lk = tok ? strlen(tok) + 1 : 0;
-    if (lt > 4096 || lk > 256) { sh_err_set(err, "score options: tasks or token_env too long"); goto out; }
-    char *block = malloc(lt + lk + 1);
+    const char *corpus = json_string_value(json_object_get(j, "corpus"));
+    size_t lt = tasks ? strlen(tasks) + 1 : 0, lk = tok ? strlen(tok) + 1 : 0, lc = corpus ? strlen(corpus) + 1 : 0;
+    if (lt > 4096 || lk > 256 || lc > 4096) {
+        sh_err_set(err, "score options: tasks, token_env or corpus too long");
+        goto out;
+    }
+    char *block = malloc(lt + lk + lc + 1);
     if (!block) { sh_err_set(err, "score options: out of memory"); goto out; }
     if (tasks) { memcpy(block, tasks, lt); o->tasks = block; }
     if (tok) { memcpy(block + lt, tok, lk); o->token_env = block + lt; }
+    if (corpus) { memcpy(block + lt + lk, corpus, lc); o->corpus = block + lt + lk; }
     *strings_out = block;
     rc = 0;
 out:

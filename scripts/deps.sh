@@ -5,7 +5,7 @@ set -e
 PKGS="build-essential pkg-config clang libclang-rt-14-dev libsqlite3-dev sqlite3
 libcurl4-openssl-dev libhwloc-dev hwloc libssh2-1-dev libjansson-dev libcmocka-dev
 gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user openssh-server openssh-client adb
-python3 python3-numpy chromium openssl
+python3 python3-numpy chromium openssl fortunes
 slurmctld slurmd slurm-client munge"
 missing=""
 for p in $PKGS; do

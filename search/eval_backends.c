@@ -58,6 +58,14 @@ static void search_score_opts(const sh_search_score *sc, sh_score_opts *o)
         o->tasks = sc->tasks;
     if (sc->size_factor > 0)
         o->size_factor = sc->size_factor;
+    if (sc->scale > 0)
+        o->scale = sc->scale;
+    if (sc->tokens > 0)
+        o->tokens = sc->tokens;
+    if (sc->rung > 0)
+        o->rung = sc->rung - 1;
+    if (sc->state_dir[0])
+        o->state_dir = sc->state_dir;
 }
 
 int sh_search_backend_cluster_open(sh_db *db, const sh_search_score *sc, int64_t run_id, void **out, sh_err *err)
@@ -110,11 +118,13 @@ double sh_search_backend_cluster_poll(void *cl) { return sh_cluster_poll_interva
 
 void sh_search_backend_cluster_close(void *cl) { sh_cluster_close(cl); }
 
-int sh_search_backend_score(sh_db *db, const sh_genome *g, const sh_search_score *sc, double *aggregate,
+int sh_search_backend_score(sh_db *db, const sh_genome *g, const sh_search_score *sc, int rung, double *aggregate,
                             sh_err *err)
 {
     sh_score_opts o;
     search_score_opts(sc, &o);
+    if (rung >= 0)
+        o.rung = rung;
     sh_score_rec rec;
     memset(&rec, 0, sizeof rec);
     int rc = sh_score_genome(db, g, sc->spec, &o, &rec, err);
@@ -147,10 +157,10 @@ int sh_search_backend_cluster_cancel(void *cl, sh_err *err) { (void)cl; (void)er
 double sh_search_backend_cluster_poll(void *cl) { (void)cl; return 1; }
 void sh_search_backend_cluster_close(void *cl) { (void)cl; }
 
-int sh_search_backend_score(sh_db *db, const sh_genome *g, const sh_search_score *sc, double *aggregate,
+int sh_search_backend_score(sh_db *db, const sh_genome *g, const sh_search_score *sc, int rung, double *aggregate,
                             sh_err *err)
 {
-    (void)db; (void)g; (void)aggregate;
+    (void)db; (void)g; (void)aggregate; (void)rung;
     return sh_err_set(err, "scorer %s: the capability module is not part of this build", sc->spec);
 }
 #endif

@@ -18,8 +18,9 @@ int sh_search_backend_measure(sh_db *db, const char *device, const sh_genome *g,
                               const sh_search_measure *m, int64_t run_id,
                               double values[SH_OBJ_KIND_COUNT], sh_err *err);
 
-/* Capability aggregate (higher is better) of g with the scorer spec. */
-int sh_search_backend_score(sh_db *db, const sh_genome *g, const sh_search_score *sc, double *aggregate,
+/* Capability aggregate (higher is better) of g with the scorer spec, at
+ * rung (0..2; -1 = sc's rung). */
+int sh_search_backend_score(sh_db *db, const sh_genome *g, const sh_search_score *sc, int rung, double *aggregate,
                             sh_err *err);
 
 /* Scoring through a cluster executor (sc->exec.kind == SH_EXEC_SLURM):

@@ -143,6 +143,14 @@ int sh_search_eval_init(sh_search_eval *e, sh_err *err)
     json_object_set_new(s, "scorer", json_string(e->score.spec));
     if (e->score.tasks[0])
         json_object_set_new(s, "tasks", json_string(e->score.tasks));
+    if (e->score.scale > 0)
+        json_object_set_new(s, "score_scale", json_real(e->score.scale));
+    if (e->score.tokens > 0)
+        json_object_set_new(s, "score_tokens", json_integer(e->score.tokens));
+    if (e->score.halving)
+        json_object_set_new(s, "score_halving", json_true());
+    if (e->score.rung > 0)   /* every capability value of the run comes from this rung */
+        json_object_set_new(s, "score_rung", json_integer(e->score.rung - 1));
     char *txt = json_dumps(s, JSON_COMPACT | JSON_SORT_KEYS);
     json_decref(s);
     if (!txt || strlen(txt) >= sizeof e->settings_json) {
@@ -242,6 +250,7 @@ typedef struct cand_job {
     double analytic[SH_OBJ_KIND_COUNT];
     double measured[8][SH_OBJ_KIND_COUNT];   /* per device */
     double capability;
+    int rung;               /* halving: the highest rung scored (-1 = none yet) */
     int remaining;          /* device parts + scoring still to finish */
     bool failed;
     char error[SH_ERR_MAX + 128];
@@ -330,6 +339,13 @@ static int finalize(batch *b, sh_db *db, cand_job *j, sh_err *err)
         p->violation = sh_space_violation(e->space, j->analytic[SH_OBJ_PARAMS],
                                           worst_measured(e, j, SH_OBJ_DECODE_MS),
                                           worst_measured(e, j, SH_OBJ_PEAK_BYTES), j->analytic[SH_OBJ_CACHE_BYTES]);
+        if (e->score.halving && e->mode == SH_EVAL_DEVICE && needs_capability(e)) {
+            /* only top-rung capabilities compete on the front: a lower rung counts
+             * as a violation (rung 1 ahead of rung 0) */
+            json_object_set_new(root, "capability_rung", json_integer(j->rung));
+            if (j->rung < 2)
+                p->violation += 2 - j->rung;
+        }
         for (int k = 0; k < SH_OBJ_KIND_COUNT; k++)
             if (isfinite(j->analytic[k]))
                 json_object_set_new(vals, OBJ_NAMES[k], json_real(j->analytic[k]));
@@ -402,11 +418,65 @@ static int score_job(batch *b, sh_db *db, cand_job *j)
 {
     sh_err err = {{0}};
     double agg;
-    if (sh_search_backend_score(db, j->g, &b->e->score, &agg, &err) < 0)
+    if (sh_search_backend_score(db, j->g, &b->e->score, -1, &agg, &err) < 0)
         job_fail(b, j, "capability", &err);
     else
         j->capability = agg;
     return 0;
+}
+
+/* Successive halving over the batch (the scorer worker, device mode): every
+ * candidate at rung 0, then rung by rung the best third (at least one) of
+ * those scored at the rung below, ranked by non-dominated rank on
+ * (capability, params) and then capability, continue to the next rung (the
+ * scorer continues their saved training state).  Capabilities of different
+ * rungs are never compared: each promotion ranks candidates of one rung. */
+static void halving_scores(batch *b, sh_db *db)
+{
+    for (int r = 0; r < 3 && !is_fatal(b); r++) {
+        int idx[4096], n = 0;
+        for (int i = 0; i < b->n && n < 4096; i++) {
+            cand_job *j = &b->jobs[i];
+            pthread_mutex_lock(&b->e->lock);
+            bool failed = j->failed;
+            pthread_mutex_unlock(&b->e->lock);
+            if (!failed && j->rung == r - 1)
+                idx[n++] = i;
+        }
+        int keep = r == 0 ? n : (n + 2) / 3;
+        if (r > 0 && n > keep) {
+            int rank[4096];
+            for (int a = 0; a < n; a++) {
+                const cand_job *x = &b->jobs[idx[a]];
+                rank[a] = 0;
+                for (int c = 0; c < n; c++) {
+                    const cand_job *y = &b->jobs[idx[c]];
+                    if (y->capability >= x->capability && y->analytic[SH_OBJ_PARAMS] <= x->analytic[SH_OBJ_PARAMS] &&
+                        (y->capability > x->capability || y->analytic[SH_OBJ_PARAMS] < x->analytic[SH_OBJ_PARAMS]))
+                        rank[a]++;   /* dominated by c */
+                }
+            }
+            for (int a = 1; a < n; a++)   /* insertion sort: rank, then capability */
+                for (int c = a; c > 0; c--) {
+                    const cand_job *p = &b->jobs[idx[c - 1]], *q = &b->jobs[idx[c]];
+                    if (rank[c - 1] < rank[c] || (rank[c - 1] == rank[c] && p->capability >= q->capability))
+                        break;
+                    int t = idx[c]; idx[c] = idx[c - 1]; idx[c - 1] = t;
+                    t = rank[c]; rank[c] = rank[c - 1]; rank[c - 1] = t;
+                }
+        }
+        for (int a = 0; a < keep && !is_fatal(b); a++) {
+            cand_job *j = &b->jobs[idx[a]];
+            sh_err err = {{0}};
+            double agg;
+            if (sh_search_backend_score(db, j->g, &b->e->score, r, &agg, &err) < 0) {
+                job_fail(b, j, "capability", &err);
+                continue;
+            }
+            j->capability = agg;
+            j->rung = r;
+        }
+    }
 }
 
 static void analytic_job(batch *b, sh_db *db, cand_job *j)
@@ -547,6 +617,13 @@ static void *worker_main(void *arg)
                 break;
             analytic_job(b, db, &b->jobs[i]);
         }
+    } else if (w->device == -2 && b->e->score.halving) {
+        halving_scores(b, db);
+        for (int i = 0; i < b->n && !is_fatal(b); i++) {
+            sh_err err = {{0}};
+            if (part_done(b, db, &b->jobs[i], &err) < 0)
+                set_fatal(b, &err);
+        }
     } else {
         for (int i = 0; i < b->n && !is_fatal(b); i++)
             device_part(b, db, w->device, &b->jobs[i]);
@@ -624,6 +701,7 @@ int sh_search_evaluate(void *ctx, const void *inds, size_t stride, int n, sh_poi
         j->out = &out[i];
         j->remaining = parts;
         j->capability = NAN;
+        j->rung = -1;
         sh_search_analytic_values(e->space, g, j->analytic);
         for (int d = 0; d < 8; d++)
             for (int k = 0; k < SH_OBJ_KIND_COUNT; k++)

@@ -57,6 +57,13 @@ typedef struct sh_search_score {
     char spec[256];         /* "" = none; builtin | cmd:... | http(s)://... */
     char tasks[256];        /* builtin task subset, "" = the default suite  */
     double size_factor;     /* builtin train-set size factor, 0 = default   */
+    double scale;           /* builtin proxy width factor, 0 = the scorer's default */
+    long tokens;            /* builtin lm training tokens, 0 = the scorer's default */
+    int rung;               /* fidelity rung + 1 every candidate is scored at (0 = the top rung) */
+    bool halving;           /* successive halving per batch (device mode, builtin): all at
+                               rung 0, the best third (non-dominated rank on capability and
+                               params) continued to rung 1, the best third of those to rung 2 */
+    char state_dir[512];    /* halving: where training states are kept between rungs */
     int threads;            /* training threads, 0 = 1                      */
     sh_exec_opts exec;      /* where scores run: local (default) or slurm  */
 } sh_search_score;

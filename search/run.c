@@ -59,6 +59,11 @@ static char *config_to_json(const sh_search_opts *o, const char *space_json, sh_
     json_object_set_new(c, "scorer", json_string(o->score.spec));
     json_object_set_new(c, "score_tasks", json_string(o->score.tasks));
     json_object_set_new(c, "score_size_factor", json_real(o->score.size_factor));
+    json_object_set_new(c, "score_scale", json_real(o->score.scale));
+    json_object_set_new(c, "score_tokens", json_integer(o->score.tokens));
+    json_object_set_new(c, "score_rung", json_integer(o->score.rung));
+    json_object_set_new(c, "score_halving", json_boolean(o->score.halving));
+    json_object_set_new(c, "score_state_dir", json_string(o->score.state_dir));
     json_object_set_new(c, "score_threads", json_integer(o->score.threads));
     if (o->score.exec.kind != SH_EXEC_LOCAL) {
         char *ex = sh_exec_opts_to_json(&o->score.exec);
@@ -158,6 +163,13 @@ static int config_from_json(const char *txt, sh_search_opts *o, char **space_jso
     o->score.size_factor = json_is_number(sf) && json_number_value(sf) > 0 && json_number_value(sf) <= 100
                                ? json_number_value(sf) : 0;
     o->score.threads = (int)cfg_int(c, "score_threads", 0, 64, 0);
+    json_t *ss = json_object_get(c, "score_scale");
+    o->score.scale = json_is_number(ss) && json_number_value(ss) > 0 && json_number_value(ss) <= 1 ? json_number_value(ss) : 0;
+    o->score.tokens = (long)cfg_int(c, "score_tokens", 0, 1000000000L, 0);
+    o->score.rung = (int)cfg_int(c, "score_rung", 0, 8, 0);
+    o->score.halving = json_is_true(json_object_get(c, "score_halving"));
+    const char *sd = json_string_value(json_object_get(c, "score_state_dir"));
+    snprintf(o->score.state_dir, sizeof o->score.state_dir, "%s", sd && strlen(sd) < sizeof o->score.state_dir ? sd : "");
     json_t *ex = json_object_get(c, "executor");
     if (ex) {
         char *ext = json_dumps(ex, JSON_COMPACT);

@@ -182,8 +182,8 @@ typedef struct cli_state {
     const char *devices, *scorer, *tasks, *objectives, *name, *wtype, *seed, *algorithm, *evaluator;
     const char *exec_val[7];      /* executor options, handed to sh_exec_parse_arg after parsing */
     const char *sbatch_dummy;     /* --sbatch-arg is taken out of argv first (it repeats) */
-    int settle_rounds;
-    bool settle_rounds_given;
+    int settle_rounds, score_rung;
+    bool settle_rounds_given, score_rung_given;
 } cli_state;
 
 static const char SEARCH_ABOUT[] =
@@ -207,10 +207,21 @@ static int search_spec(cli_state *c, sh_opt *t, int cap)
          "devices to measure on (default: local); objectives like\ndecode_ms take the worst device, decode_ms@A one device",
          0, 0, NULL},
         {"--scorer", NULL, SH_OPT_STR, &c->scorer, "NAME",
-         "capability scorer: builtin, cmd:PROGRAM ARGS or an http(s) URL\n(default with the device evaluator: builtin "
-         "restricted to\n--tasks mqar,selective_copy --score-size 0.25, for speed)", 0, 0, &c->scorer_given},
-        {"--tasks", NULL, SH_OPT_STR, &c->tasks, "LIST", "built-in capability tasks to use (default: the whole suite)",
-         0, 0, NULL},
+         "capability scorer: builtin, cmd:PROGRAM ARGS or an http(s) URL\n(default with the device evaluator: builtin, task "
+         "lm = held-out\nbits/byte on real text, proxies at --score-scale 0.125 trained\non --score-tokens 32768 bytes each, "
+         "for speed)", 0, 0, &c->scorer_given},
+        {"--tasks", NULL, SH_OPT_STR, &c->tasks, "LIST", "built-in capability tasks to use (default: lm)", 0, 0, NULL},
+        {"--score-scale", NULL, SH_OPT_DOUBLE, &o->score.scale, "F",
+         "built-in proxy width factor (default 0.125 with the implicit\nscorer, else the scorer's 1/32)", 1e-6, 1, NULL},
+        {"--score-tokens", NULL, SH_OPT_LONG, &o->score.tokens, "N",
+         "built-in lm training tokens per candidate (equal for all)", 1, 1000000000, NULL},
+        {"--score-rung", NULL, SH_OPT_INT, &c->score_rung, "R",
+         "score every candidate at fidelity rung R of 3 (0: 1/9 of the\ntokens, 1: 1/3, 2: all; default 2); stored with "
+         "the run", 0, 2, &c->score_rung_given},
+        {"--score-halving", NULL, SH_OPT_FLAG, &o->score.halving, NULL,
+         "successive halving per generation (device evaluator): all\ncandidates at rung 0 (1/9 of the tokens), the best "
+         "third\n(non-dominated rank on capability and params) continued to\nrung 1, the best third of those to rung 2; "
+         "lower rungs count\nas a constraint violation, so fronts hold top-rung scores", 0, 0, NULL},
         {"--score-size", NULL, SH_OPT_DOUBLE, &o->score.size_factor, "F",
          "built-in scorer train-set size factor (default 1)", 1e-9, 100, NULL},
         {"--score-threads", NULL, SH_OPT_INT, &o->score.threads, "N", "capability training threads (default 1)", 1, 64,
@@ -318,6 +329,7 @@ static int parse_search_args(int argc, char **argv, cli_state *c)
         }
     }
     if (c->settle_rounds_given) o->measure.settle_rounds = c->settle_rounds ? c->settle_rounds : -1;
+    if (c->score_rung_given) o->score.rung = c->score_rung + 1;   /* stored 1-based: 0 means the default */
     if (copy_opt("--devices", c->devices, o->devices, sizeof o->devices) ||
         copy_opt("--scorer", c->scorer, o->score.spec, sizeof o->score.spec) ||
         copy_opt("--tasks", c->tasks, o->score.tasks, sizeof o->score.tasks) ||
@@ -355,12 +367,21 @@ static void apply_defaults(cli_state *c)
 {
     sh_search_opts *o = &c->o;
     if (!c->scorer_given && o->mode == SH_EVAL_DEVICE && sh_search_backend_has_scorer()) {
-        /* the implicit scorer is the quick variant of the built-in suite */
+        /* the implicit scorer: held-out bits/byte of proxies sized for the
+         * default space (hidden 128..512 -> width 16..64), cheap enough for a
+         * 15-minute run on two cores */
         snprintf(o->score.spec, sizeof o->score.spec, "builtin");
         if (!o->score.tasks[0])
-            snprintf(o->score.tasks, sizeof o->score.tasks, "mqar,selective_copy");
-        if (!(o->score.size_factor > 0))
-            o->score.size_factor = 0.25;
+            snprintf(o->score.tasks, sizeof o->score.tasks, "lm");
+        if (!(o->score.scale > 0))
+            o->score.scale = 0.125;
+        if (!(o->score.tokens > 0))
+            o->score.tokens = 32768;
+    }
+    if (o->score.halving && !o->score.state_dir[0]) {
+        const char *x = getenv("XDG_CACHE_HOME"), *h = getenv("HOME");
+        if (x && *x) snprintf(o->score.state_dir, sizeof o->score.state_dir, "%s/starhil/cap-state", x);
+        else if (h && *h) snprintf(o->score.state_dir, sizeof o->score.state_dir, "%s/.cache/starhil/cap-state", h);
     }
     if (!c->objectives_given) {
         if (o->score.spec[0])

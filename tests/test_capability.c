@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <jansson.h>
 #include <math.h>
@@ -334,7 +335,7 @@ static void test_tasks_deterministic_and_valid(void **state)
 {
     (void)state;
     sh_err err = {{0}};
-    for (int k = 0; k < CAP_TASK_COUNT; k++) {
+    for (int k = 0; k < CAP_TASK_LM; k++) {       /* lm (real text) is tested below */
         cap_task t;
         cap_task_default((cap_task_kind)k, &t);
         t.n_train = 50;
@@ -417,38 +418,77 @@ static void test_map_genome(void **state)
     cap_scale_cfg s;
     cap_model_cfg c;
     cap_scale_default(&s);
+    assert_true(s.scale == 1.0 / 32 && s.max_layers == 32);
     assert_int_equal(sh_preset_get("lfm2-350m", &g, &err), 0);
     assert_int_equal(cap_map_genome(&g, &s, &c, &err), 0);
-    assert_int_equal(c.n_layers, 4);
-    int kinds[4] = {CAP_CONV, CAP_CONV, CAP_GQA, CAP_GQA};     /* 6/16 attention -> 2 of 4, late */
-    for (int l = 0; l < 4; l++) assert_int_equal(c.layers[l].mixer, kinds[l]);
-    assert_int_equal(c.layers[2].nh, 2);                       /* 16*64/1024 * 64/32 */
-    assert_int_equal(c.layers[2].nkv, 1);                      /* GQA ratio 2 kept   */
+    assert_int_equal(c.n_layers, 16);                          /* depth kept */
+    for (int l = 0; l < 16; l++)                               /* the exact layer pattern */
+        assert_int_equal(c.layers[l].mixer, g.layers[l].mixer.kind == SH_MIXER_GQA ? CAP_GQA : CAP_CONV);
+    assert_int_equal(c.D, 32);                                 /* 1024 / 32 */
+    assert_int_equal(c.hd, 32);
+    assert_int_equal(c.layers[2].nh, 1);                       /* 16*64/32 / 32 */
+    assert_int_equal(c.layers[2].nkv, 1);
     assert_true(c.layers[2].qk_norm);
     assert_int_equal(c.layers[0].conv_L, 3);
-    assert_int_equal(c.layers[0].F, 128);                      /* 4.5x capped at 2x  */
-    s.max_layers = 6;
+    assert_int_equal(c.layers[0].F, 144);                      /* 4608 / 32: FFN ratio kept */
+    s.scale = 1.0 / 16;
+    assert_int_equal(cap_map_genome(&g, &s, &c, &err), 0);
+    assert_int_equal(c.D, 64);
+    assert_int_equal(c.layers[2].nh, 2);                       /* heads scale with width */
+    assert_int_equal(c.layers[2].nkv, 1);                      /* GQA ratio 2 kept */
+    assert_int_equal(c.layers[0].F, 288);
+    s.max_layers = 6;                                          /* a depth cap squeezes the pattern */
     assert_int_equal(cap_map_genome(&g, &s, &c, &err), 0);
     int a6 = 0;
     for (int l = 0; l < 6; l++) a6 += c.layers[l].mixer == CAP_GQA;
     assert_int_equal(a6, 2);                                   /* round(6*6/16) */
-    assert_int_equal(sh_preset_get("lfm2-8b-a1b", &g, &err), 0);
     cap_scale_default(&s);
+    assert_int_equal(sh_preset_get("lfm2-2.6b", &g, &err), 0);
+    assert_int_equal(cap_map_genome(&g, &s, &c, &err), 0);
+    assert_int_equal(c.n_layers, 30);                          /* 30 layers: all kept */
+    assert_int_equal(c.D, 64);
+    assert_int_equal(sh_preset_get("lfm2-8b-a1b", &g, &err), 0);
     assert_int_equal(cap_map_genome(&g, &s, &c, &err), 0);
     int moe = 0;
     for (int l = 0; l < c.n_layers; l++)
-        if (c.layers[l].ffn == CAP_MOE) { moe++; assert_int_equal(c.layers[l].E, 8); assert_int_equal(c.layers[l].K, 1); }
+        if (c.layers[l].ffn == CAP_MOE) {
+            moe++;
+            assert_int_equal(c.layers[l].E, 32);               /* experts and top-k kept */
+            assert_int_equal(c.layers[l].K, 4);
+            assert_int_equal(c.layers[l].Fe, 56);              /* 1792 / 32 */
+        }
     assert_true(moe > 0);
+    /* genomes that differ only in hidden size get different proxies */
+    sh_genome a, b;
+    cap_model_cfg ca, cb;
+    assert_int_equal(sh_genome_parse("d=1024 v=4096 hd=64 | conv(3)/swiglu(2048) gqa(8,4,qk)/swiglu(2048)", &a, &err), 0);
+    assert_int_equal(sh_genome_parse("d=1088 v=4096 hd=64 | conv(3)/swiglu(2048) gqa(8,4,qk)/swiglu(2048)", &b, &err), 0);
+    assert_int_equal(cap_map_genome(&a, &s, &ca, &err), 0);
+    assert_int_equal(cap_map_genome(&b, &s, &cb, &err), 0);
+    assert_int_equal(ca.D, 32);
+    assert_int_equal(cb.D, 34);
+    assert_true(cap_width_lr_mult(ca.D) > cap_width_lr_mult(cb.D));   /* 1/width rule */
+    assert_true(cap_param_count_f64(&ca) < cap_param_count_f64(&cb));
+    s.scale = 0.25;                                            /* the search's default scale, hidden step 64 */
+    assert_int_equal(sh_genome_parse("d=128 v=4096 hd=32 | conv(3)/swiglu(256)", &a, &err), 0);
+    assert_int_equal(sh_genome_parse("d=192 v=4096 hd=32 | conv(3)/swiglu(256)", &b, &err), 0);
+    assert_int_equal(cap_map_genome(&a, &s, &ca, &err), 0);
+    assert_int_equal(cap_map_genome(&b, &s, &cb, &err), 0);
+    assert_int_not_equal(ca.D, cb.D);
+    s.scale = 1;
     assert_int_equal(sh_genome_parse("d=64 v=256 hd=16 | conv(4)/swiglu(96) gqa(4,2,qk)/moe(4,2,32)", &g, &err), 0);
     assert_int_equal(cap_map_genome(&g, &s, &c, &err), 0);
-    assert_int_equal(c.n_layers, 2);                           /* shallow genomes kept as is */
+    assert_int_equal(c.n_layers, 2);
     assert_int_equal(c.layers[0].conv_L, 4);
     assert_int_equal(c.layers[1].mixer, CAP_GQA);
-    assert_int_equal(c.layers[1].nh, 2);
+    assert_int_equal(c.layers[1].nh, 2);                       /* 4*16 / 32 */
     assert_int_equal(c.layers[1].nkv, 1);
-    s.width = 4;
+    s.scale = 0;
     assert_int_not_equal(cap_map_genome(&g, &s, &c, &err), 0);
-    assert_non_null(strstr(err.msg, "width"));
+    assert_non_null(strstr(err.msg, "scale"));
+    s.scale = 2;
+    assert_int_not_equal(cap_map_genome(&g, &s, &c, &err), 0);
+    assert_non_null(strstr(err.msg, "scale"));
 }
 
 /* ---- training determinism ---------------------------------------------------------- */
@@ -465,7 +505,8 @@ static void tiny_train(int threads, cap_train_result *res)
     cap_dataset tr, te;
     assert_int_equal(cap_task_generate(&t, 1, 0, &tr, &err), 0);
     assert_int_equal(cap_task_generate(&t, 1, 1, &te, &err), 0);
-    cap_train_opts o = {.threads = threads, .seed = 3, .epochs = 2, .batch = 16, .lr = 3e-3, .clip = 1.0, .warmup_frac = 0.1};
+    cap_train_opts o = {.threads = threads, .seed = 3, .epochs = 2, .batch = 16, .lr = 3e-3, .clip = 1.0,
+                        .warmup_steps = 1, .decay_frac = 0.2, .lr_mat_mult = 2};
     assert_int_equal(cap_train_and_eval(&c, &tr, &te, &o, res, &err), 0);
     cap_dataset_free(&tr); cap_dataset_free(&te);
 }
@@ -675,6 +716,23 @@ static void test_cmd_scorer(void **state)
     assert_int_equal(sh_score_genome(t.db, &g, good, &o, &r, &err), 0); /* stored: found again */
     assert_true(r.aggregate == 0.5);
     sh_score_rec_free(&r);
+    /* the request carries the proxy scale and rung asked for */
+    const char *echo = "cmd:python3 -c 'import sys,json; g=json.load(sys.stdin); "
+                       "print(json.dumps({\"scale\": g[\"proxy_scale\"], \"rung\": g[\"rung\"], \"rungs\": g[\"rungs\"], "
+                       "\"fraction\": g[\"rung_fraction\"]}))'";
+    o.scale = 0.125;
+    o.rung = 1;
+    assert_int_equal(sh_score_genome(t.db, &g, echo, &o, &r, &err), 0);
+    assert_non_null(strstr(r.scores_json, "\"scale\":0.125"));
+    assert_non_null(strstr(r.scores_json, "\"rung\":1"));
+    assert_non_null(strstr(r.scores_json, "\"rungs\":3"));
+    assert_non_null(strstr(r.params_json, "\"rung\":1"));            /* stored per rung */
+    json_t *js = json_loads(r.scores_json, 0, NULL);
+    assert_true(fabs(json_number_value(json_object_get(js, "fraction")) - 1.0 / 3) < 1e-12);
+    json_decref(js);
+    sh_score_rec_free(&r);
+    o.scale = 0;
+    o.rung = -1;
     const char *mean = "cmd:python3 -c 'print(\"{\\\"a\\\": 1, \\\"b\\\": 0.5}\")'";
     assert_int_equal(sh_score_genome(t.db, &g, mean, &o, &r, &err), 0);
     assert_true(fabs(r.aggregate - 0.75) < 1e-12);                   /* mean when absent */
@@ -834,11 +892,211 @@ static void test_https_scorer_verifies(void **state)
     rmdir(dir);
 }
 
+/* ---- language modelling on text ------------------------------------------------------ */
+/* Deterministic English-like text of about n bytes. */
+static char *make_prose(size_t n)
+{
+    static const char *const W[] = {"the", "quick", "model", "reads", "every", "byte", "of", "plain", "text",
+                                    "and", "learns", "which", "letter", "comes", "next", "in", "a", "sentence"};
+    char *t = malloc(n + 64);
+    size_t k = 0;
+    uint64_t x = 88172645463325252ull;
+    while (k < n) {
+        int words = 4 + (int)(x % 7);
+        for (int w = 0; w < words && k < n; w++) {
+            x ^= x << 13; x ^= x >> 7; x ^= x << 17;
+            const char *wd = W[x % 18];
+            if (w) k += (size_t)sprintf(t + k, " %s", wd);
+            else k += (size_t)sprintf(t + k, "%c%s", wd[0] - 32, wd + 1);   /* capitalised */
+        }
+        k += (size_t)sprintf(t + k, ".%s", (x & 3) ? " " : "\n");
+    }
+    t[n] = 0;
+    return t;
+}
+
+static void write_file(const char *path, const void *data, size_t n)
+{
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(data, 1, n, f), n);
+    fclose(f);
+}
+
+static void test_lm_heldout_never_overlaps(void **state)
+{
+    (void)state;
+    sh_err err = {{0}};
+    char *txt = make_prose(40000);
+    cap_corpus c;
+    assert_int_equal(cap_corpus_from_bytes("prose", txt, 40000, &c, &err), 0);
+    assert_true(c.split >= 36000 && c.split < 40000 && c.data[c.split - 1] == '\n');   /* a line start */
+    cap_task t;
+    cap_task_default(CAP_TASK_LM, &t);
+    t.corpus = &c;
+    t.n_train = 400;
+    t.n_test = 20;
+    cap_dataset tr, te, tr2;
+    assert_int_equal(cap_task_generate(&t, 5, 0, &tr, &err), 0);
+    assert_int_equal(cap_task_generate(&t, 5, 1, &te, &err), 0);
+    assert_int_equal(cap_task_generate(&t, 6, 0, &tr2, &err), 0);
+    long lo = -1, hi = 0;
+    for (int i = 0; i < tr.n; i++) {
+        assert_true(tr.offsets[i] >= 0 && (size_t)tr.offsets[i] + (size_t)t.seq + 1 <= c.split);  /* inside train */
+        if (lo < 0 || tr.offsets[i] < lo) lo = tr.offsets[i];
+        if (tr.offsets[i] > hi) hi = tr.offsets[i];
+        for (int j = 0; j < t.seq; j++) {
+            assert_int_equal(tr.tokens[i * t.seq + j], (unsigned char)txt[tr.offsets[i] + j]);
+            assert_int_equal(tr.targets[i * t.seq + j], (unsigned char)txt[tr.offsets[i] + j + 1]);
+        }
+    }
+    assert_true(hi - lo > 30000);                   /* the windows cover the train range */
+    for (int i = 0; i < te.n; i++)
+        assert_true((size_t)te.offsets[i] >= c.split && (size_t)te.offsets[i] + (size_t)t.seq + 1 <= c.n);
+    assert_true(memcmp(tr.offsets, tr2.offsets, sizeof(long) * 8) != 0);   /* seeded */
+    cap_dataset_free(&tr); cap_dataset_free(&te); cap_dataset_free(&tr2);
+    cap_corpus_free(&c);
+    free(txt);
+}
+
+static void test_lm_bad_corpus(void **state)
+{
+    (void)state;
+    tmpdb t;
+    tmpdb_open(&t);
+    sh_err err = {{0}};
+    sh_genome g;
+    assert_int_equal(sh_genome_parse(SMALL, &g, &err), 0);
+    sh_score_opts o;
+    sh_score_opts_default(&o);
+    o.tasks = "lm";
+    o.tokens = 2048;
+    sh_score_rec r;
+    char path[256];
+    struct { const char *data; size_t n; const char *want; } cases[] = {
+        {"", 0, "empty"},
+        {"text\0with a NUL", 15, "binary"},
+        {"\x01\x02\x03\x04 mostly control bytes \x05\x06\x07\x08\x0b\x0e\x0f\x10", 30, "binary"},
+        {"Far too short to hold one batch of windows.\n", 44, "smaller than one batch"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        snprintf(path, sizeof path, "%s/corpus%zu.txt", t.dir, i);
+        write_file(path, cases[i].data, cases[i].n);
+        o.corpus = path;
+        err.msg[0] = 0;
+        assert_int_not_equal(sh_score_genome(t.db, &g, "builtin", &o, &r, &err), 0);
+        if (!strstr(err.msg, cases[i].want) || !strstr(err.msg, path)) {
+            print_message("case %zu: %s\n", i, err.msg);
+            fail();
+        }
+        unlink(path);
+    }
+    snprintf(path, sizeof path, "%s/no-such-corpus.txt", t.dir);
+    o.corpus = path;
+    assert_int_not_equal(sh_score_genome(t.db, &g, "builtin", &o, &r, &err), 0);
+    assert_non_null(strstr(err.msg, "cannot read"));
+    assert_non_null(strstr(err.msg, "no-such-corpus"));
+    sh_score_rec *all;
+    int n;
+    assert_int_equal(sh_db_list_scores(t.db, NULL, &all, &n, &err), 0);
+    assert_int_equal(n, 0);                          /* nothing stored for bad input */
+    sh_score_recs_free(all, n);
+    tmpdb_close(&t);
+}
+
+/* A score is the same bits for a seed whatever the thread count; a higher rung
+ * continued from a lower rung's state equals training it from scratch. */
+static void test_lm_reproducible_and_rungs_continue(void **state)
+{
+    (void)state;
+    tmpdb t;
+    tmpdb_open(&t);
+    sh_err err = {{0}};
+    char *txt = make_prose(60000), path[256], sdir[256];
+    snprintf(path, sizeof path, "%s/prose.txt", t.dir);
+    snprintf(sdir, sizeof sdir, "%s/states", t.dir);
+    write_file(path, txt, strlen(txt));
+    free(txt);
+    sh_genome g;
+    assert_int_equal(sh_genome_parse("d=512 v=4096 hd=32 | conv(3)/swiglu(768) gqa(4,2,qk)/swiglu(768)", &g, &err), 0);
+    sh_score_opts o;
+    sh_score_opts_default(&o);
+    o.tasks = "lm";
+    o.corpus = path;
+    o.tokens = 18 * 1024;                            /* 18 steps at the top rung: 2, 6, 18 */
+    o.threads = 1;
+    sh_score_rec a, b, r0, r1, r1s, r2;
+    assert_int_equal(sh_score_genome(t.db, &g, "builtin", &o, &a, &err), 0);
+    assert_non_null(strstr(a.params_json, "\"rung\":{"));
+    assert_non_null(strstr(a.params_json, "\"fraction\":1"));
+    assert_non_null(strstr(a.params_json, "\"scale\":0.03125"));
+    assert_non_null(strstr(a.params_json, "\"tokens\":18432"));
+    assert_non_null(strstr(a.params_json, "\"heldout_from\":"));
+    json_t *sj = json_loads(a.scores_json, 0, NULL);
+    double bpb = json_number_value(json_object_get(sj, "lm_bpb"));
+    json_decref(sj);
+    assert_true(bpb > 0.5 && bpb < 8.5);
+    assert_true(fabs(a.aggregate - (1 - bpb / 8)) < 1e-12);
+    /* the options read back from the stored parameters ask the same question */
+    sh_score_opts back;
+    sh_score_opts_default(&back);
+    assert_int_equal(sh_score_opts_from_params_json(a.params_json, &back, &err), 0);
+    char *again = sh_score_params_json(&g, "builtin", &back, &err);
+    assert_non_null(again);
+    assert_string_equal(again, a.params_json);
+    free(again);
+    sh_score_opts_free_strings(&back);
+    o.force = true;
+    o.threads = 2;
+    assert_int_equal(sh_score_genome(t.db, &g, "builtin", &o, &b, &err), 0);
+    assert_string_equal(a.scores_json, b.scores_json);   /* bitwise, 1 vs 2 threads */
+    o.force = false;
+    /* rungs: 0 then 1 with a state dir (1 continues 0), 1 without (from scratch) */
+    o.state_dir = sdir;
+    o.rung = 0;
+    assert_int_equal(sh_score_genome(t.db, &g, "builtin", &o, &r0, &err), 0);
+    assert_non_null(strstr(r0.params_json, "\"rung\":0"));
+    int files = 0;
+    DIR *dir = opendir(sdir);
+    assert_non_null(dir);
+    for (struct dirent *e; (e = readdir(dir));) files += strstr(e->d_name, ".state") != NULL;
+    closedir(dir);
+    assert_int_equal(files, 1);                      /* rung 0 left its checkpoint */
+    o.rung = 1;
+    int lines = 0;
+    o.progress = count_progress;
+    o.progress_ctx = &lines;
+    assert_int_equal(sh_score_genome(t.db, &g, "builtin", &o, &r1, &err), 0);
+    assert_true(lines > 0);
+    o.state_dir = NULL;
+    o.force = true;
+    assert_int_equal(sh_score_genome(t.db, &g, "builtin", &o, &r1s, &err), 0);
+    assert_string_equal(r1.scores_json, r1s.scores_json);   /* continued == from scratch, bit for bit */
+    assert_string_not_equal(r0.scores_json, r1.scores_json);
+    /* the top rung continued from rung 1 equals the scratch top-rung score */
+    o.state_dir = sdir;
+    o.rung = 2;
+    assert_int_equal(sh_score_genome(t.db, &g, "builtin", &o, &r2, &err), 0);
+    assert_string_equal(r2.scores_json, a.scores_json);
+    sh_score_rec_free(&a); sh_score_rec_free(&b); sh_score_rec_free(&r0);
+    sh_score_rec_free(&r1); sh_score_rec_free(&r1s); sh_score_rec_free(&r2);
+    dir = opendir(sdir);
+    assert_non_null(dir);
+    files = 0;
+    for (struct dirent *e; (e = readdir(dir));) files += strstr(e->d_name, ".state") != NULL;
+    closedir(dir);
+    assert_int_equal(files, 0);                      /* the top rung removed the checkpoint */
+    rmdir(sdir);
+    unlink(path);
+    tmpdb_close(&t);
+}
+
 /* ---- discrimination: hybrid solves MQAR, all-conv cannot (release binary) ---------------- */
 static double score_mqar(const char *exe, const char *db, const char *genome)
 {
-    char *argv[] = {(char *)exe, "--db", (char *)db, "score", (char *)genome, "--tasks", "mqar",
-                    "--threads", "2", "--json", NULL};
+    /* width 64 (scale 1/16), 4 layers: the pattern squeezed as in MAD's 4-layer setting */
+    char *argv[] = {(char *)exe, "--db", (char *)db, "score", (char *)genome, "--tasks", "mqar", "--scale", "0.0625",
+                    "--layers", "4", "--threads", "2", "--no-state", "--quiet", "--json", NULL};
     sh_proc_opts po = {.timeout_s = 900};
     sh_proc_result pr;
     sh_err err = {{0}};
@@ -882,6 +1140,9 @@ int main(void)
         cmocka_unit_test(test_mqar_beyond_conv_reach),
         cmocka_unit_test(test_map_genome),
         cmocka_unit_test(test_training_thread_independent),
+        cmocka_unit_test(test_lm_heldout_never_overlaps),
+        cmocka_unit_test(test_lm_bad_corpus),
+        cmocka_unit_test(test_lm_reproducible_and_rungs_continue),
         cmocka_unit_test(test_builtin_score_is_stored_and_reused),
         cmocka_unit_test(test_concurrent_scoring),
         cmocka_unit_test(test_split_argv),

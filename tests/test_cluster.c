@@ -154,7 +154,7 @@ static json_t *score_json(const char *out)
     return j;
 }
 
-#define TINY "--tasks", "mqar", "--size-factor", "0.05", "--width", "16", "--layers", "1", "--head-dim", "8", \
+#define TINY "--tasks", "mqar", "--size-factor", "0.05", "--scale", "0.015625", "--layers", "1", "--head-dim", "8", \
              "--threads", "1"
 
 /* ---- a job runs at all ---------------------------------------------------------------------- */
@@ -196,7 +196,7 @@ static void test_job_files(void **state)
     sh_score_opts_default(&o);
     o.tasks = "mqar";
     o.size_factor = 0.05;
-    o.width = 16;
+    o.scale = 1.0 / 64;   /* lfm2-350m: proxy width 16 */
     o.max_layers = 1;
     o.head_dim = 8;
     char *params = sh_score_params_json(&g, "builtin", &o, &err);
@@ -483,7 +483,7 @@ static void test_crash_between_sbatch_and_store(void **state)
     sh_score_opts_default(&o);
     o.tasks = "mqar";
     o.size_factor = 0.05;
-    o.width = 16;
+    o.scale = 1.0 / 64;   /* lfm2-350m: proxy width 16 */
     o.max_layers = 1;
     o.head_dim = 8;
     int64_t rows[2];

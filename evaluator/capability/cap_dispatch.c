@@ -2,6 +2,7 @@
  * (cap_simd_x86.c) on x86-64 CPUs that have AVX2, else the portable one.
  * STARHIL_CAP_SIMD=generic forces the portable build (results may differ in
  * the last bits between the two: vector width changes summation order). */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -24,6 +25,21 @@ static int use_avx2(void)
     return __builtin_cpu_supports("avx2");
 }
 #endif
+
+void cap_train_state_free(cap_train_state *s)
+{
+    if (!s) return;
+    free(s->p); free(s->m); free(s->v);
+    memset(s, 0, sizeof *s);
+}
+
+int cap_decay_start(int steps, double decay_frac)
+{
+    if (!(decay_frac > 0)) return steps;
+    if (decay_frac > 1) decay_frac = 1;
+    int d = (int)lround(decay_frac * steps);
+    return steps - (d < 1 ? 1 : d);
+}
 
 const char *cap_simd_name(void)
 {

@@ -12,7 +12,7 @@
 #include "genome/genome.h"
 #include "util/err.h"
 
-#define CAP_MAX_LAYERS 16
+#define CAP_MAX_LAYERS 32
 #define CAP_MAX_SEQ 512
 #define CAP_MAX_VOCAB 4096
 
@@ -41,14 +41,23 @@ typedef struct cap_model_cfg {
     cap_layer_cfg layers[CAP_MAX_LAYERS];
 } cap_model_cfg;
 
-/* How a full-size genome is scaled down (see cap_map.c for the rules). */
+/* Learning-rate multiplier of the hidden matrices (fan-in proportional to the
+ * width) for a proxy of width D: CAP_REF_WIDTH / D, clamped to [1/16, 4]
+ * (the 1/width rule of standard parameterisation under Adam). */
+double cap_width_lr_mult(int D);
+
+/* How a full-size genome is scaled down (see cap_map.c for the rules): every
+ * width (hidden, FFN, expert, attention q/k/v) times `scale`, head dim fixed. */
 typedef struct cap_scale_cfg {
-    int width;           /* model width D (default 64)                  */
-    int head_dim;        /* head dim (default 32)                       */
-    int max_layers;      /* depth cap (default 4)                       */
-    double max_ffn_mult; /* FFN width cap as a multiple of D (default 2) */
-    int max_experts;     /* expert cap (default 8)                      */
+    double scale;        /* width factor (default CAP_DEFAULT_SCALE)    */
+    int head_dim;        /* proxy head dim (default 32; <= proxy width) */
+    int max_layers;      /* depth cap (default 32 = CAP_MAX_LAYERS)     */
+    int max_experts;     /* expert cap (default 64)                     */
 } cap_scale_cfg;
+
+#define CAP_DEFAULT_SCALE 0.03125   /* 1/32: LFM2-350M -> width 32, 2.6B -> 64 */
+#define CAP_REF_WIDTH 64            /* width at which the tasks' lr is the base lr */
+#define CAP_MAX_PARAMS 50000000L    /* proxy parameter cap (memory) */
 
 void cap_scale_default(cap_scale_cfg *s);
 int cap_map_genome(const sh_genome *g, const cap_scale_cfg *s, cap_model_cfg *out, sh_err *err);
@@ -61,11 +70,36 @@ typedef enum cap_task_kind {
     CAP_TASK_SELCOPY,
     CAP_TASK_COMPRESS,
     CAP_TASK_MEMORIZE,
+    CAP_TASK_LM,         /* byte-level language modelling on real text  */
     CAP_TASK_COUNT
 } cap_task_kind;
 
+/* A text corpus for the language-modelling task: bytes [0, split) train,
+ * [split, n) held out (one contiguous range, never overlapping). */
+typedef struct cap_corpus {
+    unsigned char *data;
+    size_t n, split;
+    uint64_t hash;       /* FNV-1a 64 of the bytes (part of the score key) */
+    char source[512];    /* file or directory it was read from          */
+    int files;           /* files read                                  */
+} cap_corpus;
+
+/* Default corpus: the fortune files of Debian's `fortunes` package. */
+#define CAP_DEFAULT_CORPUS "/usr/share/games/fortunes"
+#define CAP_HELDOUT_FRAC 0.1
+
+/* Reads a text file, or every regular file of a directory (sorted by name;
+ * symlinks and *.dat index files skipped), and splits off the last
+ * CAP_HELDOUT_FRAC (from the next line start) as held-out text.  Errors name
+ * the path: unreadable, empty, binary (NUL bytes or > 5% control bytes). */
+int cap_corpus_load(const char *path, cap_corpus *c, sh_err *err);
+/* Same on bytes in memory (tests); `name` is used in messages. */
+int cap_corpus_from_bytes(const char *name, const void *data, size_t n, cap_corpus *c, sh_err *err);
+void cap_corpus_free(cap_corpus *c);
+
 typedef struct cap_task {
     cap_task_kind kind;
+    const cap_corpus *corpus;   /* lm: the text (not owned)                 */
     int vocab;           /* content tokens (task-specific meaning)      */
     int seq;             /* sequence length                             */
     int pairs;           /* recall: key-value pairs; copy/compress: tokens to copy */
@@ -89,6 +123,7 @@ int cap_task_readout(const cap_task *t);
 
 typedef struct cap_dataset {
     int n, T;
+    long *offsets;       /* lm: byte offset of each window in the corpus, else NULL */
     int *tokens;         /* [n*T]                                        */
     int *targets;        /* [n*T], -1 = not graded (readout: [n*readout]) */
     int readout;         /* compression: targets are [n*readout] instead */
@@ -98,6 +133,13 @@ typedef struct cap_dataset {
  * memorisation map depends on seed only (shared by both splits). */
 int cap_task_generate(const cap_task *t, uint64_t seed, int split, cap_dataset *ds, sh_err *err);
 void cap_dataset_free(cap_dataset *ds);
+/* lm: windows of seq bytes (targets: the next byte) from the train range at
+ * offsets drawn from (seed), or from the held-out range evenly spaced
+ * (independent of seed).  Errors if the ranges hold less than one batch / one
+ * window. */
+int cap_lm_generate(const cap_task *t, uint64_t seed, int split, cap_dataset *ds, sh_err *err);
+/* Matmul FLOPs of one forward pass over a sequence of T with `graded` head rows. */
+double cap_forward_flops(const cap_model_cfg *c, int T, int graded);
 
 /* ---- random numbers (xoshiro256**) ------------------------------------ */
 typedef struct cap_rng { uint64_t s[4]; } cap_rng;
@@ -110,11 +152,28 @@ double cap_rng_normal(cap_rng *r);
 /* ---- training --------------------------------------------------------- */
 typedef void (*cap_progress_fn)(void *ctx, const char *task, int step, int steps, double loss);
 
+/* Training state at a step boundary (parameters and AdamW moments), used to
+ * continue a proxy from a lower rung instead of restarting. */
+typedef struct cap_train_state {
+    int step;            /* steps already taken                          */
+    size_t np;           /* parameters                                   */
+    float *p, *m, *v;    /* [np] each (malloc'd; free with cap_train_state_free) */
+} cap_train_state;
+
+void cap_train_state_free(cap_train_state *s);
+
 typedef struct cap_train_opts {
     int threads;
     uint64_t seed;
     int epochs, batch;
-    double lr, wd, clip, warmup_frac;
+    double lr, wd, clip;
+    double lr_mat_mult;  /* lr multiplier of hidden matrices (0 = 1)      */
+    int steps;           /* optimizer steps of this run (0 = epochs over the train set) */
+    int warmup_steps;    /* linear warm-up (0 = 5% of steps, >= 1)        */
+    double decay_frac;   /* WSD: the last decay_frac*steps decay linearly to 0 */
+    bool sequential;     /* batches take examples in order (no shuffle)  */
+    const cap_train_state *resume;   /* continue from this state (NULL = fresh init) */
+    cap_train_state *checkpoint;     /* if set: filled with the state at the start of the decay */
     cap_progress_fn progress;
     void *progress_ctx;
     const char *task_name;
@@ -122,12 +181,17 @@ typedef struct cap_train_opts {
 
 typedef struct cap_train_result {
     double accuracy;     /* graded test positions predicted exactly     */
+    double test_loss;    /* mean test cross-entropy per graded position (nats) */
     double final_loss;   /* mean train loss over the last epoch         */
     double seconds;
     double flops;        /* matmul FLOPs executed (train + eval)        */
     long examples;       /* examples processed (train passes + eval)    */
     long params;
+    int steps;           /* optimizer steps taken in this call          */
 } cap_train_result;
+
+/* Steps of the WSD schedule before the decay starts (the checkpoint step). */
+int cap_decay_start(int steps, double decay_frac);
 
 #define CAP_CHUNKS 8     /* gradient chunks per batch (fixed: results do not depend on threads) */
 

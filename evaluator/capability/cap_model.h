@@ -40,6 +40,7 @@ typedef struct cap_params {
 typedef struct cap_block {
     size_t off, n;
     int decay;                            /* AdamW weight decay applies              */
+    int mat;                              /* hidden matrix: lr scaled with width     */
 } cap_block;
 
 typedef struct cap_layer_acts {

@@ -94,7 +94,8 @@ typedef struct layout { real *base; size_t off; cap_block *blk; int nblk, cap; }
 static real *take(layout *L, size_t n, int decay)
 {
     real *p = L->base ? L->base + L->off : NULL;
-    if (L->blk && L->nblk < L->cap) L->blk[L->nblk] = (cap_block){L->off, n, decay};
+    /* every decayed block but the embedding (always first) is a hidden matrix */
+    if (L->blk && L->nblk < L->cap) L->blk[L->nblk] = (cap_block){L->off, n, decay, decay && L->off > 0};
     L->nblk++;
     L->off += n;
     return p;

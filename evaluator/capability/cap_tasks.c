@@ -10,7 +10,7 @@
 #include "evaluator/capability/cap_internal.h"
 
 static const char *const TASK_NAMES[CAP_TASK_COUNT] = {
-    "mqar", "fuzzy_recall", "noisy_recall", "selective_copy", "compression", "memorization",
+    "mqar", "fuzzy_recall", "noisy_recall", "selective_copy", "compression", "memorization", "lm",
 };
 
 const char *cap_task_name(cap_task_kind k)
@@ -46,6 +46,8 @@ void cap_task_default(cap_task_kind k, cap_task *t)
     case CAP_TASK_COMPRESS: t->vocab = 16; t->seq = 9; t->pairs = 8; t->n_train = 4000; t->epochs = 3; break;
     case CAP_TASK_MEMORIZE: t->vocab = 128; t->seq = 32; t->pairs = 16; t->n_train = 512;
                             t->epochs = 12; t->lr = 5e-3; break;
+    case CAP_TASK_LM:       t->vocab = 256; t->seq = 128; t->pairs = 1; t->batch = 8;
+                            t->n_train = 8 * 160; t->n_test = 128; t->epochs = 1; t->lr = 4e-3; break;
     default: break;
     }
 }
@@ -57,6 +59,7 @@ int cap_task_model_vocab(const cap_task *t)
     switch (t->kind) {
     case CAP_TASK_NOISY:   return t->vocab + t->noise_vocab + 1;   /* + FILL          */
     case CAP_TASK_SELCOPY: return t->vocab + 2;                    /* + BLANK, SEP    */
+    case CAP_TASK_LM:      return 256;                             /* bytes           */
     default:               return t->vocab + 1;                    /* + FILL / COMP   */
     }
 }
@@ -111,6 +114,10 @@ int cap_task_check(const cap_task *t, sh_err *err)
     case CAP_TASK_MEMORIZE:
         if (t->seq != 2 * t->pairs || t->pairs > t->vocab / 2)
             return sh_err_set(err, "capability task %s: seq must be 2*pairs and pairs <= vocab/2", n);
+        break;
+    case CAP_TASK_LM:
+        if (t->vocab != 256) return sh_err_set(err, "capability task %s: vocab must be 256 (bytes)", n);
+        if (!t->corpus) return sh_err_set(err, "capability task %s: no corpus", n);
         break;
     default: break;
     }
@@ -264,6 +271,7 @@ static void gen_memorize(const cap_task *t, cap_rng *r, const int *map, int *tok
 
 void cap_dataset_free(cap_dataset *ds)
 {
+    free(ds->offsets);
     free(ds->tokens);
     free(ds->targets);
     memset(ds, 0, sizeof *ds);
@@ -273,6 +281,7 @@ int cap_task_generate(const cap_task *t, uint64_t seed, int split, cap_dataset *
 {
     memset(ds, 0, sizeof *ds);
     if (cap_task_check(t, err)) return -1;
+    if (t->kind == CAP_TASK_LM) return cap_lm_generate(t, seed, split, ds, err);
     int n = split ? t->n_test : t->n_train, T = t->seq, R = cap_task_readout(t);
     ds->n = n;
     ds->T = T;

@@ -1,7 +1,12 @@
 /* cap_train_impl.h - included by cap_train.c and cap_simd_x86.c: trains the
  * scaled-down model on one task and measures test
- * accuracy: AdamW with linear warm-up and cosine decay, global-norm gradient
- * clipping, pthreads over the batch.
+ * accuracy and loss: AdamW with a warmup-stable-decay schedule (linear
+ * warm-up, constant, linear decay to 0 over the last decay_frac of the steps),
+ * hidden matrices at lr * lr_mat_mult (width rule), global-norm gradient
+ * clipping, pthreads over the batch.  A run can start from a saved state and
+ * save the state where its decay starts: the data order is a function of the
+ * step index only, so continuing a checkpoint of a shorter run to a longer
+ * budget gives the same bits as training the longer budget from scratch.
  *
  * Determinism: each batch is cut into CAP_CHUNKS fixed chunks; each chunk's
  * gradient goes into its own buffer (whichever thread computes it) and the
@@ -109,23 +114,7 @@ static void trainer_free(trainer *tr)
     for (int k = 0; k < CAP_CHUNKS; k++) cap_ws_free(&tr->w[k].ws);
 }
 
-/* Matmul FLOPs of one forward pass over a sequence (2 per multiply-add). */
-static double forward_flops(const cap_model_cfg *c, int T, int graded)
-{
-    double D = c->D, f = 0;
-    for (int l = 0; l < c->n_layers; l++) {
-        const cap_layer_cfg *lc = &c->layers[l];
-        if (lc->mixer == CAP_CONV) f += T * (4.0 * D * D + D * lc->conv_L);
-        else {
-            double qd = (double)lc->nh * c->hd, kd = (double)lc->nkv * c->hd;
-            f += T * (2 * qd * D + 2 * kd * D) + 2.0 * qd * T * (T + 1) / 2.0;
-        }
-        if (lc->ffn == CAP_SWIGLU) f += T * 3.0 * D * lc->F;
-        else f += T * (D * lc->E + lc->K * 3.0 * D * lc->Fe);
-    }
-    f += (double)graded * D * c->V;
-    return 2 * f;
-}
+static double forward_flops(const cap_model_cfg *c, int T, int graded) { return cap_forward_flops(c, T, graded); }
 
 static int trainer_init(trainer *tr, const cap_model_cfg *cfg, const cap_train_opts *o, sh_err *err)
 {
@@ -140,7 +129,14 @@ static int trainer_init(trainer *tr, const cap_model_cfg *cfg, const cap_train_o
         if (!tr->gbase[c]) return sh_err_set(err, "capability trainer: out of memory for gradients");
         cap_params_bind(cfg, tr->gbase[c], &tr->g[c]);
     }
-    cap_params_init(cfg, tr->pbase, o->seed);
+    if (o->resume) {
+        if (o->resume->np != tr->np || !o->resume->p)
+            return sh_err_set(err, "capability trainer: saved state has %zu parameters, the proxy %zu",
+                              o->resume->np, tr->np);
+        for (size_t i = 0; i < tr->np; i++) tr->pbase[i] = (cap_real)o->resume->p[i];
+    } else {
+        cap_params_init(cfg, tr->pbase, o->seed);
+    }
     cap_params_bind(cfg, tr->pbase, &tr->p);
     for (int k = 0; k < tr->nthreads; k++) {
         tr->w[k].tr = tr;
@@ -175,13 +171,13 @@ typedef struct adamw {
     int nblk;
 } adamw;
 
-static void adamw_step(trainer *tr, adamw *a, double lr, double wd, double gscale, int step)
+static void adamw_step(trainer *tr, adamw *a, double lr0, double mat_mult, double wd, double gscale, int step)
 {
     const double b1 = 0.9, b2 = 0.99, eps = 1e-8;
     double c1 = 1 - pow(b1, step + 1), c2 = 1 - pow(b2, step + 1);
     cap_real *p = tr->pbase, *g = tr->gbase[0];
     for (int b = 0; b < a->nblk; b++) {
-        double decay = a->blk[b].decay ? wd : 0;
+        double decay = a->blk[b].decay ? wd : 0, lr = a->blk[b].mat ? lr0 * mat_mult : lr0;
         for (size_t i = a->blk[b].off; i < a->blk[b].off + a->blk[b].n; i++) {
             double gi = g[i] * gscale;
             a->m[i] = (float)(b1 * a->m[i] + (1 - b1) * gi);
@@ -192,13 +188,14 @@ static void adamw_step(trainer *tr, adamw *a, double lr, double wd, double gscal
     }
 }
 
-static double lr_at(const cap_train_opts *o, int step, int total)
+/* warmup-stable-decay: linear warm-up over `warm` steps, constant, then
+ * linear decay to 0 over the steps from cap_decay_start(total). */
+static double lr_at(const cap_train_opts *o, int step, int total, int warm)
 {
-    int warm = (int)(o->warmup_frac * total);
-    if (warm < 1) warm = 1;
-    if (step < warm) return o->lr * (step + 1) / warm;
-    double prog = (double)(step - warm) / (total - warm > 0 ? total - warm : 1);
-    return o->lr * (0.05 + 0.95 * 0.5 * (1 + cos(3.141592653589793 * prog)));
+    double f = step < warm ? (double)(step + 1) / warm : 1.0;
+    int d0 = cap_decay_start(total, o->decay_frac);
+    if (step >= d0 && total > d0) f *= (double)(total - step) / (total - d0);
+    return o->lr * f;
 }
 
 static long count_graded(const cap_dataset *ds, int i)
@@ -208,6 +205,38 @@ static long count_graded(const cap_dataset *ds, int i)
     const int *t = targets_of(ds, i);
     for (int j = 0; j < ds->T; j++) n += t[j] >= 0;
     return n;
+}
+
+static int save_state(const trainer *tr, const adamw *a, int step, cap_train_state *st, sh_err *err)
+{
+    cap_train_state_free(st);
+    st->p = malloc(sizeof(float) * tr->np);
+    st->m = malloc(sizeof(float) * tr->np);
+    st->v = malloc(sizeof(float) * tr->np);
+    if (!st->p || !st->m || !st->v) {
+        cap_train_state_free(st);
+        return sh_err_set(err, "capability trainer: out of memory for a checkpoint");
+    }
+    for (size_t i = 0; i < tr->np; i++) st->p[i] = (float)tr->pbase[i];
+    memcpy(st->m, a->m, sizeof(float) * tr->np);
+    memcpy(st->v, a->v, sizeof(float) * tr->np);
+    st->np = tr->np;
+    st->step = step;
+    return 0;
+}
+
+/* The example order of one epoch: identity (sequential) or a shuffle seeded by
+ * (seed, epoch), so the order at any step does not depend on the budget. */
+static void epoch_order(const cap_train_opts *o, int *order, int n, int epoch)
+{
+    for (int i = 0; i < n; i++) order[i] = i;
+    if (o->sequential) return;
+    cap_rng r;
+    cap_rng_seed(&r, (o->seed ^ 0x5348554646ull) + 0x9E3779B97F4A7C15ull * (uint64_t)(epoch + 1));
+    for (int i = n - 1; i > 0; i--) {
+        int j = cap_rng_int(&r, i + 1), x = order[i];
+        order[i] = order[j]; order[j] = x;
+    }
 }
 
 static int train_loop(trainer *tr, const cap_dataset *train, const cap_train_opts *o,
@@ -223,43 +252,58 @@ static int train_loop(trainer *tr, const cap_dataset *train, const cap_train_opt
         return sh_err_set(err, "capability trainer: out of memory for optimizer state");
     }
     int B = o->batch < train->n ? o->batch : train->n;
-    int spe = (train->n + B - 1) / B, total = spe * o->epochs, step = 0;
-    cap_rng r;
-    cap_rng_seed(&r, o->seed ^ 0x5348554646ull);
+    int spe = (train->n + B - 1) / B;
+    int total = o->steps > 0 ? o->steps : spe * o->epochs;
+    int warm = o->warmup_steps > 0 ? o->warmup_steps : (int)(0.05 * total);
+    if (warm < 1) warm = 1;
+    int step = 0, d0 = cap_decay_start(total, o->decay_frac);
+    double mat = o->lr_mat_mult > 0 ? o->lr_mat_mult : 1.0;
+    if (o->resume) {
+        if (o->resume->step > total || !o->resume->m || !o->resume->v) {
+            free(a.m); free(a.v); free(order);
+            return sh_err_set(err, "capability trainer: saved state is at step %d, beyond this budget (%d steps)",
+                              o->resume->step, total);
+        }
+        memcpy(a.m, o->resume->m, sizeof(float) * tr->np);
+        memcpy(a.v, o->resume->v, sizeof(float) * tr->np);
+        step = o->resume->step;
+    }
     tr->ds = train;
     tr->train = 1;
-    double epoch_loss = 0;
-    for (int ep = 0; ep < o->epochs; ep++) {
-        for (int i = 0; i < train->n; i++) order[i] = i;
-        for (int i = train->n - 1; i > 0; i--) {
-            int j = cap_rng_int(&r, i + 1), x = order[i];
-            order[i] = order[j]; order[j] = x;
+    double loss_sum = 0;
+    long graded_sum = 0;
+    int cur_epoch = -1, first = step;
+    for (; step < total; step++) {
+        if (o->checkpoint && step == d0 && save_state(tr, &a, step, o->checkpoint, err)) {
+            free(a.m); free(a.v); free(order);
+            return -1;
         }
-        double loss_sum = 0;
-        long graded_sum = 0;
-        for (int s = 0; s < spe; s++, step++) {
-            tr->batch = order + (size_t)s * B;
-            tr->bn = (s + 1) * B <= train->n ? B : train->n - s * B;
-            long ng = 0;
-            for (int i = 0; i < tr->bn; i++) ng += count_graded(train, tr->batch[i]);
-            if (ng == 0) continue;
-            tr->scale = 1.0 / ng;
-            run_job(tr);
-            double bl = 0;
-            for (int c = 0; c < CAP_CHUNKS; c++) bl += tr->chunk_loss[c];
-            loss_sum += bl;
-            graded_sum += ng;
-            double norm = reduce_grads(tr);
-            double gscale = (o->clip > 0 && norm > o->clip) ? o->clip / norm : 1.0;
-            adamw_step(tr, &a, lr_at(o, step, total), o->wd, gscale, step);
-            res->flops += 3.0 * tr->bn * forward_flops(tr->cfg, train->T, (int)(ng / tr->bn));
-            res->examples += tr->bn;
-            if (o->progress && (step % 10 == 0 || step == total - 1))
-                o->progress(o->progress_ctx, o->task_name, step + 1, total, bl / ng);
-        }
-        epoch_loss = graded_sum ? loss_sum / graded_sum : 0;
+        int ep = step / spe, s = step % spe;
+        if (ep != cur_epoch) { epoch_order(o, order, train->n, ep); cur_epoch = ep; }
+        tr->batch = order + (size_t)s * B;
+        tr->bn = (s + 1) * B <= train->n ? B : train->n - s * B;
+        long ng = 0;
+        for (int i = 0; i < tr->bn; i++) ng += count_graded(train, tr->batch[i]);
+        if (ng == 0) continue;
+        tr->scale = 1.0 / ng;
+        run_job(tr);
+        double bl = 0;
+        for (int c = 0; c < CAP_CHUNKS; c++) bl += tr->chunk_loss[c];
+        if (step >= total - spe) { loss_sum += bl; graded_sum += ng; }
+        double norm = reduce_grads(tr);
+        double gscale = (o->clip > 0 && norm > o->clip) ? o->clip / norm : 1.0;
+        adamw_step(tr, &a, lr_at(o, step, total, warm), mat, o->wd, gscale, step);
+        res->flops += 3.0 * tr->bn * forward_flops(tr->cfg, train->T, (int)(ng / tr->bn));
+        res->examples += tr->bn;
+        if (o->progress && (step % 10 == 0 || step == total - 1))
+            o->progress(o->progress_ctx, o->task_name, step + 1, total, bl / ng);
     }
-    res->final_loss = epoch_loss;
+    if (o->checkpoint && d0 >= total && save_state(tr, &a, total, o->checkpoint, err)) {
+        free(a.m); free(a.v); free(order);
+        return -1;
+    }
+    res->steps = total - first;
+    res->final_loss = graded_sum ? loss_sum / graded_sum : 0;
     free(a.m); free(a.v); free(order);
     return 0;
 }
@@ -268,6 +312,7 @@ static void evaluate(trainer *tr, const cap_dataset *test, cap_train_result *res
 {
     int *all = malloc(sizeof(int) * (size_t)test->n);
     long correct = 0, graded = 0;
+    double loss = 0;
     tr->ds = test;
     tr->train = 0;
     tr->scale = 1.0;
@@ -279,12 +324,14 @@ static void evaluate(trainer *tr, const cap_dataset *test, cap_train_result *res
             reset_counts(tr);
             run_job(tr);
             for (int k = 0; k < tr->nthreads; k++) { correct += tr->w[k].correct; graded += tr->w[k].graded; }
+            for (int c = 0; c < CAP_CHUNKS; c++) loss += tr->chunk_loss[c];
             res->flops += tr->bn * forward_flops(tr->cfg, test->T, 1);
             res->examples += tr->bn;
         }
     }
     free(all);
     res->accuracy = graded ? (double)correct / graded : 0;
+    res->test_loss = graded ? loss / graded : 0;
 }
 
 int CAP_TRAIN_FN(cap_train_and_eval)(const cap_model_cfg *cfg, const cap_dataset *train, const cap_dataset *test,

@@ -20,7 +20,7 @@
 #include "util/err.h"
 
 /* Bump whenever task generators, the trainer or the mapping change meaning. */
-#define SH_SCORER_BUILTIN_VERSION "builtin-3"
+#define SH_SCORER_BUILTIN_VERSION "builtin-4"
 /* Version recorded for external scorers (their own semantics are theirs). */
 #define SH_SCORER_EXTERNAL_VERSION "external-1"
 /* External scorer replies larger than this are rejected. */
@@ -31,14 +31,22 @@ typedef void (*sh_score_progress_fn)(void *ctx, const char *line);
 typedef struct sh_score_opts {
     int threads;            /* training threads (>= 1; results do not depend on it) */
     uint64_t seed;          /* task data and model init                        */
-    const char *tasks;      /* comma list of built-in tasks, NULL = default suite */
-    /* scale config of the built-in trainer (0 = default) */
-    int width;              /* default 64 */
-    int max_layers;         /* default 4  */
-    int head_dim;           /* default 32 */
-    double max_ffn_mult;    /* default 2  */
-    int max_experts;        /* default 8  */
-    double size_factor;     /* multiplies train-set sizes (default 1; e.g. 0.25 for smoke runs) */
+    const char *tasks;      /* comma list of built-in tasks, NULL = default suite (lm) */
+    /* proxy scale of the built-in trainer (0 = default) */
+    double scale;           /* width factor, default 1/32 (see docs/quality-signal.md) */
+    int max_layers;         /* depth cap, default 32 */
+    int head_dim;           /* proxy head dim, default 32 */
+    int max_experts;        /* default 64 */
+    double size_factor;     /* multiplies the synthetic tasks' train-set sizes (default 1) */
+    /* language modelling (task "lm") */
+    const char *corpus;     /* text file or directory, NULL = the default corpus */
+    long tokens;            /* training tokens at the top rung (0 = default 327680) */
+    double flops;           /* > 0: equal-FLOPs budget instead: training FLOPs at the top rung */
+    /* multi-fidelity: rung r of R trains fraction eta^(r-R+1) of the budget (eta 3) */
+    int rungs;              /* 0 = 3 */
+    int rung;               /* -1 = the top rung (the whole budget); else 0..rungs-1 */
+    const char *state_dir;  /* where training states are kept so that a higher
+                               rung continues a lower one (NULL = not kept) */
     /* external scorers */
     double timeout_s;       /* per attempt (default 600 s)                      */
     int retries;            /* http: extra attempts on connection errors / 5xx (default 2) */
@@ -48,9 +56,25 @@ typedef struct sh_score_opts {
     bool force;             /* recompute even if a stored score exists          */
     sh_score_progress_fn progress;  /* optional progress lines                  */
     void *progress_ctx;
+    char *owned_tasks, *owned_corpus;  /* set by sh_score_opts_from_params_json */
 } sh_score_opts;
 
 void sh_score_opts_default(sh_score_opts *o);
+
+/* Number of rungs and the rung a set of options asks for (top if rung < 0). */
+int sh_score_rungs(const sh_score_opts *o);
+int sh_score_rung(const sh_score_opts *o);
+/* Share of the full budget rung r of R trains: 3^(r-R+1). */
+double sh_score_rung_fraction(int rung, int rungs);
+#define SH_SCORE_DEFAULT_SCALE 0.03125
+
+/* Reads the built-in scorer options back from a parameters JSON written by
+ * sh_score_params_json (e.g. by a batch job): scale, depth/head/expert caps,
+ * tasks, size factor, seed, corpus, token/FLOP budget, rung.  Strings are
+ * malloc'd into *o (free with sh_score_opts_free_strings); other fields of *o
+ * (threads, timeouts, state_dir) are left as they are. */
+int sh_score_opts_from_params_json(const char *params_json, sh_score_opts *o, sh_err *err);
+void sh_score_opts_free_strings(sh_score_opts *o);
 
 /* Score g with scorer_spec ("builtin" or NULL, "cmd:...", "http(s)://...").
  * Returns 0 with *out filled (status "ok") — from the store when the same

@@ -13,37 +13,59 @@
 #include "cluster/cluster_cli.h"
 #include "evaluator/capability/score.h"
 #include "util/cliopt.h"
+#include "util/progress.h"
 
 static void score_usage(FILE *f)
 {
     fprintf(f,
         "usage: starhil score GENOME [--scorer NAME] [--json] [--threads N] [--seed S]\n"
-        "                     [--tasks a,b] [--force] [--width N] [--layers N] [--head-dim N]\n"
-        "                     [--size-factor X] [--timeout S] [--retries N]\n"
-        "                     [--token-env NAME] [--insecure] [--executor local|slurm ...]\n"
+        "                     [--tasks a,b] [--scale F] [--layers N] [--head-dim N]\n"
+        "                     [--corpus PATH] [--tokens N | --flops F] [--rung R] [--rungs N]\n"
+        "                     [--state-dir DIR | --no-state] [--size-factor X] [--force] [--quiet]\n"
+        "                     [--timeout S] [--retries N] [--token-env NAME] [--insecure]\n"
+        "                     [--executor local|slurm ...]\n"
         "       starhil score --in-job SPEC.json --result RESULT.json   (inside a batch job)\n\n"
         "Capability score of GENOME (a preset name, a genome file, or canonical text).\n"
         "The answer is stored in the run database (--db) keyed by genome, scorer,\n"
-        "scorer version and parameters; asking again prints the stored answer.\n\n"
+        "scorer version and parameters (scale, tasks, budget, corpus, rung, seed);\n"
+        "asking again prints the stored answer.\n\n"
         "scorers (--scorer):\n"
-        "  builtin            (default) trains a scaled-down model of the genome on\n"
-        "                     synthetic tasks and reports test accuracy per task:\n"
-        "                     %s\n"
-        "  cmd:PROGRAM ARGS   runs PROGRAM (no shell) with the genome JSON on stdin;\n"
-        "                     it prints a JSON object of numeric scores (optional\n"
-        "                     \"aggregate\", else the mean is used)\n"
-        "  http(s)://URL      POSTs the genome JSON, reads the same JSON object back\n\n"
+        "  builtin            (default) trains a proxy of the genome (every width times\n"
+        "                     --scale, the layer pattern kept) and reports, per task,\n"
+        "                     held-out bits/byte (lm: byte-level language modelling on\n"
+        "                     real English text, score 1 - bits/8) or test accuracy\n"
+        "                     (MAD-style synthetic tasks); aggregate = mean task score.\n"
+        "                     tasks: %s (default: lm)\n"
+        "  cmd:PROGRAM ARGS   runs PROGRAM (no shell) with the genome JSON on stdin\n"
+        "                     (plus \"proxy_scale\" and \"rung\"); it prints a JSON object\n"
+        "                     of numeric scores (optional \"aggregate\", else the mean)\n"
+        "  http(s)://URL      POSTs the same JSON, reads the same JSON object back\n\n"
         "options:\n"
         "  --json             print the stored record as JSON\n"
         "  --threads N        training threads (default: online CPUs, max 8; scores do\n"
         "                     not depend on it)\n"
         "  --seed S           task data and model initialisation seed (default 1)\n"
-        "  --tasks a,b        built-in tasks to run (default: all)\n"
+        "  --tasks a,b        built-in tasks to run (default: lm)\n"
+        "  --scale F          proxy width factor (default 1/32 = 0.03125; LFM2-350M's\n"
+        "                     hidden 1024 -> 32); head dim stays --head-dim\n"
+        "  --layers N         proxy depth cap (default 32; deeper genomes are squeezed)\n"
+        "  --head-dim N       proxy head dim (default 32)\n"
+        "  --corpus PATH      lm text: a file or a directory of text files (default\n"
+        "                     /usr/share/games/fortunes, Debian package fortunes);\n"
+        "                     the last 10%% is held out\n"
+        "  --tokens N         lm training tokens at the top rung (default 327680; equal\n"
+        "                     for every genome)\n"
+        "  --flops F          lm: equal training FLOPs instead of equal tokens\n"
+        "  --rungs N          fidelity rungs (default 3): rung r trains 3^(r-N+1) of the\n"
+        "                     budget (1/9, 1/3, 1)\n"
+        "  --rung R           rung to score, 0..N-1 (default: the top rung)\n"
+        "  --state-dir DIR    where training states are kept so that a higher rung\n"
+        "                     continues a lower one (default $XDG_CACHE_HOME/starhil/\n"
+        "                     cap-state or ~/.cache/starhil/cap-state)\n"
+        "  --no-state         keep no training states (every rung trains from scratch)\n"
+        "  --size-factor X    scale synthetic train-set sizes (default 1)\n"
         "  --force            recompute even if a stored score exists\n"
-        "  --width N          trained model width (default 64)\n"
-        "  --layers N         trained model depth cap (default 4)\n"
-        "  --head-dim N       trained model head dim (default 32)\n"
-        "  --size-factor X    scale training-set sizes (default 1; smaller is faster)\n"
+        "  --quiet            no progress lines on stderr\n"
         "  --timeout S        external scorer timeout per attempt (default 600)\n"
         "  --retries N        http: retries on connection errors and 5xx (default 2)\n"
         "  --token-env NAME   http: send 'Authorization: Bearer $NAME' (never stored)\n"
@@ -58,9 +80,9 @@ static void score_usage(FILE *f)
 
 static void cli_progress(void *ctx, const char *line)
 {
-    (void)ctx;
-    fprintf(stderr, "\r\033[Kscore %s", line);
-    fflush(stderr);
+    sh_progress *p = ctx;
+    if (strstr(line, "bits/byte") || strstr(line, "accuracy")) sh_progress_event(p, "score %s", line);
+    else sh_progress_update(p, "score %s", line);
 }
 
 static int parse_long(const char *s, long lo, long hi, long *out)
@@ -121,7 +143,8 @@ int sh_cmd_score(int argc, char **argv)
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     o.threads = ncpu < 1 ? 1 : (ncpu > 8 ? 8 : (int)ncpu);
     const char *genome_arg = NULL, *scorer = "builtin";
-    int as_json = 0;
+    int as_json = 0, quiet = 0, no_state = 0;
+    char state_dir[4096] = "";
     sh_exec_opts ex;
     sh_exec_opts_default(&ex);
     for (int i = 1; i < argc; i++)
@@ -139,6 +162,12 @@ int sh_cmd_score(int argc, char **argv)
         else if (!strcmp(a, "--json")) as_json = 1;
         else if (!strcmp(a, "--force")) o.force = true;
         else if (!strcmp(a, "--insecure")) o.insecure = true;
+        else if (!strcmp(a, "--quiet")) quiet = 1;
+        else if (!strcmp(a, "--no-state")) no_state = 1;
+        else if (!strcmp(a, "--width")) {
+            fprintf(stderr, "starhil score: --width was replaced by --scale (proxy width = hidden x scale)\n");
+            return 2;
+        }
         else if (a[0] == '-' && a[1] == '-' && !v) {
             fprintf(stderr, "starhil score: %s needs a value (or is unknown; see --help)\n", a);
             return 2;
@@ -148,9 +177,15 @@ int sh_cmd_score(int argc, char **argv)
         else if (!strcmp(a, "--token-env")) { o.token_env = v; i++; }
         else if (!strcmp(a, "--threads") && !parse_long(v, 1, 64, &n)) { o.threads = (int)n; i++; }
         else if (!strcmp(a, "--seed") && !parse_long(v, 0, 2147483647L, &n)) { o.seed = (uint64_t)n; i++; }
-        else if (!strcmp(a, "--width") && !parse_long(v, 8, 1024, &n)) { o.width = (int)n; i++; }
-        else if (!strcmp(a, "--layers") && !parse_long(v, 1, 16, &n)) { o.max_layers = (int)n; i++; }
-        else if (!strcmp(a, "--head-dim") && !parse_long(v, 2, 1024, &n)) { o.head_dim = (int)n; i++; }
+        else if (!strcmp(a, "--layers") && !parse_long(v, 1, 32, &n)) { o.max_layers = (int)n; i++; }
+        else if (!strcmp(a, "--head-dim") && !parse_long(v, 2, 256, &n) && n % 2 == 0) { o.head_dim = (int)n; i++; }
+        else if (!strcmp(a, "--scale") && !parse_double(v, 1e-4, 1, &d)) { o.scale = d; i++; }
+        else if (!strcmp(a, "--corpus")) { o.corpus = v; i++; }
+        else if (!strcmp(a, "--state-dir")) { snprintf(state_dir, sizeof state_dir, "%s", v); i++; }
+        else if (!strcmp(a, "--tokens") && !parse_long(v, 1, 1000000000L, &n)) { o.tokens = n; i++; }
+        else if (!strcmp(a, "--flops") && !parse_double(v, 1, 1e18, &d)) { o.flops = d; i++; }
+        else if (!strcmp(a, "--rungs") && !parse_long(v, 1, 8, &n)) { o.rungs = (int)n; i++; }
+        else if (!strcmp(a, "--rung") && !parse_long(v, 0, 7, &n)) { o.rung = (int)n; i++; }
         else if (!strcmp(a, "--retries") && !parse_long(v, 0, 20, &n)) { o.retries = (int)n; i++; }
         else if (!strcmp(a, "--size-factor") && !parse_double(v, 0.001, 100, &d)) { o.size_factor = d; i++; }
         else if (!strcmp(a, "--timeout") && !parse_double(v, 0.001, 86400, &d)) { o.timeout_s = d; i++; }
@@ -164,7 +199,23 @@ int sh_cmd_score(int argc, char **argv)
     sh_err err = {{0}};
     sh_genome g;
     if (sh_genome_resolve(genome_arg, &g, &err)) { fprintf(stderr, "starhil score: %s\n", err.msg); return 1; }
-    if (sh_cli_is_tty()) o.progress = cli_progress;
+    if (o.rung >= sh_score_rungs(&o)) {
+        fprintf(stderr, "starhil score: --rung %d out of range 0..%d (--rungs %d)\n", o.rung, sh_score_rungs(&o) - 1,
+                sh_score_rungs(&o));
+        return 2;
+    }
+    if (!no_state) {
+        if (!state_dir[0]) {
+            const char *x = getenv("XDG_CACHE_HOME"), *h = getenv("HOME");
+            if (x && *x) snprintf(state_dir, sizeof state_dir, "%s/starhil/cap-state", x);
+            else if (h && *h) snprintf(state_dir, sizeof state_dir, "%s/.cache/starhil/cap-state", h);
+        }
+        if (state_dir[0]) o.state_dir = state_dir;
+    }
+    sh_progress prog;
+    sh_progress_init(&prog, quiet);
+    o.progress = cli_progress;
+    o.progress_ctx = &prog;
     sh_db *db;
     if (sh_db_open(sh_cli_db_path(), SH_DB_CREATE, &db, &err)) { fprintf(stderr, "starhil score: %s\n", err.msg); return 1; }
     /* cached? (find before compute so we can say so) */
@@ -191,7 +242,7 @@ int sh_cmd_score(int argc, char **argv)
     } else {
         rc = sh_score_genome(db, &g, scorer, &o, &rec, &err);
     }
-    if (o.progress) fprintf(stderr, "\r\033[K");
+    sh_progress_done(&prog);
     if (rc && !rec.status[0]) {
         fprintf(stderr, "starhil score: %s\n", err.msg);
         sh_db_close(db);

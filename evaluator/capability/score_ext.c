@@ -117,6 +117,27 @@ int sh_score_parse_reply(const char *text, size_t len, char **scores_json, doubl
     return *scores_json ? 0 : sh_err_set(err, "out of memory");
 }
 
+/* The genome JSON an external scorer receives, plus what the caller asked for:
+ * "proxy_scale" (width factor), "rung", "rungs" and "rung_fraction" (share of
+ * the full training budget), so an external trainer can honour them. */
+static char *request_json(const sh_genome *g, const sh_score_opts *o, sh_err *err)
+{
+    char *gj = sh_genome_to_json(g, false, err);
+    if (!gj) return NULL;
+    json_t *root = json_loads(gj, 0, NULL);
+    free(gj);
+    if (!json_is_object(root)) { json_decref(root); sh_err_set(err, "genome JSON: not an object"); return NULL; }
+    int R = sh_score_rungs(o), r = sh_score_rung(o);
+    json_object_set_new(root, "proxy_scale", json_real(o->scale > 0 ? o->scale : SH_SCORE_DEFAULT_SCALE));
+    json_object_set_new(root, "rung", json_integer(r));
+    json_object_set_new(root, "rungs", json_integer(R));
+    json_object_set_new(root, "rung_fraction", json_real(sh_score_rung_fraction(r, R)));
+    char *out = json_dumps(root, JSON_COMPACT | JSON_SORT_KEYS);
+    json_decref(root);
+    if (!out) sh_err_set(err, "out of memory");
+    return out;
+}
+
 /* ---- cmd: --------------------------------------------------------------------------- */
 int sh_score_run_cmd(const sh_genome *g, const char *cmd, const sh_score_opts *o,
                      char **scores_json, double *aggregate, sh_err *err)
@@ -124,7 +145,7 @@ int sh_score_run_cmd(const sh_genome *g, const char *cmd, const sh_score_opts *o
     int argc;
     char **argv = sh_score_split_argv(cmd, &argc, err);
     if (!argv) return -1;
-    char *gj = sh_genome_to_json(g, false, err);
+    char *gj = request_json(g, o, err);
     if (!gj) { sh_score_argv_free(argv); return sh_err_prefix(err, "cmd scorer"); }
     sh_proc_opts po = {.timeout_s = o->timeout_s > 0 ? o->timeout_s : 600, .stdin_data = gj,
                        .stdin_len = strlen(gj), .max_out = SH_SCORER_MAX_REPLY + 1, .max_err = 4096};
@@ -234,7 +255,7 @@ int sh_score_run_http(const sh_genome *g, const char *url, const sh_score_opts *
         snprintf(auth, sizeof auth, "Authorization: Bearer %s", tok);
         authp = auth;
     }
-    char *body = sh_genome_to_json(g, false, err);
+    char *body = request_json(g, o, err);
     if (!body) return sh_err_prefix(err, "http scorer");
     int attempts = 1 + (o->retries > 0 ? o->retries : 0);
     double delay = o->backoff_s > 0 ? o->backoff_s : 0.5;
