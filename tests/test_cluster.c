@@ -18,7 +18,7 @@
  *
  * The searches use a small `cmd:` scorer (sh + cksum, deterministic in the
  * genome) so each job takes well under a second; the built-in trainer runs in
- * jobs in the `starhil score` tests (tiny width) to keep the file fast. */
+ * jobs in the `starhil score` tests (tiny proxies) to keep the file fast. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -327,9 +327,9 @@ static void test_deterministic_failure_not_retried(void **state)
     char db[700], rd[700];
     path_in(db, sizeof db, "det.db");
     path_in(rd, sizeof rd, "results");
-    /* width 8 with head dim 32: the built-in trainer refuses the setting */
-    assert_int_equal(starhil(NULL, "--db", db, "score", "lfm2-350m", "--tasks", "mqar", "--width", "8", "--head-dim",
-                             "32", "--executor", "slurm", "--results-dir", rd, "--poll-interval", "0.1",
+    /* scale 1: the proxy would be LFM2-350M itself, above the trainer's parameter cap */
+    assert_int_equal(starhil(NULL, "--db", db, "score", "lfm2-350m", "--tasks", "mqar", "--scale", "1",
+                             "--executor", "slurm", "--results-dir", rd, "--poll-interval", "0.1",
                              "--max-attempts", "3", NULL), 1);
     int n;
     sh_job_rec *j = jobs_of(db, &n);
@@ -337,7 +337,7 @@ static void test_deterministic_failure_not_retried(void **state)
     assert_string_equal(j[0].state, "failed");
     assert_string_equal(j[0].cluster_state, "FAILED");
     assert_int_equal(j[0].exit_code, SH_JOB_EXIT_DETERMINISTIC);
-    assert_non_null(strstr(j[0].reason, "bad scale config"));
+    assert_non_null(strstr(j[0].reason, "cap"));
     sh_job_recs_free(j, n);
 }
 
