@@ -7,8 +7,10 @@ for bin in "$@"; do
     name=$(basename "$bin")
     out=$(mktemp)
     echo "== $name"
+    t0=$(date +%s)
     CMOCKA_MESSAGE_OUTPUT=TAP "$bin" >"$out" 2>&1
     rc=$?
+    t1=$(date +%s)
     cat "$out"
     p=$(grep -c '^ok ' "$out"); f=$(grep -c '^not ok ' "$out")
     passed=$((passed + p)); failed=$((failed + f))
@@ -16,6 +18,7 @@ for bin in "$@"; do
         failed=$((failed + 1)); crashed="$crashed $name(rc=$rc)"
     fi
     rm -f "$out"
+    echo "== $name took $((t1 - t0)) s"
 done
 [ -n "$crashed" ] && echo "crashed or failed outside a test:$crashed"
 echo "$passed passed, $failed failed"
