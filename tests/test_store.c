@@ -258,7 +258,13 @@ static void test_concurrent_processes_lose_nothing(void **state)
     bool ra = true, rb = true;
     stored st2 = {0};
     int j = 100;
-    while ((ra = ra && child_running(a, &rca)) | (rb = rb && child_running(b, &rcb))) side_round(db, j++, scorer, &st2);
+    for (;;) {
+        /* poll both every round (no short-circuit): each exit status is reaped */
+        ra = ra && child_running(a, &rca);
+        rb = rb && child_running(b, &rcb);
+        if (!ra && !rb) break;
+        side_round(db, j++, scorer, &st2);
+    }
     assert_int_equal(rca, 0);
     assert_int_equal(rcb, 0);
     assert_int_equal(st2.n_devices, j - 100);
