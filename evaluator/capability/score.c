@@ -514,6 +514,27 @@ static int run_scorer(const sh_genome *g, const char *spec, const sh_score_opts 
     return sh_score_run_http(g, spec, o, &rec->scores_json, &rec->aggregate, err);
 }
 
+/* Runs the scorer and records the outcome in out: seconds, status "ok", or
+ * "failed" with the error (scores cleared).  Returns run_scorer's code; serr
+ * holds the scorer's message on failure. */
+static int run_and_record(const sh_genome *g, const char *spec, const sh_score_opts *opts, sh_score_rec *out,
+                          sh_err *serr)
+{
+    double t0 = now_s();
+    int rc = run_scorer(g, spec, opts, out, serr);
+    out->seconds = now_s() - t0;
+    if (rc) {
+        free(out->scores_json);
+        out->scores_json = NULL;
+        out->aggregate = 0;
+        snprintf(out->status, sizeof out->status, "failed");
+        out->error = strdup(serr->msg[0] ? serr->msg : "scorer failed");
+    } else {
+        snprintf(out->status, sizeof out->status, "ok");
+    }
+    return rc;
+}
+
 int sh_score_genome(sh_db *db, const sh_genome *g, const char *spec, const sh_score_opts *opts,
                     sh_score_rec *out, sh_err *err)
 {
@@ -545,19 +566,8 @@ int sh_score_genome(sh_db *db, const sh_genome *g, const char *spec, const sh_sc
     snprintf(out->scorer, sizeof out->scorer, "%s", name);
     snprintf(out->version, sizeof out->version, "%s", version);
     out->params_json = params;
-    double t0 = now_s();
     sh_err serr = {{0}};
-    int rc = run_scorer(g, spec, opts, out, &serr);
-    out->seconds = now_s() - t0;
-    if (rc) {
-        free(out->scores_json);
-        out->scores_json = NULL;
-        out->aggregate = 0;
-        snprintf(out->status, sizeof out->status, "failed");
-        out->error = strdup(serr.msg[0] ? serr.msg : "scorer failed");
-    } else {
-        snprintf(out->status, sizeof out->status, "ok");
-    }
+    int rc = run_and_record(g, spec, opts, out, &serr);
     sh_err perr = {{0}};
     if (sh_db_put_score(db, out, &perr)) {
         *err = perr;
@@ -586,19 +596,5 @@ int sh_score_compute(const sh_genome *g, const char *spec, const sh_score_opts *
     sh_score_scorer_name(spec, out->scorer, sizeof out->scorer);
     snprintf(out->version, sizeof out->version, "%s", sh_score_version(spec));
     out->params_json = params;
-    double t0 = now_s();
-    sh_err serr = {{0}};
-    int rc = run_scorer(g, spec, opts, out, &serr);
-    out->seconds = now_s() - t0;
-    if (rc) {
-        free(out->scores_json);
-        out->scores_json = NULL;
-        out->aggregate = 0;
-        snprintf(out->status, sizeof out->status, "failed");
-        out->error = strdup(serr.msg[0] ? serr.msg : "scorer failed");
-        *err = serr;
-        return -1;
-    }
-    snprintf(out->status, sizeof out->status, "ok");
-    return 0;
+    return run_and_record(g, spec, opts, out, err) ? -1 : 0;
 }
