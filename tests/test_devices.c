@@ -2133,7 +2133,13 @@ static void test_ssh_changed_host_key(void **state)
 
 int main(void)
 {
-    setenv("STARHIL_CACHE_DIR", "/tmp/starhil-test-cache", 0);
+    /* the suite's shared build cache (tests/run_tests.sh), or a private one */
+    char own_cache[] = "/tmp/starhil-test-cache.XXXXXX";
+    bool own = !getenv("STARHIL_CACHE_DIR");
+    if (own) {
+        if (!mkdtemp(own_cache)) { perror("mkdtemp"); return 1; }
+        setenv("STARHIL_CACHE_DIR", own_cache, 1);
+    }
     if (getenv("CMOCKA_TEST_FILTER")) cmocka_set_test_filter(getenv("CMOCKA_TEST_FILTER"));
     const struct CMUnitTest pure[] = {
         cmocka_unit_test(test_shell_quote_hostile),
@@ -2170,5 +2176,6 @@ int main(void)
     if (getenv("SH_TEST_FILTER")) cmocka_set_test_filter(getenv("SH_TEST_FILTER"));   /* e.g. "*busy*" */
     int failed = cmocka_run_group_tests_name("devices", pure, NULL, NULL);
     failed += cmocka_run_group_tests_name("devices_ssh", ssh, ssh_setup, ssh_teardown);
+    if (own) dt_rm_rf(own_cache);
     return failed ? 1 : 0;
 }

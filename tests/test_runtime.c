@@ -274,6 +274,9 @@ static const char *FAKE_RUNTIME =
     "  return 0;\n}\n";
 
 static char g_fake_rt[512], g_cc_wrap[512], g_cc_log[512];
+/* a build runs the compiler once per runtime source ("-c ... -o N-x.c.o") and
+ * once to link ("-o DIR/variant OBJS"): this picks the link, one per build */
+#define LINK_LINE "/variant "
 
 static void use_fake_runtime(void)
 {
@@ -346,7 +349,7 @@ static void test_cache_hit_runs_no_compiler(void **state)
     sh_err err = {{0}};
     if (sh_build_variant_ex(&g, "native", &o, &r1, &err) != 0) fail_msg("%s", err.msg);
     assert_false(r1.cache_hit);
-    int compiles = count_lines(g_cc_log, " -o ");
+    int compiles = count_lines(g_cc_log, LINK_LINE);
     int lines = count_lines(g_cc_log, NULL);
     unsigned long runs = sh_build_compiler_runs();
     assert_true(compiles >= 1);
@@ -377,10 +380,10 @@ static void test_cache_hit_runs_no_compiler(void **state)
     assert_false(r3.cache_hit);
     assert_string_not_equal(r3.key, r1.key);
     sh_build_opts of = {.cc = g_cc_wrap, .force = true};
-    int before = count_lines(g_cc_log, " -o ");
+    int before = count_lines(g_cc_log, LINK_LINE);
     if (sh_build_variant_ex(&g, "native", &of, &r3, &err) != 0) fail_msg("%s", err.msg);
     assert_false(r3.cache_hit);
-    assert_int_equal(count_lines(g_cc_log, " -o "), before + 1);
+    assert_int_equal(count_lines(g_cc_log, LINK_LINE), before + 1);
     char p[600];
     snprintf(p, sizeof p, "%s/extra.h", g_fake_rt);
     write_text(p, "/* a new runtime file changes the runtime hash */\n");
@@ -397,7 +400,7 @@ static void test_concurrent_builders_compile_once(void **state)
     use_fake_runtime();
     sh_genome g;
     parse_genome(G_ODD, &g);
-    int before = count_lines(g_cc_log, " -o ");
+    int before = count_lines(g_cc_log, LINK_LINE);
     pid_t kids[3];
     for (int i = 0; i < 3; i++) {
         kids[i] = fork();
@@ -415,7 +418,7 @@ static void test_concurrent_builders_compile_once(void **state)
         assert_int_equal(waitpid(kids[i], &st, 0), kids[i]);
         assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
     }
-    assert_int_equal(count_lines(g_cc_log, " -o "), before + 1);
+    assert_int_equal(count_lines(g_cc_log, LINK_LINE), before + 1);
     use_real_runtime();
 }
 
