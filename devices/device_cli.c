@@ -382,6 +382,13 @@ static int load_rec(sh_db *db, const char *cmd, const char *name, sh_device_rec 
     return 0;
 }
 
+/* "compiling ..." on stderr (terminal or log alike) before a build that misses the cache. */
+static void say_compiling(const char *genome_hash, const char *target, const char *cc, void *ctx)
+{
+    (void)ctx;
+    fprintf(stderr, "compiling variant %s for %s with %s ...\n", genome_hash, target, cc);
+}
+
 /* Builds the tiny probe variant for the device's target and pushes it. */
 /* --json was given: stdout is for a script and stderr gets no progress lines. */
 static bool json_quiet;
@@ -391,7 +398,7 @@ static int push_probe_variant(sh_device *d, char *remote, size_t cap, sh_err *er
     sh_genome g;
     if (sh_genome_parse(PROBE_GENOME, &g, err)) return -1;
     char exe[SH_BUILD_PATH_MAX];
-    sh_build_opts bo = {.progress = !json_quiet};
+    sh_build_opts bo = {.on_compile = json_quiet ? NULL : say_compiling};
     if (sh_build_variant(&g, d->target, &bo, exe, sizeof exe, err)) return -1;
     return sh_device_push(d, exe, "starhil-probe", remote, cap, err);
 }

@@ -825,9 +825,7 @@ static int run_compiler(build_ctx *c, const char *dir, const char *tmp_dir, cons
 
 static void progress(const sh_build_opts *o, const build_ctx *c)
 {
-    if (o && o->progress)   /* the CLI asked for it (not --quiet): terminal or log alike */
-        fprintf(stderr, "compiling variant %s for %s with %s ...\n",
-                c->genome_hash, c->target_name, c->t.cc);
+    if (o && o->on_compile) o->on_compile(c->genome_hash, c->target_name, c->t.cc, o->on_compile_ctx);
 }
 
 /* Under the entry lock: write the header, compile to a temp file, rename. */

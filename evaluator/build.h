@@ -1,8 +1,9 @@
 /* build.h - turn a genome into a runtime variant executable for a target.
  *
  * sh_build_variant generates `sh_variant.h` (the SHV_* constants of
- * docs/interfaces.md) and compiles it together with every *.c file of
- * sh_runtime_dir() into one executable, kept in a content-addressed cache:
+ * docs/interfaces.md) and compiles every *.c file of sh_runtime_dir() with it
+ * (one compiler process per file, as many at once as there are CPUs, largest
+ * first), then links one executable, kept in a content-addressed cache:
  *
  *   sh_cache_dir()/variants/<key>/{sh_variant.h, variant, build.json, .lock}
  *
@@ -36,7 +37,10 @@ typedef struct sh_build_opts {
     const char *cflags;    /* extra flags, split on whitespace (NULL: none)       */
     const char *march;     /* -march override (NULL: target's, "" drops -march)   */
     bool force;            /* recompile even when the cache has the entry         */
-    bool progress;         /* print a "compiling ..." line on stderr before compiling */
+    /* called just before the compiler starts (never on a cache hit), e.g. for
+     * a "compiling ..." progress line; the library itself prints nothing */
+    void (*on_compile)(const char *genome_hash, const char *target, const char *cc, void *ctx);
+    void *on_compile_ctx;
     double timeout_s;      /* compiler timeout (<= 0: 900 s)                      */
 } sh_build_opts;
 

@@ -20,6 +20,13 @@ typedef struct build_args {
 } build_args;
 
 /* Returns 0, 1 after --help (printed), or 2 for a usage error (printed). */
+/* "compiling ..." on stderr (terminal or log alike) before a build that misses the cache. */
+static void say_compiling(const char *genome_hash, const char *target, const char *cc, void *ctx)
+{
+    (void)ctx;
+    fprintf(stderr, "compiling variant %s for %s with %s ...\n", genome_hash, target, cc);
+}
+
 static int parse_args(int argc, char **argv, build_args *a)
 {
     memset(a, 0, sizeof *a);
@@ -48,7 +55,8 @@ static int parse_args(int argc, char **argv, build_args *a)
     if (rc) return rc;
     a->genome = pos[0];
     a->opts.force = a->force;
-    a->opts.progress = !a->quiet && !a->json;   /* --json: stdout is for a script, no progress */
+    if (!a->quiet && !a->json)   /* --json: stdout is for a script, no progress */
+        a->opts.on_compile = say_compiling;
     return 0;
 }
 
