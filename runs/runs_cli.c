@@ -15,19 +15,6 @@
 
 #define MAX_LAST_ERRORS 5
 
-static const char USAGE[] =
-    "usage: starhil runs list [--json]\n"
-    "       starhil runs show ID [--json]\n"
-    "\n"
-    "List the runs stored in the database, or show one run: its config, status,\n"
-    "evaluation counts by status and device, latest generation (front size and\n"
-    "hypervolume) and last errors.\n"
-    "\n"
-    "options:\n"
-    "  --json      print JSON for scripts instead of a table\n"
-    "  --db FILE   run database (default $STARHIL_DB or ./starhil.db)\n"
-    "  --help      this text\n";
-
 static const char LIST_ABOUT[] =
     "One line per stored run: id, name, status, seed, creation time, number of\n"
     "evaluations ok and failed, and number of generations.  With --json, an array\n"
@@ -532,19 +519,12 @@ static int cmd_show(int argc, char **argv)
 
 int sh_cmd_runs(int argc, char **argv)
 {
-    if (argc < 2) {
-        fputs(USAGE, stderr);
-        return 2;
-    }
-    const char *sub = argv[1];
-    if (!strcmp(sub, "--help") || !strcmp(sub, "-h") || !strcmp(sub, "help")) {
-        fputs(USAGE, stdout);
-        return 0;
-    }
-    if (!strcmp(sub, "list")) return cmd_list(argc - 1, argv + 1);
-    if (!strcmp(sub, "show")) return cmd_show(argc - 1, argv + 1);
-    char shown[64];
-    safe_copy(shown, sizeof shown, sub);
-    fprintf(stderr, "starhil runs: unknown subcommand '%s' (list or show; see starhil runs --help)\n", shown);
-    return 2;
+    static const sh_subcmd subs[] = {
+        {"list", NULL, "the runs stored in the database, one line each"},
+        {"show", "ID", "one run: config, status, counts, latest generation, errors"},
+    };
+    static int (*const run[])(int, char **) = {cmd_list, cmd_show};
+    const sh_group_spec g = {"runs", "The search runs stored in the run database (--db).\n", subs, 2};
+    int rc, i = sh_opt_group_pick(&g, argc, argv, &rc);
+    return i < 0 ? rc : run[i](argc - 1, argv + 1);
 }
