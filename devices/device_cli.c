@@ -52,6 +52,18 @@ static void line_progress(void *ctx, const char *line)
     sh_progress_update(p, "%s (elapsed %s)", line, el);
 }
 
+/* Prints {"k1": v1[, "k2": v2]} on one line (--json of trust and rm). */
+static void print_json_pair(const char *k1, const char *v1, const char *k2, const char *v2)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, k1, json_string(v1));
+    if (k2) json_object_set_new(o, k2, json_string(v2 ? v2 : ""));
+    char *txt = json_dumps(o, JSON_PRESERVE_ORDER);
+    if (txt) printf("%s\n", txt);
+    free(txt);
+    json_decref(o);
+}
+
 /* ---- device add ------------------------------------------------------------ */
 
 static const char DEVICE_ABOUT[] =
@@ -594,15 +606,16 @@ static int device_check(int argc, char **argv)
 static int device_trust(int argc, char **argv)
 {
     const char *cmd = "device trust", *name = NULL;
-    bool replace = false;
+    bool replace = false, as_json = false;
     const sh_opt t[] = {
         {"--replace", NULL, SH_OPT_FLAG, &replace, NULL, "replace a changed host key (a reinstalled board), printing\n"
          "which fingerprint replaced which", 0, 0, NULL},
+        {"--json", NULL, SH_OPT_FLAG, &as_json, NULL, "print {device, event} as JSON", 0, 0, NULL},
     };
     sh_cmd_spec spec = {cmd, "NAME", NULL,
                         "Records the ssh host key of device NAME seen for the first time, or with --replace\n"
                         "one that changed; the old entries are removed and the fingerprints printed.\n",
-                        t, 1, 1, 1};
+                        t, 2, 1, 1};
     const char *pos[1];
     int n_pos, prc = sh_opt_parse(&spec, argc, argv, pos, &n_pos);
     if (prc) return prc == 1 ? 0 : 2;
@@ -629,6 +642,7 @@ static int device_trust(int argc, char **argv)
     int rc = sh_device_open(&rec, &d, &err);
     if (!rc) rc = sh_device_prepare(d, &err);
     if (rc) fprintf(stderr, "starhil %s: %s\n", cmd, err.msg);
+    else if (as_json) print_json_pair("device", name, "event", d->host_key_event);
     else printf("device %s: %s\n", name, d->host_key_event);
     sh_device_close(d);
     sh_device_rec_free(&rec);
@@ -637,7 +651,9 @@ static int device_trust(int argc, char **argv)
 
 static int device_rm(int argc, char **argv)
 {
-    sh_cmd_spec spec = {"device rm", "NAME", NULL, "Removes a device from the run database (--db).\n", NULL, 0, 1, 1};
+    bool as_json = false;
+    const sh_opt t[] = {{"--json", NULL, SH_OPT_FLAG, &as_json, NULL, "print {removed: NAME} as JSON", 0, 0, NULL}};
+    sh_cmd_spec spec = {"device rm", "NAME", NULL, "Removes a device from the run database (--db).\n", t, 1, 1, 1};
     const char *pos[1];
     int n_pos, prc = sh_opt_parse(&spec, argc, argv, pos, &n_pos);
     if (prc) return prc == 1 ? 0 : 2;
@@ -650,7 +666,8 @@ static int device_rm(int argc, char **argv)
     int rc = sh_db_remove_device(db, name, &err);
     sh_db_close(db);
     if (rc) { fprintf(stderr, "starhil device rm: %s\n", err.msg); return 1; }
-    printf("removed device %s\n", name);
+    if (as_json) print_json_pair("removed", name, NULL, NULL);
+    else printf("removed device %s\n", name);
     return 0;
 }
 

@@ -382,13 +382,13 @@ static int cmd_convert(int argc, char **argv, int what)
     const sh_opt t[] = {{"--json", NULL, SH_OPT_FLAG, &json, NULL, "print {hash, text} as JSON", 0, 0, NULL}};
     char name[32];
     snprintf(name, sizeof name, "genome %s", argv[0]);
-    sh_cmd_spec spec = {name, "GENOME", NULL, about[what], t, what == 2 ? 1 : 0, 1, 1};
+    sh_cmd_spec spec = {name, "GENOME", NULL, about[what], t, what == 1 ? 0 : 1, 1, 1};   /* json: JSON already */
     const char *pos[1];
     int n_pos, prc = sh_opt_parse(&spec, argc, argv, pos, &n_pos);
     if (prc) return prc == 1 ? 0 : 2;
     sh_genome g;
     if (load(pos[0], &g)) return 1;
-    if (json) {   /* hash --json */
+    if (json) {   /* text --json, hash --json */
         char hex[17], text[SH_GENOME_TEXT_MAX];
         sh_hash_hex(sh_genome_hash(&g), hex);
         sh_genome_format(&g, text, sizeof text, NULL);

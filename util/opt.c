@@ -185,7 +185,9 @@ void sh_opt_usage(const sh_cmd_spec *s, FILE *f)
 
 void sh_opt_group_usage(const sh_group_spec *g, FILE *f)
 {
-    fprintf(f, "usage: starhil %s SUBCOMMAND [ARGS] [--help]\n", g->name);
+    fprintf(f, "usage: starhil %s ", g->name);
+    for (int i = 0; i < g->n_subs; i++) fprintf(f, "%s%s", i ? "|" : "", g->subs[i].name);
+    fprintf(f, " [ARGS] [--help]\n");
     if (g->about) fprintf(f, "\n%s", g->about);
     fprintf(f, "\nsubcommands (`starhil %s SUBCOMMAND --help` for its options):\n", g->name);
     const int col2 = 22;
