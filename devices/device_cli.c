@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cli/clidb.h"
 #include "cli/commands.h"
 #include "devices/device.h"
 #include "devices/measure.h"
@@ -30,16 +31,6 @@ static double now_s(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-static int open_db(const char *cmd, sh_db **db)
-{
-    sh_err err = {{0}};
-    if (sh_db_open(sh_cli_db_path(), SH_DB_CREATE, db, &err)) {
-        fprintf(stderr, "starhil %s: %s\n", cmd, err.msg);
-        return -1;
-    }
-    return 0;
 }
 
 /* Measurement / profile progress lines from the library, through the shared
@@ -249,7 +240,7 @@ static int device_add(int argc, char **argv)
         return 1;
     }
     sh_db *db;
-    if (open_db(cmd, &db)) { free(rec.options_json); return 1; }
+    if (sh_cli_open_db(cmd, SH_DB_CREATE, &db)) { free(rec.options_json); return 1; }
     int rc = sh_db_add_device(db, &rec, &err);
     sh_db_close(db);
     if (rc) { fprintf(stderr, "starhil %s: %s\n", cmd, err.msg); free(rec.options_json); return 1; }
@@ -283,7 +274,7 @@ static int device_list(int argc, char **argv)
     sh_db *db;
     sh_err err = {{0}};
     bool have_file = access(sh_cli_db_path(), F_OK) == 0;
-    if (have_file ? sh_db_open(sh_cli_db_path(), SH_DB_READONLY, &db, &err) != 0 : open_db("device list", &db) != 0) {
+    if (have_file ? sh_db_open(sh_cli_db_path(), SH_DB_READONLY, &db, &err) != 0 : sh_cli_open_db("device list", SH_DB_CREATE, &db) != 0) {
         if (have_file) fprintf(stderr, "starhil device list: %s\n", err.msg);
         return 1;
     }
@@ -373,7 +364,7 @@ static int device_probe(int argc, char **argv)
     json_quiet = as_json;
     if (!name) { fprintf(stderr, "starhil %s: a device NAME is needed\n", cmd); return 2; }
     sh_db *db;
-    if (open_db(cmd, &db)) return 1;
+    if (sh_cli_open_db(cmd, SH_DB_CREATE, &db)) return 1;
     sh_device_rec rec;
     if (load_rec(db, cmd, name, &rec)) { sh_db_close(db); return 1; }
     sh_err err = {{0}};
@@ -572,7 +563,7 @@ static int device_check(int argc, char **argv)
     json_quiet = as_json;
     if (!name) { fprintf(stderr, "starhil %s: a device NAME is needed\n", cmd); return 2; }
     sh_db *db;
-    if (open_db(cmd, &db)) return 1;
+    if (sh_cli_open_db(cmd, SH_DB_CREATE, &db)) return 1;
     sh_device_rec rec;
     if (load_rec(db, cmd, name, &rec)) { sh_db_close(db); return 1; }
     sh_err err = {{0}};
@@ -621,7 +612,7 @@ static int device_trust(int argc, char **argv)
     if (prc) return prc == 1 ? 0 : 2;
     name = pos[0];
     sh_db *db;
-    if (open_db(cmd, &db)) return 1;
+    if (sh_cli_open_db(cmd, SH_DB_CREATE, &db)) return 1;
     sh_device_rec rec;
     if (load_rec(db, cmd, name, &rec)) { sh_db_close(db); return 1; }
     sh_db_close(db);
@@ -662,7 +653,7 @@ static int device_rm(int argc, char **argv)
     if (!name) { fprintf(stderr, "starhil device rm: a device NAME is needed\n"); return 2; }
     if (sh_device_name_check(name, &err)) { fprintf(stderr, "starhil device rm: %s\n", err.msg); return 2; }
     sh_db *db;
-    if (open_db("device rm", &db)) return 1;
+    if (sh_cli_open_db("device rm", SH_DB_CREATE, &db)) return 1;
     int rc = sh_db_remove_device(db, name, &err);
     sh_db_close(db);
     if (rc) { fprintf(stderr, "starhil device rm: %s\n", err.msg); return 1; }
@@ -819,7 +810,7 @@ int sh_cmd_measure(int argc, char **argv)
     }
     if (sh_device_name_check(device, &err)) { fprintf(stderr, "starhil %s: --device: %s\n", cmd, err.msg); return 2; }
     sh_db *db;
-    if (open_db(cmd, &db)) return 1;
+    if (sh_cli_open_db(cmd, SH_DB_CREATE, &db)) return 1;
     sh_progress line;
     sh_progress_init(&line, quiet || as_json);   /* --json: a script reads stdout, no progress */
     o.progress = line_progress;
@@ -854,7 +845,7 @@ static int profile_show(const char *a, const char *b, bool as_json)
         return 2;
     }
     sh_db *db;
-    if (open_db(cmd, &db)) return 1;
+    if (sh_cli_open_db(cmd, SH_DB_CREATE, &db)) return 1;
     char *rows = NULL;
     int rc = sh_profile_compare(db, a, b, &rows, &err);
     sh_db_close(db);
@@ -917,7 +908,7 @@ int sh_cmd_profile(int argc, char **argv)
     sh_err err = {{0}};
     if (sh_device_name_check(device, &err)) { fprintf(stderr, "starhil %s: --device: %s\n", cmd, err.msg); return 2; }
     sh_db *db;
-    if (open_db(cmd, &db)) return 1;
+    if (sh_cli_open_db(cmd, SH_DB_CREATE, &db)) return 1;
     sh_progress line;
     sh_progress_init(&line, quiet || as_json);   /* --json: a script reads stdout, no progress */
     o.progress = line_progress;

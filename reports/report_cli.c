@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cli/clidb.h"
 #include "cli/commands.h"
 #include "devices/measure.h"
 #include "reports/gguf_write.h"
@@ -148,10 +149,7 @@ static int report_profiles(const char *list, out_format fmt, const char *out_pat
     }
     sh_err err = {{0}};
     sh_db *db = NULL;
-    if (sh_db_open(sh_cli_db_path(), SH_DB_READONLY, &db, &err) != 0) {
-        fprintf(stderr, "starhil report: %s\n", err.msg);
-        return 1;
-    }
+    if (sh_cli_open_db("report", SH_DB_READONLY, &db)) return 1;
     sh_prof_table t;
     int rc = sh_prof_load(db, names, n, &t, &err);
     sh_db_close(db);
@@ -189,10 +187,7 @@ static int report_run(const char *run_arg, out_format fmt, const char *out_path,
 {
     sh_err err = {{0}};
     sh_db *db = NULL;
-    if (sh_db_open(sh_cli_db_path(), SH_DB_READONLY, &db, &err) != 0) {
-        fprintf(stderr, "starhil report: %s\n", err.msg);
-        return 1;
-    }
+    if (sh_cli_open_db("report", SH_DB_READONLY, &db)) return 1;
     int64_t id = find_run(db, run_arg, &err);
     if (id == 0) {
         sh_db_close(db);

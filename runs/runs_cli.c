@@ -1,5 +1,6 @@
 /* runs_cli.c - `starhil runs list|show`: what the run store holds, as aligned
  * tables for people or JSON for scripts.  Opens the database read-only. */
+#include "cli/clidb.h"
 #include "cli/commands.h"
 #include "runs/runs_internal.h"
 #include "util/cliopt.h"
@@ -65,16 +66,6 @@ static bool db_missing(const char *path)
 {
     struct stat st;
     return stat(path, &st) != 0 && errno == ENOENT;
-}
-
-static int open_db(const char *cmd, sh_db **db)
-{
-    sh_err err = {{0}};
-    if (sh_db_open(sh_cli_db_path(), SH_DB_READONLY, db, &err) != 0) {
-        fprintf(stderr, "starhil runs %s: %s\n", cmd, err.msg);
-        return 1;
-    }
-    return 0;
 }
 
 static json_t *json_seed(uint64_t seed)
@@ -212,7 +203,7 @@ static int cmd_list(int argc, char **argv)
         return 0;
     }
     sh_db *db;
-    if (open_db("list", &db) != 0) return 1;
+    if (sh_cli_open_db("runs list", SH_DB_READONLY, &db) != 0) return 1;
     rc = list_runs(db, o.json);
     sh_db_close(db);
     return rc;
@@ -501,7 +492,7 @@ static int cmd_show(int argc, char **argv)
         return 1;
     }
     sh_db *db;
-    if (open_db("show", &db) != 0) return 1;
+    if (sh_cli_open_db("runs show", SH_DB_READONLY, &db) != 0) return 1;
     show_data d;
     sh_err err = {{0}};
     if (load_show(db, id, &d, &err) != 0) {

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli/clidb.h"
 #include "cli/commands.h"
 #include "cluster/cluster_cli.h"
 #include "search/eval_backends.h"
@@ -489,16 +490,6 @@ static int run_and_finish(sh_db *db, int64_t run_id, bool json, bool quiet)
     return 0;
 }
 
-static int open_db(const char *cmd, int flags, sh_db **db)
-{
-    sh_err err = {{0}};
-    if (sh_db_open(sh_cli_db_path(), flags, db, &err) < 0) {
-        fprintf(stderr, "starhil %s: %s\n", cmd, err.msg);
-        return -1;
-    }
-    return 0;
-}
-
 static int cmd_resume(int argc, char **argv)
 {
     bool json = false, quiet = false;
@@ -515,7 +506,7 @@ static int cmd_resume(int argc, char **argv)
     if (prc) return prc == 1 ? 0 : 2;
     const char *run = pos[0];
     sh_db *db;
-    if (open_db("search resume", 0, &db) < 0)
+    if (sh_cli_open_db("search resume", 0, &db) < 0)
         return 1;
     sh_err err = {{0}};
     int64_t id;
@@ -554,7 +545,7 @@ int sh_cmd_search(int argc, char **argv)
     }
     c.o.space_json = space_json;
     sh_db *db;
-    if (open_db("search", SH_DB_CREATE, &db) < 0) {
+    if (sh_cli_open_db("search", SH_DB_CREATE, &db) < 0) {
         free(space_json);
         return 1;
     }
@@ -591,7 +582,7 @@ int sh_cmd_front(int argc, char **argv)
     if (prc) return prc == 1 ? 0 : 2;
     const char *run = pos[0];
     sh_db *db;
-    if (open_db("front", SH_DB_READONLY, &db) < 0)
+    if (sh_cli_open_db("front", SH_DB_READONLY, &db) < 0)
         return 1;
     sh_err err = {{0}};
     int64_t id;

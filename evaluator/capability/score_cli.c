@@ -9,6 +9,7 @@
 
 #include <jansson.h>
 
+#include "cli/clidb.h"
 #include "cli/commands.h"
 #include "cluster/cluster_cli.h"
 #include "evaluator/capability/score.h"
@@ -195,7 +196,7 @@ int sh_cmd_score(int argc, char **argv)
     o.progress = cli_progress;
     o.progress_ctx = &prog;
     sh_db *db;
-    if (sh_db_open(sh_cli_db_path(), SH_DB_CREATE, &db, &err)) { fprintf(stderr, "starhil score: %s\n", err.msg); return 1; }
+    if (sh_cli_open_db("score", SH_DB_CREATE, &db)) return 1;
     /* cached? (find before compute so we can say so) */
     int cached = 0;
     if (!o.force) {
