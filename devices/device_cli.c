@@ -55,6 +55,24 @@ static void print_json_pair(const char *k1, const char *v1, const char *k2, cons
     json_decref(o);
 }
 
+/* measure's line also says how far it may go: the repetition cap (the CI
+ * decides when it stops, so there is no ETA before the cap). */
+typedef struct measure_line {
+    sh_progress p;
+    int max_reps;
+} measure_line;
+
+static void measure_progress(void *ctx, const char *line)
+{
+    measure_line *m = ctx;
+    char el[32];
+    sh_format_duration(sh_progress_elapsed(&m->p), el, sizeof el);
+    if (strstr(line, " reps ("))   /* "N reps (K quiet), ...": per measuring round */
+        sh_progress_update(&m->p, "%s (at most %d reps a round; elapsed %s)", line, m->max_reps, el);
+    else
+        sh_progress_update(&m->p, "%s (elapsed %s)", line, el);
+}
+
 /* ---- device add ------------------------------------------------------------ */
 
 static const char DEVICE_ABOUT[] =
@@ -811,13 +829,14 @@ int sh_cmd_measure(int argc, char **argv)
     if (sh_device_name_check(device, &err)) { fprintf(stderr, "starhil %s: --device: %s\n", cmd, err.msg); return 2; }
     sh_db *db;
     if (sh_cli_open_db(cmd, SH_DB_CREATE, &db)) return 1;
-    sh_progress line;
-    sh_progress_init(&line, quiet || as_json);   /* --json: a script reads stdout, no progress */
-    o.progress = line_progress;
+    measure_line line;
+    sh_progress_init(&line.p, quiet || as_json);   /* --json: a script reads stdout, no progress */
+    line.max_reps = o.max_reps > 0 ? o.max_reps : 30;
+    o.progress = measure_progress;
     o.progress_ctx = &line;
     sh_measure_result r;
     int rc = sh_measure_genome(db, device, &g, &o, &r, &err);
-    sh_progress_done(&line);
+    sh_progress_done(&line.p);
     sh_measure_shutdown();
     if (rc) fprintf(stderr, "starhil %s: %s\n", cmd, err.msg);
     else print_result(device, &r, as_json);
