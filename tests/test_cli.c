@@ -3,7 +3,7 @@
  * whose usage line lists every option of the option list, every listed option
  * known to the parser, errors that name the option, and --json where a script
  * reads the output.
- * Runs the real (sanitized) starhil binary. */
+ * Runs the real starhil binary (sanitized; the walk the release build, see walk_bin). */
 #include <ctype.h>
 #include <stdarg.h>
 #include <stdbool.h>
