@@ -1,7 +1,9 @@
 /* cluster_cli.c - the command-line ends of the Slurm executor: the hidden-but-
  * documented `starhil score --in-job SPEC --result RESULT` mode a batch job
  * runs, and `starhil score --executor slurm` (one job, a progress line with
- * its Slurm state, Ctrl-C cancels it). */
+ * its Slurm state, Ctrl-C cancels it); the executor options' table shared by
+ * `score` and `search`. */
+#include <assert.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,22 +15,49 @@
 #include "cluster/cluster_cli.h"
 #include "util/progress.h"
 
-int sh_cluster_in_job_cli(int argc, char **argv)
+static const char *const EXEC_NAMES[SH_EXEC_CLI_N_OPTS - 1] = {
+    "--executor", "--results-dir", "--partition", "--max-jobs", "--max-attempts", "--binary", "--poll-interval"};
+
+void sh_exec_cli_table(sh_exec_cli *c, sh_opt *t)
 {
-    const char *spec = NULL, *result = NULL;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--in-job") && i + 1 < argc) spec = argv[++i];
-        else if (!strcmp(argv[i], "--result") && i + 1 < argc) result = argv[++i];
-        else {
-            fprintf(stderr, "starhil score --in-job: unexpected argument '%s' (usage: starhil score --in-job SPEC.json "
-                            "--result RESULT.json)\n", argv[i]);
+    const sh_opt all[SH_EXEC_CLI_N_OPTS] = {
+        {EXEC_NAMES[0], NULL, SH_OPT_STR, &c->val[0], "local|slurm",
+         "where capability scores run: local (default) or slurm, one\nbatch job per score (docs/scale-out.md)", 0, 0,
+         NULL},
+        {EXEC_NAMES[1], NULL, SH_OPT_STR, &c->val[1], "DIR",
+         "slurm: job specs and results, on storage the nodes share\n(the database never goes there)", 0, 0, NULL},
+        {EXEC_NAMES[2], NULL, SH_OPT_STR, &c->val[2], "P", "slurm partition (default: the cluster's default)", 0, 0,
+         NULL},
+        {EXEC_NAMES[3], NULL, SH_OPT_STR, &c->val[3], "N", "scoring jobs in flight at once (default 4)", 0, 0, NULL},
+        {EXEC_NAMES[4], NULL, SH_OPT_STR, &c->val[4], "N",
+         "attempts per score before it is recorded as failed (default 3)", 0, 0, NULL},
+        {EXEC_NAMES[5], NULL, SH_OPT_STR, &c->val[5], "PATH", "starhil on the nodes (default: this program)", 0, 0, NULL},
+        {EXEC_NAMES[6], NULL, SH_OPT_STR, &c->val[6], "S", "seconds between squeue polls (default 2)", 0, 0, NULL},
+        {"--sbatch-arg", NULL, SH_OPT_MULTI, &c->sbatch, "ARG",
+         "passed to sbatch as given, repeatable\n(e.g. --sbatch-arg=--time=1:00:00)", 0, 0, NULL},
+    };
+    memcpy(t, all, sizeof all);
+}
+
+int sh_exec_cli_apply(const sh_exec_cli *c, const char *cmd, sh_exec_opts *o)
+{
+    sh_err err = {{0}};
+    for (int k = 0; k < SH_EXEC_CLI_N_OPTS - 1; k++)
+        if (c->val[k] && sh_exec_parse_arg(o, EXEC_NAMES[k], c->val[k], &err) < 0) {
+            fprintf(stderr, "starhil %s: %s\n", cmd, err.msg);
             return 2;
         }
-    }
-    if (!spec || !result) {
-        fprintf(stderr, "starhil score --in-job: needs SPEC.json and --result RESULT.json\n");
-        return 2;
-    }
+    for (int k = 0; k < c->sbatch.n; k++)
+        if (sh_exec_parse_arg(o, "--sbatch-arg", c->sbatch.v[k], &err) < 0) {
+            fprintf(stderr, "starhil %s: %s\n", cmd, err.msg);
+            return 2;
+        }
+    return 0;
+}
+
+int sh_cluster_in_job_cli(const char *spec, const char *result)
+{
+    assert(spec && result);
     sh_err err = {{0}};
     int code = sh_job_run(spec, result, &err);
     if (code != SH_JOB_EXIT_OK) fprintf(stderr, "starhil score --in-job: %s\n", err.msg);

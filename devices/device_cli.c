@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cli/clidb.h"
 #include "cli/commands.h"
 #include "devices/device.h"
 #include "devices/measure.h"
@@ -32,53 +33,6 @@ static double now_s(void)
     return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-/* Matches "--name VALUE" or "--name=VALUE" at argv[*i]; advances *i. */
-static const char *optval(int argc, char **argv, int *i, const char *name, bool *missing)
-{
-    size_t n = strlen(name);
-    if (strncmp(argv[*i], name, n)) return NULL;
-    if (argv[*i][n] == '=') return argv[*i] + n + 1;
-    if (argv[*i][n] != '\0') return NULL;
-    if (*i + 1 >= argc) { *missing = true; return NULL; }
-    return argv[++*i];
-}
-
-static int parse_int(const char *cmd, const char *opt, const char *s, long lo, long hi, int *out)
-{
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < lo || v > hi) {
-        fprintf(stderr, "starhil %s: %s: '%s' is not an integer in [%ld, %ld]\n", cmd, opt, s, lo, hi);
-        return -1;
-    }
-    *out = (int)v;
-    return 0;
-}
-
-static int parse_dbl(const char *cmd, const char *opt, const char *s, double lo, double hi, double *out)
-{
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (errno || end == s || *end || !isfinite(v) || v < lo || v > hi) {
-        fprintf(stderr, "starhil %s: %s: '%s' is not a number in [%g, %g]\n", cmd, opt, s, lo, hi);
-        return -1;
-    }
-    *out = v;
-    return 0;
-}
-
-static int open_db(const char *cmd, sh_db **db)
-{
-    sh_err err = {{0}};
-    if (sh_db_open(sh_cli_db_path(), SH_DB_CREATE, db, &err)) {
-        fprintf(stderr, "starhil %s: %s\n", cmd, err.msg);
-        return -1;
-    }
-    return 0;
-}
-
 /* Measurement / profile progress lines from the library, through the shared
  * progress line (live on a terminal, every few seconds in a log). */
 static void line_progress(void *ctx, const char *line)
@@ -89,34 +43,52 @@ static void line_progress(void *ctx, const char *line)
     sh_progress_update(p, "%s (elapsed %s)", line, el);
 }
 
+/* Prints {"k1": v1[, "k2": v2]} on one line (--json of trust and rm). */
+static void print_json_pair(const char *k1, const char *v1, const char *k2, const char *v2)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, k1, json_string(v1));
+    if (k2) json_object_set_new(o, k2, json_string(v2 ? v2 : ""));
+    char *txt = json_dumps(o, JSON_PRESERVE_ORDER);
+    if (txt) printf("%s\n", txt);
+    free(txt);
+    json_decref(o);
+}
+
+/* measure's line also says how far it may go: the repetition cap (the CI
+ * decides when it stops, so there is no ETA before the cap). */
+typedef struct measure_line {
+    sh_progress p;
+    int max_reps;
+} measure_line;
+
+static void measure_progress(void *ctx, const char *line)
+{
+    measure_line *m = ctx;
+    char el[32];
+    sh_format_duration(sh_progress_elapsed(&m->p), el, sizeof el);
+    if (strstr(line, " reps ("))   /* "N reps (K quiet), ...": per measuring round */
+        sh_progress_update(&m->p, "%s (at most %d reps a round; elapsed %s)", line, m->max_reps, el);
+    else
+        sh_progress_update(&m->p, "%s (elapsed %s)", line, el);
+}
+
 /* ---- device add ------------------------------------------------------------ */
 
-static void usage_device(FILE *f)
-{
-    fprintf(f,
-        "usage: starhil device add NAME [--kind local|ssh|adb|qemu-aarch64] [--host H] [--port P]\n"
-        "                          [--user U] [--key FILE] [--known-hosts FILE] [--trust-host-key]\n"
-        "                          [--target TRIPLE] [--cpus LIST] [--workdir DIR] [--serial S]\n"
-        "                          [--connect-timeout S]\n"
-        "       starhil device list [--json]\n"
-        "       starhil device probe NAME [--json]\n"
-        "       starhil device check NAME [--json] [--trust-host-key]\n"
-        "       starhil device trust NAME [--replace]\n"
-        "       starhil device rm NAME\n\n"
-        "Measurement devices are stored in the run database (--db). Kinds:\n"
-        "  local         this host (a device named 'local' exists implicitly)\n"
-        "  qemu-aarch64  an emulated ARM board on this host (qemu-user), target aarch64-linux-gnu\n"
-        "  ssh           a board over SSH: key file (--key) or the ssh agent; the host key must be\n"
-        "                in known_hosts (~/.ssh/known_hosts or --known-hosts), or --trust-host-key\n"
-        "                records it at `add` (only for a host seen for the first time: a CHANGED key\n"
-        "                is refused by every command; `device trust NAME --replace` replaces it,\n"
-        "                saying which fingerprint replaced which)\n"
-        "  adb           an Android phone through the adb server (--host/--port of the server,\n"
-        "                default 127.0.0.1:5037 or $ADB_SERVER_SOCKET; --serial picks the phone);\n"
-        "                works in /data/local/tmp, pinned with taskset to --cpus\n"
-        "Only paths to key files are stored, never secrets. Names: [A-Za-z0-9._-]{1,63}.\n"
-        "See docs/devices.md.\n");
-}
+static const char DEVICE_ABOUT[] =
+    "Measurement devices are stored in the run database (--db). Kinds:\n"
+    "  local         this host (a device named 'local' exists implicitly)\n"
+    "  qemu-aarch64  an emulated ARM board on this host (qemu-user), target aarch64-linux-gnu\n"
+    "  ssh           a board over SSH: key file (--key) or the ssh agent; the host key must be\n"
+    "                in known_hosts (~/.ssh/known_hosts or --known-hosts), or --trust-host-key\n"
+    "                records it at `add` (only for a host seen for the first time: a CHANGED key\n"
+    "                is refused by every command; `device trust NAME --replace` replaces it,\n"
+    "                saying which fingerprint replaced which)\n"
+    "  adb           an Android phone through the adb server (--host/--port of the server,\n"
+    "                default 127.0.0.1:5037 or $ADB_SERVER_SOCKET; --serial picks the phone);\n"
+    "                works in /data/local/tmp, pinned with taskset to --cpus\n"
+    "Only paths to key files are stored, never secrets. Names: [A-Za-z0-9._-]{1,63}.\n"
+    "See docs/devices.md.\n";
 
 static int abs_path(const char *cmd, const char *what, const char *p, bool must_exist, char *out, size_t cap)
 {
@@ -286,7 +258,7 @@ static int device_add(int argc, char **argv)
         return 1;
     }
     sh_db *db;
-    if (open_db(cmd, &db)) { free(rec.options_json); return 1; }
+    if (sh_cli_open_db(cmd, SH_DB_CREATE, &db)) { free(rec.options_json); return 1; }
     int rc = sh_db_add_device(db, &rec, &err);
     sh_db_close(db);
     if (rc) { fprintf(stderr, "starhil %s: %s\n", cmd, err.msg); free(rec.options_json); return 1; }
@@ -320,7 +292,7 @@ static int device_list(int argc, char **argv)
     sh_db *db;
     sh_err err = {{0}};
     bool have_file = access(sh_cli_db_path(), F_OK) == 0;
-    if (have_file ? sh_db_open(sh_cli_db_path(), SH_DB_READONLY, &db, &err) != 0 : open_db("device list", &db) != 0) {
+    if (have_file ? sh_db_open(sh_cli_db_path(), SH_DB_READONLY, &db, &err) != 0 : sh_cli_open_db("device list", SH_DB_CREATE, &db) != 0) {
         if (have_file) fprintf(stderr, "starhil device list: %s\n", err.msg);
         return 1;
     }
@@ -417,7 +389,7 @@ static int device_probe(int argc, char **argv)
     json_quiet = as_json;
     if (!name) { fprintf(stderr, "starhil %s: a device NAME is needed\n", cmd); return 2; }
     sh_db *db;
-    if (open_db(cmd, &db)) return 1;
+    if (sh_cli_open_db(cmd, SH_DB_CREATE, &db)) return 1;
     sh_device_rec rec;
     if (load_rec(db, cmd, name, &rec)) { sh_db_close(db); return 1; }
     sh_err err = {{0}};
@@ -616,7 +588,7 @@ static int device_check(int argc, char **argv)
     json_quiet = as_json;
     if (!name) { fprintf(stderr, "starhil %s: a device NAME is needed\n", cmd); return 2; }
     sh_db *db;
-    if (open_db(cmd, &db)) return 1;
+    if (sh_cli_open_db(cmd, SH_DB_CREATE, &db)) return 1;
     sh_device_rec rec;
     if (load_rec(db, cmd, name, &rec)) { sh_db_close(db); return 1; }
     sh_err err = {{0}};
@@ -650,17 +622,22 @@ static int device_check(int argc, char **argv)
 static int device_trust(int argc, char **argv)
 {
     const char *cmd = "device trust", *name = NULL;
-    bool replace = false;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--help")) { usage_device(stdout); return 0; }
-        if (!strcmp(argv[i], "--replace")) replace = true;
-        else if (argv[i][0] == '-') { fprintf(stderr, "starhil %s: unknown option '%s'\n", cmd, argv[i]); return 2; }
-        else if (!name) name = argv[i];
-        else { fprintf(stderr, "starhil %s: unexpected argument '%s'\n", cmd, argv[i]); return 2; }
-    }
-    if (!name) { fprintf(stderr, "starhil %s: a device NAME is needed\n", cmd); return 2; }
+    bool replace = false, as_json = false;
+    const sh_opt t[] = {
+        {"--replace", NULL, SH_OPT_FLAG, &replace, NULL, "replace a changed host key (a reinstalled board), printing\n"
+         "which fingerprint replaced which", 0, 0, NULL},
+        {"--json", NULL, SH_OPT_FLAG, &as_json, NULL, "print {device, event} as JSON", 0, 0, NULL},
+    };
+    sh_cmd_spec spec = {cmd, "NAME", NULL,
+                        "Records the ssh host key of device NAME seen for the first time, or with --replace\n"
+                        "one that changed; the old entries are removed and the fingerprints printed.\n",
+                        t, 2, 1, 1};
+    const char *pos[1];
+    int n_pos, prc = sh_opt_parse(&spec, argc, argv, pos, &n_pos);
+    if (prc) return prc == 1 ? 0 : 2;
+    name = pos[0];
     sh_db *db;
-    if (open_db(cmd, &db)) return 1;
+    if (sh_cli_open_db(cmd, SH_DB_CREATE, &db)) return 1;
     sh_device_rec rec;
     if (load_rec(db, cmd, name, &rec)) { sh_db_close(db); return 1; }
     sh_db_close(db);
@@ -681,6 +658,7 @@ static int device_trust(int argc, char **argv)
     int rc = sh_device_open(&rec, &d, &err);
     if (!rc) rc = sh_device_prepare(d, &err);
     if (rc) fprintf(stderr, "starhil %s: %s\n", cmd, err.msg);
+    else if (as_json) print_json_pair("device", name, "event", d->host_key_event);
     else printf("device %s: %s\n", name, d->host_key_event);
     sh_device_close(d);
     sh_device_rec_free(&rec);
@@ -689,7 +667,9 @@ static int device_trust(int argc, char **argv)
 
 static int device_rm(int argc, char **argv)
 {
-    sh_cmd_spec spec = {"device rm", "NAME", NULL, "Removes a device from the run database (--db).\n", NULL, 0, 1, 1};
+    bool as_json = false;
+    const sh_opt t[] = {{"--json", NULL, SH_OPT_FLAG, &as_json, NULL, "print {removed: NAME} as JSON", 0, 0, NULL}};
+    sh_cmd_spec spec = {"device rm", "NAME", NULL, "Removes a device from the run database (--db).\n", t, 1, 1, 1};
     const char *pos[1];
     int n_pos, prc = sh_opt_parse(&spec, argc, argv, pos, &n_pos);
     if (prc) return prc == 1 ? 0 : 2;
@@ -698,119 +678,67 @@ static int device_rm(int argc, char **argv)
     if (!name) { fprintf(stderr, "starhil device rm: a device NAME is needed\n"); return 2; }
     if (sh_device_name_check(name, &err)) { fprintf(stderr, "starhil device rm: %s\n", err.msg); return 2; }
     sh_db *db;
-    if (open_db("device rm", &db)) return 1;
+    if (sh_cli_open_db("device rm", SH_DB_CREATE, &db)) return 1;
     int rc = sh_db_remove_device(db, name, &err);
     sh_db_close(db);
     if (rc) { fprintf(stderr, "starhil device rm: %s\n", err.msg); return 1; }
-    printf("removed device %s\n", name);
+    if (as_json) print_json_pair("removed", name, NULL, NULL);
+    else printf("removed device %s\n", name);
     return 0;
 }
 
 int sh_cmd_device(int argc, char **argv)
 {
-    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
-        usage_device(argc < 2 ? stderr : stdout);
-        return argc < 2 ? 2 : 0;
-    }
-    const char *sub = argv[1];
-    if (!strcmp(sub, "add")) return device_add(argc - 1, argv + 1);
-    if (!strcmp(sub, "list")) return device_list(argc - 1, argv + 1);
-    if (!strcmp(sub, "probe")) return device_probe(argc - 1, argv + 1);
-    if (!strcmp(sub, "check")) return device_check(argc - 1, argv + 1);
-    if (!strcmp(sub, "trust")) return device_trust(argc - 1, argv + 1);
-    if (!strcmp(sub, "rm") || !strcmp(sub, "remove")) return device_rm(argc - 1, argv + 1);
-    fprintf(stderr, "starhil device: unknown subcommand '%s' (add, list, probe, check, trust, rm)\n", sub);
-    return 2;
+    static const sh_subcmd subs[] = {
+        {"add", "NAME", "store a measurement device (local, ssh, adb, qemu-aarch64)"},
+        {"list", NULL, "the stored devices"},
+        {"probe", "NAME", "read and store the device's topology (CPUs, caches, memory)"},
+        {"check", "NAME", "connect, push, run and time each step; mark healthy or not"},
+        {"trust", "NAME", "record (or --replace) an ssh board's host key"},
+        {"rm", "NAME", "remove a device (`device remove` is the same)"},
+    };
+    static int (*const run[])(int, char **) = {device_add, device_list, device_probe, device_check, device_trust,
+                                               device_rm};
+    if (argc > 1 && !strcmp(argv[1], "remove")) return device_rm(argc - 1, argv + 1);
+    const sh_group_spec g = {"device", DEVICE_ABOUT, subs, (int)(sizeof subs / sizeof subs[0])};
+    int rc, i = sh_opt_group_pick(&g, argc, argv, &rc);
+    return i < 0 ? rc : run[i](argc - 1, argv + 1);
 }
 
 /* ---- measure ------------------------------------------------------------------- */
 
-static void usage_measure(FILE *f)
-{
-    fprintf(f,
-        "usage: starhil measure GENOME [--device NAME=local] [--prompt N=512] [--gen N=128]\n"
-        "                       [--depth N=0] [--threads N] [--wtype f32|f16|q8_0|q4_0|q4_k|q5_k|q6_k (q4_0)]\n"
-        "                       [--kvtype f32|f16 (f16: llama.cpp's CPU convention)] [--tolerance X=0.02] [--min-reps N=3]\n"
-        "                       [--max-reps N=30] [--reps-per-run N=3] [--cooldown S]\n"
-        "                       [--timeout S=600] [--retries N=2] [--backoff S=1] [--run ID]\n"
-        "                       [--reference GENOME --every K] [--exe VARIANT] [--force]\n"
-        "                       [--busy-wait X=0.05] [--settle-rounds N=2] [--settle-max S=60] [--json] [--quiet]\n\n"
-        "Builds the genome's variant for the device's target (cached), pushes it, runs its bench\n"
-        "mode until the 95%% CI of the median decode latency is within +-tolerance (or the\n"
-        "repetition cap), and stores the evaluation and every raw sample in the run database.\n"
-        "An ok evaluation with the same settings is returned without measuring again, unless\n"
-        "it is stored as unstable or --force is given. The variant reads the board's state\n"
-        "around every repetition: a repetition whose threads waited more than --busy-wait of\n"
-        "its time for a CPU (busy) or whose CPUs slowed down (throttled) is left out of the\n"
-        "estimate. A doubtful result (too few quiet repetitions, no convergence, reference\n"
-        "drift) waits for the board to settle and is measured again, up to --settle-rounds\n"
-        "times, then stored as unstable with the reason. The figure the search uses is\n"
-        "decode_ms, the minimum of per-repetition medians (docs/devices.md).\n"
-        "GENOME is a preset name, a genome file or inline canonical text.\n"
-        "Progress goes to stderr: a live line on a terminal, a plain line every few seconds\n"
-        "otherwise ($STARHIL_PROGRESS_INTERVAL); --quiet silences it.\n");
-}
+static const char MEASURE_ABOUT[] =
+    "Builds the genome's variant for the device's target (cached), pushes it, runs its bench\n"
+    "mode until the 95% CI of the median decode latency is within +-tolerance (or the\n"
+    "repetition cap), and stores the evaluation and every raw sample in the run database.\n"
+    "An ok evaluation with the same settings is returned without measuring again, unless\n"
+    "it is stored as unstable or --force is given. The variant reads the board's state\n"
+    "around every repetition: a repetition whose threads waited more than --busy-wait of\n"
+    "its time for a CPU (busy) or whose CPUs slowed down (throttled) is left out of the\n"
+    "estimate. A doubtful result (too few quiet repetitions, no convergence, reference\n"
+    "drift) waits for the board to settle and is measured again, up to --settle-rounds\n"
+    "times, then stored as unstable with the reason. The figure the search uses is\n"
+    "decode_ms, the minimum of per-repetition medians (docs/devices.md).\n"
+    "GENOME is a preset name, a genome file or inline canonical text.\n"
+    "Progress goes to stderr: a live line on a terminal, a plain line every few seconds\n"
+    "otherwise ($STARHIL_PROGRESS_INTERVAL); --quiet silences it.\n";
 
-static int parse_measure_opts(const char *cmd, int argc, char **argv, int *i, sh_measure_opts *o,
-                              bool *handled)
+/* Checks the type options of measure after parsing; 0 or -1 (printed). */
+static int check_types(const char *cmd, const sh_measure_opts *o)
 {
-    bool miss = false;
-    const char *v;
-    *handled = true;
-    if ((v = optval(argc, argv, i, "--prompt", &miss))) return parse_int(cmd, "--prompt", v, 1, 1 << 20, &o->prompt);
-    if ((v = optval(argc, argv, i, "--gen", &miss))) return parse_int(cmd, "--gen", v, 1, 1 << 20, &o->gen);
-    if ((v = optval(argc, argv, i, "--depth", &miss))) return parse_int(cmd, "--depth", v, 0, 1 << 24, &o->depth);
-    if ((v = optval(argc, argv, i, "--threads", &miss))) return parse_int(cmd, "--threads", v, 1, 1024, &o->threads);
-    if ((v = optval(argc, argv, i, "--min-reps", &miss))) return parse_int(cmd, "--min-reps", v, 1, 100000, &o->min_reps);
-    if ((v = optval(argc, argv, i, "--max-reps", &miss))) return parse_int(cmd, "--max-reps", v, 1, 100000, &o->max_reps);
-    if ((v = optval(argc, argv, i, "--reps-per-run", &miss))) return parse_int(cmd, "--reps-per-run", v, 1, 1000, &o->reps_per_run);
-    if ((v = optval(argc, argv, i, "--retries", &miss))) {
-        int r;
-        if (parse_int(cmd, "--retries", v, 0, 100, &r)) return -1;
-        o->retries = r ? r : -1;
-        return 0;
+    sh_dtype t;
+    /* the k-quants are runtime weight types only (no genome dtype): passed to the variant */
+    const char *v = o->wtype;
+    if (v && strcmp(v, "q4_k") && strcmp(v, "q5_k") && strcmp(v, "q6_k") && sh_dtype_parse(v, &t)) {
+        fprintf(stderr, "starhil %s: --wtype: unknown weight type '%s' (f32, f16, q8_0, q4_0, q4_k, q5_k, q6_k)\n",
+                cmd, v);
+        return -1;
     }
-    if ((v = optval(argc, argv, i, "--tolerance", &miss))) return parse_dbl(cmd, "--tolerance", v, 1e-4, 1, &o->tolerance);
-    if ((v = optval(argc, argv, i, "--cooldown", &miss))) return parse_dbl(cmd, "--cooldown", v, 0, 3600, &o->cooldown_s);
-    if ((v = optval(argc, argv, i, "--timeout", &miss))) return parse_dbl(cmd, "--timeout", v, 0.1, 86400, &o->timeout_s);
-    if ((v = optval(argc, argv, i, "--backoff", &miss))) return parse_dbl(cmd, "--backoff", v, 0.001, 600, &o->backoff_s);
-    if ((v = optval(argc, argv, i, "--every", &miss))) return parse_int(cmd, "--every", v, 1, 1000000, &o->reference_every);
-    if ((v = optval(argc, argv, i, "--busy-wait", &miss))) return parse_dbl(cmd, "--busy-wait", v, 0.001, 100, &o->busy_wait);
-    if ((v = optval(argc, argv, i, "--settle-max", &miss))) return parse_dbl(cmd, "--settle-max", v, 0.001, 86400, &o->settle_max_s);
-    if ((v = optval(argc, argv, i, "--settle-rounds", &miss))) {
-        int r;
-        if (parse_int(cmd, "--settle-rounds", v, 0, 100, &r)) return -1;
-        o->settle_rounds = r ? r : -1;
-        return 0;
+    v = o->kvtype;
+    if (v && (sh_dtype_parse(v, &t) || (t != SH_DTYPE_F32 && t != SH_DTYPE_F16))) {
+        fprintf(stderr, "starhil %s: --kvtype: unknown kv type '%s' (f32, f16)\n", cmd, v);
+        return -1;
     }
-    if ((v = optval(argc, argv, i, "--run", &miss))) {
-        int r;
-        if (parse_int(cmd, "--run", v, 1, INT_MAX, &r)) return -1;
-        o->run_id = r;
-        return 0;
-    }
-    if ((v = optval(argc, argv, i, "--wtype", &miss))) {
-        sh_dtype t;
-        /* the k-quants are runtime weight types only (no genome dtype): passed to the variant */
-        bool kq = !strcmp(v, "q4_k") || !strcmp(v, "q5_k") || !strcmp(v, "q6_k");
-        if (!kq && sh_dtype_parse(v, &t)) {
-            fprintf(stderr, "starhil %s: unknown weight type '%s' (f32, f16, q8_0, q4_0, q4_k, q5_k, q6_k)\n", cmd, v);
-            return -1;
-        }
-        o->wtype = v;
-        return 0;
-    }
-    if ((v = optval(argc, argv, i, "--kvtype", &miss))) {
-        sh_dtype t;
-        if (sh_dtype_parse(v, &t) || (t != SH_DTYPE_F32 && t != SH_DTYPE_F16)) {
-            fprintf(stderr, "starhil %s: unknown kv type '%s' (f32, f16)\n", cmd, v);
-            return -1;
-        }
-        o->kvtype = v;
-        return 0;
-    }
-    if (miss) { fprintf(stderr, "starhil %s: %s needs a value\n", cmd, argv[*i]); return -1; }
-    *handled = false;
     return 0;
 }
 
@@ -844,26 +772,59 @@ static void print_result(const char *device, const sh_measure_result *r, bool as
 int sh_cmd_measure(int argc, char **argv)
 {
     const char *cmd = "measure", *genome_arg = NULL, *device = "local", *ref_arg = NULL;
-    bool as_json = false, quiet = false;
+    bool as_json = false, quiet = false, retries_given = false, settle_given = false;
     sh_measure_opts o = {0};
-    for (int i = 1; i < argc; i++) {
-        bool miss = false, handled;
-        const char *v;
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) { usage_measure(stdout); return 0; }
-        if (!strcmp(argv[i], "--json")) { as_json = true; continue; }
-        if (!strcmp(argv[i], "--quiet") || !strcmp(argv[i], "-q")) { quiet = true; continue; }
-        if ((v = optval(argc, argv, &i, "--device", &miss))) { device = v; continue; }
-        if ((v = optval(argc, argv, &i, "--reference", &miss))) { ref_arg = v; continue; }
-        if ((v = optval(argc, argv, &i, "--exe", &miss))) { o.exe_path = v; continue; }
-        if (!strcmp(argv[i], "--force")) { o.force = true; continue; }
-        if (miss) { fprintf(stderr, "starhil %s: %s needs a value\n", cmd, argv[i]); return 2; }
-        if (parse_measure_opts(cmd, argc, argv, &i, &o, &handled)) return 2;
-        if (handled) continue;
-        if (argv[i][0] == '-') { fprintf(stderr, "starhil %s: unknown option '%s'\n", cmd, argv[i]); return 2; }
-        if (genome_arg) { fprintf(stderr, "starhil %s: unexpected argument '%s'\n", cmd, argv[i]); return 2; }
-        genome_arg = argv[i];
-    }
-    if (!genome_arg) { usage_measure(stderr); return 2; }
+    int retries = 0, settle_rounds = 0, run_id = 0;
+    const sh_opt t[] = {
+        {"--device", NULL, SH_OPT_STR, &device, "NAME", "device to measure on (default local)", 0, 0, NULL},
+        {"--prompt", NULL, SH_OPT_INT, &o.prompt, "N", "prompt tokens (default 512)", 1, 1 << 20, NULL},
+        {"--gen", NULL, SH_OPT_INT, &o.gen, "N", "generated tokens per repetition (default 128)", 1, 1 << 20, NULL},
+        {"--depth", NULL, SH_OPT_INT, &o.depth, "N", "context already in the KV cache (default 0)", 0, 1 << 24, NULL},
+        {"--threads", NULL, SH_OPT_INT, &o.threads, "N", "threads (default: the device's pinned cpus)", 1, 1024, NULL},
+        {"--wtype", NULL, SH_OPT_STR, &o.wtype, "T", "weight type: f32, f16, q8_0, q4_0 (default), q4_k, q5_k, q6_k",
+         0, 0, NULL},
+        {"--kvtype", NULL, SH_OPT_STR, &o.kvtype, "T", "KV cache type: f32 or f16 (default f16, llama.cpp's CPU\n"
+         "convention)", 0, 0, NULL},
+        {"--tolerance", NULL, SH_OPT_DOUBLE, &o.tolerance, "X", "relative half-width of the 95% CI to reach (default "
+         "0.02)", 1e-4, 1, NULL},
+        {"--min-reps", NULL, SH_OPT_INT, &o.min_reps, "N", "repetitions at least (default 3)", 1, 100000, NULL},
+        {"--max-reps", NULL, SH_OPT_INT, &o.max_reps, "N", "repetition cap (default 30)", 1, 100000, NULL},
+        {"--reps-per-run", NULL, SH_OPT_INT, &o.reps_per_run, "N", "repetitions per variant invocation (default 3)", 1,
+         1000, NULL},
+        {"--cooldown", NULL, SH_OPT_DOUBLE, &o.cooldown_s, "S", "seconds to wait before measuring (default 0)", 0, 3600,
+         NULL},
+        {"--timeout", NULL, SH_OPT_DOUBLE, &o.timeout_s, "S", "per device command, seconds (default 600)", 0.1, 86400,
+         NULL},
+        {"--retries", NULL, SH_OPT_INT, &retries, "N", "extra attempts after a failure (default 2)", 0, 100,
+         &retries_given},
+        {"--backoff", NULL, SH_OPT_DOUBLE, &o.backoff_s, "S", "first retry delay, doubled each time (default 1)", 0.001,
+         600, NULL},
+        {"--run", NULL, SH_OPT_INT, &run_id, "ID", "store the evaluation with this run", 1, INT_MAX, NULL},
+        {"--reference", NULL, SH_OPT_STR, &ref_arg, "GENOME", "re-measure this genome every --every evaluations\n"
+         "(drift check)", 0, 0, NULL},
+        {"--every", NULL, SH_OPT_INT, &o.reference_every, "K", "reference period (default 10 with --reference)", 1,
+         1000000, NULL},
+        {"--exe", NULL, SH_OPT_STR, &o.exe_path, "VARIANT", "measure this prebuilt variant instead of building", 0, 0,
+         NULL},
+        {"--force", NULL, SH_OPT_FLAG, &o.force, NULL, "measure again even if a trusted result is stored", 0, 0, NULL},
+        {"--busy-wait", NULL, SH_OPT_DOUBLE, &o.busy_wait, "X", "CPU-wait fraction above which a repetition is busy\n"
+         "(default 0.05)", 0.001, 100, NULL},
+        {"--settle-rounds", NULL, SH_OPT_INT, &settle_rounds, "N", "re-measurements of a doubtful result (default 2; 0: "
+         "none)", 0, 100, &settle_given},
+        {"--settle-max", NULL, SH_OPT_DOUBLE, &o.settle_max_s, "S", "longest wait for the board to settle (default 60)",
+         0.001, 86400, NULL},
+        {"--json", NULL, SH_OPT_FLAG, &as_json, NULL, "print the stored result as JSON (no progress)", 0, 0, NULL},
+        {"--quiet", "-q", SH_OPT_FLAG, &quiet, NULL, "no progress on stderr", 0, 0, NULL},
+    };
+    sh_cmd_spec spec = {cmd, "GENOME", NULL, MEASURE_ABOUT, t, (int)(sizeof t / sizeof t[0]), 1, 1};
+    const char *pos[1];
+    int n_pos, prc = sh_opt_parse(&spec, argc, argv, pos, &n_pos);
+    if (prc) return prc == 1 ? 0 : 2;
+    genome_arg = pos[0];
+    if (check_types(cmd, &o)) return 2;
+    if (retries_given) o.retries = retries ? retries : -1;
+    if (settle_given) o.settle_rounds = settle_rounds ? settle_rounds : -1;
+    o.run_id = run_id;
     if (ref_arg && o.reference_every <= 0) o.reference_every = 10;
     sh_err err = {{0}};
     sh_genome g, ref;
@@ -874,14 +835,15 @@ int sh_cmd_measure(int argc, char **argv)
     }
     if (sh_device_name_check(device, &err)) { fprintf(stderr, "starhil %s: --device: %s\n", cmd, err.msg); return 2; }
     sh_db *db;
-    if (open_db(cmd, &db)) return 1;
-    sh_progress line;
-    sh_progress_init(&line, quiet || as_json);   /* --json: a script reads stdout, no progress */
-    o.progress = line_progress;
+    if (sh_cli_open_db(cmd, SH_DB_CREATE, &db)) return 1;
+    measure_line line;
+    sh_progress_init(&line.p, quiet || as_json);   /* --json: a script reads stdout, no progress */
+    line.max_reps = o.max_reps > 0 ? o.max_reps : 30;
+    o.progress = measure_progress;
     o.progress_ctx = &line;
     sh_measure_result r;
     int rc = sh_measure_genome(db, device, &g, &o, &r, &err);
-    sh_progress_done(&line);
+    sh_progress_done(&line.p);
     sh_measure_shutdown();
     if (rc) fprintf(stderr, "starhil %s: %s\n", cmd, err.msg);
     else print_result(device, &r, as_json);
@@ -892,19 +854,13 @@ int sh_cmd_measure(int argc, char **argv)
 
 /* ---- profile ----------------------------------------------------------------------- */
 
-static void usage_profile(FILE *f)
-{
-    fprintf(f,
-        "usage: starhil profile [--device NAME=local] [--quick] [--wtypes LIST] [--threads N]\n"
-        "                       [--max-depth N=32768] [--timeout S] [--json] [--quiet]\n"
-        "       starhil profile --show NAME [--vs NAME2] [--json]\n\n"
-        "Sweeps the block kinds one at a time on a device (conv at several widths, GQA at several\n"
-        "head layouts and context depths, SwiGLU and MoE at several widths, each weight type)\n"
-        "and stores a per-block latency / bandwidth / FLOP-rate table with the device, so chips\n"
-        "can be compared block by block. --quick runs a few tiny points (smoke test).\n"
-        "--show prints a stored profile; with --vs, side by side with another device's\n"
-        "(b/a = latency ratio per point).\n");
-}
+static const char PROFILE_ABOUT[] =
+    "Sweeps the block kinds one at a time on a device (conv at several widths, GQA at several\n"
+    "head layouts and context depths, SwiGLU and MoE at several widths, each weight type)\n"
+    "and stores a per-block latency / bandwidth / FLOP-rate table with the device, so chips\n"
+    "can be compared block by block. --quick runs a few tiny points (smoke test).\n"
+    "--show prints a stored profile; with --vs, side by side with another device's\n"
+    "(b/a = latency ratio per point).\n";
 
 static int profile_show(const char *a, const char *b, bool as_json)
 {
@@ -915,7 +871,7 @@ static int profile_show(const char *a, const char *b, bool as_json)
         return 2;
     }
     sh_db *db;
-    if (open_db(cmd, &db)) return 1;
+    if (sh_cli_open_db(cmd, SH_DB_CREATE, &db)) return 1;
     char *rows = NULL;
     int rc = sh_profile_compare(db, a, b, &rows, &err);
     sh_db_close(db);
@@ -954,29 +910,31 @@ int sh_cmd_profile(int argc, char **argv)
     const char *cmd = "profile", *device = "local", *show = NULL, *vs = NULL;
     sh_profile_opts o = {0};
     bool as_json = false, quiet = false;
-    for (int i = 1; i < argc; i++) {
-        bool miss = false;
-        const char *v;
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) { usage_profile(stdout); return 0; }
-        if (!strcmp(argv[i], "--json")) as_json = true;
-        else if (!strcmp(argv[i], "--quick")) o.quick = true;
-        else if (!strcmp(argv[i], "--quiet") || !strcmp(argv[i], "-q")) quiet = true;
-        else if ((v = optval(argc, argv, &i, "--device", &miss))) device = v;
-        else if ((v = optval(argc, argv, &i, "--show", &miss))) show = v;
-        else if ((v = optval(argc, argv, &i, "--vs", &miss))) vs = v;
-        else if ((v = optval(argc, argv, &i, "--wtypes", &miss))) o.wtypes = v;
-        else if ((v = optval(argc, argv, &i, "--threads", &miss))) { if (parse_int(cmd, "--threads", v, 1, 1024, &o.threads)) return 2; }
-        else if ((v = optval(argc, argv, &i, "--max-depth", &miss))) { if (parse_int(cmd, "--max-depth", v, 1, 1 << 20, &o.max_depth)) return 2; }
-        else if ((v = optval(argc, argv, &i, "--timeout", &miss))) { if (parse_dbl(cmd, "--timeout", v, 0.1, 86400, &o.timeout_s)) return 2; }
-        else if (miss) { fprintf(stderr, "starhil %s: %s needs a value\n", cmd, argv[i]); return 2; }
-        else { fprintf(stderr, "starhil %s: unknown argument '%s'\n", cmd, argv[i]); return 2; }
-    }
+    const sh_opt t[] = {
+        {"--device", NULL, SH_OPT_STR, &device, "NAME", "device to profile (default local)", 0, 0, NULL},
+        {"--quick", NULL, SH_OPT_FLAG, &o.quick, NULL, "a few tiny points (smoke test)", 0, 0, NULL},
+        {"--wtypes", NULL, SH_OPT_STR, &o.wtypes, "LIST", "weight types to sweep (default f32,f16,q8_0,q4_0;\n"
+         "--quick: f32)", 0, 0, NULL},
+        {"--threads", NULL, SH_OPT_INT, &o.threads, "N", "threads (default: the device's default)", 1, 1024, NULL},
+        {"--max-depth", NULL, SH_OPT_INT, &o.max_depth, "N", "deepest GQA context (default 32768; --quick: 64)", 1,
+         1 << 20, NULL},
+        {"--timeout", NULL, SH_OPT_DOUBLE, &o.timeout_s, "S", "per device command, seconds", 0.1, 86400, NULL},
+        {"--show", NULL, SH_OPT_STR, &show, "NAME", "print the stored profile of device NAME (no sweep)", 0, 0, NULL},
+        {"--vs", NULL, SH_OPT_STR, &vs, "NAME2", "with --show: side by side with NAME2's profile", 0, 0, NULL},
+        {"--json", NULL, SH_OPT_FLAG, &as_json, NULL, "print the rows as JSON (no progress)", 0, 0, NULL},
+        {"--quiet", "-q", SH_OPT_FLAG, &quiet, NULL, "no progress on stderr", 0, 0, NULL},
+    };
+    sh_cmd_spec spec = {cmd, NULL, "       starhil profile --show NAME [--vs NAME2] [--json]\n", PROFILE_ABOUT, t,
+                        (int)(sizeof t / sizeof t[0]), 0, 0};
+    const char *pos[1];
+    int n_pos, prc = sh_opt_parse(&spec, argc, argv, pos, &n_pos);
+    if (prc) return prc == 1 ? 0 : 2;
     if (vs && !show) { fprintf(stderr, "starhil %s: --vs needs --show NAME\n", cmd); return 2; }
     if (show) return profile_show(show, vs, as_json);
     sh_err err = {{0}};
     if (sh_device_name_check(device, &err)) { fprintf(stderr, "starhil %s: --device: %s\n", cmd, err.msg); return 2; }
     sh_db *db;
-    if (open_db(cmd, &db)) return 1;
+    if (sh_cli_open_db(cmd, SH_DB_CREATE, &db)) return 1;
     sh_progress line;
     sh_progress_init(&line, quiet || as_json);   /* --json: a script reads stdout, no progress */
     o.progress = line_progress;

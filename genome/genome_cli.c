@@ -12,27 +12,16 @@
 
 #define DEFAULT_CONTEXT 32768
 
-static void usage(FILE *f)
-{
-    fprintf(f,
-        "usage: starhil genome list [--json]\n"
-        "       starhil genome show GENOME [--context N] [--kv-type f16|f32|q8_0] [--json]\n"
-        "       starhil genome compare A B [--context N] [--kv-type T] [--json]\n"
-        "       starhil genome validate GENOME... [--json]\n"
-        "       starhil genome text GENOME        canonical one-line text form\n"
-        "       starhil genome json GENOME        JSON form\n"
-        "       starhil genome hash GENOME [--json]   64-bit identity (hex)\n"
-        "       starhil genome import CONFIG.json|FILE.gguf [--strict] [--json]   from a Hugging Face LFM2\n"
-        "                                         config or the metadata of a GGUF file\n\n"
-        "GENOME is a preset name (see `genome list`), a file holding the text or JSON\n"
-        "form, or the text form itself, e.g.\n"
-        "  'd=256 v=4096 hd=64 | conv(3)/swiglu(768)*2 gqa(4,2,qk)/swiglu(768)'\n"
-        "Text form: globals d= v= hd= [theta= eps= ctx= tie= rope=llama3(f,lo,hi,ctx)] then '|'\n"
-        "and layers MIXER/FFN[*N] with MIXER conv(L) | gqa(H,KV[,qk]) and FFN\n"
-        "swiglu(F) | moe(E,K,FE[,bias]).  Cache bytes are at --context tokens (default %d)\n"
-        "with the KV cache in --kv-type (default f16, as llama.cpp).\n",
-        DEFAULT_CONTEXT);
-}
+#define STR_(x) #x
+#define STR(x) STR_(x)
+static const char GENOME_ABOUT[] =
+    "GENOME is a preset name (see `genome list`), a file holding the text or JSON\n"
+    "form, or the text form itself, e.g.\n"
+    "  'd=256 v=4096 hd=64 | conv(3)/swiglu(768)*2 gqa(4,2,qk)/swiglu(768)'\n"
+    "Text form: globals d= v= hd= [theta= eps= ctx= tie= rope=llama3(f,lo,hi,ctx)] then '|'\n"
+    "and layers MIXER/FFN[*N] with MIXER conv(L) | gqa(H,KV[,qk]) and FFN\n"
+    "swiglu(F) | moe(E,K,FE[,bias]).  Cache bytes are at --context tokens (default " STR(DEFAULT_CONTEXT) ")\n"
+    "with the KV cache in --kv-type (default f16, as llama.cpp).\n";
 
 typedef struct show_opts {
     long long context;
@@ -393,13 +382,13 @@ static int cmd_convert(int argc, char **argv, int what)
     const sh_opt t[] = {{"--json", NULL, SH_OPT_FLAG, &json, NULL, "print {hash, text} as JSON", 0, 0, NULL}};
     char name[32];
     snprintf(name, sizeof name, "genome %s", argv[0]);
-    sh_cmd_spec spec = {name, "GENOME", NULL, about[what], t, what == 2 ? 1 : 0, 1, 1};
+    sh_cmd_spec spec = {name, "GENOME", NULL, about[what], t, what == 1 ? 0 : 1, 1, 1};   /* json: JSON already */
     const char *pos[1];
     int n_pos, prc = sh_opt_parse(&spec, argc, argv, pos, &n_pos);
     if (prc) return prc == 1 ? 0 : 2;
     sh_genome g;
     if (load(pos[0], &g)) return 1;
-    if (json) {   /* hash --json */
+    if (json) {   /* text --json, hash --json */
         char hex[17], text[SH_GENOME_TEXT_MAX];
         sh_hash_hex(sh_genome_hash(&g), hex);
         sh_genome_format(&g, text, sizeof text, NULL);
@@ -428,22 +417,25 @@ static int cmd_convert(int argc, char **argv, int what)
     return 0;
 }
 
+static int cmd_text(int argc, char **argv) { return cmd_convert(argc, argv, 0); }
+static int cmd_json(int argc, char **argv) { return cmd_convert(argc, argv, 1); }
+static int cmd_hash(int argc, char **argv) { return cmd_convert(argc, argv, 2); }
+
 int sh_cmd_genome(int argc, char **argv)
 {
-    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
-        usage(argc < 2 ? stderr : stdout);
-        return argc < 2 ? 2 : 0;
-    }
-    const char *sub = argv[1];   /* each subcommand has its own --help */
-    argc--; argv++;
-    if (!strcmp(sub, "list")) return cmd_list(argc, argv);
-    if (!strcmp(sub, "show")) return cmd_show(argc, argv);
-    if (!strcmp(sub, "compare")) return cmd_compare(argc, argv);
-    if (!strcmp(sub, "validate")) return cmd_validate(argc, argv);
-    if (!strcmp(sub, "text")) return cmd_convert(argc, argv, 0);
-    if (!strcmp(sub, "json")) return cmd_convert(argc, argv, 1);
-    if (!strcmp(sub, "hash")) return cmd_convert(argc, argv, 2);
-    if (!strcmp(sub, "import")) return sh_cmd_genome_import(argc, argv);
-    fprintf(stderr, "starhil genome: unknown subcommand '%s' (see starhil genome --help)\n", sub);
-    return 2;
+    static const sh_subcmd subs[] = {
+        {"list", NULL, "the preset genomes with their parameter counts and hashes"},
+        {"show", "GENOME", "parameters, memory and cache bytes of a genome"},
+        {"compare", "A B", "two genomes side by side, with their ratios"},
+        {"validate", "GENOME...", "check genomes, naming the place and the problem"},
+        {"text", "GENOME", "canonical one-line text form"},
+        {"json", "GENOME", "JSON form"},
+        {"hash", "GENOME", "64-bit identity (hex)"},
+        {"import", "CONFIG.json|FILE.gguf", "from a Hugging Face LFM2 config or the metadata of a GGUF file"},
+    };
+    static int (*const run[])(int, char **) = {cmd_list, cmd_show, cmd_compare, cmd_validate,
+                                               cmd_text, cmd_json, cmd_hash, sh_cmd_genome_import};
+    const sh_group_spec g = {"genome", GENOME_ABOUT, subs, (int)(sizeof subs / sizeof subs[0])};
+    int rc, i = sh_opt_group_pick(&g, argc, argv, &rc);
+    return i < 0 ? rc : run[i](argc - 1, argv + 1);   /* each subcommand has its own --help */
 }

@@ -56,8 +56,9 @@ int sh_gguf_meta_read(const char *path, sh_gguf_meta *m, sh_err *err)
     if (u32(&r, &ver, "header") || u64(&r, &m->n_tensors, "header") || u64(&r, &m->n_kv, "header")) goto fail;
     if (ver < 2 || ver > 3) { sh_err_set(err, "%s: GGUF version %u (2 or 3 supported)", path, ver); goto fail; }
     if (m->n_kv > m->n / 12 || m->n_tensors > m->n / 24) {
-        sh_err_set(err, "%s: absurd counts (%llu keys, %llu tensors) for a metadata section of %zu bytes", path,
-                   (unsigned long long)m->n_kv, (unsigned long long)m->n_tensors, m->n);
+        sh_err_set(err, "%s: truncated or not a GGUF file: its header declares %llu keys and %llu tensors, more "
+                   "than %s%zu bytes can hold", path, (unsigned long long)m->n_kv, (unsigned long long)m->n_tensors,
+                   m->n < SH_GGUF_META_MAX ? "its " : "the metadata limit of ", m->n);
         goto fail;
     }
     m->kv = calloc((size_t)m->n_kv + 1, sizeof *m->kv);

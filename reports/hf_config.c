@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "cli/commands.h"
+#include "util/opt.h"
 
 /* ---- shape analysis -------------------------------------------------------- */
 
@@ -524,19 +525,13 @@ int sh_hf_config_import_file_ex(const char *path, const sh_hf_import_opts *o, sh
 
 /* ---- `starhil genome import` ---------------------------------------------------- */
 
-static void import_usage(FILE *f)
-{
-    fprintf(f, "usage: starhil genome import CONFIG.JSON|FILE.gguf [--strict] [--json]\n\n"
-               "Turns a Hugging Face LFM2 config.json (model_type lfm2 or lfm2_moe, legacy keys\n"
-               "block_ff_dim / full_attn_idxs / tie_embedding included) or the metadata of a GGUF\n"
-               "file (architectures lfm2, lfm2moe, qwen3, llama; only the header is read) into a\n"
-               "genome and prints its canonical text (or its JSON form with --json).  A field a\n"
-               "config.json does not give is filled with transformers' default, with a warning\n"
-               "on stderr naming it.\n\n"
-               "options:\n"
-               "  --strict   a missing config field is an error instead of a warning\n"
-               "  --json     print the genome as JSON\n");
-}
+static const char IMPORT_ABOUT[] =
+    "Turns a Hugging Face LFM2 config.json (model_type lfm2 or lfm2_moe, legacy keys\n"
+    "block_ff_dim / full_attn_idxs / tie_embedding included) or the metadata of a GGUF\n"
+    "file (architectures lfm2, lfm2moe, qwen3, llama; only the header is read) into a\n"
+    "genome and prints its canonical text (or its JSON form with --json).  A field a\n"
+    "config.json does not give is filled with transformers' default, with a warning\n"
+    "on stderr naming it.\n";
 
 static void warn_default(void *ctx, const char *key, const char *value)
 {
@@ -548,18 +543,17 @@ int sh_cmd_genome_import(int argc, char **argv)
 {
     const char *path = NULL;
     bool as_json = false, strict = false;
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) { import_usage(stdout); return 0; }
-        else if (strcmp(argv[i], "--json") == 0) as_json = true;
-        else if (strcmp(argv[i], "--strict") == 0) strict = true;
-        else if (argv[i][0] == '-' && argv[i][1]) {
-            fprintf(stderr, "starhil genome import: unknown option %s\n", argv[i]);
-            import_usage(stderr);
-            return 2;
-        } else if (!path) path = argv[i];
-        else { fprintf(stderr, "starhil genome import: more than one file given\n"); return 2; }
-    }
-    if (!path) { import_usage(stderr); return 2; }
+    const sh_opt t[] = {
+        {"--strict", NULL, SH_OPT_FLAG, &strict, NULL, "a missing config field is an error instead of a warning", 0, 0,
+         NULL},
+        {"--json", NULL, SH_OPT_FLAG, &as_json, NULL, "print the genome as JSON", 0, 0, NULL},
+    };
+    sh_cmd_spec spec = {"genome import", "CONFIG.JSON|FILE.gguf", NULL, IMPORT_ABOUT, t, (int)(sizeof t / sizeof t[0]),
+                        1, 1};
+    const char *pos[1];
+    int n_pos, prc = sh_opt_parse(&spec, argc, argv, pos, &n_pos);
+    if (prc) return prc == 1 ? 0 : 2;
+    path = pos[0];
     sh_err err = {{0}};
     static sh_genome g;
     sh_hf_import_opts o = {.strict = strict, .on_default = warn_default, .ctx = (void *)path};

@@ -10,12 +10,14 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cli/clidb.h"
 #include "cli/commands.h"
 #include "devices/measure.h"
 #include "reports/gguf_write.h"
 #include "reports/hf_config.h"
 #include "reports/report_data.h"
 #include "runs/runs.h"
+#include "search/run.h"
 #include "util/cliopt.h"
 #include "util/opt.h"
 #include "util/progress.h"
@@ -148,10 +150,7 @@ static int report_profiles(const char *list, out_format fmt, const char *out_pat
     }
     sh_err err = {{0}};
     sh_db *db = NULL;
-    if (sh_db_open(sh_cli_db_path(), SH_DB_READONLY, &db, &err) != 0) {
-        fprintf(stderr, "starhil report: %s\n", err.msg);
-        return 1;
-    }
+    if (sh_cli_open_db("report", SH_DB_READONLY, &db)) return 1;
     sh_prof_table t;
     int rc = sh_prof_load(db, names, n, &t, &err);
     sh_db_close(db);
@@ -165,36 +164,13 @@ static int report_profiles(const char *list, out_format fmt, const char *out_pat
     return 0;
 }
 
-/* RUN is an id, or the name of a run (the newest of that name). 0 if none. */
-static int64_t find_run(sh_db *db, const char *arg, sh_err *err)
-{
-    char *end;
-    errno = 0;
-    long long id = strtoll(arg, &end, 10);
-    if (!errno && end != arg && !*end && id > 0) return id;
-    sh_run_rec *runs = NULL;
-    int n = 0;
-    int64_t found = 0;
-    if (sh_db_list_runs(db, &runs, &n, err) != 0) return 0;
-    for (int i = 0; i < n; i++) {
-        if (!strcmp(runs[i].name, arg) && runs[i].id > found) found = runs[i].id;
-        sh_run_rec_free(&runs[i]);
-    }
-    free(runs);
-    if (!found) sh_err_set(err, "%s: no run with id or name \"%.200s\"", sh_db_path(db), arg);
-    return found;
-}
-
 static int report_run(const char *run_arg, out_format fmt, const char *out_path, bool force)
 {
     sh_err err = {{0}};
     sh_db *db = NULL;
-    if (sh_db_open(sh_cli_db_path(), SH_DB_READONLY, &db, &err) != 0) {
-        fprintf(stderr, "starhil report: %s\n", err.msg);
-        return 1;
-    }
-    int64_t id = find_run(db, run_arg, &err);
-    if (id == 0) {
+    if (sh_cli_open_db("report", SH_DB_READONLY, &db)) return 1;
+    int64_t id = 0;   /* RUN: an id, or the name of a run (the newest of that name) */
+    if (sh_search_find_run(db, run_arg, &id, &err) != 0) {
         sh_db_close(db);
         fprintf(stderr, "starhil report: %s\n", err.msg);
         return 1;

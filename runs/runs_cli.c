@@ -1,5 +1,6 @@
 /* runs_cli.c - `starhil runs list|show`: what the run store holds, as aligned
  * tables for people or JSON for scripts.  Opens the database read-only. */
+#include "cli/clidb.h"
 #include "cli/commands.h"
 #include "runs/runs_internal.h"
 #include "util/cliopt.h"
@@ -14,19 +15,6 @@
 #include <sys/stat.h>
 
 #define MAX_LAST_ERRORS 5
-
-static const char USAGE[] =
-    "usage: starhil runs list [--json]\n"
-    "       starhil runs show ID [--json]\n"
-    "\n"
-    "List the runs stored in the database, or show one run: its config, status,\n"
-    "evaluation counts by status and device, latest generation (front size and\n"
-    "hypervolume) and last errors.\n"
-    "\n"
-    "options:\n"
-    "  --json      print JSON for scripts instead of a table\n"
-    "  --db FILE   run database (default $STARHIL_DB or ./starhil.db)\n"
-    "  --help      this text\n";
 
 static const char LIST_ABOUT[] =
     "One line per stored run: id, name, status, seed, creation time, number of\n"
@@ -78,16 +66,6 @@ static bool db_missing(const char *path)
 {
     struct stat st;
     return stat(path, &st) != 0 && errno == ENOENT;
-}
-
-static int open_db(const char *cmd, sh_db **db)
-{
-    sh_err err = {{0}};
-    if (sh_db_open(sh_cli_db_path(), SH_DB_READONLY, db, &err) != 0) {
-        fprintf(stderr, "starhil runs %s: %s\n", cmd, err.msg);
-        return 1;
-    }
-    return 0;
 }
 
 static json_t *json_seed(uint64_t seed)
@@ -225,7 +203,7 @@ static int cmd_list(int argc, char **argv)
         return 0;
     }
     sh_db *db;
-    if (open_db("list", &db) != 0) return 1;
+    if (sh_cli_open_db("runs list", SH_DB_READONLY, &db) != 0) return 1;
     rc = list_runs(db, o.json);
     sh_db_close(db);
     return rc;
@@ -514,7 +492,7 @@ static int cmd_show(int argc, char **argv)
         return 1;
     }
     sh_db *db;
-    if (open_db("show", &db) != 0) return 1;
+    if (sh_cli_open_db("runs show", SH_DB_READONLY, &db) != 0) return 1;
     show_data d;
     sh_err err = {{0}};
     if (load_show(db, id, &d, &err) != 0) {
@@ -532,19 +510,12 @@ static int cmd_show(int argc, char **argv)
 
 int sh_cmd_runs(int argc, char **argv)
 {
-    if (argc < 2) {
-        fputs(USAGE, stderr);
-        return 2;
-    }
-    const char *sub = argv[1];
-    if (!strcmp(sub, "--help") || !strcmp(sub, "-h") || !strcmp(sub, "help")) {
-        fputs(USAGE, stdout);
-        return 0;
-    }
-    if (!strcmp(sub, "list")) return cmd_list(argc - 1, argv + 1);
-    if (!strcmp(sub, "show")) return cmd_show(argc - 1, argv + 1);
-    char shown[64];
-    safe_copy(shown, sizeof shown, sub);
-    fprintf(stderr, "starhil runs: unknown subcommand '%s' (list or show; see starhil runs --help)\n", shown);
-    return 2;
+    static const sh_subcmd subs[] = {
+        {"list", NULL, "the runs stored in the database, one line each"},
+        {"show", "ID", "one run: config, status, counts, latest generation, errors"},
+    };
+    static int (*const run[])(int, char **) = {cmd_list, cmd_show};
+    const sh_group_spec g = {"runs", "The search runs stored in the run database (--db).\n", subs, 2};
+    int rc, i = sh_opt_group_pick(&g, argc, argv, &rc);
+    return i < 0 ? rc : run[i](argc - 1, argv + 1);
 }

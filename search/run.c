@@ -316,7 +316,7 @@ int sh_search_find_run(sh_db *db, const char *arg, int64_t *run_id, sh_err *err)
     }
     if (sh_db_find_run_by_name(db, arg, run_id, err) < 0) {
         if (!err || !err->msg[0])
-            sh_err_set(err, "no run with id or name \"%.128s\"", arg);
+            sh_err_set(err, "%s: no run with id or name \"%.128s\"", sh_db_path(db), arg);
         return -1;
     }
     return 0;

@@ -12,7 +12,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli/clidb.h"
 #include "cli/commands.h"
+#include "cluster/cluster_cli.h"
 #include "search/eval_backends.h"
 #include "search/run.h"
 #include "search/space.h"
@@ -180,8 +182,7 @@ typedef struct cli_state {
     bool scorer_given, objectives_given;
     /* string options, copied into o after parsing */
     const char *devices, *scorer, *tasks, *objectives, *name, *wtype, *seed, *algorithm, *evaluator;
-    const char *exec_val[7];      /* executor options, handed to sh_exec_parse_arg after parsing */
-    const char *sbatch_dummy;     /* --sbatch-arg is taken out of argv first (it repeats) */
+    sh_exec_cli exec;             /* executor options (cluster/cluster_cli.h), applied after parsing */
     int settle_rounds, score_rung;
     bool settle_rounds_given, score_rung_given;
 } cli_state;
@@ -200,7 +201,7 @@ static const char SEARCH_ABOUT[] =
 static int search_spec(cli_state *c, sh_opt *t, int cap)
 {
     sh_search_opts *o = &c->o;
-    const sh_opt all[] = {
+    const sh_opt head[] = {
         {"--space", NULL, SH_OPT_STR, &c->space_path, "FILE",
          "search space JSON (default: the built-in space, see\nsearch/spaces/default.json)", 0, 0, NULL},
         {"--devices", NULL, SH_OPT_STR, &c->devices, "A,B",
@@ -258,22 +259,8 @@ static int search_spec(cli_state *c, sh_opt *t, int cap)
          &c->settle_rounds_given},
         {"--settle-max", NULL, SH_OPT_DOUBLE, &o->measure.settle_max_s, "S",
          "longest wait for the board to settle, seconds (default 15)", 1e-3, 86400, NULL},
-        {"--executor", NULL, SH_OPT_STR, &c->exec_val[0], "local|slurm",
-         "where capability scores run: local (default) or slurm, one\nbatch job per score (docs/scale-out.md); `search "
-         "resume`\nuses the settings the run was started with", 0, 0, NULL},
-        {"--results-dir", NULL, SH_OPT_STR, &c->exec_val[1], "DIR",
-         "slurm: job specs and results, on storage the nodes share", 0, 0, NULL},
-        {"--partition", NULL, SH_OPT_STR, &c->exec_val[2], "P", "slurm partition (default: the cluster's default)", 0,
-         0, NULL},
-        {"--max-jobs", NULL, SH_OPT_STR, &c->exec_val[3], "N", "scoring jobs in flight at once (default 4)", 0, 0, NULL},
-        {"--max-attempts", NULL, SH_OPT_STR, &c->exec_val[4], "N",
-         "attempts per score before it is recorded as failed (default 3)", 0, 0, NULL},
-        {"--binary", NULL, SH_OPT_STR, &c->exec_val[5], "PATH", "starhil on the nodes (default: this program)", 0, 0,
-         NULL},
-        {"--poll-interval", NULL, SH_OPT_STR, &c->exec_val[6], "S", "seconds between squeue polls (default 2)", 0, 0,
-         NULL},
-        {"--sbatch-arg", NULL, SH_OPT_STR, &c->sbatch_dummy, "ARG",
-         "passed to sbatch as given, repeatable\n(e.g. --sbatch-arg=--time=1:00:00)", 0, 0, NULL},
+    };
+    const sh_opt tail[] = {
         {"--no-presets", NULL, SH_OPT_FLAG, &o->no_presets, NULL,
          "seed from random genomes only (default: LFM2 presets scaled\ninto the space, then random genomes)", 0, 0, NULL},
         {"--json", NULL, SH_OPT_FLAG, &c->json, NULL, "progress as JSON lines on stdout", 0, 0, NULL},
@@ -281,9 +268,16 @@ static int search_spec(cli_state *c, sh_opt *t, int cap)
         /* test hook: slows the analytic evaluator so runs last long enough to interrupt */
         {"--eval-delay-ms", NULL, SH_OPT_INT, &o->delay_ms, "MS", NULL, 0, 600000, NULL},
     };
-    int n = (int)(sizeof all / sizeof all[0]);
+    /* the executor options (shared with `score`) sit between the two parts */
+    int n_head = (int)(sizeof head / sizeof head[0]), n_tail = (int)(sizeof tail / sizeof tail[0]);
+    int n = n_head + SH_EXEC_CLI_N_OPTS + n_tail;
     assert(n <= cap);
-    memcpy(t, all, sizeof all);
+    memcpy(t, head, sizeof head);
+    sh_exec_cli_table(&c->exec, t + n_head);
+    /* `search resume` uses the settings the run was started with */
+    t[n_head].help = "where capability scores run: local (default) or slurm, one\nbatch job per score "
+                     "(docs/scale-out.md); `search resume`\nuses the settings the run was started with";
+    memcpy(t + n_head + SH_EXEC_CLI_N_OPTS, tail, sizeof tail);
     return n;
 }
 
@@ -295,39 +289,11 @@ static int parse_search_args(int argc, char **argv, cli_state *c)
     sh_opt t[64];
     sh_cmd_spec spec = {"search", NULL, SEARCH_MORE_USAGE, SEARCH_ABOUT, t, 0, 0, 0};
     spec.n_opts = search_spec(c, t, 64);
-    /* --sbatch-arg may repeat: taken out of argv here, in order */
-    char **args = malloc((size_t)(argc + 1) * sizeof *args);
-    if (!args) return 2;
-    int n_args = 0;
-    sh_search_opts *o = &c->o;
-    for (int i = 0; i < argc; i++) {
-        sh_err xerr = {{0}};
-        const char *a = argv[i];
-        if (i > 0 && (!strcmp(a, "--sbatch-arg") || !strncmp(a, "--sbatch-arg=", 13))) {
-            const char *v = a[12] == '=' ? a + 13 : (i + 1 < argc ? argv[++i] : NULL);
-            if (!v || sh_exec_parse_arg(&o->score.exec, "--sbatch-arg", v, &xerr) < 0) {
-                fprintf(stderr, "starhil search: %s\n", v ? xerr.msg : "--sbatch-arg needs a value");
-                free(args);
-                return 2;
-            }
-            continue;
-        }
-        args[n_args++] = argv[i];
-    }
-    args[n_args] = NULL;
     const char *pos[1];
-    int n_pos, rc = sh_opt_parse(&spec, n_args, args, pos, &n_pos);
-    free(args);
+    int n_pos, rc = sh_opt_parse(&spec, argc, argv, pos, &n_pos);
     if (rc) return rc;
-    static const char *const exec_names[7] = {"--executor", "--results-dir", "--partition", "--max-jobs",
-                                              "--max-attempts", "--binary", "--poll-interval"};
-    for (int k = 0; k < 7; k++) {
-        sh_err xerr = {{0}};
-        if (c->exec_val[k] && sh_exec_parse_arg(&o->score.exec, exec_names[k], c->exec_val[k], &xerr) < 0) {
-            fprintf(stderr, "starhil search: %s\n", xerr.msg);
-            return 2;
-        }
-    }
+    sh_search_opts *o = &c->o;
+    if (sh_exec_cli_apply(&c->exec, "search", &o->score.exec)) return 2;
     if (c->settle_rounds_given) o->measure.settle_rounds = c->settle_rounds ? c->settle_rounds : -1;
     if (c->score_rung_given) o->score.rung = c->score_rung + 1;   /* stored 1-based: 0 means the default */
     if (copy_opt("--devices", c->devices, o->devices, sizeof o->devices) ||
@@ -524,16 +490,6 @@ static int run_and_finish(sh_db *db, int64_t run_id, bool json, bool quiet)
     return 0;
 }
 
-static int open_db(const char *cmd, int flags, sh_db **db)
-{
-    sh_err err = {{0}};
-    if (sh_db_open(sh_cli_db_path(), flags, db, &err) < 0) {
-        fprintf(stderr, "starhil %s: %s\n", cmd, err.msg);
-        return -1;
-    }
-    return 0;
-}
-
 static int cmd_resume(int argc, char **argv)
 {
     bool json = false, quiet = false;
@@ -550,7 +506,7 @@ static int cmd_resume(int argc, char **argv)
     if (prc) return prc == 1 ? 0 : 2;
     const char *run = pos[0];
     sh_db *db;
-    if (open_db("search resume", 0, &db) < 0)
+    if (sh_cli_open_db("search resume", 0, &db) < 0)
         return 1;
     sh_err err = {{0}};
     int64_t id;
@@ -589,7 +545,7 @@ int sh_cmd_search(int argc, char **argv)
     }
     c.o.space_json = space_json;
     sh_db *db;
-    if (open_db("search", SH_DB_CREATE, &db) < 0) {
+    if (sh_cli_open_db("search", SH_DB_CREATE, &db) < 0) {
         free(space_json);
         return 1;
     }
@@ -626,7 +582,7 @@ int sh_cmd_front(int argc, char **argv)
     if (prc) return prc == 1 ? 0 : 2;
     const char *run = pos[0];
     sh_db *db;
-    if (open_db("front", SH_DB_READONLY, &db) < 0)
+    if (sh_cli_open_db("front", SH_DB_READONLY, &db) < 0)
         return 1;
     sh_err err = {{0}};
     int64_t id;

@@ -1,8 +1,12 @@
 /* test_cli.c - the command-line surface shared by every command (util/opt.h):
- * one help layout whose usage line lists every option of the option list,
- * errors that name the option, and --json where a script reads the output.
- * Runs the real (sanitized) starhil binary. */
+ * every command and subcommand walked from `starhil --help`: one help layout
+ * whose usage line lists every option of the option list, every listed option
+ * known to the parser, errors that name the option, and --json where a script
+ * reads the output.
+ * Runs the real starhil binary (sanitized; the walk the release build, see walk_bin). */
+#include <ctype.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdio.h>
@@ -41,43 +45,186 @@ static int run(sh_proc_result *r, ...)
     return r->exited ? r->exit_code : 128 + r->signal;
 }
 
-/* `CMD --help`: "usage: starhil CMD" first, then a description and "options:";
- * every option of the list is in the usage line(s) above the first blank line. */
-static void check_help(const char *a1, const char *a2)
+/* The walk below starts about 70 processes: it runs the release build that
+ * `make test` builds next to the sanitized one (same sources, a third of the
+ * start-up time), if there is one; the other tests run the sanitized binary. */
+static const char *walk_bin(void)
 {
-    sh_proc_result r;
-    int rc = a2 ? run(&r, a1, a2, "--help", NULL) : run(&r, a1, "--help", NULL);
-    char want[64];
-    snprintf(want, sizeof want, "usage: starhil %s%s%s", a1, a2 ? " " : "", a2 ? a2 : "");
-    if (rc != 0) fail_msg("%s --help: exit %d", want, rc);
-    if (strncmp(r.out, want, strlen(want)) != 0) fail_msg("%s --help starts with: %.80s", want, r.out);
-    char *usage_end = strstr(r.out, "\n\n");
-    char *opts = strstr(r.out, "\noptions:\n");
-    if (!usage_end || !opts) fail_msg("%s --help: no description or options section:\n%s", want, r.out);
-    int listed = 0;
-    for (char *line = opts + 10; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL) {
-        if (strncmp(line, "  --", 4) != 0 && strncmp(line, "  -", 3) != 0) continue;
-        char name[48], item[64];
-        sscanf(line + 2, "%47[^ ,\n]", name);
-        snprintf(item, sizeof item, "[%s", name);
-        char *hit = strstr(r.out, item);
-        if (!hit || hit > usage_end) fail_msg("%s: option %s is listed but not in the usage line:\n%s", want, name, r.out);
-        listed++;
+    static char path[1024];
+    const char *root = getenv("STARHIL_ROOT");
+    if (root) {
+        snprintf(path, sizeof path, "%s/starhil", root);
+        if (access(path, X_OK) == 0) return path;
     }
-    if (listed == 0) fail_msg("%s --help lists no option", want);
-    sh_proc_result_free(&r);
+    return bin();
 }
 
-static void test_help_layout(void **state)
+/* Runs starhil (walk_bin) with argv (NULL-terminated, at most 120 entries) in tmpdir; exit code. */
+static int run_v(sh_proc_result *r, char **args)
+{
+    char *argv[128];
+    int n = 0;
+    argv[n++] = (char *)walk_bin();
+    argv[n++] = "--db";
+    argv[n++] = "cli.db";
+    for (int i = 0; args[i] && n < 127; i++) argv[n++] = args[i];
+    argv[n] = NULL;
+    sh_proc_opts o = {.timeout_s = 120, .cwd = tmpdir};
+    sh_err err = {{0}};
+    if (sh_proc_run(argv, &o, r, &err) != 0) fail_msg("cannot run starhil: %s", err.msg);
+    return r->exited ? r->exit_code : 128 + r->signal;
+}
+
+/* One option of a command's list: its name and whether it takes a value. */
+typedef struct listed_opt {
+    char name[48];
+    bool value;
+} listed_opt;
+
+/* Commands whose output is not for scripts to parse as JSON, with the reason. */
+static const char *const NO_JSON[][2] = {
+    {"report", "--format json writes JSON"},
+    {"genome json", "its output is JSON"},
+};
+
+/* Walks one command (a2 NULL) or subcommand: `--help` exits 0 with
+ * "usage: starhil CMD" generated from the option table (every option of the
+ * list is in the usage line and every usage item in the list); then one run
+ * with every listed option (value "1") followed by an unknown option must stop
+ * at the unknown one, naming it, exit 2 (an option whose value "1" is out of
+ * range is named by its own error instead, and the run repeats without it).
+ * Unless exempt above, --json is one of the options. Returns the subcommands
+ * a group's help lists (into subs), or those its usage names ("starhil CMD X"). */
+static int walk(const char *a1, const char *a2, char subs[][32], int max_subs)
+{
+    char cmd[64];
+    snprintf(cmd, sizeof cmd, "%s%s%s", a1, a2 ? " " : "", a2 ? a2 : "");
+    sh_proc_result r;
+    char *hargs[] = {(char *)a1, a2 ? (char *)a2 : "--help", a2 ? "--help" : NULL, NULL};
+    int rc = run_v(&r, hargs);
+    char want[96];
+    snprintf(want, sizeof want, "usage: starhil %s", cmd);
+    if (rc != 0) fail_msg("%s --help: exit %d: %s", cmd, rc, r.err);
+    if (strncmp(r.out, want, strlen(want)) != 0) fail_msg("%s --help starts with: %.80s", cmd, r.out);
+    char *usage_end = strstr(r.out, "\n\n");
+    if (!usage_end) fail_msg("%s --help: no description after the usage line:\n%s", cmd, r.out);
+    int n_subs = 0;
+    char *group = strstr(r.out, "\nsubcommands (");
+    if (group) {   /* a group: "  NAME ..." lines after the heading */
+        for (char *l = strchr(group + 1, '\n'); l && l[1]; l = strchr(l + 1, '\n'))
+            if (l[1] == ' ' && l[2] == ' ' && l[3] != ' ' && n_subs < max_subs) sscanf(l + 3, "%31[a-z-]", subs[n_subs++]);
+        if (n_subs == 0) fail_msg("%s: a group without subcommands:\n%s", cmd, r.out);
+        sh_proc_result_free(&r);
+        return n_subs;
+    }
+    /* further usage lines naming a subcommand: "       starhil CMD SUB ..." */
+    char pre[80];
+    snprintf(pre, sizeof pre, "\n       starhil %s ", cmd);
+    for (char *l = strstr(r.out, pre); l && l < usage_end; l = strstr(l + 1, pre))
+        if (islower((unsigned char)l[strlen(pre)]) && n_subs < max_subs) sscanf(l + strlen(pre), "%31[a-z-]", subs[n_subs++]);
+
+    listed_opt opts[64];
+    int n_opts = 0;
+    char *list = strstr(r.out, "\noptions:\n");
+    for (char *l = list ? list + 10 : NULL; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
+        if (strncmp(l, "  -", 3) != 0) continue;
+        if (n_opts == 64) fail_msg("%s: more than 64 options", cmd);
+        listed_opt *o = &opts[n_opts++];
+        int len = 0;
+        sscanf(l + 2, "%47[^ ,\n]%n", o->name, &len);
+        const char *p = l + 2 + len;
+        if (!strncmp(p, ", -", 3)) p += 3 + strcspn(p + 3, " \n");   /* ", -q" alias */
+        o->value = p[0] == ' ' && p[1] != ' ' && p[1] != '\n';
+        char item[64];
+        snprintf(item, sizeof item, "[%s", o->name);
+        char *hit = strstr(r.out, item);
+        if (!hit || hit > usage_end) fail_msg("%s: option %s is listed but not in the usage line:\n%s", cmd, o->name, r.out);
+    }
+    for (char *u = strstr(r.out, "[-"); u && u < usage_end; u = strstr(u + 1, "[-")) {
+        char name[48], item[56];
+        sscanf(u + 1, "%47[^] \n]", name);
+        snprintf(item, sizeof item, "\n  %s", name);
+        if (!list || !strstr(list, item)) fail_msg("%s: usage names %s, the option list does not:\n%s", cmd, name, r.out);
+    }
+    bool exempt = false, has_json = false;
+    for (size_t i = 0; i < sizeof NO_JSON / sizeof NO_JSON[0]; i++) exempt |= !strcmp(cmd, NO_JSON[i][0]);
+    for (int i = 0; i < n_opts; i++) has_json |= !strcmp(opts[i].name, "--json");
+    if (!exempt && !has_json) fail_msg("%s has no --json", cmd);
+    sh_proc_result_free(&r);
+
+    /* every listed option is known to the parser; the unknown one is named */
+    bool skip[64] = {false};
+    for (int round = 0; round <= n_opts; round++) {
+        char *args[140];
+        int n = 0;
+        args[n++] = (char *)a1;
+        if (a2) args[n++] = (char *)a2;
+        for (int i = 0; i < n_opts; i++) {
+            if (skip[i]) continue;
+            args[n++] = opts[i].name;
+            if (opts[i].value) args[n++] = "1";
+        }
+        args[n++] = "--zz-no-such-option";
+        args[n] = NULL;
+        rc = run_v(&r, args);
+        if (rc != 2) fail_msg("%s with every option and an unknown one: exit %d (want 2): %s", cmd, rc, r.err);
+        if (strstr(r.err, "unknown option --zz-no-such-option (")) {
+            char prefix[80];
+            snprintf(prefix, sizeof prefix, "starhil %s: ", cmd);
+            if (strncmp(r.err, prefix, strlen(prefix)) != 0) fail_msg("%s: error not prefixed: %s", cmd, r.err);
+            sh_proc_result_free(&r);
+            return n_subs;
+        }
+        int named = -1;   /* the option whose value "1" was refused, named by its error */
+        for (int i = 0; i < n_opts; i++) {
+            char pat[64];
+            snprintf(pat, sizeof pat, ": %s", opts[i].name);
+            const char *h = strstr(r.err, pat);
+            if (!skip[i] && h && (h[strlen(pat)] == ':' || h[strlen(pat)] == ' ')) named = i;
+        }
+        if (named < 0 || strstr(r.err, "unknown option"))
+            fail_msg("%s: an option of its list was refused: %s", cmd, r.err);
+        skip[named] = true;
+        sh_proc_result_free(&r);
+    }
+    fail_msg("%s: never reached the unknown option", cmd);
+    return 0;
+}
+
+/* Every command of `starhil --help`, every subcommand of a group's help and
+ * every subcommand a usage line names (search resume). */
+static void test_every_command(void **state)
 {
     (void)state;
-    static const char *const cmds[][2] = {
-        {"search", NULL}, {"search", "resume"}, {"front", NULL}, {"report", NULL}, {"export", NULL},
-        {"compare", NULL}, {"genome", "list"}, {"genome", "show"}, {"genome", "compare"}, {"genome", "validate"},
-        {"genome", "hash"}, {"genome", "import"}, {"device", "add"}, {"device", "list"}, {"device", "probe"},
-        {"device", "check"}, {"runs", "list"}, {"runs", "show"}, {"build", NULL},
-    };
-    for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) check_help(cmds[i][0], cmds[i][1]);
+    sh_proc_result r;
+    char *top[] = {"--help", NULL};
+    assert_int_equal(run_v(&r, top), 0);
+    char *cmds = strstr(r.out, "\ncommands:\n");
+    assert_non_null(cmds);
+    int walked = 0;
+    for (char *l = cmds + 11; l && !strncmp(l, "  ", 2); l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
+        char cmd[32];
+        if (sscanf(l + 2, "%31[a-z-]", cmd) != 1) continue;
+        char subs[16][32];
+        int n = walk(cmd, NULL, subs, 16);
+        walked++;
+        for (int i = 0; i < n; i++) {
+            char sub2[16][32];
+            walk(cmd, subs[i], sub2, 16);
+            walked++;
+        }
+    }
+    sh_proc_result_free(&r);
+    if (walked < 25) fail_msg("walked only %d commands", walked);
+    /* the top level and a group name an unknown option too */
+    char *bad_top[] = {"--zz-no-such-option", NULL};
+    assert_int_equal(run_v(&r, bad_top), 2);
+    assert_non_null(strstr(r.err, "--zz-no-such-option"));
+    sh_proc_result_free(&r);
+    char *bad_group[] = {"genome", "--zz-no-such-option", NULL};
+    assert_int_equal(run_v(&r, bad_group), 2);
+    assert_non_null(strstr(r.err, "starhil genome: unknown option --zz-no-such-option"));
+    sh_proc_result_free(&r);
 }
 
 static void expect_usage_error(const char *msg, const char *a1, const char *a2, const char *a3, const char *a4)
@@ -177,7 +324,7 @@ static int teardown(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_help_layout),
+        cmocka_unit_test(test_every_command),
         cmocka_unit_test(test_errors_name_the_option),
         cmocka_unit_test(test_json_outputs),
     };

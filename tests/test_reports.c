@@ -597,6 +597,16 @@ static void test_genome_import_gguf(void **state)
         if (sh_gguf_import_genome_file(cut, &g, &err) != -1) fail_msg("truncated at %zu: accepted", k);
         assert_true(strlen(err.msg) > 10);
     }
+    /* 100 bytes of a file whose header declares 148 tensors and 20 keys: said
+     * to be truncated, not "absurd" (issue 17) */
+    unsigned char hdr[100] = {'G', 'G', 'U', 'F', 3, 0, 0, 0, 148, 0, 0, 0, 0, 0, 0, 0, 20, 0, 0, 0, 0, 0, 0, 0};
+    FILE *o = fopen(cut, "wb");
+    assert_non_null(o);
+    put_bytes(o, hdr, sizeof hdr);
+    assert_int_equal(fclose(o), 0);
+    memset(&err, 0, sizeof err);
+    assert_int_equal(sh_gguf_import_genome_file(cut, &g, &err), -1);
+    if (!strstr(err.msg, "truncated")) fail_msg("100-byte GGUF: %s", err.msg);
 }
 
 static void test_gguf_layout(void **state)

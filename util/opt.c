@@ -60,6 +60,15 @@ static int set_value(const sh_cmd_spec *s, const sh_opt *o, const char *v)
         *(double *)o->dest = x;
         return 0;
     }
+    case SH_OPT_MULTI: {
+        sh_opt_multi *m = o->dest;
+        if (m->n >= SH_OPT_MULTI_MAX) {
+            fprintf(stderr, "starhil %s: %s: given more than %d times\n", s->name, o->name, SH_OPT_MULTI_MAX);
+            return -1;
+        }
+        m->v[m->n++] = v;
+        return 0;
+    }
     case SH_OPT_FLAG:
         break;
     }
@@ -172,4 +181,46 @@ void sh_opt_usage(const sh_cmd_spec *s, FILE *f)
         }
         fputc('\n', f);
     }
+}
+
+void sh_opt_group_usage(const sh_group_spec *g, FILE *f)
+{
+    fprintf(f, "usage: starhil %s ", g->name);
+    for (int i = 0; i < g->n_subs; i++) fprintf(f, "%s%s", i ? "|" : "", g->subs[i].name);
+    fprintf(f, " [ARGS] [--help]\n");
+    if (g->about) fprintf(f, "\n%s", g->about);
+    fprintf(f, "\nsubcommands (`starhil %s SUBCOMMAND --help` for its options):\n", g->name);
+    const int col2 = 22;
+    for (int i = 0; i < g->n_subs; i++) {
+        const sh_subcmd *c = &g->subs[i];
+        char left[96];
+        int n = snprintf(left, sizeof left, "  %s%s%s", c->name, c->args ? " " : "", c->args ? c->args : "");
+        fputs(left, f);
+        if (n >= col2) fprintf(f, "\n%*s", col2, "");
+        else fprintf(f, "%*s", col2 - n, "");
+        fprintf(f, "%s\n", c->summary);
+    }
+}
+
+int sh_opt_group_pick(const sh_group_spec *g, int argc, char **argv, int *rc)
+{
+    if (argc < 2) {
+        sh_opt_group_usage(g, stderr);
+        *rc = 2;
+        return -1;
+    }
+    const char *a = argv[1];
+    if (!strcmp(a, "--help") || !strcmp(a, "-h") || !strcmp(a, "help")) {
+        sh_opt_group_usage(g, stdout);
+        *rc = 0;
+        return -1;
+    }
+    for (int i = 0; i < g->n_subs; i++)
+        if (!strcmp(a, g->subs[i].name)) return i;
+    *rc = 2;
+    if (a[0] == '-') fprintf(stderr, "starhil %s: unknown option %.64s (expected a subcommand: ", g->name, a);
+    else fprintf(stderr, "starhil %s: unknown subcommand \"%.64s\" (", g->name, a);
+    for (int i = 0; i < g->n_subs; i++) fprintf(stderr, "%s%s", i ? ", " : "", g->subs[i].name);
+    fprintf(stderr, "; see starhil %s --help)\n", g->name);
+    return -1;
 }

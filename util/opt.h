@@ -22,7 +22,15 @@ typedef enum sh_opt_kind {
     SH_OPT_LONG,     /* long *dest, within [lo, hi]                         */
     SH_OPT_INT,      /* int *dest, within [lo, hi]                          */
     SH_OPT_DOUBLE,   /* double *dest, within [lo, hi] (and finite)          */
+    SH_OPT_MULTI,    /* sh_opt_multi *dest: every value in order (repeatable) */
 } sh_opt_kind;
+
+/* The values of a repeatable option (SH_OPT_MULTI), in the order given. */
+#define SH_OPT_MULTI_MAX 16
+typedef struct sh_opt_multi {
+    const char *v[SH_OPT_MULTI_MAX];
+    int n;
+} sh_opt_multi;
 
 typedef struct sh_opt {
     const char *name;     /* "--budget"                                       */
@@ -53,5 +61,27 @@ int sh_opt_parse(const sh_cmd_spec *spec, int argc, char **argv, const char **po
 
 /* The help: generated usage line(s), description, option list. */
 void sh_opt_usage(const sh_cmd_spec *spec, FILE *f);
+
+/* A command made of subcommands ("starhil genome list"), each with its own
+ * table and --help.  The group's help has the same layout: a usage line, the
+ * description, then "subcommands:" (name, arguments, one-line summary). */
+typedef struct sh_subcmd {
+    const char *name;     /* "add"                                            */
+    const char *args;     /* positional synopsis ("NAME"), or NULL            */
+    const char *summary;  /* one line                                         */
+} sh_subcmd;
+
+typedef struct sh_group_spec {
+    const char *name;     /* "device"                                         */
+    const char *about;    /* description, or NULL                             */
+    const sh_subcmd *subs;
+    int n_subs;
+} sh_group_spec;
+
+void sh_opt_group_usage(const sh_group_spec *g, FILE *f);
+/* Picks the subcommand named by argv[1]: its index in g->subs, or -1 with
+ * *rc = 0 after printing the help (--help, -h, help) or *rc = 2 after
+ * printing a usage error (none given, or an unknown name, which it names). */
+int sh_opt_group_pick(const sh_group_spec *g, int argc, char **argv, int *rc);
 
 #endif

@@ -1,7 +1,7 @@
 /* score_cli.c - `starhil score GENOME`: capability score of a genome with the
  * built-in synthetic-task suite or an external scorer, stored in the run
  * database (a stored answer is printed without recomputing). */
-#include <errno.h>
+#include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,100 +9,42 @@
 
 #include <jansson.h>
 
+#include "cli/clidb.h"
 #include "cli/commands.h"
 #include "cluster/cluster_cli.h"
 #include "evaluator/capability/score.h"
 #include "util/cliopt.h"
+#include "util/opt.h"
 #include "util/progress.h"
 
-static void score_usage(FILE *f)
-{
-    fprintf(f,
-        "usage: starhil score GENOME [--scorer NAME] [--json] [--threads N] [--seed S]\n"
-        "                     [--tasks a,b] [--scale F] [--layers N] [--head-dim N]\n"
-        "                     [--corpus PATH] [--tokens N | --flops F] [--rung R] [--rungs N]\n"
-        "                     [--state-dir DIR | --no-state] [--size-factor X] [--force] [--quiet]\n"
-        "                     [--timeout S] [--retries N] [--token-env NAME] [--insecure]\n"
-        "                     [--executor local|slurm ...]\n"
-        "       starhil score --in-job SPEC.json --result RESULT.json   (inside a batch job)\n\n"
-        "Capability score of GENOME (a preset name, a genome file, or canonical text).\n"
-        "The answer is stored in the run database (--db) keyed by genome, scorer,\n"
-        "scorer version and parameters (scale, tasks, budget, corpus, rung, seed);\n"
-        "asking again prints the stored answer.\n\n"
-        "scorers (--scorer):\n"
-        "  builtin            (default) trains a proxy of the genome (every width times\n"
-        "                     --scale, the layer pattern kept) and reports, per task,\n"
-        "                     held-out bits/byte (lm: byte-level language modelling on\n"
-        "                     real English text, score 1 - bits/8) or test accuracy\n"
-        "                     (MAD-style synthetic tasks); aggregate = mean task score.\n"
-        "                     tasks: %s (default: lm)\n"
-        "  cmd:PROGRAM ARGS   runs PROGRAM (no shell) with the genome JSON on stdin\n"
-        "                     (plus \"proxy_scale\" and \"rung\"); it prints a JSON object\n"
-        "                     of numeric scores (optional \"aggregate\", else the mean)\n"
-        "  http(s)://URL      POSTs the same JSON, reads the same JSON object back\n\n"
-        "options:\n"
-        "  --json             print the stored record as JSON\n"
-        "  --threads N        training threads (default: online CPUs, max 8; scores do\n"
-        "                     not depend on it)\n"
-        "  --seed S           task data and model initialisation seed (default 1)\n"
-        "  --tasks a,b        built-in tasks to run (default: lm)\n"
-        "  --scale F          proxy width factor (default 1/32 = 0.03125; LFM2-350M's\n"
-        "                     hidden 1024 -> 32); head dim stays --head-dim\n"
-        "  --layers N         proxy depth cap (default 32; deeper genomes are squeezed)\n"
-        "  --head-dim N       proxy head dim (default 32)\n"
-        "  --corpus PATH      lm text: a file or a directory of text files (default\n"
-        "                     /usr/share/games/fortunes, Debian package fortunes);\n"
-        "                     the last 10%% is held out\n"
-        "  --tokens N         lm training tokens at the top rung (default 327680; equal\n"
-        "                     for every genome)\n"
-        "  --flops F          lm: equal training FLOPs instead of equal tokens\n"
-        "  --rungs N          fidelity rungs (default 3): rung r trains 3^(r-N+1) of the\n"
-        "                     budget (1/9, 1/3, 1)\n"
-        "  --rung R           rung to score, 0..N-1 (default: the top rung)\n"
-        "  --state-dir DIR    where training states are kept so that a higher rung\n"
-        "                     continues a lower one (default $XDG_CACHE_HOME/starhil/\n"
-        "                     cap-state or ~/.cache/starhil/cap-state)\n"
-        "  --no-state         keep no training states (every rung trains from scratch)\n"
-        "  --size-factor X    scale synthetic train-set sizes (default 1)\n"
-        "  --force            recompute even if a stored score exists\n"
-        "  --quiet            no progress lines on stderr\n"
-        "  --timeout S        external scorer timeout per attempt (default 600)\n"
-        "  --retries N        http: retries on connection errors and 5xx (default 2)\n"
-        "  --token-env NAME   http: send 'Authorization: Bearer $NAME' (never stored)\n"
-        "  --insecure         http: do not verify TLS certificates\n\n"
-        "%s\n"
-        "  --in-job SPEC --result RESULT\n"
-        "                     what a batch job runs: score the spec file's genome and\n"
-        "                     write RESULT (exit 0 ok, 3 the scorer rejects the genome\n"
-        "                     or settings: not retried, else 1)\n",
-        sh_score_builtin_tasks(), sh_exec_usage());
-}
+#define SCORE_MORE_USAGE "       starhil score --in-job SPEC.json --result RESULT.json   (inside a batch job)\n"
+
+/* The description: the scorers; "%s" is the list of built-in tasks. */
+static const char SCORE_ABOUT[] =
+    "Capability score of GENOME (a preset name, a genome file, or canonical text).\n"
+    "The answer is stored in the run database (--db) keyed by genome, scorer,\n"
+    "scorer version and parameters (scale, tasks, budget, corpus, rung, seed);\n"
+    "asking again prints the stored answer.\n\n"
+    "scorers (--scorer):\n"
+    "  builtin            (default) trains a proxy of the genome (every width times\n"
+    "                     --scale, the layer pattern kept) and reports, per task,\n"
+    "                     held-out bits/byte (lm: byte-level language modelling on\n"
+    "                     real English text, score 1 - bits/8) or test accuracy\n"
+    "                     (MAD-style synthetic tasks); aggregate = mean task score.\n"
+    "                     tasks: %s (default: lm)\n"
+    "  cmd:PROGRAM ARGS   runs PROGRAM (no shell) with the genome JSON on stdin\n"
+    "                     (plus \"proxy_scale\" and \"rung\"); it prints a JSON object\n"
+    "                     of numeric scores (optional \"aggregate\", else the mean)\n"
+    "  http(s)://URL      POSTs the same JSON, reads the same JSON object back\n\n"
+    "--in-job SPEC --result RESULT is what a batch job runs: score the spec file's\n"
+    "genome and write RESULT (exit 0 ok, 3 the scorer rejects the genome or settings:\n"
+    "not retried, else 1).\n";
 
 static void cli_progress(void *ctx, const char *line)
 {
     sh_progress *p = ctx;
     if (strstr(line, "bits/byte") || strstr(line, "accuracy")) sh_progress_event(p, "score %s", line);
     else sh_progress_update(p, "score %s", line);
-}
-
-static int parse_long(const char *s, long lo, long hi, long *out)
-{
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < lo || v > hi) return -1;
-    *out = v;
-    return 0;
-}
-
-static int parse_double(const char *s, double lo, double hi, double *out)
-{
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (errno || end == s || *end || !(v >= lo && v <= hi)) return -1;
-    *out = v;
-    return 0;
 }
 
 static void print_record(const sh_score_rec *r, int cached, int as_json)
@@ -142,60 +84,97 @@ int sh_cmd_score(int argc, char **argv)
     sh_score_opts_default(&o);
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     o.threads = ncpu < 1 ? 1 : (ncpu > 8 ? 8 : (int)ncpu);
-    const char *genome_arg = NULL, *scorer = "builtin";
-    int as_json = 0, quiet = 0, no_state = 0;
+    const char *genome_arg = NULL, *scorer = "builtin", *state_arg = NULL, *width = NULL, *in_job = NULL,
+               *result = NULL;
+    bool as_json = false, quiet = false, no_state = false;
+    int seed = (int)o.seed;
     char state_dir[4096] = "";
     sh_exec_opts ex;
     sh_exec_opts_default(&ex);
-    for (int i = 1; i < argc; i++)
-        if (!strcmp(argv[i], "--in-job")) return sh_cluster_in_job_cli(argc, argv);
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-        long n;
-        double d;
-        sh_err xerr = {{0}};
-        int xr = sh_exec_parse_arg(&ex, a, v, &xerr);
-        if (xr < 0) { fprintf(stderr, "starhil score: %s\n", xerr.msg); return 2; }
-        if (xr > 0) { i++; continue; }
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) { score_usage(stdout); return 0; }
-        else if (!strcmp(a, "--json")) as_json = 1;
-        else if (!strcmp(a, "--force")) o.force = true;
-        else if (!strcmp(a, "--insecure")) o.insecure = true;
-        else if (!strcmp(a, "--quiet")) quiet = 1;
-        else if (!strcmp(a, "--no-state")) no_state = 1;
-        else if (!strcmp(a, "--width")) {
-            fprintf(stderr, "starhil score: --width was replaced by --scale (proxy width = hidden x scale)\n");
-            return 2;
-        }
-        else if (a[0] == '-' && a[1] == '-' && !v) {
-            fprintf(stderr, "starhil score: %s needs a value (or is unknown; see --help)\n", a);
-            return 2;
-        }
-        else if (!strcmp(a, "--scorer")) { scorer = v; i++; }
-        else if (!strcmp(a, "--tasks")) { o.tasks = v; i++; }
-        else if (!strcmp(a, "--token-env")) { o.token_env = v; i++; }
-        else if (!strcmp(a, "--threads") && !parse_long(v, 1, 64, &n)) { o.threads = (int)n; i++; }
-        else if (!strcmp(a, "--seed") && !parse_long(v, 0, 2147483647L, &n)) { o.seed = (uint64_t)n; i++; }
-        else if (!strcmp(a, "--layers") && !parse_long(v, 1, 32, &n)) { o.max_layers = (int)n; i++; }
-        else if (!strcmp(a, "--head-dim") && !parse_long(v, 2, 256, &n) && n % 2 == 0) { o.head_dim = (int)n; i++; }
-        else if (!strcmp(a, "--scale") && !parse_double(v, 1e-4, 1, &d)) { o.scale = d; i++; }
-        else if (!strcmp(a, "--corpus")) { o.corpus = v; i++; }
-        else if (!strcmp(a, "--state-dir")) { snprintf(state_dir, sizeof state_dir, "%s", v); i++; }
-        else if (!strcmp(a, "--tokens") && !parse_long(v, 1, 1000000000L, &n)) { o.tokens = n; i++; }
-        else if (!strcmp(a, "--flops") && !parse_double(v, 1, 1e18, &d)) { o.flops = d; i++; }
-        else if (!strcmp(a, "--rungs") && !parse_long(v, 1, 8, &n)) { o.rungs = (int)n; i++; }
-        else if (!strcmp(a, "--rung") && !parse_long(v, 0, 7, &n)) { o.rung = (int)n; i++; }
-        else if (!strcmp(a, "--retries") && !parse_long(v, 0, 20, &n)) { o.retries = (int)n; i++; }
-        else if (!strcmp(a, "--size-factor") && !parse_double(v, 0.001, 100, &d)) { o.size_factor = d; i++; }
-        else if (!strcmp(a, "--timeout") && !parse_double(v, 0.001, 86400, &d)) { o.timeout_s = d; i++; }
-        else if (a[0] == '-') {
-            fprintf(stderr, "starhil score: bad option or value: %s %s (see --help)\n", a, v ? v : "");
-            return 2;
-        } else if (!genome_arg) genome_arg = a;
-        else { fprintf(stderr, "starhil score: unexpected argument '%s'\n", a); return 2; }
+    sh_exec_cli exc;
+    memset(&exc, 0, sizeof exc);
+    sh_opt t[40];
+    const sh_opt own[] = {
+        {"--scorer", NULL, SH_OPT_STR, &scorer, "NAME", "builtin (default), cmd:PROGRAM ARGS or an http(s) URL", 0, 0,
+         NULL},
+        {"--json", NULL, SH_OPT_FLAG, &as_json, NULL, "print the stored record as JSON", 0, 0, NULL},
+        {"--threads", NULL, SH_OPT_INT, &o.threads, "N",
+         "training threads (default: online CPUs, max 8; scores do\nnot depend on it)", 1, 64, NULL},
+        {"--seed", NULL, SH_OPT_INT, &seed, "S", "task data and model initialisation seed (default 1)", 0, 2147483647,
+         NULL},
+        {"--tasks", NULL, SH_OPT_STR, &o.tasks, "a,b", "built-in tasks to run (default: lm)", 0, 0, NULL},
+        {"--scale", NULL, SH_OPT_DOUBLE, &o.scale, "F",
+         "proxy width factor (default 1/32 = 0.03125; LFM2-350M's\nhidden 1024 -> 32); head dim stays --head-dim", 1e-4,
+         1, NULL},
+        {"--layers", NULL, SH_OPT_INT, &o.max_layers, "N", "proxy depth cap (default 32; deeper genomes are squeezed)",
+         1, 32, NULL},
+        {"--head-dim", NULL, SH_OPT_INT, &o.head_dim, "N", "proxy head dim, even (default 32)", 2, 256, NULL},
+        {"--corpus", NULL, SH_OPT_STR, &o.corpus, "PATH",
+         "lm text: a file or a directory of text files (default\n/usr/share/games/fortunes, Debian package fortunes);\n"
+         "the last 10% is held out", 0, 0, NULL},
+        {"--tokens", NULL, SH_OPT_LONG, &o.tokens, "N",
+         "lm training tokens at the top rung (default 327680; equal\nfor every genome)", 1, 1000000000, NULL},
+        {"--flops", NULL, SH_OPT_DOUBLE, &o.flops, "F", "lm: equal training FLOPs instead of equal tokens", 1, 1e18,
+         NULL},
+        {"--rungs", NULL, SH_OPT_INT, &o.rungs, "N",
+         "fidelity rungs (default 3): rung r trains 3^(r-N+1) of the\nbudget (1/9, 1/3, 1)", 1, 8, NULL},
+        {"--rung", NULL, SH_OPT_INT, &o.rung, "R", "rung to score, 0..N-1 (default: the top rung)", 0, 7, NULL},
+        {"--state-dir", NULL, SH_OPT_STR, &state_arg, "DIR",
+         "where training states are kept so that a higher rung\ncontinues a lower one (default $XDG_CACHE_HOME/starhil/\n"
+         "cap-state or ~/.cache/starhil/cap-state)", 0, 0, NULL},
+        {"--no-state", NULL, SH_OPT_FLAG, &no_state, NULL, "keep no training states (every rung trains from scratch)", 0,
+         0, NULL},
+        {"--size-factor", NULL, SH_OPT_DOUBLE, &o.size_factor, "X", "scale synthetic train-set sizes (default 1)", 0.001,
+         100, NULL},
+        {"--force", NULL, SH_OPT_FLAG, &o.force, NULL, "recompute even if a stored score exists", 0, 0, NULL},
+        {"--quiet", "-q", SH_OPT_FLAG, &quiet, NULL, "no progress lines on stderr", 0, 0, NULL},
+        {"--timeout", NULL, SH_OPT_DOUBLE, &o.timeout_s, "S", "external scorer timeout per attempt (default 600)", 0.001,
+         86400, NULL},
+        {"--retries", NULL, SH_OPT_INT, &o.retries, "N", "http: retries on connection errors and 5xx (default 2)", 0, 20,
+         NULL},
+        {"--token-env", NULL, SH_OPT_STR, &o.token_env, "NAME",
+         "http: send 'Authorization: Bearer $NAME' (never stored)", 0, 0, NULL},
+        {"--insecure", NULL, SH_OPT_FLAG, &o.insecure, NULL, "http: do not verify TLS certificates", 0, 0, NULL},
+        {"--in-job", NULL, SH_OPT_STR, &in_job, "SPEC", "batch job mode: score the spec file's genome (see above)", 0, 0,
+         NULL},
+        {"--result", NULL, SH_OPT_STR, &result, "RESULT", "batch job mode: where the result is written", 0, 0, NULL},
+        /* replaced by --scale: named in the error so old scripts learn the new option */
+        {"--width", NULL, SH_OPT_STR, &width, "N", NULL, 0, 0, NULL},
+    };
+    int n_own = (int)(sizeof own / sizeof own[0]);
+    assert(n_own + SH_EXEC_CLI_N_OPTS <= (int)(sizeof t / sizeof t[0]));
+    memcpy(t, own, sizeof own);
+    sh_exec_cli_table(&exc, t + n_own);
+    char about[sizeof SCORE_ABOUT + 256];
+    snprintf(about, sizeof about, SCORE_ABOUT, sh_score_builtin_tasks());
+    sh_cmd_spec spec = {"score", "GENOME", SCORE_MORE_USAGE, about, t, n_own + SH_EXEC_CLI_N_OPTS, 0, 1};
+    const char *pos[1];
+    int n_pos, prc = sh_opt_parse(&spec, argc, argv, pos, &n_pos);
+    if (prc) return prc == 1 ? 0 : 2;
+    if (width) {
+        fprintf(stderr, "starhil score: --width was replaced by --scale (proxy width = hidden x scale)\n");
+        return 2;
     }
-    if (!genome_arg) { score_usage(stderr); return 2; }
+    if (in_job || result) {
+        if (!in_job || !result || n_pos) {
+            fprintf(stderr, "starhil score: --in-job needs --result and no GENOME (usage: starhil score --in-job "
+                            "SPEC.json --result RESULT.json)\n");
+            return 2;
+        }
+        return sh_cluster_in_job_cli(in_job, result);
+    }
+    if (n_pos < 1) {
+        fprintf(stderr, "starhil score: missing GENOME (usage: starhil score GENOME; see starhil score --help)\n");
+        return 2;
+    }
+    genome_arg = pos[0];
+    if (o.head_dim % 2) {
+        fprintf(stderr, "starhil score: --head-dim: expected an even number, got %d\n", o.head_dim);
+        return 2;
+    }
+    o.seed = (uint64_t)seed;
+    if (sh_exec_cli_apply(&exc, "score", &ex)) return 2;
+    if (state_arg) snprintf(state_dir, sizeof state_dir, "%s", state_arg);
     sh_err err = {{0}};
     sh_genome g;
     if (sh_genome_resolve(genome_arg, &g, &err)) { fprintf(stderr, "starhil score: %s\n", err.msg); return 1; }
@@ -217,7 +196,7 @@ int sh_cmd_score(int argc, char **argv)
     o.progress = cli_progress;
     o.progress_ctx = &prog;
     sh_db *db;
-    if (sh_db_open(sh_cli_db_path(), SH_DB_CREATE, &db, &err)) { fprintf(stderr, "starhil score: %s\n", err.msg); return 1; }
+    if (sh_cli_open_db("score", SH_DB_CREATE, &db)) return 1;
     /* cached? (find before compute so we can say so) */
     int cached = 0;
     if (!o.force) {
