@@ -994,7 +994,7 @@ static int hv_expected(const hv_cand *c, int n, int r, int *out)
  * 1, continuing its saved training state, the best third of those to rung 2;
  * the others are not trained further (no stored score at a higher rung); each
  * result carries its rung and ladder, and the stored scores' rung keys match;
- * the training states of candidates that stopped below the top rung are gone
+ * only top-rung candidates reach the front; the training states of candidates that stopped below the top rung are gone
  * at the end (another file in the state directory is left alone). */
 static void test_score_halving(void **state)
 {
@@ -1106,6 +1106,18 @@ static void test_score_halving(void **state)
         for (int k = 0; k < nw; k++)
             assert_true(c[want[k]].rung >= r);
     }
+    /* fronts compare like with like: only top-rung candidates are on it */
+    sh_gen_row *rows;
+    int n_rows, on_front = 0;
+    assert_int_equal(sh_db_list_generation(h, run, -1, true, &rows, &n_rows, &err), 0);
+    for (int k = 0; k < n_rows; k++)
+        for (int i = 0; i < nc; i++)
+            if (rows[k].genome == c[i].genome) {
+                assert_int_equal(c[i].rung, 2);
+                on_front++;
+            }
+    assert_true(on_front >= 1 && on_front == n_rows);
+    sh_gen_rows_free(rows, n_rows);
     sh_eval_recs_free(e, n);
     sh_db_close(h);
     /* every state of this run is gone (top rung: by the scorer; the others: by
