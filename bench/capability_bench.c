@@ -8,9 +8,17 @@
  *  3. rung correlation: 12 genomes of the default search space at the search's
  *     scorer settings, each scored at rung 0 (1/9), 1 (1/3) and 2 (all of the
  *     budget; every rung continues the lower one's state), Spearman of each
- *     rung against the top one.
- * Options: --threads N  --part 1,2,3  --genomes a,b  --scale F  --tokens N
- *          --rank-scale F  --rank-tokens N */
+ *     rung against the top one;
+ *  4. seed-to-seed spread: 5 genomes of the default search space (hidden
+ *     128..512) at the search's scorer settings, --seeds seeds each: mean,
+ *     standard deviation and range of bits/byte per genome, next to the
+ *     differences between neighbouring sizes;
+ *  5. pattern at equal parameters: LFM2-350M against the same genome with
+ *     every layer GQA (the FFN widened to equal the parameter count as
+ *     closely as integer widths allow) and against all-conv, at the default
+ *     scale and budget, --seeds seeds each.
+ * Options: --threads N  --part 1,2,3,4,5  --genomes a,b  --scale F  --tokens N
+ *          --rank-scale F  --rank-tokens N  --seeds N */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,6 +39,15 @@ static double now_s(void)
     return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
+/* CPU seconds of this process, all threads: on a shared machine a rate per
+ * CPU second is what time-slicing by other processes does not dilute. */
+static double cpu_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
 /* Spearman rank correlation (no ties expected; ties get their order). */
 static double spearman(const double *a, const double *b, int n)
 {
@@ -47,6 +64,8 @@ static double spearman(const double *a, const double *b, int n)
     return 1 - 6 * d2 / ((double)n * ((double)n * n - 1));
 }
 
+static double last_cpu;   /* CPU seconds of the last score_one */
+
 static int score_one(sh_db *db, const char *genome, const sh_score_opts *o, double *bpb, double *sec,
                      long *params, double *flops)
 {
@@ -54,9 +73,10 @@ static int score_one(sh_db *db, const char *genome, const sh_score_opts *o, doub
     sh_genome g;
     if (sh_genome_resolve(genome, &g, &err)) { fprintf(stderr, "bench_capability: %s\n", err.msg); return -1; }
     sh_score_rec r;
-    double t0 = now_s();
+    double t0 = now_s(), c0 = cpu_s();
     if (sh_score_genome(db, &g, "builtin", o, &r, &err)) { fprintf(stderr, "bench_capability: %s\n", err.msg); return -1; }
     *sec = now_s() - t0;
+    last_cpu = cpu_s() - c0;
     json_t *j = json_loads(r.scores_json, 0, NULL);
     *bpb = json_number_value(json_object_get(j, "lm_bpb"));
     json_decref(j);
@@ -86,6 +106,7 @@ int main(int argc, char **argv)
     const char *parts = "1,2,3", *genomes = "lfm2-350m,lfm2-700m,lfm2-1.2b,lfm2-2.6b";
     double scale = 0, rank_scale = 0.125;
     long tokens = 0, rank_tokens = 32768;
+    int seeds = 3;
     for (int i = 1; i + 1 < argc; i += 2) {
         if (!strcmp(argv[i], "--threads")) threads = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--part")) parts = argv[i + 1];
@@ -94,9 +115,12 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "--tokens")) tokens = atol(argv[i + 1]);
         else if (!strcmp(argv[i], "--rank-scale")) rank_scale = atof(argv[i + 1]);
         else if (!strcmp(argv[i], "--rank-tokens")) rank_tokens = atol(argv[i + 1]);
+        else if (!strcmp(argv[i], "--seeds")) seeds = atoi(argv[i + 1]);
         else { fprintf(stderr, "bench_capability: unknown option %s\n", argv[i]); return 2; }
     }
     if (threads < 1) threads = 1;
+    if (seeds < 1) seeds = 1;
+    if (seeds > 16) seeds = 16;
     setvbuf(stdout, NULL, _IOLBF, 0);
     char dir[] = "/tmp/shcapbenchXXXXXX", path[128], sdir[128];
     if (!mkdtemp(dir)) { perror("mkdtemp"); return 1; }
@@ -109,13 +133,17 @@ int main(int argc, char **argv)
     char load[64] = "?";
     if (la) { if (!fgets(load, sizeof load, la)) load[0] = 0; fclose(la); load[strcspn(load, " ")] = 0; }
     printf("== capability bench: %d threads, %s build, load average %s\n", threads, cap_simd_name(), load);
-    double mm = 0;
+    double mm = 0, mm_cpu = 0;
     int mm_n = 0;
     for (int n = 128; n <= 512; n *= 2) {
-        double r = cap_measure_matmul_gflops(n, threads);
+        double c0 = cpu_s();
+        double r = cap_measure_matmul_gflops(n, threads);   /* best of 3 repetitions, wall clock */
+        double rcpu = 3 * 2.0 * n * n * (double)n / (cpu_s() - c0) / 1e9;
         if (r > mm) { mm = r; mm_n = n; }
+        if (rcpu > mm_cpu) mm_cpu = rcpu;
     }
-    printf("f32 matmul %dx%d (best of 128/256/512, trainer kernel, %d threads): %.2f GFLOP/s\n", mm_n, mm_n, threads, mm);
+    printf("f32 matmul %dx%d (best of 128/256/512, trainer kernel, %d threads): %.2f GFLOP/s; per CPU second: %.2f "
+           "GFLOP/s\n", mm_n, mm_n, threads, mm, mm_cpu);
     int rc = 0;
     if (strchr(parts, '2')) {
         sh_score_opts o;
@@ -127,7 +155,8 @@ int main(int argc, char **argv)
         o.force = true;
         printf("\n-- score, task lm, scale %g, %ld tokens each\n", scale > 0 ? scale : SH_SCORE_DEFAULT_SCALE,
                tokens > 0 ? tokens : 327680L);
-        printf("| genome | proxy params | bits/byte | seconds | GFLOP/s | of matmul |\n|---|---|---|---|---|---|\n");
+        printf("| genome | proxy params | bits/byte | seconds | GFLOP/s | of matmul | CPU s | GFLOP per CPU s | of matmul "
+               "per CPU s |\n|---|---|---|---|---|---|---|---|---|\n");
         char list[512];
         snprintf(list, sizeof list, "%s", genomes);
         double bpb[16], sec[16], size[16], lp[16], ls[16];
@@ -139,8 +168,9 @@ int main(int argc, char **argv)
             size[n] = (double)params;
             lp[n] = log((double)params);
             ls[n] = log(sec[n]);
-            printf("| %s | %ld | %.4f | %.1f | %.2f | %.0f%% |\n", tok, params, bpb[n], sec[n], fl / sec[n] / 1e9,
-                   100 * fl / sec[n] / 1e9 / mm);
+            printf("| %s | %ld | %.4f | %.1f | %.2f | %.0f%% | %.1f | %.2f | %.0f%% |\n", tok, params, bpb[n], sec[n],
+                   fl / sec[n] / 1e9, 100 * fl / sec[n] / 1e9 / mm, last_cpu, fl / last_cpu / 1e9,
+                   100 * fl / last_cpu / 1e9 / mm_cpu);
             n++;
         }
         if (n >= 2) {
@@ -198,6 +228,98 @@ int main(int argc, char **argv)
             printf("Spearman vs the top rung: rung 0 (1/9 budget) %.3f, rung 1 (1/3) %.3f; wall seconds per rung "
                    "(continued): %.1f / %.1f / %.1f\n", spearman(b[0], b[2], 12), spearman(b[1], b[2], 12), tot[0], tot[1],
                    tot[2]);
+    }
+    if (!rc && strchr(parts, '4')) {
+        /* the search's settings; 8 layers, attention every 3rd, FFN 3 x hidden */
+        static const int dims[5] = {128, 192, 256, 320, 512};
+        sh_score_opts o;
+        sh_score_opts_default(&o);
+        o.threads = threads;
+        o.tasks = "lm";
+        o.scale = rank_scale;
+        o.tokens = rank_tokens;
+        o.force = true;
+        printf("\n-- seed spread: scale %g, %ld tokens, top rung, seeds 1..%d, 8 layers (attention every 3rd)\n",
+               rank_scale, rank_tokens, seeds);
+        printf("| hidden | proxy params | bits/byte per seed | mean | sd | range |\n|---|---|---|---|---|---|\n");
+        double mean[5], sd[5], maxsd = 0, maxrange = 0;
+        for (int i = 0; i < 5 && !rc; i++) {
+            int d = dims[i], F = (d * 3 / 128) * 128;
+            char gen[512];
+            int k = snprintf(gen, sizeof gen, "d=%d v=4096 hd=32 theta=1000000 eps=1e-05 ctx=2048 tie=1 |", d);
+            for (int l = 0; l < 8; l++) {
+                if (l % 3 == 2) k += snprintf(gen + k, sizeof gen - (size_t)k, " gqa(%d,%d,qk)/swiglu(%d)", d / 32, d / 64, F);
+                else k += snprintf(gen + k, sizeof gen - (size_t)k, " conv(3)/swiglu(%d)", F);
+            }
+            double b[16], lo = INFINITY, hi = -INFINITY, sum = 0, ss = 0;
+            long params = 0;
+            char per[256] = "";
+            for (int sd_i = 0; sd_i < seeds && !rc; sd_i++) {
+                double sec, fl;
+                o.seed = (uint64_t)sd_i + 1;
+                if (score_one(db, gen, &o, &b[sd_i], &sec, &params, &fl)) { rc = 1; break; }
+                sum += b[sd_i];
+                lo = fmin(lo, b[sd_i]);
+                hi = fmax(hi, b[sd_i]);
+                size_t len = strlen(per);
+                snprintf(per + len, sizeof per - len, "%s%.4f", sd_i ? ", " : "", b[sd_i]);
+            }
+            if (rc) break;
+            mean[i] = sum / seeds;
+            for (int sd_i = 0; sd_i < seeds; sd_i++) ss += (b[sd_i] - mean[i]) * (b[sd_i] - mean[i]);
+            sd[i] = seeds > 1 ? sqrt(ss / (seeds - 1)) : 0;
+            maxsd = fmax(maxsd, sd[i]);
+            maxrange = fmax(maxrange, hi - lo);
+            printf("| %d | %ld | %s | %.4f | %.4f | %.4f |\n", d, params, per, mean[i], sd[i], hi - lo);
+        }
+        if (!rc) {
+            printf("largest seed sd %.4f, largest range %.4f bits/byte; differences of the means between neighbouring sizes:",
+                   maxsd, maxrange);
+            for (int i = 1; i < 5; i++) printf(" %d->%d %.4f", dims[i - 1], dims[i], mean[i - 1] - mean[i]);
+            printf("\n");
+        }
+    }
+    if (!rc && strchr(parts, '5')) {
+        /* LFM2-350M's pattern against all-GQA with the same attention layer and
+         * the FFN widened (15 x 4822 + 1 x 4821: 256 parameters more, the closest
+         * FFN widths get) and against all-conv (same FFN: fewer parameters) */
+        const char *G = "d=1024 v=65536 hd=64 theta=1e+06 eps=1e-05 ctx=128000 tie=1 |";
+        char gen[3][2048], label[3][64];
+        snprintf(gen[0], sizeof gen[0], "lfm2-350m");
+        snprintf(label[0], sizeof label[0], "LFM2-350M (10 conv + 6 GQA)");
+        snprintf(gen[1], sizeof gen[1], "%s gqa(16,8,qk)/swiglu(4822)*15 gqa(16,8,qk)/swiglu(4821)", G);
+        snprintf(label[1], sizeof label[1], "all GQA(16,8), FFN 4822");
+        snprintf(gen[2], sizeof gen[2], "%s conv(3)/swiglu(4608)*16", G);
+        snprintf(label[2], sizeof label[2], "all conv(3), FFN 4608");
+        sh_score_opts o;
+        sh_score_opts_default(&o);
+        o.threads = threads;
+        o.tasks = "lm";
+        o.scale = scale;
+        o.tokens = tokens;
+        o.force = true;
+        printf("\n-- pattern at (near) equal parameters: task lm, scale %g, %ld tokens, seeds 1..%d\n",
+               scale > 0 ? scale : SH_SCORE_DEFAULT_SCALE, tokens > 0 ? tokens : 327680L, seeds);
+        printf("| genome | params | proxy params | bits/byte per seed | mean |\n|---|---|---|---|---|\n");
+        for (int i = 0; i < 3 && !rc; i++) {
+            sh_genome g;
+            if (sh_genome_resolve(gen[i], &g, &err)) { fprintf(stderr, "bench_capability: %s\n", err.msg); rc = 1; break; }
+            sh_param_count pc;
+            sh_genome_params(&g, &pc);
+            double sum = 0;
+            long params = 0;
+            char per[256] = "";
+            for (int sd_i = 0; sd_i < seeds && !rc; sd_i++) {
+                double b, sec, fl;
+                o.seed = (uint64_t)sd_i + 1;
+                if (score_one(db, gen[i], &o, &b, &sec, &params, &fl)) { rc = 1; break; }
+                sum += b;
+                size_t len = strlen(per);
+                snprintf(per + len, sizeof per - len, "%s%.4f", sd_i ? ", " : "", b);
+            }
+            if (!rc)
+                printf("| %s | %llu | %ld | %s | %.4f |\n", label[i], (unsigned long long)pc.total, params, per, sum / seeds);
+        }
     }
     sh_db_close(db);
     const char *suffix[] = {"", "-wal", "-shm"};

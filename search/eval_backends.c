@@ -135,8 +135,36 @@ int sh_search_backend_score(sh_db *db, const sh_genome *g, const sh_search_score
     sh_score_rec_free(&rec);
     return rc;
 }
+
+int sh_search_backend_state_step(const sh_genome *g, const sh_search_score *sc, int rung, int *step, sh_err *err)
+{
+    sh_score_opts o;
+    search_score_opts(sc, &o);
+    o.rung = rung;
+    return sh_score_state_step(g, sc->spec, &o, step, err);
+}
+
+int sh_search_backend_drop_state(const sh_genome *g, const sh_search_score *sc, sh_err *err)
+{
+    sh_score_opts o;
+    search_score_opts(sc, &o);
+    return sh_score_drop_state(g, sc->spec, &o, err);
+}
 #else
 int sh_search_backend_has_scorer(void) { return 0; }
+
+int sh_search_backend_state_step(const sh_genome *g, const sh_search_score *sc, int rung, int *step, sh_err *err)
+{
+    (void)g; (void)sc; (void)rung; (void)err;
+    *step = 0;
+    return 0;
+}
+
+int sh_search_backend_drop_state(const sh_genome *g, const sh_search_score *sc, sh_err *err)
+{
+    (void)g; (void)sc; (void)err;
+    return 0;
+}
 
 int sh_search_backend_cluster_open(sh_db *db, const sh_search_score *sc, int64_t run_id, void **out, sh_err *err)
 {

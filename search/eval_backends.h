@@ -23,6 +23,12 @@ int sh_search_backend_measure(sh_db *db, const char *device, const sh_genome *g,
 int sh_search_backend_score(sh_db *db, const sh_genome *g, const sh_search_score *sc, int rung, double *aggregate,
                             sh_err *err);
 
+/* Successive halving's training states (sc->state_dir): the step rung would
+ * continue g's proxy from (0 = from scratch), and removing g's states once it
+ * can no longer be promoted (returns the files removed, or -1). */
+int sh_search_backend_state_step(const sh_genome *g, const sh_search_score *sc, int rung, int *step, sh_err *err);
+int sh_search_backend_drop_state(const sh_genome *g, const sh_search_score *sc, sh_err *err);
+
 /* Scoring through a cluster executor (sc->exec.kind == SH_EXEC_SLURM):
  * open once per run (db used by the calling thread only), add candidates,
  * step until none is open; fn gets each final outcome.  Returns like

@@ -114,12 +114,26 @@ static bool uses_cluster(const sh_search_eval *e)
     return e->score.spec[0] && needs_capability(e) && e->score.exec.kind != SH_EXEC_LOCAL;
 }
 
+/* Successive halving scores the batch (either evaluator; local scoring). */
+static bool halving_active(const sh_search_eval *e)
+{
+    return e->score.halving && e->score.spec[0] && needs_capability(e) && !uses_cluster(e);
+}
+
 int sh_search_eval_init(sh_search_eval *e, sh_err *err)
 {
     if (needs_capability(e) && !e->score.spec[0])
         return sh_err_set(err, "objectives: capability needs a scorer (--scorer builtin|cmd:...|URL)");
     if (e->mode == SH_EVAL_DEVICE && e->n_devices < 1)
         return sh_err_set(err, "search: no device to measure on");
+    if (e->score.halving && !needs_capability(e))
+        return sh_err_set(err, "--score-halving: the objectives have no capability to promote on (add capability to --objectives)");
+    if (e->score.halving && uses_cluster(e))
+        return sh_err_set(err, "--score-halving: not supported with a cluster executor (--executor %s): promotions "
+                               "need the rung below's scores and training states on this machine",
+                          e->score.exec.kind == SH_EXEC_SLURM ? "slurm" : "?");
+    if (e->score.halving && e->score.rung > 0)
+        return sh_err_set(err, "--score-halving and --score-rung: halving chooses each candidate's rung; give one of them");
     for (int i = 0; i < e->n_obj; i++) {
         if (!e->obj[i].device[0])
             continue;
@@ -243,6 +257,7 @@ int sh_search_eval_lookup(sh_search_eval *e, const sh_genome *g, sh_point *out, 
 }
 
 /* ---- one candidate ------------------------------------------------------------------ */
+#define HALVING_RUNGS 3     /* the scorer's default rungs: 1/9, 1/3, 1 of the budget */
 typedef struct cand_job {
     const sh_genome *g;
     int64_t eval_id;
@@ -251,6 +266,8 @@ typedef struct cand_job {
     double measured[8][SH_OBJ_KIND_COUNT];   /* per device */
     double capability;
     int rung;               /* halving: the highest rung scored (-1 = none yet) */
+    double ladder[HALVING_RUNGS];   /* halving: capability at each rung scored */
+    int continued[HALVING_RUNGS];   /* halving: training step each rung continued from (0 = scratch) */
     int remaining;          /* device parts + scoring still to finish */
     bool failed;
     char error[SH_ERR_MAX + 128];
@@ -339,12 +356,17 @@ static int finalize(batch *b, sh_db *db, cand_job *j, sh_err *err)
         p->violation = sh_space_violation(e->space, j->analytic[SH_OBJ_PARAMS],
                                           worst_measured(e, j, SH_OBJ_DECODE_MS),
                                           worst_measured(e, j, SH_OBJ_PEAK_BYTES), j->analytic[SH_OBJ_CACHE_BYTES]);
-        if (e->score.halving && e->mode == SH_EVAL_DEVICE && needs_capability(e)) {
+        if (halving_active(e)) {
             /* only top-rung capabilities compete on the front: a lower rung counts
              * as a violation (rung 1 ahead of rung 0) */
             json_object_set_new(root, "capability_rung", json_integer(j->rung));
-            if (j->rung < 2)
-                p->violation += 2 - j->rung;
+            json_t *lad = json_array();
+            for (int r = 0; r <= j->rung && r < HALVING_RUNGS; r++)
+                json_array_append_new(lad, json_pack("{s:i, s:f, s:i}", "rung", r, "capability", j->ladder[r],
+                                                     "continued_from_step", j->continued[r]));
+            json_object_set_new(root, "capability_ladder", lad);
+            if (j->rung < HALVING_RUNGS - 1)
+                p->violation += HALVING_RUNGS - 1 - j->rung;
         }
         for (int k = 0; k < SH_OBJ_KIND_COUNT; k++)
             if (isfinite(j->analytic[k]))
@@ -425,15 +447,18 @@ static int score_job(batch *b, sh_db *db, cand_job *j)
     return 0;
 }
 
-/* Successive halving over the batch (the scorer worker, device mode): every
- * candidate at rung 0, then rung by rung the best third (at least one) of
- * those scored at the rung below, ranked by non-dominated rank on
- * (capability, params) and then capability, continue to the next rung (the
- * scorer continues their saved training state).  Capabilities of different
- * rungs are never compared: each promotion ranks candidates of one rung. */
+/* Successive halving over the batch (the scorer worker): every candidate at
+ * rung 0, then rung by rung the best third (at least one) of those scored at
+ * the rung below, ranked by non-dominated rank on (capability, params) and
+ * then capability, continue to the next rung (the scorer continues their
+ * saved training state; the step it continues from is recorded).
+ * Capabilities of different rungs are never compared: each promotion ranks
+ * candidates of one rung.  At the end, candidates that stopped below the top
+ * rung can never be promoted (a genome is evaluated once per run), so their
+ * training states are removed. */
 static void halving_scores(batch *b, sh_db *db)
 {
-    for (int r = 0; r < 3 && !is_fatal(b); r++) {
+    for (int r = 0; r < HALVING_RUNGS && !is_fatal(b); r++) {
         int idx[4096], n = 0;
         for (int i = 0; i < b->n && n < 4096; i++) {
             cand_job *j = &b->jobs[i];
@@ -469,13 +494,25 @@ static void halving_scores(batch *b, sh_db *db)
             cand_job *j = &b->jobs[idx[a]];
             sh_err err = {{0}};
             double agg;
-            if (sh_search_backend_score(db, j->g, &b->e->score, r, &agg, &err) < 0) {
+            int from = 0;
+            if (sh_search_backend_state_step(j->g, &b->e->score, r, &from, &err) < 0 ||
+                sh_search_backend_score(db, j->g, &b->e->score, r, &agg, &err) < 0) {
                 job_fail(b, j, "capability", &err);
                 continue;
             }
             j->capability = agg;
             j->rung = r;
+            j->ladder[r] = agg;
+            j->continued[r] = from;
         }
+    }
+    if (is_fatal(b))
+        return;   /* stopped: the states stay, so a resume continues them */
+    for (int i = 0; i < b->n; i++) {
+        cand_job *j = &b->jobs[i];
+        sh_err err = {{0}};
+        if (j->rung < HALVING_RUNGS - 1 && sh_search_backend_drop_state(j->g, &b->e->score, &err) < 0)
+            job_fail(b, j, "capability (removing training states)", &err);
     }
 }
 
@@ -489,6 +526,11 @@ static void analytic_job(batch *b, sh_db *db, cand_job *j)
     if (b->e->delay_ms > 0)
         sleep_ms(b->e->delay_ms);
     if (uses_cluster(b->e)) {   /* the cluster scorer finishes the other part */
+        if (part_done(b, db, j, &err) < 0)
+            set_fatal(b, &err);
+        return;
+    }
+    if (halving_active(b->e)) {   /* the halving worker finishes the other part */
         if (part_done(b, db, j, &err) < 0)
             set_fatal(b, &err);
         return;
@@ -617,7 +659,7 @@ static void *worker_main(void *arg)
                 break;
             analytic_job(b, db, &b->jobs[i]);
         }
-    } else if (w->device == -2 && b->e->score.halving) {
+    } else if (w->device == -2 && halving_active(b->e)) {
         halving_scores(b, db);
         for (int i = 0; i < b->n && !is_fatal(b); i++) {
             sh_err err = {{0}};
@@ -640,6 +682,10 @@ static int run_workers(batch *b, sh_err *err)
         int jobs = e->jobs < b->n ? e->jobs : b->n;
         for (int i = 0; i < jobs; i++, nw++)
             w[nw] = (worker){b, -1, nw, 0};
+        if (halving_active(e)) {
+            w[nw] = (worker){b, -2, nw, 0};
+            nw++;
+        }
     } else {
         for (int d = 0; d < e->n_devices; d++, nw++)
             w[nw] = (worker){b, d, nw, 0};
@@ -677,8 +723,8 @@ int sh_search_evaluate(void *ctx, const void *inds, size_t stride, int n, sh_poi
         return sh_err_set(err, "search: out of memory for %d candidates", n);
     batch b = {.e = e, .jobs = jobs};
     int parts = (e->mode == SH_EVAL_DEVICE ? e->n_devices : 0) + (e->mode == SH_EVAL_DEVICE && needs_capability(e));
-    if (e->mode == SH_EVAL_ANALYTIC && uses_cluster(e))
-        parts = 2;   /* the analytic values and the cluster's score */
+    if (e->mode == SH_EVAL_ANALYTIC && (uses_cluster(e) || halving_active(e)))
+        parts = 2;   /* the analytic values and the cluster's or the halving worker's score */
     e->stopped = false;
     int rc = 0;
     for (int i = 0; i < n && rc == 0; i++) {

@@ -183,6 +183,7 @@ typedef struct cli_state {
     /* string options, copied into o after parsing */
     const char *devices, *scorer, *tasks, *objectives, *name, *wtype, *seed, *algorithm, *evaluator;
     sh_exec_cli exec;             /* executor options (cluster/cluster_cli.h), applied after parsing */
+    const char *state_dir;        /* --score-state-dir */
     int settle_rounds, score_rung;
     bool settle_rounds_given, score_rung_given;
 } cli_state;
@@ -220,9 +221,13 @@ static int search_spec(cli_state *c, sh_opt *t, int cap)
          "score every candidate at fidelity rung R of 3 (0: 1/9 of the\ntokens, 1: 1/3, 2: all; default 2); stored with "
          "the run", 0, 2, &c->score_rung_given},
         {"--score-halving", NULL, SH_OPT_FLAG, &o->score.halving, NULL,
-         "successive halving per generation (device evaluator): all\ncandidates at rung 0 (1/9 of the tokens), the best "
-         "third\n(non-dominated rank on capability and params) continued to\nrung 1, the best third of those to rung 2; "
-         "lower rungs count\nas a constraint violation, so fronts hold top-rung scores", 0, 0, NULL},
+         "successive halving per generation (either evaluator, local\nscoring): all candidates at rung 0 (1/9 of the "
+         "tokens), the\nbest third (non-dominated rank on capability and params)\ncontinued to rung 1 from their saved "
+         "state, the best third\nof those to rung 2; lower rungs count as a constraint\nviolation, so fronts hold top-rung "
+         "scores; the states of\ncandidates not promoted are removed after each generation", 0, 0, NULL},
+        {"--score-state-dir", NULL, SH_OPT_STR, &c->state_dir, "DIR",
+         "halving: where training states are kept between rungs\n(default the cache's cap-state:\n"
+         "$STARHIL_CACHE_DIR/cap-state, ~/.cache/starhil/cap-state)", 0, 0, NULL},
         {"--score-size", NULL, SH_OPT_DOUBLE, &o->score.size_factor, "F",
          "built-in scorer train-set size factor (default 1)", 1e-9, 100, NULL},
         {"--score-threads", NULL, SH_OPT_INT, &o->score.threads, "N", "capability training threads (default 1)", 1, 64,
@@ -301,7 +306,8 @@ static int parse_search_args(int argc, char **argv, cli_state *c)
         copy_opt("--tasks", c->tasks, o->score.tasks, sizeof o->score.tasks) ||
         copy_opt("--objectives", c->objectives, o->objectives, sizeof o->objectives) ||
         copy_opt("--name", c->name, o->name, sizeof o->name) ||
-        copy_opt("--wtype", c->wtype, o->measure.wtype, sizeof o->measure.wtype))
+        copy_opt("--wtype", c->wtype, o->measure.wtype, sizeof o->measure.wtype) ||
+        copy_opt("--score-state-dir", c->state_dir, o->score.state_dir, sizeof o->score.state_dir))
         return 2;
     if (c->seed) {
         char *end;
@@ -345,9 +351,7 @@ static void apply_defaults(cli_state *c)
             o->score.tokens = 32768;
     }
     if (o->score.halving && !o->score.state_dir[0]) {
-        const char *x = getenv("XDG_CACHE_HOME"), *h = getenv("HOME");
-        if (x && *x) snprintf(o->score.state_dir, sizeof o->score.state_dir, "%s/starhil/cap-state", x);
-        else if (h && *h) snprintf(o->score.state_dir, sizeof o->score.state_dir, "%s/.cache/starhil/cap-state", h);
+        snprintf(o->score.state_dir, sizeof o->score.state_dir, "%s/cap-state", sh_cache_dir());
     }
     if (!c->objectives_given) {
         if (o->score.spec[0])

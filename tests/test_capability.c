@@ -1062,7 +1062,10 @@ static void test_lm_reproducible_and_rungs_continue(void **state)
     for (struct dirent *e; (e = readdir(dir));) files += strstr(e->d_name, ".state") != NULL;
     closedir(dir);
     assert_int_equal(files, 1);                      /* rung 0 left its checkpoint */
+    int from0 = -1, from1 = -1, from2 = -1;
     o.rung = 1;
+    assert_int_equal(sh_score_state_step(&g, "builtin", &o, &from1, &err), 0);
+    assert_true(from1 > 0 && from1 < 2);             /* rung 1 would continue rung 0's decay start */
     int lines = 0;
     o.progress = count_progress;
     o.progress_ctx = &lines;
@@ -1076,6 +1079,12 @@ static void test_lm_reproducible_and_rungs_continue(void **state)
     /* the top rung continued from rung 1 equals the scratch top-rung score */
     o.state_dir = sdir;
     o.rung = 2;
+    assert_int_equal(sh_score_state_step(&g, "builtin", &o, &from2, &err), 0);
+    assert_true(from2 > from1 && from2 < 6);         /* rung 1's decay start */
+    o.rung = 0;
+    assert_int_equal(sh_score_state_step(&g, "builtin", &o, &from0, &err), 0);
+    assert_int_equal(from0, 0);                      /* a higher rung's state: rung 0 would start afresh */
+    o.rung = 2;
     assert_int_equal(sh_score_genome(t.db, &g, "builtin", &o, &r2, &err), 0);
     assert_string_equal(r2.scores_json, a.scores_json);
     sh_score_rec_free(&a); sh_score_rec_free(&b); sh_score_rec_free(&r0);
@@ -1086,6 +1095,9 @@ static void test_lm_reproducible_and_rungs_continue(void **state)
     for (struct dirent *e; (e = readdir(dir));) files += strstr(e->d_name, ".state") != NULL;
     closedir(dir);
     assert_int_equal(files, 0);                      /* the top rung removed the checkpoint */
+    assert_int_equal(sh_score_state_step(&g, "builtin", &o, &from2, &err), 0);
+    assert_int_equal(from2, 0);
+    assert_int_equal(sh_score_drop_state(&g, "builtin", &o, &err), 0);   /* nothing left to remove */
     rmdir(sdir);
     unlink(path);
     tmpdb_close(&t);
@@ -1151,5 +1163,6 @@ int main(void)
         cmocka_unit_test(test_https_scorer_verifies),
         cmocka_unit_test(test_hybrid_beats_all_conv_on_recall),
     };
+    if (getenv("SH_TEST_FILTER")) cmocka_set_test_filter(getenv("SH_TEST_FILTER"));   /* e.g. "*rungs*" */
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -18,6 +18,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <dirent.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -943,6 +945,212 @@ static void test_failed_evaluations_recorded(void **state)
     search_rmdir(dir);
 }
 
+/* ---- successive halving -------------------------------------------------------------------------- */
+typedef struct hv_cand {
+    sh_hash genome;
+    double params;
+    int rung;               /* capability_rung of the stored result */
+    double ladder[3];
+    int continued[3];
+    int n_ladder;
+    double stored[3];       /* aggregates of the stored scores, by rung (NAN: none) */
+} hv_cand;
+
+/* Indices of the best third (at least one) of cands scored at rung r - 1, by
+ * non-dominated rank on (capability at rung r - 1, params), then capability:
+ * written independently of search/evaluate.c to check its promotions. */
+static int hv_expected(const hv_cand *c, int n, int r, int *out)
+{
+    int idx[16], m = 0, rank[16];
+    for (int i = 0; i < n; i++)
+        if (c[i].n_ladder >= r)
+            idx[m++] = i;
+    for (int a = 0; a < m; a++) {
+        const hv_cand *x = &c[idx[a]];
+        rank[a] = 0;
+        for (int b = 0; b < m; b++) {
+            const hv_cand *y = &c[idx[b]];
+            double cx = x->ladder[r - 1], cy = y->ladder[r - 1];
+            rank[a] += cy >= cx && y->params <= x->params && (cy > cx || y->params < x->params);
+        }
+    }
+    int keep = (m + 2) / 3, k = 0;
+    bool taken[16] = {false};
+    for (; k < keep; k++) {
+        int best = -1;
+        for (int a = 0; a < m; a++)
+            if (!taken[a] && (best < 0 || rank[a] < rank[best] ||
+                              (rank[a] == rank[best] && c[idx[a]].ladder[r - 1] > c[idx[best]].ladder[r - 1])))
+                best = a;
+        taken[best] = true;
+        out[k] = idx[best];
+    }
+    return k;
+}
+
+/* `search --score-halving` with the built-in scorer at a tiny scale and budget
+ * (analytic evaluator, one generation of 6): every candidate is scored at rung
+ * 0; the best third by non-dominated rank on (capability, params) goes to rung
+ * 1, continuing its saved training state, the best third of those to rung 2;
+ * the others are not trained further (no stored score at a higher rung); each
+ * result carries its rung and ladder, and the stored scores' rung keys match;
+ * only top-rung candidates reach the front; the training states of candidates that stopped below the top rung are gone
+ * at the end (another file in the state directory is left alone). */
+static void test_score_halving(void **state)
+{
+    (void)state;
+    char dir[64];
+    assert_int_equal(search_tmpdir(dir), 0);
+    search_set_cwd(dir);
+    char db[128], out[128], errf[128], space[128], sdir[128], other[192];
+    snprintf(db, sizeof db, "%s/hv.db", dir);
+    snprintf(out, sizeof out, "%s/out", dir);
+    snprintf(errf, sizeof errf, "%s/err", dir);
+    snprintf(space, sizeof space, "%s/tiny.json", dir);
+    snprintf(sdir, sizeof sdir, "%s/states", dir);
+    snprintf(other, sizeof other, "%s/unrelated.state", sdir);
+    write_tiny_space(space);
+    assert_int_equal(mkdir(sdir, 0755), 0);
+    FILE *f = fopen(other, "w");
+    assert_non_null(f);
+    fputs("not ours", f);
+    fclose(f);
+    /* 27 steps of 8 x 128 bytes at the top rung: 3 at rung 0, 9 at rung 1 */
+    char *argv[] = {(char *)starhil_bin(), "--db", db, "search", "--evaluator", "analytic", "--space", space,
+                    "--objectives", "params,capability", "--scorer", "builtin", "--score-scale", "0.25",
+                    "--score-tokens", "27648", "--score-halving", "--score-state-dir", sdir, "--budget", "6",
+                    "--population", "6", "--name", "hv", NULL};
+    int rc = search_run(argv, out, errf);
+    if (rc != 0) {
+        char *e = search_read_file(errf);
+        fail_msg("search failed (%d): %s", rc, e ? e : "");
+    }
+    sh_db *h;
+    sh_err err;
+    assert_int_equal(sh_db_open(db, SH_DB_READONLY, &h, &err), 0);
+    int64_t run;
+    assert_int_equal(sh_db_find_run_by_name(h, "hv", &run, &err), 0);
+    sh_eval_rec *e;
+    int n;
+    assert_int_equal(sh_db_list_evals(h, run, &e, &n, &err), 0);
+    hv_cand c[16];
+    int nc = 0;
+    for (int i = 0; i < n; i++) {
+        if (strcmp(e[i].kind, "search"))
+            continue;
+        assert_string_equal(e[i].status, "ok");
+        assert_true(nc < 16);
+        hv_cand *x = &c[nc++];
+        memset(x, 0, sizeof *x);
+        x->genome = e[i].genome;
+        json_t *r = json_loads(e[i].result_json, 0, NULL);
+        assert_non_null(r);
+        x->params = json_number_value(json_object_get(json_object_get(r, "objectives"), "params"));
+        assert_true(json_is_integer(json_object_get(r, "capability_rung")));
+        x->rung = (int)json_integer_value(json_object_get(r, "capability_rung"));
+        json_t *lad = json_object_get(r, "capability_ladder");
+        assert_true(json_is_array(lad));
+        x->n_ladder = (int)json_array_size(lad);
+        assert_int_equal(x->n_ladder, x->rung + 1);
+        for (int k = 0; k < x->n_ladder; k++) {
+            json_t *step = json_array_get(lad, (size_t)k);
+            assert_int_equal(json_integer_value(json_object_get(step, "rung")), k);
+            x->ladder[k] = json_number_value(json_object_get(step, "capability"));
+            x->continued[k] = (int)json_integer_value(json_object_get(step, "continued_from_step"));
+        }
+        /* the objective is the highest rung's capability; lower rungs stay off the front */
+        assert_true(json_number_value(json_object_get(json_object_get(r, "objectives"), "capability")) ==
+                    x->ladder[x->rung]);
+        assert_true(json_number_value(json_object_get(r, "violation")) == 2 - x->rung);
+        json_decref(r);
+        /* the stored scores of this genome: one per rung it reached, none above */
+        for (int k = 0; k < 3; k++)
+            x->stored[k] = NAN;
+        sh_score_rec *sc;
+        int ns;
+        assert_int_equal(sh_db_list_scores(h, &x->genome, &sc, &ns, &err), 0);
+        for (int k = 0; k < ns; k++) {
+            json_t *p = json_loads(sc[k].params_json, 0, NULL);
+            json_t *rg = json_object_get(p, "rung");
+            assert_true(json_is_object(rg));
+            int rr = (int)json_integer_value(json_object_get(rg, "rung"));
+            assert_int_equal(json_integer_value(json_object_get(rg, "rungs")), 3);
+            assert_true(rr >= 0 && rr < 3);
+            assert_true(isnan(x->stored[rr]));
+            x->stored[rr] = sc[k].aggregate;
+            json_decref(p);
+        }
+        sh_score_recs_free(sc, ns);
+        for (int k = 0; k < 3; k++) {
+            if (k <= x->rung)
+                assert_true(x->stored[k] == x->ladder[k]);   /* the ladder is the stored scores */
+            else
+                assert_true(isnan(x->stored[k]));            /* not trained further */
+        }
+        /* rung 0 from scratch; every promotion continued the rung below's state
+         * (saved where that rung's decay starts: step 2 of 3, step 7 of 9) */
+        assert_int_equal(x->continued[0], 0);
+        if (x->rung >= 1)
+            assert_int_equal(x->continued[1], 2);
+        if (x->rung >= 2)
+            assert_int_equal(x->continued[2], 7);
+    }
+    assert_int_equal(nc, 6);
+    /* which candidates went on: the best third at each rung */
+    for (int r = 1; r < 3; r++) {
+        int want[16], nw = hv_expected(c, nc, r, want), reached = 0;
+        assert_int_equal(nw, r == 1 ? 2 : 1);
+        for (int i = 0; i < nc; i++)
+            reached += c[i].rung >= r;
+        assert_int_equal(reached, nw);
+        for (int k = 0; k < nw; k++)
+            assert_true(c[want[k]].rung >= r);
+    }
+    /* fronts compare like with like: only top-rung candidates are on it */
+    sh_gen_row *rows;
+    int n_rows, on_front = 0;
+    assert_int_equal(sh_db_list_generation(h, run, -1, true, &rows, &n_rows, &err), 0);
+    for (int k = 0; k < n_rows; k++)
+        for (int i = 0; i < nc; i++)
+            if (rows[k].genome == c[i].genome) {
+                assert_int_equal(c[i].rung, 2);
+                on_front++;
+            }
+    assert_true(on_front >= 1 && on_front == n_rows);
+    sh_gen_rows_free(rows, n_rows);
+    sh_eval_recs_free(e, n);
+    sh_db_close(h);
+    /* every state of this run is gone (top rung: by the scorer; the others: by
+     * the search, as they can no longer be promoted); other files stay */
+    int files = 0;
+    DIR *d = opendir(sdir);
+    assert_non_null(d);
+    for (struct dirent *de; (de = readdir(d));)
+        files += de->d_name[0] != '.';
+    closedir(d);
+    assert_int_equal(files, 1);
+    assert_int_equal(access(other, F_OK), 0);
+    unlink(other);
+    rmdir(sdir);
+    /* halving needs a capability objective and chooses the rung itself */
+    char *no_cap[] = {(char *)starhil_bin(), "--db", db, "search", "--evaluator", "analytic", "--space", space,
+                      "--score-halving", "--budget", "2", NULL};
+    assert_int_not_equal(search_run(no_cap, out, errf), 0);
+    char *txt = search_read_file(errf);
+    assert_non_null(txt);
+    assert_non_null(strstr(txt, "--score-halving"));
+    free(txt);
+    char *with_rung[] = {(char *)starhil_bin(), "--db", db, "search", "--evaluator", "analytic", "--space", space,
+                         "--objectives", "params,capability", "--scorer", "builtin", "--score-halving",
+                         "--score-rung", "1", "--budget", "2", NULL};
+    assert_int_not_equal(search_run(with_rung, out, errf), 0);
+    txt = search_read_file(errf);
+    assert_non_null(txt);
+    assert_non_null(strstr(txt, "--score-rung"));
+    free(txt);
+    search_rmdir(dir);
+}
+
 /* ---- a device search over local and qemu-aarch64 together ------------------------------------------ */
 static bool have_program(const char *name)
 {
@@ -1099,6 +1307,7 @@ int main(void)
         cmocka_unit_test(test_sigint_stops_cleanly),
         cmocka_unit_test(test_progress_in_log),
         cmocka_unit_test(test_failed_evaluations_recorded),
+        cmocka_unit_test(test_score_halving),
         cmocka_unit_test(test_search_local_and_qemu),
         cmocka_unit_test(test_unstable_measurement_fails_unless_accepted),
     };

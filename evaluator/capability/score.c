@@ -3,6 +3,7 @@
  * score_ext.c) and stores the answer, ok or failed. */
 #include <assert.h>
 #include <errno.h>
+#include <stdint.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +27,7 @@
 #define DECAY_FRAC 0.2
 
 static double rung_fraction(int rung, int rungs);
+static int is_builtin(const char *spec);
 
 const char *sh_score_builtin_tasks(void) { return ALL_TASKS; }
 
@@ -359,6 +361,86 @@ static void train_progress(void *ctx, const char *task, int step, int steps, dou
     o->progress(o->progress_ctx, line);
 }
 
+/* Training steps of task t at the top rung (equal FLOPs: sets t->n_train
+ * from the budget and this proxy's cost per token). */
+static int task_top_steps(cap_task *t, const cap_model_cfg *cfg, const sh_score_opts *o)
+{
+    if (t->kind == CAP_TASK_LM) {
+        if (o->flops > 0) {   /* equal FLOPs: tokens from the budget and this proxy's cost per token */
+            double per_tok = 3.0 * cap_forward_flops(cfg, t->seq, t->seq) / t->seq;
+            long steps = (long)(o->flops / per_tok / ((double)t->seq * t->batch));
+            if (steps < 1) steps = 1;
+            if (steps > 1000000L / t->batch) steps = 1000000L / t->batch;
+            t->n_train = (int)(steps * t->batch);
+        }
+        return t->n_train / t->batch;
+    }
+    int B = t->batch < t->n_train ? t->batch : t->n_train;
+    return (t->n_train + B - 1) / B * t->epochs;
+}
+
+static int rung_steps(int top_steps, double frac)
+{
+    int steps = (int)lround(top_steps * frac);
+    return steps < 1 ? 1 : steps;
+}
+
+/* The saved states of g's proxy under o, task by task: with drop, removes
+ * them (returns how many files were removed); else *step = the smallest step
+ * o's rung would continue from (0: some task would train from scratch). */
+static int state_walk(const sh_genome *g, const sh_score_opts *o, bool drop, int *step, sh_err *err)
+{
+    if (step) *step = 0;
+    if (!o->state_dir) return 0;
+    cap_scale_cfg s;
+    suite su;
+    cap_model_cfg base;
+    scale_from_opts(o, &s);
+    if (parse_tasks(o, &su, err) || cap_map_genome(g, &s, &base, err)) { suite_free(&su); return -1; }
+    char *base_params = builtin_params_json(o, 0, err);
+    if (!base_params) { suite_free(&su); return -1; }
+    int R = sh_score_rungs(o), rung = sh_score_rung(o), removed = 0, lowest = INT32_MAX;
+    for (int i = 0; i < su.n; i++) {
+        cap_task *t = &su.tasks[i];
+        cap_model_cfg cfg = base;
+        cfg.V = cap_task_model_vocab(t);
+        cfg.T = t->seq;
+        cfg.readout = cap_task_readout(t);
+        char spath[4400];
+        state_path(o, g, base_params, t, spath, sizeof spath);
+        if (drop) {
+            removed += remove(spath) == 0;
+            continue;
+        }
+        int64_t hdr[2] = {-1, -1};
+        char magic[8];
+        FILE *f = fopen(spath, "rb");
+        bool ok = f && fread(magic, 1, 8, f) == 8 && !memcmp(magic, STATE_MAGIC, 8) && fread(hdr, sizeof hdr, 1, f) == 1;
+        if (f) fclose(f);
+        int steps = rung_steps(task_top_steps(t, &cfg, o), rung_fraction(rung, R));
+        if (!ok || hdr[1] != (int64_t)cap_param_count_f32(&cfg) || hdr[0] < 0 || hdr[0] > cap_decay_start(steps, DECAY_FRAC))
+            lowest = 0;   /* absent, another proxy's, or from a higher rung: this rung starts afresh */
+        else if (hdr[0] < lowest)
+            lowest = (int)hdr[0];
+    }
+    free(base_params);
+    suite_free(&su);
+    if (step) *step = su.n > 0 && lowest != INT32_MAX ? lowest : 0;
+    return removed;
+}
+
+int sh_score_state_step(const sh_genome *g, const char *spec, const sh_score_opts *o, int *step, sh_err *err)
+{
+    *step = 0;
+    if (!is_builtin(spec)) return 0;
+    return state_walk(g, o, false, step, err) < 0 ? -1 : 0;
+}
+
+int sh_score_drop_state(const sh_genome *g, const char *spec, const sh_score_opts *o, sh_err *err)
+{
+    return is_builtin(spec) ? state_walk(g, o, true, NULL, err) : 0;
+}
+
 static int run_builtin(const sh_genome *g, const sh_score_opts *o, sh_score_rec *rec, sh_err *err)
 {
     cap_scale_cfg s;
@@ -388,23 +470,8 @@ static int run_builtin(const sh_genome *g, const sh_score_opts *o, sh_score_rec 
             rc = sh_err_set(err, "proxy has %zu parameters, above the %ld cap; use a smaller --scale", np, CAP_MAX_PARAMS);
             break;
         }
-        int top_steps;
-        if (t->kind == CAP_TASK_LM) {
-            if (o->flops > 0) {   /* equal FLOPs: tokens from the budget and this proxy's cost per token */
-                double per_tok = 3.0 * cap_forward_flops(&cfg, t->seq, t->seq) / t->seq;
-                long steps = (long)(o->flops / per_tok / ((double)t->seq * t->batch));
-                if (steps < 1) steps = 1;
-                if (steps > 1000000L / t->batch) steps = 1000000L / t->batch;
-                t->n_train = (int)(steps * t->batch);
-            }
-            top_steps = t->n_train / t->batch;
-        } else {
-            int B = t->batch < t->n_train ? t->batch : t->n_train;
-            top_steps = (t->n_train + B - 1) / B * t->epochs;
-        }
-        int steps = (int)lround(top_steps * frac), low = (int)lround(top_steps * rung_fraction(0, R));
-        if (steps < 1) steps = 1;
-        if (low < 1) low = 1;
+        int top_steps = task_top_steps(t, &cfg, o);
+        int steps = rung_steps(top_steps, frac), low = rung_steps(top_steps, rung_fraction(0, R));
         int warm = (int)lround(0.05 * low);
         cap_dataset train, test;
         cap_train_result res;

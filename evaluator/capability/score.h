@@ -92,6 +92,16 @@ int sh_score_genome(sh_db *db, const sh_genome *g, const char *scorer_spec,
 int sh_score_compute(const sh_genome *g, const char *scorer_spec, const sh_score_opts *opts,
                      sh_score_rec *out, sh_err *err);
 
+/* Training states kept between rungs (built-in scorer with opts->state_dir;
+ * other scorers and no state_dir: nothing kept, both return 0).
+ * sh_score_state_step: *step = the training step the rung opts asks for would
+ * continue from (the smallest over the tasks), 0 if it would train from
+ * scratch.  sh_score_drop_state: removes g's states under opts (every rung:
+ * the key leaves the rung out); returns how many files were removed, or -1. */
+int sh_score_state_step(const sh_genome *g, const char *scorer_spec, const sh_score_opts *opts, int *step,
+                        sh_err *err);
+int sh_score_drop_state(const sh_genome *g, const char *scorer_spec, const sh_score_opts *opts, sh_err *err);
+
 /* The parameters JSON that keys a stored score (malloc'd; NULL on error). */
 char *sh_score_params_json(const sh_genome *g, const char *scorer_spec, const sh_score_opts *opts,
                            sh_err *err);

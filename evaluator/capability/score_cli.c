@@ -120,8 +120,8 @@ int sh_cmd_score(int argc, char **argv)
          "fidelity rungs (default 3): rung r trains 3^(r-N+1) of the\nbudget (1/9, 1/3, 1)", 1, 8, NULL},
         {"--rung", NULL, SH_OPT_INT, &o.rung, "R", "rung to score, 0..N-1 (default: the top rung)", 0, 7, NULL},
         {"--state-dir", NULL, SH_OPT_STR, &state_arg, "DIR",
-         "where training states are kept so that a higher rung\ncontinues a lower one (default $XDG_CACHE_HOME/starhil/\n"
-         "cap-state or ~/.cache/starhil/cap-state)", 0, 0, NULL},
+         "where training states are kept so that a higher rung\ncontinues a lower one (default the cache's cap-state:\n"
+         "$STARHIL_CACHE_DIR/cap-state, ~/.cache/starhil/cap-state)", 0, 0, NULL},
         {"--no-state", NULL, SH_OPT_FLAG, &no_state, NULL, "keep no training states (every rung trains from scratch)", 0,
          0, NULL},
         {"--size-factor", NULL, SH_OPT_DOUBLE, &o.size_factor, "X", "scale synthetic train-set sizes (default 1)", 0.001,
@@ -185,9 +185,7 @@ int sh_cmd_score(int argc, char **argv)
     }
     if (!no_state) {
         if (!state_dir[0]) {
-            const char *x = getenv("XDG_CACHE_HOME"), *h = getenv("HOME");
-            if (x && *x) snprintf(state_dir, sizeof state_dir, "%s/starhil/cap-state", x);
-            else if (h && *h) snprintf(state_dir, sizeof state_dir, "%s/.cache/starhil/cap-state", h);
+            snprintf(state_dir, sizeof state_dir, "%s/cap-state", sh_cache_dir());
         }
         if (state_dir[0]) o.state_dir = state_dir;
     }
