@@ -399,6 +399,9 @@ static int read_eval(sqlite3_stmt *st, sh_eval_rec *e)
     return 0;
 }
 
+static int read_eval_row(sqlite3_stmt *st, void *e) { return read_eval(st, e); }
+static void free_eval(void *e) { sh_eval_rec_free(e); }
+
 int sh_db_get_eval(sh_db *db, int64_t id, sh_eval_rec *out, sh_err *err)
 {
     memset(out, 0, sizeof *out);
@@ -428,31 +431,16 @@ int sh_db_list_evals(sh_db *db, int64_t run_id, sh_eval_rec **out, int *n, sh_er
                      &st, err, "list evaluations") != 0)
         return -1;
     sqlite3_bind_int64(st, 1, run_id);
-    sh_eval_rec *arr = NULL;
-    int count = 0, cap = 0, rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if (count == cap) {
-            int ncap = cap ? cap * 2 : 16;
-            sh_eval_rec *na = realloc(arr, (size_t)ncap * sizeof *na);
-            if (!na) goto oom;
-            arr = na;
-            cap = ncap;
-        }
-        if (read_eval(st, &arr[count]) != 0) goto oom;
-        count++;
-    }
-    sqlite3_finalize(st);
-    if (rc != SQLITE_DONE) {
-        sh_eval_recs_free(arr, count);
-        return shdb_sql_error(db, err, "list evaluations");
-    }
+    void *arr;
+    int rc = shdb_collect(db, st, sizeof **out, read_eval_row, free_eval, &arr, n, err, "list evaluations");
     *out = arr;
-    *n = count;
+    return rc;
+}
+
+static int read_sample(sqlite3_stmt *st, void *v)
+{
+    *(double *)v = sqlite3_column_double(st, 0);
     return 0;
-oom:
-    sqlite3_finalize(st);
-    sh_eval_recs_free(arr, count);
-    return sh_err_set(err, "%s: list evaluations: out of memory", db->path);
 }
 
 int sh_db_get_samples(sh_db *db, int64_t eval_id, const char *metric, double **values, int *n, sh_err *err)
@@ -466,30 +454,10 @@ int sh_db_get_samples(sh_db *db, int64_t eval_id, const char *metric, double **v
         return -1;
     sqlite3_bind_int64(st, 1, eval_id);
     sqlite3_bind_text(st, 2, metric, -1, SQLITE_STATIC);
-    double *arr = NULL;
-    int count = 0, cap = 0, rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if (count == cap) {
-            int ncap = cap ? cap * 2 : 64;
-            double *na = realloc(arr, (size_t)ncap * sizeof *na);
-            if (!na) {
-                free(arr);
-                sqlite3_finalize(st);
-                return sh_err_set(err, "%s: get samples: out of memory", db->path);
-            }
-            arr = na;
-            cap = ncap;
-        }
-        arr[count++] = sqlite3_column_double(st, 0);
-    }
-    sqlite3_finalize(st);
-    if (rc != SQLITE_DONE) {
-        free(arr);
-        return shdb_sql_error(db, err, "get samples");
-    }
+    void *arr;
+    int rc = shdb_collect(db, st, sizeof **values, read_sample, NULL, &arr, n, err, "get samples");
     *values = arr;
-    *n = count;
-    return 0;
+    return rc;
 }
 
 int sh_db_count_evals(sh_db *db, int64_t run_id, sh_eval_counts *out, sh_err *err)
