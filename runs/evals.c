@@ -422,6 +422,17 @@ int sh_db_get_eval(sh_db *db, int64_t id, sh_eval_rec *out, sh_err *err)
     return ret;
 }
 
+#define MEASURE_KINDS "kind IN ('measure', 'bench')"
+
+/* Lists the rows of a prepared "SELECT EVAL_COLS ..." statement. */
+static int list_eval_rows(sh_db *db, sqlite3_stmt *st, sh_eval_rec **out, int *n, sh_err *err, const char *what)
+{
+    void *arr;
+    int rc = shdb_collect(db, st, sizeof **out, read_eval_row, free_eval, &arr, n, err, what);
+    *out = arr;
+    return rc;
+}
+
 int sh_db_list_evals(sh_db *db, int64_t run_id, sh_eval_rec **out, int *n, sh_err *err)
 {
     *out = NULL;
@@ -431,16 +442,64 @@ int sh_db_list_evals(sh_db *db, int64_t run_id, sh_eval_rec **out, int *n, sh_er
                      &st, err, "list evaluations") != 0)
         return -1;
     sqlite3_bind_int64(st, 1, run_id);
-    void *arr;
-    int rc = shdb_collect(db, st, sizeof **out, read_eval_row, free_eval, &arr, n, err, "list evaluations");
-    *out = arr;
-    return rc;
+    return list_eval_rows(db, st, out, n, err, "list evaluations");
 }
 
 static int read_sample(sqlite3_stmt *st, void *v)
 {
     *(double *)v = sqlite3_column_double(st, 0);
     return 0;
+}
+
+int sh_db_list_run_measurements(sh_db *db, int64_t run_id, sh_eval_rec **out, int *n, sh_err *err)
+{
+    *out = NULL;
+    *n = 0;
+    sqlite3_stmt *st;
+    if (shdb_prepare(db, "SELECT " EVAL_COLS " FROM evaluations WHERE run_id = ?1 AND " MEASURE_KINDS
+                         " AND status = 'ok' ORDER BY ifnull(finished_at, 0), id",
+                     &st, err, "list measurements") != 0)
+        return -1;
+    sqlite3_bind_int64(st, 1, run_id);
+    return list_eval_rows(db, st, out, n, err, "list measurements");
+}
+
+int sh_db_list_ok_results(sh_db *db, int64_t run_id, const char *kind, sh_eval_rec **out, int *n, sh_err *err)
+{
+    *out = NULL;
+    *n = 0;
+    if (!kind) return sh_err_set(err, "%s: list results: no kind", db->path);
+    sqlite3_stmt *st;
+    if (shdb_prepare(db, "SELECT " EVAL_COLS " FROM evaluations WHERE run_id = ?1 AND kind = ?2 AND "
+                         "status = 'ok' AND result_json IS NOT NULL ORDER BY id", &st, err, "list results") != 0)
+        return -1;
+    sqlite3_bind_int64(st, 1, run_id);
+    sqlite3_bind_text(st, 2, kind, -1, SQLITE_STATIC);
+    return list_eval_rows(db, st, out, n, err, "list results");
+}
+
+int sh_db_latest_measurement(sh_db *db, sh_hash genome, const char *device, sh_eval_rec *out, sh_err *err)
+{
+    memset(out, 0, sizeof *out);
+    char ghex[17];
+    sh_hash_hex(genome, ghex);
+    sqlite3_stmt *st;
+    if (shdb_prepare(db, "SELECT " EVAL_COLS " FROM evaluations WHERE genome_hash = ?1 AND "
+                         "ifnull(device, '') = ?2 AND " MEASURE_KINDS " AND status = 'ok' AND "
+                         "result_json IS NOT NULL ORDER BY ifnull(finished_at, 0) DESC, id DESC LIMIT 1",
+                     &st, err, "latest measurement") != 0)
+        return -1;
+    sqlite3_bind_text(st, 1, ghex, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, device ? device : "", -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st), ret = 1;
+    if (rc == SQLITE_ROW) {
+        ret = read_eval(st, out);
+        if (ret != 0) sh_err_set(err, "%s: latest measurement: out of memory", db->path);
+    } else if (rc != SQLITE_DONE) {
+        ret = shdb_sql_error(db, err, "latest measurement");
+    }
+    sqlite3_finalize(st);
+    return ret;
 }
 
 int sh_db_get_samples(sh_db *db, int64_t eval_id, const char *metric, double **values, int *n, sh_err *err)

@@ -52,7 +52,6 @@
 #define SH_DB_APPLICATION_ID 0x5354484C
 
 typedef struct sh_db sh_db;
-typedef struct sqlite3 sqlite3;
 
 enum {
     SH_DB_READONLY = 1,   /* open an existing file for reading only */
@@ -61,9 +60,6 @@ enum {
 
 int sh_db_open(const char *path, int flags, sh_db **out, sh_err *err);
 void sh_db_close(sh_db *db);
-/* The underlying handle, for modules that keep their own prepared queries on
- * the tables above (always with bound parameters). */
-sqlite3 *sh_db_handle(sh_db *db);
 const char *sh_db_path(const sh_db *db);
 
 /* Explicit transactions (BEGIN IMMEDIATE); nestable by counting. */
@@ -188,6 +184,9 @@ int sh_db_find_score(sh_db *db, sh_hash genome, const char *scorer, const char *
                      const char *params_json, sh_score_rec *out, sh_err *err);
 /* Insert or replace the row for (genome, scorer, version, params). */
 int sh_db_put_score(sh_db *db, const sh_score_rec *s, sh_err *err);
+/* The aggregate of a genome's newest ok score that has one, any scorer or
+ * version: 0 found (*aggregate set), 1 none, -1 error. */
+int sh_db_latest_aggregate(sh_db *db, sh_hash genome, double *aggregate, sh_err *err);
 
 /* ---- generations (search) ------------------------------------------------ */
 typedef struct sh_gen_member {
@@ -264,6 +263,16 @@ int sh_db_eval_finish_measured(sh_db *db, int64_t id, const char *result_json,
  * stability).  0 found (*out filled), 1 none, -1 error. */
 int sh_db_latest_eval(sh_db *db, int64_t run_id, const char *device, const char *kind, bool trusted_only,
                       sh_eval_rec *out, sh_err *err);
+/* Device measurements are the evaluations of kind "measure" (devices/measure.c)
+ * or "bench" (older rows).  The ok measurements of a run, first finished
+ * first (rows without a finish time before all others), then by id. */
+int sh_db_list_run_measurements(sh_db *db, int64_t run_id, sh_eval_rec **out, int *n, sh_err *err);
+/* The ok evaluations of a run of one kind that have a result, by id. */
+int sh_db_list_ok_results(sh_db *db, int64_t run_id, const char *kind, sh_eval_rec **out, int *n,
+                          sh_err *err);
+/* The newest ok measurement with a result of a genome on a device ("" = none),
+ * in any run.  0 found (*out filled), 1 none, -1 error. */
+int sh_db_latest_measurement(sh_db *db, sh_hash genome, const char *device, sh_eval_rec *out, sh_err *err);
 /* Number of ok evaluations of (run, device, kind). */
 int sh_db_count_ok_evals(sh_db *db, int64_t run_id, const char *device, const char *kind, int *count,
                          sh_err *err);

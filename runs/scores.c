@@ -155,3 +155,24 @@ int sh_db_list_scores(sh_db *db, const sh_hash *genome, sh_score_rec **out, int 
     *out = arr;
     return rc;
 }
+
+int sh_db_latest_aggregate(sh_db *db, sh_hash genome, double *aggregate, sh_err *err)
+{
+    char ghex[17];
+    sh_hash_hex(genome, ghex);
+    sqlite3_stmt *st;
+    if (shdb_prepare(db, "SELECT aggregate FROM scores WHERE genome_hash = ?1 AND status = 'ok' "
+                         "AND aggregate IS NOT NULL ORDER BY created_at DESC, id DESC LIMIT 1",
+                     &st, err, "latest score") != 0)
+        return -1;
+    sqlite3_bind_text(st, 1, ghex, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st), ret = 1;
+    if (rc == SQLITE_ROW) {
+        *aggregate = shdb_col_real(st, 0);
+        ret = 0;
+    } else if (rc != SQLITE_DONE) {
+        ret = shdb_sql_error(db, err, "latest score");
+    }
+    sqlite3_finalize(st);
+    return ret;
+}
