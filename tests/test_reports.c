@@ -23,6 +23,7 @@
 #include "evaluator/build.h"
 #include "genome/genome.h"
 #include "tests/helpers/reports_gguf.h"
+#include "tests/helpers/store_sql.h"
 #include "reports/gguf_synth.h"
 #include "reports/gguf_meta.h"
 #include "reports/gguf_write.h"
@@ -1181,6 +1182,31 @@ static void test_report_cli_formats(void **state)
     sh_proc_result_free(&r);
 }
 
+/* A store written by an older starhil (tests/fixtures/store-b3f6c4c: a real
+ * search on this machine's local device, dumped) opens read-only and every
+ * text rendering of its run is the same, byte for byte, as that version wrote. */
+static void test_report_old_database(void **state)
+{
+    (void)state;
+    char db[512], fix[512];
+    path_in(db, sizeof db, "old-b3f6c4c.db");
+    snprintf(fix, sizeof fix, "%s/tests/fixtures/store-b3f6c4c/runs.sql", root_dir());
+    tsql_load(db, fix);
+    assert_int_equal(chmod(db, 0444), 0);   /* a reader must not need to write */
+    const char *formats[] = {"json", "csv", "md"};
+    for (int i = 0; i < 3; i++) {
+        sh_proc_result r;
+        assert_int_equal(run_cli(&r, "--db", db, "report", "1", "--format", formats[i], "-o", "-", NULL), 0);
+        snprintf(fix, sizeof fix, "%s/tests/fixtures/store-b3f6c4c/report.%s", root_dir(), formats[i]);
+        char *want = read_file(fix, NULL);
+        assert_non_null(want);
+        assert_non_null(r.out);
+        if (strcmp(r.out, want) != 0) fail_msg("report --format %s of the old store differs from %s", formats[i], fix);
+        free(want);
+        sh_proc_result_free(&r);
+    }
+}
+
 static void test_report_profiles(void **state)
 {
     (void)state;
@@ -1564,6 +1590,7 @@ int main(void)
         cmocka_unit_test(test_gguf_runtime_roundtrip),
         cmocka_unit_test(test_report_data),
         cmocka_unit_test(test_report_cli_formats),
+        cmocka_unit_test(test_report_old_database),
         cmocka_unit_test(test_report_profiles),
         cmocka_unit_test(test_report_in_browser),
         cmocka_unit_test(test_assets_current),

@@ -19,4 +19,8 @@ sqlite3 *tsql_open(const sh_db *db);
 long long tsql_int(const sh_db *db, const char *sql);
 void tsql_text(const sh_db *db, const char *sql, char *out, size_t cap);
 
+/* Creates the store file `path` from an SQL text file (a `sqlite3 .dump` of a
+ * store kept as a fixture); fails the test if it exists or does not load. */
+void tsql_load(const char *path, const char *sql_file);
+
 #endif
