@@ -8,21 +8,6 @@
 #define DEVICE_COLS "name, kind, host, port, user, key_path, target, cpus, workdir, " \
                     "options_json, topology_json, healthy, fail_count"
 
-void sh_device_rec_free(sh_device_rec *d)
-{
-    if (!d) return;
-    free(d->options_json);
-    free(d->topology_json);
-    d->options_json = d->topology_json = NULL;
-}
-
-void sh_device_recs_free(sh_device_rec *d, int n)
-{
-    if (!d) return;
-    for (int i = 0; i < n; i++) sh_device_rec_free(&d[i]);
-    free(d);
-}
-
 static int validate_device(const sh_device_rec *d, sh_err *err)
 {
     if (shdb_check_str(d->name, sizeof d->name, true, "device name", err)) return -1;

@@ -43,6 +43,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "devices/device_rec.h"
 #include "genome/genome.h"
 #include "util/err.h"
 
@@ -72,23 +73,7 @@ int sh_db_put_genome(sh_db *db, const sh_genome *g, sh_err *err);   /* idempoten
 int sh_db_get_genome(sh_db *db, sh_hash h, sh_genome *out, sh_err *err); /* -1 if absent */
 
 /* ---- devices ----------------------------------------------------------- */
-typedef struct sh_device_rec {
-    char name[64];
-    char kind[16];          /* local | ssh | adb | qemu-aarch64 */
-    char host[256];
-    int port;
-    char user[64];
-    char key_path[1024];    /* a path only: secrets are never stored */
-    char target[64];        /* toolchain triple, e.g. aarch64-linux-gnu */
-    char cpus[128];         /* CPU list like "4-7" or "" for all */
-    char workdir[1024];
-    char *options_json;     /* malloc'd or NULL: kind-specific extras */
-    char *topology_json;    /* malloc'd or NULL: cores, clusters, caches, memory */
-    bool healthy;
-    int fail_count;
-} sh_device_rec;
-
-void sh_device_rec_free(sh_device_rec *d);
+/* The record (sh_device_rec, sh_device_rec_free) is devices/device_rec.h's. */
 int sh_db_add_device(sh_db *db, const sh_device_rec *d, sh_err *err);   /* error if it exists */
 int sh_db_get_device(sh_db *db, const char *name, sh_device_rec *out, sh_err *err);
 /* Fills a malloc'd array; caller frees each with sh_device_rec_free then the array. */
@@ -282,7 +267,6 @@ int sh_db_list_scores(sh_db *db, const sh_hash *genome, sh_score_rec **out, int 
 void sh_score_recs_free(sh_score_rec *s, int n);
 void sh_eval_recs_free(sh_eval_rec *e, int n);
 void sh_run_recs_free(sh_run_rec *r, int n);
-void sh_device_recs_free(sh_device_rec *d, int n);
 
 /* One stored member of a generation. */
 typedef struct sh_gen_row {
