@@ -129,7 +129,7 @@ static void compute(const sh_genome *g, const show_opts *o, analytics *a)
     sh_genome_params(g, &a->pc);
     a->flops_prefill = sh_genome_flops_prefill(g, (uint64_t)(o->context ? o->context : 1));
     a->flops_decode = sh_genome_flops_decode(g, (uint64_t)o->context);
-    for (int t = 0; t < SH_DTYPE_COUNT; t++) a->weight_bytes[t] = sh_genome_weight_bytes(g, (sh_dtype)t);
+    for (int t = 0; t < SH_DTYPE_COUNT; t++) a->weight_bytes[t] = sh_genome_weight_bytes(g, sh_dtype_at(t));
     a->kv_bytes = sh_genome_kv_bytes(g, (uint64_t)o->context, o->kv_type);
     a->conv_bytes = sh_genome_conv_state_bytes(g);
     a->n_conv = sh_genome_count_mixer(g, SH_MIXER_CONV);
@@ -149,7 +149,7 @@ static json_t *analytics_json(const sh_genome *g, const show_opts *o, const anal
     free(gj);
     json_t *wb = json_object();
     for (int t = 0; t < SH_DTYPE_COUNT; t++)
-        json_object_set_new(wb, sh_dtype_name((sh_dtype)t), json_integer((json_int_t)a->weight_bytes[t]));
+        json_object_set_new(wb, sh_dtype_name(sh_dtype_at(t)), json_integer((json_int_t)a->weight_bytes[t]));
     json_t *r = json_pack(
         "{s:s, s:s, s:o, s:o, s:{s:i, s:i, s:i, s:i, s:i},"
         " s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I},"
@@ -243,7 +243,7 @@ static int cmd_show(int argc, char **argv)
     printf("  %-14s %14.4g  (one step with %lld tokens cached)\n", "decode", a.flops_decode, o.context);
     printf("\nweight bytes (norms, conv kernels, routers stay f32)\n");
     for (int t = 0; t < SH_DTYPE_COUNT; t++)
-        printf("  %-14s %18s  %s\n", sh_dtype_name((sh_dtype)t), commas(a.weight_bytes[t], b1, sizeof b1),
+        printf("  %-14s %18s  %s\n", sh_dtype_name(sh_dtype_at(t)), commas(a.weight_bytes[t], b1, sizeof b1),
                human_bytes((double)a.weight_bytes[t], b2, sizeof b2));
     printf("\ncache at context %lld\n", o.context);
     printf("  %-14s %18s  %s\n", "kv", commas(a.kv_bytes, b1, sizeof b1), human_bytes((double)a.kv_bytes, b2, sizeof b2));
@@ -296,7 +296,7 @@ static int cmd_compare(int argc, char **argv)
     compare_row("FLOPs/token decode", a.flops_decode, b.flops_decode, 0);
     for (int t = 0; t < SH_DTYPE_COUNT; t++) {
         char label[40];
-        snprintf(label, sizeof label, "weights %s", sh_dtype_name((sh_dtype)t));
+        snprintf(label, sizeof label, "weights %s", sh_dtype_name(sh_dtype_at(t)));
         compare_row(label, (double)a.weight_bytes[t], (double)b.weight_bytes[t], 1);
     }
     char label[64];

@@ -650,27 +650,27 @@ static void test_gguf_layout(void **state)
     assert_int_equal(tok->type, SH_GGUF_STRING);
     assert_string_equal(tok->str, "no_vocab");
 
-    check_tensor(&f, "token_embd.weight", SH_GGML_Q4_0, 64, 256, 0);
-    check_tensor(&f, "output.weight", SH_GGML_Q4_0, 64, 256, 0);
-    check_tensor(&f, "token_embd_norm.weight", SH_GGML_F32, 64, 0, 0);
-    check_tensor(&f, "blk.0.attn_norm.weight", SH_GGML_F32, 64, 0, 0);
-    check_tensor(&f, "blk.0.shortconv.in_proj.weight", SH_GGML_Q4_0, 64, 192, 0);
-    check_tensor(&f, "blk.0.shortconv.conv.weight", SH_GGML_F32, 3, 64, 0);
-    check_tensor(&f, "blk.0.shortconv.out_proj.weight", SH_GGML_Q4_0, 64, 64, 0);
-    check_tensor(&f, "blk.0.ffn_gate.weight", SH_GGML_Q4_0, 64, 96, 0);
-    check_tensor(&f, "blk.0.ffn_up.weight", SH_GGML_Q4_0, 64, 96, 0);
-    check_tensor(&f, "blk.0.ffn_down.weight", SH_GGML_Q4_0, 96, 64, 0);
-    check_tensor(&f, "blk.1.attn_q.weight", SH_GGML_Q4_0, 64, 64, 0);
-    check_tensor(&f, "blk.1.attn_k.weight", SH_GGML_Q4_0, 64, 32, 0);
-    check_tensor(&f, "blk.1.attn_v.weight", SH_GGML_Q4_0, 64, 32, 0);
-    check_tensor(&f, "blk.1.attn_output.weight", SH_GGML_Q4_0, 64, 64, 0);
-    check_tensor(&f, "blk.1.attn_q_norm.weight", SH_GGML_F32, 16, 0, 0);
-    check_tensor(&f, "blk.1.attn_k_norm.weight", SH_GGML_F32, 16, 0, 0);
-    check_tensor(&f, "blk.1.ffn_gate_inp.weight", SH_GGML_F32, 64, 4, 0);
-    check_tensor(&f, "blk.1.ffn_gate_exps.weight", SH_GGML_Q4_0, 64, 32, 4);
-    check_tensor(&f, "blk.1.ffn_up_exps.weight", SH_GGML_Q4_0, 64, 32, 4);
-    check_tensor(&f, "blk.1.ffn_down_exps.weight", SH_GGML_Q4_0, 32, 64, 4);
-    check_tensor(&f, "blk.1.exp_probs_b.bias", SH_GGML_F32, 4, 0, 0);
+    check_tensor(&f, "token_embd.weight", SH_DTYPE_Q4_0, 64, 256, 0);
+    check_tensor(&f, "output.weight", SH_DTYPE_Q4_0, 64, 256, 0);
+    check_tensor(&f, "token_embd_norm.weight", SH_DTYPE_F32, 64, 0, 0);
+    check_tensor(&f, "blk.0.attn_norm.weight", SH_DTYPE_F32, 64, 0, 0);
+    check_tensor(&f, "blk.0.shortconv.in_proj.weight", SH_DTYPE_Q4_0, 64, 192, 0);
+    check_tensor(&f, "blk.0.shortconv.conv.weight", SH_DTYPE_F32, 3, 64, 0);
+    check_tensor(&f, "blk.0.shortconv.out_proj.weight", SH_DTYPE_Q4_0, 64, 64, 0);
+    check_tensor(&f, "blk.0.ffn_gate.weight", SH_DTYPE_Q4_0, 64, 96, 0);
+    check_tensor(&f, "blk.0.ffn_up.weight", SH_DTYPE_Q4_0, 64, 96, 0);
+    check_tensor(&f, "blk.0.ffn_down.weight", SH_DTYPE_Q4_0, 96, 64, 0);
+    check_tensor(&f, "blk.1.attn_q.weight", SH_DTYPE_Q4_0, 64, 64, 0);
+    check_tensor(&f, "blk.1.attn_k.weight", SH_DTYPE_Q4_0, 64, 32, 0);
+    check_tensor(&f, "blk.1.attn_v.weight", SH_DTYPE_Q4_0, 64, 32, 0);
+    check_tensor(&f, "blk.1.attn_output.weight", SH_DTYPE_Q4_0, 64, 64, 0);
+    check_tensor(&f, "blk.1.attn_q_norm.weight", SH_DTYPE_F32, 16, 0, 0);
+    check_tensor(&f, "blk.1.attn_k_norm.weight", SH_DTYPE_F32, 16, 0, 0);
+    check_tensor(&f, "blk.1.ffn_gate_inp.weight", SH_DTYPE_F32, 64, 4, 0);
+    check_tensor(&f, "blk.1.ffn_gate_exps.weight", SH_DTYPE_Q4_0, 64, 32, 4);
+    check_tensor(&f, "blk.1.ffn_up_exps.weight", SH_DTYPE_Q4_0, 64, 32, 4);
+    check_tensor(&f, "blk.1.ffn_down_exps.weight", SH_DTYPE_Q4_0, 32, 64, 4);
+    check_tensor(&f, "blk.1.exp_probs_b.bias", SH_DTYPE_F32, 4, 0, 0);
     assert_null(tg_tensor_find(&f, "blk.0.attn_q.weight"));
     assert_null(tg_tensor_find(&f, "blk.1.shortconv.conv.weight"));
     assert_int_equal(f.n_tensors, 1 + 1 + 1 + 8 + 13 + 10);
@@ -680,7 +680,7 @@ static void test_gguf_layout(void **state)
     for (uint64_t k = 0; k < f.n_tensors; k++) {
         const tg_tensor *t = &f.t[k];
         uint64_t n = t->ne[0] * (t->n_dims > 1 ? t->ne[1] : 1) * (t->n_dims > 2 ? t->ne[2] : 1);
-        uint64_t bytes = t->type == SH_GGML_F32 ? 4 * n : t->type == SH_GGML_Q4_0 ? n / 32 * 18 : 0;
+        uint64_t bytes = t->type == SH_DTYPE_F32 ? 4 * n : t->type == SH_DTYPE_Q4_0 ? n / 32 * 18 : 0;
         assert_true(t->offset >= end);
         end = t->offset + bytes;
     }
@@ -724,7 +724,7 @@ static void test_gguf_dense_types(void **state)
     g.vocab = 512;                 /* keep the file small: the layer stack is the preset's */
     g.n_layers = 3;                /* conv, conv, gqa */
     const char *types[] = {"f32", "f16", "q8_0"};
-    const uint32_t ggml[] = {SH_GGML_F32, SH_GGML_F16, SH_GGML_Q8_0};
+    const uint32_t ggml[] = {SH_DTYPE_F32, SH_DTYPE_F16, SH_DTYPE_Q8_0};
     for (int k = 0; k < 3; k++) {
         char path[512], msg[256];
         path_in(path, sizeof path, "dense.gguf");
@@ -736,7 +736,7 @@ static void test_gguf_dense_types(void **state)
         assert_string_equal(tg_kv_find(&f, "general.architecture")->str, "lfm2");
         check_u32(&f, "lfm2.feed_forward_length", 4608);
         check_tensor(&f, "blk.2.attn_q.weight", ggml[k], 1024, 1024, 0);
-        check_tensor(&f, "blk.0.shortconv.conv.weight", SH_GGML_F32, 3, 1024, 0);
+        check_tensor(&f, "blk.0.shortconv.conv.weight", SH_DTYPE_F32, 3, 1024, 0);
         assert_null(tg_tensor_find(&f, "output.weight"));    /* tied */
         assert_null(tg_kv_find(&f, "lfm2.expert_count"));
         tg_free(&f);
@@ -766,10 +766,10 @@ static void test_gguf_sizes_match_analytics(void **state)
         sh_err err = {{0}};
         assert_int_equal(sh_preset_get(name, &g, &err), 0);
         for (int t = 0; t < SH_DTYPE_COUNT; t++) {
-            sh_gguf_opts o = {.wtype = (sh_dtype)t, .seed = 1};
-            uint64_t file = sh_gguf_file_size(&g, &o), weights = sh_genome_weight_bytes(&g, (sh_dtype)t);
+            sh_gguf_opts o = {.wtype = sh_dtype_at(t), .seed = 1};
+            uint64_t file = sh_gguf_file_size(&g, &o), weights = sh_genome_weight_bytes(&g, o.wtype);
             if (file < weights || file - weights > 65536)
-                fail_msg("%s %s: GGUF %llu bytes for %llu weight bytes", name, sh_dtype_name((sh_dtype)t),
+                fail_msg("%s %s: GGUF %llu bytes for %llu weight bytes", name, sh_dtype_name(o.wtype),
                          (unsigned long long)file, (unsigned long long)weights);
         }
         n++;
