@@ -443,7 +443,6 @@ int sh_cmd_genome(int argc, char **argv)
     if (!strcmp(sub, "text")) return cmd_convert(argc, argv, 0);
     if (!strcmp(sub, "json")) return cmd_convert(argc, argv, 1);
     if (!strcmp(sub, "hash")) return cmd_convert(argc, argv, 2);
-    if (!strcmp(sub, "import")) return sh_cmd_genome_import(argc, argv);
     fprintf(stderr, "starhil genome: unknown subcommand '%s' (see starhil genome --help)\n", sub);
     return 2;
 }
