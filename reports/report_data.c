@@ -2,6 +2,7 @@
  * readers of runs/runs.h) and renders it as JSON, CSV and Markdown. */
 #include "reports/report_data.h"
 
+#include <assert.h>
 #include <jansson.h>
 #include <math.h>
 #include <stdlib.h>
@@ -30,6 +31,7 @@ const int sh_rep_n_metrics = (int)(sizeof sh_rep_metrics / sizeof sh_rep_metrics
 
 double sh_rep_metric_value(const sh_rep_point *p, int i)
 {
+    assert(p && i >= 0 && i < sh_rep_n_metrics);
     double v;
     memcpy(&v, (const char *)p + sh_rep_metrics[i].offset, sizeof v);
     return v;
