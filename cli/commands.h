@@ -17,9 +17,10 @@ int sh_cmd_search(int argc, char **argv);   /* search/search_cli.c    */
 int sh_cmd_front(int argc, char **argv);    /* search/search_cli.c    */
 int sh_cmd_report(int argc, char **argv);   /* reports/report_cli.c   */
 int sh_cmd_export(int argc, char **argv);   /* reports/report_cli.c   */
-int sh_cmd_compare(int argc, char **argv);  /* reports/report_cli.c   */
-/* `starhil genome import config.json`: genome/genome_cli.c calls this,
- * implemented with the HF config converter in reports/hf_config.c */
+int sh_cmd_compare(int argc, char **argv);  /* devices/compare_cli.c  */
+/* `starhil genome import CONFIG.json|FILE.gguf`: the format converters are
+ * reports/'s, so cli/main.c routes it to reports/import_cli.c (the genome
+ * module does not call reports/); argv[0] is "import". */
 int sh_cmd_genome_import(int argc, char **argv);
 
 #endif

@@ -62,6 +62,8 @@ int main(int argc, char **argv)
     }
     if (i >= argc) { usage(stderr); return 2; }
     if (!strcmp(argv[i], "help")) { usage(stdout); return 0; }
+    if (!strcmp(argv[i], "genome") && i + 1 < argc && !strcmp(argv[i + 1], "import"))
+        return sh_cmd_genome_import(argc - i - 1, argv + i + 1);
     for (size_t c = 0; c < N_COMMANDS; c++)
         if (!strcmp(argv[i], COMMANDS[c].name))
             return COMMANDS[c].run(argc - i, argv + i);

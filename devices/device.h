@@ -2,7 +2,7 @@
  * (`local`), an emulated ARM board (`qemu-aarch64`), boards over SSH (`ssh`,
  * libssh2) and Android phones through the adb server (`adb`).
  *
- * A device is opened from its inventory record (runs.h sh_device_rec) and then:
+ * A device is opened from its record (device_rec.h sh_device_rec) and then:
  *   prepare   connect if needed and create a private working directory;
  *   push      copy a local file into the working directory (mode bits kept);
  *   run       run argv (never through an unquoted shell) with a timeout,
@@ -23,7 +23,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "runs/runs.h"
+#include "devices/device_rec.h"
 #include "util/err.h"
 
 #define SH_DEV_ETRANSPORT (-2)

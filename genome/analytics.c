@@ -5,21 +5,35 @@
  * the published parameter counts) generalised to per-layer shapes. */
 #include "genome/genome.h"
 
+#include <assert.h>
 #include <string.h>
 
 /* ---- storage types ---- */
 
-static const char *const DTYPE_NAMES[SH_DTYPE_COUNT] = {"f32", "f16", "q8_0", "q4_0"};
+static const struct {
+    sh_dtype type;
+    const char *name;
+} DTYPES[SH_DTYPE_COUNT] = {
+    {SH_DTYPE_F32, "f32"}, {SH_DTYPE_F16, "f16"}, {SH_DTYPE_Q8_0, "q8_0"}, {SH_DTYPE_Q4_0, "q4_0"},
+};
+
+sh_dtype sh_dtype_at(int i)
+{
+    assert(i >= 0 && i < SH_DTYPE_COUNT);
+    return DTYPES[i].type;
+}
 
 const char *sh_dtype_name(sh_dtype t)
 {
-    return (t >= 0 && t < SH_DTYPE_COUNT) ? DTYPE_NAMES[t] : "?";
+    for (int i = 0; i < SH_DTYPE_COUNT; i++)
+        if (DTYPES[i].type == t) return DTYPES[i].name;
+    return "?";
 }
 
 int sh_dtype_parse(const char *s, sh_dtype *out)
 {
     for (int i = 0; i < SH_DTYPE_COUNT; i++)
-        if (strcmp(s, DTYPE_NAMES[i]) == 0) { *out = (sh_dtype)i; return 0; }
+        if (strcmp(s, DTYPES[i].name) == 0) { *out = DTYPES[i].type; return 0; }
     return -1;
 }
 

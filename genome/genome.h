@@ -151,13 +151,20 @@ const sh_preset *sh_preset_at(int i);
 int sh_preset_get(const char *name, sh_genome *out, sh_err *err); /* -1 unknown */
 
 /* ---- analytics (closed form, exact) ------------------------------------- */
+/* Storage types, numbered as ggml and GGUF number tensor types, like the
+ * runtime (evaluator/runtime/rt_wtype.h; reports/gguf_write.c checks at
+ * compile time that the two agree).  The numbers are not contiguous: list
+ * the types with sh_dtype_at. */
 typedef enum sh_dtype {
     SH_DTYPE_F32 = 0,
     SH_DTYPE_F16 = 1,
-    SH_DTYPE_Q8_0 = 2,   /* ggml: 32 weights in 34 bytes (f16 scale + 32 int8) */
-    SH_DTYPE_Q4_0 = 3,   /* ggml: 32 weights in 18 bytes (f16 scale + 16 B)    */
-    SH_DTYPE_COUNT
+    SH_DTYPE_Q4_0 = 2,   /* ggml: 32 weights in 18 bytes (f16 scale + 16 B)    */
+    SH_DTYPE_Q8_0 = 8,   /* ggml: 32 weights in 34 bytes (f16 scale + 32 int8) */
 } sh_dtype;
+#define SH_DTYPE_COUNT 4   /* how many types there are */
+
+/* The i-th type, 0 <= i < SH_DTYPE_COUNT, in listing order: f32, f16, q8_0, q4_0. */
+sh_dtype sh_dtype_at(int i);
 
 const char *sh_dtype_name(sh_dtype t);
 int sh_dtype_parse(const char *s, sh_dtype *out);

@@ -16,6 +16,7 @@
 
 #include "reports/gguf_synth.h"
 #include "reports/hf_config.h"
+#include "evaluator/runtime/rt_wtype.h"
 
 #if defined(__clang__)
 #pragma STDC FP_CONTRACT OFF   /* q4_0 rounding must not fuse x*id + 8.5 */
@@ -109,22 +110,17 @@ typedef struct writer {
     int nt, cap;
 } writer;
 
-static int ggml_type_of(sh_dtype d)
-{
-    switch (d) {
-    case SH_DTYPE_F16: return SH_GGML_F16;
-    case SH_DTYPE_Q8_0: return SH_GGML_Q8_0;
-    case SH_DTYPE_Q4_0: return SH_GGML_Q4_0;
-    default: return SH_GGML_F32;
-    }
-}
+/* One numbering of weight types: the tool's (sh_dtype) is ggml's, which the
+ * per-genome runtime reads GGUF files with. */
+_Static_assert((int)SH_DTYPE_F32 == RT_F32 && (int)SH_DTYPE_F16 == RT_F16 && (int)SH_DTYPE_Q4_0 == RT_Q4_0 &&
+               (int)SH_DTYPE_Q8_0 == RT_Q8_0, "genome.h sh_dtype and the runtime's rt_wtype.h disagree");
 
 static uint64_t row_bytes(int type, uint64_t n)
 {
     switch (type) {
-    case SH_GGML_F16: return 2 * n;
-    case SH_GGML_Q8_0: return n / 32 * 34;
-    case SH_GGML_Q4_0: return n / 32 * 18;
+    case SH_DTYPE_F16: return 2 * n;
+    case SH_DTYPE_Q8_0: return n / 32 * 34;
+    case SH_DTYPE_Q4_0: return n / 32 * 18;
     default: return 4 * n;
     }
 }
@@ -161,11 +157,11 @@ static int plan_layer(writer *w, const sh_genome *g, int i, int wt)
 {
     const sh_layer *l = &g->layers[i];
     uint64_t H = (uint64_t)g->hidden, hd = (uint64_t)g->head_dim;
-    int rc = add_tensor(w, SH_GGML_F32, SH_SYN_ATTN_NORM, i, 1, H, 1, 1, "blk.%d.attn_norm.weight", i);
+    int rc = add_tensor(w, SH_DTYPE_F32, SH_SYN_ATTN_NORM, i, 1, H, 1, 1, "blk.%d.attn_norm.weight", i);
     if (l->mixer.kind == SH_MIXER_CONV) {
         uint64_t L = (uint64_t)l->mixer.conv_kernel;
         rc |= add_tensor(w, wt, SH_SYN_CONV_IN, i, 2, H, 3 * H, 1, "blk.%d.shortconv.in_proj.weight", i);
-        rc |= add_tensor(w, SH_GGML_F32, SH_SYN_CONV_KERNEL, i, 2, L, H, 1, "blk.%d.shortconv.conv.weight", i);
+        rc |= add_tensor(w, SH_DTYPE_F32, SH_SYN_CONV_KERNEL, i, 2, L, H, 1, "blk.%d.shortconv.conv.weight", i);
         rc |= add_tensor(w, wt, SH_SYN_CONV_OUT, i, 2, H, H, 1, "blk.%d.shortconv.out_proj.weight", i);
     } else {
         uint64_t q = (uint64_t)l->mixer.n_heads * hd, kv = (uint64_t)l->mixer.n_kv_heads * hd;
@@ -173,10 +169,10 @@ static int plan_layer(writer *w, const sh_genome *g, int i, int wt)
         rc |= add_tensor(w, wt, SH_SYN_ATTN_K, i, 2, H, kv, 1, "blk.%d.attn_k.weight", i);
         rc |= add_tensor(w, wt, SH_SYN_ATTN_V, i, 2, H, kv, 1, "blk.%d.attn_v.weight", i);
         rc |= add_tensor(w, wt, SH_SYN_ATTN_OUT, i, 2, q, H, 1, "blk.%d.attn_output.weight", i);
-        rc |= add_tensor(w, SH_GGML_F32, SH_SYN_Q_NORM, i, 1, hd, 1, 1, "blk.%d.attn_q_norm.weight", i);
-        rc |= add_tensor(w, SH_GGML_F32, SH_SYN_K_NORM, i, 1, hd, 1, 1, "blk.%d.attn_k_norm.weight", i);
+        rc |= add_tensor(w, SH_DTYPE_F32, SH_SYN_Q_NORM, i, 1, hd, 1, 1, "blk.%d.attn_q_norm.weight", i);
+        rc |= add_tensor(w, SH_DTYPE_F32, SH_SYN_K_NORM, i, 1, hd, 1, 1, "blk.%d.attn_k_norm.weight", i);
     }
-    rc |= add_tensor(w, SH_GGML_F32, SH_SYN_FFN_NORM, i, 1, H, 1, 1, "blk.%d.ffn_norm.weight", i);
+    rc |= add_tensor(w, SH_DTYPE_F32, SH_SYN_FFN_NORM, i, 1, H, 1, 1, "blk.%d.ffn_norm.weight", i);
     if (l->ffn.kind == SH_FFN_SWIGLU) {
         uint64_t F = (uint64_t)l->ffn.width;
         rc |= add_tensor(w, wt, SH_SYN_FFN_GATE, i, 2, H, F, 1, "blk.%d.ffn_gate.weight", i);
@@ -184,12 +180,12 @@ static int plan_layer(writer *w, const sh_genome *g, int i, int wt)
         rc |= add_tensor(w, wt, SH_SYN_FFN_DOWN, i, 2, F, H, 1, "blk.%d.ffn_down.weight", i);
     } else {
         uint64_t E = (uint64_t)l->ffn.n_experts, Fe = (uint64_t)l->ffn.expert_width;
-        rc |= add_tensor(w, SH_GGML_F32, SH_SYN_ROUTER, i, 2, H, E, 1, "blk.%d.ffn_gate_inp.weight", i);
+        rc |= add_tensor(w, SH_DTYPE_F32, SH_SYN_ROUTER, i, 2, H, E, 1, "blk.%d.ffn_gate_inp.weight", i);
         rc |= add_tensor(w, wt, SH_SYN_EXP_GATE, i, 3, H, Fe, E, "blk.%d.ffn_gate_exps.weight", i);
         rc |= add_tensor(w, wt, SH_SYN_EXP_UP, i, 3, H, Fe, E, "blk.%d.ffn_up_exps.weight", i);
         rc |= add_tensor(w, wt, SH_SYN_EXP_DOWN, i, 3, Fe, H, E, "blk.%d.ffn_down_exps.weight", i);
         /* llama.cpp requires the bias tensor: zeros when the genome has none */
-        rc |= add_tensor(w, SH_GGML_F32, SH_SYN_EXP_BIAS, i, 1, E, 1, 1, "blk.%d.exp_probs_b.bias", i);
+        rc |= add_tensor(w, SH_DTYPE_F32, SH_SYN_EXP_BIAS, i, 1, E, 1, 1, "blk.%d.exp_probs_b.bias", i);
         if (rc == 0 && !l->ffn.router_bias) w->t[w->nt - 1].synth.zero = 1;
     }
     return rc ? -1 : 0;
@@ -197,12 +193,12 @@ static int plan_layer(writer *w, const sh_genome *g, int i, int wt)
 
 static int plan_tensors(writer *w, const sh_genome *g, sh_dtype wtype)
 {
-    int wt = ggml_type_of(wtype);
+    int wt = (int)wtype;
     uint64_t H = (uint64_t)g->hidden, V = (uint64_t)g->vocab;
     if (add_tensor(w, wt, SH_SYN_TOKEN_EMBD, -1, 2, H, V, 1, "token_embd.weight") != 0) return -1;
     for (int i = 0; i < g->n_layers; i++)
         if (plan_layer(w, g, i, wt) != 0) return -1;
-    if (add_tensor(w, SH_GGML_F32, SH_SYN_FINAL_NORM, -1, 1, H, 1, 1, "token_embd_norm.weight") != 0)
+    if (add_tensor(w, SH_DTYPE_F32, SH_SYN_FINAL_NORM, -1, 1, H, 1, 1, "token_embd_norm.weight") != 0)
         return -1;
     if (!g->tied_embeddings &&
         add_tensor(w, wt, SH_SYN_OUTPUT, -1, 2, H, V, 1, "output.weight") != 0)
@@ -331,15 +327,15 @@ static void write_rows(writer *w, const tensor *t, const sh_gguf_opts *o, float 
     for (uint64_t r = 0; r < t->synth.rows && !w->failed; r++) {
         sh_synth_row(&t->synth, o->seed, r, row);
         switch (t->ggml_type) {
-        case SH_GGML_F32: put(w, row, 4 * n); break;
-        case SH_GGML_F16:
+        case SH_DTYPE_F32: put(w, row, 4 * n); break;
+        case SH_DTYPE_F16:
             for (uint64_t j = 0; j < n; j++) {
                 uint16_t h = sh_fp32_to_fp16(row[j]);
                 memcpy(enc + 2 * j, &h, 2);
             }
             put(w, enc, 2 * n);
             break;
-        case SH_GGML_Q8_0: sh_quantize_q8_0(row, enc, (int64_t)n); put(w, enc, n / 32 * 34); break;
+        case SH_DTYPE_Q8_0: sh_quantize_q8_0(row, enc, (int64_t)n); put(w, enc, n / 32 * 34); break;
         default: sh_quantize_q4_0(row, enc, (int64_t)n); put(w, enc, n / 32 * 18); break;
         }
     }

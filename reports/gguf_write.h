@@ -14,13 +14,12 @@
 #include "genome/genome.h"
 #include "util/err.h"
 
-/* GGUF value types (gguf spec) and the ggml tensor types used here. */
+/* GGUF value types (gguf spec); tensor types are genome.h's sh_dtype (ggml's numbers). */
 enum {
     SH_GGUF_U8 = 0, SH_GGUF_I8 = 1, SH_GGUF_U16 = 2, SH_GGUF_I16 = 3, SH_GGUF_U32 = 4,
     SH_GGUF_I32 = 5, SH_GGUF_F32 = 6, SH_GGUF_BOOL = 7, SH_GGUF_STRING = 8,
     SH_GGUF_ARRAY = 9, SH_GGUF_U64 = 10, SH_GGUF_I64 = 11, SH_GGUF_F64 = 12
 };
-enum { SH_GGML_F32 = 0, SH_GGML_F16 = 1, SH_GGML_Q4_0 = 2, SH_GGML_Q8_0 = 8 };
 
 #define SH_GGUF_ALIGNMENT 32
 

@@ -56,9 +56,8 @@ typedef struct sh_hf_import_opts {
 
 /* Genome from config.json text (lfm2 or lfm2_moe, legacy keys included);
  * defaults are filled in silently (opts NULL) or as opts says.  The _file
- * forms refuse a GGUF file ("this is a GGUF file"). */
+ * form refuses a GGUF file ("this is a GGUF file"). */
 int sh_hf_config_import(const char *json_text, size_t len, sh_genome *out, sh_err *err);
-int sh_hf_config_import_file(const char *path, sh_genome *out, sh_err *err);
 int sh_hf_config_import_ex(const char *json_text, size_t len, const sh_hf_import_opts *opts, sh_genome *out,
                            sh_err *err);
 int sh_hf_config_import_file_ex(const char *path, const sh_hf_import_opts *opts, sh_genome *out, sh_err *err);

@@ -1,16 +1,14 @@
-/* report_data.c - gathers a run report from the run store (prepared statements
- * on the tables of runs/runs.h) and renders it as JSON, CSV and Markdown. */
+/* report_data.c - gathers a run report from the run store (through the typed
+ * readers of runs/runs.h) and renders it as JSON, CSV and Markdown. */
 #include "reports/report_data.h"
 
+#include <assert.h>
 #include <jansson.h>
 #include <math.h>
-#include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "genome/genome.h"
-
-#define MEASURE_KINDS "kind IN ('measure', 'bench')"
 
 const sh_rep_metric sh_rep_metrics[] = {
     {"capability", offsetof(sh_rep_point, capability)},
@@ -33,31 +31,10 @@ const int sh_rep_n_metrics = (int)(sizeof sh_rep_metrics / sizeof sh_rep_metrics
 
 double sh_rep_metric_value(const sh_rep_point *p, int i)
 {
+    assert(p && i >= 0 && i < sh_rep_n_metrics);
     double v;
     memcpy(&v, (const char *)p + sh_rep_metrics[i].offset, sizeof v);
     return v;
-}
-
-static int sql_fail(sh_db *db, sh_err *err, const char *what)
-{
-    return sh_err_set(err, "%s: report: %s: %s", sh_db_path(db), what, sqlite3_errmsg(sh_db_handle(db)));
-}
-
-static int prepare(sh_db *db, const char *sql, sqlite3_stmt **st, sh_err *err, const char *what)
-{
-    if (sqlite3_prepare_v2(sh_db_handle(db), sql, -1, st, NULL) != SQLITE_OK) return sql_fail(db, err, what);
-    return 0;
-}
-
-static const char *col_text(sqlite3_stmt *st, int i)
-{
-    const unsigned char *t = sqlite3_column_text(st, i);
-    return t ? (const char *)t : "";
-}
-
-static double col_real(sqlite3_stmt *st, int i)
-{
-    return sqlite3_column_type(st, i) == SQLITE_NULL ? NAN : sqlite3_column_double(st, i);
 }
 
 /* ---- points ------------------------------------------------------------------- */
@@ -141,16 +118,12 @@ static int point_take_genome(sh_db *db, sh_rep_point *p, sh_err *err)
 /* Latest ok capability score of a genome (any scorer; the newest wins). */
 static int point_take_score(sh_db *db, sh_rep_point *p, sh_err *err)
 {
-    sqlite3_stmt *st;
-    if (prepare(db, "SELECT aggregate FROM scores WHERE genome_hash = ?1 AND status = 'ok' "
-                    "AND aggregate IS NOT NULL ORDER BY created_at DESC, id DESC LIMIT 1",
-                &st, err, "reading scores") != 0)
-        return -1;
-    sqlite3_bind_text(st, 1, p->hash, -1, SQLITE_TRANSIENT);
-    int rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) p->capability = col_real(st, 0);
-    sqlite3_finalize(st);
-    return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : sql_fail(db, err, "reading scores");
+    sh_hash h;
+    double aggregate;
+    if (sh_hash_parse(p->hash, &h) != 0) return 0;
+    int rc = sh_db_latest_aggregate(db, h, &aggregate, err);
+    if (rc == 0) p->capability = aggregate;
+    return rc < 0 ? -1 : 0;
 }
 
 typedef struct point_list {
@@ -181,22 +154,19 @@ static sh_rep_point *list_find(point_list *l, const char *hash, const char *devi
 /* Every (genome, device) with an ok measurement in the run; newest wins. */
 static int load_measured(sh_db *db, int64_t run, point_list *l, sh_err *err)
 {
-    sqlite3_stmt *st;
-    if (prepare(db, "SELECT genome_hash, ifnull(device, ''), result_json FROM evaluations "
-                    "WHERE run_id = ?1 AND " MEASURE_KINDS " AND status = 'ok' "
-                    "ORDER BY ifnull(finished_at, 0), id", &st, err, "reading evaluations") != 0)
-        return -1;
-    sqlite3_bind_int64(st, 1, run);
-    int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        const char *hash = col_text(st, 0), *dev = col_text(st, 1);
-        sh_rep_point *p = list_find(l, hash, dev);
-        if (!p && !(p = list_add(l, hash, err))) { sqlite3_finalize(st); return -1; }
-        snprintf(p->device, sizeof p->device, "%s", dev);
-        if (sqlite3_column_type(st, 2) != SQLITE_NULL) point_take_result(p, col_text(st, 2));
+    sh_eval_rec *e;
+    int n, rc = 0;
+    if (sh_db_list_run_measurements(db, run, &e, &n, err) != 0) return -1;
+    for (int i = 0; i < n && rc == 0; i++) {
+        char hash[17];
+        sh_hash_hex(e[i].genome, hash);
+        sh_rep_point *p = list_find(l, hash, e[i].device);
+        if (!p && !(p = list_add(l, hash, err))) { rc = -1; break; }
+        snprintf(p->device, sizeof p->device, "%s", e[i].device);
+        if (e[i].result_json) point_take_result(p, e[i].result_json);
     }
-    sqlite3_finalize(st);
-    return rc == SQLITE_DONE ? 0 : sql_fail(db, err, "reading evaluations");
+    sh_eval_recs_free(e, n);
+    return rc;
 }
 
 /* The search's own evaluations (kind "search", one per genome and run): its
@@ -221,84 +191,81 @@ static void point_take_search(sh_rep_point *p, json_t *r, bool metrics)
 
 static int load_search_evals(sh_db *db, int64_t run, point_list *l, sh_err *err)
 {
-    sqlite3_stmt *st;
-    if (prepare(db, "SELECT genome_hash, result_json FROM evaluations WHERE run_id = ?1 AND "
-                    "kind = 'search' AND status = 'ok' AND result_json IS NOT NULL ORDER BY id",
-                &st, err, "reading search evaluations") != 0)
-        return -1;
-    sqlite3_bind_int64(st, 1, run);
-    int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        const char *hash = col_text(st, 0);
-        json_t *r = json_loads(col_text(st, 1), 0, NULL);
+    sh_eval_rec *e;
+    int n, rc = 0;
+    if (sh_db_list_ok_results(db, run, "search", &e, &n, err) != 0) return -1;
+    for (int k = 0; k < n && rc == 0; k++) {
+        char hash[17];
+        sh_hash_hex(e[k].genome, hash);
+        json_t *r = json_loads(e[k].result_json, 0, NULL);
         if (!json_is_object(r)) { json_decref(r); continue; }
         bool measured = false;
         for (int i = 0; i < l->n; i++)
             if (strcmp(l->v[i].hash, hash) == 0) { measured = true; point_take_search(&l->v[i], r, false); }
         if (!measured) {
             sh_rep_point *p = list_find(l, hash, "");
-            if (!p && !(p = list_add(l, hash, err))) { json_decref(r); sqlite3_finalize(st); return -1; }
-            point_take_search(p, r, true);
+            if (!p && !(p = list_add(l, hash, err))) rc = -1;
+            else point_take_search(p, r, true);
         }
         json_decref(r);
     }
-    sqlite3_finalize(st);
-    return rc == SQLITE_DONE ? 0 : sql_fail(db, err, "reading search evaluations");
+    sh_eval_recs_free(e, n);
+    return rc;
 }
 
 /* Front membership from the last generation; members never measured get a
  * point without a device. */
+static int by_genome(const void *a, const void *b)
+{
+    sh_hash x = ((const sh_gen_row *)a)->genome, y = ((const sh_gen_row *)b)->genome;
+    return (x > y) - (x < y);
+}
+
 static int load_front(sh_db *db, int64_t run, point_list *l, int *last_gen, sh_err *err)
 {
-    sqlite3_stmt *st;
-    if (prepare(db, "SELECT gen, genome_hash, rank, on_front FROM generations WHERE run_id = ?1 "
-                    "AND gen = (SELECT max(gen) FROM generations WHERE run_id = ?1)",
-                &st, err, "reading generations") != 0)
-        return -1;
-    sqlite3_bind_int64(st, 1, run);
-    int rc;
+    sh_gen_row *m;
+    int n, rc = 0;
     *last_gen = -1;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        const char *hash = col_text(st, 1);
-        *last_gen = sqlite3_column_int(st, 0);
+    if (sh_db_list_generation(db, run, -1, false, &m, &n, err) != 0) return -1;
+    /* members in genome order, the order the store keeps them in, so members
+     * that were never measured are listed as before */
+    if (n > 1) qsort(m, (size_t)n, sizeof *m, by_genome);
+    for (int k = 0; k < n && rc == 0; k++) {
+        char hash[17];
+        sh_hash_hex(m[k].genome, hash);
+        *last_gen = m[k].gen;
         bool any = false;
         for (int i = 0; i < l->n; i++)
             if (strcmp(l->v[i].hash, hash) == 0) {
-                l->v[i].rank = sqlite3_column_int(st, 2);
-                l->v[i].on_front = sqlite3_column_int(st, 3) != 0;
+                l->v[i].rank = m[k].rank;
+                l->v[i].on_front = m[k].on_front;
                 any = true;
             }
         if (!any) {
             sh_rep_point *p = list_add(l, hash, err);
-            if (!p) { sqlite3_finalize(st); return -1; }
-            p->rank = sqlite3_column_int(st, 2);
-            p->on_front = sqlite3_column_int(st, 3) != 0;
+            if (!p) { rc = -1; break; }
+            p->rank = m[k].rank;
+            p->on_front = m[k].on_front;
         }
     }
-    sqlite3_finalize(st);
-    return rc == SQLITE_DONE ? 0 : sql_fail(db, err, "reading generations");
+    sh_gen_rows_free(m, n);
+    return rc;
 }
 
 static int load_gens(sh_db *db, sh_report *r, sh_err *err)
 {
-    sqlite3_stmt *st;
-    if (prepare(db, "SELECT gen, hypervolume, evaluations, front_size FROM run_metrics "
-                    "WHERE run_id = ?1 ORDER BY gen", &st, err, "reading run_metrics") != 0)
-        return -1;
-    sqlite3_bind_int64(st, 1, r->run.id);
-    int rc, cap = 0;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if (r->n_gens == cap) {
-            cap = cap ? 2 * cap : 64;
-            sh_rep_gen *g = realloc(r->gens, (size_t)cap * sizeof *g);
-            if (!g) { sqlite3_finalize(st); return sh_err_set(err, "report: out of memory"); }
-            r->gens = g;
-        }
-        r->gens[r->n_gens++] = (sh_rep_gen){sqlite3_column_int(st, 0), col_real(st, 1),
-                                            sqlite3_column_int(st, 2), sqlite3_column_int(st, 3)};
+    sh_run_metric *m;
+    int n;
+    if (sh_db_list_run_metrics(db, r->run.id, &m, &n, err) != 0) return -1;
+    if (n > 0 && !(r->gens = malloc((size_t)n * sizeof *r->gens))) {
+        free(m);
+        return sh_err_set(err, "report: out of memory");
     }
-    sqlite3_finalize(st);
-    return rc == SQLITE_DONE ? 0 : sql_fail(db, err, "reading run_metrics");
+    for (int i = 0; i < n; i++)
+        r->gens[i] = (sh_rep_gen){m[i].gen, m[i].hypervolume, m[i].evaluations, m[i].front_size};
+    r->n_gens = n;
+    free(m);
+    return 0;
 }
 
 static int load_devices(sh_db *db, sh_report *r, sh_err *err)
@@ -332,12 +299,6 @@ static int load_devices(sh_db *db, sh_report *r, sh_err *err)
 static int load_presets(sh_db *db, sh_report *r, sh_err *err)
 {
     point_list l = {0};
-    sqlite3_stmt *st;
-    if (prepare(db, "SELECT result_json FROM evaluations WHERE genome_hash = ?1 AND "
-                    "ifnull(device, '') = ?2 AND " MEASURE_KINDS " AND status = 'ok' AND "
-                    "result_json IS NOT NULL ORDER BY ifnull(finished_at, 0) DESC, id DESC LIMIT 1",
-                &st, err, "reading preset evaluations") != 0)
-        return -1;
     int rc = 0;
     static sh_genome g;
     for (int k = 0; k < r->n_devices && rc == 0; k++)
@@ -346,18 +307,18 @@ static int load_presets(sh_db *db, sh_report *r, sh_err *err)
             sh_err e2 = {{0}};
             if (sh_preset_get(pr->name, &g, &e2) != 0) continue;
             char hex[17];
-            sh_hash_hex(sh_genome_hash(&g), hex);
-            sqlite3_reset(st);
-            sqlite3_bind_text(st, 1, hex, -1, SQLITE_TRANSIENT);
-            sqlite3_bind_text(st, 2, r->devices[k].name, -1, SQLITE_TRANSIENT);
-            int s = sqlite3_step(st);
-            if (s == SQLITE_DONE) continue;
-            if (s != SQLITE_ROW) { rc = sql_fail(db, err, "reading preset evaluations"); break; }
+            sh_hash h = sh_genome_hash(&g);
+            sh_hash_hex(h, hex);
+            sh_eval_rec e;
+            int s = sh_db_latest_measurement(db, h, r->devices[k].name, &e, err);
+            if (s == 1) continue;
+            if (s != 0) { rc = -1; break; }
             sh_rep_point *p = list_add(&l, hex, err);
-            if (!p) { rc = -1; break; }
+            if (!p) { sh_eval_rec_free(&e); rc = -1; break; }
             snprintf(p->device, sizeof p->device, "%s", r->devices[k].name);
             snprintf(p->preset, sizeof p->preset, "%s", pr->name);
-            point_take_result(p, col_text(st, 0));
+            point_take_result(p, e.result_json);
+            sh_eval_rec_free(&e);
             static char text[SH_GENOME_TEXT_MAX];
             sh_param_count pc;
             sh_genome_params(&g, &pc);
@@ -367,7 +328,6 @@ static int load_presets(sh_db *db, sh_report *r, sh_err *err)
                 rc = sh_err_set(err, "report: out of memory");
             if (rc == 0) rc = point_take_score(db, p, err);
         }
-    sqlite3_finalize(st);
     r->presets = l.v;
     r->n_presets = l.n;
     return rc;
@@ -697,22 +657,22 @@ static sh_prof_row *prof_add(sh_prof_table *t, const char *block, const char *pa
     return r;
 }
 
-static int prof_load_device(sh_db *db, sh_prof_table *t, int k, sqlite3_stmt *st, sh_err *err)
+static int prof_load_device(sh_db *db, sh_prof_table *t, int k, sh_err *err)
 {
-    sqlite3_reset(st);
-    sqlite3_bind_text(st, 1, t->devices[k], -1, SQLITE_TRANSIENT);
-    int rc, n = 0;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        const char *block = col_text(st, 0), *params = col_text(st, 1), *dtype = col_text(st, 2);
-        sh_prof_row *r = prof_find(t, block, params, dtype);
-        if (!r && !(r = prof_add(t, block, params, dtype))) return sh_err_set(err, "report: out of memory");
-        r->cells[k] = (sh_prof_cell){col_real(st, 3), col_real(st, 4), col_real(st, 5)};
-        n++;
+    sh_profile_rec *p;
+    int n, rc = 0;
+    if (sh_db_list_profile(db, t->devices[k], &p, &n, err) != 0) return -1;
+    for (int i = 0; i < n && rc == 0; i++) {
+        const char *params = p[i].params_json ? p[i].params_json : "";
+        sh_prof_row *r = prof_find(t, p[i].block, params, p[i].dtype);
+        if (!r && !(r = prof_add(t, p[i].block, params, p[i].dtype))) rc = sh_err_set(err, "report: out of memory");
+        else r->cells[k] = (sh_prof_cell){p[i].latency_us, p[i].gbytes_per_s, p[i].gflops};
     }
-    if (rc != SQLITE_DONE) return sql_fail(db, err, "reading profiles");
-    if (n == 0) return sh_err_set(err, "device %s has no chip profile (run `starhil profile --device %s`)",
-                                  t->devices[k], t->devices[k]);
-    return 0;
+    sh_profile_recs_free(p, n);
+    if (rc == 0 && n == 0)
+        rc = sh_err_set(err, "device %s has no chip profile (run `starhil profile --device %s`)",
+                        t->devices[k], t->devices[k]);
+    return rc;
 }
 
 int sh_prof_load(sh_db *db, const char *const *devices, int n, sh_prof_table *t, sh_err *err)
@@ -729,15 +689,8 @@ int sh_prof_load(sh_db *db, const char *const *devices, int n, sh_prof_table *t,
         }
         snprintf(t->devices[k], sizeof t->devices[k], "%s", devices[k]);
     }
-    sqlite3_stmt *st;
-    if (prepare(db, "SELECT block, params_json, dtype, latency_us, gbytes_per_s, gflops FROM profiles "
-                    "WHERE device = ?1 ORDER BY rowid", &st, err, "reading profiles") != 0) {
-        sh_prof_free(t);
-        return -1;
-    }
     int rc = 0;
-    for (int k = 0; k < n && rc == 0; k++) rc = prof_load_device(db, t, k, st, err);
-    sqlite3_finalize(st);
+    for (int k = 0; k < n && rc == 0; k++) rc = prof_load_device(db, t, k, err);
     if (rc != 0) sh_prof_free(t);
     return rc;
 }

@@ -249,7 +249,6 @@ void sh_db_close(sh_db *db)
     free(db);
 }
 
-sqlite3 *sh_db_handle(sh_db *db) { return db ? db->h : NULL; }
 const char *sh_db_path(const sh_db *db) { return db ? db->path : ""; }
 
 /* ---- transactions ---------------------------------------------------------- */

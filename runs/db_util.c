@@ -4,6 +4,7 @@
 #include "runs/runs_internal.h"
 #include "util/strbuf.h"
 
+#include <assert.h>
 #include <jansson.h>
 #include <math.h>
 #include <stdio.h>
@@ -47,6 +48,38 @@ void shdb_col_copy(sqlite3_stmt *st, int col, char *buf, size_t cap)
 {
     const unsigned char *t = sqlite3_column_text(st, col);
     snprintf(buf, cap, "%s", t ? (const char *)t : "");
+}
+
+int shdb_collect(sh_db *db, sqlite3_stmt *st, size_t size, shdb_row_reader read, void (*free_elem)(void *elem),
+                 void **out, int *n, sh_err *err, const char *what)
+{
+    assert(st && size > 0 && read && out && n);
+    *out = NULL;
+    *n = 0;
+    char *arr = NULL;
+    int count = 0, cap = 0, rc;
+    bool oom = false;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (count == cap) {
+            int ncap = cap ? cap * 2 : 16;
+            char *na = realloc(arr, (size_t)ncap * size);
+            if (!na) { oom = true; break; }
+            arr = na;
+            cap = ncap;
+        }
+        void *elem = arr + (size_t)count++ * size;
+        memset(elem, 0, size);
+        if (read(st, elem) != 0) { oom = true; break; }
+    }
+    sqlite3_finalize(st);
+    if (oom || rc != SQLITE_DONE) {
+        for (int i = 0; free_elem && i < count; i++) free_elem(arr + (size_t)i * size);
+        free(arr);
+        return oom ? sh_err_set(err, "%s: %s: out of memory", db->path, what) : shdb_sql_error(db, err, what);
+    }
+    *out = arr;
+    *n = count;
+    return 0;
 }
 
 char *shdb_col_dup(sqlite3_stmt *st, int col, bool *oom)

@@ -8,21 +8,6 @@
 #define DEVICE_COLS "name, kind, host, port, user, key_path, target, cpus, workdir, " \
                     "options_json, topology_json, healthy, fail_count"
 
-void sh_device_rec_free(sh_device_rec *d)
-{
-    if (!d) return;
-    free(d->options_json);
-    free(d->topology_json);
-    d->options_json = d->topology_json = NULL;
-}
-
-void sh_device_recs_free(sh_device_rec *d, int n)
-{
-    if (!d) return;
-    for (int i = 0; i < n; i++) sh_device_rec_free(&d[i]);
-    free(d);
-}
-
 static int validate_device(const sh_device_rec *d, sh_err *err)
 {
     if (shdb_check_str(d->name, sizeof d->name, true, "device name", err)) return -1;
@@ -104,6 +89,9 @@ static int read_device(sqlite3_stmt *st, sh_device_rec *d)
     return 0;
 }
 
+static int read_device_row(sqlite3_stmt *st, void *d) { return read_device(st, d); }
+static void free_device(void *d) { sh_device_rec_free(d); }
+
 int sh_db_get_device(sh_db *db, const char *name, sh_device_rec *out, sh_err *err)
 {
     memset(out, 0, sizeof *out);
@@ -132,31 +120,10 @@ int sh_db_list_devices(sh_db *db, sh_device_rec **out, int *n, sh_err *err)
     sqlite3_stmt *st;
     if (shdb_prepare(db, "SELECT " DEVICE_COLS " FROM devices ORDER BY name", &st, err, "list devices") != 0)
         return -1;
-    sh_device_rec *arr = NULL;
-    int count = 0, cap = 0, rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if (count == cap) {
-            int ncap = cap ? cap * 2 : 8;
-            sh_device_rec *na = realloc(arr, (size_t)ncap * sizeof *na);
-            if (!na) goto oom;
-            arr = na;
-            cap = ncap;
-        }
-        if (read_device(st, &arr[count]) != 0) goto oom;
-        count++;
-    }
-    sqlite3_finalize(st);
-    if (rc != SQLITE_DONE) {
-        sh_device_recs_free(arr, count);
-        return shdb_sql_error(db, err, "list devices");
-    }
+    void *arr;
+    int rc = shdb_collect(db, st, sizeof **out, read_device_row, free_device, &arr, n, err, "list devices");
     *out = arr;
-    *n = count;
-    return 0;
-oom:
-    sqlite3_finalize(st);
-    sh_device_recs_free(arr, count);
-    return sh_err_set(err, "%s: list devices: out of memory", db->path);
+    return rc;
 }
 
 /* Runs a one-row UPDATE/DELETE on a device; error if no such device. */

@@ -399,6 +399,9 @@ static int read_eval(sqlite3_stmt *st, sh_eval_rec *e)
     return 0;
 }
 
+static int read_eval_row(sqlite3_stmt *st, void *e) { return read_eval(st, e); }
+static void free_eval(void *e) { sh_eval_rec_free(e); }
+
 int sh_db_get_eval(sh_db *db, int64_t id, sh_eval_rec *out, sh_err *err)
 {
     memset(out, 0, sizeof *out);
@@ -419,6 +422,17 @@ int sh_db_get_eval(sh_db *db, int64_t id, sh_eval_rec *out, sh_err *err)
     return ret;
 }
 
+#define MEASURE_KINDS "kind IN ('measure', 'bench')"
+
+/* Lists the rows of a prepared "SELECT EVAL_COLS ..." statement. */
+static int list_eval_rows(sh_db *db, sqlite3_stmt *st, sh_eval_rec **out, int *n, sh_err *err, const char *what)
+{
+    void *arr;
+    int rc = shdb_collect(db, st, sizeof **out, read_eval_row, free_eval, &arr, n, err, what);
+    *out = arr;
+    return rc;
+}
+
 int sh_db_list_evals(sh_db *db, int64_t run_id, sh_eval_rec **out, int *n, sh_err *err)
 {
     *out = NULL;
@@ -428,31 +442,64 @@ int sh_db_list_evals(sh_db *db, int64_t run_id, sh_eval_rec **out, int *n, sh_er
                      &st, err, "list evaluations") != 0)
         return -1;
     sqlite3_bind_int64(st, 1, run_id);
-    sh_eval_rec *arr = NULL;
-    int count = 0, cap = 0, rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if (count == cap) {
-            int ncap = cap ? cap * 2 : 16;
-            sh_eval_rec *na = realloc(arr, (size_t)ncap * sizeof *na);
-            if (!na) goto oom;
-            arr = na;
-            cap = ncap;
-        }
-        if (read_eval(st, &arr[count]) != 0) goto oom;
-        count++;
-    }
-    sqlite3_finalize(st);
-    if (rc != SQLITE_DONE) {
-        sh_eval_recs_free(arr, count);
-        return shdb_sql_error(db, err, "list evaluations");
-    }
-    *out = arr;
-    *n = count;
+    return list_eval_rows(db, st, out, n, err, "list evaluations");
+}
+
+static int read_sample(sqlite3_stmt *st, void *v)
+{
+    *(double *)v = sqlite3_column_double(st, 0);
     return 0;
-oom:
+}
+
+int sh_db_list_run_measurements(sh_db *db, int64_t run_id, sh_eval_rec **out, int *n, sh_err *err)
+{
+    *out = NULL;
+    *n = 0;
+    sqlite3_stmt *st;
+    if (shdb_prepare(db, "SELECT " EVAL_COLS " FROM evaluations WHERE run_id = ?1 AND " MEASURE_KINDS
+                         " AND status = 'ok' ORDER BY ifnull(finished_at, 0), id",
+                     &st, err, "list measurements") != 0)
+        return -1;
+    sqlite3_bind_int64(st, 1, run_id);
+    return list_eval_rows(db, st, out, n, err, "list measurements");
+}
+
+int sh_db_list_ok_results(sh_db *db, int64_t run_id, const char *kind, sh_eval_rec **out, int *n, sh_err *err)
+{
+    *out = NULL;
+    *n = 0;
+    if (!kind) return sh_err_set(err, "%s: list results: no kind", db->path);
+    sqlite3_stmt *st;
+    if (shdb_prepare(db, "SELECT " EVAL_COLS " FROM evaluations WHERE run_id = ?1 AND kind = ?2 AND "
+                         "status = 'ok' AND result_json IS NOT NULL ORDER BY id", &st, err, "list results") != 0)
+        return -1;
+    sqlite3_bind_int64(st, 1, run_id);
+    sqlite3_bind_text(st, 2, kind, -1, SQLITE_STATIC);
+    return list_eval_rows(db, st, out, n, err, "list results");
+}
+
+int sh_db_latest_measurement(sh_db *db, sh_hash genome, const char *device, sh_eval_rec *out, sh_err *err)
+{
+    memset(out, 0, sizeof *out);
+    char ghex[17];
+    sh_hash_hex(genome, ghex);
+    sqlite3_stmt *st;
+    if (shdb_prepare(db, "SELECT " EVAL_COLS " FROM evaluations WHERE genome_hash = ?1 AND "
+                         "ifnull(device, '') = ?2 AND " MEASURE_KINDS " AND status = 'ok' AND "
+                         "result_json IS NOT NULL ORDER BY ifnull(finished_at, 0) DESC, id DESC LIMIT 1",
+                     &st, err, "latest measurement") != 0)
+        return -1;
+    sqlite3_bind_text(st, 1, ghex, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, device ? device : "", -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st), ret = 1;
+    if (rc == SQLITE_ROW) {
+        ret = read_eval(st, out);
+        if (ret != 0) sh_err_set(err, "%s: latest measurement: out of memory", db->path);
+    } else if (rc != SQLITE_DONE) {
+        ret = shdb_sql_error(db, err, "latest measurement");
+    }
     sqlite3_finalize(st);
-    sh_eval_recs_free(arr, count);
-    return sh_err_set(err, "%s: list evaluations: out of memory", db->path);
+    return ret;
 }
 
 int sh_db_get_samples(sh_db *db, int64_t eval_id, const char *metric, double **values, int *n, sh_err *err)
@@ -466,30 +513,10 @@ int sh_db_get_samples(sh_db *db, int64_t eval_id, const char *metric, double **v
         return -1;
     sqlite3_bind_int64(st, 1, eval_id);
     sqlite3_bind_text(st, 2, metric, -1, SQLITE_STATIC);
-    double *arr = NULL;
-    int count = 0, cap = 0, rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if (count == cap) {
-            int ncap = cap ? cap * 2 : 64;
-            double *na = realloc(arr, (size_t)ncap * sizeof *na);
-            if (!na) {
-                free(arr);
-                sqlite3_finalize(st);
-                return sh_err_set(err, "%s: get samples: out of memory", db->path);
-            }
-            arr = na;
-            cap = ncap;
-        }
-        arr[count++] = sqlite3_column_double(st, 0);
-    }
-    sqlite3_finalize(st);
-    if (rc != SQLITE_DONE) {
-        free(arr);
-        return shdb_sql_error(db, err, "get samples");
-    }
+    void *arr;
+    int rc = shdb_collect(db, st, sizeof **values, read_sample, NULL, &arr, n, err, "get samples");
     *values = arr;
-    *n = count;
-    return 0;
+    return rc;
 }
 
 int sh_db_count_evals(sh_db *db, int64_t run_id, sh_eval_counts *out, sh_err *err)

@@ -134,6 +134,44 @@ int sh_db_latest_generation(sh_db *db, int64_t run_id, int *gen_out, sh_err *err
     return ret;
 }
 
+static int read_gen_row(sqlite3_stmt *st, void *elem)
+{
+    sh_gen_row *r = elem;
+    const unsigned char *gh = sqlite3_column_text(st, 0);
+    if (!gh || sh_hash_parse((const char *)gh, &r->genome) != 0) r->genome = 0;
+    r->gen = sqlite3_column_int(st, 1);
+    r->rank = sqlite3_column_int(st, 2);
+    r->crowding = shdb_col_real(st, 3);
+    r->on_front = sqlite3_column_int(st, 4) != 0;
+    bool oom = false;
+    r->objectives_json = shdb_col_dup(st, 5, &oom);
+    return oom ? -1 : 0;
+}
+
+static void free_gen_row(void *elem)
+{
+    sh_gen_row *r = elem;
+    free(r->objectives_json);
+    r->objectives_json = NULL;
+}
+
+static int read_int(sqlite3_stmt *st, void *elem)
+{
+    *(int *)elem = sqlite3_column_int(st, 0);
+    return 0;
+}
+
+static int read_run_metric(sqlite3_stmt *st, void *elem)
+{
+    sh_run_metric *m = elem;
+    m->gen = sqlite3_column_int(st, 0);
+    m->hypervolume = shdb_col_real(st, 1);
+    m->evaluations = sqlite3_column_int(st, 2);
+    m->front_size = sqlite3_column_int(st, 3);
+    shdb_col_copy(st, 4, m->created_at, sizeof m->created_at);
+    return 0;
+}
+
 int sh_db_list_generation(sh_db *db, int64_t run_id, int gen, bool front_only,
                           sh_gen_row **out, int *n, sh_err *err)
 {
@@ -151,41 +189,10 @@ int sh_db_list_generation(sh_db *db, int64_t run_id, int gen, bool front_only,
     sqlite3_bind_int64(st, 1, run_id);
     sqlite3_bind_int(st, 2, gen);
     sqlite3_bind_int(st, 3, front_only ? 1 : 0);
-    sh_gen_row *arr = NULL;
-    int count = 0, cap = 0, rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if (count == cap) {
-            int ncap = cap ? cap * 2 : 32;
-            sh_gen_row *na = realloc(arr, (size_t)ncap * sizeof *na);
-            if (!na) goto oom;
-            arr = na;
-            cap = ncap;
-        }
-        sh_gen_row *r = &arr[count];
-        memset(r, 0, sizeof *r);
-        const unsigned char *gh = sqlite3_column_text(st, 0);
-        if (!gh || sh_hash_parse((const char *)gh, &r->genome) != 0) r->genome = 0;
-        r->gen = sqlite3_column_int(st, 1);
-        r->rank = sqlite3_column_int(st, 2);
-        r->crowding = shdb_col_real(st, 3);
-        r->on_front = sqlite3_column_int(st, 4) != 0;
-        bool oom = false;
-        r->objectives_json = shdb_col_dup(st, 5, &oom);
-        count++;
-        if (oom) goto oom;
-    }
-    sqlite3_finalize(st);
-    if (rc != SQLITE_DONE) {
-        sh_gen_rows_free(arr, count);
-        return shdb_sql_error(db, err, "list generation");
-    }
+    void *arr;
+    int rc = shdb_collect(db, st, sizeof **out, read_gen_row, free_gen_row, &arr, n, err, "list generation");
     *out = arr;
-    *n = count;
-    return 0;
-oom:
-    sqlite3_finalize(st);
-    sh_gen_rows_free(arr, count);
-    return sh_err_set(err, "%s: list generation: out of memory", db->path);
+    return rc;
 }
 
 int sh_db_list_generation_numbers(sh_db *db, int64_t run_id, int **gens, int *n, sh_err *err)
@@ -197,29 +204,10 @@ int sh_db_list_generation_numbers(sh_db *db, int64_t run_id, int **gens, int *n,
                      "list generations") != 0)
         return -1;
     sqlite3_bind_int64(st, 1, run_id);
-    int *arr = NULL, count = 0, cap = 0, rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if (count == cap) {
-            int ncap = cap ? cap * 2 : 32;
-            int *na = realloc(arr, (size_t)ncap * sizeof *na);
-            if (!na) {
-                free(arr);
-                sqlite3_finalize(st);
-                return sh_err_set(err, "%s: list generations: out of memory", db->path);
-            }
-            arr = na;
-            cap = ncap;
-        }
-        arr[count++] = sqlite3_column_int(st, 0);
-    }
-    sqlite3_finalize(st);
-    if (rc != SQLITE_DONE) {
-        free(arr);
-        return shdb_sql_error(db, err, "list generations");
-    }
+    void *arr;
+    int rc = shdb_collect(db, st, sizeof **gens, read_int, NULL, &arr, n, err, "list generations");
     *gens = arr;
-    *n = count;
-    return 0;
+    return rc;
 }
 
 int sh_db_list_run_metrics(sh_db *db, int64_t run_id, sh_run_metric **out, int *n, sh_err *err)
@@ -231,33 +219,8 @@ int sh_db_list_run_metrics(sh_db *db, int64_t run_id, sh_run_metric **out, int *
                          "WHERE run_id = ?1 ORDER BY gen", &st, err, "list run metrics") != 0)
         return -1;
     sqlite3_bind_int64(st, 1, run_id);
-    sh_run_metric *arr = NULL;
-    int count = 0, cap = 0, rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if (count == cap) {
-            int ncap = cap ? cap * 2 : 32;
-            sh_run_metric *na = realloc(arr, (size_t)ncap * sizeof *na);
-            if (!na) {
-                free(arr);
-                sqlite3_finalize(st);
-                return sh_err_set(err, "%s: list run metrics: out of memory", db->path);
-            }
-            arr = na;
-            cap = ncap;
-        }
-        sh_run_metric *m = &arr[count++];
-        m->gen = sqlite3_column_int(st, 0);
-        m->hypervolume = shdb_col_real(st, 1);
-        m->evaluations = sqlite3_column_int(st, 2);
-        m->front_size = sqlite3_column_int(st, 3);
-        shdb_col_copy(st, 4, m->created_at, sizeof m->created_at);
-    }
-    sqlite3_finalize(st);
-    if (rc != SQLITE_DONE) {
-        free(arr);
-        return shdb_sql_error(db, err, "list run metrics");
-    }
+    void *arr;
+    int rc = shdb_collect(db, st, sizeof **out, read_run_metric, NULL, &arr, n, err, "list run metrics");
     *out = arr;
-    *n = count;
-    return 0;
+    return rc;
 }

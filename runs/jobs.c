@@ -167,33 +167,21 @@ int sh_db_job_finish(sh_db *db, int64_t id, const char *state, const char *clust
     return update_one(db, st, id, "finish job", err);
 }
 
+static int read_job_row(sqlite3_stmt *st, void *j) { return read_job(st, j); }
+
+static void free_job(void *elem)
+{
+    sh_job_rec *j = elem;
+    free(j->reason);
+    j->reason = NULL;
+}
+
 static int list_jobs(sh_db *db, sqlite3_stmt *st, sh_job_rec **out, int *n, sh_err *err)
 {
-    sh_job_rec *arr = NULL;
-    int count = 0, cap = 0, rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if (count == cap) {
-            int ncap = cap ? cap * 2 : 8;
-            sh_job_rec *na = realloc(arr, (size_t)ncap * sizeof *na);
-            if (!na) goto oom;
-            arr = na;
-            cap = ncap;
-        }
-        if (read_job(st, &arr[count]) != 0) { count++; goto oom; }
-        count++;
-    }
-    sqlite3_finalize(st);
-    if (rc != SQLITE_DONE) {
-        sh_job_recs_free(arr, count);
-        return shdb_sql_error(db, err, "list score jobs");
-    }
+    void *arr;
+    int rc = shdb_collect(db, st, sizeof **out, read_job_row, free_job, &arr, n, err, "list score jobs");
     *out = arr;
-    *n = count;
-    return 0;
-oom:
-    sqlite3_finalize(st);
-    sh_job_recs_free(arr, count);
-    return sh_err_set(err, "%s: list score jobs: out of memory", db->path);
+    return rc;
 }
 
 int sh_db_job_list_key(sh_db *db, sh_hash genome, const char *scorer, const char *version,

@@ -83,6 +83,27 @@ fail:
     return -1;
 }
 
+static int read_profile_row(sqlite3_stmt *st, void *elem)
+{
+    sh_profile_rec *p = elem;
+    shdb_col_copy(st, 0, p->block, sizeof p->block);
+    shdb_col_copy(st, 1, p->dtype, sizeof p->dtype);
+    bool oom = false;
+    p->params_json = shdb_col_dup(st, 2, &oom);
+    p->latency_us = shdb_col_real(st, 3);
+    p->gbytes_per_s = shdb_col_real(st, 4);
+    p->gflops = shdb_col_real(st, 5);
+    shdb_col_copy(st, 6, p->created_at, sizeof p->created_at);
+    return oom ? -1 : 0;
+}
+
+static void free_profile_row(void *elem)
+{
+    sh_profile_rec *p = elem;
+    free(p->params_json);
+    p->params_json = NULL;
+}
+
 int sh_db_list_profile(sh_db *db, const char *device, sh_profile_rec **out, int *n, sh_err *err)
 {
     *out = NULL;
@@ -93,38 +114,8 @@ int sh_db_list_profile(sh_db *db, const char *device, sh_profile_rec **out, int 
                          "FROM profiles WHERE device = ?1 ORDER BY rowid", &st, err, "list profile") != 0)
         return -1;
     sqlite3_bind_text(st, 1, device, -1, SQLITE_STATIC);
-    sh_profile_rec *arr = NULL;
-    int count = 0, cap = 0, rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if (count == cap) {
-            int ncap = cap ? cap * 2 : 32;
-            sh_profile_rec *na = realloc(arr, (size_t)ncap * sizeof *na);
-            if (!na) goto oom;
-            arr = na;
-            cap = ncap;
-        }
-        sh_profile_rec *p = &arr[count++];
-        memset(p, 0, sizeof *p);
-        shdb_col_copy(st, 0, p->block, sizeof p->block);
-        shdb_col_copy(st, 1, p->dtype, sizeof p->dtype);
-        bool oom = false;
-        p->params_json = shdb_col_dup(st, 2, &oom);
-        p->latency_us = shdb_col_real(st, 3);
-        p->gbytes_per_s = shdb_col_real(st, 4);
-        p->gflops = shdb_col_real(st, 5);
-        shdb_col_copy(st, 6, p->created_at, sizeof p->created_at);
-        if (oom) goto oom;
-    }
-    sqlite3_finalize(st);
-    if (rc != SQLITE_DONE) {
-        sh_profile_recs_free(arr, count);
-        return shdb_sql_error(db, err, "list profile");
-    }
+    void *arr;
+    int rc = shdb_collect(db, st, sizeof **out, read_profile_row, free_profile_row, &arr, n, err, "list profile");
     *out = arr;
-    *n = count;
-    return 0;
-oom:
-    sqlite3_finalize(st);
-    sh_profile_recs_free(arr, count);
-    return sh_err_set(err, "%s: list profile: out of memory", db->path);
+    return rc;
 }

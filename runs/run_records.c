@@ -98,6 +98,9 @@ int sh_db_get_run(sh_db *db, int64_t id, sh_run_rec *out, sh_err *err)
     return ret;
 }
 
+static int read_run_row(sqlite3_stmt *st, void *r) { return read_run(st, r); }
+static void free_run(void *r) { sh_run_rec_free(r); }
+
 int sh_db_list_runs(sh_db *db, sh_run_rec **out, int *n, sh_err *err)
 {
     *out = NULL;
@@ -105,31 +108,10 @@ int sh_db_list_runs(sh_db *db, sh_run_rec **out, int *n, sh_err *err)
     sqlite3_stmt *st;
     if (shdb_prepare(db, "SELECT " RUN_COLS " FROM runs ORDER BY id", &st, err, "list runs") != 0)
         return -1;
-    sh_run_rec *arr = NULL;
-    int count = 0, cap = 0, rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if (count == cap) {
-            int ncap = cap ? cap * 2 : 8;
-            sh_run_rec *na = realloc(arr, (size_t)ncap * sizeof *na);
-            if (!na) goto oom;
-            arr = na;
-            cap = ncap;
-        }
-        if (read_run(st, &arr[count]) != 0) { count++; goto oom; }
-        count++;
-    }
-    sqlite3_finalize(st);
-    if (rc != SQLITE_DONE) {
-        sh_run_recs_free(arr, count);
-        return shdb_sql_error(db, err, "list runs");
-    }
+    void *arr;
+    int rc = shdb_collect(db, st, sizeof **out, read_run_row, free_run, &arr, n, err, "list runs");
     *out = arr;
-    *n = count;
-    return 0;
-oom:
-    sqlite3_finalize(st);
-    sh_run_recs_free(arr, count);
-    return sh_err_set(err, "%s: list runs: out of memory", db->path);
+    return rc;
 }
 
 int sh_db_find_run_by_name(sh_db *db, const char *name, int64_t *id_out, sh_err *err)

@@ -43,6 +43,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "devices/device_rec.h"
 #include "genome/genome.h"
 #include "util/err.h"
 
@@ -52,7 +53,6 @@
 #define SH_DB_APPLICATION_ID 0x5354484C
 
 typedef struct sh_db sh_db;
-typedef struct sqlite3 sqlite3;
 
 enum {
     SH_DB_READONLY = 1,   /* open an existing file for reading only */
@@ -61,9 +61,6 @@ enum {
 
 int sh_db_open(const char *path, int flags, sh_db **out, sh_err *err);
 void sh_db_close(sh_db *db);
-/* The underlying handle, for modules that keep their own prepared queries on
- * the tables above (always with bound parameters). */
-sqlite3 *sh_db_handle(sh_db *db);
 const char *sh_db_path(const sh_db *db);
 
 /* Explicit transactions (BEGIN IMMEDIATE); nestable by counting. */
@@ -76,23 +73,7 @@ int sh_db_put_genome(sh_db *db, const sh_genome *g, sh_err *err);   /* idempoten
 int sh_db_get_genome(sh_db *db, sh_hash h, sh_genome *out, sh_err *err); /* -1 if absent */
 
 /* ---- devices ----------------------------------------------------------- */
-typedef struct sh_device_rec {
-    char name[64];
-    char kind[16];          /* local | ssh | adb | qemu-aarch64 */
-    char host[256];
-    int port;
-    char user[64];
-    char key_path[1024];    /* a path only: secrets are never stored */
-    char target[64];        /* toolchain triple, e.g. aarch64-linux-gnu */
-    char cpus[128];         /* CPU list like "4-7" or "" for all */
-    char workdir[1024];
-    char *options_json;     /* malloc'd or NULL: kind-specific extras */
-    char *topology_json;    /* malloc'd or NULL: cores, clusters, caches, memory */
-    bool healthy;
-    int fail_count;
-} sh_device_rec;
-
-void sh_device_rec_free(sh_device_rec *d);
+/* The record (sh_device_rec, sh_device_rec_free) is devices/device_rec.h's. */
 int sh_db_add_device(sh_db *db, const sh_device_rec *d, sh_err *err);   /* error if it exists */
 int sh_db_get_device(sh_db *db, const char *name, sh_device_rec *out, sh_err *err);
 /* Fills a malloc'd array; caller frees each with sh_device_rec_free then the array. */
@@ -188,6 +169,9 @@ int sh_db_find_score(sh_db *db, sh_hash genome, const char *scorer, const char *
                      const char *params_json, sh_score_rec *out, sh_err *err);
 /* Insert or replace the row for (genome, scorer, version, params). */
 int sh_db_put_score(sh_db *db, const sh_score_rec *s, sh_err *err);
+/* The aggregate of a genome's newest ok score that has one, any scorer or
+ * version: 0 found (*aggregate set), 1 none, -1 error. */
+int sh_db_latest_aggregate(sh_db *db, sh_hash genome, double *aggregate, sh_err *err);
 
 /* ---- generations (search) ------------------------------------------------ */
 typedef struct sh_gen_member {
@@ -264,6 +248,16 @@ int sh_db_eval_finish_measured(sh_db *db, int64_t id, const char *result_json,
  * stability).  0 found (*out filled), 1 none, -1 error. */
 int sh_db_latest_eval(sh_db *db, int64_t run_id, const char *device, const char *kind, bool trusted_only,
                       sh_eval_rec *out, sh_err *err);
+/* Device measurements are the evaluations of kind "measure" (devices/measure.c)
+ * or "bench" (older rows).  The ok measurements of a run, first finished
+ * first (rows without a finish time before all others), then by id. */
+int sh_db_list_run_measurements(sh_db *db, int64_t run_id, sh_eval_rec **out, int *n, sh_err *err);
+/* The ok evaluations of a run of one kind that have a result, by id. */
+int sh_db_list_ok_results(sh_db *db, int64_t run_id, const char *kind, sh_eval_rec **out, int *n,
+                          sh_err *err);
+/* The newest ok measurement with a result of a genome on a device ("" = none),
+ * in any run.  0 found (*out filled), 1 none, -1 error. */
+int sh_db_latest_measurement(sh_db *db, sh_hash genome, const char *device, sh_eval_rec *out, sh_err *err);
 /* Number of ok evaluations of (run, device, kind). */
 int sh_db_count_ok_evals(sh_db *db, int64_t run_id, const char *device, const char *kind, int *count,
                          sh_err *err);
@@ -273,7 +267,6 @@ int sh_db_list_scores(sh_db *db, const sh_hash *genome, sh_score_rec **out, int 
 void sh_score_recs_free(sh_score_rec *s, int n);
 void sh_eval_recs_free(sh_eval_rec *e, int n);
 void sh_run_recs_free(sh_run_rec *r, int n);
-void sh_device_recs_free(sh_device_rec *d, int n);
 
 /* One stored member of a generation. */
 typedef struct sh_gen_row {

@@ -38,6 +38,18 @@ char *shdb_col_dup(sqlite3_stmt *st, int col, bool *oom);
 /* Real column, NaN for SQL NULL. */
 double shdb_col_real(sqlite3_stmt *st, int col);
 
+/* ---- lists ------------------------------------------------------------------- */
+/* Steps st to its end and finalizes it, reading each row into a new element of
+ * a malloc'd array of `size`-byte elements: the element is zeroed, then filled
+ * by read(st, elem) (0, or -1 when out of memory).  Success: *out and *n (NULL
+ * and 0 for no rows).  Failure: every element read, the failing one included,
+ * is released with free_elem (NULL when elements own nothing; it must accept
+ * a zeroed or already released element), the array is freed, and -1 comes
+ * back with "PATH: what: ..." in err. */
+typedef int (*shdb_row_reader)(sqlite3_stmt *st, void *elem);
+int shdb_collect(sh_db *db, sqlite3_stmt *st, size_t size, shdb_row_reader read, void (*free_elem)(void *elem),
+                 void **out, int *n, sh_err *err, const char *what);
+
 /* ---- values ------------------------------------------------------------------ */
 uint64_t shdb_fnv1a64(const char *s, size_t n);
 /* Canonical JSON text (keys sorted, compact) of `text`, malloc'd; NULL and a

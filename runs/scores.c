@@ -136,6 +136,9 @@ fail:
     return -1;
 }
 
+static int read_score_row(sqlite3_stmt *st, void *s) { return read_score(st, s); }
+static void free_score(void *s) { sh_score_rec_free(s); }
+
 int sh_db_list_scores(sh_db *db, const sh_hash *genome, sh_score_rec **out, int *n, sh_err *err)
 {
     *out = NULL;
@@ -147,29 +150,29 @@ int sh_db_list_scores(sh_db *db, const sh_hash *genome, sh_score_rec **out, int 
                      &st, err, "list scores") != 0)
         return -1;
     sqlite3_bind_text(st, 1, ghex, -1, SQLITE_STATIC);
-    sh_score_rec *arr = NULL;
-    int count = 0, cap = 0, rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if (count == cap) {
-            int ncap = cap ? cap * 2 : 16;
-            sh_score_rec *na = realloc(arr, (size_t)ncap * sizeof *na);
-            if (!na) goto oom;
-            arr = na;
-            cap = ncap;
-        }
-        if (read_score(st, &arr[count]) != 0) goto oom;
-        count++;
-    }
-    sqlite3_finalize(st);
-    if (rc != SQLITE_DONE) {
-        sh_score_recs_free(arr, count);
-        return shdb_sql_error(db, err, "list scores");
-    }
+    void *arr;
+    int rc = shdb_collect(db, st, sizeof **out, read_score_row, free_score, &arr, n, err, "list scores");
     *out = arr;
-    *n = count;
-    return 0;
-oom:
+    return rc;
+}
+
+int sh_db_latest_aggregate(sh_db *db, sh_hash genome, double *aggregate, sh_err *err)
+{
+    char ghex[17];
+    sh_hash_hex(genome, ghex);
+    sqlite3_stmt *st;
+    if (shdb_prepare(db, "SELECT aggregate FROM scores WHERE genome_hash = ?1 AND status = 'ok' "
+                         "AND aggregate IS NOT NULL ORDER BY created_at DESC, id DESC LIMIT 1",
+                     &st, err, "latest score") != 0)
+        return -1;
+    sqlite3_bind_text(st, 1, ghex, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st), ret = 1;
+    if (rc == SQLITE_ROW) {
+        *aggregate = shdb_col_real(st, 0);
+        ret = 0;
+    } else if (rc != SQLITE_DONE) {
+        ret = shdb_sql_error(db, err, "latest score");
+    }
     sqlite3_finalize(st);
-    sh_score_recs_free(arr, count);
-    return sh_err_set(err, "%s: list scores: out of memory", db->path);
+    return ret;
 }

@@ -6,12 +6,7 @@
 #include <string.h>
 
 #include "devices/measure.h"
-#if defined(__has_include)
-#if __has_include("evaluator/capability/score.h")
 #include "evaluator/capability/score.h"
-#define SH_HAVE_SCORER 1
-#endif
-#endif
 
 int sh_search_backend_measure(sh_db *db, const char *device, const sh_genome *g,
                               const sh_search_measure *m, int64_t run_id,
@@ -46,9 +41,6 @@ int sh_search_backend_measure(sh_db *db, const char *device, const sh_genome *g,
     sh_measure_result_free(&r);
     return 0;
 }
-
-#ifdef SH_HAVE_SCORER
-int sh_search_backend_has_scorer(void) { return 1; }
 
 static void search_score_opts(const sh_search_score *sc, sh_score_opts *o)
 {
@@ -150,48 +142,6 @@ int sh_search_backend_drop_state(const sh_genome *g, const sh_search_score *sc, 
     search_score_opts(sc, &o);
     return sh_score_drop_state(g, sc->spec, &o, err);
 }
-#else
-int sh_search_backend_has_scorer(void) { return 0; }
-
-int sh_search_backend_state_step(const sh_genome *g, const sh_search_score *sc, int rung, int *step, sh_err *err)
-{
-    (void)g; (void)sc; (void)rung; (void)err;
-    *step = 0;
-    return 0;
-}
-
-int sh_search_backend_drop_state(const sh_genome *g, const sh_search_score *sc, sh_err *err)
-{
-    (void)g; (void)sc; (void)err;
-    return 0;
-}
-
-int sh_search_backend_cluster_open(sh_db *db, const sh_search_score *sc, int64_t run_id, void **out, sh_err *err)
-{
-    (void)db; (void)run_id; (void)out;
-    return sh_err_set(err, "scorer %s: the capability module is not part of this build", sc->spec);
-}
-int sh_search_backend_cluster_add(void *cl, const sh_genome *g, const sh_search_score *sc, void *tag, sh_err *err)
-{
-    (void)cl; (void)g; (void)sc; (void)tag;
-    return sh_err_set(err, "no cluster executor in this build");
-}
-int sh_search_backend_cluster_step(void *cl, sh_search_cluster_fn fn, void *ctx, sh_search_jobs *jobs, sh_err *err)
-{
-    (void)cl; (void)fn; (void)ctx; (void)jobs;
-    return sh_err_set(err, "no cluster executor in this build");
-}
-int sh_search_backend_cluster_cancel(void *cl, sh_err *err) { (void)cl; (void)err; return 0; }
-double sh_search_backend_cluster_poll(void *cl) { (void)cl; return 1; }
-void sh_search_backend_cluster_close(void *cl) { (void)cl; }
-
-int sh_search_backend_score(sh_db *db, const sh_genome *g, const sh_search_score *sc, int rung, double *aggregate,
-                            sh_err *err)
-{
-    (void)db; (void)g; (void)aggregate; (void)rung;
-    return sh_err_set(err, "scorer %s: the capability module is not part of this build", sc->spec);
-}
-#endif
 
 int sh_search_backend_ensure_local(sh_db *db, sh_err *err)
 {

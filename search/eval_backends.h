@@ -41,9 +41,6 @@ int sh_search_backend_cluster_cancel(void *cl, sh_err *err);
 double sh_search_backend_cluster_poll(void *cl);
 void sh_search_backend_cluster_close(void *cl);
 
-/* Whether the capability module is part of this build. */
-int sh_search_backend_has_scorer(void);
-
 /* Creates the implicit local device if missing. */
 int sh_search_backend_ensure_local(sh_db *db, sh_err *err);
 

@@ -16,11 +16,6 @@
 static const char *const OBJ_NAMES[SH_OBJ_KIND_COUNT] = {
     "decode_ms", "prefill_ms", "ttft_ms", "peak_bytes", "params", "cache_bytes", "capability"};
 
-const char *sh_obj_kind_name(sh_obj_kind k)
-{
-    return (k >= 0 && k < SH_OBJ_KIND_COUNT) ? OBJ_NAMES[k] : "?";
-}
-
 bool sh_obj_maximised(sh_obj_kind k) { return k == SH_OBJ_CAPABILITY; }
 
 static bool obj_is_measured(sh_obj_kind k)

@@ -35,7 +35,6 @@ typedef struct sh_objective {
     char name[96];          /* as written: "decode_ms" or "decode_ms@pi5" */
 } sh_objective;
 
-const char *sh_obj_kind_name(sh_obj_kind k);
 bool sh_obj_maximised(sh_obj_kind k);
 /* Comma-separated names, each optionally "@device"; 1..SH_MAX_OBJ of them. */
 int sh_objectives_parse(const char *list, sh_objective *out, int *n, sh_err *err);

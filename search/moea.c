@@ -4,6 +4,7 @@
  * selection. */
 #include "search/moea.h"
 
+#include <assert.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -308,6 +309,8 @@ static int environmental_select(sh_moea *m, const unsigned char *cand, const sh_
         for (int i = 0; i < k; i++)
             chosen[n_chosen++] = members[i];
     }
+    /* the population is full unless there were fewer candidates */
+    assert(n_chosen == (c < mu ? c : mu));
     for (int i = 0; i < n_chosen; i++) {
         memcpy(m->pop + (size_t)i * m->ops.size, cand + (size_t)chosen[i] * m->ops.size, m->ops.size);
         m->pts[i] = cpts[chosen[i]];
@@ -344,6 +347,7 @@ static int merge_and_select(sh_moea *m, int n_kids, sh_err *err)
         memcpy(cand + (size_t)c * sz, m->kids + (size_t)i * sz, sz);
         cpts[c++] = m->kid_pts[i];
     }
+    assert(c <= c_max);
     int rc = environmental_select(m, cand, cpts, c);
     free(cand); free(cpts);
     if (rc < 0)
@@ -354,6 +358,7 @@ static int merge_and_select(sh_moea *m, int n_kids, sh_err *err)
 /* ---- variation ------------------------------------------------------------ */
 static int tournament(sh_moea *m)
 {
+    assert(m->n > 0);
     int a = sh_rng_int(&m->rng, 0, m->n - 1), b = sh_rng_int(&m->rng, 0, m->n - 1);
     if (m->rank[a] != m->rank[b])
         return m->rank[a] < m->rank[b] ? a : b;
@@ -486,10 +491,26 @@ int sh_moea_done(const sh_moea *m)
 int sh_moea_generation(const sh_moea *m) { return m->gen; }
 long sh_moea_evaluations(const sh_moea *m) { return m->evals; }
 int sh_moea_pop_size(const sh_moea *m) { return m->n; }
-const void *sh_moea_individual(const sh_moea *m, int i) { return m->pop + (size_t)i * m->ops.size; }
-const sh_point *sh_moea_point(const sh_moea *m, int i) { return &m->pts[i]; }
-int sh_moea_rank(const sh_moea *m, int i) { return m->rank[i]; }
-double sh_moea_crowding(const sh_moea *m, int i) { return m->crowd[i]; }
+const void *sh_moea_individual(const sh_moea *m, int i)
+{
+    assert(i >= 0 && i < m->n);
+    return m->pop + (size_t)i * m->ops.size;
+}
+const sh_point *sh_moea_point(const sh_moea *m, int i)
+{
+    assert(i >= 0 && i < m->n);
+    return &m->pts[i];
+}
+int sh_moea_rank(const sh_moea *m, int i)
+{
+    assert(i >= 0 && i < m->n);
+    return m->rank[i];
+}
+double sh_moea_crowding(const sh_moea *m, int i)
+{
+    assert(i >= 0 && i < m->n);
+    return m->crowd[i];
+}
 const sh_rng *sh_moea_rng(const sh_moea *m) { return &m->rng; }
 int sh_moea_stagnant(const sh_moea *m) { return m->stagnant; }
 

@@ -2,6 +2,7 @@
  * and exact hypervolume (sweep in 2-D, slicing into 2-D sweeps in 3-D). */
 #include "search/pareto.h"
 
+#include <assert.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,8 +47,10 @@ int sh_cdominates(const sh_point *a, const sh_point *b, int n_obj)
 
 int sh_nondominated_sort(const sh_point *pts, const int *idx, int n, int n_obj, int *rank)
 {
+    assert(n_obj >= 1);
     if (n <= 0)
         return 0;
+    assert(pts && idx && rank);
     int *count = calloc((size_t)n, sizeof *count);      /* dominated-by counter */
     int *dom = malloc((size_t)n * (size_t)n * sizeof *dom); /* dominated lists */
     int *ndom = calloc((size_t)n, sizeof *ndom);
@@ -90,6 +93,9 @@ int sh_nondominated_sort(const sh_point *pts, const int *idx, int n, int n_obj, 
         int *t = cur; cur = next; next = t;
         n_cur = n_next;
     }
+    /* domination is a strict partial order: every point ended in a front */
+    for (int p = 0; p < n; p++)
+        assert(count[p] == 0 && rank[p] >= 0 && rank[p] < fronts);
     free(count); free(dom); free(ndom); free(cur); free(next);
     return fronts;
 }
@@ -121,6 +127,7 @@ static bool same_objectives(const sh_point *a, const sh_point *b, int n_obj)
  * instead of each claiming a boundary's infinity. */
 void sh_crowding(const sh_point *pts, const int *idx, int n, int n_obj, double *out)
 {
+    assert(n >= 0 && n_obj >= 1 && (n == 0 || (pts && idx && out)));
     for (int i = 0; i < n; i++)
         out[i] = 0;
     int *uniq = malloc((size_t)(n > 0 ? n : 1) * sizeof *uniq);   /* positions in idx */

@@ -271,8 +271,6 @@ static int setup_eval(sh_db *db, const sh_search_opts *o, const sh_space *space,
     } else if (o->devices[0]) {
         split_devices(o->devices, e->devices, &e->n_devices, err);
     }
-    if (e->score.spec[0] && !sh_search_backend_has_scorer())
-        return sh_err_set(err, "--scorer %s: the capability module is not part of this build", e->score.spec);
     return sh_search_eval_init(e, err);
 }
 

@@ -22,12 +22,7 @@
 #include "util/opt.h"
 #include "util/progress.h"
 
-#if defined(__has_include)
-#if __has_include("reports/report_data.h")
 #include "reports/report_data.h"
-#define SH_SEARCH_HAVE_REPORTS 1
-#endif
-#endif
 
 typedef struct progress_ctx {
     bool json;
@@ -338,7 +333,7 @@ static int parse_search_args(int argc, char **argv, cli_state *c)
 static void apply_defaults(cli_state *c)
 {
     sh_search_opts *o = &c->o;
-    if (!c->scorer_given && o->mode == SH_EVAL_DEVICE && sh_search_backend_has_scorer()) {
+    if (!c->scorer_given && o->mode == SH_EVAL_DEVICE) {
         /* the implicit scorer: held-out bits/byte of proxies sized for the
          * default space (hidden 128..512 -> width 16..64), cheap enough for a
          * 15-minute run on two cores */
@@ -363,7 +358,6 @@ static void apply_defaults(cli_state *c)
     }
 }
 
-#ifdef SH_SEARCH_HAVE_REPORTS
 /* Writes report-<db name>-run<ID>.html in the current directory (temporary
  * file linked into place, so an existing report is never overwritten); 0 and
  * the path, or -1 with err. */
@@ -395,7 +389,6 @@ static int write_html_report(sh_db *db, int64_t run_id, char *path, size_t cap, 
     sh_report_free(&r);
     return rc;
 }
-#endif
 
 /* Candidates that failed only because their measurement stayed unstable. */
 static void print_unstable_hint(sh_db *db, int64_t run_id)
@@ -418,7 +411,6 @@ static void print_unstable_hint(sh_db *db, int64_t run_id)
 static void print_report_hint(sh_db *db, int64_t run_id)
 {
     print_unstable_hint(db, run_id);
-#ifdef SH_SEARCH_HAVE_REPORTS
     char path[160];
     sh_err err = {{0}};
     if (write_html_report(db, run_id, path, sizeof path, &err) == 0) {
@@ -426,9 +418,6 @@ static void print_report_hint(sh_db *db, int64_t run_id)
         return;
     }
     fprintf(stderr, "starhil search: report not written: %s\n", err.msg);
-#else
-    (void)db;
-#endif
     printf("\nrun %" PRId64 " done; write its report with `starhil report %" PRId64 "`\n", run_id, run_id);
 }
 

@@ -32,8 +32,6 @@
 #include "runs/runs.h"
 #include "util/proc.h"
 
-#include <sqlite3.h>
-
 #define TINY "d=64 v=256 hd=32 theta=10000 eps=1e-05 ctx=256 tie=1 | conv(3)/swiglu(64) gqa(2,1)/swiglu(64)"
 #define TINY2 "d=64 v=256 hd=32 theta=10000 eps=1e-05 ctx=256 tie=1 | conv(3)/swiglu(128)*2"
 #define TINY3 "d=64 v=256 hd=32 theta=10000 eps=1e-05 ctx=256 tie=1 | gqa(2,2)/swiglu(64)*2"
@@ -1435,12 +1433,17 @@ static void test_profile_quick_local(void **state)
     }
     json_decref(a);
     free(rows);
-    sqlite3_stmt *st;
-    assert_int_equal(sqlite3_prepare_v2(sh_db_handle(db), "SELECT count(*), count(DISTINCT block) FROM profiles WHERE device = 'local'", -1, &st, NULL), SQLITE_OK);
-    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-    assert_int_equal(sqlite3_column_int(st, 0), 5);
-    assert_int_equal(sqlite3_column_int(st, 1), 4);
-    sqlite3_finalize(st);
+    sh_profile_rec *stored;
+    int n_stored, n_blocks = 0;
+    assert_int_equal(sh_db_list_profile(db, "local", &stored, &n_stored, &err), 0);
+    assert_int_equal(n_stored, 5);
+    for (int i = 0; i < n_stored; i++) {   /* distinct blocks */
+        int k = 0;
+        while (k < i && strcmp(stored[k].block, stored[i].block)) k++;
+        n_blocks += k == i;
+    }
+    assert_int_equal(n_blocks, 4);
+    sh_profile_recs_free(stored, n_stored);
     sh_measure_shutdown();
     sh_db_close(db);
     /* the stored table, side by side with itself (ratio 1) and with a device without one */

@@ -15,6 +15,7 @@
 
 #include "genome/genome.h"
 #include "util/proc.h"
+#include "util/rng.h"
 
 static sh_genome preset(const char *name)
 {
@@ -98,14 +99,7 @@ static void test_preset_layouts(void **state)
 }
 
 /* ---- random genomes for round-trip properties ---- */
-static uint64_t rng_next(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
-static int rnd(uint64_t *s, int lo, int hi) { return lo + (int)(rng_next(s) % (uint64_t)(hi - lo + 1)); }
+static int rnd(uint64_t *s, int lo, int hi) { return lo + (int)(sh_splitmix64(s) % (uint64_t)(hi - lo + 1)); }
 
 static void random_genome(uint64_t *s, sh_genome *g)
 {

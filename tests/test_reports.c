@@ -23,6 +23,7 @@
 #include "evaluator/build.h"
 #include "genome/genome.h"
 #include "tests/helpers/reports_gguf.h"
+#include "tests/helpers/store_sql.h"
 #include "reports/gguf_synth.h"
 #include "reports/gguf_meta.h"
 #include "reports/gguf_write.h"
@@ -659,27 +660,27 @@ static void test_gguf_layout(void **state)
     assert_int_equal(tok->type, SH_GGUF_STRING);
     assert_string_equal(tok->str, "no_vocab");
 
-    check_tensor(&f, "token_embd.weight", SH_GGML_Q4_0, 64, 256, 0);
-    check_tensor(&f, "output.weight", SH_GGML_Q4_0, 64, 256, 0);
-    check_tensor(&f, "token_embd_norm.weight", SH_GGML_F32, 64, 0, 0);
-    check_tensor(&f, "blk.0.attn_norm.weight", SH_GGML_F32, 64, 0, 0);
-    check_tensor(&f, "blk.0.shortconv.in_proj.weight", SH_GGML_Q4_0, 64, 192, 0);
-    check_tensor(&f, "blk.0.shortconv.conv.weight", SH_GGML_F32, 3, 64, 0);
-    check_tensor(&f, "blk.0.shortconv.out_proj.weight", SH_GGML_Q4_0, 64, 64, 0);
-    check_tensor(&f, "blk.0.ffn_gate.weight", SH_GGML_Q4_0, 64, 96, 0);
-    check_tensor(&f, "blk.0.ffn_up.weight", SH_GGML_Q4_0, 64, 96, 0);
-    check_tensor(&f, "blk.0.ffn_down.weight", SH_GGML_Q4_0, 96, 64, 0);
-    check_tensor(&f, "blk.1.attn_q.weight", SH_GGML_Q4_0, 64, 64, 0);
-    check_tensor(&f, "blk.1.attn_k.weight", SH_GGML_Q4_0, 64, 32, 0);
-    check_tensor(&f, "blk.1.attn_v.weight", SH_GGML_Q4_0, 64, 32, 0);
-    check_tensor(&f, "blk.1.attn_output.weight", SH_GGML_Q4_0, 64, 64, 0);
-    check_tensor(&f, "blk.1.attn_q_norm.weight", SH_GGML_F32, 16, 0, 0);
-    check_tensor(&f, "blk.1.attn_k_norm.weight", SH_GGML_F32, 16, 0, 0);
-    check_tensor(&f, "blk.1.ffn_gate_inp.weight", SH_GGML_F32, 64, 4, 0);
-    check_tensor(&f, "blk.1.ffn_gate_exps.weight", SH_GGML_Q4_0, 64, 32, 4);
-    check_tensor(&f, "blk.1.ffn_up_exps.weight", SH_GGML_Q4_0, 64, 32, 4);
-    check_tensor(&f, "blk.1.ffn_down_exps.weight", SH_GGML_Q4_0, 32, 64, 4);
-    check_tensor(&f, "blk.1.exp_probs_b.bias", SH_GGML_F32, 4, 0, 0);
+    check_tensor(&f, "token_embd.weight", SH_DTYPE_Q4_0, 64, 256, 0);
+    check_tensor(&f, "output.weight", SH_DTYPE_Q4_0, 64, 256, 0);
+    check_tensor(&f, "token_embd_norm.weight", SH_DTYPE_F32, 64, 0, 0);
+    check_tensor(&f, "blk.0.attn_norm.weight", SH_DTYPE_F32, 64, 0, 0);
+    check_tensor(&f, "blk.0.shortconv.in_proj.weight", SH_DTYPE_Q4_0, 64, 192, 0);
+    check_tensor(&f, "blk.0.shortconv.conv.weight", SH_DTYPE_F32, 3, 64, 0);
+    check_tensor(&f, "blk.0.shortconv.out_proj.weight", SH_DTYPE_Q4_0, 64, 64, 0);
+    check_tensor(&f, "blk.0.ffn_gate.weight", SH_DTYPE_Q4_0, 64, 96, 0);
+    check_tensor(&f, "blk.0.ffn_up.weight", SH_DTYPE_Q4_0, 64, 96, 0);
+    check_tensor(&f, "blk.0.ffn_down.weight", SH_DTYPE_Q4_0, 96, 64, 0);
+    check_tensor(&f, "blk.1.attn_q.weight", SH_DTYPE_Q4_0, 64, 64, 0);
+    check_tensor(&f, "blk.1.attn_k.weight", SH_DTYPE_Q4_0, 64, 32, 0);
+    check_tensor(&f, "blk.1.attn_v.weight", SH_DTYPE_Q4_0, 64, 32, 0);
+    check_tensor(&f, "blk.1.attn_output.weight", SH_DTYPE_Q4_0, 64, 64, 0);
+    check_tensor(&f, "blk.1.attn_q_norm.weight", SH_DTYPE_F32, 16, 0, 0);
+    check_tensor(&f, "blk.1.attn_k_norm.weight", SH_DTYPE_F32, 16, 0, 0);
+    check_tensor(&f, "blk.1.ffn_gate_inp.weight", SH_DTYPE_F32, 64, 4, 0);
+    check_tensor(&f, "blk.1.ffn_gate_exps.weight", SH_DTYPE_Q4_0, 64, 32, 4);
+    check_tensor(&f, "blk.1.ffn_up_exps.weight", SH_DTYPE_Q4_0, 64, 32, 4);
+    check_tensor(&f, "blk.1.ffn_down_exps.weight", SH_DTYPE_Q4_0, 32, 64, 4);
+    check_tensor(&f, "blk.1.exp_probs_b.bias", SH_DTYPE_F32, 4, 0, 0);
     assert_null(tg_tensor_find(&f, "blk.0.attn_q.weight"));
     assert_null(tg_tensor_find(&f, "blk.1.shortconv.conv.weight"));
     assert_int_equal(f.n_tensors, 1 + 1 + 1 + 8 + 13 + 10);
@@ -689,7 +690,7 @@ static void test_gguf_layout(void **state)
     for (uint64_t k = 0; k < f.n_tensors; k++) {
         const tg_tensor *t = &f.t[k];
         uint64_t n = t->ne[0] * (t->n_dims > 1 ? t->ne[1] : 1) * (t->n_dims > 2 ? t->ne[2] : 1);
-        uint64_t bytes = t->type == SH_GGML_F32 ? 4 * n : t->type == SH_GGML_Q4_0 ? n / 32 * 18 : 0;
+        uint64_t bytes = t->type == SH_DTYPE_F32 ? 4 * n : t->type == SH_DTYPE_Q4_0 ? n / 32 * 18 : 0;
         assert_true(t->offset >= end);
         end = t->offset + bytes;
     }
@@ -733,7 +734,7 @@ static void test_gguf_dense_types(void **state)
     g.vocab = 512;                 /* keep the file small: the layer stack is the preset's */
     g.n_layers = 3;                /* conv, conv, gqa */
     const char *types[] = {"f32", "f16", "q8_0"};
-    const uint32_t ggml[] = {SH_GGML_F32, SH_GGML_F16, SH_GGML_Q8_0};
+    const uint32_t ggml[] = {SH_DTYPE_F32, SH_DTYPE_F16, SH_DTYPE_Q8_0};
     for (int k = 0; k < 3; k++) {
         char path[512], msg[256];
         path_in(path, sizeof path, "dense.gguf");
@@ -745,7 +746,7 @@ static void test_gguf_dense_types(void **state)
         assert_string_equal(tg_kv_find(&f, "general.architecture")->str, "lfm2");
         check_u32(&f, "lfm2.feed_forward_length", 4608);
         check_tensor(&f, "blk.2.attn_q.weight", ggml[k], 1024, 1024, 0);
-        check_tensor(&f, "blk.0.shortconv.conv.weight", SH_GGML_F32, 3, 1024, 0);
+        check_tensor(&f, "blk.0.shortconv.conv.weight", SH_DTYPE_F32, 3, 1024, 0);
         assert_null(tg_tensor_find(&f, "output.weight"));    /* tied */
         assert_null(tg_kv_find(&f, "lfm2.expert_count"));
         tg_free(&f);
@@ -775,10 +776,10 @@ static void test_gguf_sizes_match_analytics(void **state)
         sh_err err = {{0}};
         assert_int_equal(sh_preset_get(name, &g, &err), 0);
         for (int t = 0; t < SH_DTYPE_COUNT; t++) {
-            sh_gguf_opts o = {.wtype = (sh_dtype)t, .seed = 1};
-            uint64_t file = sh_gguf_file_size(&g, &o), weights = sh_genome_weight_bytes(&g, (sh_dtype)t);
+            sh_gguf_opts o = {.wtype = sh_dtype_at(t), .seed = 1};
+            uint64_t file = sh_gguf_file_size(&g, &o), weights = sh_genome_weight_bytes(&g, o.wtype);
             if (file < weights || file - weights > 65536)
-                fail_msg("%s %s: GGUF %llu bytes for %llu weight bytes", name, sh_dtype_name((sh_dtype)t),
+                fail_msg("%s %s: GGUF %llu bytes for %llu weight bytes", name, sh_dtype_name(o.wtype),
                          (unsigned long long)file, (unsigned long long)weights);
         }
         n++;
@@ -1191,6 +1192,31 @@ static void test_report_cli_formats(void **state)
     sh_proc_result_free(&r);
 }
 
+/* A store written by an older starhil (tests/fixtures/store-b3f6c4c: a real
+ * search on this machine's local device, dumped) opens read-only and every
+ * text rendering of its run is the same, byte for byte, as that version wrote. */
+static void test_report_old_database(void **state)
+{
+    (void)state;
+    char db[512], fix[512];
+    path_in(db, sizeof db, "old-b3f6c4c.db");
+    snprintf(fix, sizeof fix, "%s/tests/fixtures/store-b3f6c4c/runs.sql", root_dir());
+    tsql_load(db, fix);
+    assert_int_equal(chmod(db, 0444), 0);   /* a reader must not need to write */
+    const char *formats[] = {"json", "csv", "md"};
+    for (int i = 0; i < 3; i++) {
+        sh_proc_result r;
+        assert_int_equal(run_cli(&r, "--db", db, "report", "1", "--format", formats[i], "-o", "-", NULL), 0);
+        snprintf(fix, sizeof fix, "%s/tests/fixtures/store-b3f6c4c/report.%s", root_dir(), formats[i]);
+        char *want = read_file(fix, NULL);
+        assert_non_null(want);
+        assert_non_null(r.out);
+        if (strcmp(r.out, want) != 0) fail_msg("report --format %s of the old store differs from %s", formats[i], fix);
+        free(want);
+        sh_proc_result_free(&r);
+    }
+}
+
 static void test_report_profiles(void **state)
 {
     (void)state;
@@ -1574,6 +1600,7 @@ int main(void)
         cmocka_unit_test(test_gguf_runtime_roundtrip),
         cmocka_unit_test(test_report_data),
         cmocka_unit_test(test_report_cli_formats),
+        cmocka_unit_test(test_report_old_database),
         cmocka_unit_test(test_report_profiles),
         cmocka_unit_test(test_report_in_browser),
         cmocka_unit_test(test_assets_current),

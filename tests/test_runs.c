@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "runs/runs.h"
+#include "helpers/store_sql.h"
 #include "util/cliopt.h"
 #include "util/proc.h"
 
@@ -92,16 +93,6 @@ static long long query_int(sqlite3 *h, const char *sql)
     return v;
 }
 
-static void query_text(sqlite3 *h, const char *sql, char *out, size_t cap)
-{
-    sqlite3_stmt *st;
-    assert_int_equal(sqlite3_prepare_v2(h, sql, -1, &st, NULL), SQLITE_OK);
-    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-    const unsigned char *t = sqlite3_column_text(st, 0);
-    snprintf(out, cap, "%s", t ? (const char *)t : "");
-    sqlite3_finalize(st);
-}
-
 /* Runs SQL on a file with a plain SQLite connection (to craft test files). */
 static void raw_exec(const char *path, const char *sql)
 {
@@ -141,13 +132,13 @@ static int group_teardown(void **state)
 static const char *const TABLES[] = {"genomes", "devices", "runs", "evaluations", "samples",
                                      "scores", "generations", "run_metrics", "profiles", "score_jobs"};
 
-static void assert_all_tables(sqlite3 *h)
+static void assert_all_tables(const sh_db *db)
 {
     for (size_t i = 0; i < sizeof TABLES / sizeof TABLES[0]; i++) {
         char sql[160];
         snprintf(sql, sizeof sql, "SELECT count(*) FROM sqlite_schema WHERE type='table' AND name='%s'",
                  TABLES[i]);
-        assert_int_equal(query_int(h, sql), 1);
+        assert_int_equal(tsql_int(db, sql), 1);
     }
 }
 
@@ -169,8 +160,8 @@ static void test_create_open_reopen(void **state)
     db = open_new("create.db");
     assert_string_equal(sh_db_path(db), p);
     assert_int_equal(sh_db_schema_version(db, &err), SH_DB_SCHEMA_VERSION);
-    assert_int_equal(query_int(sh_db_handle(db), "PRAGMA application_id"), SH_DB_APPLICATION_ID);
-    assert_all_tables(sh_db_handle(db));
+    assert_int_equal(tsql_int(db, "PRAGMA application_id"), SH_DB_APPLICATION_ID);
+    assert_all_tables(db);
     int64_t id;
     assert_int_equal(sh_db_create_run(db, "first", "{}", 7, &id, &err), 0);
     sh_db_close(db);
@@ -219,13 +210,18 @@ static void test_pragmas(void **state)
     (void)state;
     sh_db *db = open_new("pragmas.db");
     char mode[32];
-    query_text(sh_db_handle(db), "PRAGMA journal_mode", mode, sizeof mode);
+    tsql_text(db, "PRAGMA journal_mode", mode, sizeof mode);
     assert_string_equal(mode, "wal");
-    assert_int_equal(query_int(sh_db_handle(db), "PRAGMA foreign_keys"), 1);
-    /* foreign keys really enforced: a sample for a missing evaluation */
-    assert_int_not_equal(sqlite3_exec(sh_db_handle(db),
-                         "INSERT INTO samples(eval_id, metric, idx, value) VALUES(4242, 'x', 0, 1.0)",
-                         NULL, NULL, NULL), SQLITE_OK);
+    /* foreign keys enforced on the store's own connection: removing a device
+     * removes its chip profile (ON DELETE CASCADE acts only with them on) */
+    sh_err err = {{0}};
+    sh_device_rec d = {.name = "fk-box", .kind = "local", .healthy = true};
+    sh_profile_row row = {"conv", "{\"d\":64}", "f32", 1.0, 1.0, 1.0};
+    if (sh_db_add_device(db, &d, &err) != 0 || sh_db_put_profile(db, "fk-box", &row, 1, &err) != 0)
+        fail_msg("%s", err.msg);
+    assert_int_equal(tsql_int(db, "SELECT count(*) FROM profiles"), 1);
+    assert_int_equal(sh_db_remove_device(db, "fk-box", &err), 0);
+    assert_int_equal(tsql_int(db, "SELECT count(*) FROM profiles"), 0);
     sh_db_close(db);
 }
 
@@ -246,7 +242,7 @@ static void test_migrate_empty_file(void **state)
     /* opening for writing migrates it */
     assert_int_equal(sh_db_open(p, 0, &db, &err), 0);
     assert_int_equal(sh_db_schema_version(db, &err), SH_DB_SCHEMA_VERSION);
-    assert_all_tables(sh_db_handle(db));
+    assert_all_tables(db);
     sh_db_close(db);
 }
 
@@ -336,8 +332,8 @@ static void test_migrate_v0_file(void **state)
     assert_int_equal(sh_db_open(p, SH_DB_READONLY, &db, &err), -1);   /* needs migrating */
     assert_int_equal(sh_db_open(p, 0, &db, &err), 0);
     assert_int_equal(sh_db_schema_version(db, &err), SH_DB_SCHEMA_VERSION);
-    assert_int_equal(query_int(sh_db_handle(db), "PRAGMA application_id"), SH_DB_APPLICATION_ID);
-    assert_all_tables(sh_db_handle(db));
+    assert_int_equal(tsql_int(db, "PRAGMA application_id"), SH_DB_APPLICATION_ID);
+    assert_all_tables(db);
     sh_db_close(db);
     /* reopening does not migrate twice */
     assert_int_equal(sh_db_open(p, 0, &db, &err), 0);
@@ -363,9 +359,9 @@ static void test_migrate_v1_to_v2(void **state)
     assert_int_equal(sh_db_open(p, SH_DB_READONLY, &db, &err), -1);   /* needs migrating */
     assert_int_equal(sh_db_open(p, 0, &db, &err), 0);
     assert_int_equal(sh_db_schema_version(db, &err), SH_DB_SCHEMA_VERSION);
-    assert_all_tables(sh_db_handle(db));
-    assert_int_equal(query_int(sh_db_handle(db), "SELECT count(*) FROM runs WHERE name = 'old'"), 1);
-    assert_int_equal(query_int(sh_db_handle(db), "SELECT count(*) FROM score_jobs"), 0);
+    assert_all_tables(db);
+    assert_int_equal(tsql_int(db, "SELECT count(*) FROM runs WHERE name = 'old'"), 1);
+    assert_int_equal(tsql_int(db, "SELECT count(*) FROM score_jobs"), 0);
     sh_db_close(db);
 }
 
@@ -566,7 +562,7 @@ static void test_genome_round_trip(void **state)
     assert_int_equal(sh_preset_get("lfm2-350m", &g, &err), 0);
     assert_int_equal(sh_db_put_genome(db, &g, &err), 0);
     assert_int_equal(sh_db_put_genome(db, &g, &err), 0);   /* idempotent */
-    assert_int_equal(query_int(sh_db_handle(db), "SELECT count(*) FROM genomes"), 1);
+    assert_int_equal(tsql_int(db, "SELECT count(*) FROM genomes"), 1);
     sh_hash h = sh_genome_hash(&g);
     assert_int_equal(sh_db_get_genome(db, h, &back, &err), 0);
     assert_true(sh_genome_equal(&g, &back));
@@ -575,19 +571,17 @@ static void test_genome_round_trip(void **state)
     char hex[17], sql[256], text[4096];
     sh_hash_hex(h, hex);
     snprintf(sql, sizeof sql, "SELECT text FROM genomes WHERE hash = '%s'", hex);
-    query_text(sh_db_handle(db), sql, text, sizeof text);
+    tsql_text(db, sql, text, sizeof text);
     char canon[4096];
     assert_int_equal(sh_genome_format(&g, canon, sizeof canon, &err), 0);
     assert_string_equal(text, canon);
     sh_param_count pc;
     sh_genome_params(&g, &pc);
     snprintf(sql, sizeof sql, "SELECT params_total FROM genomes WHERE hash = '%s'", hex);
-    assert_int_equal(query_int(sh_db_handle(db), sql), (long long)pc.total);
-    sqlite3_stmt *st;
-    assert_int_equal(sqlite3_prepare_v2(sh_db_handle(db), "SELECT json FROM genomes", -1, &st, NULL), SQLITE_OK);
-    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-    assert_int_equal(sh_genome_from_json((const char *)sqlite3_column_text(st, 0), &other, &err), 0);
-    sqlite3_finalize(st);
+    assert_int_equal(tsql_int(db, sql), (long long)pc.total);
+    static char json[16384];
+    tsql_text(db, "SELECT json FROM genomes", json, sizeof json);
+    assert_int_equal(sh_genome_from_json(json, &other, &err), 0);
     assert_true(sh_genome_equal(&g, &other));
 
     /* absent hash */
@@ -599,7 +593,7 @@ static void test_genome_round_trip(void **state)
         assert_int_equal(sh_preset_get(pr->name, &other, &err), 0);
         if (sh_genome_hash(&other) != h) {
             assert_int_equal(sh_db_put_genome(db, &other, &err), 0);
-            assert_int_equal(query_int(sh_db_handle(db), "SELECT count(*) FROM genomes"), 2);
+            assert_int_equal(tsql_int(db, "SELECT count(*) FROM genomes"), 2);
         }
     }
     sh_db_close(db);
@@ -702,15 +696,15 @@ static void test_injection_stored_verbatim(void **state)
     assert_string_equal(got.name, evil);
     assert_string_equal(got.host, "\"; DELETE FROM devices; --");
     sh_device_rec_free(&got);
-    assert_int_equal(query_int(sh_db_handle(db),
+    assert_int_equal(tsql_int(db,
                      "SELECT count(*) FROM sqlite_schema WHERE type='table' AND name='runs'"), 1);
-    assert_int_equal(query_int(sh_db_handle(db), "SELECT count(*) FROM runs"), 1);
-    assert_int_equal(query_int(sh_db_handle(db), "SELECT count(*) FROM devices"), 1);
+    assert_int_equal(tsql_int(db, "SELECT count(*) FROM runs"), 1);
+    assert_int_equal(tsql_int(db, "SELECT count(*) FROM devices"), 1);
     sh_run_rec r;
     assert_int_equal(sh_db_get_run(db, id, &r, &err), 0);
     assert_string_equal(r.name, evil);
     sh_run_rec_free(&r);
-    assert_all_tables(sh_db_handle(db));
+    assert_all_tables(db);
     sh_db_close(db);
 }
 
@@ -834,7 +828,7 @@ static void test_eval_lifecycle(void **state)
     assert_string_equal(e.status, "running");
     assert_null(e.result_json);
     sh_eval_rec_free(&e);
-    assert_int_equal(query_int(sh_db_handle(db), "SELECT count(*) FROM samples"), 0);
+    assert_int_equal(tsql_int(db, "SELECT count(*) FROM samples"), 0);
 
     sh_sample samples[] = {{"decode_ms", 2, 22.5}, {"decode_ms", 0, 20.5}, {"decode_ms", 1, 21.5},
                            {"prefill_ms", 0, 100.0}};
@@ -909,7 +903,7 @@ static void test_eval_without_run_or_device(void **state)
     assert_int_equal(sh_db_eval_get_or_create(db, 0, g, "", "score", NULL, &a, NULL, &err), 0);
     assert_int_equal(sh_db_eval_get_or_create(db, 0, g, NULL, "score", "{}", &b, NULL, &err), 0);
     assert_int_equal(a, b);   /* NULL run/device still unique */
-    assert_int_equal(query_int(sh_db_handle(db), "SELECT count(*) FROM evaluations"), 1);
+    assert_int_equal(tsql_int(db, "SELECT count(*) FROM evaluations"), 1);
     sh_eval_rec e;
     assert_int_equal(sh_db_get_eval(db, a, &e, &err), 0);
     assert_int_equal(e.run_id, 0);
@@ -962,7 +956,7 @@ static void test_get_or_create_race(void **state)
     assert_int_equal(b.rc, 0);
     for (int i = 0; i < 40; i++) assert_int_equal(a.ids[i], b.ids[i]);
     sh_db *db = open_new("race.db");
-    assert_int_equal(query_int(sh_db_handle(db), "SELECT count(*) FROM evaluations"), 40);
+    assert_int_equal(tsql_int(db, "SELECT count(*) FROM evaluations"), 40);
     assert_int_equal(sh_db_schema_version(db, NULL), SH_DB_SCHEMA_VERSION);
     sh_db_close(db);
 }
@@ -1064,7 +1058,7 @@ static void test_scores(void **state)
     s.params_json = (char *)reordered;
     s.aggregate = 0.7;
     assert_int_equal(sh_db_put_score(db, &s, &err), 0);
-    assert_int_equal(query_int(sh_db_handle(db), "SELECT count(*) FROM scores"), 1);
+    assert_int_equal(tsql_int(db, "SELECT count(*) FROM scores"), 1);
     assert_int_equal(sh_db_find_score(db, 0xabcdef, "builtin", "1", s.params_json, &f, &err), 0);
     assert_true(f.aggregate == 0.7);
     sh_score_rec_free(&f);
@@ -1078,7 +1072,7 @@ static void test_scores(void **state)
     s.aggregate = NAN;
     s.error = (char *)"scorer exited 3";
     assert_int_equal(sh_db_put_score(db, &s, &err), 0);
-    assert_int_equal(query_int(sh_db_handle(db), "SELECT count(*) FROM scores"), 3);
+    assert_int_equal(tsql_int(db, "SELECT count(*) FROM scores"), 3);
     assert_int_equal(sh_db_find_score(db, 0xabcdef, "builtin", "2", s.params_json, &f, &err), 0);
     assert_true(isnan(f.aggregate));
     assert_string_equal(f.error, "scorer exited 3");
@@ -1216,7 +1210,7 @@ static void test_profiles(void **state)
     sh_profile_recs_free(p, n);
     /* removing the device removes its profile */
     assert_int_equal(sh_db_remove_device(db, "pi5", &err), 0);
-    assert_int_equal(query_int(sh_db_handle(db), "SELECT count(*) FROM profiles"), 0);
+    assert_int_equal(tsql_int(db, "SELECT count(*) FROM profiles"), 0);
     sh_db_close(db);
 }
 

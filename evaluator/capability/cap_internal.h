@@ -11,6 +11,7 @@
 
 #include "genome/genome.h"
 #include "util/err.h"
+#include "util/rng.h"
 
 #define CAP_MAX_LAYERS 32
 #define CAP_MAX_SEQ 512
@@ -141,8 +142,8 @@ int cap_lm_generate(const cap_task *t, uint64_t seed, int split, cap_dataset *ds
 /* Matmul FLOPs of one forward pass over a sequence of T with `graded` head rows. */
 double cap_forward_flops(const cap_model_cfg *c, int T, int graded);
 
-/* ---- random numbers (xoshiro256**) ------------------------------------ */
-typedef struct cap_rng { uint64_t s[4]; } cap_rng;
+/* ---- random numbers (the tool's xoshiro256**, util/rng.h) --------------- */
+typedef sh_rng cap_rng;
 void cap_rng_seed(cap_rng *r, uint64_t seed);
 uint64_t cap_rng_next(cap_rng *r);
 int cap_rng_int(cap_rng *r, int n);          /* uniform in [0, n) */

@@ -181,40 +181,17 @@ double cap_forward_flops(const cap_model_cfg *c, int T, int graded)
     return 2 * f;
 }
 
-/* ---- random numbers: splitmix64 seeding, xoshiro256** ----------------------- */
-static uint64_t splitmix(uint64_t *x)
-{
-    uint64_t z = (*x += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
+/* ---- random numbers: the tool's generator (util/rng.h) ---------------------- */
+void cap_rng_seed(cap_rng *r, uint64_t seed) { sh_rng_seed(r, seed); }
 
-void cap_rng_seed(cap_rng *r, uint64_t seed)
-{
-    for (int i = 0; i < 4; i++) r->s[i] = splitmix(&seed);
-}
-
-static uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
-
-uint64_t cap_rng_next(cap_rng *r)
-{
-    uint64_t *s = r->s, res = rotl(s[1] * 5, 7) * 9, t = s[1] << 17;
-    s[2] ^= s[0]; s[3] ^= s[1]; s[1] ^= s[2]; s[0] ^= s[3];
-    s[2] ^= t;
-    s[3] = rotl(s[3], 45);
-    return res;
-}
+uint64_t cap_rng_next(cap_rng *r) { return sh_rng_next(r); }
 
 int cap_rng_int(cap_rng *r, int n)
 {
     return n <= 1 ? 0 : (int)(cap_rng_next(r) % (uint64_t)n);
 }
 
-double cap_rng_uniform(cap_rng *r)
-{
-    return (double)(cap_rng_next(r) >> 11) * (1.0 / 9007199254740992.0);
-}
+double cap_rng_uniform(cap_rng *r) { return sh_rng_uniform(r); }
 
 double cap_rng_normal(cap_rng *r)
 {

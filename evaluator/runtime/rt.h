@@ -49,10 +49,8 @@
 #pragma STDC FP_CONTRACT OFF
 #endif
 
-/* ---- weight types (ggml numbering) -------------------------------------- */
-enum { RT_F32 = 0, RT_F16 = 1, RT_Q4_0 = 2, RT_Q8_0 = 8,
-       RT_Q4_K = 12, RT_Q5_K = 13, RT_Q6_K = 14,   /* ggml k-quants, super-blocks of 256 */
-       RT_BF16 = 30 };           /* bf16: GGUF input only, widened to f32 at load */
+/* ---- weight types (ggml numbering, rt_wtype.h) ---------------------------- */
+#include "rt_wtype.h"
 #define RT_QK 32                 /* elements per quantised block */
 #define RT_Q8_BYTES 34           /* f16 d + 32 int8 */
 #define RT_Q4_BYTES 18           /* f16 d + 16 bytes of nibbles */

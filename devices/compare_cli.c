@@ -1,0 +1,244 @@
+/* compare_cli.c - `starhil compare`: genomes measured side by side on one
+ * device, interleaved round by round (sh_measure_interleaved), with paired
+ * speed ratios to the first.  A devices/ command: what it measures is not
+ * stored (a comparison holds only paired in time); the store gives the device
+ * inventory (`local` is added when missing). */
+#include <jansson.h>
+#include <math.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/commands.h"
+#include "devices/measure.h"
+#include "runs/runs.h"
+#include "util/cliopt.h"
+#include "util/opt.h"
+#include "util/progress.h"
+
+/* Genomes given to compare (positionals, in order). */
+typedef struct args {
+    const char *positional[32];
+    int n_pos;
+} args;
+
+static const char COMPARE_ABOUT[] =
+    "Measures the genomes (preset names, files or inline text) on device D interleaved:\n"
+    "in each round every genome runs one bench invocation, in alternating order (A B,\n"
+    "B A, A B ...), so drift of the board hits all of them alike. Each ratio to the\n"
+    "first genome is paired per round and reported as the median over rounds with its\n"
+    "95% confidence interval. Table and summary use one estimator for decode: the\n"
+    "minimum of per-repetition medians (repetitions disturbed by other load are left\n"
+    "out; docs/devices.md). Nothing is stored: a comparison holds only paired in time.\n"
+    "Example: check the claim that LFM2 decodes about 2x faster than Qwen3 on CPU:\n"
+    "  starhil compare --device local lfm2-1.2b qwen3-1.7b --prompt 128 --gen 32\n";
+
+typedef struct cmp_row {
+    const char *arg;         /* as given */
+    const char *name;        /* preset name, or the hash for other genomes */
+    char hash[17];
+    sh_measure_result res;
+    sh_ratio_ci decode_x, prefill_x;   /* paired speed ratios to the first genome */
+} cmp_row;
+
+static double ratio(double a, double b) { return (isfinite(a) && isfinite(b) && b > 0) ? a / b : NAN; }
+
+static json_t *jnum_or_null(double v) { return isfinite(v) ? json_real(v) : json_null(); }
+
+static json_t *ratio_json(const sh_ratio_ci *r)
+{
+    return json_pack("{s:o,s:o,s:o,s:i}", "ratio", jnum_or_null(r->est), "ci_low", jnum_or_null(r->lo),
+                     "ci_high", jnum_or_null(r->hi), "rounds", r->n);
+}
+
+static void compare_print_json(const char *device, const sh_measure_opts *o, int rounds, const cmp_row *rows, int n,
+                               const int *order)
+{
+    json_t *ord = json_array();
+    for (int k = 0; k < rounds * n; k++) json_array_append_new(ord, json_integer(order[k]));
+    json_t *arr = json_array();
+    for (int i = 0; i < n; i++) {
+        const sh_measure_result *r = &rows[i].res, *b = &rows[0].res;
+        json_t *x = json_object();
+        json_object_set_new(x, "genome", json_string(rows[i].name));
+        json_object_set_new(x, "hash", json_string(rows[i].hash));
+        json_object_set_new(x, "decode_ms", jnum_or_null(r->decode_ms));
+        json_object_set_new(x, "decode_ms_ci", json_pack("[o,o]", jnum_or_null(r->decode_ms_low),
+                                                         jnum_or_null(r->decode_ms_high)));
+        json_object_set_new(x, "decode_tok_s", jnum_or_null(r->decode_tok_s));
+        json_object_set_new(x, "prefill_tok_s", jnum_or_null(r->prefill_tok_s));
+        json_object_set_new(x, "decode_ms_median", jnum_or_null(r->decode_ms_median));
+        json_object_set_new(x, "decode_ci_ms", json_pack("[o,o]", jnum_or_null(r->decode_ci_low),
+                                                         jnum_or_null(r->decode_ci_high)));
+        json_object_set_new(x, "ttft_ms", jnum_or_null(r->ttft_ms));
+        json_object_set_new(x, "peak_rss_bytes", jnum_or_null(r->peak_rss_bytes));
+        json_object_set_new(x, "weight_bytes", jnum_or_null(r->weight_bytes));
+        json_object_set_new(x, "kv_bytes", jnum_or_null(r->kv_bytes));
+        json_object_set_new(x, "conv_bytes", jnum_or_null(r->conv_bytes));
+        json_object_set_new(x, "reps", json_integer(r->reps));
+        json_object_set_new(x, "quiet_reps", json_integer(r->quiet_reps));
+        json_object_set_new(x, "stability", json_string(r->stability));
+        json_object_set_new(x, "stability_reason", json_string(r->reason));
+        json_object_set_new(x, "decode_speed_vs_first", ratio_json(&rows[i].decode_x));
+        json_object_set_new(x, "prefill_speed_vs_first", ratio_json(&rows[i].prefill_x));
+        json_object_set_new(x, "peak_memory_vs_first", jnum_or_null(ratio(r->peak_rss_bytes, b->peak_rss_bytes)));
+        json_array_append_new(arr, x);
+    }
+    json_t *root = json_pack("{s:s,s:{s:i,s:i,s:s,s:i,s:i,s:s,s:s},s:o,s:s,s:o}", "device", device, "settings",
+                             "prompt", o->prompt, "gen", o->gen, "wtype", o->wtype, "threads", o->threads,
+                             "rounds", rounds, "order", "interleaved, alternating (A B, B A, ...)",
+                             "ratio", "median over rounds of paired ratios, 95% CI from order statistics",
+                             "run_order", ord, "decode_estimator", SH_DECODE_ESTIMATOR, "results", arr);
+    char *s = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    if (s) printf("%s\n", s);
+    free(s);
+    json_decref(root);
+}
+
+static void compare_print_table(const char *device, const sh_measure_opts *o, int rounds, const cmp_row *rows, int n)
+{
+    printf("device %s, prompt %d, gen %d, wtype %s, %d interleaved rounds\n", device, o->prompt, o->gen, o->wtype, rounds);
+    printf("decode ms/token and tok/s: " SH_DECODE_ESTIMATOR " (95%% CI); x: paired ratio to %s, median over rounds [95%% CI]\n\n",
+           rows[0].name);
+    printf("%-16s %16s %13s %10s %19s %9s %20s %20s %8s\n", "genome", "hash", "prefill tok/s", "decode tok/s",
+           "decode ms [CI]", "peak MiB", "prefill x [CI]", "decode x [CI]", "memory x");
+    for (int i = 0; i < n; i++) {
+        const sh_measure_result *r = &rows[i].res, *b = &rows[0].res;
+        char dms[40], px[40], dx[40];
+        snprintf(dms, sizeof dms, "%.3f [%.3f,%.3f]", r->decode_ms, r->decode_ms_low, r->decode_ms_high);
+        snprintf(px, sizeof px, "%.2fx [%.2f,%.2f]", rows[i].prefill_x.est, rows[i].prefill_x.lo, rows[i].prefill_x.hi);
+        snprintf(dx, sizeof dx, "%.2fx [%.2f,%.2f]", rows[i].decode_x.est, rows[i].decode_x.lo, rows[i].decode_x.hi);
+        printf("%-16.16s %16s %13.1f %12.2f %19s %9.1f %20s %20s %7.2fx%s\n", rows[i].name, rows[i].hash,
+               r->prefill_tok_s, r->decode_tok_s, dms, r->peak_rss_bytes / 1048576.0, px, dx,
+               ratio(r->peak_rss_bytes, b->peak_rss_bytes), strcmp(r->stability, "unstable") ? "" : "  UNSTABLE");
+    }
+    printf("(speeds above 1 are faster than %s, memory above 1 is larger)\n", rows[0].name);
+    for (int i = 0; i < n; i++)
+        if (rows[i].res.reason[0])
+            printf("%s: %s: %s\n", rows[i].name, rows[i].res.stability, rows[i].res.reason);
+    if (n >= 2) {
+        /* the same paired ratios as the table: genome 1's speed over genome 0's, inverted */
+        const sh_ratio_ci *d = &rows[1].decode_x, *p = &rows[1].prefill_x;
+        bool dfast = d->est <= 1, pfast = p->est <= 1;
+        printf("\n%s decodes %.2fx %s (95%% CI %.2f-%.2fx) and prefills %.2fx %s (95%% CI %.2f-%.2fx) than %s on %s.\n",
+               rows[0].name, dfast ? 1 / d->est : d->est, dfast ? "faster" : "slower",
+               dfast ? 1 / d->hi : d->lo, dfast ? 1 / d->lo : d->hi,
+               pfast ? 1 / p->est : p->est, pfast ? "faster" : "slower",
+               pfast ? 1 / p->hi : p->lo, pfast ? 1 / p->lo : p->hi, rows[1].name, device);
+    }
+}
+
+typedef struct cmp_progress {
+    sh_progress line;
+} cmp_progress;
+
+/* The measurement reports each step (round r of R, genome g); shown with the
+ * elapsed time, redrawn on a terminal and every few seconds in a log. */
+static void compare_progress(void *ctx, const char *line)
+{
+    cmp_progress *c = ctx;
+    char els[32];
+    sh_format_duration(sh_progress_elapsed(&c->line), els, sizeof els);
+    sh_progress_update(&c->line, "compare: %s (elapsed %s)", line, els);
+}
+
+static int compare_measure(const char *device, sh_measure_opts *o, int rounds, cmp_row *rows, int n, int *order,
+                           bool quiet)
+{
+    cmp_progress cp;
+    sh_progress_init(&cp.line, quiet);
+    o->progress = compare_progress;
+    o->progress_ctx = &cp;
+    sh_err err = {{0}};
+    sh_db *db = NULL;
+    if (sh_db_open(sh_cli_db_path(), SH_DB_CREATE, &db, &err) != 0 || sh_device_ensure_local(db, &err) != 0) {
+        fprintf(stderr, "starhil compare: %s\n", err.msg);
+        sh_db_close(db);
+        return 1;
+    }
+    static sh_genome g[32];
+    for (int i = 0; i < n; i++) {
+        if (sh_genome_resolve(rows[i].arg, &g[i], &err) != 0) {
+            fprintf(stderr, "starhil compare: %s\n", err.msg);
+            sh_db_close(db);
+            return 1;
+        }
+        sh_hash_hex(sh_genome_hash(&g[i]), rows[i].hash);
+        static sh_genome p;
+        sh_err e2 = {{0}};
+        rows[i].name = sh_preset_get(rows[i].arg, &p, &e2) == 0 ? rows[i].arg : rows[i].hash;
+    }
+    sh_measure_result res[32];
+    sh_ratio_ci dx[32], px[32];
+    int rc = 0;
+    sh_progress_event(&cp.line, "compare: %d genomes on %s, %d interleaved rounds", n, device, rounds);
+    if (sh_measure_interleaved(db, device, g, n, o, rounds, res, dx, px, order, &err) != 0) {
+        sh_progress_done(&cp.line);
+        fprintf(stderr, "starhil compare: %s\n", err.msg);
+        rc = 1;
+    } else {
+        for (int i = 0; i < n; i++) {
+            rows[i].res = res[i];
+            rows[i].decode_x = dx[i];
+            rows[i].prefill_x = px[i];
+        }
+    }
+    sh_progress_done(&cp.line);
+    sh_measure_shutdown();
+    sh_db_close(db);
+    return rc;
+}
+
+int sh_cmd_compare(int argc, char **argv)
+{
+    const char *device = NULL, *db = NULL, *wtype = NULL;
+    bool as_json = false, quiet = false;
+    long prompt = 512, gen = 128, threads = 0, rounds = 6, reps = 3;
+    sh_measure_opts o = {.wtype = "q4_0"};
+    const sh_opt t[] = {
+        {"--device", NULL, SH_OPT_STR, &device, "D", "device name (required; `local` always exists)", 0, 0, NULL},
+        {"--prompt", NULL, SH_OPT_LONG, &prompt, "N", "prompt tokens (default 512)", 1, 1 << 20, NULL},
+        {"--gen", NULL, SH_OPT_LONG, &gen, "N", "generated tokens per repetition (default 128)", 1, 1 << 20, NULL},
+        {"--wtype", NULL, SH_OPT_STR, &wtype, "T", "f32|f16|q8_0|q4_0 (default q4_0)", 0, 0, NULL},
+        {"--threads", NULL, SH_OPT_LONG, &threads, "N", "threads (default: the device's)", 1, 1024, NULL},
+        {"--rounds", NULL, SH_OPT_LONG, &rounds, "N", "interleaved rounds (default 6)", 2, 1000, NULL},
+        {"--reps", NULL, SH_OPT_LONG, &reps, "N", "repetitions per genome per round (default 3)", 1, 1000, NULL},
+        {"--json", NULL, SH_OPT_FLAG, &as_json, NULL, "one JSON object on stdout", 0, 0, NULL},
+        {"--quiet", "-q", SH_OPT_FLAG, &quiet, NULL, "no progress lines on stderr", 0, 0, NULL},
+        {"--db", NULL, SH_OPT_STR, &db, "FILE", "run database (for the device inventory)", 0, 0, NULL},
+    };
+    const char *pos[32];
+    sh_cmd_spec spec = {"compare", "GENOME GENOME...", NULL, COMPARE_ABOUT, t, (int)(sizeof t / sizeof t[0]), 0, 32};
+    int n_pos, prc = sh_opt_parse(&spec, argc, argv, pos, &n_pos);
+    if (prc) return prc == 1 ? 0 : 2;
+    if (db) sh_cli_set_db_path(db);
+    if (wtype) {
+        sh_dtype dt;
+        if (sh_dtype_parse(wtype, &dt) != 0) {
+            fprintf(stderr, "starhil compare: --wtype \"%s\" is not f32, f16, q8_0 or q4_0\n", wtype);
+            return 2;
+        }
+        o.wtype = wtype;
+    }
+    if (!device || n_pos < 2) {
+        fprintf(stderr, "starhil compare: give --device D and at least two genomes (see starhil compare --help)\n");
+        return 2;
+    }
+    args a = {.n_pos = n_pos};
+    for (int i = 0; i < n_pos; i++) a.positional[i] = pos[i];
+    o.prompt = (int)prompt; o.gen = (int)gen; o.threads = (int)threads; o.reps_per_run = (int)reps;
+    cmp_row rows[32];
+    memset(rows, 0, sizeof rows);
+    for (int i = 0; i < a.n_pos; i++) rows[i].arg = rows[i].name = a.positional[i];
+    int *order = calloc((size_t)rounds * (size_t)a.n_pos, sizeof *order);
+    if (!order) { fprintf(stderr, "starhil compare: out of memory\n"); return 1; }
+    int rc = compare_measure(device, &o, (int)rounds, rows, a.n_pos, order, quiet || as_json);   /* --json: no progress */
+    if (rc == 0) {
+        if (as_json) compare_print_json(device, &o, (int)rounds, rows, a.n_pos, order);
+        else compare_print_table(device, &o, (int)rounds, rows, a.n_pos);
+    }
+    for (int i = 0; i < a.n_pos; i++) sh_measure_result_free(&rows[i].res);
+    free(order);
+    return rc;
+}
