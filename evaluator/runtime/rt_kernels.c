@@ -1140,6 +1140,15 @@ static void mm_range(void *ctx, int b, int e)
     }
 }
 
+FILE *rt_act_trace;
+
+static void trace_act(const rt_act *a)
+{
+    int32_t hdr[2] = { a->T, a->K };
+    fwrite(hdr, sizeof hdr[0], 2, rt_act_trace);
+    for (int t = 0; t < a->T; t++) fwrite(a->x + (size_t)t * a->ldx, sizeof(float), (size_t)a->K, rt_act_trace);
+}
+
 static void q_range(void *ctx, int b, int e) { rt_act_quantize(ctx, b, e); }
 static void qk_range(void *ctx, int b, int e) { rt_act_quantize_k(ctx, b, e); }
 
@@ -1154,6 +1163,7 @@ void rt_matmul(rt_pool *pool, rt_act *a, const rt_mm_item *items, int n)
     if (need_q && !a->quantised) {
         rt_pool_for(pool, a->T, 4, q_range, a);
         a->quantised = 1;
+        if (rt_act_trace) trace_act(a);
     }
     if (need_k && !a->kquantised) {
         assert(a->kq && a->K % RT_QKK == 0);
