@@ -44,7 +44,12 @@
  *   Versus the numpy reference (dev/ref.py: f64 math, dequantised weights,
  *   unquantised activations): f32 ~1e-7, q8_0 / q4_0 ~1e-3 .. 5e-3; against
  *   tests/reference/lfm2_ref.py rounding activations as ggml does (fp16 block
- *   scales): ~3e-7 (test_parity_dense_q*).
+ *   scales) from the variant's own f32 rows (--dump-act / --act-from):
+ *   ~1e-7 .. 4e-7 (test_parity_dense_q*, test_parity_wide_rows).  Rounding
+ *   its float64 rows instead, the reference sometimes meets a value within
+ *   f32 noise of a boundary (x/d near k + 1/2, or amax/127 midway between two
+ *   fp16 values: about one per 8-token run of the 576-wide test genome), and
+ *   one such flip alone moves later logits by ~5e-3.
  *   Tiny genome (dev/check_paths.sh tiny, fp16 activation scales): q8_0 /
  *   q4_0 AVX-512 and AVX2 vs scalar <= 6e-8, prefill and decode.
  *   Effect of the weight type itself (same seed, synthetic weights): q8_0 vs
