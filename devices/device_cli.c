@@ -17,6 +17,7 @@
 #include "devices/measure.h"
 #include "devices/profile.h"
 #include "evaluator/build.h"
+#include "reports/gguf_meta.h"
 #include "runs/runs.h"
 #include "util/cliopt.h"
 #include "util/opt.h"
@@ -721,7 +722,7 @@ int sh_cmd_device(int argc, char **argv)
 static void usage_measure(FILE *f)
 {
     fprintf(f,
-        "usage: starhil measure GENOME [--device NAME=local] [--prompt N=512] [--gen N=128]\n"
+        "usage: starhil measure GENOME|FILE.gguf [--device NAME=local] [--prompt N=512] [--gen N=128]\n"
         "                       [--depth N=0] [--threads N] [--wtype f32|f16|q8_0|q4_0|q4_k|q5_k|q6_k (q4_0)]\n"
         "                       [--kvtype f32|f16 (f16: llama.cpp's CPU convention)] [--tolerance X=0.02] [--min-reps N=3]\n"
         "                       [--max-reps N=30] [--reps-per-run N=3] [--cooldown S]\n"
@@ -739,7 +740,11 @@ static void usage_measure(FILE *f)
         "drift) waits for the board to settle and is measured again, up to --settle-rounds\n"
         "times, then stored as unstable with the reason. The figure the search uses is\n"
         "decode_ms, the minimum of per-repetition medians (docs/devices.md).\n"
-        "GENOME is a preset name, a genome file or inline canonical text.\n"
+        "GENOME is a preset name, a genome file or inline canonical text.  FILE.gguf (lfm2,\n"
+        "lfm2moe, qwen3, llama) is measured as it is: its genome is derived from the metadata\n"
+        "(as `starhil genome import` does), that variant is built, the file is pushed to the\n"
+        "device and the variant runs on its weights (--wtype does not apply; the stored\n"
+        "settings name the file by size and content hash).\n"
         "Progress goes to stderr: a live line on a terminal, a plain line every few seconds\n"
         "otherwise ($STARHIL_PROGRESS_INTERVAL); --quiet silences it.\n");
 }
@@ -859,8 +864,19 @@ int sh_cmd_measure(int argc, char **argv)
     if (!genome_arg) { usage_measure(stderr); return 2; }
     if (ref_arg && o.reference_every <= 0) o.reference_every = 10;
     sh_err err = {{0}};
-    sh_genome g, ref;
-    if (sh_genome_resolve(genome_arg, &g, &err)) { fprintf(stderr, "starhil %s: %s\n", cmd, err.msg); return 2; }
+    static sh_genome g, ref;
+    char magic[4] = {0};
+    FILE *mf = fopen(genome_arg, "rb");
+    if (mf) { if (fread(magic, 1, 4, mf) != 4) magic[0] = 0; fclose(mf); }
+    if (!memcmp(magic, "GGUF", 4)) {
+        if (o.wtype) {
+            fprintf(stderr, "starhil %s: --wtype does not apply to %s (its weights are measured as stored)\n",
+                    cmd, genome_arg);
+            return 2;
+        }
+        if (sh_gguf_import_genome_file(genome_arg, &g, &err)) { fprintf(stderr, "starhil %s: %s\n", cmd, err.msg); return 1; }
+        o.gguf = genome_arg;
+    } else if (sh_genome_resolve(genome_arg, &g, &err)) { fprintf(stderr, "starhil %s: %s\n", cmd, err.msg); return 2; }
     if (ref_arg) {
         if (sh_genome_resolve(ref_arg, &ref, &err)) { fprintf(stderr, "starhil %s: --reference: %s\n", cmd, err.msg); return 2; }
         o.reference = &ref;

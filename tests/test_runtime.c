@@ -1373,6 +1373,70 @@ static const char *str(json_t *o, const char *a, const char *b)
     return json_string_value(cur);
 }
 
+/* `starhil measure FILE.gguf`: the genome is derived from the file, its
+ * variant built (a device of target native: the cached G_DENSE build), the
+ * file pushed and benched as stored; the stored settings name the file */
+static void test_measure_gguf_file(void **state)
+{
+    (void)state;
+    free(build(G_DENSE, "native"));   /* the variant the derived genome must hit */
+    char gguf[512], db[512], trunc[512];
+    path_in_tmp(gguf, sizeof gguf, "measure_dense.gguf");
+    path_in_tmp(db, sizeof db, "measure_gguf.db");
+    path_in_tmp(trunc, sizeof trunc, "measure_trunc.gguf");
+    sh_proc_result r;
+    char *ex[] = {g_tool, "export", (char *)G_DENSE, "--format", "gguf", "-o", gguf, "--json", NULL};
+    run(ex, 120, &r);
+    if (r.exit_code != 0) fail_msg("export: exit %d: %s", r.exit_code, r.err);
+    sh_proc_result_free(&r);
+    struct stat st;
+    assert_int_equal(stat(gguf, &st), 0);
+    char *add[] = {g_tool, "--db", db, "device", "add", "nat", "--kind", "local", "--target", "native", NULL};
+    run(add, 30, &r);
+    if (r.exit_code != 0) fail_msg("device add: exit %d: %s", r.exit_code, r.err);
+    sh_proc_result_free(&r);
+    char *ms[] = {g_tool, "--db", db, "measure", gguf, "--device", "nat", "--prompt=8", "--gen=4", "--max-reps=2",
+                  "--settle-rounds=0", "--json", NULL};
+    run(ms, 300, &r);
+    if (r.exit_code != 0) fail_msg("measure FILE.gguf: exit %d: %s", r.exit_code, r.err);
+    json_t *j = json_loads(r.out, 0, NULL);
+    assert_non_null(j);
+    sh_proc_result_free(&r);
+    sh_genome g;
+    parse_genome(G_DENSE, &g);
+    char hex[17];
+    sh_hash_hex(sh_genome_hash(&g), hex);
+    assert_string_equal(json_string_value(json_object_get(j, "genome_hash")), hex);
+    json_t *set = json_object_get(j, "settings"), *gg = json_object_get(set, "gguf");
+    assert_string_equal(json_string_value(json_object_get(set, "wtype")), "gguf");
+    assert_string_equal(json_string_value(json_object_get(gg, "file")), "measure_dense.gguf");
+    assert_int_equal(json_integer_value(json_object_get(gg, "bytes")), (json_int_t)st.st_size);
+    assert_int_equal(strlen(json_string_value(json_object_get(gg, "fnv1a64"))), 16);
+    /* the file's f32 weights were benched, not synthetic q4_0 ones (~1/7 of that) */
+    double wb = json_number_value(json_object_get(j, "weight_bytes"));
+    print_message("# measure FILE.gguf: %.0f weight bytes of a %lld-byte file\n", wb, (long long)st.st_size);
+    assert_true(wb > 0.9 * (double)st.st_size && wb <= (double)st.st_size);
+    json_decref(j);
+    /* --wtype does not apply; a file cut short is refused, naming the problem */
+    char *wt[] = {g_tool, "--db", db, "measure", gguf, "--device", "nat", "--wtype", "q8_0", NULL};
+    run(wt, 30, &r);
+    assert_int_equal(r.exit_code, 2);
+    assert_non_null(strstr(r.err, "--wtype does not apply"));
+    sh_proc_result_free(&r);
+    char *cut[] = {"/usr/bin/truncate", "-s", "400000", trunc, NULL};
+    char *cp[] = {"/bin/cp", gguf, trunc, NULL};
+    run(cp, 30, &r);
+    sh_proc_result_free(&r);
+    run(cut, 30, &r);
+    sh_proc_result_free(&r);
+    char *mt[] = {g_tool, "--db", db, "measure", trunc, "--device", "nat", "--prompt=8", "--gen=4",
+                  "--retries=0", "--settle-rounds=0", NULL};
+    run(mt, 120, &r);
+    assert_int_equal(r.exit_code, 1);
+    assert_non_null(strstr(r.err, "runs past the end of the file"));
+    sh_proc_result_free(&r);
+}
+
 static void test_bench_json(void **state)
 {
     (void)state;
@@ -1528,6 +1592,7 @@ int main(void)
         cmocka_unit_test(test_malformed_gguf_rejected),
         cmocka_unit_test(test_malformed_kquant_gguf_rejected),
         cmocka_unit_test(test_bench_json),
+        cmocka_unit_test(test_measure_gguf_file),
         cmocka_unit_test(test_peak_rss_bound),
     };
     /* RT_TEST_FILTER=PATTERN (cmocka wildcards) runs a subset while developing */
