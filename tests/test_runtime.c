@@ -1065,8 +1065,11 @@ static void test_kquant_paths_bit_identical(void **state)
     const char *types[] = {"q4_k", "q5_k", "q6_k"};
     for (int t = 0; t < 3; t++) {
         size_t n0, n1, n2, n3, n4, n5;
+        /* decode runs the direct kernels (packed bits), prefill unpacks rows once */
         float *h = variant_logits(hsw, "kqh.out", &n5, "--seed", "9", "--wtype", types[t], "--mode", "decode",
                                   (const char *)NULL);
+        size_t n6;
+        float *hp = variant_logits(hsw, "kqhp.out", &n6, "--seed", "9", "--wtype", types[t], (const char *)NULL);
         float *s = variant_logits(sca, "kqs.out", &n0, "--seed", "9", "--wtype", types[t], (const char *)NULL);
         float *a = variant_logits(nat, "kqn.out", &n1, "--seed", "9", "--wtype", types[t], (const char *)NULL);
         float *b = variant_logits(nat, "kqd.out", &n2, "--seed", "9", "--wtype", types[t], "--mode", "decode",
@@ -1075,14 +1078,15 @@ static void test_kquant_paths_bit_identical(void **state)
         float *e = arm_logits(arm8, types[t], "decode", &n4);
         float *s9 = variant_logits(sca, "kqs9.out", &n0, "--seed", "9", "--wtype", types[t], (const char *)NULL);
         assert_int_equal(n0, n1); assert_int_equal(n0, n2); assert_int_equal(n0, n3); assert_int_equal(n0, n4);
-        assert_int_equal(n0, n5);
+        assert_int_equal(n0, n5); assert_int_equal(n0, n6);
+        if (memcmp(s, hp, n0 * 4)) fail_msg("%s: AVX2 prefill differs from scalar (%.3g)", types[t], rel_err(hp, s, n0));
         if (memcmp(s, a, n0 * 4)) fail_msg("%s: native build differs from scalar (%.3g)", types[t], rel_err(a, s, n0));
         if (memcmp(s, h, n0 * 4)) fail_msg("%s: AVX2 build differs from scalar (%.3g)", types[t], rel_err(h, s, n0));
         if (memcmp(s, b, n0 * 4)) fail_msg("%s: native decode differs from scalar (%.3g)", types[t], rel_err(b, s, n0));
         if (memcmp(s, c, n0 * 4)) fail_msg("%s: aarch64 dotprod differs from scalar (%.3g)", types[t], rel_err(c, s, n0));
         if (memcmp(s9, e, n0 * 4)) fail_msg("%s: aarch64 neon decode differs from scalar (%.3g)", types[t], rel_err(e, s9, n0));
-        print_message("# %s: scalar, native prefill/decode, AVX2, aarch64 neon-dotprod / neon: bit-identical\n", types[t]);
-        free(h); free(s); free(a); free(b); free(c); free(e); free(s9);
+        print_message("# %s: scalar, native prefill/decode, AVX2 prefill/decode, aarch64 neon-dotprod / neon: bit-identical\n", types[t]);
+        free(hp); free(h); free(s); free(a); free(b); free(c); free(e); free(s9);
     }
     free(nat); free(sca); free(arm); free(arm8); free(hsw);
 }
