@@ -928,6 +928,9 @@ static void mm_quant(const rt_mat *w, const rt_act *a, int r0, int r1, int t0, i
  *   y += (d_act * d) * isum;  y -= (d_act * dmin) * msum
  * runs in the same scalar order everywhere: every build gives the same bits
  * for these products (the f32 parts of a model may still differ, see above).
+ * Decode (fewer than 4 tokens) skips the unpacking on AVX-512 / AVX2 / NEON:
+ * q4k/q5k/q6k_row_token build the same u values in registers from the
+ * packed bits and compute the same integer sums and float steps.
  */
 typedef struct kunp {
     uint8_t *u; int16_t *sc, *mn; float *d, *dm;
@@ -1173,13 +1176,107 @@ static inline float q6k_row_token(const uint8_t *row, int nsb, const rt_act *a, 
     }
     return acc;
 }
+#elif defined(RT_SIMD_NEON)
+/* the direct kernels on NEON: element values u < 64 as int8 against the
+ * activations with dot16 per group of 16, times the group's scale; the same
+ * integer sums and float steps as k_row_token */
+static inline int32x4_t kg(int32x4_t acc, uint8x16_t u, const int8_t *q, int sc)
+{
+    return vmlaq_n_s32(acc, dot16(vdupq_n_s32(0), vreinterpretq_s8_u8(u), vld1q_s8(q)), sc);
+}
+
+static inline float q45k_row_token(const uint8_t *row, int nsb, const rt_act *a, int t, int five)
+{
+    const int8_t *q = a->kq + (size_t)t * a->K;
+    const float *yd = a->kd + (size_t)t * nsb;
+    const int16_t *bs = a->kbs + (size_t)t * nsb * 16;
+    const uint8x16_t m4 = vdupq_n_u8(0x0F), b4 = vdupq_n_u8(0x10);
+    const size_t bytes = five ? RT_Q5K_BYTES : RT_Q4K_BYTES;
+    float acc = 0.0f;
+    for (int s = 0; s < nsb; s++) {
+        const uint8_t *b = row + (size_t)s * bytes, *qsb = b + (five ? 48 : 16);
+        const int8_t *qs = q + (size_t)s * RT_QKK;
+        const int16_t *bb = bs + (size_t)s * 16;
+        int sc[8], mn[8];
+        for (int j = 0; j < 8; j++) rt_k_scale_min(b + 4, j, &sc[j], &mn[j]);
+        uint8x16_t qh0 = vdupq_n_u8(0), qh1 = vdupq_n_u8(0);
+        if (five) { qh0 = vld1q_u8(b + 16); qh1 = vld1q_u8(b + 32); }
+        int32x4_t vacc = vdupq_n_s32(0);
+        for (int c = 0; c < 4; c++) {
+            uint8x16_t v0 = vld1q_u8(qsb + 32 * c), v1 = vld1q_u8(qsb + 32 * c + 16);
+            uint8x16_t lo0 = vandq_u8(v0, m4), lo1 = vandq_u8(v1, m4), hi0 = vshrq_n_u8(v0, 4), hi1 = vshrq_n_u8(v1, 4);
+            if (five) {
+                uint8x16_t bl = vdupq_n_u8((uint8_t)(1u << (2 * c))), bh = vdupq_n_u8((uint8_t)(2u << (2 * c)));
+                lo0 = vorrq_u8(lo0, vandq_u8(vtstq_u8(qh0, bl), b4));
+                lo1 = vorrq_u8(lo1, vandq_u8(vtstq_u8(qh1, bl), b4));
+                hi0 = vorrq_u8(hi0, vandq_u8(vtstq_u8(qh0, bh), b4));
+                hi1 = vorrq_u8(hi1, vandq_u8(vtstq_u8(qh1, bh), b4));
+            }
+            const int8_t *qc = qs + 64 * c;
+            vacc = kg(vacc, lo0, qc, sc[2 * c]);
+            vacc = kg(vacc, lo1, qc + 16, sc[2 * c]);
+            vacc = kg(vacc, hi0, qc + 32, sc[2 * c + 1]);
+            vacc = kg(vacc, hi1, qc + 48, sc[2 * c + 1]);
+        }
+        int32_t isum = vaddvq_s32(vacc), msum = 0;
+        for (int j = 0; j < 8; j++) msum += (int32_t)mn[j] * (bb[2 * j] + bb[2 * j + 1]);
+        acc += (yd[s] * ld_f16(b)) * (float)isum;
+        acc -= (yd[s] * ld_f16(b + 2)) * (float)msum;
+    }
+    return acc;
+}
+
+static inline float q4k_row_token(const uint8_t *row, int nsb, const rt_act *a, int t)
+{
+    return q45k_row_token(row, nsb, a, t, 0);
+}
+
+static inline float q5k_row_token(const uint8_t *row, int nsb, const rt_act *a, int t)
+{
+    return q45k_row_token(row, nsb, a, t, 1);
+}
+
+static inline float q6k_row_token(const uint8_t *row, int nsb, const rt_act *a, int t)
+{
+    const int8_t *q = a->kq + (size_t)t * a->K;
+    const float *yd = a->kd + (size_t)t * nsb;
+    const int16_t *bs = a->kbs + (size_t)t * nsb * 16;
+    const uint8x16_t m4 = vdupq_n_u8(0x0F), m3 = vdupq_n_u8(0x03), m30 = vdupq_n_u8(0x30);
+    float acc = 0.0f;
+    for (int s = 0; s < nsb; s++) {
+        const uint8_t *b = row + (size_t)s * RT_Q6K_BYTES;
+        const int8_t *qs = q + (size_t)s * RT_QKK, *sc = (const int8_t *)(b + 192);
+        const int16_t *bb = bs + (size_t)s * 16;
+        int32x4_t vacc = vdupq_n_s32(0);
+        for (int n = 0; n < 2; n++) {
+            const int8_t *qn = qs + 128 * n, *sn = sc + 8 * n;
+            for (int h = 0; h < 2; h++) {   /* elements l = 16h .. 16h+15 of each quarter */
+                uint8x16_t l0 = vld1q_u8(b + 64 * n + 16 * h), l1 = vld1q_u8(b + 64 * n + 32 + 16 * h);
+                uint8x16_t qh = vld1q_u8(b + 128 + 32 * n + 16 * h);
+                uint8x16_t u1 = vorrq_u8(vandq_u8(l0, m4), vshlq_n_u8(vandq_u8(qh, m3), 4));
+                uint8x16_t u2 = vorrq_u8(vandq_u8(l1, m4), vshlq_n_u8(vandq_u8(vshrq_n_u8(qh, 2), m3), 4));
+                uint8x16_t u3 = vorrq_u8(vshrq_n_u8(l0, 4), vandq_u8(qh, m30));
+                uint8x16_t u4 = vorrq_u8(vshrq_n_u8(l1, 4), vshlq_n_u8(vshrq_n_u8(qh, 6), 4));
+                vacc = kg(vacc, u1, qn + 16 * h, sn[h]);
+                vacc = kg(vacc, u2, qn + 32 + 16 * h, sn[2 + h]);
+                vacc = kg(vacc, u3, qn + 64 + 16 * h, sn[4 + h]);
+                vacc = kg(vacc, u4, qn + 96 + 16 * h, sn[6 + h]);
+            }
+        }
+        int32_t isum = vaddvq_s32(vacc), o = 0;
+        for (int g = 0; g < 16; g++) o += (int32_t)sc[g] * bb[g];
+        isum -= 32 * o;
+        acc += (yd[s] * ld_f16(b + 208)) * (float)isum;
+    }
+    return acc;
+}
 #endif
 
 static void mm_kquant(const rt_mat *w, const rt_act *a, int r0, int r1, int t0, int t1,
                       float *y, size_t ldy)
 {
     int K = w->cols, nsb = K / RT_QKK;
-#if defined(RT_SIMD_AVX512) || defined(RT_SIMD_AVX2)
+#if defined(RT_SIMD_AVX512) || defined(RT_SIMD_AVX2) || defined(RT_SIMD_NEON)
     /* a few tokens (decode): straight from the packed bits; more (prefill):
      * unpack each row once and reuse it for every token (1.6x faster for
      * q4_K at prompt 128 on LFM2-350M shapes, while the direct kernels decode
