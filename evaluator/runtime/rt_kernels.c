@@ -1052,6 +1052,72 @@ static inline float k_row_token(int type, const kunp *k, int nsb, const rt_act *
 }
 
 #if defined(RT_SIMD_AVX512) || defined(RT_SIMD_AVX2)
+/* k_row_token for 4 tokens at once (prefill): each unpacked u vector and
+ * scale vector is loaded once for the 4, the correction sums use vpmaddwd;
+ * per token the same integer sums and the same float steps, so the same bits */
+static inline void k_row_tokens4(int type, const kunp *k, int nsb, const rt_act *a, int t, float *out)
+{
+    const int8_t *q = a->kq + (size_t)t * a->K;
+    const size_t K = (size_t)a->K;
+    float acc[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+    for (int s = 0; s < nsb; s++) {
+        const int16_t *sc = k->sc + (size_t)s * 16;
+        const uint8_t *u = k->u + (size_t)s * RT_QKK;
+        int32_t isum[4];
+#if defined(RT_SIMD_AVX512)
+        __m512i v[4] = {_mm512_setzero_si512(), _mm512_setzero_si512(), _mm512_setzero_si512(), _mm512_setzero_si512()};
+        for (int i = 0; i < 4; i++) {
+            __m512i uv = _mm512_loadu_si512((const void *)(u + 64 * i));
+            __m512i sv = _mm512_inserti64x4(_mm512_castsi256_si512(
+                             _mm256_set_m128i(_mm_set1_epi16(sc[4 * i + 1]), _mm_set1_epi16(sc[4 * i]))),
+                             _mm256_set_m128i(_mm_set1_epi16(sc[4 * i + 3]), _mm_set1_epi16(sc[4 * i + 2])), 1);
+            for (int j = 0; j < 4; j++) {
+                __m512i qv = _mm512_loadu_si512((const void *)(q + j * K + (size_t)s * RT_QKK + 64 * i));
+                v[j] = _mm512_add_epi32(v[j], _mm512_madd_epi16(_mm512_maddubs_epi16(uv, qv), sv));
+            }
+        }
+        for (int j = 0; j < 4; j++) isum[j] = _mm512_reduce_add_epi32(v[j]);
+#else
+        __m256i v[4] = {_mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256()};
+        for (int i = 0; i < 8; i++) {
+            __m256i uv = _mm256_loadu_si256((const __m256i *)(const void *)(u + 32 * i));
+            __m256i sv = _mm256_set_m128i(_mm_set1_epi16(sc[2 * i + 1]), _mm_set1_epi16(sc[2 * i]));
+            for (int j = 0; j < 4; j++) {
+                __m256i qv = _mm256_loadu_si256((const __m256i *)(const void *)(q + j * K + (size_t)s * RT_QKK + 32 * i));
+                v[j] = _mm256_add_epi32(v[j], _mm256_madd_epi16(_mm256_maddubs_epi16(uv, qv), sv));
+            }
+        }
+        for (int j = 0; j < 4; j++) {
+            __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(v[j]), _mm256_extracti128_si256(v[j], 1));
+            s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0x4e));
+            s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0xb1));
+            isum[j] = _mm_cvtsi128_si32(s4);
+        }
+#endif
+        /* correction weights per group of 16: q6_K the scale (offset 32), q4_K /
+         * q5_K the sub-block's min */
+        int16_t cw[16];
+        for (int g = 0; g < 16; g++) cw[g] = type == RT_Q6_K ? sc[g] : k->mn[(size_t)s * 8 + g / 2];
+        __m256i cwv = _mm256_loadu_si256((const __m256i *)(const void *)cw);
+        for (int j = 0; j < 4; j++) {
+            const int16_t *b = a->kbs + ((size_t)(t + j) * nsb + s) * 16;
+            __m256i pr = _mm256_madd_epi16(cwv, _mm256_loadu_si256((const __m256i *)(const void *)b));
+            __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(pr), _mm256_extracti128_si256(pr, 1));
+            s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0x4e));
+            s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0xb1));
+            int32_t corr = _mm_cvtsi128_si32(s4);
+            float yd = a->kd[(size_t)(t + j) * nsb + s];
+            if (type == RT_Q6_K) {
+                acc[j] += (yd * k->d[s]) * (float)(isum[j] - 32 * corr);
+            } else {
+                acc[j] += (yd * k->d[s]) * (float)isum[j];
+                acc[j] -= (yd * k->dm[s]) * (float)corr;
+            }
+        }
+    }
+    for (int j = 0; j < 4; j++) out[j] = acc[j];
+}
+
 /* q4_K straight from the packed nibbles (no unpacking to memory): the same
  * integer sums and the same float steps as k_row_token, so the same bits */
 static inline float q4k_row_token(const uint8_t *row, int nsb, const rt_act *a, int t)
@@ -1307,7 +1373,15 @@ static void mm_kquant(const rt_mat *w, const rt_act *a, int r0, int r1, int t0, 
     k.mn = k.sc + K / 16;
     for (int r = r0; r < r1; r++) {
         k_unpack_row(w->type, w->data + (size_t)r * w->row_bytes, nsb, &k);
-        for (int t = t0; t < t1; t++) y[(size_t)t * ldy + r] = k_row_token(w->type, &k, nsb, a, t);
+        int t = t0;
+#if defined(RT_SIMD_AVX512) || defined(RT_SIMD_AVX2)
+        for (; t + 4 <= t1; t += 4) {
+            float o4[4];
+            k_row_tokens4(w->type, &k, nsb, a, t, o4);
+            for (int j = 0; j < 4; j++) y[(size_t)(t + j) * ldy + r] = o4[j];
+        }
+#endif
+        for (; t < t1; t++) y[(size_t)t * ldy + r] = k_row_token(w->type, &k, nsb, a, t);
     }
 }
 
