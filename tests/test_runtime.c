@@ -1075,12 +1075,14 @@ static void test_kquant_paths_bit_identical(void **state)
         float *b = variant_logits(nat, "kqd.out", &n2, "--seed", "9", "--wtype", types[t], "--mode", "decode",
                                   (const char *)NULL);
         float *c = arm_logits(arm, types[t], "prefill", &n3);
-        size_t n7;
+        size_t n7, n8;
         float *cd = arm_logits(arm, types[t], "decode", &n7);
+        float *ep = arm_logits(arm8, types[t], "prefill", &n8);
         float *e = arm_logits(arm8, types[t], "decode", &n4);
         float *s9 = variant_logits(sca, "kqs9.out", &n0, "--seed", "9", "--wtype", types[t], (const char *)NULL);
         assert_int_equal(n0, n1); assert_int_equal(n0, n2); assert_int_equal(n0, n3); assert_int_equal(n0, n4);
-        assert_int_equal(n0, n5); assert_int_equal(n0, n6); assert_int_equal(n0, n7);
+        assert_int_equal(n0, n5); assert_int_equal(n0, n6); assert_int_equal(n0, n7); assert_int_equal(n0, n8);
+        if (memcmp(s, ep, n0 * 4)) fail_msg("%s: aarch64 neon prefill differs from scalar (%.3g)", types[t], rel_err(ep, s, n0));
         if (memcmp(s, cd, n0 * 4)) fail_msg("%s: aarch64 dotprod decode differs from scalar (%.3g)", types[t], rel_err(cd, s, n0));
         if (memcmp(s, hp, n0 * 4)) fail_msg("%s: AVX2 prefill differs from scalar (%.3g)", types[t], rel_err(hp, s, n0));
         if (memcmp(s, a, n0 * 4)) fail_msg("%s: native build differs from scalar (%.3g)", types[t], rel_err(a, s, n0));
@@ -1089,8 +1091,8 @@ static void test_kquant_paths_bit_identical(void **state)
         if (memcmp(s, c, n0 * 4)) fail_msg("%s: aarch64 dotprod differs from scalar (%.3g)", types[t], rel_err(c, s, n0));
         if (memcmp(s9, e, n0 * 4)) fail_msg("%s: aarch64 neon decode differs from scalar (%.3g)", types[t], rel_err(e, s9, n0));
         print_message("# %s: scalar, native prefill/decode, AVX2 prefill/decode, aarch64 neon-dotprod prefill/decode, "
-                      "neon decode: bit-identical\n", types[t]);
-        free(cd); free(hp); free(h); free(s); free(a); free(b); free(c); free(e); free(s9);
+                      "neon prefill/decode: bit-identical\n", types[t]);
+        free(ep); free(cd); free(hp); free(h); free(s); free(a); free(b); free(c); free(e); free(s9);
     }
     free(nat); free(sca); free(arm); free(arm8); free(hsw);
 }

@@ -1243,6 +1243,39 @@ static inline float q6k_row_token(const uint8_t *row, int nsb, const rt_act *a, 
     return acc;
 }
 #elif defined(RT_SIMD_NEON)
+/* k_row_token for 4 tokens at once (prefill), as on x86: each unpacked u
+ * vector is loaded once for the 4; the same integer sums and float steps */
+static inline void k_row_tokens4(int type, const kunp *k, int nsb, const rt_act *a, int t, float *out)
+{
+    const int8_t *q = a->kq + (size_t)t * a->K;
+    const size_t K = (size_t)a->K;
+    float acc[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+    for (int s = 0; s < nsb; s++) {
+        const int16_t *sc = k->sc + (size_t)s * 16;
+        const uint8_t *u = k->u + (size_t)s * RT_QKK;
+        int32x4_t v[4] = {vdupq_n_s32(0), vdupq_n_s32(0), vdupq_n_s32(0), vdupq_n_s32(0)};
+        for (int g = 0; g < 16; g++) {
+            int8x16_t uv = vreinterpretq_s8_u8(vld1q_u8(u + 16 * g));
+            for (int j = 0; j < 4; j++)
+                v[j] = vmlaq_n_s32(v[j], dot16(vdupq_n_s32(0), uv, vld1q_s8(q + j * K + (size_t)s * RT_QKK + 16 * g)), sc[g]);
+        }
+        for (int j = 0; j < 4; j++) {
+            const int16_t *b = a->kbs + ((size_t)(t + j) * nsb + s) * 16;
+            int32_t isum = vaddvq_s32(v[j]), corr = 0;
+            for (int g = 0; g < 16; g++)
+                corr += (int32_t)(type == RT_Q6_K ? sc[g] : k->mn[(size_t)s * 8 + g / 2]) * b[g];
+            float yd = a->kd[(size_t)(t + j) * nsb + s];
+            if (type == RT_Q6_K) {
+                acc[j] += (yd * k->d[s]) * (float)(isum - 32 * corr);
+            } else {
+                acc[j] += (yd * k->d[s]) * (float)isum;
+                acc[j] -= (yd * k->dm[s]) * (float)corr;
+            }
+        }
+    }
+    for (int j = 0; j < 4; j++) out[j] = acc[j];
+}
+
 /* the direct kernels on NEON: element values u < 64 as int8 against the
  * activations with dot16 per group of 16, times the group's scale; the same
  * integer sums and float steps as k_row_token */
@@ -1374,7 +1407,7 @@ static void mm_kquant(const rt_mat *w, const rt_act *a, int r0, int r1, int t0, 
     for (int r = r0; r < r1; r++) {
         k_unpack_row(w->type, w->data + (size_t)r * w->row_bytes, nsb, &k);
         int t = t0;
-#if defined(RT_SIMD_AVX512) || defined(RT_SIMD_AVX2)
+#if defined(RT_SIMD_AVX512) || defined(RT_SIMD_AVX2) || defined(RT_SIMD_NEON)
         for (; t + 4 <= t1; t += 4) {
             float o4[4];
             k_row_tokens4(w->type, &k, nsb, a, t, o4);
