@@ -10,6 +10,10 @@
  *   llamacpp_peer info   LIBDIR
  *   llamacpp_peer logits LIBDIR FILE.gguf TOKENS OUT.f32 [prefill|decode] [THREADS]
  *       logits of every position of TOKENS (comma-separated ids) as f32 [n][V]
+ *   llamacpp_peer tokenize LIBDIR FILE.gguf TEXT
+ *       the file's tokenizer applied to TEXT (add_special, parse_special) as
+ *       llama-cli does with -p TEXT; prints {"n_tokens":N,"tokens":[...]}, exit 1
+ *       if llama.cpp refuses (a no_vocab file cannot tokenize text)
  *   llamacpp_peer bench  LIBDIR FILE.gguf PROMPT GEN THREADS REPS
  *       llama-bench's pp/tg measurements: pp = PROMPT random tokens in one batch
  *       (n_batch = n_ubatch = PROMPT) on a cleared cache; tg = GEN single-token
@@ -50,6 +54,7 @@ static void (*p_memory_clear)(void *, _Bool);
 static void (*p_set_threads)(void *, int32_t, int32_t);
 static const void *(*p_model_vocab)(const void *);
 static int32_t (*p_vocab_n)(const void *);
+static int32_t (*p_tokenize)(const void *, const char *, int32_t, int32_t *, int32_t, _Bool, _Bool);
 static void (*p_free)(void *);
 static void (*p_model_free)(void *);
 static const char *(*p_sysinfo)(void);
@@ -96,6 +101,7 @@ static void load(const char *dir)
     *(void **)&p_set_threads = sym(l, "llama_set_n_threads");
     *(void **)&p_model_vocab = sym(l, "llama_model_get_vocab");
     *(void **)&p_vocab_n = sym(l, "llama_vocab_n_tokens");
+    *(void **)&p_tokenize = sym(l, "llama_tokenize");
     *(void **)&p_free = sym(l, "llama_free");
     *(void **)&p_model_free = sym(l, "llama_model_free");
     *(void **)&p_sysinfo = sym(l, "llama_print_system_info");
@@ -173,7 +179,7 @@ int main(int argc, char **argv)
 {
     if (argc < 3) {
         fprintf(stderr, "usage: llamacpp_peer info LIBDIR | logits LIBDIR GGUF TOKENS OUT [prefill|decode] [THREADS]\n"
-                        "       | bench LIBDIR GGUF PROMPT GEN THREADS REPS\n");
+                        "       | tokenize LIBDIR GGUF TEXT | bench LIBDIR GGUF PROMPT GEN THREADS REPS\n");
         return 2;
     }
     load(argv[2]);
@@ -183,6 +189,18 @@ int main(int argc, char **argv)
         printf(",\"system_info\":");
         json_str(p_sysinfo());
         printf("}\n");
+        return 0;
+    }
+    if (!strcmp(argv[1], "tokenize") && argc >= 5) {
+        g_model = p_model_load(argv[3], p_model_defaults());
+        if (!g_model) { fprintf(stderr, "llamacpp_peer: llama.cpp could not load %s\n", argv[3]); return 1; }
+        int32_t tok[4096];
+        int32_t n = p_tokenize(p_model_vocab(g_model), argv[4], (int32_t)strlen(argv[4]), tok, 4096, 1, 1);
+        if (n < 0) { fprintf(stderr, "llamacpp_peer: llama_tokenize failed (%d)\n", (int)n); return 1; }
+        printf("{\"n_tokens\":%d,\"tokens\":[", (int)n);
+        for (int i = 0; i < n; i++) printf("%s%d", i ? "," : "", (int)tok[i]);
+        printf("]}\n");
+        p_model_free(g_model);
         return 0;
     }
     if (!strcmp(argv[1], "logits") && argc >= 6) {

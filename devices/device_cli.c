@@ -18,6 +18,7 @@
 #include "devices/measure.h"
 #include "devices/profile.h"
 #include "evaluator/build.h"
+#include "reports/gguf_meta.h"
 #include "runs/runs.h"
 #include "util/cliopt.h"
 #include "util/opt.h"
@@ -719,7 +720,11 @@ static const char MEASURE_ABOUT[] =
     "drift) waits for the board to settle and is measured again, up to --settle-rounds\n"
     "times, then stored as unstable with the reason. The figure the search uses is\n"
     "decode_ms, the minimum of per-repetition medians (docs/devices.md).\n"
-    "GENOME is a preset name, a genome file or inline canonical text.\n"
+    "GENOME is a preset name, a genome file or inline canonical text.  FILE.gguf (lfm2,\n"
+    "lfm2moe, qwen3, llama) is measured as it is: its genome is derived from the metadata\n"
+    "(as `starhil genome import` does), that variant is built, the file is pushed to the\n"
+    "device and the variant runs on its weights (--wtype does not apply; the stored\n"
+    "settings name the file by size and content hash).\n"
     "Progress goes to stderr: a live line on a terminal, a plain line every few seconds\n"
     "otherwise ($STARHIL_PROGRESS_INTERVAL); --quiet silences it.\n";
 
@@ -816,7 +821,7 @@ int sh_cmd_measure(int argc, char **argv)
         {"--json", NULL, SH_OPT_FLAG, &as_json, NULL, "print the stored result as JSON (no progress)", 0, 0, NULL},
         {"--quiet", "-q", SH_OPT_FLAG, &quiet, NULL, "no progress on stderr", 0, 0, NULL},
     };
-    sh_cmd_spec spec = {cmd, "GENOME", NULL, MEASURE_ABOUT, t, (int)(sizeof t / sizeof t[0]), 1, 1};
+    sh_cmd_spec spec = {cmd, "GENOME|FILE.gguf", NULL, MEASURE_ABOUT, t, (int)(sizeof t / sizeof t[0]), 1, 1};
     const char *pos[1];
     int n_pos, prc = sh_opt_parse(&spec, argc, argv, pos, &n_pos);
     if (prc) return prc == 1 ? 0 : 2;
@@ -827,8 +832,19 @@ int sh_cmd_measure(int argc, char **argv)
     o.run_id = run_id;
     if (ref_arg && o.reference_every <= 0) o.reference_every = 10;
     sh_err err = {{0}};
-    sh_genome g, ref;
-    if (sh_genome_resolve(genome_arg, &g, &err)) { fprintf(stderr, "starhil %s: %s\n", cmd, err.msg); return 2; }
+    static sh_genome g, ref;
+    char magic[4] = {0};
+    FILE *mf = fopen(genome_arg, "rb");
+    if (mf) { if (fread(magic, 1, 4, mf) != 4) magic[0] = 0; fclose(mf); }
+    if (!memcmp(magic, "GGUF", 4)) {
+        if (o.wtype) {
+            fprintf(stderr, "starhil %s: --wtype does not apply to %s (its weights are measured as stored)\n",
+                    cmd, genome_arg);
+            return 2;
+        }
+        if (sh_gguf_import_genome_file(genome_arg, &g, &err)) { fprintf(stderr, "starhil %s: %s\n", cmd, err.msg); return 1; }
+        o.gguf = genome_arg;
+    } else if (sh_genome_resolve(genome_arg, &g, &err)) { fprintf(stderr, "starhil %s: %s\n", cmd, err.msg); return 2; }
     if (ref_arg) {
         if (sh_genome_resolve(ref_arg, &ref, &err)) { fprintf(stderr, "starhil %s: --reference: %s\n", cmd, err.msg); return 2; }
         o.reference = &ref;

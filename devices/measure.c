@@ -5,6 +5,8 @@
 #include "devices/measure.h"
 #include "devices/device.h"
 
+#include <assert.h>
+#include <errno.h>
 #include <jansson.h>
 #include <math.h>
 #include <pthread.h>
@@ -168,14 +170,47 @@ static sh_measure_opts effective(const sh_measure_opts *in)
     return o;
 }
 
-static char *settings_json(const sh_measure_opts *o, const sh_device_rec *rec, int threads, int ref_seq)
+/* size and FNV-1a 64 of a file's contents (identifies a GGUF in the stored
+ * settings: same bytes, same evaluation) */
+static int file_fingerprint(const char *path, uint64_t *bytes, char hex[17], sh_err *err)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return sh_err_set(err, "%s: cannot open: %s", path, strerror(errno));
+    unsigned char *buf = malloc(1 << 20);
+    if (!buf) { fclose(f); return sh_err_set(err, "out of memory"); }
+    uint64_t h = 1469598103934665603u, n = 0;
+    size_t got;
+    while ((got = fread(buf, 1, 1 << 20, f)) > 0) {
+        for (size_t i = 0; i < got; i++) h = (h ^ buf[i]) * 1099511628211u;
+        n += got;
+    }
+    int bad = ferror(f);
+    free(buf);
+    fclose(f);
+    if (bad) return sh_err_set(err, "%s: read error", path);
+    *bytes = n;
+    snprintf(hex, 17, "%016llx", (unsigned long long)h);
+    return 0;
+}
+
+static const char *base_name(const char *p)
+{
+    const char *s = strrchr(p, '/');
+    return s ? s + 1 : p;
+}
+
+static char *settings_json(const sh_measure_opts *o, const sh_device_rec *rec, int threads, int ref_seq,
+                           uint64_t gguf_bytes, const char *gguf_fnv)
 {
     json_t *s = json_object();
     json_object_set_new(s, "prompt", json_integer(o->prompt));
     json_object_set_new(s, "gen", json_integer(o->gen));
     json_object_set_new(s, "depth", json_integer(o->depth));
     json_object_set_new(s, "threads", json_integer(threads));
-    json_object_set_new(s, "wtype", json_string(o->wtype));
+    json_object_set_new(s, "wtype", json_string(o->gguf ? "gguf" : o->wtype));
+    if (o->gguf)
+        json_object_set_new(s, "gguf", json_pack("{s:s,s:I,s:s}", "file", base_name(o->gguf),
+                                                 "bytes", (json_int_t)gguf_bytes, "fnv1a64", gguf_fnv));
     json_object_set_new(s, "kvtype", json_string(o->kvtype));
     json_object_set_new(s, "cpus", json_string(rec->cpus));
     json_object_set_new(s, "target", json_string(rec->target));
@@ -311,6 +346,8 @@ typedef struct measure_ctx {
     int threads;
     int attempt_no;           /* 0, 1, ...: the remote file name differs per attempt */
     char remote[2048];        /* the variant on the device once pushed */
+    char gguf_fnv[17];        /* with o.gguf: its fingerprint, and its path there once pushed */
+    char gguf_remote[2048];
     json_t *rounds_json;      /* one summary per measurement round */
 } measure_ctx;
 
@@ -403,9 +440,14 @@ static int run_bench(measure_ctx *c, const char *remote_exe, int reps, sh_bench_
     argv[k++] = "--depth"; argv[k++] = a_depth;
     argv[k++] = "--reps"; argv[k++] = a_reps;
     argv[k++] = "--warmup"; argv[k++] = a_warm;
-    argv[k++] = "--wtype"; argv[k++] = (char *)c->o.wtype;
+    if (c->o.gguf) {
+        assert(c->gguf_remote[0]);
+        argv[k++] = "--gguf"; argv[k++] = c->gguf_remote;
+    } else {
+        argv[k++] = "--wtype"; argv[k++] = (char *)c->o.wtype;
+        argv[k++] = "--seed"; argv[k++] = "1";
+    }
     argv[k++] = "--kvtype"; argv[k++] = (char *)c->o.kvtype;
-    argv[k++] = "--seed"; argv[k++] = "1";
     if (c->threads > 0) { argv[k++] = "--threads"; argv[k++] = a_thr; }
     if (c->rec->cpus[0]) { argv[k++] = "--cpus"; argv[k++] = (char *)c->rec->cpus; }
     argv[k] = NULL;
@@ -485,6 +527,14 @@ static int attempt(measure_ctx *c, measure_acc *a, sh_err *err)
     int rc = sh_device_push(c->dev, c->exe, name, remote, sizeof remote, err);
     if (rc) return rc;
     snprintf(c->remote, sizeof c->remote, "%s", remote);
+    if (c->o.gguf) {
+        /* named by its contents: a retry or a later measurement of the same file reuses the name */
+        char gname[64];
+        snprintf(gname, sizeof gname, "model-%s.gguf", c->gguf_fnv);
+        progress(&c->o, "measure %s on %s: pushing %s", c->hash, c->rec->name, c->o.gguf);
+        rc = sh_device_push(c->dev, c->o.gguf, gname, c->gguf_remote, sizeof c->gguf_remote, err);
+        if (rc) return rc;
+    }
     if (!c->o.no_probe) {
         sh_err perr;
         if (sh_device_probe_with(c->dev, remote, 60, &a->probe_before, &perr) == SH_DEV_ETRANSPORT) {
@@ -689,6 +739,7 @@ static int maybe_reference(sh_db *db, const char *device, const sh_measure_opts 
     sh_measure_result rr;
     sh_measure_opts ro = *o;
     ro.exe_path = o->reference_exe_path;
+    ro.gguf = NULL;   /* the reference runs its own synthetic weights */
     if (measure_kind(db, device, o->reference, &ro, "reference", count / o->reference_every, &rr, err))
         return sh_err_prefix(err, "reference genome");
     sh_measure_result_free(&rr);
@@ -827,7 +878,9 @@ static int measure_kind(sh_db *db, const char *device, const sh_genome *g, const
     c.rec = &rec;
     c.threads = threads_for(&c.o, &rec);
     sh_hash_hex(sh_genome_hash(g), c.hash);
-    char *settings = settings_json(&c.o, &rec, c.threads, ref_seq);
+    uint64_t gguf_bytes = 0;
+    if (c.o.gguf && file_fingerprint(c.o.gguf, &gguf_bytes, c.gguf_fnv, err)) return -1;
+    char *settings = settings_json(&c.o, &rec, c.threads, ref_seq, gguf_bytes, c.gguf_fnv);
     int64_t id = 0;
     char status[16] = "";
     int rc = -1;
@@ -1012,6 +1065,7 @@ int sh_measure_interleaved(sh_db *db, const char *device, const sh_genome *g, in
                            sh_ratio_ci *prefill_speed, int *order, sh_err *err)
 {
     if (!db || !device || !g || !res || n < 2 || n > 32) return sh_err_set(err, "compare: need 2 to 32 genomes");
+    if (opts && opts->gguf) return sh_err_set(err, "compare: a GGUF file holds one genome's weights; interleaving measures synthetic ones");
     if (rounds <= 0) rounds = 6;
     if (rounds > 1000) rounds = 1000;
     sh_device_rec rec;

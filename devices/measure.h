@@ -106,6 +106,13 @@ typedef struct sh_measure_opts {
     const char *exe_path;  /* measure this prebuilt executable instead of
                               building (tests, `measure --exe`)              */
     const char *reference_exe_path;  /* the same for the reference genome     */
+    const char *gguf;      /* measure this GGUF file's weights as stored (pushed
+                              to the device, `variant bench --gguf`) instead of
+                              synthetic --wtype ones; the genome must be the
+                              file's (`starhil measure FILE.gguf` derives it).
+                              Stored settings name it: wtype "gguf" and
+                              gguf {file, bytes, fnv1a64 of the contents}.
+                              Not for the reference genome nor interleaving. */
     sh_measure_progress_fn progress;
     void *progress_ctx;
 } sh_measure_opts;

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "reports/gguf_meta.h"
 #include "reports/gguf_synth.h"
 #include "reports/hf_config.h"
 #include "evaluator/runtime/rt_wtype.h"
@@ -248,7 +249,31 @@ typedef struct meta {
     const sh_lfm2_shape *s;
     const sh_gguf_opts *o;
     const char *text;
+    const sh_gguf_meta *tok;   /* tokenizer source, or NULL */
 } meta;
+
+static bool is_tokenizer_key(const char *k) { return !strncmp(k, "tokenizer.", 10); }
+
+/* Reads opts->tokenizer_from (if set) into *tok and checks it fits the genome. */
+static int load_tokenizer(const sh_genome *g, const sh_gguf_opts *o, sh_gguf_meta *tok, bool *have, sh_err *err)
+{
+    *have = false;
+    if (!o->tokenizer_from) return 0;
+    if (sh_gguf_meta_read(o->tokenizer_from, tok, err) != 0) return sh_err_prefix(err, "--tokenizer-from");
+    const sh_gguf_kv *model = sh_gguf_meta_find(tok, "tokenizer.ggml.model");
+    const sh_gguf_kv *tokens = sh_gguf_meta_find(tok, "tokenizer.ggml.tokens");
+    int rc = 0;
+    if (!model || model->type != SH_GGUF_STRING)
+        rc = sh_err_set(err, "--tokenizer-from %s: no tokenizer.ggml.model string", o->tokenizer_from);
+    else if (!tokens || tokens->type != SH_GGUF_ARRAY || tokens->arr_type != SH_GGUF_STRING)
+        rc = sh_err_set(err, "--tokenizer-from %s: no tokenizer.ggml.tokens string array", o->tokenizer_from);
+    else if (tokens->arr_len != (uint64_t)g->vocab)
+        rc = sh_err_set(err, "--tokenizer-from %s: the tokenizer has %llu tokens, the genome's vocabulary is %d",
+                        o->tokenizer_from, (unsigned long long)tokens->arr_len, g->vocab);
+    if (rc) { sh_gguf_meta_free(tok); return rc; }
+    *have = true;
+    return 0;
+}
 
 static void write_kvs(writer *w, const meta *m)
 {
@@ -281,7 +306,14 @@ static void write_kvs(writer *w, const meta *m)
     kv_u32(w, K("shortconv.l_cache"), (uint32_t)m->s->conv_kernel);
     kv_f32(w, K("rope.freq_base"), (float)g->rope_theta);
     kv_u32(w, K("vocab_size"), (uint32_t)g->vocab);
-    kv_str(w, "tokenizer.ggml.model", "no_vocab");
+    if (!m->tok) kv_str(w, "tokenizer.ggml.model", "no_vocab");
+    else
+        for (uint64_t i = 0; i < m->tok->n_kv; i++) {
+            const sh_gguf_kv *kv = &m->tok->kv[i];
+            if (!is_tokenizer_key(kv->key)) continue;
+            w->n_kv++;
+            put(w, m->tok->buf + kv->off, kv->len);   /* key, type and value as they are */
+        }
     kv_str(w, "starhil.genome", m->text);
     kv_u64(w, "starhil.seed", m->o->seed);
     if (m->s->moe) {
@@ -382,8 +414,11 @@ int sh_gguf_write_genome(const sh_genome *g, const char *path, const sh_gguf_opt
     char tmp[4096];
     if (snprintf(tmp, sizeof tmp, "%s.tmp%ld", path, (long)getpid()) >= (int)sizeof tmp)
         return sh_err_set(err, "%s: path too long", path);
+    sh_gguf_meta tok;
+    bool have_tok;
+    if (load_tokenizer(g, o, &tok, &have_tok, err) != 0) return -1;
     writer w = {.path = path, .err = err};
-    meta m = {g, &s, o, text};
+    meta m = {g, &s, o, text, have_tok ? &tok : NULL};
     int rc = plan_tensors(&w, g, o->wtype);
     if (rc == 0 && !(w.f = fopen(tmp, "wb")))
         rc = sh_err_set(err, "%s: cannot create: %s", tmp, strerror(errno));
@@ -396,6 +431,7 @@ int sh_gguf_write_genome(const sh_genome *g, const char *path, const sh_gguf_opt
         if (rc != 0) unlink(tmp);
     }
     free(w.t);
+    if (have_tok) sh_gguf_meta_free(&tok);
     return rc;
 }
 
@@ -406,9 +442,12 @@ uint64_t sh_gguf_file_size(const sh_genome *g, const sh_gguf_opts *o)
     if (check_genome(g, o, &s, &err) != 0) return 0;
     static char text[SH_GENOME_TEXT_MAX];
     if (sh_genome_format(g, text, sizeof text, &err) != 0) return 0;
+    sh_gguf_meta tok;
+    bool have_tok;
+    if (load_tokenizer(g, o, &tok, &have_tok, &err) != 0) return 0;
     writer w = {.path = "(size)", .err = &err, .dry = true};
-    meta m = {g, &s, o, text};
-    if (plan_tensors(&w, g, o->wtype) != 0) { free(w.t); return 0; }
+    meta m = {g, &s, o, text, have_tok ? &tok : NULL};
+    if (plan_tensors(&w, g, o->wtype) != 0) { free(w.t); if (have_tok) sh_gguf_meta_free(&tok); return 0; }
     /* header size: count bytes of a dry run */
     uint64_t header = 24;
     w.n_kv = 0;
@@ -420,5 +459,6 @@ uint64_t sh_gguf_file_size(const sh_genome *g, const sh_gguf_opts *o)
     uint64_t data = w.nt ? w.t[w.nt - 1].offset + (w.t[w.nt - 1].bytes + SH_GGUF_ALIGNMENT - 1) /
                                SH_GGUF_ALIGNMENT * SH_GGUF_ALIGNMENT : 0;
     free(w.t);
+    if (have_tok) sh_gguf_meta_free(&tok);
     return header + data;
 }

@@ -1,5 +1,6 @@
 /* gguf_write.h - write a genome as a GGUF file (architecture lfm2 / lfm2moe,
- * metadata and tensor names as llama.cpp expects, a no_vocab tokenizer) with
+ * metadata and tensor names as llama.cpp expects, a no_vocab tokenizer or one
+ * copied from a real GGUF) with
  * deterministic synthetic weights, so the candidate can be profiled in
  * llama.cpp and loaded back by starhil's runtime (`variant ... --gguf FILE`).
  *
@@ -29,11 +30,18 @@ typedef void (*sh_gguf_progress_fn)(void *ctx, uint64_t done, uint64_t total);
 typedef struct sh_gguf_opts {
     sh_dtype wtype;      /* matrices; norms, conv kernels, router, bias stay f32 */
     uint64_t seed;
+    /* NULL: tokenizer.ggml.model = no_vocab (llama.cpp loads and benchmarks the
+     * file but cannot tokenize text).  Else a GGUF whose tokenizer.* pairs are
+     * copied byte for byte (model, pre, tokens, token_type, merges, scores,
+     * special ids, chat template...); its token list must be exactly the
+     * genome's vocabulary size. */
+    const char *tokenizer_from;
     sh_gguf_progress_fn progress;   /* optional, called after each tensor */
     void *progress_ctx;
 } sh_gguf_opts;
 
-/* Size of the file sh_gguf_write_genome would write (0 if it would refuse). */
+/* Size of the file sh_gguf_write_genome would write (0 if it would refuse,
+ * or if opts->tokenizer_from cannot be read). */
 uint64_t sh_gguf_file_size(const sh_genome *g, const sh_gguf_opts *opts);
 
 /* Writes PATH (through a temporary file renamed into place). Refuses genomes

@@ -217,10 +217,13 @@ static const char EXPORT_ABOUT[] =
     "hf:   a Hugging Face config.json for transformers' Lfm2Config (model_type lfm2) or\n"
     "      Lfm2MoeConfig (lfm2_moe); written to stdout unless -o is given. The FFN width\n"
     "      is exact (block_auto_adjust_ff_dim false).\n"
-    "gguf: a GGUF file (architecture lfm2 or lfm2moe, no_vocab tokenizer) with the\n"
-    "      deterministic synthetic weights the runtime makes for the same --seed and\n"
-    "      --wtype, loadable by llama.cpp and by `variant ... --gguf FILE`.  For\n"
-    "      benchmarking only: without a tokenizer llama-bench runs it, llama-cli cannot.\n"
+    "gguf: a GGUF file (architecture lfm2 or lfm2moe) with the deterministic synthetic\n"
+    "      weights the runtime makes for the same --seed and --wtype, loadable by\n"
+    "      llama.cpp and by `variant ... --gguf FILE`.  Without --tokenizer-from its\n"
+    "      tokenizer is no_vocab and the file is for benchmarking only (llama-bench runs\n"
+    "      it, llama-cli cannot tokenize text); --tokenizer-from REAL.gguf copies that\n"
+    "      file's tokenizer.* metadata byte for byte (its token count must equal the\n"
+    "      genome's vocabulary, 65536 for the LFM2 presets).\n"
     "      It carries general.file_type and general.quantization_version (2).  For the\n"
     "      k-quants (q4_k, q5_k, q6_k) use the variant's own `variant export --wtype`.\n"
     "      Default file: <genome hash>-<wtype>-s<seed>.gguf; the path is printed.\n"
@@ -274,10 +277,10 @@ static void gguf_progress(void *ctx, uint64_t done, uint64_t total)
                        (double)total / 1048576.0, eta);
 }
 
-static int export_gguf(const sh_genome *g, const char *out, const char *wtype_s, const char *seed_s, bool quiet,
-                       bool as_json)
+static int export_gguf(const sh_genome *g, const char *out, const char *wtype_s, const char *seed_s,
+                       const char *tok_from, bool quiet, bool as_json)
 {
-    sh_gguf_opts o = {.wtype = SH_DTYPE_F32, .seed = 1};
+    sh_gguf_opts o = {.wtype = SH_DTYPE_F32, .seed = 1, .tokenizer_from = tok_from};
     sh_err err = {{0}};
     if (wtype_s && sh_dtype_parse(wtype_s, &o.wtype) != 0) {
         fprintf(stderr, "starhil export: --wtype \"%s\" is not f32, f16, q8_0 or q4_0\n", wtype_s);
@@ -315,13 +318,15 @@ static int export_gguf(const sh_genome *g, const char *out, const char *wtype_s,
 
 int sh_cmd_export(int argc, char **argv)
 {
-    const char *fmt = NULL, *out = NULL, *wtype = NULL, *seed = NULL;
+    const char *fmt = NULL, *out = NULL, *wtype = NULL, *seed = NULL, *tok_from = NULL;
     bool quiet = false, as_json = false;
     const sh_opt t[] = {
         {"--format", NULL, SH_OPT_STR, &fmt, "hf|gguf", "required", 0, 0, NULL},
         {"--wtype", NULL, SH_OPT_STR, &wtype, "T", "gguf matrix type: f32 (default), f16, q8_0 or q4_0; norms,\n"
          "conv kernels, router and expert bias stay f32", 0, 0, NULL},
         {"--seed", NULL, SH_OPT_STR, &seed, "S", "gguf weight seed (default 1)", 0, 0, NULL},
+        {"--tokenizer-from", NULL, SH_OPT_STR, &tok_from, "FILE.gguf", "gguf: copy this GGUF's tokenizer (default:\n"
+         "no_vocab, for benchmarking only)", 0, 0, NULL},
         {"-o", NULL, SH_OPT_STR, &out, "FILE", "output file", 0, 0, NULL},
         {"--json", NULL, SH_OPT_FLAG, &as_json, NULL, "print {path, format, genome, bytes} of the written file\n"
          "(hf to stdout is the config itself)", 0, 0, NULL},
@@ -340,8 +345,8 @@ int sh_cmd_export(int argc, char **argv)
         fprintf(stderr, "starhil export: unknown format \"%s\" (hf or gguf)\n", fmt);
         return 2;
     }
-    if (hf && (wtype || seed)) {
-        fprintf(stderr, "starhil export: --wtype and --seed apply to --format gguf only\n");
+    if (hf && (wtype || seed || tok_from)) {
+        fprintf(stderr, "starhil export: --wtype, --seed and --tokenizer-from apply to --format gguf only\n");
         return 2;
     }
     static sh_genome g;
@@ -350,5 +355,5 @@ int sh_cmd_export(int argc, char **argv)
         fprintf(stderr, "starhil export: %s\n", err.msg);
         return 1;
     }
-    return hf ? export_hf(&g, out, as_json) : export_gguf(&g, out, wtype, seed, quiet || as_json, as_json);
+    return hf ? export_hf(&g, out, as_json) : export_gguf(&g, out, wtype, seed, tok_from, quiet || as_json, as_json);
 }

@@ -610,6 +610,109 @@ static void test_genome_import_gguf(void **state)
     if (!strstr(err.msg, "truncated")) fail_msg("100-byte GGUF: %s", err.msg);
 }
 
+/* a tokenizer-only GGUF: general.name, a gpt2-style tokenizer of n tokens (or
+ * none), a chat template; no tensors */
+static void tokenizer_gguf(const char *path, int n, bool with_model)
+{
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    put_bytes(f, "GGUF", 4); put32(f, 3);
+    put64(f, 0);
+    put64(f, with_model ? 9 : 2);
+    putstr(f, "general.architecture"); put32(f, 8); putstr(f, "lfm2");
+    putstr(f, "general.name"); put32(f, 8); putstr(f, "tokenizer source");
+    if (with_model) {
+        putstr(f, "tokenizer.ggml.model"); put32(f, 8); putstr(f, "gpt2");
+        putstr(f, "tokenizer.ggml.pre"); put32(f, 8); putstr(f, "lfm2");
+        putstr(f, "tokenizer.ggml.tokens"); put32(f, 9); put32(f, 8); put64(f, (uint64_t)n);
+        for (int i = 0; i < n; i++) {
+            char t[16];
+            snprintf(t, sizeof t, i < 4 ? "<|s%d|>" : "tok%d", i);
+            putstr(f, t);
+        }
+        putstr(f, "tokenizer.ggml.token_type"); put32(f, 9); put32(f, 5); put64(f, (uint64_t)n);
+        for (int i = 0; i < n; i++) put32(f, i < 4 ? 3 : 1);
+        putstr(f, "tokenizer.ggml.merges"); put32(f, 9); put32(f, 8); put64(f, 2);
+        putstr(f, "t o"); putstr(f, "to k");
+        putstr(f, "tokenizer.ggml.bos_token_id"); put32(f, 4); put32(f, 1);
+        putstr(f, "tokenizer.chat_template"); put32(f, 8); putstr(f, "{{ messages }}");
+    }
+    assert_int_equal(fclose(f), 0);
+}
+
+/* export --tokenizer-from: the tokenizer.* pairs of a real GGUF copied byte for
+ * byte (nothing else of it), the size estimate still exact; a tokenizer of
+ * another size or none at all is refused with the reason */
+static void test_gguf_tokenizer_from(void **state)
+{
+    (void)state;
+    static sh_genome g;
+    parse_genome(TINY_MOE, &g);
+    char src[512], out[512], bad[512], msg[256];
+    path_in(src, sizeof src, "tok-src.gguf");
+    path_in(out, sizeof out, "tok-out.gguf");
+    path_in(bad, sizeof bad, "tok-bad.gguf");
+    tokenizer_gguf(src, g.vocab, true);
+    sh_gguf_opts o = {.wtype = SH_DTYPE_Q8_0, .seed = 2, .tokenizer_from = src};
+    sh_err err = {{0}};
+    if (sh_gguf_write_genome(&g, out, &o, &err) != 0) fail_msg("%s", err.msg);
+    tg_file f;
+    if (tg_read(out, &f, msg, sizeof msg) != 0) fail_msg("%s", msg);
+    assert_int_equal(sh_gguf_file_size(&g, &o), f.size);
+    assert_string_equal(tg_kv_find(&f, "tokenizer.ggml.model")->str, "gpt2");
+    assert_string_equal(tg_kv_find(&f, "tokenizer.ggml.pre")->str, "lfm2");
+    assert_string_equal(tg_kv_find(&f, "tokenizer.chat_template")->str, "{{ messages }}");
+    assert_string_equal(tg_kv_find(&f, "general.name")->str, "starhil synthetic");   /* not the source's */
+    assert_int_equal(tg_kv_find(&f, "tokenizer.ggml.bos_token_id")->u, 1);
+    assert_int_equal(tg_kv_find(&f, "tokenizer.ggml.token_type")->arr_len, (uint64_t)g.vocab);
+    assert_int_equal(tg_kv_find(&f, "tokenizer.ggml.merges")->arr_len, 2);
+    int n_model = 0;
+    for (uint64_t i = 0; i < f.n_kv; i++) n_model += !strcmp(f.kv[i].key, "tokenizer.ggml.model");
+    assert_int_equal(n_model, 1);   /* no second, no_vocab model key */
+    /* the token list, byte for byte */
+    sh_gguf_meta a, b;
+    if (sh_gguf_meta_read(src, &a, &err) != 0 || sh_gguf_meta_read(out, &b, &err) != 0) fail_msg("%s", err.msg);
+    const sh_gguf_kv *ta = sh_gguf_meta_find(&a, "tokenizer.ggml.tokens"), *tb = sh_gguf_meta_find(&b, "tokenizer.ggml.tokens");
+    assert_non_null(ta);
+    assert_non_null(tb);
+    assert_int_equal(ta->len, tb->len);
+    assert_memory_equal(a.buf + ta->off, b.buf + tb->off, ta->len);
+    sh_gguf_meta_free(&a);
+    sh_gguf_meta_free(&b);
+    /* the weights are those of the export without a tokenizer */
+    sh_gguf_opts plain = {.wtype = SH_DTYPE_Q8_0, .seed = 2};
+    char pl[512];
+    path_in(pl, sizeof pl, "tok-plain.gguf");
+    if (sh_gguf_write_genome(&g, pl, &plain, &err) != 0) fail_msg("%s", err.msg);
+    tg_file p;
+    if (tg_read(pl, &p, msg, sizeof msg) != 0) fail_msg("%s", msg);
+    assert_string_equal(tg_kv_find(&p, "tokenizer.ggml.model")->str, "no_vocab");
+    assert_int_equal(p.size - p.data_start, f.size - f.data_start);
+    assert_memory_equal(p.data + p.data_start, f.data + f.data_start, f.size - f.data_start);
+    tg_free(&p);
+    tg_free(&f);
+    tokenizer_gguf(bad, g.vocab + 1, true);
+    o.tokenizer_from = bad;
+    assert_int_equal(sh_gguf_write_genome(&g, out, &o, &err), -1);
+    assert_non_null(strstr(err.msg, "the tokenizer has 257 tokens, the genome's vocabulary is 256"));
+    tokenizer_gguf(bad, 0, false);
+    assert_int_equal(sh_gguf_write_genome(&g, out, &o, &err), -1);
+    assert_non_null(strstr(err.msg, "no tokenizer.ggml.model"));
+    assert_int_equal(sh_gguf_file_size(&g, &o), 0);
+    /* the CLI: the option, and refused for --format hf */
+    sh_proc_result r;
+    assert_int_equal(run_cli(&r, "export", TINY_MOE, "--format", "gguf", "--tokenizer-from", src, "-o", out, "-q", NULL), 0);
+    sh_proc_result_free(&r);
+    if (tg_read(out, &f, msg, sizeof msg) != 0) fail_msg("%s", msg);
+    assert_string_equal(tg_kv_find(&f, "tokenizer.ggml.model")->str, "gpt2");
+    tg_free(&f);
+    assert_int_equal(run_cli(&r, "export", TINY_MOE, "--format", "gguf", "--tokenizer-from", bad, "-o", out, "-q", NULL), 1);
+    assert_non_null(strstr(r.err, "no tokenizer.ggml.model"));
+    sh_proc_result_free(&r);
+    assert_int_equal(run_cli(&r, "export", TINY_MOE, "--format", "hf", "--tokenizer-from", src, NULL), 2);
+    sh_proc_result_free(&r);
+}
+
 static void test_gguf_layout(void **state)
 {
     (void)state;
@@ -1594,6 +1697,7 @@ int main(void)
         cmocka_unit_test(test_cli_export_import),
         cmocka_unit_test(test_fp16_and_blocks),
         cmocka_unit_test(test_gguf_layout),
+        cmocka_unit_test(test_gguf_tokenizer_from),
         cmocka_unit_test(test_genome_import_gguf),
         cmocka_unit_test(test_gguf_dense_types),
         cmocka_unit_test(test_gguf_sizes_match_analytics),

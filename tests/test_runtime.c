@@ -43,10 +43,15 @@
 #define TOL_F16       1e-4   /* f16 weights (the reference uses the same f16 values) */
 /* q8_0 / q4_0: the reference holds the same dequantised weights, so the only
  * difference left is the rounding of activations to q8_0 blocks in the dot
- * products.  Against a reference that rounds activations the same way the
+ * products.  Against a reference that rounds the variant's own f32 rows the
+ * same way (lfm2_ref.py --act-from, fed by `variant logits --dump-act`) the
  * match must be tight; against the unrounded reference it only bounds the
- * size of that rounding error. */
-#define TOL_Q_ACTQ    1e-4   /* measured ~3e-7 with ggml's fp16 activation scales */
+ * size of that rounding error.  (Rounding its own float64 rows instead, the
+ * reference meets values within f32 noise of a boundary - x/d at k + 1/2, or
+ * amax/127 midway between two fp16 values - about once per run on G_WIDE,
+ * and one such flip moves later logits by ~5e-3.) */
+#define TOL_Q_ACTQ    1e-4   /* measured ~8e-8 with the variant's rows */
+#define TOL_ACT_ROWS  1e-5   /* variant row vs float64 row, max|diff|/max|row|: ~6e-7 */
 #define TOL_Q_EXACT   1e-1
 #define TOL_SAME_MATH 1e-4   /* scalar vs SIMD, prefill vs decode, aarch64 vs x86  */
 #define TOL_SAME_Q    1e-3   /* same, quantised weights: an activation rounding may flip */
@@ -200,6 +205,39 @@ static double reference(const char *text, int seed, const char *wtype,
     double v = json_is_number(gap) ? json_number_value(gap) : 1.0;
     json_decref(j);
     sh_proc_result_free(&r);
+    return v;
+}
+
+/* The reference logits with q8_0-rounded activations, rounding the rows the
+ * variant wrote with --dump-act to `trace`; fails unless every row found its
+ * variant counterpart within TOL_ACT_ROWS.  Returns the smallest MoE routing gap. */
+static double reference_actq(const char *text, int seed, const char *wtype,
+                             const char *trace, const char *logits_actq)
+{
+    char script[1200], seed_s[16];
+    snprintf(script, sizeof script, "%s/tests/reference/lfm2_ref.py", g_root);
+    snprintf(seed_s, sizeof seed_s, "%d", seed);
+    char *argv[] = {"/usr/bin/python3", script, "--genome", (char *)text, "--seed", seed_s,
+                    "--wtype", (char *)wtype, "--tokens", (char *)g_tokens,
+                    "--logits-actq", (char *)logits_actq, "--act-from", (char *)trace, NULL};
+    sh_proc_result r;
+    run(argv, 120, &r);
+    if (!(r.exited && r.exit_code == 0)) fail_msg("lfm2_ref.py --act-from failed: %s", r.err);
+    json_t *j = json_loads(r.out, 0, NULL);
+    assert_non_null(j);
+    json_int_t rows = json_integer_value(json_object_get(j, "act_rows"));
+    json_int_t unmatched = json_integer_value(json_object_get(j, "act_unmatched"));
+    double dist = json_number_value(json_object_get(j, "act_max_dist"));
+    json_t *gap = json_object_get(j, "min_moe_gap");
+    double v = json_is_number(gap) ? json_number_value(gap) : 1.0;
+    json_decref(j);
+    sh_proc_result_free(&r);
+    print_message("# actq reference: %lld rows from the variant, max dist %.2g\n", (long long)rows, dist);
+    if (rows <= 0 || unmatched != 0)
+        fail_msg("%s: %lld of %lld rounded rows have no variant row within 1e-4", wtype,
+                 (long long)unmatched, (long long)rows);
+    if (!(dist <= TOL_ACT_ROWS)) fail_msg("%s: variant rows differ from the reference's by %.3g > %.0e",
+                                          wtype, dist, TOL_ACT_ROWS);
     return v;
 }
 
@@ -523,13 +561,23 @@ static void parity(const char *text, const char *wtype, int seed, double tol)
 /* mode: NULL (the variant's default, prefill), "prefill" or "decode" */
 static void parity_mode(const char *text, const char *wtype, int seed, double tol, const char *mode)
 {
-    char gguf[512], ref[512], refq[512], tag[64];
+    char gguf[512], ref[512], refq[512], trace[512], tag[64];
     bool q = !strcmp(wtype, "q8_0") || !strcmp(wtype, "q4_0");
-    snprintf(tag, sizeof tag, "parity_%s_%d", wtype, seed);
+    /* the GGUF and the unrounded logits depend on genome, type, seed and
+     * tokens only: the modes of one case share them */
+    uint64_t h = 1469598103934665603u;
+    for (const char *c = text; *c; c++) h = (h ^ (unsigned char)*c) * 1099511628211u;
+    for (const char *c = g_tokens; *c; c++) h = (h ^ (unsigned char)*c) * 1099511628211u;
+    snprintf(tag, sizeof tag, "parity_%s_%d_%016llx", wtype, seed, (unsigned long long)h);
     snprintf(gguf, sizeof gguf, "%s/%s.gguf", g_tmp, tag);
     snprintf(ref, sizeof ref, "%s/%s.ref", g_tmp, tag);
     snprintf(refq, sizeof refq, "%s/%s.refq", g_tmp, tag);
-    double gap = reference(text, seed, wtype, gguf, ref, q ? refq : NULL);
+    snprintf(trace, sizeof trace, "%s/%s.act", g_tmp, tag);
+    static char last_tag[64];
+    static double last_gap;
+    double gap = strcmp(tag, last_tag) ? reference(text, seed, wtype, gguf, ref, NULL) : last_gap;
+    snprintf(last_tag, sizeof last_tag, "%s", tag);
+    last_gap = gap;
     /* a near-tie in expert selection could flip with rounding (f32 rounding of
      * the router scores is ~1e-7; activation rounding in q types far more) */
     if (gap < (q ? 1e-3 : 1e-5))
@@ -537,8 +585,8 @@ static void parity_mode(const char *text, const char *wtype, int seed, double to
     char *exe = build(text, "native");
     size_t nr, nv;
     float *want = read_f32(ref, &nr);
-    float *got = mode ? variant_logits(exe, "parity.out", &nv, "--gguf", gguf, "--mode", mode, (const char *)NULL)
-                      : variant_logits(exe, "parity.out", &nv, "--gguf", gguf, (const char *)NULL);
+    float *got = variant_logits(exe, "parity.out", &nv, "--gguf", gguf, "--mode", mode ? mode : "prefill",
+                                q ? "--dump-act" : NULL, trace, (const char *)NULL);
     if (nv != nr) fail_msg("%s %s: variant gave %zu logits, reference %zu", text, wtype, nv, nr);
     double e = rel_err(got, want, nr);
     print_message("# parity %-5s%s%s rel err %.3g (tol %.0e): %s\n", wtype, mode ? " " : "", mode ? mode : "",
@@ -546,11 +594,13 @@ static void parity_mode(const char *text, const char *wtype, int seed, double to
     if (!(e <= (q ? TOL_Q_EXACT : tol)))
         fail_msg("%s weights: relative error %.3g > %.0e for %s", wtype, e, q ? TOL_Q_EXACT : tol, text);
     if (q) {
+        if (reference_actq(text, seed, wtype, trace, refq) < 1e-3)
+            fail_msg("seed %d gives a MoE routing near-tie with rounded activations: pick another seed", seed);
         size_t nq;
         float *wantq = read_f32(refq, &nq);
         assert_int_equal(nq, nr);
         e = rel_err(got, wantq, nq);
-        print_message("# parity %-5s rel err vs q8_0-rounded activations %.3g (tol %.0e)\n", wtype, e, tol);
+        print_message("# parity %-5s rel err vs the variant's rows rounded to q8_0 %.3g (tol %.0e)\n", wtype, e, tol);
         if (!(e <= tol)) fail_msg("%s weights: relative error %.3g > %.0e against the reference "
                                   "with q8_0-rounded activations", wtype, e, tol);
         free(wantq);
@@ -581,14 +631,14 @@ static void test_parity_wide_rows(void **state)
     (void)state;
     const char *types[] = {"f32", "q8_0", "q4_0"};
     const char *modes[] = {"prefill", "decode"};
-    /* KNOWN OPEN PROBLEM (issue 16): since activation blocks keep ggml's fp16
-     * scale, this genome's q8_0 logits at positions >= 1 differ from the
-     * q8_0-rounded reference by up to 5.7e-3 (native) and the scalar build by
-     * 5.9e-3 (with f32 scales both were 1e-7); position 0 matches to 1e-7.
-     * Cause not found; the bound here is the header's guarantee (2e-2). */
+    /* q types: against the reference rounding the variant's own rows (see
+     * TOL_Q_ACTQ); rounding its float64 rows instead, seed 22's q8_0 logits
+     * drifted by 5.7e-3: in layer 0 one block scale amax/127 = 0.03079986..
+     * lies 6e-8 (relative) from the midpoint of two fp16 values and rounded
+     * to 0.0308 in float64, to 0.03079 in the variant's f32 */
     for (int t = 0; t < 3; t++)
         for (int m = 0; m < 2; m++)
-            parity_mode(G_WIDE, types[t], 21 + t, t ? 2e-2 : TOL_F32, modes[m]);
+            parity_mode(G_WIDE, types[t], 21 + t, t ? TOL_Q_ACTQ : TOL_F32, modes[m]);
 }
 
 /* A prompt longer than one prefill chunk (the runtime prefills in chunks of
@@ -1018,24 +1068,34 @@ static void test_kquant_paths_bit_identical(void **state)
     const char *types[] = {"q4_k", "q5_k", "q6_k"};
     for (int t = 0; t < 3; t++) {
         size_t n0, n1, n2, n3, n4, n5;
+        /* decode runs the direct kernels (packed bits), prefill unpacks rows once */
         float *h = variant_logits(hsw, "kqh.out", &n5, "--seed", "9", "--wtype", types[t], "--mode", "decode",
                                   (const char *)NULL);
+        size_t n6;
+        float *hp = variant_logits(hsw, "kqhp.out", &n6, "--seed", "9", "--wtype", types[t], (const char *)NULL);
         float *s = variant_logits(sca, "kqs.out", &n0, "--seed", "9", "--wtype", types[t], (const char *)NULL);
         float *a = variant_logits(nat, "kqn.out", &n1, "--seed", "9", "--wtype", types[t], (const char *)NULL);
         float *b = variant_logits(nat, "kqd.out", &n2, "--seed", "9", "--wtype", types[t], "--mode", "decode",
                                   (const char *)NULL);
         float *c = arm_logits(arm, types[t], "prefill", &n3);
+        size_t n7, n8;
+        float *cd = arm_logits(arm, types[t], "decode", &n7);
+        float *ep = arm_logits(arm8, types[t], "prefill", &n8);
         float *e = arm_logits(arm8, types[t], "decode", &n4);
         float *s9 = variant_logits(sca, "kqs9.out", &n0, "--seed", "9", "--wtype", types[t], (const char *)NULL);
         assert_int_equal(n0, n1); assert_int_equal(n0, n2); assert_int_equal(n0, n3); assert_int_equal(n0, n4);
-        assert_int_equal(n0, n5);
+        assert_int_equal(n0, n5); assert_int_equal(n0, n6); assert_int_equal(n0, n7); assert_int_equal(n0, n8);
+        if (memcmp(s, ep, n0 * 4)) fail_msg("%s: aarch64 neon prefill differs from scalar (%.3g)", types[t], rel_err(ep, s, n0));
+        if (memcmp(s, cd, n0 * 4)) fail_msg("%s: aarch64 dotprod decode differs from scalar (%.3g)", types[t], rel_err(cd, s, n0));
+        if (memcmp(s, hp, n0 * 4)) fail_msg("%s: AVX2 prefill differs from scalar (%.3g)", types[t], rel_err(hp, s, n0));
         if (memcmp(s, a, n0 * 4)) fail_msg("%s: native build differs from scalar (%.3g)", types[t], rel_err(a, s, n0));
         if (memcmp(s, h, n0 * 4)) fail_msg("%s: AVX2 build differs from scalar (%.3g)", types[t], rel_err(h, s, n0));
         if (memcmp(s, b, n0 * 4)) fail_msg("%s: native decode differs from scalar (%.3g)", types[t], rel_err(b, s, n0));
         if (memcmp(s, c, n0 * 4)) fail_msg("%s: aarch64 dotprod differs from scalar (%.3g)", types[t], rel_err(c, s, n0));
         if (memcmp(s9, e, n0 * 4)) fail_msg("%s: aarch64 neon decode differs from scalar (%.3g)", types[t], rel_err(e, s9, n0));
-        print_message("# %s: scalar, native prefill/decode, AVX2, aarch64 neon-dotprod / neon: bit-identical\n", types[t]);
-        free(h); free(s); free(a); free(b); free(c); free(e); free(s9);
+        print_message("# %s: scalar, native prefill/decode, AVX2 prefill/decode, aarch64 neon-dotprod prefill/decode, "
+                      "neon prefill/decode: bit-identical\n", types[t]);
+        free(ep); free(cd); free(hp); free(h); free(s); free(a); free(b); free(c); free(e); free(s9);
     }
     free(nat); free(sca); free(arm); free(arm8); free(hsw);
 }
@@ -1326,6 +1386,70 @@ static const char *str(json_t *o, const char *a, const char *b)
     return json_string_value(cur);
 }
 
+/* `starhil measure FILE.gguf`: the genome is derived from the file, its
+ * variant built (a device of target native: the cached G_DENSE build), the
+ * file pushed and benched as stored; the stored settings name the file */
+static void test_measure_gguf_file(void **state)
+{
+    (void)state;
+    free(build(G_DENSE, "native"));   /* the variant the derived genome must hit */
+    char gguf[512], db[512], trunc[512];
+    path_in_tmp(gguf, sizeof gguf, "measure_dense.gguf");
+    path_in_tmp(db, sizeof db, "measure_gguf.db");
+    path_in_tmp(trunc, sizeof trunc, "measure_trunc.gguf");
+    sh_proc_result r;
+    char *ex[] = {g_tool, "export", (char *)G_DENSE, "--format", "gguf", "-o", gguf, "--json", NULL};
+    run(ex, 120, &r);
+    if (r.exit_code != 0) fail_msg("export: exit %d: %s", r.exit_code, r.err);
+    sh_proc_result_free(&r);
+    struct stat st;
+    assert_int_equal(stat(gguf, &st), 0);
+    char *add[] = {g_tool, "--db", db, "device", "add", "nat", "--kind", "local", "--target", "native", NULL};
+    run(add, 30, &r);
+    if (r.exit_code != 0) fail_msg("device add: exit %d: %s", r.exit_code, r.err);
+    sh_proc_result_free(&r);
+    char *ms[] = {g_tool, "--db", db, "measure", gguf, "--device", "nat", "--prompt=8", "--gen=4", "--max-reps=2",
+                  "--settle-rounds=0", "--json", NULL};
+    run(ms, 300, &r);
+    if (r.exit_code != 0) fail_msg("measure FILE.gguf: exit %d: %s", r.exit_code, r.err);
+    json_t *j = json_loads(r.out, 0, NULL);
+    assert_non_null(j);
+    sh_proc_result_free(&r);
+    sh_genome g;
+    parse_genome(G_DENSE, &g);
+    char hex[17];
+    sh_hash_hex(sh_genome_hash(&g), hex);
+    assert_string_equal(json_string_value(json_object_get(j, "genome_hash")), hex);
+    json_t *set = json_object_get(j, "settings"), *gg = json_object_get(set, "gguf");
+    assert_string_equal(json_string_value(json_object_get(set, "wtype")), "gguf");
+    assert_string_equal(json_string_value(json_object_get(gg, "file")), "measure_dense.gguf");
+    assert_int_equal(json_integer_value(json_object_get(gg, "bytes")), (json_int_t)st.st_size);
+    assert_int_equal(strlen(json_string_value(json_object_get(gg, "fnv1a64"))), 16);
+    /* the file's f32 weights were benched, not synthetic q4_0 ones (~1/7 of that) */
+    double wb = json_number_value(json_object_get(j, "weight_bytes"));
+    print_message("# measure FILE.gguf: %.0f weight bytes of a %lld-byte file\n", wb, (long long)st.st_size);
+    assert_true(wb > 0.9 * (double)st.st_size && wb <= (double)st.st_size);
+    json_decref(j);
+    /* --wtype does not apply; a file cut short is refused, naming the problem */
+    char *wt[] = {g_tool, "--db", db, "measure", gguf, "--device", "nat", "--wtype", "q8_0", NULL};
+    run(wt, 30, &r);
+    assert_int_equal(r.exit_code, 2);
+    assert_non_null(strstr(r.err, "--wtype does not apply"));
+    sh_proc_result_free(&r);
+    char *cut[] = {"/usr/bin/truncate", "-s", "400000", trunc, NULL};
+    char *cp[] = {"/bin/cp", gguf, trunc, NULL};
+    run(cp, 30, &r);
+    sh_proc_result_free(&r);
+    run(cut, 30, &r);
+    sh_proc_result_free(&r);
+    char *mt[] = {g_tool, "--db", db, "measure", trunc, "--device", "nat", "--prompt=8", "--gen=4",
+                  "--retries=0", "--settle-rounds=0", NULL};
+    run(mt, 120, &r);
+    assert_int_equal(r.exit_code, 1);
+    assert_non_null(strstr(r.err, "runs past the end of the file"));
+    sh_proc_result_free(&r);
+}
+
 static void test_bench_json(void **state)
 {
     (void)state;
@@ -1481,6 +1605,7 @@ int main(void)
         cmocka_unit_test(test_malformed_gguf_rejected),
         cmocka_unit_test(test_malformed_kquant_gguf_rejected),
         cmocka_unit_test(test_bench_json),
+        cmocka_unit_test(test_measure_gguf_file),
         cmocka_unit_test(test_peak_rss_bound),
     };
     /* RT_TEST_FILTER=PATTERN (cmocka wildcards) runs a subset while developing */

@@ -145,6 +145,11 @@ int rt_parse_cpulist(const char *s, int *out, int cap); /* count, -1 on error */
  * the job; several matrices sharing one input run in one parallel dispatch. */
 typedef struct rt_mm_item { const rt_mat *w; float *y; size_t ldy; } rt_mm_item;
 void rt_matmul(rt_pool *pool, rt_act *a, const rt_mm_item *items, int n);
+/* If set (variant logits --dump-act), rt_matmul appends every f32 input it
+ * rounds to q8_0 blocks: int32 T, int32 K, then T rows of K f32 (host byte
+ * order), so a test can round exactly these values in its reference and
+ * compare everything else without activation-rounding near-ties. */
+extern FILE *rt_act_trace;
 /* single-thread kernel for rows [r0,r1) of one matrix, tokens [t0,t1) */
 void rt_mm_rows(const rt_mat *w, const rt_act *a, int r0, int r1, int t0, int t1,
                 float *y, size_t ldy);

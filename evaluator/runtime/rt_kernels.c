@@ -44,7 +44,12 @@
  *   Versus the numpy reference (dev/ref.py: f64 math, dequantised weights,
  *   unquantised activations): f32 ~1e-7, q8_0 / q4_0 ~1e-3 .. 5e-3; against
  *   tests/reference/lfm2_ref.py rounding activations as ggml does (fp16 block
- *   scales): ~3e-7 (test_parity_dense_q*).
+ *   scales) from the variant's own f32 rows (--dump-act / --act-from):
+ *   ~1e-7 .. 4e-7 (test_parity_dense_q*, test_parity_wide_rows).  Rounding
+ *   its float64 rows instead, the reference sometimes meets a value within
+ *   f32 noise of a boundary (x/d near k + 1/2, or amax/127 midway between two
+ *   fp16 values: about one per 8-token run of the 576-wide test genome), and
+ *   one such flip alone moves later logits by ~5e-3.
  *   Tiny genome (dev/check_paths.sh tiny, fp16 activation scales): q8_0 /
  *   q4_0 AVX-512 and AVX2 vs scalar <= 6e-8, prefill and decode.
  *   Effect of the weight type itself (same seed, synthetic weights): q8_0 vs
@@ -923,6 +928,9 @@ static void mm_quant(const rt_mat *w, const rt_act *a, int r0, int r1, int t0, i
  *   y += (d_act * d) * isum;  y -= (d_act * dmin) * msum
  * runs in the same scalar order everywhere: every build gives the same bits
  * for these products (the f32 parts of a model may still differ, see above).
+ * Decode (fewer than 4 tokens) skips the unpacking on AVX-512 / AVX2 / NEON:
+ * q4k/q5k/q6k_row_token build the same u values in registers from the
+ * packed bits and compute the same integer sums and float steps.
  */
 typedef struct kunp {
     uint8_t *u; int16_t *sc, *mn; float *d, *dm;
@@ -1044,6 +1052,72 @@ static inline float k_row_token(int type, const kunp *k, int nsb, const rt_act *
 }
 
 #if defined(RT_SIMD_AVX512) || defined(RT_SIMD_AVX2)
+/* k_row_token for 4 tokens at once (prefill): each unpacked u vector and
+ * scale vector is loaded once for the 4, the correction sums use vpmaddwd;
+ * per token the same integer sums and the same float steps, so the same bits */
+static inline void k_row_tokens4(int type, const kunp *k, int nsb, const rt_act *a, int t, float *out)
+{
+    const int8_t *q = a->kq + (size_t)t * a->K;
+    const size_t K = (size_t)a->K;
+    float acc[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+    for (int s = 0; s < nsb; s++) {
+        const int16_t *sc = k->sc + (size_t)s * 16;
+        const uint8_t *u = k->u + (size_t)s * RT_QKK;
+        int32_t isum[4];
+#if defined(RT_SIMD_AVX512)
+        __m512i v[4] = {_mm512_setzero_si512(), _mm512_setzero_si512(), _mm512_setzero_si512(), _mm512_setzero_si512()};
+        for (int i = 0; i < 4; i++) {
+            __m512i uv = _mm512_loadu_si512((const void *)(u + 64 * i));
+            __m512i sv = _mm512_inserti64x4(_mm512_castsi256_si512(
+                             _mm256_set_m128i(_mm_set1_epi16(sc[4 * i + 1]), _mm_set1_epi16(sc[4 * i]))),
+                             _mm256_set_m128i(_mm_set1_epi16(sc[4 * i + 3]), _mm_set1_epi16(sc[4 * i + 2])), 1);
+            for (int j = 0; j < 4; j++) {
+                __m512i qv = _mm512_loadu_si512((const void *)(q + j * K + (size_t)s * RT_QKK + 64 * i));
+                v[j] = _mm512_add_epi32(v[j], _mm512_madd_epi16(_mm512_maddubs_epi16(uv, qv), sv));
+            }
+        }
+        for (int j = 0; j < 4; j++) isum[j] = _mm512_reduce_add_epi32(v[j]);
+#else
+        __m256i v[4] = {_mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256()};
+        for (int i = 0; i < 8; i++) {
+            __m256i uv = _mm256_loadu_si256((const __m256i *)(const void *)(u + 32 * i));
+            __m256i sv = _mm256_set_m128i(_mm_set1_epi16(sc[2 * i + 1]), _mm_set1_epi16(sc[2 * i]));
+            for (int j = 0; j < 4; j++) {
+                __m256i qv = _mm256_loadu_si256((const __m256i *)(const void *)(q + j * K + (size_t)s * RT_QKK + 32 * i));
+                v[j] = _mm256_add_epi32(v[j], _mm256_madd_epi16(_mm256_maddubs_epi16(uv, qv), sv));
+            }
+        }
+        for (int j = 0; j < 4; j++) {
+            __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(v[j]), _mm256_extracti128_si256(v[j], 1));
+            s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0x4e));
+            s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0xb1));
+            isum[j] = _mm_cvtsi128_si32(s4);
+        }
+#endif
+        /* correction weights per group of 16: q6_K the scale (offset 32), q4_K /
+         * q5_K the sub-block's min */
+        int16_t cw[16];
+        for (int g = 0; g < 16; g++) cw[g] = type == RT_Q6_K ? sc[g] : k->mn[(size_t)s * 8 + g / 2];
+        __m256i cwv = _mm256_loadu_si256((const __m256i *)(const void *)cw);
+        for (int j = 0; j < 4; j++) {
+            const int16_t *b = a->kbs + ((size_t)(t + j) * nsb + s) * 16;
+            __m256i pr = _mm256_madd_epi16(cwv, _mm256_loadu_si256((const __m256i *)(const void *)b));
+            __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(pr), _mm256_extracti128_si256(pr, 1));
+            s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0x4e));
+            s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0xb1));
+            int32_t corr = _mm_cvtsi128_si32(s4);
+            float yd = a->kd[(size_t)(t + j) * nsb + s];
+            if (type == RT_Q6_K) {
+                acc[j] += (yd * k->d[s]) * (float)(isum[j] - 32 * corr);
+            } else {
+                acc[j] += (yd * k->d[s]) * (float)isum[j];
+                acc[j] -= (yd * k->dm[s]) * (float)corr;
+            }
+        }
+    }
+    for (int j = 0; j < 4; j++) out[j] = acc[j];
+}
+
 /* q4_K straight from the packed nibbles (no unpacking to memory): the same
  * integer sums and the same float steps as k_row_token, so the same bits */
 static inline float q4k_row_token(const uint8_t *row, int nsb, const rt_act *a, int t)
@@ -1078,17 +1152,241 @@ static inline float q4k_row_token(const uint8_t *row, int nsb, const rt_act *a, 
     }
     return acc;
 }
+
+static inline int32_t hsum8_i32(__m256i v)
+{
+    __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0x4e));
+    s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0xb1));
+    return _mm_cvtsi128_si32(s4);
+}
+
+/* 32 unsigned element values u (< 64) against 32 activations, groups of 16
+ * scaled by s0 (first 16) and s1: exact int32 lanes */
+static inline __m256i k_dot32(__m256i u, const int8_t *q, int s0, int s1)
+{
+    __m256i qv = _mm256_loadu_si256((const __m256i *)(const void *)q);
+    return _mm256_madd_epi16(_mm256_maddubs_epi16(u, qv), _mm256_set_m128i(_mm_set1_epi16((short)s1), _mm_set1_epi16((short)s0)));
+}
+
+/* q5_K straight from the packed bits, as q4k_row_token */
+static inline float q5k_row_token(const uint8_t *row, int nsb, const rt_act *a, int t)
+{
+    const int8_t *q = a->kq + (size_t)t * a->K;
+    const float *yd = a->kd + (size_t)t * nsb;
+    const int16_t *bs = a->kbs + (size_t)t * nsb * 16;
+    const __m256i m4 = _mm256_set1_epi8(0x0F), b4 = _mm256_set1_epi8(0x10);
+    float acc = 0.0f;
+    for (int s = 0; s < nsb; s++) {
+        const uint8_t *b = row + (size_t)s * RT_Q5K_BYTES;
+        const int8_t *qs = q + (size_t)s * RT_QKK;
+        const int16_t *bb = bs + (size_t)s * 16;
+        int sc[8], mn[8];
+        for (int j = 0; j < 8; j++) rt_k_scale_min(b + 4, j, &sc[j], &mn[j]);
+        const __m256i qh = _mm256_loadu_si256((const __m256i *)(const void *)(b + 16));
+        __m256i vacc = _mm256_setzero_si256();
+        for (int c = 0; c < 4; c++) {
+            __m256i qv = _mm256_loadu_si256((const __m256i *)(const void *)(b + 48 + 32 * c));
+            __m256i bl = _mm256_set1_epi8((char)(1 << (2 * c))), bh = _mm256_set1_epi8((char)(1 << (2 * c + 1)));
+            __m256i hl = _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(qh, bl), bl), b4);
+            __m256i hh = _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(qh, bh), bh), b4);
+            __m256i lo = _mm256_or_si256(_mm256_and_si256(qv, m4), hl);
+            __m256i hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(qv, 4), m4), hh);
+            vacc = _mm256_add_epi32(vacc, k_dot32(lo, qs + 64 * c, sc[2 * c], sc[2 * c]));
+            vacc = _mm256_add_epi32(vacc, k_dot32(hi, qs + 64 * c + 32, sc[2 * c + 1], sc[2 * c + 1]));
+        }
+        int32_t isum = hsum8_i32(vacc), msum = 0;
+        for (int j = 0; j < 8; j++) msum += (int32_t)mn[j] * (bb[2 * j] + bb[2 * j + 1]);
+        acc += (yd[s] * ld_f16(b)) * (float)isum;
+        acc -= (yd[s] * ld_f16(b + 2)) * (float)msum;
+    }
+    return acc;
+}
+
+/* q6_K straight from the packed bits: the same integer sums (u = stored
+ * value 0..63, offset 32 taken off through the block sums) and float steps
+ * as k_row_token */
+static inline float q6k_row_token(const uint8_t *row, int nsb, const rt_act *a, int t)
+{
+    const int8_t *q = a->kq + (size_t)t * a->K;
+    const float *yd = a->kd + (size_t)t * nsb;
+    const int16_t *bs = a->kbs + (size_t)t * nsb * 16;
+    const __m256i m4 = _mm256_set1_epi8(0x0F), m30 = _mm256_set1_epi8(0x30);
+    float acc = 0.0f;
+    for (int s = 0; s < nsb; s++) {
+        const uint8_t *b = row + (size_t)s * RT_Q6K_BYTES;
+        const int8_t *qs = q + (size_t)s * RT_QKK, *sc = (const int8_t *)(b + 192);
+        const int16_t *bb = bs + (size_t)s * 16;
+        __m256i vacc = _mm256_setzero_si256();
+        for (int n = 0; n < 2; n++) {
+            const int8_t *qn = qs + 128 * n, *sn = sc + 8 * n;
+            __m256i l0 = _mm256_loadu_si256((const __m256i *)(const void *)(b + 64 * n));
+            __m256i l1 = _mm256_loadu_si256((const __m256i *)(const void *)(b + 64 * n + 32));
+            __m256i h = _mm256_loadu_si256((const __m256i *)(const void *)(b + 128 + 32 * n));
+            /* bits 2k, 2k+1 of each qh byte to bits 4, 5 of that byte (the 16-bit
+             * shifts move other bytes' bits in only outside the mask) */
+            __m256i u1 = _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_and_si256(_mm256_slli_epi16(h, 4), m30));
+            __m256i u2 = _mm256_or_si256(_mm256_and_si256(l1, m4), _mm256_and_si256(_mm256_slli_epi16(h, 2), m30));
+            __m256i u3 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4), _mm256_and_si256(h, m30));
+            __m256i u4 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
+                                         _mm256_and_si256(_mm256_srli_epi16(h, 2), m30));
+            vacc = _mm256_add_epi32(vacc, k_dot32(u1, qn, sn[0], sn[1]));
+            vacc = _mm256_add_epi32(vacc, k_dot32(u2, qn + 32, sn[2], sn[3]));
+            vacc = _mm256_add_epi32(vacc, k_dot32(u3, qn + 64, sn[4], sn[5]));
+            vacc = _mm256_add_epi32(vacc, k_dot32(u4, qn + 96, sn[6], sn[7]));
+        }
+        int32_t isum = hsum8_i32(vacc), o = 0;
+        for (int g = 0; g < 16; g++) o += (int32_t)sc[g] * bb[g];
+        isum -= 32 * o;
+        acc += (yd[s] * ld_f16(b + 208)) * (float)isum;
+    }
+    return acc;
+}
+#elif defined(RT_SIMD_NEON)
+/* k_row_token for 4 tokens at once (prefill), as on x86: each unpacked u
+ * vector is loaded once for the 4; the same integer sums and float steps */
+static inline void k_row_tokens4(int type, const kunp *k, int nsb, const rt_act *a, int t, float *out)
+{
+    const int8_t *q = a->kq + (size_t)t * a->K;
+    const size_t K = (size_t)a->K;
+    float acc[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+    for (int s = 0; s < nsb; s++) {
+        const int16_t *sc = k->sc + (size_t)s * 16;
+        const uint8_t *u = k->u + (size_t)s * RT_QKK;
+        int32x4_t v[4] = {vdupq_n_s32(0), vdupq_n_s32(0), vdupq_n_s32(0), vdupq_n_s32(0)};
+        for (int g = 0; g < 16; g++) {
+            int8x16_t uv = vreinterpretq_s8_u8(vld1q_u8(u + 16 * g));
+            for (int j = 0; j < 4; j++)
+                v[j] = vmlaq_n_s32(v[j], dot16(vdupq_n_s32(0), uv, vld1q_s8(q + j * K + (size_t)s * RT_QKK + 16 * g)), sc[g]);
+        }
+        for (int j = 0; j < 4; j++) {
+            const int16_t *b = a->kbs + ((size_t)(t + j) * nsb + s) * 16;
+            int32_t isum = vaddvq_s32(v[j]), corr = 0;
+            for (int g = 0; g < 16; g++)
+                corr += (int32_t)(type == RT_Q6_K ? sc[g] : k->mn[(size_t)s * 8 + g / 2]) * b[g];
+            float yd = a->kd[(size_t)(t + j) * nsb + s];
+            if (type == RT_Q6_K) {
+                acc[j] += (yd * k->d[s]) * (float)(isum - 32 * corr);
+            } else {
+                acc[j] += (yd * k->d[s]) * (float)isum;
+                acc[j] -= (yd * k->dm[s]) * (float)corr;
+            }
+        }
+    }
+    for (int j = 0; j < 4; j++) out[j] = acc[j];
+}
+
+/* the direct kernels on NEON: element values u < 64 as int8 against the
+ * activations with dot16 per group of 16, times the group's scale; the same
+ * integer sums and float steps as k_row_token */
+static inline int32x4_t kg(int32x4_t acc, uint8x16_t u, const int8_t *q, int sc)
+{
+    return vmlaq_n_s32(acc, dot16(vdupq_n_s32(0), vreinterpretq_s8_u8(u), vld1q_s8(q)), sc);
+}
+
+static inline float q45k_row_token(const uint8_t *row, int nsb, const rt_act *a, int t, int five)
+{
+    const int8_t *q = a->kq + (size_t)t * a->K;
+    const float *yd = a->kd + (size_t)t * nsb;
+    const int16_t *bs = a->kbs + (size_t)t * nsb * 16;
+    const uint8x16_t m4 = vdupq_n_u8(0x0F), b4 = vdupq_n_u8(0x10);
+    const size_t bytes = five ? RT_Q5K_BYTES : RT_Q4K_BYTES;
+    float acc = 0.0f;
+    for (int s = 0; s < nsb; s++) {
+        const uint8_t *b = row + (size_t)s * bytes, *qsb = b + (five ? 48 : 16);
+        const int8_t *qs = q + (size_t)s * RT_QKK;
+        const int16_t *bb = bs + (size_t)s * 16;
+        int sc[8], mn[8];
+        for (int j = 0; j < 8; j++) rt_k_scale_min(b + 4, j, &sc[j], &mn[j]);
+        uint8x16_t qh0 = vdupq_n_u8(0), qh1 = vdupq_n_u8(0);
+        if (five) { qh0 = vld1q_u8(b + 16); qh1 = vld1q_u8(b + 32); }
+        int32x4_t vacc = vdupq_n_s32(0);
+        for (int c = 0; c < 4; c++) {
+            uint8x16_t v0 = vld1q_u8(qsb + 32 * c), v1 = vld1q_u8(qsb + 32 * c + 16);
+            uint8x16_t lo0 = vandq_u8(v0, m4), lo1 = vandq_u8(v1, m4), hi0 = vshrq_n_u8(v0, 4), hi1 = vshrq_n_u8(v1, 4);
+            if (five) {
+                uint8x16_t bl = vdupq_n_u8((uint8_t)(1u << (2 * c))), bh = vdupq_n_u8((uint8_t)(2u << (2 * c)));
+                lo0 = vorrq_u8(lo0, vandq_u8(vtstq_u8(qh0, bl), b4));
+                lo1 = vorrq_u8(lo1, vandq_u8(vtstq_u8(qh1, bl), b4));
+                hi0 = vorrq_u8(hi0, vandq_u8(vtstq_u8(qh0, bh), b4));
+                hi1 = vorrq_u8(hi1, vandq_u8(vtstq_u8(qh1, bh), b4));
+            }
+            const int8_t *qc = qs + 64 * c;
+            vacc = kg(vacc, lo0, qc, sc[2 * c]);
+            vacc = kg(vacc, lo1, qc + 16, sc[2 * c]);
+            vacc = kg(vacc, hi0, qc + 32, sc[2 * c + 1]);
+            vacc = kg(vacc, hi1, qc + 48, sc[2 * c + 1]);
+        }
+        int32_t isum = vaddvq_s32(vacc), msum = 0;
+        for (int j = 0; j < 8; j++) msum += (int32_t)mn[j] * (bb[2 * j] + bb[2 * j + 1]);
+        acc += (yd[s] * ld_f16(b)) * (float)isum;
+        acc -= (yd[s] * ld_f16(b + 2)) * (float)msum;
+    }
+    return acc;
+}
+
+static inline float q4k_row_token(const uint8_t *row, int nsb, const rt_act *a, int t)
+{
+    return q45k_row_token(row, nsb, a, t, 0);
+}
+
+static inline float q5k_row_token(const uint8_t *row, int nsb, const rt_act *a, int t)
+{
+    return q45k_row_token(row, nsb, a, t, 1);
+}
+
+static inline float q6k_row_token(const uint8_t *row, int nsb, const rt_act *a, int t)
+{
+    const int8_t *q = a->kq + (size_t)t * a->K;
+    const float *yd = a->kd + (size_t)t * nsb;
+    const int16_t *bs = a->kbs + (size_t)t * nsb * 16;
+    const uint8x16_t m4 = vdupq_n_u8(0x0F), m3 = vdupq_n_u8(0x03), m30 = vdupq_n_u8(0x30);
+    float acc = 0.0f;
+    for (int s = 0; s < nsb; s++) {
+        const uint8_t *b = row + (size_t)s * RT_Q6K_BYTES;
+        const int8_t *qs = q + (size_t)s * RT_QKK, *sc = (const int8_t *)(b + 192);
+        const int16_t *bb = bs + (size_t)s * 16;
+        int32x4_t vacc = vdupq_n_s32(0);
+        for (int n = 0; n < 2; n++) {
+            const int8_t *qn = qs + 128 * n, *sn = sc + 8 * n;
+            for (int h = 0; h < 2; h++) {   /* elements l = 16h .. 16h+15 of each quarter */
+                uint8x16_t l0 = vld1q_u8(b + 64 * n + 16 * h), l1 = vld1q_u8(b + 64 * n + 32 + 16 * h);
+                uint8x16_t qh = vld1q_u8(b + 128 + 32 * n + 16 * h);
+                uint8x16_t u1 = vorrq_u8(vandq_u8(l0, m4), vshlq_n_u8(vandq_u8(qh, m3), 4));
+                uint8x16_t u2 = vorrq_u8(vandq_u8(l1, m4), vshlq_n_u8(vandq_u8(vshrq_n_u8(qh, 2), m3), 4));
+                uint8x16_t u3 = vorrq_u8(vshrq_n_u8(l0, 4), vandq_u8(qh, m30));
+                uint8x16_t u4 = vorrq_u8(vshrq_n_u8(l1, 4), vshlq_n_u8(vshrq_n_u8(qh, 6), 4));
+                vacc = kg(vacc, u1, qn + 16 * h, sn[h]);
+                vacc = kg(vacc, u2, qn + 32 + 16 * h, sn[2 + h]);
+                vacc = kg(vacc, u3, qn + 64 + 16 * h, sn[4 + h]);
+                vacc = kg(vacc, u4, qn + 96 + 16 * h, sn[6 + h]);
+            }
+        }
+        int32_t isum = vaddvq_s32(vacc), o = 0;
+        for (int g = 0; g < 16; g++) o += (int32_t)sc[g] * bb[g];
+        isum -= 32 * o;
+        acc += (yd[s] * ld_f16(b + 208)) * (float)isum;
+    }
+    return acc;
+}
 #endif
 
 static void mm_kquant(const rt_mat *w, const rt_act *a, int r0, int r1, int t0, int t1,
                       float *y, size_t ldy)
 {
     int K = w->cols, nsb = K / RT_QKK;
-#if defined(RT_SIMD_AVX512) || defined(RT_SIMD_AVX2)
-    if (w->type == RT_Q4_K) {
+#if defined(RT_SIMD_AVX512) || defined(RT_SIMD_AVX2) || defined(RT_SIMD_NEON)
+    /* a few tokens (decode): straight from the packed bits; more (prefill):
+     * unpack each row once and reuse it for every token (1.6x faster for
+     * q4_K at prompt 128 on LFM2-350M shapes, while the direct kernels decode
+     * 1.3x faster); both give the same bits */
+    if (t1 - t0 < 4) {
         for (int r = r0; r < r1; r++) {
             const uint8_t *row = w->data + (size_t)r * w->row_bytes;
-            for (int t = t0; t < t1; t++) y[(size_t)t * ldy + r] = q4k_row_token(row, nsb, a, t);
+            for (int t = t0; t < t1; t++)
+                y[(size_t)t * ldy + r] = w->type == RT_Q4_K ? q4k_row_token(row, nsb, a, t)
+                                       : w->type == RT_Q5_K ? q5k_row_token(row, nsb, a, t)
+                                                            : q6k_row_token(row, nsb, a, t);
         }
         return;
     }
@@ -1108,7 +1406,15 @@ static void mm_kquant(const rt_mat *w, const rt_act *a, int r0, int r1, int t0, 
     k.mn = k.sc + K / 16;
     for (int r = r0; r < r1; r++) {
         k_unpack_row(w->type, w->data + (size_t)r * w->row_bytes, nsb, &k);
-        for (int t = t0; t < t1; t++) y[(size_t)t * ldy + r] = k_row_token(w->type, &k, nsb, a, t);
+        int t = t0;
+#if defined(RT_SIMD_AVX512) || defined(RT_SIMD_AVX2) || defined(RT_SIMD_NEON)
+        for (; t + 4 <= t1; t += 4) {
+            float o4[4];
+            k_row_tokens4(w->type, &k, nsb, a, t, o4);
+            for (int j = 0; j < 4; j++) y[(size_t)(t + j) * ldy + r] = o4[j];
+        }
+#endif
+        for (; t < t1; t++) y[(size_t)t * ldy + r] = k_row_token(w->type, &k, nsb, a, t);
     }
 }
 
@@ -1140,6 +1446,15 @@ static void mm_range(void *ctx, int b, int e)
     }
 }
 
+FILE *rt_act_trace;
+
+static void trace_act(const rt_act *a)
+{
+    int32_t hdr[2] = { a->T, a->K };
+    fwrite(hdr, sizeof hdr[0], 2, rt_act_trace);
+    for (int t = 0; t < a->T; t++) fwrite(a->x + (size_t)t * a->ldx, sizeof(float), (size_t)a->K, rt_act_trace);
+}
+
 static void q_range(void *ctx, int b, int e) { rt_act_quantize(ctx, b, e); }
 static void qk_range(void *ctx, int b, int e) { rt_act_quantize_k(ctx, b, e); }
 
@@ -1154,6 +1469,7 @@ void rt_matmul(rt_pool *pool, rt_act *a, const rt_mm_item *items, int n)
     if (need_q && !a->quantised) {
         rt_pool_for(pool, a->T, 4, q_range, a);
         a->quantised = 1;
+        if (rt_act_trace) trace_act(a);
     }
     if (need_k && !a->kquantised) {
         assert(a->kq && a->K % RT_QKK == 0);

@@ -4,7 +4,7 @@
  *                  [--kvtype f32|f16|f16-f32q] [--seed S=1] [--gguf FILE]
  *   variant logits --tokens 1,2,3 [--wtype T] [--seed S] [--gguf FILE]
  *                  [--mode prefill|decode] [--out FILE] [--all] [--threads N] [--cpus LIST]
- *                  [--kvtype f32|f16|f16-f32q]
+ *                  [--kvtype f32|f16|f16-f32q] [--dump-act FILE]
  *   variant export --out FILE [--wtype T] [--seed S]   (synthetic weights as GGUF)
  *   variant probe
  *   variant info
@@ -26,7 +26,7 @@ void rt_json_str(FILE *f, const char *s);
 
 typedef struct opts {
     long prompt, gen, depth, threads, reps, warmup;
-    const char *cpus, *gguf, *tokens, *mode, *out;
+    const char *cpus, *gguf, *tokens, *mode, *out, *dump_act;
     int wtype, kv_f16, all;
     uint64_t seed;
 } opts;
@@ -41,8 +41,10 @@ static int usage(const char *msg)
             "                      [--kvtype f32|f16|f16-f32q] [--seed S=1] [--gguf FILE]\n"
             "       variant logits --tokens 1,2,3 [--wtype T] [--seed S] [--gguf FILE]\n"
             "                      [--mode prefill|decode] [--out FILE] [--all] [--threads N] [--cpus LIST]\n"
-            "                      [--kvtype f32|f16|f16-f32q]\n"
+            "                      [--kvtype f32|f16|f16-f32q] [--dump-act FILE]\n"
             "       variant export --out FILE [--wtype T] [--seed S]\n"
+            "  --dump-act FILE writes every f32 activation row rounded to q8_0 blocks\n"
+            "  (int32 T, int32 K, T x K f32 per product input) for parity tests.\n"
             "  --kvtype f16 keeps K and V in f16 and, as llama.cpp's CPU path does, rounds\n"
             "  the query and the softmax weights to f16 too; f16-f32q keeps those in f32.\n"
             "       variant probe | info\n");
@@ -99,6 +101,7 @@ static int parse_opts(int argc, char **argv, opts *o)
         else if (!strcmp(k, "--gguf")) o->gguf = v;
         else if (!strcmp(k, "--tokens")) o->tokens = v;
         else if (!strcmp(k, "--out")) o->out = v;
+        else if (!strcmp(k, "--dump-act")) o->dump_act = v;
         else if (!strcmp(k, "--mode")) {
             if (strcmp(v, "prefill") && strcmp(v, "decode")) { fprintf(stderr, "variant: --mode: '%s' is not prefill|decode\n", v); return 2; }
             o->mode = v;
@@ -474,6 +477,10 @@ static int mode_logits(const opts *o)
         fprintf(stderr, "variant: %s\n", s ? "out of memory for logits" : err);
         free(lg); free(tok); rt_state_free(s); teardown(&e); return 1;
     }
+    if (o->dump_act && !(rt_act_trace = fopen(o->dump_act, "wb"))) {
+        fprintf(stderr, "variant: --dump-act: cannot create %s: %s\n", o->dump_act, strerror(errno));
+        free(lg); free(tok); rt_state_free(s); teardown(&e); return 1;
+    }
     int frc = 0;
     if (!decode) frc = rt_forward(s, tok, n, lg, o->all);
     else
@@ -482,6 +489,14 @@ static int mode_logits(const opts *o)
             frc = rt_forward(s, tok + i, 1, (o->all || i == n - 1) ? dst : NULL, 0);
         }
     rc = 0;
+    if (rt_act_trace) {
+        int bad = ferror(rt_act_trace);
+        if (fclose(rt_act_trace) || bad) {
+            fprintf(stderr, "variant: --dump-act: cannot write %s\n", o->dump_act);
+            rc = 1;
+        }
+        rt_act_trace = NULL;
+    }
     if (frc) {
         fprintf(stderr, "variant: forward pass failed (out of memory)\n");
         free(lg); free(tok); rt_state_free(s); teardown(&e); return 1;

@@ -5,8 +5,8 @@ Written from the LFM2 reference sheet (shared/reference/lfm2-architecture.md,
 sections 3 and 4), not from the C runtime.  One command does both halves of a
 parity test, from the same arrays:
 
-  lfm2_ref.py --genome TEXT --seed S --wtype f32|f16|bf16|q8_0|q4_0 --gguf OUT.gguf
-              [--tokens 1,2,3 --logits OUT.f32 [--logits-actq OUT2.f32]]
+  lfm2_ref.py --genome TEXT --seed S --wtype f32|f16|bf16|q8_0|q4_0 [--gguf OUT.gguf]
+              [--tokens 1,2,3 [--logits OUT.f32] [--logits-actq OUT2.f32 [--act-from TRACE]]]
 
 1. draws random weights for the genome (canonical text form, genome/genome.h),
    stores them in a GGUF v3 file (arch lfm2, or lfm2moe when any layer is MoE;
@@ -17,11 +17,22 @@ parity test, from the same arrays:
    float32 [T][V] to --logits;
 3. with --logits-actq, runs it again rounding every activation that meets a
    q8_0 / q4_0 matrix to q8_0 blocks first (what block-quantised CPU kernels
-   do), which isolates the runtime's own arithmetic from that rounding.
+   do), which isolates the runtime's own arithmetic from that rounding;
+4. with --act-from TRACE (the f32 rows a variant rounded, written by
+   `variant logits --dump-act TRACE`), rounds the variant's own value of each
+   row instead of its float64 one, after checking the two are the same row up
+   to f32 noise.  Without it, a value within f32 noise of a rounding boundary
+   (x/d near k + 1/2, or the scale amax/127 near the middle between two fp16
+   values) may round one way here and the other way in the runtime, and one
+   such flip moves later logits by ~5e-3 of the largest on a 3-layer random
+   model: a parity test would see noise, not the runtime's arithmetic.
 
 Prints one JSON line: arch, tensor count, weight type, and for MoE the smallest
 gap between the k-th and (k+1)-th expert selection scores (a tiny gap would let
-rounding flip the routing, which a test must not mistake for a bug).
+rounding flip the routing, which a test must not mistake for a bug); with
+--act-from also act_rows (rows rounded), act_unmatched (rows with no variant
+row within ACT_MATCH of them: rounded from float64 instead) and act_max_dist
+(the largest max|diff| / max|row| of a matched row).
 """
 import argparse
 import json
@@ -271,10 +282,11 @@ def write_gguf(path, g, weights, wtype):
     head = b'GGUF' + struct.pack('<IQQ', 3, len(weights), len(kv))
     head += b''.join(gguf_kv(*k) for k in kv) + b''.join(infos)
     head += b'\0' * ((-len(head)) % align)
-    with open(path, 'wb') as f:
-        f.write(head)
-        for b in blobs:
-            f.write(b)
+    if path:
+        with open(path, 'wb') as f:
+            f.write(head)
+            for b in blobs:
+                f.write(b)
     return arch, stored, quantised
 
 # ---------------------------------------------------------------- forward pass
@@ -308,10 +320,51 @@ def rope(x, pos, inv):
     x1, x2 = x[..., :half], x[..., half:]
     return np.concatenate([x1 * cos - x2 * sin, x2 * cos + x1 * sin], axis=-1)
 
+# --act-from: the variant's f32 rows by row length, and what matching found
+ACT_ROWS = {}
+ACT_STATS = {'act_rows': 0, 'act_unmatched': 0, 'act_max_dist': 0.0}
+ACT_MATCH = 1e-4   # f32 noise is ~1e-7 of the row; other rows differ by O(1)
+
+def load_act_trace(path):
+    raw = open(path, 'rb').read()
+    off, rows = 0, {}
+    while off < len(raw):
+        if off + 8 > len(raw):
+            sys.exit('lfm2_ref: %s: truncated header at byte %d' % (path, off))
+        T, K = struct.unpack_from('<ii', raw, off)
+        off += 8
+        if T <= 0 or K <= 0 or off + 4 * T * K > len(raw):
+            sys.exit('lfm2_ref: %s: bad record T=%d K=%d at byte %d' % (path, T, K, off - 8))
+        rows.setdefault(K, []).append(np.frombuffer(raw, '<f4', T * K, off).reshape(T, K))
+        off += 4 * T * K
+    return {K: np.concatenate(v) for K, v in rows.items()}
+
+def variant_rows(x):
+    """x [n, K] float64 -> the same rows as the variant computed them (f32)
+    where the trace holds a row that close, else x itself in f32."""
+    xf = x.astype(np.float32)
+    R = ACT_ROWS.get(x.shape[1])
+    for i in range(x.shape[0]):
+        ACT_STATS['act_rows'] += 1
+        if R is None:
+            ACT_STATS['act_unmatched'] += 1
+            continue
+        scale = max(float(np.abs(x[i]).max()), 1e-30)
+        dist = np.abs(R.astype(np.float64) - x[i]).max(axis=1) / scale
+        j = int(dist.argmin())
+        if dist[j] <= ACT_MATCH:
+            xf[i] = R[j]
+            ACT_STATS['act_max_dist'] = max(ACT_STATS['act_max_dist'], float(dist[j]))
+        else:
+            ACT_STATS['act_unmatched'] += 1
+    return xf
+
 def act_q8_0(x):
     """Activation rounding of a q8_0 dot product as ggml does it: blocks of 32
     along the last axis, values rounded to int8 with the f32 scale amax/127,
     the block keeping that scale as fp16 (the product uses the rounded one)."""
+    if ACT_ROWS:
+        x = variant_rows(x.reshape(-1, x.shape[-1])).reshape(x.shape)
     b = x.reshape(-1, 32).astype(np.float32)
     d = np.abs(b).max(axis=1) / np.float32(127.0)
     idv = np.where(d > 0, np.float32(1.0) / np.where(d > 0, d, 1), 0).astype(np.float32)
@@ -412,31 +465,40 @@ def main():
     ap.add_argument('--genome', required=True, help='canonical genome text')
     ap.add_argument('--seed', type=int, default=1)
     ap.add_argument('--wtype', default='f32', choices=sorted(WTYPES))
-    ap.add_argument('--gguf', required=True, help='GGUF file to write')
+    ap.add_argument('--gguf', help='GGUF file to write')
     ap.add_argument('--tokens', help='comma-separated token ids')
     ap.add_argument('--logits', help='write reference logits [T][V] float32 here')
     ap.add_argument('--logits-actq', help='same, with activations rounded to q8_0 blocks '
                     'before every product with a block-quantised matrix')
+    ap.add_argument('--act-from', help="with --logits-actq: round the variant's own f32 rows "
+                    '(a `variant logits --dump-act` trace) instead of float64 ones')
     a = ap.parse_args()
     g = parse_genome(a.genome)
     rng = np.random.default_rng(a.seed)
+    if a.act_from:
+        if not a.logits_actq:
+            sys.exit('lfm2_ref: --act-from needs --logits-actq')
+        ACT_ROWS.update(load_act_trace(a.act_from))
     arch, stored, quantised = write_gguf(a.gguf, g, make_weights(g, rng), a.wtype)
     info = {'arch': arch, 'tensors': len(stored), 'wtype': a.wtype}
     if a.tokens:
         tokens = [int(t) for t in a.tokens.split(',')]
         if any(t < 0 or t >= g['v'] for t in tokens):
             sys.exit('lfm2_ref: token id out of range')
-        logits, gaps = forward(g, stored, tokens)
         info['positions'] = len(tokens)
-        info['max_abs_logit'] = float(np.abs(logits).max())
-        info['min_moe_gap'] = float(min(gaps)) if gaps else None
-        if a.logits:
-            logits.astype('<f4').tofile(a.logits)
+        gaps = []
+        if a.logits or not a.logits_actq:
+            logits, gaps = forward(g, stored, tokens)
+            info['max_abs_logit'] = float(np.abs(logits).max())
+            if a.logits:
+                logits.astype('<f4').tofile(a.logits)
         if a.logits_actq:
             logits_q, gaps_q = forward(g, stored, tokens, quantised, act_q=True)
             logits_q.astype('<f4').tofile(a.logits_actq)
-            if gaps_q:
-                info['min_moe_gap'] = float(min(min(gaps), min(gaps_q)))
+            gaps += gaps_q
+            if a.act_from:
+                info.update(ACT_STATS)
+        info['min_moe_gap'] = float(min(gaps)) if gaps else None
     print(json.dumps(info))
 
 if __name__ == '__main__':
