@@ -588,9 +588,10 @@ static json_t *argv_json(const argvec *cmd)
 }
 
 /* build.json: what was built from what, and how ("compile": one command per
- * runtime source, "argv": the link command). */
+ * runtime source, "objects_reused": how many of them the object cache
+ * answered, "argv": the link command). */
 static int write_build_json(const build_ctx *c, const char *dir, const argvec *compile,
-                            size_t n_compile, const argvec *link, double seconds, sh_err *err)
+                            size_t n_compile, int reused, const argvec *link, double seconds, sh_err *err)
 {
     char *text = malloc(SH_GENOME_TEXT_MAX);
     if (!text) return sh_err_set(err, "build: out of memory");
@@ -603,10 +604,10 @@ static int write_build_json(const build_ctx *c, const char *dir, const argvec *c
     gmtime_r(&now, &tm);
     strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
     sh_hash_hex(c->key, key);
-    json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:s, s:s, s:f}",
+    json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:i, s:o, s:s, s:s, s:f}",
                           "key", key, "genome_hash", c->genome_hash, "genome", text,
                           "target", c->target_name, "cc", c->cc_path, "cc_version", c->ci.version,
-                          "flags", flags, "compile", units, "argv", argv, "runtime_hash", c->rt_hash,
+                          "flags", flags, "compile", units, "objects_reused", reused, "argv", argv, "runtime_hash", c->rt_hash,
                           "built_at", when, "compile_seconds", seconds);
     free(text);
     char *s = o ? json_dumps(o, JSON_INDENT(2)) : NULL;
@@ -681,19 +682,97 @@ static int run_cc_command(const build_ctx *c, char *const argv[], const char *di
 /* The runtime is compiled one translation unit per compiler process, as many
  * at a time as there are CPUs (the largest sources first), then linked: the
  * code is the same as from one `cc a.c b.c ...` (each file is its own unit
- * either way), in about half the time on two cores. */
+ * either way), in about half the time on two cores.
+ *
+ * A source that defines RT_NO_MODEL sees no genome (evaluator/runtime/rt.h),
+ * so its object is the same for every variant of one compiler and flag list:
+ * it is kept in sh_cache_dir()/objects/<key>.o, key = FNV-1a 64 of (compiler
+ * path and version, flags, the source's preprocessed text), and later builds
+ * link that object instead of compiling the source again.  Keying on the
+ * preprocessed text (not on names) makes a wrong reuse impossible: any change
+ * of the source, of a header it includes or of a macro it sees is a new key. */
 typedef struct unit_jobs {
     const build_ctx *c;
     const sh_build_opts *o;
     const char *dir, *tmp_dir;
     char **env;
     argvec *cmds;            /* one compile command per unit              */
+    const bool *shared;      /* unit may use / fill the object cache      */
+    char (*obj)[SH_BUILD_PATH_MAX + 300];   /* the object each unit links */
     size_t n;
     atomic_size_t next;      /* next unit to start                        */
     atomic_int failed;       /* set by the first failure: start no more   */
+    atomic_int reused;       /* units taken from the object cache         */
     pthread_mutex_t lock;
     sh_err first;            /* that failure's message                    */
 } unit_jobs;
+
+/* The object-cache key of unit i: its compile command with -E -P instead of
+ * -c/-o, hashed with the compiler's identity.  0, or -1 (then no sharing). */
+static int shared_object_key(const unit_jobs *j, size_t i, char hex[17])
+{
+    const argvec *cmd = &j->cmds[i];
+    argvec pre = {0};
+    for (int k = 0; k < cmd->n - 4; k++) av_push(&pre, cmd->v[k]);   /* drop "-c SRC -o OBJ" */
+    av_push(&pre, "-E");
+    av_push(&pre, "-P");
+    av_push(&pre, cmd->v[cmd->n - 3]);                              /* SRC */
+    int rc = -1;
+    if (!pre.overflow) {
+        sh_proc_opts po = {.timeout_s = 120, .max_out = (size_t)64 << 20, .max_err = 1 << 12,
+                           .cwd = j->dir, .envp = j->env};
+        sh_proc_result r;
+        sh_err e = {{0}};
+        atomic_fetch_add(&compiler_runs, 1);
+        if (sh_proc_run(pre.v, &po, &r, &e) == 0) {
+            if (r.exited && r.exit_code == 0 && !r.out_truncated) {
+                uint64_t h = fnv_str(FNV_OFFSET, "starhil-object-v1");
+                h = fnv_str(h, j->c->cc_path);
+                h = fnv_str(h, j->c->ci.version);
+                for (int k = 1; k < cmd->n - 4; k++)
+                    if (strncmp(cmd->v[k], "-I", 2)) h = fnv_str(h, cmd->v[k]);   /* paths are in the text */
+                h = fnv_bytes(h, r.out, r.out_len);
+                sh_hash_hex(h, hex);
+                rc = 0;
+            }
+            sh_proc_result_free(&r);
+        }
+    }
+    av_free(&pre);
+    return rc;
+}
+
+/* Keeps a freshly compiled object in the cache: a hard link under a
+ * temporary name, renamed into place (concurrent builders write the same
+ * bytes; the last rename wins).  Best effort: a failure only costs reuse. */
+static void keep_object(const char *obj, const char *cached)
+{
+    char tmp[SH_BUILD_PATH_MAX + 340];
+    tmp_name(tmp, sizeof tmp, cached);
+    if (link(obj, tmp) == 0 && rename(tmp, cached) != 0) unlink(tmp);
+}
+
+static void compile_unit(unit_jobs *j, size_t i)
+{
+    char hex[17], cached[SH_BUILD_PATH_MAX + 300] = "";
+    bool keyed = j->shared[i] && shared_object_key(j, i, hex) == 0;
+    if (keyed) {
+        snprintf(cached, sizeof cached, "%s/objects/%s.o", sh_cache_dir(), hex);
+        if (!(j->o && j->o->force) && access(cached, R_OK) == 0) {
+            snprintf(j->obj[i], sizeof j->obj[i], "%s", cached);
+            atomic_fetch_add(&j->reused, 1);
+            return;
+        }
+    }
+    sh_err e = {{0}};
+    if (run_cc_command(j->c, j->cmds[i].v, j->dir, j->env, j->tmp_dir, j->o, &e) != 0) {
+        pthread_mutex_lock(&j->lock);
+        if (!atomic_exchange(&j->failed, 1)) j->first = e;
+        pthread_mutex_unlock(&j->lock);
+        return;
+    }
+    if (keyed) keep_object(j->obj[i], cached);
+}
 
 static void *unit_worker(void *arg)
 {
@@ -701,12 +780,7 @@ static void *unit_worker(void *arg)
     for (;;) {
         size_t i = atomic_fetch_add(&j->next, 1);
         if (i >= j->n || atomic_load(&j->failed)) break;
-        sh_err e = {{0}};
-        if (run_cc_command(j->c, j->cmds[i].v, j->dir, j->env, j->tmp_dir, j->o, &e) != 0) {
-            pthread_mutex_lock(&j->lock);
-            if (!atomic_exchange(&j->failed, 1)) j->first = e;
-            pthread_mutex_unlock(&j->lock);
-        }
+        compile_unit(j, i);
     }
     return NULL;
 }
@@ -736,6 +810,18 @@ static void order_by_size(const char *dir, char **names, size_t n)
     free(s);
 }
 
+/* True if the source defines RT_NO_MODEL (see above). */
+static bool genome_free_source(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return false;
+    char line[512];
+    bool found = false;
+    while (!found && fgets(line, sizeof line, f)) found = !strncmp(line, "#define RT_NO_MODEL", 19);
+    fclose(f);
+    return found;
+}
+
 static double wall_now(void)
 {
     struct timespec ts;
@@ -763,6 +849,22 @@ static void push_common(const build_ctx *c, const char *dir, argvec *cmd)
     av_push(cmd, inc_rt);
 }
 
+/* Runs the unit compiles on compile_jobs() threads (this one included). */
+static void run_units(unit_jobs *j)
+{
+    atomic_init(&j->next, 0);
+    atomic_init(&j->failed, 0);
+    atomic_init(&j->reused, 0);
+    pthread_mutex_init(&j->lock, NULL);
+    int nt = compile_jobs(j->n), started = 0;
+    pthread_t th[8];
+    for (int t = 1; t < nt; t++)
+        if (pthread_create(&th[started], NULL, unit_worker, j) == 0) started++;
+    unit_worker(j);
+    for (int t = 0; t < started; t++) pthread_join(th[t], NULL);
+    pthread_mutex_destroy(&j->lock);
+}
+
 static int run_compiler(build_ctx *c, const char *dir, const char *tmp_dir, const char *tmp_exe,
                         const sh_build_opts *o, double *seconds, sh_err *err)
 {
@@ -773,52 +875,60 @@ static int run_compiler(build_ctx *c, const char *dir, const char *tmp_dir, cons
     order_by_size(c->rt_dir, names, n);
 
     argvec *cmds = calloc(n, sizeof *cmds);
-    argvec link = {0};
-    int rc = cmds ? 0 : sh_err_set(err, "build: out of memory");
-    push_common(c, dir, &link);
-    av_push(&link, "-o");
-    av_push(&link, tmp_exe);
+    bool *shared = calloc(n, sizeof *shared);
+    char (*obj)[SH_BUILD_PATH_MAX + 300] = calloc(n, sizeof *obj);
+    int rc = (cmds && shared && obj) ? 0 : sh_err_set(err, "build: out of memory");
     for (size_t i = 0; rc == 0 && i < n; i++) {
-        char src[SH_BUILD_PATH_MAX + 256], obj[SH_BUILD_PATH_MAX + 300];
+        char src[SH_BUILD_PATH_MAX + 256];
         snprintf(src, sizeof src, "%s/%s", c->rt_dir, names[i]);
-        snprintf(obj, sizeof obj, "%s/%zu-%s.o", tmp_dir, i, names[i]);
+        snprintf(obj[i], sizeof obj[i], "%s/%zu-%s.o", tmp_dir, i, names[i]);
+        shared[i] = genome_free_source(src);
         push_common(c, dir, &cmds[i]);
         av_push(&cmds[i], "-c");
         av_push(&cmds[i], src);
         av_push(&cmds[i], "-o");
-        av_push(&cmds[i], obj);
-        av_push(&link, obj);
+        av_push(&cmds[i], obj[i]);
         if (cmds[i].overflow) rc = sh_err_set(err, "build: compiler command too long");
     }
-    av_push(&link, "-lm");
-    if (rc == 0 && link.overflow) rc = sh_err_set(err, "build: compiler command too long");
     free_names(names, n);
+    if (rc == 0) {
+        char objects[SH_BUILD_PATH_MAX + 16];
+        snprintf(objects, sizeof objects, "%s/objects", sh_cache_dir());
+        sh_err ignored = {{0}};
+        if (mkdir_p(objects, &ignored) != 0)
+            for (size_t i = 0; i < n; i++) shared[i] = false;   /* no sharing, still a build */
+    }
 
     char *tmp_env = NULL;
     char **env = NULL;
     if (rc == 0 && !(env = compiler_env(tmp_dir, &tmp_env))) rc = sh_err_set(err, "build: out of memory");
     double t0 = wall_now();
+    int reused = 0;
     if (rc == 0) {
-        unit_jobs j = {.c = c, .o = o, .dir = dir, .tmp_dir = tmp_dir, .env = env, .cmds = cmds, .n = n};
-        atomic_init(&j.next, 0);
-        atomic_init(&j.failed, 0);
-        pthread_mutex_init(&j.lock, NULL);
-        int nt = compile_jobs(n), started = 0;
-        pthread_t th[8];
-        for (int t = 1; t < nt; t++)
-            if (pthread_create(&th[started], NULL, unit_worker, &j) == 0) started++;
-        unit_worker(&j);                        /* this thread works too */
-        for (int t = 0; t < started; t++) pthread_join(th[t], NULL);
-        pthread_mutex_destroy(&j.lock);
+        unit_jobs j = {.c = c, .o = o, .dir = dir, .tmp_dir = tmp_dir, .env = env, .cmds = cmds,
+                       .shared = shared, .obj = obj, .n = n};
+        run_units(&j);
+        reused = atomic_load(&j.reused);
         if (atomic_load(&j.failed)) { *err = j.first; rc = -1; }
+    }
+    argvec link = {0};
+    if (rc == 0) {
+        push_common(c, dir, &link);
+        av_push(&link, "-o");
+        av_push(&link, tmp_exe);
+        for (size_t i = 0; i < n; i++) av_push(&link, obj[i]);
+        av_push(&link, "-lm");
+        if (link.overflow) rc = sh_err_set(err, "build: compiler command too long");
     }
     if (rc == 0) rc = run_cc_command(c, link.v, dir, env, tmp_dir, o, err);
     *seconds = wall_now() - t0;
-    if (rc == 0) rc = write_build_json(c, dir, cmds, n, &link, *seconds, err);
+    if (rc == 0) rc = write_build_json(c, dir, cmds, n, reused, &link, *seconds, err);
     free(env);
     free(tmp_env);
     for (size_t i = 0; cmds && i < n; i++) av_free(&cmds[i]);
     free(cmds);
+    free(shared);
+    free(obj);
     av_free(&link);
     return rc;
 }
@@ -893,6 +1003,8 @@ static void sweep_stale(void)
 {
     char dir[SH_BUILD_PATH_MAX];
     snprintf(dir, sizeof dir, "%s/compilers", sh_cache_dir());
+    sweep_dir(dir);
+    snprintf(dir, sizeof dir, "%s/objects", sh_cache_dir());
     sweep_dir(dir);
     snprintf(dir, sizeof dir, "%s/variants", sh_cache_dir());
     DIR *d = opendir(dir);

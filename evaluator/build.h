@@ -7,6 +7,11 @@
  *
  *   sh_cache_dir()/variants/<key>/{sh_variant.h, variant, build.json, .lock}
  *
+ * Runtime sources that define RT_NO_MODEL see no genome; their objects are
+ * kept in sh_cache_dir()/objects/<key>.o (key: compiler, version, flags and
+ * the source's preprocessed text) and linked into every later variant of the
+ * same compiler and flags, which halves the compile time of a new genome.
+ *
  * key = FNV-1a 64 of (genome hash, target, compiler + full flag list, compiler
  * version line, hash of every runtime file name and content, the generated
  * header).  The compiler's version line is probed once per compiler binary

@@ -432,6 +432,67 @@ static void test_cache_hit_runs_no_compiler(void **state)
     use_real_runtime();
 }
 
+/* objects_reused of a build (its build.json) */
+static int objects_reused(const sh_build_result *r)
+{
+    char p[SH_BUILD_PATH_MAX + 16];
+    snprintf(p, sizeof p, "%s/build.json", r->dir);
+    json_error_t je;
+    json_t *j = json_load_file(p, 0, &je);
+    if (!j) fail_msg("%s: %s", p, je.text);
+    json_t *v = json_object_get(j, "objects_reused");
+    assert_true(json_is_integer(v));
+    int n = (int)json_integer_value(v);
+    json_decref(j);
+    return n;
+}
+
+/* A runtime source that defines RT_NO_MODEL is compiled once per compiler and
+ * flags, and its object is linked into every genome's variant; a change of
+ * its text is a new object, and --force compiles it again. */
+static void test_genome_free_objects_shared(void **state)
+{
+    (void)state;
+    use_fake_runtime();
+    char lib[600];
+    snprintf(lib, sizeof lib, "%s/lib.c", g_fake_rt);
+    write_text(lib, "#define RT_NO_MODEL\nint shared_fn(int x);\nint shared_fn(int x) { return x + 1; }\n");
+    sh_genome a, b;
+    parse_genome(G_DENSE_WIDER, &a);
+    parse_genome(G_KQ, &b);
+    sh_build_opts o = {.cc = g_cc_wrap}, of = {.cc = g_cc_wrap, .force = true};
+    sh_build_result ra, rb;
+    sh_err err = {{0}};
+    int c0 = count_lines(g_cc_log, "lib.c -o ");
+    if (sh_build_variant_ex(&a, "native", &o, &ra, &err) != 0) fail_msg("%s", err.msg);
+    assert_int_equal(count_lines(g_cc_log, "lib.c -o "), c0 + 1);
+    assert_int_equal(objects_reused(&ra), 0);
+    /* another genome: main.c compiled, lib.c's object reused */
+    if (sh_build_variant_ex(&b, "native", &o, &rb, &err) != 0) fail_msg("%s", err.msg);
+    assert_false(rb.cache_hit);
+    assert_int_equal(count_lines(g_cc_log, "lib.c -o "), c0 + 1);
+    assert_int_equal(objects_reused(&rb), 1);
+    char *argv[] = {rb.exe_path, NULL};
+    sh_proc_result r;
+    run(argv, 30, &r);
+    assert_int_equal(r.exit_code, 0);
+    sh_proc_result_free(&r);
+    /* another target (other flags): its own object */
+    sh_build_result rs;
+    if (sh_build_variant_ex(&b, "scalar", &o, &rs, &err) != 0) fail_msg("%s", err.msg);
+    assert_int_equal(count_lines(g_cc_log, "lib.c -o "), c0 + 2);
+    /* changed text: compiled again */
+    write_text(lib, "#define RT_NO_MODEL\nint shared_fn(int x);\nint shared_fn(int x) { return x + 2; }\n");
+    if (sh_build_variant_ex(&a, "native", &o, &ra, &err) != 0) fail_msg("%s", err.msg);
+    assert_int_equal(count_lines(g_cc_log, "lib.c -o "), c0 + 3);
+    assert_int_equal(objects_reused(&ra), 0);
+    /* --force trusts no cache, the object cache included */
+    if (sh_build_variant_ex(&a, "native", &of, &ra, &err) != 0) fail_msg("%s", err.msg);
+    assert_int_equal(count_lines(g_cc_log, "lib.c -o "), c0 + 4);
+    unlink(lib);
+    use_real_runtime();
+}
+
 static void test_concurrent_builders_compile_once(void **state)
 {
     (void)state;
@@ -1580,6 +1641,7 @@ int main(void)
         cmocka_unit_test(test_header_compiles_and_matches_genome),
         cmocka_unit_test(test_cache_hit_runs_no_compiler),
         cmocka_unit_test(test_concurrent_builders_compile_once),
+        cmocka_unit_test(test_genome_free_objects_shared),
         cmocka_unit_test(test_compiler_error_surfaces),
         cmocka_unit_test(test_missing_compiler_and_bad_target),
         cmocka_unit_test(test_build_cli),

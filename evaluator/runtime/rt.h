@@ -10,7 +10,12 @@
 #include <stdint.h>
 #include <string.h>
 
+/* A file that defines RT_NO_MODEL before including this header sees no
+ * genome (no sh_variant.h, no model or state): its object is the same for
+ * every variant of a compiler and flags, and the build shares it (build.c). */
+#ifndef RT_NO_MODEL
 #include "rt_config.h"
+#endif
 
 /* ---- SIMD path selection ---------------------------------------------- */
 #if defined(SHV_SCALAR)
@@ -168,6 +173,7 @@ void rt_attn_scores(const float *const *q, int nq, const void *kt, int kv_f16, i
 void rt_attn_values(float *const *out, int nq, const float *w, size_t wstride, const void *v, int kv_f16, int n, int hd);
 float rt_softmax_exp(float *s, int n, float mx);   /* s = exp(s - mx); returns the sum */
 
+#ifndef RT_NO_MODEL
 /* ---- model -------------------------------------------------------------- */
 typedef struct rt_layer_w {
     const float *attn_norm, *ffn_norm;
@@ -221,6 +227,7 @@ double *rt_state_times(rt_state *s);   /* seconds per RT_T_* (accumulating) */
 /* Run n tokens (n==1: decode path).  logits: NULL = no output head;
  * otherwise writes [n_out][V] where n_out = all ? n : 1 (last position). */
 int rt_forward(rt_state *s, const int32_t *tokens, int n, float *logits, int all);
+#endif /* RT_NO_MODEL */
 
 double rt_now(void);
 

@@ -60,6 +60,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 
+#define RT_NO_MODEL   /* the same object for every genome (rt.h) */
 #include "rt.h"
 
 #define TR 4     /* rows per tile   */

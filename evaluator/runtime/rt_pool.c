@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#define RT_NO_MODEL   /* the same object for every genome (rt.h) */
 #include "rt.h"
 
 #if defined(__x86_64__) || defined(__i386__)

@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#define RT_NO_MODEL   /* the same object for every genome (rt.h) */
 #include "rt.h"
 
 void rt_json_str(FILE *f, const char *s);

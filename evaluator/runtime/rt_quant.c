@@ -5,6 +5,7 @@
 #include <math.h>
 #include <stdlib.h>
 
+#define RT_NO_MODEL   /* the same object for every genome (rt.h) */
 #include "rt.h"
 
 /* 64-byte aligned, rounded up to a multiple of 64; posix_memalign rather than
