@@ -247,7 +247,12 @@ static int search_spec(cli_state *c, sh_opt *t, int cap)
          NULL},
         {"--gen", NULL, SH_OPT_INT, &o->measure.gen, "N", "generated tokens per measurement (default 16)", 1, 1 << 20,
          NULL},
-        {"--reps", NULL, SH_OPT_INT, &o->measure.reps, "N", "repetitions per measurement (default 6)", 1, 10000, NULL},
+        {"--reps", NULL, SH_OPT_INT, &o->measure.reps, "N",
+         "repetition cap per measurement (default 12): repetitions run 3\nat a time until the estimate is known "
+         "within --tolerance", 1, 10000, NULL},
+        {"--tolerance", NULL, SH_OPT_DOUBLE, &o->measure.tolerance, "X",
+         "a measurement converges when the 95% interval of its estimate\n(min of per-repetition medians) is within "
+         "+-X of it (default\n0.05)", 1e-4, 0.99, NULL},
         {"--wtype", NULL, SH_OPT_STR, &c->wtype, "T", "weight type measured (default f32)", 0, 0, NULL},
         {"--threads", NULL, SH_OPT_INT, &o->measure.threads, "N", "threads per measurement (default 1)", 1, 1024, NULL},
         {"--accept-unstable", NULL, SH_OPT_FLAG, &o->measure.accept_unstable, NULL,
