@@ -1010,6 +1010,7 @@ static void ratio_ci(const double *x, int n, sh_ratio_ci *out)
 {
     out->n = n;
     out->est = out->lo = out->hi = NAN;
+    out->coverage = sh_median_ci_coverage(n);
     if (n > 0) sh_median_ci(x, n, &out->est, &out->lo, &out->hi);
 }
 

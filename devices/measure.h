@@ -145,8 +145,8 @@ int sh_measure_genome(sh_db *db, const char *device, const sh_genome *g,
 
 /* A paired ratio: its median over rounds and a distribution-free 95% CI of
  * that median (order statistics of the per-round ratios; [min, max] below 6
- * rounds). */
-typedef struct sh_ratio_ci { double est, lo, hi; int n; } sh_ratio_ci;
+ * rounds, which covers less: `coverage`, e.g. 0.75 for 3 rounds). */
+typedef struct sh_ratio_ci { double est, lo, hi; int n; double coverage; } sh_ratio_ci;
 
 /* Interleaved comparison of n genomes (n >= 2) on one device: `rounds`
  * rounds, each running one bench invocation of reps_per_run repetitions per
@@ -225,6 +225,11 @@ int sh_min_of_medians_ci(const double *rep_medians, int n, double *est, double *
  * relative to it (INFINITY when n == 0). */
 bool sh_estimate_converged(const double *quiet_rep_medians, int n, int min_reps, double tolerance,
                            double *half_rel);
+
+/* The probability that sh_median_ci's interval for n samples covers the true
+ * median: at least 0.95 from n = 6 on; below that the interval is [min, max]
+ * and covers 1 - 2^(1-n) (n = 3: 75%, n = 5: 93.75%). */
+double sh_median_ci_coverage(int n);
 
 /* Median and its distribution-free 95% CI (see above). x is not modified.
  * With fewer than 6 samples the CI is [min, max]. Returns -1 if n == 0. */

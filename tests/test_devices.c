@@ -158,6 +158,14 @@ static void test_median_ci_order_statistics(void **state)
     assert_int_equal(sh_median_ci(x, 3, &m, &lo, &hi), 0);          /* tiny: [min, max] */
     assert_true(fabs(lo - 98) < 1e-9 && fabs(hi - 100) < 1e-9 && fabs(m - 99) < 1e-9);
     assert_int_equal(sh_median_ci(x, 0, &m, &lo, &hi), -1);
+    /* how often those intervals cover the median: [min, max] of 3 only 75%
+     * (1 - 2/2^3), of 6 96.9%; ranks (2, 9) of 10: 1 - 2 P(B(10, 1/2) <= 1) */
+    assert_true(fabs(sh_median_ci_coverage(3) - 0.75) < 1e-12);
+    assert_true(fabs(sh_median_ci_coverage(5) - 0.9375) < 1e-12);
+    assert_true(fabs(sh_median_ci_coverage(6) - (1 - 2.0 / 64)) < 1e-12);
+    assert_true(fabs(sh_median_ci_coverage(10) - (1 - 2 * 11.0 / 1024)) < 1e-12);
+    for (int k = 6; k <= 400; k++) assert_true(sh_median_ci_coverage(k) >= 0.95);
+    assert_true(sh_median_ci_coverage(0) == 0);
     /* a large sample: the CI narrows around the median */
     int n = 20001;
     double *big = malloc((size_t)n * sizeof *big);
