@@ -55,7 +55,7 @@ if [ "$SSH" = 1 ]; then
     printf '%s\n' "Port $PORT" "ListenAddress 127.0.0.1" "HostKey $TMP/host_key" "PidFile $TMP/sshd.pid" \
         "AuthorizedKeysFile $TMP/authorized_keys" "UsePAM no" "StrictModes no" \
         "PermitRootLogin prohibit-password" "PasswordAuthentication no" "KbdInteractiveAuthentication no" \
-        "PubkeyAuthentication yes" "LogLevel ERROR" "MaxStartups 50" > "$TMP/sshd_config"
+        "PubkeyAuthentication yes" "Subsystem sftp internal-sftp" "LogLevel ERROR" "MaxStartups 50" > "$TMP/sshd_config"
     printf '[127.0.0.1]:%s %s\n' "$PORT" "$(cut -d' ' -f1,2 "$TMP/host_key.pub")" > "$TMP/known_hosts"
     [ -d /run/sshd ] || mkdir -p /run/sshd 2>/dev/null || true
     /usr/sbin/sshd -D -e -f "$TMP/sshd_config" 2>"$TMP/sshd.log" &
