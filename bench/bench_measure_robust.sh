@@ -108,7 +108,7 @@ while [ $i -lt "$ROUNDS" ]; do
     measure "busy x$N"
     rm -f "$TMP/loops.on"
     for p in $LOOPS; do kill "$p" 2>/dev/null || true; done
-    wait 2>/dev/null || true
+    for p in $LOOPS; do wait "$p" 2>/dev/null || true; done   # not the sshd
     LOOPS=""
     i=$((i + 1))
 done
