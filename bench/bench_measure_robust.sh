@@ -7,35 +7,68 @@
 # store recorded; then the spread of the trusted figures and the check
 # "every stored figure within 10% of the quiet one, or recorded unstable".
 # Then it runs the LFM2-1.2B vs Qwen3-1.7B interleaved `compare` several times
-# and prints each decode ratio with its 95% interval, and whether every ratio
-# lies inside every other run's interval.
+# (compare's default 6 rounds: fewer give an interval that is only the range
+# of the rounds, 75% coverage for 3) and prints each decode ratio with its
+# interval, and whether every ratio lies inside every other run's interval.
+# With --ssh the device is an SSH board: a throwaway OpenSSH sshd on
+# 127.0.0.1 (as in the tests) and a device `board` reached through it, and
+# the busy loops are started on the board side, through SSH.
 #
 # Usage: bench/bench_measure_robust.sh [--rounds N=3] [--compare-runs N=5]
-#            [--device D=local] [--json]
+#            [--compare-rounds N=6] [--device D=local | --ssh] [--json]
 # Output: a readable table, or with --json one JSON object on stdout.
 set -eu
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
-ROUNDS=3 CMP_RUNS=5 DEVICE=local JSON=0
+ROUNDS=3 CMP_RUNS=5 CMP_ROUNDS=6 DEVICE=local JSON=0 SSH=0
 while [ $# -gt 0 ]; do
     case "$1" in
         --rounds) ROUNDS=$2; shift 2 ;;
         --compare-runs) CMP_RUNS=$2; shift 2 ;;
+        --compare-rounds) CMP_ROUNDS=$2; shift 2 ;;
         --device) DEVICE=$2; shift 2 ;;
+        --ssh) SSH=1; DEVICE=board; shift ;;
         --json) JSON=1; shift ;;
-        -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
         *) echo "bench_measure_robust: unknown option $1" >&2; exit 2 ;;
     esac
 done
 [ -x ./starhil ] || make starhil >/dev/null
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/starhil_bench_robust.XXXXXX")
-LOOPS=""
+LOOPS="" SSHD_PID=""
 cleanup() {
+    rm -f "$TMP/loops.on"              # the board-side loops end when it is gone
     for p in $LOOPS; do kill "$p" 2>/dev/null || true; done
+    [ -n "$SSHD_PID" ] && kill "$SSHD_PID" 2>/dev/null || true
     rm -rf "$TMP"
 }
 trap cleanup EXIT INT TERM
 DB="$TMP/robust.db"
+
+if [ "$SSH" = 1 ]; then
+    # a throwaway sshd on 127.0.0.1, as tests/helpers/devices_util.c starts it
+    PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    ssh-keygen -q -t ed25519 -N '' -C starhil-bench -f "$TMP/host_key"
+    ssh-keygen -q -t ed25519 -N '' -C starhil-bench -f "$TMP/user_key"
+    cp "$TMP/user_key.pub" "$TMP/authorized_keys"
+    USER_NAME=$(id -un)
+    printf '%s\n' "Port $PORT" "ListenAddress 127.0.0.1" "HostKey $TMP/host_key" "PidFile $TMP/sshd.pid" \
+        "AuthorizedKeysFile $TMP/authorized_keys" "UsePAM no" "StrictModes no" \
+        "PermitRootLogin prohibit-password" "PasswordAuthentication no" "KbdInteractiveAuthentication no" \
+        "PubkeyAuthentication yes" "Subsystem sftp internal-sftp" "LogLevel ERROR" "MaxStartups 50" > "$TMP/sshd_config"
+    printf '[127.0.0.1]:%s %s\n' "$PORT" "$(cut -d' ' -f1,2 "$TMP/host_key.pub")" > "$TMP/known_hosts"
+    [ -d /run/sshd ] || mkdir -p /run/sshd 2>/dev/null || true
+    /usr/sbin/sshd -D -e -f "$TMP/sshd_config" 2>"$TMP/sshd.log" &
+    SSHD_PID=$!
+    i=0
+    until python3 -c 'import socket,sys; socket.create_connection(("127.0.0.1", int(sys.argv[1])), 1)' "$PORT" 2>/dev/null; do
+        i=$((i + 1)); [ $i -lt 100 ] || { echo "bench_measure_robust: sshd did not start: $(cat "$TMP/sshd.log")" >&2; exit 1; }
+        sleep 0.1
+    done
+    ./starhil --db "$DB" device add board --kind ssh --host 127.0.0.1 --port "$PORT" --user "$USER_NAME" \
+        --key "$TMP/user_key" --known-hosts "$TMP/known_hosts" --target "$(cc -dumpmachine)" >/dev/null
+    SSH_CMD="ssh -p $PORT -i $TMP/user_key -o UserKnownHostsFile=$TMP/known_hosts -o BatchMode=yes $USER_NAME@127.0.0.1"
+fi
 G='d=192 v=4096 hd=64 theta=10000 eps=1e-05 ctx=2048 tie=1 | conv(3)/swiglu(512)*6 gqa(3,1,qk)/swiglu(512)*3'
 N=$(( $(nproc) + 1 ))
 RES="$TMP/results.jsonl"
@@ -59,15 +92,23 @@ i=0
 while [ $i -lt "$ROUNDS" ]; do
     measure quiet
     LOOPS=""
-    j=0
-    while [ $j -lt $N ]; do
-        sh -c 'while :; do :; done' &
-        LOOPS="$LOOPS $!"
-        j=$((j + 1))
-    done
+    if [ "$SSH" = 1 ]; then
+        # on the board, through SSH: N loops that run while the marker exists
+        : > "$TMP/loops.on"
+        $SSH_CMD "j=0; while [ \$j -lt $N ]; do (while [ -e '$TMP/loops.on' ]; do :; done) </dev/null >/dev/null 2>&1 & j=\$((j + 1)); done"
+        sleep 1
+    else
+        j=0
+        while [ $j -lt $N ]; do
+            sh -c 'while :; do :; done' &
+            LOOPS="$LOOPS $!"
+            j=$((j + 1))
+        done
+    fi
     measure "busy x$N"
+    rm -f "$TMP/loops.on"
     for p in $LOOPS; do kill "$p" 2>/dev/null || true; done
-    wait 2>/dev/null || true
+    for p in $LOOPS; do wait "$p" 2>/dev/null || true; done   # not the sshd
     LOOPS=""
     i=$((i + 1))
 done
@@ -77,7 +118,7 @@ CMP="$TMP/compare.jsonl"
 k=0
 while [ $k -lt "$CMP_RUNS" ]; do
     ./starhil --db "$DB" compare --device "$DEVICE" lfm2-1.2b qwen3-1.7b --prompt 32 --gen 16 \
-        --rounds 3 --reps 1 --json 2>"$TMP/err" >"$TMP/out" ||
+        --rounds "$CMP_ROUNDS" --reps 1 --json 2>"$TMP/err" >"$TMP/out" ||
         { echo "bench_measure_robust: compare failed: $(cat "$TMP/err")" >&2; exit 1; }
     python3 -c 'import json,sys; print(json.dumps(json.load(open(sys.argv[1]))))' "$TMP/out" >>"$CMP"
     k=$((k + 1))
@@ -99,6 +140,7 @@ ratios = []
 for c in cmps:
     x = c["results"][1]["decode_speed_vs_first"]
     ratios.append({"qwen_over_lfm2_speed": x["ratio"], "ci": [x["ci_low"], x["ci_high"]],
+                   "ci_coverage": x.get("ci_coverage"), "rounds": x["rounds"],
                    "lfm2_x_faster": 1 / x["ratio"] if x["ratio"] else None,
                    "stability": [c["results"][0]["stability"], c["results"][1]["stability"]]})
 inside = all(lo <= r["qwen_over_lfm2_speed"] <= hi for r in ratios for (lo, hi) in [q["ci"] for q in ratios])
@@ -121,7 +163,8 @@ print("goal (each stored figure within 10%% of the quiet one, or recorded unstab
 print("\ncompare lfm2-1.2b vs qwen3-1.7b, %d runs (decode speed of lfm2 over qwen3, paired over rounds):" % len(ratios))
 for i, r in enumerate(ratios):
     lo, hi = r["ci"]
-    print("  run %d: lfm2 %.3fx faster, 95%% CI %.3f-%.3fx  (stability %s)" % (i + 1, r["lfm2_x_faster"], 1 / hi, 1 / lo,
+    print("  run %d: lfm2 %.3fx faster, %.0f%% CI %.3f-%.3fx over %d rounds  (stability %s)" % (i + 1,
+          r["lfm2_x_faster"], 100 * min(r["ci_coverage"] or 0.95, 0.95), 1 / hi, 1 / lo, r["rounds"],
           "/".join(r["stability"])))
 print("every run's ratio inside every run's interval: %s" % ("yes" if inside else "no"))
 EOF

@@ -343,6 +343,25 @@ int sh_median_ci(const double *x, int n, double *median, double *lo, double *hi)
     return 0;
 }
 
+double sh_median_ci_coverage(int n)
+{
+    if (n <= 0) return 0;
+    /* the same rank l as sh_median_ci; coverage = 1 - 2 P(B <= l-1) */
+    int start = (int)floor(n / 2.0 - 8.0 * sqrt((double)n) / 2.0);
+    if (start < 0) start = 0;
+    double cdf = 0, below = 0;
+    int l = 1;
+    for (int k = start; k < n; k++) {
+        cdf += exp(log_pmf_half(n, k));
+        if (cdf > 0.025) break;
+        l = k + 1;
+        below = cdf;
+    }
+    if (l > (n + 1) / 2) l = (n + 1) / 2;
+    if (l <= 1) below = exp(log_pmf_half(n, 0));   /* [min, max]: misses when all fall on one side */
+    return fmax(0, 1 - 2 * below);
+}
+
 /* ---- the robust estimate -------------------------------------------------------- */
 
 int sh_min_of_medians_ci(const double *x, int n, double *est, double *lo, double *hi)

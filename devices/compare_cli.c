@@ -48,8 +48,8 @@ static json_t *jnum_or_null(double v) { return isfinite(v) ? json_real(v) : json
 
 static json_t *ratio_json(const sh_ratio_ci *r)
 {
-    return json_pack("{s:o,s:o,s:o,s:i}", "ratio", jnum_or_null(r->est), "ci_low", jnum_or_null(r->lo),
-                     "ci_high", jnum_or_null(r->hi), "rounds", r->n);
+    return json_pack("{s:o,s:o,s:o,s:i,s:f}", "ratio", jnum_or_null(r->est), "ci_low", jnum_or_null(r->lo),
+                     "ci_high", jnum_or_null(r->hi), "rounds", r->n, "ci_coverage", r->coverage);
 }
 
 static void compare_print_json(const char *device, const sh_measure_opts *o, int rounds, const cmp_row *rows, int n,
@@ -88,7 +88,8 @@ static void compare_print_json(const char *device, const sh_measure_opts *o, int
     json_t *root = json_pack("{s:s,s:{s:i,s:i,s:s,s:i,s:i,s:s,s:s},s:o,s:s,s:o}", "device", device, "settings",
                              "prompt", o->prompt, "gen", o->gen, "wtype", o->wtype, "threads", o->threads,
                              "rounds", rounds, "order", "interleaved, alternating (A B, B A, ...)",
-                             "ratio", "median over rounds of paired ratios, 95% CI from order statistics",
+                             "ratio", "median over rounds of paired ratios, 95% CI from order statistics "
+                             "([min, max] below 6 rounds, covering less: ci_coverage)",
                              "run_order", ord, "decode_estimator", SH_DECODE_ESTIMATOR, "results", arr);
     char *s = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
     if (s) printf("%s\n", s);
@@ -121,11 +122,17 @@ static void compare_print_table(const char *device, const sh_measure_opts *o, in
         /* the same paired ratios as the table: genome 1's speed over genome 0's, inverted */
         const sh_ratio_ci *d = &rows[1].decode_x, *p = &rows[1].prefill_x;
         bool dfast = d->est <= 1, pfast = p->est <= 1;
-        printf("\n%s decodes %.2fx %s (95%% CI %.2f-%.2fx) and prefills %.2fx %s (95%% CI %.2f-%.2fx) than %s on %s.\n",
-               rows[0].name, dfast ? 1 / d->est : d->est, dfast ? "faster" : "slower",
+        char dcov[16], pcov[16];
+        snprintf(dcov, sizeof dcov, "%.0f%%", 100 * fmin(d->coverage, 0.95));
+        snprintf(pcov, sizeof pcov, "%.0f%%", 100 * fmin(p->coverage, 0.95));
+        printf("\n%s decodes %.2fx %s (%s CI %.2f-%.2fx) and prefills %.2fx %s (%s CI %.2f-%.2fx) than %s on %s.\n",
+               rows[0].name, dfast ? 1 / d->est : d->est, dfast ? "faster" : "slower", dcov,
                dfast ? 1 / d->hi : d->lo, dfast ? 1 / d->lo : d->hi,
-               pfast ? 1 / p->est : p->est, pfast ? "faster" : "slower",
+               pfast ? 1 / p->est : p->est, pfast ? "faster" : "slower", pcov,
                pfast ? 1 / p->hi : p->lo, pfast ? 1 / p->lo : p->hi, rows[1].name, device);
+        if (d->coverage < 0.95)
+            printf("(with %d rounds the ratio's interval is the range of the rounds and covers the true ratio only "
+                   "%.0f%% of the time; 6 rounds or more give 95%%)\n", d->n, 100 * d->coverage);
     }
 }
 

@@ -710,16 +710,17 @@ int sh_cmd_device(int argc, char **argv)
 
 static const char MEASURE_ABOUT[] =
     "Builds the genome's variant for the device's target (cached), pushes it, runs its bench\n"
-    "mode until the 95% CI of the median decode latency is within +-tolerance (or the\n"
-    "repetition cap), and stores the evaluation and every raw sample in the run database.\n"
+    "mode until the figure it stores, decode_ms (the minimum of the quiet repetitions'\n"
+    "medians), has a 95% interval within +-tolerance (or the repetition cap), and stores\n"
+    "the evaluation and every raw sample in the run database.\n"
     "An ok evaluation with the same settings is returned without measuring again, unless\n"
     "it is stored as unstable or --force is given. The variant reads the board's state\n"
     "around every repetition: a repetition whose threads waited more than --busy-wait of\n"
     "its time for a CPU (busy) or whose CPUs slowed down (throttled) is left out of the\n"
     "estimate. A doubtful result (too few quiet repetitions, no convergence, reference\n"
     "drift) waits for the board to settle and is measured again, up to --settle-rounds\n"
-    "times, then stored as unstable with the reason. The figure the search uses is\n"
-    "decode_ms, the minimum of per-repetition medians (docs/devices.md).\n"
+    "times, then stored as unstable with the reason. The search ranks with decode_ms\n"
+    "(docs/devices.md); the median of all tokens and its CI are stored beside it.\n"
     "GENOME is a preset name, a genome file or inline canonical text.  FILE.gguf (lfm2,\n"
     "lfm2moe, qwen3, llama) is measured as it is: its genome is derived from the metadata\n"
     "(as `starhil genome import` does), that variant is built, the file is pushed to the\n"
@@ -763,10 +764,11 @@ static void print_result(const char *device, const sh_measure_result *r, bool as
     printf("device %s, evaluation %lld%s\n", device, (long long)r->eval_id, r->cached ? " (stored earlier, not re-measured)" : "");
     printf("  stored   %s%s%s\n", r->stability[0] ? r->stability : "(no stability: stored by an older starhil)",
            r->reason[0] ? ": " : "", r->reason);
-    printf("  decode   %.3f ms/token (" SH_DECODE_ESTIMATOR ", %d quiet of %d reps), 95%% CI [%.3f, %.3f]\n",
-           r->decode_ms, r->quiet_reps, r->reps, r->decode_ms_low, r->decode_ms_high);
-    printf("  decode   %.3f ms/token median of all tokens, 95%% CI [%.3f, %.3f]%s, %.2f tok/s\n", r->decode_ms_median,
-           r->decode_ci_low, r->decode_ci_high, r->converged ? "" : " (repetition cap hit)", r->decode_tok_s);
+    printf("  decode   %.3f ms/token (" SH_DECODE_ESTIMATOR ", %d quiet of %d reps), 95%% CI [%.3f, %.3f]%s\n",
+           r->decode_ms, r->quiet_reps, r->reps, r->decode_ms_low, r->decode_ms_high,
+           r->converged ? "" : " (repetition cap hit)");
+    printf("  decode   %.3f ms/token median of all tokens, 95%% CI [%.3f, %.3f], %.2f tok/s\n", r->decode_ms_median,
+           r->decode_ci_low, r->decode_ci_high, r->decode_tok_s);
     printf("  prefill  %.2f tok/s, time to first token %.2f ms\n", r->prefill_tok_s, r->ttft_ms);
     printf("  memory   peak RSS %.1f MiB, weights %.1f MiB, KV %.1f MiB, conv state %.1f KiB\n",
            r->peak_rss_bytes / 1048576.0, r->weight_bytes / 1048576.0, r->kv_bytes / 1048576.0, r->conv_bytes / 1024.0);

@@ -411,15 +411,22 @@ static void classify_reps(const measure_ctx *c, measure_acc *a)
     }
 }
 
-/* Per-token samples of the quiet repetitions (all if none is marked). */
-static int quiet_tokens(const measure_acc *a, int per_rep, dbl_vec *out)
+/* The convergence rule (measure.h): enough quiet repetitions, and the robust
+ * estimate's 95% interval within +-tolerance of it. */
+static bool converged_rule(int quiet_reps, int min_reps, double est, double half, double tolerance)
 {
-    for (int i = 0; i < a->rep_med.n; i++) {
-        if (a->quiet_reps > 0 && !a->rep_quiet.v[i]) continue;
-        if ((size_t)(i + 1) * (size_t)per_rep > (size_t)a->decode.n) break;
-        if (vec_push(out, a->decode.v + (size_t)i * (size_t)per_rep, per_rep)) return -1;
-    }
-    return 0;
+    return quiet_reps >= min_reps && est > 0 && half <= tolerance * est;
+}
+
+bool sh_estimate_converged(const double *quiet_rep_medians, int n, int min_reps, double tolerance,
+                           double *half_rel)
+{
+    double est = 0, lo = 0, hi = 0;
+    if (half_rel) *half_rel = INFINITY;
+    if (n <= 0 || sh_min_of_medians_ci(quiet_rep_medians, n, &est, &lo, &hi)) return false;
+    double half = fmax(est - lo, hi - est);
+    if (half_rel && est > 0) *half_rel = half / est;
+    return converged_rule(n, min_reps, est, half, tolerance);
 }
 
 static int run_bench(measure_ctx *c, const char *remote_exe, int reps, sh_bench_out *b, sh_err *err)
@@ -475,8 +482,11 @@ static int run_bench(measure_ctx *c, const char *remote_exe, int reps, sh_bench_
     return rc;
 }
 
+static void estimate(const measure_acc *a, double *est, double *lo, double *hi);
+
 /* Adds one bench invocation to a (takes b's contents) and re-judges the
- * repetitions; *qm and *half: median of the quiet tokens and its CI half-width. */
+ * repetitions; *qm and *half: the robust estimate over the quiet repetitions
+ * and the larger distance from it to an end of its 95% interval. */
 static int acc_add(measure_ctx *c, measure_acc *a, sh_bench_out *bp, double *qm_out, double *half_out, sh_err *err)
 {
     sh_bench_out b = *bp;
@@ -500,19 +510,14 @@ static int acc_add(measure_ctx *c, measure_acc *a, sh_bench_out *bp, double *qm_
     sh_bench_out_free(&b);
     if (bad) return sh_err_set(err, "out of memory");
     sh_median_ci(a->decode.v, a->decode.n, &a->median, &a->lo, &a->hi);
-    /* convergence is judged on the quiet repetitions only */
+    /* convergence is judged on the quiet repetitions only, and on the figure
+     * that is stored and ranked: the robust estimate and its interval */
     classify_reps(c, a);
-    int per_rep = a->reps > 0 ? a->decode.n / a->reps : 0;
-    dbl_vec q = {0};
-    double qm = 0, qlo = 0, qhi = 0;
-    if (per_rep > 0 && a->quiet_reps > 0) {
-        if (quiet_tokens(a, per_rep, &q)) { free(q.v); return sh_err_set(err, "out of memory"); }
-        if (q.n) sh_median_ci(q.v, q.n, &qm, &qlo, &qhi);
-    }
-    free(q.v);
-    double half = fmax(qm - qlo, qhi - qm);
-    a->ci_half_rel = qm > 0 ? half / qm : INFINITY;
-    *qm_out = qm;
+    double est = 0, lo = 0, hi = 0;
+    if (a->quiet_reps > 0) estimate(a, &est, &lo, &hi);
+    double half = fmax(est - lo, hi - est);
+    a->ci_half_rel = est > 0 ? half / est : INFINITY;
+    *qm_out = est;
     *half_out = half;
     return 0;
 }
@@ -551,9 +556,9 @@ static int attempt(measure_ctx *c, measure_acc *a, sh_err *err)
         double qm, half;
         rc = acc_add(c, a, &b, &qm, &half, err);
         if (rc) return rc;
-        progress(&c->o, "measure %s on %s: %d reps (%d quiet), decode median %.3f ms, CI +-%.1f%%", c->hash,
-                 c->rec->name, a->reps, a->quiet_reps, a->median, qm > 0 ? 100 * half / qm : 0);
-        if (a->quiet_reps >= c->o.min_reps && qm > 0 && half <= c->o.tolerance * qm) {
+        progress(&c->o, "measure %s on %s: %d reps (%d quiet), decode %.3f ms, interval +-%.1f%%", c->hash,
+                 c->rec->name, a->reps, a->quiet_reps, qm, qm > 0 ? 100 * half / qm : 0);
+        if (converged_rule(a->quiet_reps, c->o.min_reps, qm, half, c->o.tolerance)) {
             a->converged = true;
             break;
         }
@@ -809,8 +814,9 @@ static void judge(sh_db *db, measure_ctx *c, const measure_acc *a, const sh_meas
                 len ? "; " : "", a->throttled_reps, a->reps);
         ADD("%sonly %d quiet repetitions (%d needed)", len ? "; " : "", a->quiet_reps, c->o.min_reps);
     } else if (!a->converged) {
-        ADD("not converged: CI of the median +-%.1f%% > tolerance %.1f%% after %d repetitions",
-            isfinite(a->ci_half_rel) ? 100 * a->ci_half_rel : 999.0, 100 * c->o.tolerance, a->reps);
+        ADD("not converged: 95%% interval of the estimate (" SH_DECODE_ESTIMATOR ") +-%.1f%% > tolerance "
+            "%.1f%% after %d repetitions (%d quiet)",
+            isfinite(a->ci_half_rel) ? 100 * a->ci_half_rel : 999.0, 100 * c->o.tolerance, a->reps, a->quiet_reps);
     }
     if (!c->o.reference) return;
     if (ref_seq < 0) {
@@ -1057,6 +1063,7 @@ static void ratio_ci(const double *x, int n, sh_ratio_ci *out)
 {
     out->n = n;
     out->est = out->lo = out->hi = NAN;
+    out->coverage = sh_median_ci_coverage(n);
     if (n > 0) sh_median_ci(x, n, &out->est, &out->lo, &out->hi);
 }
 

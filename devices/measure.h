@@ -1,15 +1,21 @@
 /* measure.h - the measurement protocol: build a genome's variant for a device,
- * push it, run its `bench` mode until the median decode latency is known
+ * push it, run its `bench` mode until its decode latency is known
  * within a tolerance, and store the evaluation with every raw sample.
  *
  * Protocol (docs/devices.md has the long form):
  *  - each bench invocation runs `--warmup` unmeasured repetitions first (the
  *    variant excludes them), then `--reps` measured ones;
- *  - invocations are repeated until the 95% confidence interval of the median
- *    per-token decode latency, over ALL per-token samples so far, lies within
- *    +-tolerance of the median, or the repetition cap is reached.  The CI is
+ *  - invocations are repeated until the stored figure is known: at least
+ *    min_reps repetitions were quiet and the 95% interval of the robust
+ *    estimate (decode_ms, below) lies within +-tolerance of it, or the
+ *    repetition cap is reached (sh_estimate_converged is the rule).  The
+ *    median of every per-token sample is stored beside it with its 95% CI,
  *    distribution-free: order statistics x(l), x(n+1-l) with l the largest
- *    rank such that P(Binomial(n, 1/2) < l) <= 2.5% (exact binomial sums);
+ *    rank such that P(Binomial(n, 1/2) < l) <= 2.5% (exact binomial sums).
+ *    (Until issue 18's second round convergence was judged on that CI of the
+ *    median: the per-token jitter of small, fast genomes kept it wider than
+ *    2% at a search's few repetitions even on an idle host, although the
+ *    figure ranked with had settled.);
  *  - the variant's probe mode is run before and after (CPU frequencies,
  *    thermal zones) and stored with the result;
  *  - failures (timeouts, lost connections, crashes, malformed output) are
@@ -85,7 +91,7 @@ typedef struct sh_measure_opts {
     int threads;           /* 0: number of the device's pinned cpus, or the variant's default */
     const char *wtype;     /* f32|f16|q8_0|q4_0                  NULL: q4_0  */
     const char *kvtype;    /* f32|f16                            NULL: f32   */
-    double tolerance;      /* relative half-width of the CI        0: 0.02   */
+    double tolerance;      /* relative half-width of the estimate's interval 0: 0.02 */
     int min_reps;          /* measured repetitions at least         0: 3     */
     int max_reps;          /* repetition cap                        0: 30    */
     int reps_per_run;      /* repetitions per bench invocation      0: 3     */
@@ -127,7 +133,7 @@ typedef struct sh_measure_result {
     double peak_rss_bytes;
     double weight_bytes, kv_bytes, conv_bytes;
     int reps;              /* measured repetitions in total */
-    bool converged;        /* CI within tolerance (else the cap was hit) */
+    bool converged;        /* the estimate's interval within tolerance (else the cap was hit) */
     bool cached;           /* an existing ok evaluation was returned */
     double rel_to_reference;   /* decode_ms / reference's, 0 if none */
     /* the robust estimate (see above) and its bootstrap 95% interval */
@@ -146,8 +152,8 @@ int sh_measure_genome(sh_db *db, const char *device, const sh_genome *g,
 
 /* A paired ratio: its median over rounds and a distribution-free 95% CI of
  * that median (order statistics of the per-round ratios; [min, max] below 6
- * rounds). */
-typedef struct sh_ratio_ci { double est, lo, hi; int n; } sh_ratio_ci;
+ * rounds, which covers less: `coverage`, e.g. 0.75 for 3 rounds). */
+typedef struct sh_ratio_ci { double est, lo, hi; int n; double coverage; } sh_ratio_ci;
 
 /* Interleaved comparison of n genomes (n >= 2) on one device: `rounds`
  * rounds, each running one bench invocation of reps_per_run repetitions per
@@ -218,6 +224,19 @@ int sh_probe_parse(const char *text, size_t len, char **json_out, sh_err *err);
  * 95% bootstrap interval of that minimum (2000 resamples, fixed seed, so the
  * same input gives the same interval).  Returns -1 if n == 0. */
 int sh_min_of_medians_ci(const double *rep_medians, int n, double *est, double *lo, double *hi);
+
+/* The convergence rule of the protocol: true when n >= min_reps quiet
+ * repetitions were measured and the 95% interval of their minimum median
+ * (sh_min_of_medians_ci) lies within +-tolerance of that minimum.  *half_rel
+ * (may be NULL) receives the interval's larger distance from the estimate,
+ * relative to it (INFINITY when n == 0). */
+bool sh_estimate_converged(const double *quiet_rep_medians, int n, int min_reps, double tolerance,
+                           double *half_rel);
+
+/* The probability that sh_median_ci's interval for n samples covers the true
+ * median: at least 0.95 from n = 6 on; below that the interval is [min, max]
+ * and covers 1 - 2^(1-n) (n = 3: 75%, n = 5: 93.75%). */
+double sh_median_ci_coverage(int n);
 
 /* Median and its distribution-free 95% CI (see above). x is not modified.
  * With fewer than 6 samples the CI is [min, max]. Returns -1 if n == 0. */

@@ -8,20 +8,26 @@
 #include "devices/measure.h"
 #include "evaluator/capability/score.h"
 
+void sh_search_measure_opts(const sh_search_measure *m, int64_t run_id, sh_measure_opts *o)
+{
+    memset(o, 0, sizeof *o);
+    o->prompt = m->prompt;
+    o->gen = m->gen;
+    o->threads = m->threads;
+    o->wtype = m->wtype[0] ? m->wtype : NULL;
+    o->max_reps = m->reps;
+    o->tolerance = m->tolerance;
+    o->run_id = run_id;
+    o->settle_rounds = m->settle_rounds;
+    o->settle_max_s = m->settle_max_s;
+}
+
 int sh_search_backend_measure(sh_db *db, const char *device, const sh_genome *g,
                               const sh_search_measure *m, int64_t run_id,
                               double values[SH_OBJ_KIND_COUNT], sh_err *err)
 {
     sh_measure_opts o;
-    memset(&o, 0, sizeof o);
-    o.prompt = m->prompt;
-    o.gen = m->gen;
-    o.threads = m->threads;
-    o.wtype = m->wtype[0] ? m->wtype : NULL;
-    o.max_reps = m->reps;
-    o.run_id = run_id;
-    o.settle_rounds = m->settle_rounds;
-    o.settle_max_s = m->settle_max_s;
+    sh_search_measure_opts(m, run_id, &o);
     sh_measure_result r;
     memset(&r, 0, sizeof r);
     if (sh_measure_genome(db, device, g, &o, &r, err) < 0)

@@ -11,6 +11,10 @@
 #include "runs/runs.h"
 #include "search/evaluate.h"
 
+/* The measurement options a search uses for m (the rest: measure.h's defaults). */
+struct sh_measure_opts;
+void sh_search_measure_opts(const sh_search_measure *m, int64_t run_id, struct sh_measure_opts *o);
+
 /* Measures g on device; fills values[SH_OBJ_DECODE_MS .. SH_OBJ_PEAK_BYTES]
  * (other entries untouched).  The measurement is stored by the devices module
  * under run_id. */

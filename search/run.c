@@ -29,7 +29,13 @@ void sh_search_opts_default(sh_search_opts *o)
     sh_exec_opts_default(&o->score.exec);
     o->measure.prompt = 64;
     o->measure.gen = 16;
-    o->measure.reps = 6;
+    /* repetitions are measured 3 at a time until the estimate the search ranks
+     * with (min of per-repetition medians) is known within +-5%, at most 12:
+     * candidates of a space differ by far more than that, and 6 repetitions
+     * judged on the per-token median's CI left a third of an idle host's
+     * measurements unconverged (issue 18) */
+    o->measure.reps = 12;
+    o->measure.tolerance = 0.05;
     o->measure.threads = 1;
     snprintf(o->measure.wtype, sizeof o->measure.wtype, "f32");
     o->measure.settle_rounds = 1;     /* a search measures many candidates: wait less */
@@ -92,6 +98,7 @@ static char *config_to_json(const sh_search_opts *o, const char *space_json, sh_
     json_object_set_new(m, "prompt", json_integer(o->measure.prompt));
     json_object_set_new(m, "gen", json_integer(o->measure.gen));
     json_object_set_new(m, "reps", json_integer(o->measure.reps));
+    json_object_set_new(m, "tolerance", json_real(o->measure.tolerance));
     json_object_set_new(m, "threads", json_integer(o->measure.threads));
     json_object_set_new(m, "wtype", json_string(o->measure.wtype));
     if (o->measure.accept_unstable) json_object_set_new(m, "accept_unstable", json_true());
@@ -187,6 +194,9 @@ static int config_from_json(const char *txt, sh_search_opts *o, char **space_jso
         o->measure.prompt = (int)cfg_int(m, "prompt", 0, 1 << 20, 64);
         o->measure.gen = (int)cfg_int(m, "gen", 0, 1 << 20, 16);
         o->measure.reps = (int)cfg_int(m, "reps", 0, 10000, 6);
+        json_t *tol = json_object_get(m, "tolerance");   /* absent in runs stored before it */
+        o->measure.tolerance = json_is_number(tol) && json_number_value(tol) > 0 && json_number_value(tol) < 1
+                                   ? json_number_value(tol) : 0.05;
         o->measure.threads = (int)cfg_int(m, "threads", 0, 1024, 0);
         const char *w = json_string_value(json_object_get(m, "wtype"));
         snprintf(o->measure.wtype, sizeof o->measure.wtype, "%s", w ? w : "");

@@ -248,7 +248,12 @@ static int search_spec(cli_state *c, sh_opt *t, int cap)
          NULL},
         {"--gen", NULL, SH_OPT_INT, &o->measure.gen, "N", "generated tokens per measurement (default 16)", 1, 1 << 20,
          NULL},
-        {"--reps", NULL, SH_OPT_INT, &o->measure.reps, "N", "repetitions per measurement (default 6)", 1, 10000, NULL},
+        {"--reps", NULL, SH_OPT_INT, &o->measure.reps, "N",
+         "repetition cap per measurement (default 12): repetitions run 3\nat a time until the estimate is known "
+         "within --tolerance", 1, 10000, NULL},
+        {"--tolerance", NULL, SH_OPT_DOUBLE, &o->measure.tolerance, "X",
+         "a measurement converges when the 95% interval of its estimate\n(min of per-repetition medians) is within "
+         "+-X of it (default\n0.05)", 1e-4, 0.99, NULL},
         {"--wtype", NULL, SH_OPT_STR, &c->wtype, "T", "weight type measured (default f32)", 0, 0, NULL},
         {"--threads", NULL, SH_OPT_INT, &o->measure.threads, "N", "threads per measurement (default 1)", 1, 1024, NULL},
         {"--accept-unstable", NULL, SH_OPT_FLAG, &o->measure.accept_unstable, NULL,
@@ -394,18 +399,30 @@ static int write_html_report(sh_db *db, int64_t run_id, char *path, size_t cap, 
 static void print_unstable_hint(sh_db *db, int64_t run_id)
 {
     sh_eval_rec *e = NULL;
-    int n = 0, unstable = 0;
+    int n = 0, unstable = 0, why[4] = {0, 0, 0, 0};
+    static const char *const key[4] = {"busy:", "throttled:", "drift", "not converged"};
+    static const char *const name[4] = {"busy", "throttled", "reference drift", "not converged"};
     sh_err err = {{0}};
     if (sh_db_list_evals(db, run_id, &e, &n, &err) != 0)
         return;
-    for (int i = 0; i < n; i++)
-        unstable += !strcmp(e[i].kind, "search") && !strcmp(e[i].status, "failed") && e[i].error &&
-                    strstr(e[i].error, "measurement unstable");
+    for (int i = 0; i < n; i++) {
+        if (strcmp(e[i].kind, "search") || strcmp(e[i].status, "failed") || !e[i].error ||
+            !strstr(e[i].error, "measurement unstable"))
+            continue;
+        unstable++;
+        for (int k = 0; k < 4; k++) why[k] += strstr(e[i].error, key[k]) != NULL;
+    }
     sh_eval_recs_free(e, n);
-    if (unstable)
-        fprintf(stderr, "starhil search: %d candidate(s) counted as failed because the board stayed busy, "
-                "throttled or drifting while they were measured (stored unstable, with the reason); "
-                "measure on a quieter board, or rank with them anyway: --accept-unstable\n", unstable);
+    if (!unstable)
+        return;
+    char reasons[160] = "";
+    size_t len = 0;
+    for (int k = 0; k < 4; k++)
+        if (why[k] && len < sizeof reasons)
+            len += (size_t)snprintf(reasons + len, sizeof reasons - len, "%s%s %d", len ? ", " : "", name[k], why[k]);
+    fprintf(stderr, "starhil search: %d candidate(s) counted as failed because their measurement stayed unstable "
+            "(%s; the reasons are stored: `starhil runs show %" PRId64 "`); measure on a quieter board, or rank with "
+            "them anyway: --accept-unstable\n", unstable, reasons, run_id);
 }
 
 static void print_report_hint(sh_db *db, int64_t run_id)

@@ -156,6 +156,14 @@ static void test_median_ci_order_statistics(void **state)
     assert_int_equal(sh_median_ci(x, 3, &m, &lo, &hi), 0);          /* tiny: [min, max] */
     assert_true(fabs(lo - 98) < 1e-9 && fabs(hi - 100) < 1e-9 && fabs(m - 99) < 1e-9);
     assert_int_equal(sh_median_ci(x, 0, &m, &lo, &hi), -1);
+    /* how often those intervals cover the median: [min, max] of 3 only 75%
+     * (1 - 2/2^3), of 6 96.9%; ranks (2, 9) of 10: 1 - 2 P(B(10, 1/2) <= 1) */
+    assert_true(fabs(sh_median_ci_coverage(3) - 0.75) < 1e-12);
+    assert_true(fabs(sh_median_ci_coverage(5) - 0.9375) < 1e-12);
+    assert_true(fabs(sh_median_ci_coverage(6) - (1 - 2.0 / 64)) < 1e-12);
+    assert_true(fabs(sh_median_ci_coverage(10) - (1 - 2 * 11.0 / 1024)) < 1e-12);
+    for (int k = 6; k <= 400; k++) assert_true(sh_median_ci_coverage(k) >= 0.95);
+    assert_true(sh_median_ci_coverage(0) == 0);
     /* a large sample: the CI narrows around the median */
     int n = 20001;
     double *big = malloc((size_t)n * sizeof *big);
@@ -626,6 +634,97 @@ static void test_measure_reference_every_k(void **state)
     free(evs);
     assert_int_equal(refs, 2);
     assert_int_equal(meas, 3);
+    sh_measure_shutdown();
+    sh_db_close(db);
+    dt_rm_rf(dir);
+    free(dir);
+}
+
+/* Reference drift (issue 18): the reference genome is measured before every
+ * candidate (--every 1).  Its variant replays one recorded token shape; the
+ * "board" then slows it by 30% (a clock or bandwidth drift the CPU-wait
+ * readings cannot see).  The drifted reference is stored unstable with the
+ * drift and its size in the reason; a candidate measured while the latest
+ * reference is unstable is doubtful too, waits, has the reference measured
+ * again and, still drifting, is stored unstable saying why; once the board
+ * is back, asking again measures both again and the quiet figures replace
+ * the unstable candidate in place. */
+static void test_measure_reference_drift(void **state)
+{
+    (void)state;
+    char *dir = dt_mkdtemp("drift");
+    sh_db *db = open_test_db(dir);
+    sh_genome ref, a, b;
+    char hr[17], ha[17], hb[17];
+    genome_of(TINY, &ref, hr);
+    genome_of(TINY2, &a, ha);
+    genome_of(TINY3, &b, hb);
+    sh_err err = {{0}};
+    int64_t run_id;
+    assert_int_equal(sh_db_create_run(db, "driftrun", "{}", 1, &run_id, &err), 0);
+    const char *shape = "0.787 0.573 0.486 0.514 0.434 0.414 0.363 0.544";   /* median 0.5 */
+    char exer[600], cnt[600], exea[600], exeb[600];
+    snprintf(exer, sizeof exer, "%s/ref", dir);
+    snprintf(cnt, sizeof cnt, "%s/ref.count", dir);
+    snprintf(exea, sizeof exea, "%s/a", dir);
+    snprintf(exeb, sizeof exeb, "%s/b", dir);
+    assert_int_equal(dt_replay_variant(exer, hr, shape, "1.0", 0, cnt), 0);
+    assert_int_equal(dt_fake_variant(exea, ha, "ok", NULL, 20.0, 0), 0);
+    assert_int_equal(dt_fake_variant(exeb, hb, "ok", NULL, 30.0, 0), 0);
+    sh_measure_opts o = {.reference_exe_path = exer, .prompt = 16, .gen = 8, .run_id = run_id, .no_probe = true,
+                         .reference = &ref, .reference_every = 1, .settle_rounds = 1, .settle_max_s = 0.05,
+                         .backoff_s = 0.01};
+    sh_measure_result r;
+
+    /* a steady board: the first reference is quiet, so is the candidate */
+    o.exe_path = exea;
+    if (sh_measure_genome(db, "local", &a, &o, &r, &err)) fail_msg("measure a: %s", err.msg);
+    assert_string_equal(r.stability, "quiet");
+    assert_true(fabs(r.rel_to_reference - 40.0) < 0.5);       /* 20 ms against 0.5 ms */
+    sh_measure_result_free(&r);
+    sh_eval_rec ref0;
+    assert_int_equal(sh_db_latest_eval(db, run_id, "local", "reference", true, &ref0, &err), 0);
+    assert_string_equal(ref0.stability, "quiet");
+
+    /* the board drifts: the reference runs 30% slower */
+    assert_int_equal(dt_replay_variant(exer, hr, shape, "1.3", 0, cnt), 0);
+    o.exe_path = exeb;
+    if (sh_measure_genome(db, "local", &b, &o, &r, &err)) fail_msg("measure b: %s", err.msg);
+    int64_t b_id = r.eval_id;
+    assert_string_equal(r.stability, "unstable");
+    if (!strstr(r.reason, "reference genome unstable") ||
+        !strstr(r.reason, "drift: reference at 0.65 ms, +30.0% against its last quiet value 0.5 ms"))
+        fail_msg("reason: %s", r.reason);
+    assert_int_equal(r.rounds, 2);
+    assert_true(r.quiet_reps >= 3);            /* the candidate itself ran undisturbed */
+    sh_measure_result_free(&r);
+    sh_eval_rec ref1;
+    assert_int_equal(sh_db_latest_eval(db, run_id, "local", "reference", false, &ref1, &err), 0);
+    assert_true(ref1.id != ref0.id);
+    assert_string_equal(ref1.status, "ok");
+    assert_string_equal(ref1.stability, "unstable");
+    assert_non_null(ref1.stability_reason);
+    char want[64];
+    snprintf(want, sizeof want, "(evaluation %lld)", (long long)ref0.id);
+    assert_non_null(strstr(ref1.stability_reason, "drift"));
+    assert_non_null(strstr(ref1.stability_reason, want));     /* against the last quiet reference */
+    sh_eval_rec_free(&ref1);
+
+    /* the board is back: the unstable candidate is not an answer; asked
+     * again, the reference is quiet again and the candidate's quiet figure
+     * replaces its unstable one in place */
+    assert_int_equal(dt_replay_variant(exer, hr, shape, "1.0", 0, cnt), 0);
+    if (sh_measure_genome(db, "local", &b, &o, &r, &err)) fail_msg("measure b again: %s", err.msg);
+    assert_false(r.cached);
+    assert_int_equal(r.eval_id, b_id);
+    assert_string_equal(r.stability, "quiet");
+    assert_true(fabs(r.rel_to_reference - 60.0) < 0.5);
+    sh_measure_result_free(&r);
+    sh_eval_rec ref2;
+    assert_int_equal(sh_db_latest_eval(db, run_id, "local", "reference", false, &ref2, &err), 0);
+    assert_string_equal(ref2.stability, "quiet");
+    sh_eval_rec_free(&ref2);
+    sh_eval_rec_free(&ref0);
     sh_measure_shutdown();
     sh_db_close(db);
     dt_rm_rf(dir);
@@ -2158,6 +2257,7 @@ int main(void)
         cmocka_unit_test(test_measure_faults),
         cmocka_unit_test(test_measure_flaky_retry_and_health),
         cmocka_unit_test(test_measure_reference_every_k),
+        cmocka_unit_test(test_measure_reference_drift),
         cmocka_unit_test(test_adb_real_server_host_services),
         cmocka_unit_test(test_adb_peer_device_services),
         cmocka_unit_test(test_adb_measure_through_peer),

@@ -1634,6 +1634,8 @@ static void test_compare_local(void **state)
     json_t *ra = json_object_get(a, "decode_speed_vs_first"), *rb = json_object_get(b, "decode_speed_vs_first");
     assert_true(json_number_value(json_object_get(ra, "ratio")) == 1.0);
     assert_int_equal(json_integer_value(json_object_get(rb, "rounds")), 3);
+    /* 3 rounds: the interval is their range, which covers the true ratio 75% of the time */
+    assert_true(fabs(json_number_value(json_object_get(rb, "ci_coverage")) - 0.75) < 1e-9);
     double x = json_number_value(json_object_get(rb, "ratio"));
     double lo = json_number_value(json_object_get(rb, "ci_low")), hi = json_number_value(json_object_get(rb, "ci_high"));
     assert_true(x > 0 && lo <= x && x <= hi);
@@ -1647,7 +1649,9 @@ static void test_compare_local(void **state)
     assert_int_equal(rc, 0);
     assert_non_null(strstr(r.out, "decodes"));
     assert_non_null(strstr(r.out, "min of per-repetition medians"));
-    assert_non_null(strstr(r.out, "(95% CI"));
+    /* 2 rounds: the sentence says how much its interval covers, and why */
+    assert_non_null(strstr(r.out, "(50% CI"));
+    assert_non_null(strstr(r.out, "covers the true ratio only 50% of the time; 6 rounds or more give 95%"));
     sh_proc_result_free(&r);
 
     assert_int_equal(run_cli(&r, "--db", "compare.db", "compare", "--device", "local", g1, NULL), 2);

@@ -23,6 +23,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "devices/measure.h"
 #include "runs/runs.h"
 #include "search/eval_backends.h"
 #include "search/evaluate.h"
@@ -31,6 +32,7 @@
 #include "search/pareto.h"
 #include "search/run.h"
 #include "search/space.h"
+#include "tests/helpers/devices_util.h"
 #include "tests/helpers/search_proc.h"
 
 /* ---- hypervolume ------------------------------------------------------------------ */
@@ -1288,6 +1290,107 @@ static void test_unstable_measurement_fails_unless_accepted(void **state)
     search_rmdir(dir);
 }
 
+
+/* The search's measurement defaults on recorded samples (issue 18).  The
+ * token shape is one repetition recorded on this project's VM (the issue's
+ * genome, prompt 64, gen 16, f32, 1 thread, at real-time priority so no
+ * CPU wait): the first tokens after the prefill are twice as slow as the
+ * rest, the same in every repetition.  Replayed with repetitions within
+ * 1.5% of each other (an idle host), the per-token median's CI, which the
+ * search used to judge convergence by, stays far wider than 2% although
+ * the figure the search ranks with has settled: with the search defaults
+ * the measurement now converges after one invocation and is stored quiet.
+ * The same tokens with the board readings of busy repetitions are stored
+ * unstable ("busy"); with the repetition-to-repetition spread recorded on
+ * the loaded VM (no CPU wait, so only the interval can tell) they are
+ * stored unstable ("not converged").  Mechanism only: replayed, not timed. */
+#define REC_SHAPE "0.787 0.573 0.486 0.516 0.434 0.414 0.363 0.544 0.446 0.428 0.401 0.410 0.493 0.461 0.412 0.363"
+static void test_search_measure_defaults_converge_when_quiet(void **state)
+{
+    (void)state;
+    char dir[64];
+    assert_int_equal(search_tmpdir(dir), 0);
+    char db_path[128], quiet_exe[128], busy_exe[128], noisy_exe[128], cnt[3][128];
+    snprintf(db_path, sizeof db_path, "%s/q.db", dir);
+    snprintf(quiet_exe, sizeof quiet_exe, "%s/quiet", dir);
+    snprintf(busy_exe, sizeof busy_exe, "%s/busy", dir);
+    snprintf(noisy_exe, sizeof noisy_exe, "%s/noisy", dir);
+    for (int i = 0; i < 3; i++) snprintf(cnt[i], sizeof cnt[i], "%s/count%d", dir, i);
+    sh_db *db;
+    sh_err err = {{0}};
+    assert_int_equal(sh_db_open(db_path, SH_DB_CREATE, &db, &err), 0);
+    sh_genome g;
+    assert_int_equal(sh_genome_parse("d=192 v=4096 hd=64 theta=10000 eps=1e-05 ctx=2048 tie=1 | "
+                                     "conv(3)/swiglu(512)*6 gqa(3,1,qk)/swiglu(512)*3", &g, &err), 0);
+    char hex[17];
+    sh_hash_hex(sh_genome_hash(&g), hex);
+    const char *idle = "1.000 1.011 0.996 1.006 0.998 1.013 1.003 0.994 1.009 1.001 1.007 0.997";
+    /* per-repetition medians of a measurement on the loaded VM, relative to its lowest */
+    const char *loaded = "1.281 1.329 1.377 1.516 1.243 1.000 2.206 1.050 1.194 1.088 1.145 1.082";
+    assert_int_equal(dt_replay_variant(quiet_exe, hex, REC_SHAPE, idle, 0, cnt[0]), 0);
+    assert_int_equal(dt_replay_variant(busy_exe, hex, REC_SHAPE, idle, 0.5, cnt[1]), 0);
+    assert_int_equal(dt_replay_variant(noisy_exe, hex, REC_SHAPE, loaded, 0, cnt[2]), 0);
+
+    sh_search_opts so;
+    sh_search_opts_default(&so);
+    sh_measure_opts mo;
+    sh_search_measure_opts(&so.measure, 0, &mo);
+    assert_int_equal(mo.max_reps, 12);
+    assert_true(mo.tolerance == 0.05);
+    sh_measure_result r;
+
+    mo.exe_path = quiet_exe;
+    if (sh_measure_genome(db, "local", &g, &mo, &r, &err)) fail_msg("quiet replay: %s", err.msg);
+    assert_string_equal(r.stability, "quiet");
+    assert_string_equal(r.reason, "");
+    assert_true(r.converged);
+    assert_int_equal(r.reps, 3);                /* one invocation of 3 was enough */
+    assert_int_equal(r.rounds, 1);
+    assert_true(fabs(r.decode_ms - 0.996 * 0.44) < 1e-6);   /* the lowest repetition median */
+    assert_true(r.decode_ms_high <= r.decode_ms * 1.05);
+    /* what the search judged by before: the per-token median's CI is wider
+     * than the 2% it asked for, here and after 6 or 12 repetitions alike */
+    double *tok = NULL, med, lo, hi;
+    int n = 0;
+    assert_int_equal(sh_db_get_samples(db, r.eval_id, "decode_ms", &tok, &n, &err), 0);
+    assert_int_equal(n, 48);
+    assert_int_equal(sh_median_ci(tok, n, &med, &lo, &hi), 0);
+    assert_true(fmax(med - lo, hi - med) > 0.02 * med);
+    free(tok);
+    sh_measure_result_free(&r);
+
+    mo.backoff_s = 0.05;         /* how long it waits for the board to settle is not under test */
+    mo.exe_path = busy_exe;
+    if (sh_measure_genome(db, "local", &g, &mo, &r, &err)) fail_msg("busy replay: %s", err.msg);
+    assert_string_equal(r.stability, "unstable");
+    assert_non_null(strstr(r.reason, "busy: 12 of 12 repetitions"));
+    assert_int_equal(r.quiet_reps, 0);
+    assert_int_equal(r.rounds, 2);               /* waited for the board, measured again */
+    sh_measure_result_free(&r);
+
+    mo.exe_path = noisy_exe;
+    if (sh_measure_genome(db, "local", &g, &mo, &r, &err)) fail_msg("loaded replay: %s", err.msg);
+    assert_string_equal(r.stability, "unstable");
+    assert_non_null(strstr(r.reason, "not converged"));
+    assert_int_equal(r.quiet_reps, 12);          /* nothing waited for a CPU ... */
+    assert_false(r.converged);                   /* ... but the minimum is not reproduced */
+    assert_true(r.decode_ms_high > r.decode_ms * 1.05);
+    sh_measure_result_free(&r);
+
+    /* the rule itself, on those per-repetition medians */
+    double q[3] = {1.000, 1.011, 0.996}, l[12] = {1.281, 1.329, 1.377, 1.516, 1.243, 1.000,
+                                                  2.206, 1.050, 1.194, 1.088, 1.145, 1.082}, half;
+    assert_true(sh_estimate_converged(q, 3, 3, 0.05, &half));
+    assert_true(half > 0.014 && half < 0.016);
+    assert_false(sh_estimate_converged(q, 2, 3, 0.05, &half));   /* too few quiet repetitions */
+    assert_false(sh_estimate_converged(l, 12, 3, 0.05, &half));
+    assert_false(sh_estimate_converged(l, 0, 3, 0.05, &half));
+    assert_true(isinf(half));
+    sh_measure_shutdown();
+    sh_db_close(db);
+    search_rmdir(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1310,6 +1413,7 @@ int main(void)
         cmocka_unit_test(test_score_halving),
         cmocka_unit_test(test_search_local_and_qemu),
         cmocka_unit_test(test_unstable_measurement_fails_unless_accepted),
+        cmocka_unit_test(test_search_measure_defaults_converge_when_quiet),
     };
     if (getenv("SH_TEST_FILTER")) cmocka_set_test_filter(getenv("SH_TEST_FILTER"));   /* e.g. "*unstable*" */
     return cmocka_run_group_tests(tests, NULL, NULL);

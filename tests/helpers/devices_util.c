@@ -361,6 +361,50 @@ int dt_fake_variant(const char *path, const char *hash, const char *behaviour, c
     return rc;
 }
 
+int dt_replay_variant(const char *path, const char *hash, const char *shape, const char *scales,
+                      double wait_frac, const char *counter)
+{
+    size_t cap = 8192 + strlen(shape) + strlen(scales) + 2 * strlen(counter);
+    char *script = malloc(cap);
+    if (!script) return -1;
+    snprintf(script, cap,
+        "#!/bin/sh\n"
+        "# replaying variant for starhil tests: recorded token shape, scaled per repetition\n"
+        "mode=$1; [ $# -gt 0 ] && shift\n"
+        "reps=3; gen=16\n"
+        "while [ $# -gt 0 ]; do case \"$1\" in --reps) reps=$2; shift;; --gen) gen=$2; shift;; esac; shift; done\n"
+        "if [ \"$mode\" = probe ]; then\n"
+        "  echo '{\"mode\":\"probe\",\"machine\":\"replay\",\"model\":\"replay cpu\",\"n_cpus\":2,"
+        "\"cpus\":[{\"id\":0,\"online\":true,\"max_khz\":2000000,\"cur_khz\":2000000}],"
+        "\"clusters\":[{\"max_khz\":2000000,\"cpus\":[0,1]}],\"caches\":[],\"mem_total_bytes\":1000,"
+        "\"mem_available_bytes\":500,\"thermal\":[],\"freqs_khz\":[2000000,2000000],"
+        "\"load\":{\"busy_cpus\":0,\"procs_running\":1,\"load1\":0.1}}'\n"
+        "  exit 0\n"
+        "fi\n"
+        "[ \"$mode\" = bench ] || { echo \"usage: variant bench|probe\" >&2; exit 2; }\n"
+        "k=$(cat '%s' 2>/dev/null || echo 0)\n"
+        "echo $((k + reps)) > '%s'\n"
+        "awk -v reps=\"$reps\" -v gen=\"$gen\" -v k0=\"$k\" -v h=%s -v w=%.6f -v shape='%s' -v scales='%s' 'BEGIN {\n"
+        "  ns = split(shape, S, \" \"); nc = split(scales, C, \" \");\n"
+        "  if (gen > ns) { print \"replay: --gen above the recorded tokens\" > \"/dev/stderr\"; exit 1 }\n"
+        "  printf \"{\\\"mode\\\":\\\"bench\\\",\\\"genome_hash\\\":\\\"%%s\\\",\\\"build\\\":{},\\\"cpu\\\":{\\\"n_cpus\\\":2},\", h;\n"
+        "  printf \"\\\"prefill_tok_s\\\":1000,\\\"decode_tok_s\\\":1000,\\\"ttft_ms\\\":16,\\\"prefill_ms\\\":[\";\n"
+        "  for (r = 0; r < reps; r++) printf \"%%s16\", (r ? \",\" : \"\");\n"
+        "  printf \"],\\\"decode_ms\\\":{\\\"median\\\":1,\\\"samples\\\":[\";\n"
+        "  for (r = 0; r < reps; r++) { c = C[(k0 + r) %% nc + 1];\n"
+        "    for (i = 0; i < gen; i++) printf \"%%s%%.6f\", (r + i ? \",\" : \"\"), S[i + 1] * c }\n"
+        "  printf \"]},\\\"peak_rss_bytes\\\":1,\\\"weight_bytes\\\":1,\\\"kv_bytes\\\":1,\\\"conv_state_bytes\\\":1,\";\n"
+        "  printf \"\\\"share\\\":{\\\"prefill\\\":{\\\"conv\\\":1,\\\"attention\\\":0,\\\"swiglu\\\":0,\\\"moe\\\":0,\\\"head\\\":0},\";\n"
+        "  printf \"\\\"decode\\\":{\\\"conv\\\":1,\\\"attention\\\":0,\\\"swiglu\\\":0,\\\"moe\\\":0,\\\"head\\\":0}},\\\"state\\\":[\";\n"
+        "  for (r = 0; r < reps; r++)\n"
+        "    printf \"%%s{\\\"wall_s\\\":1,\\\"wait_s\\\":%%.6f,\\\"self_cpu_s\\\":1,\\\"other_cpus\\\":0,\\\"procs_running\\\":1,\\\"load1\\\":0.1,\\\"freq_khz\\\":2000000,\\\"temp_mc\\\":40000}\", (r ? \",\" : \"\"), w;\n"
+        "  printf \"]}\\n\" }'\n",
+        counter, counter, hash, wait_frac, shape, scales);
+    int rc = dt_write_file(path, script, 0755);
+    free(script);
+    return rc;
+}
+
 /* ---- adb peer ----------------------------------------------------------------------------- */
 
 static int rd(int fd, void *b, size_t n)

@@ -57,6 +57,17 @@ int dt_sshd_restart_new_host_key(dt_sshd *s);
 int dt_fake_variant(const char *path, const char *genome_hash, const char *behaviour,
                     const char *marker, double decode_ms, int sleep_s);
 
+/* Writes a variant (sh + awk) that replays recorded per-token decode samples:
+ * repetition k (counted over every bench invocation of this script, in the
+ * file `counter`) decodes the tokens of `shape` (space-separated ms, one
+ * per decoded token; --gen must not exceed their number) times scale k of
+ * `scales` (space-separated, cycled).  Its board readings say each
+ * repetition's threads waited `wait_frac` of its wall time for a CPU (0:
+ * quiet), at a constant frequency.  `probe` answers with an idle load, so a
+ * settling coordinator stops waiting at its first probe. */
+int dt_replay_variant(const char *path, const char *genome_hash, const char *shape, const char *scales,
+                      double wait_frac, const char *counter);
+
 /* ---- adb peer ---------------------------------------------------------------- */
 typedef struct dt_adb_peer {
     int listen_fd;
