@@ -742,14 +742,13 @@ static int shared_object_key(const unit_jobs *j, size_t i, char hex[17])
     return rc;
 }
 
-/* Keeps a freshly compiled object in the cache: a hard link under a
- * temporary name, renamed into place (concurrent builders write the same
- * bytes; the last rename wins).  Best effort: a failure only costs reuse. */
+/* Keeps a freshly compiled object in the cache: a hard link to the complete,
+ * closed file, so the name appears with all its bytes at once and a kill
+ * leaves nothing half-written (a concurrent builder's link of the same bytes
+ * may win: EEXIST).  Best effort: a failure only costs reuse. */
 static void keep_object(const char *obj, const char *cached)
 {
-    char tmp[SH_BUILD_PATH_MAX + 340];
-    tmp_name(tmp, sizeof tmp, cached);
-    if (link(obj, tmp) == 0 && rename(tmp, cached) != 0) unlink(tmp);
+    (void)link(obj, cached);
 }
 
 static void compile_unit(unit_jobs *j, size_t i)
@@ -956,12 +955,19 @@ static int build_locked(build_ctx *c, const char *dir, const char *exe,
     snprintf(tmp_exe, sizeof tmp_exe, "%s/variant", tmp_dir);
     if (mkdir(tmp_dir, 0700) != 0)
         return sh_err_set(err, "build: cannot create %s: %s", tmp_dir, strerror(errno));
+    /* the build runs several compiler processes one after another; a guard
+     * removes the directory if we die between them, even by SIGKILL */
+    sh_proc_guard guard;
+    if (sh_proc_guard_start(tmp_dir, &guard, err) != 0) {
+        sh_proc_remove_tree(tmp_dir);
+        return sh_err_prefix(err, "build");
+    }
     progress(o, c);
     double secs = 0;
     rc = run_compiler(c, dir, tmp_dir, tmp_exe, o, &secs, err);
     if (rc == 0 && rename(tmp_exe, exe) != 0)
         rc = sh_err_set(err, "build: cannot move the executable into %s: %s", exe, strerror(errno));
-    sh_proc_remove_tree(tmp_dir);
+    sh_proc_guard_end(&guard);   /* removes tmp_dir */
     if (rc != 0) return -1;
     res->compile_seconds = secs;
     return 0;
