@@ -40,6 +40,7 @@ SAN_OBJ  := $(patsubst %.c,build/san/%.o,$(LIB_SRC))
 TEST_SRC := $(wildcard tests/test_*.c)
 TEST_BIN := $(patsubst tests/%.c,build/test/%,$(TEST_SRC))
 TEST_HELPERS := $(wildcard tests/helpers/*.c)
+NPROC := $(shell nproc 2>/dev/null || echo 2)
 
 .PHONY: all test fuzz bench deps install clean run check-deps
 all: starhil
@@ -84,7 +85,7 @@ build/san/starhil: build/san/cli/main.o build/san/libstarhil.a
 	@$(CC) $(ALL_CFLAGS) $(SAN_FLAGS) -o $@ $^ $(LDLIBS)
 
 test: deps
-	@$(MAKE) --no-print-directory starhil build/san/starhil $(if $(T),build/test/test_$(T),$(TEST_BIN))
+	@$(MAKE) --no-print-directory -j$(NPROC) starhil build/san/starhil $(if $(T),build/test/test_$(T),$(TEST_BIN))
 	@STARHIL_BIN=$(CURDIR)/build/san/starhil STARHIL_ROOT=$(CURDIR) sh tests/run_tests.sh $(if $(T),build/test/test_$(T),$(TEST_BIN))
 
 fuzz: deps

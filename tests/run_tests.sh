@@ -2,6 +2,13 @@
 # run_tests.sh - run every test binary (cmocka, TAP output) and print one closing
 # line CI can read: "N passed, N failed".  A binary that dies (sanitizer abort,
 # signal) counts as one failure on top of its reported results.
+#
+# Binaries whose tests measure latencies on this host (test_devices,
+# test_search: they test how a busy board is detected) run alone.  The others
+# assert no timing, so they run in two lanes at once to use both cores:
+#   lane 1: test_runtime, test_capability (compilers, training: CPU-bound)
+#   lane 2: everything else that measures nothing (store, cluster, reports, ...)
+# Each binary's output is printed whole when it ends, with its time.
 passed=0; failed=0; crashed=""
 # One build cache for the whole run, empty at the start and removed at the end
 # (never the user's ~/.cache/starhil): binaries that build the same variant
@@ -10,27 +17,65 @@ passed=0; failed=0; crashed=""
 if [ -z "${STARHIL_CACHE_DIR:-}" ]; then
     STARHIL_CACHE_DIR=$(mktemp -d "${TMPDIR:-/tmp}/starhil-suite-cache.XXXXXX") || exit 1
     export STARHIL_CACHE_DIR
-    trap 'rm -rf "$STARHIL_CACHE_DIR"' EXIT
-    trap 'exit 130' INT TERM
 fi
+outdir=$(mktemp -d "${TMPDIR:-/tmp}/starhil-suite-out.XXXXXX") || exit 1
+cleanup() {
+    rm -rf "$outdir"
+    case "$STARHIL_CACHE_DIR" in */starhil-suite-cache.*) rm -rf "$STARHIL_CACHE_DIR" ;; esac
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
 t_start=$(date +%s)
-for bin in "$@"; do
-    name=$(basename "$bin")
-    out=$(mktemp)
-    echo "== $name"
+
+MEASURING="test_devices test_search"
+LANE1="test_runtime test_capability"
+
+# run_one BIN: runs it, keeps its output and exit status in $outdir
+run_one() {
+    name=$(basename "$1")
     t0=$(date +%s)
-    CMOCKA_MESSAGE_OUTPUT=TAP "$bin" >"$out" 2>&1
-    rc=$?
-    t1=$(date +%s)
-    cat "$out"
-    p=$(grep -c '^ok ' "$out"); f=$(grep -c '^not ok ' "$out")
+    CMOCKA_MESSAGE_OUTPUT=TAP "$1" >"$outdir/$name.out" 2>&1
+    echo $? >"$outdir/$name.rc"
+    echo $(( $(date +%s) - t0 )) >"$outdir/$name.secs"
+}
+
+# report BIN: prints its output and adds its results to the totals
+report() {
+    name=$(basename "$1")
+    echo "== $name"
+    cat "$outdir/$name.out"
+    p=$(grep -c '^ok ' "$outdir/$name.out"); f=$(grep -c '^not ok ' "$outdir/$name.out")
+    rc=$(cat "$outdir/$name.rc")
     passed=$((passed + p)); failed=$((failed + f))
-    if [ $rc -ne 0 ] && [ "$f" -eq 0 ]; then
+    if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
         failed=$((failed + 1)); crashed="$crashed $name(rc=$rc)"
     fi
-    rm -f "$out"
-    echo "== $name took $((t1 - t0)) s"
+    echo "== $name took $(cat "$outdir/$name.secs") s"
+}
+
+in_list() { case " $2 " in *" $1 "*) return 0 ;; esac; return 1; }
+
+lane1=""; lane2=""; alone=""
+for bin in "$@"; do
+    name=$(basename "$bin")
+    if [ $# -eq 1 ] || in_list "$name" "$MEASURING"; then alone="$alone $bin"
+    elif in_list "$name" "$LANE1"; then lane1="$lane1 $bin"
+    else lane2="$lane2 $bin"; fi
 done
+
+if [ -n "$lane1$lane2" ]; then
+    ( for bin in $lane1; do run_one "$bin"; done ) &
+    l1=$!
+    ( for bin in $lane2; do run_one "$bin"; done ) &
+    l2=$!
+    wait $l1; wait $l2
+    for bin in $lane1 $lane2; do report "$bin"; done
+fi
+for bin in $alone; do
+    run_one "$bin"
+    report "$bin"
+done
+
 [ -n "$crashed" ] && echo "crashed or failed outside a test:$crashed"
 echo "== all test binaries took $(( $(date +%s) - t_start )) s"
 echo "$passed passed, $failed failed"
