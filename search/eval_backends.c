@@ -3,10 +3,43 @@
 #include "search/eval_backends.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <string.h>
 
 #include "devices/measure.h"
 #include "evaluator/capability/score.h"
+
+/* This host's CPUs, caches and memory bandwidth: the built-in scorer trains
+ * on them and a local device measures on them.  Training beside a measurement
+ * slows it without making its threads wait for a CPU (shared caches and
+ * memory), so the repetitions scatter and the figure does not converge: a
+ * default search on an idle 2-core VM stored 9 of 48 measurements unstable
+ * that way, none without the scorer.  Trainings share the host among
+ * themselves (read lock); a local measurement has it alone (write lock,
+ * preferred, so a stream of trainings cannot starve it). */
+static pthread_rwlock_t host_lock;
+static pthread_once_t host_lock_once = PTHREAD_ONCE_INIT;
+
+static void host_lock_init(void)
+{
+    pthread_rwlockattr_t a;
+    pthread_rwlockattr_init(&a);
+    pthread_rwlockattr_setkind_np(&a, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+    pthread_rwlock_init(&host_lock, &a);
+    pthread_rwlockattr_destroy(&a);
+}
+
+/* True if measuring on device runs on this host's CPUs (a local device). */
+static bool measures_on_host(sh_db *db, const char *device)
+{
+    sh_device_rec d;
+    sh_err ignored = {{0}};
+    memset(&d, 0, sizeof d);
+    if (sh_db_get_device(db, device, &d, &ignored) != 0) return !strcmp(device, "local");
+    bool local = !strcmp(d.kind, "local");
+    sh_device_rec_free(&d);
+    return local;
+}
 
 void sh_search_measure_opts(const sh_search_measure *m, int64_t run_id, sh_measure_opts *o)
 {
@@ -30,7 +63,12 @@ int sh_search_backend_measure(sh_db *db, const char *device, const sh_genome *g,
     sh_search_measure_opts(m, run_id, &o);
     sh_measure_result r;
     memset(&r, 0, sizeof r);
-    if (sh_measure_genome(db, device, g, &o, &r, err) < 0)
+    pthread_once(&host_lock_once, host_lock_init);
+    bool alone = measures_on_host(db, device);
+    if (alone) pthread_rwlock_wrlock(&host_lock);
+    int mrc = sh_measure_genome(db, device, g, &o, &r, err);
+    if (alone) pthread_rwlock_unlock(&host_lock);
+    if (mrc < 0)
         return -1;
     if (!strcmp(r.stability, "unstable") && !m->accept_unstable) {
         /* a doubtful figure is not ranked: the candidate fails with the reason */
@@ -125,7 +163,11 @@ int sh_search_backend_score(sh_db *db, const sh_genome *g, const sh_search_score
         o.rung = rung;
     sh_score_rec rec;
     memset(&rec, 0, sizeof rec);
+    pthread_once(&host_lock_once, host_lock_init);
+    bool on_host = !strncmp(sc->spec, "builtin", 7);   /* trains in this process */
+    if (on_host) pthread_rwlock_rdlock(&host_lock);
     int rc = sh_score_genome(db, g, sc->spec, &o, &rec, err);
+    if (on_host) pthread_rwlock_unlock(&host_lock);
     if (rc == 0 && strcmp(rec.status, "ok") != 0)
         rc = sh_err_set(err, "scorer %s: %s", sc->spec, rec.error ? rec.error : "failed");
     if (rc == 0)
