@@ -100,6 +100,16 @@ static int score_one(sh_db *db, const char *genome, const sh_score_opts *o, doub
     return 0;
 }
 
+/* The scorer's options for the LM task at one scale and token budget. */
+static void lm_opts(sh_score_opts *o, int threads, double scale, long tokens)
+{
+    sh_score_opts_default(o);
+    o->threads = threads;
+    o->tasks = "lm";
+    o->scale = scale;
+    o->tokens = tokens;
+}
+
 int main(int argc, char **argv)
 {
     int threads = 2;
@@ -147,11 +157,7 @@ int main(int argc, char **argv)
     int rc = 0;
     if (strchr(parts, '2')) {
         sh_score_opts o;
-        sh_score_opts_default(&o);
-        o.threads = threads;
-        o.tasks = "lm";
-        o.scale = scale;
-        o.tokens = tokens;
+        lm_opts(&o, threads, scale, tokens);
         o.force = true;
         printf("\n-- score, task lm, scale %g, %ld tokens each\n", scale > 0 ? scale : SH_SCORE_DEFAULT_SCALE,
                tokens > 0 ? tokens : 327680L);
@@ -202,11 +208,7 @@ int main(int argc, char **argv)
             }
         }
         sh_score_opts o;
-        sh_score_opts_default(&o);
-        o.threads = threads;
-        o.tasks = "lm";
-        o.scale = rank_scale;
-        o.tokens = rank_tokens;
+        lm_opts(&o, threads, rank_scale, rank_tokens);
         o.state_dir = sdir;
         printf("\n-- rung correlation: 12 genomes, scale %g, %ld tokens at the top rung, rungs 1/9, 1/3, 1 (each continues the last)\n",
                rank_scale, rank_tokens);
@@ -233,11 +235,7 @@ int main(int argc, char **argv)
         /* the search's settings; 8 layers, attention every 3rd, FFN 3 x hidden */
         static const int dims[5] = {128, 192, 256, 320, 512};
         sh_score_opts o;
-        sh_score_opts_default(&o);
-        o.threads = threads;
-        o.tasks = "lm";
-        o.scale = rank_scale;
-        o.tokens = rank_tokens;
+        lm_opts(&o, threads, rank_scale, rank_tokens);
         o.force = true;
         printf("\n-- seed spread: scale %g, %ld tokens, top rung, seeds 1..%d, 8 layers (attention every 3rd)\n",
                rank_scale, rank_tokens, seeds);
@@ -292,11 +290,7 @@ int main(int argc, char **argv)
         snprintf(gen[2], sizeof gen[2], "%s conv(3)/swiglu(4608)*16", G);
         snprintf(label[2], sizeof label[2], "all conv(3), FFN 4608");
         sh_score_opts o;
-        sh_score_opts_default(&o);
-        o.threads = threads;
-        o.tasks = "lm";
-        o.scale = scale;
-        o.tokens = tokens;
+        lm_opts(&o, threads, scale, tokens);
         o.force = true;
         printf("\n-- pattern at (near) equal parameters: task lm, scale %g, %ld tokens, seeds 1..%d\n",
                scale > 0 ? scale : SH_SCORE_DEFAULT_SCALE, tokens > 0 ? tokens : 327680L, seeds);
