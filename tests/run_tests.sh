@@ -6,8 +6,8 @@
 # Binaries whose tests measure latencies on this host (test_devices,
 # test_search: they test how a busy board is detected) run alone.  The others
 # assert no timing, so they run in two lanes at once to use both cores:
-#   lane 1: test_runtime, test_capability (compilers, training: CPU-bound)
-#   lane 2: everything else that measures nothing (store, cluster, reports, ...)
+#   lane 1: test_runtime, test_cluster (compilers; Slurm jobs: about as long as lane 2)
+#   lane 2: everything else that measures nothing (capability, reports, store, ...)
 # Each binary's output is printed whole when it ends, with its time.
 passed=0; failed=0; crashed=""
 # One build cache for the whole run, empty at the start and removed at the end
@@ -28,7 +28,7 @@ trap 'exit 130' INT TERM
 t_start=$(date +%s)
 
 MEASURING="test_devices test_search"
-LANE1="test_runtime test_capability"
+LANE1="test_runtime test_cluster"
 
 # run_one BIN: runs it, keeps its output and exit status in $outdir
 run_one() {

@@ -1328,7 +1328,7 @@ static void test_measure_busy_unstable_then_replaced(void **state)
     sh_genome g;
     char hex[17];
     genome_of(SMALL, &g, hex);
-    sh_measure_opts o = {.prompt = 64, .gen = 64, .wtype = "f32", .min_reps = 3, .max_reps = 6,
+    sh_measure_opts o = {.prompt = 32, .gen = 32, .wtype = "f32", .min_reps = 3, .max_reps = 6,
                          .reps_per_run = 3, .tolerance = 0.5, .settle_rounds = 1, .settle_max_s = 0.2,
                          .backoff_s = 0.05};
     pid_t busy[3];
