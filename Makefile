@@ -15,7 +15,7 @@
 CC      ?= cc
 PREFIX  ?= /usr/local
 PKGS    := sqlite3 libcurl hwloc libssh2 jansson
-MODULES := util genome runs evaluator evaluator/capability cluster devices search reports cli
+MODULES := util genome runs evaluator evaluator/capability cluster devices measure search reports cli
 
 # lazily expanded: on a fresh machine `make test` installs the packages (deps)
 # before anything is compiled, so pkg-config must be asked only then

@@ -10,14 +10,14 @@ int sh_cmd_genome(int argc, char **argv);   /* genome/genome_cli.c    */
 int sh_cmd_runs(int argc, char **argv);     /* runs/runs_cli.c        */
 int sh_cmd_build(int argc, char **argv);    /* evaluator/build_cli.c  */
 int sh_cmd_score(int argc, char **argv);    /* evaluator/capability/score_cli.c */
-int sh_cmd_device(int argc, char **argv);   /* devices/device_cli.c   */
-int sh_cmd_measure(int argc, char **argv);  /* devices/device_cli.c   */
-int sh_cmd_profile(int argc, char **argv);  /* devices/device_cli.c   */
+int sh_cmd_device(int argc, char **argv);   /* measure/device_cli.c   */
+int sh_cmd_measure(int argc, char **argv);  /* measure/device_cli.c   */
+int sh_cmd_profile(int argc, char **argv);  /* measure/device_cli.c   */
 int sh_cmd_search(int argc, char **argv);   /* search/search_cli.c    */
 int sh_cmd_front(int argc, char **argv);    /* search/search_cli.c    */
 int sh_cmd_report(int argc, char **argv);   /* reports/report_cli.c   */
 int sh_cmd_export(int argc, char **argv);   /* reports/report_cli.c   */
-int sh_cmd_compare(int argc, char **argv);  /* devices/compare_cli.c  */
+int sh_cmd_compare(int argc, char **argv);  /* measure/compare_cli.c  */
 /* `starhil genome import CONFIG.json|FILE.gguf`: the format converters are
  * reports/'s, so cli/main.c routes it to reports/import_cli.c (the genome
  * module does not call reports/); argv[0] is "import". */

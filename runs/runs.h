@@ -248,7 +248,7 @@ int sh_db_eval_finish_measured(sh_db *db, int64_t id, const char *result_json,
  * stability).  0 found (*out filled), 1 none, -1 error. */
 int sh_db_latest_eval(sh_db *db, int64_t run_id, const char *device, const char *kind, bool trusted_only,
                       sh_eval_rec *out, sh_err *err);
-/* Device measurements are the evaluations of kind "measure" (devices/measure.c)
+/* Device measurements are the evaluations of kind "measure" (measure/measure.c)
  * or "bench" (older rows).  The ok measurements of a run, first finished
  * first (rows without a finish time before all others), then by id. */
 int sh_db_list_run_measurements(sh_db *db, int64_t run_id, sh_eval_rec **out, int *n, sh_err *err);

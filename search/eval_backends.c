@@ -1,4 +1,4 @@
-/* eval_backends.c - calls into devices/measure.h and
+/* eval_backends.c - calls into measure/measure.h and
  * evaluator/capability/score.h for the search (see eval_backends.h). */
 #include "search/eval_backends.h"
 
@@ -6,7 +6,7 @@
 #include <pthread.h>
 #include <string.h>
 
-#include "devices/measure.h"
+#include "measure/measure.h"
 #include "evaluator/capability/score.h"
 
 /* This host's CPUs, caches and memory bandwidth: the built-in scorer trains
@@ -77,7 +77,7 @@ int sh_search_backend_measure(sh_db *db, const char *device, const sh_genome *g,
         sh_measure_result_free(&r);
         return -1;
     }
-    /* the robust estimate (devices/measure.h, docs/devices.md), not the median */
+    /* the robust estimate (measure/measure.h, docs/devices.md), not the median */
     values[SH_OBJ_DECODE_MS] = r.decode_ms > 0 ? r.decode_ms : r.decode_ms_median;
     values[SH_OBJ_TTFT_MS] = r.ttft_ms;
     values[SH_OBJ_PREFILL_MS] = r.prefill_tok_s > 0 ? 1e3 * (m->prompt > 0 ? m->prompt : 512) / r.prefill_tok_s : NAN;

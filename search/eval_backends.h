@@ -1,5 +1,5 @@
 /* eval_backends.h - the search's bridge to the modules that measure and score:
- * devices/measure.h (latency and memory on a device) and
+ * measure/measure.h (latency and memory on a device) and
  * evaluator/capability/score.h (capability).  Kept apart so the rest of the
  * search depends only on these two calls. */
 #ifndef SH_SEARCH_EVAL_BACKENDS_H

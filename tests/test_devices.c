@@ -25,8 +25,8 @@
 
 #include "devices/adb.h"
 #include "devices/device.h"
-#include "devices/measure.h"
-#include "devices/profile.h"
+#include "measure/measure.h"
+#include "measure/profile.h"
 #include "evaluator/build.h"
 #include "helpers/devices_util.h"
 #include "runs/runs.h"

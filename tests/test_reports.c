@@ -992,7 +992,7 @@ static void bench_json(char *out, size_t cap, double decode_ms, double rss, doub
              decode_ms, rss, rss * 0.8, kv, conv);
 }
 
-/* The summary devices/measure.c stores (decode_ms_median instead of decode_ms.median). */
+/* The summary measure/measure.c stores (decode_ms_median instead of decode_ms.median). */
 static void summary_json(char *out, size_t cap, double decode_ms, double rss, double kv, double conv)
 {
     snprintf(out, cap,

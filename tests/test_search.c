@@ -23,7 +23,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "devices/measure.h"
+#include "measure/measure.h"
 #include "runs/runs.h"
 #include "search/eval_backends.h"
 #include "search/evaluate.h"

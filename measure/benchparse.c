@@ -1,7 +1,7 @@
 /* benchparse.c - defensive parsing of what a variant prints on a device (bench
  * and probe JSON, untrusted: size caps, type and range checks on every field)
  * and the distribution-free confidence interval of a median. */
-#include "devices/measure.h"
+#include "measure/measure.h"
 
 #include <jansson.h>
 #include <math.h>

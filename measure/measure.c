@@ -2,7 +2,7 @@
  * push, bench until the median decode latency's CI is tight, probe before and
  * after, retries with backoff, device health, reference re-measurement) and
  * the process-wide registry of open device sessions. */
-#include "devices/measure.h"
+#include "measure/measure.h"
 #include "devices/device.h"
 
 #include <assert.h>

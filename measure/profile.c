@@ -1,7 +1,7 @@
 /* profile.c - the chip-profile sweep of profile.h: builds single-block-kind
  * genomes, measures them, and turns the per-kind decode time shares into a
  * per-block latency / bandwidth / FLOP-rate table stored with the device. */
-#include "devices/profile.h"
+#include "measure/profile.h"
 
 #include <jansson.h>
 #include <math.h>

@@ -11,7 +11,7 @@
 #include <string.h>
 
 #include "cli/commands.h"
-#include "devices/measure.h"
+#include "measure/measure.h"
 #include "runs/runs.h"
 #include "util/cliopt.h"
 #include "util/opt.h"

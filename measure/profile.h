@@ -14,7 +14,7 @@
 
 #include <stdbool.h>
 
-#include "devices/measure.h"
+#include "measure/measure.h"
 
 typedef struct sh_profile_opts {
     bool quick;              /* a handful of tiny points (tests, smoke checks) */
