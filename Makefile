@@ -92,7 +92,7 @@ fuzz: deps
 	sh tests/fuzz/run_fuzz.sh $(or $(FUZZ_SECONDS),30)
 
 bench: deps
-	@$(MAKE) --no-print-directory starhil
+	@$(MAKE) --no-print-directory -j$(NPROC) starhil
 	sh bench/run_bench.sh
 
 deps:
@@ -103,7 +103,7 @@ check-deps:
 	  echo "missing build dependencies: run 'make deps' (installs Debian packages)"; exit 1; }
 
 run: deps
-	@$(MAKE) --no-print-directory starhil
+	@$(MAKE) --no-print-directory -j$(NPROC) starhil
 	./starhil search
 
 install: starhil

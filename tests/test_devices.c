@@ -989,7 +989,18 @@ static void test_adb_real_server_host_services(void **state)
     snprintf(ps, sizeof ps, "%d", port);
     char *start[] = {"adb", "-P", ps, "start-server", NULL};
     char *kill_srv[] = {"adb", "-P", ps, "kill-server", NULL};
+    /* the adb server writes its log to $TMPDIR/adb.UID.log (newer ones to
+     * $ANDROID_ADB_LOG_PATH): both point into a directory removed below */
+    char *logdir = dt_mkdtemp("adblog");
+    char logpath[600];
+    snprintf(logpath, sizeof logpath, "%s/adb.log", logdir);
+    const char *old_tmp = getenv("TMPDIR");
+    char *saved_tmp = old_tmp ? strdup(old_tmp) : NULL;
+    setenv("TMPDIR", logdir, 1);
+    setenv("ANDROID_ADB_LOG_PATH", logpath, 1);
     int started = dt_run(start);
+    if (saved_tmp) setenv("TMPDIR", saved_tmp, 1); else unsetenv("TMPDIR");
+    free(saved_tmp);
     sh_err e1 = {{0}}, e2 = {{0}}, e3 = {{0}};
     char *version = NULL, *devices = NULL;
     int rv = sh_adb_host_query("127.0.0.1", port, "host:version", 10, &version, &e1);
@@ -997,6 +1008,9 @@ static void test_adb_real_server_host_services(void **state)
     int fd = sh_adb_transport("127.0.0.1", port, "nosuchphone", 10, &e3);
     if (fd >= 0) close(fd);
     dt_run(kill_srv);
+    unsetenv("ANDROID_ADB_LOG_PATH");
+    dt_rm_rf(logdir);
+    free(logdir);
     assert_int_equal(started, 0);
     if (rv) fail_msg("host:version: %s", e1.msg);
     assert_int_equal(strlen(version), 4);
