@@ -213,7 +213,7 @@ int main(int argc, char **argv)
         printf("\n-- rung correlation: 12 genomes, scale %g, %ld tokens at the top rung, rungs 1/9, 1/3, 1 (each continues the last)\n",
                rank_scale, rank_tokens);
         printf("| genome | rung 0 bpb | rung 1 bpb | rung 2 bpb | s rung 0 | s rung 1 | s rung 2 |\n|---|---|---|---|---|---|---|\n");
-        double b[3][12], s[3][12], tot[3] = {0};
+        double b[3][12], s[3][12], tot[3] = {0}, cpu[3] = {0}, flops[3] = {0};
         for (int i = 0; i < 12 && !rc; i++) {
             for (int r = 0; r < 3 && !rc; r++) {
                 long params;
@@ -221,6 +221,8 @@ int main(int argc, char **argv)
                 o.rung = r;
                 if (score_one(db, gen[i], &o, &b[r][i], &s[r][i], &params, &fl)) rc = 1;
                 tot[r] += s[r][i];
+                cpu[r] += last_cpu;
+                flops[r] += fl;   /* training this rung from scratch + its held-out pass */
             }
             if (!rc)
                 printf("| %s | %.4f | %.4f | %.4f | %.1f | %.1f | %.1f |\n", label[i], b[0][i],
@@ -230,6 +232,11 @@ int main(int argc, char **argv)
             printf("Spearman vs the top rung: rung 0 (1/9 budget) %.3f, rung 1 (1/3) %.3f; wall seconds per rung "
                    "(continued): %.1f / %.1f / %.1f\n", spearman(b[0], b[2], 12), spearman(b[1], b[2], 12), tot[0], tot[1],
                    tot[2]);
+        if (!rc)
+            printf("CPU seconds per rung (continued): %.1f / %.1f / %.1f; rung 0 = %.1f%% of the ladder's CPU seconds; "
+                   "FLOPs of rung 0 / rung 1 / a from-scratch top rung (training + held-out pass): %.1f%% / %.1f%% / 100%%\n",
+                   cpu[0], cpu[1], cpu[2], 100 * cpu[0] / (cpu[0] + cpu[1] + cpu[2]), 100 * flops[0] / flops[2],
+                   100 * flops[1] / flops[2]);
     }
     if (!rc && strchr(parts, '4')) {
         /* the search's settings; 8 layers, attention every 3rd, FFN 3 x hidden */
