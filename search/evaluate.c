@@ -460,8 +460,12 @@ static int halving_pick(batch *b, int r, int *idx, int cap)
     int keep = r == 0 ? n : (n + 2) / 3;
     if (r > 0 && n > keep) {
         int *rank = malloc((size_t)n * sizeof *rank);
-        if (!rank)
+        if (!rank) {
+            sh_err err = {{0}};
+            sh_err_set(&err, "search: out of memory ranking %d candidates for rung %d", n, r);
+            set_fatal(b, &err);
             return 0;
+        }
         for (int a = 0; a < n; a++) {
             const cand_job *x = &b->jobs[idx[a]];
             rank[a] = 0;

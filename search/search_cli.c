@@ -531,6 +531,18 @@ static int cmd_resume(int argc, char **argv)
     return rc;
 }
 
+/* Prefixes a relative path with the working directory (in place); -1 if
+ * that does not fit or the directory is unknown. */
+static int absolute_path(char *path, size_t cap)
+{
+    char cwd[4096], out[4096];
+    if (!getcwd(cwd, sizeof cwd) || snprintf(out, sizeof out, "%s/%s", cwd, path) >= (int)sizeof out ||
+        strlen(out) >= cap)
+        return -1;
+    snprintf(path, cap, "%s", out);
+    return 0;
+}
+
 int sh_cmd_search(int argc, char **argv)
 {
     if (argc > 1 && !strcmp(argv[1], "resume"))
@@ -563,6 +575,11 @@ int sh_cmd_search(int argc, char **argv)
     int rc;
     if (c.o.score.exec.kind != SH_EXEC_LOCAL && sh_exec_check(&c.o.score.exec, sh_db_path(db), &err) < 0) {
         fprintf(stderr, "starhil search: %s\n", err.msg);
+        rc = 1;
+    } else if (c.o.score.exec.kind != SH_EXEC_LOCAL && c.o.score.state_dir[0] && c.o.score.state_dir[0] != '/' &&
+               absolute_path(c.o.score.state_dir, sizeof c.o.score.state_dir) < 0) {
+        /* the jobs run elsewhere: they get the directory by its absolute path */
+        fprintf(stderr, "starhil search: --score-state-dir %s: cannot make it an absolute path\n", c.o.score.state_dir);
         rc = 1;
     } else if (c.o.score.halving && !c.o.score.state_dir[0] &&
                snprintf(c.o.score.state_dir, sizeof c.o.score.state_dir, "%s/cap-state",

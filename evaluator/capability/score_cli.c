@@ -185,6 +185,16 @@ int sh_cmd_score(int argc, char **argv)
         return 2;
     }
     if (!no_state) {
+        if (state_dir[0] && state_dir[0] != '/' && ex.kind == SH_EXEC_SLURM) {
+            /* the job runs elsewhere: it gets the directory by its absolute path */
+            char cwd[2048], abs_dir[sizeof state_dir];
+            if (!getcwd(cwd, sizeof cwd) ||
+                snprintf(abs_dir, sizeof abs_dir, "%s/%s", cwd, state_dir) >= (int)sizeof abs_dir) {
+                fprintf(stderr, "starhil score: --state-dir %s: cannot make it an absolute path\n", state_dir);
+                return 1;
+            }
+            snprintf(state_dir, sizeof state_dir, "%s", abs_dir);
+        }
         if (!state_dir[0] && ex.kind == SH_EXEC_SLURM) {
             /* the job keeps its state where the next rung's job finds it */
             if (sh_exec_check(&ex, NULL, &err)) { fprintf(stderr, "starhil score: %s\n", err.msg); return 1; }
