@@ -3,8 +3,11 @@
  *  1. this machine's plain f32 matmul rate with the trainer's own kernel;
  *  2. `score` (task lm, default scale and budget) of LFM2-350M/700M/1.2B/2.6B:
  *     held-out bits/byte, wall time, proxy size, achieved GFLOP/s and its share
- *     of the matmul rate, Spearman of bits/byte against size, and the cost
- *     exponent (slope of log seconds against log proxy parameters);
+ *     of the matmul rate (the best-of-3 probe, and a matmul sustained for 3 s
+ *     right before and right after each training: on a shared machine the
+ *     fair reference), Spearman of bits/byte against size, and the cost
+ *     exponent (slope of log seconds, wall and CPU, against log proxy
+ *     parameters);
  *  3. rung correlation: 12 genomes of the default search space at the search's
  *     scorer settings, each scored at rung 0 (1/9), 1 (1/3) and 2 (all of the
  *     budget; every rung continues the lower one's state), Spearman of each
@@ -46,6 +49,22 @@ static double cpu_s(void)
     struct timespec ts;
     clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
     return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* The matmul rate sustained over `secs` seconds (n x n x n, split over the
+ * threads as the probe does, repeated): total FLOPs per wall second and per
+ * CPU second.  Measured right before and after each training, it shares the
+ * machine with the same other work the training does, which a best-of-3
+ * probe of a few milliseconds does not. */
+static void matmul_sustained(int n, int threads, double secs, double *wall_rate, double *cpu_rate)
+{
+    double t0 = now_s(), c0 = cpu_s(), flops = 0;
+    do {
+        cap_measure_matmul_gflops(n, threads);   /* 3 repetitions */
+        flops += 3 * 2.0 * n * n * (double)n;
+    } while (now_s() - t0 < secs);
+    *wall_rate = flops / (now_s() - t0) / 1e9;
+    *cpu_rate = flops / (cpu_s() - c0) / 1e9;
 }
 
 /* Spearman rank correlation (no ties expected; ties get their order). */
@@ -162,21 +181,30 @@ int main(int argc, char **argv)
         printf("\n-- score, task lm, scale %g, %ld tokens each\n", scale > 0 ? scale : SH_SCORE_DEFAULT_SCALE,
                tokens > 0 ? tokens : 327680L);
         printf("| genome | proxy params | bits/byte | seconds | GFLOP/s | of matmul | CPU s | GFLOP per CPU s | of matmul "
-               "per CPU s |\n|---|---|---|---|---|---|---|---|---|\n");
+               "per CPU s | sustained matmul before/after GFLOP/s | of sustained (wall) | of sustained (per CPU s) | load |\n"
+               "|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
         char list[512];
         snprintf(list, sizeof list, "%s", genomes);
-        double bpb[16], sec[16], size[16], lp[16], ls[16];
+        double bpb[16], sec[16], size[16], lp[16], ls[16], lc[16];
         int n = 0;
         for (char *save = NULL, *tok = strtok_r(list, ",", &save); tok && n < 16; tok = strtok_r(NULL, ",", &save)) {
             long params;
-            double fl;
+            double fl, sw0, sc0, sw1, sc1;
+            matmul_sustained(mm_n, threads, 3.0, &sw0, &sc0);
             if (score_one(db, tok, &o, &bpb[n], &sec[n], &params, &fl)) { rc = 1; break; }
+            double tcpu = last_cpu;
+            matmul_sustained(mm_n, threads, 3.0, &sw1, &sc1);
             size[n] = (double)params;
             lp[n] = log((double)params);
             ls[n] = log(sec[n]);
-            printf("| %s | %ld | %.4f | %.1f | %.2f | %.0f%% | %.1f | %.2f | %.0f%% |\n", tok, params, bpb[n], sec[n],
-                   fl / sec[n] / 1e9, 100 * fl / sec[n] / 1e9 / mm, last_cpu, fl / last_cpu / 1e9,
-                   100 * fl / last_cpu / 1e9 / mm_cpu);
+            lc[n] = log(tcpu);
+            char ld[64] = "?";
+            FILE *lf = fopen("/proc/loadavg", "r");
+            if (lf) { if (!fgets(ld, sizeof ld, lf)) ld[0] = 0; fclose(lf); ld[strcspn(ld, " ")] = 0; }
+            printf("| %s | %ld | %.4f | %.1f | %.2f | %.0f%% | %.1f | %.2f | %.0f%% | %.2f / %.2f | %.0f%% | %.0f%% | %s |\n",
+                   tok, params, bpb[n], sec[n], fl / sec[n] / 1e9, 100 * fl / sec[n] / 1e9 / mm, tcpu, fl / tcpu / 1e9,
+                   100 * fl / tcpu / 1e9 / mm_cpu, sw0, sw1, 100 * fl / sec[n] / 1e9 / ((sw0 + sw1) / 2),
+                   100 * fl / tcpu / 1e9 / ((sc0 + sc1) / 2), ld);
             n++;
         }
         if (n >= 2) {
@@ -184,12 +212,16 @@ int main(int argc, char **argv)
             for (int i = 1; i < n; i++) strict &= bpb[i] < bpb[i - 1];
             double neg[16];
             for (int i = 0; i < n; i++) neg[i] = -bpb[i];
-            double mx = 0, my = 0, sxy = 0, sxx = 0;
-            for (int i = 0; i < n; i++) { mx += lp[i] / n; my += ls[i] / n; }
-            for (int i = 0; i < n; i++) { sxy += (lp[i] - mx) * (ls[i] - my); sxx += (lp[i] - mx) * (lp[i] - mx); }
+            double mx = 0, my = 0, mc = 0, sxy = 0, sxc = 0, sxx = 0;
+            for (int i = 0; i < n; i++) { mx += lp[i] / n; my += ls[i] / n; mc += lc[i] / n; }
+            for (int i = 0; i < n; i++) {
+                sxy += (lp[i] - mx) * (ls[i] - my);
+                sxc += (lp[i] - mx) * (lc[i] - mc);
+                sxx += (lp[i] - mx) * (lp[i] - mx);
+            }
             printf("bits/byte strictly improves with size: %s; Spearman(size, -bits/byte) = %.3f; "
-                   "cost exponent (seconds ~ params^k): k = %.2f\n", strict ? "yes" : "NO", spearman(size, neg, n),
-                   sxx > 0 ? sxy / sxx : NAN);
+                   "cost exponent (seconds ~ params^k): k = %.2f wall, %.2f CPU\n", strict ? "yes" : "NO",
+                   spearman(size, neg, n), sxx > 0 ? sxy / sxx : NAN, sxx > 0 ? sxc / sxx : NAN);
         }
     }
     if (!rc && strchr(parts, '3')) {
@@ -213,7 +245,7 @@ int main(int argc, char **argv)
         printf("\n-- rung correlation: 12 genomes, scale %g, %ld tokens at the top rung, rungs 1/9, 1/3, 1 (each continues the last)\n",
                rank_scale, rank_tokens);
         printf("| genome | rung 0 bpb | rung 1 bpb | rung 2 bpb | s rung 0 | s rung 1 | s rung 2 |\n|---|---|---|---|---|---|---|\n");
-        double b[3][12], s[3][12], tot[3] = {0};
+        double b[3][12], s[3][12], tot[3] = {0}, cpu[3] = {0}, flops[3] = {0};
         for (int i = 0; i < 12 && !rc; i++) {
             for (int r = 0; r < 3 && !rc; r++) {
                 long params;
@@ -221,6 +253,8 @@ int main(int argc, char **argv)
                 o.rung = r;
                 if (score_one(db, gen[i], &o, &b[r][i], &s[r][i], &params, &fl)) rc = 1;
                 tot[r] += s[r][i];
+                cpu[r] += last_cpu;
+                flops[r] += fl;   /* training this rung from scratch + its held-out pass */
             }
             if (!rc)
                 printf("| %s | %.4f | %.4f | %.4f | %.1f | %.1f | %.1f |\n", label[i], b[0][i],
@@ -230,6 +264,11 @@ int main(int argc, char **argv)
             printf("Spearman vs the top rung: rung 0 (1/9 budget) %.3f, rung 1 (1/3) %.3f; wall seconds per rung "
                    "(continued): %.1f / %.1f / %.1f\n", spearman(b[0], b[2], 12), spearman(b[1], b[2], 12), tot[0], tot[1],
                    tot[2]);
+        if (!rc)
+            printf("CPU seconds per rung (continued): %.1f / %.1f / %.1f; rung 0 = %.1f%% of the ladder's CPU seconds; "
+                   "FLOPs of rung 0 / rung 1 / a from-scratch top rung (training + held-out pass): %.1f%% / %.1f%% / 100%%\n",
+                   cpu[0], cpu[1], cpu[2], 100 * cpu[0] / (cpu[0] + cpu[1] + cpu[2]), 100 * flops[0] / flops[2],
+                   100 * flops[1] / flops[2]);
     }
     if (!rc && strchr(parts, '4')) {
         /* the search's settings; 8 layers, attention every 3rd, FFN 3 x hidden */

@@ -207,13 +207,14 @@ char *sh_score_opts_json(const sh_score_opts *o)
 {
     char seed[32];
     snprintf(seed, sizeof seed, "%llu", (unsigned long long)o->seed);
-    json_t *j = json_pack("{s:i, s:s, s:s?, s:f, s:i, s:i, s:i, s:f, s:s?, s:I, s:f, s:i, s:i, s:f, s:i, s:f, s:s?, s:b}",
+    json_t *j = json_pack("{s:i, s:s, s:s?, s:f, s:i, s:i, s:i, s:f, s:s?, s:I, s:f, s:i, s:i, s:f, s:i, s:f, s:s?, s:b, "
+                          "s:s?}",
                           "threads", o->threads, "seed", seed, "tasks", o->tasks, "scale", o->scale,
                           "max_layers", o->max_layers, "head_dim", o->head_dim, "max_experts", o->max_experts,
                           "size_factor", o->size_factor, "corpus", o->corpus, "tokens", (json_int_t)o->tokens,
                           "flops", o->flops, "rungs", o->rungs, "rung", o->rung, "timeout_s", o->timeout_s,
                           "retries", o->retries, "backoff_s", o->backoff_s, "token_env", o->token_env,
-                          "insecure", o->insecure);
+                          "insecure", o->insecure, "state_dir", o->state_dir);
     char *s = j ? json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
     json_decref(j);
     return s;
@@ -239,8 +240,10 @@ static int get_real(json_t *j, const char *k, double lo, double hi, double *out,
     return 0;
 }
 
-/* strings_out: one malloc'd block holding the tasks, token_env and corpus strings the
- * options point into (free it after use). */
+/* strings_out: one malloc'd block holding the tasks, token_env, corpus and
+ * state_dir strings the options point into (free it after use).  state_dir
+ * (where a rung's job finds the training state of the rung below and leaves
+ * its own: successive halving) is not part of the score's parameters. */
 int sh_score_opts_from_json(const char *text, sh_score_opts *o, char **strings_out, sh_err *err)
 {
     sh_score_opts_default(o);
@@ -271,16 +274,23 @@ int sh_score_opts_from_json(const char *text, sh_score_opts *o, char **strings_o
     const char *tasks = json_string_value(json_object_get(j, "tasks"));
     const char *tok = json_string_value(json_object_get(j, "token_env"));
     const char *corpus = json_string_value(json_object_get(j, "corpus"));
+    const char *sdir = json_string_value(json_object_get(j, "state_dir"));
     size_t lt = tasks ? strlen(tasks) + 1 : 0, lk = tok ? strlen(tok) + 1 : 0, lc = corpus ? strlen(corpus) + 1 : 0;
-    if (lt > 4096 || lk > 256 || lc > 4096) {
-        sh_err_set(err, "score options: tasks, token_env or corpus too long");
+    size_t ls = sdir ? strlen(sdir) + 1 : 0;
+    if (lt > 4096 || lk > 256 || lc > 4096 || ls > 4096) {
+        sh_err_set(err, "score options: tasks, token_env, corpus or state_dir too long");
         goto out;
     }
-    char *block = malloc(lt + lk + lc + 1);
+    if (sdir && sdir[0] != '/') {
+        sh_err_set(err, "score options: state_dir '%.200s' is not an absolute path", sdir);
+        goto out;
+    }
+    char *block = malloc(lt + lk + lc + ls + 1);
     if (!block) { sh_err_set(err, "score options: out of memory"); goto out; }
     if (tasks) { memcpy(block, tasks, lt); o->tasks = block; }
     if (tok) { memcpy(block + lt, tok, lk); o->token_env = block + lt; }
     if (corpus) { memcpy(block + lt + lk, corpus, lc); o->corpus = block + lt + lk; }
+    if (sdir) { memcpy(block + lt + lk + lc, sdir, ls); o->state_dir = block + lt + lk + lc; }
     *strings_out = block;
     rc = 0;
 out:

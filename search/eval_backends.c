@@ -4,6 +4,7 @@
 
 #include <math.h>
 #include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "measure/measure.h"
@@ -113,10 +114,13 @@ int sh_search_backend_cluster_open(sh_db *db, const sh_search_score *sc, int64_t
     return 0;
 }
 
-int sh_search_backend_cluster_add(void *cl, const sh_genome *g, const sh_search_score *sc, void *tag, sh_err *err)
+int sh_search_backend_cluster_add(void *cl, const sh_genome *g, const sh_search_score *sc, int rung, void *tag,
+                                  sh_err *err)
 {
     sh_score_opts o;
     search_score_opts(sc, &o);
+    if (rung >= 0)
+        o.rung = rung;
     return sh_cluster_add(cl, g, sc->spec, &o, tag, err);
 }
 
@@ -176,12 +180,44 @@ int sh_search_backend_score(sh_db *db, const sh_genome *g, const sh_search_score
     return rc;
 }
 
-int sh_search_backend_state_step(const sh_genome *g, const sh_search_score *sc, int rung, int *step, sh_err *err)
+int sh_search_backend_state_step(sh_db *db, const sh_genome *g, const sh_search_score *sc, int rung, int *step,
+                                 sh_err *err)
 {
     sh_score_opts o;
     search_score_opts(sc, &o);
     o.rung = rung;
-    return sh_score_state_step(g, sc->spec, &o, step, err);
+    /* scored already, or a job of it submitted (a resumed batch): its state
+     * is gone or moved on, the ladder says where it continued from */
+    char *params = sh_score_params_json(g, sc->spec, &o, err);
+    if (!params)
+        return -1;
+    char name[128];
+    sh_score_scorer_name(sc->spec, name, sizeof name);
+    sh_score_rec prev;
+    sh_err ferr = {{0}};
+    bool stored = false;
+    if (sh_db_find_score(db, sh_genome_hash(g), name, sh_score_version(sc->spec), params, &prev, &ferr) == 0) {
+        stored = !strcmp(prev.status, "ok");
+        sh_score_rec_free(&prev);
+    }
+    if (!stored && !ferr.msg[0] && sc->exec.kind != SH_EXEC_LOCAL) {
+        /* a batch job of this rung was submitted before (a coordinator killed
+         * meanwhile): it continued from the state it found then, whatever
+         * it left in the directory since */
+        sh_job_rec *rows;
+        int n = 0;
+        if (sh_db_job_list_key(db, sh_genome_hash(g), name, sh_score_version(sc->spec), params, &rows, &n, &ferr) == 0) {
+            for (int i = 0; i < n; i++)
+                stored |= strcmp(rows[i].state, "cancelled") != 0 || rows[i].job_id[0] != 0;
+            sh_job_recs_free(rows, n);
+        }
+    }
+    free(params);
+    if (ferr.msg[0]) {
+        *err = ferr;
+        return -1;
+    }
+    return stored ? sh_score_ladder_step(g, sc->spec, &o, step, err) : sh_score_state_step(g, sc->spec, &o, step, err);
 }
 
 int sh_search_backend_drop_state(const sh_genome *g, const sh_search_score *sc, sh_err *err)

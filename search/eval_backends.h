@@ -28,9 +28,11 @@ int sh_search_backend_score(sh_db *db, const sh_genome *g, const sh_search_score
                             sh_err *err);
 
 /* Successive halving's training states (sc->state_dir): the step rung would
- * continue g's proxy from (0 = from scratch), and removing g's states once it
+ * continue g's proxy from (0 = from scratch; if that rung's score is stored
+ * already, the step it continued from on the ladder), and removing g's states once it
  * can no longer be promoted (returns the files removed, or -1). */
-int sh_search_backend_state_step(const sh_genome *g, const sh_search_score *sc, int rung, int *step, sh_err *err);
+int sh_search_backend_state_step(sh_db *db, const sh_genome *g, const sh_search_score *sc, int rung, int *step,
+                                 sh_err *err);
 int sh_search_backend_drop_state(const sh_genome *g, const sh_search_score *sc, sh_err *err);
 
 /* Scoring through a cluster executor (sc->exec.kind == SH_EXEC_SLURM):
@@ -39,7 +41,9 @@ int sh_search_backend_drop_state(const sh_genome *g, const sh_search_score *sc, 
  * sh_cluster_step (open count, or -1). */
 typedef void (*sh_search_cluster_fn)(void *ctx, void *tag, bool ok, double aggregate, const char *error);
 int sh_search_backend_cluster_open(sh_db *db, const sh_search_score *sc, int64_t run_id, void **out, sh_err *err);
-int sh_search_backend_cluster_add(void *cl, const sh_genome *g, const sh_search_score *sc, void *tag, sh_err *err);
+/* rung: 0..2, or -1 = sc's rung; the job sees sc->state_dir (halving). */
+int sh_search_backend_cluster_add(void *cl, const sh_genome *g, const sh_search_score *sc, int rung, void *tag,
+                                  sh_err *err);
 int sh_search_backend_cluster_step(void *cl, sh_search_cluster_fn fn, void *ctx, sh_search_jobs *jobs, sh_err *err);
 int sh_search_backend_cluster_cancel(void *cl, sh_err *err);
 double sh_search_backend_cluster_poll(void *cl);

@@ -109,10 +109,11 @@ static bool uses_cluster(const sh_search_eval *e)
     return e->score.spec[0] && needs_capability(e) && e->score.exec.kind != SH_EXEC_LOCAL;
 }
 
-/* Successive halving scores the batch (either evaluator; local scoring). */
+/* Successive halving scores the batch (either evaluator; scores computed
+ * here by the halving worker, or as batch jobs by the cluster scorer). */
 static bool halving_active(const sh_search_eval *e)
 {
-    return e->score.halving && e->score.spec[0] && needs_capability(e) && !uses_cluster(e);
+    return e->score.halving && e->score.spec[0] && needs_capability(e);
 }
 
 int sh_search_eval_init(sh_search_eval *e, sh_err *err)
@@ -123,10 +124,9 @@ int sh_search_eval_init(sh_search_eval *e, sh_err *err)
         return sh_err_set(err, "search: no device to measure on");
     if (e->score.halving && !needs_capability(e))
         return sh_err_set(err, "--score-halving: the objectives have no capability to promote on (add capability to --objectives)");
-    if (e->score.halving && uses_cluster(e))
-        return sh_err_set(err, "--score-halving: not supported with a cluster executor (--executor %s): promotions "
-                               "need the rung below's scores and training states on this machine",
-                          e->score.exec.kind == SH_EXEC_SLURM ? "slurm" : "?");
+    if (e->score.halving && uses_cluster(e) && !e->score.state_dir[0])
+        return sh_err_set(err, "--score-halving with a cluster executor needs --score-state-dir on storage the "
+                               "nodes share (default: DIR/cap-state of --results-dir)");
     if (e->score.halving && e->score.rung > 0)
         return sh_err_set(err, "--score-halving and --score-rung: halving chooses each candidate's rung; give one of them");
     for (int i = 0; i < e->n_obj; i++) {
@@ -442,55 +442,83 @@ static int score_job(batch *b, sh_db *db, cand_job *j)
     return 0;
 }
 
-/* Successive halving over the batch (the scorer worker): every candidate at
- * rung 0, then rung by rung the best third (at least one) of those scored at
- * the rung below, ranked by non-dominated rank on (capability, params) and
- * then capability, continue to the next rung (the scorer continues their
- * saved training state; the step it continues from is recorded).
- * Capabilities of different rungs are never compared: each promotion ranks
- * candidates of one rung.  At the end, candidates that stopped below the top
- * rung can never be promoted (a genome is evaluated once per run), so their
+/* The candidates of b that go to rung r (indices into b->jobs, best first):
+ * every candidate not failed at r = 0, else the best third (at least one) of
+ * those scored at rung r - 1 by non-dominated rank on (capability, params),
+ * then capability.  Returns how many. */
+static int halving_pick(batch *b, int r, int *idx, int cap)
+{
+    int n = 0;
+    for (int i = 0; i < b->n && n < cap; i++) {
+        cand_job *j = &b->jobs[i];
+        pthread_mutex_lock(&b->e->lock);
+        bool failed = j->failed;
+        pthread_mutex_unlock(&b->e->lock);
+        if (!failed && j->rung == r - 1)
+            idx[n++] = i;
+    }
+    int keep = r == 0 ? n : (n + 2) / 3;
+    if (r > 0 && n > keep) {
+        int *rank = malloc((size_t)n * sizeof *rank);
+        if (!rank) {
+            sh_err err = {{0}};
+            sh_err_set(&err, "search: out of memory ranking %d candidates for rung %d", n, r);
+            set_fatal(b, &err);
+            return 0;
+        }
+        for (int a = 0; a < n; a++) {
+            const cand_job *x = &b->jobs[idx[a]];
+            rank[a] = 0;
+            for (int c = 0; c < n; c++) {
+                const cand_job *y = &b->jobs[idx[c]];
+                if (y->capability >= x->capability && y->analytic[SH_OBJ_PARAMS] <= x->analytic[SH_OBJ_PARAMS] &&
+                    (y->capability > x->capability || y->analytic[SH_OBJ_PARAMS] < x->analytic[SH_OBJ_PARAMS]))
+                    rank[a]++;   /* dominated by c */
+            }
+        }
+        for (int a = 1; a < n; a++)   /* insertion sort: rank, then capability */
+            for (int c = a; c > 0; c--) {
+                const cand_job *p = &b->jobs[idx[c - 1]], *q = &b->jobs[idx[c]];
+                if (rank[c - 1] < rank[c] || (rank[c - 1] == rank[c] && p->capability >= q->capability))
+                    break;
+                int t = idx[c]; idx[c] = idx[c - 1]; idx[c - 1] = t;
+                t = rank[c]; rank[c] = rank[c - 1]; rank[c - 1] = t;
+            }
+        free(rank);
+    }
+    return keep;
+}
+
+/* After a generation's halving: candidates that stopped below the top rung
+ * can never be promoted (a genome is evaluated once per run), so their
  * training states are removed. */
+static void halving_drop_states(batch *b)
+{
+    for (int i = 0; i < b->n; i++) {
+        cand_job *j = &b->jobs[i];
+        sh_err err = {{0}};
+        if (j->rung < HALVING_RUNGS - 1 && sh_search_backend_drop_state(j->g, &b->e->score, &err) < 0)
+            job_fail(b, j, "capability (removing training states)", &err);
+    }
+}
+
+/* Successive halving over the batch (the scorer worker): every candidate at
+ * rung 0, then rung by rung the best third of those scored at the rung below
+ * (halving_pick) continue to the next rung (the scorer continues their saved
+ * training state; the step it continues from is recorded).  Capabilities of
+ * different rungs are never compared: each promotion ranks candidates of one
+ * rung. */
 static void halving_scores(batch *b, sh_db *db)
 {
     for (int r = 0; r < HALVING_RUNGS && !is_fatal(b); r++) {
-        int idx[4096], n = 0;
-        for (int i = 0; i < b->n && n < 4096; i++) {
-            cand_job *j = &b->jobs[i];
-            pthread_mutex_lock(&b->e->lock);
-            bool failed = j->failed;
-            pthread_mutex_unlock(&b->e->lock);
-            if (!failed && j->rung == r - 1)
-                idx[n++] = i;
-        }
-        int keep = r == 0 ? n : (n + 2) / 3;
-        if (r > 0 && n > keep) {
-            int rank[4096];
-            for (int a = 0; a < n; a++) {
-                const cand_job *x = &b->jobs[idx[a]];
-                rank[a] = 0;
-                for (int c = 0; c < n; c++) {
-                    const cand_job *y = &b->jobs[idx[c]];
-                    if (y->capability >= x->capability && y->analytic[SH_OBJ_PARAMS] <= x->analytic[SH_OBJ_PARAMS] &&
-                        (y->capability > x->capability || y->analytic[SH_OBJ_PARAMS] < x->analytic[SH_OBJ_PARAMS]))
-                        rank[a]++;   /* dominated by c */
-                }
-            }
-            for (int a = 1; a < n; a++)   /* insertion sort: rank, then capability */
-                for (int c = a; c > 0; c--) {
-                    const cand_job *p = &b->jobs[idx[c - 1]], *q = &b->jobs[idx[c]];
-                    if (rank[c - 1] < rank[c] || (rank[c - 1] == rank[c] && p->capability >= q->capability))
-                        break;
-                    int t = idx[c]; idx[c] = idx[c - 1]; idx[c - 1] = t;
-                    t = rank[c]; rank[c] = rank[c - 1]; rank[c - 1] = t;
-                }
-        }
+        int idx[4096];
+        int keep = halving_pick(b, r, idx, 4096);
         for (int a = 0; a < keep && !is_fatal(b); a++) {
             cand_job *j = &b->jobs[idx[a]];
             sh_err err = {{0}};
             double agg;
             int from = 0;
-            if (sh_search_backend_state_step(j->g, &b->e->score, r, &from, &err) < 0 ||
+            if (sh_search_backend_state_step(db, j->g, &b->e->score, r, &from, &err) < 0 ||
                 sh_search_backend_score(db, j->g, &b->e->score, r, &agg, &err) < 0) {
                 job_fail(b, j, "capability", &err);
                 continue;
@@ -503,12 +531,7 @@ static void halving_scores(batch *b, sh_db *db)
     }
     if (is_fatal(b))
         return;   /* stopped: the states stay, so a resume continues them */
-    for (int i = 0; i < b->n; i++) {
-        cand_job *j = &b->jobs[i];
-        sh_err err = {{0}};
-        if (j->rung < HALVING_RUNGS - 1 && sh_search_backend_drop_state(j->g, &b->e->score, &err) < 0)
-            job_fail(b, j, "capability (removing training states)", &err);
-    }
+    halving_drop_states(b);
 }
 
 static void analytic_job(batch *b, sh_db *db, cand_job *j)
@@ -541,6 +564,7 @@ static void analytic_job(batch *b, sh_db *db, cand_job *j)
 typedef struct cluster_ctx {
     batch *b;
     sh_db *db;
+    int rung;               /* halving: the rung being scored (-1: no halving) */
 } cluster_ctx;
 
 static void cluster_done(void *ctx, void *tag, bool ok, double aggregate, const char *error)
@@ -550,12 +574,16 @@ static void cluster_done(void *ctx, void *tag, bool ok, double aggregate, const 
     sh_err err = {{0}};
     if (ok) {
         j->capability = aggregate;
+        if (cc->rung >= 0) {
+            j->rung = cc->rung;
+            j->ladder[cc->rung] = aggregate;
+        }
     } else {
         sh_err_set(&err, "%s", error ? error : "failed");
         job_fail(cc->b, j, "capability", &err);
         sh_err_clear(&err);
     }
-    if (part_done(cc->b, cc->db, j, &err) < 0)
+    if (cc->rung < 0 && part_done(cc->b, cc->db, j, &err) < 0)   /* halving: parts end with the last rung */
         set_fatal(cc->b, &err);
 }
 
@@ -568,30 +596,23 @@ static void tick(sh_search_eval *e, const sh_search_jobs *jobs)
     pthread_mutex_unlock(&e->lock);
 }
 
-static void cluster_scorer(batch *b, sh_db *db)
+/* Steps the executor until every score added is final (0), or until a stop
+ * is requested (the run's jobs are cancelled) or a worker failed (the jobs
+ * stay queued for a resume): -1, b fatal. */
+static int cluster_wait(batch *b, cluster_ctx *cc)
 {
     sh_search_eval *e = b->e;
     sh_err err = {{0}};
-    if (!e->cluster && sh_search_backend_cluster_open(db, &e->score, e->run_id, &e->cluster, &err) < 0) {
-        set_fatal(b, &err);
-        return;
-    }
-    for (int i = 0; i < b->n; i++)
-        if (sh_search_backend_cluster_add(e->cluster, b->jobs[i].g, &e->score, &b->jobs[i], &err) < 0) {
-            set_fatal(b, &err);
-            return;
-        }
-    cluster_ctx cc = {b, db};
     sh_search_jobs jobs = {0};
     for (;;) {
-        int open = sh_search_backend_cluster_step(e->cluster, cluster_done, &cc, &jobs, &err);
+        int open = sh_search_backend_cluster_step(e->cluster, cluster_done, cc, &jobs, &err);
         if (open < 0) {
             set_fatal(b, &err);
-            return;
+            return -1;
         }
         tick(e, &jobs);
         if (open == 0)
-            return;
+            return 0;
         int slices = (int)(sh_search_backend_cluster_poll(e->cluster) * 20);
         for (int s = 0; s < (slices < 1 ? 1 : slices); s++) {
             if (e->stop && *e->stop) {
@@ -605,12 +626,80 @@ static void cluster_scorer(batch *b, sh_db *db)
                 sh_err_set(&err, "search: stopped (the run's scoring jobs were cancelled)%s%s",
                            cerr.msg[0] ? ": " : "", cerr.msg);
                 set_fatal(b, &err);
-                return;
+                return -1;
             }
-            if (is_fatal(b))   /* a device worker failed: the jobs stay queued for a resume */
-                return;
+            if (is_fatal(b))
+                return -1;
             sleep_ms(50);
         }
+    }
+}
+
+static int cluster_open(batch *b, sh_db *db)
+{
+    sh_err err = {{0}};
+    if (!b->e->cluster && sh_search_backend_cluster_open(db, &b->e->score, b->e->run_id, &b->e->cluster, &err) < 0) {
+        set_fatal(b, &err);
+        return -1;
+    }
+    return 0;
+}
+
+static void cluster_scorer(batch *b, sh_db *db)
+{
+    sh_search_eval *e = b->e;
+    sh_err err = {{0}};
+    if (cluster_open(b, db) < 0)
+        return;
+    for (int i = 0; i < b->n; i++)
+        if (sh_search_backend_cluster_add(e->cluster, b->jobs[i].g, &e->score, -1, &b->jobs[i], &err) < 0) {
+            set_fatal(b, &err);
+            return;
+        }
+    cluster_ctx cc = {b, db, -1};
+    cluster_wait(b, &cc);
+}
+
+/* Successive halving with the cluster executor: the rungs of halving_scores,
+ * each as a round of batch jobs.  A promoted candidate's job continues the
+ * training state its rung-below job left in the state directory (on storage
+ * the nodes share).  Everything a round needs is in the store or on that
+ * storage: after a kill -9, the resumed batch finds the finished rungs' scores
+ * stored (same promotions: they are ranked on the stored scores), attaches to
+ * the jobs still in the cluster and submits only what never was. */
+static void cluster_halving(batch *b, sh_db *db)
+{
+    sh_search_eval *e = b->e;
+    if (cluster_open(b, db) < 0)
+        return;
+    for (int r = 0; r < HALVING_RUNGS && !is_fatal(b); r++) {
+        int idx[4096];
+        int keep = halving_pick(b, r, idx, 4096);
+        for (int a = 0; a < keep; a++) {
+            cand_job *j = &b->jobs[idx[a]];
+            sh_err err = {{0}};
+            int from = 0;
+            if (sh_search_backend_state_step(db, j->g, &e->score, r, &from, &err) < 0) {
+                job_fail(b, j, "capability", &err);
+                continue;
+            }
+            j->continued[r] = from;
+            if (sh_search_backend_cluster_add(e->cluster, j->g, &e->score, r, j, &err) < 0) {
+                set_fatal(b, &err);
+                return;
+            }
+        }
+        cluster_ctx cc = {b, db, r};
+        if (cluster_wait(b, &cc) < 0)
+            return;   /* stopped or failed: the states stay, so a resume continues them */
+    }
+    if (is_fatal(b))
+        return;
+    halving_drop_states(b);
+    for (int i = 0; i < b->n && !is_fatal(b); i++) {
+        sh_err err = {{0}};
+        if (part_done(b, db, &b->jobs[i], &err) < 0)
+            set_fatal(b, &err);
     }
 }
 
@@ -643,7 +732,9 @@ static void *worker_main(void *arg)
         set_fatal(b, &err);
         return NULL;
     }
-    if (w->device == -3) {
+    if (w->device == -3 && halving_active(b->e)) {
+        cluster_halving(b, db);
+    } else if (w->device == -3) {
         cluster_scorer(b, db);
     } else if (w->device == -1) {
         for (;;) {
@@ -677,7 +768,7 @@ static int run_workers(batch *b, sh_err *err)
         int jobs = e->jobs < b->n ? e->jobs : b->n;
         for (int i = 0; i < jobs; i++, nw++)
             w[nw] = (worker){b, -1, nw, 0};
-        if (halving_active(e)) {
+        if (halving_active(e) && !uses_cluster(e)) {
             w[nw] = (worker){b, -2, nw, 0};
             nw++;
         }

@@ -216,13 +216,13 @@ static int search_spec(cli_state *c, sh_opt *t, int cap)
          "score every candidate at fidelity rung R of 3 (0: 1/9 of the\ntokens, 1: 1/3, 2: all; default 2); stored with "
          "the run", 0, 2, &c->score_rung_given},
         {"--score-halving", NULL, SH_OPT_FLAG, &o->score.halving, NULL,
-         "successive halving per generation (either evaluator, local\nscoring): all candidates at rung 0 (1/9 of the "
+         "successive halving per generation (either evaluator and\nexecutor): all candidates at rung 0 (1/9 of the "
          "tokens), the\nbest third (non-dominated rank on capability and params)\ncontinued to rung 1 from their saved "
          "state, the best third\nof those to rung 2; lower rungs count as a constraint\nviolation, so fronts hold top-rung "
          "scores; the states of\ncandidates not promoted are removed after each generation", 0, 0, NULL},
         {"--score-state-dir", NULL, SH_OPT_STR, &c->state_dir, "DIR",
          "halving: where training states are kept between rungs\n(default the cache's cap-state:\n"
-         "$STARHIL_CACHE_DIR/cap-state, ~/.cache/starhil/cap-state)", 0, 0, NULL},
+         "$STARHIL_CACHE_DIR/cap-state, ~/.cache/starhil/cap-state;\nwith --executor slurm: DIR/cap-state of --results-dir)", 0, 0, NULL},
         {"--score-size", NULL, SH_OPT_DOUBLE, &o->score.size_factor, "F",
          "built-in scorer train-set size factor (default 1)", 1e-9, 100, NULL},
         {"--score-threads", NULL, SH_OPT_INT, &o->score.threads, "N", "capability training threads (default 1)", 1, 64,
@@ -350,7 +350,7 @@ static void apply_defaults(cli_state *c)
         if (!(o->score.tokens > 0))
             o->score.tokens = 32768;
     }
-    if (o->score.halving && !o->score.state_dir[0]) {
+    if (o->score.halving && !o->score.state_dir[0] && o->score.exec.kind == SH_EXEC_LOCAL) {
         snprintf(o->score.state_dir, sizeof o->score.state_dir, "%s/cap-state", sh_cache_dir());
     }
     if (!c->objectives_given) {
@@ -531,6 +531,18 @@ static int cmd_resume(int argc, char **argv)
     return rc;
 }
 
+/* Prefixes a relative path with the working directory (in place); -1 if
+ * that does not fit or the directory is unknown. */
+static int absolute_path(char *path, size_t cap)
+{
+    char cwd[4096], out[4096];
+    if (!getcwd(cwd, sizeof cwd) || snprintf(out, sizeof out, "%s/%s", cwd, path) >= (int)sizeof out ||
+        strlen(out) >= cap)
+        return -1;
+    snprintf(path, cap, "%s", out);
+    return 0;
+}
+
 int sh_cmd_search(int argc, char **argv)
 {
     if (argc > 1 && !strcmp(argv[1], "resume"))
@@ -563,6 +575,17 @@ int sh_cmd_search(int argc, char **argv)
     int rc;
     if (c.o.score.exec.kind != SH_EXEC_LOCAL && sh_exec_check(&c.o.score.exec, sh_db_path(db), &err) < 0) {
         fprintf(stderr, "starhil search: %s\n", err.msg);
+        rc = 1;
+    } else if (c.o.score.exec.kind != SH_EXEC_LOCAL && c.o.score.state_dir[0] && c.o.score.state_dir[0] != '/' &&
+               absolute_path(c.o.score.state_dir, sizeof c.o.score.state_dir) < 0) {
+        /* the jobs run elsewhere: they get the directory by its absolute path */
+        fprintf(stderr, "starhil search: --score-state-dir %s: cannot make it an absolute path\n", c.o.score.state_dir);
+        rc = 1;
+    } else if (c.o.score.halving && !c.o.score.state_dir[0] &&
+               snprintf(c.o.score.state_dir, sizeof c.o.score.state_dir, "%s/cap-state",
+                        c.o.score.exec.results_dir) >= (int)sizeof c.o.score.state_dir) {
+        /* halving on a cluster: the jobs pass training states on through the shared directory */
+        fprintf(stderr, "starhil search: --results-dir too long for the training states' directory\n");
         rc = 1;
     } else if (sh_search_create(db, &c.o, &id, &err) < 0) {
         fprintf(stderr, "starhil search: %s\n", err.msg);

@@ -14,7 +14,10 @@
  * that is not JSON is a recorded failure naming the path; an scancel of a
  * running job is resubmitted and completes; a search with the Slurm executor
  * has the same front as with the local one; Ctrl-C cancels the run's jobs;
- * kill -9 of the coordinator then `search resume` trains nothing twice.
+ * kill -9 of the coordinator then `search resume` trains nothing twice;
+ * successive halving runs its rungs as jobs (training states passed on
+ * through the results directory), survives kill -9 and ends as the local
+ * executor does.
  *
  * The searches use a small `cmd:` scorer (sh + cksum, deterministic in the
  * genome) so each job takes well under a second; the built-in trainer runs in
@@ -718,6 +721,175 @@ static void test_kill9_resume_trains_nothing_twice(void **state)
     free(f);
 }
 
+/* ---- successive halving on the cluster ------------------------------------------------------------ */
+static const char *TINY_SPACE =
+    "{\"name\":\"tiny\",\"vocab\":256,\"max_context\":256,\"layers\":{\"min\":2,\"max\":3},"
+    "\"hidden\":{\"min\":64,\"max\":96,\"step\":32},\"head_dim\":32,"
+    "\"mixers\":{\"conv\":{\"kernel\":3},\"gqa\":{\"heads\":2,\"kv_heads\":{\"min\":1,\"max\":2}}},"
+    "\"channel_mixers\":{\"swiglu\":{\"width\":{\"min\":64,\"max\":128,\"step\":64}}}}";
+
+/* 27 steps of 8 x 128 bytes at the top rung: 3 at rung 0, 9 at rung 1 */
+#define HALVING_ARGS(space) "search", "--evaluator", "analytic", "--space", space, "--objectives", \
+    "params,capability", "--scorer", "builtin", "--score-scale", "0.25", "--score-tokens", "27648", \
+    "--score-halving", "--budget", "6", "--population", "6", "--seed", "5", "--jobs", "1"
+
+/* Per search evaluation of run 1, sorted by genome: "genome rung ladder" (the
+ * rung reached, then capability and continued-from step per rung). */
+static char *halving_outcome(const char *db_path)
+{
+    sh_db *h;
+    sh_err err = {{0}};
+    assert_int_equal(sh_db_open(db_path, SH_DB_READONLY, &h, &err), 0);
+    sh_eval_rec *e;
+    int n;
+    assert_int_equal(sh_db_list_evals(h, 1, &e, &n, &err), 0);
+    char lines[16][512];
+    int nl = 0;
+    for (int i = 0; i < n; i++) {
+        if (strcmp(e[i].kind, "search")) continue;
+        assert_string_equal(e[i].status, "ok");
+        assert_true(nl < 16);
+        json_t *r = json_loads(e[i].result_json, 0, NULL);
+        assert_non_null(r);
+        char hex[17];
+        sh_hash_hex(e[i].genome, hex);
+        int k = snprintf(lines[nl], sizeof lines[nl], "%s rung %lld:", hex,
+                         (long long)json_integer_value(json_object_get(r, "capability_rung")));
+        size_t idx;
+        json_t *step;
+        json_array_foreach(json_object_get(r, "capability_ladder"), idx, step)
+            k += snprintf(lines[nl] + k, sizeof lines[nl] - (size_t)k, " %.17g@%lld",
+                          json_number_value(json_object_get(step, "capability")),
+                          (long long)json_integer_value(json_object_get(step, "continued_from_step")));
+        json_decref(r);
+        nl++;
+    }
+    sh_eval_recs_free(e, n);
+    sh_db_close(h);
+    for (int a = 1; a < nl; a++)   /* sort by genome */
+        for (int b = a; b > 0 && strcmp(lines[b - 1], lines[b]) > 0; b--) {
+            char t[512];
+            memcpy(t, lines[b], sizeof t);
+            memcpy(lines[b], lines[b - 1], sizeof t);
+            memcpy(lines[b - 1], t, sizeof t);
+        }
+    char *out = calloc(16, 520);
+    for (int i = 0; i < nl; i++) {
+        strcat(out, lines[i]);
+        strcat(out, "\n");
+    }
+    return out;
+}
+
+static int files_in(const char *dir)
+{
+    char *argv[] = {"find", (char *)dir, "-type", "f", NULL};
+    sh_proc_opts po = {.timeout_s = 30};
+    sh_proc_result pr;
+    sh_err err = {{0}};
+    assert_int_equal(sh_proc_run(argv, &po, &pr, &err), 0);
+    int n = 0;
+    for (const char *p = pr.out ? pr.out : ""; (p = strchr(p, '\n')); p++) n++;
+    sh_proc_result_free(&pr);
+    return n;
+}
+
+/* `search --score-halving --executor slurm`: every rung a round of batch
+ * jobs, promotions continuing the rung below's training state through the
+ * shared results directory.  The coordinator is killed (-9) once the
+ * promotions are in the cluster and resumed: nothing is trained twice, and
+ * the run ends with the promoted set, ladders (capabilities and the steps
+ * each rung continued from) and front of the local executor for the same
+ * seed; no training state is left behind. */
+static void test_halving_on_cluster(void **state)
+{
+    (void)state;
+    assert_true(g_up);
+    char space[700], dbl[700], dbs[700], rd[700], sdl[700], w[700], body[1500], log[700], sdir[800];
+    path_in(space, sizeof space, "tiny.json");
+    path_in(dbl, sizeof dbl, "halving-local.db");
+    path_in(dbs, sizeof dbs, "halving-slurm.db");
+    path_in(rd, sizeof rd, "results-halving");
+    path_in(sdl, sizeof sdl, "states-local");
+    path_in(w, sizeof w, "counting-halving.sh");
+    path_in(log, sizeof log, "trained-halving.log");
+    snprintf(sdir, sizeof sdir, "%s/cap-state", rd);
+    assert_int_equal(dt_write_file(space, TINY_SPACE, 0644), 0);
+    assert_int_equal(starhil(NULL, "--db", dbl, HALVING_ARGS(space), "--score-state-dir", sdl, NULL), 0);
+    /* every job is logged by its result file (genome, question incl. the rung, attempt) */
+    snprintf(body, sizeof body, "echo \"$5\" >> '%s'\nsleep 1\nexec '%s' \"$@\"", log, g_bin);
+    wrapper(w, body);
+    char *argv[] = {(char *)g_bin, "--db", dbs, HALVING_ARGS(space), "--executor", "slurm", "--results-dir", rd,
+                    "--max-jobs", "3", "--poll-interval", "0.1", "--binary", w, NULL};
+    pid_t pid = search_spawn(argv, NULL, NULL);
+    assert_true(pid > 0);
+    /* kill once a promotion (a 7th job: rung 0 has 6) runs in the cluster */
+    bool promoted_running = false;
+    for (int i = 0; i < 900 && !promoted_running; i++) {
+        sleep_ms(100);
+        sh_db *h;
+        sh_err err = {{0}};
+        if (sh_db_open(dbs, SH_DB_READONLY, &h, &err) != 0) continue;
+        sh_job_rec *j;
+        int n;
+        if (sh_db_job_list(h, 0, &j, &n, &err) == 0) {
+            for (int k = 6; k < n; k++) promoted_running |= !strcmp(j[k].cluster_state, "RUNNING");
+            sh_job_recs_free(j, n);
+        }
+        sh_db_close(h);
+    }
+    assert_true(promoted_running);
+    kill(pid, SIGKILL);
+    assert_int_equal(search_wait(pid), 128 + SIGKILL);
+    sleep_ms(1500);   /* the promoted job finishes while nobody watches */
+    assert_int_equal(starhil(NULL, "--db", dbs, "search", "resume", "1", NULL), 0);
+    /* nothing trained twice: each job's result file once, every attempt the first and ok */
+    char *text = search_read_file(log);
+    assert_non_null(text);
+    char *seen[32];
+    int ns = 0;
+    char *save = NULL;
+    for (char *l = strtok_r(text, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
+        const char *g = strrchr(l, '/');
+        assert_non_null(g);
+        for (int i = 0; i < ns; i++) assert_string_not_equal(seen[i], g);
+        assert_true(ns < 32);
+        seen[ns++] = (char *)g;
+    }
+    assert_int_equal(ns, 6 + 2 + 1);   /* rung 0: all 6; rung 1: the best third (2); rung 2: 1 */
+    int n, ok = 0;
+    sh_job_rec *j = jobs_of(dbs, &n);
+    for (int i = 0; i < n; i++) {
+        if (!strcmp(j[i].state, "ok")) {
+            ok++;
+            continue;
+        }
+        /* the only other row allowed: a submission the kill cut off before sbatch answered */
+        assert_string_equal(j[i].state, "cancelled");
+        assert_non_null(strstr(j[i].reason, "never reached the scheduler"));
+    }
+    assert_int_equal(ok, ns);
+    sh_job_recs_free(j, n);
+    free(text);
+    /* the local executor's promotions, ladders and front */
+    char *ol = halving_outcome(dbl), *os = halving_outcome(dbs);
+    assert_non_null(strstr(ol, "rung 2: "));
+    assert_non_null(strstr(ol, "@2 "));   /* rung 1 continued from rung 0's decay start (step 2) */
+    assert_string_equal(os, ol);
+    free(ol);
+    free(os);
+    char *fl = front_of(dbl), *fs = front_of(dbs);
+    assert_non_null(strstr(fl, "capability"));
+    assert_string_equal(fs, fl);
+    free(fl);
+    free(fs);
+    /* the training states went through the shared directory and none is left */
+    struct stat st;
+    assert_int_equal(stat(sdir, &st), 0);
+    assert_int_equal(files_in(sdir), 0);
+    assert_int_equal(files_in(sdl), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -732,6 +904,7 @@ int main(void)
         cmocka_unit_test(test_search_same_front),
         cmocka_unit_test(test_ctrl_c_cancels_jobs),
         cmocka_unit_test(test_kill9_resume_trains_nothing_twice),
+        cmocka_unit_test(test_halving_on_cluster),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -11,7 +11,19 @@
  * Determinism: each batch is cut into CAP_CHUNKS fixed chunks; each chunk's
  * gradient goes into its own buffer (whichever thread computes it) and the
  * buffers are summed in chunk order, so results depend on the seed only, not
- * on the thread count. */
+ * on the thread count.
+ *
+ * Threads: a pool started once per training (threads - 1 workers beside the
+ * calling thread).  Every parallel phase (the chunks of a batch; summing the
+ * chunk gradients; the AdamW update) is a list of work items that whichever
+ * thread is running claims one at a time, and the phase ends when every item
+ * is done, not when every thread has reported.  On a machine shared with
+ * other work a thread may wait for a CPU for a whole time slice: with a fixed
+ * share per thread (and a thread created per step) the step waited for it;
+ * now the threads that run take its items, and a worker that wakes late finds
+ * the phase done.  The sum and the update go by fixed element ranges (each
+ * element's arithmetic as in one pass); only the gradient norm, a sum whose
+ * order decides its last bits, stays one sequential pass. */
 #include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -37,6 +49,7 @@ static double now_s(void)
 }
 
 typedef struct trainer trainer;
+typedef struct adamw adamw;
 
 typedef struct worker {
     trainer *tr;
@@ -62,7 +75,23 @@ struct trainer {
     double scale;
     int train;             /* 1: forward+backward into chunk buffers, 0: eval */
     double chunk_loss[CAP_CHUNKS];
+    /* the pool: the phase running is items 0..n_items-1 of fn (generation gen);
+     * next = first unclaimed item, done = items finished */
+    pthread_mutex_t mu;
+    pthread_cond_t work_cv, done_cv;
+    pthread_t th[CAP_CHUNKS];
+    int n_th;               /* pool threads started (workers 1..n_th) */
+    int pool_ok, quit;
+    unsigned gen;
+    void (*fn)(worker *w, int item);
+    int n_items, next, done;
+    /* the optimizer step being applied (phase adam_range) */
+    adamw *opt;
+    double lr0, mat_mult, wd, gscale, c1, c2;
 };
+
+/* Element ranges of the parallel gradient sum and AdamW update. */
+#define CAP_RANGE 8192
 
 static const int *targets_of(const cap_dataset *ds, int i)
 {
@@ -71,6 +100,7 @@ static const int *targets_of(const cap_dataset *ds, int i)
 
 static void run_chunk(worker *w, int c)
 {
+    /* (one chunk of the batch: its own gradient buffer and loss slot) */
     trainer *tr = w->tr;
     int lo = (int)((long)tr->bn * c / CAP_CHUNKS), hi = (int)((long)tr->bn * (c + 1) / CAP_CHUNKS);
     double loss = 0;
@@ -86,29 +116,87 @@ static void run_chunk(worker *w, int c)
     tr->chunk_loss[c] = loss;
 }
 
-static void *worker_main(void *arg)
+/* Claims and runs items of the current phase until none is left (called
+ * and returning with tr->mu held). */
+static void claim_items(trainer *tr, worker *w)
 {
-    worker *w = arg;
-    for (int c = w->id; c < CAP_CHUNKS; c += w->tr->nthreads) run_chunk(w, c);
-    return NULL;
-}
-
-/* Runs all chunks of the current job on the worker threads. */
-static void run_job(trainer *tr)
-{
-    pthread_t th[CAP_CHUNKS];
-    int started[CAP_CHUNKS] = {0};
-    for (int k = 1; k < tr->nthreads; k++)
-        started[k] = pthread_create(&th[k], NULL, worker_main, &tr->w[k]) == 0;
-    worker_main(&tr->w[0]);
-    for (int k = 1; k < tr->nthreads; k++) {
-        if (started[k]) pthread_join(th[k], NULL);
-        else worker_main(&tr->w[k]);               /* could not start: do its share here */
+    while (tr->next < tr->n_items) {
+        int i = tr->next++;
+        void (*fn)(worker *, int) = tr->fn;
+        pthread_mutex_unlock(&tr->mu);
+        fn(w, i);
+        pthread_mutex_lock(&tr->mu);
+        if (++tr->done == tr->n_items) pthread_cond_signal(&tr->done_cv);
     }
 }
 
+static void *pool_main(void *arg)
+{
+    worker *w = arg;
+    trainer *tr = w->tr;
+    unsigned seen = 0;
+    pthread_mutex_lock(&tr->mu);
+    for (;;) {
+        while (!tr->quit && tr->gen == seen) pthread_cond_wait(&tr->work_cv, &tr->mu);
+        if (tr->quit) break;
+        seen = tr->gen;
+        claim_items(tr, w);
+    }
+    pthread_mutex_unlock(&tr->mu);
+    return NULL;
+}
+
+/* Runs items 0..n-1 of fn: the calling thread (worker 0) and the pool claim
+ * them; returns when all are done. */
+static void run_phase(trainer *tr, void (*fn)(worker *, int), int n)
+{
+    if (!tr->pool_ok) {   /* one thread */
+        for (int i = 0; i < n; i++) fn(&tr->w[0], i);
+        return;
+    }
+    pthread_mutex_lock(&tr->mu);
+    tr->fn = fn;
+    tr->n_items = n;
+    tr->next = tr->done = 0;
+    tr->gen++;
+    if (n > 1) pthread_cond_broadcast(&tr->work_cv);
+    claim_items(tr, &tr->w[0]);
+    while (tr->done < tr->n_items) pthread_cond_wait(&tr->done_cv, &tr->mu);
+    pthread_mutex_unlock(&tr->mu);
+}
+
+static void pool_start(trainer *tr)
+{
+    if (tr->nthreads < 2 || pthread_mutex_init(&tr->mu, NULL)) return;
+    pthread_cond_init(&tr->work_cv, NULL);
+    pthread_cond_init(&tr->done_cv, NULL);
+    tr->pool_ok = 1;
+    for (int k = 1; k < tr->nthreads; k++) {
+        if (pthread_create(&tr->th[k - 1], NULL, pool_main, &tr->w[k]) != 0) break;   /* fewer: the others claim more */
+        tr->n_th++;
+    }
+}
+
+static void pool_stop(trainer *tr)
+{
+    if (!tr->pool_ok) return;
+    pthread_mutex_lock(&tr->mu);
+    tr->quit = 1;
+    pthread_cond_broadcast(&tr->work_cv);
+    pthread_mutex_unlock(&tr->mu);
+    for (int k = 0; k < tr->n_th; k++) pthread_join(tr->th[k], NULL);
+    pthread_cond_destroy(&tr->work_cv);
+    pthread_cond_destroy(&tr->done_cv);
+    pthread_mutex_destroy(&tr->mu);
+    tr->pool_ok = 0;
+}
+
+/* Runs all chunks of the current job on the worker threads. */
+static void run_job(trainer *tr) { run_phase(tr, run_chunk, CAP_CHUNKS); }
+
 static void trainer_free(trainer *tr)
 {
+    pool_stop(tr);
     free(tr->pbase);
     for (int c = 0; c < CAP_CHUNKS; c++) free(tr->gbase[c]);
     for (int k = 0; k < CAP_CHUNKS; k++) cap_ws_free(&tr->w[k].ws);
@@ -143,6 +231,7 @@ static int trainer_init(trainer *tr, const cap_model_cfg *cfg, const cap_train_o
         tr->w[k].id = k;
         if (cap_ws_alloc(cfg, &tr->w[k].ws)) return sh_err_set(err, "capability trainer: out of memory for activations");
     }
+    pool_start(tr);
     return 0;
 }
 
@@ -151,34 +240,53 @@ static void reset_counts(trainer *tr)
     for (int k = 0; k < tr->nthreads; k++) { tr->w[k].correct = 0; tr->w[k].graded = 0; }
 }
 
-/* Sum chunk gradients in chunk order into gbase[0]; returns the global L2 norm. */
-static double reduce_grads(trainer *tr)
+static int n_ranges(const trainer *tr) { return (int)((tr->np + CAP_RANGE - 1) / CAP_RANGE); }
+
+/* One element range of the chunk gradients summed in chunk order into gbase[0]. */
+static void sum_range(worker *w, int r)
 {
+    trainer *tr = w->tr;
+    size_t lo = (size_t)r * CAP_RANGE, hi = lo + CAP_RANGE < tr->np ? lo + CAP_RANGE : tr->np;
     cap_real *g = tr->gbase[0];
-    double ss = 0;
-    for (size_t i = 0; i < tr->np; i++) {
+    for (size_t i = lo; i < hi; i++) {
         cap_real s = g[i];
         for (int c = 1; c < CAP_CHUNKS; c++) s += tr->gbase[c][i];
         g[i] = s;
-        ss += (double)s * s;
     }
+}
+
+/* Sum chunk gradients in chunk order into gbase[0]; returns the global L2 norm
+ * (summed in element order: its bits do not depend on the threads). */
+static double reduce_grads(trainer *tr)
+{
+    run_phase(tr, sum_range, n_ranges(tr));
+    const cap_real *g = tr->gbase[0];
+    double ss = 0;
+    for (size_t i = 0; i < tr->np; i++) ss += (double)g[i] * g[i];
     return sqrt(ss);
 }
 
-typedef struct adamw {
+struct adamw {
     float *m, *v;
     cap_block blk[4 + 16 * CAP_MAX_LAYERS];
     int nblk;
-} adamw;
+};
 
-static void adamw_step(trainer *tr, adamw *a, double lr0, double mat_mult, double wd, double gscale, int step)
+/* The AdamW update of one element range (blocks give each element its rate
+ * and decay). */
+static void adam_range(worker *w, int r)
 {
     const double b1 = 0.9, b2 = 0.99, eps = 1e-8;
-    double c1 = 1 - pow(b1, step + 1), c2 = 1 - pow(b2, step + 1);
+    trainer *tr = w->tr;
+    adamw *a = tr->opt;
+    size_t lo = (size_t)r * CAP_RANGE, hi = lo + CAP_RANGE < tr->np ? lo + CAP_RANGE : tr->np;
     cap_real *p = tr->pbase, *g = tr->gbase[0];
+    double c1 = tr->c1, c2 = tr->c2, gscale = tr->gscale;
     for (int b = 0; b < a->nblk; b++) {
-        double decay = a->blk[b].decay ? wd : 0, lr = a->blk[b].mat ? lr0 * mat_mult : lr0;
-        for (size_t i = a->blk[b].off; i < a->blk[b].off + a->blk[b].n; i++) {
+        size_t b0 = a->blk[b].off, b1e = a->blk[b].off + a->blk[b].n;
+        if (b1e <= lo || b0 >= hi) continue;
+        double decay = a->blk[b].decay ? tr->wd : 0, lr = a->blk[b].mat ? tr->lr0 * tr->mat_mult : tr->lr0;
+        for (size_t i = b0 > lo ? b0 : lo; i < (b1e < hi ? b1e : hi); i++) {
             double gi = g[i] * gscale;
             a->m[i] = (float)(b1 * a->m[i] + (1 - b1) * gi);
             a->v[i] = (float)(b2 * a->v[i] + (1 - b2) * gi * gi);
@@ -186,6 +294,18 @@ static void adamw_step(trainer *tr, adamw *a, double lr0, double mat_mult, doubl
             p[i] = (cap_real)(p[i] - lr * upd);
         }
     }
+}
+
+static void adamw_step(trainer *tr, adamw *a, double lr0, double mat_mult, double wd, double gscale, int step)
+{
+    tr->opt = a;
+    tr->lr0 = lr0;
+    tr->mat_mult = mat_mult;
+    tr->wd = wd;
+    tr->gscale = gscale;
+    tr->c1 = 1 - pow(0.9, step + 1);
+    tr->c2 = 1 - pow(0.99, step + 1);
+    run_phase(tr, adam_range, n_ranges(tr));
 }
 
 /* warmup-stable-decay: linear warm-up over `warm` steps, constant, then

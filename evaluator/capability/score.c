@@ -387,11 +387,13 @@ static int rung_steps(int top_steps, double frac)
 
 /* The saved states of g's proxy under o, task by task: with drop, removes
  * them (returns how many files were removed); else *step = the smallest step
- * o's rung would continue from (0: some task would train from scratch). */
-static int state_walk(const sh_genome *g, const sh_score_opts *o, bool drop, int *step, sh_err *err)
+ * o's rung would continue from (0: some task would train from scratch); with
+ * expected, the step it continues from when the rung below left its state
+ * (its decay start; no file is read). */
+static int state_walk(const sh_genome *g, const sh_score_opts *o, bool drop, bool expected, int *step, sh_err *err)
 {
     if (step) *step = 0;
-    if (!o->state_dir) return 0;
+    if (!o->state_dir && !expected) return 0;
     cap_scale_cfg s;
     suite su;
     cap_model_cfg base;
@@ -406,6 +408,12 @@ static int state_walk(const sh_genome *g, const sh_score_opts *o, bool drop, int
         cfg.V = cap_task_model_vocab(t);
         cfg.T = t->seq;
         cfg.readout = cap_task_readout(t);
+        if (expected) {
+            int below = rung > 0 ? cap_decay_start(rung_steps(task_top_steps(t, &cfg, o), rung_fraction(rung - 1, R)),
+                                                   DECAY_FRAC) : 0;
+            if (below < lowest) lowest = below;
+            continue;
+        }
         char spath[4400];
         state_path(o, g, base_params, t, spath, sizeof spath);
         if (drop) {
@@ -433,12 +441,19 @@ int sh_score_state_step(const sh_genome *g, const char *spec, const sh_score_opt
 {
     *step = 0;
     if (!is_builtin(spec)) return 0;
-    return state_walk(g, o, false, step, err) < 0 ? -1 : 0;
+    return state_walk(g, o, false, false, step, err) < 0 ? -1 : 0;
+}
+
+int sh_score_ladder_step(const sh_genome *g, const char *spec, const sh_score_opts *o, int *step, sh_err *err)
+{
+    *step = 0;
+    if (!is_builtin(spec)) return 0;
+    return state_walk(g, o, false, true, step, err) < 0 ? -1 : 0;
 }
 
 int sh_score_drop_state(const sh_genome *g, const char *spec, const sh_score_opts *o, sh_err *err)
 {
-    return is_builtin(spec) ? state_walk(g, o, true, NULL, err) : 0;
+    return is_builtin(spec) ? state_walk(g, o, true, false, NULL, err) : 0;
 }
 
 static int run_builtin(const sh_genome *g, const sh_score_opts *o, sh_score_rec *rec, sh_err *err)

@@ -101,6 +101,12 @@ int sh_score_compute(const sh_genome *g, const char *scorer_spec, const sh_score
 int sh_score_state_step(const sh_genome *g, const char *scorer_spec, const sh_score_opts *opts, int *step,
                         sh_err *err);
 int sh_score_drop_state(const sh_genome *g, const char *scorer_spec, const sh_score_opts *opts, sh_err *err);
+/* The step rung opts->rung continues from on a ladder whose every rung kept
+ * its state (the rung below's decay start, the smallest over the tasks; 0 for
+ * rung 0 and for other scorers): what a rung scored earlier continued from,
+ * once its own state is gone (successive halving resumed after a kill). */
+int sh_score_ladder_step(const sh_genome *g, const char *scorer_spec, const sh_score_opts *opts, int *step,
+                         sh_err *err);
 
 /* The parameters JSON that keys a stored score (malloc'd; NULL on error). */
 char *sh_score_params_json(const sh_genome *g, const char *scorer_spec, const sh_score_opts *opts,

@@ -121,7 +121,8 @@ int sh_cmd_score(int argc, char **argv)
         {"--rung", NULL, SH_OPT_INT, &o.rung, "R", "rung to score, 0..N-1 (default: the top rung)", 0, 7, NULL},
         {"--state-dir", NULL, SH_OPT_STR, &state_arg, "DIR",
          "where training states are kept so that a higher rung\ncontinues a lower one (default the cache's cap-state:\n"
-         "$STARHIL_CACHE_DIR/cap-state, ~/.cache/starhil/cap-state)", 0, 0, NULL},
+         "$STARHIL_CACHE_DIR/cap-state, ~/.cache/starhil/cap-state;\nwith --executor slurm: DIR/cap-state of --results-dir)",
+         0, 0, NULL},
         {"--no-state", NULL, SH_OPT_FLAG, &no_state, NULL, "keep no training states (every rung trains from scratch)", 0,
          0, NULL},
         {"--size-factor", NULL, SH_OPT_DOUBLE, &o.size_factor, "X", "scale synthetic train-set sizes (default 1)", 0.001,
@@ -184,6 +185,21 @@ int sh_cmd_score(int argc, char **argv)
         return 2;
     }
     if (!no_state) {
+        if (state_dir[0] && state_dir[0] != '/' && ex.kind == SH_EXEC_SLURM) {
+            /* the job runs elsewhere: it gets the directory by its absolute path */
+            char cwd[2048], abs_dir[sizeof state_dir];
+            if (!getcwd(cwd, sizeof cwd) ||
+                snprintf(abs_dir, sizeof abs_dir, "%s/%s", cwd, state_dir) >= (int)sizeof abs_dir) {
+                fprintf(stderr, "starhil score: --state-dir %s: cannot make it an absolute path\n", state_dir);
+                return 1;
+            }
+            snprintf(state_dir, sizeof state_dir, "%s", abs_dir);
+        }
+        if (!state_dir[0] && ex.kind == SH_EXEC_SLURM) {
+            /* the job keeps its state where the next rung's job finds it */
+            if (sh_exec_check(&ex, NULL, &err)) { fprintf(stderr, "starhil score: %s\n", err.msg); return 1; }
+            snprintf(state_dir, sizeof state_dir, "%s/cap-state", ex.results_dir);
+        }
         if (!state_dir[0]) {
             snprintf(state_dir, sizeof state_dir, "%s/cap-state", sh_cache_dir());
         }
