@@ -748,10 +748,12 @@ static int check_types(const char *cmd, const sh_measure_opts *o)
     return 0;
 }
 
-static void print_result(const char *device, const sh_measure_result *r, bool as_json)
+static void print_result(const char *device, const sh_mrecord *r, bool as_json)
 {
     if (as_json) {
-        json_t *o = json_loads(r->result_json ? r->result_json : "{}", 0, NULL);
+        char *text = sh_mrecord_json(r);
+        json_t *o = text ? json_loads(text, 0, NULL) : NULL;
+        free(text);
         if (!o) o = json_object();
         json_object_set_new(o, "eval_id", json_integer(r->eval_id));
         json_object_set_new(o, "cached", json_boolean(r->cached));
@@ -771,7 +773,7 @@ static void print_result(const char *device, const sh_measure_result *r, bool as
            r->decode_ci_low, r->decode_ci_high, r->decode_tok_s);
     printf("  prefill  %.2f tok/s, time to first token %.2f ms\n", r->prefill_tok_s, r->ttft_ms);
     printf("  memory   peak RSS %.1f MiB, weights %.1f MiB, KV %.1f MiB, conv state %.1f KiB\n",
-           r->peak_rss_bytes / 1048576.0, r->weight_bytes / 1048576.0, r->kv_bytes / 1048576.0, r->conv_bytes / 1024.0);
+           r->peak_rss_bytes / 1048576.0, r->weight_bytes / 1048576.0, r->kv_bytes / 1048576.0, r->conv_state_bytes / 1024.0);
     printf("  reps     %d\n", r->reps);
     if (r->rel_to_reference > 0) printf("  relative to the reference genome: %.3fx\n", r->rel_to_reference);
 }
@@ -859,13 +861,13 @@ int sh_cmd_measure(int argc, char **argv)
     line.max_reps = o.max_reps > 0 ? o.max_reps : 30;
     o.progress = measure_progress;
     o.progress_ctx = &line;
-    sh_measure_result r;
+    sh_mrecord r;
     int rc = sh_measure_genome(db, device, &g, &o, &r, &err);
     sh_progress_done(&line.p);
     sh_measure_shutdown();
     if (rc) fprintf(stderr, "starhil %s: %s\n", cmd, err.msg);
     else print_result(device, &r, as_json);
-    sh_measure_result_free(&r);
+    sh_mrecord_free(&r);
     sh_db_close(db);
     return rc ? 1 : 0;
 }
