@@ -18,7 +18,7 @@
 #include "measure/measure.h"
 #include "measure/profile.h"
 #include "evaluator/build.h"
-#include "reports/gguf_meta.h"
+#include "genome/gguf_meta.h"
 #include "runs/runs.h"
 #include "util/cliopt.h"
 #include "util/opt.h"

@@ -26,7 +26,7 @@
 #include "tests/helpers/reports_gguf.h"
 #include "tests/helpers/store_sql.h"
 #include "reports/gguf_synth.h"
-#include "reports/gguf_meta.h"
+#include "genome/gguf_meta.h"
 #include "reports/gguf_write.h"
 #include "reports/hf_config.h"
 #include "reports/report_assets.h"
