@@ -202,7 +202,7 @@ int sh_cmd_compare(int argc, char **argv)
     const char *device = NULL, *db = NULL, *wtype = NULL;
     bool as_json = false, quiet = false;
     long prompt = 512, gen = 128, threads = 0, rounds = 6, reps = 3;
-    sh_measure_opts o = {.wtype = "q4_0"};
+    sh_measure_opts o = {.wtype = SH_WTYPE_MEASURE};
     const sh_opt t[] = {
         {"--device", NULL, SH_OPT_STR, &device, "D", "device name (required; `local` always exists)", 0, 0, NULL},
         {"--prompt", NULL, SH_OPT_LONG, &prompt, "N", "prompt tokens (default 512)", 1, 1 << 20, NULL},

@@ -142,7 +142,7 @@ static sh_measure_opts effective(const sh_measure_opts *in)
     if (o.prompt <= 0) o.prompt = 512;
     if (o.gen <= 0) o.gen = 128;
     if (o.depth < 0) o.depth = 0;
-    if (!o.wtype) o.wtype = "q4_0";
+    if (!o.wtype) o.wtype = SH_WTYPE_MEASURE;
     if (!o.kvtype) o.kvtype = "f32";
     if (o.tolerance <= 0) o.tolerance = 0.02;
     if (o.min_reps <= 0) o.min_reps = 3;

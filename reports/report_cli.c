@@ -333,7 +333,7 @@ static void gguf_progress(void *ctx, uint64_t done, uint64_t total)
 static int export_gguf(const sh_genome *g, const char *out, const char *wtype_s, const char *seed_s,
                        const char *tok_from, bool quiet, bool as_json)
 {
-    sh_gguf_opts o = {.wtype = SH_DTYPE_F32, .seed = 1, .tokenizer_from = tok_from};
+    sh_gguf_opts o = {.wtype = SH_WTYPE_EXPORT, .seed = 1, .tokenizer_from = tok_from};
     sh_err err = {{0}};
     if (wtype_s && sh_dtype_parse(wtype_s, &o.wtype) != 0) {
         fprintf(stderr, "starhil export: --wtype \"%s\" is not f32, f16, q8_0 or q4_0\n", wtype_s);

@@ -86,23 +86,35 @@ static void point_take_result(sh_rep_point *p, const char *result_json)
     sh_mrecord_free(&m);
 }
 
+/* Genome text and parameter counts of g into p (buffers on the heap: a
+ * genome and its text are tens of KiB). */
+static int point_set_genome(sh_rep_point *p, const sh_genome *g, sh_err *err)
+{
+    sh_param_count pc;
+    sh_genome_params(g, &pc);
+    p->params_total = (double)pc.total;
+    p->params_active = (double)pc.active;
+    char *text = malloc(SH_GENOME_TEXT_MAX);
+    if (!text) return sh_err_set(err, "report: out of memory");
+    sh_err e2 = {{0}};
+    int rc = 0;
+    if (sh_genome_format(g, text, SH_GENOME_TEXT_MAX, &e2) == 0 && !(p->text = strdup(text)))
+        rc = sh_err_set(err, "report: out of memory");
+    free(text);
+    return rc;
+}
+
 /* Genome text and parameter counts from the genomes table (if stored). */
 static int point_take_genome(sh_db *db, sh_rep_point *p, sh_err *err)
 {
     sh_hash h;
-    static sh_genome g;
-    static char text[SH_GENOME_TEXT_MAX];
     if (sh_hash_parse(p->hash, &h) != 0) return 0;
+    sh_genome *g = malloc(sizeof *g);
+    if (!g) return sh_err_set(err, "report: out of memory");
     sh_err e2 = {{0}};
-    if (sh_db_get_genome(db, h, &g, &e2) != 0) return 0;   /* not stored: no text */
-    if (sh_genome_format(&g, text, sizeof text, &e2) != 0) return 0;
-    p->text = strdup(text);
-    if (!p->text) return sh_err_set(err, "report: out of memory");
-    sh_param_count pc;
-    sh_genome_params(&g, &pc);
-    p->params_total = (double)pc.total;
-    p->params_active = (double)pc.active;
-    return 0;
+    int rc = sh_db_get_genome(db, h, g, &e2) == 0 ? point_set_genome(p, g, err) : 0;   /* not stored: no text */
+    free(g);
+    return rc;
 }
 
 /* Latest ok capability score of a genome (any scorer; the newest wins). */
@@ -290,14 +302,15 @@ static int load_presets(sh_db *db, sh_report *r, sh_err *err)
 {
     point_list l = {0};
     int rc = 0;
-    static sh_genome g;
+    sh_genome *g = malloc(sizeof *g);   /* tens of KiB: not on the stack */
+    if (!g) return sh_err_set(err, "report: out of memory");
     for (int k = 0; k < r->n_devices && rc == 0; k++)
         for (int i = 0; i < sh_preset_count() && rc == 0; i++) {
             const sh_preset *pr = sh_preset_at(i);
             sh_err e2 = {{0}};
-            if (sh_preset_get(pr->name, &g, &e2) != 0) continue;
+            if (sh_preset_get(pr->name, g, &e2) != 0) continue;
             char hex[17];
-            sh_hash h = sh_genome_hash(&g);
+            sh_hash h = sh_genome_hash(g);
             sh_hash_hex(h, hex);
             sh_eval_rec e;
             int s = sh_db_latest_measurement(db, h, r->devices[k].name, &e, err);
@@ -309,15 +322,10 @@ static int load_presets(sh_db *db, sh_report *r, sh_err *err)
             snprintf(p->preset, sizeof p->preset, "%s", pr->name);
             point_take_result(p, e.result_json);
             sh_eval_rec_free(&e);
-            static char text[SH_GENOME_TEXT_MAX];
-            sh_param_count pc;
-            sh_genome_params(&g, &pc);
-            p->params_total = (double)pc.total;
-            p->params_active = (double)pc.active;
-            if (sh_genome_format(&g, text, sizeof text, &e2) == 0 && !(p->text = strdup(text)))
-                rc = sh_err_set(err, "report: out of memory");
+            rc = point_set_genome(p, g, err);
             if (rc == 0) rc = point_take_score(db, p, err);
         }
+    free(g);
     r->presets = l.v;
     r->n_presets = l.n;
     return rc;

@@ -253,7 +253,7 @@ static int search_spec(cli_state *c, sh_opt *t, int cap)
         {"--tolerance", NULL, SH_OPT_DOUBLE, &o->measure.tolerance, "X",
          "a measurement converges when the 95% interval of its estimate\n(min of per-repetition medians) is within "
          "+-X of it (default\n0.05)", 1e-4, 0.99, NULL},
-        {"--wtype", NULL, SH_OPT_STR, &c->wtype, "T", "weight type measured (default f32)", 0, 0, NULL},
+        {"--wtype", NULL, SH_OPT_STR, &c->wtype, "T", "weight type measured (default " SH_WTYPE_SEARCH ")", 0, 0, NULL},
         {"--threads", NULL, SH_OPT_INT, &o->measure.threads, "N", "threads per measurement (default 1)", 1, 1024, NULL},
         {"--accept-unstable", NULL, SH_OPT_FLAG, &o->measure.accept_unstable, NULL,
          "rank with measurements stored as unstable (taken while the\nboard stayed busy, throttled or drifting); by default "

@@ -246,4 +246,9 @@ typedef struct rt_sysstate {
 void rt_sysstate_read(rt_sysstate *s, const int *cpus, int ncpus);
 void rt_sysstate_print(FILE *f, const rt_sysstate *a, const rt_sysstate *b);
 
+/* The CPU's name from /proc/cpuinfo (rt_probe.c; the probe's "model" and the
+ * bench's cpu.model): "model name" (x86) or "Hardware", else the last "CPU
+ * part" (ARM boards without either), else "unknown". */
+void rt_cpu_model(char *buf, size_t cap);
+
 #endif
