@@ -70,6 +70,18 @@ static void add_device(sh_db *db, sh_device_rec *rec)
 
 /* ---- pure helpers ------------------------------------------------------------- */
 
+/* The result JSON stored for evaluation id (what the measurement record's
+ * writer wrote), parsed; fails the test if the row is missing. */
+static json_t *stored_result(sh_db *db, int64_t id)
+{
+    sh_eval_rec e;
+    sh_err err = {{0}};
+    if (sh_db_get_eval(db, id, &e, &err) != 0) fail_msg("evaluation %lld: %s", (long long)id, err.msg);
+    json_t *j = json_loads(e.result_json ? e.result_json : "", 0, NULL);
+    sh_eval_rec_free(&e);
+    return j;
+}
+
 static void test_shell_quote_hostile(void **state)
 {
     (void)state;
@@ -399,7 +411,7 @@ static void test_measure_ok_cached_and_samples(void **state)
     assert_true(fabs(r.decode_tok_s - 100.0) < 1.0);
     assert_true(fabs(r.prefill_tok_s - 1000.0) < 5);          /* 16 tokens in ~16 ms */
     assert_true(r.weight_bytes == 4096 && r.kv_bytes == 512 && r.conv_state_bytes == 256);
-    json_t *res = json_loads(r.result_json, 0, NULL);
+    json_t *res = stored_result(db, r.eval_id);
     assert_non_null(res);
     json_t *pb = json_object_get(res, "probe_before");
     assert_true(json_is_object(pb));
@@ -614,7 +626,7 @@ static void test_measure_reference_every_k(void **state)
         sh_mrecord r;
         if (sh_measure_genome(db, "local", gs[i], &o, &r, &err)) fail_msg("measure: %s", err.msg);
         assert_true(fabs(r.rel_to_reference - 2.0) < 0.02);     /* 20 ms vs the reference's 10 ms */
-        json_t *res = json_loads(r.result_json, 0, NULL);
+        json_t *res = stored_result(db, r.eval_id);
         json_t *ref_j = json_object_get(res, "reference");
         assert_string_equal(json_string_value(json_object_get(ref_j, "genome_hash")), hr);
         json_decref(res);
@@ -966,7 +978,7 @@ static void test_ssh_measure_with_sshd_killed(void **state)
                             .wtype = "f32", .tolerance = 0.5, .threads = 1, .retries = -1};
     if (sh_measure_genome(db, "board", &g, &real, &r, &err)) fail_msg("real variant over ssh: %s", err.msg);
     assert_true(r.decode_ms_median > 0 && r.reps >= 1);
-    json_t *res = json_loads(r.result_json, 0, NULL);
+    json_t *res = stored_result(db, r.eval_id);
     assert_true(json_is_object(json_object_get(res, "probe_after")));
     json_decref(res);
     sh_mrecord_free(&r);
@@ -1129,7 +1141,7 @@ static void test_adb_measure_through_peer(void **state)
     sh_err err = {{0}};
     if (sh_measure_genome(db, "phone", &g, &o, &r, &err)) fail_msg("adb measure: %s", err.msg);
     assert_true(fabs(r.decode_ms_median - 7.0) < 0.05);
-    json_t *res = json_loads(r.result_json, 0, NULL);
+    json_t *res = stored_result(db, r.eval_id);
     json_t *thermal = json_object_get(json_object_get(res, "probe_before"), "thermal");
     assert_int_equal(json_integer_value(json_object_get(json_array_get(thermal, 0), "millicelsius")), 41000);
     json_decref(res);
@@ -1188,7 +1200,7 @@ static void test_qemu_full_path_real_variant(void **state)
     sh_err err = {{0}};
     if (sh_measure_genome(db, "arm-emu", &g, &o, &r, &err)) fail_msg("qemu measure: %s", err.msg);
     assert_true(r.decode_ms_median > 0);
-    json_t *res = json_loads(r.result_json, 0, NULL);
+    json_t *res = stored_result(db, r.eval_id);
     const char *target = json_string_value(json_object_get(json_object_get(res, "build"), "target"));
     assert_non_null(target);
     assert_non_null(strstr(target, "aarch64"));
@@ -1463,7 +1475,7 @@ static void test_measure_disturbed_reps_left_out(void **state)
     assert_non_null(strstr(r.reason, "busy 3, throttled 3"));
     assert_true(r.decode_ms >= 10 * 0.994 && r.decode_ms <= 10 * 1.006);   /* quiet reps only */
     assert_true(r.decode_ms_median > 14);                                    /* all tokens */
-    json_t *res = json_loads(r.result_json, 0, NULL);
+    json_t *res = stored_result(db, r.eval_id);
     assert_string_equal(json_string_value(json_object_get(res, "estimator")), "min of per-repetition medians");
     assert_int_equal(json_integer_value(json_object_get(res, "busy_reps")), 3);
     assert_int_equal(json_integer_value(json_object_get(res, "throttled_reps")), 3);
