@@ -222,7 +222,8 @@ void sh_report_run_end(int64_t run_id)
     char path[160];
     sh_err err = {{0}};
     sh_db *db;
-    int rc = sh_db_open(sh_cli_db_path(), SH_DB_READONLY, &db, &err);
+    /* read-write, as the search had it: its last close removes the WAL files */
+    int rc = sh_db_open(sh_cli_db_path(), 0, &db, &err);
     if (rc == 0) {
         rc = write_html_report(db, run_id, path, sizeof path, &err);
         sh_db_close(db);
