@@ -222,7 +222,7 @@ int rt_state_pos(const rt_state *s);
 int rt_state_save(rt_state *s);
 void rt_state_restore(rt_state *s);
 uint64_t rt_state_kv_bytes(const rt_state *s);
-uint64_t rt_state_conv_bytes(const rt_state *s);
+uint64_t rt_state_conv_state_bytes(const rt_state *s);
 double *rt_state_times(rt_state *s);   /* seconds per RT_T_* (accumulating) */
 /* Run n tokens (n==1: decode path).  logits: NULL = no output head;
  * otherwise writes [n_out][V] where n_out = all ? n : 1 (last position). */

@@ -388,7 +388,7 @@ static int mode_bench(const opts *o)
     fprintf(f, "]},\"peak_rss_bytes\":%llu,\"weight_bytes\":%llu,\"kv_bytes\":%llu,\"conv_state_bytes\":%llu,"
                "\"share\":{\"prefill\":",
             (unsigned long long)peak_rss(), (unsigned long long)e.model.weight_bytes,
-            (unsigned long long)rt_state_kv_bytes(s), (unsigned long long)rt_state_conv_bytes(s));
+            (unsigned long long)rt_state_kv_bytes(s), (unsigned long long)rt_state_conv_state_bytes(s));
     print_share(f, tpre);
     fprintf(f, ",\"decode\":");
     print_share(f, tdec);
