@@ -376,23 +376,33 @@ static int push_probe_variant(sh_device *d, char *remote, size_t cap, sh_err *er
     return sh_device_push(d, exe, "starhil-probe", remote, cap, err);
 }
 
+/* `device SUB NAME`: parses the command line (as_json: its --json flag, read
+ * after parsing), opens the store and loads NAME's record.  -1 when the caller
+ * goes on with both open, else the exit code. */
+static int open_named(const sh_cmd_spec *spec, int argc, char **argv, const bool *as_json, sh_db **db,
+                      sh_device_rec *rec)
+{
+    const char *pos[1];
+    int n_pos, prc = sh_opt_parse(spec, argc, argv, pos, &n_pos);
+    if (prc) return prc == 1 ? 0 : 2;
+    json_quiet = *as_json;
+    if (!pos[0]) { fprintf(stderr, "starhil %s: a device NAME is needed\n", spec->name); return 2; }
+    if (sh_cli_open_db(spec->name, SH_DB_CREATE, db)) return 1;
+    if (load_rec(*db, spec->name, pos[0], rec)) { sh_db_close(*db); return 1; }
+    return -1;
+}
+
 static int device_probe(int argc, char **argv)
 {
-    const char *cmd = "device probe", *name = NULL;
+    const char *cmd = "device probe";
     bool as_json = false;
     const sh_opt t[] = {{"--json", NULL, SH_OPT_FLAG, &as_json, NULL, "print the topology as JSON", 0, 0, NULL}};
     sh_cmd_spec spec = {"device probe", "NAME", NULL,
                         "Reads the device's topology (CPUs, clusters, caches, memory) and stores it.\n", t, 1, 1, 1};
-    const char *pos[1];
-    int n_pos, prc = sh_opt_parse(&spec, argc, argv, pos, &n_pos);
-    if (prc) return prc == 1 ? 0 : 2;
-    name = pos[0];
-    json_quiet = as_json;
-    if (!name) { fprintf(stderr, "starhil %s: a device NAME is needed\n", cmd); return 2; }
     sh_db *db;
-    if (sh_cli_open_db(cmd, SH_DB_CREATE, &db)) return 1;
     sh_device_rec rec;
-    if (load_rec(db, cmd, name, &rec)) { sh_db_close(db); return 1; }
+    int orc = open_named(&spec, argc, argv, &as_json, &db, &rec);
+    if (orc >= 0) return orc;
     sh_err err = {{0}};
     sh_device *d = NULL;
     char *topo = NULL;
@@ -573,7 +583,7 @@ static int check_steps(sh_device *d, const sh_device_rec *rec, double t[3], sh_e
 
 static int device_check(int argc, char **argv)
 {
-    const char *cmd = "device check", *name = NULL;
+    const char *cmd = "device check";
     bool as_json = false, trust = false;
     const sh_opt ot[] = {
         {"--json", NULL, SH_OPT_FLAG, &as_json, NULL, "print the check's result as JSON", 0, 0, NULL},
@@ -582,16 +592,10 @@ static int device_check(int argc, char **argv)
     sh_cmd_spec spec = {"device check", "NAME", NULL,
                         "Connects, pushes a file, runs a program and times each step; marks the device\n"
                         "healthy or not.\n", ot, 2, 1, 1};
-    const char *pos[1];
-    int n_pos, prc = sh_opt_parse(&spec, argc, argv, pos, &n_pos);
-    if (prc) return prc == 1 ? 0 : 2;
-    name = pos[0];
-    json_quiet = as_json;
-    if (!name) { fprintf(stderr, "starhil %s: a device NAME is needed\n", cmd); return 2; }
     sh_db *db;
-    if (sh_cli_open_db(cmd, SH_DB_CREATE, &db)) return 1;
     sh_device_rec rec;
-    if (load_rec(db, cmd, name, &rec)) { sh_db_close(db); return 1; }
+    int orc = open_named(&spec, argc, argv, &as_json, &db, &rec);
+    if (orc >= 0) return orc;
     sh_err err = {{0}};
     int rc = 0;
     if (trust && !strcmp(rec.kind, "ssh")) rc = record_host_key(&rec, &err);

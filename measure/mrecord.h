@@ -75,6 +75,11 @@ char *sh_mrecord_json(const sh_mrecord *r);
  * text is not a JSON object. */
 int sh_mrecord_from_json(const char *text, sh_mrecord *r, sh_err *err);
 
+/* The double field stored under JSON key `key` (e.g. "decode_ms",
+ * "peak_rss_bytes"), or NULL if the record has no such number: lets a reader
+ * take figures by the record's own names. */
+const double *sh_mrecord_number(const sh_mrecord *r, const char *key);
+
 /* Decode latency of r for ranking: the robust estimate (the reader already
  * falls back to the median for older rows); NaN if unknown. */
 double sh_mrecord_decode_ms(const sh_mrecord *r);

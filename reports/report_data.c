@@ -63,19 +63,12 @@ static void point_take_result(sh_rep_point *p, const char *result_json)
     sh_mrecord m;
     sh_err ignored;
     if (sh_mrecord_from_json(result_json, &m, &ignored)) return;
-    p->decode_ms = m.decode_ms;
-    p->decode_ms_low = m.decode_ms_low;
-    p->decode_ms_high = m.decode_ms_high;
-    p->decode_ms_median = m.decode_ms_median;
-    p->decode_tok_s = m.decode_tok_s;
+    for (int i = 0; i < sh_rep_n_metrics; i++) {   /* the metrics the record has, by its own names */
+        const double *v = sh_mrecord_number(&m, sh_rep_metrics[i].name);
+        if (v) memcpy((char *)p + sh_rep_metrics[i].offset, v, sizeof *v);
+    }
     snprintf(p->stability, sizeof p->stability, "%s", m.stability);
     snprintf(p->stability_reason, sizeof p->stability_reason, "%s", m.reason);
-    p->prefill_tok_s = m.prefill_tok_s;
-    p->ttft_ms = m.ttft_ms;
-    p->peak_rss_bytes = m.peak_rss_bytes;
-    p->weight_bytes = m.weight_bytes;
-    p->kv_bytes = m.kv_bytes;
-    p->conv_state_bytes = m.conv_state_bytes;
     p->cache_bytes = (isnan(p->kv_bytes) ? 0 : p->kv_bytes) +
                      (isnan(p->conv_state_bytes) ? 0 : p->conv_state_bytes);
     if (isnan(p->kv_bytes) && isnan(p->conv_state_bytes)) p->cache_bytes = NAN;
