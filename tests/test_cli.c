@@ -17,6 +17,7 @@
 #include <cmocka.h>
 #include <jansson.h>
 
+#include "tests/helpers/devices_util.h"
 #include "util/proc.h"
 
 static char tmpdir[64];
@@ -321,10 +322,7 @@ static void write_text(const char *dir, const char *name, const char *text)
 {
     char path[256];
     snprintf(path, sizeof path, "%s/%s", dir, name);
-    FILE *f = fopen(path, "w");
-    assert_non_null(f);
-    fputs(text, f);
-    assert_int_equal(fclose(f), 0);
+    assert_int_equal(dt_write_file(path, text, 0600), 0);
 }
 
 /* The module include graph follows ARCHITECTURE.md's "Who owns what" table
