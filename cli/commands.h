@@ -6,14 +6,21 @@
 #ifndef SH_CLI_COMMANDS_H
 #define SH_CLI_COMMANDS_H
 
+#include <stdint.h>
+
 int sh_cmd_genome(int argc, char **argv);   /* genome/genome_cli.c    */
 int sh_cmd_runs(int argc, char **argv);     /* runs/runs_cli.c        */
 int sh_cmd_build(int argc, char **argv);    /* evaluator/build_cli.c  */
-int sh_cmd_score(int argc, char **argv);    /* evaluator/capability/score_cli.c */
+int sh_cmd_score(int argc, char **argv);    /* cluster/score_cli.c (runs here or as Slurm jobs) */
 int sh_cmd_device(int argc, char **argv);   /* measure/device_cli.c   */
 int sh_cmd_measure(int argc, char **argv);  /* measure/device_cli.c   */
 int sh_cmd_profile(int argc, char **argv);  /* measure/device_cli.c   */
-int sh_cmd_search(int argc, char **argv);   /* search/search_cli.c    */
+/* `search` and `search resume` (search/search_cli.c): *finished is the id of
+ * a run that finished in this call and printed its front (else 0); cli/main.c
+ * then composes "search, then report": sh_report_run_end (reports/report_cli.c)
+ * writes the run's HTML report, so the search module does not call reports/. */
+int sh_cmd_search_run(int argc, char **argv, int64_t *finished);
+void sh_report_run_end(int64_t run_id);
 int sh_cmd_front(int argc, char **argv);    /* search/search_cli.c    */
 int sh_cmd_report(int argc, char **argv);   /* reports/report_cli.c   */
 int sh_cmd_export(int argc, char **argv);   /* reports/report_cli.c   */

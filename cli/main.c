@@ -12,6 +12,16 @@ typedef struct command {
     const char *summary;
 } command;
 
+/* search, then report: the search prints its front, the report module writes
+ * the HTML page of the finished run. */
+static int cmd_search(int argc, char **argv)
+{
+    int64_t finished = 0;
+    int rc = sh_cmd_search_run(argc, argv, &finished);
+    if (rc == 0 && finished > 0) sh_report_run_end(finished);
+    return rc;
+}
+
 static const command COMMANDS[] = {
     {"genome",  sh_cmd_genome,  "list, show, compare, validate, convert and import genomes"},
     {"build",   sh_cmd_build,   "compile a genome into a runtime variant for a target"},
@@ -19,7 +29,7 @@ static const command COMMANDS[] = {
     {"device",  sh_cmd_device,  "add, list, probe, check and remove measurement devices"},
     {"measure", sh_cmd_measure, "measure a genome's latency and memory on a device"},
     {"profile", sh_cmd_profile, "sweep block kinds on a device into a chip profile"},
-    {"search",  sh_cmd_search,  "run (or resume) a multi-objective architecture search"},
+    {"search",  cmd_search,     "run (or resume) a multi-objective architecture search"},
     {"front",   sh_cmd_front,   "print a run's current Pareto front"},
     {"runs",    sh_cmd_runs,    "list and show runs stored in the database"},
     {"report",  sh_cmd_report,  "write an HTML/CSV/JSON/Markdown report of a run"},

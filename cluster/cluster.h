@@ -64,8 +64,6 @@ int sh_exec_check(sh_exec_opts *o, const char *db_path, sh_err *err);
 /* The settings as JSON (for a search run's stored configuration) and back. */
 char *sh_exec_opts_to_json(const sh_exec_opts *o);
 int sh_exec_opts_from_json(const char *json, sh_exec_opts *o, sh_err *err);
-/* Help text for the executor options (static). */
-const char *sh_exec_usage(void);
 
 /* ---- the job side ------------------------------------------------------------ */
 /* Score options <-> JSON (the spec file carries them; the in-job side

@@ -1,5 +1,5 @@
 /* cluster_cli.h - command-line ends of the Slurm executor, called by
- * evaluator/capability/score_cli.c (`starhil score`) and
+ * cluster/score_cli.c (`starhil score`) and
  * search/search_cli.c (the executor options). */
 #ifndef SH_CLUSTER_CLI_H
 #define SH_CLUSTER_CLI_H

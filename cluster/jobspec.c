@@ -29,22 +29,6 @@ void sh_exec_opts_default(sh_exec_opts *o)
     o->poll_s = 2.0;
 }
 
-const char *sh_exec_usage(void)
-{
-    return "executor (where capability scores are computed):\n"
-           "  --executor E       local (default: in this process) or slurm (one batch job\n"
-           "                     per score; see docs/scale-out.md)\n"
-           "  --partition P      slurm partition (default: the cluster's default)\n"
-           "  --max-jobs N       slurm jobs in flight at once (default 4)\n"
-           "  --max-attempts N   attempts per score before it is recorded failed (default 3)\n"
-           "  --sbatch-arg ARG   extra sbatch option, repeatable (e.g. --sbatch-arg --time=2:00:00\n"
-           "                     --sbatch-arg --account=lm)\n"
-           "  --results-dir DIR  directory shared by this host and the nodes (spec and\n"
-           "                     result files; the database never goes there)\n"
-           "  --binary PATH      starhil on the nodes (default: this program's path)\n"
-           "  --poll-interval S  seconds between squeue polls (default 2)\n";
-}
-
 static int parse_int(const char *v, long lo, long hi, long *out)
 {
     char *end;

@@ -163,6 +163,21 @@ typedef enum sh_dtype {
 } sh_dtype;
 #define SH_DTYPE_COUNT 4   /* how many types there are */
 
+/* The default weight type of each concept, stated here once (names as
+ * sh_dtype_name spells them; each command's --wtype overrides its own):
+ *  - SH_WTYPE_SEARCH: what a search measures its candidates in (f32: the
+ *    analytic objectives and peak_bytes count f32 weights, so measured and
+ *    analytic figures compare; search/run.c);
+ *  - SH_WTYPE_MEASURE: `measure` and `compare` (q4_0, what edge deployments
+ *    ship; measure/measure.c, measure/compare_cli.c);
+ *  - SH_WTYPE_EXPORT: `export --format gguf` (f32, lossless; reports/report_cli.c);
+ *  - the variant run by hand without --wtype uses q8_0 (evaluator/runtime/
+ *    rt_main.c, which cannot include this header); starhil always passes
+ *    --wtype to it, so that default never reaches a stored measurement. */
+#define SH_WTYPE_SEARCH "f32"
+#define SH_WTYPE_MEASURE "q4_0"
+#define SH_WTYPE_EXPORT SH_DTYPE_F32
+
 /* The i-th type, 0 <= i < SH_DTYPE_COUNT, in listing order: f32, f16, q8_0, q4_0. */
 sh_dtype sh_dtype_at(int i);
 

@@ -9,7 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-const char *const SH_SHARE_KINDS[5] = {"conv", "attention", "swiglu", "moe", "head"};
 
 #define MAX_STR 256
 #define MAX_ARRAY 4096
@@ -73,7 +72,7 @@ static int get_share(json_t *share, const char *phase, double out[5], sh_err *er
 {
     json_t *o = json_object_get(share, phase);
     if (!json_is_object(o)) return sh_err_set(err, "bench output: share.%s missing or not an object", phase);
-    for (int k = 0; k < 5; k++) {
+    for (int k = 0; k < SH_SHARE_N; k++) {
         char key[40];
         snprintf(key, sizeof key, "%s", SH_SHARE_KINDS[k]);
         if (get_num(o, key, 0, 1.0001, &out[k], "bench (share)", err)) return -1;

@@ -38,7 +38,7 @@ typedef struct cmp_row {
     const char *arg;         /* as given */
     const char *name;        /* preset name, or the hash for other genomes */
     char hash[17];
-    sh_measure_result res;
+    sh_mrecord res;
     sh_ratio_ci decode_x, prefill_x;   /* paired speed ratios to the first genome */
 } cmp_row;
 
@@ -59,7 +59,7 @@ static void compare_print_json(const char *device, const sh_measure_opts *o, int
     for (int k = 0; k < rounds * n; k++) json_array_append_new(ord, json_integer(order[k]));
     json_t *arr = json_array();
     for (int i = 0; i < n; i++) {
-        const sh_measure_result *r = &rows[i].res, *b = &rows[0].res;
+        const sh_mrecord *r = &rows[i].res, *b = &rows[0].res;
         json_t *x = json_object();
         json_object_set_new(x, "genome", json_string(rows[i].name));
         json_object_set_new(x, "hash", json_string(rows[i].hash));
@@ -75,7 +75,7 @@ static void compare_print_json(const char *device, const sh_measure_opts *o, int
         json_object_set_new(x, "peak_rss_bytes", jnum_or_null(r->peak_rss_bytes));
         json_object_set_new(x, "weight_bytes", jnum_or_null(r->weight_bytes));
         json_object_set_new(x, "kv_bytes", jnum_or_null(r->kv_bytes));
-        json_object_set_new(x, "conv_bytes", jnum_or_null(r->conv_bytes));
+        json_object_set_new(x, "conv_state_bytes", jnum_or_null(r->conv_state_bytes));
         json_object_set_new(x, "reps", json_integer(r->reps));
         json_object_set_new(x, "quiet_reps", json_integer(r->quiet_reps));
         json_object_set_new(x, "stability", json_string(r->stability));
@@ -105,7 +105,7 @@ static void compare_print_table(const char *device, const sh_measure_opts *o, in
     printf("%-16s %16s %13s %10s %19s %9s %20s %20s %8s\n", "genome", "hash", "prefill tok/s", "decode tok/s",
            "decode ms [CI]", "peak MiB", "prefill x [CI]", "decode x [CI]", "memory x");
     for (int i = 0; i < n; i++) {
-        const sh_measure_result *r = &rows[i].res, *b = &rows[0].res;
+        const sh_mrecord *r = &rows[i].res, *b = &rows[0].res;
         char dms[40], px[40], dx[40];
         snprintf(dms, sizeof dms, "%.3f [%.3f,%.3f]", r->decode_ms, r->decode_ms_low, r->decode_ms_high);
         snprintf(px, sizeof px, "%.2fx [%.2f,%.2f]", rows[i].prefill_x.est, rows[i].prefill_x.lo, rows[i].prefill_x.hi);
@@ -176,7 +176,7 @@ static int compare_measure(const char *device, sh_measure_opts *o, int rounds, c
         sh_err e2 = {{0}};
         rows[i].name = sh_preset_get(rows[i].arg, &p, &e2) == 0 ? rows[i].arg : rows[i].hash;
     }
-    sh_measure_result res[32];
+    sh_mrecord res[32];
     sh_ratio_ci dx[32], px[32];
     int rc = 0;
     sh_progress_event(&cp.line, "compare: %d genomes on %s, %d interleaved rounds", n, device, rounds);
@@ -202,7 +202,7 @@ int sh_cmd_compare(int argc, char **argv)
     const char *device = NULL, *db = NULL, *wtype = NULL;
     bool as_json = false, quiet = false;
     long prompt = 512, gen = 128, threads = 0, rounds = 6, reps = 3;
-    sh_measure_opts o = {.wtype = "q4_0"};
+    sh_measure_opts o = {.wtype = SH_WTYPE_MEASURE};
     const sh_opt t[] = {
         {"--device", NULL, SH_OPT_STR, &device, "D", "device name (required; `local` always exists)", 0, 0, NULL},
         {"--prompt", NULL, SH_OPT_LONG, &prompt, "N", "prompt tokens (default 512)", 1, 1 << 20, NULL},
@@ -245,7 +245,7 @@ int sh_cmd_compare(int argc, char **argv)
         if (as_json) compare_print_json(device, &o, (int)rounds, rows, a.n_pos, order);
         else compare_print_table(device, &o, (int)rounds, rows, a.n_pos);
     }
-    for (int i = 0; i < a.n_pos; i++) sh_measure_result_free(&rows[i].res);
+    for (int i = 0; i < a.n_pos; i++) sh_mrecord_free(&rows[i].res);
     free(order);
     return rc;
 }

@@ -18,7 +18,7 @@
 #include "measure/measure.h"
 #include "measure/profile.h"
 #include "evaluator/build.h"
-#include "reports/gguf_meta.h"
+#include "genome/gguf_meta.h"
 #include "runs/runs.h"
 #include "util/cliopt.h"
 #include "util/opt.h"
@@ -376,23 +376,33 @@ static int push_probe_variant(sh_device *d, char *remote, size_t cap, sh_err *er
     return sh_device_push(d, exe, "starhil-probe", remote, cap, err);
 }
 
+/* `device SUB NAME`: parses the command line (as_json: its --json flag, read
+ * after parsing), opens the store and loads NAME's record.  -1 when the caller
+ * goes on with both open, else the exit code. */
+static int open_named(const sh_cmd_spec *spec, int argc, char **argv, const bool *as_json, sh_db **db,
+                      sh_device_rec *rec)
+{
+    const char *pos[1];
+    int n_pos, prc = sh_opt_parse(spec, argc, argv, pos, &n_pos);
+    if (prc) return prc == 1 ? 0 : 2;
+    json_quiet = *as_json;
+    if (!pos[0]) { fprintf(stderr, "starhil %s: a device NAME is needed\n", spec->name); return 2; }
+    if (sh_cli_open_db(spec->name, SH_DB_CREATE, db)) return 1;
+    if (load_rec(*db, spec->name, pos[0], rec)) { sh_db_close(*db); return 1; }
+    return -1;
+}
+
 static int device_probe(int argc, char **argv)
 {
-    const char *cmd = "device probe", *name = NULL;
+    const char *cmd = "device probe";
     bool as_json = false;
     const sh_opt t[] = {{"--json", NULL, SH_OPT_FLAG, &as_json, NULL, "print the topology as JSON", 0, 0, NULL}};
     sh_cmd_spec spec = {"device probe", "NAME", NULL,
                         "Reads the device's topology (CPUs, clusters, caches, memory) and stores it.\n", t, 1, 1, 1};
-    const char *pos[1];
-    int n_pos, prc = sh_opt_parse(&spec, argc, argv, pos, &n_pos);
-    if (prc) return prc == 1 ? 0 : 2;
-    name = pos[0];
-    json_quiet = as_json;
-    if (!name) { fprintf(stderr, "starhil %s: a device NAME is needed\n", cmd); return 2; }
     sh_db *db;
-    if (sh_cli_open_db(cmd, SH_DB_CREATE, &db)) return 1;
     sh_device_rec rec;
-    if (load_rec(db, cmd, name, &rec)) { sh_db_close(db); return 1; }
+    int orc = open_named(&spec, argc, argv, &as_json, &db, &rec);
+    if (orc >= 0) return orc;
     sh_err err = {{0}};
     sh_device *d = NULL;
     char *topo = NULL;
@@ -573,7 +583,7 @@ static int check_steps(sh_device *d, const sh_device_rec *rec, double t[3], sh_e
 
 static int device_check(int argc, char **argv)
 {
-    const char *cmd = "device check", *name = NULL;
+    const char *cmd = "device check";
     bool as_json = false, trust = false;
     const sh_opt ot[] = {
         {"--json", NULL, SH_OPT_FLAG, &as_json, NULL, "print the check's result as JSON", 0, 0, NULL},
@@ -582,16 +592,10 @@ static int device_check(int argc, char **argv)
     sh_cmd_spec spec = {"device check", "NAME", NULL,
                         "Connects, pushes a file, runs a program and times each step; marks the device\n"
                         "healthy or not.\n", ot, 2, 1, 1};
-    const char *pos[1];
-    int n_pos, prc = sh_opt_parse(&spec, argc, argv, pos, &n_pos);
-    if (prc) return prc == 1 ? 0 : 2;
-    name = pos[0];
-    json_quiet = as_json;
-    if (!name) { fprintf(stderr, "starhil %s: a device NAME is needed\n", cmd); return 2; }
     sh_db *db;
-    if (sh_cli_open_db(cmd, SH_DB_CREATE, &db)) return 1;
     sh_device_rec rec;
-    if (load_rec(db, cmd, name, &rec)) { sh_db_close(db); return 1; }
+    int orc = open_named(&spec, argc, argv, &as_json, &db, &rec);
+    if (orc >= 0) return orc;
     sh_err err = {{0}};
     int rc = 0;
     if (trust && !strcmp(rec.kind, "ssh")) rc = record_host_key(&rec, &err);
@@ -748,10 +752,12 @@ static int check_types(const char *cmd, const sh_measure_opts *o)
     return 0;
 }
 
-static void print_result(const char *device, const sh_measure_result *r, bool as_json)
+static void print_result(const char *device, const sh_mrecord *r, bool as_json)
 {
     if (as_json) {
-        json_t *o = json_loads(r->result_json ? r->result_json : "{}", 0, NULL);
+        char *text = sh_mrecord_json(r);
+        json_t *o = text ? json_loads(text, 0, NULL) : NULL;
+        free(text);
         if (!o) o = json_object();
         json_object_set_new(o, "eval_id", json_integer(r->eval_id));
         json_object_set_new(o, "cached", json_boolean(r->cached));
@@ -771,7 +777,7 @@ static void print_result(const char *device, const sh_measure_result *r, bool as
            r->decode_ci_low, r->decode_ci_high, r->decode_tok_s);
     printf("  prefill  %.2f tok/s, time to first token %.2f ms\n", r->prefill_tok_s, r->ttft_ms);
     printf("  memory   peak RSS %.1f MiB, weights %.1f MiB, KV %.1f MiB, conv state %.1f KiB\n",
-           r->peak_rss_bytes / 1048576.0, r->weight_bytes / 1048576.0, r->kv_bytes / 1048576.0, r->conv_bytes / 1024.0);
+           r->peak_rss_bytes / 1048576.0, r->weight_bytes / 1048576.0, r->kv_bytes / 1048576.0, r->conv_state_bytes / 1024.0);
     printf("  reps     %d\n", r->reps);
     if (r->rel_to_reference > 0) printf("  relative to the reference genome: %.3fx\n", r->rel_to_reference);
 }
@@ -859,13 +865,13 @@ int sh_cmd_measure(int argc, char **argv)
     line.max_reps = o.max_reps > 0 ? o.max_reps : 30;
     o.progress = measure_progress;
     o.progress_ctx = &line;
-    sh_measure_result r;
+    sh_mrecord r;
     int rc = sh_measure_genome(db, device, &g, &o, &r, &err);
     sh_progress_done(&line.p);
     sh_measure_shutdown();
     if (rc) fprintf(stderr, "starhil %s: %s\n", cmd, err.msg);
     else print_result(device, &r, as_json);
-    sh_measure_result_free(&r);
+    sh_mrecord_free(&r);
     sh_db_close(db);
     return rc ? 1 : 0;
 }

@@ -100,13 +100,6 @@ void sh_measure_shutdown(void)
 
 /* ---- small helpers --------------------------------------------------------- */
 
-void sh_measure_result_free(sh_measure_result *r)
-{
-    if (!r) return;
-    free(r->result_json);
-    memset(r, 0, sizeof *r);
-}
-
 int sh_device_ensure_local(sh_db *db, sh_err *err)
 {
     sh_device_rec rec;
@@ -149,7 +142,7 @@ static sh_measure_opts effective(const sh_measure_opts *in)
     if (o.prompt <= 0) o.prompt = 512;
     if (o.gen <= 0) o.gen = 128;
     if (o.depth < 0) o.depth = 0;
-    if (!o.wtype) o.wtype = "q4_0";
+    if (!o.wtype) o.wtype = SH_WTYPE_MEASURE;
     if (!o.kvtype) o.kvtype = "f32";
     if (o.tolerance <= 0) o.tolerance = 0.02;
     if (o.min_reps <= 0) o.min_reps = 3;
@@ -227,38 +220,6 @@ static double num_field(json_t *o, const char *k)
     return json_is_number(v) ? json_number_value(v) : 0;
 }
 
-/* Fills res from a stored result JSON (for cache hits). */
-static int result_from_json(const char *text, sh_measure_result *res, sh_err *err)
-{
-    json_t *o = json_loads(text ? text : "", 0, NULL);
-    if (!json_is_object(o)) { json_decref(o); return sh_err_set(err, "stored evaluation result is not a JSON object"); }
-    res->decode_ms_median = num_field(o, "decode_ms_median");
-    res->decode_ci_low = num_field(o, "decode_ci_low");
-    res->decode_ci_high = num_field(o, "decode_ci_high");
-    res->decode_tok_s = num_field(o, "decode_tok_s");
-    res->prefill_tok_s = num_field(o, "prefill_tok_s");
-    res->ttft_ms = num_field(o, "ttft_ms");
-    res->peak_rss_bytes = num_field(o, "peak_rss_bytes");
-    res->weight_bytes = num_field(o, "weight_bytes");
-    res->kv_bytes = num_field(o, "kv_bytes");
-    res->conv_bytes = num_field(o, "conv_state_bytes");
-    res->reps = (int)num_field(o, "reps");
-    res->converged = json_is_true(json_object_get(o, "converged"));
-    json_t *ref = json_object_get(o, "reference");
-    if (json_is_object(ref)) res->rel_to_reference = num_field(ref, "relative");
-    /* rows stored before the robust estimate: the median stands in for it */
-    json_t *est = json_object_get(o, "decode_ms");
-    res->decode_ms = json_is_number(est) ? json_number_value(est) : res->decode_ms_median;
-    res->decode_ms_low = json_is_number(est) ? num_field(o, "decode_ms_low") : res->decode_ci_low;
-    res->decode_ms_high = json_is_number(est) ? num_field(o, "decode_ms_high") : res->decode_ci_high;
-    res->quiet_reps = (int)num_field(o, "quiet_reps");
-    res->disturbed_reps = (int)num_field(o, "disturbed_reps");
-    res->rounds = (int)num_field(o, "rounds_measured");
-    json_decref(o);
-    res->result_json = strdup(text);
-    return res->result_json ? 0 : sh_err_set(err, "out of memory");
-}
-
 /* ---- one attempt -------------------------------------------------------------- */
 
 typedef struct dbl_vec { double *v; int n, cap; } dbl_vec;
@@ -286,7 +247,7 @@ typedef struct measure_acc {
     int n_cpus;
     int quiet_reps, busy_reps, throttled_reps;
     bool have_state;
-    double weight_bytes, kv_bytes, conv_bytes;
+    double weight_bytes, kv_bytes, conv_state_bytes;
     double share_prefill[5], share_decode[5];
     int invocations, reps;
     bool converged;
@@ -499,7 +460,7 @@ static int acc_add(measure_ctx *c, measure_acc *a, sh_bench_out *bp, double *qm_
     a->reps += b.reps;
     a->weight_bytes = b.weight_bytes;
     a->kv_bytes = b.kv_bytes;
-    a->conv_bytes = b.conv_state_bytes;
+    a->conv_state_bytes = b.conv_state_bytes;
     for (int k = 0; k < 5; k++) {
         a->share_prefill[k] += (b.share_prefill[k] - a->share_prefill[k]) / a->invocations;
         a->share_decode[k] += (b.share_decode[k] - a->share_decode[k]) / a->invocations;
@@ -595,20 +556,19 @@ static void estimate(const measure_acc *a, double *est, double *lo, double *hi)
     free(m);
 }
 
-static json_t *loads_or_null(const char *s)
-{
-    json_t *j = s ? json_loads(s, 0, NULL) : NULL;
-    return j ? j : json_null();
-}
-
+/* Fills res, the measurement record, from the accumulated repetitions and
+ * returns its JSON as stored (sh_mrecord_json). */
 static char *build_result(measure_ctx *c, measure_acc *a, const char *settings, json_t *reference,
-                          sh_measure_result *res)
+                          sh_mrecord *res)
 {
     double sum = 0, rss = 0;
     for (int i = 0; i < a->decode.n; i++) sum += a->decode.v[i];
     for (int i = 0; i < a->rss.n; i++) rss = fmax(rss, a->rss.v[i]);
     double mean = a->decode.n ? sum / a->decode.n : 0;
     double pre_med = median_of(&a->prefill);
+    snprintf(res->device, sizeof res->device, "%s", c->rec->name);
+    snprintf(res->kind, sizeof res->kind, "%s", c->rec->kind);
+    snprintf(res->genome_hash, sizeof res->genome_hash, "%s", c->hash);
     res->decode_ms_median = a->median;
     res->decode_ci_low = a->lo;
     res->decode_ci_high = a->hi;
@@ -618,69 +578,37 @@ static char *build_result(measure_ctx *c, measure_acc *a, const char *settings, 
     res->peak_rss_bytes = rss;
     res->weight_bytes = a->weight_bytes;
     res->kv_bytes = a->kv_bytes;
-    res->conv_bytes = a->conv_bytes;
+    res->conv_state_bytes = a->conv_state_bytes;
+    memcpy(res->share_prefill, a->share_prefill, sizeof res->share_prefill);
+    memcpy(res->share_decode, a->share_decode, sizeof res->share_decode);
     res->reps = a->reps;
+    res->invocations = a->invocations;
+    res->decode_samples = a->decode.n;
     res->converged = a->converged;
     res->quiet_reps = a->quiet_reps;
     res->disturbed_reps = a->reps - a->quiet_reps;
+    res->busy_reps = a->busy_reps;
+    res->throttled_reps = a->throttled_reps;
+    res->board_state_read = a->have_state;
+    res->busy_wait = c->o.busy_wait;
+    res->tolerance = c->o.tolerance;
     estimate(a, &res->decode_ms, &res->decode_ms_low, &res->decode_ms_high);
-    json_t *o = json_object();
-    json_object_set_new(o, "device", json_string(c->rec->name));
-    json_object_set_new(o, "kind", json_string(c->rec->kind));
-    json_object_set_new(o, "genome_hash", json_string(c->hash));
-    json_object_set_new(o, "settings", loads_or_null(settings));
-    json_object_set_new(o, "decode_ms_median", json_real(res->decode_ms_median));
-    json_object_set_new(o, "decode_ci_low", json_real(res->decode_ci_low));
-    json_object_set_new(o, "decode_ci_high", json_real(res->decode_ci_high));
-    json_object_set_new(o, "ci_method", json_string("95% CI of the median from order statistics (exact binomial), over all per-token samples"));
-    json_object_set_new(o, "decode_ms", json_real(res->decode_ms));
-    json_object_set_new(o, "decode_ms_low", json_real(res->decode_ms_low));
-    json_object_set_new(o, "decode_ms_high", json_real(res->decode_ms_high));
-    json_object_set_new(o, "estimator", json_string(SH_DECODE_ESTIMATOR));
-    json_object_set_new(o, "estimator_ci_method", json_string("95% bootstrap interval of the minimum (2000 resamples of the quiet repetitions)"));
-    json_object_set_new(o, "stability", json_string(res->stability));
-    json_object_set_new(o, "stability_reason", json_string(res->reason));
-    json_object_set_new(o, "quiet_reps", json_integer(a->quiet_reps));
-    json_object_set_new(o, "disturbed_reps", json_integer(a->reps - a->quiet_reps));
-    json_object_set_new(o, "busy_reps", json_integer(a->busy_reps));
-    json_object_set_new(o, "throttled_reps", json_integer(a->throttled_reps));
-    json_object_set_new(o, "board_state_read", json_boolean(a->have_state));
-    json_object_set_new(o, "busy_wait", json_real(c->o.busy_wait));
-    json_object_set_new(o, "rounds_measured", json_integer(res->rounds));
-    if (c->rounds_json) json_object_set(o, "rounds", c->rounds_json);
-    json_object_set_new(o, "tolerance", json_real(c->o.tolerance));
-    json_object_set_new(o, "converged", json_boolean(a->converged));
-    json_object_set_new(o, "decode_tok_s", json_real(res->decode_tok_s));
-    json_object_set_new(o, "prefill_tok_s", json_real(res->prefill_tok_s));
-    json_object_set_new(o, "ttft_ms", json_real(res->ttft_ms));
-    json_object_set_new(o, "peak_rss_bytes", json_real(rss));
-    json_object_set_new(o, "weight_bytes", json_real(a->weight_bytes));
-    json_object_set_new(o, "kv_bytes", json_real(a->kv_bytes));
-    json_object_set_new(o, "conv_state_bytes", json_real(a->conv_bytes));
-    json_object_set_new(o, "reps", json_integer(a->reps));
-    json_object_set_new(o, "invocations", json_integer(a->invocations));
-    json_object_set_new(o, "decode_samples", json_integer(a->decode.n));
-    json_t *share = json_object(), *sp = json_object(), *sd = json_object();
-    for (int k = 0; k < 5; k++) {
-        json_object_set_new(sp, SH_SHARE_KINDS[k], json_real(a->share_prefill[k]));
-        json_object_set_new(sd, SH_SHARE_KINDS[k], json_real(a->share_decode[k]));
-    }
-    json_object_set_new(share, "prefill", sp);
-    json_object_set_new(share, "decode", sd);
-    json_object_set_new(o, "share", share);
-    json_object_set_new(o, "build", loads_or_null(a->build_json));
-    json_object_set_new(o, "cpu", loads_or_null(a->cpu_json));
-    json_object_set_new(o, "probe_before", loads_or_null(a->probe_before));
-    json_object_set_new(o, "probe_after", loads_or_null(a->probe_after));
     if (reference) {
         double ref_med = num_field(reference, "decode_ms");
         res->rel_to_reference = ref_med > 0 ? res->decode_ms / ref_med : 0;
         json_object_set_new(reference, "relative", json_real(res->rel_to_reference));
-        json_object_set(o, "reference", reference);
     }
-    char *t = json_dumps(o, JSON_COMPACT);
-    json_decref(o);
-    return t;
+    const struct { char **dst; const char *src; json_t *j; } sub[] = {
+        {&res->settings_json, settings, NULL}, {&res->build_json, a->build_json, NULL},
+        {&res->cpu_json, a->cpu_json, NULL}, {&res->probe_before_json, a->probe_before, NULL},
+        {&res->probe_after_json, a->probe_after, NULL}, {&res->rounds_json, NULL, c->rounds_json},
+        {&res->reference_json, NULL, reference}};
+    for (size_t i = 0; i < sizeof sub / sizeof sub[0]; i++) {
+        free(*sub[i].dst);
+        *sub[i].dst = sub[i].j ? json_dumps(sub[i].j, JSON_COMPACT) : sub[i].src ? strdup(sub[i].src) : NULL;
+        if ((sub[i].j || sub[i].src) && !*sub[i].dst) return NULL;
+    }
+    return sh_mrecord_json(res);
 }
 
 static sh_sample *make_samples(measure_acc *a, int *n_out)
@@ -713,19 +641,16 @@ static json_t *latest_reference(sh_db *db, int64_t run_id, const char *device, b
     sh_err err;
     if (sh_db_latest_eval(db, run_id, device, "reference", trusted_only, &e, &err) != 0) return NULL;
     json_t *out = NULL;
-    json_t *r = e.result_json && e.id != except_id ? json_loads(e.result_json, 0, NULL) : NULL;
-    if (json_is_object(r)) {
+    sh_mrecord m;
+    if (e.result_json && e.id != except_id && sh_mrecord_from_json(e.result_json, &m, &err) == 0) {
         out = json_object();
         json_object_set_new(out, "eval_id", json_integer(e.id));
-        json_t *gh = json_object_get(r, "genome_hash");
-        json_object_set(out, "genome_hash", json_is_string(gh) ? gh : json_null());
-        json_t *est = json_object_get(r, "decode_ms");
-        json_object_set_new(out, "decode_ms", json_real(json_is_number(est) ? json_number_value(est)
-                                                                              : num_field(r, "decode_ms_median")));
+        json_object_set_new(out, "genome_hash", m.genome_hash[0] ? json_string(m.genome_hash) : json_null());
+        json_object_set_new(out, "decode_ms", json_real(isfinite(m.decode_ms) ? m.decode_ms : 0));
         json_object_set_new(out, "stability", json_string(e.stability));
         json_object_set_new(out, "reason", json_string(e.stability_reason ? e.stability_reason : ""));
+        sh_mrecord_free(&m);
     }
-    json_decref(r);
     sh_eval_rec_free(&e);
     return out;
 }
@@ -733,7 +658,7 @@ static json_t *latest_reference(sh_db *db, int64_t run_id, const char *device, b
 /* ---- the entry point ----------------------------------------------------------------- */
 
 static int measure_kind(sh_db *db, const char *device, const sh_genome *g, const sh_measure_opts *opts,
-                        const char *kind, int ref_seq, sh_measure_result *res, sh_err *err);
+                        const char *kind, int ref_seq, sh_mrecord *res, sh_err *err);
 
 static int maybe_reference(sh_db *db, const char *device, const sh_measure_opts *o, sh_err *err)
 {
@@ -741,13 +666,13 @@ static int maybe_reference(sh_db *db, const char *device, const sh_measure_opts 
     int count;
     if (sh_db_count_ok_evals(db, o->run_id, device, "measure", &count, err)) return -1;
     if (count % o->reference_every) return 0;
-    sh_measure_result rr;
+    sh_mrecord rr;
     sh_measure_opts ro = *o;
     ro.exe_path = o->reference_exe_path;
     ro.gguf = NULL;   /* the reference runs its own synthetic weights */
     if (measure_kind(db, device, o->reference, &ro, "reference", count / o->reference_every, &rr, err))
         return sh_err_prefix(err, "reference genome");
-    sh_measure_result_free(&rr);
+    sh_mrecord_free(&rr);
     return 0;
 }
 
@@ -792,7 +717,7 @@ static void record_health(sh_db *db, const sh_device_rec *rec, bool ok)
  * no convergence, or the reference genome drifting (for a candidate: the
  * latest reference is itself unstable; for the reference: its estimate moved
  * more than drift_tol from its last quiet value). */
-static void judge(sh_db *db, measure_ctx *c, const measure_acc *a, const sh_measure_result *res,
+static void judge(sh_db *db, measure_ctx *c, const measure_acc *a, const sh_mrecord *res,
                   int ref_seq, int64_t eval_id, char *why, size_t cap)
 {
     why[0] = '\0';
@@ -875,7 +800,7 @@ static double settle(measure_ctx *c, int round, int n_cpus)
 }
 
 static int measure_kind(sh_db *db, const char *device, const sh_genome *g, const sh_measure_opts *opts,
-                        const char *kind, int ref_seq, sh_measure_result *res, sh_err *err)
+                        const char *kind, int ref_seq, sh_mrecord *res, sh_err *err)
 {
     memset(res, 0, sizeof *res);
     measure_ctx c = {.o = effective(opts)};
@@ -904,7 +829,8 @@ static int measure_kind(sh_db *db, const char *device, const sh_genome *g, const
         if (sh_db_get_eval(db, id, &e, err)) goto out;
         bool unstable = !strcmp(e.stability, "unstable");
         if (!unstable && !c.o.force) {
-            rc = result_from_json(e.result_json, res, err);
+            rc = sh_mrecord_from_json(e.result_json, res, err);
+            res->eval_id = id;
             snprintf(res->stability, sizeof res->stability, "%s", e.stability);
             snprintf(res->reason, sizeof res->reason, "%s", e.stability_reason ? e.stability_reason : "");
             sh_eval_rec_free(&e);
@@ -981,7 +907,7 @@ static int measure_kind(sh_db *db, const char *device, const sh_genome *g, const
         settle(&c, round, a.n_cpus);
         if (c.o.reference && ref_seq < 0 && strstr(why, "reference genome unstable")) {
             /* the unstable reference is not reused: this measures it again */
-            sh_measure_result rr;
+            sh_mrecord rr;
             sh_measure_opts ro = c.o;
             ro.exe_path = c.o.reference_exe_path;
             int cnt = 0;
@@ -989,7 +915,7 @@ static int measure_kind(sh_db *db, const char *device, const sh_genome *g, const
             if (sh_db_count_ok_evals(db, c.o.run_id, rec.name, "measure", &cnt, &rerr) == 0 &&
                 c.o.reference_every > 0 &&
                 measure_kind(db, device, c.o.reference, &ro, "reference", cnt / c.o.reference_every, &rr, &rerr) == 0)
-                sh_measure_result_free(&rr);
+                sh_mrecord_free(&rr);
         }
     }
     if (rc == 0) {
@@ -1012,8 +938,7 @@ static int measure_kind(sh_db *db, const char *device, const sh_genome *g, const
         if (!samples || !result) rc = sh_err_set(err, "out of memory");
         else rc = sh_db_eval_finish_measured(db, id, result, samples, n_s, res->stability, res->reason, replace, err);
         free(samples);
-        if (rc == 0) res->result_json = result;
-        else free(result);
+        free(result);
         record_health(db, &rec, rc == 0);
         if (rc == 0 && !rec.topology_json && a.probe_before) {
             /* first measurement on a device never probed: keep what the variant saw */
@@ -1037,7 +962,7 @@ out:
     free(settings);
     sh_device_rec_free(&rec);
     if (rc) {
-        sh_measure_result_free(res);
+        sh_mrecord_free(res);
         res->eval_id = id;
     }
     return rc;
@@ -1045,7 +970,7 @@ out:
 
 
 int sh_measure_genome(sh_db *db, const char *device, const sh_genome *g, const sh_measure_opts *opts,
-                      sh_measure_result *res, sh_err *err)
+                      sh_mrecord *res, sh_err *err)
 {
     if (!db || !device || !g || !res) return sh_err_set(err, "measure: missing argument");
     if (sh_genome_validate(g, err)) return sh_err_prefix(err, "measure");
@@ -1068,7 +993,7 @@ static void ratio_ci(const double *x, int n, sh_ratio_ci *out)
 }
 
 int sh_measure_interleaved(sh_db *db, const char *device, const sh_genome *g, int n, const sh_measure_opts *opts,
-                           int rounds, sh_measure_result *res, sh_ratio_ci *decode_speed,
+                           int rounds, sh_mrecord *res, sh_ratio_ci *decode_speed,
                            sh_ratio_ci *prefill_speed, int *order, sh_err *err)
 {
     if (!db || !device || !g || !res || n < 2 || n > 32) return sh_err_set(err, "compare: need 2 to 32 genomes");
@@ -1147,7 +1072,7 @@ int sh_measure_interleaved(sh_db *db, const char *device, const sh_genome *g, in
         }
     }
     for (int i = 0; i < n; i++) {
-        sh_measure_result *x = &res[i];
+        sh_mrecord *x = &res[i];
         memset(x, 0, sizeof *x);
         estimate(&a[i], &x->decode_ms, &x->decode_ms_low, &x->decode_ms_high);
         x->decode_ms_median = a[i].median;
@@ -1160,7 +1085,7 @@ int sh_measure_interleaved(sh_db *db, const char *device, const sh_genome *g, in
         for (int j = 0; j < a[i].rss.n; j++) x->peak_rss_bytes = fmax(x->peak_rss_bytes, a[i].rss.v[j]);
         x->weight_bytes = a[i].weight_bytes;
         x->kv_bytes = a[i].kv_bytes;
-        x->conv_bytes = a[i].conv_bytes;
+        x->conv_state_bytes = a[i].conv_state_bytes;
         x->reps = a[i].reps;
         x->quiet_reps = a[i].quiet_reps;
         x->disturbed_reps = a[i].reps - a[i].quiet_reps;

@@ -65,22 +65,21 @@
  * registry guarded by a mutex; two threads measuring on the same device take
  * turns.  Call sh_measure_shutdown() at the end to clean up the devices'
  * working directories and close their sessions. */
-#ifndef SH_DEVICES_MEASURE_H
-#define SH_DEVICES_MEASURE_H
+#ifndef SH_MEASURE_MEASURE_H
+#define SH_MEASURE_MEASURE_H
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "genome/genome.h"
+#include "measure/mrecord.h"
 #include "runs/runs.h"
 #include "util/err.h"
 
 #define SH_DEVICE_MAX_FAILS 3
 #define SH_BENCH_MAX_JSON (4u * 1024u * 1024u)
 #define SH_BENCH_MAX_SAMPLES 1000000
-/* What decode_ms (the figure the search ranks with) is, as stored and shown. */
-#define SH_DECODE_ESTIMATOR "min of per-repetition medians"
 
 typedef void (*sh_measure_progress_fn)(void *ctx, const char *line);
 
@@ -123,32 +122,12 @@ typedef struct sh_measure_opts {
     void *progress_ctx;
 } sh_measure_opts;
 
-typedef struct sh_measure_result {
-    int64_t eval_id;
-    double decode_ms_median;
-    double decode_ci_low, decode_ci_high;
-    double decode_tok_s;
-    double prefill_tok_s;
-    double ttft_ms;
-    double peak_rss_bytes;
-    double weight_bytes, kv_bytes, conv_bytes;
-    int reps;              /* measured repetitions in total */
-    bool converged;        /* the estimate's interval within tolerance (else the cap was hit) */
-    bool cached;           /* an existing ok evaluation was returned */
-    double rel_to_reference;   /* decode_ms / reference's, 0 if none */
-    /* the robust estimate (see above) and its bootstrap 95% interval */
-    double decode_ms, decode_ms_low, decode_ms_high;
-    int quiet_reps, disturbed_reps;
-    int rounds;            /* measurements made (1 + re-measurements) */
-    char stability[16];    /* quiet | disturbed | unstable ("" for rows stored before) */
-    char reason[512];      /* why disturbed or unstable, "" if quiet */
-    char *result_json;     /* malloc'd summary as stored */
-} sh_measure_result;
-
-void sh_measure_result_free(sh_measure_result *r);
+/* A measurement's result is the measurement record (measure/mrecord.h): the
+ * figures, the stability verdict and the store row (eval_id, cached); free it
+ * with sh_mrecord_free. */
 
 int sh_measure_genome(sh_db *db, const char *device, const sh_genome *g,
-                      const sh_measure_opts *opts, sh_measure_result *res, sh_err *err);
+                      const sh_measure_opts *opts, sh_mrecord *res, sh_err *err);
 
 /* A paired ratio: its median over rounds and a distribution-free 95% CI of
  * that median (order statistics of the per-round ratios; [min, max] below 6
@@ -168,7 +147,7 @@ typedef struct sh_ratio_ci { double est, lo, hi; int n; double coverage; } sh_ra
  * of each invocation in the order they ran.  Nothing is stored: a comparison
  * is only valid paired in time.  rounds 0: 6. */
 int sh_measure_interleaved(sh_db *db, const char *device, const sh_genome *g, int n, const sh_measure_opts *opts,
-                           int rounds, sh_measure_result *res, sh_ratio_ci *decode_speed,
+                           int rounds, sh_mrecord *res, sh_ratio_ci *decode_speed,
                            sh_ratio_ci *prefill_speed, int *order, sh_err *err);
 
 /* Closes every cached device session (removing their working directories). */
@@ -202,14 +181,12 @@ typedef struct sh_bench_out {
     double *prefill_ms; int n_prefill;    /* one per rep                     */
     double decode_tok_s, prefill_tok_s, ttft_ms;
     double peak_rss_bytes, weight_bytes, kv_bytes, conv_state_bytes;
-    double share_prefill[5], share_decode[5];   /* conv attention swiglu moe head */
+    double share_prefill[SH_SHARE_N], share_decode[SH_SHARE_N];   /* by SH_SHARE_KINDS */
     int reps;
     int n_cpus;                           /* cpu.n_cpus, 0 if absent          */
     sh_rep_state *state;  int n_state;    /* one per rep, or none (older variants) */
     char *build_json, *cpu_json;          /* malloc'd sub-objects (validated) */
 } sh_bench_out;
-
-extern const char *const SH_SHARE_KINDS[5];
 
 /* Validates a variant's bench output: size cap, a single JSON object with
  * mode "bench", every field of docs/interfaces.md present with its type,

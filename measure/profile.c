@@ -136,15 +136,6 @@ static char *point_params(const point *pt, bool quick, int prompt, int gen)
     return s;
 }
 
-static double decode_share(const char *result_json, int k)
-{
-    json_t *o = json_loads(result_json, 0, NULL);
-    json_t *v = json_object_get(json_object_get(json_object_get(o, "share"), "decode"), SH_SHARE_KINDS[k]);
-    double s = json_is_number(v) ? json_number_value(v) : 0;
-    json_decref(o);
-    return s;
-}
-
 typedef struct row_store {
     sh_profile_row *rows;
     char **strs;       /* owned params_json / dtype strings */
@@ -219,14 +210,15 @@ int sh_profile_device(sh_db *db, const char *device, const sh_profile_opts *opts
                 .min_reps = o.quick ? 1 : 3, .max_reps = o.quick ? 2 : 9,
                 .reps_per_run = o.quick ? 2 : 3, .timeout_s = o.timeout_s, .retries = o.retries,
                 .no_probe = true, .settle_rounds = -1, .progress = o.progress, .progress_ctx = o.progress_ctx};
-            sh_measure_result r;
+            sh_mrecord r;
             if (sh_measure_genome(db, device, &g, &mo, &r, err)) {
                 sh_err_prefix(err, "profile point %s #%d (%s)", point_block(pt->kind), i, sh_dtype_name(types[ti]));
                 rc = -1;
                 break;
             }
             int layers = g.n_layers;
-            double share = decode_share(r.result_json, share_index(pt->kind));
+            double share = r.share_decode[share_index(pt->kind)];
+            if (!isfinite(share)) share = 0;
             double lat_us = r.decode_ms * 1000.0 * share / layers;   /* the robust estimate */
             double bytes = 0, flops = 0;
             block_cost(pt, o.quick, types[ti], pt->depth + prompt + gen / 2, &bytes, &flops);
@@ -234,7 +226,7 @@ int sh_profile_device(sh_db *db, const char *device, const sh_profile_opts *opts
                 .block = point_block(pt->kind), .latency_us = lat_us,
                 .gbytes_per_s = lat_us > 0 ? bytes / (lat_us * 1e-6) / 1e9 : 0,
                 .gflops = lat_us > 0 ? flops / (lat_us * 1e-6) / 1e9 : 0};
-            sh_measure_result_free(&r);
+            sh_mrecord_free(&r);
             char *params = point_params(pt, o.quick, prompt, gen);
             char *dt = strdup(sh_dtype_name(types[ti]));
             if (!params || !dt || rows_add(&rs, row, params, dt)) {

@@ -14,7 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "reports/gguf_meta.h"
+#include "genome/gguf_meta.h"
 #include "reports/gguf_synth.h"
 #include "reports/hf_config.h"
 #include "evaluator/runtime/rt_wtype.h"

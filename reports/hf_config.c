@@ -2,7 +2,7 @@
  * Lfm2MoeConfig); the command is in import_cli.c.  Field list and semantics
  * follow sections 2 and 3.5 of shared/reference/lfm2-architecture.md. */
 #include "reports/hf_config.h"
-#include "reports/gguf_meta.h"
+#include "genome/gguf_meta.h"
 
 #include <errno.h>
 #include <stdarg.h>

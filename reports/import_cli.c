@@ -9,7 +9,7 @@
 
 #include "cli/commands.h"
 #include "genome/genome.h"
-#include "reports/gguf_meta.h"
+#include "genome/gguf_meta.h"
 #include "reports/hf_config.h"
 #include "util/opt.h"
 

@@ -1,6 +1,7 @@
 /* report_cli.c - `starhil report` (run reports, chip-profile comparison) and
  * `starhil export` (Hugging Face config.json, GGUF). */
 #include <errno.h>
+#include <inttypes.h>
 #include <jansson.h>
 #include <math.h>
 #include <stdbool.h>
@@ -182,6 +183,59 @@ static int report_run(const char *run_arg, out_format fmt, const char *out_path,
     return 0;
 }
 
+/* Writes report-<db name>-run<ID>.html in the current directory (temporary
+ * file linked into place, so an existing report is never overwritten); 0 and
+ * the path, or -1 with err. */
+static int write_html_report(sh_db *db, int64_t run_id, char *path, size_t cap, sh_err *err)
+{
+    if (sh_report_default_name(sh_cli_db_path(), run_id, "html", path, cap) != 0)
+        return sh_err_set(err, "report file name too long");
+    if (access(path, F_OK) == 0)
+        return sh_err_set(err, "%s exists; not overwritten (write it with `starhil report %" PRId64
+                          " -o FILE` or `--force`)", path, run_id);
+    sh_report r;
+    if (sh_report_load(db, run_id, &r, err) != 0)
+        return -1;
+    char tmp[256];
+    snprintf(tmp, sizeof tmp, "%s.tmp%ld", path, (long)getpid());
+    FILE *f = fopen(tmp, "w");
+    int rc = -1;
+    if (!f) {
+        sh_err_set(err, "%s: cannot create (%s)", tmp, strerror(errno));
+    } else {
+        rc = sh_report_write_html(&r, f, err);
+        if (fclose(f) != 0 && rc == 0)
+            rc = sh_err_set(err, "%s: write error", tmp);
+        if (rc == 0 && link(tmp, path) != 0)
+            rc = sh_err_set(err, errno == EEXIST ? "%s exists; not overwritten" : "%s: cannot link into place (%s)",
+                            path, strerror(errno));
+        remove(tmp);
+    }
+    sh_report_free(&r);
+    return rc;
+}
+
+/* The end of `starhil search` (composed by cli/main.c): the finished run's
+ * HTML report under its default name, and where it is, or how to write it. */
+void sh_report_run_end(int64_t run_id)
+{
+    char path[160];
+    sh_err err = {{0}};
+    sh_db *db;
+    /* read-write, as the search had it: its last close removes the WAL files */
+    int rc = sh_db_open(sh_cli_db_path(), 0, &db, &err);
+    if (rc == 0) {
+        rc = write_html_report(db, run_id, path, sizeof path, &err);
+        sh_db_close(db);
+    }
+    if (rc == 0) {
+        printf("\nreport: %s (rewrite it with `starhil report %" PRId64 " --force`)\n", path, run_id);
+        return;
+    }
+    fprintf(stderr, "starhil search: report not written: %s\n", err.msg);
+    printf("\nrun %" PRId64 " done; write its report with `starhil report %" PRId64 "`\n", run_id, run_id);
+}
+
 int sh_cmd_report(int argc, char **argv)
 {
     const char *fmt_s = "html", *out = NULL, *devices = NULL, *db = NULL;
@@ -280,7 +334,7 @@ static void gguf_progress(void *ctx, uint64_t done, uint64_t total)
 static int export_gguf(const sh_genome *g, const char *out, const char *wtype_s, const char *seed_s,
                        const char *tok_from, bool quiet, bool as_json)
 {
-    sh_gguf_opts o = {.wtype = SH_DTYPE_F32, .seed = 1, .tokenizer_from = tok_from};
+    sh_gguf_opts o = {.wtype = SH_WTYPE_EXPORT, .seed = 1, .tokenizer_from = tok_from};
     sh_err err = {{0}};
     if (wtype_s && sh_dtype_parse(wtype_s, &o.wtype) != 0) {
         fprintf(stderr, "starhil export: --wtype \"%s\" is not f32, f16, q8_0 or q4_0\n", wtype_s);

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "genome/genome.h"
+#include "measure/mrecord.h"
 
 const sh_rep_metric sh_rep_metrics[] = {
     {"capability", offsetof(sh_rep_point, capability)},
@@ -56,63 +57,57 @@ static double jnum(json_t *o, const char *key)
     return json_is_number(v) ? json_number_value(v) : NAN;
 }
 
-/* Metrics from a bench result object (docs/interfaces.md "bench" shape). */
+/* Metrics from a stored measurement (measure/mrecord.h reads every spelling). */
 static void point_take_result(sh_rep_point *p, const char *result_json)
 {
-    json_t *r = json_loads(result_json, 0, NULL);
-    if (!json_is_object(r)) { json_decref(r); return; }
-    json_t *dm = json_object_get(r, "decode_ms");
-    /* variant bench output: decode_ms.median; measure summary: decode_ms_median */
-    p->decode_ms = json_is_object(dm) ? jnum(dm, "median") : jnum(r, "decode_ms");
-    if (isnan(p->decode_ms)) p->decode_ms = jnum(r, "decode_ms_median");
-    p->decode_tok_s = jnum(r, "decode_tok_s");
-    if (isnan(p->decode_ms) && p->decode_tok_s > 0) p->decode_ms = 1000.0 / p->decode_tok_s;
-    p->stability[0] = p->stability_reason[0] = '\0';
-    /* the interval of decode_ms: the estimator's own, or the median's for older rows */
-    bool robust = json_is_number(json_object_get(r, "decode_ms_low"));
-    p->decode_ms_low = jnum(r, robust ? "decode_ms_low" : "decode_ci_low");
-    p->decode_ms_high = jnum(r, robust ? "decode_ms_high" : "decode_ci_high");
-    p->decode_ms_median = jnum(r, "decode_ms_median");
-    json_t *stab = json_object_get(r, "stability"), *why = json_object_get(r, "stability_reason");
-    if (json_is_string(stab)) {
-        snprintf(p->stability, sizeof p->stability, "%s", json_string_value(stab));
-        snprintf(p->stability_reason, sizeof p->stability_reason, "%s", json_is_string(why) ? json_string_value(why) : "");
-    } else if (json_is_false(json_object_get(r, "converged"))) {
-        snprintf(p->stability, sizeof p->stability, "unstable");
-        snprintf(p->stability_reason, sizeof p->stability_reason, "not converged (stored before stability checks)");
+    sh_mrecord m;
+    sh_err ignored;
+    if (sh_mrecord_from_json(result_json, &m, &ignored)) return;
+    for (int i = 0; i < sh_rep_n_metrics; i++) {   /* the metrics the record has, by its own names */
+        const double *v = sh_mrecord_number(&m, sh_rep_metrics[i].name);
+        if (v) memcpy((char *)p + sh_rep_metrics[i].offset, v, sizeof *v);
     }
-    p->prefill_tok_s = jnum(r, "prefill_tok_s");
-    p->ttft_ms = jnum(r, "ttft_ms");
-    p->peak_rss_bytes = jnum(r, "peak_rss_bytes");
-    p->weight_bytes = jnum(r, "weight_bytes");
-    p->kv_bytes = jnum(r, "kv_bytes");
-    p->conv_state_bytes = jnum(r, "conv_state_bytes");
-    if (isnan(p->conv_state_bytes)) p->conv_state_bytes = jnum(r, "conv_bytes");
+    snprintf(p->stability, sizeof p->stability, "%s", m.stability);
+    snprintf(p->stability_reason, sizeof p->stability_reason, "%s", m.reason);
     p->cache_bytes = (isnan(p->kv_bytes) ? 0 : p->kv_bytes) +
                      (isnan(p->conv_state_bytes) ? 0 : p->conv_state_bytes);
     if (isnan(p->kv_bytes) && isnan(p->conv_state_bytes)) p->cache_bytes = NAN;
-    const char *wt = json_string_value(json_object_get(json_object_get(r, "settings"), "wtype"));
+    json_t *settings = m.settings_json ? json_loads(m.settings_json, 0, NULL) : NULL;
+    const char *wt = json_string_value(json_object_get(settings, "wtype"));
     if (wt) snprintf(p->wtype, sizeof p->wtype, "%s", wt);
-    json_decref(r);
+    json_decref(settings);
+    sh_mrecord_free(&m);
+}
+
+/* Genome text and parameter counts of g into p (buffers on the heap: a
+ * genome and its text are tens of KiB). */
+static int point_set_genome(sh_rep_point *p, const sh_genome *g, sh_err *err)
+{
+    sh_param_count pc;
+    sh_genome_params(g, &pc);
+    p->params_total = (double)pc.total;
+    p->params_active = (double)pc.active;
+    char *text = malloc(SH_GENOME_TEXT_MAX);
+    if (!text) return sh_err_set(err, "report: out of memory");
+    sh_err e2 = {{0}};
+    int rc = 0;
+    if (sh_genome_format(g, text, SH_GENOME_TEXT_MAX, &e2) == 0 && !(p->text = strdup(text)))
+        rc = sh_err_set(err, "report: out of memory");
+    free(text);
+    return rc;
 }
 
 /* Genome text and parameter counts from the genomes table (if stored). */
 static int point_take_genome(sh_db *db, sh_rep_point *p, sh_err *err)
 {
     sh_hash h;
-    static sh_genome g;
-    static char text[SH_GENOME_TEXT_MAX];
     if (sh_hash_parse(p->hash, &h) != 0) return 0;
+    sh_genome *g = malloc(sizeof *g);
+    if (!g) return sh_err_set(err, "report: out of memory");
     sh_err e2 = {{0}};
-    if (sh_db_get_genome(db, h, &g, &e2) != 0) return 0;   /* not stored: no text */
-    if (sh_genome_format(&g, text, sizeof text, &e2) != 0) return 0;
-    p->text = strdup(text);
-    if (!p->text) return sh_err_set(err, "report: out of memory");
-    sh_param_count pc;
-    sh_genome_params(&g, &pc);
-    p->params_total = (double)pc.total;
-    p->params_active = (double)pc.active;
-    return 0;
+    int rc = sh_db_get_genome(db, h, g, &e2) == 0 ? point_set_genome(p, g, err) : 0;   /* not stored: no text */
+    free(g);
+    return rc;
 }
 
 /* Latest ok capability score of a genome (any scorer; the newest wins). */
@@ -300,14 +295,15 @@ static int load_presets(sh_db *db, sh_report *r, sh_err *err)
 {
     point_list l = {0};
     int rc = 0;
-    static sh_genome g;
+    sh_genome *g = malloc(sizeof *g);   /* tens of KiB: not on the stack */
+    if (!g) return sh_err_set(err, "report: out of memory");
     for (int k = 0; k < r->n_devices && rc == 0; k++)
         for (int i = 0; i < sh_preset_count() && rc == 0; i++) {
             const sh_preset *pr = sh_preset_at(i);
             sh_err e2 = {{0}};
-            if (sh_preset_get(pr->name, &g, &e2) != 0) continue;
+            if (sh_preset_get(pr->name, g, &e2) != 0) continue;
             char hex[17];
-            sh_hash h = sh_genome_hash(&g);
+            sh_hash h = sh_genome_hash(g);
             sh_hash_hex(h, hex);
             sh_eval_rec e;
             int s = sh_db_latest_measurement(db, h, r->devices[k].name, &e, err);
@@ -319,15 +315,10 @@ static int load_presets(sh_db *db, sh_report *r, sh_err *err)
             snprintf(p->preset, sizeof p->preset, "%s", pr->name);
             point_take_result(p, e.result_json);
             sh_eval_rec_free(&e);
-            static char text[SH_GENOME_TEXT_MAX];
-            sh_param_count pc;
-            sh_genome_params(&g, &pc);
-            p->params_total = (double)pc.total;
-            p->params_active = (double)pc.active;
-            if (sh_genome_format(&g, text, sizeof text, &e2) == 0 && !(p->text = strdup(text)))
-                rc = sh_err_set(err, "report: out of memory");
+            rc = point_set_genome(p, g, err);
             if (rc == 0) rc = point_take_score(db, p, err);
         }
+    free(g);
     r->presets = l.v;
     r->n_presets = l.n;
     return rc;
@@ -452,7 +443,7 @@ char *sh_report_json(const sh_report *r, bool pretty, sh_err *err)
                             "created_at", jstr(r->run.created_at), "updated_at", jstr(r->run.updated_at),
                             "last_generation", r->last_gen);
     json_t *o = json_pack("{s:s,s:s,s:o,s:o,s:o,s:o,s:o}", "starhil_report", "run",
-                          "decode_estimator", SH_REPORT_DECODE_ESTIMATOR, "run", run,
+                          "decode_estimator", SH_DECODE_ESTIMATOR, "run", run,
                           "devices", devices_json(r), "points", points_json(r->points, r->n_points),
                           "presets", points_json(r->presets, r->n_presets), "generations", gens_json(r));
     char *s = o ? json_dumps(o, (pretty ? JSON_INDENT(2) : JSON_COMPACT) | JSON_PRESERVE_ORDER) : NULL;
@@ -544,7 +535,7 @@ static void md_point(FILE *f, const sh_rep_point *p, const char *label)
 
 static void md_table_head(FILE *f, const char *first)
 {
-    fprintf(f, "| %s | device | capability | decode ms/tok (" SH_REPORT_DECODE_ESTIMATOR ") [95%% CI] | measured "
+    fprintf(f, "| %s | device | capability | decode ms/tok (" SH_DECODE_ESTIMATOR ") [95%% CI] | measured "
                "| prefill tok/s | peak MiB | cache MiB | params M | genome |\n|---|---|---|---|---|---|---|---|---|---|\n", first);
 }
 

@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "measure/mrecord.h"   /* SH_DECODE_ESTIMATOR: what decode_ms is */
 #include "runs/runs.h"
 #include "util/err.h"
 
@@ -27,7 +28,7 @@ typedef struct sh_rep_point {
     /* metrics, NaN when unknown */
     double capability;
     double decode_ms;        /* per decoded token: the stored robust estimate
-                                (SH_REPORT_DECODE_ESTIMATOR), the median for rows
+                                (SH_DECODE_ESTIMATOR), the median for rows
                                 stored before it existed */
     double decode_tok_s, prefill_tok_s, ttft_ms;
     double peak_rss_bytes, weight_bytes, kv_bytes, conv_state_bytes, cache_bytes;
@@ -38,8 +39,6 @@ typedef struct sh_rep_point {
     char stability_reason[256];
 } sh_rep_point;
 
-/* What decode_ms is (the front table and every rendering say so). */
-#define SH_REPORT_DECODE_ESTIMATOR "min of per-repetition medians"
 
 /* The numeric metrics of a point, by name (JSON/CSV/Markdown use this list). */
 typedef struct sh_rep_metric {

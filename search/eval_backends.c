@@ -62,7 +62,7 @@ int sh_search_backend_measure(sh_db *db, const char *device, const sh_genome *g,
 {
     sh_measure_opts o;
     sh_search_measure_opts(m, run_id, &o);
-    sh_measure_result r;
+    sh_mrecord r;
     memset(&r, 0, sizeof r);
     pthread_once(&host_lock_once, host_lock_init);
     bool alone = measures_on_host(db, device);
@@ -75,15 +75,15 @@ int sh_search_backend_measure(sh_db *db, const char *device, const sh_genome *g,
         /* a doubtful figure is not ranked: the candidate fails with the reason */
         sh_err_set(err, "measurement unstable (evaluation %lld: %s); search --accept-unstable ranks with it",
                    (long long)r.eval_id, r.reason);
-        sh_measure_result_free(&r);
+        sh_mrecord_free(&r);
         return -1;
     }
     /* the robust estimate (measure/measure.h, docs/devices.md), not the median */
-    values[SH_OBJ_DECODE_MS] = r.decode_ms > 0 ? r.decode_ms : r.decode_ms_median;
+    values[SH_OBJ_DECODE_MS] = sh_mrecord_decode_ms(&r);
     values[SH_OBJ_TTFT_MS] = r.ttft_ms;
-    values[SH_OBJ_PREFILL_MS] = r.prefill_tok_s > 0 ? 1e3 * (m->prompt > 0 ? m->prompt : 512) / r.prefill_tok_s : NAN;
+    values[SH_OBJ_PREFILL_MS] = sh_mrecord_prefill_ms(&r, m->prompt);
     values[SH_OBJ_PEAK_BYTES] = r.peak_rss_bytes;
-    sh_measure_result_free(&r);
+    sh_mrecord_free(&r);
     return 0;
 }
 

@@ -37,7 +37,7 @@ void sh_search_opts_default(sh_search_opts *o)
     o->measure.reps = 12;
     o->measure.tolerance = 0.05;
     o->measure.threads = 1;
-    snprintf(o->measure.wtype, sizeof o->measure.wtype, "f32");
+    snprintf(o->measure.wtype, sizeof o->measure.wtype, "%s", SH_WTYPE_SEARCH);
     o->measure.settle_rounds = 1;     /* a search measures many candidates: wait less */
     o->measure.settle_max_s = 15;
 }

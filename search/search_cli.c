@@ -22,7 +22,6 @@
 #include "util/opt.h"
 #include "util/progress.h"
 
-#include "reports/report_data.h"
 
 typedef struct progress_ctx {
     bool json;
@@ -254,7 +253,7 @@ static int search_spec(cli_state *c, sh_opt *t, int cap)
         {"--tolerance", NULL, SH_OPT_DOUBLE, &o->measure.tolerance, "X",
          "a measurement converges when the 95% interval of its estimate\n(min of per-repetition medians) is within "
          "+-X of it (default\n0.05)", 1e-4, 0.99, NULL},
-        {"--wtype", NULL, SH_OPT_STR, &c->wtype, "T", "weight type measured (default f32)", 0, 0, NULL},
+        {"--wtype", NULL, SH_OPT_STR, &c->wtype, "T", "weight type measured (default " SH_WTYPE_SEARCH ")", 0, 0, NULL},
         {"--threads", NULL, SH_OPT_INT, &o->measure.threads, "N", "threads per measurement (default 1)", 1, 1024, NULL},
         {"--accept-unstable", NULL, SH_OPT_FLAG, &o->measure.accept_unstable, NULL,
          "rank with measurements stored as unstable (taken while the\nboard stayed busy, throttled or drifting); by default "
@@ -363,38 +362,6 @@ static void apply_defaults(cli_state *c)
     }
 }
 
-/* Writes report-<db name>-run<ID>.html in the current directory (temporary
- * file linked into place, so an existing report is never overwritten); 0 and
- * the path, or -1 with err. */
-static int write_html_report(sh_db *db, int64_t run_id, char *path, size_t cap, sh_err *err)
-{
-    if (sh_report_default_name(sh_cli_db_path(), run_id, "html", path, cap) != 0)
-        return sh_err_set(err, "report file name too long");
-    if (access(path, F_OK) == 0)
-        return sh_err_set(err, "%s exists; not overwritten (write it with `starhil report %" PRId64
-                          " -o FILE` or `--force`)", path, run_id);
-    sh_report r;
-    if (sh_report_load(db, run_id, &r, err) != 0)
-        return -1;
-    char tmp[256];
-    snprintf(tmp, sizeof tmp, "%s.tmp%ld", path, (long)getpid());
-    FILE *f = fopen(tmp, "w");
-    int rc = -1;
-    if (!f) {
-        sh_err_set(err, "%s: cannot create (%s)", tmp, strerror(errno));
-    } else {
-        rc = sh_report_write_html(&r, f, err);
-        if (fclose(f) != 0 && rc == 0)
-            rc = sh_err_set(err, "%s: write error", tmp);
-        if (rc == 0 && link(tmp, path) != 0)
-            rc = sh_err_set(err, errno == EEXIST ? "%s exists; not overwritten" : "%s: cannot link into place (%s)",
-                            path, strerror(errno));
-        remove(tmp);
-    }
-    sh_report_free(&r);
-    return rc;
-}
-
 /* Candidates that failed only because their measurement stayed unstable. */
 static void print_unstable_hint(sh_db *db, int64_t run_id)
 {
@@ -425,19 +392,6 @@ static void print_unstable_hint(sh_db *db, int64_t run_id)
             "them anyway: --accept-unstable\n", unstable, reasons, run_id);
 }
 
-static void print_report_hint(sh_db *db, int64_t run_id)
-{
-    print_unstable_hint(db, run_id);
-    char path[160];
-    sh_err err = {{0}};
-    if (write_html_report(db, run_id, path, sizeof path, &err) == 0) {
-        printf("\nreport: %s (rewrite it with `starhil report %" PRId64 " --force`)\n", path, run_id);
-        return;
-    }
-    fprintf(stderr, "starhil search: report not written: %s\n", err.msg);
-    printf("\nrun %" PRId64 " done; write its report with `starhil report %" PRId64 "`\n", run_id, run_id);
-}
-
 /* Ctrl-C (or SIGTERM) once: stop at the next generation boundary; the
  * handler then restores the default so a second one ends the process. */
 static volatile sig_atomic_t stop_requested;
@@ -451,7 +405,9 @@ static void on_stop_signal(int sig)
     signal(sig, SIG_DFL);
 }
 
-static int run_and_finish(sh_db *db, int64_t run_id, bool json, bool quiet)
+/* Runs the search; when it finishes here (not stopped, not --json) prints the
+ * front and sets *finished to the run id, so cli/main.c writes its report. */
+static int run_and_finish(sh_db *db, int64_t run_id, bool json, bool quiet, int64_t *finished)
 {
     progress_ctx pc;
     memset(&pc, 0, sizeof pc);
@@ -496,11 +452,12 @@ static int run_and_finish(sh_db *db, int64_t run_id, bool json, bool quiet)
         fprintf(stderr, "starhil search: %s\n", err.msg);
         return 1;
     }
-    print_report_hint(db, run_id);
+    print_unstable_hint(db, run_id);
+    *finished = run_id;
     return 0;
 }
 
-static int cmd_resume(int argc, char **argv)
+static int cmd_resume(int argc, char **argv, int64_t *finished)
 {
     bool json = false, quiet = false;
     const sh_opt t[] = {
@@ -525,7 +482,7 @@ static int cmd_resume(int argc, char **argv)
         fprintf(stderr, "starhil search resume: %s\n", err.msg);
         rc = 1;
     } else {
-        rc = run_and_finish(db, id, json, quiet);
+        rc = run_and_finish(db, id, json, quiet, finished);
     }
     sh_db_close(db);
     return rc;
@@ -543,10 +500,11 @@ static int absolute_path(char *path, size_t cap)
     return 0;
 }
 
-int sh_cmd_search(int argc, char **argv)
+int sh_cmd_search_run(int argc, char **argv, int64_t *finished)
 {
+    *finished = 0;
     if (argc > 1 && !strcmp(argv[1], "resume"))
-        return cmd_resume(argc, argv);
+        return cmd_resume(argc, argv, finished);
     cli_state c;
     memset(&c, 0, sizeof c);
     sh_search_opts_default(&c.o);
@@ -591,7 +549,7 @@ int sh_cmd_search(int argc, char **argv)
         fprintf(stderr, "starhil search: %s\n", err.msg);
         rc = 1;
     } else {
-        rc = run_and_finish(db, id, c.json, c.quiet);
+        rc = run_and_finish(db, id, c.json, c.quiet, finished);
     }
     sh_db_close(db);
     free(space_json);

@@ -12,10 +12,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <cmocka.h>
 #include <jansson.h>
 
+#include "tests/helpers/devices_util.h"
 #include "util/proc.h"
 
 static char tmpdir[64];
@@ -303,6 +305,60 @@ static void test_json_outputs(void **state)
     sh_proc_result_free(&r);
 }
 
+/* Runs `sh scripts/check_layers.sh ROOT`; exit code. */
+static int check_layers(sh_proc_result *r, const char *root)
+{
+    const char *src = getenv("STARHIL_ROOT");
+    char script[512];
+    snprintf(script, sizeof script, "%s/scripts/check_layers.sh", src ? src : ".");
+    char *argv[] = {"sh", script, (char *)root, NULL};
+    sh_proc_opts o = {.timeout_s = 60};
+    sh_err err = {{0}};
+    if (sh_proc_run(argv, &o, r, &err) != 0) fail_msg("cannot run %s: %s", script, err.msg);
+    return r->exited ? r->exit_code : 128 + r->signal;
+}
+
+static void write_text(const char *dir, const char *name, const char *text)
+{
+    char path[256];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    assert_int_equal(dt_write_file(path, text, 0600), 0);
+}
+
+/* The module include graph follows ARCHITECTURE.md's "Who owns what" table
+ * (scripts/check_layers.sh reads the table): the tree passes, and a tree with
+ * one include against the table fails, naming the file, line and modules. */
+static void test_layers(void **state)
+{
+    (void)state;
+    const char *src = getenv("STARHIL_ROOT");
+    sh_proc_result r;
+    int rc = check_layers(&r, src ? src : ".");
+    if (rc != 0) fail_msg("include against ARCHITECTURE.md:\n%s%s", r.out, r.err);
+    assert_non_null(strstr(r.out, "no arrow against ARCHITECTURE.md"));
+    sh_proc_result_free(&r);
+
+    char root[128];
+    snprintf(root, sizeof root, "%s/layers", tmpdir);
+    const char *dirs[] = {"", "/low", "/high"};
+    for (int i = 0; i < 3; i++) {
+        char d[160];
+        snprintf(d, sizeof d, "%s%s", root, dirs[i]);
+        assert_int_equal(mkdir(d, 0700), 0);
+    }
+    write_text(root, "ARCHITECTURE.md",
+               "# x\n\n## Who owns what\n\n| module | owns | may call |\n|---|---|---|\n"
+               "| `low/` | the bottom | libc only |\n| `high/` | the top | low |\n\n## Conventions\n");
+    write_text(root, "high/a.c", "#include \"low/l.h\"\n#include \"high/a.h\"\n");
+    write_text(root, "low/l.h", "/* fine */\n#include <stdio.h>\n");
+    assert_int_equal(check_layers(&r, root), 0);
+    sh_proc_result_free(&r);
+    write_text(root, "low/l.c", "#include \"low/l.h\"\n\n#include \"high/a.h\"\n");
+    assert_int_equal(check_layers(&r, root), 1);
+    assert_non_null(strstr(r.out, "low/l.c:3: low/ includes high/a.h"));
+    sh_proc_result_free(&r);
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -327,6 +383,7 @@ int main(void)
         cmocka_unit_test(test_every_command),
         cmocka_unit_test(test_errors_name_the_option),
         cmocka_unit_test(test_json_outputs),
+        cmocka_unit_test(test_layers),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

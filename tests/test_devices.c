@@ -70,6 +70,18 @@ static void add_device(sh_db *db, sh_device_rec *rec)
 
 /* ---- pure helpers ------------------------------------------------------------- */
 
+/* The result JSON stored for evaluation id (what the measurement record's
+ * writer wrote), parsed; fails the test if the row is missing. */
+static json_t *stored_result(sh_db *db, int64_t id)
+{
+    sh_eval_rec e;
+    sh_err err = {{0}};
+    if (sh_db_get_eval(db, id, &e, &err) != 0) fail_msg("evaluation %lld: %s", (long long)id, err.msg);
+    json_t *j = json_loads(e.result_json ? e.result_json : "", 0, NULL);
+    sh_eval_rec_free(&e);
+    return j;
+}
+
 static void test_shell_quote_hostile(void **state)
 {
     (void)state;
@@ -388,7 +400,7 @@ static void test_measure_ok_cached_and_samples(void **state)
     assert_int_equal(dt_fake_variant(exe, hex, "ok", NULL, 10.0, 0), 0);
     sh_measure_opts o = {.exe_path = exe, .prompt = 16, .gen = 8, .min_reps = 3, .max_reps = 12,
                          .reps_per_run = 3, .tolerance = 0.02};
-    sh_measure_result r;
+    sh_mrecord r;
     sh_err err = {{0}};
     if (sh_measure_genome(db, "local", &g, &o, &r, &err)) fail_msg("measure: %s", err.msg);   /* 'local' is implicit */
     assert_false(r.cached);
@@ -398,8 +410,8 @@ static void test_measure_ok_cached_and_samples(void **state)
     assert_true(r.reps >= 3);
     assert_true(fabs(r.decode_tok_s - 100.0) < 1.0);
     assert_true(fabs(r.prefill_tok_s - 1000.0) < 5);          /* 16 tokens in ~16 ms */
-    assert_true(r.weight_bytes == 4096 && r.kv_bytes == 512 && r.conv_bytes == 256);
-    json_t *res = json_loads(r.result_json, 0, NULL);
+    assert_true(r.weight_bytes == 4096 && r.kv_bytes == 512 && r.conv_state_bytes == 256);
+    json_t *res = stored_result(db, r.eval_id);
     assert_non_null(res);
     json_t *pb = json_object_get(res, "probe_before");
     assert_true(json_is_object(pb));
@@ -419,14 +431,14 @@ static void test_measure_ok_cached_and_samples(void **state)
     assert_int_equal(n, r.reps);
     free(v);
     int64_t id = r.eval_id;
-    sh_measure_result_free(&r);
+    sh_mrecord_free(&r);
     /* same settings again: returned from the store, not measured (the variant is gone) */
     unlink(exe);
     assert_int_equal(sh_measure_genome(db, "local", &g, &o, &r, &err), 0);
     assert_true(r.cached);
     assert_int_equal(r.eval_id, id);
     assert_true(fabs(r.decode_ms_median - 10.0) < 0.1);
-    sh_measure_result_free(&r);
+    sh_mrecord_free(&r);
     sh_eval_rec e;
     assert_int_equal(sh_db_get_eval(db, id, &e, &err), 0);
     assert_string_equal(e.status, "ok");
@@ -450,7 +462,7 @@ static void expect_fault(const char *behaviour, const char *needle, double timeo
     assert_int_equal(dt_fake_variant(exe, hex, behaviour, NULL, 10.0, 30), 0);
     sh_measure_opts o = {.exe_path = exe, .prompt = 16, .gen = 8, .retries = 1, .backoff_s = 0.05,
                          .timeout_s = timeout_s, .no_probe = true};
-    sh_measure_result r;
+    sh_mrecord r;
     sh_err err = {{0}};
     assert_int_not_equal(sh_measure_genome(db, "local", &g, &o, &r, &err), 0);
     if (!strstr(err.msg, needle)) fail_msg("%s: error '%s' lacks '%s'", behaviour, err.msg, needle);
@@ -498,7 +510,7 @@ static void test_measure_faults(void **state)
     snprintf(exe, sizeof exe, "%s/variant", dir);
     assert_int_equal(dt_fake_variant(exe, hex, "badinput", NULL, 10.0, 0), 0);
     sh_measure_opts o = {.exe_path = exe, .prompt = 16, .gen = 8, .retries = 3, .no_probe = true};
-    sh_measure_result r;
+    sh_mrecord r;
     sh_err err = {{0}};
     assert_int_not_equal(sh_measure_genome(db, "local", &g, &o, &r, &err), 0);
     assert_non_null(strstr(err.msg, "too deep"));
@@ -536,7 +548,7 @@ static void test_measure_flaky_retry_and_health(void **state)
     assert_int_equal(dt_fake_variant(exe, hex, "flaky", marker, 10.0, 0), 0);
     sh_measure_opts o = {.exe_path = exe, .prompt = 16, .gen = 8, .retries = 2, .backoff_s = 0.05,
                          .no_probe = true};
-    sh_measure_result r;
+    sh_mrecord r;
     sh_err err = {{0}};
     if (sh_measure_genome(db, "local", &g, &o, &r, &err)) fail_msg("flaky: %s", err.msg);
     sh_eval_rec e;
@@ -544,7 +556,7 @@ static void test_measure_flaky_retry_and_health(void **state)
     assert_string_equal(e.status, "ok");
     assert_int_equal(e.attempts, 2);
     sh_eval_rec_free(&e);
-    sh_measure_result_free(&r);
+    sh_mrecord_free(&r);
 
     /* a device that keeps failing is marked unhealthy and then refused */
     sh_device_rec rec = {0};
@@ -575,7 +587,7 @@ static void test_measure_flaky_retry_and_health(void **state)
     if (sh_measure_genome(db, "local", &g2, &o, &r, &err)) fail_msg("re-measure: %s", err.msg);
     assert_int_equal(r.eval_id, failed_id);
     assert_false(r.cached);
-    sh_measure_result_free(&r);
+    sh_mrecord_free(&r);
     assert_int_equal(sh_db_get_eval(db, failed_id, &e, &err), 0);
     assert_string_equal(e.status, "ok");
     assert_null(e.error);
@@ -611,14 +623,14 @@ static void test_measure_reference_every_k(void **state)
         assert_int_equal(dt_fake_variant(exe, hs[i], "ok", NULL, 20.0, 0), 0);
         sh_measure_opts o = {.exe_path = exe, .reference_exe_path = exer, .prompt = 16, .gen = 8,
                              .run_id = run_id, .no_probe = true, .reference = &ref, .reference_every = 2};
-        sh_measure_result r;
+        sh_mrecord r;
         if (sh_measure_genome(db, "local", gs[i], &o, &r, &err)) fail_msg("measure: %s", err.msg);
         assert_true(fabs(r.rel_to_reference - 2.0) < 0.02);     /* 20 ms vs the reference's 10 ms */
-        json_t *res = json_loads(r.result_json, 0, NULL);
+        json_t *res = stored_result(db, r.eval_id);
         json_t *ref_j = json_object_get(res, "reference");
         assert_string_equal(json_string_value(json_object_get(ref_j, "genome_hash")), hr);
         json_decref(res);
-        sh_measure_result_free(&r);
+        sh_mrecord_free(&r);
     }
     /* evaluations 0 and 2 were preceded by a reference measurement */
     sh_eval_rec *evs;
@@ -674,14 +686,14 @@ static void test_measure_reference_drift(void **state)
     sh_measure_opts o = {.reference_exe_path = exer, .prompt = 16, .gen = 8, .run_id = run_id, .no_probe = true,
                          .reference = &ref, .reference_every = 1, .settle_rounds = 1, .settle_max_s = 0.05,
                          .backoff_s = 0.01};
-    sh_measure_result r;
+    sh_mrecord r;
 
     /* a steady board: the first reference is quiet, so is the candidate */
     o.exe_path = exea;
     if (sh_measure_genome(db, "local", &a, &o, &r, &err)) fail_msg("measure a: %s", err.msg);
     assert_string_equal(r.stability, "quiet");
     assert_true(fabs(r.rel_to_reference - 40.0) < 0.5);       /* 20 ms against 0.5 ms */
-    sh_measure_result_free(&r);
+    sh_mrecord_free(&r);
     sh_eval_rec ref0;
     assert_int_equal(sh_db_latest_eval(db, run_id, "local", "reference", true, &ref0, &err), 0);
     assert_string_equal(ref0.stability, "quiet");
@@ -697,7 +709,7 @@ static void test_measure_reference_drift(void **state)
         fail_msg("reason: %s", r.reason);
     assert_int_equal(r.rounds, 2);
     assert_true(r.quiet_reps >= 3);            /* the candidate itself ran undisturbed */
-    sh_measure_result_free(&r);
+    sh_mrecord_free(&r);
     sh_eval_rec ref1;
     assert_int_equal(sh_db_latest_eval(db, run_id, "local", "reference", false, &ref1, &err), 0);
     assert_true(ref1.id != ref0.id);
@@ -719,7 +731,7 @@ static void test_measure_reference_drift(void **state)
     assert_int_equal(r.eval_id, b_id);
     assert_string_equal(r.stability, "quiet");
     assert_true(fabs(r.rel_to_reference - 60.0) < 0.5);
-    sh_measure_result_free(&r);
+    sh_mrecord_free(&r);
     sh_eval_rec ref2;
     assert_int_equal(sh_db_latest_eval(db, run_id, "local", "reference", false, &ref2, &err), 0);
     assert_string_equal(ref2.stability, "quiet");
@@ -941,7 +953,7 @@ static void test_ssh_measure_with_sshd_killed(void **state)
                          .timeout_s = 60};
     pthread_t th;
     assert_int_equal(pthread_create(&th, NULL, killer_main, &k), 0);
-    sh_measure_result r;
+    sh_mrecord r;
     sh_err err = {{0}};
     int rc = sh_measure_genome(db, "board", &g, &o, &r, &err);
     pthread_join(th, NULL);
@@ -953,23 +965,23 @@ static void test_ssh_measure_with_sshd_killed(void **state)
     assert_string_equal(e.status, "ok");
     assert_true(e.attempts >= 2);                               /* the dropped attempt was retried */
     sh_eval_rec_free(&e);
-    sh_measure_result_free(&r);
+    sh_mrecord_free(&r);
     /* the re-established session is reused for the next evaluation */
     assert_int_equal(dt_fake_variant(exe, hex2, "ok", NULL, 6.0, 0), 0);
     if (sh_measure_genome(db, "board", &g2, &o, &r, &err)) fail_msg("second measure: %s", err.msg);
     assert_int_equal(sh_db_get_eval(db, r.eval_id, &e, &err), 0);
     assert_int_equal(e.attempts, 1);
     sh_eval_rec_free(&e);
-    sh_measure_result_free(&r);
+    sh_mrecord_free(&r);
     /* and the real variant, built for the board's target, over the same session */
     sh_measure_opts real = {.prompt = 8, .gen = 4, .min_reps = 1, .max_reps = 2, .reps_per_run = 2,
                             .wtype = "f32", .tolerance = 0.5, .threads = 1, .retries = -1};
     if (sh_measure_genome(db, "board", &g, &real, &r, &err)) fail_msg("real variant over ssh: %s", err.msg);
     assert_true(r.decode_ms_median > 0 && r.reps >= 1);
-    json_t *res = json_loads(r.result_json, 0, NULL);
+    json_t *res = stored_result(db, r.eval_id);
     assert_true(json_is_object(json_object_get(res, "probe_after")));
     json_decref(res);
-    sh_measure_result_free(&r);
+    sh_mrecord_free(&r);
     sh_measure_shutdown();
     sh_db_close(db);
     dt_rm_rf(dir);
@@ -1139,15 +1151,15 @@ static void test_adb_measure_through_peer(void **state)
     snprintf(exe, sizeof exe, "%s/variant", dir);
     assert_int_equal(dt_fake_variant(exe, hex, "ok", NULL, 7.0, 0), 0);
     sh_measure_opts o = {.exe_path = exe, .prompt = 16, .gen = 8};
-    sh_measure_result r;
+    sh_mrecord r;
     sh_err err = {{0}};
     if (sh_measure_genome(db, "phone", &g, &o, &r, &err)) fail_msg("adb measure: %s", err.msg);
     assert_true(fabs(r.decode_ms_median - 7.0) < 0.05);
-    json_t *res = json_loads(r.result_json, 0, NULL);
+    json_t *res = stored_result(db, r.eval_id);
     json_t *thermal = json_object_get(json_object_get(res, "probe_before"), "thermal");
     assert_int_equal(json_integer_value(json_object_get(json_array_get(thermal, 0), "millicelsius")), 41000);
     json_decref(res);
-    sh_measure_result_free(&r);
+    sh_mrecord_free(&r);
     sh_device_rec stored;
     assert_int_equal(sh_db_get_device(db, "phone", &stored, &err), 0);
     assert_non_null(stored.topology_json);                     /* kept from the first probe */
@@ -1198,11 +1210,11 @@ static void test_qemu_full_path_real_variant(void **state)
     genome_of(TINY, &g, hex);
     sh_measure_opts o = {.prompt = 8, .gen = 4, .min_reps = 1, .max_reps = 2, .reps_per_run = 2,
                          .wtype = "f32", .tolerance = 0.5, .timeout_s = 120, .retries = -1};
-    sh_measure_result r;
+    sh_mrecord r;
     sh_err err = {{0}};
     if (sh_measure_genome(db, "arm-emu", &g, &o, &r, &err)) fail_msg("qemu measure: %s", err.msg);
     assert_true(r.decode_ms_median > 0);
-    json_t *res = json_loads(r.result_json, 0, NULL);
+    json_t *res = stored_result(db, r.eval_id);
     const char *target = json_string_value(json_object_get(json_object_get(res, "build"), "target"));
     assert_non_null(target);
     assert_non_null(strstr(target, "aarch64"));
@@ -1215,7 +1227,7 @@ static void test_qemu_full_path_real_variant(void **state)
     assert_int_equal(sh_db_get_samples(db, r.eval_id, "decode_ms", &v, &n, &err), 0);
     assert_int_equal(n, r.reps * 4);
     free(v);
-    sh_measure_result_free(&r);
+    sh_mrecord_free(&r);
     sh_measure_shutdown();
     sh_db_close(db);
     dt_rm_rf(dir);
@@ -1242,10 +1254,10 @@ static void *worker_main(void *p)
     w->rc = sh_db_open(path, SH_DB_CREATE, &db, &err);
     for (int i = 0; i < 2 && !w->rc; i++) {
         sh_measure_opts o = {.exe_path = w->exe, .prompt = 16, .gen = 8 + i, .no_probe = true};
-        sh_measure_result r;
+        sh_mrecord r;
         w->rc = sh_measure_genome(db, w->device, w->g, &o, &r, &err);
         if (!w->rc && fabs(r.decode_ms_median - w->expect) > 0.05) { w->rc = -1; snprintf(err.msg, sizeof err.msg, "wrong median"); }
-        sh_measure_result_free(&r);
+        sh_mrecord_free(&r);
     }
     if (w->rc) snprintf(w->msg, sizeof w->msg, "%s", err.msg);
     sh_db_close(db);
@@ -1347,7 +1359,7 @@ static void test_measure_busy_unstable_then_replaced(void **state)
                          .backoff_s = 0.05};
     pid_t busy[3];
     start_busy_loops(busy, 3, 0);
-    sh_measure_result r;
+    sh_mrecord r;
     sh_err err = {{0}};
     int rc = sh_measure_genome(db, "pin0", &g, &o, &r, &err);
     stop_busy_loops(busy, 3);
@@ -1379,7 +1391,7 @@ static void test_measure_busy_unstable_then_replaced(void **state)
     for (int i = 0; i < n; i++) wmax = fmax(wmax, v[i]);
     assert_true(wmax > 0.05);
     free(v);
-    sh_measure_result_free(&r);
+    sh_mrecord_free(&r);
 
     /* asked again: the unstable figure is not an answer, it is measured again
      * and the quiet result replaces it (same evaluation, new samples) */
@@ -1393,7 +1405,7 @@ static void test_measure_busy_unstable_then_replaced(void **state)
     assert_true(r.decode_ms > 0 && r.decode_ms_low <= r.decode_ms && r.decode_ms <= r.decode_ms_high);
     assert_true(r.decode_ms <= r.decode_ms_median + 1e-12);  /* min of medians never above the median */
     int reps = r.reps;
-    sh_measure_result_free(&r);
+    sh_mrecord_free(&r);
     assert_int_equal(sh_db_get_eval(db, id, &e, &err), 0);
     assert_string_equal(e.stability, "quiet");
     assert_null(e.stability_reason);
@@ -1407,12 +1419,12 @@ static void test_measure_busy_unstable_then_replaced(void **state)
     assert_int_equal(sh_measure_genome(db, "pin0", &g, &o, &r, &err), 0);
     assert_true(r.cached);
     assert_string_equal(r.stability, "quiet");
-    sh_measure_result_free(&r);
+    sh_mrecord_free(&r);
     o.force = true;
     assert_int_equal(sh_measure_genome(db, "pin0", &g, &o, &r, &err), 0);
     assert_false(r.cached);
     assert_int_equal(r.eval_id, id);
-    sh_measure_result_free(&r);
+    sh_mrecord_free(&r);
     sh_measure_shutdown();
     sh_db_close(db);
     dt_rm_rf(dir);
@@ -1466,7 +1478,7 @@ static void test_measure_disturbed_reps_left_out(void **state)
     write_disturbed_variant(exe, hex);
     sh_measure_opts o = {.exe_path = exe, .prompt = 16, .gen = 8, .min_reps = 3, .max_reps = 30,
                          .reps_per_run = 3, .tolerance = 0.02, .no_probe = true};
-    sh_measure_result r;
+    sh_mrecord r;
     sh_err err = {{0}};
     if (sh_measure_genome(db, "local", &g, &o, &r, &err)) fail_msg("measure: %s", err.msg);
     assert_true(r.converged);
@@ -1477,7 +1489,7 @@ static void test_measure_disturbed_reps_left_out(void **state)
     assert_non_null(strstr(r.reason, "busy 3, throttled 3"));
     assert_true(r.decode_ms >= 10 * 0.994 && r.decode_ms <= 10 * 1.006);   /* quiet reps only */
     assert_true(r.decode_ms_median > 14);                                    /* all tokens */
-    json_t *res = json_loads(r.result_json, 0, NULL);
+    json_t *res = stored_result(db, r.eval_id);
     assert_string_equal(json_string_value(json_object_get(res, "estimator")), "min of per-repetition medians");
     assert_int_equal(json_integer_value(json_object_get(res, "busy_reps")), 3);
     assert_int_equal(json_integer_value(json_object_get(res, "throttled_reps")), 3);
@@ -1491,12 +1503,12 @@ static void test_measure_disturbed_reps_left_out(void **state)
     assert_int_equal(sh_db_get_samples(db, r.eval_id, "rep_procs_running", &v, &n, &err), 0);
     assert_true(n == 9 && v[0] == 7 && v[2] == 1);
     free(v);
-    sh_measure_result_free(&r);
+    sh_mrecord_free(&r);
     /* a disturbed (not unstable) result is an answer: reused */
     assert_int_equal(sh_measure_genome(db, "local", &g, &o, &r, &err), 0);
     assert_true(r.cached);
     assert_string_equal(r.stability, "disturbed");
-    sh_measure_result_free(&r);
+    sh_mrecord_free(&r);
     /* needing more quiet repetitions than the cap allows: unstable after
      * waiting and measuring again, with the reason */
     o.force = true;
@@ -1512,7 +1524,7 @@ static void test_measure_disturbed_reps_left_out(void **state)
     assert_non_null(strstr(r.reason, "busy: 2 of 6 repetitions"));
     assert_non_null(strstr(r.reason, "throttled: 2 of 6"));
     assert_non_null(strstr(r.reason, "only 2 quiet repetitions (5 needed)"));
-    sh_measure_result_free(&r);
+    sh_mrecord_free(&r);
     /* the robust estimate of known repetition medians */
     double med[4] = {3.0, 1.0, 2.0, 1.5}, est, lo, hi;
     assert_int_equal(sh_min_of_medians_ci(med, 4, &est, &lo, &hi), 0);
@@ -2045,7 +2057,7 @@ static void test_ssh_retry_after_dropped_connection(void **state)
                          .timeout_s = 120};
     pthread_t th;
     assert_int_equal(pthread_create(&th, NULL, dropper_main, &k), 0);
-    sh_measure_result r;
+    sh_mrecord r;
     sh_err err = {{0}};
     int rc = sh_measure_genome(db, "board", &g, &o, &r, &err);
     pthread_join(th, NULL);
@@ -2056,7 +2068,7 @@ static void test_ssh_retry_after_dropped_connection(void **state)
     assert_string_equal(e.status, "ok");
     assert_true(e.attempts >= 2);
     sh_eval_rec_free(&e);
-    sh_measure_result_free(&r);
+    sh_mrecord_free(&r);
     sh_measure_shutdown();
     /* nothing of the dropped run is left on the board */
     int left = 1;
@@ -2140,7 +2152,7 @@ static void test_deterministic_failures_and_check(void **state)
         if (!strstr(out, "noexec")) fail_msg("check %s: %s", names[i], out);
         free(out);
         sh_measure_opts o = {.exe_path = exe, .prompt = 16, .gen = 8, .retries = 3, .backoff_s = 0.2};
-        sh_measure_result r;
+        sh_mrecord r;
         assert_int_not_equal(sh_measure_genome(db, names[i], &g, &o, &r, &err), 0);
         if (!strstr(err.msg, "126")) fail_msg("measure on %s: %s", names[i], err.msg);
         sh_eval_rec e;

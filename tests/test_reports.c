@@ -22,10 +22,11 @@
 
 #include "evaluator/build.h"
 #include "genome/genome.h"
+#include "measure/mrecord.h"
 #include "tests/helpers/reports_gguf.h"
 #include "tests/helpers/store_sql.h"
 #include "reports/gguf_synth.h"
-#include "reports/gguf_meta.h"
+#include "genome/gguf_meta.h"
 #include "reports/gguf_write.h"
 #include "reports/hf_config.h"
 #include "reports/report_assets.h"
@@ -1295,6 +1296,83 @@ static void test_report_cli_formats(void **state)
     sh_proc_result_free(&r);
 }
 
+/* The measurement record (measure/mrecord.h): what its writer stores its
+ * reader gives back field for field, and the spellings older starhils stored
+ * (no robust estimate, the variant's decode_ms object, conv_bytes, a
+ * decode_tok_s alone, no stability) read as the same figures. */
+static void test_mrecord_spellings(void **state)
+{
+    (void)state;
+    sh_mrecord a, b;
+    sh_err err;
+    sh_mrecord_init(&a);
+    snprintf(a.device, sizeof a.device, "pi5");
+    snprintf(a.kind, sizeof a.kind, "ssh");
+    snprintf(a.genome_hash, sizeof a.genome_hash, "0123456789abcdef");
+    a.settings_json = strdup("{\"gen\":4,\"prompt\":8,\"wtype\":\"q4_0\"}");
+    a.rounds_json = strdup("[{\"decode_ms\":1.5}]");
+    a.decode_ms = 1.25; a.decode_ms_low = 1.2; a.decode_ms_high = 1.3;
+    a.decode_ms_median = 1.5; a.decode_ci_low = 1.4; a.decode_ci_high = 1.6;
+    a.decode_tok_s = 660; a.prefill_tok_s = 4000; a.ttft_ms = 3.5;
+    a.peak_rss_bytes = 1 << 20; a.weight_bytes = 4096; a.kv_bytes = 512; a.conv_state_bytes = 256;
+    for (int k = 0; k < SH_SHARE_N; k++) { a.share_prefill[k] = 0.1 * k; a.share_decode[k] = 0.05 * k; }
+    a.reps = 9; a.invocations = 3; a.decode_samples = 36; a.quiet_reps = 7; a.disturbed_reps = 2;
+    a.busy_reps = 1; a.throttled_reps = 1; a.rounds = 2; a.converged = true; a.board_state_read = true;
+    a.tolerance = 0.02; a.busy_wait = 0.05;
+    snprintf(a.stability, sizeof a.stability, "disturbed");
+    snprintf(a.reason, sizeof a.reason, "2 of 9 repetitions disturbed");
+    char *text = sh_mrecord_json(&a);
+    assert_non_null(text);
+    assert_int_equal(sh_mrecord_from_json(text, &b, &err), 0);
+    assert_string_equal(b.device, "pi5");
+    assert_string_equal(b.kind, "ssh");
+    assert_string_equal(b.genome_hash, a.genome_hash);
+    assert_string_equal(b.settings_json, a.settings_json);
+    assert_string_equal(b.rounds_json, a.rounds_json);
+#define SAME(f) assert_true(a.f == b.f)
+    SAME(decode_ms); SAME(decode_ms_low); SAME(decode_ms_high); SAME(decode_ms_median); SAME(decode_ci_low);
+    SAME(decode_ci_high); SAME(decode_tok_s); SAME(prefill_tok_s); SAME(ttft_ms); SAME(peak_rss_bytes);
+    SAME(weight_bytes); SAME(kv_bytes); SAME(conv_state_bytes); SAME(tolerance); SAME(busy_wait);
+#undef SAME
+    for (int k = 0; k < SH_SHARE_N; k++) assert_true(b.share_decode[k] == a.share_decode[k]);
+    assert_int_equal(b.reps, 9);
+    assert_int_equal(b.quiet_reps, 7);
+    assert_int_equal(b.rounds, 2);
+    assert_true(b.converged && b.board_state_read);
+    assert_string_equal(b.stability, "disturbed");
+    assert_string_equal(b.reason, a.reason);
+    assert_null(b.reference_json);
+    char *again = sh_mrecord_json(&b);
+    assert_string_equal(again, text);     /* writer and reader agree on every key */
+    free(again);
+    free(text);
+    sh_mrecord_free(&b);
+    sh_mrecord_free(&a);
+
+    /* a row stored before the robust estimate: the median and its CI stand in */
+    assert_int_equal(sh_mrecord_from_json("{\"decode_ms_median\":2.5,\"decode_ci_low\":2.4,\"decode_ci_high\":2.7,"
+                                          "\"conv_bytes\":128,\"converged\":false}", &b, &err), 0);
+    assert_true(b.decode_ms == 2.5 && b.decode_ms_low == 2.4 && b.decode_ms_high == 2.7);
+    assert_true(b.conv_state_bytes == 128);
+    assert_true(isnan(b.peak_rss_bytes));
+    assert_string_equal(b.stability, "unstable");
+    assert_non_null(strstr(b.reason, "stored before stability checks"));
+    assert_true(sh_mrecord_decode_ms(&b) == 2.5);
+    sh_mrecord_free(&b);
+    /* the variant's own shape, and a throughput alone */
+    assert_int_equal(sh_mrecord_from_json("{\"decode_ms\":{\"median\":3.0,\"samples\":[3.0]},\"prefill_tok_s\":1000}",
+                                          &b, &err), 0);
+    assert_true(b.decode_ms == 3.0);
+    assert_true(sh_mrecord_prefill_ms(&b, 8) == 8.0);
+    assert_string_equal(b.stability, "");
+    sh_mrecord_free(&b);
+    assert_int_equal(sh_mrecord_from_json("{\"decode_tok_s\":500}", &b, &err), 0);
+    assert_true(b.decode_ms == 2.0);
+    sh_mrecord_free(&b);
+    assert_int_equal(sh_mrecord_from_json("[1]", &b, &err), -1);
+    assert_non_null(strstr(err.msg, "not a JSON object"));
+}
+
 /* A store written by an older starhil (tests/fixtures/store-b3f6c4c: a real
  * search on this machine's local device, dumped) opens read-only and every
  * text rendering of its run is the same, byte for byte, as that version wrote. */
@@ -1709,6 +1787,7 @@ int main(void)
         cmocka_unit_test(test_report_data),
         cmocka_unit_test(test_report_cli_formats),
         cmocka_unit_test(test_report_old_database),
+        cmocka_unit_test(test_mrecord_spellings),
         cmocka_unit_test(test_report_profiles),
         cmocka_unit_test(test_report_in_browser),
         cmocka_unit_test(test_assets_current),

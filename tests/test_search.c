@@ -1337,7 +1337,7 @@ static void test_search_measure_defaults_converge_when_quiet(void **state)
     sh_search_measure_opts(&so.measure, 0, &mo);
     assert_int_equal(mo.max_reps, 12);
     assert_true(mo.tolerance == 0.05);
-    sh_measure_result r;
+    sh_mrecord r;
 
     mo.exe_path = quiet_exe;
     if (sh_measure_genome(db, "local", &g, &mo, &r, &err)) fail_msg("quiet replay: %s", err.msg);
@@ -1357,7 +1357,7 @@ static void test_search_measure_defaults_converge_when_quiet(void **state)
     assert_int_equal(sh_median_ci(tok, n, &med, &lo, &hi), 0);
     assert_true(fmax(med - lo, hi - med) > 0.02 * med);
     free(tok);
-    sh_measure_result_free(&r);
+    sh_mrecord_free(&r);
 
     mo.backoff_s = 0.05;         /* how long it waits for the board to settle is not under test */
     mo.exe_path = busy_exe;
@@ -1366,7 +1366,7 @@ static void test_search_measure_defaults_converge_when_quiet(void **state)
     assert_non_null(strstr(r.reason, "busy: 12 of 12 repetitions"));
     assert_int_equal(r.quiet_reps, 0);
     assert_int_equal(r.rounds, 2);               /* waited for the board, measured again */
-    sh_measure_result_free(&r);
+    sh_mrecord_free(&r);
 
     mo.exe_path = noisy_exe;
     if (sh_measure_genome(db, "local", &g, &mo, &r, &err)) fail_msg("loaded replay: %s", err.msg);
@@ -1375,7 +1375,7 @@ static void test_search_measure_defaults_converge_when_quiet(void **state)
     assert_int_equal(r.quiet_reps, 12);          /* nothing waited for a CPU ... */
     assert_false(r.converged);                   /* ... but the minimum is not reproduced */
     assert_true(r.decode_ms_high > r.decode_ms * 1.05);
-    sh_measure_result_free(&r);
+    sh_mrecord_free(&r);
 
     /* the rule itself, on those per-repetition medians */
     double q[3] = {1.000, 1.011, 0.996}, l[12] = {1.281, 1.329, 1.377, 1.516, 1.243, 1.000,

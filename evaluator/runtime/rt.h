@@ -222,7 +222,7 @@ int rt_state_pos(const rt_state *s);
 int rt_state_save(rt_state *s);
 void rt_state_restore(rt_state *s);
 uint64_t rt_state_kv_bytes(const rt_state *s);
-uint64_t rt_state_conv_bytes(const rt_state *s);
+uint64_t rt_state_conv_state_bytes(const rt_state *s);
 double *rt_state_times(rt_state *s);   /* seconds per RT_T_* (accumulating) */
 /* Run n tokens (n==1: decode path).  logits: NULL = no output head;
  * otherwise writes [n_out][V] where n_out = all ? n : 1 (last position). */
@@ -245,5 +245,10 @@ typedef struct rt_sysstate {
 } rt_sysstate;
 void rt_sysstate_read(rt_sysstate *s, const int *cpus, int ncpus);
 void rt_sysstate_print(FILE *f, const rt_sysstate *a, const rt_sysstate *b);
+
+/* The CPU's name from /proc/cpuinfo (rt_probe.c; the probe's "model" and the
+ * bench's cpu.model): "model name" (x86) or "Hardware", else the last "CPU
+ * part" (ARM boards without either), else "unknown". */
+void rt_cpu_model(char *buf, size_t cap);
 
 #endif

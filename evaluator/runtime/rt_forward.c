@@ -189,7 +189,7 @@ void rt_state_reset(rt_state *s)
 
 int rt_state_pos(const rt_state *s) { return s->pos; }
 uint64_t rt_state_kv_bytes(const rt_state *s) { return s->kv_bytes; }
-uint64_t rt_state_conv_bytes(const rt_state *s) { return (uint64_t)s->conv_total * 4; }
+uint64_t rt_state_conv_state_bytes(const rt_state *s) { return (uint64_t)s->conv_total * 4; }
 double *rt_state_times(rt_state *s) { return s->times; }
 
 int rt_state_save(rt_state *s)

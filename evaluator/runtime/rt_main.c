@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "rt.h"
+#include "rt_synth.h"
 
 int rt_probe_main(void);   /* rt_probe.c */
 void rt_json_str(FILE *f, const char *s);
@@ -65,7 +66,7 @@ static int parse_opts(int argc, char **argv, opts *o)
 {
     memset(o, 0, sizeof *o);
     o->prompt = 512; o->gen = 128; o->reps = 5; o->warmup = 1; o->seed = 1;
-    o->wtype = RT_Q8_0; o->mode = "prefill";
+    o->wtype = RT_Q8_0; o->mode = "prefill";   /* by hand only: genome/genome.h, SH_WTYPE_* */
     for (int i = 2; i < argc; i++) {
         const char *k = argv[i];
         if (!strcmp(k, "--all")) { o->all = 1; continue; }
@@ -174,26 +175,6 @@ static void print_build(FILE *f)
     fprintf(f, "}");
 }
 
-static void cpu_model(char *buf, size_t cap)
-{
-    snprintf(buf, cap, "unknown");
-    FILE *f = fopen("/proc/cpuinfo", "r");
-    if (!f) return;
-    char line[512];
-    while (fgets(line, sizeof line, f)) {
-        if (!strncmp(line, "model name", 10) || !strncmp(line, "Hardware", 8)) {
-            char *c = strchr(line, ':');
-            if (!c) continue;
-            c++;
-            while (*c == ' ' || *c == '\t') c++;
-            c[strcspn(c, "\n")] = 0;
-            snprintf(buf, cap, "%s", c);
-            if (!strncmp(line, "model name", 10)) break;
-        }
-    }
-    fclose(f);
-}
-
 static uint64_t peak_rss(void)
 {
     uint64_t best = 0;
@@ -248,12 +229,12 @@ static void teardown(env *e)
     rt_pool_destroy(e->pool);
 }
 
+/* splitmix64 as a sequence: the runtime's one mixer (rt_synth.h) */
 static uint64_t rng_next(uint64_t *s)
 {
-    uint64_t x = (*s += 0x9E3779B97F4A7C15ull);
-    x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
-    x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
-    return x ^ (x >> 31);
+    uint64_t x = rt_splitmix64(*s);
+    *s += RT_GOLDEN64;
+    return x;
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -348,7 +329,7 @@ static int mode_bench(const opts *o)
         int timed = r >= o->warmup;
         if (timed) rt_sysstate_read(&st_before[r - o->warmup], e.cpus, e.ncpus);
         rt_state_restore(s);
-        uint64_t prng = o->seed * 0x9E3779B97F4A7C15ull + (uint64_t)r;
+        uint64_t prng = o->seed * RT_GOLDEN64 + (uint64_t)r;
         for (long i = 0; i < o->prompt; i++) tok[i] = (int32_t)(rng_next(&prng) % SHV_VOCAB);
         memset(times, 0, sizeof(double) * RT_T_COUNT);
         if (o->prompt) {
@@ -382,7 +363,7 @@ static int mode_bench(const opts *o)
     memcpy(sorted, dec, k * sizeof *dec);
     double dec_med = quantile(sorted, k, 0.5), dec_p90 = quantile(sorted, k, 0.9);
     char model[256], used[512];
-    cpu_model(model, sizeof model);
+    rt_cpu_model(model, sizeof model);
     cpus_used(&e, o, used, sizeof used);
     long online = sysconf(_SC_NPROCESSORS_ONLN);
     FILE *f = stdout;
@@ -407,7 +388,7 @@ static int mode_bench(const opts *o)
     fprintf(f, "]},\"peak_rss_bytes\":%llu,\"weight_bytes\":%llu,\"kv_bytes\":%llu,\"conv_state_bytes\":%llu,"
                "\"share\":{\"prefill\":",
             (unsigned long long)peak_rss(), (unsigned long long)e.model.weight_bytes,
-            (unsigned long long)rt_state_kv_bytes(s), (unsigned long long)rt_state_conv_bytes(s));
+            (unsigned long long)rt_state_kv_bytes(s), (unsigned long long)rt_state_conv_state_bytes(s));
     print_share(f, tpre);
     fprintf(f, ",\"decode\":");
     print_share(f, tdec);

@@ -38,7 +38,7 @@ static long long read_ll(const char *path, long long dflt)
     return end == b ? dflt : v;
 }
 
-static void cpu_model(char *buf, size_t cap)
+void rt_cpu_model(char *buf, size_t cap)
 {
     snprintf(buf, cap, "unknown");
     FILE *f = fopen("/proc/cpuinfo", "r");
@@ -147,7 +147,7 @@ int rt_probe_main(void)
 {
     struct utsname u;
     char model[256];
-    cpu_model(model, sizeof model);
+    rt_cpu_model(model, sizeof model);
     long nconf = sysconf(_SC_NPROCESSORS_CONF), nonl = sysconf(_SC_NPROCESSORS_ONLN);
     int n = (int)(nconf > 0 ? nconf : (nonl > 0 ? nonl : 1));
     if (n > MAX_CPUS) n = MAX_CPUS;

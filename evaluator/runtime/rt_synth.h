@@ -36,9 +36,14 @@ enum {
 #define SYN_CONV_SCALE 0.5f
 #define SYN_BIAS_SCALE 0.1f
 
+/* 2^64 / golden ratio: splitmix64's increment (also the bench's prompt seed step) */
+#define RT_GOLDEN64 0x9E3779B97F4A7C15ull
+
+/* splitmix64's output of state x (the runtime's one mixer: synthetic weights
+ * here, the bench's prompt tokens in rt_main.c) */
 static inline uint64_t rt_splitmix64(uint64_t x)
 {
-    x += 0x9E3779B97F4A7C15ull;
+    x += RT_GOLDEN64;
     x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
     x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
     return x ^ (x >> 31);

@@ -1,6 +1,8 @@
 /* score_cli.c - `starhil score GENOME`: capability score of a genome with the
  * built-in synthetic-task suite or an external scorer, stored in the run
- * database (a stored answer is printed without recomputing). */
+ * database (a stored answer is printed without recomputing); here or as Slurm
+ * jobs (--executor), so the command lives in cluster/, above the scorer it
+ * runs: cluster -> evaluator/capability, never the other way. */
 #include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,8 +1,8 @@
 /* gguf_meta.h - reads the metadata of a GGUF file (header, key/value pairs, tensor
  * names and shapes; never the weights) and derives a genome from it for the
  * architectures the runtime runs: lfm2, lfm2moe, qwen3 and llama. */
-#ifndef SH_GGUF_META_H
-#define SH_GGUF_META_H
+#ifndef SH_GENOME_GGUF_META_H
+#define SH_GENOME_GGUF_META_H
 
 #include <stddef.h>
 #include <stdint.h>

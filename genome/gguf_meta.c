@@ -2,7 +2,7 @@
  * is checked against the bytes read) and the genome import from it.  Keys
  * follow shared/reference/lfm2-architecture.md section 4 for lfm2 / lfm2moe and
  * llama.cpp's names for qwen3 / llama ({arch}.embedding_length, ...). */
-#include "reports/gguf_meta.h"
+#include "genome/gguf_meta.h"
 
 #include <errno.h>
 #include <math.h>
