@@ -39,7 +39,8 @@
  *                       <= 1e-3 (small genome with MoE layers),
  *                       <= 2e-5 (tiny 4-layer genome); guaranteed < 2e-2
  *   prefill vs decode on one build: identical except q8_0 on AVX-512 VBMI
- *   (the decode kernel sums in another order): within the same bounds
+ *   and f16 on AVX-512 (their decode kernels sum in another order): within
+ *   the same bounds
  *   (tests: parity of both modes against the reference, 1e-3).
  *   Versus the numpy reference (dev/ref.py: f64 math, dequantised weights,
  *   unquantised activations): f32 ~1e-7, q8_0 / q4_0 ~1e-3 .. 5e-3; against
@@ -257,9 +258,52 @@ static inline void tile_float(const rt_mat *w, const rt_act *a, int r, int nr, i
         }
 }
 
+#if defined(RT_SIMD_AVX512)
+/* f16 decode (one token): 8 rows at a time, two accumulators each (16
+ * independent FMA chains hide the conversion and FMA latency), prefetch into L2
+ * F16_PF bytes ahead in every row.  The sums are split differently from
+ * tile_float's, so f16 decode may differ from f16 prefill in the last bits
+ * (within the f32/f16 bound of the header). */
+#define F16_PF 2048
+static void mv_f16_8(const rt_mat *w, const float *x, int r, float *y)
+{
+    int K = w->cols, kv = K / 32 * 32;
+    const uint8_t *rows[8];
+    __m512 a0[8], a1[8];
+    for (int i = 0; i < 8; i++) {
+        rows[i] = w->data + (size_t)(r + i) * w->row_bytes;
+        a0[i] = _mm512_setzero_ps();
+        a1[i] = _mm512_setzero_ps();
+    }
+    for (int k = 0; k < kv; k += 32) {
+        __m512 x0 = _mm512_loadu_ps(x + k), x1 = _mm512_loadu_ps(x + k + 16);
+        if (2 * (size_t)k + F16_PF < w->row_bytes)
+            for (int i = 0; i < 8; i++) _mm_prefetch((const char *)(rows[i] + 2 * (size_t)k + F16_PF), _MM_HINT_T1);
+        for (int i = 0; i < 8; i++) {
+            __m512i h = _mm512_loadu_si512((const void *)(rows[i] + 2 * (size_t)k));
+            a0[i] = _mm512_fmadd_ps(_mm512_cvtph_ps(_mm512_castsi512_si256(h)), x0, a0[i]);
+            a1[i] = _mm512_fmadd_ps(_mm512_cvtph_ps(_mm512_extracti64x4_epi64(h, 1)), x1, a1[i]);
+        }
+    }
+    for (int i = 0; i < 8; i++) {
+        float s = _mm512_reduce_add_ps(_mm512_add_ps(a0[i], a1[i]));
+        for (int k = kv; k < K; k++) s += ld_f16(rows[i] + 2 * (size_t)k) * x[k];
+        y[r + i] = s;
+    }
+}
+#endif
+
 static void mm_float(const rt_mat *w, const rt_act *a, int r0, int r1, int t0, int t1,
                      float *y, size_t ldy)
 {
+#if defined(RT_SIMD_AVX512)
+    if (w->type == RT_F16 && t1 - t0 == 1) {
+        int r = r0;
+        for (; r + 8 <= r1; r += 8) mv_f16_8(w, a->x + (size_t)t0 * a->ldx, r, y + (size_t)t0 * ldy);
+        for (; r < r1; r += TR) tile_float(w, a, r, r1 - r < TR ? r1 - r : TR, t0, 1, y, ldy, RT_F16);
+        return;
+    }
+#endif
     for (int tb = t0; tb < t1; tb += TB) {
         int te = tb + TB < t1 ? tb + TB : t1;
         for (int r = r0; r < r1; r += TR) {
