@@ -24,7 +24,10 @@ set -eu
 cd "$(dirname "$0")/.."
 [ "${1:-}" = "--help" ] && { sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; exit 0; }
 JSON=0; [ "${1:-}" = "--json" ] && JSON=1
-: "${LLAMA_CPP:?set LLAMA_CPP to llama.cpp's build folder (with llama-bench) or a folder of its shared libraries}"
+if [ -z "${LLAMA_CPP:-}" ]; then   # `make bench` without LLAMA_CPP=DIR: nothing to compare with
+    echo "bench_llamacpp: skipped (set LLAMA_CPP to llama.cpp's build folder, e.g. make bench LLAMA_CPP=/path/to/llama.cpp/build)"
+    exit 0
+fi
 [ -d "$LLAMA_CPP" ] || { echo "bench_llamacpp: LLAMA_CPP=$LLAMA_CPP is not a folder"; exit 1; }
 STARHIL=${STARHIL:-./starhil}
 MODELS=${BENCH_MODELS:-"lfm2-350m lfm2-1.2b"}
