@@ -36,6 +36,7 @@ typedef struct gguf {
     size_t data_off; uint64_t align;
     char arch[32];
     char *err; size_t cap;
+    int meta_only;   /* metadata is all that is read (a tokenizer source): no data section needed */
 } gguf;
 
 static int gerr(gguf *g, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -199,7 +200,8 @@ static int parse(gguf *g)
         return gerr(g, "general.alignment is not a power of two in 1..65536");
     if (r == 1) g->align = (uint64_t)a;
     g->data_off = (g->off + g->align - 1) / g->align * g->align;
-    if (g->data_off > g->n) return gerr(g, "truncated file: data section starts past the end");
+    if (g->data_off > g->n && !(g->meta_only && g->nt == 0))
+        return gerr(g, "truncated file: data section starts past the end");
     const kv *ak = find_kv(g, "general.architecture");
     if (!ak || ak->type != G_STR) return gerr(g, "general.architecture missing or not a string");
     uint64_t al;
@@ -539,7 +541,7 @@ static int tok_open(tokcopy *t, const char *path, char *err, size_t cap)
     t->map = map;
     t->len = (size_t)st.st_size;
     char e2[400] = "";
-    t->g = (gguf){ .p = map, .n = (size_t)st.st_size, .err = e2, .cap = sizeof e2 };
+    t->g = (gguf){ .p = map, .n = (size_t)st.st_size, .err = e2, .cap = sizeof e2, .meta_only = 1 };
     if (parse(&t->g)) { snprintf(err, cap, "export: --tokenizer-from %s: %s", path, e2); return -1; }
     const kv *tm = find_kv(&t->g, "tokenizer.ggml.model");
     if (!tm || tm->type != G_STR) {
