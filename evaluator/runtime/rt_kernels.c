@@ -1184,8 +1184,14 @@ static inline float q4k_row_token(const uint8_t *row, int nsb, const rt_act *a, 
         const uint8_t *b = row + (size_t)s * RT_Q4K_BYTES;
         const int8_t *qs = q + (size_t)s * RT_QKK;
         const int16_t *bb = bs + (size_t)s * 16;
-        int sc[8], mn[8];
-        for (int j = 0; j < 8; j++) rt_k_scale_min(b + 4, j, &sc[j], &mn[j]);
+        /* the 8 6-bit scales and mins of the 12 packed bytes, four at a time in
+         * 32-bit words (rt_k_scale_min's layout): bytes j of sw = scale j */
+        uint32_t w0, w1, w2;
+        memcpy(&w0, b + 4, 4); memcpy(&w1, b + 8, 4); memcpy(&w2, b + 12, 4);
+        uint32_t sw[2] = {w0 & 0x3f3f3f3fu, (w2 & 0x0f0f0f0fu) | (((w0 >> 6) & 0x03030303u) << 4)};
+        uint32_t mw[2] = {w1 & 0x3f3f3f3fu, ((w2 >> 4) & 0x0f0f0f0fu) | (((w1 >> 6) & 0x03030303u) << 4)};
+        uint8_t sc[8];
+        memcpy(sc, sw, 8);
         __m256i vacc = _mm256_setzero_si256();
         for (int c = 0; c < 4; c++) {
             __m256i qv = _mm256_loadu_si256((const __m256i *)(const void *)(b + 16 + 32 * c));
@@ -1195,11 +1201,15 @@ static inline float q4k_row_token(const uint8_t *row, int nsb, const rt_act *a, 
             vacc = _mm256_add_epi32(vacc, _mm256_madd_epi16(_mm256_maddubs_epi16(lo, a0), _mm256_set1_epi16((short)sc[2 * c])));
             vacc = _mm256_add_epi32(vacc, _mm256_madd_epi16(_mm256_maddubs_epi16(hi, a1), _mm256_set1_epi16((short)sc[2 * c + 1])));
         }
-        __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(vacc), _mm256_extracti128_si256(vacc, 1));
-        s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0x4e));
-        s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0xb1));
-        int32_t isum = _mm_cvtsi128_si32(s4), msum = 0;
-        for (int j = 0; j < 8; j++) msum += (int32_t)mn[j] * (bb[2 * j] + bb[2 * j + 1]);
+        /* msum = sum_j m_j (bsum_2j + bsum_2j+1): the mins doubled to 16 int16
+         * against the 16 group sums, exact */
+        __m128i m8 = _mm_cvtsi64_si128((long long)((uint64_t)mw[0] | ((uint64_t)mw[1] << 32)));
+        __m256i mv = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(m8, m8));
+        __m256i pv = _mm256_madd_epi16(mv, _mm256_loadu_si256((const __m256i *)(const void *)bb));
+        __m256i both = _mm256_hadd_epi32(vacc, pv);   /* per 128-bit lane: isum pairs, msum pairs */
+        __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(both), _mm256_extracti128_si256(both, 1));
+        s4 = _mm_hadd_epi32(s4, s4);                   /* isum, msum, isum, msum */
+        int32_t isum = _mm_cvtsi128_si32(s4), msum = _mm_extract_epi32(s4, 1);
         acc += (yd[s] * ld_f16(b)) * (float)isum;
         acc -= (yd[s] * ld_f16(b + 2)) * (float)msum;
     }
