@@ -4,7 +4,8 @@
 #   make test       build every tests/test_*.c under ASan+UBSan and run the suite
 #   make test T=genome   run only tests/test_genome.c
 #   make fuzz       run the libFuzzer harnesses for a short time
-#   make bench      run the benchmarks (speed is measured here, never in tests)
+#   make bench      run the benchmarks (speed is measured here, never in tests);
+#                   LLAMA_CPP=DIR (llama.cpp build folder) adds llama-bench side by side
 #   make deps       install the Debian packages this needs (apt-get)
 #   make install PREFIX=/usr/local
 #

@@ -44,31 +44,39 @@ def main():
             lbw, vbw = l['bw']['gb_s'], v['bw']['gb_s']
             bws += [lbw, vbw]
             lfrac.append(b * wb / (lbw * 1e9)); vfrac.append(d * wb / (vbw * 1e9))
-        rows.append(dict(model=model, type=t, pairs=len(lp), weight_bytes=wb,
+        rows.append(dict(model=model, type=t, made=rs[0].get('made', ''), pairs=len(lp), weight_bytes=wb,
+                         load=[r.get('load1') for r in rs],
                          llama_pp=median(lp), llama_pp_range=[min(lp), max(lp)],
                          variant_pp=median(vp), variant_pp_range=[min(vp), max(vp)], pp_ratio=median(rp),
                          llama_tg=median(lt), llama_tg_range=[min(lt), max(lt)],
                          variant_tg=median(vt), variant_tg_range=[min(vt), max(vt)], tg_ratio=median(rt),
                          bw_gb_s=median(bws), llama_tg_of_bw=median(lfrac), variant_tg_of_bw=median(vfrac)))
-    res = dict(llamacpp_commit=info.get('commit'), llamacpp_system_info=info.get('system_info'),
+    res = dict(llamacpp_commit=info.get('commit'), runner=info.get('runner', 'llamacpp_peer'), llamacpp_system_info=info.get('system_info'),
                uptime_before=up0, uptime_after=up1, rows=rows)
     if as_json:
         print(json.dumps(res, indent=1))
         return
-    print('llama.cpp %s (CPU library via bench/llamacpp_peer.c), %d pairs per row' % (
-        res['llamacpp_commit'], max([r['pairs'] for r in rows] or [0])))
+    runner = info.get('runner') or 'CPU library via bench/llamacpp_peer.c'
+    print('llama.cpp %s (%s), %d pairs per row' % (
+        res['llamacpp_commit'], runner, max([r['pairs'] for r in rows] or [0])))
+    for r in rows:
+        if r.get('made', '').startswith('llama-quantize'):
+            print('%s %s: file made by %s' % (r['model'], r['type'], r['made']))
     hdr = ['model', 'type', 'llama pp', 'variant pp', 'pp x', 'llama tg', 'variant tg', 'tg x',
-           'GB/s', 'llama tg/bw', 'variant tg/bw']
+           'GB/s', 'llama tg/bw', 'variant tg/bw', 'load']
     print('| ' + ' | '.join(hdr) + ' |')
     print('|' + '---|' * len(hdr))
     for r in rows:
         f = lambda m, rg: '%.1f (%.1f-%.1f)' % (m, rg[0], rg[1])
-        print('| %s | %s | %s | %s | %.2f | %s | %s | %.2f | %.1f | %.2f | %.2f |' % (
+        ld = [x for x in r['load'] if x is not None]
+        print('| %s | %s | %s | %s | %.2f | %s | %s | %.2f | %.1f | %.2f | %.2f | %s |' % (
             r['model'], r['type'], f(r['llama_pp'], r['llama_pp_range']), f(r['variant_pp'], r['variant_pp_range']),
             r['pp_ratio'], f(r['llama_tg'], r['llama_tg_range']), f(r['variant_tg'], r['variant_tg_range']),
-            r['tg_ratio'], r['bw_gb_s'], r['llama_tg_of_bw'], r['variant_tg_of_bw']))
+            r['tg_ratio'], r['bw_gb_s'], r['llama_tg_of_bw'], r['variant_tg_of_bw'],
+            '%.1f-%.1f' % (min(ld), max(ld)) if ld else '?'))
     print('tokens/s: median (min-max) over the pairs; x = median of per-pair ratios variant/llama.cpp; '
-          'tg/bw = weight bytes x tg tok/s / bandwidth read just before that run')
+          'tg/bw = weight bytes x tg tok/s / bandwidth read just before that run; '
+          'load = 1-minute load average before each run (min-max)')
     print('uptime before: ' + up0)
     print('uptime after:  ' + up1)
 

@@ -2,7 +2,8 @@
  * that mmaps the file and uses tensors in place (types f32, f16, q8_0, q4_0;
  * llama.cpp's lfm2 / lfm2moe tensor names), verification of the metadata and
  * every tensor shape against the compiled genome, and a writer that exports
- * the synthetic weights as a GGUF file (tokenizer "no_vocab").
+ * the synthetic weights as a GGUF file (tokenizer "no_vocab", or the
+ * tokenizer.* entries of another GGUF copied byte for byte).
  * Malformed input never crashes: every read is checked against the file size
  * and every failure is a message naming the key or tensor. */
 #define _GNU_SOURCE
@@ -25,7 +26,7 @@ static const size_t g_size[G_NTYPES] = { 1, 1, 2, 2, 4, 4, 4, 1, 0, 0, 8, 8, 8 }
 #define MAX_TENSORS (1 << 20)
 #define MAX_NAME    (1 << 16)
 
-typedef struct kv { const char *key; size_t klen; int type; size_t off; int arr_type; uint64_t arr_n; } kv;
+typedef struct kv { const char *key; size_t klen; int type; size_t off, end; int arr_type; uint64_t arr_n; } kv;
 typedef struct tinfo { const char *name; size_t nlen; int ndim; uint64_t ne[4]; int type; uint64_t off; } tinfo;
 
 typedef struct gguf {
@@ -35,6 +36,7 @@ typedef struct gguf {
     size_t data_off; uint64_t align;
     char arch[32];
     char *err; size_t cap;
+    int meta_only;   /* metadata is all that is read (a tokenizer source): no data section needed */
 } gguf;
 
 static int gerr(gguf *g, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -171,6 +173,7 @@ static int parse(gguf *g)
         k->type = (int)t;
         k->off = g->off;
         if (skip_value(g, (int)t, 0, k)) return gerr(g, "metadata '%.*s': %s", (int)(k->klen > 200 ? 200 : k->klen), k->key, g->err + 6);
+        k->end = g->off;
     }
     for (uint64_t i = 0; i < g->nt; i++) {
         tinfo *t = &g->ts[i];
@@ -197,7 +200,8 @@ static int parse(gguf *g)
         return gerr(g, "general.alignment is not a power of two in 1..65536");
     if (r == 1) g->align = (uint64_t)a;
     g->data_off = (g->off + g->align - 1) / g->align * g->align;
-    if (g->data_off > g->n) return gerr(g, "truncated file: data section starts past the end");
+    if (g->data_off > g->n && !(g->meta_only && g->nt == 0))
+        return gerr(g, "truncated file: data section starts past the end");
     const kv *ak = find_kv(g, "general.architecture");
     if (!ak || ak->type != G_STR) return gerr(g, "general.architecture missing or not a string");
     uint64_t al;
@@ -516,7 +520,58 @@ static void add_m(wt *ts, int *n, const char *name, const rt_mat *m, int nd, uin
     add_t(ts, n, name, m->type, m->data, nd, (uint64_t)m->cols, e1, e2);
 }
 
-int rt_model_export_gguf(const rt_model *m, const char *path, char *err, size_t cap)
+/* the tokenizer.* entries of another GGUF file, copied byte for byte by the
+ * writer; its token count must equal the genome's vocabulary */
+typedef struct tokcopy { uint8_t *map; size_t len; gguf g; uint64_t n; } tokcopy;
+
+static int tok_open(tokcopy *t, const char *path, char *err, size_t cap)
+{
+    memset(t, 0, sizeof *t);
+    int fd = open(path, O_RDONLY);
+    if (fd < 0) { snprintf(err, cap, "export: --tokenizer-from %s: %s", path, strerror(errno)); return -1; }
+    struct stat st;
+    if (fstat(fd, &st) || st.st_size < 24) {
+        close(fd);
+        snprintf(err, cap, "export: --tokenizer-from %s: not a GGUF file (too small)", path);
+        return -1;
+    }
+    void *map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+    close(fd);
+    if (map == MAP_FAILED) { snprintf(err, cap, "export: --tokenizer-from %s: %s", path, strerror(errno)); return -1; }
+    t->map = map;
+    t->len = (size_t)st.st_size;
+    char e2[400] = "";
+    t->g = (gguf){ .p = map, .n = (size_t)st.st_size, .err = e2, .cap = sizeof e2, .meta_only = 1 };
+    if (parse(&t->g)) { snprintf(err, cap, "export: --tokenizer-from %s: %s", path, e2); return -1; }
+    const kv *tm = find_kv(&t->g, "tokenizer.ggml.model");
+    if (!tm || tm->type != G_STR) {
+        snprintf(err, cap, "export: --tokenizer-from %s: no tokenizer.ggml.model string", path);
+        return -1;
+    }
+    const kv *tk = find_kv(&t->g, "tokenizer.ggml.tokens");
+    if (!tk || tk->type != G_ARR || tk->arr_type != G_STR) {
+        snprintf(err, cap, "export: --tokenizer-from %s: no tokenizer.ggml.tokens string array", path);
+        return -1;
+    }
+    if (tk->arr_n != (uint64_t)SHV_VOCAB) {
+        snprintf(err, cap, "export: --tokenizer-from %s: %llu tokens, the genome's vocabulary is %d", path,
+                 (unsigned long long)tk->arr_n, SHV_VOCAB);
+        return -1;
+    }
+    for (uint64_t i = 0; i < t->g.nkv; i++)
+        if (t->g.kvs[i].klen > 10 && !memcmp(t->g.kvs[i].key, "tokenizer.", 10)) t->n++;
+    return 0;
+}
+
+static void tok_close(tokcopy *t)
+{
+    free(t->g.kvs);
+    free(t->g.ts);
+    if (t->map) munmap(t->map, t->len);
+    memset(t, 0, sizeof *t);
+}
+
+int rt_model_export_gguf(const rt_model *m, const char *path, const char *tok_from, char *err, size_t cap)
 {
     if (m->packed) { snprintf(err, cap, "export: the weights were repacked for the kernels; export reads ggml blocks"); return -1; }
     const uint64_t H = SHV_HIDDEN, hd = SHV_HEAD_DIM;
@@ -578,10 +633,13 @@ int rt_model_export_gguf(const rt_model *m, const char *path, char *err, size_t 
         }
 #undef N
     }
+    tokcopy tok;
+    memset(&tok, 0, sizeof tok);
+    if (tok_from && tok_open(&tok, tok_from, err, cap)) { tok_close(&tok); return -1; }
     FILE *f = fopen(path, "wb");
-    if (!f) { snprintf(err, cap, "export: cannot create %s: %s", path, strerror(errno)); return -1; }
+    if (!f) { snprintf(err, cap, "export: cannot create %s: %s", path, strerror(errno)); tok_close(&tok); return -1; }
     wr w = { f, 0, 0 };
-    int nkv = 17 + (has_moe ? 5 : 0);
+    int nkv = 17 + (has_moe ? 5 : 0) + (tok_from ? (int)tok.n - 1 : 0);
     /* general.file_type: the llama_ftype of the type holding most matrix bytes
      * (q4_K / q5_K with q6_K beside them: the _M mixes, else _S) */
     uint64_t by[64] = {0};
@@ -621,7 +679,13 @@ int rt_model_export_gguf(const rt_model *m, const char *path, char *err, size_t 
     kv_u32(&w, K_("shortconv.l_cache"), (uint32_t)(lc ? lc : 3));
     kv_f32(&w, K_("rope.freq_base"), (float)SHV_ROPE_THETA);
     kv_u32(&w, K_("vocab_size"), SHV_VOCAB);
-    kv_str(&w, "tokenizer.ggml.model", "no_vocab");
+    if (!tok_from) kv_str(&w, "tokenizer.ggml.model", "no_vocab");
+    for (uint64_t i = 0; tok_from && i < tok.g.nkv; i++) {
+        const kv *e = &tok.g.kvs[i];
+        if (e->klen > 10 && !memcmp(e->key, "tokenizer.", 10))
+            w_bytes(&w, e->key - 8, e->end - (size_t)((const uint8_t *)(e->key - 8) - tok.g.p));
+    }
+    tok_close(&tok);
     if (has_moe) {
         kv_u32(&w, K_("expert_count"), (uint32_t)E);
         kv_u32(&w, K_("expert_used_count"), (uint32_t)K);

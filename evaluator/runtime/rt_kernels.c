@@ -39,7 +39,8 @@
  *                       <= 1e-3 (small genome with MoE layers),
  *                       <= 2e-5 (tiny 4-layer genome); guaranteed < 2e-2
  *   prefill vs decode on one build: identical except q8_0 on AVX-512 VBMI
- *   (the decode kernel sums in another order): within the same bounds
+ *   and f16 on AVX-512 (their decode kernels sum in another order): within
+ *   the same bounds
  *   (tests: parity of both modes against the reference, 1e-3).
  *   Versus the numpy reference (dev/ref.py: f64 math, dequantised weights,
  *   unquantised activations): f32 ~1e-7, q8_0 / q4_0 ~1e-3 .. 5e-3; against
@@ -85,6 +86,9 @@ static _Thread_local size_t tl_cap;
 static _Thread_local float *tl_buf2;
 static _Thread_local size_t tl_cap2;
 
+static _Thread_local float *tl_buf3;   /* k-quant row blocks (AVX-512 prefill) */
+static _Thread_local size_t tl_cap3;
+
 void rt_scratch_free(void)
 {
     free(tl_buf);
@@ -93,6 +97,9 @@ void rt_scratch_free(void)
     free(tl_buf2);
     tl_buf2 = NULL;
     tl_cap2 = 0;
+    free(tl_buf3);
+    tl_buf3 = NULL;
+    tl_cap3 = 0;
 }
 
 float *rt_thread_floats(size_t n)
@@ -251,9 +258,52 @@ static inline void tile_float(const rt_mat *w, const rt_act *a, int r, int nr, i
         }
 }
 
+#if defined(RT_SIMD_AVX512)
+/* f16 decode (one token): 8 rows at a time, two accumulators each (16
+ * independent FMA chains hide the conversion and FMA latency), prefetch into L2
+ * F16_PF bytes ahead in every row.  The sums are split differently from
+ * tile_float's, so f16 decode may differ from f16 prefill in the last bits
+ * (within the f32/f16 bound of the header). */
+#define F16_PF 2048
+static void mv_f16_8(const rt_mat *w, const float *x, int r, float *y)
+{
+    int K = w->cols, kv = K / 32 * 32;
+    const uint8_t *rows[8];
+    __m512 a0[8], a1[8];
+    for (int i = 0; i < 8; i++) {
+        rows[i] = w->data + (size_t)(r + i) * w->row_bytes;
+        a0[i] = _mm512_setzero_ps();
+        a1[i] = _mm512_setzero_ps();
+    }
+    for (int k = 0; k < kv; k += 32) {
+        __m512 x0 = _mm512_loadu_ps(x + k), x1 = _mm512_loadu_ps(x + k + 16);
+        if (2 * (size_t)k + F16_PF < w->row_bytes)
+            for (int i = 0; i < 8; i++) _mm_prefetch((const char *)(rows[i] + 2 * (size_t)k + F16_PF), _MM_HINT_T1);
+        for (int i = 0; i < 8; i++) {
+            __m512i h = _mm512_loadu_si512((const void *)(rows[i] + 2 * (size_t)k));
+            a0[i] = _mm512_fmadd_ps(_mm512_cvtph_ps(_mm512_castsi512_si256(h)), x0, a0[i]);
+            a1[i] = _mm512_fmadd_ps(_mm512_cvtph_ps(_mm512_extracti64x4_epi64(h, 1)), x1, a1[i]);
+        }
+    }
+    for (int i = 0; i < 8; i++) {
+        float s = _mm512_reduce_add_ps(_mm512_add_ps(a0[i], a1[i]));
+        for (int k = kv; k < K; k++) s += ld_f16(rows[i] + 2 * (size_t)k) * x[k];
+        y[r + i] = s;
+    }
+}
+#endif
+
 static void mm_float(const rt_mat *w, const rt_act *a, int r0, int r1, int t0, int t1,
                      float *y, size_t ldy)
 {
+#if defined(RT_SIMD_AVX512)
+    if (w->type == RT_F16 && t1 - t0 == 1) {
+        int r = r0;
+        for (; r + 8 <= r1; r += 8) mv_f16_8(w, a->x + (size_t)t0 * a->ldx, r, y + (size_t)t0 * ldy);
+        for (; r < r1; r += TR) tile_float(w, a, r, r1 - r < TR ? r1 - r : TR, t0, 1, y, ldy, RT_F16);
+        return;
+    }
+#endif
     for (int tb = t0; tb < t1; tb += TB) {
         int te = tb + TB < t1 ? tb + TB : t1;
         for (int r = r0; r < r1; r += TR) {
@@ -932,6 +982,8 @@ static void mm_quant(const rt_mat *w, const rt_act *a, int r0, int r1, int t0, i
  * Decode (fewer than 4 tokens) skips the unpacking on AVX-512 / AVX2 / NEON:
  * q4k/q5k/q6k_row_token build the same u values in registers from the
  * packed bits and compute the same integer sums and float steps.
+ * AVX-512 prefill (4 tokens or more) puts 16 rows in the lanes instead
+ * (mm_kquant_rows16 below): same integers, same float steps per lane.
  */
 typedef struct kunp {
     uint8_t *u; int16_t *sc, *mn; float *d, *dm;
@@ -1132,8 +1184,14 @@ static inline float q4k_row_token(const uint8_t *row, int nsb, const rt_act *a, 
         const uint8_t *b = row + (size_t)s * RT_Q4K_BYTES;
         const int8_t *qs = q + (size_t)s * RT_QKK;
         const int16_t *bb = bs + (size_t)s * 16;
-        int sc[8], mn[8];
-        for (int j = 0; j < 8; j++) rt_k_scale_min(b + 4, j, &sc[j], &mn[j]);
+        /* the 8 6-bit scales and mins of the 12 packed bytes, four at a time in
+         * 32-bit words (rt_k_scale_min's layout): bytes j of sw = scale j */
+        uint32_t w0, w1, w2;
+        memcpy(&w0, b + 4, 4); memcpy(&w1, b + 8, 4); memcpy(&w2, b + 12, 4);
+        uint32_t sw[2] = {w0 & 0x3f3f3f3fu, (w2 & 0x0f0f0f0fu) | (((w0 >> 6) & 0x03030303u) << 4)};
+        uint32_t mw[2] = {w1 & 0x3f3f3f3fu, ((w2 >> 4) & 0x0f0f0f0fu) | (((w1 >> 6) & 0x03030303u) << 4)};
+        uint8_t sc[8];
+        memcpy(sc, sw, 8);
         __m256i vacc = _mm256_setzero_si256();
         for (int c = 0; c < 4; c++) {
             __m256i qv = _mm256_loadu_si256((const __m256i *)(const void *)(b + 16 + 32 * c));
@@ -1143,11 +1201,15 @@ static inline float q4k_row_token(const uint8_t *row, int nsb, const rt_act *a, 
             vacc = _mm256_add_epi32(vacc, _mm256_madd_epi16(_mm256_maddubs_epi16(lo, a0), _mm256_set1_epi16((short)sc[2 * c])));
             vacc = _mm256_add_epi32(vacc, _mm256_madd_epi16(_mm256_maddubs_epi16(hi, a1), _mm256_set1_epi16((short)sc[2 * c + 1])));
         }
-        __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(vacc), _mm256_extracti128_si256(vacc, 1));
-        s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0x4e));
-        s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0xb1));
-        int32_t isum = _mm_cvtsi128_si32(s4), msum = 0;
-        for (int j = 0; j < 8; j++) msum += (int32_t)mn[j] * (bb[2 * j] + bb[2 * j + 1]);
+        /* msum = sum_j m_j (bsum_2j + bsum_2j+1): the mins doubled to 16 int16
+         * against the 16 group sums, exact */
+        __m128i m8 = _mm_cvtsi64_si128((long long)((uint64_t)mw[0] | ((uint64_t)mw[1] << 32)));
+        __m256i mv = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(m8, m8));
+        __m256i pv = _mm256_madd_epi16(mv, _mm256_loadu_si256((const __m256i *)(const void *)bb));
+        __m256i both = _mm256_hadd_epi32(vacc, pv);   /* per 128-bit lane: isum pairs, msum pairs */
+        __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(both), _mm256_extracti128_si256(both, 1));
+        s4 = _mm_hadd_epi32(s4, s4);                   /* isum, msum, isum, msum */
+        int32_t isum = _mm_cvtsi128_si32(s4), msum = _mm_extract_epi32(s4, 1);
         acc += (yd[s] * ld_f16(b)) * (float)isum;
         acc -= (yd[s] * ld_f16(b + 2)) * (float)msum;
     }
@@ -1372,6 +1434,206 @@ static inline float q6k_row_token(const uint8_t *row, int nsb, const rt_act *a, 
 }
 #endif
 
+#if defined(RT_SIMD_AVX512)
+/* Prefill with rows in lanes (the q4_0 treatment): a block of 16 rows is
+ * unpacked once per call into an interleaved layout (per super-block s and
+ * dword p, the 16 rows' dword p of u side by side), and tiles of 8 tokens run
+ * against it: for each group of 16 elements, 4 vpdpbusd per token against the
+ * token's activation dword broadcast from the natural q8_K row (no copy of
+ * the activations), then one vpmulld by the 16 rows' group scales; the
+ * correction sums take vpmaddwd of the rows' (scale|min) pairs against the
+ * token's block sums.  Per row and token the integer sums are the same exact
+ * integers as k_row_token's and the float steps the same operations in the
+ * same order (vector lanes instead of scalars, no FMA), so the same bits. */
+#define KRB 16   /* rows per block (lanes) */
+#define KTT 8    /* tokens per tile */
+typedef struct kblk {
+    uint8_t *u;      /* [nsb][64 dwords][16 rows] */
+    int32_t *sc;     /* [nsb][16 groups][16 rows] */
+    int32_t *cw;     /* [nsb][8 pairs][16 rows]: int16 pair (c_2h, c_2h+1) */
+    float *d, *dm;   /* [nsb][16 rows] */
+    uint8_t *tmp;    /* [16 rows][K] u in natural order */
+} kblk;
+
+static size_t kblk_floats(int K)
+{
+    size_t nsb = (size_t)K / RT_QKK;
+    return (nsb * (64 * 16 * 4 + 16 * 16 * 4 + 8 * 16 * 4 + 2 * 16 * 4) + (size_t)KRB * K) / 4 + 64;
+}
+
+/* u of one row in natural order, from the packed bits (SIMD for q4_K and q6_K) */
+static void k_unpack_u(int type, const uint8_t *row, int nsb, uint8_t *u)
+{
+    size_t bb = rt_row_bytes(type, RT_QKK);
+    const __m256i m4 = _mm256_set1_epi8(15), m3 = _mm256_set1_epi8(3);
+    for (int s = 0; s < nsb; s++) {
+        const uint8_t *b = row + (size_t)s * bb;
+        uint8_t *o = u + (size_t)s * RT_QKK;
+        if (type == RT_Q4_K) {
+            for (int c = 0; c < 4; c++) {
+                __m256i v = _mm256_loadu_si256((const __m256i *)(const void *)(b + 16 + 32 * c));
+                _mm256_storeu_si256((__m256i *)(void *)(o + 64 * c), _mm256_and_si256(v, m4));
+                _mm256_storeu_si256((__m256i *)(void *)(o + 64 * c + 32), _mm256_and_si256(_mm256_srli_epi16(v, 4), m4));
+            }
+        } else if (type == RT_Q6_K) {
+            for (int n = 0; n < 2; n++) {
+                __m256i lo = _mm256_loadu_si256((const __m256i *)(const void *)(b + 64 * n));
+                __m256i hi = _mm256_loadu_si256((const __m256i *)(const void *)(b + 64 * n + 32));
+                __m256i hb = _mm256_loadu_si256((const __m256i *)(const void *)(b + 128 + 32 * n));
+                __m256i h0 = _mm256_slli_epi16(_mm256_and_si256(hb, m3), 4);
+                __m256i h1 = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 2), m3), 4);
+                __m256i h2 = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 4), m3), 4);
+                __m256i h3 = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 6), m3), 4);
+                _mm256_storeu_si256((__m256i *)(void *)(o + 128 * n), _mm256_or_si256(_mm256_and_si256(lo, m4), h0));
+                _mm256_storeu_si256((__m256i *)(void *)(o + 128 * n + 32), _mm256_or_si256(_mm256_and_si256(hi, m4), h1));
+                _mm256_storeu_si256((__m256i *)(void *)(o + 128 * n + 64),
+                                    _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(lo, 4), m4), h2));
+                _mm256_storeu_si256((__m256i *)(void *)(o + 128 * n + 96),
+                                    _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(hi, 4), m4), h3));
+            }
+        } else {   /* q5_K */
+            const uint8_t *qs = b + 48, *qh = b + 16;
+            for (int c = 0; c < 4; c++)
+                for (int l = 0; l < 32; l++) {
+                    o[64 * c + l] = (uint8_t)((qs[32 * c + l] & 15) | (((qh[l] >> (2 * c)) & 1) << 4));
+                    o[64 * c + 32 + l] = (uint8_t)((qs[32 * c + l] >> 4) | (((qh[l] >> (2 * c + 1)) & 1) << 4));
+                }
+        }
+    }
+}
+
+/* rows r .. r+nr (nr <= 16) of w into the interleaved block; missing lanes 0 */
+static void k_block_unpack(const rt_mat *w, int r, int nr, int nsb, const kblk *k)
+{
+    int type = w->type, K = w->cols;
+    size_t bb = rt_row_bytes(type, RT_QKK);
+    for (int i = 0; i < KRB; i++) {
+        uint8_t *ui = k->tmp + (size_t)i * K;
+        if (i >= nr) {
+            memset(ui, 0, (size_t)K);
+            for (int s = 0; s < nsb; s++) {
+                for (int g = 0; g < 16; g++) k->sc[((size_t)s * 16 + g) * KRB + i] = 0;
+                for (int h = 0; h < 8; h++) k->cw[((size_t)s * 8 + h) * KRB + i] = 0;
+                k->d[(size_t)s * KRB + i] = 0.0f;
+                k->dm[(size_t)s * KRB + i] = 0.0f;
+            }
+            continue;
+        }
+        const uint8_t *row = w->data + (size_t)(r + i) * w->row_bytes;
+        k_unpack_u(type, row, nsb, ui);
+        for (int s = 0; s < nsb; s++) {
+            const uint8_t *b = row + (size_t)s * bb;
+            int16_t sc[16], cw[16];
+            if (type == RT_Q6_K) {
+                for (int g = 0; g < 16; g++) sc[g] = cw[g] = (int8_t)b[192 + g];
+                k->d[(size_t)s * KRB + i] = ld_f16(b + 208);
+                k->dm[(size_t)s * KRB + i] = 0.0f;
+            } else {
+                for (int j = 0; j < 8; j++) {
+                    int d, m;
+                    rt_k_scale_min(b + 4, j, &d, &m);
+                    sc[2 * j] = sc[2 * j + 1] = (int16_t)d;
+                    cw[2 * j] = cw[2 * j + 1] = (int16_t)m;
+                }
+                k->d[(size_t)s * KRB + i] = ld_f16(b);
+                k->dm[(size_t)s * KRB + i] = ld_f16(b + 2);
+            }
+            for (int g = 0; g < 16; g++) k->sc[((size_t)s * 16 + g) * KRB + i] = sc[g];
+            for (int h = 0; h < 8; h++)
+                k->cw[((size_t)s * 8 + h) * KRB + i] =
+                    (int32_t)((uint32_t)(uint16_t)cw[2 * h] | ((uint32_t)(uint16_t)cw[2 * h + 1] << 16));
+        }
+    }
+    /* transpose dwords: lane i of vector (s, p) = row i's dword p of super-block s */
+    const __m512i idx = _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
+                                           _mm512_set1_epi32(K));
+    for (int p = 0; p < K / 4; p++)
+        _mm512_store_si512((void *)(k->u + (size_t)p * 64),
+                           _mm512_i32gather_epi32(idx, (const void *)(k->tmp + 4 * (size_t)p), 1));
+}
+
+static inline __attribute__((always_inline)) void k_tile16(int type, const kblk *k, int nsb, const rt_act *a,
+                                                          int t, int nt, float *y, size_t ldy, int r, __mmask16 m)
+{
+    const size_t K = (size_t)a->K;
+    __m512 acc[KTT];
+    for (int j = 0; j < nt; j++) acc[j] = _mm512_setzero_ps();
+    for (int s = 0; s < nsb; s++) {
+        __m512i is[KTT];
+        for (int j = 0; j < nt; j++) is[j] = _mm512_setzero_si512();
+        const uint8_t *u = k->u + (size_t)s * 64 * 64;
+        for (int g = 0; g < 16; g++) {
+            __m512i ga[KTT];
+            for (int j = 0; j < nt; j++) ga[j] = _mm512_setzero_si512();
+            for (int p = 0; p < 4; p++) {
+                __m512i uv = _mm512_load_si512((const void *)(u + (size_t)(4 * g + p) * 64));
+                for (int j = 0; j < nt; j++) {
+                    int32_t qd;
+                    memcpy(&qd, a->kq + (size_t)(t + j) * K + (size_t)s * RT_QKK + 16 * g + 4 * p, 4);
+                    ga[j] = _mm512_dpbusd_epi32(ga[j], uv, _mm512_set1_epi32(qd));
+                }
+            }
+            __m512i scv = _mm512_load_si512((const void *)(k->sc + ((size_t)s * 16 + g) * KRB));
+            for (int j = 0; j < nt; j++) is[j] = _mm512_add_epi32(is[j], _mm512_mullo_epi32(ga[j], scv));
+        }
+        __m512 dv = _mm512_load_ps(k->d + (size_t)s * KRB), dmv = _mm512_load_ps(k->dm + (size_t)s * KRB);
+        for (int j = 0; j < nt; j++) {
+            const int16_t *bs = a->kbs + ((size_t)(t + j) * nsb + s) * 16;
+            __m512i corr = _mm512_setzero_si512();
+            for (int h = 0; h < 8; h++) {
+                int32_t pr;
+                memcpy(&pr, bs + 2 * h, 4);
+                corr = _mm512_add_epi32(corr, _mm512_madd_epi16(
+                           _mm512_load_si512((const void *)(k->cw + ((size_t)s * 8 + h) * KRB)), _mm512_set1_epi32(pr)));
+            }
+            __m512 yd = _mm512_set1_ps(a->kd[(size_t)(t + j) * nsb + s]);
+            if (type == RT_Q6_K) {
+                __m512i v = _mm512_sub_epi32(is[j], _mm512_slli_epi32(corr, 5));
+                acc[j] = _mm512_add_ps(acc[j], _mm512_mul_ps(_mm512_mul_ps(yd, dv), _mm512_cvtepi32_ps(v)));
+            } else {
+                acc[j] = _mm512_add_ps(acc[j], _mm512_mul_ps(_mm512_mul_ps(yd, dv), _mm512_cvtepi32_ps(is[j])));
+                acc[j] = _mm512_sub_ps(acc[j], _mm512_mul_ps(_mm512_mul_ps(yd, dmv), _mm512_cvtepi32_ps(corr)));
+            }
+        }
+    }
+    for (int j = 0; j < nt; j++) _mm512_mask_storeu_ps(y + (size_t)(t + j) * ldy + r, m, acc[j]);
+}
+
+static int mm_kquant_rows16(const rt_mat *w, const rt_act *a, int r0, int r1, int t0, int t1,
+                            float *y, size_t ldy)
+{
+    int K = w->cols, nsb = K / RT_QKK;
+    size_t need = kblk_floats(K);
+    if (need > tl_cap3) {
+        free(tl_buf3);
+        tl_buf3 = rt_alloc64(need * sizeof(float));
+        tl_cap3 = tl_buf3 ? need : 0;
+    }
+    if (!tl_buf3) return -1;
+    kblk k;
+    k.u = (uint8_t *)tl_buf3;                           /* 64-byte aligned */
+    k.sc = (int32_t *)(void *)(k.u + (size_t)nsb * 64 * 64);
+    k.cw = k.sc + (size_t)nsb * 16 * KRB;
+    k.d = (float *)(void *)(k.cw + (size_t)nsb * 8 * KRB);
+    k.dm = k.d + (size_t)nsb * KRB;
+    k.tmp = (uint8_t *)(k.dm + (size_t)nsb * KRB);
+    for (int r = r0; r < r1; r += KRB) {
+        int nr = r1 - r < KRB ? r1 - r : KRB;
+        __mmask16 m = (__mmask16)((1u << nr) - 1u);
+        k_block_unpack(w, r, nr, nsb, &k);
+        int t = t0;
+        if (w->type == RT_Q6_K) {
+            for (; t + KTT <= t1; t += KTT) k_tile16(RT_Q6_K, &k, nsb, a, t, KTT, y, ldy, r, m);
+            for (; t < t1; t++) k_tile16(RT_Q6_K, &k, nsb, a, t, 1, y, ldy, r, m);
+        } else {
+            for (; t + KTT <= t1; t += KTT) k_tile16(RT_Q4_K, &k, nsb, a, t, KTT, y, ldy, r, m);
+            for (; t < t1; t++) k_tile16(RT_Q4_K, &k, nsb, a, t, 1, y, ldy, r, m);
+        }
+    }
+    return 0;
+}
+#endif
+
 static void mm_kquant(const rt_mat *w, const rt_act *a, int r0, int r1, int t0, int t1,
                       float *y, size_t ldy)
 {
@@ -1391,6 +1653,9 @@ static void mm_kquant(const rt_mat *w, const rt_act *a, int r0, int r1, int t0, 
         }
         return;
     }
+#endif
+#if defined(RT_SIMD_AVX512)
+    if (mm_kquant_rows16(w, a, r0, r1, t0, t1, y, ldy) == 0) return;
 #endif
     /* u (K bytes), sc (K/16 int16), mn (K/32 int16), d and dm (nsb floats) */
     size_t need = (size_t)K + (size_t)K / 8 + (size_t)K / 16 + (size_t)nsb * 8 + 64;

@@ -5,7 +5,8 @@
  *   variant logits --tokens 1,2,3 [--wtype T] [--seed S] [--gguf FILE]
  *                  [--mode prefill|decode] [--out FILE] [--all] [--threads N] [--cpus LIST]
  *                  [--kvtype f32|f16|f16-f32q] [--dump-act FILE]
- *   variant export --out FILE [--wtype T] [--seed S]   (synthetic weights as GGUF)
+ *   variant export --out FILE [--wtype T] [--seed S] [--tokenizer-from FILE.gguf]
+ *                  (synthetic weights as GGUF; tokenizer copied from FILE.gguf, else no_vocab)
  *   variant probe
  *   variant info
  * Every mode prints one JSON object on stdout; errors go to stderr with exit
@@ -27,7 +28,7 @@ void rt_json_str(FILE *f, const char *s);
 
 typedef struct opts {
     long prompt, gen, depth, threads, reps, warmup;
-    const char *cpus, *gguf, *tokens, *mode, *out, *dump_act;
+    const char *cpus, *gguf, *tokens, *mode, *out, *dump_act, *tok_from;
     int wtype, kv_f16, all;
     uint64_t seed;
 } opts;
@@ -43,7 +44,10 @@ static int usage(const char *msg)
             "       variant logits --tokens 1,2,3 [--wtype T] [--seed S] [--gguf FILE]\n"
             "                      [--mode prefill|decode] [--out FILE] [--all] [--threads N] [--cpus LIST]\n"
             "                      [--kvtype f32|f16|f16-f32q] [--dump-act FILE]\n"
-            "       variant export --out FILE [--wtype T] [--seed S]\n"
+            "       variant export --out FILE [--wtype T] [--seed S] [--tokenizer-from FILE.gguf]\n"
+            "  --tokenizer-from copies that file's tokenizer.* metadata byte for byte (its\n"
+            "  token count must equal the vocabulary); without it the file has no tokenizer\n"
+            "  (no_vocab: for benchmarking only, llama-cli cannot tokenize text with it).\n"
             "  --dump-act FILE writes every f32 activation row rounded to q8_0 blocks\n"
             "  (int32 T, int32 K, T x K f32 per product input) for parity tests.\n"
             "  --kvtype f16 keeps K and V in f16 and, as llama.cpp's CPU path does, rounds\n"
@@ -102,6 +106,7 @@ static int parse_opts(int argc, char **argv, opts *o)
         else if (!strcmp(k, "--gguf")) o->gguf = v;
         else if (!strcmp(k, "--tokens")) o->tokens = v;
         else if (!strcmp(k, "--out")) o->out = v;
+        else if (!strcmp(k, "--tokenizer-from")) o->tok_from = v;
         else if (!strcmp(k, "--dump-act")) o->dump_act = v;
         else if (!strcmp(k, "--mode")) {
             if (strcmp(v, "prefill") && strcmp(v, "decode")) { fprintf(stderr, "variant: --mode: '%s' is not prefill|decode\n", v); return 2; }
@@ -517,12 +522,13 @@ static int mode_export(const opts *o)
 {
     if (!o->out) return usage("export needs --out FILE");
     if (o->gguf) return usage("export writes synthetic weights; --gguf is not accepted");
+    if (o->tok_from && !*o->tok_from) return usage("--tokenizer-from needs a file");
     env e;
     memset(&e, 0, sizeof e);
     int rc = setup(&e, o, 0);
     if (rc) return rc;
     char err[512] = "";
-    rc = rt_model_export_gguf(&e.model, o->out, err, sizeof err);
+    rc = rt_model_export_gguf(&e.model, o->out, o->tok_from, err, sizeof err);
     if (rc) fprintf(stderr, "variant: %s\n", err);
     else {
         printf("{\"mode\":\"export\",\"genome_hash\":\"%s\",\"wtype\":\"%s\",\"seed\":%llu,\"out\":",
