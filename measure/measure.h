@@ -105,6 +105,8 @@ typedef struct sh_measure_opts {
     double backoff_s;      /* first retry delay, doubled each time  0: 1 s   */
     bool no_probe;         /* skip the probe before/after                    */
     double busy_wait;      /* repetition busy above this CPU-wait fraction  0: 0.05 (<0: never) */
+    double steal_max;      /* repetition disturbed ("steal") above this share of
+                              its CPUs' time stolen by the hypervisor 0: 0.05 (<0: never) */
     double drift_tol;      /* reference drift tolerance (relative)          0: 0.10 */
     int settle_rounds;     /* re-measurements of a doubtful result   0: 2 (-1: none) */
     double settle_max_s;   /* longest wait for the board to settle per round 0: 60 s */
@@ -194,6 +196,8 @@ typedef struct sh_rep_state {
     double load1;         /* 1-minute load average                             */
     double freq_khz;      /* lowest current frequency of the CPUs used         */
     double temp_mc;       /* hottest thermal zone, millidegrees Celsius        */
+    double steal;         /* share of the used CPUs' time the hypervisor gave to
+                             other guests (/proc/stat steal; ticks of 1/USER_HZ) */
 } sh_rep_state;
 
 typedef struct sh_bench_out {

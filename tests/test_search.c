@@ -1438,19 +1438,23 @@ static void test_no_training_inside_local_measurement(void **state)
  * The same tokens with the board readings of busy repetitions are stored
  * unstable ("busy"); with the repetition-to-repetition spread recorded on
  * the loaded VM (no CPU wait, so only the interval can tell) they are
- * stored unstable ("not converged").  Mechanism only: replayed, not timed. */
+ * stored unstable ("not converged").  A settle round pools its quiet
+ * repetitions with the first round's: two rounds that each reproduce their
+ * fastest repetition only once converge together.  Mechanism only:
+ * replayed, not timed. */
 #define REC_SHAPE "0.787 0.573 0.486 0.516 0.434 0.414 0.363 0.544 0.446 0.428 0.401 0.410 0.493 0.461 0.412 0.363"
 static void test_search_measure_defaults_converge_when_quiet(void **state)
 {
     (void)state;
     char dir[64];
     assert_int_equal(search_tmpdir(dir), 0);
-    char db_path[128], quiet_exe[128], busy_exe[128], noisy_exe[128], cnt[3][128];
+    char db_path[128], quiet_exe[128], busy_exe[128], noisy_exe[128], split_exe[128], cnt[4][128];
     snprintf(db_path, sizeof db_path, "%s/q.db", dir);
     snprintf(quiet_exe, sizeof quiet_exe, "%s/quiet", dir);
     snprintf(busy_exe, sizeof busy_exe, "%s/busy", dir);
     snprintf(noisy_exe, sizeof noisy_exe, "%s/noisy", dir);
-    for (int i = 0; i < 3; i++) snprintf(cnt[i], sizeof cnt[i], "%s/count%d", dir, i);
+    snprintf(split_exe, sizeof split_exe, "%s/split", dir);
+    for (int i = 0; i < 4; i++) snprintf(cnt[i], sizeof cnt[i], "%s/count%d", dir, i);
     sh_db *db;
     sh_err err = {{0}};
     assert_int_equal(sh_db_open(db_path, SH_DB_CREATE, &db, &err), 0);
@@ -1465,6 +1469,11 @@ static void test_search_measure_defaults_converge_when_quiet(void **state)
     assert_int_equal(dt_replay_variant(quiet_exe, hex, REC_SHAPE, idle, 0, cnt[0]), 0);
     assert_int_equal(dt_replay_variant(busy_exe, hex, REC_SHAPE, idle, 0.5, cnt[1]), 0);
     assert_int_equal(dt_replay_variant(noisy_exe, hex, REC_SHAPE, loaded, 0, cnt[2]), 0);
+    /* two rounds of 12, each with only two fast repetitions among slowed ones
+     * (what undetected interference looks like), together four within 2% */
+    const char *split = "1.21 1.30 1.17 1.000 1.26 1.34 1.19 1.41 1.012 1.23 1.28 1.15 "
+                        "1.32 1.18 1.25 1.006 1.37 1.16 1.29 1.22 1.40 1.018 1.27 1.20";
+    assert_int_equal(dt_replay_variant(split_exe, hex, REC_SHAPE, split, 0, cnt[3]), 0);
 
     sh_search_opts so;
     sh_search_opts_default(&so);
@@ -1498,12 +1507,33 @@ static void test_search_measure_defaults_converge_when_quiet(void **state)
     mo.exe_path = busy_exe;
     if (sh_measure_genome(db, "local", &g, &mo, &r, &err)) fail_msg("busy replay: %s", err.msg);
     assert_string_equal(r.stability, "unstable");
-    assert_non_null(strstr(r.reason, "busy: 12 of 12 repetitions"));
+    assert_non_null(strstr(r.reason, "busy: 24 of 24 repetitions"));   /* both rounds, pooled */
     assert_int_equal(r.quiet_reps, 0);
     assert_int_equal(r.rounds, 2);               /* waited for the board, measured again */
     sh_measure_result_free(&r);
 
+    /* a settle round adds evidence instead of starting over: neither round
+     * alone reproduces its fastest repetition within 5%, the pool does */
+    mo.exe_path = split_exe;
+    if (sh_measure_genome(db, "local", &g, &mo, &r, &err)) fail_msg("split replay: %s", err.msg);
+    assert_string_equal(r.stability, "quiet");
+    assert_true(r.converged);
+    assert_int_equal(r.rounds, 2);
+    assert_int_equal(r.reps, 24);
+    assert_true(fabs(r.decode_ms - 1.000 * 0.44) < 1e-6);
+    assert_true(r.decode_ms_high <= r.decode_ms * 1.05);
+    double s1[12] = {1.21, 1.30, 1.17, 1.000, 1.26, 1.34, 1.19, 1.41, 1.012, 1.23, 1.28, 1.15},
+           s2[12] = {1.32, 1.18, 1.25, 1.006, 1.37, 1.16, 1.29, 1.22, 1.40, 1.018, 1.27, 1.20}, s12[24];
+    memcpy(s12, s1, sizeof s1);
+    memcpy(s12 + 12, s2, sizeof s2);
+    assert_false(sh_estimate_converged(s1, 12, 3, 0.05, NULL));    /* round 1 alone */
+    assert_false(sh_estimate_converged(s2, 12, 3, 0.05, NULL));    /* round 2 alone (no pooling) */
+    assert_true(sh_estimate_converged(s12, 24, 3, 0.05, NULL));
+    assert_false(sh_estimate_converged(s12, 21, 3, 0.05, NULL));   /* not before its last invocation */
+    sh_measure_result_free(&r);
+
     mo.exe_path = noisy_exe;
+    mo.settle_rounds = -1;   /* one round: a second would replay the same 12 repetitions, no new evidence */
     if (sh_measure_genome(db, "local", &g, &mo, &r, &err)) fail_msg("loaded replay: %s", err.msg);
     assert_string_equal(r.stability, "unstable");
     assert_non_null(strstr(r.reason, "not converged"));
