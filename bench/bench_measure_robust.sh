@@ -14,6 +14,10 @@
 # 127.0.0.1 (as in the tests) and a device `board` reached through it, and
 # the busy loops are started on the board side, through SSH.
 #
+# Each row records this host's 1-minute load when the phase started (the
+# machine may be shared: a "quiet" phase is only as quiet as the host).
+# --rounds N gives N quiet and N busy phases; --compare-runs 0 skips compare.
+#
 # Usage: bench/bench_measure_robust.sh [--rounds N=3] [--compare-runs N=5]
 #            [--compare-rounds N=6] [--device D=local | --ssh] [--json]
 # Output: a readable table, or with --json one JSON object on stdout.
@@ -29,7 +33,7 @@ while [ $# -gt 0 ]; do
         --device) DEVICE=$2; shift 2 ;;
         --ssh) SSH=1; DEVICE=board; shift ;;
         --json) JSON=1; shift ;;
-        -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
         *) echo "bench_measure_robust: unknown option $1" >&2; exit 2 ;;
     esac
 done
@@ -75,16 +79,18 @@ RES="$TMP/results.jsonl"
 : > "$RES"
 
 measure() {   # $1 = phase label
+    LOAD=$(cut -d' ' -f1 /proc/loadavg)   # this host's 1-minute load when the phase starts
     ./starhil --db "$DB" measure "$G" --device "$DEVICE" --wtype f32 --prompt 64 --gen 64 \
         --max-reps 12 --force --settle-rounds 1 --settle-max 10 --json 2>"$TMP/err" >"$TMP/out" ||
         { echo "bench_measure_robust: measure failed: $(cat "$TMP/err")" >&2; exit 1; }
-    python3 - "$1" "$TMP/out" >>"$RES" <<'EOF'
+    python3 - "$1" "$TMP/out" "$LOAD" >>"$RES" <<'EOF'
 import json, sys
 r = json.load(open(sys.argv[2]))
 print(json.dumps({"phase": sys.argv[1], "decode_ms": r["decode_ms"], "decode_ms_low": r["decode_ms_low"],
                   "decode_ms_high": r["decode_ms_high"], "median": r["decode_ms_median"],
                   "stability": r["stability"], "reason": r["stability_reason"],
-                  "quiet_reps": r["quiet_reps"], "reps": r["reps"]}))
+                  "quiet_reps": r["quiet_reps"], "reps": r["reps"], "rounds": r.get("rounds_measured"),
+                  "steal_reps": r.get("steal_reps"), "load1_at_start": float(sys.argv[3])}))
 EOF
 }
 
@@ -152,11 +158,13 @@ if as_json:
     print(json.dumps(out, indent=2))
     sys.exit(0)
 print("== bench_measure_robust: %d cores, busy phases run %d busy loops" % (cores, n_loops))
-print("%-9s %10s %21s %10s %-10s %s" % ("phase", "stored ms", "95% interval", "median ms", "stability", "vs quiet / reason"))
+print("%-9s %5s %10s %21s %10s %9s %-10s %s" % ("phase", "load", "stored ms", "95% interval", "median ms", "quiet/reps",
+      "stability", "vs quiet / reason"))
 for r in rows:
     vs = "%.3fx" % r["vs_quiet"] if r["vs_quiet"] else "-"
-    print("%-9s %10.4f   [%7.4f, %7.4f] %10.4f %-10s %s %s" % (r["phase"], r["decode_ms"], r["decode_ms_low"],
-          r["decode_ms_high"], r["median"], r["stability"], vs, r["reason"][:90]))
+    print("%-9s %5.2f %10.4f   [%7.4f, %7.4f] %10.4f %4d/%-4d %-10s %s %s" % (r["phase"], r["load1_at_start"],
+          r["decode_ms"], r["decode_ms_low"], r["decode_ms_high"], r["median"], r["quiet_reps"], r["reps"],
+          r["stability"], vs, r["reason"][:90]))
 print("quiet reference (lowest trusted quiet figure): %s" % ("%.4f ms" % ref if ref else "none (every quiet measurement was unstable)"))
 print("spread of trusted (not unstable) stored figures: %.1f%%" % (100 * spread))
 print("goal (each stored figure within 10%% of the quiet one, or recorded unstable): %s" % ("met" if goal else "NOT met"))
