@@ -818,8 +818,8 @@ int sh_cmd_measure(int argc, char **argv)
         {"--force", NULL, SH_OPT_FLAG, &o.force, NULL, "measure again even if a trusted result is stored", 0, 0, NULL},
         {"--busy-wait", NULL, SH_OPT_DOUBLE, &o.busy_wait, "X", "CPU-wait fraction above which a repetition is busy\n"
          "(default 0.05)", 0.001, 100, NULL},
-        {"--max-steal", NULL, SH_OPT_DOUBLE, &o.steal_max, "X", "share of its CPUs' time the hypervisor may give to\n"
-         "other guests before a repetition is disturbed (steal; default 0.05)", 0.001, 100, NULL},
+        {"--max-steal", NULL, SH_OPT_DOUBLE, &o.steal_max, "X", "share of its CPUs' time the hypervisor may give\n"
+         "to other guests before a repetition is disturbed\n(steal; default 0.05)", 0.001, 100, NULL},
         {"--settle-rounds", NULL, SH_OPT_INT, &settle_rounds, "N", "re-measurements of a doubtful result (default 2; 0: "
          "none)", 0, 100, &settle_given},
         {"--settle-max", NULL, SH_OPT_DOUBLE, &o.settle_max_s, "S", "longest wait for the board to settle (default 60)",
