@@ -19,21 +19,25 @@
 # --rounds N gives N quiet and N busy phases; --compare-runs 0 skips compare.
 #
 # Usage: bench/bench_measure_robust.sh [--rounds N=3] [--compare-runs N=5]
-#            [--compare-rounds N=6] [--device D=local | --ssh] [--json]
+#            [--compare-rounds N=6] [--compare-prompt N=32] [--compare-gen N=16]
+#            [--compare-reps N=1] [--device D=local | --ssh] [--json]
 # Output: a readable table, or with --json one JSON object on stdout.
 set -eu
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
-ROUNDS=3 CMP_RUNS=5 CMP_ROUNDS=6 DEVICE=local JSON=0 SSH=0
+ROUNDS=3 CMP_RUNS=5 CMP_ROUNDS=6 CMP_PROMPT=32 CMP_GEN=16 CMP_REPS=1 DEVICE=local JSON=0 SSH=0
 while [ $# -gt 0 ]; do
     case "$1" in
         --rounds) ROUNDS=$2; shift 2 ;;
         --compare-runs) CMP_RUNS=$2; shift 2 ;;
         --compare-rounds) CMP_ROUNDS=$2; shift 2 ;;
+        --compare-prompt) CMP_PROMPT=$2; shift 2 ;;
+        --compare-gen) CMP_GEN=$2; shift 2 ;;
+        --compare-reps) CMP_REPS=$2; shift 2 ;;
         --device) DEVICE=$2; shift 2 ;;
         --ssh) SSH=1; DEVICE=board; shift ;;
         --json) JSON=1; shift ;;
-        -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
         *) echo "bench_measure_robust: unknown option $1" >&2; exit 2 ;;
     esac
 done
@@ -123,10 +127,13 @@ CMP="$TMP/compare.jsonl"
 : > "$CMP"
 k=0
 while [ $k -lt "$CMP_RUNS" ]; do
-    ./starhil --db "$DB" compare --device "$DEVICE" lfm2-1.2b qwen3-1.7b --prompt 32 --gen 16 \
-        --rounds "$CMP_ROUNDS" --reps 1 --json 2>"$TMP/err" >"$TMP/out" ||
+    LOAD=$(cut -d' ' -f1 /proc/loadavg)
+    T0=$(date +%s)
+    ./starhil --db "$DB" compare --device "$DEVICE" lfm2-1.2b qwen3-1.7b --prompt "$CMP_PROMPT" --gen "$CMP_GEN" \
+        --rounds "$CMP_ROUNDS" --reps "$CMP_REPS" --json 2>"$TMP/err" >"$TMP/out" ||
         { echo "bench_measure_robust: compare failed: $(cat "$TMP/err")" >&2; exit 1; }
-    python3 -c 'import json,sys; print(json.dumps(json.load(open(sys.argv[1]))))' "$TMP/out" >>"$CMP"
+    python3 -c 'import json,sys; o=json.load(open(sys.argv[1])); o["load1_at_start"]=float(sys.argv[2]); o["started"]=sys.argv[3]; o["seconds"]=int(sys.argv[4]); print(json.dumps(o))' \
+        "$TMP/out" "$LOAD" "$(date -u -d @"$T0" +%H:%M:%S)" "$(( $(date +%s) - T0 ))" >>"$CMP"
     k=$((k + 1))
 done
 
@@ -148,6 +155,7 @@ for c in cmps:
     ratios.append({"qwen_over_lfm2_speed": x["ratio"], "ci": [x["ci_low"], x["ci_high"]],
                    "ci_coverage": x.get("ci_coverage"), "rounds": x["rounds"],
                    "lfm2_x_faster": 1 / x["ratio"] if x["ratio"] else None,
+                   "load1_at_start": c.get("load1_at_start"), "started": c.get("started"), "seconds": c.get("seconds"),
                    "stability": [c["results"][0]["stability"], c["results"][1]["stability"]]})
 inside = all(lo <= r["qwen_over_lfm2_speed"] <= hi for r in ratios for (lo, hi) in [q["ci"] for q in ratios])
 goal = all(r["ok"] for r in rows)
@@ -171,7 +179,8 @@ print("goal (each stored figure within 10%% of the quiet one, or recorded unstab
 print("\ncompare lfm2-1.2b vs qwen3-1.7b, %d runs (decode speed of lfm2 over qwen3, paired over rounds):" % len(ratios))
 for i, r in enumerate(ratios):
     lo, hi = r["ci"]
-    print("  run %d: lfm2 %.3fx faster, %.0f%% CI %.3f-%.3fx over %d rounds  (stability %s)" % (i + 1,
+    print("  run %d (%s UTC, load %.2f, %d s): lfm2 %.3fx faster, %.0f%% CI %.3f-%.3fx over %d rounds  (stability %s)" % (
+          i + 1, r["started"], r["load1_at_start"], r["seconds"],
           r["lfm2_x_faster"], 100 * min(r["ci_coverage"] or 0.95, 0.95), 1 / hi, 1 / lo, r["rounds"],
           "/".join(r["stability"])))
 print("every run's ratio inside every run's interval: %s" % ("yes" if inside else "no"))

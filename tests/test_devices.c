@@ -1933,8 +1933,11 @@ static void test_cli_inventory(void **state)
     free(out);
     assert_int_equal(run_cli(db, &out, "measure", TINY, "--wtype", "q3_k", NULL, NULL), 2);
     free(out);
-    /* the real variant end to end through the CLI, then the stored result */
-    assert_int_equal(run_cli(db, &out, "measure", TINY, "--prompt=8", "--gen=4", "--max-reps=2", "--json"), 0);
+    /* the real variant end to end through the CLI, then the stored result
+     * (settle waits bounded: on a loaded host two default 60 s waits would
+     * outlast run_cliv's 120 s) */
+    const char *meas[] = {"measure", TINY, "--prompt=8", "--gen=4", "--max-reps=2", "--settle-max=5", "--json", NULL};
+    assert_int_equal(run_cliv(db, &out, meas), 0);
     json_t *m = json_loads(out, 0, NULL);
     free(out);
     assert_non_null(m);
@@ -1944,7 +1947,7 @@ static void test_cli_inventory(void **state)
     const char *stab = json_string_value(json_object_get(m, "stability"));
     bool first_unstable = stab && !strcmp(stab, "unstable");
     json_decref(m);
-    assert_int_equal(run_cli(db, &out, "measure", TINY, "--prompt=8", "--gen=4", "--max-reps=2", "--json"), 0);
+    assert_int_equal(run_cliv(db, &out, meas), 0);
     m = json_loads(out, 0, NULL);
     free(out);
     assert_int_equal(json_is_true(json_object_get(m, "cached")), !first_unstable);
