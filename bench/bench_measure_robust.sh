@@ -158,10 +158,15 @@ for c in cmps:
                    "load1_at_start": c.get("load1_at_start"), "started": c.get("started"), "seconds": c.get("seconds"),
                    "stability": [c["results"][0]["stability"], c["results"][1]["stability"]]})
 inside = all(lo <= r["qwen_over_lfm2_speed"] <= hi for r in ratios for (lo, hi) in [q["ci"] for q in ratios])
+# the range every run's interval covers (None if they do not all overlap): one
+# true ratio consistent with every run
+common = [max(r["ci"][0] for r in ratios), min(r["ci"][1] for r in ratios)] if ratios else None
+if common and common[0] > common[1]:
+    common = None
 goal = all(r["ok"] for r in rows)
 out = {"cores": cores, "busy_loops": n_loops, "quiet_reference_ms": ref, "measurements": rows,
        "trusted_spread": spread, "goal_met": goal, "compare_runs": ratios,
-       "compare_ratios_within_every_interval": inside}
+       "compare_ratios_within_every_interval": inside, "compare_intervals_common_range": common}
 if as_json:
     print(json.dumps(out, indent=2))
     sys.exit(0)
@@ -184,4 +189,7 @@ for i, r in enumerate(ratios):
           r["lfm2_x_faster"], 100 * min(r["ci_coverage"] or 0.95, 0.95), 1 / hi, 1 / lo, r["rounds"],
           "/".join(r["stability"])))
 print("every run's ratio inside every run's interval: %s" % ("yes" if inside else "no"))
+if ratios:
+    print("all intervals overlap: %s" % ("yes, lfm2 %.3f-%.3fx faster is inside every one" % (1 / common[1], 1 / common[0])
+                                         if common else "no"))
 EOF
