@@ -16,16 +16,18 @@
 #
 # Each row records this host's 1-minute load when the phase started (the
 # machine may be shared: a "quiet" phase is only as quiet as the host).
-# --rounds N gives N quiet and N busy phases; --compare-runs 0 skips compare.
+# --rounds N gives N quiet and N busy phases; --compare-runs 0 skips compare;
+# --threads N measures with N threads (default: every core, so on a shared
+# host a quiet phase needs the whole machine idle).
 #
 # Usage: bench/bench_measure_robust.sh [--rounds N=3] [--compare-runs N=5]
 #            [--compare-rounds N=6] [--compare-prompt N=32] [--compare-gen N=16]
-#            [--compare-reps N=1] [--device D=local | --ssh] [--json]
+#            [--compare-reps N=1] [--threads N] [--device D=local | --ssh] [--json]
 # Output: a readable table, or with --json one JSON object on stdout.
 set -eu
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
-ROUNDS=3 CMP_RUNS=5 CMP_ROUNDS=6 CMP_PROMPT=32 CMP_GEN=16 CMP_REPS=1 DEVICE=local JSON=0 SSH=0
+ROUNDS=3 CMP_RUNS=5 CMP_ROUNDS=6 CMP_PROMPT=32 CMP_GEN=16 CMP_REPS=1 DEVICE=local JSON=0 SSH=0 THREADS=""
 while [ $# -gt 0 ]; do
     case "$1" in
         --rounds) ROUNDS=$2; shift 2 ;;
@@ -34,10 +36,11 @@ while [ $# -gt 0 ]; do
         --compare-prompt) CMP_PROMPT=$2; shift 2 ;;
         --compare-gen) CMP_GEN=$2; shift 2 ;;
         --compare-reps) CMP_REPS=$2; shift 2 ;;
+        --threads) THREADS=$2; shift 2 ;;
         --device) DEVICE=$2; shift 2 ;;
         --ssh) SSH=1; DEVICE=board; shift ;;
         --json) JSON=1; shift ;;
-        -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,26p' "$0"; exit 0 ;;
         *) echo "bench_measure_robust: unknown option $1" >&2; exit 2 ;;
     esac
 done
@@ -85,7 +88,8 @@ RES="$TMP/results.jsonl"
 measure() {   # $1 = phase label
     LOAD=$(cut -d' ' -f1 /proc/loadavg)   # this host's 1-minute load when the phase starts
     ./starhil --db "$DB" measure "$G" --device "$DEVICE" --wtype f32 --prompt 64 --gen 64 \
-        --max-reps 12 --force --settle-rounds 1 --settle-max 10 --json 2>"$TMP/err" >"$TMP/out" ||
+        --max-reps 12 --force --settle-rounds 1 --settle-max 10 ${THREADS:+--threads "$THREADS"} --json \
+        2>"$TMP/err" >"$TMP/out" ||
         { echo "bench_measure_robust: measure failed: $(cat "$TMP/err")" >&2; exit 1; }
     python3 - "$1" "$TMP/out" "$LOAD" >>"$RES" <<'EOF'
 import json, sys
