@@ -43,7 +43,7 @@ typedef enum sh_eval_mode { SH_EVAL_ANALYTIC = 0, SH_EVAL_DEVICE = 1 } sh_eval_m
 
 /* Measurement settings passed to the devices (device mode). */
 typedef struct sh_search_measure {
-    int prompt, gen, reps, threads;   /* reps: the repetition cap of one measurement */
+    int prompt, gen, reps, threads;   /* reps: the repetition cap of one measurement round */
     double tolerance;       /* the estimate's 95% interval within +-this (measure.h) */
     char wtype[16];
     bool accept_unstable;   /* rank with measurements stored unstable (default:

@@ -249,8 +249,8 @@ static int search_spec(cli_state *c, sh_opt *t, int cap)
         {"--gen", NULL, SH_OPT_INT, &o->measure.gen, "N", "generated tokens per measurement (default 16)", 1, 1 << 20,
          NULL},
         {"--reps", NULL, SH_OPT_INT, &o->measure.reps, "N",
-         "repetition cap per measurement (default 12): repetitions run 3\nat a time until the estimate is known "
-         "within --tolerance", 1, 10000, NULL},
+         "repetition cap per measurement round (default 12): repetitions\nrun 3 at a time until the estimate is known "
+         "within --tolerance;\na settle round adds up to as many again", 1, 10000, NULL},
         {"--tolerance", NULL, SH_OPT_DOUBLE, &o->measure.tolerance, "X",
          "a measurement converges when the 95% interval of its estimate\n(min of per-repetition medians) is within "
          "+-X of it (default\n0.05)", 1e-4, 0.99, NULL},
