@@ -14,22 +14,33 @@
 # 127.0.0.1 (as in the tests) and a device `board` reached through it, and
 # the busy loops are started on the board side, through SSH.
 #
+# Each row records this host's 1-minute load when the phase started (the
+# machine may be shared: a "quiet" phase is only as quiet as the host).
+# --rounds N gives N quiet and N busy phases; --compare-runs 0 skips compare;
+# --threads N measures with N threads (default: every core, so on a shared
+# host a quiet phase needs the whole machine idle).
+#
 # Usage: bench/bench_measure_robust.sh [--rounds N=3] [--compare-runs N=5]
-#            [--compare-rounds N=6] [--device D=local | --ssh] [--json]
+#            [--compare-rounds N=6] [--compare-prompt N=32] [--compare-gen N=16]
+#            [--compare-reps N=1] [--threads N] [--device D=local | --ssh] [--json]
 # Output: a readable table, or with --json one JSON object on stdout.
 set -eu
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
-ROUNDS=3 CMP_RUNS=5 CMP_ROUNDS=6 DEVICE=local JSON=0 SSH=0
+ROUNDS=3 CMP_RUNS=5 CMP_ROUNDS=6 CMP_PROMPT=32 CMP_GEN=16 CMP_REPS=1 DEVICE=local JSON=0 SSH=0 THREADS=""
 while [ $# -gt 0 ]; do
     case "$1" in
         --rounds) ROUNDS=$2; shift 2 ;;
         --compare-runs) CMP_RUNS=$2; shift 2 ;;
         --compare-rounds) CMP_ROUNDS=$2; shift 2 ;;
+        --compare-prompt) CMP_PROMPT=$2; shift 2 ;;
+        --compare-gen) CMP_GEN=$2; shift 2 ;;
+        --compare-reps) CMP_REPS=$2; shift 2 ;;
+        --threads) THREADS=$2; shift 2 ;;
         --device) DEVICE=$2; shift 2 ;;
         --ssh) SSH=1; DEVICE=board; shift ;;
         --json) JSON=1; shift ;;
-        -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,26p' "$0"; exit 0 ;;
         *) echo "bench_measure_robust: unknown option $1" >&2; exit 2 ;;
     esac
 done
@@ -75,16 +86,19 @@ RES="$TMP/results.jsonl"
 : > "$RES"
 
 measure() {   # $1 = phase label
+    LOAD=$(cut -d' ' -f1 /proc/loadavg)   # this host's 1-minute load when the phase starts
     ./starhil --db "$DB" measure "$G" --device "$DEVICE" --wtype f32 --prompt 64 --gen 64 \
-        --max-reps 12 --force --settle-rounds 1 --settle-max 10 --json 2>"$TMP/err" >"$TMP/out" ||
+        --max-reps 12 --force --settle-rounds 1 --settle-max 10 ${THREADS:+--threads "$THREADS"} --json \
+        2>"$TMP/err" >"$TMP/out" ||
         { echo "bench_measure_robust: measure failed: $(cat "$TMP/err")" >&2; exit 1; }
-    python3 - "$1" "$TMP/out" >>"$RES" <<'EOF'
+    python3 - "$1" "$TMP/out" "$LOAD" >>"$RES" <<'EOF'
 import json, sys
 r = json.load(open(sys.argv[2]))
 print(json.dumps({"phase": sys.argv[1], "decode_ms": r["decode_ms"], "decode_ms_low": r["decode_ms_low"],
                   "decode_ms_high": r["decode_ms_high"], "median": r["decode_ms_median"],
                   "stability": r["stability"], "reason": r["stability_reason"],
-                  "quiet_reps": r["quiet_reps"], "reps": r["reps"]}))
+                  "quiet_reps": r["quiet_reps"], "reps": r["reps"], "rounds": r.get("rounds_measured"),
+                  "steal_reps": r.get("steal_reps"), "load1_at_start": float(sys.argv[3])}))
 EOF
 }
 
@@ -117,10 +131,13 @@ CMP="$TMP/compare.jsonl"
 : > "$CMP"
 k=0
 while [ $k -lt "$CMP_RUNS" ]; do
-    ./starhil --db "$DB" compare --device "$DEVICE" lfm2-1.2b qwen3-1.7b --prompt 32 --gen 16 \
-        --rounds "$CMP_ROUNDS" --reps 1 --json 2>"$TMP/err" >"$TMP/out" ||
+    LOAD=$(cut -d' ' -f1 /proc/loadavg)
+    T0=$(date +%s)
+    ./starhil --db "$DB" compare --device "$DEVICE" lfm2-1.2b qwen3-1.7b --prompt "$CMP_PROMPT" --gen "$CMP_GEN" \
+        --rounds "$CMP_ROUNDS" --reps "$CMP_REPS" --json 2>"$TMP/err" >"$TMP/out" ||
         { echo "bench_measure_robust: compare failed: $(cat "$TMP/err")" >&2; exit 1; }
-    python3 -c 'import json,sys; print(json.dumps(json.load(open(sys.argv[1]))))' "$TMP/out" >>"$CMP"
+    python3 -c 'import json,sys; o=json.load(open(sys.argv[1])); o["load1_at_start"]=float(sys.argv[2]); o["started"]=sys.argv[3]; o["seconds"]=int(sys.argv[4]); print(json.dumps(o))' \
+        "$TMP/out" "$LOAD" "$(date -u -d @"$T0" +%H:%M:%S)" "$(( $(date +%s) - T0 ))" >>"$CMP"
     k=$((k + 1))
 done
 
@@ -142,29 +159,41 @@ for c in cmps:
     ratios.append({"qwen_over_lfm2_speed": x["ratio"], "ci": [x["ci_low"], x["ci_high"]],
                    "ci_coverage": x.get("ci_coverage"), "rounds": x["rounds"],
                    "lfm2_x_faster": 1 / x["ratio"] if x["ratio"] else None,
+                   "load1_at_start": c.get("load1_at_start"), "started": c.get("started"), "seconds": c.get("seconds"),
                    "stability": [c["results"][0]["stability"], c["results"][1]["stability"]]})
 inside = all(lo <= r["qwen_over_lfm2_speed"] <= hi for r in ratios for (lo, hi) in [q["ci"] for q in ratios])
+# the range every run's interval covers (None if they do not all overlap): one
+# true ratio consistent with every run
+common = [max(r["ci"][0] for r in ratios), min(r["ci"][1] for r in ratios)] if ratios else None
+if common and common[0] > common[1]:
+    common = None
 goal = all(r["ok"] for r in rows)
 out = {"cores": cores, "busy_loops": n_loops, "quiet_reference_ms": ref, "measurements": rows,
        "trusted_spread": spread, "goal_met": goal, "compare_runs": ratios,
-       "compare_ratios_within_every_interval": inside}
+       "compare_ratios_within_every_interval": inside, "compare_intervals_common_range": common}
 if as_json:
     print(json.dumps(out, indent=2))
     sys.exit(0)
 print("== bench_measure_robust: %d cores, busy phases run %d busy loops" % (cores, n_loops))
-print("%-9s %10s %21s %10s %-10s %s" % ("phase", "stored ms", "95% interval", "median ms", "stability", "vs quiet / reason"))
+print("%-9s %5s %10s %21s %10s %9s %-10s %s" % ("phase", "load", "stored ms", "95% interval", "median ms", "quiet/reps",
+      "stability", "vs quiet / reason"))
 for r in rows:
     vs = "%.3fx" % r["vs_quiet"] if r["vs_quiet"] else "-"
-    print("%-9s %10.4f   [%7.4f, %7.4f] %10.4f %-10s %s %s" % (r["phase"], r["decode_ms"], r["decode_ms_low"],
-          r["decode_ms_high"], r["median"], r["stability"], vs, r["reason"][:90]))
+    print("%-9s %5.2f %10.4f   [%7.4f, %7.4f] %10.4f %4d/%-4d %-10s %s %s" % (r["phase"], r["load1_at_start"],
+          r["decode_ms"], r["decode_ms_low"], r["decode_ms_high"], r["median"], r["quiet_reps"], r["reps"],
+          r["stability"], vs, r["reason"][:90]))
 print("quiet reference (lowest trusted quiet figure): %s" % ("%.4f ms" % ref if ref else "none (every quiet measurement was unstable)"))
 print("spread of trusted (not unstable) stored figures: %.1f%%" % (100 * spread))
 print("goal (each stored figure within 10%% of the quiet one, or recorded unstable): %s" % ("met" if goal else "NOT met"))
 print("\ncompare lfm2-1.2b vs qwen3-1.7b, %d runs (decode speed of lfm2 over qwen3, paired over rounds):" % len(ratios))
 for i, r in enumerate(ratios):
     lo, hi = r["ci"]
-    print("  run %d: lfm2 %.3fx faster, %.0f%% CI %.3f-%.3fx over %d rounds  (stability %s)" % (i + 1,
+    print("  run %d (%s UTC, load %.2f, %d s): lfm2 %.3fx faster, %.0f%% CI %.3f-%.3fx over %d rounds  (stability %s)" % (
+          i + 1, r["started"], r["load1_at_start"], r["seconds"],
           r["lfm2_x_faster"], 100 * min(r["ci_coverage"] or 0.95, 0.95), 1 / hi, 1 / lo, r["rounds"],
           "/".join(r["stability"])))
 print("every run's ratio inside every run's interval: %s" % ("yes" if inside else "no"))
+if ratios:
+    print("all intervals overlap: %s" % ("yes, lfm2 %.3f-%.3fx faster is inside every one" % (1 / common[1], 1 / common[0])
+                                         if common else "no"))
 EOF

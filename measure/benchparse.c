@@ -80,7 +80,8 @@ static int get_share(json_t *share, const char *phase, double out[5], sh_err *er
     return 0;
 }
 
-/* Optional "state": one object per repetition (numbers, -1 = unknown). */
+/* Optional "state": one object per repetition (numbers, -1 = unknown; its
+ * "steal" is optional within it). */
 static int get_state(json_t *o, sh_bench_out *out, sh_err *err)
 {
     json_t *a = json_object_get(o, "state");
@@ -99,7 +100,14 @@ static int get_state(json_t *o, sh_bench_out *out, sh_err *err)
             snprintf(what, sizeof what, "bench (state[%zu])", i);
             if (get_num(e, keys[k], -1, 1e12, &v[k], what, err)) return -1;
         }
-        out->state[i] = (sh_rep_state){v[0], v[1], v[2], v[3], v[4], v[5], v[6]};
+        /* "steal" came later: absent (an older variant) means unknown */
+        double steal = -1;
+        if (json_object_get(e, "steal")) {
+            char what[48];
+            snprintf(what, sizeof what, "bench (state[%zu])", i);
+            if (get_num(e, "steal", -1, 1e6, &steal, what, err)) return -1;
+        }
+        out->state[i] = (sh_rep_state){v[0], v[1], v[2], v[3], v[4], v[5], v[6], steal};
     }
     out->n_state = (int)json_array_size(a);
     return 0;

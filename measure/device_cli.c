@@ -720,10 +720,12 @@ static const char MEASURE_ABOUT[] =
     "An ok evaluation with the same settings is returned without measuring again, unless\n"
     "it is stored as unstable or --force is given. The variant reads the board's state\n"
     "around every repetition: a repetition whose threads waited more than --busy-wait of\n"
-    "its time for a CPU (busy) or whose CPUs slowed down (throttled) is left out of the\n"
+    "its time for a CPU (busy), whose CPUs slowed down (throttled) or lost more than\n"
+    "--max-steal of their time to other virtual machines (steal) is left out of the\n"
     "estimate. A doubtful result (too few quiet repetitions, no convergence, reference\n"
     "drift) waits for the board to settle and is measured again, up to --settle-rounds\n"
-    "times, then stored as unstable with the reason. The search ranks with decode_ms\n"
+    "times, each round's quiet repetitions pooled with the earlier ones', then stored\n"
+    "as unstable with the reason. The search ranks with decode_ms\n"
     "(docs/devices.md); the median of all tokens and its CI are stored beside it.\n"
     "GENOME is a preset name, a genome file or inline canonical text.  FILE.gguf (lfm2,\n"
     "lfm2moe, qwen3, llama) is measured as it is: its genome is derived from the metadata\n"
@@ -822,6 +824,8 @@ int sh_cmd_measure(int argc, char **argv)
         {"--force", NULL, SH_OPT_FLAG, &o.force, NULL, "measure again even if a trusted result is stored", 0, 0, NULL},
         {"--busy-wait", NULL, SH_OPT_DOUBLE, &o.busy_wait, "X", "CPU-wait fraction above which a repetition is busy\n"
          "(default 0.05)", 0.001, 100, NULL},
+        {"--max-steal", NULL, SH_OPT_DOUBLE, &o.steal_max, "X", "share of its CPUs' time the hypervisor may give\n"
+         "to other guests before a repetition is disturbed\n(steal; default 0.05)", 0.001, 100, NULL},
         {"--settle-rounds", NULL, SH_OPT_INT, &settle_rounds, "N", "re-measurements of a doubtful result (default 2; 0: "
          "none)", 0, 100, &settle_given},
         {"--settle-max", NULL, SH_OPT_DOUBLE, &o.settle_max_s, "S", "longest wait for the board to settle (default 60)",

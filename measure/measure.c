@@ -156,6 +156,7 @@ static sh_measure_opts effective(const sh_measure_opts *in)
     if (o.retries < 0) o.retries = 0;
     if (o.backoff_s <= 0) o.backoff_s = 1.0;
     if (o.busy_wait == 0) o.busy_wait = 0.05;
+    if (o.steal_max == 0) o.steal_max = 0.05;
     if (o.drift_tol <= 0) o.drift_tol = 0.10;
     if (o.settle_rounds == 0) o.settle_rounds = 2;
     if (o.settle_rounds < 0) o.settle_rounds = 0;
@@ -243,9 +244,9 @@ typedef struct measure_acc {
     dbl_vec decode, prefill, ttft, rss, dec_tps, pre_tps;
     /* per repetition: decode median and the board's state (-1 unknown), and
      * whether it counts (1 quiet, 0 disturbed) */
-    dbl_vec rep_med, rep_wait, rep_other, rep_runq, rep_load, rep_freq, rep_temp, rep_quiet;
+    dbl_vec rep_med, rep_wait, rep_other, rep_runq, rep_load, rep_freq, rep_temp, rep_steal, rep_quiet;
     int n_cpus;
-    int quiet_reps, busy_reps, throttled_reps;
+    int quiet_reps, busy_reps, throttled_reps, steal_reps;
     bool have_state;
     double weight_bytes, kv_bytes, conv_state_bytes;
     double share_prefill[5], share_decode[5];
@@ -262,9 +263,41 @@ static void acc_free(measure_acc *a)
     free(a->decode.v); free(a->prefill.v); free(a->ttft.v); free(a->rss.v);
     free(a->dec_tps.v); free(a->pre_tps.v);
     free(a->rep_med.v); free(a->rep_wait.v); free(a->rep_other.v); free(a->rep_runq.v);
-    free(a->rep_load.v); free(a->rep_freq.v); free(a->rep_temp.v); free(a->rep_quiet.v);
+    free(a->rep_load.v); free(a->rep_freq.v); free(a->rep_temp.v); free(a->rep_steal.v); free(a->rep_quiet.v);
     free(a->build_json); free(a->cpu_json); free(a->probe_before); free(a->probe_after);
     memset(a, 0, sizeof *a);
+}
+
+static int vec_dup(dbl_vec *dst, const dbl_vec *src)
+{
+    memset(dst, 0, sizeof *dst);
+    return src->n ? vec_push(dst, src->v, src->n) : 0;
+}
+
+static int str_dup(char **dst, const char *src)
+{
+    *dst = src ? strdup(src) : NULL;
+    return src && !*dst ? -1 : 0;
+}
+
+/* A deep copy of src into dst (dst's contents are not freed): the
+ * repetitions pooled over earlier settle rounds, which an attempt of the
+ * next round starts from and a failed attempt goes back to. */
+static int acc_copy(measure_acc *dst, const measure_acc *src)
+{
+    *dst = *src;
+    dbl_vec *d[] = {&dst->decode, &dst->prefill, &dst->ttft, &dst->rss, &dst->dec_tps, &dst->pre_tps,
+                    &dst->rep_med, &dst->rep_wait, &dst->rep_other, &dst->rep_runq, &dst->rep_load,
+                    &dst->rep_freq, &dst->rep_temp, &dst->rep_steal, &dst->rep_quiet};
+    const dbl_vec *s[] = {&src->decode, &src->prefill, &src->ttft, &src->rss, &src->dec_tps, &src->pre_tps,
+                          &src->rep_med, &src->rep_wait, &src->rep_other, &src->rep_runq, &src->rep_load,
+                          &src->rep_freq, &src->rep_temp, &src->rep_steal, &src->rep_quiet};
+    int bad = 0;
+    for (size_t i = 0; i < sizeof d / sizeof d[0]; i++) bad |= vec_dup(d[i], s[i]);
+    bad |= str_dup(&dst->build_json, src->build_json) | str_dup(&dst->cpu_json, src->cpu_json) |
+           str_dup(&dst->probe_before, src->probe_before) | str_dup(&dst->probe_after, src->probe_after);
+    if (bad) acc_free(dst);
+    return bad ? -1 : 0;
 }
 
 /* Failure text: reason plus the tail of stderr. */
@@ -338,7 +371,8 @@ static int push_reps(measure_acc *a, const sh_bench_out *b)
               vec_push(&a->rep_runq, st ? &st->procs_running : &unk, 1) ||
               vec_push(&a->rep_load, st ? &st->load1 : &unk, 1) ||
               vec_push(&a->rep_freq, st ? &st->freq_khz : &unk, 1) ||
-              vec_push(&a->rep_temp, st ? &st->temp_mc : &unk, 1) || vec_push(&a->rep_quiet, &one, 1);
+              vec_push(&a->rep_temp, st ? &st->temp_mc : &unk, 1) ||
+              vec_push(&a->rep_steal, st ? &st->steal : &unk, 1) || vec_push(&a->rep_quiet, &one, 1);
     }
     if (b->n_state) a->have_state = true;
     if (b->n_cpus) a->n_cpus = b->n_cpus;
@@ -347,14 +381,16 @@ static int push_reps(measure_acc *a, const sh_bench_out *b)
 }
 
 /* Marks each repetition quiet or disturbed (busy: its threads waited too long
- * for a CPU; throttled: its CPUs ran below 85% of the fastest seen). */
+ * for a CPU; throttled: its CPUs ran below 85% of the fastest seen; steal: the
+ * hypervisor gave more than steal_max of its CPUs' time to other guests,
+ * which the CPU wait does not show: the guest thread was "running"). */
 static void classify_reps(const measure_ctx *c, measure_acc *a)
 {
     double fmax_seen = 0;
     for (int i = 0; i < a->rep_freq.n; i++) fmax_seen = fmax(fmax_seen, a->rep_freq.v[i]);
-    a->quiet_reps = a->busy_reps = a->throttled_reps = 0;
+    a->quiet_reps = a->busy_reps = a->throttled_reps = a->steal_reps = 0;
     for (int i = 0; i < a->rep_med.n; i++) {
-        bool busy = false, throttled = false;
+        bool busy = false, throttled = false, stolen = false;
         if (c->o.busy_wait >= 0) {
             if (a->rep_wait.v[i] >= 0) {
                 busy = a->rep_wait.v[i] > c->o.busy_wait;
@@ -365,10 +401,12 @@ static void classify_reps(const measure_ctx *c, measure_acc *a)
             }
         }
         if (a->rep_freq.v[i] > 0 && fmax_seen > 0) throttled = a->rep_freq.v[i] < 0.85 * fmax_seen;
+        if (c->o.steal_max >= 0 && a->rep_steal.v[i] >= 0) stolen = a->rep_steal.v[i] > c->o.steal_max;
         a->busy_reps += busy;
         a->throttled_reps += throttled;
-        a->rep_quiet.v[i] = !(busy || throttled);
-        a->quiet_reps += !(busy || throttled);
+        a->steal_reps += stolen;
+        a->rep_quiet.v[i] = !(busy || throttled || stolen);
+        a->quiet_reps += !(busy || throttled || stolen);
     }
 }
 
@@ -501,16 +539,20 @@ static int attempt(measure_ctx *c, measure_acc *a, sh_err *err)
         rc = sh_device_push(c->dev, c->o.gguf, gname, c->gguf_remote, sizeof c->gguf_remote, err);
         if (rc) return rc;
     }
-    if (!c->o.no_probe) {
+    if (!c->o.no_probe && !a->probe_before) {   /* before the first round */
         sh_err perr;
         if (sh_device_probe_with(c->dev, remote, 60, &a->probe_before, &perr) == SH_DEV_ETRANSPORT) {
             *err = perr;
             return SH_DEV_ETRANSPORT;
         }
     }
-    while (a->reps < c->o.max_reps) {
+    /* a round measures up to max_reps repetitions, added to those of earlier
+     * rounds (a is the pool); convergence is judged on the pool */
+    int start = a->reps;
+    a->converged = false;
+    while (a->reps - start < c->o.max_reps) {
         int want = c->o.reps_per_run;
-        if (want > c->o.max_reps - a->reps) want = c->o.max_reps - a->reps;
+        if (want > c->o.max_reps - (a->reps - start)) want = c->o.max_reps - (a->reps - start);
         sh_bench_out b;
         rc = run_bench(c, remote, want, &b, err);
         if (rc) return rc;
@@ -526,6 +568,8 @@ static int attempt(measure_ctx *c, measure_acc *a, sh_err *err)
     }
     if (!c->o.no_probe) {
         sh_err perr;
+        free(a->probe_after);
+        a->probe_after = NULL;
         if (sh_device_probe_with(c->dev, remote, 60, &a->probe_after, &perr) == SH_DEV_ETRANSPORT) {
             *err = perr;
             return SH_DEV_ETRANSPORT;
@@ -593,6 +637,8 @@ static char *build_result(measure_ctx *c, measure_acc *a, const char *settings, 
     res->busy_wait = c->o.busy_wait;
     res->tolerance = c->o.tolerance;
     estimate(a, &res->decode_ms, &res->decode_ms_low, &res->decode_ms_high);
+    res->steal_reps = a->steal_reps;
+    res->steal_max = c->o.steal_max;
     if (reference) {
         double ref_med = num_field(reference, "decode_ms");
         res->rel_to_reference = ref_med > 0 ? res->decode_ms / ref_med : 0;
@@ -618,7 +664,7 @@ static sh_sample *make_samples(measure_acc *a, int *n_out)
         {"peak_rss_bytes", &a->rss}, {"decode_tok_s", &a->dec_tps}, {"prefill_tok_s", &a->pre_tps},
         {"rep_decode_median_ms", &a->rep_med}, {"rep_quiet", &a->rep_quiet}, {"rep_cpu_wait", &a->rep_wait},
         {"rep_other_cpus", &a->rep_other}, {"rep_procs_running", &a->rep_runq}, {"rep_load1", &a->rep_load},
-        {"rep_freq_khz", &a->rep_freq}, {"rep_temp_mc", &a->rep_temp}};
+        {"rep_freq_khz", &a->rep_freq}, {"rep_temp_mc", &a->rep_temp}, {"rep_steal", &a->rep_steal}};
     int n = 0;
     for (size_t i = 0; i < sizeof S / sizeof S[0]; i++) n += S[i].v->n;
     sh_sample *s = malloc((size_t)(n ? n : 1) * sizeof *s);
@@ -737,6 +783,12 @@ static void judge(sh_db *db, measure_ctx *c, const measure_acc *a, const sh_mrec
         if (a->throttled_reps)
             ADD("%sthrottled: %d of %d repetitions ran below 85%% of the fastest CPU frequency seen",
                 len ? "; " : "", a->throttled_reps, a->reps);
+        if (a->steal_reps) {
+            double smax = 0;
+            for (int i = 0; i < a->rep_steal.n; i++) smax = fmax(smax, a->rep_steal.v[i]);
+            ADD("%ssteal: %d of %d repetitions lost more than %.0f%% of their CPUs' time to other virtual "
+                "machines (up to %.0f%%)", len ? "; " : "", a->steal_reps, a->reps, 100 * c->o.steal_max, 100 * smax);
+        }
         ADD("%sonly %d quiet repetitions (%d needed)", len ? "; " : "", a->quiet_reps, c->o.min_reps);
     } else if (!a->converged) {
         ADD("not converged: 95%% interval of the estimate (" SH_DECODE_ESTIMATOR ") +-%.1f%% > tolerance "
@@ -815,7 +867,7 @@ static int measure_kind(sh_db *db, const char *device, const sh_genome *g, const
     int64_t id = 0;
     char status[16] = "";
     int rc = -1;
-    measure_acc a = {0};
+    measure_acc a = {0}, pool = {0};   /* pool: the repetitions of the rounds before this one */
     json_t *reference = NULL;
     char exe_buf[SH_BUILD_PATH_MAX];
     bool replace = false;     /* an ok row (unstable, or forced) is replaced only by a new result */
@@ -870,6 +922,12 @@ static int measure_kind(sh_db *db, const char *device, const sh_genome *g, const
     int attempts_made = 0;   /* each attempt pushes under its own remote name */
     for (int round = 0; ; round++) {
         rc = -1;
+        /* a settle round adds to the quiet evidence of the rounds before it
+         * (disturbed repetitions stay out of the estimate as they are); an
+         * attempt that fails goes back to what those rounds had */
+        acc_free(&pool);
+        if (acc_copy(&pool, &a)) { sh_err_set(err, "out of memory"); goto out; }
+        int round_start = a.reps;
         for (int att = 0; att <= c.o.retries; att++) {
             if (att) {
                 double wait = c.o.backoff_s * (double)(1 << (att - 1 < 10 ? att - 1 : 10));
@@ -882,6 +940,7 @@ static int measure_kind(sh_db *db, const char *device, const sh_genome *g, const
             }
             if (!replace && sh_db_eval_mark_running(db, id, err)) goto out;
             acc_free(&a);
+            if (acc_copy(&a, &pool)) { sh_err_set(err, "out of memory"); goto out; }
             dev_slot *slot = acquire_device(&rec, err);
             if (!slot) { snprintf(last, sizeof last, "%s", err->msg); break; }   /* bad record: no retry */
             c.dev = slot->dev;
@@ -898,10 +957,14 @@ static int measure_kind(sh_db *db, const char *device, const sh_genome *g, const
         res->rounds = round + 1;
         estimate(&a, &res->decode_ms, &res->decode_ms_low, &res->decode_ms_high);
         judge(db, &c, &a, res, ref_seq, id, why, sizeof why);
+        int round_quiet = 0;
+        for (int i = round_start; i < a.rep_quiet.n; i++) round_quiet += a.rep_quiet.v[i] > 0;
+        /* decode_ms, reps, quiet_reps: the pool after this round; round_*: this round's own */
         json_array_append_new(c.rounds_json,
-                              json_pack("{s:f,s:f,s:i,s:i,s:b,s:s}", "decode_ms", res->decode_ms, "decode_ms_median",
-                                        a.median, "reps", a.reps, "quiet_reps", a.quiet_reps, "converged",
-                                        a.converged, "doubtful", why));
+                              json_pack("{s:f,s:f,s:i,s:i,s:i,s:i,s:b,s:s}", "decode_ms", res->decode_ms,
+                                        "decode_ms_median", a.median, "reps", a.reps, "quiet_reps", a.quiet_reps,
+                                        "round_reps", a.reps - round_start, "round_quiet_reps", round_quiet,
+                                        "converged", a.converged, "doubtful", why));
         if (!why[0] || round >= c.o.settle_rounds) break;
         progress(&c.o, "measure %s on %s: doubtful (%s)", c.hash, rec.name, why);
         settle(&c, round, a.n_cpus);
@@ -926,8 +989,8 @@ static int measure_kind(sh_db *db, const char *device, const sh_genome *g, const
         } else if (a.quiet_reps < a.reps) {
             snprintf(res->stability, sizeof res->stability, "disturbed");
             snprintf(res->reason, sizeof res->reason,
-                     "%d of %d repetitions disturbed (busy %d, throttled %d) and left out of the estimate",
-                     a.reps - a.quiet_reps, a.reps, a.busy_reps, a.throttled_reps);
+                     "%d of %d repetitions disturbed (busy %d, throttled %d, steal %d) and left out of the estimate",
+                     a.reps - a.quiet_reps, a.reps, a.busy_reps, a.throttled_reps, a.steal_reps);
         } else {
             snprintf(res->stability, sizeof res->stability, "quiet");
         }
@@ -959,6 +1022,7 @@ out:
     json_decref(reference);
     json_decref(c.rounds_json);
     acc_free(&a);
+    acc_free(&pool);
     free(settings);
     sh_device_rec_free(&rec);
     if (rc) {
@@ -1093,8 +1157,8 @@ int sh_measure_interleaved(sh_db *db, const char *device, const sh_genome *g, in
         x->rounds = rounds;
         if (a[i].quiet_reps < c[i].o.min_reps) {
             snprintf(x->stability, sizeof x->stability, "unstable");
-            snprintf(x->reason, sizeof x->reason, "only %d quiet of %d repetitions (busy %d, throttled %d)",
-                     a[i].quiet_reps, a[i].reps, a[i].busy_reps, a[i].throttled_reps);
+            snprintf(x->reason, sizeof x->reason, "only %d quiet of %d repetitions (busy %d, throttled %d, steal %d)",
+                     a[i].quiet_reps, a[i].reps, a[i].busy_reps, a[i].throttled_reps, a[i].steal_reps);
         } else if (a[i].quiet_reps < a[i].reps) {
             snprintf(x->stability, sizeof x->stability, "disturbed");
             snprintf(x->reason, sizeof x->reason, "%d of %d repetitions disturbed and left out",

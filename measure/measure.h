@@ -40,9 +40,11 @@
  *    (time its threads waited for a CPU, others' CPU use, run queue, load,
  *    frequency of the CPUs used, temperature); a repetition is disturbed when
  *    its threads waited more than `busy_wait` of its wall time for a CPU
- *    (busy), or the CPUs used ran below 85% of the highest frequency seen in
- *    the measurement (throttled).  Disturbed repetitions are kept in the
- *    samples but left out of the estimate and of the convergence test;
+ *    (busy), the CPUs used ran below 85% of the highest frequency seen in
+ *    the measurement (throttled), or the hypervisor gave more than
+ *    `steal_max` of their time to other guests (steal, /proc/stat).
+ *    Disturbed repetitions are kept in the samples but left out of the
+ *    estimate and of the convergence test;
  *  - the estimate the search ranks with is decode_ms: the minimum over quiet
  *    repetitions of each repetition's median per-token latency (interference
  *    only adds time), with a bootstrap 95% interval; the median over every
@@ -52,7 +54,9 @@
  *    than `drift_tol` from its last quiet value.  A doubtful measurement is
  *    not final: the coordinator waits for the board to settle (probing its
  *    load with backoff, at most settle_max_s) and measures again, up to
- *    `settle_rounds` times; then it stores the result with stability
+ *    `settle_rounds` times, each round's repetitions pooled with the earlier
+ *    rounds' (up to max_reps more per round; convergence judged on the
+ *    pool); then it stores the result with stability
  *    "unstable" and the reason (else "quiet", or "disturbed" when some
  *    repetitions were left out);
  *  - an unstable stored result is never returned as a cached answer: the
@@ -92,7 +96,7 @@ typedef struct sh_measure_opts {
     const char *kvtype;    /* f32|f16                            NULL: f32   */
     double tolerance;      /* relative half-width of the estimate's interval 0: 0.02 */
     int min_reps;          /* measured repetitions at least         0: 3     */
-    int max_reps;          /* repetition cap                        0: 30    */
+    int max_reps;          /* repetition cap of one round           0: 30    */
     int reps_per_run;      /* repetitions per bench invocation      0: 3     */
     int warmup;            /* warm-up reps per invocation  0: 1 (-1: none)   */
     double cooldown_s;     /* sleep before measuring a candidate    0: none  */
@@ -104,6 +108,8 @@ typedef struct sh_measure_opts {
     double backoff_s;      /* first retry delay, doubled each time  0: 1 s   */
     bool no_probe;         /* skip the probe before/after                    */
     double busy_wait;      /* repetition busy above this CPU-wait fraction  0: 0.05 (<0: never) */
+    double steal_max;      /* repetition disturbed ("steal") above this share of
+                              its CPUs' time stolen by the hypervisor 0: 0.05 (<0: never) */
     double drift_tol;      /* reference drift tolerance (relative)          0: 0.10 */
     int settle_rounds;     /* re-measurements of a doubtful result   0: 2 (-1: none) */
     double settle_max_s;   /* longest wait for the board to settle per round 0: 60 s */
@@ -173,6 +179,8 @@ typedef struct sh_rep_state {
     double load1;         /* 1-minute load average                             */
     double freq_khz;      /* lowest current frequency of the CPUs used         */
     double temp_mc;       /* hottest thermal zone, millidegrees Celsius        */
+    double steal;         /* share of the used CPUs' time the hypervisor gave to
+                             other guests (/proc/stat steal; ticks of 1/USER_HZ) */
 } sh_rep_state;
 
 typedef struct sh_bench_out {

@@ -54,6 +54,8 @@ void sh_search_measure_opts(const sh_search_measure *m, int64_t run_id, sh_measu
     o->run_id = run_id;
     o->settle_rounds = m->settle_rounds;
     o->settle_max_s = m->settle_max_s;
+    o->progress = m->progress;
+    o->progress_ctx = m->progress_ctx;
 }
 
 int sh_search_backend_measure(sh_db *db, const char *device, const sh_genome *g,
@@ -103,6 +105,8 @@ static void search_score_opts(const sh_search_score *sc, sh_score_opts *o)
         o->rung = sc->rung - 1;
     if (sc->state_dir[0])
         o->state_dir = sc->state_dir;
+    o->progress = sc->progress;
+    o->progress_ctx = sc->progress_ctx;
 }
 
 int sh_search_backend_cluster_open(sh_db *db, const sh_search_score *sc, int64_t run_id, void **out, sh_err *err)

@@ -43,13 +43,17 @@ typedef enum sh_eval_mode { SH_EVAL_ANALYTIC = 0, SH_EVAL_DEVICE = 1 } sh_eval_m
 
 /* Measurement settings passed to the devices (device mode). */
 typedef struct sh_search_measure {
-    int prompt, gen, reps, threads;   /* reps: the repetition cap of one measurement */
+    int prompt, gen, reps, threads;   /* reps: the repetition cap of one measurement round */
     double tolerance;       /* the estimate's 95% interval within +-this (measure.h) */
     char wtype[16];
     bool accept_unstable;   /* rank with measurements stored unstable (default:
                                they count as failed evaluations, with the reason) */
     int settle_rounds;      /* re-measurements of a doubtful result (measure.h; -1 none) */
     double settle_max_s;    /* longest wait for the board to settle per round */
+    /* optional: the measurement's progress lines (measure.h), e.g. to see when
+     * it ran; called on the measuring thread.  NULL: none */
+    void (*progress)(void *ctx, const char *line);
+    void *progress_ctx;
 } sh_search_measure;
 
 /* Capability scoring settings. */
@@ -66,6 +70,10 @@ typedef struct sh_search_score {
     char state_dir[512];    /* halving: where training states are kept between rungs */
     int threads;            /* training threads, 0 = 1                      */
     sh_exec_opts exec;      /* where scores run: local (default) or slurm  */
+    /* optional: the built-in trainer's progress lines (score.h: "... step N/M
+     * ..." every 10 steps), called on the scoring thread.  NULL: none */
+    void (*progress)(void *ctx, const char *line);
+    void *progress_ctx;
 } sh_search_score;
 
 /* Scoring jobs of a cluster executor, for the progress line. */

@@ -248,16 +248,16 @@ static int search_spec(cli_state *c, sh_opt *t, int cap)
         {"--gen", NULL, SH_OPT_INT, &o->measure.gen, "N", "generated tokens per measurement (default 16)", 1, 1 << 20,
          NULL},
         {"--reps", NULL, SH_OPT_INT, &o->measure.reps, "N",
-         "repetition cap per measurement (default 12): repetitions run 3\nat a time until the estimate is known "
-         "within --tolerance", 1, 10000, NULL},
+         "repetition cap per measurement round (default 12): repetitions\nrun 3 at a time until the estimate is known "
+         "within --tolerance;\na settle round adds up to as many again", 1, 10000, NULL},
         {"--tolerance", NULL, SH_OPT_DOUBLE, &o->measure.tolerance, "X",
          "a measurement converges when the 95% interval of its estimate\n(min of per-repetition medians) is within "
          "+-X of it (default\n0.05)", 1e-4, 0.99, NULL},
         {"--wtype", NULL, SH_OPT_STR, &c->wtype, "T", "weight type measured (default " SH_WTYPE_SEARCH ")", 0, 0, NULL},
         {"--threads", NULL, SH_OPT_INT, &o->measure.threads, "N", "threads per measurement (default 1)", 1, 1024, NULL},
         {"--accept-unstable", NULL, SH_OPT_FLAG, &o->measure.accept_unstable, NULL,
-         "rank with measurements stored as unstable (taken while the\nboard stayed busy, throttled or drifting); by default "
-         "such\na candidate counts as failed, with the reason", 0, 0, NULL},
+         "rank with measurements stored as unstable (taken while the\nboard stayed busy, throttled, stolen from or "
+         "drifting);\nby default such a candidate counts as failed, with the reason", 0, 0, NULL},
         {"--settle-rounds", NULL, SH_OPT_INT, &c->settle_rounds, "N",
          "re-measurements of a doubtful measurement after waiting for\nthe board to settle (default 1; 0: none)", 0, 100,
          &c->settle_rounds_given},
@@ -366,9 +366,9 @@ static void apply_defaults(cli_state *c)
 static void print_unstable_hint(sh_db *db, int64_t run_id)
 {
     sh_eval_rec *e = NULL;
-    int n = 0, unstable = 0, why[4] = {0, 0, 0, 0};
-    static const char *const key[4] = {"busy:", "throttled:", "drift", "not converged"};
-    static const char *const name[4] = {"busy", "throttled", "reference drift", "not converged"};
+    int n = 0, unstable = 0, why[5] = {0, 0, 0, 0, 0};
+    static const char *const key[5] = {"busy:", "throttled:", "steal:", "drift", "not converged"};
+    static const char *const name[5] = {"busy", "throttled", "steal", "reference drift", "not converged"};
     sh_err err = {{0}};
     if (sh_db_list_evals(db, run_id, &e, &n, &err) != 0)
         return;
@@ -377,14 +377,14 @@ static void print_unstable_hint(sh_db *db, int64_t run_id)
             !strstr(e[i].error, "measurement unstable"))
             continue;
         unstable++;
-        for (int k = 0; k < 4; k++) why[k] += strstr(e[i].error, key[k]) != NULL;
+        for (int k = 0; k < 5; k++) why[k] += strstr(e[i].error, key[k]) != NULL;
     }
     sh_eval_recs_free(e, n);
     if (!unstable)
         return;
     char reasons[160] = "";
     size_t len = 0;
-    for (int k = 0; k < 4; k++)
+    for (int k = 0; k < 5; k++)
         if (why[k] && len < sizeof reasons)
             len += (size_t)snprintf(reasons + len, sizeof reasons - len, "%s%s %d", len ? ", " : "", name[k], why[k]);
     fprintf(stderr, "starhil search: %d candidate(s) counted as failed because their measurement stayed unstable "

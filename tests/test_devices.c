@@ -23,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "evaluator/runtime/rt_procstat.h"   /* header only: the variant's /proc/stat reader */
 #include "devices/adb.h"
 #include "devices/device.h"
 #include "measure/measure.h"
@@ -249,6 +250,22 @@ static void test_bench_parse_hostile(void **state)
     expect_bench_error(t, "swiglu"); free(t);
     t = replace(VALID_BENCH, "\"prefill_ms\":[10,11]", "\"prefill_ms\":{}");
     expect_bench_error(t, "prefill_ms"); free(t);
+    /* the per-repetition state; its "steal" is optional (older variants), checked when present */
+    const char *st = "\"state\":[{\"wall_s\":1,\"wait_s\":0,\"other_cpus\":0,\"procs_running\":1,\"load1\":0,"
+                     "\"freq_khz\":-1,\"temp_mc\":-1,\"steal\":0.25},{\"wall_s\":1,\"wait_s\":0,\"other_cpus\":0,"
+                     "\"procs_running\":1,\"load1\":0,\"freq_khz\":-1,\"temp_mc\":-1}],\"peak_rss_bytes\"";
+    t = replace(VALID_BENCH, "\"peak_rss_bytes\"", st);
+    assert_int_equal(sh_bench_parse(t, strlen(t), &b, &err), 0);
+    assert_int_equal(b.n_state, 2);
+    assert_true(b.state[0].steal == 0.25 && b.state[1].steal == -1);
+    sh_bench_out_free(&b);
+    char *t2 = replace(t, "\"steal\":0.25", "\"steal\":\"high\"");
+    expect_bench_error(t2, "steal"); free(t2);
+    t2 = replace(t, "\"steal\":0.25", "\"steal\":-3");
+    expect_bench_error(t2, "steal"); free(t2);
+    t2 = replace(t, "\"steal\":0.25", "\"steal\":1e300");
+    expect_bench_error(t2, "steal"); free(t2);
+    free(t);
     /* oversized output is refused before parsing */
     size_t big = SH_BENCH_MAX_JSON + 16;
     char *huge = malloc(big + 1);
@@ -1464,8 +1481,10 @@ static void write_disturbed_variant(const char *path, const char *hash)
 /* Busy and throttled repetitions are recorded and left out of the estimate:
  * the stored figure is the minimum of the quiet repetitions' medians (what
  * the docs say), the median of all tokens stays beside it, the result is
- * "disturbed" with the counts in its reason.  With every repetition busy the
- * result is unstable after the re-measurements. */
+ * "disturbed" with the counts in its reason.  Needing more quiet repetitions
+ * than a round gives, the result is unstable after the re-measurement, whose
+ * repetitions are pooled with the first round's; needing as many as two
+ * rounds give together, the pooled result converges. */
 static void test_measure_disturbed_reps_left_out(void **state)
 {
     (void)state;
@@ -1521,15 +1540,217 @@ static void test_measure_disturbed_reps_left_out(void **state)
     assert_false(r.cached);
     assert_string_equal(r.stability, "unstable");
     assert_int_equal(r.rounds, 2);
-    assert_non_null(strstr(r.reason, "busy: 2 of 6 repetitions"));
-    assert_non_null(strstr(r.reason, "throttled: 2 of 6"));
-    assert_non_null(strstr(r.reason, "only 2 quiet repetitions (5 needed)"));
+    /* the settle round's repetitions are pooled with the first round's */
+    assert_int_equal(r.reps, 12);
+    assert_non_null(strstr(r.reason, "busy: 4 of 12 repetitions"));
+    assert_non_null(strstr(r.reason, "throttled: 4 of 12"));
+    assert_non_null(strstr(r.reason, "only 4 quiet repetitions (5 needed)"));
+    sh_mrecord_free(&r);
+    /* pooling adds evidence: 4 quiet repetitions needed, each round has 2,
+     * together they have 4: the second round completes the first */
+    o.min_reps = 4;
+    assert_int_equal(sh_measure_genome(db, "local", &g, &o, &r, &err), 0);
+    assert_string_equal(r.stability, "disturbed");
+    assert_true(r.converged);
+    assert_int_equal(r.rounds, 2);
+    assert_int_equal(r.reps, 12);
+    assert_int_equal(r.quiet_reps, 4);
+    assert_true(r.decode_ms >= 10 * 0.994 && r.decode_ms <= 10 * 1.006);
+    res = stored_result(db, r.eval_id);
+    json_t *rounds = json_object_get(res, "rounds");
+    assert_int_equal(json_array_size(rounds), 2);
+    json_t *r0 = json_array_get(rounds, 0), *r1 = json_array_get(rounds, 1);
+    assert_int_equal(json_integer_value(json_object_get(r0, "round_quiet_reps")), 2);
+    assert_non_null(strstr(json_string_value(json_object_get(r0, "doubtful")), "only 2 quiet"));
+    assert_int_equal(json_integer_value(json_object_get(r1, "round_reps")), 6);
+    assert_int_equal(json_integer_value(json_object_get(r1, "round_quiet_reps")), 2);
+    assert_int_equal(json_integer_value(json_object_get(r1, "quiet_reps")), 4);   /* the pool */
+    assert_string_equal(json_string_value(json_object_get(r1, "doubtful")), "");
+    json_decref(res);
+    assert_int_equal(sh_db_get_samples(db, r.eval_id, "rep_quiet", &v, &n, &err), 0);
+    assert_int_equal(n, 12);                      /* every repetition of both rounds is stored */
+    free(v);
     sh_mrecord_free(&r);
     /* the robust estimate of known repetition medians */
     double med[4] = {3.0, 1.0, 2.0, 1.5}, est, lo, hi;
     assert_int_equal(sh_min_of_medians_ci(med, 4, &est, &lo, &hi), 0);
     assert_true(est == 1.0 && lo == 1.0 && hi >= 1.0 && hi <= 3.0);
     assert_int_equal(sh_min_of_medians_ci(med, 0, &est, &lo, &hi), -1);
+    sh_measure_shutdown();
+    sh_db_close(db);
+    dt_rm_rf(dir);
+    free(dir);
+}
+
+
+/* ---- steal time: the variant's /proc/stat reader on fixtures -------------------------------- */
+
+static void read_procstat_fixture(const char *name, const int *cpus, int ncpus, rt_procstat *out)
+{
+    const char *root = getenv("STARHIL_ROOT");
+    char path[1024];
+    snprintf(path, sizeof path, "%s/tests/fixtures/procstat/%s", root ? root : ".", name);
+    FILE *f = fopen(path, "r");
+    if (!f) fail_msg("fixture %s missing", path);
+    rt_procstat_read(f, 100, cpus, ncpus, out);
+    fclose(f);
+}
+
+/* rt_procstat.h, as the variant reads /proc/stat around every repetition:
+ * steal summed over the CPUs it runs on (every CPU when not pinned), shares
+ * over a repetition, and files that do not parse left unknown, never guessed:
+ * a kernel without the steal column, negative numbers, letters, overflows,
+ * a missing (offline) CPU, and a long "intr" line whose continuation (past
+ * the 511 bytes read at a time) starts like a cpu line. */
+static void test_procstat_steal_fixtures(void **state)
+{
+    (void)state;
+    rt_procstat a, b;
+    int c1[] = {1}, c0[] = {0}, both[] = {0, 1}, c05[] = {0, 5}, c2[] = {2};
+    read_procstat_fixture("vm-before", c1, 1, &a);
+    read_procstat_fixture("vm-after", c1, 1, &b);
+    assert_int_equal(a.procs_running, 3);                 /* not the 77 inside the intr line */
+    assert_int_equal(b.procs_running, 5);
+    assert_true(fabs(a.steal_s - 2.50) < 1e-9);           /* 250 ticks at 100 Hz, not 999999 */
+    assert_int_equal(a.steal_cpus, 1);
+    assert_true(fabs(a.busy_s - (1000 + 100 + 500 + 0 + 30 + 400) / 100.0) < 1e-9);
+    assert_true(fabs(rt_procstat_steal_share(&a, &b, 1.0) - 0.60) < 1e-9);   /* cpu1: 60 ticks in 1 s */
+    read_procstat_fixture("vm-before", c0, 1, &a);
+    read_procstat_fixture("vm-after", c0, 1, &b);
+    assert_true(fabs(rt_procstat_steal_share(&a, &b, 1.0) - 0.20) < 1e-9);
+    assert_true(fabs(rt_procstat_steal_share(&a, &b, 2.0) - 0.10) < 1e-9);
+    read_procstat_fixture("vm-before", both, 2, &a);
+    read_procstat_fixture("vm-after", both, 2, &b);
+    assert_int_equal(a.steal_cpus, 2);
+    assert_true(fabs(rt_procstat_steal_share(&a, &b, 1.0) - 0.40) < 1e-9);
+    read_procstat_fixture("vm-before", NULL, 0, &a);      /* not pinned: every CPU, aggregate line */
+    read_procstat_fixture("vm-after", NULL, 0, &b);
+    assert_int_equal(a.steal_cpus, 2);
+    assert_true(fabs(rt_procstat_steal_share(&a, &b, 1.0) - 0.40) < 1e-9);
+    assert_true(rt_procstat_steal_share(&b, &a, 1.0) == -1);   /* a counter going backwards */
+    assert_true(rt_procstat_steal_share(&a, &b, 0) == -1);
+    read_procstat_fixture("vm-before", c05, 2, &a);       /* CPU 5 has no line (offline): left out */
+    assert_int_equal(a.steal_cpus, 1);
+    assert_true(fabs(a.steal_s - 1.50) < 1e-9);
+    read_procstat_fixture("vm-after", both, 2, &b);
+    assert_true(rt_procstat_steal_share(&a, &b, 1.0) == -1);   /* different CPU sets */
+
+    read_procstat_fixture("old-kernel", both, 2, &a);     /* 7 columns: no steal */
+    assert_true(a.steal_s == -1 && a.steal_cpus == 0);
+    assert_true(fabs(a.busy_s - (1000 + 100 + 500 + 0 + 30) / 100.0) < 1e-9);
+    assert_int_equal(a.procs_running, 2);
+    read_procstat_fixture("old-kernel", NULL, 0, &a);
+    assert_true(a.steal_s == -1);
+
+    read_procstat_fixture("hostile", NULL, 0, &a);
+    assert_true(a.busy_s == -1 && a.steal_s == -1 && a.procs_running == -1);
+    read_procstat_fixture("hostile", both, 2, &a);       /* "x" and an overflow: both lines refused */
+    assert_true(a.steal_s == -1);
+    read_procstat_fixture("hostile", c2, 1, &a);         /* the one well-formed line */
+    assert_true(fabs(a.steal_s - 0.05) < 1e-9 && a.steal_cpus == 1);
+    rt_procstat_read(NULL, 100, c2, 1, &a);              /* no /proc/stat (hidden) */
+    assert_true(a.busy_s == -1 && a.steal_s == -1 && a.procs_running == -1);
+
+    unsigned long long v[10];
+    int cpu;
+    assert_int_equal(rt_procstat_cpu_line("cpu12 1 2 3 4 5 6 7 8 9 10 11 12\n", &cpu, v), 10);
+    assert_int_equal(cpu, 12);
+    assert_int_equal(rt_procstat_cpu_line("cpu  1 2 3\n", &cpu, v), 3);
+    assert_int_equal(cpu, -1);
+    assert_int_equal(rt_procstat_cpu_line("cpu 18446744073709551615 0\n", &cpu, v), 2);
+    assert_true(v[0] == 18446744073709551615ULL);
+    assert_int_equal(rt_procstat_cpu_line("cpu 18446744073709551616 0\n", &cpu, v), 0);
+    assert_int_equal(rt_procstat_cpu_line("cpu 1 2+3\n", &cpu, v), 0);
+    assert_int_equal(rt_procstat_cpu_line("cpufreq 1 2\n", &cpu, v), 0);
+    assert_int_equal(rt_procstat_cpu_line("ctxt 1\n", &cpu, v), 0);
+}
+
+/* A variant script whose board readings say: the first repetition of every
+ * invocation lost `steal` of its CPUs' time to other guests (and ran at 20
+ * ms/token), the others none (10 ms/token); nothing waited for a CPU, so
+ * only the steal reading can tell. */
+static void write_steal_variant(const char *path, const char *hash, const char *steal_first, const char *steal_rest)
+{
+    char script[4096];
+    snprintf(script, sizeof script,
+        "#!/bin/sh\n"
+        "mode=$1; [ $# -gt 0 ] && shift\n"
+        "reps=3; gen=8\n"
+        "while [ $# -gt 0 ]; do case \"$1\" in --reps) reps=$2; shift;; --gen) gen=$2; shift;; esac; shift; done\n"
+        "[ \"$mode\" = bench ] || { echo usage >&2; exit 2; }\n"
+        "awk -v reps=\"$reps\" -v gen=\"$gen\" -v h=%s -v s0=%s -v s1=%s 'BEGIN {\n"
+        "  printf \"{\\\"mode\\\":\\\"bench\\\",\\\"genome_hash\\\":\\\"%%s\\\",\\\"build\\\":{},\\\"cpu\\\":{\\\"n_cpus\\\":2},\", h;\n"
+        "  printf \"\\\"prefill_tok_s\\\":1000,\\\"decode_tok_s\\\":70,\\\"ttft_ms\\\":16,\\\"prefill_ms\\\":[\";\n"
+        "  for (r = 0; r < reps; r++) printf \"%%s16\", (r ? \",\" : \"\"); printf \"],\\\"decode_ms\\\":{\\\"median\\\":15,\\\"samples\\\":[\";\n"
+        "  for (r = 0; r < reps; r++) { c = r == 0 ? 20 : 10;\n"
+        "    for (i = 0; i < gen; i++) printf \"%%s%%.4f\", (r + i ? \",\" : \"\"), c * (1 + ((i * 7) %% 11 - 5) * 0.001) }\n"
+        "  printf \"]},\\\"peak_rss_bytes\\\":1,\\\"weight_bytes\\\":1,\\\"kv_bytes\\\":1,\\\"conv_state_bytes\\\":1,\";\n"
+        "  printf \"\\\"share\\\":{\\\"prefill\\\":{\\\"conv\\\":1,\\\"attention\\\":0,\\\"swiglu\\\":0,\\\"moe\\\":0,\\\"head\\\":0},\";\n"
+        "  printf \"\\\"decode\\\":{\\\"conv\\\":1,\\\"attention\\\":0,\\\"swiglu\\\":0,\\\"moe\\\":0,\\\"head\\\":0}},\\\"state\\\":[\";\n"
+        "  for (r = 0; r < reps; r++)\n"
+        "    printf \"%%s{\\\"wall_s\\\":1,\\\"wait_s\\\":0,\\\"self_cpu_s\\\":1,\\\"other_cpus\\\":0,\\\"procs_running\\\":1,\\\"load1\\\":1,\\\"freq_khz\\\":2000000,\\\"temp_mc\\\":40000,\\\"steal\\\":%%s}\", (r ? \",\" : \"\"), r == 0 ? s0 : s1;\n"
+        "  printf \"]}\\n\" }'\n", hash, steal_first, steal_rest);
+    assert_int_equal(dt_write_file(path, script, 0755), 0);
+}
+
+/* Repetitions that lost time to the hypervisor (steal) are disturbed: left
+ * out of the estimate, counted, stored per repetition (rep_steal), and the
+ * reason says "steal"; below the threshold, or with the check off, they count. */
+static void test_measure_steal_reps_left_out(void **state)
+{
+    (void)state;
+    char *dir = dt_mkdtemp("steal");
+    sh_db *db = open_test_db(dir);
+    sh_genome g;
+    char hex[17], exe[600], exe_all[600];
+    genome_of(TINY, &g, hex);
+    snprintf(exe, sizeof exe, "%s/variant", dir);
+    snprintf(exe_all, sizeof exe_all, "%s/variant-all", dir);
+    write_steal_variant(exe, hex, "0.30", "0.01");
+    write_steal_variant(exe_all, hex, "0.30", "0.30");
+    sh_measure_opts o = {.exe_path = exe, .prompt = 16, .gen = 8, .min_reps = 3, .max_reps = 30,
+                         .reps_per_run = 3, .tolerance = 0.02, .no_probe = true};
+    sh_mrecord r;
+    sh_err err = {{0}};
+    if (sh_measure_genome(db, "local", &g, &o, &r, &err)) fail_msg("measure: %s", err.msg);
+    assert_true(r.converged);
+    assert_int_equal(r.reps, 6);                  /* 3 quiet repetitions take 2 invocations */
+    assert_int_equal(r.quiet_reps, 4);
+    assert_string_equal(r.stability, "disturbed");
+    assert_non_null(strstr(r.reason, "busy 0, throttled 0, steal 2"));
+    assert_true(r.decode_ms < 10.1);              /* the 20 ms repetitions are left out */
+    json_t *res = stored_result(db, r.eval_id);
+    assert_int_equal(json_integer_value(json_object_get(res, "steal_reps")), 2);
+    assert_true(json_real_value(json_object_get(res, "steal_max")) == 0.05);
+    json_decref(res);
+    double *v = NULL;
+    int n = 0;
+    assert_int_equal(sh_db_get_samples(db, r.eval_id, "rep_steal", &v, &n, &err), 0);
+    assert_int_equal(n, 6);
+    assert_true(v[0] == 0.30 && v[1] == 0.01 && v[3] == 0.30);
+    free(v);
+    sh_mrecord_free(&r);
+    /* a higher threshold, or none: every repetition counts (and the 20 ms ones keep the interval wide) */
+    o.force = true;
+    o.steal_max = 0.5;
+    assert_int_equal(sh_measure_genome(db, "local", &g, &o, &r, &err), 0);
+    assert_int_equal(r.quiet_reps, r.reps);
+    assert_string_equal(r.stability, "quiet");
+    sh_mrecord_free(&r);
+    /* every repetition stolen from: unstable after waiting and measuring again, with the reason */
+    o.steal_max = 0;
+    o.exe_path = exe_all;
+    o.max_reps = 6;
+    o.settle_rounds = 1;
+    o.settle_max_s = 0.05;
+    o.backoff_s = 0.01;
+    assert_int_equal(sh_measure_genome(db, "local", &g, &o, &r, &err), 0);
+    assert_string_equal(r.stability, "unstable");
+    assert_int_equal(r.quiet_reps, 0);
+    if (!strstr(r.reason, "steal: 12 of 12 repetitions lost more than 5% of their CPUs' time to other virtual "
+                          "machines (up to 30%)"))
+        fail_msg("reason: %s", r.reason);
+    sh_mrecord_free(&r);
     sh_measure_shutdown();
     sh_db_close(db);
     dt_rm_rf(dir);
@@ -1591,6 +1812,20 @@ static void test_profile_quick_local(void **state)
 
 /* ---- CLI ------------------------------------------------------------------------------------- */
 
+/* What a command said: stdout then stderr; but for a --json command that
+ * succeeded, stdout alone (progress and waiting lines go to stderr, and a
+ * loaded host makes a measurement wait and say so). */
+static char *cli_output(char *const *argv, const sh_proc_result *r, int rc)
+{
+    bool json = false;
+    for (int i = 0; argv[i]; i++)
+        if (!strcmp(argv[i], "--json")) json = true;
+    size_t n = r->out_len + r->err_len + 2;
+    char *out = malloc(n);
+    snprintf(out, n, "%s%s", r->out, rc == 0 && json ? "" : r->err);
+    return out;
+}
+
 static int run_cli(const char *db, char **out, const char *a1, const char *a2, const char *a3,
                    const char *a4, const char *a5, const char *a6)
 {
@@ -1603,11 +1838,7 @@ static int run_cli(const char *db, char **out, const char *a1, const char *a2, c
     sh_err err = {{0}};
     if (sh_proc_run(argv, &po, &r, &err)) return -1;
     int rc = r.exited ? r.exit_code : 128 + r.signal;
-    if (out) {
-        size_t n = r.out_len + r.err_len + 2;
-        *out = malloc(n);
-        snprintf(*out, n, "%s%s", r.out, r.err);
-    }
+    if (out) *out = cli_output(argv, &r, rc);
     sh_proc_result_free(&r);
     return rc;
 }
@@ -1625,9 +1856,7 @@ static int run_cliv(const char *db, char **out, const char *const *args)
     sh_err err = {{0}};
     if (sh_proc_run(argv, &po, &r, &err)) return -1;
     int rc = r.exited ? r.exit_code : 128 + r.signal;
-    size_t n = r.out_len + r.err_len + 2;
-    *out = malloc(n);
-    snprintf(*out, n, "%s%s", r.out, r.err);
+    *out = cli_output(argv, &r, rc);
     sh_proc_result_free(&r);
     return rc;
 }
@@ -1738,8 +1967,11 @@ static void test_cli_inventory(void **state)
     free(out);
     assert_int_equal(run_cli(db, &out, "measure", TINY, "--wtype", "q3_k", NULL, NULL), 2);
     free(out);
-    /* the real variant end to end through the CLI, then the stored result */
-    assert_int_equal(run_cli(db, &out, "measure", TINY, "--prompt=8", "--gen=4", "--max-reps=2", "--json"), 0);
+    /* the real variant end to end through the CLI, then the stored result
+     * (settle waits bounded: on a loaded host two default 60 s waits would
+     * outlast run_cliv's 120 s) */
+    const char *meas[] = {"measure", TINY, "--prompt=8", "--gen=4", "--max-reps=2", "--settle-max=5", "--json", NULL};
+    assert_int_equal(run_cliv(db, &out, meas), 0);
     json_t *m = json_loads(out, 0, NULL);
     free(out);
     assert_non_null(m);
@@ -1749,7 +1981,7 @@ static void test_cli_inventory(void **state)
     const char *stab = json_string_value(json_object_get(m, "stability"));
     bool first_unstable = stab && !strcmp(stab, "unstable");
     json_decref(m);
-    assert_int_equal(run_cli(db, &out, "measure", TINY, "--prompt=8", "--gen=4", "--max-reps=2", "--json"), 0);
+    assert_int_equal(run_cliv(db, &out, meas), 0);
     m = json_loads(out, 0, NULL);
     free(out);
     assert_int_equal(json_is_true(json_object_get(m, "cached")), !first_unstable);
@@ -2280,6 +2512,8 @@ int main(void)
         cmocka_unit_test(test_measure_ok_cached_and_samples),
         cmocka_unit_test(test_measure_busy_unstable_then_replaced),
         cmocka_unit_test(test_measure_disturbed_reps_left_out),
+        cmocka_unit_test(test_procstat_steal_fixtures),
+        cmocka_unit_test(test_measure_steal_reps_left_out),
         cmocka_unit_test(test_measure_faults),
         cmocka_unit_test(test_measure_flaky_retry_and_health),
         cmocka_unit_test(test_measure_reference_every_k),

@@ -1674,6 +1674,15 @@ static void test_bench_json(void **state)
         }
         if (fabs(sum - 1) > 0.05) fail_msg("share.%s sums to %g", phases[p], sum);
     }
+    /* the board around each repetition, steal time included (this host's
+     * /proc/stat has the steal column: known, never negative) */
+    json_t *st = json_object_get(j, "state");
+    assert_true(json_is_array(st) && (int)json_array_size(st) == reps);
+    for (size_t i = 0; i < json_array_size(st); i++) {
+        json_t *e = json_array_get(st, i), *sv = json_object_get(e, "steal");
+        if (!json_is_number(sv) || json_number_value(sv) < 0) fail_msg("state[%zu].steal missing or unknown", i);
+        assert_true(json_number_value(json_object_get(e, "wall_s")) > 0);
+    }
     json_decref(j);
     sh_proc_result_free(&r);
     free(exe);

@@ -3,7 +3,8 @@
  * variant), determinism and engine-level restore, duplicate rejection, search
  * spaces, genome operators (every child valid and inside the space), and the
  * real `starhil search` process: analytic runs killed with SIGKILL at random
- * moments and resumed, compared with an uninterrupted run. */
+ * moments and resumed, compared with an uninterrupted run; the host lock that
+ * keeps built-in trainings out of a local measurement. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -12,6 +13,7 @@
 
 #include <jansson.h>
 #include <math.h>
+#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -1290,6 +1292,139 @@ static void test_unstable_measurement_fails_unless_accepted(void **state)
     search_rmdir(dir);
 }
 
+/* ---- the host lock (search/eval_backends.c) ------------------------------------- */
+/* What each thread saw, on one clock: the trainer's step lines and the
+ * measurement's lines (its first line, "building ...", is written once it
+ * has the host; its last after its last repetition). */
+typedef struct host_trace {
+    pthread_mutex_t mu;
+    double step_t[4096];
+    int n_steps;
+    double meas_first, meas_last;
+    int n_meas;
+} host_trace;
+
+static double mono_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static void trace_train(void *ctx, const char *line)
+{
+    host_trace *t = ctx;
+    if (!strstr(line, " step ")) return;
+    pthread_mutex_lock(&t->mu);
+    if (t->n_steps < 4096) t->step_t[t->n_steps++] = mono_s();
+    pthread_mutex_unlock(&t->mu);
+}
+
+static void trace_measure(void *ctx, const char *line)
+{
+    (void)line;
+    host_trace *t = ctx;
+    double now = mono_s();
+    pthread_mutex_lock(&t->mu);
+    if (!t->n_meas++) t->meas_first = now;
+    t->meas_last = now;
+    pthread_mutex_unlock(&t->mu);
+}
+
+typedef struct train_job {
+    const char *db_path;
+    const sh_genome *g;
+    sh_search_score sc;
+    int rc;
+    double aggregate;
+    sh_err err;
+} train_job;
+
+static void *train_thread(void *p)
+{
+    train_job *j = p;
+    sh_db *db;
+    j->rc = sh_db_open(j->db_path, SH_DB_CREATE, &db, &j->err);
+    if (j->rc == 0) {
+        j->rc = sh_search_backend_score(db, j->g, &j->sc, -1, &j->aggregate, &j->err);
+        sh_db_close(db);
+    }
+    return NULL;
+}
+
+/* Built-in scorer trainings and local measurements share this host; a
+ * training beside a measurement slowed it through the shared caches, so a
+ * local measurement has the host alone (eval_backends.c).  A measurement
+ * asked for while a training runs waits for it: no training step is
+ * reported between the measurement's first line and its last, and the
+ * training's last steps come before the measurement's first line.  (Checked
+ * to fail with the lock taken out: steps land inside the window.) */
+static void test_no_training_inside_local_measurement(void **state)
+{
+    (void)state;
+    char dir[64];
+    assert_int_equal(search_tmpdir(dir), 0);
+    char db_path[128];
+    snprintf(db_path, sizeof db_path, "%s/h.db", dir);
+    sh_db *db;
+    sh_err err = {{0}};
+    assert_int_equal(sh_db_open(db_path, SH_DB_CREATE, &db, &err), 0);
+    assert_int_equal(sh_search_backend_ensure_local(db, &err), 0);
+    sh_genome g;
+    /* the genome test_unstable_measurement_fails_unless_accepted builds (a cache hit in the suite) */
+    assert_int_equal(sh_genome_parse("d=192 v=4096 hd=64 theta=10000 eps=1e-05 ctx=2048 tie=1 | "
+                                     "conv(3)/swiglu(512)*6 gqa(3,1,qk)/swiglu(512)*3", &g, &err), 0);
+    static host_trace t;
+    memset(&t, 0, sizeof t);
+    pthread_mutex_init(&t.mu, NULL);
+    train_job j;
+    memset(&j, 0, sizeof j);
+    j.db_path = db_path;
+    j.g = &g;
+    snprintf(j.sc.spec, sizeof j.sc.spec, "builtin");
+    j.sc.tokens = 1024L * 150;     /* 150 steps of 8 x 128 bytes: seconds */
+    j.sc.progress = trace_train;
+    j.sc.progress_ctx = &t;
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, train_thread, &j), 0);
+    /* the training is under way (it holds the host) before the measurement is asked for */
+    for (int i = 0; i < 6000; i++) {
+        pthread_mutex_lock(&t.mu);
+        int n = t.n_steps;
+        pthread_mutex_unlock(&t.mu);
+        if (n >= 2) break;
+        struct timespec ts = {0, 5000000L};
+        nanosleep(&ts, NULL);
+    }
+    double asked = mono_s();
+    sh_search_measure m = {.prompt = 16, .gen = 16, .reps = 6, .threads = 1, .tolerance = 0.5,
+                           .accept_unstable = true, .settle_rounds = -1,
+                           .progress = trace_measure, .progress_ctx = &t};
+    snprintf(m.wtype, sizeof m.wtype, "f32");
+    double v[SH_OBJ_KIND_COUNT];
+    int mrc = sh_search_backend_measure(db, "local", &g, &m, 0, v, &err);
+    assert_int_equal(pthread_join(th, NULL), 0);
+    if (mrc) fail_msg("measure: %s", err.msg);
+    if (j.rc) fail_msg("score: %s", j.err.msg);
+    assert_true(v[SH_OBJ_DECODE_MS] > 0);
+    assert_true(t.n_meas >= 2);                     /* "building", then at least one bench invocation */
+    int before = 0, after_ask = 0, inside = 0;
+    for (int i = 0; i < t.n_steps; i++) {
+        if (t.step_t[i] < t.meas_first) before++;
+        if (t.step_t[i] > asked) after_ask++;
+        if (t.step_t[i] >= t.meas_first && t.step_t[i] <= t.meas_last) inside++;
+    }
+    /* the training went on after the measurement was asked for (so they did
+     * overlap in time), yet none of its steps ran inside the measurement */
+    if (after_ask < 2) fail_msg("the training ended before the measurement was asked for (%d steps after)", after_ask);
+    if (inside) fail_msg("%d of %d training steps reported inside the local measurement's window", inside, t.n_steps);
+    assert_int_equal(before, t.n_steps);
+    pthread_mutex_destroy(&t.mu);
+    sh_search_backend_shutdown();
+    sh_db_close(db);
+    search_rmdir(dir);
+}
+
 
 /* The search's measurement defaults on recorded samples (issue 18).  The
  * token shape is one repetition recorded on this project's VM (the issue's
@@ -1303,19 +1438,23 @@ static void test_unstable_measurement_fails_unless_accepted(void **state)
  * The same tokens with the board readings of busy repetitions are stored
  * unstable ("busy"); with the repetition-to-repetition spread recorded on
  * the loaded VM (no CPU wait, so only the interval can tell) they are
- * stored unstable ("not converged").  Mechanism only: replayed, not timed. */
+ * stored unstable ("not converged").  A settle round pools its quiet
+ * repetitions with the first round's: two rounds that each reproduce their
+ * fastest repetition only once converge together.  Mechanism only:
+ * replayed, not timed. */
 #define REC_SHAPE "0.787 0.573 0.486 0.516 0.434 0.414 0.363 0.544 0.446 0.428 0.401 0.410 0.493 0.461 0.412 0.363"
 static void test_search_measure_defaults_converge_when_quiet(void **state)
 {
     (void)state;
     char dir[64];
     assert_int_equal(search_tmpdir(dir), 0);
-    char db_path[128], quiet_exe[128], busy_exe[128], noisy_exe[128], cnt[3][128];
+    char db_path[128], quiet_exe[128], busy_exe[128], noisy_exe[128], split_exe[128], cnt[4][128];
     snprintf(db_path, sizeof db_path, "%s/q.db", dir);
     snprintf(quiet_exe, sizeof quiet_exe, "%s/quiet", dir);
     snprintf(busy_exe, sizeof busy_exe, "%s/busy", dir);
     snprintf(noisy_exe, sizeof noisy_exe, "%s/noisy", dir);
-    for (int i = 0; i < 3; i++) snprintf(cnt[i], sizeof cnt[i], "%s/count%d", dir, i);
+    snprintf(split_exe, sizeof split_exe, "%s/split", dir);
+    for (int i = 0; i < 4; i++) snprintf(cnt[i], sizeof cnt[i], "%s/count%d", dir, i);
     sh_db *db;
     sh_err err = {{0}};
     assert_int_equal(sh_db_open(db_path, SH_DB_CREATE, &db, &err), 0);
@@ -1330,6 +1469,11 @@ static void test_search_measure_defaults_converge_when_quiet(void **state)
     assert_int_equal(dt_replay_variant(quiet_exe, hex, REC_SHAPE, idle, 0, cnt[0]), 0);
     assert_int_equal(dt_replay_variant(busy_exe, hex, REC_SHAPE, idle, 0.5, cnt[1]), 0);
     assert_int_equal(dt_replay_variant(noisy_exe, hex, REC_SHAPE, loaded, 0, cnt[2]), 0);
+    /* two rounds of 12, each with only two fast repetitions among slowed ones
+     * (what undetected interference looks like), together four within 2% */
+    const char *split = "1.21 1.30 1.17 1.000 1.26 1.34 1.19 1.41 1.012 1.23 1.28 1.15 "
+                        "1.32 1.18 1.25 1.006 1.37 1.16 1.29 1.22 1.40 1.018 1.27 1.20";
+    assert_int_equal(dt_replay_variant(split_exe, hex, REC_SHAPE, split, 0, cnt[3]), 0);
 
     sh_search_opts so;
     sh_search_opts_default(&so);
@@ -1363,12 +1507,33 @@ static void test_search_measure_defaults_converge_when_quiet(void **state)
     mo.exe_path = busy_exe;
     if (sh_measure_genome(db, "local", &g, &mo, &r, &err)) fail_msg("busy replay: %s", err.msg);
     assert_string_equal(r.stability, "unstable");
-    assert_non_null(strstr(r.reason, "busy: 12 of 12 repetitions"));
+    assert_non_null(strstr(r.reason, "busy: 24 of 24 repetitions"));   /* both rounds, pooled */
     assert_int_equal(r.quiet_reps, 0);
     assert_int_equal(r.rounds, 2);               /* waited for the board, measured again */
     sh_mrecord_free(&r);
 
+    /* a settle round adds evidence instead of starting over: neither round
+     * alone reproduces its fastest repetition within 5%, the pool does */
+    mo.exe_path = split_exe;
+    if (sh_measure_genome(db, "local", &g, &mo, &r, &err)) fail_msg("split replay: %s", err.msg);
+    assert_string_equal(r.stability, "quiet");
+    assert_true(r.converged);
+    assert_int_equal(r.rounds, 2);
+    assert_int_equal(r.reps, 24);
+    assert_true(fabs(r.decode_ms - 1.000 * 0.44) < 1e-6);
+    assert_true(r.decode_ms_high <= r.decode_ms * 1.05);
+    double s1[12] = {1.21, 1.30, 1.17, 1.000, 1.26, 1.34, 1.19, 1.41, 1.012, 1.23, 1.28, 1.15},
+           s2[12] = {1.32, 1.18, 1.25, 1.006, 1.37, 1.16, 1.29, 1.22, 1.40, 1.018, 1.27, 1.20}, s12[24];
+    memcpy(s12, s1, sizeof s1);
+    memcpy(s12 + 12, s2, sizeof s2);
+    assert_false(sh_estimate_converged(s1, 12, 3, 0.05, NULL));    /* round 1 alone */
+    assert_false(sh_estimate_converged(s2, 12, 3, 0.05, NULL));    /* round 2 alone (no pooling) */
+    assert_true(sh_estimate_converged(s12, 24, 3, 0.05, NULL));
+    assert_false(sh_estimate_converged(s12, 21, 3, 0.05, NULL));   /* not before its last invocation */
+    sh_measure_result_free(&r);
+
     mo.exe_path = noisy_exe;
+    mo.settle_rounds = -1;   /* one round: a second would replay the same 12 repetitions, no new evidence */
     if (sh_measure_genome(db, "local", &g, &mo, &r, &err)) fail_msg("loaded replay: %s", err.msg);
     assert_string_equal(r.stability, "unstable");
     assert_non_null(strstr(r.reason, "not converged"));
@@ -1414,6 +1579,7 @@ int main(void)
         cmocka_unit_test(test_search_local_and_qemu),
         cmocka_unit_test(test_unstable_measurement_fails_unless_accepted),
         cmocka_unit_test(test_search_measure_defaults_converge_when_quiet),
+        cmocka_unit_test(test_no_training_inside_local_measurement),
     };
     if (getenv("SH_TEST_FILTER")) cmocka_set_test_filter(getenv("SH_TEST_FILTER"));   /* e.g. "*unstable*" */
     return cmocka_run_group_tests(tests, NULL, NULL);

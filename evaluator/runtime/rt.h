@@ -242,6 +242,8 @@ typedef struct rt_sysstate {
     double load1;         /* 1-minute load average, -1 unknown */
     long long freq_khz;   /* lowest current frequency of the CPUs used, -1 unknown */
     long long temp_mc;    /* hottest thermal zone, -1000000 unknown */
+    double steal_s;       /* steal time of the CPUs used (summed), -1 unknown */
+    int steal_cpus;       /* how many CPUs steal_s covers */
 } rt_sysstate;
 void rt_sysstate_read(rt_sysstate *s, const int *cpus, int ncpus);
 void rt_sysstate_print(FILE *f, const rt_sysstate *a, const rt_sysstate *b);

@@ -12,6 +12,7 @@
 
 #define RT_NO_MODEL   /* the same object for every genome (rt.h) */
 #include "rt.h"
+#include "rt_procstat.h"
 
 void rt_json_str(FILE *f, const char *s);
 
@@ -210,7 +211,9 @@ int rt_probe_main(void)
  * (/proc/self/task/N/schedstat, field 2, ns: interference itself), the CPU
  * time every process used (/proc/stat "cpu" line) and this process's own
  * (getrusage), the run queue (procs_running) and load average, the lowest
- * current frequency of the CPUs used and the hottest thermal zone.  Each read
+ * current frequency of the CPUs used, the hottest thermal zone, and the
+ * steal time of the CPUs used (time the hypervisor ran other guests on them,
+ * which the CPU wait cannot see: rt_procstat.h).  Each read
  * is optional (-1 when the file is missing, e.g. hidden on Android). */
 
 
@@ -233,29 +236,19 @@ static double run_delay_sum(void)
     return any ? sum : -1;
 }
 
+static void stat_read(const int *cpus, int ncpus, rt_procstat *ps)
+{
+    FILE *f = fopen("/proc/stat", "r");
+    rt_procstat_read(f, sysconf(_SC_CLK_TCK), cpus, ncpus, ps);
+    if (f) fclose(f);
+}
+
 static void stat_busy(double *busy_s, int *procs_running)
 {
-    *busy_s = -1;
-    *procs_running = -1;
-    FILE *f = fopen("/proc/stat", "r");
-    if (!f) return;
-    long hz = sysconf(_SC_CLK_TCK);
-    char line[512];
-    while (fgets(line, sizeof line, f)) {
-        if (!strncmp(line, "cpu ", 4)) {
-            unsigned long long v[8] = { 0 };
-            int n = sscanf(line + 4, "%llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3],
-                           &v[4], &v[5], &v[6], &v[7]);
-            if (n >= 3 && hz > 0) {
-                /* user nice system [idle iowait] irq softirq steal */
-                unsigned long long busy = v[0] + v[1] + v[2] + v[5] + v[6] + v[7];
-                *busy_s = (double)busy / (double)hz;
-            }
-        } else if (!strncmp(line, "procs_running ", 14)) {
-            *procs_running = atoi(line + 14);
-        }
-    }
-    fclose(f);
+    rt_procstat ps;
+    stat_read(NULL, 0, &ps);
+    *busy_s = ps.busy_s;
+    *procs_running = ps.procs_running;
 }
 
 void rt_sysstate_read(rt_sysstate *s, const int *cpus, int ncpus)
@@ -266,7 +259,12 @@ void rt_sysstate_read(rt_sysstate *s, const int *cpus, int ncpus)
     s->self_cpu_s = getrusage(RUSAGE_SELF, &ru) ? -1
                     : (double)ru.ru_utime.tv_sec + 1e-6 * (double)ru.ru_utime.tv_usec +
                       (double)ru.ru_stime.tv_sec + 1e-6 * (double)ru.ru_stime.tv_usec;
-    stat_busy(&s->busy_s, &s->procs_running);
+    rt_procstat ps;
+    stat_read(cpus, ncpus, &ps);
+    s->busy_s = ps.busy_s;
+    s->procs_running = ps.procs_running;
+    s->steal_s = ps.steal_s;
+    s->steal_cpus = ps.steal_cpus;
     char line[128];
     s->load1 = -1;
     if (!read_line("/proc/loadavg", line, sizeof line)) s->load1 = atof(line);
@@ -304,10 +302,13 @@ void rt_sysstate_print(FILE *f, const rt_sysstate *a, const rt_sysstate *b)
     double busy = a->busy_s >= 0 && b->busy_s >= 0 ? b->busy_s - a->busy_s : -1;
     double other = busy >= 0 && self >= 0 && wall > 0 ? (busy - self) / wall : -1;
     if (other < 0 && busy >= 0 && self >= 0) other = 0;   /* tick granularity */
+    rt_procstat pa = {a->busy_s, a->procs_running, a->steal_s, a->steal_cpus};
+    rt_procstat pb = {b->busy_s, b->procs_running, b->steal_s, b->steal_cpus};
+    double steal = rt_procstat_steal_share(&pa, &pb, wall);
     fprintf(f, "{\"wall_s\":%.6f,\"wait_s\":%.6f,\"self_cpu_s\":%.6f,\"other_cpus\":%.3f,"
-               "\"procs_running\":%d,\"load1\":%.2f,\"freq_khz\":%lld,\"temp_mc\":%lld}",
+               "\"procs_running\":%d,\"load1\":%.2f,\"freq_khz\":%lld,\"temp_mc\":%lld,\"steal\":%.4f}",
             wall > 0 ? wall : 0, wait >= 0 ? wait : -1, self >= 0 ? self : -1, other,
             a->procs_running > b->procs_running ? a->procs_running : b->procs_running,
             b->load1 > a->load1 ? b->load1 : a->load1, b->freq_khz,
-            b->temp_mc > -1000000 ? b->temp_mc : -1);
+            b->temp_mc > -1000000 ? b->temp_mc : -1, steal >= 0 ? (steal < 1e6 ? steal : 1e6) : -1.0);
 }
