@@ -1530,7 +1530,7 @@ static void test_search_measure_defaults_converge_when_quiet(void **state)
     assert_false(sh_estimate_converged(s2, 12, 3, 0.05, NULL));    /* round 2 alone (no pooling) */
     assert_true(sh_estimate_converged(s12, 24, 3, 0.05, NULL));
     assert_false(sh_estimate_converged(s12, 21, 3, 0.05, NULL));   /* not before its last invocation */
-    sh_measure_result_free(&r);
+    sh_mrecord_free(&r);
 
     mo.exe_path = noisy_exe;
     mo.settle_rounds = -1;   /* one round: a second would replay the same 12 repetitions, no new evidence */
