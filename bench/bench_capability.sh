@@ -9,11 +9,15 @@
 #        [--scale F] [--tokens N] [--rank-scale F] [--rank-tokens N] [--seeds N]
 # (the default runs parts 1-3, as before: parts 4 and 5 take a while)
 set -eu
+case " $* " in *" --help "*|*" -h "*) sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; exit 0;; esac
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
 [ -f build/rel/libstarhil.a ] || make starhil >/dev/null
-BIN=$(mktemp "${TMPDIR:-/tmp}/starhil_bench_capability.XXXXXX")
-trap 'rm -f "$BIN"' EXIT INT TERM
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/starhil_bench_capability.XXXXXX")
+BIN=$WORK/capability_bench
+trap 'rm -rf "$WORK"' EXIT
+trap 'exit 130' INT TERM PIPE
+export TMPDIR="$WORK"
 PKGS="sqlite3 libcurl hwloc libssh2 jansson"
 ${CC:-cc} -std=c11 -D_GNU_SOURCE -O2 -I. bench/capability_bench.c build/rel/libstarhil.a \
     $(pkg-config --libs $PKGS) -lm -lpthread -o "$BIN"

@@ -136,6 +136,17 @@ int main(int argc, char **argv)
     double scale = 0, rank_scale = 0.125;
     long tokens = 0, rank_tokens = 32768;
     int seeds = 3;
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            printf("usage: capability_bench [--threads N] [--part 1,2,3,4,5] [--genomes a,b] [--scale F]\n"
+                   "       [--tokens N] [--rank-scale F] [--rank-tokens N] [--seeds N]\n"
+                   "(run it through bench/bench_capability.sh, which builds it; see that script's header)\n");
+            return 0;
+        }
+    if (argc % 2 == 0) {
+        fprintf(stderr, "bench_capability: %s needs a value\n", argv[argc - 1]);
+        return 2;
+    }
     for (int i = 1; i + 1 < argc; i += 2) {
         if (!strcmp(argv[i], "--threads")) threads = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--part")) parts = argv[i + 1];
@@ -151,7 +162,11 @@ int main(int argc, char **argv)
     if (seeds < 1) seeds = 1;
     if (seeds > 16) seeds = 16;
     setvbuf(stdout, NULL, _IOLBF, 0);
-    char dir[] = "/tmp/shcapbenchXXXXXX", path[128], sdir[128];
+    /* under $TMPDIR: the script points it at a directory it removes on exit,
+     * also when this program is killed */
+    const char *tmp = getenv("TMPDIR");
+    char dir[512], path[600], sdir[600];
+    snprintf(dir, sizeof dir, "%s/shcapbenchXXXXXX", tmp && *tmp ? tmp : "/tmp");
     if (!mkdtemp(dir)) { perror("mkdtemp"); return 1; }
     snprintf(path, sizeof path, "%s/bench.db", dir);
     snprintf(sdir, sizeof sdir, "%s/states", dir);
@@ -357,7 +372,7 @@ int main(int argc, char **argv)
     sh_db_close(db);
     const char *suffix[] = {"", "-wal", "-shm"};
     for (int i = 0; i < 3; i++) {
-        char f[160];
+        char f[640];
         snprintf(f, sizeof f, "%s%s", path, suffix[i]);
         unlink(f);
     }
