@@ -1448,34 +1448,46 @@ static void test_measure_busy_unstable_then_replaced(void **state)
     free(dir);
 }
 
-/* A variant (a script speaking the bench protocol) whose board readings say:
- * in every invocation the first repetition ran busy (its threads waited half
- * the time for a CPU, 20 ms/token), the second throttled (half the frequency,
- * 15 ms/token), the third quiet (10 ms/token).  Deterministic: the mechanism,
- * not this machine's load, is under test. */
-static void write_disturbed_variant(const char *path, const char *hash)
+/* A variant: a script speaking the bench protocol with made-up, deterministic
+ * figures, so that the mechanism, not this machine's load, is under test.
+ * Every repetition r (awk) decodes `rep_ms` ms/token and reports the board
+ * state that the awk statement `state` prints (one JSON object, preceded by a
+ * comma when r > 0); `awk_vars` passes extra -v assignments. */
+static void write_scripted_variant(const char *path, const char *hash, const char *awk_vars, const char *rep_ms,
+                                   const char *state)
 {
     char script[4096];
-    snprintf(script, sizeof script,
+    int n = snprintf(script, sizeof script,
         "#!/bin/sh\n"
         "mode=$1; [ $# -gt 0 ] && shift\n"
         "reps=3; gen=8\n"
         "while [ $# -gt 0 ]; do case \"$1\" in --reps) reps=$2; shift;; --gen) gen=$2; shift;; esac; shift; done\n"
         "[ \"$mode\" = bench ] || { echo usage >&2; exit 2; }\n"
-        "awk -v reps=\"$reps\" -v gen=\"$gen\" -v h=%s 'BEGIN {\n"
+        "awk -v reps=\"$reps\" -v gen=\"$gen\" -v h=%s %s 'BEGIN {\n"
         "  printf \"{\\\"mode\\\":\\\"bench\\\",\\\"genome_hash\\\":\\\"%%s\\\",\\\"build\\\":{},\\\"cpu\\\":{\\\"n_cpus\\\":2},\", h;\n"
         "  printf \"\\\"prefill_tok_s\\\":1000,\\\"decode_tok_s\\\":70,\\\"ttft_ms\\\":16,\\\"prefill_ms\\\":[\";\n"
         "  for (r = 0; r < reps; r++) printf \"%%s16\", (r ? \",\" : \"\"); printf \"],\\\"decode_ms\\\":{\\\"median\\\":15,\\\"samples\\\":[\";\n"
-        "  for (r = 0; r < reps; r++) { k = r %% 3; c = k == 0 ? 20 : (k == 1 ? 15 : 10);\n"
+        "  for (r = 0; r < reps; r++) { c = %s;\n"
         "    for (i = 0; i < gen; i++) printf \"%%s%%.4f\", (r + i ? \",\" : \"\"), c * (1 + ((i * 7) %% 11 - 5) * 0.001) }\n"
         "  printf \"]},\\\"peak_rss_bytes\\\":1,\\\"weight_bytes\\\":1,\\\"kv_bytes\\\":1,\\\"conv_state_bytes\\\":1,\";\n"
         "  printf \"\\\"share\\\":{\\\"prefill\\\":{\\\"conv\\\":1,\\\"attention\\\":0,\\\"swiglu\\\":0,\\\"moe\\\":0,\\\"head\\\":0},\";\n"
         "  printf \"\\\"decode\\\":{\\\"conv\\\":1,\\\"attention\\\":0,\\\"swiglu\\\":0,\\\"moe\\\":0,\\\"head\\\":0}},\\\"state\\\":[\";\n"
-        "  for (r = 0; r < reps; r++) { k = r %% 3;\n"
-        "    printf \"%%s{\\\"wall_s\\\":1,\\\"wait_s\\\":%%s,\\\"self_cpu_s\\\":1,\\\"other_cpus\\\":0,\\\"procs_running\\\":%%d,\", (r ? \",\" : \"\"), k == 0 ? \"0.5\" : \"0\", k == 0 ? 7 : 1;\n"
-        "    printf \"\\\"load1\\\":1,\\\"freq_khz\\\":%%d,\\\"temp_mc\\\":40000}\", k == 1 ? 1000000 : 2000000 }\n"
-        "  printf \"]}\\n\" }'\n", hash);
+        "  for (r = 0; r < reps; r++) { if (r) printf \",\"; %s }\n"
+        "  printf \"]}\\n\" }'\n", hash, awk_vars, rep_ms, state);
+    assert_true(n > 0 && (size_t)n < sizeof script);
     assert_int_equal(dt_write_file(path, script, 0755), 0);
+}
+
+/* A variant whose board readings say: in every invocation the first
+ * repetition ran busy (its threads waited half the time for a CPU, 20
+ * ms/token), the second throttled (half the frequency, 15 ms/token), the
+ * third quiet (10 ms/token). */
+static void write_disturbed_variant(const char *path, const char *hash)
+{
+    write_scripted_variant(path, hash, "", "(r % 3 == 0 ? 20 : (r % 3 == 1 ? 15 : 10))",
+        "k = r % 3;\n"
+        "    printf \"{\\\"wall_s\\\":1,\\\"wait_s\\\":%s,\\\"self_cpu_s\\\":1,\\\"other_cpus\\\":0,\\\"procs_running\\\":%d,\", k == 0 ? \"0.5\" : \"0\", k == 0 ? 7 : 1;\n"
+        "    printf \"\\\"load1\\\":1,\\\"freq_khz\\\":%d,\\\"temp_mc\\\":40000}\", k == 1 ? 1000000 : 2000000");
 }
 
 /* Busy and throttled repetitions are recorded and left out of the estimate:
@@ -1665,32 +1677,16 @@ static void test_procstat_steal_fixtures(void **state)
     assert_int_equal(rt_procstat_cpu_line("ctxt 1\n", &cpu, v), 0);
 }
 
-/* A variant script whose board readings say: the first repetition of every
+/* A variant whose board readings say: the first repetition of every
  * invocation lost `steal` of its CPUs' time to other guests (and ran at 20
  * ms/token), the others none (10 ms/token); nothing waited for a CPU, so
  * only the steal reading can tell. */
 static void write_steal_variant(const char *path, const char *hash, const char *steal_first, const char *steal_rest)
 {
-    char script[4096];
-    snprintf(script, sizeof script,
-        "#!/bin/sh\n"
-        "mode=$1; [ $# -gt 0 ] && shift\n"
-        "reps=3; gen=8\n"
-        "while [ $# -gt 0 ]; do case \"$1\" in --reps) reps=$2; shift;; --gen) gen=$2; shift;; esac; shift; done\n"
-        "[ \"$mode\" = bench ] || { echo usage >&2; exit 2; }\n"
-        "awk -v reps=\"$reps\" -v gen=\"$gen\" -v h=%s -v s0=%s -v s1=%s 'BEGIN {\n"
-        "  printf \"{\\\"mode\\\":\\\"bench\\\",\\\"genome_hash\\\":\\\"%%s\\\",\\\"build\\\":{},\\\"cpu\\\":{\\\"n_cpus\\\":2},\", h;\n"
-        "  printf \"\\\"prefill_tok_s\\\":1000,\\\"decode_tok_s\\\":70,\\\"ttft_ms\\\":16,\\\"prefill_ms\\\":[\";\n"
-        "  for (r = 0; r < reps; r++) printf \"%%s16\", (r ? \",\" : \"\"); printf \"],\\\"decode_ms\\\":{\\\"median\\\":15,\\\"samples\\\":[\";\n"
-        "  for (r = 0; r < reps; r++) { c = r == 0 ? 20 : 10;\n"
-        "    for (i = 0; i < gen; i++) printf \"%%s%%.4f\", (r + i ? \",\" : \"\"), c * (1 + ((i * 7) %% 11 - 5) * 0.001) }\n"
-        "  printf \"]},\\\"peak_rss_bytes\\\":1,\\\"weight_bytes\\\":1,\\\"kv_bytes\\\":1,\\\"conv_state_bytes\\\":1,\";\n"
-        "  printf \"\\\"share\\\":{\\\"prefill\\\":{\\\"conv\\\":1,\\\"attention\\\":0,\\\"swiglu\\\":0,\\\"moe\\\":0,\\\"head\\\":0},\";\n"
-        "  printf \"\\\"decode\\\":{\\\"conv\\\":1,\\\"attention\\\":0,\\\"swiglu\\\":0,\\\"moe\\\":0,\\\"head\\\":0}},\\\"state\\\":[\";\n"
-        "  for (r = 0; r < reps; r++)\n"
-        "    printf \"%%s{\\\"wall_s\\\":1,\\\"wait_s\\\":0,\\\"self_cpu_s\\\":1,\\\"other_cpus\\\":0,\\\"procs_running\\\":1,\\\"load1\\\":1,\\\"freq_khz\\\":2000000,\\\"temp_mc\\\":40000,\\\"steal\\\":%%s}\", (r ? \",\" : \"\"), r == 0 ? s0 : s1;\n"
-        "  printf \"]}\\n\" }'\n", hash, steal_first, steal_rest);
-    assert_int_equal(dt_write_file(path, script, 0755), 0);
+    char vars[128];
+    snprintf(vars, sizeof vars, "-v s0=%s -v s1=%s", steal_first, steal_rest);
+    write_scripted_variant(path, hash, vars, "(r == 0 ? 20 : 10)",
+        "printf \"{\\\"wall_s\\\":1,\\\"wait_s\\\":0,\\\"self_cpu_s\\\":1,\\\"other_cpus\\\":0,\\\"procs_running\\\":1,\\\"load1\\\":1,\\\"freq_khz\\\":2000000,\\\"temp_mc\\\":40000,\\\"steal\\\":%s}\", r == 0 ? s0 : s1");
 }
 
 /* Repetitions that lost time to the hypervisor (steal) are disturbed: left
