@@ -188,6 +188,14 @@ typedef struct rt_model {
     rt_layer_w L[SHV_N_LAYERS];
     rt_mat embd, output;          /* output == embd when tied */
     const float *final_norm;
+    /* RoPE as the file's architecture applies it (GGUF): rope_pairs rotates
+     * consecutive pairs (x[2i], x[2i+1]), llama.cpp's "normal" RoPE of llama
+     * files, whose converter permutes the q/k rows to match; 0 rotates
+     * (x[i], x[i+hd/2]) (NEOX: lfm2, lfm2moe, qwen3, synthetic weights).
+     * rope_freqs: the file's per-frequency divisors (llama3 scaling,
+     * rope_freqs.weight, hd/2 values) or NULL: the genome's own formula. */
+    int rope_pairs;
+    const float *rope_freqs;
     uint64_t weight_bytes;
     void *allocs[16 * SHV_N_LAYERS + 64]; int n_allocs; /* owned buffers */
     void *map; size_t map_len;    /* GGUF mmap */

@@ -70,7 +70,9 @@ static void rope_tables(rt_state *s)
         inv[i] = 1.0f / powf((float)SHV_ROPE_THETA, e);
     }
 #if SHV_ROPE_SCALING == 1
-    {   /* HF _compute_llama3_parameters */
+    if (s->m->rope_freqs) {   /* the file's divisors, as llama.cpp applies them */
+        for (int i = 0; i < half; i++) inv[i] /= s->m->rope_freqs[i];
+    } else {   /* HF _compute_llama3_parameters */
         const float factor = (float)SHV_ROPE_FACTOR, lo = (float)SHV_ROPE_LOW_FREQ,
                     hi = (float)SHV_ROPE_HIGH_FREQ, old = (float)SHV_ROPE_ORIG_CTX;
         const float lo_wl = old / lo, hi_wl = old / hi;
@@ -338,9 +340,17 @@ static void head_norm(float *x, const float *g)
     rmsnorm(x, x, g, SHV_HEAD_DIM);
 }
 
-static void rope(float *x, const float *cs, const float *sn)
+static void rope(float *x, const float *cs, const float *sn, int pairs)
 {
     const int half = SHV_HEAD_DIM / 2;
+    if (pairs) {   /* llama files: frequency i turns (x[2i], x[2i+1]) */
+        for (int i = 0; i < half; i++) {
+            float x0 = x[2 * i], x1 = x[2 * i + 1];
+            x[2 * i] = x0 * cs[i] - x1 * sn[i];
+            x[2 * i + 1] = x1 * cs[i] + x0 * sn[i];
+        }
+        return;
+    }
     for (int i = 0; i < half; i++) {
         float x0 = x[i], x1 = x[i + half];
         x[i] = x0 * cs[i] - x1 * sn[i];
@@ -359,13 +369,13 @@ static void qk_rope(rt_state *s, int l, int t)
     const float *cs = s->rope_cos + (size_t)p * half, *sn = s->rope_sin + (size_t)p * half;
     for (int h = 0; h < c->n_heads; h++) {
         if (c->qk_norm) head_norm(q + h * hd, w->q_norm);
-        rope(q + h * hd, cs, sn);
+        rope(q + h * hd, cs, sn, s->m->rope_pairs);
     }
     if (s->kv_f16 == RT_KV_F16)   /* llama.cpp's CPU path: q meets an f16 K as f16 */
         for (int i = 0; i < qd; i++) q[i] = rt_f16_to_f32(rt_f32_to_f16(q[i]));
     for (int h = 0; h < c->n_kv_heads; h++) {
         if (c->qk_norm) head_norm(k + h * hd, w->k_norm);
-        rope(k + h * hd, cs, sn);
+        rope(k + h * hd, cs, sn, s->m->rope_pairs);
         size_t off = ((size_t)h * s->kv_cap + p) * hd;
         size_t koff = ((size_t)h * s->kv_cap + (size_t)p / RT_KB * RT_KB) * hd + (size_t)p % RT_KB;
         if (s->kv_f16) {

@@ -1,6 +1,7 @@
 /* rt_gguf.c - GGUF (v2/v3) weights for the variant: a bounds-checked parser
- * that mmaps the file and uses tensors in place (types f32, f16, q8_0, q4_0;
- * llama.cpp's lfm2 / lfm2moe tensor names), verification of the metadata and
+ * that mmaps the file and uses tensors in place (types f32, f16, q8_0, q4_0,
+ * the k-quants; llama.cpp's lfm2 / lfm2moe / qwen3 / llama tensor names and
+ * RoPE conventions), verification of the metadata and
  * every tensor shape against the compiled genome, and a writer that exports
  * the synthetic weights as a GGUF file (tokenizer "no_vocab", or the
  * tokenizer.* entries of another GGUF copied byte for byte).
@@ -346,9 +347,31 @@ static int check_meta(gguf *g)
         if (!lead_done && rt_layers[l].ffn == SHV_SWIGLU) lead_dense++;
         else lead_done = 1;
     }
-    if (strcmp(g->arch, "lfm2") && strcmp(g->arch, "lfm2moe"))
-        return gerr(g, "general.architecture is '%s', expected lfm2 or lfm2moe", g->arch);
+    const int lfm = !strcmp(g->arch, "lfm2") || !strcmp(g->arch, "lfm2moe");
+    const int qwen3 = !strcmp(g->arch, "qwen3"), llama = !strcmp(g->arch, "llama");
+    if (!lfm && !qwen3 && !llama)
+        return gerr(g, "general.architecture is '%s', expected lfm2, lfm2moe, qwen3 or llama", g->arch);
     if (has_moe && strcmp(g->arch, "lfm2moe")) return gerr(g, "the genome has MoE layers but the file's architecture is '%s'", g->arch);
+    if (!lfm && has_conv) return gerr(g, "the genome has conv layers but the file's architecture is '%s' (attention only)", g->arch);
+    for (int l = 0; !lfm && l < SHV_N_LAYERS; l++) {
+        if (qwen3 && !rt_layers[l].qk_norm)
+            return gerr(g, "layer %d: the genome has no QK-norm there, qwen3 files have it on every layer", l);
+        if (llama && rt_layers[l].qk_norm)
+            return gerr(g, "layer %d: the genome has QK-norm there, llama files have none (qwen3 files do)", l);
+    }
+    if (!lfm && check_num(g, "rope.dimension_count", -1, SHV_HEAD_DIM, 0)) return -1;
+    {   /* linear / YaRN scaling (llama.cpp divides every angle by the factor): not a genome's RoPE */
+        char key[96];
+        snprintf(key, sizeof key, "%s.rope.scaling.factor", g->arch);
+        double v; int arr;
+        int r = get_num(g, key, -1, &v, &arr);
+        if (r < 0) return gerr(g, "%s has a non-numeric type", key);
+        if (r == 1 && v != 0.0 && v != 1.0)
+            return gerr(g, "%s = %g: linear / YaRN RoPE scaling is not supported (llama3 scaling comes as rope_freqs.weight)",
+                        key, v);
+    }
+    if (SHV_ROPE_SCALING == 1 && !llama)
+        return gerr(g, "the genome has llama3 RoPE scaling, which %s files cannot hold (llama files can)", g->arch);
     if (check_num(g, "block_count", -1, SHV_N_LAYERS, 1)) return -1;
     if (check_num(g, "embedding_length", -1, SHV_HIDDEN, 1)) return -1;
     if (check_num(g, "attention.key_length", -1, SHV_HEAD_DIM, 0)) return -1;
@@ -368,7 +391,14 @@ static int check_meta(gguf *g)
     }
     for (int l = 0; l < SHV_N_LAYERS; l++) {
         const rt_layer_cfg *c = &rt_layers[l];
-        if (check_num(g, "attention.head_count_kv", l, c->mixer == SHV_CONV ? 0 : c->n_kv_heads, 1)) return -1;
+        if (check_num(g, "attention.head_count_kv", l, c->mixer == SHV_CONV ? 0 : c->n_kv_heads, lfm)) return -1;
+        if (!lfm) {   /* absent, llama.cpp takes head_count */
+            char key[96];
+            snprintf(key, sizeof key, "%s.attention.head_count_kv", g->arch);
+            if (!find_kv(g, key) && c->n_kv_heads != c->n_heads)
+                return gerr(g, "%s missing (llama.cpp would use head_count, %d) but layer %d has %d KV heads", key,
+                            c->n_heads, l, c->n_kv_heads);
+        }
         if (c->mixer == SHV_GQA && check_num(g, "attention.head_count", l, c->n_heads, 1)) return -1;
         if (c->mixer == SHV_CONV && check_num(g, "shortconv.l_cache", l, c->conv_kernel, 1)) return -1;
         if (c->ffn == SHV_SWIGLU && check_num(g, "feed_forward_length", l, c->width, 0)) return -1;
@@ -388,6 +418,23 @@ static int check_meta(gguf *g)
     return 0;
 }
 
+/* the divisors of llama3 RoPE scaling per frequency for the compiled genome,
+ * by the formula llama.cpp's converter stores as rope_freqs.weight */
+static void llama3_factors(float *ff)
+{
+    const double factor = SHV_ROPE_FACTOR, lo = SHV_ROPE_LOW_FREQ, hi = SHV_ROPE_HIGH_FREQ, old = SHV_ROPE_ORIG_CTX;
+    for (int i = 0; i < SHV_HEAD_DIM / 2; i++) {
+        float freq = 1.0f / powf((float)SHV_ROPE_THETA, (float)(2 * i) / (float)SHV_HEAD_DIM);
+        double wl = 2.0 * 3.141592653589793 / freq;
+        if (wl < old / hi) ff[i] = 1.0f;
+        else if (wl > old / lo) ff[i] = (float)factor;
+        else {
+            double sm = (old / wl - lo) / (hi - lo);
+            ff[i] = (float)(1.0 / ((1.0 - sm) / factor + sm));
+        }
+    }
+}
+
 static int load_tensors(gguf *g, rt_model *m)
 {
     const uint64_t H = SHV_HIDDEN, hd = SHV_HEAD_DIM, V = SHV_VOCAB;
@@ -397,8 +444,31 @@ static int load_tensors(gguf *g, rt_model *m)
     if (find_t(g, "output.weight")) { if (load_mat(g, m, "output.weight", (int)H, V, 1, &m->output)) return -1; }
     else if (!SHV_TIED) return gerr(g, "missing tensor 'output.weight' (the genome has untied embeddings)");
     else m->output = m->embd;
-    ne[0] = H;
-    if (!(m->final_norm = load_vec(g, m, "token_embd_norm.weight", 1, ne))) return -1;
+    const int lfm = !strcmp(g->arch, "lfm2") || !strcmp(g->arch, "lfm2moe"), llama = !strcmp(g->arch, "llama");
+    ne[0] = H;   /* llama.cpp names LFM2's final norm token_embd_norm */
+    if (!(m->final_norm = load_vec(g, m, lfm ? "token_embd_norm.weight" : "output_norm.weight", 1, ne))) return -1;
+    const tinfo *rf = find_t(g, "rope_freqs.weight");
+    if (rf && !llama) return gerr(g, "tensor 'rope_freqs.weight' in a %s file (llama files carry RoPE factors, %s files none)",
+                                  g->arch, g->arch);
+    if (llama) {
+        m->rope_pairs = 1;   /* llama.cpp's normal RoPE for llama files */
+        if (rf && SHV_ROPE_SCALING != 1)
+            return gerr(g, "the file has rope_freqs.weight (llama3 RoPE scaling) but the genome has no rope=llama3(...)");
+        if (!rf && SHV_ROPE_SCALING == 1)
+            return gerr(g, "the genome has llama3 RoPE scaling but the file has no rope_freqs.weight");
+        if (rf) {
+            ne[0] = hd / 2;
+            const float *f = load_vec(g, m, "rope_freqs.weight", 1, ne);
+            if (!f) return -1;
+            float want[SHV_HEAD_DIM / 2 + 1];
+            llama3_factors(want);
+            for (int i = 0; i < SHV_HEAD_DIM / 2; i++)
+                if (!(f[i] > 0.0f) || fabs((double)f[i] - want[i]) > 1e-4 * want[i])
+                    return gerr(g, "rope_freqs.weight[%d] = %g, the genome's llama3 scaling gives %g", i, (double)f[i],
+                                (double)want[i]);
+            m->rope_freqs = f;
+        }
+    }
 #define NAME(fmt) (snprintf(nm, sizeof nm, "blk.%d." fmt, l), nm)
     for (int l = 0; l < SHV_N_LAYERS; l++) {
         const rt_layer_cfg *c = &rt_layers[l];
@@ -417,6 +487,12 @@ static int load_tensors(gguf *g, rt_model *m)
         } else {
             uint64_t qd = (uint64_t)c->n_heads * hd, kvd = (uint64_t)c->n_kv_heads * hd;
             if (find_t(g, NAME("shortconv.in_proj.weight"))) return gerr(g, "layer %d: file has conv tensors, the genome has an attention layer", l);
+            static const char *const biases[] = {"attn_q.bias", "attn_k.bias", "attn_v.bias", "attn_output.bias",
+                                                 "ffn_gate.bias", "ffn_up.bias", "ffn_down.bias"};
+            for (size_t b = 0; b < sizeof biases / sizeof biases[0]; b++) {
+                snprintf(nm, sizeof nm, "blk.%d.%s", l, biases[b]);
+                if (find_t(g, nm)) return gerr(g, "tensor '%s': biases are not part of a genome (no bias in lfm2, qwen3, llama 3)", nm);
+            }
             if (load_mat(g, m, NAME("attn_q.weight"), (int)H, qd, 1, &w->wq)) return -1;
             if (load_mat(g, m, NAME("attn_k.weight"), (int)H, kvd, 1, &w->wk)) return -1;
             if (load_mat(g, m, NAME("attn_v.weight"), (int)H, kvd, 1, &w->wv)) return -1;
@@ -571,6 +647,21 @@ static void tok_close(tokcopy *t)
     memset(t, 0, sizeof *t);
 }
 
+/* a copy of q/k rows in llama.cpp's llama order (see rt_model_export_gguf);
+ * whole rows move, so any storage type is copied exactly */
+static void *pair_rows(const rt_mat *m)
+{
+    const int hd = SHV_HEAD_DIM, half = hd / 2;
+    uint8_t *d = malloc((size_t)m->rows * m->row_bytes + 1);
+    if (!d) return NULL;
+    for (int r = 0; r < m->rows; r++) {
+        int h = r / hd, i = r % hd;
+        int src = h * hd + (i % 2 ? half + i / 2 : i / 2);
+        memcpy(d + (size_t)r * m->row_bytes, m->data + (size_t)src * m->row_bytes, m->row_bytes);
+    }
+    return d;
+}
+
 int rt_model_export_gguf(const rt_model *m, const char *path, const char *tok_from, char *err, size_t cap)
 {
     if (m->packed) { snprintf(err, cap, "export: the weights were repacked for the kernels; export reads ggml blocks"); return -1; }
@@ -589,14 +680,40 @@ int rt_model_export_gguf(const rt_model *m, const char *path, const char *tok_fr
         if (!lead_done && c->ffn == SHV_SWIGLU) lead++;
         else lead_done = 1;
     }
-    const char *arch = has_moe ? "lfm2moe" : "lfm2";
+    /* the architecture: lfm2moe with MoE layers, lfm2 with conv layers, else
+     * qwen3 (QK-norm on every layer) or llama (none); llama.cpp's lfm2 graph
+     * needs a conv layer, its qwen3 / llama graphs have no place for one */
+    int n_qk = 0, n_gqa = 0;
+    for (int l = 0; l < SHV_N_LAYERS; l++)
+        if (rt_layers[l].mixer == SHV_GQA) { n_gqa++; n_qk += rt_layers[l].qk_norm != 0; }
+    const char *arch = has_moe ? "lfm2moe" : n_gqa < SHV_N_LAYERS ? "lfm2" : n_qk == n_gqa ? "qwen3" : n_qk == 0 ? "llama" : NULL;
+    if (!arch) {
+        snprintf(err, cap, "export: attention layers with and without QK-norm and no conv layer: neither a qwen3 nor a "
+                 "llama file (llama.cpp) can hold this genome");
+        return -1;
+    }
+    const int lfm = arch[0] == 'l' && arch[1] == 'f', llama = !strcmp(arch, "llama");
+    if (SHV_ROPE_SCALING == 1 && !llama) {
+        snprintf(err, cap, "export: llama3 RoPE scaling in a %s file: llama.cpp applies it to llama files only", arch);
+        return -1;
+    }
     static wt ts[SHV_N_LAYERS * 16 + 8];     /* at most 13 per layer, 3 global */
+    /* llama files: llama.cpp turns consecutive pairs (normal RoPE), so q/k rows
+     * are stored as its converter permutes them: within each head, row 2i is
+     * row i of the model and row 2i+1 row i + hd/2 (the same function) */
+    static void *perm[2 * SHV_N_LAYERS + 1];
+    int nperm = 0;
+    float ropef[SHV_HEAD_DIM / 2 + 1];
     static const float zero_bias[4096];       /* genomes allow up to 1024 experts */
     int nt = 0;
     char nm[96];
     add_m(ts, &nt, "token_embd.weight", &m->embd, 2, SHV_VOCAB, 1);
     if (m->output.data != m->embd.data) add_m(ts, &nt, "output.weight", &m->output, 2, SHV_VOCAB, 1);
-    add_t(ts, &nt, "token_embd_norm.weight", RT_F32, m->final_norm, 1, H, 1, 1);
+    add_t(ts, &nt, lfm ? "token_embd_norm.weight" : "output_norm.weight", RT_F32, m->final_norm, 1, H, 1, 1);
+    if (llama && SHV_ROPE_SCALING == 1) {
+        llama3_factors(ropef);
+        add_t(ts, &nt, "rope_freqs.weight", RT_F32, ropef, 1, hd / 2, 1, 1);
+    }
     for (int l = 0; l < SHV_N_LAYERS; l++) {
         const rt_layer_cfg *c = &rt_layers[l];
         const rt_layer_w *w = &m->L[l];
@@ -609,7 +726,9 @@ int rt_model_export_gguf(const rt_model *m, const char *path, const char *tok_fr
             add_m(ts, &nt, N("shortconv.out_proj.weight"), &w->out_proj, 2, H, 1);
         } else {
             add_m(ts, &nt, N("attn_q.weight"), &w->wq, 2, (uint64_t)c->n_heads * hd, 1);
+            if (llama && !(ts[nt - 1].data = perm[nperm++] = pair_rows(&w->wq))) goto oom;
             add_m(ts, &nt, N("attn_k.weight"), &w->wk, 2, (uint64_t)c->n_kv_heads * hd, 1);
+            if (llama && !(ts[nt - 1].data = perm[nperm++] = pair_rows(&w->wk))) goto oom;
             add_m(ts, &nt, N("attn_v.weight"), &w->wv, 2, (uint64_t)c->n_kv_heads * hd, 1);
             add_m(ts, &nt, N("attn_output.weight"), &w->wo, 2, H, 1);
             if (c->qk_norm) {
@@ -626,7 +745,7 @@ int rt_model_export_gguf(const rt_model *m, const char *path, const char *tok_fr
             add_m(ts, &nt, N("ffn_gate_exps.weight"), &w->gate_exps, 3, (uint64_t)c->expert_width, (uint64_t)c->n_experts);
             add_m(ts, &nt, N("ffn_up_exps.weight"), &w->up_exps, 3, (uint64_t)c->expert_width, (uint64_t)c->n_experts);
             add_m(ts, &nt, N("ffn_down_exps.weight"), &w->down_exps, 3, H, (uint64_t)c->n_experts);
-            if (c->n_experts > 4096) { snprintf(err, cap, "export: layer %d: %d experts (max 4096)", l, c->n_experts); return -1; }
+            if (c->n_experts > 4096) { snprintf(err, cap, "export: layer %d: %d experts (max 4096)", l, c->n_experts); goto fail; }
             /* llama.cpp requires the selection bias tensor: zeros when the genome has none */
             add_t(ts, &nt, N("exp_probs_b.bias"), RT_F32, c->router_bias ? w->exp_bias : zero_bias, 1,
                   (uint64_t)c->n_experts, 1, 1);
@@ -635,10 +754,11 @@ int rt_model_export_gguf(const rt_model *m, const char *path, const char *tok_fr
     }
     tokcopy tok;
     memset(&tok, 0, sizeof tok);
-    if (tok_from && tok_open(&tok, tok_from, err, cap)) { tok_close(&tok); return -1; }
+    if (tok_from && tok_open(&tok, tok_from, err, cap)) { tok_close(&tok); goto fail; }
     FILE *f = fopen(path, "wb");
-    if (!f) { snprintf(err, cap, "export: cannot create %s: %s", path, strerror(errno)); tok_close(&tok); return -1; }
+    if (!f) { snprintf(err, cap, "export: cannot create %s: %s", path, strerror(errno)); tok_close(&tok); goto fail; }
     wr w = { f, 0, 0 };
+    /* lfm2: shortconv.l_cache; qwen3 / llama: rope.dimension_count */
     int nkv = 17 + (has_moe ? 5 : 0) + (tok_from ? (int)tok.n - 1 : 0);
     /* general.file_type: the llama_ftype of the type holding most matrix bytes
      * (q4_K / q5_K with q6_K beside them: the _M mixes, else _S) */
@@ -676,7 +796,8 @@ int rt_model_export_gguf(const rt_model *m, const char *path, const char *tok_fr
     kv_u32(&w, K_("attention.head_count"), (uint32_t)(heads ? heads : 1));
     kv_arr(&w, K_("attention.head_count_kv"), kvh, SHV_N_LAYERS);
     kv_f32(&w, K_("attention.layer_norm_rms_epsilon"), (float)SHV_NORM_EPS);
-    kv_u32(&w, K_("shortconv.l_cache"), (uint32_t)(lc ? lc : 3));
+    if (lfm) kv_u32(&w, K_("shortconv.l_cache"), (uint32_t)(lc ? lc : 3));
+    else kv_u32(&w, K_("rope.dimension_count"), (uint32_t)hd);
     kv_f32(&w, K_("rope.freq_base"), (float)SHV_ROPE_THETA);
     kv_u32(&w, K_("vocab_size"), SHV_VOCAB);
     if (!tok_from) kv_str(&w, "tokenizer.ggml.model", "no_vocab");
@@ -710,6 +831,12 @@ int rt_model_export_gguf(const rt_model *m, const char *path, const char *tok_fr
         w_bytes(&w, ts[i].data, ts[i].bytes);
         w_bytes(&w, zeros, (size_t)((32 - ts[i].bytes % 32) % 32));
     }
+    for (int i = 0; i < nperm; i++) free(perm[i]);
     if (fclose(f) || w.bad) { snprintf(err, cap, "export: write error on %s", path); return -1; }
     return 0;
+oom:
+    snprintf(err, cap, "export: out of memory permuting q/k rows");
+fail:
+    for (int i = 0; i < nperm; i++) free(perm[i]);
+    return -1;
 }
