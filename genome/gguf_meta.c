@@ -115,7 +115,17 @@ int sh_gguf_meta_read(const char *path, sh_gguf_meta *m, sh_err *err)
         for (uint32_t d = 0; d < 4; d++) t->ne[d] = 1;
         for (uint32_t d = 0; d < t->n_dims; d++) if (u64(&r, &t->ne[d], t->name)) goto fail;
         if (u32(&r, &t->type, t->name) || u64(&r, &off, t->name)) goto fail;
+        t->off = off;
     }
+    uint64_t align = 32;
+    const sh_gguf_kv *ak = sh_gguf_meta_find(m, "general.alignment");
+    if (ak && ak->type == G_U32) {
+        uint32_t a;
+        memcpy(&a, m->buf + ak->val_off, 4);
+        if (a < 1 || a > 65536 || (a & (a - 1))) { sh_err_set(err, "%s: general.alignment %u is not a power of two in 1..65536", path, a); goto fail; }
+        align = a;
+    }
+    m->data_off = (r.o + align - 1) / align * align;
     return 0;
 fail:
     sh_gguf_meta_free(m);
@@ -206,6 +216,51 @@ static int get_int(imp *c, const char *suffix, uint64_t i, bool required, long d
     return 0;
 }
 
+/* the llama3 RoPE scaling of a llama file.  Its converter stores only the
+ * per-frequency divisors (rope_freqs.weight), not the config: the factor is
+ * their largest value, the original context the file's
+ * rope.scaling.original_context_length (else the converter's 8192), the
+ * low / high frequency factors Llama 3's 1 and 4; the divisors must then be
+ * what those give, else the genome has to be given as text. */
+static int rope_llama3(imp *c, const sh_gguf_tinfo *t, long hd, double theta, sh_genome *g)
+{
+    sh_err *err = c->err;
+    const long half = hd / 2;
+    if (t->type != 0 || t->n_dims != 1 || t->ne[0] != (uint64_t)half)
+        return sh_err_set(err, "GGUF: tensor rope_freqs.weight is not f32 {%ld} (head_dim %ld)", half, hd);
+    if (c->m->data_off > c->m->n || t->off > c->m->n - c->m->data_off ||
+        (uint64_t)half * 4 > c->m->n - c->m->data_off - t->off)
+        return sh_err_set(err, "GGUF: tensor rope_freqs.weight lies past the first %zu bytes read (truncated file, or "
+                          "give the genome as text)", c->m->n);
+    const uint8_t *p = c->m->buf + c->m->data_off + t->off;
+    double factor = 0, oc;
+    if (get(c, "rope.scaling.original_context_length", 0, false, 8192, &oc)) return -1;
+    if (!(oc >= 1 && oc <= SH_LIMIT_CONTEXT && oc == floor(oc)))
+        return sh_err_set(err, "GGUF: %s.rope.scaling.original_context_length = %g out of range", c->arch, oc);
+    for (long i = 0; i < half; i++) {
+        float v;
+        memcpy(&v, p + 4 * i, 4);
+        if (!(v >= 1.0f && v <= 1e6f)) return sh_err_set(err, "GGUF: rope_freqs.weight[%ld] = %g (divisors are 1 or more)", i, (double)v);
+        if (v > factor) factor = v;
+    }
+    const double lo = 1.0, hi = 4.0;
+    for (long i = 0; i < half; i++) {
+        float v;
+        memcpy(&v, p + 4 * i, 4);
+        double wl = 2.0 * 3.141592653589793 * pow(theta, (double)(2 * i) / (double)hd), want;
+        if (wl < oc / hi) want = 1.0;
+        else if (wl > oc / lo) want = factor;
+        else { double s = (oc / wl - lo) / (hi - lo); want = 1.0 / ((1.0 - s) / factor + s); }
+        if (fabs(v - want) > 1e-3 * want)
+            return sh_err_set(err, "GGUF: rope_freqs.weight[%ld] = %g, llama3 scaling (factor %g, low 1, high 4, original "
+                              "context %g) gives %g: give the genome as text with its rope=llama3(...)", i, (double)v,
+                              factor, oc, want);
+    }
+    g->rope_scaling = SH_ROPE_LLAMA3;
+    g->rope_factor = f32_clean(factor); g->rope_low_freq = lo; g->rope_high_freq = hi; g->rope_orig_context = (int)oc;
+    return 0;
+}
+
 int sh_gguf_import_genome(const sh_gguf_meta *m, sh_genome *g, sh_err *err)
 {
     const sh_gguf_kv *a = sh_gguf_meta_find(m, "general.architecture");
@@ -260,16 +315,18 @@ int sh_gguf_import_genome(const sh_gguf_meta *m, sh_genome *g, sh_err *err)
     g->norm_eps = f32_clean(eps); g->rope_theta = f32_clean(theta); g->n_layers = (int)L;
     g->tied_embeddings = tensor(m, "output.weight") == NULL;
     g->rope_scaling = SH_ROPE_NONE;
-    if (llama && tensor(m, "rope_freqs.weight")) {
-        double f, oc;
-        if (get(&c, "rope.scaling.factor", 0, false, 0, &f) || get(&c, "rope.scaling.original_context_length", 0, false, 0, &oc))
+    {
+        double f, rd;
+        if (get(&c, "rope.scaling.factor", 0, false, 0, &f) || get(&c, "rope.dimension_count", 0, false, (double)hd, &rd))
             return -1;
-        if (!(f > 0) || !(oc > 0))
-            return sh_err_set(err, "GGUF: llama3 rope scaling (tensor rope_freqs.weight) without %s.rope.scaling.factor "
-                              "and original_context_length: give the genome as text", arch);
-        g->rope_scaling = SH_ROPE_LLAMA3;
-        g->rope_factor = f; g->rope_low_freq = 1.0; g->rope_high_freq = 4.0; g->rope_orig_context = (int)oc;
+        if (f != 0.0 && f != 1.0)   /* llama.cpp divides every angle by it: not a genome's RoPE */
+            return sh_err_set(err, "GGUF: %s.rope.scaling.factor = %g: linear / YaRN RoPE scaling is not supported", arch, f);
+        if (rd != (double)hd)
+            return sh_err_set(err, "GGUF: %s.rope.dimension_count = %g, head_dim %ld: partial RoPE is not supported", arch, rd, hd);
     }
+    const sh_gguf_tinfo *rf = tensor(m, "rope_freqs.weight");
+    if (rf && !llama) return sh_err_set(err, "GGUF: tensor rope_freqs.weight in a %s file (llama files only)", arch);
+    if (rf && rope_llama3(&c, rf, hd, theta, g)) return -1;
     for (long l = 0; l < L; l++) {
         sh_layer *ly = &g->layers[l];
         long kvh, ff;

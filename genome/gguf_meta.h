@@ -26,11 +26,13 @@ typedef struct sh_gguf_tinfo {
     const char *name;
     uint32_t n_dims, type;
     uint64_t ne[4];
+    uint64_t off;             /* data offset from the data section's start */
 } sh_gguf_tinfo;
 
 typedef struct sh_gguf_meta {
     uint8_t *buf; size_t n;   /* the file's first n bytes (header, metadata, tensor infos) */
     uint64_t n_kv, n_tensors;
+    uint64_t data_off;        /* the data section's start in the file (may lie past n) */
     sh_gguf_kv *kv;
     sh_gguf_tinfo *t;
     char *names;              /* NUL-terminated copies of keys and tensor names */

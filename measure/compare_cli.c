@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "cli/commands.h"
+#include "genome/gguf_meta.h"
 #include "measure/measure.h"
 #include "runs/runs.h"
 #include "util/cliopt.h"
@@ -25,6 +26,9 @@ typedef struct args {
 
 static const char COMPARE_ABOUT[] =
     "Measures the genomes (preset names, files or inline text) on device D interleaved:\n"
+    "a GGUF file (lfm2, lfm2moe, qwen3, llama) is measured with its own weights as\n"
+    "stored (its genome derived from its metadata, as `measure FILE.gguf` does),\n"
+    "the others with synthetic weights in --wtype.\n"
     "in each round every genome runs one bench invocation, in alternating order (A B,\n"
     "B A, A B ...), so drift of the board hits all of them alike. Each ratio to the\n"
     "first genome is paired per round and reported as the median over rounds with its\n"
@@ -32,10 +36,12 @@ static const char COMPARE_ABOUT[] =
     "minimum of per-repetition medians (repetitions disturbed by other load are left\n"
     "out; docs/devices.md). Nothing is stored: a comparison holds only paired in time.\n"
     "Example: check the claim that LFM2 decodes about 2x faster than Qwen3 on CPU:\n"
-    "  starhil compare --device local lfm2-1.2b qwen3-1.7b --prompt 128 --gen 32\n";
+    "  starhil compare --device local lfm2-1.2b qwen3-1.7b --prompt 128 --gen 32\n"
+    "or on files: starhil compare --device local LFM2-1.2B-Q4_0.gguf Qwen3-1.7B-Q4_0.gguf\n";
 
 typedef struct cmp_row {
     const char *arg;         /* as given */
+    const char *gguf;        /* arg, when it is a GGUF file */
     const char *name;        /* preset name, or the hash for other genomes */
     char hash[17];
     sh_mrecord res;
@@ -63,6 +69,7 @@ static void compare_print_json(const char *device, const sh_measure_opts *o, int
         json_t *x = json_object();
         json_object_set_new(x, "genome", json_string(rows[i].name));
         json_object_set_new(x, "hash", json_string(rows[i].hash));
+        json_object_set_new(x, "gguf", rows[i].gguf ? json_string(rows[i].gguf) : json_null());
         json_object_set_new(x, "decode_ms", jnum_or_null(r->decode_ms));
         json_object_set_new(x, "decode_ms_ci", json_pack("[o,o]", jnum_or_null(r->decode_ms_low),
                                                          jnum_or_null(r->decode_ms_high)));
@@ -99,7 +106,10 @@ static void compare_print_json(const char *device, const sh_measure_opts *o, int
 
 static void compare_print_table(const char *device, const sh_measure_opts *o, int rounds, const cmp_row *rows, int n)
 {
-    printf("device %s, prompt %d, gen %d, wtype %s, %d interleaved rounds\n", device, o->prompt, o->gen, o->wtype, rounds);
+    int n_gguf = 0;
+    for (int i = 0; i < n; i++) n_gguf += rows[i].gguf != NULL;
+    printf("device %s, prompt %d, gen %d, wtype %s%s, %d interleaved rounds\n", device, o->prompt, o->gen,
+           n_gguf == n ? "as stored" : o->wtype, n_gguf && n_gguf < n ? " (GGUF files: as stored)" : "", rounds);
     printf("decode ms/token and tok/s: " SH_DECODE_ESTIMATOR " (95%% CI); x: paired ratio to %s, median over rounds [95%% CI]\n\n",
            rows[0].name);
     printf("%-16s %16s %13s %10s %19s %9s %20s %20s %8s\n", "genome", "hash", "prefill tok/s", "decode tok/s",
@@ -165,8 +175,11 @@ static int compare_measure(const char *device, sh_measure_opts *o, int rounds, c
         return 1;
     }
     static sh_genome g[32];
+    const char *gguf[32] = {0};
     for (int i = 0; i < n; i++) {
-        if (sh_genome_resolve(rows[i].arg, &g[i], &err) != 0) {
+        int bad = rows[i].gguf ? sh_gguf_import_genome_file(rows[i].arg, &g[i], &err)
+                               : sh_genome_resolve(rows[i].arg, &g[i], &err);
+        if (bad != 0) {
             fprintf(stderr, "starhil compare: %s\n", err.msg);
             sh_db_close(db);
             return 1;
@@ -174,13 +187,19 @@ static int compare_measure(const char *device, sh_measure_opts *o, int rounds, c
         sh_hash_hex(sh_genome_hash(&g[i]), rows[i].hash);
         static sh_genome p;
         sh_err e2 = {{0}};
-        rows[i].name = sh_preset_get(rows[i].arg, &p, &e2) == 0 ? rows[i].arg : rows[i].hash;
+        gguf[i] = rows[i].gguf;
+        if (rows[i].gguf) {
+            const char *b = strrchr(rows[i].arg, '/');
+            rows[i].name = b ? b + 1 : rows[i].arg;
+        } else {
+            rows[i].name = sh_preset_get(rows[i].arg, &p, &e2) == 0 ? rows[i].arg : rows[i].hash;
+        }
     }
     sh_mrecord res[32];
     sh_ratio_ci dx[32], px[32];
     int rc = 0;
     sh_progress_event(&cp.line, "compare: %d genomes on %s, %d interleaved rounds", n, device, rounds);
-    if (sh_measure_interleaved(db, device, g, n, o, rounds, res, dx, px, order, &err) != 0) {
+    if (sh_measure_interleaved(db, device, g, n, o, gguf, rounds, res, dx, px, order, &err) != 0) {
         sh_progress_done(&cp.line);
         fprintf(stderr, "starhil compare: %s\n", err.msg);
         rc = 1;
@@ -237,7 +256,18 @@ int sh_cmd_compare(int argc, char **argv)
     o.prompt = (int)prompt; o.gen = (int)gen; o.threads = (int)threads; o.reps_per_run = (int)reps;
     cmp_row rows[32];
     memset(rows, 0, sizeof rows);
-    for (int i = 0; i < a.n_pos; i++) rows[i].arg = rows[i].name = a.positional[i];
+    int n_gguf = 0;
+    for (int i = 0; i < a.n_pos; i++) {
+        rows[i].arg = rows[i].name = a.positional[i];
+        char magic[4] = {0};
+        FILE *mf = fopen(rows[i].arg, "rb");
+        if (mf) { if (fread(magic, 1, 4, mf) != 4) magic[0] = 0; fclose(mf); }
+        if (!memcmp(magic, "GGUF", 4)) { rows[i].gguf = rows[i].arg; n_gguf++; }
+    }
+    if (wtype && n_gguf == a.n_pos) {
+        fprintf(stderr, "starhil compare: --wtype does not apply to GGUF files (their weights are measured as stored)\n");
+        return 2;
+    }
     int *order = calloc((size_t)rounds * (size_t)a.n_pos, sizeof *order);
     if (!order) { fprintf(stderr, "starhil compare: out of memory\n"); return 1; }
     int rc = compare_measure(device, &o, (int)rounds, rows, a.n_pos, order, quiet || as_json);   /* --json: no progress */

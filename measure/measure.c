@@ -1057,11 +1057,11 @@ static void ratio_ci(const double *x, int n, sh_ratio_ci *out)
 }
 
 int sh_measure_interleaved(sh_db *db, const char *device, const sh_genome *g, int n, const sh_measure_opts *opts,
-                           int rounds, sh_mrecord *res, sh_ratio_ci *decode_speed,
+                           const char *const *gguf, int rounds, sh_mrecord *res, sh_ratio_ci *decode_speed,
                            sh_ratio_ci *prefill_speed, int *order, sh_err *err)
 {
     if (!db || !device || !g || !res || n < 2 || n > 32) return sh_err_set(err, "compare: need 2 to 32 genomes");
-    if (opts && opts->gguf) return sh_err_set(err, "compare: a GGUF file holds one genome's weights; interleaving measures synthetic ones");
+    if (opts && opts->gguf) return sh_err_set(err, "compare: a GGUF file holds one genome's weights: give one per genome (gguf[i])");
     if (rounds <= 0) rounds = 6;
     if (rounds > 1000) rounds = 1000;
     sh_device_rec rec;
@@ -1080,6 +1080,11 @@ int sh_measure_interleaved(sh_db *db, const char *device, const sh_genome *g, in
         c[i].rec = &rec;
         c[i].threads = threads_for(&c[i].o, &rec);
         sh_hash_hex(sh_genome_hash(&g[i]), c[i].hash);
+        if (gguf && gguf[i]) {
+            uint64_t bytes;
+            c[i].o.gguf = gguf[i];
+            if (file_fingerprint(gguf[i], &bytes, c[i].gguf_fnv, err)) { sh_err_prefix(err, "compare"); goto out; }
+        }
         if (sh_genome_validate(&g[i], err)) { sh_err_prefix(err, "compare"); goto out; }
         long long need = (long long)c[i].o.depth + c[i].o.prompt + c[i].o.gen;
         if (need > g[i].max_context) {
@@ -1098,6 +1103,11 @@ int sh_measure_interleaved(sh_db *db, const char *device, const sh_genome *g, in
         c[i].dev = slot->dev;
         snprintf(name, sizeof name, "variant-%s", c[i].hash);
         if (sh_device_push(slot->dev, c[i].exe, name, c[i].remote, sizeof c[i].remote, err)) goto out;
+        if (c[i].o.gguf) {   /* named by its contents, as measure names it */
+            snprintf(name, sizeof name, "model-%s.gguf", c[i].gguf_fnv);
+            progress(&c[i].o, "pushing %s", c[i].o.gguf);
+            if (sh_device_push(slot->dev, c[i].o.gguf, name, c[i].gguf_remote, sizeof c[i].gguf_remote, err)) goto out;
+        }
     }
     for (int r = 0; r < rounds; r++) {
         for (int k = 0; k < n; k++) {

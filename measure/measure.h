@@ -150,10 +150,14 @@ typedef struct sh_ratio_ci { double est, lo, hi; int n; double coverage; } sh_ra
  * genome i's decode speed to genome 0's (per round: estimate of 0 / estimate
  * of i), prefill_speed[i] the same for prefill (median prefill time per
  * invocation).  order (NULL, or rounds * n ints) receives the genome index
- * of each invocation in the order they ran.  Nothing is stored: a comparison
- * is only valid paired in time.  rounds 0: 6. */
+ * of each invocation in the order they ran.  gguf (NULL, or n paths or
+ * NULLs): genome i is measured with the weights of GGUF file gguf[i] as
+ * stored (pushed to the device, as `measure FILE.gguf`; g[i] must be the
+ * file's genome, sh_gguf_import_genome_file) instead of synthetic ones in
+ * opts->wtype.  Nothing is stored: a comparison is only valid paired in
+ * time.  rounds 0: 6. */
 int sh_measure_interleaved(sh_db *db, const char *device, const sh_genome *g, int n, const sh_measure_opts *opts,
-                           int rounds, sh_mrecord *res, sh_ratio_ci *decode_speed,
+                           const char *const *gguf, int rounds, sh_mrecord *res, sh_ratio_ci *decode_speed,
                            sh_ratio_ci *prefill_speed, int *order, sh_err *err);
 
 /* Closes every cached device session (removing their working directories). */

@@ -759,7 +759,7 @@ int rt_model_export_gguf(const rt_model *m, const char *path, const char *tok_fr
     if (!f) { snprintf(err, cap, "export: cannot create %s: %s", path, strerror(errno)); tok_close(&tok); goto fail; }
     wr w = { f, 0, 0 };
     /* lfm2: shortconv.l_cache; qwen3 / llama: rope.dimension_count */
-    int nkv = 17 + (has_moe ? 5 : 0) + (tok_from ? (int)tok.n - 1 : 0);
+    int nkv = 17 + (has_moe ? 5 : 0) + (tok_from ? (int)tok.n - 1 : 0) + (llama && SHV_ROPE_SCALING == 1);
     /* general.file_type: the llama_ftype of the type holding most matrix bytes
      * (q4_K / q5_K with q6_K beside them: the _M mixes, else _S) */
     uint64_t by[64] = {0};
@@ -798,6 +798,8 @@ int rt_model_export_gguf(const rt_model *m, const char *path, const char *tok_fr
     kv_f32(&w, K_("attention.layer_norm_rms_epsilon"), (float)SHV_NORM_EPS);
     if (lfm) kv_u32(&w, K_("shortconv.l_cache"), (uint32_t)(lc ? lc : 3));
     else kv_u32(&w, K_("rope.dimension_count"), (uint32_t)hd);
+    /* read by genome import (llama.cpp uses it for YaRN only, which llama3 files do not select) */
+    if (llama && SHV_ROPE_SCALING == 1) kv_u32(&w, K_("rope.scaling.original_context_length"), (uint32_t)SHV_ROPE_ORIG_CTX);
     kv_f32(&w, K_("rope.freq_base"), (float)SHV_ROPE_THETA);
     kv_u32(&w, K_("vocab_size"), SHV_VOCAB);
     if (!tok_from) kv_str(&w, "tokenizer.ggml.model", "no_vocab");
