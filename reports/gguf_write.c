@@ -1,6 +1,10 @@
-/* gguf_write.c - GGUF v3 writer for LFM2 / LFM2-MoE genomes with synthetic
- * weights.  Metadata keys, GGUF value types and tensor names follow section 4
- * of shared/reference/lfm2-architecture.md; block layouts follow ggml
+/* gguf_write.c - GGUF v3 writer for genomes with synthetic weights: LFM2 /
+ * LFM2-MoE (lfm2, lfm2moe), and attention-only genomes as llama.cpp's qwen3
+ * (QK-norm on every layer) or llama (none; q/k rows in its converter's order
+ * for its pairwise RoPE, llama3 scaling as rope_freqs.weight).  Metadata
+ * keys, GGUF value types and tensor names follow section 4 of
+ * shared/reference/lfm2-architecture.md and llama.cpp's src/llama-arch.cpp;
+ * block layouts follow ggml
  * (q8_0: f16 d + 32 int8; q4_0: f16 d + 16 bytes, low nibbles = elements
  * 0..15, high nibbles = 16..31). */
 #include "reports/gguf_write.h"
@@ -18,6 +22,7 @@
 #include "reports/gguf_synth.h"
 #include "reports/hf_config.h"
 #include "evaluator/runtime/rt_wtype.h"
+#include "evaluator/runtime/rt_rope.h"
 
 #if defined(__clang__)
 #pragma STDC FP_CONTRACT OFF   /* q4_0 rounding must not fuse x*id + 8.5 */
@@ -97,6 +102,8 @@ typedef struct tensor {
     int ggml_type;
     sh_synth_tensor synth;   /* what the runtime's generator calls it */
     uint64_t bytes, offset;
+    int pair_rows;           /* llama q/k: file row r is generated row pair_src(r) */
+    const float *fixed;      /* f32 values written as they are (rope_freqs), or NULL */
 } tensor;
 
 typedef struct writer {
@@ -109,7 +116,18 @@ typedef struct writer {
     bool failed;
     tensor *t;
     int nt, cap;
+    const char *arch;        /* lfm2, lfm2moe, qwen3, llama */
+    int head_dim;
+    float rope_freqs[SH_LIMIT_HEAD_DIM / 2];
 } writer;
+
+/* within each head of hd rows: file row 2i holds row i, row 2i+1 row i + hd/2
+ * (llama.cpp's converter order for llama files, whose RoPE turns pairs) */
+static uint64_t pair_src(uint64_t r, uint64_t hd)
+{
+    uint64_t h = r / hd, i = r % hd;
+    return h * hd + (i % 2 ? hd / 2 + i / 2 : i / 2);
+}
 
 /* One numbering of weight types: the tool's (sh_dtype) is ggml's, which the
  * per-genome runtime reads GGUF files with. */
@@ -166,12 +184,17 @@ static int plan_layer(writer *w, const sh_genome *g, int i, int wt)
         rc |= add_tensor(w, wt, SH_SYN_CONV_OUT, i, 2, H, H, 1, "blk.%d.shortconv.out_proj.weight", i);
     } else {
         uint64_t q = (uint64_t)l->mixer.n_heads * hd, kv = (uint64_t)l->mixer.n_kv_heads * hd;
+        bool llama = !strcmp(w->arch, "llama");
         rc |= add_tensor(w, wt, SH_SYN_ATTN_Q, i, 2, H, q, 1, "blk.%d.attn_q.weight", i);
+        if (rc == 0) w->t[w->nt - 1].pair_rows = llama;
         rc |= add_tensor(w, wt, SH_SYN_ATTN_K, i, 2, H, kv, 1, "blk.%d.attn_k.weight", i);
+        if (rc == 0) w->t[w->nt - 1].pair_rows = llama;
         rc |= add_tensor(w, wt, SH_SYN_ATTN_V, i, 2, H, kv, 1, "blk.%d.attn_v.weight", i);
         rc |= add_tensor(w, wt, SH_SYN_ATTN_OUT, i, 2, q, H, 1, "blk.%d.attn_output.weight", i);
-        rc |= add_tensor(w, SH_DTYPE_F32, SH_SYN_Q_NORM, i, 1, hd, 1, 1, "blk.%d.attn_q_norm.weight", i);
-        rc |= add_tensor(w, SH_DTYPE_F32, SH_SYN_K_NORM, i, 1, hd, 1, 1, "blk.%d.attn_k_norm.weight", i);
+        if (l->mixer.qk_norm) {
+            rc |= add_tensor(w, SH_DTYPE_F32, SH_SYN_Q_NORM, i, 1, hd, 1, 1, "blk.%d.attn_q_norm.weight", i);
+            rc |= add_tensor(w, SH_DTYPE_F32, SH_SYN_K_NORM, i, 1, hd, 1, 1, "blk.%d.attn_k_norm.weight", i);
+        }
     }
     rc |= add_tensor(w, SH_DTYPE_F32, SH_SYN_FFN_NORM, i, 1, H, 1, 1, "blk.%d.ffn_norm.weight", i);
     if (l->ffn.kind == SH_FFN_SWIGLU) {
@@ -199,8 +222,16 @@ static int plan_tensors(writer *w, const sh_genome *g, sh_dtype wtype)
     if (add_tensor(w, wt, SH_SYN_TOKEN_EMBD, -1, 2, H, V, 1, "token_embd.weight") != 0) return -1;
     for (int i = 0; i < g->n_layers; i++)
         if (plan_layer(w, g, i, wt) != 0) return -1;
-    if (add_tensor(w, SH_DTYPE_F32, SH_SYN_FINAL_NORM, -1, 1, H, 1, 1, "token_embd_norm.weight") != 0)
+    bool lfm = !strncmp(w->arch, "lfm2", 4);   /* llama.cpp names LFM2's final norm token_embd_norm */
+    if (add_tensor(w, SH_DTYPE_F32, SH_SYN_FINAL_NORM, -1, 1, H, 1, 1, lfm ? "token_embd_norm.weight" : "output_norm.weight") != 0)
         return -1;
+    if (g->rope_scaling == SH_ROPE_LLAMA3) {   /* llama files only (check_genome) */
+        rt_llama3_divisors(g->rope_theta, g->head_dim, g->rope_factor, g->rope_low_freq, g->rope_high_freq,
+                           g->rope_orig_context, w->rope_freqs);
+        if (add_tensor(w, SH_DTYPE_F32, SH_SYN_FINAL_NORM, -1, 1, (uint64_t)g->head_dim / 2, 1, 1, "rope_freqs.weight") != 0)
+            return -1;
+        w->t[w->nt - 1].fixed = w->rope_freqs;
+    }
     if (!g->tied_embeddings &&
         add_tensor(w, wt, SH_SYN_OUTPUT, -1, 2, H, V, 1, "output.weight") != 0)
         return -1;
@@ -245,6 +276,7 @@ static void pad_to(writer *w, uint64_t pos)
 /* ---- metadata ------------------------------------------------------------------------ */
 
 typedef struct meta {
+    const char *arch;
     const sh_genome *g;
     const sh_lfm2_shape *s;
     const sh_gguf_opts *o;
@@ -278,7 +310,8 @@ static int load_tokenizer(const sh_genome *g, const sh_gguf_opts *o, sh_gguf_met
 static void write_kvs(writer *w, const meta *m)
 {
     const sh_genome *g = m->g;
-    const char *arch = m->s->moe ? "lfm2moe" : "lfm2";
+    const char *arch = m->arch;
+    bool lfm = !strncmp(arch, "lfm2", 4);
     char key[96];
 #define K(suffix) (snprintf(key, sizeof key, "%s." suffix, arch), key)
     kv_str(w, "general.architecture", arch);
@@ -303,8 +336,12 @@ static void write_kvs(writer *w, const meta *m)
     kv_f32(w, K("attention.layer_norm_rms_epsilon"), (float)g->norm_eps);
     kv_u32(w, K("attention.key_length"), (uint32_t)g->head_dim);
     kv_u32(w, K("attention.value_length"), (uint32_t)g->head_dim);
-    kv_u32(w, K("shortconv.l_cache"), (uint32_t)m->s->conv_kernel);
+    if (lfm) kv_u32(w, K("shortconv.l_cache"), (uint32_t)m->s->conv_kernel);
+    else kv_u32(w, K("rope.dimension_count"), (uint32_t)g->head_dim);
     kv_f32(w, K("rope.freq_base"), (float)g->rope_theta);
+    /* read back by genome import; llama.cpp uses it for YaRN only, which llama3 files do not select */
+    if (g->rope_scaling == SH_ROPE_LLAMA3)
+        kv_u32(w, K("rope.scaling.original_context_length"), (uint32_t)g->rope_orig_context);
     kv_u32(w, K("vocab_size"), (uint32_t)g->vocab);
     if (!m->tok) kv_str(w, "tokenizer.ggml.model", "no_vocab");
     else
@@ -357,7 +394,8 @@ static void write_rows(writer *w, const tensor *t, const sh_gguf_opts *o, float 
 {
     uint64_t n = t->ne[0];
     for (uint64_t r = 0; r < t->synth.rows && !w->failed; r++) {
-        sh_synth_row(&t->synth, o->seed, r, row);
+        if (t->fixed) memcpy(row, t->fixed + r * n, n * sizeof *row);
+        else sh_synth_row(&t->synth, o->seed, t->pair_rows ? pair_src(r, (uint64_t)w->head_dim) : r, row);
         switch (t->ggml_type) {
         case SH_DTYPE_F32: put(w, row, 4 * n); break;
         case SH_DTYPE_F16:
@@ -396,9 +434,46 @@ static int write_data(writer *w, const sh_gguf_opts *o)
     return w->failed ? -1 : 0;
 }
 
-static int check_genome(const sh_genome *g, const sh_gguf_opts *o, sh_lfm2_shape *s, sh_err *err)
+/* attention-only genomes: llama.cpp's qwen3 (QK-norm everywhere) or llama
+ * (none) graph, one head count and FFN width for every layer */
+static int transformer_shape(const sh_genome *g, sh_lfm2_shape *s, const char **arch, sh_err *err)
 {
-    if (sh_lfm2_shape_of(g, s, err) != 0) return sh_err_prefix(err, "GGUF export");
+    memset(s, 0, sizeof *s);
+    const sh_layer *l0 = &g->layers[0];
+    for (int i = 0; i < g->n_layers; i++) {
+        const sh_layer *l = &g->layers[i];
+        if (l->mixer.qk_norm != l0->mixer.qk_norm)
+            return sh_err_set(err, "layer %d: QK-norm %s but layer 0 %s: a qwen3 file needs it on every layer, a llama "
+                              "file on none", i, l->mixer.qk_norm ? "on" : "off", l0->mixer.qk_norm ? "on" : "off");
+        if (l->mixer.n_heads != l0->mixer.n_heads || l->mixer.n_kv_heads != l0->mixer.n_kv_heads)
+            return sh_err_set(err, "layer %d: attention heads %d/%d differ from layer 0's %d/%d (one head count per "
+                              "file)", i, l->mixer.n_heads, l->mixer.n_kv_heads, l0->mixer.n_heads, l0->mixer.n_kv_heads);
+        if (l->ffn.width != l0->ffn.width)
+            return sh_err_set(err, "layer %d: FFN width %d differs from layer 0's %d (one feed_forward_length per file)",
+                              i, l->ffn.width, l0->ffn.width);
+    }
+    *arch = l0->mixer.qk_norm ? "qwen3" : "llama";
+    if (g->rope_scaling != SH_ROPE_NONE && l0->mixer.qk_norm)
+        return sh_err_set(err, "llama3 rope scaling in a qwen3 file: llama.cpp applies it to llama files only");
+    s->conv_kernel = 3;
+    s->n_heads = l0->mixer.n_heads;
+    s->n_kv_heads = l0->mixer.n_kv_heads;
+    s->n_attn = g->n_layers;
+    s->ffn_width = l0->ffn.width;
+    s->n_dense = g->n_layers;
+    return 0;
+}
+
+static int check_genome(const sh_genome *g, const sh_gguf_opts *o, sh_lfm2_shape *s, const char **arch, sh_err *err)
+{
+    if (sh_genome_validate(g, err) != 0) return sh_err_prefix(err, "GGUF export");
+    bool attn_only = sh_genome_count_mixer(g, SH_MIXER_GQA) == g->n_layers && sh_genome_count_ffn(g, SH_FFN_MOE) == 0;
+    if (attn_only) {
+        if (transformer_shape(g, s, arch, err) != 0) return sh_err_prefix(err, "GGUF export");
+    } else {
+        if (sh_lfm2_shape_of(g, s, err) != 0) return sh_err_prefix(err, "GGUF export");
+        *arch = s->moe ? "lfm2moe" : "lfm2";
+    }
     if (o->wtype != SH_DTYPE_F32 && o->wtype != SH_DTYPE_F16 &&
         sh_genome_check_quantizable(g, err) != 0)
         return sh_err_prefix(err, "GGUF export as %s", sh_dtype_name(o->wtype));
@@ -408,7 +483,8 @@ static int check_genome(const sh_genome *g, const sh_gguf_opts *o, sh_lfm2_shape
 int sh_gguf_write_genome(const sh_genome *g, const char *path, const sh_gguf_opts *o, sh_err *err)
 {
     sh_lfm2_shape s;
-    if (check_genome(g, o, &s, err) != 0) return -1;
+    const char *arch;
+    if (check_genome(g, o, &s, &arch, err) != 0) return -1;
     static char text[SH_GENOME_TEXT_MAX];
     if (sh_genome_format(g, text, sizeof text, err) != 0) return -1;
     char tmp[4096];
@@ -417,8 +493,9 @@ int sh_gguf_write_genome(const sh_genome *g, const char *path, const sh_gguf_opt
     sh_gguf_meta tok;
     bool have_tok;
     if (load_tokenizer(g, o, &tok, &have_tok, err) != 0) return -1;
-    writer w = {.path = path, .err = err};
-    meta m = {g, &s, o, text, have_tok ? &tok : NULL};
+    static writer w;
+    w = (writer){.path = path, .err = err, .arch = arch, .head_dim = g->head_dim};
+    meta m = {arch, g, &s, o, text, have_tok ? &tok : NULL};
     int rc = plan_tensors(&w, g, o->wtype);
     if (rc == 0 && !(w.f = fopen(tmp, "wb")))
         rc = sh_err_set(err, "%s: cannot create: %s", tmp, strerror(errno));
@@ -439,14 +516,16 @@ uint64_t sh_gguf_file_size(const sh_genome *g, const sh_gguf_opts *o)
 {
     sh_lfm2_shape s;
     sh_err err = {{0}};
-    if (check_genome(g, o, &s, &err) != 0) return 0;
+    const char *arch;
+    if (check_genome(g, o, &s, &arch, &err) != 0) return 0;
     static char text[SH_GENOME_TEXT_MAX];
     if (sh_genome_format(g, text, sizeof text, &err) != 0) return 0;
     sh_gguf_meta tok;
     bool have_tok;
     if (load_tokenizer(g, o, &tok, &have_tok, &err) != 0) return 0;
-    writer w = {.path = "(size)", .err = &err, .dry = true};
-    meta m = {g, &s, o, text, have_tok ? &tok : NULL};
+    static writer w;
+    w = (writer){.path = "(size)", .err = &err, .dry = true, .arch = arch, .head_dim = g->head_dim};
+    meta m = {arch, g, &s, o, text, have_tok ? &tok : NULL};
     if (plan_tensors(&w, g, o->wtype) != 0) { free(w.t); if (have_tok) sh_gguf_meta_free(&tok); return 0; }
     /* header size: count bytes of a dry run */
     uint64_t header = 24;

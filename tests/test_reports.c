@@ -289,9 +289,12 @@ static void test_hf_import_legacy(void **state)
     assert_false(g.tied_embeddings);
 }
 
-static void expect_export_refused(const char *text, const char *reason_part)
+/* refused as an HF LFM2 config; as GGUF too, unless gguf_arch names the
+ * architecture it is written as instead (attention-only genomes: qwen3 /
+ * llama), in which case the file's genome must import back unchanged */
+static void expect_export_refused_as(const char *text, const char *reason_part, const char *gguf_arch)
 {
-    static sh_genome g;
+    static sh_genome g, back;
     parse_genome(text, &g);
     sh_err err = {{0}};
     char *j = sh_hf_config_export(&g, &err);
@@ -300,8 +303,29 @@ static void expect_export_refused(const char *text, const char *reason_part)
     char path[512];
     path_in(path, sizeof path, "refused.gguf");
     sh_gguf_opts o = {.wtype = SH_DTYPE_F32, .seed = 1};
-    assert_int_equal(sh_gguf_write_genome(&g, path, &o, &err), -1);
-    assert_int_equal(access(path, F_OK), -1);
+    if (!gguf_arch) {
+        assert_int_equal(sh_gguf_write_genome(&g, path, &o, &err), -1);
+        assert_int_equal(access(path, F_OK), -1);
+        return;
+    }
+    if (sh_gguf_write_genome(&g, path, &o, &err) != 0) fail_msg("GGUF export of %s: %s", text, err.msg);
+    sh_gguf_meta m;
+    if (sh_gguf_meta_read(path, &m, &err) != 0) fail_msg("%s", err.msg);
+    const sh_gguf_kv *a = sh_gguf_meta_find(&m, "general.architecture");
+    assert_non_null(a);
+    uint64_t len;
+    memcpy(&len, m.buf + a->val_off, 8);
+    if (len != strlen(gguf_arch) || memcmp(m.buf + a->val_off + 8, gguf_arch, len))
+        fail_msg("%s: architecture %.*s, want %s", text, (int)len, (const char *)m.buf + a->val_off + 8, gguf_arch);
+    assert_int_equal(sh_gguf_import_genome(&m, &back, &err), 0);
+    assert_true(sh_genome_equal(&g, &back));
+    sh_gguf_meta_free(&m);
+    unlink(path);
+}
+
+static void expect_export_refused(const char *text, const char *reason_part)
+{
+    expect_export_refused_as(text, reason_part, NULL);
 }
 
 static void test_hf_export_refusals(void **state)
@@ -316,11 +340,17 @@ static void test_hf_export_refusals(void **state)
     snprintf(t, sizeof t, "%sconv(3)/moe(4,2,128) conv(3)/swiglu(512)", G);
     expect_export_refused(t, "dense FFN after the MoE");
     snprintf(t, sizeof t, "%sgqa(8,2)/swiglu(512)", G);
-    expect_export_refused(t, "QK-norm");
+    expect_export_refused_as(t, "QK-norm", "llama");
+    snprintf(t, sizeof t, "%sgqa(8,2,qk)/swiglu(512) gqa(8,2)/swiglu(512)", G);
+    expect_export_refused(t, "QK-norm");   /* GGUF: "a qwen3 file needs it on every layer, a llama file on none" */
+    snprintf(t, sizeof t, "%sgqa(8,2,qk)/swiglu(512) gqa(8,2,qk)/swiglu(256)", G);
+    expect_export_refused(t, "intermediate_size");   /* GGUF: "one feed_forward_length per file" */
     snprintf(t, sizeof t, "%sconv(3)/swiglu(512) conv(3)/swiglu(256)", G);
     expect_export_refused(t, "intermediate_size");
-    expect_export_refused("d=256 v=512 hd=64 theta=10000 eps=1e-05 ctx=256 tie=1 | gqa(8,2,qk)/swiglu(512)",
-                          "head_dim");
+    expect_export_refused_as("d=256 v=512 hd=64 theta=10000 eps=1e-05 ctx=256 tie=1 | gqa(8,2,qk)/swiglu(512)",
+                             "head_dim", "qwen3");   /* qwen3 files allow heads x head_dim != hidden */
+    expect_export_refused_as("d=256 v=512 hd=32 theta=500000 eps=1e-05 ctx=256 tie=1 "
+                             "rope=llama3(32,1,4,8192) | gqa(8,2)/swiglu(512)", "rope scaling", "llama");
     expect_export_refused("d=256 v=512 hd=32 theta=10000 eps=1e-05 ctx=256 tie=1 "
                           "rope=llama3(32,1,4,8192) | gqa(8,2,qk)/swiglu(512)", "rope scaling");
 }
@@ -926,18 +956,25 @@ static float *logits_of(const char *exe, const char *out_name, const char *a1, c
 }
 
 /* The runtime loads our GGUF and reproduces the logits of its own synthetic
- * weights for the same seed and type. */
+ * weights for the same seed and type: lfm2moe, qwen3 (untied head) and llama
+ * (q/k rows in llama.cpp's pair order, which the runtime's pairwise RoPE for
+ * llama files undoes; llama3 scaling read from rope_freqs.weight). */
 static void test_gguf_runtime_roundtrip(void **state)
 {
     (void)state;
-    const char *text = "d=64 v=256 hd=16 theta=500000 eps=1e-06 ctx=512 tie=0 | conv(3)/swiglu(96) "
-                       "gqa(4,2,qk)/moe(4,2,32,bias) conv(3)/moe(4,2,32,bias)";
+    const char *texts[] = {"d=64 v=256 hd=16 theta=500000 eps=1e-06 ctx=512 tie=0 | conv(3)/swiglu(96) "
+                           "gqa(4,2,qk)/moe(4,2,32,bias) conv(3)/moe(4,2,32,bias)",
+                           "d=64 v=256 hd=32 theta=1000000 eps=1e-06 ctx=512 tie=0 | gqa(4,2,qk)/swiglu(96)*2",
+                           "d=64 v=256 hd=32 theta=500000 eps=1e-05 ctx=512 tie=1 rope=llama3(32,1,4,64) | "
+                           "gqa(4,2)/swiglu(96)*2"};
+    for (int t = 0; t < 3; t++) {
+    const char *text = texts[t];
     char exe[SH_BUILD_PATH_MAX];
     if (build_variant(text, exe, sizeof exe) != 0) fail_msg("variant build failed");
     static sh_genome g;
     parse_genome(text, &g);
     const char *types[] = {"f32", "q8_0", "q4_0"};
-    for (int k = 0; k < 3; k++) {
+    for (int k = 0; k < (t ? 2 : 3); k++) {
         char gguf[512];
         path_in(gguf, sizeof gguf, "rt.gguf");
         sh_gguf_opts o = {.seed = 11};
@@ -964,6 +1001,7 @@ static void test_gguf_runtime_roundtrip(void **state)
         assert_true(d2 > 1e-3 * fmax(maxabs, 1e-3));
         free(a);
         free(b);
+    }
     }
 }
 

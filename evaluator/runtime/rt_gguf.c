@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "rt.h"
+#include "rt_rope.h"
 
 enum { G_U8, G_I8, G_U16, G_I16, G_U32, G_I32, G_F32, G_BOOL, G_STR, G_ARR, G_U64, G_I64, G_F64, G_NTYPES };
 static const size_t g_size[G_NTYPES] = { 1, 1, 2, 2, 4, 4, 4, 1, 0, 0, 8, 8, 8 };
@@ -370,8 +371,8 @@ static int check_meta(gguf *g)
             return gerr(g, "%s = %g: linear / YaRN RoPE scaling is not supported (llama3 scaling comes as rope_freqs.weight)",
                         key, v);
     }
-    if (SHV_ROPE_SCALING == 1 && !llama)
-        return gerr(g, "the genome has llama3 RoPE scaling, which %s files cannot hold (llama files can)", g->arch);
+    if (SHV_ROPE_SCALING == 1 && qwen3)   /* lfm2 files keep the genome's own formula (tests' reference files) */
+        return gerr(g, "the genome has llama3 RoPE scaling, which qwen3 files cannot hold (llama files can)");
     if (check_num(g, "block_count", -1, SHV_N_LAYERS, 1)) return -1;
     if (check_num(g, "embedding_length", -1, SHV_HIDDEN, 1)) return -1;
     if (check_num(g, "attention.key_length", -1, SHV_HEAD_DIM, 0)) return -1;
@@ -418,21 +419,11 @@ static int check_meta(gguf *g)
     return 0;
 }
 
-/* the divisors of llama3 RoPE scaling per frequency for the compiled genome,
- * by the formula llama.cpp's converter stores as rope_freqs.weight */
+/* the divisors of llama3 RoPE scaling per frequency for the compiled genome */
 static void llama3_factors(float *ff)
 {
-    const double factor = SHV_ROPE_FACTOR, lo = SHV_ROPE_LOW_FREQ, hi = SHV_ROPE_HIGH_FREQ, old = SHV_ROPE_ORIG_CTX;
-    for (int i = 0; i < SHV_HEAD_DIM / 2; i++) {
-        float freq = 1.0f / powf((float)SHV_ROPE_THETA, (float)(2 * i) / (float)SHV_HEAD_DIM);
-        double wl = 2.0 * 3.141592653589793 / freq;
-        if (wl < old / hi) ff[i] = 1.0f;
-        else if (wl > old / lo) ff[i] = (float)factor;
-        else {
-            double sm = (old / wl - lo) / (hi - lo);
-            ff[i] = (float)(1.0 / ((1.0 - sm) / factor + sm));
-        }
-    }
+    rt_llama3_divisors(SHV_ROPE_THETA, SHV_HEAD_DIM, SHV_ROPE_FACTOR, SHV_ROPE_LOW_FREQ, SHV_ROPE_HIGH_FREQ,
+                       SHV_ROPE_ORIG_CTX, ff);
 }
 
 static int load_tensors(gguf *g, rt_model *m)
@@ -693,8 +684,8 @@ int rt_model_export_gguf(const rt_model *m, const char *path, const char *tok_fr
         return -1;
     }
     const int lfm = arch[0] == 'l' && arch[1] == 'f', llama = !strcmp(arch, "llama");
-    if (SHV_ROPE_SCALING == 1 && !llama) {
-        snprintf(err, cap, "export: llama3 RoPE scaling in a %s file: llama.cpp applies it to llama files only", arch);
+    if (SHV_ROPE_SCALING == 1 && !strcmp(arch, "qwen3")) {
+        snprintf(err, cap, "export: llama3 RoPE scaling in a qwen3 file: llama.cpp applies it to llama files only");
         return -1;
     }
     static wt ts[SHV_N_LAYERS * 16 + 8];     /* at most 13 per layer, 3 global */
