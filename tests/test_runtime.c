@@ -35,6 +35,7 @@
 
 #include "evaluator/build.h"
 #include "genome/genome.h"
+#include "genome/gguf_meta.h"
 #include "util/proc.h"
 #include "tests/helpers/reports_gguf.h"
 
@@ -1271,12 +1272,15 @@ static void test_llamacpp_fixtures(void **state)
     g_tokens = json_string_value(json_object_get(m, "tokens"));
     assert_non_null(g_tokens);
     json_t *fx = json_object_get(m, "fixtures");
-    assert_true(json_array_size(fx) >= 12);
+    assert_true(json_array_size(fx) >= 24);
+    int per_arch[4] = {0};   /* dense (lfm2), moe (lfm2moe), qwen3, llama */
     for (size_t i = 0; i < json_array_size(fx); i++) {
         json_t *e = json_array_get(fx, i);
         const char *name = json_string_value(json_object_get(e, "name"));
         const char *genome = json_string_value(json_object_get(e, "genome"));
         const char *wtype = json_string_value(json_object_get(e, "wtype"));
+        static const char *const kinds[4] = {"dense_", "moe_", "qwen3_", "llama_"};
+        for (int k = 0; k < 4; k++) per_arch[k] += !strncmp(name, kinds[k], strlen(kinds[k]));
         char seed[32], gguf[512];
         snprintf(seed, sizeof seed, "%lld", (long long)json_integer_value(json_object_get(e, "seed")));
         char *exe = build(genome, "native");
@@ -1287,6 +1291,13 @@ static void test_llamacpp_fixtures(void **state)
         if ((long long)st.st_size != json_integer_value(json_object_get(e, "gguf_bytes")))
             fail_msg("%s: export is %lld bytes, the fixture's file had %lld: regenerate the fixtures", name,
                      (long long)st.st_size, (long long)json_integer_value(json_object_get(e, "gguf_bytes")));
+        {   /* the file's genome, as genome import derives it, is the fixture's */
+            sh_genome want, got;
+            sh_err err = {{0}};
+            parse_genome(genome, &want);
+            if (sh_gguf_import_genome_file(gguf, &got, &err)) fail_msg("%s: genome import: %s", name, err.msg);
+            if (sh_genome_hash(&got) != sh_genome_hash(&want)) fail_msg("%s: genome import gives another genome", name);
+        }
         size_t n, nl;
         float *a = variant_logits(exe, "lc.out", &n, "--gguf", gguf, "--kvtype", "f16", (const char *)NULL);
         snprintf(path, sizeof path, "%s/%s.f32", dir, name);
@@ -1298,9 +1309,12 @@ static void test_llamacpp_fixtures(void **state)
         compare_runs(what, a, n, l, nl, tol);   /* frees a and l */
         free(exe);
     }
+    for (int k = 0; k < 4; k++)
+        if (per_arch[k] < 5) fail_msg("manifest: %d fixtures of architecture %d (want 5 or more)", per_arch[k], k);
     g_tokens = saved;
     json_decref(m);
 }
+
 
 /* ---- malformed GGUF files ---------------------------------------------------------------- */
 
@@ -1507,6 +1521,96 @@ static void test_malformed_gguf_rejected(void **state)
     float *v = variant_logits(exe, "good.out", &nv, "--gguf", good, (const char *)NULL);
     free(v);
     free(b); free(c); free(exe);
+}
+
+/* ---- qwen3 and llama files (llama.cpp's names and RoPE conventions) ---------------------------- */
+
+/* the fixtures' qwen3- and llama-shaped genomes (tests/fixtures/llamacpp/make_fixtures.sh) */
+static const char *G_QWEN3 =
+    "d=256 v=512 hd=64 theta=1000000 eps=1e-06 ctx=512 tie=1 | gqa(4,2,qk)/swiglu(768)*3";
+static const char *G_LLAMA =
+    "d=256 v=512 hd=64 theta=500000 eps=1e-05 ctx=512 tie=1 rope=llama3(32,1,4,8192) | gqa(4,2)/swiglu(768)*3";
+
+/* renames tensor `from` to `to` (same length) in a GGUF image */
+static void rename_tensor(unsigned char *c, size_t n, const char *from, const char *to)
+{
+    size_t len = strlen(from);
+    assert_int_equal(strlen(to), len);
+    for (size_t i = 8; i + len < n; i++) {
+        uint64_t sl;
+        memcpy(&sl, c + i - 8, 8);
+        if (sl == len && !memcmp(c + i, from, len)) { memcpy(c + i, to, len); return; }
+    }
+    fail_msg("tensor %s not found in the GGUF image", from);
+}
+
+/* A llama file stores q/k rows in llama.cpp's pair order and the runtime
+ * turns pairs for it: the file gives the synthetic weights' logits.  Files
+ * and genomes that disagree (QK-norm, rope_freqs.weight values, biases, a
+ * file cut in its RoPE factors) are refused naming the place, by the variant
+ * and by genome import. */
+static void test_qwen3_llama_gguf(void **state)
+{
+    (void)state;
+    char *eq = build(G_QWEN3, "native"), *el = build(G_LLAMA, "native");
+    char q[512], l[512], bad[512];
+    path_in_tmp(q, sizeof q, "qwen3.gguf");
+    path_in_tmp(l, sizeof l, "llama.gguf");
+    path_in_tmp(bad, sizeof bad, "llama_bad.gguf");
+    export_synthetic(eq, q, "q8_0", "3");
+    export_synthetic(el, l, "q8_0", "3");
+    size_t na, nb;
+    float *a = variant_logits(el, "ll_syn.out", &na, "--wtype", "q8_0", "--seed", "3", (const char *)NULL);
+    float *b = variant_logits(el, "ll_file.out", &nb, "--gguf", l, (const char *)NULL);
+    compare_runs("llama file (pair order, pairwise RoPE) vs synthetic", b, nb, a, na, TOL_SAME_MATH);
+    a = variant_logits(eq, "q3_syn.out", &na, "--wtype", "q8_0", "--seed", "3", (const char *)NULL);
+    b = variant_logits(eq, "q3_file.out", &nb, "--gguf", q, (const char *)NULL);
+    compare_runs("qwen3 file vs synthetic", b, nb, a, na, TOL_SAME_MATH);
+    expect_rejected_msg(eq, l, "llama file into a QK-norm genome", "llama files have none");
+    expect_rejected_msg(el, q, "qwen3 file into a genome without QK-norm", "qwen3 files have it on every layer");
+    /* the llama file's RoPE divisors: one changed, then the file cut inside them */
+    sh_gguf_meta meta;
+    sh_err err = {{0}};
+    if (sh_gguf_meta_read(l, &meta, &err)) fail_msg("%s", err.msg);
+    uint64_t rf_at = 0;
+    for (uint64_t i = 0; i < meta.n_tensors; i++)
+        if (!strcmp(meta.t[i].name, "rope_freqs.weight")) rf_at = meta.data_off + meta.t[i].off;
+    sh_gguf_meta_free(&meta);
+    assert_true(rf_at > 0);
+    size_t n;
+    unsigned char *img = slurp(l, &n);
+    assert_true(rf_at + 128 <= n);
+    float v;
+    memcpy(&v, img + rf_at + 4 * 20, 4);
+    v /= 1.5f;   /* 32 -> 21.3: below the largest divisor, which import takes as the factor */
+    memcpy(img + rf_at + 4 * 20, &v, 4);
+    write_bytes(bad, img, n);
+    expect_rejected_msg(el, bad, "changed RoPE divisor", "rope_freqs.weight[20]");
+    sh_genome g;
+    assert_int_equal(sh_gguf_import_genome_file(bad, &g, &err), -1);
+    if (!strstr(err.msg, "rope_freqs.weight[20]")) fail_msg("import of a changed divisor: %s", err.msg);
+    free(img);
+    img = slurp(l, &n);
+    write_bytes(bad, img, (size_t)rf_at + 40);
+    expect_rejected_msg(el, bad, "file cut in rope_freqs.weight", "past the end");
+    memset(&err, 0, sizeof err);
+    assert_int_equal(sh_gguf_import_genome_file(bad, &g, &err), -1);
+    if (!strstr(err.msg, "rope_freqs.weight")) fail_msg("import of a file cut in its RoPE divisors: %s", err.msg);
+    /* a bias tensor (the names have equal lengths) */
+    rename_tensor(img, n, "blk.0.attn_q.weight", "blk.0.ffn_down.bias");
+    write_bytes(bad, img, n);
+    expect_rejected_msg(el, bad, "bias tensor", "biases are not part of a genome");
+    free(img);
+    /* and genome import gives back both genomes */
+    const char *files[2] = {q, l}, *texts[2] = {G_QWEN3, G_LLAMA};
+    for (int i = 0; i < 2; i++) {
+        sh_genome want;
+        parse_genome(texts[i], &want);
+        memset(&err, 0, sizeof err);
+        if (sh_gguf_import_genome_file(files[i], &g, &err)) fail_msg("import %s: %s", files[i], err.msg);
+        assert_true(sh_genome_equal(&g, &want));
+    }
+    free(eq); free(el);
 }
 
 /* ---- bench JSON ----------------------------------------------------------------------------- */
@@ -1754,6 +1858,7 @@ int main(void)
         cmocka_unit_test(test_variant_export_roundtrip),
         cmocka_unit_test(test_kquant_parity),
         cmocka_unit_test(test_llamacpp_fixtures),
+        cmocka_unit_test(test_qwen3_llama_gguf),
         cmocka_unit_test(test_kquant_paths_bit_identical),
         cmocka_unit_test(test_variant_export_tokenizer_from),
         cmocka_unit_test(test_malformed_gguf_rejected),
