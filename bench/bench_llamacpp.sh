@@ -13,7 +13,10 @@
 # next pair the other way round), each run preceded by a memory-bandwidth
 # reading (bench/membw.c, same threads); prints a table with medians, spread
 # (min-max), ratios variant/llama.cpp, decode bytes/s as a share of the
-# bandwidth, `uptime` before and after, and the llama.cpp commit (from a COMMIT
+# bandwidth, the peak RSS of each side (the kernel's maximum resident set of
+# the llama-bench (or peer) process, and of the variant's prefill and decode
+# processes, the larger of the two; read with getrusage on the finished
+# child, the same way for both), `uptime` before and after, and the llama.cpp commit (from a COMMIT
 # file or the git checkout above the build folder, else what llama.cpp reports).
 # Environment: STARHIL (tool, default ./starhil), BENCH_MODELS (lfm2-350m
 # lfm2-1.2b), BENCH_TYPES (q4_0 q8_0 f16 q4_k_m), BENCH_PROMPT (512), BENCH_GEN
@@ -22,7 +25,7 @@
 # --json: print the rows as JSON instead of the table.
 set -eu
 cd "$(dirname "$0")/.."
-[ "${1:-}" = "--help" ] && { sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; exit 0; }
+[ "${1:-}" = "--help" ] && { sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'; exit 0; }
 JSON=0; [ "${1:-}" = "--json" ] && JSON=1
 if [ -z "${LLAMA_CPP:-}" ]; then   # `make bench` without LLAMA_CPP=DIR: nothing to compare with
     echo "bench_llamacpp: skipped (set LLAMA_CPP to llama.cpp's build folder, e.g. make bench LLAMA_CPP=/path/to/llama.cpp/build)"
@@ -72,6 +75,15 @@ pp = [x for t in r if t["n_prompt"] > 0 and t["n_gen"] == 0 for x in t["samples_
 tg = [x for t in r if t["n_gen"] > 0 and t["n_prompt"] == 0 for x in t["samples_ts"]]
 print(json.dumps({"pp_tok_s": pp, "tg_tok_s": tg, "build_commit": r[0].get("build_commit")}))'
 }
+# rss_run FILE CMD...: runs CMD (its stdout passes through) and writes its peak
+# resident set in bytes to FILE (the finished child's ru_maxrss)
+rss_run() {
+    /usr/bin/python3 -c '
+import resource, subprocess, sys
+rc = subprocess.call(sys.argv[2:])
+open(sys.argv[1], "w").write("%d\n" % (resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024))
+sys.exit(rc)' "$@"
+}
 for model in $MODELS; do
     exe=$("$STARHIL" build "$model" --target native)
     for t in $TYPES; do
@@ -97,24 +109,29 @@ for model in $MODELS; do
                 echo "bench $model $t pair $i: $who ($(uptime | sed 's/.*load/load/'))" >&2
                 if [ "$who" = llama ] && [ $mode = llama-bench ]; then
                     # shellcheck disable=SC2086
-                    r=$("$BIN/llama-bench" -m "$gguf" -p "$PROMPT" -n "$GEN" -t "$THREADS" -r 1 -o json $LARGS \
-                        2>"$OUT/llama-bench.err" | lb_json | tr -d '\n')
+                    r=$(rss_run "$OUT/rss1" "$BIN/llama-bench" -m "$gguf" -p "$PROMPT" -n "$GEN" -t "$THREADS" -r 1 \
+                        -o json $LARGS 2>"$OUT/llama-bench.err" | lb_json | tr -d '\n')
+                    echo 0 >"$OUT/rss2"
                 elif [ "$who" = llama ]; then
-                    r=$("$OUT/peer" bench "$LLAMA_CPP" "$gguf" "$PROMPT" "$GEN" "$THREADS" 1 2>/dev/null | tr -d '\n')
+                    r=$(rss_run "$OUT/rss1" "$OUT/peer" bench "$LLAMA_CPP" "$gguf" "$PROMPT" "$GEN" "$THREADS" 1 \
+                        2>/dev/null | tr -d '\n')
+                    echo 0 >"$OUT/rss2"
                 else
-                    pp=$("$exe" bench --gguf "$gguf" --prompt "$PROMPT" --gen 0 --threads "$THREADS" --reps 1 \
-                         --warmup 1 --kvtype "$KV" | tr -d '\n')
-                    tg=$("$exe" bench --gguf "$gguf" --prompt 1 --gen "$GEN" --threads "$THREADS" --reps 1 \
-                         --warmup 1 --kvtype "$KV" | tr -d '\n')
+                    pp=$(rss_run "$OUT/rss1" "$exe" bench --gguf "$gguf" --prompt "$PROMPT" --gen 0 --threads "$THREADS" \
+                         --reps 1 --warmup 1 --kvtype "$KV" | tr -d '\n')
+                    tg=$(rss_run "$OUT/rss2" "$exe" bench --gguf "$gguf" --prompt 1 --gen "$GEN" --threads "$THREADS" \
+                         --reps 1 --warmup 1 --kvtype "$KV" | tr -d '\n')
                     r="{\"pp\":$pp,\"tg\":$tg}"
                 fi
+                rss=$(cat "$OUT/rss1" "$OUT/rss2" | sort -n | tail -1)
                 case "$r" in
                     *tok_s*) ;;
                     *) echo "bench_llamacpp: $who gave no result for $gguf (see $OUT/llama-bench.err)"; exit 1 ;;
                 esac
                 load=$(sed 's/.*load average: //' /proc/loadavg 2>/dev/null | cut -d' ' -f1)
-                printf '{"model":"%s","type":"%s","made":"%s","pair":%d,"who":"%s","load1":%s,"bw":%s,"run":%s,"gguf_bytes":%s}\n' \
-                    "$model" "$t" "$made" "$i" "$who" "${load:-null}" "$bw" "$r" "$(wc -c <"$gguf")" >>"$OUT/runs.jsonl"
+                printf '{"model":"%s","type":"%s","made":"%s","pair":%d,"who":"%s","load1":%s,"bw":%s,"run":%s,"gguf_bytes":%s,"peak_rss_bytes":%s}\n' \
+                    "$model" "$t" "$made" "$i" "$who" "${load:-null}" "$bw" "$r" "$(wc -c <"$gguf")" "${rss:-null}" \
+                    >>"$OUT/runs.jsonl"
             done
             i=$((i + 1))
         done

@@ -2,7 +2,8 @@
 """llamacpp_table.py OUTDIR JSON - the table of bench_llamacpp.sh: per model and type,
 llama.cpp's and the variant's pp / tg tokens/s (median and min-max over the pairs),
 their ratio (variant / llama.cpp, median of the per-pair ratios), the bandwidth read
-before each run and decode bytes/s as a share of it, the uptime load and the commit."""
+before each run and decode bytes/s as a share of it, the peak RSS of each side (largest
+over the pairs; runs.jsonl of older scripts has none: '?'), the uptime load and the commit."""
 import json
 import os
 import sys
@@ -44,7 +45,10 @@ def main():
             lbw, vbw = l['bw']['gb_s'], v['bw']['gb_s']
             bws += [lbw, vbw]
             lfrac.append(b * wb / (lbw * 1e9)); vfrac.append(d * wb / (vbw * 1e9))
+        lr = [r['peak_rss_bytes'] for r in rs if r['who'] == 'llama' and r.get('peak_rss_bytes')]
+        vr = [r['peak_rss_bytes'] for r in rs if r['who'] == 'variant' and r.get('peak_rss_bytes')]
         rows.append(dict(model=model, type=t, made=rs[0].get('made', ''), pairs=len(lp), weight_bytes=wb,
+                         llama_peak_rss_bytes=max(lr) if lr else None, variant_peak_rss_bytes=max(vr) if vr else None,
                          load=[r.get('load1') for r in rs],
                          llama_pp=median(lp), llama_pp_range=[min(lp), max(lp)],
                          variant_pp=median(vp), variant_pp_range=[min(vp), max(vp)], pp_ratio=median(rp),
@@ -63,19 +67,24 @@ def main():
         if r.get('made', '').startswith('llama-quantize'):
             print('%s %s: file made by %s' % (r['model'], r['type'], r['made']))
     hdr = ['model', 'type', 'llama pp', 'variant pp', 'pp x', 'llama tg', 'variant tg', 'tg x',
-           'GB/s', 'llama tg/bw', 'variant tg/bw', 'load']
+           'GB/s', 'llama tg/bw', 'variant tg/bw', 'llama RSS MiB', 'variant RSS MiB', 'RSS x', 'load']
     print('| ' + ' | '.join(hdr) + ' |')
     print('|' + '---|' * len(hdr))
     for r in rows:
         f = lambda m, rg: '%.1f (%.1f-%.1f)' % (m, rg[0], rg[1])
         ld = [x for x in r['load'] if x is not None]
-        print('| %s | %s | %s | %s | %.2f | %s | %s | %.2f | %.1f | %.2f | %.2f | %s |' % (
+        lrss, vrss = r['llama_peak_rss_bytes'], r['variant_peak_rss_bytes']
+        mib = lambda b: '%.0f' % (b / 1048576.0) if b else '?'
+        print('| %s | %s | %s | %s | %.2f | %s | %s | %.2f | %.1f | %.2f | %.2f | %s | %s | %s | %s |' % (
             r['model'], r['type'], f(r['llama_pp'], r['llama_pp_range']), f(r['variant_pp'], r['variant_pp_range']),
             r['pp_ratio'], f(r['llama_tg'], r['llama_tg_range']), f(r['variant_tg'], r['variant_tg_range']),
             r['tg_ratio'], r['bw_gb_s'], r['llama_tg_of_bw'], r['variant_tg_of_bw'],
+            mib(lrss), mib(vrss), '%.2f' % (vrss / lrss) if lrss and vrss else '?',
             '%.1f-%.1f' % (min(ld), max(ld)) if ld else '?'))
     print('tokens/s: median (min-max) over the pairs; x = median of per-pair ratios variant/llama.cpp; '
           'tg/bw = weight bytes x tg tok/s / bandwidth read just before that run; '
+          'RSS = peak resident set of the process (llama-bench: pp and tg in one process; variant: the larger '
+          'of its prefill and decode processes), largest over the pairs; RSS x = variant/llama.cpp; '
           'load = 1-minute load average before each run (min-max)')
     print('uptime before: ' + up0)
     print('uptime after:  ' + up1)
