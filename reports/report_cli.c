@@ -271,7 +271,9 @@ static const char EXPORT_ABOUT[] =
     "hf:   a Hugging Face config.json for transformers' Lfm2Config (model_type lfm2) or\n"
     "      Lfm2MoeConfig (lfm2_moe); written to stdout unless -o is given. The FFN width\n"
     "      is exact (block_auto_adjust_ff_dim false).\n"
-    "gguf: a GGUF file (architecture lfm2 or lfm2moe) with the deterministic synthetic\n"
+    "gguf: a GGUF file (architecture lfm2 or lfm2moe; attention-only genomes as qwen3\n"
+    "      with QK-norm on every layer or llama with none, e.g. the qwen3-* and\n"
+    "      llama-3.2-1b presets) with the deterministic synthetic\n"
     "      weights the runtime makes for the same --seed and --wtype, loadable by\n"
     "      llama.cpp and by `variant ... --gguf FILE`.  Without --tokenizer-from its\n"
     "      tokenizer is no_vocab and the file is for benchmarking only (llama-bench runs\n"
@@ -281,9 +283,11 @@ static const char EXPORT_ABOUT[] =
     "      It carries general.file_type and general.quantization_version (2).  For the\n"
     "      k-quants (q4_k, q5_k, q6_k) use the variant's own `variant export --wtype`.\n"
     "      Default file: <genome hash>-<wtype>-s<seed>.gguf; the path is printed.\n"
-    "Genomes LFM2 cannot express are refused with the reason: per-layer head counts or\n"
-    "conv kernels, attention without QK-norm, heads x head_dim != hidden (llama.cpp\n"
-    "requires it), dense layers after MoE layers, differing MoE layers, llama3 rope scaling.\n";
+    "Genomes a file cannot express are refused with the reason: per-layer head counts or\n"
+    "conv kernels, attention without QK-norm beside conv layers (lfm2), heads x head_dim\n"
+    "!= hidden (llama.cpp's lfm2 requires it), dense layers after MoE layers, differing\n"
+    "MoE layers, llama3 rope scaling outside a llama file (hf: always), QK-norm on some\n"
+    "attention-only layers but not all, per-layer FFN widths (qwen3, llama).\n";
 
 /* --json: what was written, for scripts */
 static void print_written(const char *path, const char *format, const sh_genome *g, bool as_json)

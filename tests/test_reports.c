@@ -1770,6 +1770,45 @@ static void test_compare_local(void **state)
     assert_non_null(strstr(r.out, "covers the true ratio only 50% of the time; 6 rounds or more give 95%"));
     sh_proc_result_free(&r);
 
+    /* GGUF files (lfm2 and, all attention with QK-norm, qwen3): measured with
+     * their own weights, pushed like `measure FILE.gguf`, named by file */
+    char fa[512], fb[512];
+    path_in(fa, sizeof fa, "cmp_lfm2.gguf");
+    path_in(fb, sizeof fb, "cmp_qwen3.gguf");
+    const char *gs[2] = {g1, g2}, *fs[2] = {fa, fb};
+    for (int i = 0; i < 2; i++) {
+        static sh_genome gg;
+        parse_genome(gs[i], &gg);
+        sh_gguf_opts o = {.wtype = SH_DTYPE_F32, .seed = 4};
+        sh_err err = {{0}};
+        if (sh_gguf_write_genome(&gg, fs[i], &o, &err) != 0) fail_msg("%s", err.msg);
+    }
+    rc = run_cli(&r, "--db", "compare.db", "compare", "--device", "local", fa, fb, "--prompt", "16", "--gen", "4",
+                 "--rounds", "2", "--reps", "1", "--json", NULL);
+    if (rc != 0) fail_msg("compare of GGUF files failed (%d): %s", rc, r.err);
+    j = json_loads(r.out, 0, NULL);
+    if (!j) fail_msg("compare --json printed: %.500s", r.out);
+    sh_proc_result_free(&r);
+    res = json_object_get(j, "results");
+    assert_int_equal(json_array_size(res), 2);
+    for (int i = 0; i < 2; i++) {
+        json_t *x = json_array_get(res, (size_t)i);
+        parse_genome(gs[i], &g);
+        sh_hash_hex(sh_genome_hash(&g), hex);
+        assert_string_equal(json_string_value(json_object_get(x, "hash")), hex);
+        assert_string_equal(json_string_value(json_object_get(x, "gguf")), fs[i]);
+        assert_string_equal(json_string_value(json_object_get(x, "genome")), i ? "cmp_qwen3.gguf" : "cmp_lfm2.gguf");
+        struct stat st;
+        assert_int_equal(stat(fs[i], &st), 0);
+        double wb = json_number_value(json_object_get(x, "weight_bytes"));   /* the file's f32 weights */
+        if (!(wb > 0.9 * (double)st.st_size && wb <= (double)st.st_size))
+            fail_msg("compare %s: %g weight bytes of a %lld-byte file", fs[i], wb, (long long)st.st_size);
+    }
+    json_decref(j);
+    assert_int_equal(run_cli(&r, "--db", "compare.db", "compare", "--device", "local", fa, fb, "--wtype", "q8_0", NULL), 2);
+    assert_non_null(strstr(r.err, "--wtype does not apply"));
+    sh_proc_result_free(&r);
+
     assert_int_equal(run_cli(&r, "--db", "compare.db", "compare", "--device", "local", g1, NULL), 2);
     sh_proc_result_free(&r);
     assert_int_equal(run_cli(&r, "--db", "compare.db", "compare", "--device", "local", g1, g2, "--rounds", "1", NULL), 2);
