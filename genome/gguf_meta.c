@@ -45,9 +45,15 @@ int sh_gguf_meta_read(const char *path, sh_gguf_meta *m, sh_err *err)
     memset(m, 0, sizeof *m);
     FILE *f = fopen(path, "rb");
     if (!f) return sh_err_set(err, "%s: %s", path, strerror(errno));
-    m->buf = malloc(SH_GGUF_META_MAX);
+    size_t cap = SH_GGUF_META_MAX;   /* a smaller file: its size (an empty one: 1) */
+    if (fseek(f, 0, SEEK_END) == 0) {
+        long sz = ftell(f);
+        if (sz >= 0 && (unsigned long)sz < cap) cap = sz ? (size_t)sz : 1;
+        rewind(f);
+    }
+    m->buf = malloc(cap);
     if (!m->buf) { fclose(f); return sh_err_set(err, "%s: out of memory", path); }
-    m->n = fread(m->buf, 1, SH_GGUF_META_MAX, f);
+    m->n = fread(m->buf, 1, cap, f);
     fclose(f);
     rd r = {m->buf, m->n, 0, err, path};
     uint32_t ver;
