@@ -1531,7 +1531,7 @@ static const char *G_QWEN3 =
 static const char *G_LLAMA =
     "d=256 v=512 hd=64 theta=500000 eps=1e-05 ctx=512 tie=1 rope=llama3(32,1,4,8192) | gqa(4,2)/swiglu(768)*3";
 
-/* renames tensor `from` to `to` (same length) in a GGUF image */
+/* renames tensor (or key) `from` to `to` (same length) in a GGUF image */
 static void rename_tensor(unsigned char *c, size_t n, const char *from, const char *to)
 {
     size_t len = strlen(from);
@@ -1601,6 +1601,19 @@ static void test_qwen3_llama_gguf(void **state)
     write_bytes(bad, img, n);
     expect_rejected_msg(el, bad, "bias tensor", "biases are not part of a genome");
     free(img);
+    /* as llama.cpp's converter writes it: no rope.scaling.* key at all (the
+     * original context is then its 8192, which G_LLAMA has) */
+    img = slurp(l, &n);
+    rename_tensor(img, n, "llama.rope.scaling.original_context_length", "llama.rope.scaling.original_context_lengtX");
+    write_bytes(bad, img, n);
+    free(img);
+    memset(&err, 0, sizeof err);
+    if (sh_gguf_import_genome_file(bad, &g, &err)) fail_msg("import without rope.scaling keys: %s", err.msg);
+    {
+        sh_genome want;
+        parse_genome(G_LLAMA, &want);
+        assert_true(sh_genome_equal(&g, &want));
+    }
     /* and genome import gives back both genomes */
     const char *files[2] = {q, l}, *texts[2] = {G_QWEN3, G_LLAMA};
     for (int i = 0; i < 2; i++) {
