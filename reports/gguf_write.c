@@ -493,8 +493,7 @@ int sh_gguf_write_genome(const sh_genome *g, const char *path, const sh_gguf_opt
     sh_gguf_meta tok;
     bool have_tok;
     if (load_tokenizer(g, o, &tok, &have_tok, err) != 0) return -1;
-    static writer w;
-    w = (writer){.path = path, .err = err, .arch = arch, .head_dim = g->head_dim};
+    writer w = {.path = path, .err = err, .arch = arch, .head_dim = g->head_dim};
     meta m = {arch, g, &s, o, text, have_tok ? &tok : NULL};
     int rc = plan_tensors(&w, g, o->wtype);
     if (rc == 0 && !(w.f = fopen(tmp, "wb")))
@@ -523,8 +522,7 @@ uint64_t sh_gguf_file_size(const sh_genome *g, const sh_gguf_opts *o)
     sh_gguf_meta tok;
     bool have_tok;
     if (load_tokenizer(g, o, &tok, &have_tok, &err) != 0) return 0;
-    static writer w;
-    w = (writer){.path = "(size)", .err = &err, .dry = true, .arch = arch, .head_dim = g->head_dim};
+    writer w = {.path = "(size)", .err = &err, .dry = true, .arch = arch, .head_dim = g->head_dim};
     meta m = {arch, g, &s, o, text, have_tok ? &tok : NULL};
     if (plan_tensors(&w, g, o->wtype) != 0) { free(w.t); if (have_tok) sh_gguf_meta_free(&tok); return 0; }
     /* header size: count bytes of a dry run */
