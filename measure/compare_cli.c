@@ -29,8 +29,9 @@ static const char COMPARE_ABOUT[] =
     "B A, A B ...), so drift of the board hits all of them alike. Each ratio to the\n"
     "first genome is paired per round and reported as the median over rounds with its\n"
     "95% confidence interval. Table and summary use one estimator for decode: the\n"
-    "minimum of per-repetition medians (repetitions disturbed by other load are left\n"
-    "out; docs/devices.md). Nothing is stored: a comparison holds only paired in time.\n"
+    "Harrell-Davis 20th percentile of per-repetition medians (repetitions disturbed by\n"
+    "other load are left out; docs/devices.md). Nothing is stored: a comparison holds\n"
+    "only paired in time.\n"
     "Example: check the claim that LFM2 decodes about 2x faster than Qwen3 on CPU:\n"
     "  starhil compare --device local lfm2-1.2b qwen3-1.7b --prompt 128 --gen 32\n";
 

@@ -422,7 +422,7 @@ bool sh_estimate_converged(const double *quiet_rep_medians, int n, int min_reps,
 {
     double est = 0, lo = 0, hi = 0;
     if (half_rel) *half_rel = INFINITY;
-    if (n <= 0 || sh_min_of_medians_ci(quiet_rep_medians, n, &est, &lo, &hi)) return false;
+    if (n <= 0 || sh_decode_estimate_ci(quiet_rep_medians, n, &est, &lo, &hi)) return false;
     double half = fmax(est - lo, hi - est);
     if (half_rel && est > 0) *half_rel = half / est;
     return converged_rule(n, min_reps, est, half, tolerance);
@@ -596,7 +596,7 @@ static void estimate(const measure_acc *a, double *est, double *lo, double *hi)
     int n = 0;
     for (int i = 0; i < a->rep_med.n; i++)
         if (a->quiet_reps == 0 || a->rep_quiet.v[i]) m[n++] = a->rep_med.v[i];
-    if (n) sh_min_of_medians_ci(m, n, est, lo, hi);
+    if (n) sh_decode_estimate_ci(m, n, est, lo, hi);
     free(m);
 }
 
@@ -637,6 +637,8 @@ static char *build_result(measure_ctx *c, measure_acc *a, const char *settings, 
     res->busy_wait = c->o.busy_wait;
     res->tolerance = c->o.tolerance;
     estimate(a, &res->decode_ms, &res->decode_ms_low, &res->decode_ms_high);
+    snprintf(res->estimator, sizeof res->estimator, "%s", SH_DECODE_ESTIMATOR);
+    snprintf(res->estimator_ci_method, sizeof res->estimator_ci_method, "%s", SH_DECODE_CI_METHOD);
     res->steal_reps = a->steal_reps;
     res->steal_max = c->o.steal_max;
     if (reference) {
@@ -953,6 +955,16 @@ static int measure_kind(sh_db *db, const char *device, const sh_genome *g, const
             if (arc == BAD_INPUT) { bad_input = true; break; }
             dropped = arc == SH_DEV_ETRANSPORT;
         }
+        if (rc && round > 0) {
+            /* a settle round that failed does not undo the rounds before it:
+             * their (doubtful) result is stored as unstable, with both reasons */
+            acc_free(&a);
+            if (acc_copy(&a, &pool)) { sh_err_set(err, "out of memory"); goto out; }
+            size_t wl = strlen(why);
+            snprintf(why + wl, sizeof why - wl, "; the re-measurement failed (%s)", last);
+            rc = 0;
+            break;
+        }
         if (rc) break;
         res->rounds = round + 1;
         estimate(&a, &res->decode_ms, &res->decode_ms_low, &res->decode_ms_high);
@@ -1139,6 +1151,8 @@ int sh_measure_interleaved(sh_db *db, const char *device, const sh_genome *g, in
         sh_mrecord *x = &res[i];
         memset(x, 0, sizeof *x);
         estimate(&a[i], &x->decode_ms, &x->decode_ms_low, &x->decode_ms_high);
+        snprintf(x->estimator, sizeof x->estimator, "%s", SH_DECODE_ESTIMATOR);
+        snprintf(x->estimator_ci_method, sizeof x->estimator_ci_method, "%s", SH_DECODE_CI_METHOD);
         x->decode_ms_median = a[i].median;
         x->decode_ci_low = a[i].lo;
         x->decode_ci_high = a[i].hi;

@@ -1002,7 +1002,7 @@ static void summary_json(char *out, size_t cap, double decode_ms, double rss, do
              "\"decode_tok_s\":%.3f,\"prefill_tok_s\":%.3f,\"ttft_ms\":%.3f,\"peak_rss_bytes\":%.0f,"
              "\"weight_bytes\":%.0f,\"kv_bytes\":%.0f,\"conv_state_bytes\":%.0f,\"reps\":5,"
              "\"decode_ms\":%.4f,\"decode_ms_low\":%.4f,\"decode_ms_high\":%.4f,\"stability\":\"%s\","
-             "\"stability_reason\":\"%s\"}",
+             "\"stability_reason\":\"%s\",\"estimator\":\"" SH_DECODE_ESTIMATOR "\"}",
              decode_ms, 1000.0 / decode_ms, 20000.0 / decode_ms, decode_ms * 3, rss, rss * 0.8, kv, conv,
              decode_ms, decode_ms * 0.9, decode_ms * 1.1, (int)decode_ms == 5 ? "unstable" : "quiet",
              (int)decode_ms == 5 ? "busy: fixture" : "");
@@ -1205,7 +1205,13 @@ static void test_report_cli_formats(void **state)
     json_t *p0 = json_array_get(json_object_get(j, "points"), 0);
     assert_true(json_is_string(json_object_get(p0, "genome")));
     assert_true(json_is_number(json_object_get(p0, "decode_ms")));
-    assert_string_equal(json_string_value(json_object_get(j, "decode_estimator")), "min of per-repetition medians");
+    /* the column names what the rows were stored with: this run holds rows
+     * of today's estimator and rows from before the robust estimate */
+    const char *est = json_string_value(json_object_get(j, "decode_estimator"));
+    assert_non_null(est);
+    assert_non_null(strstr(est, "mixed: "));
+    assert_non_null(strstr(est, SH_DECODE_ESTIMATOR));
+    assert_non_null(strstr(est, "median of all tokens"));
     int n_disturbed = 0;
     for (size_t k = 0; k < json_array_size(json_object_get(j, "points")); k++) {
         json_t *p = json_array_get(json_object_get(j, "points"), k);
@@ -1691,7 +1697,7 @@ static void test_compare_local(void **state)
     if (!j) fail_msg("compare --json printed: %.500s", r.out);
     sh_proc_result_free(&r);
     assert_string_equal(json_string_value(json_object_get(j, "device")), "local");
-    assert_string_equal(json_string_value(json_object_get(j, "decode_estimator")), "min of per-repetition medians");
+    assert_string_equal(json_string_value(json_object_get(j, "decode_estimator")), SH_DECODE_ESTIMATOR);
     json_t *ord = json_object_get(j, "run_order");
     const int want[6] = {0, 1, 1, 0, 0, 1};
     assert_int_equal(json_array_size(ord), 6);
