@@ -49,8 +49,14 @@ static json_t *jnum_or_null(double v) { return isfinite(v) ? json_real(v) : json
 
 static json_t *ratio_json(const sh_ratio_ci *r)
 {
-    return json_pack("{s:o,s:o,s:o,s:i,s:f}", "ratio", jnum_or_null(r->est), "ci_low", jnum_or_null(r->lo),
-                     "ci_high", jnum_or_null(r->hi), "rounds", r->n, "ci_coverage", r->coverage);
+    json_t *per = json_array(), *t = json_array();
+    for (int k = 0; k < r->n && r->round_ratio && r->round_t_s; k++) {
+        json_array_append_new(per, jnum_or_null(r->round_ratio[k]));
+        json_array_append_new(t, json_real(r->round_t_s[k]));
+    }
+    return json_pack("{s:o,s:o,s:o,s:i,s:f,s:o,s:o}", "ratio", jnum_or_null(r->est), "ci_low", jnum_or_null(r->lo),
+                     "ci_high", jnum_or_null(r->hi), "rounds", r->n, "ci_coverage", r->coverage,
+                     "round_ratios", per, "round_start_s", t);
 }
 
 static void compare_print_json(const char *device, const sh_measure_opts *o, int rounds, const cmp_row *rows, int n,
@@ -246,7 +252,11 @@ int sh_cmd_compare(int argc, char **argv)
         if (as_json) compare_print_json(device, &o, (int)rounds, rows, a.n_pos, order);
         else compare_print_table(device, &o, (int)rounds, rows, a.n_pos);
     }
-    for (int i = 0; i < a.n_pos; i++) sh_mrecord_free(&rows[i].res);
+    for (int i = 0; i < a.n_pos; i++) {
+        sh_mrecord_free(&rows[i].res);
+        sh_ratio_ci_free(&rows[i].decode_x);
+        sh_ratio_ci_free(&rows[i].prefill_x);
+    }
     free(order);
     return rc;
 }

@@ -1060,12 +1060,26 @@ int sh_measure_genome(sh_db *db, const char *device, const sh_genome *g, const s
 
 /* ---- interleaved comparison ------------------------------------------------------------ */
 
-static void ratio_ci(const double *x, int n, sh_ratio_ci *out)
+void sh_ratio_ci_free(sh_ratio_ci *r)
 {
+    if (!r) return;
+    free(r->round_ratio);
+    free(r->round_t_s);
+    r->round_ratio = r->round_t_s = NULL;
+}
+
+static void ratio_ci(const double *x, const double *t, int n, sh_ratio_ci *out)
+{
+    memset(out, 0, sizeof *out);
     out->n = n;
     out->est = out->lo = out->hi = NAN;
     out->coverage = sh_median_ci_coverage(n);
     if (n > 0) sh_median_ci(x, n, &out->est, &out->lo, &out->hi);
+    out->round_ratio = malloc((size_t)(n ? n : 1) * sizeof *out->round_ratio);
+    out->round_t_s = malloc((size_t)(n ? n : 1) * sizeof *out->round_t_s);
+    if (!out->round_ratio || !out->round_t_s) { sh_ratio_ci_free(out); return; }
+    memcpy(out->round_ratio, x, (size_t)n * sizeof *x);
+    memcpy(out->round_t_s, t, (size_t)n * sizeof *t);
 }
 
 int sh_measure_interleaved(sh_db *db, const char *device, const sh_genome *g, int n, const sh_measure_opts *opts,
@@ -1084,9 +1098,10 @@ int sh_measure_interleaved(sh_db *db, const char *device, const sh_genome *g, in
     double *est = calloc((size_t)n * (size_t)rounds, sizeof *est);     /* [round][genome] decode ms */
     double *pre = calloc((size_t)n * (size_t)rounds, sizeof *pre);     /* [round][genome] prefill ms */
     double *ratios = calloc((size_t)rounds, sizeof *ratios);
+    double *round_t = calloc((size_t)rounds, sizeof *round_t), *ratio_t = calloc((size_t)rounds, sizeof *ratio_t);
     int rc = -1;
     dev_slot *slot = NULL;
-    if (!c || !a || !exe || !est || !pre || !ratios) { sh_err_set(err, "out of memory"); goto out; }
+    if (!c || !a || !exe || !est || !pre || !ratios || !round_t || !ratio_t) { sh_err_set(err, "out of memory"); goto out; }
     for (int i = 0; i < n; i++) {
         c[i].o = effective(opts);
         c[i].rec = &rec;
@@ -1111,7 +1126,12 @@ int sh_measure_interleaved(sh_db *db, const char *device, const sh_genome *g, in
         snprintf(name, sizeof name, "variant-%s", c[i].hash);
         if (sh_device_push(slot->dev, c[i].exe, name, c[i].remote, sizeof c[i].remote, err)) goto out;
     }
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     for (int r = 0; r < rounds; r++) {
+        struct timespec tr;
+        clock_gettime(CLOCK_MONOTONIC, &tr);
+        round_t[r] = (double)(tr.tv_sec - t0.tv_sec) + (tr.tv_nsec - t0.tv_nsec) / 1e9;
         for (int k = 0; k < n; k++) {
             int i = r % 2 ? n - 1 - k : k;          /* A B, B A, A B, ... */
             if (order) order[r * n + k] = i;
@@ -1182,18 +1202,18 @@ int sh_measure_interleaved(sh_db *db, const char *device, const sh_genome *g, in
         }
         int m = 0;
         for (int r = 0; r < rounds; r++)
-            if (est[r * n] > 0 && est[r * n + i] > 0) ratios[m++] = est[r * n] / est[r * n + i];
-        ratio_ci(ratios, m, &decode_speed[i]);
+            if (est[r * n] > 0 && est[r * n + i] > 0) { ratio_t[m] = round_t[r]; ratios[m++] = est[r * n] / est[r * n + i]; }
+        ratio_ci(ratios, ratio_t, m, &decode_speed[i]);
         m = 0;
         for (int r = 0; r < rounds; r++)
-            if (pre[r * n] > 0 && pre[r * n + i] > 0) ratios[m++] = pre[r * n] / pre[r * n + i];
-        ratio_ci(ratios, m, &prefill_speed[i]);
+            if (pre[r * n] > 0 && pre[r * n + i] > 0) { ratio_t[m] = round_t[r]; ratios[m++] = pre[r * n] / pre[r * n + i]; }
+        ratio_ci(ratios, ratio_t, m, &prefill_speed[i]);
     }
     rc = 0;
 out:
     if (slot) release_device(slot);
     if (a) for (int i = 0; i < n; i++) acc_free(&a[i]);
-    free(a); free(c); free(exe); free(est); free(pre); free(ratios);
+    free(a); free(c); free(exe); free(est); free(pre); free(ratios); free(round_t); free(ratio_t);
     sh_device_rec_free(&rec);
     return rc;
 }

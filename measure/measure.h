@@ -138,7 +138,14 @@ int sh_measure_genome(sh_db *db, const char *device, const sh_genome *g,
 /* A paired ratio: its median over rounds and a distribution-free 95% CI of
  * that median (order statistics of the per-round ratios; [min, max] below 6
  * rounds, which covers less: `coverage`, e.g. 0.75 for 3 rounds). */
-typedef struct sh_ratio_ci { double est, lo, hi; int n; double coverage; } sh_ratio_ci;
+typedef struct sh_ratio_ci {
+    double est, lo, hi; int n; double coverage;
+    double *round_ratio;   /* the n per-round ratios in the order measured (malloc'd, may be NULL) */
+    double *round_t_s;     /* when each round started, seconds after the first */
+} sh_ratio_ci;
+
+/* Frees a ratio's per-round arrays. */
+void sh_ratio_ci_free(sh_ratio_ci *r);
 
 /* Interleaved comparison of n genomes (n >= 2) on one device: `rounds`
  * rounds, each running one bench invocation of reps_per_run repetitions per
