@@ -60,7 +60,7 @@ static json_t *ratio_json(const sh_ratio_ci *r)
 }
 
 static void compare_print_json(const char *device, const sh_measure_opts *o, int rounds, const cmp_row *rows, int n,
-                               const int *order)
+                               const int *order, double between_sd)
 {
     json_t *ord = json_array();
     for (int k = 0; k < rounds * n; k++) json_array_append_new(ord, json_integer(order[k]));
@@ -95,20 +95,31 @@ static void compare_print_json(const char *device, const sh_measure_opts *o, int
     json_t *root = json_pack("{s:s,s:{s:i,s:i,s:s,s:i,s:i,s:s,s:s},s:o,s:s,s:o}", "device", device, "settings",
                              "prompt", o->prompt, "gen", o->gen, "wtype", o->wtype, "threads", o->threads,
                              "rounds", rounds, "order", "interleaved, alternating (A B, B A, ...)",
-                             "ratio", "median over rounds of paired ratios, 95% CI from order statistics "
-                             "([min, max] below 6 rounds, covering less: ci_coverage)",
+                             "ratio", between_sd > 0
+                                 ? "median over rounds of paired ratios, 95% CI from order statistics over the "
+                                   "rounds, widened by the given between-run sd (ci_between_run_sd)"
+                                 : "median over rounds of paired ratios, 95% CI from order statistics over the "
+                                   "rounds ([min, max] below 6 rounds, covering less: ci_coverage); it covers "
+                                   "the rounds of this run, not drift between runs (--between-run-sd)",
                              "run_order", ord, "decode_estimator", SH_DECODE_ESTIMATOR, "results", arr);
+    json_object_set_new(root, "ci_between_run_sd", json_real(between_sd));
     char *s = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
     if (s) printf("%s\n", s);
     free(s);
     json_decref(root);
 }
 
-static void compare_print_table(const char *device, const sh_measure_opts *o, int rounds, const cmp_row *rows, int n)
+static void compare_print_table(const char *device, const sh_measure_opts *o, int rounds, const cmp_row *rows, int n,
+                                double between_sd)
 {
     printf("device %s, prompt %d, gen %d, wtype %s, %d interleaved rounds\n", device, o->prompt, o->gen, o->wtype, rounds);
-    printf("decode ms/token and tok/s: " SH_DECODE_ESTIMATOR " (95%% CI); x: paired ratio to %s, median over rounds [95%% CI]\n\n",
+    printf("decode ms/token and tok/s: " SH_DECODE_ESTIMATOR " (95%% CI); x: paired ratio to %s, median over rounds [95%% CI]\n",
            rows[0].name);
+    if (between_sd > 0)
+        printf("x intervals include a between-run component: sd %.2f%% of the ratio (--between-run-sd)\n\n",
+               100 * between_sd);
+    else
+        printf("x intervals cover this run's rounds, not drift between runs (--between-run-sd adds it)\n\n");
     printf("%-16s %16s %13s %10s %19s %9s %20s %20s %8s\n", "genome", "hash", "prefill tok/s", "decode tok/s",
            "decode ms [CI]", "peak MiB", "prefill x [CI]", "decode x [CI]", "memory x");
     for (int i = 0; i < n; i++) {
@@ -209,6 +220,7 @@ int sh_cmd_compare(int argc, char **argv)
     const char *device = NULL, *db = NULL, *wtype = NULL;
     bool as_json = false, quiet = false;
     long prompt = 512, gen = 128, threads = 0, rounds = 6, reps = 3;
+    double between_sd = 0;
     sh_measure_opts o = {.wtype = SH_WTYPE_MEASURE};
     const sh_opt t[] = {
         {"--device", NULL, SH_OPT_STR, &device, "D", "device name (required; `local` always exists)", 0, 0, NULL},
@@ -218,6 +230,9 @@ int sh_cmd_compare(int argc, char **argv)
         {"--threads", NULL, SH_OPT_LONG, &threads, "N", "threads (default: the device's)", 1, 1024, NULL},
         {"--rounds", NULL, SH_OPT_LONG, &rounds, "N", "interleaved rounds (default 6)", 2, 1000, NULL},
         {"--reps", NULL, SH_OPT_LONG, &reps, "N", "repetitions per genome per round (default 3)", 1, 1000, NULL},
+        {"--between-run-sd", NULL, SH_OPT_DOUBLE, &between_sd, "X",
+         "widen each ratio's interval by a between-run component: the\nrelative sd of the ratio from run to run "
+         "(e.g. 0.01; learned\nby bench/bench_compare_runs.sh; default 0: rounds only)", 0, 1, NULL},
         {"--json", NULL, SH_OPT_FLAG, &as_json, NULL, "one JSON object on stdout", 0, 0, NULL},
         {"--quiet", "-q", SH_OPT_FLAG, &quiet, NULL, "no progress lines on stderr", 0, 0, NULL},
         {"--db", NULL, SH_OPT_STR, &db, "FILE", "run database (for the device inventory)", 0, 0, NULL},
@@ -249,8 +264,12 @@ int sh_cmd_compare(int argc, char **argv)
     if (!order) { fprintf(stderr, "starhil compare: out of memory\n"); return 1; }
     int rc = compare_measure(device, &o, (int)rounds, rows, a.n_pos, order, quiet || as_json);   /* --json: no progress */
     if (rc == 0) {
-        if (as_json) compare_print_json(device, &o, (int)rounds, rows, a.n_pos, order);
-        else compare_print_table(device, &o, (int)rounds, rows, a.n_pos);
+        for (int i = 0; i < a.n_pos; i++) {
+            sh_compare_widen(&rows[i].decode_x, between_sd);
+            sh_compare_widen(&rows[i].prefill_x, between_sd);
+        }
+        if (as_json) compare_print_json(device, &o, (int)rounds, rows, a.n_pos, order, between_sd);
+        else compare_print_table(device, &o, (int)rounds, rows, a.n_pos, between_sd);
     }
     for (int i = 0; i < a.n_pos; i++) {
         sh_mrecord_free(&rows[i].res);

@@ -1068,6 +1068,20 @@ void sh_ratio_ci_free(sh_ratio_ci *r)
     r->round_ratio = r->round_t_s = NULL;
 }
 
+/* Widens a ratio's within-run 95% interval by a between-run component: a
+ * run-level effect on the log ratio with standard deviation sd (what varies
+ * between runs of the same compare and is shared by the rounds of one run:
+ * drift of the host on a minutes timescale, placement of the process).  On
+ * the log scale each side's half-width h becomes sqrt(h^2 + (1.96 sd)^2). */
+void sh_compare_widen(sh_ratio_ci *r, double sd)
+{
+    if (!(sd > 0) || !(r->est > 0) || !(r->lo > 0) || !(r->hi > 0)) return;
+    double l = log(r->est), z = 1.959964 * sd;
+    double hl = l - log(r->lo), hh = log(r->hi) - l;
+    r->lo = exp(l - sqrt(hl * hl + z * z));
+    r->hi = exp(l + sqrt(hh * hh + z * z));
+}
+
 static void ratio_ci(const double *x, const double *t, int n, sh_ratio_ci *out)
 {
     memset(out, 0, sizeof *out);

@@ -147,6 +147,11 @@ typedef struct sh_ratio_ci {
 /* Frees a ratio's per-round arrays. */
 void sh_ratio_ci_free(sh_ratio_ci *r);
 
+/* Widens r's interval by a between-run component with relative standard
+ * deviation sd (compare --between-run-sd; compare_cli.c): on the log scale
+ * each side's half-width h becomes sqrt(h^2 + (1.96 sd)^2).  sd <= 0: as is. */
+void sh_compare_widen(sh_ratio_ci *r, double sd);
+
 /* Interleaved comparison of n genomes (n >= 2) on one device: `rounds`
  * rounds, each running one bench invocation of reps_per_run repetitions per
  * genome, in alternating order (A B, B A, A B ... so neither genome always

@@ -23,6 +23,7 @@
 #include "evaluator/build.h"
 #include "genome/genome.h"
 #include "measure/mrecord.h"
+#include "measure/measure.h"
 #include "tests/helpers/reports_gguf.h"
 #include "tests/helpers/store_sql.h"
 #include "reports/gguf_synth.h"
@@ -1240,7 +1241,9 @@ static void test_report_cli_formats(void **state)
 
     assert_int_equal(run_cli(&r, "--db", fixture_db, "report", id, "--format", "md", NULL), 0);
     assert_non_null(strstr(r.out, "## Front"));
-    assert_non_null(strstr(r.out, "decode ms/tok (min of per-repetition medians) [95% CI]"));
+    /* the front table names the estimator its rows were stored with */
+    assert_non_null(strstr(r.out, "decode ms/tok (mixed: "));
+    assert_non_null(strstr(r.out, SH_DECODE_ESTIMATOR));
     assert_non_null(strstr(r.out, "lfm2-350m"));
     assert_int_equal(count_substr(r.out, "| fixture-box |"), 3 + 2);
     sh_proc_result_free(&r);
@@ -1723,16 +1726,30 @@ static void test_compare_local(void **state)
     double x = json_number_value(json_object_get(rb, "ratio"));
     double lo = json_number_value(json_object_get(rb, "ci_low")), hi = json_number_value(json_object_get(rb, "ci_high"));
     assert_true(x > 0 && lo <= x && x <= hi);
+    /* computed as documented: the median of the per-round ratios, and with 3
+     * rounds their range */
+    json_t *per = json_object_get(rb, "round_ratios");
+    assert_int_equal(json_array_size(per), 3);
+    assert_int_equal(json_array_size(json_object_get(rb, "round_start_s")), 3);
+    double pr[3];
+    for (int k = 0; k < 3; k++) pr[k] = json_number_value(json_array_get(per, k));
+    double pmin = fmin(pr[0], fmin(pr[1], pr[2])), pmax = fmax(pr[0], fmax(pr[1], pr[2]));
+    assert_true(fabs(x - (pr[0] + pr[1] + pr[2] - pmin - pmax)) < 1e-12);
+    assert_true(lo == pmin && hi == pmax);
+    assert_true(json_number_value(json_array_get(json_object_get(rb, "round_start_s"), 2)) >
+                json_number_value(json_array_get(json_object_get(rb, "round_start_s"), 0)));
+    assert_true(json_number_value(json_object_get(j, "ci_between_run_sd")) == 0);
     assert_true(json_is_string(json_object_get(b, "stability")));
     assert_true(json_number_value(json_object_get(b, "peak_rss_bytes")) > 0);
     json_decref(j);
 
     /* the table names its estimator; the summary sentence carries an interval */
     rc = run_cli(&r, "--db", "compare.db", "compare", "--device", "local", g1, g2, "--prompt", "16",
-                 "--gen", "8", "--rounds", "2", "--reps", "1", "--wtype", "f32", NULL);
+                 "--gen", "8", "--rounds", "2", "--reps", "1", "--wtype", "f32", "--between-run-sd", "0.01", NULL);
     assert_int_equal(rc, 0);
     assert_non_null(strstr(r.out, "decodes"));
-    assert_non_null(strstr(r.out, "min of per-repetition medians"));
+    assert_non_null(strstr(r.out, SH_DECODE_ESTIMATOR));
+    assert_non_null(strstr(r.out, "include a between-run component: sd 1.00%"));
     /* 2 rounds: the sentence says how much its interval covers, and why */
     assert_non_null(strstr(r.out, "(50% CI"));
     assert_non_null(strstr(r.out, "covers the true ratio only 50% of the time; 6 rounds or more give 95%"));
@@ -1747,6 +1764,20 @@ static void test_compare_local(void **state)
     sh_proc_result_free(&r);
     assert_int_equal(run_cli(&r, "compare", "--help", NULL), 0);
     sh_proc_result_free(&r);
+    assert_int_equal(run_cli(&r, "--db", "compare.db", "compare", "--device", "local", g1, g2,
+                             "--between-run-sd", "-0.1", NULL), 2);
+    sh_proc_result_free(&r);
+
+    /* the between-run component: each side's log half-width h becomes
+     * sqrt(h^2 + (1.96 sd)^2); sd 0 leaves the interval as it is */
+    sh_ratio_ci w = {.est = 1.5, .lo = 1.5 * exp(-0.005), .hi = 1.5 * exp(0.01), .n = 6};
+    sh_compare_widen(&w, 0);
+    assert_true(w.lo == 1.5 * exp(-0.005) && w.hi == 1.5 * exp(0.01));
+    sh_compare_widen(&w, 0.01);
+    double z = 1.959964 * 0.01;
+    assert_true(fabs(log(1.5 / w.lo) - sqrt(0.005 * 0.005 + z * z)) < 1e-12);
+    assert_true(fabs(log(w.hi / 1.5) - sqrt(0.01 * 0.01 + z * z)) < 1e-12);
+    assert_true(w.est == 1.5);
 }
 
 /* ---- setup ----------------------------------------------------------------------------------- */
