@@ -159,7 +159,11 @@ out = {"uptime": up, "runs": runs, "long_run": long_run,
        "spread": max(ratios) / min(ratios) - 1,
        "every_interval_holds_every_ratio": all(d["holds_others"] for d in runs),
        "anova": {"F": F, "df": [dfb, dfw], "p": p, "sd_within_log": sd_within, "sd_between_log": sd_between},
-       "with_between_all_hold": all(d["with_between_holds_others"] for d in runs)}
+       "with_between_all_hold": all(d["with_between_holds_others"] for d in runs),
+       # what to pass to compare --between-run-sd: the sd of the run ratios
+       # themselves (rounds and run effect together, on the log scale)
+       "between_run_sd_suggested": math.sqrt(sum((math.log(x) - sum(map(math.log, ratios)) / K) ** 2
+                                                 for x in ratios) / (K - 1))}
 if long_run:
     out["long_run_sd_log"] = math.sqrt(long_run["var_log"])
 if as_json:
@@ -182,6 +186,8 @@ print("one-way ANOVA across runs: F = %.2f on (%d, %d) df, p = %.3g -> %s" % (F,
       else "no evidence that runs differ more than their rounds predict"))
 print("intervals with the between-run part (t, %d df, learned from these runs) each hold every ratio: %s" % (
       K - 1, "yes" if out["with_between_all_hold"] else "no"))
+print("learned between-run sd of the ratio: %.4f -> later runs on this device: starhil compare ... --between-run-sd %.4f" % (
+      out["between_run_sd_suggested"], out["between_run_sd_suggested"]))
 if long_run:
     print("long run: %d rounds over %d s: lfm2 %.3fx [%.3f, %.3f], round sd %.2f%%, trend %+.2f%%/min "
           "(drift on this timescale shows as a round sd near the runs' spread)" % (
