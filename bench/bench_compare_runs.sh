@@ -20,18 +20,21 @@
 #     drift inside runs shows as slopes of one sign.
 # With --long-rounds N it also runs one compare of N rounds (spread over N
 # times as long): if the host drifts, its rounds spread as widely as the
-# short runs' ratios do.
+# short runs' ratios do.  --between-run-sd X is passed to every compare, so
+# the "compare's 95% CI" column is compare's interval widened by X: with an X
+# learned earlier (e.g. 0.0095 from the idle runs in docs/devices.md) this is
+# the out-of-sample test of whether widened intervals hold each other.
 #
 # Record `uptime` beside the figures; the machine may be shared.
 #
 # Usage: bench/bench_compare_runs.sh [--runs K=5] [--rounds N=6] [--prompt N=32]
 #            [--gen N=16] [--reps N=1] [--long-rounds N=0] [--device D=local]
-#            [--threads N] [--json]
+#            [--threads N] [--between-run-sd X=0] [--json]
 # Output: a readable table, or with --json one JSON object on stdout.
 set -eu
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
-RUNS=5 ROUNDS=6 PROMPT=32 GEN=16 REPS=1 LONG=0 DEVICE=local THREADS="" JSON=0
+RUNS=5 ROUNDS=6 PROMPT=32 GEN=16 REPS=1 LONG=0 DEVICE=local THREADS="" JSON=0 BSD=0
 need() { [ $# -ge 2 ] || { echo "bench_compare_runs: $1 needs a value" >&2; exit 2; }; }
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -43,8 +46,9 @@ while [ $# -gt 0 ]; do
         --long-rounds) need "$@"; LONG=$2; shift 2 ;;
         --device) need "$@"; DEVICE=$2; shift 2 ;;
         --threads) need "$@"; THREADS=$2; shift 2 ;;
+        --between-run-sd) need "$@"; BSD=$2; shift 2 ;;
         --json) JSON=1; shift ;;
-        -h|--help) sed -n '2,30p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,33p' "$0"; exit 0 ;;
         *) echo "bench_compare_runs: unknown option $1 (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -63,7 +67,8 @@ one() {   # $1 = label, $2 = rounds
     LOAD=$(cut -d' ' -f1-3 /proc/loadavg)
     T0=$(date +%s)
     ./starhil --db "$DB" compare --device "$DEVICE" lfm2-1.2b qwen3-1.7b --prompt "$PROMPT" --gen "$GEN" \
-        --rounds "$2" --reps "$REPS" ${THREADS:+--threads "$THREADS"} --json 2>"$TMP/err" >"$TMP/out" ||
+        --rounds "$2" --reps "$REPS" ${THREADS:+--threads "$THREADS"} --between-run-sd "$BSD" --json \
+        2>"$TMP/err" >"$TMP/out" ||
         { echo "bench_compare_runs: compare failed: $(cat "$TMP/err")" >&2; exit 1; }
     python3 -c 'import json,sys; o=json.load(open(sys.argv[1])); print(json.dumps({"label": sys.argv[2], "load": sys.argv[3], "started": sys.argv[4], "seconds": int(sys.argv[5]), "compare": o}))' \
         "$TMP/out" "$1" "$LOAD" "$(date -u -d @"$T0" +%H:%M:%S)" "$(( $(date +%s) - T0 ))" >>"$OUT"
@@ -72,7 +77,7 @@ k=0
 while [ $k -lt "$RUNS" ]; do one run "$ROUNDS"; k=$((k + 1)); done
 [ "$LONG" -gt 0 ] && one long "$LONG"
 
-python3 - "$OUT" "$JSON" "$(uptime)" <<'EOF'
+python3 - "$OUT" "$JSON" "$(uptime)" "$BSD" <<'EOF'
 import json, math, sys
 
 def betacf(a, b, x):
@@ -112,7 +117,7 @@ def t_quant(p, df):         # p-quantile of Student's t, by bisection on its CDF
     return (lo + hi) / 2
 
 rows = [json.loads(l) for l in open(sys.argv[1])]
-as_json, up = sys.argv[2] == "1", sys.argv[3]
+as_json, up, bsd = sys.argv[2] == "1", sys.argv[3], float(sys.argv[4])
 runs, long_run = [], None
 for r in rows:
     x = r["compare"]["results"][1]["decode_speed_vs_first"]     # qwen3 speed / lfm2 speed
@@ -155,7 +160,7 @@ for d in runs:
     d["with_between_holds_others"] = all(d["ci_with_between"][0] <= o["lfm2_x_faster"] <= d["ci_with_between"][1]
                                          for o in runs)
 ratios = [d["lfm2_x_faster"] for d in runs]
-out = {"uptime": up, "runs": runs, "long_run": long_run,
+out = {"uptime": up, "between_run_sd_passed": bsd, "runs": runs, "long_run": long_run,
        "spread": max(ratios) / min(ratios) - 1,
        "every_interval_holds_every_ratio": all(d["holds_others"] for d in runs),
        "anova": {"F": F, "df": [dfb, dfw], "p": p, "sd_within_log": sd_within, "sd_between_log": sd_between},
@@ -177,8 +182,9 @@ for i, d in enumerate(runs):
           i + 1, d["started"], d["load"], d["seconds"], d["lfm2_x_faster"], d["ci"][0], d["ci"][1],
           "yes" if d["holds_others"] else "NO", d["ci_with_between"][0], d["ci_with_between"][1],
           "yes" if d["with_between_holds_others"] else "NO", d["slope_pct_per_min"]))
-print("spread of the %d ratios: %.1f%%; compare's own intervals each hold every ratio: %s" % (
-      K, 100 * out["spread"], "yes" if out["every_interval_holds_every_ratio"] else "no"))
+print("spread of the %d ratios: %.1f%%; compare's own intervals%s each hold every ratio: %s" % (
+      K, 100 * out["spread"], " (widened by --between-run-sd %g)" % bsd if bsd > 0 else " (rounds only)",
+      "yes" if out["every_interval_holds_every_ratio"] else "no"))
 print("rounds within a run: sd %.2f%% (log ratio); runs beyond what their rounds explain: sd %.2f%%" % (
       100 * sd_within, 100 * sd_between))
 print("one-way ANOVA across runs: F = %.2f on (%d, %d) df, p = %.3g -> %s" % (F, dfb, dfw, p,
