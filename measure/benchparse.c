@@ -371,27 +371,107 @@ double sh_median_ci_coverage(int n)
 
 /* ---- the robust estimate -------------------------------------------------------- */
 
-int sh_min_of_medians_ci(const double *x, int n, double *est, double *lo, double *hi)
+/* Continued fraction of the regularized incomplete beta function (DLMF
+ * 8.17.22), evaluated from the top by the modified Lentz method; converges
+ * fast for x < (a+1)/(a+b+2). */
+static double beta_cf(double a, double b, double x)
+{
+    const double tiny = 1e-300;
+    double c = 1, d = 1 - (a + b) * x / (a + 1);
+    if (fabs(d) < tiny) d = tiny;
+    d = 1 / d;
+    double f = d;
+    for (int m = 1; m <= 300; m++) {
+        for (int step = 0; step < 2; step++) {
+            /* d_2m, then d_2m+1 */
+            double num = step == 0 ? m * (b - m) * x / ((a + 2 * m - 1) * (a + 2 * m))
+                                   : -(a + m) * (a + b + m) * x / ((a + 2 * m) * (a + 2 * m + 1));
+            d = 1 + num * d;
+            if (fabs(d) < tiny) d = tiny;
+            c = 1 + num / c;
+            if (fabs(c) < tiny) c = tiny;
+            d = 1 / d;
+            f *= c * d;
+            if (step == 1 && fabs(c * d - 1) < 1e-15) return f;
+        }
+    }
+    return f;
+}
+
+/* I_x(a, b), the Beta(a, b) distribution function at x. */
+static double beta_cdf(double a, double b, double x)
+{
+    if (x <= 0) return 0;
+    if (x >= 1) return 1;
+    double front = exp(lgamma(a + b) - lgamma(a) - lgamma(b) + a * log(x) + b * log1p(-x));
+    if (x < (a + 1) / (a + b + 2)) return front * beta_cf(a, b, x) / a;
+    return 1 - front * beta_cf(b, a, 1 - x) / b;
+}
+
+/* Harrell-Davis weights of the p-quantile for n sorted values. */
+static void hd_weights(int n, double p, double *w)
+{
+    double a = p * (n + 1), b = (1 - p) * (n + 1), prev = 0;
+    for (int i = 1; i <= n; i++) {
+        double cur = i == n ? 1 : beta_cdf(a, b, (double)i / n);
+        w[i - 1] = cur - prev;
+        prev = cur;
+    }
+}
+
+static double hd_sorted(const double *s, const double *w, int n)
+{
+    double e = 0;
+    for (int i = 0; i < n; i++) e += w[i] * s[i];
+    return e;
+}
+
+double sh_hd_quantile(const double *x, int n, double p)
+{
+    if (n <= 0 || !(p > 0 && p < 1)) return NAN;
+    double *s = malloc(2 * (size_t)n * sizeof *s);
+    if (!s) return NAN;
+    double *w = s + n;
+    memcpy(s, x, (size_t)n * sizeof *s);
+    qsort(s, (size_t)n, sizeof *s, cmp_double);
+    hd_weights(n, p, w);
+    double e = hd_sorted(s, w, n);
+    free(s);
+    return e;
+}
+
+int sh_decode_estimate_ci(const double *x, int n, double *est, double *lo, double *hi)
 {
     if (n <= 0) return -1;
-    double m = x[0];
-    for (int i = 1; i < n; i++) m = fmin(m, x[i]);
-    *est = m;
     enum { B = 2000 };
-    double *boot = malloc(B * sizeof *boot);
-    if (!boot) return -1;
-    uint64_t s = 0x9E3779B97F4A7C15ull ^ (uint64_t)n;
+    double *s = malloc(((size_t)2 * n + B) * sizeof *s);
+    if (!s) return -1;
+    double *w = s + n, *boot = s + 2 * n;
+    hd_weights(n, SH_DECODE_QUANTILE, w);
+    memcpy(s, x, (size_t)n * sizeof *s);
+    qsort(s, (size_t)n, sizeof *s, cmp_double);
+    *est = hd_sorted(s, w, n);
+    /* percentile bootstrap: resample the repetitions with replacement (a
+     * fixed seed: the same input gives the same interval); a resample is
+     * sorted by counting how often each sorted value was drawn */
+    int *cnt = malloc((size_t)n * sizeof *cnt);
+    if (!cnt) { free(s); return -1; }
+    uint64_t st = 0x9E3779B97F4A7C15ull ^ (uint64_t)n;
     for (int b = 0; b < B; b++) {
-        double bm = INFINITY;
+        memset(cnt, 0, (size_t)n * sizeof *cnt);
         for (int i = 0; i < n; i++) {
-            s ^= s << 13; s ^= s >> 7; s ^= s << 17;          /* xorshift64 */
-            bm = fmin(bm, x[s % (uint64_t)n]);
+            st ^= st << 13; st ^= st >> 7; st ^= st << 17;          /* xorshift64 */
+            cnt[st % (uint64_t)n]++;
         }
-        boot[b] = bm;
+        double e = 0;
+        for (int i = 0, k = 0; i < n; i++)
+            for (int c = 0; c < cnt[i]; c++) e += w[k++] * s[i];
+        boot[b] = e;
     }
+    free(cnt);
     qsort(boot, B, sizeof *boot, cmp_double);
-    *lo = boot[(int)(0.025 * (B - 1))];
-    *hi = boot[(int)(0.975 * (B - 1))];
-    free(boot);
+    *lo = fmin(boot[(int)(0.025 * (B - 1))], *est);
+    *hi = fmax(boot[(int)(0.975 * (B - 1))], *est);
+    free(s);
     return 0;
 }

@@ -33,8 +33,9 @@ static const char COMPARE_ABOUT[] =
     "B A, A B ...), so drift of the board hits all of them alike. Each ratio to the\n"
     "first genome is paired per round and reported as the median over rounds with its\n"
     "95% confidence interval. Table and summary use one estimator for decode: the\n"
-    "minimum of per-repetition medians (repetitions disturbed by other load are left\n"
-    "out; docs/devices.md). Nothing is stored: a comparison holds only paired in time.\n"
+    "Harrell-Davis 20th percentile of per-repetition medians (repetitions disturbed by\n"
+    "other load are left out; docs/devices.md). Nothing is stored: a comparison holds\n"
+    "only paired in time.\n"
     "Example: check the claim that LFM2 decodes about 2x faster than Qwen3 on CPU:\n"
     "  starhil compare --device local lfm2-1.2b qwen3-1.7b --prompt 128 --gen 32\n"
     "or on files: starhil compare --device local LFM2-1.2B-Q4_0.gguf Qwen3-1.7B-Q4_0.gguf\n";
@@ -54,12 +55,18 @@ static json_t *jnum_or_null(double v) { return isfinite(v) ? json_real(v) : json
 
 static json_t *ratio_json(const sh_ratio_ci *r)
 {
-    return json_pack("{s:o,s:o,s:o,s:i,s:f}", "ratio", jnum_or_null(r->est), "ci_low", jnum_or_null(r->lo),
-                     "ci_high", jnum_or_null(r->hi), "rounds", r->n, "ci_coverage", r->coverage);
+    json_t *per = json_array(), *t = json_array();
+    for (int k = 0; k < r->n && r->round_ratio && r->round_t_s; k++) {
+        json_array_append_new(per, jnum_or_null(r->round_ratio[k]));
+        json_array_append_new(t, json_real(r->round_t_s[k]));
+    }
+    return json_pack("{s:o,s:o,s:o,s:i,s:f,s:o,s:o}", "ratio", jnum_or_null(r->est), "ci_low", jnum_or_null(r->lo),
+                     "ci_high", jnum_or_null(r->hi), "rounds", r->n, "ci_coverage", r->coverage,
+                     "round_ratios", per, "round_start_s", t);
 }
 
 static void compare_print_json(const char *device, const sh_measure_opts *o, int rounds, const cmp_row *rows, int n,
-                               const int *order)
+                               const int *order, double between_sd)
 {
     json_t *ord = json_array();
     for (int k = 0; k < rounds * n; k++) json_array_append_new(ord, json_integer(order[k]));
@@ -95,23 +102,34 @@ static void compare_print_json(const char *device, const sh_measure_opts *o, int
     json_t *root = json_pack("{s:s,s:{s:i,s:i,s:s,s:i,s:i,s:s,s:s},s:o,s:s,s:o}", "device", device, "settings",
                              "prompt", o->prompt, "gen", o->gen, "wtype", o->wtype, "threads", o->threads,
                              "rounds", rounds, "order", "interleaved, alternating (A B, B A, ...)",
-                             "ratio", "median over rounds of paired ratios, 95% CI from order statistics "
-                             "([min, max] below 6 rounds, covering less: ci_coverage)",
+                             "ratio", between_sd > 0
+                                 ? "median over rounds of paired ratios, 95% CI from order statistics over the "
+                                   "rounds, widened by the given between-run sd (ci_between_run_sd)"
+                                 : "median over rounds of paired ratios, 95% CI from order statistics over the "
+                                   "rounds ([min, max] below 6 rounds, covering less: ci_coverage); it covers "
+                                   "the rounds of this run, not drift between runs (--between-run-sd)",
                              "run_order", ord, "decode_estimator", SH_DECODE_ESTIMATOR, "results", arr);
+    json_object_set_new(root, "ci_between_run_sd", json_real(between_sd));
     char *s = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
     if (s) printf("%s\n", s);
     free(s);
     json_decref(root);
 }
 
-static void compare_print_table(const char *device, const sh_measure_opts *o, int rounds, const cmp_row *rows, int n)
+static void compare_print_table(const char *device, const sh_measure_opts *o, int rounds, const cmp_row *rows, int n,
+                                double between_sd)
 {
     int n_gguf = 0;
     for (int i = 0; i < n; i++) n_gguf += rows[i].gguf != NULL;
     printf("device %s, prompt %d, gen %d, wtype %s%s, %d interleaved rounds\n", device, o->prompt, o->gen,
            n_gguf == n ? "as stored" : o->wtype, n_gguf && n_gguf < n ? " (GGUF files: as stored)" : "", rounds);
-    printf("decode ms/token and tok/s: " SH_DECODE_ESTIMATOR " (95%% CI); x: paired ratio to %s, median over rounds [95%% CI]\n\n",
+    printf("decode ms/token and tok/s: " SH_DECODE_ESTIMATOR " (95%% CI); x: paired ratio to %s, median over rounds [95%% CI]\n",
            rows[0].name);
+    if (between_sd > 0)
+        printf("x intervals include a between-run component: sd %.2f%% of the ratio (--between-run-sd)\n\n",
+               100 * between_sd);
+    else
+        printf("x intervals cover this run's rounds, not drift between runs (--between-run-sd adds it)\n\n");
     printf("%-16s %16s %13s %10s %19s %9s %20s %20s %8s\n", "genome", "hash", "prefill tok/s", "decode tok/s",
            "decode ms [CI]", "peak MiB", "prefill x [CI]", "decode x [CI]", "memory x");
     for (int i = 0; i < n; i++) {
@@ -221,6 +239,7 @@ int sh_cmd_compare(int argc, char **argv)
     const char *device = NULL, *db = NULL, *wtype = NULL;
     bool as_json = false, quiet = false;
     long prompt = 512, gen = 128, threads = 0, rounds = 6, reps = 3;
+    double between_sd = 0;
     sh_measure_opts o = {.wtype = SH_WTYPE_MEASURE};
     const sh_opt t[] = {
         {"--device", NULL, SH_OPT_STR, &device, "D", "device name (required; `local` always exists)", 0, 0, NULL},
@@ -230,6 +249,9 @@ int sh_cmd_compare(int argc, char **argv)
         {"--threads", NULL, SH_OPT_LONG, &threads, "N", "threads (default: the device's)", 1, 1024, NULL},
         {"--rounds", NULL, SH_OPT_LONG, &rounds, "N", "interleaved rounds (default 6)", 2, 1000, NULL},
         {"--reps", NULL, SH_OPT_LONG, &reps, "N", "repetitions per genome per round (default 3)", 1, 1000, NULL},
+        {"--between-run-sd", NULL, SH_OPT_DOUBLE, &between_sd, "X",
+         "widen each ratio's interval by a between-run component: the\nrelative sd of the ratio from run to run "
+         "(e.g. 0.01; learned\nby bench/bench_compare_runs.sh; default 0: rounds only)", 0, 1, NULL},
         {"--json", NULL, SH_OPT_FLAG, &as_json, NULL, "one JSON object on stdout", 0, 0, NULL},
         {"--quiet", "-q", SH_OPT_FLAG, &quiet, NULL, "no progress lines on stderr", 0, 0, NULL},
         {"--db", NULL, SH_OPT_STR, &db, "FILE", "run database (for the device inventory)", 0, 0, NULL},
@@ -272,10 +294,18 @@ int sh_cmd_compare(int argc, char **argv)
     if (!order) { fprintf(stderr, "starhil compare: out of memory\n"); return 1; }
     int rc = compare_measure(device, &o, (int)rounds, rows, a.n_pos, order, quiet || as_json);   /* --json: no progress */
     if (rc == 0) {
-        if (as_json) compare_print_json(device, &o, (int)rounds, rows, a.n_pos, order);
-        else compare_print_table(device, &o, (int)rounds, rows, a.n_pos);
+        for (int i = 0; i < a.n_pos; i++) {
+            sh_compare_widen(&rows[i].decode_x, between_sd);
+            sh_compare_widen(&rows[i].prefill_x, between_sd);
+        }
+        if (as_json) compare_print_json(device, &o, (int)rounds, rows, a.n_pos, order, between_sd);
+        else compare_print_table(device, &o, (int)rounds, rows, a.n_pos, between_sd);
     }
-    for (int i = 0; i < a.n_pos; i++) sh_mrecord_free(&rows[i].res);
+    for (int i = 0; i < a.n_pos; i++) {
+        sh_mrecord_free(&rows[i].res);
+        sh_ratio_ci_free(&rows[i].decode_x);
+        sh_ratio_ci_free(&rows[i].prefill_x);
+    }
     free(order);
     return rc;
 }

@@ -714,8 +714,9 @@ int sh_cmd_device(int argc, char **argv)
 
 static const char MEASURE_ABOUT[] =
     "Builds the genome's variant for the device's target (cached), pushes it, runs its bench\n"
-    "mode until the figure it stores, decode_ms (the minimum of the quiet repetitions'\n"
-    "medians), has a 95% interval within +-tolerance (or the repetition cap), and stores\n"
+    "mode until the figure it stores, decode_ms (the Harrell-Davis 20th percentile of the\n"
+    "quiet repetitions' medians), has a 95% interval within +-tolerance (or the repetition\n"
+    "cap), and stores\n"
     "the evaluation and every raw sample in the run database.\n"
     "An ok evaluation with the same settings is returned without measuring again, unless\n"
     "it is stored as unstable or --force is given. The variant reads the board's state\n"
@@ -772,8 +773,8 @@ static void print_result(const char *device, const sh_mrecord *r, bool as_json)
     printf("device %s, evaluation %lld%s\n", device, (long long)r->eval_id, r->cached ? " (stored earlier, not re-measured)" : "");
     printf("  stored   %s%s%s\n", r->stability[0] ? r->stability : "(no stability: stored by an older starhil)",
            r->reason[0] ? ": " : "", r->reason);
-    printf("  decode   %.3f ms/token (" SH_DECODE_ESTIMATOR ", %d quiet of %d reps), 95%% CI [%.3f, %.3f]%s\n",
-           r->decode_ms, r->quiet_reps, r->reps, r->decode_ms_low, r->decode_ms_high,
+    printf("  decode   %.3f ms/token (%s, %d quiet of %d reps), 95%% CI [%.3f, %.3f]%s\n",
+           r->decode_ms, r->estimator[0] ? r->estimator : SH_DECODE_ESTIMATOR_MIN, r->quiet_reps, r->reps, r->decode_ms_low, r->decode_ms_high,
            r->converged ? "" : " (repetition cap hit)");
     printf("  decode   %.3f ms/token median of all tokens, 95%% CI [%.3f, %.3f], %.2f tok/s\n", r->decode_ms_median,
            r->decode_ci_low, r->decode_ci_high, r->decode_tok_s);

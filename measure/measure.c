@@ -422,7 +422,7 @@ bool sh_estimate_converged(const double *quiet_rep_medians, int n, int min_reps,
 {
     double est = 0, lo = 0, hi = 0;
     if (half_rel) *half_rel = INFINITY;
-    if (n <= 0 || sh_min_of_medians_ci(quiet_rep_medians, n, &est, &lo, &hi)) return false;
+    if (n <= 0 || sh_decode_estimate_ci(quiet_rep_medians, n, &est, &lo, &hi)) return false;
     double half = fmax(est - lo, hi - est);
     if (half_rel && est > 0) *half_rel = half / est;
     return converged_rule(n, min_reps, est, half, tolerance);
@@ -596,7 +596,7 @@ static void estimate(const measure_acc *a, double *est, double *lo, double *hi)
     int n = 0;
     for (int i = 0; i < a->rep_med.n; i++)
         if (a->quiet_reps == 0 || a->rep_quiet.v[i]) m[n++] = a->rep_med.v[i];
-    if (n) sh_min_of_medians_ci(m, n, est, lo, hi);
+    if (n) sh_decode_estimate_ci(m, n, est, lo, hi);
     free(m);
 }
 
@@ -637,6 +637,8 @@ static char *build_result(measure_ctx *c, measure_acc *a, const char *settings, 
     res->busy_wait = c->o.busy_wait;
     res->tolerance = c->o.tolerance;
     estimate(a, &res->decode_ms, &res->decode_ms_low, &res->decode_ms_high);
+    snprintf(res->estimator, sizeof res->estimator, "%s", SH_DECODE_ESTIMATOR);
+    snprintf(res->estimator_ci_method, sizeof res->estimator_ci_method, "%s", SH_DECODE_CI_METHOD);
     res->steal_reps = a->steal_reps;
     res->steal_max = c->o.steal_max;
     if (reference) {
@@ -953,6 +955,16 @@ static int measure_kind(sh_db *db, const char *device, const sh_genome *g, const
             if (arc == BAD_INPUT) { bad_input = true; break; }
             dropped = arc == SH_DEV_ETRANSPORT;
         }
+        if (rc && round > 0) {
+            /* a settle round that failed does not undo the rounds before it:
+             * their (doubtful) result is stored as unstable, with both reasons */
+            acc_free(&a);
+            if (acc_copy(&a, &pool)) { sh_err_set(err, "out of memory"); goto out; }
+            size_t wl = strlen(why);
+            snprintf(why + wl, sizeof why - wl, "; the re-measurement failed (%s)", last);
+            rc = 0;
+            break;
+        }
         if (rc) break;
         res->rounds = round + 1;
         estimate(&a, &res->decode_ms, &res->decode_ms_low, &res->decode_ms_high);
@@ -1048,12 +1060,40 @@ int sh_measure_genome(sh_db *db, const char *device, const sh_genome *g, const s
 
 /* ---- interleaved comparison ------------------------------------------------------------ */
 
-static void ratio_ci(const double *x, int n, sh_ratio_ci *out)
+void sh_ratio_ci_free(sh_ratio_ci *r)
 {
+    if (!r) return;
+    free(r->round_ratio);
+    free(r->round_t_s);
+    r->round_ratio = r->round_t_s = NULL;
+}
+
+/* Widens a ratio's within-run 95% interval by a between-run component: a
+ * run-level effect on the log ratio with standard deviation sd (what varies
+ * between runs of the same compare and is shared by the rounds of one run:
+ * drift of the host on a minutes timescale, placement of the process).  On
+ * the log scale each side's half-width h becomes sqrt(h^2 + (1.96 sd)^2). */
+void sh_compare_widen(sh_ratio_ci *r, double sd)
+{
+    if (!(sd > 0) || !(r->est > 0) || !(r->lo > 0) || !(r->hi > 0)) return;
+    double l = log(r->est), z = 1.959964 * sd;
+    double hl = l - log(r->lo), hh = log(r->hi) - l;
+    r->lo = exp(l - sqrt(hl * hl + z * z));
+    r->hi = exp(l + sqrt(hh * hh + z * z));
+}
+
+static void ratio_ci(const double *x, const double *t, int n, sh_ratio_ci *out)
+{
+    memset(out, 0, sizeof *out);
     out->n = n;
     out->est = out->lo = out->hi = NAN;
     out->coverage = sh_median_ci_coverage(n);
     if (n > 0) sh_median_ci(x, n, &out->est, &out->lo, &out->hi);
+    out->round_ratio = malloc((size_t)(n ? n : 1) * sizeof *out->round_ratio);
+    out->round_t_s = malloc((size_t)(n ? n : 1) * sizeof *out->round_t_s);
+    if (!out->round_ratio || !out->round_t_s) { sh_ratio_ci_free(out); return; }
+    memcpy(out->round_ratio, x, (size_t)n * sizeof *x);
+    memcpy(out->round_t_s, t, (size_t)n * sizeof *t);
 }
 
 int sh_measure_interleaved(sh_db *db, const char *device, const sh_genome *g, int n, const sh_measure_opts *opts,
@@ -1072,9 +1112,10 @@ int sh_measure_interleaved(sh_db *db, const char *device, const sh_genome *g, in
     double *est = calloc((size_t)n * (size_t)rounds, sizeof *est);     /* [round][genome] decode ms */
     double *pre = calloc((size_t)n * (size_t)rounds, sizeof *pre);     /* [round][genome] prefill ms */
     double *ratios = calloc((size_t)rounds, sizeof *ratios);
+    double *round_t = calloc((size_t)rounds, sizeof *round_t), *ratio_t = calloc((size_t)rounds, sizeof *ratio_t);
     int rc = -1;
     dev_slot *slot = NULL;
-    if (!c || !a || !exe || !est || !pre || !ratios) { sh_err_set(err, "out of memory"); goto out; }
+    if (!c || !a || !exe || !est || !pre || !ratios || !round_t || !ratio_t) { sh_err_set(err, "out of memory"); goto out; }
     for (int i = 0; i < n; i++) {
         c[i].o = effective(opts);
         c[i].rec = &rec;
@@ -1109,7 +1150,12 @@ int sh_measure_interleaved(sh_db *db, const char *device, const sh_genome *g, in
             if (sh_device_push(slot->dev, c[i].o.gguf, name, c[i].gguf_remote, sizeof c[i].gguf_remote, err)) goto out;
         }
     }
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     for (int r = 0; r < rounds; r++) {
+        struct timespec tr;
+        clock_gettime(CLOCK_MONOTONIC, &tr);
+        round_t[r] = (double)(tr.tv_sec - t0.tv_sec) + (tr.tv_nsec - t0.tv_nsec) / 1e9;
         for (int k = 0; k < n; k++) {
             int i = r % 2 ? n - 1 - k : k;          /* A B, B A, A B, ... */
             if (order) order[r * n + k] = i;
@@ -1149,6 +1195,8 @@ int sh_measure_interleaved(sh_db *db, const char *device, const sh_genome *g, in
         sh_mrecord *x = &res[i];
         memset(x, 0, sizeof *x);
         estimate(&a[i], &x->decode_ms, &x->decode_ms_low, &x->decode_ms_high);
+        snprintf(x->estimator, sizeof x->estimator, "%s", SH_DECODE_ESTIMATOR);
+        snprintf(x->estimator_ci_method, sizeof x->estimator_ci_method, "%s", SH_DECODE_CI_METHOD);
         x->decode_ms_median = a[i].median;
         x->decode_ci_low = a[i].lo;
         x->decode_ci_high = a[i].hi;
@@ -1178,18 +1226,18 @@ int sh_measure_interleaved(sh_db *db, const char *device, const sh_genome *g, in
         }
         int m = 0;
         for (int r = 0; r < rounds; r++)
-            if (est[r * n] > 0 && est[r * n + i] > 0) ratios[m++] = est[r * n] / est[r * n + i];
-        ratio_ci(ratios, m, &decode_speed[i]);
+            if (est[r * n] > 0 && est[r * n + i] > 0) { ratio_t[m] = round_t[r]; ratios[m++] = est[r * n] / est[r * n + i]; }
+        ratio_ci(ratios, ratio_t, m, &decode_speed[i]);
         m = 0;
         for (int r = 0; r < rounds; r++)
-            if (pre[r * n] > 0 && pre[r * n + i] > 0) ratios[m++] = pre[r * n] / pre[r * n + i];
-        ratio_ci(ratios, m, &prefill_speed[i]);
+            if (pre[r * n] > 0 && pre[r * n + i] > 0) { ratio_t[m] = round_t[r]; ratios[m++] = pre[r * n] / pre[r * n + i]; }
+        ratio_ci(ratios, ratio_t, m, &prefill_speed[i]);
     }
     rc = 0;
 out:
     if (slot) release_device(slot);
     if (a) for (int i = 0; i < n; i++) acc_free(&a[i]);
-    free(a); free(c); free(exe); free(est); free(pre); free(ratios);
+    free(a); free(c); free(exe); free(est); free(pre); free(ratios); free(round_t); free(ratio_t);
     sh_device_rec_free(&rec);
     return rc;
 }

@@ -138,7 +138,19 @@ int sh_measure_genome(sh_db *db, const char *device, const sh_genome *g,
 /* A paired ratio: its median over rounds and a distribution-free 95% CI of
  * that median (order statistics of the per-round ratios; [min, max] below 6
  * rounds, which covers less: `coverage`, e.g. 0.75 for 3 rounds). */
-typedef struct sh_ratio_ci { double est, lo, hi; int n; double coverage; } sh_ratio_ci;
+typedef struct sh_ratio_ci {
+    double est, lo, hi; int n; double coverage;
+    double *round_ratio;   /* the n per-round ratios in the order measured (malloc'd, may be NULL) */
+    double *round_t_s;     /* when each round started, seconds after the first */
+} sh_ratio_ci;
+
+/* Frees a ratio's per-round arrays. */
+void sh_ratio_ci_free(sh_ratio_ci *r);
+
+/* Widens r's interval by a between-run component with relative standard
+ * deviation sd (compare --between-run-sd; compare_cli.c): on the log scale
+ * each side's half-width h becomes sqrt(h^2 + (1.96 sd)^2).  sd <= 0: as is. */
+void sh_compare_widen(sh_ratio_ci *r, double sd);
 
 /* Interleaved comparison of n genomes (n >= 2) on one device: `rounds`
  * rounds, each running one bench invocation of reps_per_run repetitions per
@@ -209,14 +221,22 @@ void sh_bench_out_free(sh_bench_out *b);
 /* Validates probe output and returns it re-serialized with known fields only. */
 int sh_probe_parse(const char *text, size_t len, char **json_out, sh_err *err);
 
-/* The robust estimate of per-repetition decode medians: their minimum, and a
- * 95% bootstrap interval of that minimum (2000 resamples, fixed seed, so the
- * same input gives the same interval).  Returns -1 if n == 0. */
-int sh_min_of_medians_ci(const double *rep_medians, int n, double *est, double *lo, double *hi);
+/* The robust estimate of per-repetition decode medians (SH_DECODE_ESTIMATOR):
+ * their Harrell-Davis SH_DECODE_QUANTILE-quantile, a weighted sum of all
+ * sorted medians with Beta(p(n+1), (1-p)(n+1)) weights (Harrell & Davis
+ * 1982), and a 95% percentile bootstrap interval of it (2000 resamples of the
+ * repetitions, fixed seed, so the same input gives the same interval).  A
+ * smooth L-statistic, unlike the minimum, whose bootstrap is inconsistent.
+ * Returns -1 if n == 0. */
+int sh_decode_estimate_ci(const double *rep_medians, int n, double *est, double *lo, double *hi);
+
+/* The Harrell-Davis estimate of the p-quantile (0 < p < 1) of x; NaN if
+ * n == 0 or p is out of range.  x is not modified. */
+double sh_hd_quantile(const double *x, int n, double p);
 
 /* The convergence rule of the protocol: true when n >= min_reps quiet
- * repetitions were measured and the 95% interval of their minimum median
- * (sh_min_of_medians_ci) lies within +-tolerance of that minimum.  *half_rel
+ * repetitions were measured and the 95% interval of their robust estimate
+ * (sh_decode_estimate_ci) lies within +-tolerance of the estimate.  *half_rel
  * (may be NULL) receives the interval's larger distance from the estimate,
  * relative to it (INFINITY when n == 0). */
 bool sh_estimate_converged(const double *quiet_rep_medians, int n, int min_reps, double tolerance,

@@ -28,8 +28,7 @@ static const field FIELDS[] = {
     F("decode_ci_high", 'd', decode_ci_high),
     C("ci_method", "95% CI of the median from order statistics (exact binomial), over all per-token samples"),
     F("decode_ms", 'd', decode_ms), F("decode_ms_low", 'd', decode_ms_low), F("decode_ms_high", 'd', decode_ms_high),
-    C("estimator", SH_DECODE_ESTIMATOR),
-    C("estimator_ci_method", "95% bootstrap interval of the minimum (2000 resamples of the quiet repetitions)"),
+    F("estimator", 's', estimator), F("estimator_ci_method", 's', estimator_ci_method),
     F("stability", 's', stability), F("stability_reason", 's', reason),
     F("quiet_reps", 'i', quiet_reps), F("disturbed_reps", 'i', disturbed_reps), F("busy_reps", 'i', busy_reps),
     F("throttled_reps", 'i', throttled_reps), F("steal_reps", 'i', steal_reps), F("steal_max", 'd', steal_max),
@@ -153,6 +152,8 @@ static void read_older(json_t *o, sh_mrecord *r)
         if (isnan(r->decode_ms) && r->decode_tok_s > 0) r->decode_ms = 1000.0 / r->decode_tok_s;
         r->decode_ms_low = r->decode_ci_low;
         r->decode_ms_high = r->decode_ci_high;
+        snprintf(r->estimator, sizeof r->estimator, "median of all tokens");
+        snprintf(r->estimator_ci_method, sizeof r->estimator_ci_method, "95%% CI of the median from order statistics");
     }
     if (isnan(r->conv_state_bytes)) r->conv_state_bytes = num(o, "conv_bytes");
     if (!json_is_string(json_object_get(o, "stability")) && json_is_false(json_object_get(o, "converged"))) {

@@ -26,8 +26,15 @@
 
 #include "util/err.h"
 
-/* What decode_ms (the figure the search ranks with) is, as stored and shown. */
-#define SH_DECODE_ESTIMATOR "min of per-repetition medians"
+/* What decode_ms (the figure the search ranks with) is, as stored and shown:
+ * the Harrell-Davis estimate of a low quantile of the quiet repetitions'
+ * medians (measure.h sh_decode_estimate_ci; docs/devices.md says why).
+ * Rows stored before keep the name they were stored with (`estimator`). */
+#define SH_DECODE_QUANTILE 0.20
+#define SH_DECODE_ESTIMATOR "Harrell-Davis 20th percentile of per-repetition medians"
+#define SH_DECODE_CI_METHOD "95% percentile bootstrap of the estimate (2000 resamples of the quiet repetitions)"
+/* What rows stored before issue 18's estimator change carry (for readers). */
+#define SH_DECODE_ESTIMATOR_MIN "min of per-repetition medians"
 
 /* The kinds of block the variant times separately (share of prefill/decode). */
 #define SH_SHARE_N 5
@@ -41,7 +48,10 @@ typedef struct sh_mrecord {
     char device[64], kind[16], genome_hash[17];
     char *settings_json;       /* prompt, gen, depth, threads, wtype, kvtype, cpus, target (, gguf, exe, ref_seq) */
     /* decode latency per token, ms; NaN where a stored row lacks the figure */
-    double decode_ms, decode_ms_low, decode_ms_high;       /* the robust estimate, its bootstrap 95% interval */
+    double decode_ms, decode_ms_low, decode_ms_high;       /* the robust estimate, its 95% interval */
+    char estimator[96];        /* what decode_ms is, as stored (SH_DECODE_ESTIMATOR for new rows; "median of
+                                  all tokens" for rows stored before the robust estimate) */
+    char estimator_ci_method[128];
     double decode_ms_median, decode_ci_low, decode_ci_high; /* median of every token, its exact 95% CI */
     double decode_tok_s, prefill_tok_s, ttft_ms;
     /* memory, bytes */

@@ -69,6 +69,7 @@ static void point_take_result(sh_rep_point *p, const char *result_json)
     }
     snprintf(p->stability, sizeof p->stability, "%s", m.stability);
     snprintf(p->stability_reason, sizeof p->stability_reason, "%s", m.reason);
+    snprintf(p->estimator, sizeof p->estimator, "%s", m.estimator);
     p->cache_bytes = (isnan(p->kv_bytes) ? 0 : p->kv_bytes) +
                      (isnan(p->conv_state_bytes) ? 0 : p->conv_state_bytes);
     if (isnan(p->kv_bytes) && isnan(p->conv_state_bytes)) p->cache_bytes = NAN;
@@ -324,6 +325,8 @@ static int load_presets(sh_db *db, sh_report *r, sh_err *err)
     return rc;
 }
 
+static void set_decode_estimator(sh_report *r);
+
 int sh_report_load(sh_db *db, int64_t run_id, sh_report *r, sh_err *err)
 {
     memset(r, 0, sizeof *r);
@@ -342,8 +345,41 @@ int sh_report_load(sh_db *db, int64_t run_id, sh_report *r, sh_err *err)
     if (rc == 0) rc = load_gens(db, r, err);
     if (rc == 0) rc = load_devices(db, r, err);
     if (rc == 0) rc = load_presets(db, r, err);
+    if (rc == 0) set_decode_estimator(r);
     if (rc != 0) sh_report_free(r);
     return rc;
+}
+
+/* The decode column's estimator: what the rows were stored with (issue 18
+ * changed it; older rows keep their name), the current one if none says. */
+static void set_decode_estimator(sh_report *r)
+{
+    const char *seen[4];
+    int n = 0;
+    bool more = false;
+    for (int k = 0; k < r->n_points + r->n_presets; k++) {
+        const sh_rep_point *p = k < r->n_points ? &r->points[k] : &r->presets[k - r->n_points];
+        if (!p->estimator[0]) continue;
+        bool dup = false;
+        for (int j = 0; j < n; j++) dup |= !strcmp(seen[j], p->estimator);
+        if (dup) continue;
+        if (n < 4) seen[n++] = p->estimator;
+        else more = true;
+    }
+    if (n == 0) {
+        snprintf(r->decode_estimator, sizeof r->decode_estimator, "%s", SH_DECODE_ESTIMATOR);
+        return;
+    }
+    if (n == 1) {
+        snprintf(r->decode_estimator, sizeof r->decode_estimator, "%s", seen[0]);
+        return;
+    }
+    size_t len = (size_t)snprintf(r->decode_estimator, sizeof r->decode_estimator, "mixed:");
+    for (int j = 0; j < n && len < sizeof r->decode_estimator; j++)
+        len += (size_t)snprintf(r->decode_estimator + len, sizeof r->decode_estimator - len, "%s %s",
+                                j ? ";" : "", seen[j]);
+    if (more && len < sizeof r->decode_estimator)
+        snprintf(r->decode_estimator + len, sizeof r->decode_estimator - len, "; ...");
 }
 
 static void free_points(sh_rep_point *v, int n)
@@ -443,7 +479,7 @@ char *sh_report_json(const sh_report *r, bool pretty, sh_err *err)
                             "created_at", jstr(r->run.created_at), "updated_at", jstr(r->run.updated_at),
                             "last_generation", r->last_gen);
     json_t *o = json_pack("{s:s,s:s,s:o,s:o,s:o,s:o,s:o}", "starhil_report", "run",
-                          "decode_estimator", SH_DECODE_ESTIMATOR, "run", run,
+                          "decode_estimator", r->decode_estimator, "run", run,
                           "devices", devices_json(r), "points", points_json(r->points, r->n_points),
                           "presets", points_json(r->presets, r->n_presets), "generations", gens_json(r));
     char *s = o ? json_dumps(o, (pretty ? JSON_INDENT(2) : JSON_COMPACT) | JSON_PRESERVE_ORDER) : NULL;
@@ -533,10 +569,11 @@ static void md_point(FILE *f, const sh_rep_point *p, const char *label)
     fputs("` |\n", f);
 }
 
-static void md_table_head(FILE *f, const char *first)
+static void md_table_head(FILE *f, const char *first, const char *est)
 {
-    fprintf(f, "| %s | device | capability | decode ms/tok (" SH_DECODE_ESTIMATOR ") [95%% CI] | measured "
-               "| prefill tok/s | peak MiB | cache MiB | params M | genome |\n|---|---|---|---|---|---|---|---|---|---|\n", first);
+    fprintf(f, "| %s | device | capability | decode ms/tok (%s) [95%% CI] | measured "
+               "| prefill tok/s | peak MiB | cache MiB | params M | genome |\n|---|---|---|---|---|---|---|---|---|---|\n", first,
+            est);
 }
 
 int sh_report_write_md(const sh_report *r, FILE *f, sh_err *err)
@@ -558,7 +595,7 @@ int sh_report_write_md(const sh_report *r, FILE *f, sh_err *err)
     fprintf(f, "- devices:");
     for (int i = 0; i < r->n_devices; i++) fprintf(f, " %s%s", r->devices[i].name, i + 1 < r->n_devices ? "," : "");
     fprintf(f, "%s\n\n## Front\n\n", r->n_devices ? "" : " none");
-    md_table_head(f, "hash");
+    md_table_head(f, "hash", r->decode_estimator);
     for (int i = 0; i < r->n_points; i++)
         if (r->points[i].on_front) md_point(f, &r->points[i], r->points[i].hash);
     for (int i = 0; i < r->n_points; i++)
@@ -568,7 +605,7 @@ int sh_report_write_md(const sh_report *r, FILE *f, sh_err *err)
     fprintf(f, "\n## Presets on the same devices\n\n");
     if (r->n_presets == 0) fprintf(f, "No preset has been measured on these devices.\n");
     else {
-        md_table_head(f, "preset");
+        md_table_head(f, "preset", r->decode_estimator);
         for (int i = 0; i < r->n_presets; i++) md_point(f, &r->presets[i], r->presets[i].preset);
     }
     return ferror(f) ? sh_err_set(err, "report: write error") : 0;

@@ -37,6 +37,7 @@ typedef struct sh_rep_point {
     double decode_ms_median;                /* median of every decoded token */
     char stability[16];      /* quiet | disturbed | unstable | "" (unknown) */
     char stability_reason[256];
+    char estimator[96];      /* what decode_ms is, as stored with it ("" if not measured) */
 } sh_rep_point;
 
 
@@ -67,6 +68,10 @@ typedef struct sh_report {
     sh_rep_gen *gens;      int n_gens;
     sh_rep_device *devices; int n_devices;
     int last_gen;                           /* -1 if the run has no generations */
+    /* what the decode column shows: the estimator the rows were stored with
+     * (older rows keep theirs), "mixed: A; B" if they differ, the current
+     * SH_DECODE_ESTIMATOR if no row says */
+    char decode_estimator[256];
 } sh_report;
 
 int sh_report_load(sh_db *db, int64_t run_id, sh_report *out, sh_err *err);

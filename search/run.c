@@ -30,7 +30,7 @@ void sh_search_opts_default(sh_search_opts *o)
     o->measure.prompt = 64;
     o->measure.gen = 16;
     /* repetitions are measured 3 at a time until the estimate the search ranks
-     * with (min of per-repetition medians) is known within +-5%, at most 12:
+     * with (SH_DECODE_ESTIMATOR) is known within +-5%, at most 12:
      * candidates of a space differ by far more than that, and 6 repetitions
      * judged on the per-token median's CI left a third of an idle host's
      * measurements unconverged (issue 18) */

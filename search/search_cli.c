@@ -251,8 +251,8 @@ static int search_spec(cli_state *c, sh_opt *t, int cap)
          "repetition cap per measurement round (default 12): repetitions\nrun 3 at a time until the estimate is known "
          "within --tolerance;\na settle round adds up to as many again", 1, 10000, NULL},
         {"--tolerance", NULL, SH_OPT_DOUBLE, &o->measure.tolerance, "X",
-         "a measurement converges when the 95% interval of its estimate\n(min of per-repetition medians) is within "
-         "+-X of it (default\n0.05)", 1e-4, 0.99, NULL},
+         "a measurement converges when the 95% interval of its estimate\n(Harrell-Davis 20th percentile of "
+         "per-repetition medians)\nis within +-X of it (default 0.05)", 1e-4, 0.99, NULL},
         {"--wtype", NULL, SH_OPT_STR, &c->wtype, "T", "weight type measured (default " SH_WTYPE_SEARCH ")", 0, 0, NULL},
         {"--threads", NULL, SH_OPT_INT, &o->measure.threads, "N", "threads per measurement (default 1)", 1, 1024, NULL},
         {"--accept-unstable", NULL, SH_OPT_FLAG, &o->measure.accept_unstable, NULL,

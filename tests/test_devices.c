@@ -1521,7 +1521,8 @@ static void test_measure_disturbed_reps_left_out(void **state)
     assert_true(r.decode_ms >= 10 * 0.994 && r.decode_ms <= 10 * 1.006);   /* quiet reps only */
     assert_true(r.decode_ms_median > 14);                                    /* all tokens */
     json_t *res = stored_result(db, r.eval_id);
-    assert_string_equal(json_string_value(json_object_get(res, "estimator")), "min of per-repetition medians");
+    assert_string_equal(json_string_value(json_object_get(res, "estimator")), SH_DECODE_ESTIMATOR);
+    assert_string_equal(json_string_value(json_object_get(res, "estimator_ci_method")), SH_DECODE_CI_METHOD);
     assert_int_equal(json_integer_value(json_object_get(res, "busy_reps")), 3);
     assert_int_equal(json_integer_value(json_object_get(res, "throttled_reps")), 3);
     json_decref(res);
@@ -1583,11 +1584,28 @@ static void test_measure_disturbed_reps_left_out(void **state)
     assert_int_equal(n, 12);                      /* every repetition of both rounds is stored */
     free(v);
     sh_mrecord_free(&r);
-    /* the robust estimate of known repetition medians */
+    /* the robust estimate of known repetition medians: the Harrell-Davis
+     * quantile against values computed independently (mpmath's incomplete
+     * beta, 30 digits): the 10th percentile of 1..20 is 2.5008341758180;
+     * the median of a symmetric sample is its centre */
+    double seq[20];
+    for (int i = 0; i < 20; i++) seq[i] = 20 - i;          /* unsorted on purpose */
+    assert_true(fabs(sh_hd_quantile(seq, 20, 0.10) - 2.5008341758180) < 1e-9);
+    double sym[5] = {4, 1, 3, 5, 2};
+    assert_true(fabs(sh_hd_quantile(sym, 5, 0.5) - 3.0) < 1e-12);
+    assert_true(isnan(sh_hd_quantile(sym, 0, 0.5)) && isnan(sh_hd_quantile(sym, 5, 1.0)));
     double med[4] = {3.0, 1.0, 2.0, 1.5}, est, lo, hi;
-    assert_int_equal(sh_min_of_medians_ci(med, 4, &est, &lo, &hi), 0);
-    assert_true(est == 1.0 && lo == 1.0 && hi >= 1.0 && hi <= 3.0);
-    assert_int_equal(sh_min_of_medians_ci(med, 0, &est, &lo, &hi), -1);
+    assert_int_equal(sh_decode_estimate_ci(med, 4, &est, &lo, &hi), 0);
+    assert_true(fabs(est - sh_hd_quantile(med, 4, SH_DECODE_QUANTILE)) < 1e-12);
+    assert_true(est > 1.0 && est < 1.5);                /* between the two lowest, nearer the lowest */
+    assert_true(lo >= 1.0 && lo <= est && hi >= est && hi <= 3.0);
+    double again, lo2, hi2;                             /* a fixed seed: the same interval */
+    assert_int_equal(sh_decode_estimate_ci(med, 4, &again, &lo2, &hi2), 0);
+    assert_true(again == est && lo2 == lo && hi2 == hi);
+    double one = 2.5;
+    assert_int_equal(sh_decode_estimate_ci(&one, 1, &est, &lo, &hi), 0);
+    assert_true(est == 2.5 && lo == 2.5 && hi == 2.5);
+    assert_int_equal(sh_decode_estimate_ci(med, 0, &est, &lo, &hi), -1);
     sh_measure_shutdown();
     sh_db_close(db);
     dt_rm_rf(dir);

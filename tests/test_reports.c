@@ -23,6 +23,7 @@
 #include "evaluator/build.h"
 #include "genome/genome.h"
 #include "measure/mrecord.h"
+#include "measure/measure.h"
 #include "tests/helpers/reports_gguf.h"
 #include "tests/helpers/store_sql.h"
 #include "reports/gguf_synth.h"
@@ -1040,7 +1041,7 @@ static void summary_json(char *out, size_t cap, double decode_ms, double rss, do
              "\"decode_tok_s\":%.3f,\"prefill_tok_s\":%.3f,\"ttft_ms\":%.3f,\"peak_rss_bytes\":%.0f,"
              "\"weight_bytes\":%.0f,\"kv_bytes\":%.0f,\"conv_state_bytes\":%.0f,\"reps\":5,"
              "\"decode_ms\":%.4f,\"decode_ms_low\":%.4f,\"decode_ms_high\":%.4f,\"stability\":\"%s\","
-             "\"stability_reason\":\"%s\"}",
+             "\"stability_reason\":\"%s\",\"estimator\":\"" SH_DECODE_ESTIMATOR "\"}",
              decode_ms, 1000.0 / decode_ms, 20000.0 / decode_ms, decode_ms * 3, rss, rss * 0.8, kv, conv,
              decode_ms, decode_ms * 0.9, decode_ms * 1.1, (int)decode_ms == 5 ? "unstable" : "quiet",
              (int)decode_ms == 5 ? "busy: fixture" : "");
@@ -1243,7 +1244,13 @@ static void test_report_cli_formats(void **state)
     json_t *p0 = json_array_get(json_object_get(j, "points"), 0);
     assert_true(json_is_string(json_object_get(p0, "genome")));
     assert_true(json_is_number(json_object_get(p0, "decode_ms")));
-    assert_string_equal(json_string_value(json_object_get(j, "decode_estimator")), "min of per-repetition medians");
+    /* the column names what the rows were stored with: this run holds rows
+     * of today's estimator and rows from before the robust estimate */
+    const char *est = json_string_value(json_object_get(j, "decode_estimator"));
+    assert_non_null(est);
+    assert_non_null(strstr(est, "mixed: "));
+    assert_non_null(strstr(est, SH_DECODE_ESTIMATOR));
+    assert_non_null(strstr(est, "median of all tokens"));
     int n_disturbed = 0;
     for (size_t k = 0; k < json_array_size(json_object_get(j, "points")); k++) {
         json_t *p = json_array_get(json_object_get(j, "points"), k);
@@ -1272,7 +1279,9 @@ static void test_report_cli_formats(void **state)
 
     assert_int_equal(run_cli(&r, "--db", fixture_db, "report", id, "--format", "md", NULL), 0);
     assert_non_null(strstr(r.out, "## Front"));
-    assert_non_null(strstr(r.out, "decode ms/tok (min of per-repetition medians) [95% CI]"));
+    /* the front table names the estimator its rows were stored with */
+    assert_non_null(strstr(r.out, "decode ms/tok (mixed: "));
+    assert_non_null(strstr(r.out, SH_DECODE_ESTIMATOR));
     assert_non_null(strstr(r.out, "lfm2-350m"));
     assert_int_equal(count_substr(r.out, "| fixture-box |"), 3 + 2);
     sh_proc_result_free(&r);
@@ -1729,7 +1738,7 @@ static void test_compare_local(void **state)
     if (!j) fail_msg("compare --json printed: %.500s", r.out);
     sh_proc_result_free(&r);
     assert_string_equal(json_string_value(json_object_get(j, "device")), "local");
-    assert_string_equal(json_string_value(json_object_get(j, "decode_estimator")), "min of per-repetition medians");
+    assert_string_equal(json_string_value(json_object_get(j, "decode_estimator")), SH_DECODE_ESTIMATOR);
     json_t *ord = json_object_get(j, "run_order");
     const int want[6] = {0, 1, 1, 0, 0, 1};
     assert_int_equal(json_array_size(ord), 6);
@@ -1755,16 +1764,30 @@ static void test_compare_local(void **state)
     double x = json_number_value(json_object_get(rb, "ratio"));
     double lo = json_number_value(json_object_get(rb, "ci_low")), hi = json_number_value(json_object_get(rb, "ci_high"));
     assert_true(x > 0 && lo <= x && x <= hi);
+    /* computed as documented: the median of the per-round ratios, and with 3
+     * rounds their range */
+    json_t *per = json_object_get(rb, "round_ratios");
+    assert_int_equal(json_array_size(per), 3);
+    assert_int_equal(json_array_size(json_object_get(rb, "round_start_s")), 3);
+    double pr[3];
+    for (int k = 0; k < 3; k++) pr[k] = json_number_value(json_array_get(per, k));
+    double pmin = fmin(pr[0], fmin(pr[1], pr[2])), pmax = fmax(pr[0], fmax(pr[1], pr[2]));
+    assert_true(fabs(x - (pr[0] + pr[1] + pr[2] - pmin - pmax)) < 1e-12);
+    assert_true(lo == pmin && hi == pmax);
+    assert_true(json_number_value(json_array_get(json_object_get(rb, "round_start_s"), 2)) >
+                json_number_value(json_array_get(json_object_get(rb, "round_start_s"), 0)));
+    assert_true(json_number_value(json_object_get(j, "ci_between_run_sd")) == 0);
     assert_true(json_is_string(json_object_get(b, "stability")));
     assert_true(json_number_value(json_object_get(b, "peak_rss_bytes")) > 0);
     json_decref(j);
 
     /* the table names its estimator; the summary sentence carries an interval */
     rc = run_cli(&r, "--db", "compare.db", "compare", "--device", "local", g1, g2, "--prompt", "16",
-                 "--gen", "8", "--rounds", "2", "--reps", "1", "--wtype", "f32", NULL);
+                 "--gen", "8", "--rounds", "2", "--reps", "1", "--wtype", "f32", "--between-run-sd", "0.01", NULL);
     assert_int_equal(rc, 0);
     assert_non_null(strstr(r.out, "decodes"));
-    assert_non_null(strstr(r.out, "min of per-repetition medians"));
+    assert_non_null(strstr(r.out, SH_DECODE_ESTIMATOR));
+    assert_non_null(strstr(r.out, "include a between-run component: sd 1.00%"));
     /* 2 rounds: the sentence says how much its interval covers, and why */
     assert_non_null(strstr(r.out, "(50% CI"));
     assert_non_null(strstr(r.out, "covers the true ratio only 50% of the time; 6 rounds or more give 95%"));
@@ -1818,6 +1841,20 @@ static void test_compare_local(void **state)
     sh_proc_result_free(&r);
     assert_int_equal(run_cli(&r, "compare", "--help", NULL), 0);
     sh_proc_result_free(&r);
+    assert_int_equal(run_cli(&r, "--db", "compare.db", "compare", "--device", "local", g1, g2,
+                             "--between-run-sd", "-0.1", NULL), 2);
+    sh_proc_result_free(&r);
+
+    /* the between-run component: each side's log half-width h becomes
+     * sqrt(h^2 + (1.96 sd)^2); sd 0 leaves the interval as it is */
+    sh_ratio_ci w = {.est = 1.5, .lo = 1.5 * exp(-0.005), .hi = 1.5 * exp(0.01), .n = 6};
+    sh_compare_widen(&w, 0);
+    assert_true(w.lo == 1.5 * exp(-0.005) && w.hi == 1.5 * exp(0.01));
+    sh_compare_widen(&w, 0.01);
+    double z = 1.959964 * 0.01;
+    assert_true(fabs(log(1.5 / w.lo) - sqrt(0.005 * 0.005 + z * z)) < 1e-12);
+    assert_true(fabs(log(w.hi / 1.5) - sqrt(0.01 * 0.01 + z * z)) < 1e-12);
+    assert_true(w.est == 1.5);
 }
 
 /* ---- setup ----------------------------------------------------------------------------------- */
