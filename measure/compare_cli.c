@@ -1,14 +1,17 @@
 /* compare_cli.c - `starhil compare`: genomes measured side by side on one
  * device, interleaved round by round (sh_measure_interleaved), with paired
- * speed ratios to the first.  A devices/ command: what it measures is not
- * stored (a comparison holds only paired in time); the store gives the device
- * inventory (`local` is added when missing). */
+ * speed ratios to the first.  A measure/ command: the latencies it measures
+ * are not stored as evaluations (a comparison holds only paired in time); the
+ * store gives the device inventory (`local` is added when missing) and keeps
+ * each run's ratios, from which later runs of comparisons on the device learn
+ * how much a ratio moves between runs (their intervals include that). */
 #include <jansson.h>
 #include <math.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cli/commands.h"
 #include "genome/gguf_meta.h"
@@ -34,8 +37,11 @@ static const char COMPARE_ABOUT[] =
     "first genome is paired per round and reported as the median over rounds with its\n"
     "95% confidence interval. Table and summary use one estimator for decode: the\n"
     "Harrell-Davis 20th percentile of per-repetition medians (repetitions disturbed by\n"
-    "other load are left out; docs/devices.md). Nothing is stored: a comparison holds\n"
-    "only paired in time.\n"
+    "other load are left out; docs/devices.md). A ratio's interval covers this run's\n"
+    "rounds and drift between runs: its between-run part is learned from earlier compare\n"
+    "runs on the device kept in the store (pooled over what was compared), combined with\n"
+    "a prior of 1% (2 degrees of freedom) measured on an idle 2-core VM\n"
+    "(bench/bench_compare_runs.sh); --between-run-sd sets it. Latencies are not stored.\n"
     "Example: check the claim that LFM2 decodes about 2x faster than Qwen3 on CPU:\n"
     "  starhil compare --device local lfm2-1.2b qwen3-1.7b --prompt 128 --gen 32\n"
     "or on files: starhil compare --device local LFM2-1.2B-Q4_0.gguf Qwen3-1.7B-Q4_0.gguf\n";
@@ -48,6 +54,17 @@ typedef struct cmp_row {
     sh_mrecord res;
     sh_ratio_ci decode_x, prefill_x;   /* paired speed ratios to the first genome */
 } cmp_row;
+
+/* The between-run part of the ratio intervals, and where it came from. */
+typedef struct between_run {
+    double sd;            /* relative sd of a ratio from run to run (0: rounds only) */
+    int dof;              /* degrees of freedom learned from earlier runs */
+    int runs;             /* earlier runs of the device in the store */
+    const char *source;   /* "learned", "prior" (no usable history), "given", "none" */
+} between_run;
+
+#define COMPARE_PRIOR_SD 0.01   /* bench_compare_runs.sh, idle 2-core VM: 0.95% */
+#define COMPARE_PRIOR_DOF 2.0
 
 static double ratio(double a, double b) { return (isfinite(a) && isfinite(b) && b > 0) ? a / b : NAN; }
 
@@ -66,7 +83,7 @@ static json_t *ratio_json(const sh_ratio_ci *r)
 }
 
 static void compare_print_json(const char *device, const sh_measure_opts *o, int rounds, const cmp_row *rows, int n,
-                               const int *order, double between_sd)
+                               const int *order, const between_run *br, const between_run *brp)
 {
     json_t *ord = json_array();
     for (int k = 0; k < rounds * n; k++) json_array_append_new(ord, json_integer(order[k]));
@@ -102,14 +119,20 @@ static void compare_print_json(const char *device, const sh_measure_opts *o, int
     json_t *root = json_pack("{s:s,s:{s:i,s:i,s:s,s:i,s:i,s:s,s:s},s:o,s:s,s:o}", "device", device, "settings",
                              "prompt", o->prompt, "gen", o->gen, "wtype", o->wtype, "threads", o->threads,
                              "rounds", rounds, "order", "interleaved, alternating (A B, B A, ...)",
-                             "ratio", between_sd > 0
+                             "ratio", br->sd > 0
                                  ? "median over rounds of paired ratios, 95% CI from order statistics over the "
-                                   "rounds, widened by the given between-run sd (ci_between_run_sd)"
+                                   "rounds, widened by the between-run sd (ci_between_run_sd, from "
+                                   "ci_between_run_source)"
                                  : "median over rounds of paired ratios, 95% CI from order statistics over the "
                                    "rounds ([min, max] below 6 rounds, covering less: ci_coverage); it covers "
-                                   "the rounds of this run, not drift between runs (--between-run-sd)",
+                                   "the rounds of this run, not drift between runs (--between-run-sd 0)",
                              "run_order", ord, "decode_estimator", SH_DECODE_ESTIMATOR, "results", arr);
-    json_object_set_new(root, "ci_between_run_sd", json_real(between_sd));
+    json_object_set_new(root, "ci_between_run_sd", json_real(br->sd));
+    json_object_set_new(root, "ci_between_run_source", json_string(br->source));
+    json_object_set_new(root, "ci_between_run_dof", json_integer(br->dof));
+    json_object_set_new(root, "earlier_runs_on_device", json_integer(br->runs));
+    json_object_set_new(root, "ci_between_run_sd_prefill", json_real(brp->sd));
+    json_object_set_new(root, "ci_between_run_dof_prefill", json_integer(brp->dof));
     char *s = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
     if (s) printf("%s\n", s);
     free(s);
@@ -117,7 +140,7 @@ static void compare_print_json(const char *device, const sh_measure_opts *o, int
 }
 
 static void compare_print_table(const char *device, const sh_measure_opts *o, int rounds, const cmp_row *rows, int n,
-                                double between_sd)
+                                const between_run *br, const between_run *brp)
 {
     int n_gguf = 0;
     for (int i = 0; i < n; i++) n_gguf += rows[i].gguf != NULL;
@@ -125,11 +148,17 @@ static void compare_print_table(const char *device, const sh_measure_opts *o, in
            n_gguf == n ? "as stored" : o->wtype, n_gguf && n_gguf < n ? " (GGUF files: as stored)" : "", rounds);
     printf("decode ms/token and tok/s: " SH_DECODE_ESTIMATOR " (95%% CI); x: paired ratio to %s, median over rounds [95%% CI]\n",
            rows[0].name);
-    if (between_sd > 0)
-        printf("x intervals include a between-run component: sd %.2f%% of the ratio (--between-run-sd)\n\n",
-               100 * between_sd);
+    if (!strcmp(br->source, "learned"))
+        printf("x intervals include drift between runs: sd %.2f%% of the decode ratio (prefill %.2f%%), learned "
+               "from %d earlier runs on %s (%d dof) with a %.0f%% prior\n\n", 100 * br->sd, 100 * brp->sd, br->runs,
+               device, br->dof, 100 * COMPARE_PRIOR_SD);
+    else if (!strcmp(br->source, "prior"))
+        printf("x intervals include drift between runs: sd %.2f%% of the ratio, the prior (no earlier runs of a "
+               "comparison repeated on %s yet; each run is kept to learn it)\n\n", 100 * br->sd, device);
+    else if (br->sd > 0)
+        printf("x intervals include drift between runs: sd %.2f%% of the ratio (--between-run-sd)\n\n", 100 * br->sd);
     else
-        printf("x intervals cover this run's rounds, not drift between runs (--between-run-sd adds it)\n\n");
+        printf("x intervals cover this run's rounds only, not drift between runs (--between-run-sd 0)\n\n");
     printf("%-16s %16s %13s %10s %19s %9s %20s %20s %8s\n", "genome", "hash", "prefill tok/s", "decode tok/s",
            "decode ms [CI]", "peak MiB", "prefill x [CI]", "decode x [CI]", "memory x");
     for (int i = 0; i < n; i++) {
@@ -178,8 +207,90 @@ static void compare_progress(void *ctx, const char *line)
     sh_progress_update(&c->line, "compare: %s (elapsed %s)", line, els);
 }
 
+/* The weights a row was measured with: a GGUF file's size, or the wtype. */
+static void weights_tag(const cmp_row *r, const sh_measure_opts *o, char *buf, size_t cap)
+{
+    struct stat st;
+    if (r->gguf && stat(r->gguf, &st) == 0) snprintf(buf, cap, "gguf:%lld", (long long)st.st_size);
+    else snprintf(buf, cap, "%s", r->gguf ? "gguf" : o->wtype);
+}
+
+/* What row i was compared against row 0 with: the stored comparison's key. */
+static void comparison_key(const sh_measure_opts *o, const cmp_row *rows, int i, char *buf, size_t cap)
+{
+    char w0[40], wi[40];
+    weights_tag(&rows[0], o, w0, sizeof w0);
+    weights_tag(&rows[i], o, wi, sizeof wi);
+    snprintf(buf, cap, "%s@%s vs %s@%s prompt=%d gen=%d depth=%d threads=%d reps=%d kvtype=%s", rows[i].hash, wi,
+             rows[0].hash, w0, o->prompt, o->gen, o->depth, o->threads, o->reps_per_run,
+             o->kvtype ? o->kvtype : "f32");
+}
+
+/* Standard error of log(r->est) from the spread of its rounds (the median's
+ * large-sample factor 1.2533 over the rounds' sd); NaN below 2 rounds. */
+static double log_ratio_se(const sh_ratio_ci *r)
+{
+    if (!r->round_ratio || r->n < 2) return NAN;
+    double sum = 0, ss = 0;
+    for (int k = 0; k < r->n; k++) {
+        if (!(r->round_ratio[k] > 0)) return NAN;
+        sum += log(r->round_ratio[k]);
+    }
+    double mean = sum / r->n;
+    for (int k = 0; k < r->n; k++) ss += (log(r->round_ratio[k]) - mean) * (log(r->round_ratio[k]) - mean);
+    return 1.2533 * sqrt(ss / (r->n - 1)) / sqrt(r->n);
+}
+
+/* The between-run part of one metric's intervals: given (>= 0), or learned
+ * from the device's earlier comparisons in the store with the prior. */
+static int learn_between_run(sh_db *db, const char *device, const char *metric, double given, between_run *br,
+                             sh_err *err)
+{
+    memset(br, 0, sizeof *br);
+    if (given >= 0) {
+        br->sd = given;
+        br->source = given > 0 ? "given" : "none";
+        return 0;
+    }
+    sh_comparison_rec *c = NULL;
+    int n = 0;
+    if (sh_db_list_comparisons(db, device, metric, &c, &n, err) != 0) return -1;
+    const char **key = malloc((size_t)(n ? n : 1) * sizeof *key);
+    double *x = malloc((size_t)(n ? n : 1) * sizeof *x), *se = malloc((size_t)(n ? n : 1) * sizeof *se);
+    int rc = 0;
+    if (!key || !x || !se) rc = sh_err_set(err, "out of memory");
+    else {
+        for (int i = 0; i < n; i++) { key[i] = c[i].key; x[i] = c[i].log_ratio; se[i] = c[i].se; }
+        br->sd = sh_between_run_sd(key, x, se, n, COMPARE_PRIOR_SD, COMPARE_PRIOR_DOF, &br->dof);
+        br->runs = n;
+        br->source = br->dof > 0 ? "learned" : "prior";
+    }
+    free(key); free(x); free(se);
+    sh_comparison_recs_free(c, n);
+    return rc;
+}
+
+/* Keeps this run's ratios for later runs (after they were learned from). */
+static int keep_ratios(sh_db *db, const char *device, const sh_measure_opts *o, const cmp_row *rows, int n,
+                       sh_err *err)
+{
+    for (int i = 1; i < n; i++) {
+        char key[512];
+        comparison_key(o, rows, i, key, sizeof key);
+        const sh_ratio_ci *r[2] = {&rows[i].decode_x, &rows[i].prefill_x};
+        const char *metric[2] = {"decode", "prefill"};
+        for (int m = 0; m < 2; m++) {
+            double se = log_ratio_se(r[m]);
+            if (!(r[m]->est > 0) || !isfinite(se)) continue;   /* nothing to learn from */
+            sh_comparison_row row = {device, key, metric[m], log(r[m]->est), se, r[m]->n};
+            if (sh_db_add_comparison(db, &row, err) != 0) return -1;
+        }
+    }
+    return 0;
+}
+
 static int compare_measure(const char *device, sh_measure_opts *o, int rounds, cmp_row *rows, int n, int *order,
-                           bool quiet)
+                           bool quiet, double given_sd, between_run *br_decode, between_run *br_prefill)
 {
     cmp_progress cp;
     sh_progress_init(&cp.line, quiet);
@@ -227,6 +338,14 @@ static int compare_measure(const char *device, sh_measure_opts *o, int rounds, c
             rows[i].decode_x = dx[i];
             rows[i].prefill_x = px[i];
         }
+        if (learn_between_run(db, device, "decode", given_sd, br_decode, &err) != 0 ||
+            learn_between_run(db, device, "prefill", given_sd, br_prefill, &err) != 0) {
+            fprintf(stderr, "starhil compare: earlier comparisons: %s\n", err.msg);
+            rc = 1;
+        } else if (keep_ratios(db, device, o, rows, n, &err) != 0) {
+            /* the measurement stands; only the learning for later runs is lost */
+            fprintf(stderr, "starhil compare: warning: this run's ratios were not kept: %s\n", err.msg);
+        }
     }
     sh_progress_done(&cp.line);
     sh_measure_shutdown();
@@ -239,7 +358,7 @@ int sh_cmd_compare(int argc, char **argv)
     const char *device = NULL, *db = NULL, *wtype = NULL;
     bool as_json = false, quiet = false;
     long prompt = 512, gen = 128, threads = 0, rounds = 6, reps = 3;
-    double between_sd = 0;
+    double between_sd = -1;   /* learned */
     sh_measure_opts o = {.wtype = SH_WTYPE_MEASURE};
     const sh_opt t[] = {
         {"--device", NULL, SH_OPT_STR, &device, "D", "device name (required; `local` always exists)", 0, 0, NULL},
@@ -250,8 +369,8 @@ int sh_cmd_compare(int argc, char **argv)
         {"--rounds", NULL, SH_OPT_LONG, &rounds, "N", "interleaved rounds (default 6)", 2, 1000, NULL},
         {"--reps", NULL, SH_OPT_LONG, &reps, "N", "repetitions per genome per round (default 3)", 1, 1000, NULL},
         {"--between-run-sd", NULL, SH_OPT_DOUBLE, &between_sd, "X",
-         "widen each ratio's interval by a between-run component: the\nrelative sd of the ratio from run to run "
-         "(e.g. 0.01; learned\nby bench/bench_compare_runs.sh; default 0: rounds only)", 0, 1, NULL},
+         "the between-run part of each ratio's interval: the relative\nsd of a ratio from run to run (e.g. 0.01; "
+         "0: this run's\nrounds only; default: learned from the device's earlier runs)", 0, 1, NULL},
         {"--json", NULL, SH_OPT_FLAG, &as_json, NULL, "one JSON object on stdout", 0, 0, NULL},
         {"--quiet", "-q", SH_OPT_FLAG, &quiet, NULL, "no progress lines on stderr", 0, 0, NULL},
         {"--db", NULL, SH_OPT_STR, &db, "FILE", "run database (for the device inventory)", 0, 0, NULL},
@@ -292,14 +411,16 @@ int sh_cmd_compare(int argc, char **argv)
     }
     int *order = calloc((size_t)rounds * (size_t)a.n_pos, sizeof *order);
     if (!order) { fprintf(stderr, "starhil compare: out of memory\n"); return 1; }
-    int rc = compare_measure(device, &o, (int)rounds, rows, a.n_pos, order, quiet || as_json);   /* --json: no progress */
+    between_run brd, brp;
+    int rc = compare_measure(device, &o, (int)rounds, rows, a.n_pos, order, quiet || as_json,   /* --json: no progress */
+                             between_sd, &brd, &brp);
     if (rc == 0) {
         for (int i = 0; i < a.n_pos; i++) {
-            sh_compare_widen(&rows[i].decode_x, between_sd);
-            sh_compare_widen(&rows[i].prefill_x, between_sd);
+            sh_compare_widen(&rows[i].decode_x, brd.sd);
+            sh_compare_widen(&rows[i].prefill_x, brp.sd);
         }
-        if (as_json) compare_print_json(device, &o, (int)rounds, rows, a.n_pos, order, between_sd);
-        else compare_print_table(device, &o, (int)rounds, rows, a.n_pos, between_sd);
+        if (as_json) compare_print_json(device, &o, (int)rounds, rows, a.n_pos, order, &brd, &brp);
+        else compare_print_table(device, &o, (int)rounds, rows, a.n_pos, &brd, &brp);
     }
     for (int i = 0; i < a.n_pos; i++) {
         sh_mrecord_free(&rows[i].res);

@@ -1082,6 +1082,36 @@ void sh_compare_widen(sh_ratio_ci *r, double sd)
     r->hi = exp(l + sqrt(hh * hh + z * z));
 }
 
+double sh_between_run_sd(const char *const *key, const double *x, const double *se, int n, double prior_sd,
+                         double prior_dof, int *dof_out)
+{
+    assert(n >= 0 && prior_sd >= 0 && prior_dof >= 0);
+    double ss = 0, se2 = 0;
+    int dof = 0, used = 0;
+    for (int i = 0; i < n; i++) {
+        bool first = true;   /* each group is summed once, at its first run */
+        for (int j = 0; j < i && first; j++) first = strcmp(key[j], key[i]) != 0;
+        if (!first) continue;
+        double sum = 0;
+        int m = 0;
+        for (int j = i; j < n; j++)
+            if (!strcmp(key[j], key[i]) && isfinite(x[j])) { sum += x[j]; m++; }
+        if (m < 2) continue;
+        double mean = sum / m;
+        for (int j = i; j < n; j++)
+            if (!strcmp(key[j], key[i]) && isfinite(x[j])) {
+                ss += (x[j] - mean) * (x[j] - mean);
+                se2 += isfinite(se[j]) ? se[j] * se[j] : 0;
+                used++;
+            }
+        dof += m - 1;
+    }
+    double est2 = dof > 0 ? fmax(0, ss / dof - se2 / used) : 0;
+    if (dof_out) *dof_out = dof;
+    if (prior_dof + dof <= 0) return prior_sd;
+    return sqrt((prior_dof * prior_sd * prior_sd + dof * est2) / (prior_dof + dof));
+}
+
 static void ratio_ci(const double *x, const double *t, int n, sh_ratio_ci *out)
 {
     memset(out, 0, sizeof *out);

@@ -152,6 +152,18 @@ void sh_ratio_ci_free(sh_ratio_ci *r);
  * each side's half-width h becomes sqrt(h^2 + (1.96 sd)^2).  sd <= 0: as is. */
 void sh_compare_widen(sh_ratio_ci *r, double sd);
 
+/* The between-run spread of a paired ratio on a device, learned from earlier
+ * runs (compare_cli.c; runs/ keeps them).  x[i] is run i's log ratio, se[i]
+ * its standard error from its rounds, key[i] what was compared (runs with
+ * the same key form a group).  The pooled within-group variance of x, less
+ * the mean se^2 (what the rounds already account for), estimates the
+ * between-run variance with dof = sum over groups of (runs - 1); it is
+ * combined with a prior sd of prior_dof degrees of freedom:
+ * sd^2 = (prior_dof prior_sd^2 + dof est^2) / (prior_dof + dof).  *dof_out
+ * gets dof (0: the prior alone). */
+double sh_between_run_sd(const char *const *key, const double *x, const double *se, int n, double prior_sd,
+                         double prior_dof, int *dof_out);
+
 /* Interleaved comparison of n genomes (n >= 2) on one device: `rounds`
  * rounds, each running one bench invocation of reps_per_run repetitions per
  * genome, in alternating order (A B, B A, A B ... so neither genome always

@@ -145,7 +145,7 @@ static int check_identity(sh_db *db, const db_identity *id, int flags, sh_err *e
         return sh_err_set(err, "%s: written by a newer starhil (schema version %lld; this starhil "
                           "supports up to version %d); upgrade starhil to use it", p, id->version,
                           SH_DB_SCHEMA_VERSION);
-    if ((flags & SH_DB_READONLY) && id->version < SH_DB_SCHEMA_VERSION) {
+    if ((flags & SH_DB_READONLY) && id->version < SH_DB_READABLE_FROM) {
         if (blank)
             return sh_err_set(err, "%s: empty database (no starhil tables yet)", p);
         return sh_err_set(err, "%s: schema version %lld is older than this starhil's (%d); open it "

@@ -36,6 +36,8 @@
  *           executor, attempt, job_id, state, cluster_state, exit_code, reason,
  *           spec_path, result_path, submitted_at, started_at, finished_at,
  *           created_at)                           (schema 2)
+ *   comparisons(id PK, device, key, metric, log_ratio, se, rounds, created_at)
+ *                                                 (schema 4)
  */
 #ifndef SH_RUNS_H
 #define SH_RUNS_H
@@ -47,7 +49,10 @@
 #include "genome/genome.h"
 #include "util/err.h"
 
-#define SH_DB_SCHEMA_VERSION 3
+#define SH_DB_SCHEMA_VERSION 4
+/* The oldest schema a read-only open accepts: later migrations only add
+ * tables that readers (report, runs list/show) do not read. */
+#define SH_DB_READABLE_FROM 3
 /* PRAGMA application_id of every starhil database ("STHL"); a database with
  * another id, or with tables but no id, is refused as not ours. */
 #define SH_DB_APPLICATION_ID 0x5354484C
@@ -359,5 +364,28 @@ int sh_db_job_list_key(sh_db *db, sh_hash genome, const char *scorer, const char
                        const char *params_json, sh_job_rec **out, int *n, sh_err *err);
 /* Attempts of a run (run_id > 0) or all (0), oldest first. */
 int sh_db_job_list(sh_db *db, int64_t run_id, sh_job_rec **out, int *n, sh_err *err);
+
+/* ---- paired ratios of compare runs (schema 4) ------------------------------
+ * One row per `starhil compare` run, ratio and metric ("decode" | "prefill"):
+ * the log of the run's median paired ratio and its standard error from the
+ * rounds.  key names what was compared (genomes, weights and settings: the
+ * caller's text), so runs of the same comparison on a device can be grouped. */
+typedef struct sh_comparison_row {
+    const char *device, *key, *metric;
+    double log_ratio, se;
+    int rounds;
+} sh_comparison_row;
+int sh_db_add_comparison(sh_db *db, const sh_comparison_row *r, sh_err *err);
+
+typedef struct sh_comparison_rec {
+    char *key;               /* malloc'd */
+    double log_ratio, se;
+    int rounds;
+    char created_at[32];
+} sh_comparison_rec;
+void sh_comparison_recs_free(sh_comparison_rec *c, int n);
+/* Stored comparisons of a device for one metric, oldest first. */
+int sh_db_list_comparisons(sh_db *db, const char *device, const char *metric, sh_comparison_rec **out, int *n,
+                           sh_err *err);
 
 #endif

@@ -181,6 +181,23 @@ static const char MIGRATION_3[] =
     "  WHERE status = 'ok' AND kind IN ('measure', 'reference') AND result_json IS NOT NULL"
     "  AND json_valid(result_json) AND json_extract(result_json, '$.converged') = 0;";
 
+/* Migration 4 (issue 18): the paired ratios of `starhil compare` runs, one
+ * row per run, ratio and metric, so a later run of the same comparison
+ * (key: genomes, weights, settings) on the same device learns how much the
+ * ratio moves between runs.  log_ratio is the log of the run's median ratio
+ * over rounds, se its standard error from the rounds' spread. */
+static const char MIGRATION_4[] =
+    "CREATE TABLE comparisons("
+    "  id INTEGER PRIMARY KEY,"
+    "  device TEXT NOT NULL,"
+    "  key TEXT NOT NULL,"
+    "  metric TEXT NOT NULL CHECK(metric IN ('decode', 'prefill')),"
+    "  log_ratio REAL NOT NULL,"
+    "  se REAL NOT NULL CHECK(se >= 0),"
+    "  rounds INTEGER NOT NULL CHECK(rounds >= 1),"
+    "  created_at TEXT NOT NULL DEFAULT " NOW_ISO ") STRICT;"
+    "CREATE INDEX comparisons_device ON comparisons(device, metric);";
+
 typedef struct migration {
     const char *what;
     const char *sql;
@@ -190,6 +207,7 @@ static const migration MIGRATIONS[] = {
     {"create the starhil tables", MIGRATION_1},
     {"score_jobs: batch jobs of cluster executors", MIGRATION_2},
     {"measurement stability columns", MIGRATION_3},
+    {"comparisons: paired ratios of compare runs", MIGRATION_4},
 };
 #define N_MIGRATIONS ((int)(sizeof MIGRATIONS / sizeof MIGRATIONS[0]))
 

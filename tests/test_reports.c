@@ -1732,7 +1732,8 @@ static void test_compare_local(void **state)
     const char *g2 = "d=64 v=256 hd=16 theta=10000 eps=1e-05 ctx=512 tie=1 | gqa(4,2,qk)/swiglu(96)*4";
     sh_proc_result r;
     int rc = run_cli(&r, "--db", "compare.db", "compare", "--device", "local", g1, g2, "--prompt", "16",
-                     "--gen", "8", "--rounds", "3", "--reps", "2", "--wtype", "f32", "--json", NULL);
+                     "--gen", "8", "--rounds", "3", "--reps", "2", "--wtype", "f32", "--between-run-sd", "0", "--json",
+                     NULL);
     if (rc != 0) fail_msg("compare failed (%d): %s", rc, r.err);
     json_t *j = json_loads(r.out, 0, NULL);
     if (!j) fail_msg("compare --json printed: %.500s", r.out);
@@ -1777,6 +1778,7 @@ static void test_compare_local(void **state)
     assert_true(json_number_value(json_array_get(json_object_get(rb, "round_start_s"), 2)) >
                 json_number_value(json_array_get(json_object_get(rb, "round_start_s"), 0)));
     assert_true(json_number_value(json_object_get(j, "ci_between_run_sd")) == 0);
+    assert_string_equal(json_string_value(json_object_get(j, "ci_between_run_source")), "none");
     assert_true(json_is_string(json_object_get(b, "stability")));
     assert_true(json_number_value(json_object_get(b, "peak_rss_bytes")) > 0);
     json_decref(j);
@@ -1787,11 +1789,56 @@ static void test_compare_local(void **state)
     assert_int_equal(rc, 0);
     assert_non_null(strstr(r.out, "decodes"));
     assert_non_null(strstr(r.out, SH_DECODE_ESTIMATOR));
-    assert_non_null(strstr(r.out, "include a between-run component: sd 1.00%"));
+    assert_non_null(strstr(r.out, "include drift between runs: sd 1.00% of the ratio (--between-run-sd)"));
     /* 2 rounds: the sentence says how much its interval covers, and why */
     assert_non_null(strstr(r.out, "(50% CI"));
     assert_non_null(strstr(r.out, "covers the true ratio only 50% of the time; 6 rounds or more give 95%"));
     sh_proc_result_free(&r);
+
+    /* by default the between-run part is learned from the device's earlier
+     * runs kept in the store: the two above differ in --reps, so no comparison
+     * has been repeated yet and the prior (1%) holds; after one repeat it is
+     * learned, as sh_between_run_sd computes from the stored rows */
+    for (int k = 0; k < 2; k++) {
+        rc = run_cli(&r, "--db", "compare.db", "compare", "--device", "local", g1, g2, "--prompt", "16",
+                     "--gen", "8", "--rounds", "2", "--reps", "1", "--wtype", "f32", "--json", NULL);
+        if (rc != 0) fail_msg("compare failed (%d): %s", rc, r.err);
+        j = json_loads(r.out, 0, NULL);
+        if (!j) fail_msg("compare --json printed: %.500s", r.out);
+        sh_proc_result_free(&r);
+        assert_int_equal(json_integer_value(json_object_get(j, "earlier_runs_on_device")), 2 + k);
+        assert_string_equal(json_string_value(json_object_get(j, "ci_between_run_source")), k ? "learned" : "prior");
+        assert_int_equal(json_integer_value(json_object_get(j, "ci_between_run_dof")), k);
+        double sd = json_number_value(json_object_get(j, "ci_between_run_sd"));
+        if (!k) assert_true(sd == 0.01);
+        else {
+            sh_db *db = NULL;
+            sh_err err = {{0}};
+            char dbp[512];
+            path_in(dbp, sizeof dbp, "compare.db");
+            if (sh_db_open(dbp, SH_DB_READONLY, &db, &err) != 0) fail_msg("%s", err.msg);
+            sh_comparison_rec *c = NULL;
+            int n = 0;
+            if (sh_db_list_comparisons(db, "local", "decode", &c, &n, &err) != 0) fail_msg("%s", err.msg);
+            assert_int_equal(n, 4);   /* this run's row came after it learned from the first three */
+            const char *key[3];
+            double x[3], se[3];
+            for (int i = 0; i < 3; i++) { key[i] = c[i].key; x[i] = c[i].log_ratio; se[i] = c[i].se; }
+            assert_string_equal(key[1], key[2]);
+            assert_true(strcmp(key[0], key[1]) != 0);
+            int dof = -1;
+            assert_true(fabs(sh_between_run_sd(key, x, se, 3, 0.01, 2, &dof) - sd) < 1e-12);
+            assert_int_equal(dof, 1);
+            sh_comparison_recs_free(c, n);
+            sh_db_close(db);
+        }
+        /* widened beyond the range of its 2 rounds */
+        json_t *rb2 = json_object_get(json_array_get(json_object_get(j, "results"), 1), "decode_speed_vs_first");
+        json_t *per2 = json_object_get(rb2, "round_ratios");
+        double m2 = fmin(json_number_value(json_array_get(per2, 0)), json_number_value(json_array_get(per2, 1)));
+        assert_true(json_number_value(json_object_get(rb2, "ci_low")) < m2);
+        json_decref(j);
+    }
 
     /* GGUF files (lfm2 and, all attention with QK-norm, qwen3): measured with
      * their own weights, pushed like `measure FILE.gguf`, named by file */
@@ -1857,6 +1904,32 @@ static void test_compare_local(void **state)
     assert_true(w.est == 1.5);
 }
 
+/* The between-run sd of compare's ratios, on numbers worked by hand: groups
+ * pool their within-group variance (singletons add nothing), the rounds'
+ * own se^2 is taken off, and the prior weighs in with its degrees of freedom. */
+static void test_between_run_sd(void **state)
+{
+    (void)state;
+    const char *key[6] = {"a", "b", "a", "c", "a", "b"};
+    double x[6] = {0.00, 0.10, 0.02, 0.50, -0.02, 0.14};
+    double se0[6] = {0}, se[6] = {0.01, 0.01, 0.01, 0.01, 0.01, 0.01};
+    int dof = -1;
+    /* a: mean 0, ss 8e-4; b: mean 0.12, ss 8e-4; c alone: dof 2 + 1 = 3, est^2 = 1.6e-3 / 3 */
+    double est2 = 1.6e-3 / 3;
+    assert_true(fabs(sh_between_run_sd(key, x, se0, 6, 0.01, 0, &dof) - sqrt(est2)) < 1e-12);
+    assert_int_equal(dof, 3);
+    /* with the rounds' se (1e-4 each over the 5 grouped runs) taken off */
+    assert_true(fabs(sh_between_run_sd(key, x, se, 6, 0.01, 0, &dof) - sqrt(est2 - 1e-4)) < 1e-12);
+    /* the prior of 2 dof: (2 * 1e-4 + 3 * est^2) / 5 */
+    assert_true(fabs(sh_between_run_sd(key, x, se0, 6, 0.01, 2, &dof) - sqrt((2e-4 + 3 * est2) / 5)) < 1e-12);
+    /* no repeated comparison: the prior alone */
+    assert_true(sh_between_run_sd(key + 3, x + 3, se0, 1, 0.01, 2, &dof) == 0.01);
+    assert_int_equal(dof, 0);
+    /* rounds noisier than the runs' spread: the estimate is 0, not negative */
+    double big[6] = {0.1, 0.1, 0.1, 0.1, 0.1, 0.1};
+    assert_true(sh_between_run_sd(key, x, big, 6, 0.01, 0, &dof) == 0);
+}
+
 /* ---- setup ----------------------------------------------------------------------------------- */
 
 static int setup(void **state)
@@ -1906,6 +1979,7 @@ int main(void)
         cmocka_unit_test(test_report_in_browser),
         cmocka_unit_test(test_assets_current),
         cmocka_unit_test(test_compare_local),
+        cmocka_unit_test(test_between_run_sd),
     };
     if (getenv("SH_TEST_FILTER")) cmocka_set_test_filter(getenv("SH_TEST_FILTER"));   /* e.g. "*compare*" */
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -261,7 +261,7 @@ static void test_migrate_v1_stability(void **state)
     /* back to the schema-1 shape of evaluations, with two old measurements */
     raw_exec(p, "ALTER TABLE evaluations DROP COLUMN stability_reason;"
                 "ALTER TABLE evaluations DROP COLUMN stability;"
-                "DROP TABLE score_jobs;"
+                "DROP TABLE score_jobs; DROP TABLE comparisons;"
                 "INSERT INTO evaluations(genome_hash, device, kind, settings_json, settings_hash, status, result_json) "
                 "VALUES('0123456789abcdef', 'local', 'measure', '{}', 'a', 'ok', '{\"converged\":false,\"decode_ms_median\":1.451}'),"
                 "('0123456789abcdef', 'local', 'measure', '{\"x\":1}', 'b', 'ok', '{\"converged\":true,\"decode_ms_median\":0.379}');"
@@ -354,7 +354,7 @@ static void test_migrate_v1_to_v2(void **state)
     int64_t run;
     assert_int_equal(sh_db_create_run(db, "old", "{}", 7, &run, &err), 0);
     sh_db_close(db);
-    raw_exec(p, "DROP TABLE score_jobs; ALTER TABLE evaluations DROP COLUMN stability; "
+    raw_exec(p, "DROP TABLE score_jobs; DROP TABLE comparisons; ALTER TABLE evaluations DROP COLUMN stability; "
                 "ALTER TABLE evaluations DROP COLUMN stability_reason; PRAGMA user_version = 1;");
     assert_int_equal(sh_db_open(p, SH_DB_READONLY, &db, &err), -1);   /* needs migrating */
     assert_int_equal(sh_db_open(p, 0, &db, &err), 0);
