@@ -329,23 +329,52 @@ static inline __attribute__((always_inline)) void fp_tile(const float *pan, cons
             _mm512_mask_storeu_ps(y + (size_t)j * ldy + 16 * v, v == nv - 1 ? last : 0xffff, acc[v][j]);
 }
 
+/* 16 x 16 transpose: r[i][j] -> r[j][i] */
+static inline void fp_tr16(__m512 r[16])
+{
+    __m512 t[16], u[16];
+    for (int i = 0; i < 8; i++) {
+        t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+        t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+    }
+    for (int g = 0; g < 4; g++) {   /* u[4g + c], 128-bit lane L: rows 4g..4g+3 of column 4L + c */
+        u[4 * g] = _mm512_shuffle_ps(t[4 * g], t[4 * g + 2], 0x44);
+        u[4 * g + 1] = _mm512_shuffle_ps(t[4 * g], t[4 * g + 2], 0xEE);
+        u[4 * g + 2] = _mm512_shuffle_ps(t[4 * g + 1], t[4 * g + 3], 0x44);
+        u[4 * g + 3] = _mm512_shuffle_ps(t[4 * g + 1], t[4 * g + 3], 0xEE);
+    }
+    for (int c = 0; c < 4; c++) {
+        __m512 v0 = _mm512_shuffle_f32x4(u[c], u[4 + c], 0x44), v1 = _mm512_shuffle_f32x4(u[c], u[4 + c], 0xEE);
+        __m512 v2 = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0x44), v3 = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0xEE);
+        r[c] = _mm512_shuffle_f32x4(v0, v2, 0x88);
+        r[4 + c] = _mm512_shuffle_f32x4(v0, v2, 0xDD);
+        r[8 + c] = _mm512_shuffle_f32x4(v1, v3, 0x88);
+        r[12 + c] = _mm512_shuffle_f32x4(v1, v3, 0xDD);
+    }
+}
+
 /* rows [r, r+nr) (nr <= FP_MR), columns [k0, k0+kc) -> pan[k][i], rows
- * rounded up to whole vectors with zeros */
+ * rounded up to whole vectors with zeros; 16 x 16 blocks converted and
+ * transposed in registers */
 static void fp_pack(const rt_mat *w, int r, int nr, int k0, int kc, float *pan)
 {
-    const int st = (nr + 15) / 16 * 16;
-    float tmp[16];
-    for (int i = 0; i < nr; i++) {
-        const uint8_t *row = w->data + (size_t)(r + i) * w->row_bytes + 2 * (size_t)k0;
-        int k = 0;
-        for (; k + 16 <= kc; k += 16) {
-            _mm512_storeu_ps(tmp, _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)(row + 2 * (size_t)k))));
-            for (int u = 0; u < 16; u++) pan[(size_t)(k + u) * st + i] = tmp[u];
+    const int st = (nr + 15) / 16 * 16, kv = kc / 16 * 16;
+    for (int g = 0; g < st; g += 16) {
+        const uint8_t *rows[16];
+        int n = nr - g < 16 ? nr - g : 16;
+        for (int i = 0; i < 16; i++)
+            rows[i] = i < n ? w->data + (size_t)(r + g + i) * w->row_bytes + 2 * (size_t)k0 : NULL;
+        for (int k = 0; k < kv; k += 16) {
+            __m512 b[16];
+            for (int i = 0; i < 16; i++)
+                b[i] = rows[i] ? _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)(rows[i] + 2 * (size_t)k)))
+                               : _mm512_setzero_ps();
+            fp_tr16(b);
+            for (int u = 0; u < 16; u++) _mm512_store_ps(pan + (size_t)(k + u) * st + g, b[u]);
         }
-        for (; k < kc; k++) pan[(size_t)k * st + i] = ld_f16(row + 2 * (size_t)k);
+        for (int k = kv; k < kc; k++)
+            for (int i = 0; i < 16; i++) pan[(size_t)k * st + g + i] = rows[i] ? ld_f16(rows[i] + 2 * (size_t)k) : 0.0f;
     }
-    for (int i = nr; i < st; i++)
-        for (int k = 0; k < kc; k++) pan[(size_t)k * st + i] = 0.0f;
 }
 
 static inline __attribute__((always_inline)) void fp_tiles(const float *pan, const int nv, int kc, const rt_act *a,
