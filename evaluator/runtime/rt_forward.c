@@ -219,9 +219,22 @@ void rt_state_restore(rt_state *s)
 
 /* ---- helpers ------------------------------------------------------------ */
 
+/* RMS norm as ggml's rms_norm computes it (then a separate multiply by the
+ * gain): the squares rounded to f32, summed in double in index order, the
+ * mean divided in double and rounded to f32, 1/sqrtf(mean + eps) in f32.
+ * (The 16-lane f32 sum of rt_sumsq left the norm's output a last bit away
+ * from llama.cpp's on some rows, enough to flip a later q8 activation
+ * rounding.)  Scalar, so the same bits on every path. */
+static float mean_sq_ggml(const float *x, int n)
+{
+    double s = 0.0;
+    for (int i = 0; i < n; i++) s += (double)(x[i] * x[i]);
+    return (float)(s / n);
+}
+
 static void rmsnorm(float *out, const float *x, const float *g, int n)
 {
-    float r = 1.0f / sqrtf(rt_sumsq(x, n) / (float)n + (float)SHV_NORM_EPS);
+    float r = 1.0f / sqrtf(mean_sq_ggml(x, n) + (float)SHV_NORM_EPS);
     for (int i = 0; i < n; i++) out[i] = (x[i] * r) * g[i];
 }
 
