@@ -2,7 +2,9 @@
  * (AVX-512+VNNI, AVX2/FMA, NEON with/without dotprod, scalar) and the parallel
  * driver that hands out chunks of rows to the thread pool.
  *
- * Weights f32/f16 multiply f32 activations with FMA.  Weights q8_0/q4_0 (ggml
+ * Weights f32/f16 multiply f32 activations with FMA (f16 prefill of 16+
+ * tokens on AVX-512: the transposed product over f32 row panels, see
+ * mm_f16_prefill).  Weights q8_0/q4_0 (ggml
  * blocks, used in place) multiply activations quantised to q8_0 blocks the way
  * ggml quantises them (quants from the f32 scale, the scale kept as fp16, see
  * rt_quant.c) with integer dot products, as ggml's vec_dot_q8_0_q8_0 /
@@ -35,6 +37,8 @@
  * and for token-by-token decode; builds: -march=native (AVX-512 VNNI+VBMI),
  * AVX2, clang, aarch64 NEON dotprod and plain NEON under qemu):
  *   f32 / f16 weights:  measured <= 1.2e-6;           guaranteed < 1e-5
+ *                       (f16 panel prefill, LFM2-350M shapes, 32 tokens:
+ *                       9.8e-7 against the scalar build)
  *   q8_0 / q4_0:        measured <= 8e-3 (LFM2-350M shapes, 16 layers),
  *                       <= 1e-3 (small genome with MoE layers),
  *                       <= 2e-5 (tiny 4-layer genome); guaranteed < 2e-2
