@@ -362,6 +362,23 @@ static void rope(float *x, const float *cs, const float *sn)
 }
 
 /* q/k norm + RoPE for token t; k and v go to the cache at position pos+t */
+/* x[i] = f32(f16(x[i])), round to nearest even: the F16C conversions on x86
+ * give the bits of rt_f32_to_f16 / rt_f16_to_f32 */
+static void round_f16(float *x, int n)
+{
+    int i = 0;
+#if defined(RT_SIMD_AVX512)
+    for (; i + 16 <= n; i += 16)
+        _mm512_storeu_ps(x + i, _mm512_cvtph_ps(_mm512_cvtps_ph(_mm512_loadu_ps(x + i),
+                                                                _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)));
+#elif defined(RT_SIMD_AVX2)
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(x + i, _mm256_cvtph_ps(_mm256_cvtps_ph(_mm256_loadu_ps(x + i),
+                                                                _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)));
+#endif
+    for (; i < n; i++) x[i] = rt_f16_to_f32(rt_f32_to_f16(x[i]));
+}
+
 static void qk_rope(rt_state *s, int l, int t)
 {
     const rt_layer_cfg *c = &rt_layers[l];
@@ -375,7 +392,7 @@ static void qk_rope(rt_state *s, int l, int t)
         rope(q + h * hd, cs, sn);
     }
     if (s->kv_f16 == RT_KV_F16 || s->kv_f16 == RT_KV_F16_FA)   /* llama.cpp's CPU path: q meets an f16 K as f16 */
-        for (int i = 0; i < qd; i++) q[i] = rt_f16_to_f32(rt_f32_to_f16(q[i]));
+        round_f16(q, qd);
     for (int h = 0; h < c->n_kv_heads; h++) {
         if (c->qk_norm) head_norm(k + h * hd, w->k_norm);
         rope(k + h * hd, cs, sn);
@@ -524,7 +541,7 @@ static void attn_range(void *ctx, int b, int e)
                 float inv = 1.0f / rt_softmax_exp(w, len[i], mx);
                 for (int p = 0; p < len[i]; p++) w[p] *= inv;
                 if (s->kv_f16 == RT_KV_F16)   /* llama.cpp: the weights meet an f16 V as f16 */
-                    for (int p = 0; p < len[i]; p++) w[p] = rt_f16_to_f32(rt_f32_to_f16(w[p]));
+                    round_f16(w, len[i]);
                 for (int p = len[i]; p < nmax; p++) w[p] = 0.0f;
             }
             rt_attn_values(outs, nq, sc, ws, vb, s->kv_f16, nmax, hd);
