@@ -24,12 +24,15 @@
 # the "compare's 95% CI" column is compare's interval widened by X: with an X
 # learned earlier (e.g. 0.0095 from the idle runs in docs/devices.md) this is
 # the out-of-sample test of whether widened intervals hold each other.
+# --between-run-sd learned passes nothing: compare then learns the
+# between-run part from the earlier runs in the bench's own database (the
+# first run uses compare's prior), which is what a user gets by default.
 #
 # Record `uptime` beside the figures; the machine may be shared.
 #
 # Usage: bench/bench_compare_runs.sh [--runs K=5] [--rounds N=6] [--prompt N=32]
 #            [--gen N=16] [--reps N=1] [--long-rounds N=0] [--device D=local]
-#            [--threads N] [--between-run-sd X=0] [--json]
+#            [--threads N] [--between-run-sd X=0|learned] [--json]
 # Output: a readable table, or with --json one JSON object on stdout.
 set -eu
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -48,7 +51,7 @@ while [ $# -gt 0 ]; do
         --threads) need "$@"; THREADS=$2; shift 2 ;;
         --between-run-sd) need "$@"; BSD=$2; shift 2 ;;
         --json) JSON=1; shift ;;
-        -h|--help) sed -n '2,33p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,37p' "$0"; exit 0 ;;
         *) echo "bench_compare_runs: unknown option $1 (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -67,12 +70,17 @@ one() {   # $1 = label, $2 = rounds
     LOAD=$(cut -d' ' -f1-3 /proc/loadavg)
     T0=$(date +%s)
     ./starhil --db "$DB" compare --device "$DEVICE" lfm2-1.2b qwen3-1.7b --prompt "$PROMPT" --gen "$GEN" \
-        --rounds "$2" --reps "$REPS" ${THREADS:+--threads "$THREADS"} --between-run-sd "$BSD" --json \
+        --rounds "$2" --reps "$REPS" ${THREADS:+--threads "$THREADS"} $BSD_ARG --json \
         2>"$TMP/err" >"$TMP/out" ||
         { echo "bench_compare_runs: compare failed: $(cat "$TMP/err")" >&2; exit 1; }
     python3 -c 'import json,sys; o=json.load(open(sys.argv[1])); print(json.dumps({"label": sys.argv[2], "load": sys.argv[3], "started": sys.argv[4], "seconds": int(sys.argv[5]), "compare": o}))' \
         "$TMP/out" "$1" "$LOAD" "$(date -u -d @"$T0" +%H:%M:%S)" "$(( $(date +%s) - T0 ))" >>"$OUT"
 }
+case "$BSD" in
+    learned) BSD_ARG="" ;;
+    *[!0-9.]*|'') echo "bench_compare_runs: --between-run-sd '$BSD' is not a number or 'learned'" >&2; exit 2 ;;
+    *) BSD_ARG="--between-run-sd $BSD" ;;
+esac
 k=0
 while [ $k -lt "$RUNS" ]; do one run "$ROUNDS"; k=$((k + 1)); done
 [ "$LONG" -gt 0 ] && one long "$LONG"
@@ -117,7 +125,8 @@ def t_quant(p, df):         # p-quantile of Student's t, by bisection on its CDF
     return (lo + hi) / 2
 
 rows = [json.loads(l) for l in open(sys.argv[1])]
-as_json, up, bsd = sys.argv[2] == "1", sys.argv[3], float(sys.argv[4])
+as_json, up = sys.argv[2] == "1", sys.argv[3]
+bsd = -1.0 if sys.argv[4] == "learned" else float(sys.argv[4])   # -1: learned by compare, per run
 runs, long_run = [], None
 for r in rows:
     x = r["compare"]["results"][1]["decode_speed_vs_first"]     # qwen3 speed / lfm2 speed
@@ -183,7 +192,10 @@ for i, d in enumerate(runs):
           "yes" if d["holds_others"] else "NO", d["ci_with_between"][0], d["ci_with_between"][1],
           "yes" if d["with_between_holds_others"] else "NO", d["slope_pct_per_min"]))
 print("spread of the %d ratios: %.1f%%; compare's own intervals%s each hold every ratio: %s" % (
-      K, 100 * out["spread"], " (widened by --between-run-sd %g)" % bsd if bsd > 0 else " (rounds only)",
+      K, 100 * out["spread"], (" (widened by --between-run-sd %g)" % bsd if bsd > 0 else
+       " (widened by the between-run sd compare learned: %s)" % ", ".join(
+           "%.2f%%" % (100 * r["compare"].get("ci_between_run_sd", 0)) for r in rows if r["label"] == "run")
+       if bsd < 0 else " (rounds only)"),
       "yes" if out["every_interval_holds_every_ratio"] else "no"))
 print("rounds within a run: sd %.2f%% (log ratio); runs beyond what their rounds explain: sd %.2f%%" % (
       100 * sd_within, 100 * sd_between))

@@ -218,7 +218,9 @@ enum { RT_T_CONV, RT_T_ATTN, RT_T_SWIGLU, RT_T_MOE, RT_T_HEAD, RT_T_COUNT };
  * convention (the query is rounded to f16 before q.k and the softmax weights
  * before they multiply V, as ggml's mul_mat with an f16 operand does); f16
  * with query and weights kept in f32 (about half llama.cpp's f16 noise) */
-enum { RT_KV_F32 = 0, RT_KV_F16 = 1, RT_KV_F16_F32Q = 2 };
+enum { RT_KV_F32 = 0, RT_KV_F16 = 1, RT_KV_F16_F32Q = 2, RT_KV_F16_FA = 3 };
+/* RT_KV_F16_FA: f16 with llama.cpp's CPU flash-attention convention (its
+ * default; online softmax, values accumulated in f16: rt_forward.c fa_query) */
 
 typedef struct rt_state rt_state;
 rt_state *rt_state_create(const rt_model *m, rt_pool *pool, int ctx_cap, int max_chunk,

@@ -221,9 +221,22 @@ void rt_state_restore(rt_state *s)
 
 /* ---- helpers ------------------------------------------------------------ */
 
+/* RMS norm as ggml's rms_norm computes it (then a separate multiply by the
+ * gain): the squares rounded to f32, summed in double in index order, the
+ * mean divided in double and rounded to f32, 1/sqrtf(mean + eps) in f32.
+ * (The 16-lane f32 sum of rt_sumsq left the norm's output a last bit away
+ * from llama.cpp's on some rows, enough to flip a later q8 activation
+ * rounding.)  Scalar, so the same bits on every path. */
+static float mean_sq_ggml(const float *x, int n)
+{
+    double s = 0.0;
+    for (int i = 0; i < n; i++) s += (double)(x[i] * x[i]);
+    return (float)(s / n);
+}
+
 static void rmsnorm(float *out, const float *x, const float *g, int n)
 {
-    float r = 1.0f / sqrtf(rt_sumsq(x, n) / (float)n + (float)SHV_NORM_EPS);
+    float r = 1.0f / sqrtf(mean_sq_ggml(x, n) + (float)SHV_NORM_EPS);
     for (int i = 0; i < n; i++) out[i] = (x[i] * r) * g[i];
 }
 
@@ -359,6 +372,23 @@ static void rope(float *x, const float *cs, const float *sn, int pairs)
 }
 
 /* q/k norm + RoPE for token t; k and v go to the cache at position pos+t */
+/* x[i] = f32(f16(x[i])), round to nearest even: the F16C conversions on x86
+ * give the bits of rt_f32_to_f16 / rt_f16_to_f32 */
+static void round_f16(float *x, int n)
+{
+    int i = 0;
+#if defined(RT_SIMD_AVX512)
+    for (; i + 16 <= n; i += 16)
+        _mm512_storeu_ps(x + i, _mm512_cvtph_ps(_mm512_cvtps_ph(_mm512_loadu_ps(x + i),
+                                                                _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)));
+#elif defined(RT_SIMD_AVX2)
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(x + i, _mm256_cvtph_ps(_mm256_cvtps_ph(_mm256_loadu_ps(x + i),
+                                                                _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)));
+#endif
+    for (; i < n; i++) x[i] = rt_f16_to_f32(rt_f32_to_f16(x[i]));
+}
+
 static void qk_rope(rt_state *s, int l, int t)
 {
     const rt_layer_cfg *c = &rt_layers[l];
@@ -371,8 +401,8 @@ static void qk_rope(rt_state *s, int l, int t)
         if (c->qk_norm) head_norm(q + h * hd, w->q_norm);
         rope(q + h * hd, cs, sn, s->m->rope_pairs);
     }
-    if (s->kv_f16 == RT_KV_F16)   /* llama.cpp's CPU path: q meets an f16 K as f16 */
-        for (int i = 0; i < qd; i++) q[i] = rt_f16_to_f32(rt_f32_to_f16(q[i]));
+    if (s->kv_f16 == RT_KV_F16 || s->kv_f16 == RT_KV_F16_FA)   /* llama.cpp's CPU path: q meets an f16 K as f16 */
+        round_f16(q, qd);
     for (int h = 0; h < c->n_kv_heads; h++) {
         if (c->qk_norm) head_norm(k + h * hd, w->k_norm);
         rope(k + h * hd, cs, sn, s->m->rope_pairs);
@@ -401,8 +431,90 @@ static int attn_tile_tokens(const rt_layer_cfg *c)
 /* items = (token tile, KV head): the queries of the tile's tokens and the
  * KV head's query heads run together, RT_AQ at a time, so every key block
  * and value row is loaded once per tile instead of once per query */
+/* --kvtype f16-fa: llama.cpp's CPU flash attention (its default on CPU:
+ * flash_attn "auto" turns it on; ggml_compute_forward_flash_attn_ext_f16 at
+ * 10e9780), reproduced operation by operation for one query against keys
+ * 0..len-1 of KV head base kb/vb (keys in transposed blocks of RT_KB, values
+ * by row, both f16; q already rounded to f16):
+ *   s = q.k summed as ggml_vec_dot_f16 on AVX-512 does (4 x 16 lanes over
+ *       chunks of 64, lanes 0+2 and 1+3, then 0+1, then _mm512_reduce_add_ps's
+ *       tree, the tail added in double), times 1/sqrt(hd);
+ *   online softmax in key order: a new maximum M scales the accumulator by
+ *   expf(Mold - M), else the key's weight is expf(s - M); the accumulator of
+ *   weighted values is f16, rounded after every scale and every
+ *   fma(v, w, acc); S = S*ms + vs; out = f32(acc) * (1/S).
+ * The f16 accumulator is what puts llama.cpp's default 3e-4..1e-3 (of the
+ * largest logit) away from its own -fa off run on the parity genomes; the
+ * weights-rounded convention of --kvtype f16 matches -fa off instead.  The
+ * same scalar code on every build, so every path gives the same bits. */
+static float fa_score(const uint16_t *kt, const float *q, int hd)
+{
+    const int np = hd / 64 * 64;
+    float acc[4][16] = {{0.0f}};
+    for (int i = 0; i < np; i += 64)
+        for (int j = 0; j < 4; j++)
+            for (int l = 0; l < 16; l++) {
+                int d = i + 16 * j + l;
+                acc[j][l] = fmaf(rt_f16_to_f32(kt[(size_t)d * RT_KB]), q[d], acc[j][l]);
+            }
+    float r = 0.0f;
+    if (np) {
+        float a[16], b[8], c[4];
+        for (int l = 0; l < 16; l++) a[l] = (acc[0][l] + acc[2][l]) + (acc[1][l] + acc[3][l]);
+        for (int l = 0; l < 8; l++) b[l] = a[l + 8] + a[l];
+        for (int l = 0; l < 4; l++) c[l] = b[l + 4] + b[l];
+        r = (c[0] + c[2]) + (c[1] + c[3]);
+    }
+    double sum = r;
+    for (int d = np; d < hd; d++) sum += (double)(rt_f16_to_f32(kt[(size_t)d * RT_KB]) * q[d]);
+    return (float)sum;
+}
+
+static void fa_query(const uint16_t *kb, const uint16_t *vb, const float *q, int len, int hd, float scale,
+                     uint16_t *acc, float *out)
+{
+    float M = -INFINITY, S = 0.0f;
+    for (int d = 0; d < hd; d++) acc[d] = 0;
+    for (int p = 0; p < len; p++) {
+        const uint16_t *kt = kb + (size_t)p / RT_KB * RT_KB * hd + (size_t)p % RT_KB, *v = vb + (size_t)p * hd;
+        float sc = fa_score(kt, q, hd) * scale, Mold = M, ms = 1.0f, vs = 1.0f;
+        if (sc > M) {
+            M = sc;
+            ms = expf(Mold - M);
+            for (int d = 0; d < hd; d++) acc[d] = rt_f32_to_f16(rt_f16_to_f32(acc[d]) * ms);
+        } else {
+            vs = expf(sc - M);
+        }
+        for (int d = 0; d < hd; d++) acc[d] = rt_f32_to_f16(fmaf(rt_f16_to_f32(v[d]), vs, rt_f16_to_f32(acc[d])));
+        S = fmaf(S, ms, vs);
+    }
+    const float inv = S == 0.0f ? 0.0f : 1.0f / S;
+    for (int d = 0; d < hd; d++) out[d] = rt_f16_to_f32(acc[d]) * inv;
+}
+
+static void attn_range_fa(attn_job *j, int b, int e)
+{
+    rt_state *s = j->s;
+    const rt_layer_cfg *c = &rt_layers[j->l];
+    const int hd = SHV_HEAD_DIM, nkv = c->n_kv_heads, group = c->n_heads / c->n_kv_heads;
+    const size_t ws = (size_t)s->kv_cap;
+    const float scale = 1.0f / sqrtf((float)hd);
+    uint16_t acc[SHV_HEAD_DIM];
+    for (int it = b; it < e; it++) {
+        int g = it % nkv, t0 = it / nkv * j->tq, t1 = t0 + j->tq < j->T ? t0 + j->tq : j->T;
+        const uint16_t *kb = (const uint16_t *)s->k[j->l] + (size_t)g * ws * hd;
+        const uint16_t *vb = (const uint16_t *)s->v[j->l] + (size_t)g * ws * hd;
+        for (int t = t0; t < t1; t++)
+            for (int h = g * group; h < (g + 1) * group; h++)
+                fa_query(kb, vb, s->a + (size_t)t * s->lda + (size_t)h * hd, s->pos + t + 1, hd, scale, acc,
+                         s->y + (size_t)t * s->ldy + (size_t)h * hd);
+    }
+}
+
 static void attn_range(void *ctx, int b, int e)
 {
+    if (((attn_job *)ctx)->s->kv_f16 == RT_KV_F16_FA) { attn_range_fa(ctx, b, e); return; }
+
     attn_job *j = ctx;
     rt_state *s = j->s;
     const rt_layer_cfg *c = &rt_layers[j->l];
@@ -439,7 +551,7 @@ static void attn_range(void *ctx, int b, int e)
                 float inv = 1.0f / rt_softmax_exp(w, len[i], mx);
                 for (int p = 0; p < len[i]; p++) w[p] *= inv;
                 if (s->kv_f16 == RT_KV_F16)   /* llama.cpp: the weights meet an f16 V as f16 */
-                    for (int p = 0; p < len[i]; p++) w[p] = rt_f16_to_f32(rt_f32_to_f16(w[p]));
+                    round_f16(w, len[i]);
                 for (int p = len[i]; p < nmax; p++) w[p] = 0.0f;
             }
             rt_attn_values(outs, nq, sc, ws, vb, s->kv_f16, nmax, hd);

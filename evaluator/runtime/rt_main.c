@@ -1,10 +1,10 @@
 /* rt_main.c - command line of the variant executable (docs/interfaces.md):
  *   variant bench  [--prompt N=512] [--gen N=128] [--depth N=0] [--threads N]
  *                  [--reps N=5] [--warmup N=1] [--cpus LIST] [--wtype T=q8_0]
- *                  [--kvtype f32|f16|f16-f32q] [--seed S=1] [--gguf FILE]
+ *                  [--kvtype f32|f16|f16-f32q|f16-fa] [--seed S=1] [--gguf FILE]
  *   variant logits --tokens 1,2,3 [--wtype T] [--seed S] [--gguf FILE]
  *                  [--mode prefill|decode] [--out FILE] [--all] [--threads N] [--cpus LIST]
- *                  [--kvtype f32|f16|f16-f32q] [--dump-act FILE]
+ *                  [--kvtype f32|f16|f16-f32q|f16-fa] [--dump-act FILE]
  *   variant export --out FILE [--wtype T] [--seed S] [--tokenizer-from FILE.gguf]
  *                  (synthetic weights as GGUF; tokenizer copied from FILE.gguf, else no_vocab)
  *   variant probe
@@ -40,18 +40,20 @@ static int usage(const char *msg)
     fprintf(out,
             "usage: variant bench  [--prompt N=512] [--gen N=128] [--depth N=0] [--threads N]\n"
             "                      [--reps N=5] [--warmup N=1] [--cpus LIST] [--wtype f32|f16|q8_0|q4_0|q4_k|q5_k|q6_k|q4_k_m|q5_k_m]\n"
-            "                      [--kvtype f32|f16|f16-f32q] [--seed S=1] [--gguf FILE]\n"
+            "                      [--kvtype f32|f16|f16-f32q|f16-fa] [--seed S=1] [--gguf FILE]\n"
             "       variant logits --tokens 1,2,3 [--wtype T] [--seed S] [--gguf FILE]\n"
             "                      [--mode prefill|decode] [--out FILE] [--all] [--threads N] [--cpus LIST]\n"
-            "                      [--kvtype f32|f16|f16-f32q] [--dump-act FILE]\n"
+            "                      [--kvtype f32|f16|f16-f32q|f16-fa] [--dump-act FILE]\n"
             "       variant export --out FILE [--wtype T] [--seed S] [--tokenizer-from FILE.gguf]\n"
             "  --tokenizer-from copies that file's tokenizer.* metadata byte for byte (its\n"
             "  token count must equal the vocabulary); without it the file has no tokenizer\n"
             "  (no_vocab: for benchmarking only, llama-cli cannot tokenize text with it).\n"
             "  --dump-act FILE writes every f32 activation row rounded to q8_0 blocks\n"
             "  (int32 T, int32 K, T x K f32 per product input) for parity tests.\n"
-            "  --kvtype f16 keeps K and V in f16 and, as llama.cpp's CPU path does, rounds\n"
-            "  the query and the softmax weights to f16 too; f16-f32q keeps those in f32.\n"
+            "  --kvtype f16 keeps K and V in f16 and, as llama.cpp's CPU path does without\n"
+            "  flash attention (-fa off), rounds the query and the softmax weights to f16\n"
+            "  too; f16-f32q keeps those in f32; f16-fa follows llama.cpp's CPU flash\n"
+            "  attention (its default): online softmax, values accumulated in f16 (slower).\n"
             "       variant probe | info\n");
     return 2;
 }
@@ -101,7 +103,8 @@ static int parse_opts(int argc, char **argv, opts *o)
             if (!strcmp(v, "f32")) o->kv_f16 = 0;
             else if (!strcmp(v, "f16")) o->kv_f16 = RT_KV_F16;
             else if (!strcmp(v, "f16-f32q")) o->kv_f16 = RT_KV_F16_F32Q;
-            else { fprintf(stderr, "variant: --kvtype: unknown type '%s' (f32|f16|f16-f32q)\n", v); return 2; }
+            else if (!strcmp(v, "f16-fa")) o->kv_f16 = RT_KV_F16_FA;
+            else { fprintf(stderr, "variant: --kvtype: unknown type '%s' (f32|f16|f16-f32q|f16-fa)\n", v); return 2; }
         } else if (!strcmp(k, "--cpus")) o->cpus = v;
         else if (!strcmp(k, "--gguf")) o->gguf = v;
         else if (!strcmp(k, "--tokens")) o->tokens = v;
@@ -381,7 +384,7 @@ static int mode_bench(const opts *o)
     fprintf(f, "},\"settings\":{\"prompt\":%ld,\"gen\":%ld,\"depth\":%ld,\"threads\":%d,\"reps\":%ld,"
                "\"warmup\":%ld,\"wtype\":\"%s\",\"kvtype\":\"%s\",\"seed\":%llu,\"weights\":",
             o->prompt, o->gen, o->depth, e.threads, o->reps, o->warmup,
-            o->gguf ? "gguf" : rt_type_name(o->wtype), o->kv_f16 == RT_KV_F16_F32Q ? "f16-f32q" : o->kv_f16 ? "f16" : "f32",
+            o->gguf ? "gguf" : rt_type_name(o->wtype), o->kv_f16 == RT_KV_F16_F32Q ? "f16-f32q" : o->kv_f16 == RT_KV_F16_FA ? "f16-fa" : o->kv_f16 ? "f16" : "f32",
             (unsigned long long)o->seed);
     rt_json_str(f, o->gguf ? o->gguf : "synthetic");
     fprintf(f, "},\"prefill_tok_s\":%.3f,\"decode_tok_s\":%.3f,\"ttft_ms\":%.4f,\"prefill_ms\":[",
@@ -547,7 +550,7 @@ static int mode_info(void)
     printf(",\"build\":");
     print_build(stdout);
     printf(",\"n_layers\":%d,\"hidden\":%d,\"vocab\":%d,\"head_dim\":%d,\"tied\":%d,"
-           "\"wtypes\":[\"f32\",\"f16\",\"q8_0\",\"q4_0\",\"q4_k\",\"q5_k\",\"q6_k\",\"q4_k_m\",\"q5_k_m\"],\"kvtypes\":[\"f32\",\"f16\",\"f16-f32q\"]}\n",
+           "\"wtypes\":[\"f32\",\"f16\",\"q8_0\",\"q4_0\",\"q4_k\",\"q5_k\",\"q6_k\",\"q4_k_m\",\"q5_k_m\"],\"kvtypes\":[\"f32\",\"f16\",\"f16-f32q\",\"f16-fa\"]}\n",
            SHV_N_LAYERS, SHV_HIDDEN, SHV_VOCAB, SHV_HEAD_DIM, SHV_TIED);
     return 0;
 }
