@@ -89,7 +89,7 @@ test: deps
 	@$(MAKE) --no-print-directory -j$(NPROC) starhil build/san/starhil $(if $(T),build/test/test_$(T),$(TEST_BIN))
 	@STARHIL_BIN=$(CURDIR)/build/san/starhil STARHIL_ROOT=$(CURDIR) sh tests/run_tests.sh $(if $(T),build/test/test_$(T),$(TEST_BIN))
 
-fuzz: deps
+fuzz: deps starhil
 	sh tests/fuzz/run_fuzz.sh $(or $(FUZZ_SECONDS),30)
 
 bench: deps
