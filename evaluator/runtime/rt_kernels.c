@@ -17,14 +17,18 @@
  * vpdpbusd give sixteen complete block sums, started at -off * sum(a) to make
  * them exact signed sums; then one convert and one FMA with dw*da per group.
  * Prefill transposes a block of 16 rows once per 64 tokens and streams tiles
- * of 8 (or 4) tokens against it.  q4_0 weights are repacked once at load
- * (rt_model_pack) into that transposed order, so prefill and decode read
- * them without any transposing, and decode gives the same bits as prefill.
- * q8_0 decode with AVX512-VBMI drops the scales with byte permutes (two
- * vpermt2b per 4 blocks, first and last 16 quants) against the activation
- * halves of rt_act.gx4.  (Packed q8_0 computes twice as fast in cache but
- * streamed from memory about 15% slower on Zen4, cause not found, so q8_0
- * keeps the ggml layout.)
+ * of 8 (or 4) tokens against it.  q4_0 and q8_0 weights are repacked once
+ * at load (rt_model_pack) into that transposed order, so prefill and decode
+ * read them without any transposing, and decode gives the same bits as
+ * prefill.  Decode of packed weights prefetches (L2) 8 KiB ahead in the
+ * stream: GGUF weights are read in place from the file mapping, on 4 KiB
+ * pages, where the hardware prefetchers stop; without it q8_0 in the ggml
+ * layout streamed from such pages at about 0.7 of its rate from huge pages
+ * (the earlier finding that packed q8_0 streamed 15% slower was measured on
+ * huge pages, where the permute kernel's lack of prefetch cost nothing).
+ * Unpacked q8_0 (no packing run, e.g. dev/mmbench) decodes with AVX512-VBMI
+ * byte permutes (two vpermt2b per 4 blocks, first and last 16 quants)
+ * against the activation halves of rt_act.gx4.
  * Blocks past the last full group use a
  * two-block loop.  AVX2: one block per vector with vpmaddubsw (q4_0: nibbles
  * + correction; q8_0: sign trick, exact).  NEON: sdot (or vmull) on signed
@@ -42,9 +46,9 @@
  *   q8_0 / q4_0:        measured <= 8e-3 (LFM2-350M shapes, 16 layers),
  *                       <= 1e-3 (small genome with MoE layers),
  *                       <= 2e-5 (tiny 4-layer genome); guaranteed < 2e-2
- *   prefill vs decode on one build: identical except q8_0 on AVX-512 VBMI
- *   and f16 on AVX-512 (their decode kernels sum in another order): within
- *   the same bounds
+ *   prefill vs decode on one build: identical except f16 on AVX-512 (and
+ *   unpacked q8_0 on AVX-512 VBMI): their decode kernels sum in another
+ *   order, within the same bounds
  *   (tests: parity of both modes against the reference, 1e-3).
  *   Versus the numpy reference (dev/ref.py: f64 math, dequantised weights,
  *   unquantised activations): f32 ~1e-7, q8_0 / q4_0 ~1e-3 .. 5e-3; against
@@ -264,12 +268,17 @@ static inline void tile_float(const rt_mat *w, const rt_act *a, int r, int nr, i
 
 #if defined(RT_SIMD_AVX512)
 /* f16 decode (one token): 8 rows at a time, two accumulators each (16
- * independent FMA chains hide the conversion and FMA latency), prefetch into L2
- * F16_PF bytes ahead in every row.  The sums are split differently from
- * tile_float's, so f16 decode may differ from f16 prefill in the last bits
- * (within the f32/f16 bound of the header). */
+ * independent FMA chains hide the conversion and FMA latency).  Each 64-byte
+ * step also prefetches into L2 the same offset of the 8 rows after these,
+ * when they are in the range (pf_next), so the stream runs one block ahead
+ * across 4 KiB page boundaries, where the hardware prefetchers stop (GGUF
+ * weights are used in place from the file mapping, on 4 KiB pages); the last
+ * block prefetches F16_PF bytes ahead in its own rows instead.  The sums are
+ * split differently from tile_float's, so f16 decode may differ from f16
+ * prefill in the last bits (within the f32/f16 bound of the header). */
 #define F16_PF 2048
-static void mv_f16_8(const rt_mat *w, const float *x, int r, float *y)
+#define F16_PFB 1   /* blocks of 8 rows ahead (2 was no better) */
+static void mv_f16_8(const rt_mat *w, const float *x, int r, float *y, int pf_next)
 {
     int K = w->cols, kv = K / 32 * 32;
     const uint8_t *rows[8];
@@ -281,7 +290,9 @@ static void mv_f16_8(const rt_mat *w, const float *x, int r, float *y)
     }
     for (int k = 0; k < kv; k += 32) {
         __m512 x0 = _mm512_loadu_ps(x + k), x1 = _mm512_loadu_ps(x + k + 16);
-        if (2 * (size_t)k + F16_PF < w->row_bytes)
+        if (pf_next)
+            for (int i = 0; i < 8; i++) _mm_prefetch((const char *)(rows[i] + F16_PFB * 8 * w->row_bytes + 2 * (size_t)k), _MM_HINT_T1);
+        else if (2 * (size_t)k + F16_PF < w->row_bytes)
             for (int i = 0; i < 8; i++) _mm_prefetch((const char *)(rows[i] + 2 * (size_t)k + F16_PF), _MM_HINT_T1);
         for (int i = 0; i < 8; i++) {
             __m512i h = _mm512_loadu_si512((const void *)(rows[i] + 2 * (size_t)k));
@@ -431,7 +442,7 @@ static void mm_float(const rt_mat *w, const rt_act *a, int r0, int r1, int t0, i
 #if defined(RT_SIMD_AVX512)
     if (w->type == RT_F16 && t1 - t0 == 1) {
         int r = r0;
-        for (; r + 8 <= r1; r += 8) mv_f16_8(w, a->x + (size_t)t0 * a->ldx, r, y + (size_t)t0 * ldy);
+        for (; r + 8 <= r1; r += 8) mv_f16_8(w, a->x + (size_t)t0 * a->ldx, r, y + (size_t)t0 * ldy, r + 8 + 8 * F16_PFB <= r1);
         for (; r < r1; r += TR) tile_float(w, a, r, r1 - r < TR ? r1 - r : TR, t0, 1, y, ldy, RT_F16);
         return;
     }
@@ -1307,6 +1318,18 @@ static inline void k_row_tokens4(int type, const kunp *k, int nsb, const rt_act 
     for (int j = 0; j < 4; j++) out[j] = acc[j];
 }
 
+/* Software prefetch into L2 for the direct k-quant decode kernels: KQ_PF
+ * bytes ahead of the super-block being read, every line of it.  Rows of a
+ * decode range are contiguous, so near a row's end this runs into the next
+ * rows; it keeps the stream going across 4 KiB page boundaries (GGUF weights
+ * are read in place from the file mapping), where the hardware prefetchers
+ * stop.  Prefetches past the matrix are harmless (no fault). */
+#define KQ_PF 4096
+static inline void kq_prefetch(const uint8_t *b, size_t bytes)
+{
+    for (size_t o = 0; o < bytes; o += 64) _mm_prefetch((const char *)(b + KQ_PF + o), _MM_HINT_T1);
+}
+
 /* q4_K straight from the packed nibbles (no unpacking to memory): the same
  * integer sums and the same float steps as k_row_token, so the same bits */
 static inline float q4k_row_token(const uint8_t *row, int nsb, const rt_act *a, int t)
@@ -1320,6 +1343,7 @@ static inline float q4k_row_token(const uint8_t *row, int nsb, const rt_act *a, 
         const uint8_t *b = row + (size_t)s * RT_Q4K_BYTES;
         const int8_t *qs = q + (size_t)s * RT_QKK;
         const int16_t *bb = bs + (size_t)s * 16;
+        kq_prefetch(b, RT_Q4K_BYTES);
         /* the 8 6-bit scales and mins of the 12 packed bytes, four at a time in
          * 32-bit words (rt_k_scale_min's layout): bytes j of sw = scale j */
         uint32_t w0, w1, w2;
@@ -1380,6 +1404,7 @@ static inline float q5k_row_token(const uint8_t *row, int nsb, const rt_act *a, 
         const uint8_t *b = row + (size_t)s * RT_Q5K_BYTES;
         const int8_t *qs = q + (size_t)s * RT_QKK;
         const int16_t *bb = bs + (size_t)s * 16;
+        kq_prefetch(b, RT_Q5K_BYTES);
         int sc[8], mn[8];
         for (int j = 0; j < 8; j++) rt_k_scale_min(b + 4, j, &sc[j], &mn[j]);
         const __m256i qh = _mm256_loadu_si256((const __m256i *)(const void *)(b + 16));
@@ -1416,6 +1441,7 @@ static inline float q6k_row_token(const uint8_t *row, int nsb, const rt_act *a, 
         const uint8_t *b = row + (size_t)s * RT_Q6K_BYTES;
         const int8_t *qs = q + (size_t)s * RT_QKK, *sc = (const int8_t *)(b + 192);
         const int16_t *bb = bs + (size_t)s * 16;
+        kq_prefetch(b, RT_Q6K_BYTES);
         __m256i vacc = _mm256_setzero_si256();
         for (int n = 0; n < 2; n++) {
             const int8_t *qn = qs + 128 * n, *sn = sc + 8 * n;
@@ -2004,7 +2030,7 @@ void rt_attn_values(float *const *out, int nq, const float *w, size_t wstride, c
 int rt_mat_packable(const rt_mat *m)
 {
 #if defined(RT_SIMD_AVX512)
-    return m->type == RT_Q4_0 && m->cols / RT_QK >= 16 && !m->packed;
+    return (m->type == RT_Q4_0 || m->type == RT_Q8_0) && m->cols / RT_QK >= 16 && !m->packed;
 #else
     (void)m;
     return 0;
