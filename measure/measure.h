@@ -45,9 +45,11 @@
  *    `steal_max` of their time to other guests (steal, /proc/stat).
  *    Disturbed repetitions are kept in the samples but left out of the
  *    estimate and of the convergence test;
- *  - the estimate the search ranks with is decode_ms: the minimum over quiet
- *    repetitions of each repetition's median per-token latency (interference
- *    only adds time), with a bootstrap 95% interval; the median over every
+ *  - the estimate the search ranks with is decode_ms: the Harrell-Davis
+ *    20th percentile (SH_DECODE_QUANTILE) of the quiet repetitions' median
+ *    per-token latencies (interference only adds time; a low quantile, not
+ *    the minimum, because a bootstrap interval of the minimum is
+ *    inconsistent), with a bootstrap 95% interval; the median over every
  *    token (decode_ms_median) and its CI are stored beside it;
  *  - a measurement is doubtful when fewer than min_reps repetitions were quiet,
  *    when the CI did not converge, or when the reference genome drifted more
