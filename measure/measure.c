@@ -240,6 +240,8 @@ static int vec_push(dbl_vec *a, const double *x, int n)
     return 0;
 }
 
+#define MAX_PIN_GROUPS 16
+
 typedef struct measure_acc {
     dbl_vec decode, prefill, ttft, rss, dec_tps, pre_tps;
     /* per repetition: decode median and the board's state (-1 unknown), and
@@ -256,6 +258,11 @@ typedef struct measure_acc {
     double median, lo, hi;
     char *build_json, *cpu_json;
     char *probe_before, *probe_after;
+    /* auto-pinning in turn (sh_measure_auto_pin): per repetition the index of
+     * its CPU set in groups (-1: not pinned by the coordinator) */
+    dbl_vec rep_group;
+    char groups[MAX_PIN_GROUPS][256];
+    int n_groups;
 } measure_acc;
 
 static void acc_free(measure_acc *a)
@@ -264,6 +271,7 @@ static void acc_free(measure_acc *a)
     free(a->dec_tps.v); free(a->pre_tps.v);
     free(a->rep_med.v); free(a->rep_wait.v); free(a->rep_other.v); free(a->rep_runq.v);
     free(a->rep_load.v); free(a->rep_freq.v); free(a->rep_temp.v); free(a->rep_steal.v); free(a->rep_quiet.v);
+    free(a->rep_group.v);
     free(a->build_json); free(a->cpu_json); free(a->probe_before); free(a->probe_after);
     memset(a, 0, sizeof *a);
 }
@@ -288,10 +296,10 @@ static int acc_copy(measure_acc *dst, const measure_acc *src)
     *dst = *src;
     dbl_vec *d[] = {&dst->decode, &dst->prefill, &dst->ttft, &dst->rss, &dst->dec_tps, &dst->pre_tps,
                     &dst->rep_med, &dst->rep_wait, &dst->rep_other, &dst->rep_runq, &dst->rep_load,
-                    &dst->rep_freq, &dst->rep_temp, &dst->rep_steal, &dst->rep_quiet};
+                    &dst->rep_freq, &dst->rep_temp, &dst->rep_steal, &dst->rep_quiet, &dst->rep_group};
     const dbl_vec *s[] = {&src->decode, &src->prefill, &src->ttft, &src->rss, &src->dec_tps, &src->pre_tps,
                           &src->rep_med, &src->rep_wait, &src->rep_other, &src->rep_runq, &src->rep_load,
-                          &src->rep_freq, &src->rep_temp, &src->rep_steal, &src->rep_quiet};
+                          &src->rep_freq, &src->rep_temp, &src->rep_steal, &src->rep_quiet, &src->rep_group};
     int bad = 0;
     for (size_t i = 0; i < sizeof d / sizeof d[0]; i++) bad |= vec_dup(d[i], s[i]);
     bad |= str_dup(&dst->build_json, src->build_json) | str_dup(&dst->cpu_json, src->cpu_json) |
@@ -338,6 +346,11 @@ typedef struct measure_ctx {
     char hash[17];
     const char *exe;          /* local path */
     int threads;
+    const char *topology;     /* the board's CPUs for sh_measure_auto_pin (probe JSON), or NULL */
+    int turn;                 /* bench invocations so far (auto-pin rotation) */
+    int pin_cycle;            /* distinct CPU sets the rotation takes turns over (0: no pinning) */
+    char last_pin[256];       /* the CPU set of the latest invocation, "" if not pinned */
+    char best_pin[256];       /* once every set had its turn: the one with the lowest estimate */
     int attempt_no;           /* 0, 1, ...: the remote file name differs per attempt */
     char remote[2048];        /* the variant on the device once pushed */
     char gguf_fnv[17];        /* with o.gguf: its fingerprint, and its path there once pushed */
@@ -352,7 +365,7 @@ static int cmp_dbl(const void *x, const void *y)
 }
 
 /* Appends one invocation's repetitions (median per rep, state) to a. */
-static int push_reps(measure_acc *a, const sh_bench_out *b)
+static int push_reps(measure_acc *a, const sh_bench_out *b, double group)
 {
     int per = b->reps > 0 ? b->n_decode / b->reps : 0;
     if (per <= 0) return 0;
@@ -372,7 +385,8 @@ static int push_reps(measure_acc *a, const sh_bench_out *b)
               vec_push(&a->rep_load, st ? &st->load1 : &unk, 1) ||
               vec_push(&a->rep_freq, st ? &st->freq_khz : &unk, 1) ||
               vec_push(&a->rep_temp, st ? &st->temp_mc : &unk, 1) ||
-              vec_push(&a->rep_steal, st ? &st->steal : &unk, 1) || vec_push(&a->rep_quiet, &one, 1);
+              vec_push(&a->rep_steal, st ? &st->steal : &unk, 1) || vec_push(&a->rep_quiet, &one, 1) ||
+              vec_push(&a->rep_group, &group, 1);
     }
     if (b->n_state) a->have_state = true;
     if (b->n_cpus) a->n_cpus = b->n_cpus;
@@ -456,6 +470,12 @@ static int run_bench(measure_ctx *c, const char *remote_exe, int reps, sh_bench_
     argv[k++] = "--kvtype"; argv[k++] = (char *)c->o.kvtype;
     if (c->threads > 0) { argv[k++] = "--threads"; argv[k++] = a_thr; }
     if (c->rec->cpus[0]) { argv[k++] = "--cpus"; argv[k++] = (char *)c->rec->cpus; }
+    c->last_pin[0] = '\0';
+    if (!c->rec->cpus[0] &&
+        sh_measure_auto_pin(c->topology, c->threads, c->turn++, c->last_pin, sizeof c->last_pin) == 1) {
+        if (c->best_pin[0]) snprintf(c->last_pin, sizeof c->last_pin, "%s", c->best_pin);
+        argv[k++] = "--cpus"; argv[k++] = c->last_pin;
+    }
     argv[k] = NULL;
     sh_dev_result r;
     int rc = sh_device_run(c->dev, argv, c->o.timeout_s, &r, err);
@@ -481,16 +501,25 @@ static int run_bench(measure_ctx *c, const char *remote_exe, int reps, sh_bench_
     return rc;
 }
 
-static void estimate(const measure_acc *a, double *est, double *lo, double *hi);
+static void estimate_from(const measure_acc *a, double *est, double *lo, double *hi, int *n_used, int *group);
 
 /* Adds one bench invocation to a (takes b's contents) and re-judges the
  * repetitions; *qm and *half: the robust estimate over the quiet repetitions
  * and the larger distance from it to an end of its 95% interval. */
-static int acc_add(measure_ctx *c, measure_acc *a, sh_bench_out *bp, double *qm_out, double *half_out, sh_err *err)
+static int acc_add(measure_ctx *c, measure_acc *a, sh_bench_out *bp, double *qm_out, double *half_out,
+                   int *est_quiet_out, sh_err *err)
 {
     sh_bench_out b = *bp;
     memset(bp, 0, sizeof *bp);
-    int bad = push_reps(a, &b) ||
+    double group = -1;
+    if (c->last_pin[0]) {
+        int g = 0;
+        while (g < a->n_groups && strcmp(a->groups[g], c->last_pin)) g++;
+        if (g == a->n_groups && g < MAX_PIN_GROUPS)
+            snprintf(a->groups[a->n_groups++], sizeof a->groups[0], "%s", c->last_pin);
+        if (g < a->n_groups) group = g;
+    }
+    int bad = push_reps(a, &b, group) ||
               vec_push(&a->decode, b.decode_ms, b.n_decode) || vec_push(&a->prefill, b.prefill_ms, b.n_prefill) ||
               vec_push(&a->ttft, &b.ttft_ms, 1) || vec_push(&a->rss, &b.peak_rss_bytes, 1) ||
               vec_push(&a->dec_tps, &b.decode_tok_s, 1) || vec_push(&a->pre_tps, &b.prefill_tok_s, 1);
@@ -513,12 +542,32 @@ static int acc_add(measure_ctx *c, measure_acc *a, sh_bench_out *bp, double *qm_
      * that is stored and ranked: the robust estimate and its interval */
     classify_reps(c, a);
     double est = 0, lo = 0, hi = 0;
-    if (a->quiet_reps > 0) estimate(a, &est, &lo, &hi);
+    int est_quiet = 0, best = -1;
+    if (a->quiet_reps > 0) estimate_from(a, &est, &lo, &hi, &est_quiet, &best);
+    /* pinned in turn: each CPU set had one turn, then the fastest takes the rest */
+    if (c->pin_cycle > 1 && a->n_groups >= c->pin_cycle && best >= 0)
+        snprintf(c->best_pin, sizeof c->best_pin, "%s", a->groups[best]);
     double half = fmax(est - lo, hi - est);
     a->ci_half_rel = est > 0 ? half / est : INFINITY;
     *qm_out = est;
     *half_out = half;
+    if (est_quiet_out) *est_quiet_out = est_quiet;
     return 0;
+}
+
+/* How many CPU sets a measurement tries before it stays on the fastest:
+ * the distinct sets sh_measure_auto_pin takes turns over, at most
+ * PIN_EXPLORE (1: a fixed set; 0: no pinning).  Bounded so that a board of
+ * many equal CPUs does not spend a search's few invocations exploring. */
+#define PIN_EXPLORE 2
+static int pin_cycle(const char *topology, int threads)
+{
+    char first[256], pin[256];
+    if (sh_measure_auto_pin(topology, threads, 0, first, sizeof first) != 1) return 0;
+    int n = 1;
+    while (n < PIN_EXPLORE && sh_measure_auto_pin(topology, threads, n, pin, sizeof pin) == 1 && strcmp(pin, first))
+        n++;
+    return n;
 }
 
 static int attempt(measure_ctx *c, measure_acc *a, sh_err *err)
@@ -546,6 +595,12 @@ static int attempt(measure_ctx *c, measure_acc *a, sh_err *err)
             return SH_DEV_ETRANSPORT;
         }
     }
+    c->topology = a->probe_before ? a->probe_before : c->rec->topology_json;
+    c->pin_cycle = pin_cycle(c->rec->cpus[0] ? NULL : c->topology, c->threads);
+    char pin[256];
+    if (!c->rec->cpus[0] && c->turn == 0 && sh_measure_auto_pin(c->topology, c->threads, 0, pin, sizeof pin) == 1)
+        progress(&c->o, "measure %s on %s: %d thread(s) of the board's CPUs: pinned, invocation by invocation "
+                 "in turn over its fastest CPUs, to CPU %s first", c->hash, c->rec->name, c->threads, pin);
     /* a round measures up to max_reps repetitions, added to those of earlier
      * rounds (a is the pool); convergence is judged on the pool */
     int start = a->reps;
@@ -557,11 +612,15 @@ static int attempt(measure_ctx *c, measure_acc *a, sh_err *err)
         rc = run_bench(c, remote, want, &b, err);
         if (rc) return rc;
         double qm, half;
-        rc = acc_add(c, a, &b, &qm, &half, err);
+        int est_quiet;
+        rc = acc_add(c, a, &b, &qm, &half, &est_quiet, err);
         if (rc) return rc;
         progress(&c->o, "measure %s on %s: %d reps (%d quiet), decode %.3f ms, interval +-%.1f%%", c->hash,
                  c->rec->name, a->reps, a->quiet_reps, qm, qm > 0 ? 100 * half / qm : 0);
-        if (converged_rule(a->quiet_reps, c->o.min_reps, qm, half, c->o.tolerance)) {
+        /* taking turns over CPUs: not before every CPU set had its turn, and
+         * judged on the repetitions of the set the estimate comes from */
+        if (a->n_groups >= c->pin_cycle &&
+            converged_rule(est_quiet, c->o.min_reps, qm, half, c->o.tolerance)) {
             a->converged = true;
             break;
         }
@@ -588,16 +647,70 @@ static double median_of(const dbl_vec *v)
 }
 
 /* The robust estimate over the quiet repetitions (all of them if none was quiet). */
-static void estimate(const measure_acc *a, double *est, double *lo, double *hi)
+/* The robust estimate over the quiet repetitions (all of them if none is
+ * quiet).  With repetitions pinned in turn to several CPU sets, each set's
+ * repetitions are estimated apart and the lowest estimate is the one taken
+ * (its set in *group, else -1): a board's equal-ranked CPUs are not always
+ * equal in fact (measure.h, sh_measure_auto_pin), and the slower one's time
+ * is interference the guest cannot see.  *n_used: repetitions behind it. */
+static void estimate_from(const measure_acc *a, double *est, double *lo, double *hi, int *n_used, int *group)
 {
     *est = *lo = *hi = 0;
+    if (n_used) *n_used = 0;
+    if (group) *group = -1;
     double *m = malloc((size_t)(a->rep_med.n ? a->rep_med.n : 1) * sizeof *m);
     if (!m) return;
-    int n = 0;
-    for (int i = 0; i < a->rep_med.n; i++)
-        if (a->quiet_reps == 0 || a->rep_quiet.v[i]) m[n++] = a->rep_med.v[i];
-    if (n) sh_decode_estimate_ci(m, n, est, lo, hi);
+    int groups = a->n_groups > 1 ? a->n_groups : 1;
+    for (int g = 0; g < groups; g++) {
+        int n = 0;
+        for (int i = 0; i < a->rep_med.n; i++)
+            if ((a->quiet_reps == 0 || a->rep_quiet.v[i]) && (groups == 1 || a->rep_group.v[i] == g))
+                m[n++] = a->rep_med.v[i];
+        double e, l, h;
+        if (!n || sh_decode_estimate_ci(m, n, &e, &l, &h)) continue;
+        if (*est == 0 || e < *est) {
+            *est = e; *lo = l; *hi = h;
+            if (n_used) *n_used = n;
+            if (group) *group = groups > 1 ? g : -1;
+        }
+    }
     free(m);
+}
+
+static void estimate(const measure_acc *a, double *est, double *lo, double *hi)
+{
+    estimate_from(a, est, lo, hi, NULL, NULL);
+}
+
+/* The CPU sets of a measurement pinned in turn, as JSON (NULL if fewer than
+ * two): what each set's repetitions gave, and which one the estimate took. */
+static json_t *cpu_groups_json(const measure_acc *a)
+{
+    if (a->n_groups < 2) return NULL;
+    int used = -1;
+    double e, l, h;
+    estimate_from(a, &e, &l, &h, NULL, &used);
+    json_t *arr = json_array();
+    double *m = malloc((size_t)(a->rep_med.n ? a->rep_med.n : 1) * sizeof *m);
+    if (!arr || !m) { json_decref(arr); free(m); return NULL; }
+    for (int g = 0; g < a->n_groups; g++) {
+        int n = 0, reps = 0;
+        for (int i = 0; i < a->rep_med.n; i++) {
+            if (a->rep_group.v[i] != g) continue;
+            reps++;
+            if (a->quiet_reps == 0 || a->rep_quiet.v[i]) m[n++] = a->rep_med.v[i];
+        }
+        json_t *o = json_pack("{s:s, s:i, s:i}", "cpus", a->groups[g], "reps", reps, "quiet_reps", n);
+        if (o && n && sh_decode_estimate_ci(m, n, &e, &l, &h) == 0) {
+            json_object_set_new(o, "decode_ms", json_real(e));
+            json_object_set_new(o, "decode_ms_low", json_real(l));
+            json_object_set_new(o, "decode_ms_high", json_real(h));
+        }
+        if (o) json_object_set_new(o, "used", json_boolean(g == used));
+        json_array_append_new(arr, o);
+    }
+    free(m);
+    return arr;
 }
 
 /* Fills res, the measurement record, from the accumulated repetitions and
@@ -646,6 +759,11 @@ static char *build_result(measure_ctx *c, measure_acc *a, const char *settings, 
         res->rel_to_reference = ref_med > 0 ? res->decode_ms / ref_med : 0;
         json_object_set_new(reference, "relative", json_real(res->rel_to_reference));
     }
+    json_t *groups = cpu_groups_json(a);
+    free(res->cpu_groups_json);
+    res->cpu_groups_json = groups ? json_dumps(groups, JSON_COMPACT) : NULL;
+    json_decref(groups);
+    if (groups && !res->cpu_groups_json) return NULL;
     const struct { char **dst; const char *src; json_t *j; } sub[] = {
         {&res->settings_json, settings, NULL}, {&res->build_json, a->build_json, NULL},
         {&res->cpu_json, a->cpu_json, NULL}, {&res->probe_before_json, a->probe_before, NULL},
@@ -666,7 +784,8 @@ static sh_sample *make_samples(measure_acc *a, int *n_out)
         {"peak_rss_bytes", &a->rss}, {"decode_tok_s", &a->dec_tps}, {"prefill_tok_s", &a->pre_tps},
         {"rep_decode_median_ms", &a->rep_med}, {"rep_quiet", &a->rep_quiet}, {"rep_cpu_wait", &a->rep_wait},
         {"rep_other_cpus", &a->rep_other}, {"rep_procs_running", &a->rep_runq}, {"rep_load1", &a->rep_load},
-        {"rep_freq_khz", &a->rep_freq}, {"rep_temp_mc", &a->rep_temp}, {"rep_steal", &a->rep_steal}};
+        {"rep_freq_khz", &a->rep_freq}, {"rep_temp_mc", &a->rep_temp}, {"rep_steal", &a->rep_steal},
+        {"rep_cpu_group", &a->rep_group}};
     int n = 0;
     for (size_t i = 0; i < sizeof S / sizeof S[0]; i++) n += S[i].v->n;
     sh_sample *s = malloc((size_t)(n ? n : 1) * sizeof *s);
@@ -736,6 +855,81 @@ static int get_device_rec(sh_db *db, const char *device, sh_device_rec *rec, sh_
         return -1;
     }
     return 0;
+}
+
+typedef struct pin_cpu { int id; double khz; } pin_cpu;
+
+static int cmp_pin(const void *x, const void *y)
+{
+    const pin_cpu *a = x, *b = y;
+    if (a->khz != b->khz) return a->khz > b->khz ? -1 : 1;
+    return (a->id > b->id) - (a->id < b->id);
+}
+
+static int cmp_int(const void *x, const void *y)
+{
+    int a = *(const int *)x, b = *(const int *)y;
+    return (a > b) - (a < b);
+}
+
+int sh_measure_auto_pin(const char *topology_json, int threads, int turn, char *out, size_t cap)
+{
+    enum { MAXC = 1024 };
+    if (cap > 0) out[0] = '\0';
+    if (threads <= 0 || turn < 0 || !topology_json) return 0;
+    json_t *t = json_loads(topology_json, 0, NULL);
+    if (!json_is_object(t)) { json_decref(t); return 0; }
+    static const double unknown = -1.0;
+    double khz[MAXC];
+    bool online[MAXC];
+    int n_online = 0;
+    for (int i = 0; i < MAXC; i++) { khz[i] = unknown; online[i] = false; }
+    json_t *cpus = json_object_get(t, "cpus"), *v;
+    size_t i;
+    if (json_is_array(cpus) && json_array_size(cpus) > 0) {
+        json_array_foreach(cpus, i, v) {
+            json_t *id = json_object_get(v, "id"), *on = json_object_get(v, "online");
+            if (!json_is_integer(id) || json_integer_value(id) < 0 || json_integer_value(id) >= MAXC) continue;
+            if (on && !json_is_true(on)) continue;
+            online[json_integer_value(id)] = true;
+        }
+    } else {
+        json_t *n = json_object_get(t, "n_cpus");
+        json_int_t nc = json_is_integer(n) ? json_integer_value(n) : 0;
+        for (json_int_t c = 0; c < nc && c < MAXC; c++) online[c] = true;
+    }
+    json_t *clusters = json_object_get(t, "clusters");
+    json_array_foreach(clusters, i, v) {
+        json_t *mk = json_object_get(v, "max_khz"), *cl = json_object_get(v, "cpus"), *c;
+        double f = json_is_number(mk) && json_number_value(mk) > 0 ? json_number_value(mk) : unknown;
+        size_t k;
+        json_array_foreach(cl, k, c)
+            if (json_is_integer(c) && json_integer_value(c) >= 0 && json_integer_value(c) < MAXC)
+                khz[json_integer_value(c)] = f;
+    }
+    json_decref(t);
+    pin_cpu order[MAXC];
+    for (int c = 0; c < MAXC; c++)
+        if (online[c]) order[n_online++] = (pin_cpu){c, khz[c]};
+    if (threads >= n_online) return 0;
+    qsort(order, (size_t)n_online, sizeof order[0], cmp_pin);
+    int top = 1;                       /* CPUs of the fastest rank */
+    while (top < n_online && order[top].khz == order[0].khz) top++;
+    int pick[MAXC];
+    for (int k = 0; k < threads; k++)
+        pick[k] = threads < top ? order[((long long)turn * threads + k) % top].id : order[k].id;
+    qsort(pick, (size_t)threads, sizeof pick[0], cmp_int);
+    size_t len = 0;
+    for (int k = 0; k < threads;) {
+        int e = k;
+        while (e + 1 < threads && pick[e + 1] == pick[e] + 1) e++;
+        int w = e > k ? snprintf(out + len, cap - len, "%s%d-%d", len ? "," : "", pick[k], pick[e])
+                      : snprintf(out + len, cap - len, "%s%d", len ? "," : "", pick[k]);
+        if (w < 0 || (size_t)w >= cap - len) { if (cap > 0) out[0] = '\0'; return -1; }
+        len += (size_t)w;
+        k = e + 1;
+    }
+    return 1;
 }
 
 static int threads_for(const sh_measure_opts *o, const sh_device_rec *rec)
@@ -1204,7 +1398,7 @@ int sh_measure_interleaved(sh_db *db, const char *device, const sh_genome *g, in
             copy.n_cpus = b.n_cpus;
             copy.decode_ms = b.decode_ms;
             copy.state = b.state;
-            if (push_reps(&one, &copy)) { sh_bench_out_free(&b); acc_free(&one); sh_err_set(err, "out of memory"); goto out; }
+            if (push_reps(&one, &copy, -1)) { sh_bench_out_free(&b); acc_free(&one); sh_err_set(err, "out of memory"); goto out; }
             one.reps = b.reps;
             classify_reps(&c[i], &one);
             estimate(&one, &est[r * n + i], &lo, &hi);
@@ -1217,7 +1411,7 @@ int sh_measure_interleaved(sh_db *db, const char *device, const sh_genome *g, in
                 pre[r * n + i] = m;
             }
             free(pm);
-            if (acc_add(&c[i], &a[i], &b, &qm, &half, err)) goto out;
+            if (acc_add(&c[i], &a[i], &b, &qm, &half, NULL, err)) goto out;
             progress(&c[i].o, "compare round %d/%d: %s %.3f ms/token", r + 1, rounds, c[i].hash, est[r * n + i]);
         }
     }

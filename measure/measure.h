@@ -256,6 +256,33 @@ double sh_hd_quantile(const double *x, int n, double p);
 bool sh_estimate_converged(const double *quiet_rep_medians, int n, int min_reps, double tolerance,
                            double *half_rel);
 
+/* The CPUs the `turn`-th bench invocation (0, 1, ...) of a measurement with
+ * `threads` threads is pinned to when its device names none (device `cpus`
+ * ""), from the device's topology (the variant's probe JSON: "n_cpus", "cpus"
+ * [{id, online, max_khz}], "clusters" [{max_khz, cpus}]), as a CPU list
+ * ("0", "4,6-7").  The online CPUs are ranked by their cluster's max_khz
+ * (unknown frequencies rank equal), then by id.  If fewer threads than there
+ * are CPUs of the top rank, invocations take turns over those: turn t uses
+ * `threads` consecutive ones from position t*threads (wrapping); else the
+ * first `threads` of the ranking, every time.
+ * The coordinator gives the first two such sets one turn each, then pins
+ * the rest of the measurement to the set whose repetitions estimate lowest,
+ * and takes the estimate from that set's repetitions alone (the result's
+ * "cpu_groups" shows each set's).
+ * Why: an unpinned process that uses fewer threads than the board has lands
+ * wherever the scheduler puts it, and the cores of a board are not equal:
+ * big.LITTLE phones, and on the VM of issue 18 one vCPU decoded memory-bound
+ * genomes 1.2-2.6x slower than the other, which of the two changing within
+ * minutes, with no steal or run-queue sign of it.  Repetitions then fell into
+ * one mode per CPU in whatever mix the scheduler made, and small genomes did
+ * not converge.  Pinned in turn, a measurement sees every CPU of the top
+ * rank and ranks with the fastest of them (interference only adds time),
+ * never with a little core.
+ * Returns 1 with out set, 0 when no pinning applies (threads <= 0, turn < 0,
+ * not fewer threads than online CPUs, or no usable topology), -1 if cap is
+ * too small. */
+int sh_measure_auto_pin(const char *topology_json, int threads, int turn, char *out, size_t cap);
+
 /* The probability that sh_median_ci's interval for n samples covers the true
  * median: at least 0.95 from n = 6 on; below that the interval is [min, max]
  * and covers 1 - 2^(1-n) (n = 3: 75%, n = 5: 93.75%). */

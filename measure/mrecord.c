@@ -33,7 +33,7 @@ static const field FIELDS[] = {
     F("quiet_reps", 'i', quiet_reps), F("disturbed_reps", 'i', disturbed_reps), F("busy_reps", 'i', busy_reps),
     F("throttled_reps", 'i', throttled_reps), F("steal_reps", 'i', steal_reps), F("steal_max", 'd', steal_max),
     F("board_state_read", 'b', board_state_read),
-    F("busy_wait", 'd', busy_wait), F("rounds_measured", 'i', rounds), F("rounds", 'J', rounds_json),
+    F("busy_wait", 'd', busy_wait), F("rounds_measured", 'i', rounds), F("rounds", 'J', rounds_json), F("cpu_groups", 'J', cpu_groups_json),
     F("tolerance", 'd', tolerance), F("converged", 'b', converged),
     F("decode_tok_s", 'd', decode_tok_s), F("prefill_tok_s", 'd', prefill_tok_s), F("ttft_ms", 'd', ttft_ms),
     F("peak_rss_bytes", 'd', peak_rss_bytes), F("weight_bytes", 'd', weight_bytes), F("kv_bytes", 'd', kv_bytes),

@@ -71,6 +71,9 @@ typedef struct sh_mrecord {
     /* sub-objects as compact JSON text, malloc'd, NULL if absent */
     char *reference_json;      /* {eval_id, genome_hash, decode_ms, stability, reason, relative} */
     char *rounds_json;         /* one object per measurement round */
+    char *cpu_groups_json;     /* with auto-pinning in turn (measure.h sh_measure_auto_pin): one object per
+                                  CPU set {cpus, reps, quiet_reps, decode_ms, decode_ms_low, decode_ms_high,
+                                  used}, "used" true for the set decode_ms comes from; NULL otherwise */
     char *build_json, *cpu_json, *probe_before_json, *probe_after_json;
 } sh_mrecord;
 

@@ -467,6 +467,60 @@ static void test_measure_ok_cached_and_samples(void **state)
     free(dir);
 }
 
+/* One thread on a board of two equal-ranked CPUs of which one is slower (as
+ * the vCPUs of issue 18's VM were): each CPU gets one turn, then the faster
+ * one takes every later invocation, and the estimate comes from its
+ * repetitions alone; the result says what each CPU gave. */
+static void test_measure_pins_in_turn_then_fastest(void **state)
+{
+    (void)state;
+    char *dir = dt_mkdtemp("meas");
+    sh_db *db = open_test_db(dir);
+    sh_genome g;
+    char hex[17], exe[600], marker[600];
+    genome_of(TINY, &g, hex);
+    snprintf(exe, sizeof exe, "%s/variant", dir);
+    snprintf(marker, sizeof marker, "%s/cpus.log", dir);
+    assert_int_equal(dt_fake_variant(exe, hex, "twocpus", marker, 10.0, 0), 0);
+    /* 9 quiet repetitions needed: CPU 0, CPU 1, then CPU 0 twice more */
+    sh_measure_opts o = {.exe_path = exe, .prompt = 16, .gen = 8, .min_reps = 9, .max_reps = 12,
+                         .reps_per_run = 3, .tolerance = 0.02, .threads = 1};
+    sh_mrecord r;
+    sh_err err = {{0}};
+    if (sh_measure_genome(db, "local", &g, &o, &r, &err)) fail_msg("measure: %s", err.msg);
+    assert_true(r.converged);
+    assert_int_equal(r.invocations, 4);
+    assert_string_equal(r.stability, "quiet");
+    assert_true(fabs(r.decode_ms - 10.0) < 0.1);              /* CPU 0's, not the 16 ms of CPU 1 */
+    assert_true(r.decode_ms_median > 10.0);                   /* every token, both CPUs */
+    char *log = dt_read_file(marker, NULL);
+    assert_non_null(log);
+    assert_int_equal(strncmp(log, "0\n1\n", 4), 0);          /* one turn each, in order */
+    for (const char *p = log + 4; *p; p += 2) assert_int_equal(strncmp(p, "0\n", 2), 0);   /* then the fastest */
+    int invocations = (int)(strlen(log) / 2);
+    free(log);
+    assert_int_equal(invocations, r.invocations);
+    json_t *groups = json_loads(r.cpu_groups_json, 0, NULL);
+    assert_int_equal(json_array_size(groups), 2);
+    json_t *g0 = json_array_get(groups, 0), *g1 = json_array_get(groups, 1);
+    assert_string_equal(json_string_value(json_object_get(g0, "cpus")), "0");
+    assert_true(json_is_true(json_object_get(g0, "used")) && json_is_false(json_object_get(g1, "used")));
+    assert_int_equal(json_integer_value(json_object_get(g1, "reps")), 3);
+    assert_true(fabs(json_number_value(json_object_get(g1, "decode_ms")) - 16.0) < 0.2);
+    json_decref(groups);
+    double *v = NULL;
+    int n = 0;
+    assert_int_equal(sh_db_get_samples(db, r.eval_id, "rep_cpu_group", &v, &n, &err), 0);
+    assert_int_equal(n, r.reps);
+    assert_true(v[0] == 0 && v[3] == 1 && v[6] == 0 && v[n - 1] == 0);
+    free(v);
+    sh_mrecord_free(&r);
+    sh_measure_shutdown();
+    sh_db_close(db);
+    dt_rm_rf(dir);
+    free(dir);
+}
+
 /* Each fault: retried `retries` times, then failed with a clear reason, no samples, no ok. */
 static void expect_fault(const char *behaviour, const char *needle, double timeout_s)
 {
@@ -997,6 +1051,21 @@ static void test_ssh_measure_with_sshd_killed(void **state)
     assert_true(r.decode_ms_median > 0 && r.reps >= 1);
     json_t *res = stored_result(db, r.eval_id);
     assert_true(json_is_object(json_object_get(res, "probe_after")));
+    /* one thread on a board of more CPUs runs pinned to one of the CPU sets
+     * sh_measure_auto_pin takes turns over (the board names no CPUs); on a
+     * one-CPU host nothing is pinned.  The stored cpu object is the last
+     * invocation's. */
+    char *probe = json_dumps(json_object_get(res, "probe_before"), 0);
+    char pin[64];
+    const char *used = json_string_value(json_object_get(json_object_get(res, "cpu"), "cpus_used"));
+    assert_non_null(used);
+    if (sh_measure_auto_pin(probe, 1, 0, pin, sizeof pin) == 1) {
+        bool found = false;
+        for (int t = 0; t < 64 && !found; t++)
+            found = sh_measure_auto_pin(probe, 1, t, pin, sizeof pin) == 1 && !strcmp(pin, used);
+        assert_true(found);
+    }
+    free(probe);
     json_decref(res);
     sh_mrecord_free(&r);
     sh_measure_shutdown();
@@ -1006,6 +1075,54 @@ static void test_ssh_measure_with_sshd_killed(void **state)
 }
 
 /* ---- adb ------------------------------------------------------------------------------------- */
+
+/* Where a measurement of fewer threads than the board's CPUs is pinned: the
+ * fastest cluster's online CPUs in turn, then the rest by rank; nothing when
+ * it would take every CPU or the topology is unknown */
+static void test_measure_auto_pin(void **state)
+{
+    (void)state;
+    char out[64];
+    const char *big_little =
+        "{\"n_cpus\":8,\"cpus\":[{\"id\":0,\"online\":true},{\"id\":1,\"online\":true},"
+        "{\"id\":2,\"online\":true},{\"id\":3,\"online\":true},{\"id\":4,\"online\":true},"
+        "{\"id\":5,\"online\":false},{\"id\":6,\"online\":true},{\"id\":7,\"online\":true}],"
+        "\"clusters\":[{\"max_khz\":1800000,\"cpus\":[0,1,2,3]},{\"max_khz\":2800000,\"cpus\":[4,5,6,7]}]}";
+    /* one thread: in turn over the big cluster's online CPUs (5 is offline) */
+    const char *want1[] = {"4", "6", "7", "4"};
+    for (int t = 0; t < 4; t++) {
+        assert_int_equal(sh_measure_auto_pin(big_little, 1, t, out, sizeof out), 1);
+        assert_string_equal(out, want1[t]);
+    }
+    assert_int_equal(sh_measure_auto_pin(big_little, 2, 1, out, sizeof out), 1);
+    assert_string_equal(out, "4,7");                       /* positions 2 and 3 of {4,6,7}, wrapped */
+    /* as many threads as big CPUs or more: fixed, then the little ones, lowest first */
+    assert_int_equal(sh_measure_auto_pin(big_little, 3, 5, out, sizeof out), 1);
+    assert_string_equal(out, "4,6-7");
+    assert_int_equal(sh_measure_auto_pin(big_little, 5, 0, out, sizeof out), 1);
+    assert_string_equal(out, "0-1,4,6-7");
+    assert_int_equal(sh_measure_auto_pin(big_little, 7, 0, out, sizeof out), 0);   /* every online CPU */
+    assert_int_equal(sh_measure_auto_pin(big_little, 0, 0, out, sizeof out), 0);
+    assert_int_equal(sh_measure_auto_pin(big_little, 1, -1, out, sizeof out), 0);
+    assert_int_equal(sh_measure_auto_pin(big_little, 3, 0, out, 4), -1);         /* "4,6-7" does not fit */
+    assert_string_equal(out, "");
+    /* frequencies unknown (a VM): equal rank, pairs in turn */
+    const char *vm = "{\"n_cpus\":4,\"cpus\":[{\"id\":0,\"online\":true,\"max_khz\":-1},"
+                     "{\"id\":1,\"online\":true,\"max_khz\":-1},{\"id\":2,\"online\":true,\"max_khz\":-1},"
+                     "{\"id\":3,\"online\":true,\"max_khz\":-1}],\"clusters\":[{\"max_khz\":-1,\"cpus\":[0,1,2,3]}]}";
+    assert_int_equal(sh_measure_auto_pin(vm, 2, 0, out, sizeof out), 1);
+    assert_string_equal(out, "0-1");
+    assert_int_equal(sh_measure_auto_pin(vm, 2, 1, out, sizeof out), 1);
+    assert_string_equal(out, "2-3");
+    /* only n_cpus known */
+    assert_int_equal(sh_measure_auto_pin("{\"n_cpus\":2}", 1, 1, out, sizeof out), 1);
+    assert_string_equal(out, "1");
+    /* nothing to go by: no pinning, no crash */
+    assert_int_equal(sh_measure_auto_pin(NULL, 1, 0, out, sizeof out), 0);
+    assert_int_equal(sh_measure_auto_pin("not json", 1, 0, out, sizeof out), 0);
+    assert_int_equal(sh_measure_auto_pin("[1,2]", 1, 0, out, sizeof out), 0);
+    assert_int_equal(sh_measure_auto_pin("{\"cpus\":[{\"id\":99999}],\"clusters\":7}", 1, 0, out, sizeof out), 0);
+}
 
 static void test_adb_real_server_host_services(void **state)
 {
@@ -2522,6 +2639,8 @@ int main(void)
         cmocka_unit_test(test_bench_parse_hostile),
         cmocka_unit_test(test_probe_parse),
         cmocka_unit_test(test_local_device_ops),
+        cmocka_unit_test(test_measure_auto_pin),
+        cmocka_unit_test(test_measure_pins_in_turn_then_fastest),
         cmocka_unit_test(test_qemu_aarch64_hello),
         cmocka_unit_test(test_measure_ok_cached_and_samples),
         cmocka_unit_test(test_measure_busy_unstable_then_replaced),

@@ -320,6 +320,14 @@ int dt_fake_variant(const char *path, const char *hash, const char *behaviour, c
     else if (!strcmp(behaviour, "hang")) snprintf(pre, sizeof pre, "[ \"$mode\" = bench ] && sleep %d\n", sleep_s);
     else if (!strcmp(behaviour, "flaky"))
         snprintf(pre, sizeof pre, "if [ ! -e '%s' ]; then : > '%s'; echo 'variant: flaky failure' >&2; kill -BUS $$; fi\n", m, m);
+    else if (!strcmp(behaviour, "twocpus"))   /* two equal-ranked CPUs; CPU 1 decodes 1.6x slower; each
+                                                  invocation's --cpus appended to the marker */
+        snprintf(pre, sizeof pre,
+                 "if [ \"$mode\" = probe ]; then echo '{\"mode\":\"probe\",\"machine\":\"fake\",\"model\":\"fake\","
+                 "\"n_cpus\":2,\"cpus\":[{\"id\":0,\"online\":true,\"max_khz\":-1},{\"id\":1,\"online\":true,"
+                 "\"max_khz\":-1}],\"clusters\":[{\"max_khz\":-1,\"cpus\":[0,1]}],\"caches\":[],"
+                 "\"mem_total_bytes\":1000,\"mem_available_bytes\":500}'; exit 0; fi\n"
+                 "[ \"$mode\" = bench ] && { echo \"${cpus:-none}\" >> '%s'; [ \"$cpus\" = 1 ] && k=1.6; }\n", m);
     else if (!strcmp(behaviour, "slowfirst"))
         snprintf(pre, sizeof pre, "if [ \"$mode\" = bench ] && [ ! -e '%s' ]; then : > '%s'; sleep %d; fi\n", m, m, sleep_s);
     const char *h = !strcmp(behaviour, "wronghash") ? "00000000deadbeef" : hash;
@@ -331,7 +339,7 @@ int dt_fake_variant(const char *path, const char *hash, const char *behaviour, c
         "mode=$1; [ $# -gt 0 ] && shift\n"
         "reps=5; gen=8; prompt=16\n"
         "while [ $# -gt 0 ]; do case \"$1\" in --reps) reps=$2; shift;; --gen) gen=$2; shift;; "
-        "--prompt) prompt=$2; shift;; esac; shift; done\n"
+        "--prompt) prompt=$2; shift;; --cpus) cpus=$2; shift;; esac; shift; done\n"
         "%s"
         "if [ \"$mode\" = probe ]; then\n"
         "  echo '{\"mode\":\"probe\",\"machine\":\"fake\",\"model\":\"fake cpu\",\"n_cpus\":2,"
@@ -342,7 +350,8 @@ int dt_fake_variant(const char *path, const char *hash, const char *behaviour, c
         "  exit 0\n"
         "fi\n"
         "[ \"$mode\" = bench ] || { echo \"usage: variant bench|probe\" >&2; exit 2; }\n"
-        "awk -v reps=\"$reps\" -v gen=\"$gen\" -v c=%.6f -v h=%s 'BEGIN {\n"
+        "awk -v reps=\"$reps\" -v gen=\"$gen\" -v c=%.6f -v k=\"${k:-1}\" -v h=%s 'BEGIN {\n"
+        "  c = c * k;\n"
         "  printf \"{\\\"mode\\\":\\\"bench\\\",\\\"genome_hash\\\":\\\"%%s\\\",\", h;\n"
         "  printf \"\\\"build\\\":{\\\"target\\\":\\\"fake\\\",\\\"simd\\\":\\\"scalar\\\",\\\"cc\\\":\\\"sh\\\",\\\"flags\\\":\\\"\\\"},\";\n"
         "  printf \"\\\"cpu\\\":{\\\"model\\\":\\\"fake\\\",\\\"n_cpus\\\":2,\\\"cpus_used\\\":\\\"0-1\\\"},\";\n"
