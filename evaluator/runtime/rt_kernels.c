@@ -1126,11 +1126,19 @@ static void mm_quant(const rt_mat *w, const rt_act *a, int r0, int r1, int t0, i
  *   y += (d_act * d) * isum;  y -= (d_act * dmin) * msum
  * runs in the same scalar order everywhere: every build gives the same bits
  * for these products (the f32 parts of a model may still differ, see above).
- * Decode (fewer than 4 tokens) skips the unpacking on AVX-512 / AVX2 / NEON:
- * q4k/q5k/q6k_row_token build the same u values in registers from the
- * packed bits and compute the same integer sums and float steps.
- * AVX-512 prefill (4 tokens or more) puts 16 rows in the lanes instead
- * (mm_kquant_rows16 below): same integers, same float steps per lane.
+ * Decode (fewer than 4 tokens) skips the unpacking on AVX2 / NEON (and on
+ * AVX-512 for weights not repacked): q4k/q5k/q6k_row_token build the same u
+ * values in registers from the packed bits and compute the same integer sums
+ * and float steps.  AVX-512 prefill (4 tokens or more) puts 16 rows in the
+ * lanes instead (mm_kquant_rows16 below): same integers, same float steps
+ * per lane.  On AVX-512 rt_model_pack also rewrites every band of 16 whole
+ * rows in place into tiles with the rows in the lanes ("packed k-quant
+ * bands" below): decode then runs 16 rows per vector straight from the
+ * stream (kband_token) and prefill fills its lane block from the tiles
+ * without a transpose; same integers, same float steps, same bits.  Decode
+ * of LFM2 Q4_K_M files went from about 0.55 of the memory bandwidth (the row
+ * kernels: scalar scale unpacking and horizontal sums per 144-210 bytes) to
+ * the bandwidth itself.
  */
 typedef struct kunp {
     uint8_t *u; int16_t *sc, *mn; float *d, *dm;
@@ -1872,6 +1880,14 @@ static inline __m512i ktile_u(int type, const uint8_t *t, int p)
 #define KQ_PPF 8192   /* software prefetch distance (bytes) of the packed k-quant decode */
 static inline size_t ktile_bytes(int type) { return 16 * rt_row_bytes(type, RT_QKK); }
 
+/* an activation dword in every lane */
+static inline __m512i bcast4(const int8_t *p)
+{
+    int32_t v;
+    memcpy(&v, p, 4);
+    return _mm512_set1_epi32(v);
+}
+
 /* one token against one band: the 16 rows' sums, in k_tile16's integer and
  * float steps (so k_row_token's bits per row) */
 static inline __attribute__((always_inline)) __m512 kband_token(const int type, const uint8_t *band, int nsb,
@@ -1881,7 +1897,7 @@ static inline __attribute__((always_inline)) __m512 kband_token(const int type, 
     const int8_t *q = a->kq + (size_t)t * a->K;
     const int16_t *bs = a->kbs + (size_t)t * nsb * 16;
     const float *yd = a->kd + (size_t)t * nsb;
-    const int per = type == RT_Q6_K ? 4 : 8;   /* dwords per scale */
+    const __m512i m4 = _mm512_set1_epi8(0x0f), m30 = _mm512_set1_epi8(0x30), b4 = _mm512_set1_epi8(0x10);
     __m512 acc = _mm512_setzero_ps();
     for (int s = 0; s < nsb; s++) {
         const uint8_t *tl = band + (size_t)s * tb;
@@ -1891,14 +1907,54 @@ static inline __attribute__((always_inline)) __m512 kband_token(const int type, 
         ktile_scales(type, tl, sc, cw, &dv, &dmv);
         const int8_t *qs = q + (size_t)s * RT_QKK;
         __m512i is = _mm512_setzero_si512();
-        for (int g = 0; g < 64 / per; g++) {
-            __m512i ga = _mm512_setzero_si512();
-            for (int p = per * g; p < per * g + per; p++) {
-                int32_t qd;
-                memcpy(&qd, qs + 4 * p, 4);
-                ga = _mm512_dpbusd_epi32(ga, ktile_u(type, tl, p), _mm512_set1_epi32(qd));
+        if (type == RT_Q6_K) {
+            __m512i ga[16];
+            for (int g = 0; g < 16; g++) ga[g] = _mm512_setzero_si512();
+#pragma GCC unroll 16
+            for (int j = 0; j < 16; j++) {   /* ql pair, qh vector of half n = j / 8, l = j % 8 */
+                const int n = j / 8, l = j % 8;
+                __m512i L0 = _mm512_loadu_si512((const void *)(tl + 64 * (16 * n + l)));
+                __m512i L1 = _mm512_loadu_si512((const void *)(tl + 64 * (16 * n + 8 + l)));
+                __m512i H = _mm512_loadu_si512((const void *)(tl + 2048 + 64 * (8 * n + l)));
+                __m512i u1 = _mm512_or_si512(_mm512_and_si512(L0, m4), _mm512_and_si512(_mm512_slli_epi16(H, 4), m30));
+                __m512i u2 = _mm512_or_si512(_mm512_and_si512(L1, m4), _mm512_and_si512(_mm512_slli_epi16(H, 2), m30));
+                __m512i u3 = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(L0, 4), m4), _mm512_and_si512(H, m30));
+                __m512i u4 = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(L1, 4), m4),
+                                             _mm512_and_si512(_mm512_srli_epi16(H, 2), m30));
+                const int8_t *qn = qs + 128 * n + 4 * l;
+                ga[8 * n + l / 4] = _mm512_dpbusd_epi32(ga[8 * n + l / 4], u1, bcast4(qn));
+                ga[8 * n + 2 + l / 4] = _mm512_dpbusd_epi32(ga[8 * n + 2 + l / 4], u2, bcast4(qn + 32));
+                ga[8 * n + 4 + l / 4] = _mm512_dpbusd_epi32(ga[8 * n + 4 + l / 4], u3, bcast4(qn + 64));
+                ga[8 * n + 6 + l / 4] = _mm512_dpbusd_epi32(ga[8 * n + 6 + l / 4], u4, bcast4(qn + 96));
             }
-            is = _mm512_add_epi32(is, _mm512_mullo_epi32(ga, sc[g * per / 4]));
+            for (int g = 0; g < 16; g++) is = _mm512_add_epi32(is, _mm512_mullo_epi32(ga[g], sc[g]));
+        } else {
+#pragma GCC unroll 4
+            for (int c = 0; c < 4; c++) {   /* sub-blocks 2c (low nibbles) and 2c+1 (high) */
+                __m512i dl = _mm512_setzero_si512(), dh = _mm512_setzero_si512();
+#pragma GCC unroll 8
+                for (int r = 0; r < 8; r++) {
+                    __m512i V = _mm512_loadu_si512((const void *)(tl + 64 * (8 * c + r)));
+                    __m512i lo = _mm512_and_si512(V, m4);
+                    if (type == RT_Q5_K) {
+                        /* fifth bits: bit 2c (low) / 2c+1 (high) of qh byte l to bit 4 */
+                        __m512i H = _mm512_loadu_si512((const void *)(tl + 2048 + 64 * r));
+                        __m512i hl = c == 0 ? _mm512_slli_epi16(H, 4) : c == 1 ? _mm512_slli_epi16(H, 2)
+                                   : c == 2 ? H : _mm512_srli_epi16(H, 2);
+                        __m512i hh = c == 0 ? _mm512_slli_epi16(H, 3) : c == 1 ? _mm512_slli_epi16(H, 1)
+                                   : c == 2 ? _mm512_srli_epi16(H, 1) : _mm512_srli_epi16(H, 3);
+                        lo = _mm512_or_si512(lo, _mm512_and_si512(hl, b4));
+                        __m512i hi = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(V, 4), m4), _mm512_and_si512(hh, b4));
+                        dh = _mm512_dpbusd_epi32(dh, hi, bcast4(qs + 64 * c + 32 + 4 * r));
+                    } else {
+                        /* high nibbles in place (16 u): their sums are exact multiples of 16 */
+                        dh = _mm512_dpbusd_epi32(dh, _mm512_andnot_si512(m4, V), bcast4(qs + 64 * c + 32 + 4 * r));
+                    }
+                    dl = _mm512_dpbusd_epi32(dl, lo, bcast4(qs + 64 * c + 4 * r));
+                }
+                if (type == RT_Q4_K) dh = _mm512_srai_epi32(dh, 4);
+                is = _mm512_add_epi32(is, _mm512_add_epi32(_mm512_mullo_epi32(dl, sc[4 * c]), _mm512_mullo_epi32(dh, sc[4 * c + 2])));
+            }
         }
         __m512i corr = _mm512_setzero_si512();
         for (int h = 0; h < 8; h++) {
