@@ -1902,13 +1902,10 @@ static inline __attribute__((always_inline)) __m512 kband_token(const int type, 
     for (int s = 0; s < nsb; s++) {
         const uint8_t *tl = band + (size_t)s * tb;
         for (size_t o = 0; o < tb; o += 64) _mm_prefetch((const char *)(tl + KQ_PPF + o), _MM_HINT_T1);
-        __m512i sc[16], cw[8];
-        __m512 dv, dmv;
-        ktile_scales(type, tl, sc, cw, &dv, &dmv);
         const int8_t *qs = q + (size_t)s * RT_QKK;
-        __m512i is = _mm512_setzero_si512();
+        /* the dot products first, the scales after: fewer live registers */
+        __m512i ga[16];
         if (type == RT_Q6_K) {
-            __m512i ga[16];
             for (int g = 0; g < 16; g++) ga[g] = _mm512_setzero_si512();
 #pragma GCC unroll 16
             for (int j = 0; j < 16; j++) {   /* ql pair, qh vector of half n = j / 8, l = j % 8 */
@@ -1927,7 +1924,6 @@ static inline __attribute__((always_inline)) __m512 kband_token(const int type, 
                 ga[8 * n + 4 + l / 4] = _mm512_dpbusd_epi32(ga[8 * n + 4 + l / 4], u3, bcast4(qn + 64));
                 ga[8 * n + 6 + l / 4] = _mm512_dpbusd_epi32(ga[8 * n + 6 + l / 4], u4, bcast4(qn + 96));
             }
-            for (int g = 0; g < 16; g++) is = _mm512_add_epi32(is, _mm512_mullo_epi32(ga[g], sc[g]));
         } else {
 #pragma GCC unroll 4
             for (int c = 0; c < 4; c++) {   /* sub-blocks 2c (low nibbles) and 2c+1 (high) */
@@ -1952,10 +1948,15 @@ static inline __attribute__((always_inline)) __m512 kband_token(const int type, 
                     }
                     dl = _mm512_dpbusd_epi32(dl, lo, bcast4(qs + 64 * c + 4 * r));
                 }
-                if (type == RT_Q4_K) dh = _mm512_srai_epi32(dh, 4);
-                is = _mm512_add_epi32(is, _mm512_add_epi32(_mm512_mullo_epi32(dl, sc[4 * c]), _mm512_mullo_epi32(dh, sc[4 * c + 2])));
+                ga[4 * c] = dl;   /* groups 4c, 4c+1 share sub-block 2c's scale */
+                ga[4 * c + 2] = type == RT_Q4_K ? _mm512_srai_epi32(dh, 4) : dh;
             }
         }
+        __m512i sc[16], cw[8];
+        __m512 dv, dmv;
+        ktile_scales(type, tl, sc, cw, &dv, &dmv);
+        __m512i is = _mm512_setzero_si512();
+        for (int g = 0; g < 16; g += type == RT_Q6_K ? 1 : 2) is = _mm512_add_epi32(is, _mm512_mullo_epi32(ga[g], sc[g]));
         __m512i corr = _mm512_setzero_si512();
         for (int h = 0; h < 8; h++) {
             int32_t pr;
