@@ -82,6 +82,13 @@ static const char *G_WIDE =
 static const char *G_KQ =
     "d=256 v=320 hd=64 theta=1000000 eps=1e-05 ctx=512 tie=1 | "
     "conv(3)/swiglu(512) gqa(4,2,qk)/swiglu(768) conv(3)/moe(4,2,256,bias)";
+/* k-quant matrices whose row counts are not multiples of 16 (the AVX-512
+ * packed bands of 16 rows plus rows left in the ggml layout): embedding and
+ * untied head of 312 rows; every row length a multiple of 256 (no q8_0
+ * fallback, whose float order differs between builds) */
+static const char *G_KQ_ODD =
+    "d=256 v=312 hd=64 theta=1000000 eps=1e-05 ctx=512 tie=0 | "
+    "conv(3)/swiglu(512) gqa(4,1,qk)/swiglu(768) conv(3)/moe(4,2,256)";
 static const char *TOKENS = "1,5,9,200,3,17,42,7";
 static const char *g_tokens = "1,5,9,200,3,17,42,7";   /* the sequence in use */
 
@@ -1490,6 +1497,72 @@ static void test_malformed_kquant_gguf_rejected(void **state)
     free(b); free(c); free(db); free(exe); free(de);
 }
 
+/* K-quant weights are repacked at load on AVX-512 builds into bands of 16
+ * rows (rt_model_pack), rows past the last band staying in the ggml layout.
+ * On G_KQ_ODD (312-row embedding and head) the repacked native build
+ * must give the scalar build's bits for every K type, in prefill and in
+ * decode (8 tokens), and decode's for 23 tokens of prefill on 3 threads (row
+ * ranges that split bands); a
+ * GGUF export loaded from the file mapping (packed copy-on-write) must give
+ * the synthetic weights' bits and leave the file unchanged; a truncated
+ * q4_K file is still rejected with a clear message. */
+static void test_kquant_repacked_odd_rows(void **state)
+{
+    (void)state;
+    char *nat = build(G_KQ_ODD, "native"), *sca = build(G_KQ_ODD, "scalar");
+    const char *types[] = {"q4_k", "q5_k", "q6_k", "q4_k_m"};
+    const char *saved = g_tokens;
+    for (int t = 0; t < 4; t++) {
+        size_t n[6];
+        g_tokens = TOKENS;
+        float *s = variant_logits(sca, "kqo_s.out", &n[0], "--seed", "4", "--wtype", types[t], (const char *)NULL);
+        float *p = variant_logits(nat, "kqo_p.out", &n[1], "--seed", "4", "--wtype", types[t], (const char *)NULL);
+        float *d = variant_logits(nat, "kqo_d.out", &n[2], "--seed", "4", "--wtype", types[t], "--mode", "decode",
+                                  (const char *)NULL);
+        char gguf[512];
+        path_in_tmp(gguf, sizeof gguf, "kq_odd.gguf");
+        export_synthetic(nat, gguf, types[t], "4");
+        size_t nb0, nb1;
+        unsigned char *before = slurp(gguf, &nb0);
+        float *gd = variant_logits(nat, "kqo_gd.out", &n[3], "--gguf", gguf, "--mode", "decode", (const char *)NULL);
+        unsigned char *after = slurp(gguf, &nb1);
+        assert_int_equal(nb0, nb1);
+        assert_memory_equal(before, after, nb0);
+        g_tokens = "1,5,9,200,3,17,42,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22";
+        /* (23 positions: the scalar build's f32 attention sums part ways in the
+         * last bits from the SIMD builds' here, so decode is the reference) */
+        float *s23 = variant_logits(nat, "kqo_d23.out", &n[4], "--seed", "4", "--wtype", types[t], "--mode", "decode",
+                                    (const char *)NULL);
+        float *p23 = variant_logits(nat, "kqo_p23.out", &n[5], "--seed", "4", "--wtype", types[t], "--threads", "3",
+                                    (const char *)NULL);
+        for (int i = 1; i < 4; i++) assert_int_equal(n[i], n[0]);
+        assert_int_equal(n[5], n[4]);
+        if (memcmp(s, p, n[0] * 4)) fail_msg("%s: native prefill differs from scalar (%.3g)", types[t], rel_err(p, s, n[0]));
+        if (memcmp(s, d, n[0] * 4)) fail_msg("%s: native decode differs from scalar (%.3g)", types[t], rel_err(d, s, n[0]));
+        if (memcmp(s, gd, n[0] * 4)) fail_msg("%s: GGUF decode differs from scalar (%.3g)", types[t], rel_err(gd, s, n[0]));
+        if (memcmp(s23, p23, n[4] * 4))
+            fail_msg("%s: 23-token 3-thread prefill differs from decode (%.3g)", types[t], rel_err(p23, s23, n[4]));
+        if (t == 0) {   /* truncated inside the packed bands */
+            char bad[512];
+            path_in_tmp(bad, sizeof bad, "kq_odd_bad.gguf");
+            size_t cuts[] = {nb0 / 2, nb0 - 3000};
+            for (size_t i = 0; i < 2; i++) {
+                char what[64];
+                snprintf(what, sizeof what, "q4_K file truncated at %zu of %zu", cuts[i], nb0);
+                write_bytes(bad, before, cuts[i]);
+                expect_rejected_msg(nat, bad, what, "past the end");
+            }
+            unlink(bad);
+        }
+        unlink(gguf);
+        free(s); free(p); free(d); free(gd); free(s23); free(p23); free(before); free(after);
+    }
+    g_tokens = saved;
+    print_message("# q4_k, q5_k, q6_k, q4_k_m with rows not multiples of 16: native (repacked bands where AVX-512) "
+                  "prefill, decode, GGUF decode = scalar; 23-token 3-thread prefill = decode; bit for bit\n");
+    free(nat); free(sca);
+}
+
 static void test_malformed_gguf_rejected(void **state)
 {
     (void)state;
@@ -1892,6 +1965,7 @@ int main(void)
         cmocka_unit_test(test_variant_export_tokenizer_from),
         cmocka_unit_test(test_malformed_gguf_rejected),
         cmocka_unit_test(test_malformed_kquant_gguf_rejected),
+        cmocka_unit_test(test_kquant_repacked_odd_rows),
         cmocka_unit_test(test_bench_json),
         cmocka_unit_test(test_measure_gguf_file),
         cmocka_unit_test(test_peak_rss_bound),

@@ -94,8 +94,9 @@ void rt_silu_mul(float *g, const float *u, int n);   /* g = silu(g) * u */
 float rt_sumsq(const float *x, int n);   /* sum x^2, one fixed order on every path */
 
 /* A weight matrix [rows][cols] in one type, row-major, rows of row_bytes.
- * packed: q4_0 / q8_0 rows whose full groups of 16 blocks were rewritten by
- * rt_model_pack into the order the AVX-512 kernels read (see rt_kernels.c);
+ * packed: q4_0 / q8_0 rows whose full groups of 16 blocks, or q4_K / q5_K /
+ * q6_K bands of 16 whole rows, were rewritten by rt_model_pack into the order
+ * the AVX-512 kernels read (see rt_kernels.c);
  * read single rows of any matrix with rt_mat_row_f32. */
 typedef struct rt_mat {
     int type, rows, cols;
@@ -105,7 +106,7 @@ typedef struct rt_mat {
 } rt_mat;
 void rt_mat_row_f32(const rt_mat *m, int r, float *y);   /* row r dequantised */
 int rt_mat_packable(const rt_mat *m);                     /* 1 if this build packs m */
-void rt_mat_pack_rows(const rt_mat *m, int r0, int r1);   /* in place; data must be writable */
+int rt_mat_pack_rows(const rt_mat *m, int r0, int r1);    /* in place; data must be writable; -1: no memory */
 
 /* Activations of T tokens x K: f32 source plus (lazily) q8 blocks:
  * qs int8 [T][K], d float [T][K/32], ds float [T][K/32] (= d * sum(qs)). */
@@ -207,8 +208,9 @@ int rt_model_synthetic(rt_model *m, rt_pool *pool, int wtype, uint64_t seed, cha
 int rt_model_gguf(rt_model *m, const char *path, char *err, size_t cap);
 int rt_model_export_gguf(const rt_model *m, const char *path, const char *tok_from, char *err, size_t cap);
 void rt_model_free(rt_model *m);
-/* Rewrite the q4_0 / q8_0 weights in place into the kernels' order (AVX-512
- * builds; elsewhere a no-op).  After this the model cannot be exported. */
+/* Rewrite the q4_0 / q8_0 weights and the q4_K / q5_K / q6_K bands of 16
+ * rows in place into the kernels' order (AVX-512 builds; elsewhere a no-op).
+ * After this the model cannot be exported. */
 int rt_model_pack(rt_model *m, rt_pool *pool, char *err, size_t cap);
 
 /* block-kind timing buckets */

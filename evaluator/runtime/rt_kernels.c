@@ -1126,11 +1126,19 @@ static void mm_quant(const rt_mat *w, const rt_act *a, int r0, int r1, int t0, i
  *   y += (d_act * d) * isum;  y -= (d_act * dmin) * msum
  * runs in the same scalar order everywhere: every build gives the same bits
  * for these products (the f32 parts of a model may still differ, see above).
- * Decode (fewer than 4 tokens) skips the unpacking on AVX-512 / AVX2 / NEON:
- * q4k/q5k/q6k_row_token build the same u values in registers from the
- * packed bits and compute the same integer sums and float steps.
- * AVX-512 prefill (4 tokens or more) puts 16 rows in the lanes instead
- * (mm_kquant_rows16 below): same integers, same float steps per lane.
+ * Decode (fewer than 4 tokens) skips the unpacking on AVX2 / NEON (and on
+ * AVX-512 for weights not repacked): q4k/q5k/q6k_row_token build the same u
+ * values in registers from the packed bits and compute the same integer sums
+ * and float steps.  AVX-512 prefill (4 tokens or more) puts 16 rows in the
+ * lanes instead (mm_kquant_rows16 below): same integers, same float steps
+ * per lane.  On AVX-512 rt_model_pack also rewrites every band of 16 whole
+ * rows in place into tiles with the rows in the lanes ("packed k-quant
+ * bands" below): decode then runs 16 rows per vector straight from the
+ * stream (kband_token) and prefill fills its lane block from the tiles
+ * without a transpose; same integers, same float steps, same bits.  Decode
+ * of LFM2-350M Q4_K_M went from about 0.55 of the memory bandwidth (the row
+ * kernels: scalar scale unpacking and horizontal sums per 144-210 bytes) to
+ * 0.91 (2 threads, shared host; README).
  */
 typedef struct kunp {
     uint8_t *u; int16_t *sc, *mn; float *d, *dm;
@@ -1761,6 +1769,249 @@ static inline __attribute__((always_inline)) void k_tile16(int type, const kblk 
     for (int j = 0; j < nt; j++) _mm512_mask_storeu_ps(y + (size_t)(t + j) * ldy + r, m, acc[j]);
 }
 
+
+/* ---- packed k-quant bands (AVX-512) ---------------------------------------
+ * rt_model_pack rewrites every band of 16 whole rows of a q4_K / q5_K / q6_K
+ * matrix in place, same size: the band's 16 x nsb super-blocks become nsb
+ * tiles, tile s holding super-block s of the 16 rows with every field
+ * interleaved by rows: dword k of row i's bytes [o, o + 4n) of the field at
+ * tile offset to + 64k + 4i (vector k, lane i), the f16 scales as 16 words.
+ *   q4_K (2304 B): 32 vectors of nibbles (qs), 3 of 6-bit scales/mins, d, dmin
+ *   q5_K (2816 B): 32 of nibbles, 8 of fifth bits (qh), 3 of scales, d, dmin
+ *   q6_K (3360 B): 32 of low nibbles (ql), 16 of high pairs (qh), 4 of int8
+ *                  scales, d
+ * A decode step then reads each weight once as part of a 64-byte vector whose
+ * lanes are 16 rows, multiplies it (vpdpbusd) against one activation dword
+ * broadcast to all lanes, and needs no horizontal sum: 16 rows' exact integer
+ * sums come out in the lanes, and the float steps run per lane in k_row_token's
+ * order, so the bits are the scalar path's.  Rows past the last whole band
+ * keep the ggml layout.  Bands are contiguous, so a matrix is one stream. */
+typedef struct kseg { unsigned short to, from, n; } kseg;   /* n vectors of dwords; n == 0: 16 f16 words */
+static const kseg kseg_q4[] = { {0, 16, 32}, {2048, 4, 3}, {2240, 0, 0}, {2272, 2, 0}, {0, 0, 0} };
+static const kseg kseg_q5[] = { {0, 48, 32}, {2048, 16, 8}, {2560, 4, 3}, {2752, 0, 0}, {2784, 2, 0}, {0, 0, 0} };
+static const kseg kseg_q6[] = { {0, 0, 32}, {2048, 128, 16}, {3072, 192, 4}, {3328, 208, 0}, {0, 0, 0} };
+static const kseg *kseg_of(int type) { return type == RT_Q4_K ? kseg_q4 : type == RT_Q5_K ? kseg_q5 : kseg_q6; }
+
+/* row i's block <-> its bytes in tile (dir 0: block to tile, 1: back) */
+static void ktile_row(int type, uint8_t *tile, uint8_t *blk, int i, int dir)
+{
+    for (const kseg *g = kseg_of(type); g->to || g->from || g->n; g++) {
+        if (g->n == 0) {
+            if (dir) memcpy(blk + g->from, tile + g->to + 2 * i, 2);
+            else memcpy(tile + g->to + 2 * i, blk + g->from, 2);
+            continue;
+        }
+        for (int k = 0; k < g->n; k++) {
+            if (dir) memcpy(blk + g->from + 4 * k, tile + g->to + 64 * k + 4 * i, 4);
+            else memcpy(tile + g->to + 64 * k + 4 * i, blk + g->from + 4 * k, 4);
+        }
+    }
+}
+
+static void kpack_band(uint8_t *band, int type, int nsb, uint8_t *tmp)
+{
+    const size_t bb = rt_row_bytes(type, RT_QKK), rb = bb * (size_t)nsb;
+    memcpy(tmp, band, 16 * rb);
+    for (int s = 0; s < nsb; s++)
+        for (int i = 0; i < 16; i++) ktile_row(type, band + (size_t)s * 16 * bb, tmp + (size_t)i * rb + (size_t)s * bb, i, 0);
+}
+
+/* the 16 lanes' int32 scale of each group of 16 elements, the correction
+ * pairs (as kblk.cw) and d, dmin of one tile */
+static inline void ktile_scales(int type, const uint8_t *t, __m512i sc[16], __m512i cw[8], __m512 *d, __m512 *dm)
+{
+    const __m512i ff = _mm512_set1_epi32(0xff);
+    if (type == RT_Q6_K) {
+        for (int k = 0; k < 4; k++) {
+            __m512i v = _mm512_loadu_si512((const void *)(t + 3072 + 64 * k));
+            for (int b = 0; b < 4; b++) sc[4 * k + b] = _mm512_srai_epi32(_mm512_slli_epi32(v, 24 - 8 * b), 24);
+        }
+        for (int h = 0; h < 8; h++)
+            cw[h] = _mm512_or_si512(_mm512_and_si512(sc[2 * h], _mm512_set1_epi32(0xffff)), _mm512_slli_epi32(sc[2 * h + 1], 16));
+        *d = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)(t + 3328)));
+        *dm = _mm512_setzero_ps();
+        return;
+    }
+    const size_t so = type == RT_Q4_K ? 2048 : 2560;
+    const __m512i m6 = _mm512_set1_epi8(0x3f), m4 = _mm512_set1_epi8(0x0f), m2 = _mm512_set1_epi8(0x03);
+    __m512i S0 = _mm512_loadu_si512((const void *)(t + so)), S1 = _mm512_loadu_si512((const void *)(t + so + 64));
+    __m512i S2 = _mm512_loadu_si512((const void *)(t + so + 128));
+    __m512i sw[2], mw[2];
+    sw[0] = _mm512_and_si512(S0, m6);
+    sw[1] = _mm512_or_si512(_mm512_and_si512(S2, m4), _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(S0, 6), m2), 4));
+    mw[0] = _mm512_and_si512(S1, m6);
+    mw[1] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi32(S2, 4), m4), _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(S1, 6), m2), 4));
+    for (int j = 0; j < 8; j++) {
+        __m512i s = _mm512_and_si512(_mm512_srli_epi32(sw[j / 4], 8 * (j % 4)), ff);
+        __m512i m = _mm512_and_si512(_mm512_srli_epi32(mw[j / 4], 8 * (j % 4)), ff);
+        sc[2 * j] = sc[2 * j + 1] = s;
+        cw[j] = _mm512_or_si512(m, _mm512_slli_epi32(m, 16));
+    }
+    *d = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)(t + so + 192)));
+    *dm = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)(t + so + 224)));
+}
+
+/* the 16 lanes' element values u of elements 4p .. 4p+3 of one tile */
+static inline __m512i ktile_u(int type, const uint8_t *t, int p)
+{
+    const __m512i m4 = _mm512_set1_epi8(0x0f);
+#define KLD(o) _mm512_loadu_si512((const void *)(t + (o)))
+    if (type == RT_Q6_K) {
+        const __m512i m30 = _mm512_set1_epi8(0x30);
+        int n = p / 32, m = (p % 32) / 8, l = p % 8;
+        __m512i L = KLD(64 * (16 * n + 8 * (m & 1) + l)), H = KLD(2048 + 64 * (8 * n + l));
+        __m512i lo = m < 2 ? _mm512_and_si512(L, m4) : _mm512_and_si512(_mm512_srli_epi16(L, 4), m4);
+        __m512i hi = m == 0 ? _mm512_slli_epi16(H, 4) : m == 1 ? _mm512_slli_epi16(H, 2) : m == 2 ? H : _mm512_srli_epi16(H, 2);
+        return _mm512_or_si512(lo, _mm512_and_si512(hi, m30));
+    }
+    int c = p / 16, r = p % 16;
+    __m512i V = KLD(64 * (8 * c + r % 8));
+    __m512i u = r < 8 ? _mm512_and_si512(V, m4) : _mm512_and_si512(_mm512_srli_epi16(V, 4), m4);
+    if (type == RT_Q5_K) {
+        int bit = 2 * c + (r >= 8);
+        __m512i H = KLD(2048 + 64 * (r % 8));
+        __m512i h = bit < 4 ? _mm512_slli_epi16(H, 4 - bit) : _mm512_srli_epi16(H, bit - 4);
+        u = _mm512_or_si512(u, _mm512_and_si512(h, _mm512_set1_epi8(0x10)));
+    }
+#undef KLD
+    return u;
+}
+
+#define KQ_PPF 8192   /* software prefetch distance (bytes) of the packed k-quant decode */
+static inline size_t ktile_bytes(int type) { return 16 * rt_row_bytes(type, RT_QKK); }
+
+/* an activation dword in every lane */
+static inline __m512i bcast4(const int8_t *p)
+{
+    int32_t v;
+    memcpy(&v, p, 4);
+    return _mm512_set1_epi32(v);
+}
+
+/* one token against one band: the 16 rows' sums, in k_tile16's integer and
+ * float steps (so k_row_token's bits per row) */
+static inline __attribute__((always_inline)) __m512 kband_token(const int type, const uint8_t *band, int nsb,
+                                                                const rt_act *a, int t)
+{
+    const size_t tb = ktile_bytes(type);
+    const int8_t *q = a->kq + (size_t)t * a->K;
+    const int16_t *bs = a->kbs + (size_t)t * nsb * 16;
+    const float *yd = a->kd + (size_t)t * nsb;
+    const __m512i m4 = _mm512_set1_epi8(0x0f), m30 = _mm512_set1_epi8(0x30), b4 = _mm512_set1_epi8(0x10);
+    __m512 acc = _mm512_setzero_ps();
+    for (int s = 0; s < nsb; s++) {
+        const uint8_t *tl = band + (size_t)s * tb;
+        for (size_t o = 0; o < tb; o += 64) _mm_prefetch((const char *)(tl + KQ_PPF + o), _MM_HINT_T1);
+        const int8_t *qs = q + (size_t)s * RT_QKK;
+        /* the dot products first, the scales after: fewer live registers */
+        __m512i ga[16];
+        if (type == RT_Q6_K) {
+            for (int g = 0; g < 16; g++) ga[g] = _mm512_setzero_si512();
+#pragma GCC unroll 16
+            for (int j = 0; j < 16; j++) {   /* ql pair, qh vector of half n = j / 8, l = j % 8 */
+                const int n = j / 8, l = j % 8;
+                __m512i L0 = _mm512_loadu_si512((const void *)(tl + 64 * (16 * n + l)));
+                __m512i L1 = _mm512_loadu_si512((const void *)(tl + 64 * (16 * n + 8 + l)));
+                __m512i H = _mm512_loadu_si512((const void *)(tl + 2048 + 64 * (8 * n + l)));
+                __m512i u1 = _mm512_or_si512(_mm512_and_si512(L0, m4), _mm512_and_si512(_mm512_slli_epi16(H, 4), m30));
+                __m512i u2 = _mm512_or_si512(_mm512_and_si512(L1, m4), _mm512_and_si512(_mm512_slli_epi16(H, 2), m30));
+                __m512i u3 = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(L0, 4), m4), _mm512_and_si512(H, m30));
+                __m512i u4 = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(L1, 4), m4),
+                                             _mm512_and_si512(_mm512_srli_epi16(H, 2), m30));
+                const int8_t *qn = qs + 128 * n + 4 * l;
+                ga[8 * n + l / 4] = _mm512_dpbusd_epi32(ga[8 * n + l / 4], u1, bcast4(qn));
+                ga[8 * n + 2 + l / 4] = _mm512_dpbusd_epi32(ga[8 * n + 2 + l / 4], u2, bcast4(qn + 32));
+                ga[8 * n + 4 + l / 4] = _mm512_dpbusd_epi32(ga[8 * n + 4 + l / 4], u3, bcast4(qn + 64));
+                ga[8 * n + 6 + l / 4] = _mm512_dpbusd_epi32(ga[8 * n + 6 + l / 4], u4, bcast4(qn + 96));
+            }
+        } else {
+#pragma GCC unroll 4
+            for (int c = 0; c < 4; c++) {   /* sub-blocks 2c (low nibbles) and 2c+1 (high) */
+                __m512i dl = _mm512_setzero_si512(), dh = _mm512_setzero_si512();
+#pragma GCC unroll 8
+                for (int r = 0; r < 8; r++) {
+                    __m512i V = _mm512_loadu_si512((const void *)(tl + 64 * (8 * c + r)));
+                    __m512i lo = _mm512_and_si512(V, m4);
+                    if (type == RT_Q5_K) {
+                        /* fifth bits: bit 2c (low) / 2c+1 (high) of qh byte l to bit 4 */
+                        __m512i H = _mm512_loadu_si512((const void *)(tl + 2048 + 64 * r));
+                        __m512i hl = c == 0 ? _mm512_slli_epi16(H, 4) : c == 1 ? _mm512_slli_epi16(H, 2)
+                                   : c == 2 ? H : _mm512_srli_epi16(H, 2);
+                        __m512i hh = c == 0 ? _mm512_slli_epi16(H, 3) : c == 1 ? _mm512_slli_epi16(H, 1)
+                                   : c == 2 ? _mm512_srli_epi16(H, 1) : _mm512_srli_epi16(H, 3);
+                        lo = _mm512_or_si512(lo, _mm512_and_si512(hl, b4));
+                        __m512i hi = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(V, 4), m4), _mm512_and_si512(hh, b4));
+                        dh = _mm512_dpbusd_epi32(dh, hi, bcast4(qs + 64 * c + 32 + 4 * r));
+                    } else {
+                        /* high nibbles in place (16 u): their sums are exact multiples of 16 */
+                        dh = _mm512_dpbusd_epi32(dh, _mm512_andnot_si512(m4, V), bcast4(qs + 64 * c + 32 + 4 * r));
+                    }
+                    dl = _mm512_dpbusd_epi32(dl, lo, bcast4(qs + 64 * c + 4 * r));
+                }
+                ga[4 * c] = dl;   /* groups 4c, 4c+1 share sub-block 2c's scale */
+                ga[4 * c + 2] = type == RT_Q4_K ? _mm512_srai_epi32(dh, 4) : dh;
+            }
+        }
+        __m512i sc[16], cw[8];
+        __m512 dv, dmv;
+        ktile_scales(type, tl, sc, cw, &dv, &dmv);
+        __m512i is = _mm512_setzero_si512();
+        for (int g = 0; g < 16; g += type == RT_Q6_K ? 1 : 2) is = _mm512_add_epi32(is, _mm512_mullo_epi32(ga[g], sc[g]));
+        __m512i corr = _mm512_setzero_si512();
+        for (int h = 0; h < 8; h++) {
+            int32_t pr;
+            memcpy(&pr, bs + (size_t)s * 16 + 2 * h, 4);
+            corr = _mm512_add_epi32(corr, _mm512_madd_epi16(cw[h], _mm512_set1_epi32(pr)));
+        }
+        __m512 y = _mm512_set1_ps(yd[s]);
+        if (type == RT_Q6_K) {
+            __m512i v = _mm512_sub_epi32(is, _mm512_slli_epi32(corr, 5));
+            acc = _mm512_add_ps(acc, _mm512_mul_ps(_mm512_mul_ps(y, dv), _mm512_cvtepi32_ps(v)));
+        } else {
+            acc = _mm512_add_ps(acc, _mm512_mul_ps(_mm512_mul_ps(y, dv), _mm512_cvtepi32_ps(is)));
+            acc = _mm512_sub_ps(acc, _mm512_mul_ps(_mm512_mul_ps(y, dmv), _mm512_cvtepi32_ps(corr)));
+        }
+    }
+    return acc;
+}
+
+/* the bands of a packed k-quant matrix that rows [r0, r1) touch, tokens
+ * [t0, t1) one by one; rows of the band outside the range are not stored */
+static void mm_kquant_packed_decode(const rt_mat *w, const rt_act *a, int r0, int r1, int t0, int t1,
+                                    float *y, size_t ldy)
+{
+    const int nsb = w->cols / RT_QKK;
+    for (int rb = r0 / 16 * 16; rb < r1; rb += 16) {
+        const uint8_t *band = w->data + (size_t)rb * w->row_bytes;
+        int lo = r0 > rb ? r0 - rb : 0, hi = r1 - rb < 16 ? r1 - rb : 16;
+        __mmask16 m = (__mmask16)(((1u << hi) - 1u) & ~((1u << lo) - 1u));
+        for (int t = t0; t < t1; t++) {
+            __m512 v = w->type == RT_Q4_K ? kband_token(RT_Q4_K, band, nsb, a, t)
+                     : w->type == RT_Q5_K ? kband_token(RT_Q5_K, band, nsb, a, t)
+                                          : kband_token(RT_Q6_K, band, nsb, a, t);
+            _mm512_mask_storeu_ps(y + (size_t)t * ldy + rb, m, v);
+        }
+    }
+}
+
+/* kblk of one packed band (prefill): the same values k_block_unpack makes */
+static void k_block_from_tiles(int type, const uint8_t *band, int nsb, const kblk *k)
+{
+    const size_t tb = ktile_bytes(type);
+    for (int s = 0; s < nsb; s++) {
+        const uint8_t *tl = band + (size_t)s * tb;
+        for (int p = 0; p < 64; p++)
+            _mm512_store_si512((void *)(k->u + ((size_t)s * 64 + p) * 64), ktile_u(type, tl, p));
+        __m512i sc[16], cw[8];
+        __m512 dv, dmv;
+        ktile_scales(type, tl, sc, cw, &dv, &dmv);
+        for (int g = 0; g < 16; g++) _mm512_store_si512((void *)(k->sc + ((size_t)s * 16 + g) * KRB), sc[g]);
+        for (int h = 0; h < 8; h++) _mm512_store_si512((void *)(k->cw + ((size_t)s * 8 + h) * KRB), cw[h]);
+        _mm512_store_ps(k->d + (size_t)s * KRB, dv);
+        _mm512_store_ps(k->dm + (size_t)s * KRB, dmv);
+    }
+}
+
 static int mm_kquant_rows16(const rt_mat *w, const rt_act *a, int r0, int r1, int t0, int t1,
                             float *y, size_t ldy)
 {
@@ -1779,10 +2030,22 @@ static int mm_kquant_rows16(const rt_mat *w, const rt_act *a, int r0, int r1, in
     k.d = (float *)(void *)(k.cw + (size_t)nsb * 8 * KRB);
     k.dm = k.d + (size_t)nsb * KRB;
     k.tmp = (uint8_t *)(k.dm + (size_t)nsb * KRB);
-    for (int r = r0; r < r1; r += KRB) {
-        int nr = r1 - r < KRB ? r1 - r : KRB;
-        __mmask16 m = (__mmask16)((1u << nr) - 1u);
-        k_block_unpack(w, r, nr, nsb, &k);
+    /* packed: whole bands from their tiles (lanes outside [r0, r1) not
+     * stored), then the rows past the last band in the ggml layout */
+    const int pk_end = w->packed ? w->rows / 16 * 16 : 0;
+    for (int r = r0; r < r1;) {
+        int nr, lo = 0;
+        if (r < pk_end) {
+            int rb = r / 16 * 16, hi = r1 - rb < 16 ? r1 - rb : 16;
+            lo = r - rb;
+            nr = hi;
+            r = rb;
+            k_block_from_tiles(w->type, w->data + (size_t)rb * w->row_bytes, nsb, &k);
+        } else {
+            nr = r1 - r < KRB ? r1 - r : KRB;
+            k_block_unpack(w, r, nr, nsb, &k);
+        }
+        __mmask16 m = (__mmask16)(((1u << nr) - 1u) & ~((1u << lo) - 1u));
         int t = t0;
         if (w->type == RT_Q6_K) {
             for (; t + KTT <= t1; t += KTT) k_tile16(RT_Q6_K, &k, nsb, a, t, KTT, y, ldy, r, m);
@@ -1791,6 +2054,7 @@ static int mm_kquant_rows16(const rt_mat *w, const rt_act *a, int r0, int r1, in
             for (; t + KTT <= t1; t += KTT) k_tile16(RT_Q4_K, &k, nsb, a, t, KTT, y, ldy, r, m);
             for (; t < t1; t++) k_tile16(RT_Q4_K, &k, nsb, a, t, 1, y, ldy, r, m);
         }
+        r += nr;
     }
     return 0;
 }
@@ -1806,6 +2070,13 @@ static void mm_kquant(const rt_mat *w, const rt_act *a, int r0, int r1, int t0, 
      * q4_K at prompt 128 on LFM2-350M shapes, while the direct kernels decode
      * 1.3x faster); both give the same bits */
     if (t1 - t0 < 4) {
+#if defined(RT_SIMD_AVX512)
+        if (w->packed) {   /* whole bands from their tiles, then the ggml-layout rows */
+            int pe = w->rows / 16 * 16, e = r1 < pe ? r1 : pe;
+            if (r0 < e) mm_kquant_packed_decode(w, a, r0, e, t0, t1, y, ldy);
+            if (r0 < pe) r0 = pe;
+        }
+#endif
         for (int r = r0; r < r1; r++) {
             const uint8_t *row = w->data + (size_t)r * w->row_bytes;
             for (int t = t0; t < t1; t++)
@@ -2030,6 +2301,7 @@ void rt_attn_values(float *const *out, int nq, const float *w, size_t wstride, c
 int rt_mat_packable(const rt_mat *m)
 {
 #if defined(RT_SIMD_AVX512)
+    if (rt_type_is_k(m->type)) return m->rows >= 16 && m->cols % RT_QKK == 0 && !m->packed;
     return (m->type == RT_Q4_0 || m->type == RT_Q8_0) && m->cols / RT_QK >= 16 && !m->packed;
 #else
     (void)m;
@@ -2037,9 +2309,18 @@ int rt_mat_packable(const rt_mat *m)
 #endif
 }
 
-void rt_mat_pack_rows(const rt_mat *m, int r0, int r1)
+int rt_mat_pack_rows(const rt_mat *m, int r0, int r1)
 {
 #if defined(RT_SIMD_AVX512)
+    if (rt_type_is_k(m->type)) {   /* the whole bands that start in [r0, r1) */
+        uint8_t *tmp = NULL;
+        for (int rb = (r0 + 15) / 16 * 16; rb < r1 && rb + 16 <= m->rows; rb += 16) {
+            if (!tmp && !(tmp = malloc(16 * m->row_bytes))) return -1;
+            kpack_band((uint8_t *)(uintptr_t)(m->data + (size_t)rb * m->row_bytes), m->type, m->cols / RT_QKK, tmp);
+        }
+        free(tmp);
+        return 0;
+    }
     const size_t bb = m->type == RT_Q4_0 ? RT_Q4_BYTES : RT_Q8_BYTES;
     const int ng = m->cols / RT_QK / 16;
     for (int r = r0; r < r1; r++) {
@@ -2049,13 +2330,24 @@ void rt_mat_pack_rows(const rt_mat *m, int r0, int r1)
 #else
     (void)m; (void)r0; (void)r1;
 #endif
+    return 0;
 }
 
 void rt_mat_row_f32(const rt_mat *m, int r, float *y)
 {
     const uint8_t *row = m->data + (size_t)r * m->row_bytes;
 #if defined(RT_SIMD_AVX512)
-    if (m->packed) {
+    if (m->packed && rt_type_is_k(m->type) && r < m->rows / 16 * 16) {
+        const size_t bb = rt_row_bytes(m->type, RT_QKK);
+        const uint8_t *band = m->data + (size_t)(r / 16 * 16) * m->row_bytes;
+        uint8_t blk[RT_Q6K_BYTES];
+        for (int s = 0; s < m->cols / RT_QKK; s++) {
+            ktile_row(m->type, (uint8_t *)(uintptr_t)(band + (size_t)s * 16 * bb), blk, r % 16, 1);
+            rt_dequantize_row(m->type, blk, y + (size_t)s * RT_QKK, RT_QKK);
+        }
+        return;
+    }
+    if (m->packed && !rt_type_is_k(m->type)) {
         const size_t bb = m->type == RT_Q4_0 ? RT_Q4_BYTES : RT_Q8_BYTES;
         const int ng = m->cols / RT_QK / 16;
         uint8_t tmp[16 * RT_Q8_BYTES];

@@ -4,9 +4,11 @@
  * splitmix64(seed, tensor id, element index), so they are the same on every
  * machine and for every thread count; they are generated row by row straight
  * into the final (possibly quantised) buffer of each tensor.  rt_model_pack
- * then rewrites q4_0 / q8_0 weights into the order the kernels read. */
+ * then rewrites q4_0 / q8_0 and k-quant weights into the order the kernels
+ * read. */
 #define _GNU_SOURCE          /* MADV_HUGEPAGE */
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/mman.h>
@@ -178,7 +180,26 @@ int rt_model_synthetic(rt_model *m, rt_pool *pool, int wtype_in, uint64_t seed, 
 
 /* ---- packing ---------------------------------------------------------------- */
 
-static void pack_range(void *ctx, int b, int e) { rt_mat_pack_rows(ctx, b, e); }
+typedef struct pack_job { const rt_mat *m; atomic_int failed; } pack_job;
+static void pack_range(void *ctx, int b, int e)
+{
+    pack_job *j = ctx;
+    if (rt_mat_pack_rows(j->m, b, e)) atomic_store(&j->failed, 1);
+}
+
+/* 1 if mat is an expert tensor of layer l whose experts' row counts are not
+ * multiples of 16: the forward pass takes row views of it per expert, and a
+ * packed k-quant band must not straddle two experts */
+static int split_bands(const rt_model *m, const rt_mat *mat)
+{
+    for (int l = 0; l < SHV_N_LAYERS; l++) {
+        const rt_layer_w *w = &m->L[l];
+        int E = rt_layers[l].n_experts;
+        if (E <= 0 || (mat != &w->gate_exps && mat != &w->up_exps && mat != &w->down_exps)) continue;
+        return (mat->rows / E) % 16 != 0;
+    }
+    return 0;
+}
 
 /* every weight matrix of the model, the tied output once */
 static int model_mats(rt_model *m, rt_mat **out)
@@ -201,7 +222,10 @@ int rt_model_pack(rt_model *m, rt_pool *pool, char *err, size_t cap)
     rt_mat **mats = malloc((2 + 13 * (size_t)SHV_N_LAYERS) * sizeof *mats);
     if (!mats) { snprintf(err, cap, "weights: out of memory"); return -1; }
     int n = model_mats(m, mats), any = 0;
-    for (int i = 0; i < n; i++) any |= rt_mat_packable(mats[i]);
+    for (int i = 0; i < n; i++) {
+        if (rt_type_is_k(mats[i]->type) && split_bands(m, mats[i])) mats[i] = NULL;
+        else any |= rt_mat_packable(mats[i]);
+    }
     if (!any) { free(mats); return 0; }
     /* GGUF tensors live in the private file mapping: writing copies the
      * pages (copy-on-write), the file itself is never modified */
@@ -211,11 +235,19 @@ int rt_model_pack(rt_model *m, rt_pool *pool, char *err, size_t cap)
         return -1;
     }
     for (int i = 0; i < n; i++) {
+        if (!mats[i]) continue;
         if (!rt_mat_packable(mats[i])) {
             m->ggml_q8 |= mats[i]->type == RT_Q8_0 && mats[i]->cols / RT_QK >= 16;
             continue;
         }
-        rt_pool_for(pool, mats[i]->rows, 16, pack_range, mats[i]);
+        pack_job j = { mats[i], 0 };
+        rt_pool_for(pool, mats[i]->rows, 16, pack_range, &j);
+        if (atomic_load(&j.failed)) {
+            snprintf(err, cap, "weights: out of memory repacking a %d x %d %s tensor", mats[i]->rows, mats[i]->cols,
+                     rt_type_name(mats[i]->type));
+            free(mats);
+            return -1;
+        }
         mats[i]->packed = 1;
     }
     if (m->output.data == m->embd.data) m->output.packed = m->embd.packed;
