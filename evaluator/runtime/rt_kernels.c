@@ -485,6 +485,22 @@ static void row_scales(const rt_mat *w, int r, int nr, float *dwf)
     }
 }
 
+/* ggml's float order for q8_0 x q8_0 (ggml_vec_dot_q8_0_q8_0 on x86 and
+ * llamafile's tinyBLAS alike, which is why llama.cpp's prefill and decode give
+ * the same bits): per block of 32, eight exact int32 lane sums of 4
+ * consecutive products, each converted to float and fma'd with
+ * d = fp16(dw) * fp16(da) into its own float accumulator, block after block;
+ * at the end the 8 lanes are added as ((l0+l4)+(l2+l6)) + ((l1+l5)+(l3+l7)).
+ * Every path computes these same float operations (q8_0 on all paths; q4_0
+ * on scalar and NEON), so their q8_0 results are bit-identical. */
+#if !defined(RT_SIMD_AVX512) && !defined(RT_SIMD_AVX2)   /* x86: q8_hsum, hsum8 */
+static inline float q8_lanes_sum(const float l[8])
+{
+    float h0 = l[0] + l[4], h1 = l[1] + l[5], h2 = l[2] + l[6], h3 = l[3] + l[7];
+    return (h0 + h2) + (h1 + h3);
+}
+#endif
+
 #if defined(RT_SIMD_AVX512)
 
 /* Two blocks as 64 unsigned bytes in natural element order: q4_0 raw nibbles
@@ -556,8 +572,10 @@ static inline void w_group(const uint8_t *base, int type, __m512i Z[8], __m512 *
  *   q4_0, 256 bytes: 4 x 64 bytes, dword lane i of vector j = nibble bytes
  *             4j..4j+3 of block rt_sigma16[i] (low nibbles: elements 4j..,
  *             high nibbles: elements 16+4j..)
- *   q8_0, 512 bytes: 8 x 64 bytes, dword lane i of vector j = quants
- *             4j..4j+3 of block rt_sigma16[i], stored as w ^ 0x80 (= w + 128)
+ *   q8_0, 512 bytes: the 16 blocks' quants in natural order, 32 bytes each,
+ *             stored as w ^ 0x80 (= w + 128); the scales too in natural order
+ *             (the q8_0 kernels follow ggml's lanes of 4 consecutive products,
+ *             see q8_lanes_sum, so one aligned 32-byte load is one block)
  * A group that starts on a 64-byte boundary has its quants first, any other
  * group its scales first: groups are 288 / 544 bytes, so in 64-byte aligned
  * rows every vector load falls on one cache line (no split loads).
@@ -572,6 +590,13 @@ static void pack_group(uint8_t *g, int type)
     const size_t qo = pk_qoff(g), so = pk_soff(g, nv);
     uint8_t tmp[16 * RT_Q8_BYTES];
     memcpy(tmp, g, 16 * bb);
+    if (type == RT_Q8_0) {
+        for (int i = 0; i < 16; i++) {
+            memcpy(g + so + 2 * i, tmp + (size_t)i * bb, 2);
+            for (int k = 0; k < RT_QK; k++) g[qo + 32 * i + k] = (uint8_t)(tmp[(size_t)i * bb + 2 + k] ^ 0x80);
+        }
+        return;
+    }
     for (int i = 0; i < 16; i++) {
         const uint8_t *blk = tmp + (size_t)rt_sigma16[i] * bb;
         memcpy(g + so + 2 * i, blk, 2);
@@ -589,6 +614,13 @@ static void unpack_group(const uint8_t *g, int type, uint8_t *out)
     const size_t bb = type == RT_Q4_0 ? RT_Q4_BYTES : RT_Q8_BYTES;
     const int nv = type == RT_Q4_0 ? 4 : 8;
     const size_t qo = pk_qoff(g), so = pk_soff(g, nv);
+    if (type == RT_Q8_0) {
+        for (int i = 0; i < 16; i++) {
+            memcpy(out + (size_t)i * bb, g + so + 2 * i, 2);
+            for (int k = 0; k < RT_QK; k++) out[(size_t)i * bb + 2 + k] = (uint8_t)(g[qo + 32 * i + k] ^ 0x80);
+        }
+        return;
+    }
     for (int i = 0; i < 16; i++) {
         uint8_t *blk = out + (size_t)rt_sigma16[i] * bb;
         memcpy(blk, g + so + 2 * i, 2);
@@ -672,48 +704,6 @@ static inline float row_q_from(const uint8_t *row, const rt_act *a, int t, int K
 
 #define TT5 8   /* tokens per AVX-512 quantised tile */
 
-#if defined(__AVX512VBMI__)
-/* q8_0 decode with byte permutes: per 4 blocks (136 bytes) one vpermt2b over
- * bytes [0,128) picks the first 16 quants of each block and one over
- * [8,136) the last 16; both as w ^ 0x80 (w + 128) against the activation
- * halves of rt_act.gx4, so no transpose and no gather.  The 4 scales sit at
- * words 0, 17, 34, 51 of the first window; they go to lanes 4k + s, the
- * lanes of block 4s + k in sigma4 order (lane 4k + s = block 4s + k). */
-static inline __m512 q8_group_one(const uint8_t *base, const uint8_t *gx4, __m512 acc)
-{
-    static const int8_t idx_lo[64] = {
-        2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17,
-        36, 37, 38, 39, 40, 41, 42, 43, 44, 45, 46, 47, 48, 49, 50, 51,
-        70, 71, 72, 73, 74, 75, 76, 77, 78, 79, 80, 81, 82, 83, 84, 85,
-        104, 105, 106, 107, 108, 109, 110, 111, 112, 113, 114, 115, 116, 117, 118, 119 };
-    static const int8_t idx_hi[64] = {   /* window starts 8 bytes later */
-        10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25,
-        44, 45, 46, 47, 48, 49, 50, 51, 52, 53, 54, 55, 56, 57, 58, 59,
-        78, 79, 80, 81, 82, 83, 84, 85, 86, 87, 88, 89, 90, 91, 92, 93,
-        112, 113, 114, 115, 116, 117, 118, 119, 120, 121, 122, 123, 124, 125, 126, 127 };
-    const __m512i flip = _mm512_set1_epi8((char)0x80);
-    const __m512i il = _mm512_loadu_si512((const void *)idx_lo), ih = _mm512_loadu_si512((const void *)idx_hi);
-    const __m512i isc = _mm512_set_epi16(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-                                         51, 51, 51, 51, 34, 34, 34, 34, 17, 17, 17, 17, 0, 0, 0, 0);
-    __m512i a4[4], sc = _mm512_setzero_si512();
-    for (int s = 0; s < 4; s++) {
-        const uint8_t *w = base + s * 4 * RT_Q8_BYTES;
-        __m512i t0 = _mm512_loadu_si512((const void *)w), t1 = _mm512_loadu_si512((const void *)(w + 64));
-        __m512i u0 = _mm512_loadu_si512((const void *)(w + 8)), u1 = _mm512_loadu_si512((const void *)(w + 72));
-        __m512i lo = _mm512_xor_si512(_mm512_permutex2var_epi8(t0, il, t1), flip);
-        __m512i hi = _mm512_xor_si512(_mm512_permutex2var_epi8(u0, ih, u1), flip);
-        __m512i d = _mm512_dpbusd_epi32(_mm512_setzero_si512(), lo, _mm512_loadu_si512((const void *)(gx4 + s * 128)));
-        a4[s] = _mm512_dpbusd_epi32(d, hi, _mm512_loadu_si512((const void *)(gx4 + s * 128 + 64)));
-        sc = _mm512_mask_mov_epi16(sc, (__mmask32)(0x1111u << s), _mm512_permutex2var_epi16(t0, isc, t1));
-    }
-    __m512i u01 = _mm512_add_epi32(_mm512_unpacklo_epi32(a4[0], a4[1]), _mm512_unpackhi_epi32(a4[0], a4[1]));
-    __m512i u23 = _mm512_add_epi32(_mm512_unpacklo_epi32(a4[2], a4[3]), _mm512_unpackhi_epi32(a4[2], a4[3]));
-    __m512i sum = _mm512_add_epi32(_mm512_unpacklo_epi64(u01, u23), _mm512_unpackhi_epi64(u01, u23));
-    sum = _mm512_add_epi32(sum, _mm512_slli_epi32(_mm512_loadu_si512((const void *)(gx4 + 576)), 7));
-    __m512 dw = _mm512_cvtph_ps(_mm512_castsi512_si256(sc));
-    return _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), _mm512_mul_ps(dw, _mm512_loadu_ps((const float *)(const void *)(gx4 + 512))), acc);
-}
-#endif
 
 /* The full groups of one decode row, one kernel per weight layout; each
  * returns the 16 lane sums (the leftover blocks are added by the caller). */
@@ -738,19 +728,6 @@ static inline __m512 row_groups_packed(const uint8_t *row, const uint8_t *gx, in
     return acc;
 }
 
-#if defined(__AVX512VBMI__)
-/* q8_0 in the ggml layout with byte permutes; no software prefetch: for q8_0
- * (twice the bytes per weight of q4_0) the hardware prefetchers keep up, and
- * the 9 prefetch instructions per group cost more than they gained (A/B on
- * Zen4, 2 threads, huge pages: 8.7 vs 8.1 ms/token) */
-static inline __m512 row_groups_q8_permute(const uint8_t *row, const uint8_t *g4, int ng)
-{
-    __m512 acc = _mm512_setzero_ps();
-    for (int g = 0; g < ng; g++)
-        acc = q8_group_one(row + (size_t)g * 16 * RT_Q8_BYTES, g4 + (size_t)g * RT_GX_BYTES, acc);
-    return acc;
-}
-#endif
 
 /* ggml layout, transposed group by group */
 static inline __m512 row_groups_ggml(const uint8_t *row, const uint8_t *gx, int ng, int type, int shift)
@@ -767,7 +744,7 @@ static inline __m512 row_groups_ggml(const uint8_t *row, const uint8_t *gx, int 
     return acc;
 }
 
-enum { ROWS_PACKED, ROWS_Q8_PERMUTE, ROWS_GGML };
+enum { ROWS_PACKED, ROWS_GGML };
 
 /* rows [r0, r1) of one token with one row kernel; inlined with a constant
  * kind, so each kernel gets its own loop (and its constants hoisted) */
@@ -779,9 +756,6 @@ static inline __attribute__((always_inline)) void decode_rows(int kind, const rt
         const uint8_t *row = w->data + (size_t)r * w->row_bytes;
         __m512 acc;
         if (kind == ROWS_PACKED) acc = row_groups_packed(row, gxt, ng, type, shift);
-#if defined(__AVX512VBMI__)
-        else if (kind == ROWS_Q8_PERMUTE) acc = row_groups_q8_permute(row, gxt, ng);
-#endif
         else acc = row_groups_ggml(row, gxt, ng, type, shift);
         float s = _mm512_reduce_add_ps(acc);
         if (ng * 16 < nb) s += row_q_from(row, a, t, K, type, ng * 16);
@@ -794,9 +768,6 @@ static void mm_q_avx512_one(const rt_mat *w, const rt_act *a, int r0, int r1, in
 {
     const size_t off = (size_t)t * (size_t)(w->cols / RT_QK / 16) * RT_GX_BYTES;
     if (w->packed) { decode_rows(ROWS_PACKED, w, a, r0, r1, t, a->gx + off, y, ldy); return; }
-#if defined(__AVX512VBMI__)
-    if (w->type == RT_Q8_0 && a->gx4) { decode_rows(ROWS_Q8_PERMUTE, w, a, r0, r1, t, a->gx4 + off, y, ldy); return; }
-#endif
     decode_rows(ROWS_GGML, w, a, r0, r1, t, a->gx + off, y, ldy);
 }
 
@@ -852,6 +823,133 @@ static void mm_q_avx512(const rt_mat *w, const rt_act *a, int r0, int r1, int t0
                         for (int k = 0; k < nt; k++)
                             yr[(size_t)k * ldy] += row_q_from(w->data + (size_t)r * w->row_bytes, a, t + k, K, type, ng * 16);
                 }
+            }
+        }
+    }
+}
+
+/* ---- q8_0 in ggml's float order (256-bit VNNI, see q8_lanes_sum) ---------
+ * Weights as w + 128 (packed groups store them so, ggml-layout blocks are
+ * flipped on load) times the signed activations with vpdpbusd, started at
+ * -128 * the lane sums of the activations (q8_lanes_corr) so that each of the
+ * 8 int32 lanes is ggml's exact sum of 4 consecutive products; converted and
+ * fma'd with dw*da (the products of a group's 16 scales with the token's 16
+ * activation scales, one 16-lane multiply, exact) into one accumulator per
+ * row and token.  Tiles of up to Q8R rows x Q8T tokens share the weight and
+ * activation loads; the accumulators are independent chains. */
+#define Q8R 8
+#define Q8T 4
+
+/* -128 * the 8 lane sums of one activation block */
+static inline __m256i q8_corr1(__m256i av)
+{
+    const __m256i z = _mm256_setzero_si256();
+    return _mm256_sub_epi32(z, _mm256_dpbusd_epi32(z, _mm256_set1_epi8((char)0x80), av));
+}
+
+/* -128 * the 8 lane sums of each block of nt tokens from t: c[j * nb + b] */
+static void q8_lanes_corr(const rt_act *a, int t, int nt, __m256i *c)
+{
+    const int K = a->K, nb = K / RT_QK;
+    for (int j = 0; j < nt; j++)
+        for (int b = 0; b < nb; b++) {
+            __m256i av = _mm256_loadu_si256((const __m256i *)(const void *)(a->qs + (size_t)(t + j) * K + (size_t)b * RT_QK));
+            _mm256_store_si256(c + (size_t)j * nb + b, q8_corr1(av));
+        }
+}
+
+static inline float q8_hsum(__m256 v)
+{
+    __m128 h = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    h = _mm_add_ps(h, _mm_movehl_ps(h, h));            /* (l0+l4)+(l2+l6), (l1+l5)+(l3+l7) */
+    h = _mm_add_ss(h, _mm_movehdup_ps(h));
+    return _mm_cvtss_f32(h);
+}
+
+/* rows [r, r+nr) x tokens [t, t+nt); c: the corrections of token t onwards
+ * (q8_lanes_corr).  Constant nr / nt after inlining keep everything in
+ * registers; pf: prefetch the weights PACKED_PF ahead (decode). */
+static inline __attribute__((always_inline)) void q8_tile(const rt_mat *w, const rt_act *a, const __m256i *c,
+                                                          int r, const int nr, int t, const int nt, const int pf,
+                                                          float *y, size_t ldy)
+{
+    const int K = w->cols, nb = K / RT_QK, ng = w->packed ? nb / 16 : 0;
+    const __m256i k80 = _mm256_set1_epi8((char)0x80);
+    __m256 acc[Q8R][Q8T];
+    _Alignas(64) float dd[Q8R][Q8T][16];
+    const uint8_t *rows[Q8R];
+    for (int i = 0; i < nr; i++) {
+        rows[i] = w->data + (size_t)(r + i) * w->row_bytes;
+        for (int j = 0; j < nt; j++) acc[i][j] = _mm256_setzero_ps();
+    }
+    for (int g = 0; g < ng; g++) {
+        const uint8_t *qw[Q8R];
+        for (int i = 0; i < nr; i++) {
+            const uint8_t *G = rows[i] + (size_t)g * 16 * RT_Q8_BYTES;
+            if (pf)
+                for (int l = 0; l < 9; l++) _mm_prefetch((const char *)(G + PACKED_PF + 64 * l), _MM_HINT_T1);
+            qw[i] = G + pk_qoff(G);
+            __m512 sc = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)(G + pk_soff(G, 8))));
+            for (int j = 0; j < nt; j++)
+                _mm512_store_ps(dd[i][j], _mm512_mul_ps(sc, _mm512_loadu_ps(a->d + (size_t)(t + j) * nb + (size_t)g * 16)));
+        }
+        for (int k = 0; k < 16; k++) {
+            const int b = g * 16 + k;
+            __m256i av[Q8T], cv[Q8T];
+            for (int j = 0; j < nt; j++) {
+                av[j] = _mm256_loadu_si256((const __m256i *)(const void *)(a->qs + (size_t)(t + j) * K + (size_t)b * RT_QK));
+                cv[j] = c ? _mm256_load_si256(c + (size_t)j * nb + b) : q8_corr1(av[j]);
+            }
+            for (int i = 0; i < nr; i++) {
+                __m256i wv = _mm256_loadu_si256((const __m256i *)(const void *)(qw[i] + 32 * k));
+                for (int j = 0; j < nt; j++)
+                    acc[i][j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_dpbusd_epi32(cv[j], wv, av[j])),
+                                                _mm256_set1_ps(dd[i][j][k]), acc[i][j]);
+            }
+        }
+    }
+    for (int b = ng * 16; b < nb; b++) {   /* ggml layout */
+        __m256i av[Q8T], cv[Q8T];
+        for (int j = 0; j < nt; j++) {
+            av[j] = _mm256_loadu_si256((const __m256i *)(const void *)(a->qs + (size_t)(t + j) * K + (size_t)b * RT_QK));
+            cv[j] = c ? _mm256_load_si256(c + (size_t)j * nb + b) : q8_corr1(av[j]);
+        }
+        for (int i = 0; i < nr; i++) {
+            const uint8_t *blk = rows[i] + (size_t)b * RT_Q8_BYTES;
+            __m256i wv = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(const void *)(blk + 2)), k80);
+            float dw = ld_f16(blk);
+            for (int j = 0; j < nt; j++)
+                acc[i][j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_dpbusd_epi32(cv[j], wv, av[j])),
+                                            _mm256_set1_ps(dw * a->d[(size_t)(t + j) * nb + b]), acc[i][j]);
+        }
+    }
+    for (int i = 0; i < nr; i++)
+        for (int j = 0; j < nt; j++) y[(size_t)(t + j) * ldy + r + i] = q8_hsum(acc[i][j]);
+}
+
+/* rows [r0, r1) x tokens [t0, t1) of a q8_0 matrix; c: scratch for the
+ * corrections of every token of the range */
+static void mm_q8_avx512(const rt_mat *w, const rt_act *a, int r0, int r1, int t0, int t1, float *y, size_t ldy,
+                         __m256i *c)
+{
+    const int nb = w->cols / RT_QK;
+    if (c) q8_lanes_corr(a, t0, t1 - t0, c);
+    if (t1 - t0 == 1) {
+        int r = r0;
+        for (; r + Q8R <= r1; r += Q8R) q8_tile(w, a, c, r, Q8R, t0, 1, 1, y, ldy);
+        for (; r < r1; r++) q8_tile(w, a, c, r, 1, t0, 1, 1, y, ldy);
+        return;
+    }
+    for (int tb = t0; tb < t1; tb += TB) {
+        int te = tb + TB < t1 ? tb + TB : t1;
+        for (int rb = r0; rb < r1; rb += 16) {
+            int re = rb + 16 < r1 ? rb + 16 : r1;
+            for (int t = tb; t < te; t += Q8T) {
+                const __m256i *ct = c ? c + (size_t)(t - t0) * nb : NULL;
+                int nt = te - t < Q8T ? te - t : Q8T, r = rb;
+                if (nt == Q8T)
+                    for (; r + 4 <= re; r += 4) q8_tile(w, a, ct, r, 4, t, Q8T, 0, y, ldy);
+                for (; r < re; r++) q8_tile(w, a, ct, r, 1, t, nt, 0, y, ldy);
             }
         }
     }
@@ -970,6 +1068,27 @@ static inline int32x4_t dot16(int32x4_t acc, int8x16_t w, int8x16_t x)
 #endif
 }
 
+/* the 8 ggml lane sums of one block (see q8_lanes_sum): lo = lanes 0-3
+ * (4 consecutive products each of w0.a0), hi = lanes 4-7 (of w1.a1) */
+static inline void blk_lanes(int8x16_t w0, int8x16_t w1, int8x16_t a0, int8x16_t a1, int32x4_t *lo, int32x4_t *hi)
+{
+#if defined(__ARM_FEATURE_DOTPROD)
+    *lo = vdotq_s32(vdupq_n_s32(0), w0, a0);
+    *hi = vdotq_s32(vdupq_n_s32(0), w1, a1);
+#else
+    *lo = vpaddq_s32(vpaddlq_s16(vmull_s8(vget_low_s8(w0), vget_low_s8(a0))), vpaddlq_s16(vmull_high_s8(w0, a0)));
+    *hi = vpaddq_s32(vpaddlq_s16(vmull_s8(vget_low_s8(w1), vget_low_s8(a1))), vpaddlq_s16(vmull_high_s8(w1, a1)));
+#endif
+}
+
+static inline float lanes_sum(float32x4_t lo, float32x4_t hi)
+{
+    float l[8];
+    vst1q_f32(l, lo);
+    vst1q_f32(l + 4, hi);
+    return q8_lanes_sum(l);
+}
+
 static inline void wblock(const uint8_t *blk, int type, int8x16_t *w0, int8x16_t *w1)
 {
     if (type == RT_Q4_0) {
@@ -989,11 +1108,11 @@ static inline void tile_q(const rt_mat *w, const rt_act *a, int r, int nr, int t
     (void)dwx;
     int K = w->cols, nb = K / RT_QK;
     size_t bb = type == RT_Q4_0 ? RT_Q4_BYTES : RT_Q8_BYTES;
-    float32x4_t acc[TR][TT];
+    float32x4_t lo[TR][TT], hi[TR][TT];
     const uint8_t *rows[TR];
     for (int i = 0; i < nr; i++) rows[i] = w->data + (size_t)(r + i) * w->row_bytes;
     for (int i = 0; i < nr; i++)
-        for (int j = 0; j < nt; j++) acc[i][j] = vdupq_n_f32(0.0f);
+        for (int j = 0; j < nt; j++) { lo[i][j] = vdupq_n_f32(0.0f); hi[i][j] = vdupq_n_f32(0.0f); }
     for (int b = 0; b < nb; b++) {
         int8x16_t w0[TR], w1[TR];
         for (int i = 0; i < nr; i++) wblock(rows[i] + b * bb, type, &w0[i], &w1[i]);
@@ -1003,13 +1122,16 @@ static inline void tile_q(const rt_mat *w, const rt_act *a, int r, int nr, int t
             int8x16_t a0 = vld1q_s8(q), a1 = vld1q_s8(q + 16);
             float da = a->d[ta * nb + b];
             for (int i = 0; i < nr; i++) {
-                int32x4_t p = dot16(dot16(vdupq_n_s32(0), w0[i], a0), w1[i], a1);
-                acc[i][j] = vfmaq_n_f32(acc[i][j], vcvtq_f32_s32(p), dwf[(size_t)i * nb + b] * da);
+                int32x4_t pl, ph;
+                blk_lanes(w0[i], w1[i], a0, a1, &pl, &ph);
+                float db = dwf[(size_t)i * nb + b] * da;
+                lo[i][j] = vfmaq_n_f32(lo[i][j], vcvtq_f32_s32(pl), db);
+                hi[i][j] = vfmaq_n_f32(hi[i][j], vcvtq_f32_s32(ph), db);
             }
         }
     }
     for (int i = 0; i < nr; i++)
-        for (int j = 0; j < nt; j++) y[(size_t)(t + j) * ldy + r + i] = vaddvq_f32(acc[i][j]);
+        for (int j = 0; j < nt; j++) y[(size_t)(t + j) * ldy + r + i] = lanes_sum(lo[i][j], hi[i][j]);
 }
 
 static inline float row_q(const uint8_t *row, const rt_act *a, int t, int K, int type)
@@ -1018,29 +1140,36 @@ static inline float row_q(const uint8_t *row, const rt_act *a, int t, int K, int
     size_t bb = type == RT_Q4_0 ? RT_Q4_BYTES : RT_Q8_BYTES;
     const int8_t *q = a->qs + (size_t)t * K;
     const float *d = a->d + (size_t)t * nb;
-    float32x4_t acc = vdupq_n_f32(0.0f);
+    float32x4_t lo = vdupq_n_f32(0.0f), hi = vdupq_n_f32(0.0f);
     for (int b = 0; b < nb; b++) {
         const uint8_t *blk = row + b * bb;
         int8x16_t w0, w1;
+        int32x4_t pl, ph;
         wblock(blk, type, &w0, &w1);
-        int32x4_t p = dot16(dot16(vdupq_n_s32(0), w0, vld1q_s8(q + b * RT_QK)), w1, vld1q_s8(q + b * RT_QK + 16));
-        acc = vfmaq_n_f32(acc, vcvtq_f32_s32(p), ld_f16(blk) * d[b]);
+        blk_lanes(w0, w1, vld1q_s8(q + b * RT_QK), vld1q_s8(q + b * RT_QK + 16), &pl, &ph);
+        float db = ld_f16(blk) * d[b];
+        lo = vfmaq_n_f32(lo, vcvtq_f32_s32(pl), db);
+        hi = vfmaq_n_f32(hi, vcvtq_f32_s32(ph), db);
     }
-    return vaddvq_f32(acc);
+    return lanes_sum(lo, hi);
 }
 
 #else /* scalar */
 
-static inline int blk_isum(const uint8_t *blk, const int8_t *q, int type)
+/* The reference of ggml's float order (see q8_lanes_sum): lane l of a block
+ * is the exact integer sum of elements 4l..4l+3 (q4_0: elements 4l.. of the
+ * low nibbles for l < 4, 16+4(l-4).. of the high ones), fma'd with
+ * d = dw * da (exact: two fp16 values) into accumulator l. */
+static inline void blk_lanes(const uint8_t *blk, const int8_t *q, int type, int s[8])
 {
-    int s = 0;
-    if (type == RT_Q4_0) {
-        for (int k = 0; k < 16; k++)
-            s += ((blk[2 + k] & 15) - 8) * q[k] + ((blk[2 + k] >> 4) - 8) * q[k + 16];
-    } else {
-        for (int k = 0; k < RT_QK; k++) s += (int8_t)blk[2 + k] * q[k];
+    for (int l = 0; l < 8; l++) {
+        int v = 0;
+        for (int k = 4 * l; k < 4 * l + 4; k++) {
+            int wk = type == RT_Q4_0 ? (k < 16 ? (blk[2 + k] & 15) : (blk[2 + k - 16] >> 4)) - 8 : (int8_t)blk[2 + k];
+            v += wk * q[k];
+        }
+        s[l] = v;
     }
-    return s;
 }
 
 static inline float row_q(const uint8_t *row, const rt_act *a, int t, int K, int type)
@@ -1049,12 +1178,15 @@ static inline float row_q(const uint8_t *row, const rt_act *a, int t, int K, int
     size_t bb = type == RT_Q4_0 ? RT_Q4_BYTES : RT_Q8_BYTES;
     const int8_t *q = a->qs + (size_t)t * K;
     const float *d = a->d + (size_t)t * nb;
-    float s = 0.0f;
+    float acc[8] = { 0 };
     for (int b = 0; b < nb; b++) {
         const uint8_t *blk = row + b * bb;
-        s += ld_f16(blk) * d[b] * (float)blk_isum(blk, q + b * RT_QK, type);
+        int s[8];
+        blk_lanes(blk, q + b * RT_QK, type, s);
+        float db = ld_f16(blk) * d[b];
+        for (int l = 0; l < 8; l++) acc[l] = fmaf(db, (float)s[l], acc[l]);
     }
-    return s;
+    return q8_lanes_sum(acc);
 }
 
 static inline void tile_q(const rt_mat *w, const rt_act *a, int r, int nr, int t, int nt,
@@ -1073,6 +1205,11 @@ static void mm_quant(const rt_mat *w, const rt_act *a, int r0, int r1, int t0, i
 {
     int K = w->cols, nb = K / RT_QK, type = w->type;
 #if defined(RT_SIMD_AVX512)
+    if (type == RT_Q8_0) {
+        __m256i *c = (__m256i *)(void *)scratch((size_t)(t1 - t0) * nb * 8);
+        mm_q8_avx512(w, a, r0, r1, t0, t1, y, ldy, c);   /* c NULL (out of memory): corrections per block */
+        return;
+    }
     if (a->gx) {
         if (t1 - t0 == 1) { mm_q_avx512_one(w, a, r0, r1, t0, y, ldy); return; }
         float *zb = scratch((size_t)RB5 * (nb / 16) * 144 + 16);
