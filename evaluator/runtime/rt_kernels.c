@@ -493,10 +493,11 @@ static void row_scales(const rt_mat *w, int r, int nr, float *dwf)
  * at the end the 8 lanes are added as ((l0+l4)+(l2+l6)) + ((l1+l5)+(l3+l7)).
  * Every path computes these same float operations (q8_0 on all paths; q4_0
  * on scalar and NEON), so their q8_0 results are bit-identical. */
-#if !defined(RT_SIMD_AVX512) && !defined(RT_SIMD_AVX2)   /* x86: q8_hsum, hsum8 */
-static inline float q8_lanes_sum(const float l[8])
+#if !defined(RT_SIMD_AVX2)   /* AVX2: hsum8, the same adds */
+static inline float q8_lanes_sum(const float *l, int stride)   /* lane m at l[m * stride] */
 {
-    float h0 = l[0] + l[4], h1 = l[1] + l[5], h2 = l[2] + l[6], h3 = l[3] + l[7];
+    float h0 = l[0] + l[4 * stride], h1 = l[stride] + l[5 * stride];
+    float h2 = l[2 * stride] + l[6 * stride], h3 = l[3 * stride] + l[7 * stride];
     return (h0 + h2) + (h1 + h3);
 }
 #endif
@@ -828,128 +829,194 @@ static void mm_q_avx512(const rt_mat *w, const rt_act *a, int r0, int r1, int t0
     }
 }
 
-/* ---- q8_0 in ggml's float order (256-bit VNNI, see q8_lanes_sum) ---------
- * Weights as w + 128 (packed groups store them so, ggml-layout blocks are
- * flipped on load) times the signed activations with vpdpbusd, started at
- * -128 * the lane sums of the activations (q8_lanes_corr) so that each of the
- * 8 int32 lanes is ggml's exact sum of 4 consecutive products; converted and
- * fma'd with dw*da (the products of a group's 16 scales with the token's 16
- * activation scales, one 16-lane multiply, exact) into one accumulator per
- * row and token.  Tiles of up to Q8R rows x Q8T tokens share the weight and
- * activation loads; the accumulators are independent chains. */
-#define Q8R 8
-#define Q8T 4
+/* ---- q8_0 in ggml's float order (see q8_lanes_sum) ---------------------
+ * Two rows per 512-bit vector, their dwords interleaved: lane 2m holds lane
+ * m of row r, lane 2m + 1 lane m of row r + 1.  Weights as w + 128 (packed
+ * groups store them so, ggml-layout blocks are flipped on load) times the
+ * signed activations, each dword duplicated (q8_prep), with vpdpbusd started
+ * at -128 * the activations' lane sums, so every int32 lane is ggml's exact
+ * sum of 4 consecutive products; converted and fma'd with the pair
+ * (dw_r * da, dw_r+1 * da) broadcast to the lanes, so each row and token has
+ * its 8 accumulators in order.  Tiles of Q8P row pairs x up to Q8T tokens
+ * share the weight and activation loads; the accumulators are independent
+ * chains. */
+#define Q8P 4    /* row pairs of a decode tile (prefill: 2) */
+#define Q8T 4    /* tokens of a prefill tile */
+#define Q8TB 32  /* tokens prepared at a time (q8_prep) */
 
-/* -128 * the 8 lane sums of one activation block */
-static inline __m256i q8_corr1(__m256i av)
-{
-    const __m256i z = _mm256_setzero_si256();
-    return _mm256_sub_epi32(z, _mm256_dpbusd_epi32(z, _mm256_set1_epi8((char)0x80), av));
-}
-
-/* -128 * the 8 lane sums of each block of nt tokens from t: c[j * nb + b] */
-static void q8_lanes_corr(const rt_act *a, int t, int nt, __m256i *c)
+/* nt tokens from t, block b -> X[2 (j nb + b)]: the 32 quants with each
+ * dword twice, X[.. + 1]: -128 * the 8 lane sums, each twice */
+static void q8_prep(const rt_act *a, int t, int nt, __m512i *X)
 {
     const int K = a->K, nb = K / RT_QK;
+    const __m512i dup = _mm512_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
+    const __m256i z = _mm256_setzero_si256(), k80 = _mm256_set1_epi8((char)0x80);
     for (int j = 0; j < nt; j++)
         for (int b = 0; b < nb; b++) {
             __m256i av = _mm256_loadu_si256((const __m256i *)(const void *)(a->qs + (size_t)(t + j) * K + (size_t)b * RT_QK));
-            _mm256_store_si256(c + (size_t)j * nb + b, q8_corr1(av));
+            __m256i c = _mm256_sub_epi32(z, _mm256_dpbusd_epi32(z, k80, av));
+            __m512i *x = X + 2 * ((size_t)j * nb + b);
+            _mm512_store_si512((void *)x, _mm512_permutexvar_epi32(dup, _mm512_castsi256_si512(av)));
+            _mm512_store_si512((void *)(x + 1), _mm512_permutexvar_epi32(dup, _mm512_castsi256_si512(c)));
         }
 }
 
-static inline float q8_hsum(__m256 v)
+/* the pair (lo, hi) in every 64-bit lane */
+static inline __m512 q8_dpair(float lo, float hi)
 {
-    __m128 h = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    h = _mm_add_ps(h, _mm_movehl_ps(h, h));            /* (l0+l4)+(l2+l6), (l1+l5)+(l3+l7) */
-    h = _mm_add_ss(h, _mm_movehdup_ps(h));
-    return _mm_cvtss_f32(h);
+    return _mm512_castpd_ps(_mm512_broadcastsd_pd(_mm_castps_pd(_mm_setr_ps(lo, hi, 0.0f, 0.0f))));
 }
 
-/* rows [r, r+nr) x tokens [t, t+nt); c: the corrections of token t onwards
- * (q8_lanes_corr).  Constant nr / nt after inlining keep everything in
- * registers; pf: prefetch the weights PACKED_PF ahead (decode). */
-static inline __attribute__((always_inline)) void q8_tile(const rt_mat *w, const rt_act *a, const __m256i *c,
-                                                          int r, const int nr, int t, const int nt, const int pf,
-                                                          float *y, size_t ldy)
+/* rows r .. r + 2 np - 1 (rows past rl repeat rl) x tokens [t, t + nt);
+ * X: q8_prep of token t onwards.  Constant np / nt after inlining keep
+ * everything in registers; pf: prefetch the weights PACKED_PF ahead. */
+static inline __attribute__((always_inline)) void q8_tile(const rt_mat *w, const rt_act *a, const __m512i *X,
+                                                          int r, const int np, int rl, int t, const int nt,
+                                                          const int pf, float *y, size_t ldy)
 {
     const int K = w->cols, nb = K / RT_QK, ng = w->packed ? nb / 16 : 0;
+    const __m512i il = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
     const __m256i k80 = _mm256_set1_epi8((char)0x80);
-    __m256 acc[Q8R][Q8T];
-    _Alignas(64) float dd[Q8R][Q8T][16];
-    const uint8_t *rows[Q8R];
-    for (int i = 0; i < nr; i++) {
-        rows[i] = w->data + (size_t)(r + i) * w->row_bytes;
-        for (int j = 0; j < nt; j++) acc[i][j] = _mm256_setzero_ps();
-    }
+    __m512 acc[Q8P][Q8T];
+    _Alignas(64) float dd[2][Q8P][Q8T][32];
+    const uint8_t *rows[2 * Q8P];
+    for (int i = 0; i < 2 * np; i++) rows[i] = w->data + (size_t)(r + i < rl ? r + i : rl) * w->row_bytes;
+    for (int i = 0; i < np; i++)
+        for (int j = 0; j < nt; j++) acc[i][j] = _mm512_setzero_ps();
+    /* the scale pairs of group g go to dd[g & 1] one group ahead, so their
+     * stores have left the store queue before the broadcasts read them */
     for (int g = 0; g < ng; g++) {
-        const uint8_t *qw[Q8R];
-        for (int i = 0; i < nr; i++) {
-            const uint8_t *G = rows[i] + (size_t)g * 16 * RT_Q8_BYTES;
+        const uint8_t *q0[Q8P], *q1[Q8P];
+        for (int i = 0; i < np; i++) {
+            const uint8_t *G0 = rows[2 * i] + (size_t)g * 16 * RT_Q8_BYTES, *G1 = rows[2 * i + 1] + (size_t)g * 16 * RT_Q8_BYTES;
             if (pf)
-                for (int l = 0; l < 9; l++) _mm_prefetch((const char *)(G + PACKED_PF + 64 * l), _MM_HINT_T1);
-            qw[i] = G + pk_qoff(G);
-            __m512 sc = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)(G + pk_soff(G, 8))));
-            for (int j = 0; j < nt; j++)
-                _mm512_store_ps(dd[i][j], _mm512_mul_ps(sc, _mm512_loadu_ps(a->d + (size_t)(t + j) * nb + (size_t)g * 16)));
+                for (int l = 0; l < 9; l++) {
+                    _mm_prefetch((const char *)(G0 + PACKED_PF + 64 * l), _MM_HINT_T1);
+                    _mm_prefetch((const char *)(G1 + PACKED_PF + 64 * l), _MM_HINT_T1);
+                }
+            q0[i] = G0 + pk_qoff(G0);
+            q1[i] = G1 + pk_qoff(G1);
         }
-        for (int k = 0; k < 16; k++) {
-            const int b = g * 16 + k;
-            __m256i av[Q8T], cv[Q8T];
-            for (int j = 0; j < nt; j++) {
-                av[j] = _mm256_loadu_si256((const __m256i *)(const void *)(a->qs + (size_t)(t + j) * K + (size_t)b * RT_QK));
-                cv[j] = c ? _mm256_load_si256(c + (size_t)j * nb + b) : q8_corr1(av[j]);
+        for (int h = g == 0 ? 0 : g + 1; h <= g + 1 && h < ng; h++)
+            for (int i = 0; i < np; i++) {
+                const uint8_t *G0 = rows[2 * i] + (size_t)h * 16 * RT_Q8_BYTES, *G1 = rows[2 * i + 1] + (size_t)h * 16 * RT_Q8_BYTES;
+                __m512 s0 = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)(G0 + pk_soff(G0, 8))));
+                __m512 s1 = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)(G1 + pk_soff(G1, 8))));
+                for (int j = 0; j < nt; j++) {
+                    __m512 da = _mm512_loadu_ps(a->d + (size_t)(t + j) * nb + (size_t)h * 16);
+                    __m512 x0 = _mm512_mul_ps(s0, da), x1 = _mm512_mul_ps(s1, da);
+                    /* block k = 4u + v: pair at (v < 2 ? 0 : 16) + 4u + 2(v % 2) */
+                    _mm512_store_ps(dd[h & 1][i][j], _mm512_unpacklo_ps(x0, x1));
+                    _mm512_store_ps(dd[h & 1][i][j] + 16, _mm512_unpackhi_ps(x0, x1));
+                }
             }
-            for (int i = 0; i < nr; i++) {
-                __m256i wv = _mm256_loadu_si256((const __m256i *)(const void *)(qw[i] + 32 * k));
-                for (int j = 0; j < nt; j++)
-                    acc[i][j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_dpbusd_epi32(cv[j], wv, av[j])),
-                                                _mm256_set1_ps(dd[i][j][k]), acc[i][j]);
+#pragma GCC unroll 16
+        for (int k = 0; k < 16; k++) {
+            const int b = g * 16 + k, off = (k % 4 < 2 ? 0 : 16) + 4 * (k / 4) + 2 * (k % 2);
+            __m512i av[Q8T], cv[Q8T];
+            for (int j = 0; j < nt; j++) {
+                av[j] = _mm512_load_si512((const void *)(X + 2 * ((size_t)j * nb + b)));
+                cv[j] = _mm512_load_si512((const void *)(X + 2 * ((size_t)j * nb + b) + 1));
+            }
+            for (int i = 0; i < np; i++) {
+                __m512i wv = _mm512_permutex2var_epi32(
+                    _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(const void *)(q0[i] + 32 * k))), il,
+                    _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(const void *)(q1[i] + 32 * k))));
+                for (int j = 0; j < nt; j++) {
+                    double dp;
+                    memcpy(&dp, &dd[g & 1][i][j][off], 8);
+                    acc[i][j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_dpbusd_epi32(cv[j], wv, av[j])),
+                                                _mm512_castpd_ps(_mm512_set1_pd(dp)), acc[i][j]);
+                }
             }
         }
     }
     for (int b = ng * 16; b < nb; b++) {   /* ggml layout */
-        __m256i av[Q8T], cv[Q8T];
+        __m512i av[Q8T], cv[Q8T];
         for (int j = 0; j < nt; j++) {
-            av[j] = _mm256_loadu_si256((const __m256i *)(const void *)(a->qs + (size_t)(t + j) * K + (size_t)b * RT_QK));
-            cv[j] = c ? _mm256_load_si256(c + (size_t)j * nb + b) : q8_corr1(av[j]);
+            av[j] = _mm512_load_si512((const void *)(X + 2 * ((size_t)j * nb + b)));
+            cv[j] = _mm512_load_si512((const void *)(X + 2 * ((size_t)j * nb + b) + 1));
         }
-        for (int i = 0; i < nr; i++) {
-            const uint8_t *blk = rows[i] + (size_t)b * RT_Q8_BYTES;
-            __m256i wv = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(const void *)(blk + 2)), k80);
-            float dw = ld_f16(blk);
-            for (int j = 0; j < nt; j++)
-                acc[i][j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_dpbusd_epi32(cv[j], wv, av[j])),
-                                            _mm256_set1_ps(dw * a->d[(size_t)(t + j) * nb + b]), acc[i][j]);
+        for (int i = 0; i < np; i++) {
+            const uint8_t *b0 = rows[2 * i] + (size_t)b * RT_Q8_BYTES, *b1 = rows[2 * i + 1] + (size_t)b * RT_Q8_BYTES;
+            __m256i w0 = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(const void *)(b0 + 2)), k80);
+            __m256i w1 = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(const void *)(b1 + 2)), k80);
+            __m512i wv = _mm512_permutex2var_epi32(_mm512_castsi256_si512(w0), il, _mm512_castsi256_si512(w1));
+            float d0 = ld_f16(b0), d1 = ld_f16(b1);
+            for (int j = 0; j < nt; j++) {
+                float da = a->d[(size_t)(t + j) * nb + b];
+                acc[i][j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_dpbusd_epi32(cv[j], wv, av[j])),
+                                            q8_dpair(d0 * da, d1 * da), acc[i][j]);
+            }
         }
     }
-    for (int i = 0; i < nr; i++)
-        for (int j = 0; j < nt; j++) y[(size_t)(t + j) * ldy + r + i] = q8_hsum(acc[i][j]);
+    for (int i = 0; i < np; i++)
+        for (int j = 0; j < nt; j++) {
+            _Alignas(64) float l[16];
+            _mm512_store_ps(l, acc[i][j]);
+            float *yt = y + (size_t)(t + j) * ldy;
+            if (r + 2 * i <= rl) yt[r + 2 * i] = q8_lanes_sum(l, 2);
+            if (r + 2 * i + 1 <= rl) yt[r + 2 * i + 1] = q8_lanes_sum(l + 1, 2);
+        }
 }
 
-/* rows [r0, r1) x tokens [t0, t1) of a q8_0 matrix; c: scratch for the
- * corrections of every token of the range */
+/* block b of a q8_0 row in the ggml layout (packed groups undone) */
+static void q8_block(const rt_mat *w, const uint8_t *row, int b, uint8_t *blk)
+{
+    if (w->packed && b < w->cols / RT_QK / 16 * 16) {
+        const uint8_t *G = row + (size_t)(b / 16) * 16 * RT_Q8_BYTES;
+        memcpy(blk, G + pk_soff(G, 8) + 2 * (b % 16), 2);
+        for (int e = 0; e < RT_QK; e++) blk[2 + e] = (uint8_t)(G[pk_qoff(G) + 32 * (b % 16) + e] ^ 0x80);
+    } else {
+        memcpy(blk, row + (size_t)b * RT_Q8_BYTES, RT_Q8_BYTES);
+    }
+}
+
+/* rows [r0, r1) x tokens [t0, t1) of a q8_0 matrix; X: scratch for q8_prep
+ * of up to Q8TB tokens, NULL (out of memory): one token at a time in xs */
 static void mm_q8_avx512(const rt_mat *w, const rt_act *a, int r0, int r1, int t0, int t1, float *y, size_t ldy,
-                         __m256i *c)
+                         __m512i *X)
 {
     const int nb = w->cols / RT_QK;
-    if (c) q8_lanes_corr(a, t0, t1 - t0, c);
-    if (t1 - t0 == 1) {
-        int r = r0;
-        for (; r + Q8R <= r1; r += Q8R) q8_tile(w, a, c, r, Q8R, t0, 1, 1, y, ldy);
-        for (; r < r1; r++) q8_tile(w, a, c, r, 1, t0, 1, 1, y, ldy);
+    if (t1 - t0 == 1 || !X) {
+        for (int t = t0; t < t1; t++) {
+            if (X) q8_prep(a, t, 1, X);
+            else {
+                for (int r = r0; r < r1; r++) {   /* no scratch: the scalar order, one row at a time */
+                    const uint8_t *row = w->data + (size_t)r * w->row_bytes;
+                    float l[8] = { 0 };
+                    for (int b = 0; b < nb; b++) {
+                        uint8_t blk[RT_Q8_BYTES];
+                        q8_block(w, row, b, blk);
+                        float db = ld_f16(blk) * a->d[(size_t)t * nb + b];
+                        for (int m = 0; m < 8; m++) {
+                            int v = 0;
+                            for (int e = 4 * m; e < 4 * m + 4; e++) v += (int8_t)blk[2 + e] * a->qs[(size_t)t * a->K + (size_t)b * RT_QK + e];
+                            l[m] = fmaf(db, (float)v, l[m]);
+                        }
+                    }
+                    y[(size_t)t * ldy + r] = q8_lanes_sum(l, 1);
+                }
+                continue;
+            }
+            int r = r0;
+            for (; r + 2 * Q8P <= r1; r += 2 * Q8P) q8_tile(w, a, X, r, Q8P, r1 - 1, t, 1, 1, y, ldy);
+            for (; r < r1; r += 2) q8_tile(w, a, X, r, 1, r1 - 1, t, 1, 1, y, ldy);
+        }
         return;
     }
-    for (int tb = t0; tb < t1; tb += TB) {
-        int te = tb + TB < t1 ? tb + TB : t1;
+    for (int tb = t0; tb < t1; tb += Q8TB) {
+        int te = tb + Q8TB < t1 ? tb + Q8TB : t1;
+        q8_prep(a, tb, te - tb, X);
         for (int rb = r0; rb < r1; rb += 16) {
             int re = rb + 16 < r1 ? rb + 16 : r1;
             for (int t = tb; t < te; t += Q8T) {
-                const __m256i *ct = c ? c + (size_t)(t - t0) * nb : NULL;
-                int nt = te - t < Q8T ? te - t : Q8T, r = rb;
-                if (nt == Q8T)
-                    for (; r + 4 <= re; r += 4) q8_tile(w, a, ct, r, 4, t, Q8T, 0, y, ldy);
-                for (; r < re; r++) q8_tile(w, a, ct, r, 1, t, nt, 0, y, ldy);
+                const __m512i *xt = X + 2 * (size_t)(t - tb) * nb;
+                int r = rb;
+                if (te - t >= Q8T)
+                    for (; r + 4 <= re; r += 4) q8_tile(w, a, xt, r, 2, re - 1, t, Q8T, 0, y, ldy);
+                for (; r < re; r += 2)
+                    for (int j = t; j < te && j < t + Q8T; j++) q8_tile(w, a, xt + 2 * (size_t)(j - t) * nb, r, 1, re - 1, j, 1, 0, y, ldy);
             }
         }
     }
@@ -1086,7 +1153,7 @@ static inline float lanes_sum(float32x4_t lo, float32x4_t hi)
     float l[8];
     vst1q_f32(l, lo);
     vst1q_f32(l + 4, hi);
-    return q8_lanes_sum(l);
+    return q8_lanes_sum(l, 1);
 }
 
 static inline void wblock(const uint8_t *blk, int type, int8x16_t *w0, int8x16_t *w1)
@@ -1186,7 +1253,7 @@ static inline float row_q(const uint8_t *row, const rt_act *a, int t, int K, int
         float db = ld_f16(blk) * d[b];
         for (int l = 0; l < 8; l++) acc[l] = fmaf(db, (float)s[l], acc[l]);
     }
-    return q8_lanes_sum(acc);
+    return q8_lanes_sum(acc, 1);
 }
 
 static inline void tile_q(const rt_mat *w, const rt_act *a, int r, int nr, int t, int nt,
@@ -1206,8 +1273,8 @@ static void mm_quant(const rt_mat *w, const rt_act *a, int r0, int r1, int t0, i
     int K = w->cols, nb = K / RT_QK, type = w->type;
 #if defined(RT_SIMD_AVX512)
     if (type == RT_Q8_0) {
-        __m256i *c = (__m256i *)(void *)scratch((size_t)(t1 - t0) * nb * 8);
-        mm_q8_avx512(w, a, r0, r1, t0, t1, y, ldy, c);   /* c NULL (out of memory): corrections per block */
+        int nt = t1 - t0 < Q8TB ? t1 - t0 : Q8TB;
+        mm_q8_avx512(w, a, r0, r1, t0, t1, y, ldy, (__m512i *)(void *)scratch((size_t)nt * nb * 32));
         return;
     }
     if (a->gx) {
