@@ -10,31 +10,34 @@
  * rt_quant.c) with integer dot products, as ggml's vec_dot_q8_0_q8_0 /
  * vec_dot_q4_0_q8_0 do:  y = sum_b dw_b * da_b * sum_i w_bi * a_bi.
  *
- * AVX-512 (VNNI): groups of 16 blocks.  The 16 weight blocks are unpacked to
- * unsigned bytes (q4_0: raw nibbles = w + 8; q8_0: w ^ 0x80 = w + 128) and
+ * q8_0 follows ggml's float order exactly on every path (q8_lanes_sum): per
+ * block 8 exact lane sums of 4 consecutive products, each fma'd with dw*da
+ * into its own accumulator, lanes added at the end as ggml does; so every
+ * build gives the same bits for q8_0 products (and llama.cpp's, whose x86
+ * vec_dot and tinyBLAS prefill use this order).  AVX-512: row pairs in
+ * 512-bit vectors (q8_tile), weights packed per group of 16 blocks in natural
+ * order as w + 128; AVX2: one block per 256-bit vector; NEON: two int32x4
+ * lane vectors per block.
+ *
+ * q4_0, AVX-512 (VNNI): groups of 16 blocks.  The 16 weight blocks are unpacked to
+ * unsigned bytes (raw nibbles = w + 8) and
  * transposed so that lane i of vector j holds dword j of block sigma(i); the
  * activations are stored in the same interleaved order (rt_act.gx), so eight
  * vpdpbusd give sixteen complete block sums, started at -off * sum(a) to make
  * them exact signed sums; then one convert and one FMA with dw*da per group.
  * Prefill transposes a block of 16 rows once per 64 tokens and streams tiles
- * of 8 (or 4) tokens against it.  q4_0 and q8_0 weights are repacked once
+ * of 8 (or 4) tokens against it.  q4_0 weights are repacked once
  * at load (rt_model_pack) into that transposed order, so prefill and decode
  * read them without any transposing, and decode gives the same bits as
  * prefill.  Decode of packed weights prefetches (L2) 8 KiB ahead in the
  * stream: GGUF weights are read in place from the file mapping, on 4 KiB
- * pages, where the hardware prefetchers stop; without it q8_0 in the ggml
- * layout streamed from such pages at about 0.7 of its rate from huge pages
- * (the earlier finding that packed q8_0 streamed 15% slower was measured on
- * huge pages, where the permute kernel's lack of prefetch cost nothing).
- * Unpacked q8_0 (no packing run, e.g. dev/mmbench) decodes with AVX512-VBMI
- * byte permutes (two vpermt2b per 4 blocks, first and last 16 quants)
- * against the activation halves of rt_act.gx4.
+ * pages, where the hardware prefetchers stop.
  * Blocks past the last full group use a
  * two-block loop.  AVX2: one block per vector with vpmaddubsw (q4_0: nibbles
  * + correction; q8_0: sign trick, exact).  NEON: sdot (or vmull) on signed
- * values.  Integer parts are exact on every path; only the f32 summation order
- * differs, plus, rarely, an activation landing on the other side of a q8
- * rounding boundary because its input differed in the last bits.
+ * values.  Integer parts are exact on every path; for q4_0 only the f32
+ * summation order differs, plus, rarely, an activation landing on the other
+ * side of a q8 rounding boundary because its input differed in the last bits.
  *
  * Tolerances, measured by dev/check_paths.sh (logits of the last position,
  * max |diff| / max |logit|, each build against the scalar build, for prefill
@@ -46,9 +49,10 @@
  *   q8_0 / q4_0:        measured <= 8e-3 (LFM2-350M shapes, 16 layers),
  *                       <= 1e-3 (small genome with MoE layers),
  *                       <= 2e-5 (tiny 4-layer genome); guaranteed < 2e-2
- *   prefill vs decode on one build: identical except f16 on AVX-512 (and
- *   unpacked q8_0 on AVX-512 VBMI): their decode kernels sum in another
- *   order, within the same bounds
+ *                       (q8_0 products are bit-identical on every build;
+ *                       what differs are the f32 parts around them)
+ *   prefill vs decode on one build: identical except f16 on AVX-512: its
+ *   decode kernel sums in another order, within the same bounds
  *   (tests: parity of both modes against the reference, 1e-3).
  *   Versus the numpy reference (dev/ref.py: f64 math, dequantised weights,
  *   unquantised activations): f32 ~1e-7, q8_0 / q4_0 ~1e-3 .. 5e-3; against
@@ -869,7 +873,9 @@ static inline __m512 q8_dpair(float lo, float hi)
 
 /* rows r .. r + 2 np - 1 (rows past rl repeat rl) x tokens [t, t + nt);
  * X: q8_prep of token t onwards.  Constant np / nt after inlining keep
- * everything in registers; pf: prefetch the weights PACKED_PF ahead. */
+ * everything in registers; pf: prefetch the weights PACKED_PF ahead (off:
+ * for q8_0 the hardware prefetchers keep up, and the prefetches cost more
+ * than they gained, as they did for the earlier q8_0 decode kernel) */
 static inline __attribute__((always_inline)) void q8_tile(const rt_mat *w, const rt_act *a, const __m512i *X,
                                                           int r, const int np, int rl, int t, const int nt,
                                                           const int pf, float *y, size_t ldy)
@@ -1000,8 +1006,8 @@ static void mm_q8_avx512(const rt_mat *w, const rt_act *a, int r0, int r1, int t
                 continue;
             }
             int r = r0;
-            for (; r + 2 * Q8P <= r1; r += 2 * Q8P) q8_tile(w, a, X, r, Q8P, r1 - 1, t, 1, 1, y, ldy);
-            for (; r < r1; r += 2) q8_tile(w, a, X, r, 1, r1 - 1, t, 1, 1, y, ldy);
+            for (; r + 2 * Q8P <= r1; r += 2 * Q8P) q8_tile(w, a, X, r, Q8P, r1 - 1, t, 1, 0, y, ldy);
+            for (; r < r1; r += 2) q8_tile(w, a, X, r, 1, r1 - 1, t, 1, 0, y, ldy);
         }
         return;
     }
