@@ -844,7 +844,7 @@ static void mm_q_avx512(const rt_mat *w, const rt_act *a, int r0, int r1, int t0
  * its 8 accumulators in order.  Tiles of Q8P row pairs x up to Q8T tokens
  * share the weight and activation loads; the accumulators are independent
  * chains. */
-#define Q8P 4    /* row pairs of a decode tile (prefill: 2) */
+#define Q8P 2    /* row pairs of a prefill tile (decode: 1) */
 #define Q8T 4    /* tokens of a prefill tile */
 #define Q8TB 32  /* tokens prepared at a time (q8_prep) */
 
@@ -873,14 +873,14 @@ static inline __m512 q8_dpair(float lo, float hi)
 
 /* rows r .. r + 2 np - 1 (rows past rl repeat rl) x tokens [t, t + nt);
  * X: q8_prep of token t onwards.  Constant np / nt after inlining keep
- * everything in registers; pf: prefetch the weights PACKED_PF ahead (off:
- * for q8_0 the hardware prefetchers keep up, and the prefetches cost more
- * than they gained, as they did for the earlier q8_0 decode kernel) */
+ * everything in registers; pf: prefetch 4 KiB past the next tile's rows
+ * (decode: GGUF weights on 4 KiB pages of the file mapping, see above) */
 static inline __attribute__((always_inline)) void q8_tile(const rt_mat *w, const rt_act *a, const __m512i *X,
                                                           int r, const int np, int rl, int t, const int nt,
                                                           const int pf, float *y, size_t ldy)
 {
     const int K = w->cols, nb = K / RT_QK, ng = w->packed ? nb / 16 : 0;
+    const size_t pfo = (size_t)(2 * np) * w->row_bytes + 4096;
     const __m512i il = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
     const __m256i k80 = _mm256_set1_epi8((char)0x80);
     __m512 acc[Q8P][Q8T];
@@ -895,10 +895,10 @@ static inline __attribute__((always_inline)) void q8_tile(const rt_mat *w, const
         const uint8_t *q0[Q8P], *q1[Q8P];
         for (int i = 0; i < np; i++) {
             const uint8_t *G0 = rows[2 * i] + (size_t)g * 16 * RT_Q8_BYTES, *G1 = rows[2 * i + 1] + (size_t)g * 16 * RT_Q8_BYTES;
-            if (pf)
+            if (pf)   /* the same group of the next tile's rows */
                 for (int l = 0; l < 9; l++) {
-                    _mm_prefetch((const char *)(G0 + PACKED_PF + 64 * l), _MM_HINT_T1);
-                    _mm_prefetch((const char *)(G1 + PACKED_PF + 64 * l), _MM_HINT_T1);
+                    _mm_prefetch((const char *)(G0 + pfo + 64 * l), _MM_HINT_T1);
+                    _mm_prefetch((const char *)(G1 + pfo + 64 * l), _MM_HINT_T1);
                 }
             q0[i] = G0 + pk_qoff(G0);
             q1[i] = G1 + pk_qoff(G1);
@@ -1005,9 +1005,9 @@ static void mm_q8_avx512(const rt_mat *w, const rt_act *a, int r0, int r1, int t
                 }
                 continue;
             }
-            int r = r0;
-            for (; r + 2 * Q8P <= r1; r += 2 * Q8P) q8_tile(w, a, X, r, Q8P, r1 - 1, t, 1, 0, y, ldy);
-            for (; r < r1; r += 2) q8_tile(w, a, X, r, 1, r1 - 1, t, 1, 0, y, ldy);
+            /* one row pair at a time: two weight streams (8 rows at a time
+             * streamed at 0.7 of the rate from the 4 KiB pages of a GGUF) */
+            for (int r = r0; r < r1; r += 2) q8_tile(w, a, X, r, 1, r1 - 1, t, 1, 1, y, ldy);
         }
         return;
     }
