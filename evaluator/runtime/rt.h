@@ -121,9 +121,7 @@ typedef struct rt_act {
     uint8_t *gx4;                /* AVX-512 VBMI q4_0 decode layout, else NULL: per
                                   * group, 4 x (64 B low halves, 64 B high halves of
                                   * 4 blocks), then d and -sum(q) in sigma4 order:
-                                  * lane 4k + s holds block 4s + k (no kernel
-                                  * reads it now: q8_0 follows ggml's order, see
-                                  * rt_kernels.c; the runtime leaves it NULL) */
+                                  * lane 4k + s holds block 4s + k */
     int quantised;
     int gx_too;                  /* with gx4: fill gx as well (packed weights read it) */
     /* q8_K copy for k-quant weights (capacity set by owner, NULL if none):

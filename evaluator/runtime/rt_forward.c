@@ -245,6 +245,10 @@ static rt_act make_act(rt_state *s, const float *x, size_t ldx, int T, int K)
     rt_act a = { T, K, x, ldx, s->qs, s->qd, s->qds, NULL, NULL, 0, 0, s->kq, s->kd, s->kbs, 0 };
 #if defined(RT_SIMD_AVX512)
     a.gx = s->qgx;
+#if defined(__AVX512VBMI__)
+    /* decode: the q8_0 permute kernel reads gx4, packed weights gx */
+    if (T == 1 && (!s->m->packed || s->m->ggml_q8)) a.gx4 = s->qgx4;
+#endif
     a.gx_too = s->m->packed;
 #endif
     return a;

@@ -10,34 +10,31 @@
  * rt_quant.c) with integer dot products, as ggml's vec_dot_q8_0_q8_0 /
  * vec_dot_q4_0_q8_0 do:  y = sum_b dw_b * da_b * sum_i w_bi * a_bi.
  *
- * q8_0 follows ggml's float order exactly on every path (q8_lanes_sum): per
- * block 8 exact lane sums of 4 consecutive products, each fma'd with dw*da
- * into its own accumulator, lanes added at the end as ggml does; so every
- * build gives the same bits for q8_0 products (and llama.cpp's, whose x86
- * vec_dot and tinyBLAS prefill use this order).  AVX-512: row pairs in
- * 512-bit vectors (q8_tile), weights packed per group of 16 blocks in natural
- * order as w + 128; AVX2: one block per 256-bit vector; NEON: two int32x4
- * lane vectors per block.
- *
- * q4_0, AVX-512 (VNNI): groups of 16 blocks.  The 16 weight blocks are unpacked to
- * unsigned bytes (raw nibbles = w + 8) and
+ * AVX-512 (VNNI): groups of 16 blocks.  The 16 weight blocks are unpacked to
+ * unsigned bytes (q4_0: raw nibbles = w + 8; q8_0: w ^ 0x80 = w + 128) and
  * transposed so that lane i of vector j holds dword j of block sigma(i); the
  * activations are stored in the same interleaved order (rt_act.gx), so eight
  * vpdpbusd give sixteen complete block sums, started at -off * sum(a) to make
  * them exact signed sums; then one convert and one FMA with dw*da per group.
  * Prefill transposes a block of 16 rows once per 64 tokens and streams tiles
- * of 8 (or 4) tokens against it.  q4_0 weights are repacked once
+ * of 8 (or 4) tokens against it.  q4_0 and q8_0 weights are repacked once
  * at load (rt_model_pack) into that transposed order, so prefill and decode
  * read them without any transposing, and decode gives the same bits as
  * prefill.  Decode of packed weights prefetches (L2) 8 KiB ahead in the
  * stream: GGUF weights are read in place from the file mapping, on 4 KiB
- * pages, where the hardware prefetchers stop.
+ * pages, where the hardware prefetchers stop; without it q8_0 in the ggml
+ * layout streamed from such pages at about 0.7 of its rate from huge pages
+ * (the earlier finding that packed q8_0 streamed 15% slower was measured on
+ * huge pages, where the permute kernel's lack of prefetch cost nothing).
+ * Unpacked q8_0 (no packing run, e.g. dev/mmbench) decodes with AVX512-VBMI
+ * byte permutes (two vpermt2b per 4 blocks, first and last 16 quants)
+ * against the activation halves of rt_act.gx4.
  * Blocks past the last full group use a
  * two-block loop.  AVX2: one block per vector with vpmaddubsw (q4_0: nibbles
  * + correction; q8_0: sign trick, exact).  NEON: sdot (or vmull) on signed
- * values.  Integer parts are exact on every path; for q4_0 only the f32
- * summation order differs, plus, rarely, an activation landing on the other
- * side of a q8 rounding boundary because its input differed in the last bits.
+ * values.  Integer parts are exact on every path; only the f32 summation order
+ * differs, plus, rarely, an activation landing on the other side of a q8
+ * rounding boundary because its input differed in the last bits.
  *
  * Tolerances, measured by dev/check_paths.sh (logits of the last position,
  * max |diff| / max |logit|, each build against the scalar build, for prefill
@@ -49,10 +46,9 @@
  *   q8_0 / q4_0:        measured <= 8e-3 (LFM2-350M shapes, 16 layers),
  *                       <= 1e-3 (small genome with MoE layers),
  *                       <= 2e-5 (tiny 4-layer genome); guaranteed < 2e-2
- *                       (q8_0 products are bit-identical on every build;
- *                       what differs are the f32 parts around them)
- *   prefill vs decode on one build: identical except f16 on AVX-512: its
- *   decode kernel sums in another order, within the same bounds
+ *   prefill vs decode on one build: identical except f16 on AVX-512 (and
+ *   unpacked q8_0 on AVX-512 VBMI): their decode kernels sum in another
+ *   order, within the same bounds
  *   (tests: parity of both modes against the reference, 1e-3).
  *   Versus the numpy reference (dev/ref.py: f64 math, dequantised weights,
  *   unquantised activations): f32 ~1e-7, q8_0 / q4_0 ~1e-3 .. 5e-3; against
@@ -489,23 +485,6 @@ static void row_scales(const rt_mat *w, int r, int nr, float *dwf)
     }
 }
 
-/* ggml's float order for q8_0 x q8_0 (ggml_vec_dot_q8_0_q8_0 on x86 and
- * llamafile's tinyBLAS alike, which is why llama.cpp's prefill and decode give
- * the same bits): per block of 32, eight exact int32 lane sums of 4
- * consecutive products, each converted to float and fma'd with
- * d = fp16(dw) * fp16(da) into its own float accumulator, block after block;
- * at the end the 8 lanes are added as ((l0+l4)+(l2+l6)) + ((l1+l5)+(l3+l7)).
- * Every path computes these same float operations (q8_0 on all paths; q4_0
- * on scalar and NEON), so their q8_0 results are bit-identical. */
-#if !defined(RT_SIMD_AVX2)   /* AVX2: hsum8, the same adds */
-static inline float q8_lanes_sum(const float *l, int stride)   /* lane m at l[m * stride] */
-{
-    float h0 = l[0] + l[4 * stride], h1 = l[stride] + l[5 * stride];
-    float h2 = l[2 * stride] + l[6 * stride], h3 = l[3 * stride] + l[7 * stride];
-    return (h0 + h2) + (h1 + h3);
-}
-#endif
-
 #if defined(RT_SIMD_AVX512)
 
 /* Two blocks as 64 unsigned bytes in natural element order: q4_0 raw nibbles
@@ -577,10 +556,8 @@ static inline void w_group(const uint8_t *base, int type, __m512i Z[8], __m512 *
  *   q4_0, 256 bytes: 4 x 64 bytes, dword lane i of vector j = nibble bytes
  *             4j..4j+3 of block rt_sigma16[i] (low nibbles: elements 4j..,
  *             high nibbles: elements 16+4j..)
- *   q8_0, 512 bytes: the 16 blocks' quants in natural order, 32 bytes each,
- *             stored as w ^ 0x80 (= w + 128); the scales too in natural order
- *             (the q8_0 kernels follow ggml's lanes of 4 consecutive products,
- *             see q8_lanes_sum, so one aligned 32-byte load is one block)
+ *   q8_0, 512 bytes: 8 x 64 bytes, dword lane i of vector j = quants
+ *             4j..4j+3 of block rt_sigma16[i], stored as w ^ 0x80 (= w + 128)
  * A group that starts on a 64-byte boundary has its quants first, any other
  * group its scales first: groups are 288 / 544 bytes, so in 64-byte aligned
  * rows every vector load falls on one cache line (no split loads).
@@ -595,13 +572,6 @@ static void pack_group(uint8_t *g, int type)
     const size_t qo = pk_qoff(g), so = pk_soff(g, nv);
     uint8_t tmp[16 * RT_Q8_BYTES];
     memcpy(tmp, g, 16 * bb);
-    if (type == RT_Q8_0) {
-        for (int i = 0; i < 16; i++) {
-            memcpy(g + so + 2 * i, tmp + (size_t)i * bb, 2);
-            for (int k = 0; k < RT_QK; k++) g[qo + 32 * i + k] = (uint8_t)(tmp[(size_t)i * bb + 2 + k] ^ 0x80);
-        }
-        return;
-    }
     for (int i = 0; i < 16; i++) {
         const uint8_t *blk = tmp + (size_t)rt_sigma16[i] * bb;
         memcpy(g + so + 2 * i, blk, 2);
@@ -619,13 +589,6 @@ static void unpack_group(const uint8_t *g, int type, uint8_t *out)
     const size_t bb = type == RT_Q4_0 ? RT_Q4_BYTES : RT_Q8_BYTES;
     const int nv = type == RT_Q4_0 ? 4 : 8;
     const size_t qo = pk_qoff(g), so = pk_soff(g, nv);
-    if (type == RT_Q8_0) {
-        for (int i = 0; i < 16; i++) {
-            memcpy(out + (size_t)i * bb, g + so + 2 * i, 2);
-            for (int k = 0; k < RT_QK; k++) out[(size_t)i * bb + 2 + k] = (uint8_t)(g[qo + 32 * i + k] ^ 0x80);
-        }
-        return;
-    }
     for (int i = 0; i < 16; i++) {
         uint8_t *blk = out + (size_t)rt_sigma16[i] * bb;
         memcpy(blk, g + so + 2 * i, 2);
@@ -709,6 +672,48 @@ static inline float row_q_from(const uint8_t *row, const rt_act *a, int t, int K
 
 #define TT5 8   /* tokens per AVX-512 quantised tile */
 
+#if defined(__AVX512VBMI__)
+/* q8_0 decode with byte permutes: per 4 blocks (136 bytes) one vpermt2b over
+ * bytes [0,128) picks the first 16 quants of each block and one over
+ * [8,136) the last 16; both as w ^ 0x80 (w + 128) against the activation
+ * halves of rt_act.gx4, so no transpose and no gather.  The 4 scales sit at
+ * words 0, 17, 34, 51 of the first window; they go to lanes 4k + s, the
+ * lanes of block 4s + k in sigma4 order (lane 4k + s = block 4s + k). */
+static inline __m512 q8_group_one(const uint8_t *base, const uint8_t *gx4, __m512 acc)
+{
+    static const int8_t idx_lo[64] = {
+        2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17,
+        36, 37, 38, 39, 40, 41, 42, 43, 44, 45, 46, 47, 48, 49, 50, 51,
+        70, 71, 72, 73, 74, 75, 76, 77, 78, 79, 80, 81, 82, 83, 84, 85,
+        104, 105, 106, 107, 108, 109, 110, 111, 112, 113, 114, 115, 116, 117, 118, 119 };
+    static const int8_t idx_hi[64] = {   /* window starts 8 bytes later */
+        10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25,
+        44, 45, 46, 47, 48, 49, 50, 51, 52, 53, 54, 55, 56, 57, 58, 59,
+        78, 79, 80, 81, 82, 83, 84, 85, 86, 87, 88, 89, 90, 91, 92, 93,
+        112, 113, 114, 115, 116, 117, 118, 119, 120, 121, 122, 123, 124, 125, 126, 127 };
+    const __m512i flip = _mm512_set1_epi8((char)0x80);
+    const __m512i il = _mm512_loadu_si512((const void *)idx_lo), ih = _mm512_loadu_si512((const void *)idx_hi);
+    const __m512i isc = _mm512_set_epi16(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+                                         51, 51, 51, 51, 34, 34, 34, 34, 17, 17, 17, 17, 0, 0, 0, 0);
+    __m512i a4[4], sc = _mm512_setzero_si512();
+    for (int s = 0; s < 4; s++) {
+        const uint8_t *w = base + s * 4 * RT_Q8_BYTES;
+        __m512i t0 = _mm512_loadu_si512((const void *)w), t1 = _mm512_loadu_si512((const void *)(w + 64));
+        __m512i u0 = _mm512_loadu_si512((const void *)(w + 8)), u1 = _mm512_loadu_si512((const void *)(w + 72));
+        __m512i lo = _mm512_xor_si512(_mm512_permutex2var_epi8(t0, il, t1), flip);
+        __m512i hi = _mm512_xor_si512(_mm512_permutex2var_epi8(u0, ih, u1), flip);
+        __m512i d = _mm512_dpbusd_epi32(_mm512_setzero_si512(), lo, _mm512_loadu_si512((const void *)(gx4 + s * 128)));
+        a4[s] = _mm512_dpbusd_epi32(d, hi, _mm512_loadu_si512((const void *)(gx4 + s * 128 + 64)));
+        sc = _mm512_mask_mov_epi16(sc, (__mmask32)(0x1111u << s), _mm512_permutex2var_epi16(t0, isc, t1));
+    }
+    __m512i u01 = _mm512_add_epi32(_mm512_unpacklo_epi32(a4[0], a4[1]), _mm512_unpackhi_epi32(a4[0], a4[1]));
+    __m512i u23 = _mm512_add_epi32(_mm512_unpacklo_epi32(a4[2], a4[3]), _mm512_unpackhi_epi32(a4[2], a4[3]));
+    __m512i sum = _mm512_add_epi32(_mm512_unpacklo_epi64(u01, u23), _mm512_unpackhi_epi64(u01, u23));
+    sum = _mm512_add_epi32(sum, _mm512_slli_epi32(_mm512_loadu_si512((const void *)(gx4 + 576)), 7));
+    __m512 dw = _mm512_cvtph_ps(_mm512_castsi512_si256(sc));
+    return _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), _mm512_mul_ps(dw, _mm512_loadu_ps((const float *)(const void *)(gx4 + 512))), acc);
+}
+#endif
 
 /* The full groups of one decode row, one kernel per weight layout; each
  * returns the 16 lane sums (the leftover blocks are added by the caller). */
@@ -733,6 +738,19 @@ static inline __m512 row_groups_packed(const uint8_t *row, const uint8_t *gx, in
     return acc;
 }
 
+#if defined(__AVX512VBMI__)
+/* q8_0 in the ggml layout with byte permutes; no software prefetch: for q8_0
+ * (twice the bytes per weight of q4_0) the hardware prefetchers keep up, and
+ * the 9 prefetch instructions per group cost more than they gained (A/B on
+ * Zen4, 2 threads, huge pages: 8.7 vs 8.1 ms/token) */
+static inline __m512 row_groups_q8_permute(const uint8_t *row, const uint8_t *g4, int ng)
+{
+    __m512 acc = _mm512_setzero_ps();
+    for (int g = 0; g < ng; g++)
+        acc = q8_group_one(row + (size_t)g * 16 * RT_Q8_BYTES, g4 + (size_t)g * RT_GX_BYTES, acc);
+    return acc;
+}
+#endif
 
 /* ggml layout, transposed group by group */
 static inline __m512 row_groups_ggml(const uint8_t *row, const uint8_t *gx, int ng, int type, int shift)
@@ -749,7 +767,7 @@ static inline __m512 row_groups_ggml(const uint8_t *row, const uint8_t *gx, int 
     return acc;
 }
 
-enum { ROWS_PACKED, ROWS_GGML };
+enum { ROWS_PACKED, ROWS_Q8_PERMUTE, ROWS_GGML };
 
 /* rows [r0, r1) of one token with one row kernel; inlined with a constant
  * kind, so each kernel gets its own loop (and its constants hoisted) */
@@ -761,6 +779,9 @@ static inline __attribute__((always_inline)) void decode_rows(int kind, const rt
         const uint8_t *row = w->data + (size_t)r * w->row_bytes;
         __m512 acc;
         if (kind == ROWS_PACKED) acc = row_groups_packed(row, gxt, ng, type, shift);
+#if defined(__AVX512VBMI__)
+        else if (kind == ROWS_Q8_PERMUTE) acc = row_groups_q8_permute(row, gxt, ng);
+#endif
         else acc = row_groups_ggml(row, gxt, ng, type, shift);
         float s = _mm512_reduce_add_ps(acc);
         if (ng * 16 < nb) s += row_q_from(row, a, t, K, type, ng * 16);
@@ -773,6 +794,9 @@ static void mm_q_avx512_one(const rt_mat *w, const rt_act *a, int r0, int r1, in
 {
     const size_t off = (size_t)t * (size_t)(w->cols / RT_QK / 16) * RT_GX_BYTES;
     if (w->packed) { decode_rows(ROWS_PACKED, w, a, r0, r1, t, a->gx + off, y, ldy); return; }
+#if defined(__AVX512VBMI__)
+    if (w->type == RT_Q8_0 && a->gx4) { decode_rows(ROWS_Q8_PERMUTE, w, a, r0, r1, t, a->gx4 + off, y, ldy); return; }
+#endif
     decode_rows(ROWS_GGML, w, a, r0, r1, t, a->gx + off, y, ldy);
 }
 
@@ -828,201 +852,6 @@ static void mm_q_avx512(const rt_mat *w, const rt_act *a, int r0, int r1, int t0
                         for (int k = 0; k < nt; k++)
                             yr[(size_t)k * ldy] += row_q_from(w->data + (size_t)r * w->row_bytes, a, t + k, K, type, ng * 16);
                 }
-            }
-        }
-    }
-}
-
-/* ---- q8_0 in ggml's float order (see q8_lanes_sum) ---------------------
- * Two rows per 512-bit vector, their dwords interleaved: lane 2m holds lane
- * m of row r, lane 2m + 1 lane m of row r + 1.  Weights as w + 128 (packed
- * groups store them so, ggml-layout blocks are flipped on load) times the
- * signed activations, each dword duplicated (q8_prep), with vpdpbusd started
- * at -128 * the activations' lane sums, so every int32 lane is ggml's exact
- * sum of 4 consecutive products; converted and fma'd with the pair
- * (dw_r * da, dw_r+1 * da) broadcast to the lanes, so each row and token has
- * its 8 accumulators in order.  Tiles of Q8P row pairs x up to Q8T tokens
- * share the weight and activation loads; the accumulators are independent
- * chains. */
-#define Q8P 2    /* row pairs of a prefill tile (decode: 1) */
-#define Q8T 4    /* tokens of a prefill tile */
-#define Q8TB 32  /* tokens prepared at a time (q8_prep) */
-
-/* nt tokens from t, block b -> X[2 (j nb + b)]: the 32 quants with each
- * dword twice, X[.. + 1]: -128 * the 8 lane sums, each twice */
-static void q8_prep(const rt_act *a, int t, int nt, __m512i *X)
-{
-    const int K = a->K, nb = K / RT_QK;
-    const __m512i dup = _mm512_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
-    const __m256i z = _mm256_setzero_si256(), k80 = _mm256_set1_epi8((char)0x80);
-    for (int j = 0; j < nt; j++)
-        for (int b = 0; b < nb; b++) {
-            __m256i av = _mm256_loadu_si256((const __m256i *)(const void *)(a->qs + (size_t)(t + j) * K + (size_t)b * RT_QK));
-            __m256i c = _mm256_sub_epi32(z, _mm256_dpbusd_epi32(z, k80, av));
-            __m512i *x = X + 2 * ((size_t)j * nb + b);
-            _mm512_store_si512((void *)x, _mm512_permutexvar_epi32(dup, _mm512_castsi256_si512(av)));
-            _mm512_store_si512((void *)(x + 1), _mm512_permutexvar_epi32(dup, _mm512_castsi256_si512(c)));
-        }
-}
-
-/* the pair (lo, hi) in every 64-bit lane */
-static inline __m512 q8_dpair(float lo, float hi)
-{
-    return _mm512_castpd_ps(_mm512_broadcastsd_pd(_mm_castps_pd(_mm_setr_ps(lo, hi, 0.0f, 0.0f))));
-}
-
-/* rows r .. r + 2 np - 1 (rows past rl repeat rl) x tokens [t, t + nt);
- * X: q8_prep of token t onwards.  Constant np / nt after inlining keep
- * everything in registers; pf: prefetch 4 KiB past the next tile's rows
- * (decode: GGUF weights on 4 KiB pages of the file mapping, see above) */
-static inline __attribute__((always_inline)) void q8_tile(const rt_mat *w, const rt_act *a, const __m512i *X,
-                                                          int r, const int np, int rl, int t, const int nt,
-                                                          const int pf, float *y, size_t ldy)
-{
-    const int K = w->cols, nb = K / RT_QK, ng = w->packed ? nb / 16 : 0;
-    const size_t pfo = (size_t)(2 * np) * w->row_bytes + 4096;
-    const __m512i il = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
-    const __m256i k80 = _mm256_set1_epi8((char)0x80);
-    __m512 acc[Q8P][Q8T];
-    _Alignas(64) float dd[2][Q8P][Q8T][32];
-    const uint8_t *rows[2 * Q8P];
-    for (int i = 0; i < 2 * np; i++) rows[i] = w->data + (size_t)(r + i < rl ? r + i : rl) * w->row_bytes;
-    for (int i = 0; i < np; i++)
-        for (int j = 0; j < nt; j++) acc[i][j] = _mm512_setzero_ps();
-    /* the scale pairs of group g go to dd[g & 1] one group ahead, so their
-     * stores have left the store queue before the broadcasts read them */
-    for (int g = 0; g < ng; g++) {
-        const uint8_t *q0[Q8P], *q1[Q8P];
-        for (int i = 0; i < np; i++) {
-            const uint8_t *G0 = rows[2 * i] + (size_t)g * 16 * RT_Q8_BYTES, *G1 = rows[2 * i + 1] + (size_t)g * 16 * RT_Q8_BYTES;
-            if (pf)   /* the same group of the next tile's rows */
-                for (int l = 0; l < 9; l++) {
-                    _mm_prefetch((const char *)(G0 + pfo + 64 * l), _MM_HINT_T1);
-                    _mm_prefetch((const char *)(G1 + pfo + 64 * l), _MM_HINT_T1);
-                }
-            q0[i] = G0 + pk_qoff(G0);
-            q1[i] = G1 + pk_qoff(G1);
-        }
-        for (int h = g == 0 ? 0 : g + 1; h <= g + 1 && h < ng; h++)
-            for (int i = 0; i < np; i++) {
-                const uint8_t *G0 = rows[2 * i] + (size_t)h * 16 * RT_Q8_BYTES, *G1 = rows[2 * i + 1] + (size_t)h * 16 * RT_Q8_BYTES;
-                __m512 s0 = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)(G0 + pk_soff(G0, 8))));
-                __m512 s1 = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)(G1 + pk_soff(G1, 8))));
-                for (int j = 0; j < nt; j++) {
-                    __m512 da = _mm512_loadu_ps(a->d + (size_t)(t + j) * nb + (size_t)h * 16);
-                    __m512 x0 = _mm512_mul_ps(s0, da), x1 = _mm512_mul_ps(s1, da);
-                    /* block k = 4u + v: pair at (v < 2 ? 0 : 16) + 4u + 2(v % 2) */
-                    _mm512_store_ps(dd[h & 1][i][j], _mm512_unpacklo_ps(x0, x1));
-                    _mm512_store_ps(dd[h & 1][i][j] + 16, _mm512_unpackhi_ps(x0, x1));
-                }
-            }
-#pragma GCC unroll 16
-        for (int k = 0; k < 16; k++) {
-            const int b = g * 16 + k, off = (k % 4 < 2 ? 0 : 16) + 4 * (k / 4) + 2 * (k % 2);
-            __m512i av[Q8T], cv[Q8T];
-            for (int j = 0; j < nt; j++) {
-                av[j] = _mm512_load_si512((const void *)(X + 2 * ((size_t)j * nb + b)));
-                cv[j] = _mm512_load_si512((const void *)(X + 2 * ((size_t)j * nb + b) + 1));
-            }
-            for (int i = 0; i < np; i++) {
-                __m512i wv = _mm512_permutex2var_epi32(
-                    _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(const void *)(q0[i] + 32 * k))), il,
-                    _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(const void *)(q1[i] + 32 * k))));
-                for (int j = 0; j < nt; j++) {
-                    double dp;
-                    memcpy(&dp, &dd[g & 1][i][j][off], 8);
-                    acc[i][j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_dpbusd_epi32(cv[j], wv, av[j])),
-                                                _mm512_castpd_ps(_mm512_set1_pd(dp)), acc[i][j]);
-                }
-            }
-        }
-    }
-    for (int b = ng * 16; b < nb; b++) {   /* ggml layout */
-        __m512i av[Q8T], cv[Q8T];
-        for (int j = 0; j < nt; j++) {
-            av[j] = _mm512_load_si512((const void *)(X + 2 * ((size_t)j * nb + b)));
-            cv[j] = _mm512_load_si512((const void *)(X + 2 * ((size_t)j * nb + b) + 1));
-        }
-        for (int i = 0; i < np; i++) {
-            const uint8_t *b0 = rows[2 * i] + (size_t)b * RT_Q8_BYTES, *b1 = rows[2 * i + 1] + (size_t)b * RT_Q8_BYTES;
-            __m256i w0 = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(const void *)(b0 + 2)), k80);
-            __m256i w1 = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(const void *)(b1 + 2)), k80);
-            __m512i wv = _mm512_permutex2var_epi32(_mm512_castsi256_si512(w0), il, _mm512_castsi256_si512(w1));
-            float d0 = ld_f16(b0), d1 = ld_f16(b1);
-            for (int j = 0; j < nt; j++) {
-                float da = a->d[(size_t)(t + j) * nb + b];
-                acc[i][j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_dpbusd_epi32(cv[j], wv, av[j])),
-                                            q8_dpair(d0 * da, d1 * da), acc[i][j]);
-            }
-        }
-    }
-    for (int i = 0; i < np; i++)
-        for (int j = 0; j < nt; j++) {
-            _Alignas(64) float l[16];
-            _mm512_store_ps(l, acc[i][j]);
-            float *yt = y + (size_t)(t + j) * ldy;
-            if (r + 2 * i <= rl) yt[r + 2 * i] = q8_lanes_sum(l, 2);
-            if (r + 2 * i + 1 <= rl) yt[r + 2 * i + 1] = q8_lanes_sum(l + 1, 2);
-        }
-}
-
-/* block b of a q8_0 row in the ggml layout (packed groups undone) */
-static void q8_block(const rt_mat *w, const uint8_t *row, int b, uint8_t *blk)
-{
-    if (w->packed && b < w->cols / RT_QK / 16 * 16) {
-        const uint8_t *G = row + (size_t)(b / 16) * 16 * RT_Q8_BYTES;
-        memcpy(blk, G + pk_soff(G, 8) + 2 * (b % 16), 2);
-        for (int e = 0; e < RT_QK; e++) blk[2 + e] = (uint8_t)(G[pk_qoff(G) + 32 * (b % 16) + e] ^ 0x80);
-    } else {
-        memcpy(blk, row + (size_t)b * RT_Q8_BYTES, RT_Q8_BYTES);
-    }
-}
-
-/* rows [r0, r1) x tokens [t0, t1) of a q8_0 matrix; X: scratch for q8_prep
- * of up to Q8TB tokens, NULL (out of memory): one token at a time in xs */
-static void mm_q8_avx512(const rt_mat *w, const rt_act *a, int r0, int r1, int t0, int t1, float *y, size_t ldy,
-                         __m512i *X)
-{
-    const int nb = w->cols / RT_QK;
-    if (t1 - t0 == 1 || !X) {
-        for (int t = t0; t < t1; t++) {
-            if (X) q8_prep(a, t, 1, X);
-            else {
-                for (int r = r0; r < r1; r++) {   /* no scratch: the scalar order, one row at a time */
-                    const uint8_t *row = w->data + (size_t)r * w->row_bytes;
-                    float l[8] = { 0 };
-                    for (int b = 0; b < nb; b++) {
-                        uint8_t blk[RT_Q8_BYTES];
-                        q8_block(w, row, b, blk);
-                        float db = ld_f16(blk) * a->d[(size_t)t * nb + b];
-                        for (int m = 0; m < 8; m++) {
-                            int v = 0;
-                            for (int e = 4 * m; e < 4 * m + 4; e++) v += (int8_t)blk[2 + e] * a->qs[(size_t)t * a->K + (size_t)b * RT_QK + e];
-                            l[m] = fmaf(db, (float)v, l[m]);
-                        }
-                    }
-                    y[(size_t)t * ldy + r] = q8_lanes_sum(l, 1);
-                }
-                continue;
-            }
-            /* one row pair at a time: two weight streams (8 rows at a time
-             * streamed at 0.7 of the rate from the 4 KiB pages of a GGUF) */
-            for (int r = r0; r < r1; r += 2) q8_tile(w, a, X, r, 1, r1 - 1, t, 1, 1, y, ldy);
-        }
-        return;
-    }
-    for (int tb = t0; tb < t1; tb += Q8TB) {
-        int te = tb + Q8TB < t1 ? tb + Q8TB : t1;
-        q8_prep(a, tb, te - tb, X);
-        for (int rb = r0; rb < r1; rb += 16) {
-            int re = rb + 16 < r1 ? rb + 16 : r1;
-            for (int t = tb; t < te; t += Q8T) {
-                const __m512i *xt = X + 2 * (size_t)(t - tb) * nb;
-                int r = rb;
-                if (te - t >= Q8T)
-                    for (; r + 4 <= re; r += 4) q8_tile(w, a, xt, r, 2, re - 1, t, Q8T, 0, y, ldy);
-                for (; r < re; r += 2)
-                    for (int j = t; j < te && j < t + Q8T; j++) q8_tile(w, a, xt + 2 * (size_t)(j - t) * nb, r, 1, re - 1, j, 1, 0, y, ldy);
             }
         }
     }
@@ -1141,27 +970,6 @@ static inline int32x4_t dot16(int32x4_t acc, int8x16_t w, int8x16_t x)
 #endif
 }
 
-/* the 8 ggml lane sums of one block (see q8_lanes_sum): lo = lanes 0-3
- * (4 consecutive products each of w0.a0), hi = lanes 4-7 (of w1.a1) */
-static inline void blk_lanes(int8x16_t w0, int8x16_t w1, int8x16_t a0, int8x16_t a1, int32x4_t *lo, int32x4_t *hi)
-{
-#if defined(__ARM_FEATURE_DOTPROD)
-    *lo = vdotq_s32(vdupq_n_s32(0), w0, a0);
-    *hi = vdotq_s32(vdupq_n_s32(0), w1, a1);
-#else
-    *lo = vpaddq_s32(vpaddlq_s16(vmull_s8(vget_low_s8(w0), vget_low_s8(a0))), vpaddlq_s16(vmull_high_s8(w0, a0)));
-    *hi = vpaddq_s32(vpaddlq_s16(vmull_s8(vget_low_s8(w1), vget_low_s8(a1))), vpaddlq_s16(vmull_high_s8(w1, a1)));
-#endif
-}
-
-static inline float lanes_sum(float32x4_t lo, float32x4_t hi)
-{
-    float l[8];
-    vst1q_f32(l, lo);
-    vst1q_f32(l + 4, hi);
-    return q8_lanes_sum(l, 1);
-}
-
 static inline void wblock(const uint8_t *blk, int type, int8x16_t *w0, int8x16_t *w1)
 {
     if (type == RT_Q4_0) {
@@ -1181,11 +989,11 @@ static inline void tile_q(const rt_mat *w, const rt_act *a, int r, int nr, int t
     (void)dwx;
     int K = w->cols, nb = K / RT_QK;
     size_t bb = type == RT_Q4_0 ? RT_Q4_BYTES : RT_Q8_BYTES;
-    float32x4_t lo[TR][TT], hi[TR][TT];
+    float32x4_t acc[TR][TT];
     const uint8_t *rows[TR];
     for (int i = 0; i < nr; i++) rows[i] = w->data + (size_t)(r + i) * w->row_bytes;
     for (int i = 0; i < nr; i++)
-        for (int j = 0; j < nt; j++) { lo[i][j] = vdupq_n_f32(0.0f); hi[i][j] = vdupq_n_f32(0.0f); }
+        for (int j = 0; j < nt; j++) acc[i][j] = vdupq_n_f32(0.0f);
     for (int b = 0; b < nb; b++) {
         int8x16_t w0[TR], w1[TR];
         for (int i = 0; i < nr; i++) wblock(rows[i] + b * bb, type, &w0[i], &w1[i]);
@@ -1195,16 +1003,13 @@ static inline void tile_q(const rt_mat *w, const rt_act *a, int r, int nr, int t
             int8x16_t a0 = vld1q_s8(q), a1 = vld1q_s8(q + 16);
             float da = a->d[ta * nb + b];
             for (int i = 0; i < nr; i++) {
-                int32x4_t pl, ph;
-                blk_lanes(w0[i], w1[i], a0, a1, &pl, &ph);
-                float db = dwf[(size_t)i * nb + b] * da;
-                lo[i][j] = vfmaq_n_f32(lo[i][j], vcvtq_f32_s32(pl), db);
-                hi[i][j] = vfmaq_n_f32(hi[i][j], vcvtq_f32_s32(ph), db);
+                int32x4_t p = dot16(dot16(vdupq_n_s32(0), w0[i], a0), w1[i], a1);
+                acc[i][j] = vfmaq_n_f32(acc[i][j], vcvtq_f32_s32(p), dwf[(size_t)i * nb + b] * da);
             }
         }
     }
     for (int i = 0; i < nr; i++)
-        for (int j = 0; j < nt; j++) y[(size_t)(t + j) * ldy + r + i] = lanes_sum(lo[i][j], hi[i][j]);
+        for (int j = 0; j < nt; j++) y[(size_t)(t + j) * ldy + r + i] = vaddvq_f32(acc[i][j]);
 }
 
 static inline float row_q(const uint8_t *row, const rt_act *a, int t, int K, int type)
@@ -1213,36 +1018,29 @@ static inline float row_q(const uint8_t *row, const rt_act *a, int t, int K, int
     size_t bb = type == RT_Q4_0 ? RT_Q4_BYTES : RT_Q8_BYTES;
     const int8_t *q = a->qs + (size_t)t * K;
     const float *d = a->d + (size_t)t * nb;
-    float32x4_t lo = vdupq_n_f32(0.0f), hi = vdupq_n_f32(0.0f);
+    float32x4_t acc = vdupq_n_f32(0.0f);
     for (int b = 0; b < nb; b++) {
         const uint8_t *blk = row + b * bb;
         int8x16_t w0, w1;
-        int32x4_t pl, ph;
         wblock(blk, type, &w0, &w1);
-        blk_lanes(w0, w1, vld1q_s8(q + b * RT_QK), vld1q_s8(q + b * RT_QK + 16), &pl, &ph);
-        float db = ld_f16(blk) * d[b];
-        lo = vfmaq_n_f32(lo, vcvtq_f32_s32(pl), db);
-        hi = vfmaq_n_f32(hi, vcvtq_f32_s32(ph), db);
+        int32x4_t p = dot16(dot16(vdupq_n_s32(0), w0, vld1q_s8(q + b * RT_QK)), w1, vld1q_s8(q + b * RT_QK + 16));
+        acc = vfmaq_n_f32(acc, vcvtq_f32_s32(p), ld_f16(blk) * d[b]);
     }
-    return lanes_sum(lo, hi);
+    return vaddvq_f32(acc);
 }
 
 #else /* scalar */
 
-/* The reference of ggml's float order (see q8_lanes_sum): lane l of a block
- * is the exact integer sum of elements 4l..4l+3 (q4_0: elements 4l.. of the
- * low nibbles for l < 4, 16+4(l-4).. of the high ones), fma'd with
- * d = dw * da (exact: two fp16 values) into accumulator l. */
-static inline void blk_lanes(const uint8_t *blk, const int8_t *q, int type, int s[8])
+static inline int blk_isum(const uint8_t *blk, const int8_t *q, int type)
 {
-    for (int l = 0; l < 8; l++) {
-        int v = 0;
-        for (int k = 4 * l; k < 4 * l + 4; k++) {
-            int wk = type == RT_Q4_0 ? (k < 16 ? (blk[2 + k] & 15) : (blk[2 + k - 16] >> 4)) - 8 : (int8_t)blk[2 + k];
-            v += wk * q[k];
-        }
-        s[l] = v;
+    int s = 0;
+    if (type == RT_Q4_0) {
+        for (int k = 0; k < 16; k++)
+            s += ((blk[2 + k] & 15) - 8) * q[k] + ((blk[2 + k] >> 4) - 8) * q[k + 16];
+    } else {
+        for (int k = 0; k < RT_QK; k++) s += (int8_t)blk[2 + k] * q[k];
     }
+    return s;
 }
 
 static inline float row_q(const uint8_t *row, const rt_act *a, int t, int K, int type)
@@ -1251,15 +1049,12 @@ static inline float row_q(const uint8_t *row, const rt_act *a, int t, int K, int
     size_t bb = type == RT_Q4_0 ? RT_Q4_BYTES : RT_Q8_BYTES;
     const int8_t *q = a->qs + (size_t)t * K;
     const float *d = a->d + (size_t)t * nb;
-    float acc[8] = { 0 };
+    float s = 0.0f;
     for (int b = 0; b < nb; b++) {
         const uint8_t *blk = row + b * bb;
-        int s[8];
-        blk_lanes(blk, q + b * RT_QK, type, s);
-        float db = ld_f16(blk) * d[b];
-        for (int l = 0; l < 8; l++) acc[l] = fmaf(db, (float)s[l], acc[l]);
+        s += ld_f16(blk) * d[b] * (float)blk_isum(blk, q + b * RT_QK, type);
     }
-    return q8_lanes_sum(acc, 1);
+    return s;
 }
 
 static inline void tile_q(const rt_mat *w, const rt_act *a, int r, int nr, int t, int nt,
@@ -1278,11 +1073,6 @@ static void mm_quant(const rt_mat *w, const rt_act *a, int r0, int r1, int t0, i
 {
     int K = w->cols, nb = K / RT_QK, type = w->type;
 #if defined(RT_SIMD_AVX512)
-    if (type == RT_Q8_0) {
-        int nt = t1 - t0 < Q8TB ? t1 - t0 : Q8TB;
-        mm_q8_avx512(w, a, r0, r1, t0, t1, y, ldy, (__m512i *)(void *)scratch((size_t)nt * nb * 32));
-        return;
-    }
     if (a->gx) {
         if (t1 - t0 == 1) { mm_q_avx512_one(w, a, r0, r1, t0, y, ldy); return; }
         float *zb = scratch((size_t)RB5 * (nb / 16) * 144 + 16);
