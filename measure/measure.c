@@ -653,6 +653,21 @@ static double median_of(const dbl_vec *v)
  * (its set in *group, else -1): a board's equal-ranked CPUs are not always
  * equal in fact (measure.h, sh_measure_auto_pin), and the slower one's time
  * is interference the guest cannot see.  *n_used: repetitions behind it. */
+/* The repetition medians the estimate is taken from, of CPU set g (g < 0:
+ * every set) into m: the quiet ones, or all if none is quiet.  Returns how
+ * many; *reps (may be NULL) receives the set's repetitions. */
+static int group_medians(const measure_acc *a, int g, double *m, int *reps)
+{
+    int n = 0, r = 0;
+    for (int i = 0; i < a->rep_med.n; i++) {
+        if (g >= 0 && a->rep_group.v[i] != g) continue;
+        r++;
+        if (a->quiet_reps == 0 || a->rep_quiet.v[i]) m[n++] = a->rep_med.v[i];
+    }
+    if (reps) *reps = r;
+    return n;
+}
+
 static void estimate_from(const measure_acc *a, double *est, double *lo, double *hi, int *n_used, int *group)
 {
     *est = *lo = *hi = 0;
@@ -660,18 +675,15 @@ static void estimate_from(const measure_acc *a, double *est, double *lo, double 
     if (group) *group = -1;
     double *m = malloc((size_t)(a->rep_med.n ? a->rep_med.n : 1) * sizeof *m);
     if (!m) return;
-    int groups = a->n_groups > 1 ? a->n_groups : 1;
-    for (int g = 0; g < groups; g++) {
-        int n = 0;
-        for (int i = 0; i < a->rep_med.n; i++)
-            if ((a->quiet_reps == 0 || a->rep_quiet.v[i]) && (groups == 1 || a->rep_group.v[i] == g))
-                m[n++] = a->rep_med.v[i];
+    bool split = a->n_groups > 1;
+    for (int g = 0; g < (split ? a->n_groups : 1); g++) {
+        int n = group_medians(a, split ? g : -1, m, NULL);
         double e, l, h;
         if (!n || sh_decode_estimate_ci(m, n, &e, &l, &h)) continue;
         if (*est == 0 || e < *est) {
             *est = e; *lo = l; *hi = h;
             if (n_used) *n_used = n;
-            if (group) *group = groups > 1 ? g : -1;
+            if (group) *group = split ? g : -1;
         }
     }
     free(m);
@@ -694,12 +706,7 @@ static json_t *cpu_groups_json(const measure_acc *a)
     double *m = malloc((size_t)(a->rep_med.n ? a->rep_med.n : 1) * sizeof *m);
     if (!arr || !m) { json_decref(arr); free(m); return NULL; }
     for (int g = 0; g < a->n_groups; g++) {
-        int n = 0, reps = 0;
-        for (int i = 0; i < a->rep_med.n; i++) {
-            if (a->rep_group.v[i] != g) continue;
-            reps++;
-            if (a->quiet_reps == 0 || a->rep_quiet.v[i]) m[n++] = a->rep_med.v[i];
-        }
+        int reps, n = group_medians(a, g, m, &reps);
         json_t *o = json_pack("{s:s, s:i, s:i}", "cpus", a->groups[g], "reps", reps, "quiet_reps", n);
         if (o && n && sh_decode_estimate_ci(m, n, &e, &l, &h) == 0) {
             json_object_set_new(o, "decode_ms", json_real(e));
