@@ -721,8 +721,9 @@ static const char MEASURE_ABOUT[] =
     "An ok evaluation with the same settings is returned without measuring again, unless\n"
     "it is stored as unstable or --force is given. The variant reads the board's state\n"
     "around every repetition: a repetition whose threads waited more than --busy-wait of\n"
-    "its time for a CPU (busy), whose CPUs slowed down (throttled) or lost more than\n"
-    "--max-steal of their time to other virtual machines (steal) is left out of the\n"
+    "its time for a CPU (busy), whose CPUs slowed down (throttled), lost more than\n"
+    "--max-steal of their time to other virtual machines (steal) or ran while other\n"
+    "processes used more than --max-others CPUs (shared) is left out of the\n"
     "estimate. A doubtful result (too few quiet repetitions, no convergence, reference\n"
     "drift) waits for the board to settle and is measured again, up to --settle-rounds\n"
     "times, each round's quiet repetitions pooled with the earlier ones', then stored\n"
@@ -827,6 +828,9 @@ int sh_cmd_measure(int argc, char **argv)
          "(default 0.05)", 0.001, 100, NULL},
         {"--max-steal", NULL, SH_OPT_DOUBLE, &o.steal_max, "X", "share of its CPUs' time the hypervisor may give\n"
          "to other guests before a repetition is disturbed\n(steal; default 0.05)", 0.001, 100, NULL},
+        {"--max-others", NULL, SH_OPT_DOUBLE, &o.others_max, "X", "CPUs other processes may use beside a repetition\n"
+         "before it is disturbed (shared: a co-runner slows\nit through the caches and memory; default 0.5;\n"
+         "a value above the CPU count turns it off)", 0.01, 1e6, NULL},
         {"--settle-rounds", NULL, SH_OPT_INT, &settle_rounds, "N", "re-measurements of a doubtful result (default 2; 0: "
          "none)", 0, 100, &settle_given},
         {"--settle-max", NULL, SH_OPT_DOUBLE, &o.settle_max_s, "S", "longest wait for the board to settle (default 60)",

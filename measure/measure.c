@@ -157,6 +157,7 @@ static sh_measure_opts effective(const sh_measure_opts *in)
     if (o.backoff_s <= 0) o.backoff_s = 1.0;
     if (o.busy_wait == 0) o.busy_wait = 0.05;
     if (o.steal_max == 0) o.steal_max = 0.05;
+    if (o.others_max == 0) o.others_max = 0.5;
     if (o.drift_tol <= 0) o.drift_tol = 0.10;
     if (o.settle_rounds == 0) o.settle_rounds = 2;
     if (o.settle_rounds < 0) o.settle_rounds = 0;
@@ -247,8 +248,9 @@ typedef struct measure_acc {
     /* per repetition: decode median and the board's state (-1 unknown), and
      * whether it counts (1 quiet, 0 disturbed) */
     dbl_vec rep_med, rep_wait, rep_other, rep_runq, rep_load, rep_freq, rep_temp, rep_steal, rep_quiet;
+    dbl_vec rep_wall;         /* the repetition's wall time, s (-1 unknown)   */
     int n_cpus;
-    int quiet_reps, busy_reps, throttled_reps, steal_reps;
+    int quiet_reps, busy_reps, throttled_reps, steal_reps, shared_reps;
     bool have_state;
     double weight_bytes, kv_bytes, conv_state_bytes;
     double share_prefill[5], share_decode[5];
@@ -271,7 +273,7 @@ static void acc_free(measure_acc *a)
     free(a->dec_tps.v); free(a->pre_tps.v);
     free(a->rep_med.v); free(a->rep_wait.v); free(a->rep_other.v); free(a->rep_runq.v);
     free(a->rep_load.v); free(a->rep_freq.v); free(a->rep_temp.v); free(a->rep_steal.v); free(a->rep_quiet.v);
-    free(a->rep_group.v);
+    free(a->rep_group.v); free(a->rep_wall.v);
     free(a->build_json); free(a->cpu_json); free(a->probe_before); free(a->probe_after);
     memset(a, 0, sizeof *a);
 }
@@ -296,10 +298,12 @@ static int acc_copy(measure_acc *dst, const measure_acc *src)
     *dst = *src;
     dbl_vec *d[] = {&dst->decode, &dst->prefill, &dst->ttft, &dst->rss, &dst->dec_tps, &dst->pre_tps,
                     &dst->rep_med, &dst->rep_wait, &dst->rep_other, &dst->rep_runq, &dst->rep_load,
-                    &dst->rep_freq, &dst->rep_temp, &dst->rep_steal, &dst->rep_quiet, &dst->rep_group};
+                    &dst->rep_freq, &dst->rep_temp, &dst->rep_steal, &dst->rep_quiet, &dst->rep_group,
+                    &dst->rep_wall};
     const dbl_vec *s[] = {&src->decode, &src->prefill, &src->ttft, &src->rss, &src->dec_tps, &src->pre_tps,
                           &src->rep_med, &src->rep_wait, &src->rep_other, &src->rep_runq, &src->rep_load,
-                          &src->rep_freq, &src->rep_temp, &src->rep_steal, &src->rep_quiet, &src->rep_group};
+                          &src->rep_freq, &src->rep_temp, &src->rep_steal, &src->rep_quiet, &src->rep_group,
+                          &src->rep_wall};
     int bad = 0;
     for (size_t i = 0; i < sizeof d / sizeof d[0]; i++) bad |= vec_dup(d[i], s[i]);
     bad |= str_dup(&dst->build_json, src->build_json) | str_dup(&dst->cpu_json, src->cpu_json) |
@@ -386,7 +390,7 @@ static int push_reps(measure_acc *a, const sh_bench_out *b, double group)
               vec_push(&a->rep_freq, st ? &st->freq_khz : &unk, 1) ||
               vec_push(&a->rep_temp, st ? &st->temp_mc : &unk, 1) ||
               vec_push(&a->rep_steal, st ? &st->steal : &unk, 1) || vec_push(&a->rep_quiet, &one, 1) ||
-              vec_push(&a->rep_group, &group, 1);
+              vec_push(&a->rep_group, &group, 1) || vec_push(&a->rep_wall, st ? &st->wall_s : &unk, 1);
     }
     if (b->n_state) a->have_state = true;
     if (b->n_cpus) a->n_cpus = b->n_cpus;
@@ -394,17 +398,26 @@ static int push_reps(measure_acc *a, const sh_bench_out *b, double group)
     return bad ? -1 : 0;
 }
 
+/* Ticks of /proc/stat's CPU times (USER_HZ, 100 on Linux): others' CPU use
+ * over a repetition is a difference of such counts, each CPU's off by up to
+ * one tick, so a repetition is "shared" only when others' use exceeds
+ * others_max by more than that granularity (short repetitions never are). */
+#define PROCSTAT_TICK_S 0.01
+
 /* Marks each repetition quiet or disturbed (busy: its threads waited too long
  * for a CPU; throttled: its CPUs ran below 85% of the fastest seen; steal: the
  * hypervisor gave more than steal_max of its CPUs' time to other guests,
- * which the CPU wait does not show: the guest thread was "running"). */
+ * which the CPU wait does not show: the guest thread was "running"; shared:
+ * other processes used more than others_max CPUs beside it, on CPUs the
+ * variant did not use, which slows it through the shared caches and memory
+ * without any CPU wait). */
 static void classify_reps(const measure_ctx *c, measure_acc *a)
 {
     double fmax_seen = 0;
     for (int i = 0; i < a->rep_freq.n; i++) fmax_seen = fmax(fmax_seen, a->rep_freq.v[i]);
-    a->quiet_reps = a->busy_reps = a->throttled_reps = a->steal_reps = 0;
+    a->quiet_reps = a->busy_reps = a->throttled_reps = a->steal_reps = a->shared_reps = 0;
     for (int i = 0; i < a->rep_med.n; i++) {
-        bool busy = false, throttled = false, stolen = false;
+        bool busy = false, throttled = false, stolen = false, shared = false;
         if (c->o.busy_wait >= 0) {
             if (a->rep_wait.v[i] >= 0) {
                 busy = a->rep_wait.v[i] > c->o.busy_wait;
@@ -416,11 +429,17 @@ static void classify_reps(const measure_ctx *c, measure_acc *a)
         }
         if (a->rep_freq.v[i] > 0 && fmax_seen > 0) throttled = a->rep_freq.v[i] < 0.85 * fmax_seen;
         if (c->o.steal_max >= 0 && a->rep_steal.v[i] >= 0) stolen = a->rep_steal.v[i] > c->o.steal_max;
+        if (c->o.others_max >= 0 && a->rep_other.v[i] >= 0 && a->rep_wall.v[i] > 0) {
+            double grain = (fmax(a->n_cpus, 1) + 1) * PROCSTAT_TICK_S / a->rep_wall.v[i];
+            shared = a->rep_other.v[i] > c->o.others_max + grain;
+        }
+        bool disturbed = busy || throttled || stolen || shared;
         a->busy_reps += busy;
         a->throttled_reps += throttled;
         a->steal_reps += stolen;
-        a->rep_quiet.v[i] = !(busy || throttled || stolen);
-        a->quiet_reps += !(busy || throttled || stolen);
+        a->shared_reps += shared;
+        a->rep_quiet.v[i] = !disturbed;
+        a->quiet_reps += !disturbed;
     }
 }
 
@@ -761,6 +780,8 @@ static char *build_result(measure_ctx *c, measure_acc *a, const char *settings, 
     snprintf(res->estimator_ci_method, sizeof res->estimator_ci_method, "%s", SH_DECODE_CI_METHOD);
     res->steal_reps = a->steal_reps;
     res->steal_max = c->o.steal_max;
+    res->shared_reps = a->shared_reps;
+    res->others_max = c->o.others_max;
     if (reference) {
         double ref_med = num_field(reference, "decode_ms");
         res->rel_to_reference = ref_med > 0 ? res->decode_ms / ref_med : 0;
@@ -992,6 +1013,12 @@ static void judge(sh_db *db, measure_ctx *c, const measure_acc *a, const sh_mrec
             ADD("%ssteal: %d of %d repetitions lost more than %.0f%% of their CPUs' time to other virtual "
                 "machines (up to %.0f%%)", len ? "; " : "", a->steal_reps, a->reps, 100 * c->o.steal_max, 100 * smax);
         }
+        if (a->shared_reps) {
+            double omax = 0;
+            for (int i = 0; i < a->rep_other.n; i++) omax = fmax(omax, a->rep_other.v[i]);
+            ADD("%sshared: %d of %d repetitions ran while other processes used more than %.2g CPUs beside them "
+                "(up to %.2f)", len ? "; " : "", a->shared_reps, a->reps, c->o.others_max, omax);
+        }
         ADD("%sonly %d quiet repetitions (%d needed)", len ? "; " : "", a->quiet_reps, c->o.min_reps);
     } else if (!a->converged) {
         ADD("not converged: 95%% interval of the estimate (" SH_DECODE_ESTIMATOR ") +-%.1f%% > tolerance "
@@ -1049,7 +1076,9 @@ static double settle(measure_ctx *c, int round, int n_cpus)
         json_decref(p);
         if (busy < 0 || ncpu <= 0) continue;            /* load unknown: wait it out */
         int thr = c->threads > 0 ? c->threads : ncpu;
-        if (busy <= fmax(0, ncpu - thr) + 0.25) break;   /* the variant's CPUs are free */
+        double limit = fmax(0, ncpu - thr) + 0.25;        /* the variant's CPUs are free */
+        if (c->o.others_max >= 0) limit = fmin(limit, fmax(c->o.others_max, 0.25));   /* and no co-runner */
+        if (busy <= limit) break;
     }
     return waited;
 }
@@ -1202,8 +1231,9 @@ static int measure_kind(sh_db *db, const char *device, const sh_genome *g, const
         } else if (a.quiet_reps < a.reps) {
             snprintf(res->stability, sizeof res->stability, "disturbed");
             snprintf(res->reason, sizeof res->reason,
-                     "%d of %d repetitions disturbed (busy %d, throttled %d, steal %d) and left out of the estimate",
-                     a.reps - a.quiet_reps, a.reps, a.busy_reps, a.throttled_reps, a.steal_reps);
+                     "%d of %d repetitions disturbed (busy %d, throttled %d, steal %d, shared %d) and left out "
+                     "of the estimate", a.reps - a.quiet_reps, a.reps, a.busy_reps, a.throttled_reps, a.steal_reps,
+                     a.shared_reps);
         } else {
             snprintf(res->stability, sizeof res->stability, "quiet");
         }
@@ -1446,8 +1476,9 @@ int sh_measure_interleaved(sh_db *db, const char *device, const sh_genome *g, in
         x->rounds = rounds;
         if (a[i].quiet_reps < c[i].o.min_reps) {
             snprintf(x->stability, sizeof x->stability, "unstable");
-            snprintf(x->reason, sizeof x->reason, "only %d quiet of %d repetitions (busy %d, throttled %d, steal %d)",
-                     a[i].quiet_reps, a[i].reps, a[i].busy_reps, a[i].throttled_reps, a[i].steal_reps);
+            snprintf(x->reason, sizeof x->reason,
+                     "only %d quiet of %d repetitions (busy %d, throttled %d, steal %d, shared %d)", a[i].quiet_reps,
+                     a[i].reps, a[i].busy_reps, a[i].throttled_reps, a[i].steal_reps, a[i].shared_reps);
         } else if (a[i].quiet_reps < a[i].reps) {
             snprintf(x->stability, sizeof x->stability, "disturbed");
             snprintf(x->reason, sizeof x->reason, "%d of %d repetitions disturbed and left out",

@@ -42,7 +42,11 @@
  *    its threads waited more than `busy_wait` of its wall time for a CPU
  *    (busy), the CPUs used ran below 85% of the highest frequency seen in
  *    the measurement (throttled), or the hypervisor gave more than
- *    `steal_max` of their time to other guests (steal, /proc/stat).
+ *    `steal_max` of their time to other guests (steal, /proc/stat), or other
+ *    processes used more than `others_max` CPUs beside it (shared: a
+ *    co-runner on the CPUs the variant leaves free slows it through the
+ *    shared caches and memory without any CPU wait; /proc/stat's 10 ms ticks
+ *    set how short a repetition can still tell).
  *    Disturbed repetitions are kept in the samples but left out of the
  *    estimate and of the convergence test;
  *  - the estimate the search ranks with is decode_ms: the Harrell-Davis
@@ -112,6 +116,8 @@ typedef struct sh_measure_opts {
     double busy_wait;      /* repetition busy above this CPU-wait fraction  0: 0.05 (<0: never) */
     double steal_max;      /* repetition disturbed ("steal") above this share of
                               its CPUs' time stolen by the hypervisor 0: 0.05 (<0: never) */
+    double others_max;     /* repetition disturbed ("shared") when other processes
+                              used more than this many CPUs beside it  0: 0.5 (<0: never) */
     double drift_tol;      /* reference drift tolerance (relative)          0: 0.10 */
     int settle_rounds;     /* re-measurements of a doubtful result   0: 2 (-1: none) */
     double settle_max_s;   /* longest wait for the board to settle per round 0: 60 s */

@@ -32,6 +32,7 @@ static const field FIELDS[] = {
     F("stability", 's', stability), F("stability_reason", 's', reason),
     F("quiet_reps", 'i', quiet_reps), F("disturbed_reps", 'i', disturbed_reps), F("busy_reps", 'i', busy_reps),
     F("throttled_reps", 'i', throttled_reps), F("steal_reps", 'i', steal_reps), F("steal_max", 'd', steal_max),
+    F("shared_reps", 'i', shared_reps), F("others_max", 'd', others_max),
     F("board_state_read", 'b', board_state_read),
     F("busy_wait", 'd', busy_wait), F("rounds_measured", 'i', rounds), F("rounds", 'J', rounds_json), F("cpu_groups", 'J', cpu_groups_json),
     F("tolerance", 'd', tolerance), F("converged", 'b', converged),

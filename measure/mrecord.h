@@ -62,6 +62,9 @@ typedef struct sh_mrecord {
     int quiet_reps, disturbed_reps, busy_reps, throttled_reps;
     int steal_reps;            /* repetitions disturbed by hypervisor steal over steal_max */
     double steal_max;          /* share of a CPU's time; NaN for rows stored before */
+    int shared_reps;           /* repetitions disturbed by other processes using more
+                                  than others_max CPUs beside them */
+    double others_max;         /* CPUs; NaN for rows stored before */
     int rounds;                /* measurements made (1 + settle re-measurements) */
     bool converged, board_state_read;
     double tolerance, busy_wait;

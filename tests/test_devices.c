@@ -1888,6 +1888,90 @@ static void test_measure_steal_reps_left_out(void **state)
     free(dir);
 }
 
+/* A variant whose board readings say: beside the first repetition of every
+ * invocation other processes used `others` CPUs (wall `wall` s, 20 ms/token),
+ * beside the others `rest` (10 ms/token); nothing waited for a CPU and
+ * nothing was stolen, so only others' CPU use can tell (a co-runner on the
+ * CPU the variant leaves free, slowing it through caches and memory). */
+static void write_shared_variant(const char *path, const char *hash, const char *others, const char *rest,
+                                 const char *wall)
+{
+    char vars[160];
+    snprintf(vars, sizeof vars, "-v o0=%s -v o1=%s -v w=%s", others, rest, wall);
+    write_scripted_variant(path, hash, vars, "(r == 0 ? 20 : 10)",
+        "printf \"{\\\"wall_s\\\":%s,\\\"wait_s\\\":0,\\\"self_cpu_s\\\":1,\\\"other_cpus\\\":%s,\\\"procs_running\\\":1,\\\"load1\\\":1,\\\"freq_khz\\\":2000000,\\\"temp_mc\\\":40000,\\\"steal\\\":0}\", w, r == 0 ? o0 : o1");
+}
+
+/* Repetitions beside which other processes used more than others_max CPUs
+ * are disturbed ("shared"): left out of the estimate, counted, and named in
+ * the reason; too short a repetition for /proc/stat's ticks to tell is not
+ * flagged; with a limit above the CPU count nothing is; a co-runner beside
+ * every repetition leaves the result unstable with the reason. */
+static void test_measure_shared_reps_left_out(void **state)
+{
+    (void)state;
+    char *dir = dt_mkdtemp("shared");
+    sh_db *db = open_test_db(dir);
+    sh_genome g;
+    char hex[17], exe[600], exe_short[600], exe_all[600];
+    genome_of(TINY, &g, hex);
+    snprintf(exe, sizeof exe, "%s/variant", dir);
+    snprintf(exe_short, sizeof exe_short, "%s/variant-short", dir);
+    snprintf(exe_all, sizeof exe_all, "%s/variant-all", dir);
+    write_shared_variant(exe, hex, "0.9", "0.1", "1");
+    write_shared_variant(exe_short, hex, "0.9", "0.1", "0.02");   /* 10 ms ticks: +-1.5 CPUs */
+    write_shared_variant(exe_all, hex, "1.2", "1.2", "1");
+    sh_measure_opts o = {.exe_path = exe, .prompt = 16, .gen = 8, .min_reps = 3, .max_reps = 30,
+                         .reps_per_run = 3, .tolerance = 0.02, .no_probe = true};
+    sh_mrecord r;
+    sh_err err = {{0}};
+    if (sh_measure_genome(db, "local", &g, &o, &r, &err)) fail_msg("measure: %s", err.msg);
+    assert_true(r.converged);
+    assert_int_equal(r.reps, 6);
+    assert_int_equal(r.quiet_reps, 4);
+    assert_int_equal(r.shared_reps, 2);
+    assert_string_equal(r.stability, "disturbed");
+    if (!strstr(r.reason, "busy 0, throttled 0, steal 0, shared 2")) fail_msg("reason: %s", r.reason);
+    assert_true(r.decode_ms < 10.1);
+    json_t *res = stored_result(db, r.eval_id);
+    assert_int_equal(json_integer_value(json_object_get(res, "shared_reps")), 2);
+    assert_true(json_real_value(json_object_get(res, "others_max")) == 0.5);
+    json_decref(res);
+    sh_mrecord_free(&r);
+    /* repetitions of 20 ms: others' use is not known to better than the ticks, so none is flagged */
+    o.force = true;
+    o.exe_path = exe_short;
+    assert_int_equal(sh_measure_genome(db, "local", &g, &o, &r, &err), 0);
+    assert_int_equal(r.shared_reps, 0);
+    assert_int_equal(r.quiet_reps, r.reps);
+    sh_mrecord_free(&r);
+    /* a limit above the CPU count: every repetition counts */
+    o.exe_path = exe;
+    o.others_max = 4;
+    assert_int_equal(sh_measure_genome(db, "local", &g, &o, &r, &err), 0);
+    assert_int_equal(r.quiet_reps, r.reps);
+    assert_string_equal(r.stability, "quiet");
+    sh_mrecord_free(&r);
+    /* a co-runner beside every repetition: unstable after waiting and measuring again, with the reason */
+    o.others_max = 0;
+    o.exe_path = exe_all;
+    o.max_reps = 6;
+    o.settle_rounds = 1;
+    o.settle_max_s = 0.05;
+    o.backoff_s = 0.01;
+    assert_int_equal(sh_measure_genome(db, "local", &g, &o, &r, &err), 0);
+    assert_string_equal(r.stability, "unstable");
+    assert_int_equal(r.quiet_reps, 0);
+    if (!strstr(r.reason, "shared: 12 of 12 repetitions ran while other processes used more than 0.5 CPUs beside "
+                          "them (up to 1.20)"))
+        fail_msg("reason: %s", r.reason);
+    sh_mrecord_free(&r);
+    sh_measure_shutdown();
+    sh_db_close(db);
+    dt_rm_rf(dir);
+    free(dir);
+}
+
 /* ---- chip profile (quick sweep, real variants on this host) --------------------------------- */
 
 static void test_profile_quick_local(void **state)
@@ -2647,6 +2731,7 @@ int main(void)
         cmocka_unit_test(test_measure_disturbed_reps_left_out),
         cmocka_unit_test(test_procstat_steal_fixtures),
         cmocka_unit_test(test_measure_steal_reps_left_out),
+        cmocka_unit_test(test_measure_shared_reps_left_out),
         cmocka_unit_test(test_measure_faults),
         cmocka_unit_test(test_measure_flaky_retry_and_health),
         cmocka_unit_test(test_measure_reference_every_k),
