@@ -1824,6 +1824,31 @@ static void write_steal_variant(const char *path, const char *hash, const char *
         "printf \"{\\\"wall_s\\\":1,\\\"wait_s\\\":0,\\\"self_cpu_s\\\":1,\\\"other_cpus\\\":0,\\\"procs_running\\\":1,\\\"load1\\\":1,\\\"freq_khz\\\":2000000,\\\"temp_mc\\\":40000,\\\"steal\\\":%s}\", r == 0 ? s0 : s1");
 }
 
+/* Measures with exe_all, whose every repetition is disturbed, at 6
+ * repetitions and one quick settle round: the result must be unstable with
+ * `reason` in its reason (12 of 12 repetitions).  Then closes db and
+ * removes dir (the end of the disturbance-class tests). */
+static void expect_unstable_then_clean_up(sh_db *db, const sh_genome *g, sh_measure_opts *o, const char *exe_all,
+                                          const char *reason, char *dir)
+{
+    sh_mrecord r;
+    sh_err err = {{0}};
+    o->exe_path = exe_all;
+    o->max_reps = 6;
+    o->settle_rounds = 1;
+    o->settle_max_s = 0.05;
+    o->backoff_s = 0.01;
+    if (sh_measure_genome(db, "local", g, o, &r, &err)) fail_msg("measure: %s", err.msg);
+    assert_string_equal(r.stability, "unstable");
+    assert_int_equal(r.quiet_reps, 0);
+    if (!strstr(r.reason, reason)) fail_msg("reason: %s", r.reason);
+    sh_mrecord_free(&r);
+    sh_measure_shutdown();
+    sh_db_close(db);
+    dt_rm_rf(dir);
+    free(dir);
+}
+
 /* Repetitions that lost time to the hypervisor (steal) are disturbed: left
  * out of the estimate, counted, stored per repetition (rep_steal), and the
  * reason says "steal"; below the threshold, or with the check off, they count. */
@@ -1870,22 +1895,8 @@ static void test_measure_steal_reps_left_out(void **state)
     sh_mrecord_free(&r);
     /* every repetition stolen from: unstable after waiting and measuring again, with the reason */
     o.steal_max = 0;
-    o.exe_path = exe_all;
-    o.max_reps = 6;
-    o.settle_rounds = 1;
-    o.settle_max_s = 0.05;
-    o.backoff_s = 0.01;
-    assert_int_equal(sh_measure_genome(db, "local", &g, &o, &r, &err), 0);
-    assert_string_equal(r.stability, "unstable");
-    assert_int_equal(r.quiet_reps, 0);
-    if (!strstr(r.reason, "steal: 12 of 12 repetitions lost more than 5% of their CPUs' time to other virtual "
-                          "machines (up to 30%)"))
-        fail_msg("reason: %s", r.reason);
-    sh_mrecord_free(&r);
-    sh_measure_shutdown();
-    sh_db_close(db);
-    dt_rm_rf(dir);
-    free(dir);
+    expect_unstable_then_clean_up(db, &g, &o, exe_all, "steal: 12 of 12 repetitions lost more than 5% of their "
+                                  "CPUs' time to other virtual machines (up to 30%)", dir);
 }
 
 /* A variant whose board readings say: beside the first repetition of every
@@ -1954,22 +1965,8 @@ static void test_measure_shared_reps_left_out(void **state)
     sh_mrecord_free(&r);
     /* a co-runner beside every repetition: unstable after waiting and measuring again, with the reason */
     o.others_max = 0;
-    o.exe_path = exe_all;
-    o.max_reps = 6;
-    o.settle_rounds = 1;
-    o.settle_max_s = 0.05;
-    o.backoff_s = 0.01;
-    assert_int_equal(sh_measure_genome(db, "local", &g, &o, &r, &err), 0);
-    assert_string_equal(r.stability, "unstable");
-    assert_int_equal(r.quiet_reps, 0);
-    if (!strstr(r.reason, "shared: 12 of 12 repetitions ran while other processes used more than 0.5 CPUs beside "
-                          "them (up to 1.20)"))
-        fail_msg("reason: %s", r.reason);
-    sh_mrecord_free(&r);
-    sh_measure_shutdown();
-    sh_db_close(db);
-    dt_rm_rf(dir);
-    free(dir);
+    expect_unstable_then_clean_up(db, &g, &o, exe_all, "shared: 12 of 12 repetitions ran while other processes "
+                                  "used more than 0.5 CPUs beside them (up to 1.20)", dir);
 }
 
 /* ---- chip profile (quick sweep, real variants on this host) --------------------------------- */
