@@ -20,8 +20,10 @@
  * of 8 (or 4) tokens against it.  q4_0 and q8_0 weights are repacked once
  * at load (rt_model_pack) into that transposed order, so prefill and decode
  * read them without any transposing, and decode gives the same bits as
- * prefill.  Decode of packed weights prefetches (L2) 8 KiB ahead in the
- * stream: GGUF weights are read in place from the file mapping, on 4 KiB
+ * prefill.  Decode of packed weights prefetches (L2) 4 KiB ahead in the
+ * stream (8 KiB until the batched row sums below; 4 KiB was then faster on
+ * Zen 5, 1 thread, for q4_0 and q8_0): GGUF weights are read in place from
+ * the file mapping, on 4 KiB
  * pages, where the hardware prefetchers stop; without it q8_0 in the ggml
  * layout streamed from such pages at about 0.7 of its rate from huge pages
  * (the earlier finding that packed q8_0 streamed 15% slower was measured on
@@ -29,6 +31,9 @@
  * Unpacked q8_0 (no packing run, e.g. dev/mmbench) decodes with AVX512-VBMI
  * byte permutes (two vpermt2b per 4 blocks, first and last 16 quants)
  * against the activation halves of rt_act.gx4.
+ * Decode sums 16 rows (f16: 8) in one transposed reduction (reduce_tree)
+ * that keeps _mm512_reduce_add_ps's order, so the bits are those of one
+ * horizontal sum per row.
  * Blocks past the last full group use a
  * two-block loop.  AVX2: one block per vector with vpmaddubsw (q4_0: nibbles
  * + correction; q8_0: sign trick, exact).  NEON: sdot (or vmull) on signed
