@@ -20,8 +20,10 @@
  * of 8 (or 4) tokens against it.  q4_0 and q8_0 weights are repacked once
  * at load (rt_model_pack) into that transposed order, so prefill and decode
  * read them without any transposing, and decode gives the same bits as
- * prefill.  Decode of packed weights prefetches (L2) 8 KiB ahead in the
- * stream: GGUF weights are read in place from the file mapping, on 4 KiB
+ * prefill.  Decode of packed weights prefetches (L2) 4 KiB ahead in the
+ * stream (8 KiB until the batched row sums below; 4 KiB was then faster on
+ * Zen 5, 1 thread, for q4_0 and q8_0): GGUF weights are read in place from
+ * the file mapping, on 4 KiB
  * pages, where the hardware prefetchers stop; without it q8_0 in the ggml
  * layout streamed from such pages at about 0.7 of its rate from huge pages
  * (the earlier finding that packed q8_0 streamed 15% slower was measured on
@@ -29,6 +31,9 @@
  * Unpacked q8_0 (no packing run, e.g. dev/mmbench) decodes with AVX512-VBMI
  * byte permutes (two vpermt2b per 4 blocks, first and last 16 quants)
  * against the activation halves of rt_act.gx4.
+ * Decode sums 16 rows (f16: 8) in one transposed reduction (reduce_tree)
+ * that keeps _mm512_reduce_add_ps's order, so the bits are those of one
+ * horizontal sum per row.
  * Blocks past the last full group use a
  * two-block loop.  AVX2: one block per vector with vpmaddubsw (q4_0: nibbles
  * + correction; q8_0: sign trick, exact).  NEON: sdot (or vmull) on signed
@@ -267,6 +272,33 @@ static inline void tile_float(const rt_mat *w, const rt_act *a, int r, int nr, i
 }
 
 #if defined(RT_SIMD_AVX512)
+/* The horizontal sums of n = 16 (or 8: lanes 0-7) vectors at once: lane i of the result is
+ * v[i] summed in the order of _mm512_reduce_add_ps (GCC's and clang's
+ * halving tree: lanes i + i+8, then i + i+4, i + i+2, i + i+1), so the
+ * same bits as 16 separate reductions, in 15 adds and 31 shuffles instead of
+ * 64 adds and shuffles.  On short rows (K = 1024: 2 groups of q8_0) the
+ * separate reductions were a large part of the decode work, and the kernel
+ * streamed from DRAM at 0.76 of a plain read on one core; with these (and
+ * PACKED_PF 4096) 0.91 (dev A/B, Zen 5, shared machine). */
+static inline __m512 reduce_tree(const __m512 *v, int n)
+{
+    __m512 b[8], c[4], d[2];
+    for (int k = 0; k < n / 2; k++)   /* 128-bit lanes: v2k low half sums, v2k+1 low half sums */
+        b[k] = _mm512_add_ps(_mm512_shuffle_f32x4(v[2 * k], v[2 * k + 1], _MM_SHUFFLE(1, 0, 1, 0)),
+                             _mm512_shuffle_f32x4(v[2 * k], v[2 * k + 1], _MM_SHUFFLE(3, 2, 3, 2)));
+    for (int k = 0; k < n / 4; k++)   /* 128-bit lane j: quarter sums of vector 4k + j */
+        c[k] = _mm512_add_ps(_mm512_shuffle_f32x4(b[2 * k], b[2 * k + 1], _MM_SHUFFLE(2, 0, 2, 0)),
+                             _mm512_shuffle_f32x4(b[2 * k], b[2 * k + 1], _MM_SHUFFLE(3, 1, 3, 1)));
+    for (int k = 0; k < n / 8; k++)   /* 128-bit lane j: the two eighth sums of vectors 8k + j, 8k + 4 + j */
+        d[k] = _mm512_add_ps(_mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(c[2 * k]), _mm512_castps_pd(c[2 * k + 1]))),
+                             _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(c[2 * k]), _mm512_castps_pd(c[2 * k + 1]))));
+    if (n == 8) d[1] = d[0];
+    /* lane 4j + m of e: vector 4m + j (n = 8: lanes 4j + 2, 4j + 3 repeat) */
+    __m512 e = _mm512_add_ps(_mm512_shuffle_ps(d[0], d[1], _MM_SHUFFLE(2, 0, 2, 0)),
+                             _mm512_shuffle_ps(d[0], d[1], _MM_SHUFFLE(3, 1, 3, 1)));
+    return _mm512_permutexvar_ps(_mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15), e);
+}
+
 /* f16 decode (one token): 8 rows at a time, two accumulators each (16
  * independent FMA chains hide the conversion and FMA latency).  Each 64-byte
  * step also prefetches into L2 the same offset of the 8 rows after these,
@@ -300,8 +332,14 @@ static void mv_f16_8(const rt_mat *w, const float *x, int r, float *y, int pf_ne
             a1[i] = _mm512_fmadd_ps(_mm512_cvtph_ps(_mm512_extracti64x4_epi64(h, 1)), x1, a1[i]);
         }
     }
+    __m512 v[8];
+    for (int i = 0; i < 8; i++) v[i] = _mm512_add_ps(a0[i], a1[i]);
+    if (kv == K) {
+        _mm256_storeu_ps(y + r, _mm512_castps512_ps256(reduce_tree(v, 8)));
+        return;
+    }
     for (int i = 0; i < 8; i++) {
-        float s = _mm512_reduce_add_ps(_mm512_add_ps(a0[i], a1[i]));
+        float s = _mm512_reduce_add_ps(v[i]);
         for (int k = kv; k < K; k++) s += ld_f16(rows[i] + 2 * (size_t)k) * x[k];
         y[r + i] = s;
     }
@@ -562,7 +600,7 @@ static inline void w_group(const uint8_t *base, int type, __m512i Z[8], __m512 *
  * group its scales first: groups are 288 / 544 bytes, so in 64-byte aligned
  * rows every vector load falls on one cache line (no split loads).
  * Blocks past the last full group keep the ggml layout. */
-#define PACKED_PF 8192   /* software prefetch distance of the packed decode kernel */
+#define PACKED_PF 4096   /* software prefetch distance of the packed decode kernel */
 static inline size_t pk_qoff(const uint8_t *g) { return ((uintptr_t)g & 63) ? 32 : 0; }
 static inline size_t pk_soff(const uint8_t *g, int nv) { return ((uintptr_t)g & 63) ? 0 : (size_t)nv * 64; }
 static void pack_group(uint8_t *g, int type)
@@ -770,12 +808,29 @@ static inline __m512 row_groups_ggml(const uint8_t *row, const uint8_t *gx, int 
 enum { ROWS_PACKED, ROWS_Q8_PERMUTE, ROWS_GGML };
 
 /* rows [r0, r1) of one token with one row kernel; inlined with a constant
- * kind, so each kernel gets its own loop (and its constants hoisted) */
+ * kind, so each kernel gets its own loop (and its constants hoisted).
+ * Blocks of 16 rows share one reduce_tree. */
 static inline __attribute__((always_inline)) void decode_rows(int kind, const rt_mat *w, const rt_act *a, int r0, int r1,
                                                               int t, const uint8_t *gxt, float *y, size_t ldy)
 {
     const int type = w->type, K = w->cols, nb = K / RT_QK, ng = nb / 16, shift = type == RT_Q4_0 ? 3 : 7;
-    for (int r = r0; r < r1; r++) {
+    int r = r0;
+    for (; r + 16 <= r1; r += 16) {
+        __m512 acc[16];
+        for (int i = 0; i < 16; i++) {
+            const uint8_t *row = w->data + (size_t)(r + i) * w->row_bytes;
+            if (kind == ROWS_PACKED) acc[i] = row_groups_packed(row, gxt, ng, type, shift);
+#if defined(__AVX512VBMI__)
+            else if (kind == ROWS_Q8_PERMUTE) acc[i] = row_groups_q8_permute(row, gxt, ng);
+#endif
+            else acc[i] = row_groups_ggml(row, gxt, ng, type, shift);
+        }
+        float *yr = y + (size_t)t * ldy + r;
+        _mm512_storeu_ps(yr, reduce_tree(acc, 16));
+        if (ng * 16 < nb)
+            for (int i = 0; i < 16; i++) yr[i] += row_q_from(w->data + (size_t)(r + i) * w->row_bytes, a, t, K, type, ng * 16);
+    }
+    for (; r < r1; r++) {
         const uint8_t *row = w->data + (size_t)r * w->row_bytes;
         __m512 acc;
         if (kind == ROWS_PACKED) acc = row_groups_packed(row, gxt, ng, type, shift);
