@@ -29,7 +29,8 @@ trap 'exit 130' INT TERM
 t_start=$(date +%s)
 
 MEASURING="test_devices test_search"
-# longest first (CI, 2 cores: runtime ~100 s, reports ~80, parity ~80, cluster 60, capability 50)
+# longest first (CI before the split: runtime 182 s, about a third of it now in
+# parity; reports 82, cluster 60, capability 48, store 28)
 LONGEST="test_runtime test_reports test_parity test_cluster test_capability test_store"
 
 # run_one BIN: runs it, keeps its output and exit status in $outdir
