@@ -4,18 +4,18 @@
  *  - build cache: header contents compile and match the genome, a hit runs no
  *    compiler (counted with a logging compiler wrapper), concurrent builders
  *    compile once, compiler errors and missing cross compilers surface clearly;
- *  - parity: logits of tiny variants loading a GGUF written by the independent
- *    numpy reference (tests/reference/lfm2_ref.py) match its forward pass, for
- *    every block kind and for f32 / f16 / q8_0 / q4_0 weights;
  *  - consistency: scalar vs SIMD build, prefill vs token-by-token decode,
  *    aarch64 (static, under qemu-aarch64) vs x86-64; the element-wise
  *    numerics (q8 activation rounding, SiLU) bit-identical on every SIMD path;
+ *  - GGUF files: the variant's own export, qwen3 and llama files;
  *  - robustness: malformed GGUF files exit 1 with a message, never a signal;
  *  - the bench JSON carries every field of docs/interfaces.md with sane values.
  *
- * Relative error = max|a - b| / max|b| over all logits (b = reference).
- * Variants are compiled once into a cache in the test's temp dir; set
- * STARHIL_TEST_CACHE=DIR to keep that cache between runs. */
+ * Parity with independent forward passes (the numpy references, llama.cpp's
+ * fixtures) is in tests/test_parity.c; the helpers both use, tolerances and
+ * tiny genomes in tests/helpers/runtime_util.c.  Variants are compiled once
+ * into the suite's build cache (or the test's own; set STARHIL_TEST_CACHE=DIR
+ * to keep one between runs); the build-cache tests use a cache of their own. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -38,79 +38,7 @@
 #include "genome/gguf_meta.h"
 #include "util/proc.h"
 #include "tests/helpers/reports_gguf.h"
-
-/* ---- tolerances (relative, see above) ------------------------------------ */
-#define TOL_F32       1e-4   /* f32 weights vs float64 reference                     */
-#define TOL_F16       1e-4   /* f16 weights (the reference uses the same f16 values) */
-/* q8_0 / q4_0: the reference holds the same dequantised weights, so the only
- * difference left is the rounding of activations to q8_0 blocks in the dot
- * products.  Against a reference that rounds the variant's own f32 rows the
- * same way (lfm2_ref.py --act-from, fed by `variant logits --dump-act`) the
- * match must be tight; against the unrounded reference it only bounds the
- * size of that rounding error.  (Rounding its own float64 rows instead, the
- * reference meets values within f32 noise of a boundary - x/d at k + 1/2, or
- * amax/127 midway between two fp16 values - about once per run on G_WIDE,
- * and one such flip moves later logits by ~5e-3.) */
-#define TOL_Q_ACTQ    1e-4   /* measured ~8e-8 with the variant's rows */
-#define TOL_ACT_ROWS  1e-5   /* variant row vs float64 row, max|diff|/max|row|: ~6e-7 */
-#define TOL_Q_EXACT   1e-1
-#define TOL_SAME_MATH 1e-4   /* scalar vs SIMD, prefill vs decode, aarch64 vs x86  */
-#define TOL_SAME_Q    1e-3   /* same, quantised weights: an activation rounding may flip */
-
-/* ---- tiny genomes covering every block kind --------------------------------- */
-/* dense LFM2 shape, every row length a multiple of 32 (quantisable) */
-static const char *G_DENSE =
-    "d=64 v=256 hd=32 theta=10000 eps=1e-05 ctx=512 tie=1 | "
-    "conv(3)/swiglu(128)*2 gqa(2,1,qk)/swiglu(128) conv(3)/swiglu(128)";
-/* no QK-norm, head_dim 24, untied head, llama3 rope scaling, odd vocab */
-static const char *G_ODD =
-    "d=96 v=300 hd=24 theta=500000 eps=1e-06 ctx=1024 tie=0 rope=llama3(8,1,4,64) | "
-    "gqa(4,2)/swiglu(160) conv(3)/swiglu(160) gqa(4,2)/swiglu(160)";
-/* LFM2-MoE shape: leading dense layer, MoE with and without router bias */
-static const char *G_MOE =
-    "d=64 v=256 hd=16 theta=1000000 eps=1e-05 ctx=512 tie=1 | "
-    "conv(3)/swiglu(128) gqa(4,2,qk)/moe(8,2,32,bias) conv(3)/moe(8,2,32)";
-/* same names as G_DENSE, other FFN width: a GGUF of it must not load into G_DENSE */
-static const char *G_DENSE_WIDER =
-    "d=64 v=256 hd=32 theta=10000 eps=1e-05 ctx=512 tie=1 | "
-    "conv(3)/swiglu(160)*2 gqa(2,1,qk)/swiglu(160) conv(3)/swiglu(160)";
-/* rows long enough for the AVX-512 group kernels, with leftover blocks */
-static const char *G_WIDE =
-    "d=576 v=320 hd=64 theta=10000 eps=1e-05 ctx=512 tie=1 | "
-    "conv(3)/swiglu(1024) gqa(9,3,qk)/swiglu(1024) conv(3)/moe(4,2,544)";
-/* every row a multiple of 256: the k-quants (q4_K/q5_K/q6_K) apply to every matrix */
-static const char *G_KQ =
-    "d=256 v=320 hd=64 theta=1000000 eps=1e-05 ctx=512 tie=1 | "
-    "conv(3)/swiglu(512) gqa(4,2,qk)/swiglu(768) conv(3)/moe(4,2,256,bias)";
-/* k-quant matrices whose row counts are not multiples of 16 (the AVX-512
- * packed bands of 16 rows plus rows left in the ggml layout): embedding and
- * untied head of 312 rows; every row length a multiple of 256 (no q8_0
- * fallback, whose float order differs between builds) */
-static const char *G_KQ_ODD =
-    "d=256 v=312 hd=64 theta=1000000 eps=1e-05 ctx=512 tie=0 | "
-    "conv(3)/swiglu(512) gqa(4,1,qk)/swiglu(768) conv(3)/moe(4,2,256)";
-static const char *TOKENS = "1,5,9,200,3,17,42,7";
-static const char *g_tokens = "1,5,9,200,3,17,42,7";   /* the sequence in use */
-
-static char g_tmp[256];
-static char g_root[1024];
-static char g_runtime[1200];
-static char g_tool[1200];
-
-/* ---- small helpers ------------------------------------------------------------ */
-
-static void path_in_tmp(char *out, size_t cap, const char *name)
-{
-    snprintf(out, cap, "%s/%s", g_tmp, name);
-}
-
-static void write_text(const char *path, const char *text)
-{
-    FILE *f = fopen(path, "w");
-    assert_non_null(f);
-    assert_int_equal(fputs(text, f) >= 0, 1);
-    assert_int_equal(fclose(f), 0);
-}
+#include "tests/helpers/runtime_util.h"
 
 static int count_lines(const char *path, const char *needle)
 {
@@ -121,185 +49,6 @@ static int count_lines(const char *path, const char *needle)
     while (fgets(line, sizeof line, f)) n += !needle || strstr(line, needle) != NULL;
     fclose(f);
     return n;
-}
-
-/* Runs argv; the result must be freed.  Fails the test if it cannot start. */
-static void run(char *const argv[], double timeout, sh_proc_result *r)
-{
-    sh_err err = {{0}};
-    sh_proc_opts po = {.timeout_s = timeout, .max_out = 64u << 20};
-    int rc = sh_proc_run(argv, &po, r, &err);
-    if (rc != 0) fail_msg("cannot run %s: %s", argv[0], err.msg);
-}
-
-static void parse_genome(const char *text, sh_genome *g)
-{
-    sh_err err = {{0}};
-    if (sh_genome_parse(text, g, &err) != 0) fail_msg("genome '%s': %s", text, err.msg);
-}
-
-/* Builds text for target with the real runtime; returns a malloc'd path.
- * A failed build is remembered so later tests fail fast instead of recompiling. */
-static char *build(const char *text, const char *target)
-{
-    static struct { const char *text, *target; char msg[SH_ERR_MAX]; } failed[16];
-    static int n_failed;
-    for (int i = 0; i < n_failed; i++)
-        if (failed[i].text == text && !strcmp(failed[i].target, target))
-            fail_msg("build for %s failed earlier: %s", target, failed[i].msg);
-    static sh_genome g;
-    parse_genome(text, &g);
-    sh_build_result res;
-    sh_err err = {{0}};
-    if (sh_build_variant_ex(&g, target, NULL, &res, &err) != 0) {
-        if (n_failed < 16) {
-            failed[n_failed].text = text;
-            failed[n_failed].target = target;
-            snprintf(failed[n_failed++].msg, SH_ERR_MAX, "%s", err.msg);
-        }
-        fail_msg("build %s for %s: %s", text, target, err.msg);
-    }
-    return strdup(res.exe_path);
-}
-
-static float *read_f32(const char *path, size_t *n)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) fail_msg("cannot open %s", path);
-    fseek(f, 0, SEEK_END);
-    long len = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    assert_true(len > 0 && len % 4 == 0);
-    float *v = malloc((size_t)len);
-    assert_non_null(v);
-    assert_int_equal(fread(v, 1, (size_t)len, f), (size_t)len);
-    fclose(f);
-    *n = (size_t)len / 4;
-    return v;
-}
-
-/* max|a-b| / max|b|; fails on NaN/Inf in a */
-static double rel_err(const float *a, const float *b, size_t n)
-{
-    double num = 0, den = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (!isfinite(a[i])) fail_msg("non-finite logit %g at %zu", a[i], i);
-        double d = fabs((double)a[i] - b[i]);
-        if (d > num) num = d;
-        if (fabs(b[i]) > den) den = fabs(b[i]);
-    }
-    return den > 0 ? num / den : num;
-}
-
-/* Writes a GGUF of `text` with random weights and the reference logits of
- * g_tokens (and, if logits_actq, those with q8_0-rounded activations); returns
- * the smallest MoE routing gap (or 1 if none). */
-static double reference(const char *text, int seed, const char *wtype,
-                        const char *gguf, const char *logits, const char *logits_actq)
-{
-    char script[1200], seed_s[16];
-    snprintf(script, sizeof script, "%s/tests/reference/lfm2_ref.py", g_root);
-    snprintf(seed_s, sizeof seed_s, "%d", seed);
-    char *argv[] = {"/usr/bin/python3", script, "--genome", (char *)text, "--seed", seed_s,
-                    "--wtype", (char *)wtype, "--gguf", (char *)gguf,
-                    "--tokens", (char *)g_tokens, "--logits", (char *)logits,
-                    logits_actq ? "--logits-actq" : NULL, (char *)logits_actq, NULL};
-    sh_proc_result r;
-    run(argv, 120, &r);
-    if (!(r.exited && r.exit_code == 0)) fail_msg("lfm2_ref.py failed: %s", r.err);
-    json_t *j = json_loads(r.out, 0, NULL);
-    assert_non_null(j);
-    json_t *gap = json_object_get(j, "min_moe_gap");
-    double v = json_is_number(gap) ? json_number_value(gap) : 1.0;
-    json_decref(j);
-    sh_proc_result_free(&r);
-    return v;
-}
-
-/* The reference logits with q8_0-rounded activations, rounding the rows the
- * variant wrote with --dump-act to `trace`; fails unless every row found its
- * variant counterpart within TOL_ACT_ROWS.  Returns the smallest MoE routing gap. */
-static double reference_actq(const char *text, int seed, const char *wtype,
-                             const char *trace, const char *logits_actq)
-{
-    char script[1200], seed_s[16];
-    snprintf(script, sizeof script, "%s/tests/reference/lfm2_ref.py", g_root);
-    snprintf(seed_s, sizeof seed_s, "%d", seed);
-    char *argv[] = {"/usr/bin/python3", script, "--genome", (char *)text, "--seed", seed_s,
-                    "--wtype", (char *)wtype, "--tokens", (char *)g_tokens,
-                    "--logits-actq", (char *)logits_actq, "--act-from", (char *)trace, NULL};
-    sh_proc_result r;
-    run(argv, 120, &r);
-    if (!(r.exited && r.exit_code == 0)) fail_msg("lfm2_ref.py --act-from failed: %s", r.err);
-    json_t *j = json_loads(r.out, 0, NULL);
-    assert_non_null(j);
-    json_int_t rows = json_integer_value(json_object_get(j, "act_rows"));
-    json_int_t unmatched = json_integer_value(json_object_get(j, "act_unmatched"));
-    double dist = json_number_value(json_object_get(j, "act_max_dist"));
-    json_t *gap = json_object_get(j, "min_moe_gap");
-    double v = json_is_number(gap) ? json_number_value(gap) : 1.0;
-    json_decref(j);
-    sh_proc_result_free(&r);
-    print_message("# actq reference: %lld rows from the variant, max dist %.2g\n", (long long)rows, dist);
-    if (rows <= 0 || unmatched != 0)
-        fail_msg("%s: %lld of %lld rounded rows have no variant row within 1e-4", wtype,
-                 (long long)unmatched, (long long)rows);
-    if (!(dist <= TOL_ACT_ROWS)) fail_msg("%s: variant rows differ from the reference's by %.3g > %.0e",
-                                          wtype, dist, TOL_ACT_ROWS);
-    return v;
-}
-
-/* Runs `exe logits ... --all --out FILE` (extra args NULL-terminated) and
- * returns the logits of every position. */
-static float *variant_logits(const char *exe, const char *out_name, size_t *n, ...)
-{
-    char out[512];
-    path_in_tmp(out, sizeof out, out_name);
-    char *argv[32] = {(char *)exe, "logits", "--tokens", (char *)g_tokens, "--all", "--out", out};
-    int k = 7;
-    va_list ap;
-    va_start(ap, n);
-    for (const char *a; k < 30 && (a = va_arg(ap, const char *));) argv[k++] = (char *)a;
-    va_end(ap);
-    argv[k] = NULL;
-    sh_proc_result r;
-    run(argv, 300, &r);
-    if (!(r.exited && r.exit_code == 0)) fail_msg("%s logits failed (exit %d sig %d): %s",
-                                                  exe, r.exit_code, r.signal, r.err);
-    sh_proc_result_free(&r);
-    return read_f32(out, n);
-}
-
-/* ---- setup -------------------------------------------------------------------- */
-
-static int group_setup(void **state)
-{
-    (void)state;
-    snprintf(g_tmp, sizeof g_tmp, "/tmp/sh_test_runtime_XXXXXX");
-    if (!mkdtemp(g_tmp)) return -1;
-    const char *root = getenv("STARHIL_ROOT");
-    snprintf(g_root, sizeof g_root, "%s", root && *root ? root : ".");
-    snprintf(g_runtime, sizeof g_runtime, "%s/evaluator/runtime", g_root);
-    const char *bin = getenv("STARHIL_BIN");
-    snprintf(g_tool, sizeof g_tool, "%s", bin && *bin ? bin : "./starhil");
-    char cache[512];
-    /* a shared cache for the whole test: every variant is compiled once */
-    const char *keep = getenv("STARHIL_TEST_CACHE");
-    if (keep && *keep) snprintf(cache, sizeof cache, "%s", keep);
-    else path_in_tmp(cache, sizeof cache, "cache");
-    setenv("STARHIL_CACHE_DIR", cache, 1);
-    setenv("STARHIL_RUNTIME_DIR", g_runtime, 1);
-    return 0;
-}
-
-static int group_teardown(void **state)
-{
-    (void)state;
-    char *argv[] = {"rm", "-rf", g_tmp, NULL};
-    sh_proc_result r;
-    sh_err err;
-    if (sh_proc_run(argv, NULL, &r, &err) == 0) sh_proc_result_free(&r);
-    return 0;
 }
 
 /* ---- build cache (with a small self-contained runtime) -------------------------- */
@@ -326,35 +75,42 @@ static char g_fake_rt[512], g_cc_wrap[512], g_cc_log[512];
 
 static void use_fake_runtime(void)
 {
-    path_in_tmp(g_fake_rt, sizeof g_fake_rt, "fake_rt");
+    rtt_path(g_fake_rt, sizeof g_fake_rt, "fake_rt");
     mkdir(g_fake_rt, 0755);
     char p[600];
     snprintf(p, sizeof p, "%s/main.c", g_fake_rt);
-    write_text(p, FAKE_RUNTIME);
-    path_in_tmp(g_cc_log, sizeof g_cc_log, "cc.log");
-    path_in_tmp(g_cc_wrap, sizeof g_cc_wrap, "cc-wrap.sh");
+    rtt_write_text(p, FAKE_RUNTIME);
+    rtt_path(g_cc_log, sizeof g_cc_log, "cc.log");
+    rtt_path(g_cc_wrap, sizeof g_cc_wrap, "cc-wrap.sh");
     char script[2048];
     snprintf(script, sizeof script, "#!/bin/sh\necho \"$*\" >> '%s'\nexec cc \"$@\"\n", g_cc_log);
-    write_text(g_cc_wrap, script);
+    rtt_write_text(g_cc_wrap, script);
     chmod(g_cc_wrap, 0755);
     setenv("STARHIL_RUNTIME_DIR", g_fake_rt, 1);
+    setenv("STARHIL_CACHE_DIR", rtt_own_cache, 1);
 }
 
-static void use_real_runtime(void) { setenv("STARHIL_RUNTIME_DIR", g_runtime, 1); }
+/* the build-cache tests count compiler runs and cache hits: in a cache of
+ * their own, whatever other binaries of the suite have built */
+static void use_real_runtime(void)
+{
+    setenv("STARHIL_RUNTIME_DIR", rtt_runtime, 1);
+    setenv("STARHIL_CACHE_DIR", rtt_cache, 1);
+}
 
 static void test_header_compiles_and_matches_genome(void **state)
 {
     (void)state;
     use_fake_runtime();
     sh_genome g;
-    parse_genome(G_MOE, &g);
+    rtt_parse_genome(G_MOE, &g);
     sh_build_opts o = {.cc = g_cc_wrap};
     sh_build_result res;
     sh_err err = {{0}};
     if (sh_build_variant_ex(&g, "scalar", &o, &res, &err) != 0) fail_msg("%s", err.msg);
     char *argv[] = {res.exe_path, NULL};
     sh_proc_result r;
-    run(argv, 30, &r);
+    rtt_run(argv, 30, &r);
     assert_int_equal(r.exit_code, 0);
     json_t *j = json_loads(r.out, 0, NULL);
     assert_non_null(j);
@@ -389,7 +145,7 @@ static void test_cache_hit_runs_no_compiler(void **state)
     (void)state;
     use_fake_runtime();
     sh_genome g;
-    parse_genome(G_DENSE, &g);
+    rtt_parse_genome(G_DENSE, &g);
     sh_build_opts o = {.cc = g_cc_wrap};
     sh_build_result r1, r2;
     sh_err err = {{0}};
@@ -406,9 +162,9 @@ static void test_cache_hit_runs_no_compiler(void **state)
     assert_int_equal(count_lines(g_cc_log, NULL), lines);
     assert_int_equal(sh_build_compiler_runs(), runs);
     /* a fresh process (`starhil build`) also hits without running the compiler */
-    char *argv[] = {g_tool, "build", (char *)G_DENSE, "--target", "native", "--cc", g_cc_wrap, "--json", NULL};
+    char *argv[] = {rtt_tool, "build", (char *)G_DENSE, "--target", "native", "--cc", g_cc_wrap, "--json", NULL};
     sh_proc_result r;
-    run(argv, 60, &r);
+    rtt_run(argv, 60, &r);
     if (r.exit_code != 0) fail_msg("starhil build: %s", r.err);
     json_t *j = json_loads(r.out, 0, NULL);
     assert_non_null(j);
@@ -432,7 +188,7 @@ static void test_cache_hit_runs_no_compiler(void **state)
     assert_int_equal(count_lines(g_cc_log, LINK_LINE), before + 1);
     char p[600];
     snprintf(p, sizeof p, "%s/extra.h", g_fake_rt);
-    write_text(p, "/* a new runtime file changes the runtime hash */\n");
+    rtt_write_text(p, "/* a new runtime file changes the runtime hash */\n");
     if (sh_build_variant_ex(&g, "native", &o, &r3, &err) != 0) fail_msg("%s", err.msg);
     assert_false(r3.cache_hit);
     assert_string_not_equal(r3.key, r1.key);
@@ -464,10 +220,10 @@ static void test_genome_free_objects_shared(void **state)
     use_fake_runtime();
     char lib[600];
     snprintf(lib, sizeof lib, "%s/lib.c", g_fake_rt);
-    write_text(lib, "#define RT_NO_MODEL\nint shared_fn(int x);\nint shared_fn(int x) { return x + 1; }\n");
+    rtt_write_text(lib, "#define RT_NO_MODEL\nint shared_fn(int x);\nint shared_fn(int x) { return x + 1; }\n");
     sh_genome a, b;
-    parse_genome(G_DENSE_WIDER, &a);
-    parse_genome(G_KQ, &b);
+    rtt_parse_genome(G_DENSE_WIDER, &a);
+    rtt_parse_genome(G_KQ, &b);
     sh_build_opts o = {.cc = g_cc_wrap}, of = {.cc = g_cc_wrap, .force = true};
     sh_build_result ra, rb;
     sh_err err = {{0}};
@@ -482,7 +238,7 @@ static void test_genome_free_objects_shared(void **state)
     assert_int_equal(objects_reused(&rb), 1);
     char *argv[] = {rb.exe_path, NULL};
     sh_proc_result r;
-    run(argv, 30, &r);
+    rtt_run(argv, 30, &r);
     assert_int_equal(r.exit_code, 0);
     sh_proc_result_free(&r);
     /* another target (other flags): its own object */
@@ -490,7 +246,7 @@ static void test_genome_free_objects_shared(void **state)
     if (sh_build_variant_ex(&b, "scalar", &o, &rs, &err) != 0) fail_msg("%s", err.msg);
     assert_int_equal(count_lines(g_cc_log, "lib.c -o "), c0 + 2);
     /* changed text: compiled again */
-    write_text(lib, "#define RT_NO_MODEL\nint shared_fn(int x);\nint shared_fn(int x) { return x + 2; }\n");
+    rtt_write_text(lib, "#define RT_NO_MODEL\nint shared_fn(int x);\nint shared_fn(int x) { return x + 2; }\n");
     if (sh_build_variant_ex(&a, "native", &o, &ra, &err) != 0) fail_msg("%s", err.msg);
     assert_int_equal(count_lines(g_cc_log, "lib.c -o "), c0 + 3);
     assert_int_equal(objects_reused(&ra), 0);
@@ -506,7 +262,7 @@ static void test_concurrent_builders_compile_once(void **state)
     (void)state;
     use_fake_runtime();
     sh_genome g;
-    parse_genome(G_ODD, &g);
+    rtt_parse_genome(G_ODD, &g);
     int before = count_lines(g_cc_log, LINK_LINE);
     pid_t kids[3];
     for (int i = 0; i < 3; i++) {
@@ -533,13 +289,14 @@ static void test_compiler_error_surfaces(void **state)
 {
     (void)state;
     char dir[512], p[600];
-    path_in_tmp(dir, sizeof dir, "broken_rt");
+    rtt_path(dir, sizeof dir, "broken_rt");
     mkdir(dir, 0755);
     snprintf(p, sizeof p, "%s/main.c", dir);
-    write_text(p, "int main(void) { return undefined_thing_xyz; }\n");
+    rtt_write_text(p, "int main(void) { return undefined_thing_xyz; }\n");
     setenv("STARHIL_RUNTIME_DIR", dir, 1);
+    setenv("STARHIL_CACHE_DIR", rtt_own_cache, 1);
     sh_genome g;
-    parse_genome(G_DENSE, &g);
+    rtt_parse_genome(G_DENSE, &g);
     sh_build_result res;
     sh_err err = {{0}};
     assert_int_equal(sh_build_variant_ex(&g, "scalar", NULL, &res, &err), -1);
@@ -563,12 +320,12 @@ static void test_missing_compiler_and_bad_target(void **state)
 {
     (void)state;
     sh_genome g;
-    parse_genome(G_DENSE, &g);
+    rtt_parse_genome(G_DENSE, &g);
     sh_build_result res;
     sh_err err = {{0}};
     char *old = strdup(getenv("PATH") ? getenv("PATH") : "/usr/bin:/bin");
     char empty[512];
-    path_in_tmp(empty, sizeof empty, "empty_path");
+    rtt_path(empty, sizeof empty, "empty_path");
     mkdir(empty, 0755);
     setenv("PATH", empty, 1);
     int rc = sh_build_variant_ex(&g, "aarch64-linux-gnu", NULL, &res, &err);
@@ -590,186 +347,55 @@ static void test_build_cli(void **state)
 {
     (void)state;
     sh_proc_result r;
-    char *help[] = {g_tool, "build", "--help", NULL};
-    run(help, 30, &r);
-    if (r.exit_code != 0) fail_msg("%s build --help: exit %d: %s", g_tool, r.exit_code, r.err);
+    char *help[] = {rtt_tool, "build", "--help", NULL};
+    rtt_run(help, 30, &r);
+    if (r.exit_code != 0) fail_msg("%s build --help: exit %d: %s", rtt_tool, r.exit_code, r.err);
     assert_non_null(strstr(r.out, "usage: starhil build"));
     sh_proc_result_free(&r);
-    char *none[] = {g_tool, "build", NULL};
-    run(none, 30, &r);
+    char *none[] = {rtt_tool, "build", NULL};
+    rtt_run(none, 30, &r);
     assert_int_equal(r.exit_code, 2);
     assert_non_null(strstr(r.err, "missing GENOME"));
     sh_proc_result_free(&r);
-    char *bad[] = {g_tool, "build", (char *)G_DENSE, "--target", "sparc", NULL};
-    run(bad, 30, &r);
+    char *bad[] = {rtt_tool, "build", (char *)G_DENSE, "--target", "sparc", NULL};
+    rtt_run(bad, 30, &r);
     assert_int_equal(r.exit_code, 1);
     assert_non_null(strstr(r.err, "unknown target"));
     sh_proc_result_free(&r);
-    char *badg[] = {g_tool, "build", "d=64 v=1 | nonsense", NULL};
-    run(badg, 30, &r);
+    char *badg[] = {rtt_tool, "build", "d=64 v=1 | nonsense", NULL};
+    rtt_run(badg, 30, &r);
     assert_int_equal(r.exit_code, 1);
     assert_true(r.err_len > 0);
     sh_proc_result_free(&r);
-    char *hdr[] = {g_tool, "build", "lfm2-350m", "--header", NULL};
-    run(hdr, 30, &r);
+    char *hdr[] = {rtt_tool, "build", "lfm2-350m", "--header", NULL};
+    rtt_run(hdr, 30, &r);
     assert_int_equal(r.exit_code, 0);
     assert_non_null(strstr(r.out, "#define SHV_HIDDEN         1024"));
     assert_non_null(strstr(r.out, "{ SHV_GQA , 0, 16, 8, 1, SHV_SWIGLU, 4608, 0, 0, 0, 0 }"));
     sh_proc_result_free(&r);
 }
 
-/* ---- parity with the numpy reference ------------------------------------------------ */
-
-static void parity_mode(const char *text, const char *wtype, int seed, double tol, const char *mode);
-
-static void parity(const char *text, const char *wtype, int seed, double tol)
-{
-    parity_mode(text, wtype, seed, tol, NULL);
-}
-
-/* mode: NULL (the variant's default, prefill), "prefill" or "decode" */
-static void parity_mode(const char *text, const char *wtype, int seed, double tol, const char *mode)
-{
-    char gguf[512], ref[512], refq[512], trace[512], tag[64];
-    bool q = !strcmp(wtype, "q8_0") || !strcmp(wtype, "q4_0");
-    /* the GGUF and the unrounded logits depend on genome, type, seed and
-     * tokens only: the modes of one case share them */
-    uint64_t h = 1469598103934665603u;
-    for (const char *c = text; *c; c++) h = (h ^ (unsigned char)*c) * 1099511628211u;
-    for (const char *c = g_tokens; *c; c++) h = (h ^ (unsigned char)*c) * 1099511628211u;
-    snprintf(tag, sizeof tag, "parity_%s_%d_%016llx", wtype, seed, (unsigned long long)h);
-    snprintf(gguf, sizeof gguf, "%s/%s.gguf", g_tmp, tag);
-    snprintf(ref, sizeof ref, "%s/%s.ref", g_tmp, tag);
-    snprintf(refq, sizeof refq, "%s/%s.refq", g_tmp, tag);
-    snprintf(trace, sizeof trace, "%s/%s.act", g_tmp, tag);
-    static char last_tag[64];
-    static double last_gap;
-    double gap = strcmp(tag, last_tag) ? reference(text, seed, wtype, gguf, ref, NULL) : last_gap;
-    snprintf(last_tag, sizeof last_tag, "%s", tag);
-    last_gap = gap;
-    /* a near-tie in expert selection could flip with rounding (f32 rounding of
-     * the router scores is ~1e-7; activation rounding in q types far more) */
-    if (gap < (q ? 1e-3 : 1e-5))
-        fail_msg("seed %d gives a MoE routing near-tie (%g): pick another seed", seed, gap);
-    char *exe = build(text, "native");
-    size_t nr, nv;
-    float *want = read_f32(ref, &nr);
-    float *got = variant_logits(exe, "parity.out", &nv, "--gguf", gguf, "--mode", mode ? mode : "prefill",
-                                q ? "--dump-act" : NULL, trace, (const char *)NULL);
-    if (nv != nr) fail_msg("%s %s: variant gave %zu logits, reference %zu", text, wtype, nv, nr);
-    double e = rel_err(got, want, nr);
-    print_message("# parity %-5s%s%s rel err %.3g (tol %.0e): %s\n", wtype, mode ? " " : "", mode ? mode : "",
-                  e, q ? TOL_Q_EXACT : tol, text);
-    if (!(e <= (q ? TOL_Q_EXACT : tol)))
-        fail_msg("%s weights: relative error %.3g > %.0e for %s", wtype, e, q ? TOL_Q_EXACT : tol, text);
-    if (q) {
-        if (reference_actq(text, seed, wtype, trace, refq) < 1e-3)
-            fail_msg("seed %d gives a MoE routing near-tie with rounded activations: pick another seed", seed);
-        size_t nq;
-        float *wantq = read_f32(refq, &nq);
-        assert_int_equal(nq, nr);
-        e = rel_err(got, wantq, nq);
-        print_message("# parity %-5s rel err vs the variant's rows rounded to q8_0 %.3g (tol %.0e)\n", wtype, e, tol);
-        if (!(e <= tol)) fail_msg("%s weights: relative error %.3g > %.0e against the reference "
-                                  "with q8_0-rounded activations", wtype, e, tol);
-        free(wantq);
-    }
-    free(want); free(got); free(exe);
-}
-
-static void test_parity_dense_f32(void **state) { (void)state; parity(G_DENSE, "f32", 11, TOL_F32); }
-static void test_parity_odd_f32(void **state)   { (void)state; parity(G_ODD, "f32", 12, TOL_F32); }
-static void test_parity_moe_f32(void **state)   { (void)state; parity(G_MOE, "f32", 13, TOL_F32); }
-static void test_parity_dense_f16(void **state) { (void)state; parity(G_DENSE, "f16", 14, TOL_F16); }
-static void test_parity_dense_q8_0(void **state) { (void)state; parity(G_DENSE, "q8_0", 15, TOL_Q_ACTQ); }
-static void test_parity_dense_q4_0(void **state) { (void)state; parity(G_DENSE, "q4_0", 16, TOL_Q_ACTQ); }
-/* bf16 files (convert_hf_to_gguf.py --outtype bf16): widened to f32 at load */
-static void test_parity_bf16(void **state)
-{
-    (void)state;
-    parity(G_MOE, "bf16", 25, TOL_F32);
-    parity_mode(G_WIDE, "bf16", 26, TOL_F32, "decode");
-}
-
-/* Rows of 512 elements and more run the AVX-512 group kernels (16 blocks per
- * group; decode and prefill have separate kernels), rows of 576 and 544
- * also their tail of leftover blocks.  Every weight type, prefill and
- * token-by-token decode, against the reference. */
-static void test_parity_wide_rows(void **state)
-{
-    (void)state;
-    const char *types[] = {"f32", "q8_0", "q4_0"};
-    const char *modes[] = {"prefill", "decode"};
-    /* q types: against the reference rounding the variant's own rows (see
-     * TOL_Q_ACTQ); rounding its float64 rows instead, seed 22's q8_0 logits
-     * drifted by 5.7e-3: in layer 0 one block scale amax/127 = 0.03079986..
-     * lies 6e-8 (relative) from the midpoint of two fp16 values and rounded
-     * to 0.0308 in float64, to 0.03079 in the variant's f32 */
-    for (int t = 0; t < 3; t++)
-        for (int m = 0; m < 2; m++)
-            parity_mode(G_WIDE, types[t], 21 + t, t ? TOL_Q_ACTQ : TOL_F32, modes[m]);
-}
-
-/* A prompt longer than one prefill chunk (the runtime prefills in chunks of
- * up to 256 tokens): KV cache and conv state must carry across chunks, and
- * RoPE must hold at later positions.  Float weights only: with q8_0-rounded
- * activations, a 1e-7 relative perturbation of the activations flips some
- * roundings and moves later logits by ~1.5% on this length (measured with
- * the reference against itself), so no tight bound exists there. */
-static void test_parity_long_prompt(void **state)
-{
-    (void)state;
-    static char toks[4096];
-    size_t len = 0;
-    uint32_t x = 12345;
-    for (int i = 0; i < 300; i++) {
-        x = x * 1103515245u + 12345u;
-        len += (size_t)snprintf(toks + len, sizeof toks - len, "%s%u", i ? "," : "", (x >> 16) % 256);
-    }
-    g_tokens = toks;
-    parity(G_MOE, "f32", 17, TOL_F32);
-    parity(G_ODD, "f32", 19, TOL_F32);
-    parity(G_DENSE, "f16", 18, TOL_F16);
-}
-
-static int reset_tokens(void **state)
-{
-    (void)state;
-    g_tokens = TOKENS;
-    return 0;
-}
-
 /* ---- consistency between builds and paths (synthetic weights) --------------------------- */
-
-static void compare_runs(const char *what, float *a, size_t na, float *b, size_t nb, double tol)
-{
-    if (na != nb) fail_msg("%s: %zu vs %zu logits", what, na, nb);
-    double e = rel_err(a, b, na);
-    print_message("# %s rel err %.3g (tol %.0e)\n", what, e, tol);
-    if (!(e <= tol)) fail_msg("%s: relative error %.3g > %.0e", what, e, tol);
-    free(a); free(b);
-}
-
 static void test_scalar_matches_simd(void **state)
 {
     (void)state;
-    char *simd = build(G_MOE, "native"), *scal = build(G_MOE, "scalar");
+    char *simd = rtt_build(G_MOE, "native"), *scal = rtt_build(G_MOE, "scalar");
     size_t na, nb;
-    float *a = variant_logits(simd, "simd.out", &na, "--seed", "5", (const char *)NULL);
-    float *b = variant_logits(scal, "scalar.out", &nb, "--seed", "5", (const char *)NULL);
-    compare_runs("scalar vs simd f32", a, na, b, nb, TOL_SAME_MATH);
+    float *a = rtt_logits(simd, "simd.out", &na, "--seed", "5", (const char *)NULL);
+    float *b = rtt_logits(scal, "scalar.out", &nb, "--seed", "5", (const char *)NULL);
+    rtt_compare("scalar vs simd f32", a, na, b, nb, TOL_SAME_MATH);
     const char *qtypes[] = {"q8_0", "q4_0", "f16"};
     for (int t = 0; t < 3; t++) {
-        a = variant_logits(simd, "simd.out", &na, "--seed", "5", "--wtype", qtypes[t], (const char *)NULL);
-        b = variant_logits(scal, "scalar.out", &nb, "--seed", "5", "--wtype", qtypes[t], (const char *)NULL);
+        a = rtt_logits(simd, "simd.out", &na, "--seed", "5", "--wtype", qtypes[t], (const char *)NULL);
+        b = rtt_logits(scal, "scalar.out", &nb, "--seed", "5", "--wtype", qtypes[t], (const char *)NULL);
         char what[64];
         snprintf(what, sizeof what, "scalar vs simd %s", qtypes[t]);
-        compare_runs(what, a, na, b, nb, t == 2 ? TOL_SAME_MATH : TOL_SAME_Q);
+        rtt_compare(what, a, na, b, nb, t == 2 ? TOL_SAME_MATH : TOL_SAME_Q);
     }
     /* f16 decode has its own AVX-512 kernel (8 rows, split sums) */
-    a = variant_logits(simd, "simd.out", &na, "--seed", "5", "--wtype", "f16", "--mode", "decode", (const char *)NULL);
-    b = variant_logits(scal, "scalar.out", &nb, "--seed", "5", "--wtype", "f16", "--mode", "decode", (const char *)NULL);
-    compare_runs("scalar vs simd f16 decode", a, na, b, nb, TOL_SAME_MATH);
+    a = rtt_logits(simd, "simd.out", &na, "--seed", "5", "--wtype", "f16", "--mode", "decode", (const char *)NULL);
+    b = rtt_logits(scal, "scalar.out", &nb, "--seed", "5", "--wtype", "f16", "--mode", "decode", (const char *)NULL);
+    rtt_compare("scalar vs simd f16 decode", a, na, b, nb, TOL_SAME_MATH);
     free(simd); free(scal);
 }
 
@@ -778,11 +404,11 @@ static void test_decode_matches_prefill(void **state)
     (void)state;
     const char *genomes[] = {G_MOE, G_ODD};
     for (int i = 0; i < 2; i++) {
-        char *exe = build(genomes[i], "native");
+        char *exe = rtt_build(genomes[i], "native");
         size_t na, nb;
-        float *a = variant_logits(exe, "prefill.out", &na, "--seed", "7", "--mode", "prefill", (const char *)NULL);
-        float *b = variant_logits(exe, "decode.out", &nb, "--seed", "7", "--mode", "decode", (const char *)NULL);
-        compare_runs(i ? "decode vs prefill (odd)" : "decode vs prefill (moe)", b, nb, a, na, TOL_SAME_MATH);
+        float *a = rtt_logits(exe, "prefill.out", &na, "--seed", "7", "--mode", "prefill", (const char *)NULL);
+        float *b = rtt_logits(exe, "decode.out", &nb, "--seed", "7", "--mode", "decode", (const char *)NULL);
+        rtt_compare(i ? "decode vs prefill (odd)" : "decode vs prefill (moe)", b, nb, a, na, TOL_SAME_MATH);
         free(exe);
     }
 }
@@ -801,14 +427,14 @@ static void test_kv_f16_matches_f32(void **state)
     const char *genomes[] = {G_WIDE, G_ODD};
     const char *modes[] = {"prefill", "decode"};
     for (int i = 0; i < 2; i++) {
-        char *exe = build(genomes[i], "native");
+        char *exe = rtt_build(genomes[i], "native");
         for (int m = 0; m < 2; m++) {
             size_t na, nb, nc;
-            float *a = variant_logits(exe, "kv16.out", &na, "--seed", "6", "--kvtype", "f16", "--mode", modes[m],
+            float *a = rtt_logits(exe, "kv16.out", &na, "--seed", "6", "--kvtype", "f16", "--mode", modes[m],
                                       (const char *)NULL);
-            float *c = variant_logits(exe, "kv16q.out", &nc, "--seed", "6", "--kvtype", "f16-f32q", "--mode", modes[m],
+            float *c = rtt_logits(exe, "kv16q.out", &nc, "--seed", "6", "--kvtype", "f16-f32q", "--mode", modes[m],
                                       (const char *)NULL);
-            float *b = variant_logits(exe, "kv32.out", &nb, "--seed", "6", "--kvtype", "f32", "--mode", modes[m],
+            float *b = rtt_logits(exe, "kv32.out", &nb, "--seed", "6", "--kvtype", "f32", "--mode", modes[m],
                                       (const char *)NULL);
             float *b2 = malloc(nb * sizeof(float));
             assert_non_null(b2);
@@ -820,53 +446,38 @@ static void test_kv_f16_matches_f32(void **state)
             assert_true(memcmp(a, b, na * sizeof(float)) != 0);   /* the f16 cache is really in use */
             assert_true(memcmp(a, c, na * sizeof(float)) != 0);   /* the query / weight rounding too */
             assert_true(memcmp(c, b, na * sizeof(float)) != 0);
-            compare_runs(what, a, na, b, nb, TOL_KV_F16);          /* frees a and b */
+            rtt_compare(what, a, na, b, nb, TOL_KV_F16);          /* frees a and b */
             snprintf(what, sizeof what, "kv f16-f32q vs f32 (%s, hd %s)", modes[m], i ? "24" : "64");
             float *b3 = malloc(nb * sizeof(float));
             assert_non_null(b3);
             memcpy(b3, b2, nb * sizeof(float));
-            compare_runs(what, c, nc, b2, nb, TOL_KV_F16);
+            rtt_compare(what, c, nc, b2, nb, TOL_KV_F16);
             /* llama.cpp's flash-attention convention: its own f16 rounding of
              * the value accumulator, within the same bound */
             size_t nf;
-            float *f = variant_logits(exe, "kv16fa.out", &nf, "--seed", "6", "--kvtype", "f16-fa", "--mode", modes[m],
+            float *f = rtt_logits(exe, "kv16fa.out", &nf, "--seed", "6", "--kvtype", "f16-fa", "--mode", modes[m],
                                       (const char *)NULL);
             assert_int_equal(nf, nb);
             assert_true(memcmp(f, b3, nf * sizeof(float)) != 0);
             snprintf(what, sizeof what, "kv f16-fa vs f32 (%s, hd %s)", modes[m], i ? "24" : "64");
-            compare_runs(what, f, nf, b3, nb, TOL_KV_F16);
+            rtt_compare(what, f, nf, b3, nb, TOL_KV_F16);
         }
         free(exe);
     }
-}
-
-/* Logits of TOKENS from an aarch64 variant run under qemu-aarch64. */
-static float *arm_logits(const char *arm, const char *wtype, const char *mode, size_t *n)
-{
-    char out[512];
-    path_in_tmp(out, sizeof out, "arm.out");
-    char *argv[] = {"/usr/bin/qemu-aarch64", (char *)arm, "logits", "--tokens", (char *)TOKENS,
-                    "--all", "--out", out, "--seed", "9", "--wtype", (char *)wtype,
-                    "--mode", (char *)mode, NULL};
-    sh_proc_result r;
-    run(argv, 300, &r);
-    if (r.exit_code != 0) fail_msg("aarch64 variant under qemu: exit %d: %s", r.exit_code, r.err);
-    sh_proc_result_free(&r);
-    return read_f32(out, n);
 }
 
 static void test_aarch64_matches_x86(void **state)
 {
     (void)state;
     if (access("/usr/bin/qemu-aarch64", X_OK) != 0) fail_msg("qemu-aarch64 missing (Debian package qemu-user)");
-    char *x86 = build(G_MOE, "native"), *arm = build(G_MOE, "aarch64-linux-gnu");
-    char *arm8 = build(G_MOE, "aarch64-linux-gnu:armv8-a");   /* NEON without dotprod */
+    char *x86 = rtt_build(G_MOE, "native"), *arm = rtt_build(G_MOE, "aarch64-linux-gnu");
+    char *arm8 = rtt_build(G_MOE, "aarch64-linux-gnu:armv8-a");   /* NEON without dotprod */
     const char *simd_want[] = {"neon-dotprod", "neon"};
     char *arms[] = {arm, arm8};
     for (int i = 0; i < 2; i++) {
         char *info[] = {"/usr/bin/qemu-aarch64", arms[i], "info", NULL};
         sh_proc_result r;
-        run(info, 60, &r);
+        rtt_run(info, 60, &r);
         assert_int_equal(r.exit_code, 0);
         json_t *j = json_loads(r.out, 0, NULL);
         assert_non_null(j);
@@ -887,27 +498,27 @@ static void test_aarch64_matches_x86(void **state)
             for (int m = 0; m < (t >= 2 ? 2 : 1); m++) {
                 const char *mode = m ? "decode" : "prefill";
                 size_t na, nb;
-                float *b = arm_logits(arms[i], types[t], mode, &nb);
-                float *a = variant_logits(x86, "x86.out", &na, "--seed", "9", "--wtype", types[t],
+                float *b = rtt_arm_logits(arms[i], types[t], mode, &nb);
+                float *a = rtt_logits(x86, "x86.out", &na, "--seed", "9", "--wtype", types[t],
                                           "--mode", mode, (const char *)NULL);
                 char what[96];
                 snprintf(what, sizeof what, "aarch64 %s (qemu) vs x86-64, %s %s", simd_want[i], types[t], mode);
-                compare_runs(what, b, nb, a, na, t >= 2 ? TOL_SAME_Q : TOL_SAME_MATH);
+                rtt_compare(what, b, nb, a, na, t >= 2 ? TOL_SAME_Q : TOL_SAME_MATH);
             }
         }
     }
     /* rows long enough for x86's AVX-512 group kernels, with leftover blocks */
-    char *xw = build(G_WIDE, "native"), *aw = build(G_WIDE, "aarch64-linux-gnu");
+    char *xw = rtt_build(G_WIDE, "native"), *aw = rtt_build(G_WIDE, "aarch64-linux-gnu");
     for (int t = 2; t < 4; t++)
         for (int m = 0; m < 2; m++) {
             const char *mode = m ? "decode" : "prefill";
             size_t na, nb;
-            float *b = arm_logits(aw, types[t], mode, &nb);
-            float *a = variant_logits(xw, "x86.out", &na, "--seed", "9", "--wtype", types[t], "--mode", mode,
+            float *b = rtt_arm_logits(aw, types[t], mode, &nb);
+            float *a = rtt_logits(xw, "x86.out", &na, "--seed", "9", "--wtype", types[t], "--mode", mode,
                                       (const char *)NULL);
             char what[96];
             snprintf(what, sizeof what, "aarch64 neon-dotprod (qemu) vs x86-64, wide rows, %s %s", types[t], mode);
-            compare_runs(what, b, nb, a, na, TOL_SAME_Q);
+            rtt_compare(what, b, nb, a, na, TOL_SAME_Q);
         }
     free(xw); free(aw);
     free(x86); free(arm); free(arm8);
@@ -915,33 +526,17 @@ static void test_aarch64_matches_x86(void **state)
 
 /* ---- element-wise numerics: bit-identical on every SIMD path ---------------------------- */
 
-static int cpu_has(const char *flag)
-{
-    FILE *f = fopen("/proc/cpuinfo", "r");
-    if (!f) return 0;
-    char line[8192], word[64];
-    int found = 0;
-    snprintf(word, sizeof word, " %s", flag);
-    while (!found && fgets(line, sizeof line, f))
-        if (!strncmp(line, "flags", 5)) {
-            char *p = strstr(line, word);
-            found = p && (p[strlen(word)] == ' ' || p[strlen(word)] == '\n');
-        }
-    fclose(f);
-    return found;
-}
-
 /* Compiles tests/harness/rt_numerics.c with the runtime's rt_quant.c for one
  * SIMD path and returns its output (malloc'd) after checking the path name
  * it reports; emu = "/usr/bin/qemu-aarch64" or NULL. */
 static char *numerics_run(const char *cc, const char *flags, const char *want, const char *emu, const char *name)
 {
     char exe[512], hdr[512], src[1400], quant[1400], inc[1400];
-    path_in_tmp(exe, sizeof exe, name);
-    path_in_tmp(hdr, sizeof hdr, "numerics");
-    snprintf(src, sizeof src, "%s/tests/harness/rt_numerics.c", g_root);
-    snprintf(quant, sizeof quant, "%s/rt_quant.c", g_runtime);
-    snprintf(inc, sizeof inc, "-I%s", g_runtime);
+    rtt_path(exe, sizeof exe, name);
+    rtt_path(hdr, sizeof hdr, "numerics");
+    snprintf(src, sizeof src, "%s/tests/harness/rt_numerics.c", rtt_root);
+    snprintf(quant, sizeof quant, "%s/rt_quant.c", rtt_runtime);
+    snprintf(inc, sizeof inc, "-I%s", rtt_runtime);
     char ihdr[600];
     snprintf(ihdr, sizeof ihdr, "-I%s", hdr);
     char *argv[24];
@@ -954,11 +549,11 @@ static char *numerics_run(const char *cc, const char *flags, const char *want, c
     for (int i = 0; rest[i]; i++) argv[n++] = rest[i];
     argv[n] = NULL;
     sh_proc_result r;
-    run(argv, 120, &r);
+    rtt_run(argv, 120, &r);
     if (r.exit_code != 0) fail_msg("%s %s: compile failed: %s", cc, flags, r.err);
     sh_proc_result_free(&r);
     char *ex[] = {emu ? (char *)emu : exe, exe, NULL};
-    run(emu ? ex : ex + 1, 60, &r);
+    rtt_run(emu ? ex : ex + 1, 60, &r);
     if (r.exit_code != 0) fail_msg("numerics %s: exit %d: %s", name, r.exit_code, r.err);
     char first[64];
     snprintf(first, sizeof first, "simd %s\n", want);
@@ -973,10 +568,10 @@ static void test_numerics_bit_identical(void **state)
 {
     (void)state;
     char hdr[512], path[600];
-    path_in_tmp(hdr, sizeof hdr, "numerics");
+    rtt_path(hdr, sizeof hdr, "numerics");
     mkdir(hdr, 0755);
     snprintf(path, sizeof path, "%s/sh_variant.h", hdr);
-    write_text(path, "#define SHV_GENOME_HASH \"0000000000000000\"\n#define SHV_N_LAYERS 1\n"
+    rtt_write_text(path, "#define SHV_GENOME_HASH \"0000000000000000\"\n#define SHV_N_LAYERS 1\n"
                      "#define SHV_LAYER_TABLE { { 0, 3, 0, 0, 0, 0, 64, 0, 0, 0, 0 } }\n");
     char *ref = numerics_run("cc", "-DSHV_SCALAR", "scalar", NULL, "num_scalar");
     assert_true(strstr(ref, "block 1 d 3f800000") != NULL);   /* ties case present */
@@ -984,10 +579,10 @@ static void test_numerics_bit_identical(void **state)
     assert_true(strstr(ref, "ggml_q8_0_ref same") != NULL);
     if (strstr(ref, "DIFFERENT")) fail_msg("q8 activation blocks differ from ggml's q8_0 reference:\n%s", ref);
     struct { const char *cc, *flags, *want, *emu, *name; int run; } paths[] = {
-        {"cc", "-mavx2 -mfma -mf16c", "avx2", NULL, "num_avx2", cpu_has("avx2") && cpu_has("fma")},
+        {"cc", "-mavx2 -mfma -mf16c", "avx2", NULL, "num_avx2", rtt_cpu_has("avx2") && rtt_cpu_has("fma")},
         {"cc", "-mavx512f -mavx512bw -mavx512vl -mavx512vnni -mfma -mf16c", "avx512", NULL, "num_avx512",
-         cpu_has("avx512f") && cpu_has("avx512bw") && cpu_has("avx512vl") && cpu_has("avx512_vnni")},
-        {"clang", "-mavx2 -mfma -mf16c", "avx2", NULL, "num_clang_avx2", cpu_has("avx2") && cpu_has("fma")},
+         rtt_cpu_has("avx512f") && rtt_cpu_has("avx512bw") && rtt_cpu_has("avx512vl") && rtt_cpu_has("avx512_vnni")},
+        {"clang", "-mavx2 -mfma -mf16c", "avx2", NULL, "num_clang_avx2", rtt_cpu_has("avx2") && rtt_cpu_has("fma")},
         {"aarch64-linux-gnu-gcc", "-static -march=armv8.2-a+dotprod", "neon-dotprod", "/usr/bin/qemu-aarch64",
          "num_neon_dot", 1},
         {"aarch64-linux-gnu-gcc", "-static -march=armv8-a", "neon", "/usr/bin/qemu-aarch64", "num_neon", 1},
@@ -1009,16 +604,6 @@ static void test_numerics_bit_identical(void **state)
 }
 
 /* ---- the variant's own GGUF export ------------------------------------------------------- */
-
-/* `exe export` of synthetic weights (wtype, seed) into gguf; fails the test on error */
-static void export_synthetic(const char *exe, const char *gguf, const char *wtype, const char *seed)
-{
-    char *argv[] = {(char *)exe, "export", "--out", (char *)gguf, "--wtype", (char *)wtype, "--seed", (char *)seed, NULL};
-    sh_proc_result r;
-    run(argv, 60, &r);
-    if (r.exit_code != 0) fail_msg("variant export: exit %d: %s", r.exit_code, r.err);
-    sh_proc_result_free(&r);
-}
 
 /* a tokenizer-only GGUF of n byte-named tokens (gpt2 model), no tensors */
 static void tok_source(const char *path, int n)
@@ -1045,18 +630,18 @@ static void tok_source(const char *path, int n)
 static void test_variant_export_tokenizer_from(void **state)
 {
     (void)state;
-    char *exe = build(G_DENSE, "native");
+    char *exe = rtt_build(G_DENSE, "native");
     char src[512], out[512], plain[512], msg[256];
-    path_in_tmp(src, sizeof src, "toksrc.gguf");
-    path_in_tmp(out, sizeof out, "tokout.gguf");
-    path_in_tmp(plain, sizeof plain, "tokplain.gguf");
+    rtt_path(src, sizeof src, "toksrc.gguf");
+    rtt_path(out, sizeof out, "tokout.gguf");
+    rtt_path(plain, sizeof plain, "tokplain.gguf");
     tok_source(src, 256);
     char *argv[] = {exe, "export", "--out", out, "--wtype", "q8_0", "--seed", "3", "--tokenizer-from", src, NULL};
     sh_proc_result r;
-    run(argv, 60, &r);
+    rtt_run(argv, 60, &r);
     if (r.exit_code != 0) fail_msg("variant export --tokenizer-from: exit %d: %s", r.exit_code, r.err);
     sh_proc_result_free(&r);
-    export_synthetic(exe, plain, "q8_0", "3");
+    rtt_export(exe, plain, "q8_0", "3");
     tg_file f, p;
     if (tg_read(out, &f, msg, sizeof msg) != 0) fail_msg("%s", msg);
     if (tg_read(plain, &p, msg, sizeof msg) != 0) fail_msg("%s", msg);
@@ -1072,7 +657,7 @@ static void test_variant_export_tokenizer_from(void **state)
     tg_free(&f);
     tg_free(&p);
     tok_source(src, 257);
-    run(argv, 60, &r);
+    rtt_run(argv, 60, &r);
     assert_int_equal(r.exit_code, 1);
     if (!strstr(r.err, "257 tokens, the genome's vocabulary is 256")) fail_msg("wrong vocabulary: %s", r.err);
     sh_proc_result_free(&r);
@@ -1085,10 +670,10 @@ static void test_variant_export_tokenizer_from(void **state)
 static void test_variant_export_roundtrip(void **state)
 {
     (void)state;
-    char *exe = build(G_MOE, "native");
+    char *exe = rtt_build(G_MOE, "native");
     char gguf[512];
-    path_in_tmp(gguf, sizeof gguf, "export_moe.gguf");
-    export_synthetic(exe, gguf, "q8_0", "4");
+    rtt_path(gguf, sizeof gguf, "export_moe.gguf");
+    rtt_export(exe, gguf, "q8_0", "4");
     tg_file f;
     char msg[256];
     if (tg_read(gguf, &f, msg, sizeof msg) != 0) fail_msg("exported GGUF unreadable: %s", msg);
@@ -1111,93 +696,11 @@ static void test_variant_export_roundtrip(void **state)
     }
     tg_free(&f);
     size_t na, nb;
-    float *a = variant_logits(exe, "exp_gguf.out", &na, "--gguf", gguf, (const char *)NULL);
-    float *b = variant_logits(exe, "exp_syn.out", &nb, "--wtype", "q8_0", "--seed", "4", (const char *)NULL);
+    float *a = rtt_logits(exe, "exp_gguf.out", &na, "--gguf", gguf, (const char *)NULL);
+    float *b = rtt_logits(exe, "exp_syn.out", &nb, "--wtype", "q8_0", "--seed", "4", (const char *)NULL);
     assert_int_equal(na, nb);
     assert_memory_equal(a, b, na * sizeof(float));
     free(a); free(b); free(exe);
-}
-
-/* ---- k-quants ------------------------------------------------------------------------------ */
-
-/* logits [n][V] of dev/ref.py (numpy, f64) on a GGUF; actq: round activations as ggml does */
-static double *ref_py_logits(const char *gguf, int actq, size_t *n)
-{
-    char script[1200];
-    snprintf(script, sizeof script, "%s/dev/ref.py", g_runtime);
-    if (actq) setenv("ACTQ", "1", 1);
-    else unsetenv("ACTQ");
-    char *argv[] = {"/usr/bin/python3", script, (char *)gguf, (char *)g_tokens, "all", NULL};
-    sh_proc_result r;
-    run(argv, 300, &r);
-    unsetenv("ACTQ");
-    if (!(r.exited && r.exit_code == 0)) fail_msg("dev/ref.py failed: %s", r.err);
-    json_t *j = json_loads(r.out, 0, NULL);
-    assert_non_null(j);
-    assert_true(json_is_array(j));
-    size_t rows = json_array_size(j), cols = json_array_size(json_array_get(j, 0)), k = 0;
-    double *v = malloc(rows * cols * sizeof *v);
-    assert_non_null(v);
-    for (size_t i = 0; i < rows; i++)
-        for (size_t c = 0; c < cols; c++) v[k++] = json_number_value(json_array_get(json_array_get(j, i), c));
-    json_decref(j);
-    sh_proc_result_free(&r);
-    *n = k;
-    return v;
-}
-
-/* q4_K, q5_K, q6_K: the variant's own export (synthetic weights in the k-quant
- * blocks) read back by the numpy reference, which dequantises the blocks
- * itself: with ggml's q8_K activation rounding simulated the match is tight,
- * without it the gap is that rounding alone; prefill and decode agree bit for bit */
-static void test_kquant_parity(void **state)
-{
-    (void)state;
-    char *exe = build(G_KQ, "native");
-    const char *types[] = {"q4_k", "q5_k", "q6_k", "q4_k_m"};
-    const int ggml_type[] = {12, 13, 14, 12};
-    for (int t = 0; t < 4; t++) {
-        char gguf[512], name[64];
-        snprintf(name, sizeof name, "kq_%s.gguf", types[t]);
-        path_in_tmp(gguf, sizeof gguf, name);
-        export_synthetic(exe, gguf, types[t], "21");
-        tg_file f;
-        char msg[256];
-        if (tg_read(gguf, &f, msg, sizeof msg) != 0) fail_msg("exported GGUF unreadable: %s", msg);
-        const tg_tensor *wt = tg_tensor_find(&f, "blk.0.ffn_down.weight");
-        assert_non_null(wt);
-        assert_int_equal(wt->type, ggml_type[t]);   /* really stored as the k-quant */
-        const uint32_t ftype[] = {14, 16, 18, 15};   /* LLAMA_FTYPE_MOSTLY_Q4_K_S, Q5_K_S, Q6_K, Q4_K_M */
-        const tg_kv *ft = tg_kv_find(&f, "general.file_type"), *qv = tg_kv_find(&f, "general.quantization_version");
-        assert_non_null(ft); assert_non_null(qv);
-        assert_int_equal(ft->u, ftype[t]);
-        assert_int_equal(qv->u, 2);
-        if (t == 3) {   /* the Q4_K_M mix: q6_K for the tied embedding and the last layer's ffn_down */
-            const tg_tensor *e = tg_tensor_find(&f, "token_embd.weight"), *d3 = tg_tensor_find(&f, "blk.2.ffn_down_exps.weight");
-            assert_non_null(e); assert_non_null(d3);
-            assert_int_equal(e->type, 14);
-            assert_int_equal(d3->type, 14);
-        }
-        tg_free(&f);
-        size_t na, nd, nr, nq;
-        float *a = variant_logits(exe, "kq_pre.out", &na, "--gguf", gguf, (const char *)NULL);
-        float *d = variant_logits(exe, "kq_dec.out", &nd, "--gguf", gguf, "--mode", "decode", (const char *)NULL);
-        assert_int_equal(na, nd);
-        assert_memory_equal(a, d, na * sizeof(float));
-        double *rq = ref_py_logits(gguf, 1, &nq), *r = ref_py_logits(gguf, 0, &nr);
-        assert_int_equal(nq, na);
-        assert_int_equal(nr, na);
-        float *fq = malloc(na * sizeof(float)), *fr = malloc(na * sizeof(float));
-        assert_non_null(fq); assert_non_null(fr);
-        for (size_t i = 0; i < na; i++) { fq[i] = (float)rq[i]; fr[i] = (float)r[i]; }
-        double eq = rel_err(a, fq, na), e = rel_err(a, fr, na);
-        print_message("# %s: vs numpy with q8_K activations %.3g (tol %.0e), unrounded %.3g (tol %.0e)\n",
-                      types[t], eq, TOL_Q_ACTQ, e, TOL_Q_EXACT);
-        if (!(eq <= TOL_Q_ACTQ)) fail_msg("%s: relative error %.3g vs the q8_K-rounded reference", types[t], eq);
-        if (!(e <= TOL_Q_EXACT)) fail_msg("%s: relative error %.3g vs the reference", types[t], e);
-        free(a); free(d); free(rq); free(r); free(fq); free(fr);
-    }
-    free(exe);
 }
 
 /* the k-quant products are exact integer sums per super-block with the float
@@ -1207,37 +710,37 @@ static void test_kquant_paths_bit_identical(void **state)
 {
     (void)state;
     if (access("/usr/bin/qemu-aarch64", X_OK) != 0) fail_msg("qemu-aarch64 missing (Debian package qemu-user)");
-    char *nat = build(G_KQ, "native"), *sca = build(G_KQ, "scalar");
-    char *arm = build(G_KQ, "aarch64-linux-gnu"), *arm8 = build(G_KQ, "aarch64-linux-gnu:armv8-a");
-    char *hsw = build(G_KQ, "x86_64-linux-gnu:haswell");   /* AVX2 */
+    char *nat = rtt_build(G_KQ, "native"), *sca = rtt_build(G_KQ, "scalar");
+    char *arm = rtt_build(G_KQ, "aarch64-linux-gnu"), *arm8 = rtt_build(G_KQ, "aarch64-linux-gnu:armv8-a");
+    char *hsw = rtt_build(G_KQ, "x86_64-linux-gnu:haswell");   /* AVX2 */
     const char *types[] = {"q4_k", "q5_k", "q6_k"};
     for (int t = 0; t < 3; t++) {
         size_t n0, n1, n2, n3, n4, n5;
         /* decode runs the direct kernels (packed bits), prefill unpacks rows once */
-        float *h = variant_logits(hsw, "kqh.out", &n5, "--seed", "9", "--wtype", types[t], "--mode", "decode",
+        float *h = rtt_logits(hsw, "kqh.out", &n5, "--seed", "9", "--wtype", types[t], "--mode", "decode",
                                   (const char *)NULL);
         size_t n6;
-        float *hp = variant_logits(hsw, "kqhp.out", &n6, "--seed", "9", "--wtype", types[t], (const char *)NULL);
-        float *s = variant_logits(sca, "kqs.out", &n0, "--seed", "9", "--wtype", types[t], (const char *)NULL);
-        float *a = variant_logits(nat, "kqn.out", &n1, "--seed", "9", "--wtype", types[t], (const char *)NULL);
-        float *b = variant_logits(nat, "kqd.out", &n2, "--seed", "9", "--wtype", types[t], "--mode", "decode",
+        float *hp = rtt_logits(hsw, "kqhp.out", &n6, "--seed", "9", "--wtype", types[t], (const char *)NULL);
+        float *s = rtt_logits(sca, "kqs.out", &n0, "--seed", "9", "--wtype", types[t], (const char *)NULL);
+        float *a = rtt_logits(nat, "kqn.out", &n1, "--seed", "9", "--wtype", types[t], (const char *)NULL);
+        float *b = rtt_logits(nat, "kqd.out", &n2, "--seed", "9", "--wtype", types[t], "--mode", "decode",
                                   (const char *)NULL);
-        float *c = arm_logits(arm, types[t], "prefill", &n3);
+        float *c = rtt_arm_logits(arm, types[t], "prefill", &n3);
         size_t n7, n8;
-        float *cd = arm_logits(arm, types[t], "decode", &n7);
-        float *ep = arm_logits(arm8, types[t], "prefill", &n8);
-        float *e = arm_logits(arm8, types[t], "decode", &n4);
-        float *s9 = variant_logits(sca, "kqs9.out", &n0, "--seed", "9", "--wtype", types[t], (const char *)NULL);
+        float *cd = rtt_arm_logits(arm, types[t], "decode", &n7);
+        float *ep = rtt_arm_logits(arm8, types[t], "prefill", &n8);
+        float *e = rtt_arm_logits(arm8, types[t], "decode", &n4);
+        float *s9 = rtt_logits(sca, "kqs9.out", &n0, "--seed", "9", "--wtype", types[t], (const char *)NULL);
         assert_int_equal(n0, n1); assert_int_equal(n0, n2); assert_int_equal(n0, n3); assert_int_equal(n0, n4);
         assert_int_equal(n0, n5); assert_int_equal(n0, n6); assert_int_equal(n0, n7); assert_int_equal(n0, n8);
-        if (memcmp(s, ep, n0 * 4)) fail_msg("%s: aarch64 neon prefill differs from scalar (%.3g)", types[t], rel_err(ep, s, n0));
-        if (memcmp(s, cd, n0 * 4)) fail_msg("%s: aarch64 dotprod decode differs from scalar (%.3g)", types[t], rel_err(cd, s, n0));
-        if (memcmp(s, hp, n0 * 4)) fail_msg("%s: AVX2 prefill differs from scalar (%.3g)", types[t], rel_err(hp, s, n0));
-        if (memcmp(s, a, n0 * 4)) fail_msg("%s: native build differs from scalar (%.3g)", types[t], rel_err(a, s, n0));
-        if (memcmp(s, h, n0 * 4)) fail_msg("%s: AVX2 build differs from scalar (%.3g)", types[t], rel_err(h, s, n0));
-        if (memcmp(s, b, n0 * 4)) fail_msg("%s: native decode differs from scalar (%.3g)", types[t], rel_err(b, s, n0));
-        if (memcmp(s, c, n0 * 4)) fail_msg("%s: aarch64 dotprod differs from scalar (%.3g)", types[t], rel_err(c, s, n0));
-        if (memcmp(s9, e, n0 * 4)) fail_msg("%s: aarch64 neon decode differs from scalar (%.3g)", types[t], rel_err(e, s9, n0));
+        if (memcmp(s, ep, n0 * 4)) fail_msg("%s: aarch64 neon prefill differs from scalar (%.3g)", types[t], rtt_rel_err(ep, s, n0));
+        if (memcmp(s, cd, n0 * 4)) fail_msg("%s: aarch64 dotprod decode differs from scalar (%.3g)", types[t], rtt_rel_err(cd, s, n0));
+        if (memcmp(s, hp, n0 * 4)) fail_msg("%s: AVX2 prefill differs from scalar (%.3g)", types[t], rtt_rel_err(hp, s, n0));
+        if (memcmp(s, a, n0 * 4)) fail_msg("%s: native build differs from scalar (%.3g)", types[t], rtt_rel_err(a, s, n0));
+        if (memcmp(s, h, n0 * 4)) fail_msg("%s: AVX2 build differs from scalar (%.3g)", types[t], rtt_rel_err(h, s, n0));
+        if (memcmp(s, b, n0 * 4)) fail_msg("%s: native decode differs from scalar (%.3g)", types[t], rtt_rel_err(b, s, n0));
+        if (memcmp(s, c, n0 * 4)) fail_msg("%s: aarch64 dotprod differs from scalar (%.3g)", types[t], rtt_rel_err(c, s, n0));
+        if (memcmp(s9, e, n0 * 4)) fail_msg("%s: aarch64 neon decode differs from scalar (%.3g)", types[t], rtt_rel_err(e, s9, n0));
         print_message("# %s: scalar, native prefill/decode, AVX2 prefill/decode, aarch64 neon-dotprod prefill/decode, "
                       "neon prefill/decode: bit-identical\n", types[t]);
         free(ep); free(cd); free(hp); free(h); free(s); free(a); free(b); free(c); free(e); free(s9);
@@ -1245,124 +748,26 @@ static void test_kquant_paths_bit_identical(void **state)
     /* 23 tokens on 3 threads: the AVX-512 prefill runs 16-row blocks against
      * tiles of 8 tokens plus single-token tails, on row ranges that need not
      * be multiples of 16; every logit must equal the decode kernels' */
-    const char *saved = g_tokens;
-    g_tokens = "1,5,9,200,3,17,42,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22";
+    const char *saved = rtt_tokens;
+    rtt_tokens = "1,5,9,200,3,17,42,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22";
     const char *types4[] = {"q4_k", "q5_k", "q6_k", "q4_k_m"};
     for (int t = 0; t < 4; t++) {
         size_t np, nd;
-        float *p = variant_logits(nat, "kq23p.out", &np, "--seed", "9", "--wtype", types4[t], "--threads", "3",
+        float *p = rtt_logits(nat, "kq23p.out", &np, "--seed", "9", "--wtype", types4[t], "--threads", "3",
                                   (const char *)NULL);
-        float *d = variant_logits(nat, "kq23d.out", &nd, "--seed", "9", "--wtype", types4[t], "--mode", "decode",
+        float *d = rtt_logits(nat, "kq23d.out", &nd, "--seed", "9", "--wtype", types4[t], "--mode", "decode",
                                   (const char *)NULL);
         assert_int_equal(np, nd);
         if (memcmp(p, d, np * 4)) fail_msg("%s: 23-token native prefill differs from decode (%.3g)", types4[t],
-                                           rel_err(p, d, np));
+                                           rtt_rel_err(p, d, np));
         free(p); free(d);
     }
     print_message("# q4_k, q5_k, q6_k, q4_k_m: 23-token native prefill (3 threads) = decode, bit for bit\n");
-    g_tokens = saved;
+    rtt_tokens = saved;
     free(nat); free(sca); free(arm); free(arm8); free(hsw);
 }
 
-/* ---- parity with llama.cpp (fixtures made by tests/fixtures/llamacpp/make_fixtures.sh) ---- */
-
-/* Logits of llama.cpp's CPU path (commit in the manifest) for the variant's own
- * GGUF exports, f32 and every quantised type, dense and MoE: the runtime with
- * --kvtype f16-fa (llama.cpp's default on CPU: f16 cache, flash attention)
- * must agree within TOL_LC_F32 / TOL_LC_Q of the largest logit.  Measured at
- * 10e9780 (x86-64 AVX-512 build), dense / MoE: f32 1.3e-7 / 1.9e-6; q4_0,
- * q6_K, Q4_K_M <= 1.3e-7; q4_K 5.4e-4 / 1.9e-7, q5_K 1.0e-4 / 6.9e-7, q8_0
- * 5.2e-4 / 2.2e-4.  llama.cpp's own prefill-vs-decode is 0 except q4_K dense
- * (5.4e-4).  The larger ones are single q8 activation roundings landing on
- * the other side: ggml combines each block's integer sum as 8 lane sums of 4
- * products, each fma'd with the scales, and adds the lanes at the end, the
- * runtime scales one exact integer sum per block, so outputs differ in the
- * last bit (~1e-7) and now and then a rounding flips (README, "Numerics"). */
-#define TOL_LC_F32 1e-5
-#define TOL_LC_Q   2e-3
-static void test_llamacpp_fixtures(void **state)
-{
-    (void)state;
-    char dir[1400], path[1600];
-    snprintf(dir, sizeof dir, "%s/tests/fixtures/llamacpp", g_root);
-    snprintf(path, sizeof path, "%s/manifest.json", dir);
-    json_error_t je;
-    json_t *m = json_load_file(path, 0, &je);
-    if (!m) fail_msg("%s: %s", path, je.text);
-    const char *commit = json_string_value(json_object_get(m, "llamacpp_commit"));
-    assert_non_null(commit);
-    const char *saved = g_tokens;
-    g_tokens = json_string_value(json_object_get(m, "tokens"));
-    assert_non_null(g_tokens);
-    json_t *fx = json_object_get(m, "fixtures");
-    assert_true(json_array_size(fx) >= 24);
-    int per_arch[4] = {0};   /* dense (lfm2), moe (lfm2moe), qwen3, llama */
-    for (size_t i = 0; i < json_array_size(fx); i++) {
-        json_t *e = json_array_get(fx, i);
-        const char *name = json_string_value(json_object_get(e, "name"));
-        const char *genome = json_string_value(json_object_get(e, "genome"));
-        const char *wtype = json_string_value(json_object_get(e, "wtype"));
-        static const char *const kinds[4] = {"dense_", "moe_", "qwen3_", "llama_"};
-        for (int k = 0; k < 4; k++) per_arch[k] += !strncmp(name, kinds[k], strlen(kinds[k]));
-        char seed[32], gguf[512];
-        snprintf(seed, sizeof seed, "%lld", (long long)json_integer_value(json_object_get(e, "seed")));
-        char *exe = build(genome, "native");
-        path_in_tmp(gguf, sizeof gguf, "lc.gguf");
-        export_synthetic(exe, gguf, wtype, seed);
-        struct stat st;
-        assert_int_equal(stat(gguf, &st), 0);
-        if ((long long)st.st_size != json_integer_value(json_object_get(e, "gguf_bytes")))
-            fail_msg("%s: export is %lld bytes, the fixture's file had %lld: regenerate the fixtures", name,
-                     (long long)st.st_size, (long long)json_integer_value(json_object_get(e, "gguf_bytes")));
-        {   /* the file's genome, as genome import derives it, is the fixture's */
-            sh_genome want, got;
-            sh_err err = {{0}};
-            parse_genome(genome, &want);
-            if (sh_gguf_import_genome_file(gguf, &got, &err)) fail_msg("%s: genome import: %s", name, err.msg);
-            if (sh_genome_hash(&got) != sh_genome_hash(&want)) fail_msg("%s: genome import gives another genome", name);
-        }
-        size_t n, nl;
-        float *a = variant_logits(exe, "lc.out", &n, "--gguf", gguf, "--kvtype", "f16-fa", (const char *)NULL);
-        snprintf(path, sizeof path, "%s/%s.f32", dir, name);
-        float *l = read_f32(path, &nl);
-        double tol = strcmp(wtype, "f32") ? TOL_LC_Q : TOL_LC_F32;
-        char what[160];
-        snprintf(what, sizeof what, "%s vs llama.cpp %s (its prefill-vs-decode %.2g)", name, commit,
-                 json_number_value(json_object_get(e, "llamacpp_prefill_vs_decode")));
-        compare_runs(what, a, n, l, nl, tol);   /* frees a and l */
-        free(exe);
-    }
-    for (int k = 0; k < 4; k++)
-        if (per_arch[k] < 5) fail_msg("manifest: %d fixtures of architecture %d (want 5 or more)", per_arch[k], k);
-    g_tokens = saved;
-    json_decref(m);
-}
-
-
 /* ---- malformed GGUF files ---------------------------------------------------------------- */
-
-static unsigned char *slurp(const char *path, size_t *n)
-{
-    FILE *f = fopen(path, "rb");
-    assert_non_null(f);
-    fseek(f, 0, SEEK_END);
-    long len = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    unsigned char *b = malloc((size_t)len);
-    assert_non_null(b);
-    assert_int_equal(fread(b, 1, (size_t)len, f), (size_t)len);
-    fclose(f);
-    *n = (size_t)len;
-    return b;
-}
-
-static void write_bytes(const char *path, const unsigned char *b, size_t n)
-{
-    FILE *f = fopen(path, "wb");
-    assert_non_null(f);
-    assert_int_equal(fwrite(b, 1, n, f), n);
-    assert_int_equal(fclose(f), 0);
-}
 
 /* q4_0 weights are repacked in place at load on AVX-512 builds (rt_model_pack):
  * synthetic weights in their buffers, GGUF weights in the private file
@@ -1375,63 +780,37 @@ static void write_bytes(const char *path, const unsigned char *b, size_t n)
 static void test_q4_repacked_weights(void **state)
 {
     (void)state;
-    char *exe = build(G_WIDE, "native");
+    char *exe = rtt_build(G_WIDE, "native");
     char gguf[512];
-    path_in_tmp(gguf, sizeof gguf, "wide_q4.gguf");
-    export_synthetic(exe, gguf, "q4_0", "9");
+    rtt_path(gguf, sizeof gguf, "wide_q4.gguf");
+    rtt_export(exe, gguf, "q4_0", "9");
     size_t n0, n1;
-    unsigned char *before = slurp(gguf, &n0);
+    unsigned char *before = rtt_slurp(gguf, &n0);
     size_t n[4];
     float *v[4];
-    v[0] = variant_logits(exe, "rp_syn_pre.out", &n[0], "--wtype", "q4_0", "--seed", "9", "--mode", "prefill", (const char *)NULL);
-    v[1] = variant_logits(exe, "rp_syn_dec.out", &n[1], "--wtype", "q4_0", "--seed", "9", "--mode", "decode", (const char *)NULL);
-    v[2] = variant_logits(exe, "rp_gguf_pre.out", &n[2], "--gguf", gguf, "--mode", "prefill", (const char *)NULL);
-    v[3] = variant_logits(exe, "rp_gguf_dec.out", &n[3], "--gguf", gguf, "--mode", "decode", (const char *)NULL);
-    unsigned char *after = slurp(gguf, &n1);
+    v[0] = rtt_logits(exe, "rp_syn_pre.out", &n[0], "--wtype", "q4_0", "--seed", "9", "--mode", "prefill", (const char *)NULL);
+    v[1] = rtt_logits(exe, "rp_syn_dec.out", &n[1], "--wtype", "q4_0", "--seed", "9", "--mode", "decode", (const char *)NULL);
+    v[2] = rtt_logits(exe, "rp_gguf_pre.out", &n[2], "--gguf", gguf, "--mode", "prefill", (const char *)NULL);
+    v[3] = rtt_logits(exe, "rp_gguf_dec.out", &n[3], "--gguf", gguf, "--mode", "decode", (const char *)NULL);
+    unsigned char *after = rtt_slurp(gguf, &n1);
     assert_int_equal(n0, n1);
     assert_memory_equal(before, after, n0);
     for (int i = 1; i < 4; i++) assert_int_equal(n[i], n[0]);
     assert_memory_equal(v[2], v[0], n[0] * sizeof(float));   /* GGUF = synthetic, prefill */
     assert_memory_equal(v[3], v[1], n[0] * sizeof(float));   /* GGUF = synthetic, decode */
-    if (cpu_has("avx512f") && cpu_has("avx512bw") && cpu_has("avx512vl") && cpu_has("avx512_vnni")) {
+    if (rtt_cpu_has("avx512f") && rtt_cpu_has("avx512bw") && rtt_cpu_has("avx512vl") && rtt_cpu_has("avx512_vnni")) {
         assert_memory_equal(v[1], v[0], n[0] * sizeof(float));
         print_message("# q4_0 repacked: decode and prefill bit-identical, GGUF file unchanged\n");
     } else {
-        compare_runs("q4_0 decode vs prefill", v[1], n[1], v[0], n[0], TOL_SAME_Q);
+        rtt_compare("q4_0 decode vs prefill", v[1], n[1], v[0], n[0], TOL_SAME_Q);
         print_message("# no AVX-512 VNNI here: q4_0 weights stay in the ggml layout\n");
     }
     for (int i = 0; i < 4; i++) free(v[i]);
     free(before); free(after); free(exe);
 }
 
-/* The variant must reject the file with exit 1 and a message that contains
- * `needle` (any message when needle is NULL), never crash. */
 #define RT_TYPE_Q4_K_FOR_TEST 12u
-static void expect_rejected_msg(const char *exe, const char *gguf, const char *what, const char *needle)
-{
-    char out[512];
-    path_in_tmp(out, sizeof out, "bad.out");
-    char *argv[] = {(char *)exe, "logits", "--tokens", "1,2,3", "--gguf", (char *)gguf, "--out", out, NULL};
-    sh_proc_result r;
-    run(argv, 60, &r);
-    if (!r.exited) fail_msg("%s: variant killed by signal %d", what, r.signal);
-    if (r.exit_code != 1) fail_msg("%s: exit %d (want 1), stderr: %s", what, r.exit_code, r.err);
-    if (r.err_len < 8) fail_msg("%s: no error message", what);
-    if (needle && !strstr(r.err, needle)) fail_msg("%s: message lacks '%s': %s", what, needle, r.err);
-    sh_proc_result_free(&r);
-}
-
-static void expect_rejected(const char *exe, const char *gguf, const char *what)
-{
-    expect_rejected_msg(exe, gguf, what, NULL);
-}
-
 /* the message names the problem: `what` itself */
-static void expect_rejected_saying(const char *exe, const char *gguf, const char *what)
-{
-    expect_rejected_msg(exe, gguf, what, what);
-}
-
 /* sets the ggml type of tensor `name` in a GGUF image (its tensor-info record) */
 static void retype(unsigned char *c, size_t n, const char *name, uint32_t type)
 {
@@ -1455,44 +834,44 @@ static void test_malformed_kquant_gguf_rejected(void **state)
 {
     (void)state;
     char good[512], bad[512], dense[512], ref[512];
-    path_in_tmp(good, sizeof good, "kq_good.gguf");
-    path_in_tmp(bad, sizeof bad, "kq_bad.gguf");
-    char *exe = build(G_KQ, "native");
-    export_synthetic(exe, good, "q5_k", "3");
+    rtt_path(good, sizeof good, "kq_good.gguf");
+    rtt_path(bad, sizeof bad, "kq_bad.gguf");
+    char *exe = rtt_build(G_KQ, "native");
+    rtt_export(exe, good, "q5_k", "3");
     size_t n;
-    unsigned char *b = slurp(good, &n), *c = malloc(n);
+    unsigned char *b = rtt_slurp(good, &n), *c = malloc(n);
     assert_non_null(c);
     size_t cuts[] = {n / 3, n / 2, n - 4096, n - 177};   /* the file ends in < 32 bytes of padding */
     for (size_t i = 0; i < sizeof cuts / sizeof cuts[0]; i++) {
         char what[64];
         snprintf(what, sizeof what, "q5_K file truncated at %zu of %zu", cuts[i], n);
-        write_bytes(bad, b, cuts[i]);
-        expect_rejected_msg(exe, bad, what, "past the end");
+        rtt_write_bytes(bad, b, cuts[i]);
+        rtt_expect_rejected_msg(exe, bad, what, "past the end");
     }
     const uint32_t unsupported[] = {15 /* q8_K */, 10 /* q2_K */, 11 /* q3_K */, 16, 99, 0xffffffffu};
     for (size_t i = 0; i < sizeof unsupported / sizeof unsupported[0]; i++) {
         memcpy(c, b, n);
         retype(c, n, "blk.1.ffn_down.weight", unsupported[i]);
-        write_bytes(bad, c, n);
-        expect_rejected_msg(exe, bad, "unsupported type", "ggml type");
+        rtt_write_bytes(bad, c, n);
+        rtt_expect_rejected_msg(exe, bad, "unsupported type", "ggml type");
     }
     memcpy(c, b, n);
     retype(c, n, "blk.0.attn_norm.weight", RT_TYPE_Q4_K_FOR_TEST);
-    write_bytes(bad, c, n);
-    expect_rejected_msg(exe, bad, "q4_K norm vector", "must be f32");
+    rtt_write_bytes(bad, c, n);
+    rtt_expect_rejected_msg(exe, bad, "q4_K norm vector", "must be f32");
     /* a row of 64 elements cannot hold q4_K super-blocks */
-    path_in_tmp(dense, sizeof dense, "kq_dense.gguf");
-    path_in_tmp(ref, sizeof ref, "kq_dense.ref");
-    reference(G_DENSE, 23, "f32", dense, ref, NULL);
-    char *de = build(G_DENSE, "native");
+    rtt_path(dense, sizeof dense, "kq_dense.gguf");
+    rtt_path(ref, sizeof ref, "kq_dense.ref");
+    rtt_reference(G_DENSE, 23, "f32", dense, ref, NULL);
+    char *de = rtt_build(G_DENSE, "native");
     size_t nd;
-    unsigned char *db = slurp(dense, &nd);
+    unsigned char *db = rtt_slurp(dense, &nd);
     retype(db, nd, "blk.0.ffn_gate.weight", RT_TYPE_Q4_K_FOR_TEST);
-    write_bytes(bad, db, nd);
-    expect_rejected_msg(de, bad, "q4_K row of 64", "not a multiple of 256");
+    rtt_write_bytes(bad, db, nd);
+    rtt_expect_rejected_msg(de, bad, "q4_K row of 64", "not a multiple of 256");
     /* the good file still loads */
     size_t nv;
-    float *v = variant_logits(exe, "kq_good.out", &nv, "--gguf", good, (const char *)NULL);
+    float *v = rtt_logits(exe, "kq_good.out", &nv, "--gguf", good, (const char *)NULL);
     free(v);
     free(b); free(c); free(db); free(exe); free(de);
 }
@@ -1509,55 +888,55 @@ static void test_malformed_kquant_gguf_rejected(void **state)
 static void test_kquant_repacked_odd_rows(void **state)
 {
     (void)state;
-    char *nat = build(G_KQ_ODD, "native"), *sca = build(G_KQ_ODD, "scalar");
+    char *nat = rtt_build(G_KQ_ODD, "native"), *sca = rtt_build(G_KQ_ODD, "scalar");
     const char *types[] = {"q4_k", "q5_k", "q6_k", "q4_k_m"};
-    const char *saved = g_tokens;
+    const char *saved = rtt_tokens;
     for (int t = 0; t < 4; t++) {
         size_t n[6];
-        g_tokens = TOKENS;
-        float *s = variant_logits(sca, "kqo_s.out", &n[0], "--seed", "4", "--wtype", types[t], (const char *)NULL);
-        float *p = variant_logits(nat, "kqo_p.out", &n[1], "--seed", "4", "--wtype", types[t], (const char *)NULL);
-        float *d = variant_logits(nat, "kqo_d.out", &n[2], "--seed", "4", "--wtype", types[t], "--mode", "decode",
+        rtt_tokens = RTT_TOKENS;
+        float *s = rtt_logits(sca, "kqo_s.out", &n[0], "--seed", "4", "--wtype", types[t], (const char *)NULL);
+        float *p = rtt_logits(nat, "kqo_p.out", &n[1], "--seed", "4", "--wtype", types[t], (const char *)NULL);
+        float *d = rtt_logits(nat, "kqo_d.out", &n[2], "--seed", "4", "--wtype", types[t], "--mode", "decode",
                                   (const char *)NULL);
         char gguf[512];
-        path_in_tmp(gguf, sizeof gguf, "kq_odd.gguf");
-        export_synthetic(nat, gguf, types[t], "4");
+        rtt_path(gguf, sizeof gguf, "kq_odd.gguf");
+        rtt_export(nat, gguf, types[t], "4");
         size_t nb0, nb1;
-        unsigned char *before = slurp(gguf, &nb0);
-        float *gd = variant_logits(nat, "kqo_gd.out", &n[3], "--gguf", gguf, "--mode", "decode", (const char *)NULL);
-        unsigned char *after = slurp(gguf, &nb1);
+        unsigned char *before = rtt_slurp(gguf, &nb0);
+        float *gd = rtt_logits(nat, "kqo_gd.out", &n[3], "--gguf", gguf, "--mode", "decode", (const char *)NULL);
+        unsigned char *after = rtt_slurp(gguf, &nb1);
         assert_int_equal(nb0, nb1);
         assert_memory_equal(before, after, nb0);
-        g_tokens = "1,5,9,200,3,17,42,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22";
+        rtt_tokens = "1,5,9,200,3,17,42,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22";
         /* (23 positions: the scalar build's f32 attention sums part ways in the
          * last bits from the SIMD builds' here, so decode is the reference) */
-        float *s23 = variant_logits(nat, "kqo_d23.out", &n[4], "--seed", "4", "--wtype", types[t], "--mode", "decode",
+        float *s23 = rtt_logits(nat, "kqo_d23.out", &n[4], "--seed", "4", "--wtype", types[t], "--mode", "decode",
                                     (const char *)NULL);
-        float *p23 = variant_logits(nat, "kqo_p23.out", &n[5], "--seed", "4", "--wtype", types[t], "--threads", "3",
+        float *p23 = rtt_logits(nat, "kqo_p23.out", &n[5], "--seed", "4", "--wtype", types[t], "--threads", "3",
                                     (const char *)NULL);
         for (int i = 1; i < 4; i++) assert_int_equal(n[i], n[0]);
         assert_int_equal(n[5], n[4]);
-        if (memcmp(s, p, n[0] * 4)) fail_msg("%s: native prefill differs from scalar (%.3g)", types[t], rel_err(p, s, n[0]));
-        if (memcmp(s, d, n[0] * 4)) fail_msg("%s: native decode differs from scalar (%.3g)", types[t], rel_err(d, s, n[0]));
-        if (memcmp(s, gd, n[0] * 4)) fail_msg("%s: GGUF decode differs from scalar (%.3g)", types[t], rel_err(gd, s, n[0]));
+        if (memcmp(s, p, n[0] * 4)) fail_msg("%s: native prefill differs from scalar (%.3g)", types[t], rtt_rel_err(p, s, n[0]));
+        if (memcmp(s, d, n[0] * 4)) fail_msg("%s: native decode differs from scalar (%.3g)", types[t], rtt_rel_err(d, s, n[0]));
+        if (memcmp(s, gd, n[0] * 4)) fail_msg("%s: GGUF decode differs from scalar (%.3g)", types[t], rtt_rel_err(gd, s, n[0]));
         if (memcmp(s23, p23, n[4] * 4))
-            fail_msg("%s: 23-token 3-thread prefill differs from decode (%.3g)", types[t], rel_err(p23, s23, n[4]));
+            fail_msg("%s: 23-token 3-thread prefill differs from decode (%.3g)", types[t], rtt_rel_err(p23, s23, n[4]));
         if (t == 0) {   /* truncated inside the packed bands */
             char bad[512];
-            path_in_tmp(bad, sizeof bad, "kq_odd_bad.gguf");
+            rtt_path(bad, sizeof bad, "kq_odd_bad.gguf");
             size_t cuts[] = {nb0 / 2, nb0 - 3000};
             for (size_t i = 0; i < 2; i++) {
                 char what[64];
                 snprintf(what, sizeof what, "q4_K file truncated at %zu of %zu", cuts[i], nb0);
-                write_bytes(bad, before, cuts[i]);
-                expect_rejected_msg(nat, bad, what, "past the end");
+                rtt_write_bytes(bad, before, cuts[i]);
+                rtt_expect_rejected_msg(nat, bad, what, "past the end");
             }
             unlink(bad);
         }
         unlink(gguf);
         free(s); free(p); free(d); free(gd); free(s23); free(p23); free(before); free(after);
     }
-    g_tokens = saved;
+    rtt_tokens = saved;
     print_message("# q4_k, q5_k, q6_k, q4_k_m with rows not multiples of 16: native (repacked bands where AVX-512) "
                   "prefill, decode, GGUF decode = scalar; 23-token 3-thread prefill = decode; bit for bit\n");
     free(nat); free(sca);
@@ -1567,47 +946,47 @@ static void test_malformed_gguf_rejected(void **state)
 {
     (void)state;
     char good[512], ref[512], bad[512];
-    path_in_tmp(good, sizeof good, "good.gguf");
-    path_in_tmp(ref, sizeof ref, "good.ref");
-    path_in_tmp(bad, sizeof bad, "bad.gguf");
-    reference(G_DENSE, 21, "f32", good, ref, NULL);
-    char *exe = build(G_DENSE, "native");
+    rtt_path(good, sizeof good, "good.gguf");
+    rtt_path(ref, sizeof ref, "good.ref");
+    rtt_path(bad, sizeof bad, "bad.gguf");
+    rtt_reference(G_DENSE, 21, "f32", good, ref, NULL);
+    char *exe = rtt_build(G_DENSE, "native");
     size_t n;
-    unsigned char *b = slurp(good, &n);
+    unsigned char *b = rtt_slurp(good, &n);
     unsigned char *c = malloc(n);
     assert_non_null(c);
     /* bad magic, bad version */
     memcpy(c, b, n); memcpy(c, "GGUX", 4);
-    write_bytes(bad, c, n); expect_rejected(exe, bad, "bad magic");
+    rtt_write_bytes(bad, c, n); rtt_expect_rejected(exe, bad, "bad magic");
     memcpy(c, b, n); c[4] = 99;
-    write_bytes(bad, c, n); expect_rejected(exe, bad, "bad version");
+    rtt_write_bytes(bad, c, n); rtt_expect_rejected(exe, bad, "bad version");
     /* absurd tensor and key counts */
     memcpy(c, b, n); memset(c + 8, 0xff, 7);
-    write_bytes(bad, c, n); expect_rejected(exe, bad, "absurd tensor count");
+    rtt_write_bytes(bad, c, n); rtt_expect_rejected(exe, bad, "absurd tensor count");
     memcpy(c, b, n); memset(c + 16, 0x7f, 8);
-    write_bytes(bad, c, n); expect_rejected(exe, bad, "absurd kv count");
+    rtt_write_bytes(bad, c, n); rtt_expect_rejected(exe, bad, "absurd kv count");
     /* a file cut to 100 bytes: its counts are plausible, the file is short */
-    write_bytes(bad, b, 100); expect_rejected_saying(exe, bad, "truncated file: 100 bytes");
+    rtt_write_bytes(bad, b, 100); rtt_expect_rejected_saying(exe, bad, "truncated file: 100 bytes");
     /* a string length running past the end (first key's length) */
     memcpy(c, b, n); memset(c + 24, 0xee, 8);
-    write_bytes(bad, c, n); expect_rejected(exe, bad, "huge string length");
+    rtt_write_bytes(bad, c, n); rtt_expect_rejected(exe, bad, "huge string length");
     /* truncated at several points: header, metadata, tensor infos, data */
     size_t cuts[] = {0, 3, 12, 23, 40, 200, n / 4, n / 2, n - 4096, n - 1};
     for (size_t i = 0; i < sizeof cuts / sizeof cuts[0]; i++) {
         if (cuts[i] >= n) continue;
         char what[64];
         snprintf(what, sizeof what, "truncated at %zu of %zu", cuts[i], n);
-        write_bytes(bad, b, cuts[i]);
-        expect_rejected(exe, bad, what);
+        rtt_write_bytes(bad, b, cuts[i]);
+        rtt_expect_rejected(exe, bad, what);
     }
     /* tensors with other shapes than the genome's */
-    reference(G_DENSE_WIDER, 22, "f32", bad, ref, NULL);
-    expect_rejected(exe, bad, "mismatched shapes");
+    rtt_reference(G_DENSE_WIDER, 22, "f32", bad, ref, NULL);
+    rtt_expect_rejected(exe, bad, "mismatched shapes");
     /* a missing file */
-    expect_rejected(exe, "/nonexistent/model.gguf", "missing file");
+    rtt_expect_rejected(exe, "/nonexistent/model.gguf", "missing file");
     /* and the good file still loads */
     size_t nv;
-    float *v = variant_logits(exe, "good.out", &nv, "--gguf", good, (const char *)NULL);
+    float *v = rtt_logits(exe, "good.out", &nv, "--gguf", good, (const char *)NULL);
     free(v);
     free(b); free(c); free(exe);
 }
@@ -1641,22 +1020,22 @@ static void rename_tensor(unsigned char *c, size_t n, const char *from, const ch
 static void test_qwen3_llama_gguf(void **state)
 {
     (void)state;
-    char *eq = build(G_QWEN3, "native"), *el = build(G_LLAMA, "native");
+    char *eq = rtt_build(G_QWEN3, "native"), *el = rtt_build(G_LLAMA, "native");
     char q[512], l[512], bad[512];
-    path_in_tmp(q, sizeof q, "qwen3.gguf");
-    path_in_tmp(l, sizeof l, "llama.gguf");
-    path_in_tmp(bad, sizeof bad, "llama_bad.gguf");
-    export_synthetic(eq, q, "q8_0", "3");
-    export_synthetic(el, l, "q8_0", "3");
+    rtt_path(q, sizeof q, "qwen3.gguf");
+    rtt_path(l, sizeof l, "llama.gguf");
+    rtt_path(bad, sizeof bad, "llama_bad.gguf");
+    rtt_export(eq, q, "q8_0", "3");
+    rtt_export(el, l, "q8_0", "3");
     size_t na, nb;
-    float *a = variant_logits(el, "ll_syn.out", &na, "--wtype", "q8_0", "--seed", "3", (const char *)NULL);
-    float *b = variant_logits(el, "ll_file.out", &nb, "--gguf", l, (const char *)NULL);
-    compare_runs("llama file (pair order, pairwise RoPE) vs synthetic", b, nb, a, na, TOL_SAME_MATH);
-    a = variant_logits(eq, "q3_syn.out", &na, "--wtype", "q8_0", "--seed", "3", (const char *)NULL);
-    b = variant_logits(eq, "q3_file.out", &nb, "--gguf", q, (const char *)NULL);
-    compare_runs("qwen3 file vs synthetic", b, nb, a, na, TOL_SAME_MATH);
-    expect_rejected_msg(eq, l, "llama file into a QK-norm genome", "llama files have none");
-    expect_rejected_msg(el, q, "qwen3 file into a genome without QK-norm", "qwen3 files have it on every layer");
+    float *a = rtt_logits(el, "ll_syn.out", &na, "--wtype", "q8_0", "--seed", "3", (const char *)NULL);
+    float *b = rtt_logits(el, "ll_file.out", &nb, "--gguf", l, (const char *)NULL);
+    rtt_compare("llama file (pair order, pairwise RoPE) vs synthetic", b, nb, a, na, TOL_SAME_MATH);
+    a = rtt_logits(eq, "q3_syn.out", &na, "--wtype", "q8_0", "--seed", "3", (const char *)NULL);
+    b = rtt_logits(eq, "q3_file.out", &nb, "--gguf", q, (const char *)NULL);
+    rtt_compare("qwen3 file vs synthetic", b, nb, a, na, TOL_SAME_MATH);
+    rtt_expect_rejected_msg(eq, l, "llama file into a QK-norm genome", "llama files have none");
+    rtt_expect_rejected_msg(el, q, "qwen3 file into a genome without QK-norm", "qwen3 files have it on every layer");
     /* the llama file's RoPE divisors: one changed, then the file cut inside them */
     sh_gguf_meta meta;
     sh_err err = {{0}};
@@ -1667,47 +1046,47 @@ static void test_qwen3_llama_gguf(void **state)
     sh_gguf_meta_free(&meta);
     assert_true(rf_at > 0);
     size_t n;
-    unsigned char *img = slurp(l, &n);
+    unsigned char *img = rtt_slurp(l, &n);
     assert_true(rf_at + 128 <= n);
     float v;
     memcpy(&v, img + rf_at + 4 * 20, 4);
     v /= 1.5f;   /* 32 -> 21.3: below the largest divisor, which import takes as the factor */
     memcpy(img + rf_at + 4 * 20, &v, 4);
-    write_bytes(bad, img, n);
-    expect_rejected_msg(el, bad, "changed RoPE divisor", "rope_freqs.weight[20]");
+    rtt_write_bytes(bad, img, n);
+    rtt_expect_rejected_msg(el, bad, "changed RoPE divisor", "rope_freqs.weight[20]");
     sh_genome g;
     assert_int_equal(sh_gguf_import_genome_file(bad, &g, &err), -1);
     if (!strstr(err.msg, "rope_freqs.weight[20]")) fail_msg("import of a changed divisor: %s", err.msg);
     free(img);
-    img = slurp(l, &n);
-    write_bytes(bad, img, (size_t)rf_at + 40);
-    expect_rejected_msg(el, bad, "file cut in rope_freqs.weight", "past the end");
+    img = rtt_slurp(l, &n);
+    rtt_write_bytes(bad, img, (size_t)rf_at + 40);
+    rtt_expect_rejected_msg(el, bad, "file cut in rope_freqs.weight", "past the end");
     memset(&err, 0, sizeof err);
     assert_int_equal(sh_gguf_import_genome_file(bad, &g, &err), -1);
     if (!strstr(err.msg, "rope_freqs.weight")) fail_msg("import of a file cut in its RoPE divisors: %s", err.msg);
     /* a bias tensor (the names have equal lengths) */
     rename_tensor(img, n, "blk.0.attn_q.weight", "blk.0.ffn_down.bias");
-    write_bytes(bad, img, n);
-    expect_rejected_msg(el, bad, "bias tensor", "biases are not part of a genome");
+    rtt_write_bytes(bad, img, n);
+    rtt_expect_rejected_msg(el, bad, "bias tensor", "biases are not part of a genome");
     free(img);
     /* as llama.cpp's converter writes it: no rope.scaling.* key at all (the
      * original context is then its 8192, which G_LLAMA has) */
-    img = slurp(l, &n);
+    img = rtt_slurp(l, &n);
     rename_tensor(img, n, "llama.rope.scaling.original_context_length", "llama.rope.scaling.original_context_lengtX");
-    write_bytes(bad, img, n);
+    rtt_write_bytes(bad, img, n);
     free(img);
     memset(&err, 0, sizeof err);
     if (sh_gguf_import_genome_file(bad, &g, &err)) fail_msg("import without rope.scaling keys: %s", err.msg);
     {
         sh_genome want;
-        parse_genome(G_LLAMA, &want);
+        rtt_parse_genome(G_LLAMA, &want);
         assert_true(sh_genome_equal(&g, &want));
     }
     /* and genome import gives back both genomes */
     const char *files[2] = {q, l}, *texts[2] = {G_QWEN3, G_LLAMA};
     for (int i = 0; i < 2; i++) {
         sh_genome want;
-        parse_genome(texts[i], &want);
+        rtt_parse_genome(texts[i], &want);
         memset(&err, 0, sizeof err);
         if (sh_gguf_import_genome_file(files[i], &g, &err)) fail_msg("import %s: %s", files[i], err.msg);
         assert_true(sh_genome_equal(&g, &want));
@@ -1741,31 +1120,31 @@ static const char *str(json_t *o, const char *a, const char *b)
 static void test_measure_gguf_file(void **state)
 {
     (void)state;
-    free(build(G_DENSE, "native"));   /* the variant the derived genome must hit */
+    free(rtt_build(G_DENSE, "native"));   /* the variant the derived genome must hit */
     char gguf[512], db[512], trunc[512];
-    path_in_tmp(gguf, sizeof gguf, "measure_dense.gguf");
-    path_in_tmp(db, sizeof db, "measure_gguf.db");
-    path_in_tmp(trunc, sizeof trunc, "measure_trunc.gguf");
+    rtt_path(gguf, sizeof gguf, "measure_dense.gguf");
+    rtt_path(db, sizeof db, "measure_gguf.db");
+    rtt_path(trunc, sizeof trunc, "measure_trunc.gguf");
     sh_proc_result r;
-    char *ex[] = {g_tool, "export", (char *)G_DENSE, "--format", "gguf", "-o", gguf, "--json", NULL};
-    run(ex, 120, &r);
+    char *ex[] = {rtt_tool, "export", (char *)G_DENSE, "--format", "gguf", "-o", gguf, "--json", NULL};
+    rtt_run(ex, 120, &r);
     if (r.exit_code != 0) fail_msg("export: exit %d: %s", r.exit_code, r.err);
     sh_proc_result_free(&r);
     struct stat st;
     assert_int_equal(stat(gguf, &st), 0);
-    char *add[] = {g_tool, "--db", db, "device", "add", "nat", "--kind", "local", "--target", "native", NULL};
-    run(add, 30, &r);
+    char *add[] = {rtt_tool, "--db", db, "device", "add", "nat", "--kind", "local", "--target", "native", NULL};
+    rtt_run(add, 30, &r);
     if (r.exit_code != 0) fail_msg("device add: exit %d: %s", r.exit_code, r.err);
     sh_proc_result_free(&r);
-    char *ms[] = {g_tool, "--db", db, "measure", gguf, "--device", "nat", "--prompt=8", "--gen=4", "--max-reps=2",
+    char *ms[] = {rtt_tool, "--db", db, "measure", gguf, "--device", "nat", "--prompt=8", "--gen=4", "--max-reps=2",
                   "--settle-rounds=0", "--json", NULL};
-    run(ms, 300, &r);
+    rtt_run(ms, 300, &r);
     if (r.exit_code != 0) fail_msg("measure FILE.gguf: exit %d: %s", r.exit_code, r.err);
     json_t *j = json_loads(r.out, 0, NULL);
     assert_non_null(j);
     sh_proc_result_free(&r);
     sh_genome g;
-    parse_genome(G_DENSE, &g);
+    rtt_parse_genome(G_DENSE, &g);
     char hex[17];
     sh_hash_hex(sh_genome_hash(&g), hex);
     assert_string_equal(json_string_value(json_object_get(j, "genome_hash")), hex);
@@ -1780,20 +1159,20 @@ static void test_measure_gguf_file(void **state)
     assert_true(wb > 0.9 * (double)st.st_size && wb <= (double)st.st_size);
     json_decref(j);
     /* --wtype does not apply; a file cut short is refused, naming the problem */
-    char *wt[] = {g_tool, "--db", db, "measure", gguf, "--device", "nat", "--wtype", "q8_0", NULL};
-    run(wt, 30, &r);
+    char *wt[] = {rtt_tool, "--db", db, "measure", gguf, "--device", "nat", "--wtype", "q8_0", NULL};
+    rtt_run(wt, 30, &r);
     assert_int_equal(r.exit_code, 2);
     assert_non_null(strstr(r.err, "--wtype does not apply"));
     sh_proc_result_free(&r);
     char *cut[] = {"/usr/bin/truncate", "-s", "400000", trunc, NULL};
     char *cp[] = {"/bin/cp", gguf, trunc, NULL};
-    run(cp, 30, &r);
+    rtt_run(cp, 30, &r);
     sh_proc_result_free(&r);
-    run(cut, 30, &r);
+    rtt_run(cut, 30, &r);
     sh_proc_result_free(&r);
-    char *mt[] = {g_tool, "--db", db, "measure", trunc, "--device", "nat", "--prompt=8", "--gen=4",
+    char *mt[] = {rtt_tool, "--db", db, "measure", trunc, "--device", "nat", "--prompt=8", "--gen=4",
                   "--retries=0", "--settle-rounds=0", NULL};
-    run(mt, 120, &r);
+    rtt_run(mt, 120, &r);
     assert_int_equal(r.exit_code, 1);
     assert_non_null(strstr(r.err, "runs past the end of the file"));
     sh_proc_result_free(&r);
@@ -1802,18 +1181,18 @@ static void test_measure_gguf_file(void **state)
 static void test_bench_json(void **state)
 {
     (void)state;
-    char *exe = build(G_MOE, "native");
+    char *exe = rtt_build(G_MOE, "native");
     const int gen = 4, reps = 2;
     char *argv[] = {exe, "bench", "--prompt", "16", "--gen", "4", "--reps", "2", "--warmup", "0",
                     "--threads", "2", "--wtype", "f32", "--seed", "3", NULL};
     sh_proc_result r;
-    run(argv, 300, &r);
+    rtt_run(argv, 300, &r);
     if (r.exit_code != 0) fail_msg("bench: exit %d: %s", r.exit_code, r.err);
     json_error_t je;
     json_t *j = json_loads(r.out, 0, &je);
     if (!j) fail_msg("bench output is not one JSON object: %s", je.text);
     sh_genome g;
-    parse_genome(G_MOE, &g);
+    rtt_parse_genome(G_MOE, &g);
     char hex[17];
     sh_hash_hex(sh_genome_hash(&g), hex);
     assert_string_equal(str(j, "mode", NULL), "bench");
@@ -1904,18 +1283,18 @@ static void test_peak_rss_bound(void **state)
     (void)state;
     const char *text = "d=1024 v=16384 hd=64 theta=1000000 eps=1e-05 ctx=4096 tie=1 | "
                        "conv(3)/swiglu(4608)*2 gqa(16,8,qk)/swiglu(4608)";
-    char *exe = build(text, "native");
+    char *exe = rtt_build(text, "native");
     char gguf[512];
-    path_in_tmp(gguf, sizeof gguf, "rss.gguf");
+    rtt_path(gguf, sizeof gguf, "rss.gguf");
     char *ex[] = {exe, "export", "--out", gguf, "--wtype", "q8_0", NULL};
     sh_proc_result r;
-    run(ex, 120, &r);
+    rtt_run(ex, 120, &r);
     assert_int_equal(r.exit_code, 0);
     sh_proc_result_free(&r);
     for (int src = 0; src < 2; src++) {
         char *argv[] = {exe, "bench", "--prompt", "256", "--gen", "8", "--reps", "1", "--warmup", "0",
                         "--threads", "2", src ? "--gguf" : "--wtype", src ? gguf : "q8_0", NULL};
-        run(argv, 300, &r);
+        rtt_run(argv, 300, &r);
         if (r.exit_code != 0) fail_msg("bench: exit %d: %s", r.exit_code, r.err);
         json_t *j = json_loads(r.out, 0, NULL);
         assert_non_null(j);
@@ -1932,6 +1311,18 @@ static void test_peak_rss_bound(void **state)
     free(exe);
 }
 
+static int group_setup(void **state)
+{
+    (void)state;
+    return rtt_setup("sh_test_runtime");
+}
+
+static int group_teardown(void **state)
+{
+    (void)state;
+    return rtt_teardown();
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1942,15 +1333,6 @@ int main(void)
         cmocka_unit_test(test_compiler_error_surfaces),
         cmocka_unit_test(test_missing_compiler_and_bad_target),
         cmocka_unit_test(test_build_cli),
-        cmocka_unit_test(test_parity_dense_f32),
-        cmocka_unit_test(test_parity_odd_f32),
-        cmocka_unit_test(test_parity_moe_f32),
-        cmocka_unit_test(test_parity_dense_f16),
-        cmocka_unit_test(test_parity_dense_q8_0),
-        cmocka_unit_test(test_parity_dense_q4_0),
-        cmocka_unit_test(test_parity_wide_rows),
-        cmocka_unit_test(test_parity_bf16),
-        cmocka_unit_test_teardown(test_parity_long_prompt, reset_tokens),
         cmocka_unit_test(test_scalar_matches_simd),
         cmocka_unit_test(test_decode_matches_prefill),
         cmocka_unit_test(test_kv_f16_matches_f32),
@@ -1958,8 +1340,6 @@ int main(void)
         cmocka_unit_test(test_numerics_bit_identical),
         cmocka_unit_test(test_q4_repacked_weights),
         cmocka_unit_test(test_variant_export_roundtrip),
-        cmocka_unit_test(test_kquant_parity),
-        cmocka_unit_test(test_llamacpp_fixtures),
         cmocka_unit_test(test_qwen3_llama_gguf),
         cmocka_unit_test(test_kquant_paths_bit_identical),
         cmocka_unit_test(test_variant_export_tokenizer_from),
