@@ -249,6 +249,8 @@ typedef struct measure_acc {
      * whether it counts (1 quiet, 0 disturbed) */
     dbl_vec rep_med, rep_wait, rep_other, rep_runq, rep_load, rep_freq, rep_temp, rep_steal, rep_quiet;
     dbl_vec rep_wall;         /* the repetition's wall time, s (-1 unknown)   */
+    dbl_vec rep_inv_other;    /* others' CPUs over the repetition's whole invocation
+                                 less the tick grain of that longer window (-1 unknown) */
     int n_cpus;
     int quiet_reps, busy_reps, throttled_reps, steal_reps, shared_reps;
     bool have_state;
@@ -273,7 +275,7 @@ static void acc_free(measure_acc *a)
     free(a->dec_tps.v); free(a->pre_tps.v);
     free(a->rep_med.v); free(a->rep_wait.v); free(a->rep_other.v); free(a->rep_runq.v);
     free(a->rep_load.v); free(a->rep_freq.v); free(a->rep_temp.v); free(a->rep_steal.v); free(a->rep_quiet.v);
-    free(a->rep_group.v); free(a->rep_wall.v);
+    free(a->rep_group.v); free(a->rep_wall.v); free(a->rep_inv_other.v);
     free(a->build_json); free(a->cpu_json); free(a->probe_before); free(a->probe_after);
     memset(a, 0, sizeof *a);
 }
@@ -299,11 +301,11 @@ static int acc_copy(measure_acc *dst, const measure_acc *src)
     dbl_vec *d[] = {&dst->decode, &dst->prefill, &dst->ttft, &dst->rss, &dst->dec_tps, &dst->pre_tps,
                     &dst->rep_med, &dst->rep_wait, &dst->rep_other, &dst->rep_runq, &dst->rep_load,
                     &dst->rep_freq, &dst->rep_temp, &dst->rep_steal, &dst->rep_quiet, &dst->rep_group,
-                    &dst->rep_wall};
+                    &dst->rep_wall, &dst->rep_inv_other};
     const dbl_vec *s[] = {&src->decode, &src->prefill, &src->ttft, &src->rss, &src->dec_tps, &src->pre_tps,
                           &src->rep_med, &src->rep_wait, &src->rep_other, &src->rep_runq, &src->rep_load,
                           &src->rep_freq, &src->rep_temp, &src->rep_steal, &src->rep_quiet, &src->rep_group,
-                          &src->rep_wall};
+                          &src->rep_wall, &src->rep_inv_other};
     int bad = 0;
     for (size_t i = 0; i < sizeof d / sizeof d[0]; i++) bad |= vec_dup(d[i], s[i]);
     bad |= str_dup(&dst->build_json, src->build_json) | str_dup(&dst->cpu_json, src->cpu_json) |
@@ -368,6 +370,37 @@ static int cmp_dbl(const void *x, const void *y)
     return (a > b) - (a < b);
 }
 
+/* Ticks of /proc/stat's CPU times (USER_HZ, 100 on Linux): others' CPU use
+ * over a repetition is a difference of such counts, each CPU's off by up to
+ * one tick, so a repetition is "shared" only when others' use exceeds
+ * others_max by more than that grain: (CPUs + 1) ticks over its wall time
+ * (one more for the variant's own time).  A repetition of 50 ms on 2 CPUs
+ * has a grain of 0.6 CPU, too coarse to see one co-runner; but the variant
+ * reads the board right after one repetition and right before the next, so
+ * over an invocation's repetitions the differences add up to one difference
+ * over the whole run (the tick errors cancel between neighbours), whose
+ * grain is that of the summed wall time. */
+#define PROCSTAT_TICK_S 0.01
+
+static double procstat_grain(int n_cpus, double wall_s)
+{
+    return (fmax(n_cpus, 1) + 1) * PROCSTAT_TICK_S / wall_s;
+}
+
+/* Others' CPU use over an invocation's repetitions (time-weighted) less the
+ * grain of their summed wall time; -1 if any repetition's reading is unknown. */
+static double invocation_others(const sh_bench_out *b, int n_cpus)
+{
+    double cpu_s = 0, wall = 0;
+    for (int r = 0; r < b->reps; r++) {
+        const sh_rep_state *st = r < b->n_state ? &b->state[r] : NULL;
+        if (!st || st->other_cpus < 0 || !(st->wall_s > 0)) return -1;
+        cpu_s += st->other_cpus * st->wall_s;
+        wall += st->wall_s;
+    }
+    return wall > 0 ? cpu_s / wall - procstat_grain(n_cpus, wall) : -1;
+}
+
 /* Appends one invocation's repetitions (median per rep, state) to a. */
 static int push_reps(measure_acc *a, const sh_bench_out *b, double group)
 {
@@ -376,6 +409,7 @@ static int push_reps(measure_acc *a, const sh_bench_out *b, double group)
     double *tmp = malloc((size_t)per * sizeof *tmp);
     if (!tmp) return -1;
     int bad = 0;
+    const double inv_other = invocation_others(b, b->n_cpus ? b->n_cpus : a->n_cpus);
     for (int r = 0; r < b->reps && !bad; r++) {
         memcpy(tmp, b->decode_ms + (size_t)r * (size_t)per, (size_t)per * sizeof *tmp);
         qsort(tmp, (size_t)per, sizeof *tmp, cmp_dbl);
@@ -390,19 +424,14 @@ static int push_reps(measure_acc *a, const sh_bench_out *b, double group)
               vec_push(&a->rep_freq, st ? &st->freq_khz : &unk, 1) ||
               vec_push(&a->rep_temp, st ? &st->temp_mc : &unk, 1) ||
               vec_push(&a->rep_steal, st ? &st->steal : &unk, 1) || vec_push(&a->rep_quiet, &one, 1) ||
-              vec_push(&a->rep_group, &group, 1) || vec_push(&a->rep_wall, st ? &st->wall_s : &unk, 1);
+              vec_push(&a->rep_group, &group, 1) || vec_push(&a->rep_wall, st ? &st->wall_s : &unk, 1) ||
+              vec_push(&a->rep_inv_other, &inv_other, 1);
     }
     if (b->n_state) a->have_state = true;
     if (b->n_cpus) a->n_cpus = b->n_cpus;
     free(tmp);
     return bad ? -1 : 0;
 }
-
-/* Ticks of /proc/stat's CPU times (USER_HZ, 100 on Linux): others' CPU use
- * over a repetition is a difference of such counts, each CPU's off by up to
- * one tick, so a repetition is "shared" only when others' use exceeds
- * others_max by more than that granularity (short repetitions never are). */
-#define PROCSTAT_TICK_S 0.01
 
 /* Marks each repetition quiet or disturbed (busy: its threads waited too long
  * for a CPU; throttled: its CPUs ran below 85% of the fastest seen; steal: the
@@ -429,9 +458,10 @@ static void classify_reps(const measure_ctx *c, measure_acc *a)
         }
         if (a->rep_freq.v[i] > 0 && fmax_seen > 0) throttled = a->rep_freq.v[i] < 0.85 * fmax_seen;
         if (c->o.steal_max >= 0 && a->rep_steal.v[i] >= 0) stolen = a->rep_steal.v[i] > c->o.steal_max;
-        if (c->o.others_max >= 0 && a->rep_other.v[i] >= 0 && a->rep_wall.v[i] > 0) {
-            double grain = (fmax(a->n_cpus, 1) + 1) * PROCSTAT_TICK_S / a->rep_wall.v[i];
-            shared = a->rep_other.v[i] > c->o.others_max + grain;
+        if (c->o.others_max >= 0) {   /* over the repetition, or over its invocation */
+            if (a->rep_other.v[i] >= 0 && a->rep_wall.v[i] > 0)
+                shared = a->rep_other.v[i] > c->o.others_max + procstat_grain(a->n_cpus, a->rep_wall.v[i]);
+            shared = shared || a->rep_inv_other.v[i] > c->o.others_max;
         }
         bool disturbed = busy || throttled || stolen || shared;
         a->busy_reps += busy;

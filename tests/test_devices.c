@@ -1917,7 +1917,7 @@ static void write_shared_variant(const char *path, const char *hash, const char 
 /* Repetitions beside which other processes used more than others_max CPUs
  * are disturbed ("shared"): left out of the estimate, counted, and named in
  * the reason; too short a repetition for /proc/stat's ticks to tell is not
- * flagged; with a limit above the CPU count nothing is; a co-runner beside
+ * flagged on its own, but is when its whole invocation tells; with a limit above the CPU count nothing is; a co-runner beside
  * every repetition leaves the result unstable with the reason. */
 static void test_measure_shared_reps_left_out(void **state)
 {
@@ -1925,13 +1925,15 @@ static void test_measure_shared_reps_left_out(void **state)
     char *dir = dt_mkdtemp("shared");
     sh_db *db = open_test_db(dir);
     sh_genome g;
-    char hex[17], exe[600], exe_short[600], exe_all[600];
+    char hex[17], exe[600], exe_short[600], exe_inv[600], exe_all[600];
     genome_of(TINY, &g, hex);
     snprintf(exe, sizeof exe, "%s/variant", dir);
     snprintf(exe_short, sizeof exe_short, "%s/variant-short", dir);
+    snprintf(exe_inv, sizeof exe_inv, "%s/variant-inv", dir);
     snprintf(exe_all, sizeof exe_all, "%s/variant-all", dir);
     write_shared_variant(exe, hex, "0.9", "0.1", "1");
     write_shared_variant(exe_short, hex, "0.9", "0.1", "0.02");   /* 10 ms ticks: +-1.5 CPUs */
+    write_shared_variant(exe_inv, hex, "0.9", "0.9", "0.05");
     write_shared_variant(exe_all, hex, "1.2", "1.2", "1");
     sh_measure_opts o = {.exe_path = exe, .prompt = 16, .gen = 8, .min_reps = 3, .max_reps = 30,
                          .reps_per_run = 3, .tolerance = 0.02, .no_probe = true};
@@ -1957,6 +1959,15 @@ static void test_measure_shared_reps_left_out(void **state)
     assert_int_equal(r.shared_reps, 0);
     assert_int_equal(r.quiet_reps, r.reps);
     sh_mrecord_free(&r);
+    /* 50 ms repetitions beside a co-runner using 0.9 CPU: too short to tell one by one (grain
+     * 0.6 CPU), but over the invocation's three (grain 0.2) every one is shared */
+    o.exe_path = exe_inv;
+    o.settle_rounds = -1;
+    assert_int_equal(sh_measure_genome(db, "local", &g, &o, &r, &err), 0);
+    assert_int_equal(r.shared_reps, r.reps);
+    assert_string_equal(r.stability, "unstable");
+    sh_mrecord_free(&r);
+    o.settle_rounds = 0;
     /* a limit above the CPU count: every repetition counts */
     o.exe_path = exe;
     o.others_max = 4;
