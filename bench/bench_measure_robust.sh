@@ -103,6 +103,7 @@ RES="$TMP/results.jsonl"
 
 measure() {   # $1 = phase label
     LOAD=$(cut -d' ' -f1 /proc/loadavg)   # this host's 1-minute load when the phase starts
+    echo "bench_measure_robust: round $((i + 1))/$ROUNDS, phase $1 (load $LOAD, $(date -u +%H:%M:%S) UTC)" >&2
     ./starhil --db "$DB" measure "$G" --device "$DEVICE" --wtype f32 --prompt 64 --gen 64 \
         --max-reps 12 --force --settle-rounds 1 --settle-max 10 ${THREADS:+--threads "$THREADS"} --json \
         2>"$TMP/err" >"$TMP/out" ||
@@ -151,6 +152,7 @@ CMP="$TMP/compare.jsonl"
 k=0
 while [ $k -lt "$CMP_RUNS" ]; do
     LOAD=$(cut -d' ' -f1 /proc/loadavg)
+    echo "bench_measure_robust: compare run $((k + 1))/$CMP_RUNS (load $LOAD, $(date -u +%H:%M:%S) UTC)" >&2
     T0=$(date +%s)
     ./starhil --db "$DB" compare --device "$DEVICE" lfm2-1.2b qwen3-1.7b --prompt "$CMP_PROMPT" --gen "$CMP_GEN" \
         --rounds "$CMP_ROUNDS" --reps "$CMP_REPS" --json 2>"$TMP/err" >"$TMP/out" ||
