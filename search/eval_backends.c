@@ -54,6 +54,10 @@ void sh_search_measure_opts(const sh_search_measure *m, int64_t run_id, sh_measu
     o->run_id = run_id;
     o->settle_rounds = m->settle_rounds;
     o->settle_max_s = m->settle_max_s;
+    o->busy_wait = m->busy_wait;
+    o->steal_max = m->steal_max;
+    o->others_max = m->others_max;
+    o->reference_every = m->reference[0] ? m->reference_every : 0;
     o->progress = m->progress;
     o->progress_ctx = m->progress_ctx;
 }
@@ -64,6 +68,16 @@ int sh_search_backend_measure(sh_db *db, const char *device, const sh_genome *g,
 {
     sh_measure_opts o;
     sh_search_measure_opts(m, run_id, &o);
+    sh_genome *reference = NULL;
+    if (m->reference[0]) {
+        if (!(reference = malloc(sizeof *reference)))
+            return sh_err_set(err, "search --reference: out of memory");
+        if (sh_genome_parse(m->reference, reference, err) < 0) {
+            free(reference);
+            return sh_err_prefix(err, "search --reference");
+        }
+        o.reference = reference;
+    }
     sh_mrecord r;
     memset(&r, 0, sizeof r);
     pthread_once(&host_lock_once, host_lock_init);
@@ -71,6 +85,7 @@ int sh_search_backend_measure(sh_db *db, const char *device, const sh_genome *g,
     if (alone) pthread_rwlock_wrlock(&host_lock);
     int mrc = sh_measure_genome(db, device, g, &o, &r, err);
     if (alone) pthread_rwlock_unlock(&host_lock);
+    free(reference);
     if (mrc < 0)
         return -1;
     if (!strcmp(r.stability, "unstable") && !m->accept_unstable) {

@@ -11,7 +11,8 @@
 #include "runs/runs.h"
 #include "search/evaluate.h"
 
-/* The measurement options a search uses for m (the rest: measure.h's defaults). */
+/* The measurement options a search uses for m (the rest: measure.h's defaults;
+ * o->reference is left NULL: sh_search_backend_measure parses m->reference). */
 struct sh_measure_opts;
 void sh_search_measure_opts(const sh_search_measure *m, int64_t run_id, struct sh_measure_opts *o);
 

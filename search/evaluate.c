@@ -129,6 +129,20 @@ int sh_search_eval_init(sh_search_eval *e, sh_err *err)
                                "nodes share (default: DIR/cap-state of --results-dir)");
     if (e->score.halving && e->score.rung > 0)
         return sh_err_set(err, "--score-halving and --score-rung: halving chooses each candidate's rung; give one of them");
+    if (e->measure.reference[0]) {
+        if (e->mode != SH_EVAL_DEVICE)
+            return sh_err_set(err, "--reference: the analytic evaluator measures nothing that could drift "
+                                   "(it needs --evaluator device)");
+        if (e->measure.reference_every < 1)
+            return sh_err_set(err, "--every %d: must be at least 1", e->measure.reference_every);
+        sh_genome *ref = malloc(sizeof *ref);
+        if (!ref)
+            return sh_err_set(err, "--reference: out of memory");
+        int prc = sh_genome_parse(e->measure.reference, ref, err);
+        free(ref);
+        if (prc < 0)
+            return sh_err_prefix(err, "--reference");
+    }
     for (int i = 0; i < e->n_obj; i++) {
         if (!e->obj[i].device[0])
             continue;

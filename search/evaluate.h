@@ -42,6 +42,7 @@ int sh_objectives_parse(const char *list, sh_objective *out, int *n, sh_err *err
 typedef enum sh_eval_mode { SH_EVAL_ANALYTIC = 0, SH_EVAL_DEVICE = 1 } sh_eval_mode;
 
 /* Measurement settings passed to the devices (device mode). */
+#define SH_SEARCH_REFERENCE_CAP 8192
 typedef struct sh_search_measure {
     int prompt, gen, reps, threads;   /* reps: the repetition cap of one measurement round */
     double tolerance;       /* the estimate's 95% interval within +-this (measure.h) */
@@ -50,6 +51,15 @@ typedef struct sh_search_measure {
                                they count as failed evaluations, with the reason) */
     int settle_rounds;      /* re-measurements of a doubtful result (measure.h; -1 none) */
     double settle_max_s;    /* longest wait for the board to settle per round */
+    /* when a repetition counts as disturbed (measure.h's busy_wait, steal_max,
+     * others_max; 0: its defaults, <0: that rule off) */
+    double busy_wait, steal_max, others_max;
+    /* the drift check (measure.h): this genome (canonical text, "" none) is
+     * measured again on each device before every reference_every-th
+     * measurement of the run there; candidates measured while the board
+     * drifted more than 10% from the reference's last quiet value are doubtful */
+    char reference[SH_SEARCH_REFERENCE_CAP];
+    int reference_every;
     /* optional: the measurement's progress lines (measure.h), e.g. to see when
      * it ran; called on the measuring thread.  NULL: none */
     void (*progress)(void *ctx, const char *line);

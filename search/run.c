@@ -104,6 +104,13 @@ static char *config_to_json(const sh_search_opts *o, const char *space_json, sh_
     if (o->measure.accept_unstable) json_object_set_new(m, "accept_unstable", json_true());
     json_object_set_new(m, "settle_rounds", json_integer(o->measure.settle_rounds));
     json_object_set_new(m, "settle_max_s", json_real(o->measure.settle_max_s));
+    if (o->measure.busy_wait != 0) json_object_set_new(m, "busy_wait", json_real(o->measure.busy_wait));
+    if (o->measure.steal_max != 0) json_object_set_new(m, "steal_max", json_real(o->measure.steal_max));
+    if (o->measure.others_max != 0) json_object_set_new(m, "others_max", json_real(o->measure.others_max));
+    if (o->measure.reference[0]) {
+        json_object_set_new(m, "reference", json_string(o->measure.reference));
+        json_object_set_new(m, "reference_every", json_integer(o->measure.reference_every));
+    }
     json_object_set_new(c, "measure", m);
     char *txt = json_dumps(c, JSON_COMPACT);
     json_decref(c);
@@ -128,6 +135,15 @@ static long cfg_int(json_t *c, const char *key, long lo, long hi, long dflt)
         return dflt;
     long long x = json_integer_value(v);
     return x < lo ? lo : (x > hi ? hi : (long)x);
+}
+
+static double cfg_real(json_t *c, const char *key, double lo, double hi, double dflt)
+{
+    json_t *v = json_object_get(c, key);
+    if (!json_is_number(v))
+        return dflt;
+    double x = json_number_value(v);
+    return isfinite(x) && x >= lo && x <= hi ? x : dflt;
 }
 
 /* Parses a stored configuration; *space_json_out is malloc'd. */
@@ -205,6 +221,21 @@ static int config_from_json(const char *txt, sh_search_opts *o, char **space_jso
         json_t *sm = json_object_get(m, "settle_max_s");
         o->measure.settle_max_s = json_is_number(sm) && json_number_value(sm) > 0 && json_number_value(sm) < 86400
                                       ? json_number_value(sm) : 15;
+        /* absent in runs stored before them: measure.h's defaults */
+        o->measure.busy_wait = cfg_real(m, "busy_wait", -1, 1e6, 0);
+        o->measure.steal_max = cfg_real(m, "steal_max", -1, 1e6, 0);
+        o->measure.others_max = cfg_real(m, "others_max", -1, 1e6, 0);
+        json_t *ref = json_object_get(m, "reference");
+        if (ref) {
+            const char *rt = json_string_value(ref);
+            if (!rt || !*rt || strlen(rt) >= sizeof o->measure.reference) {
+                sh_err_set(err, "run configuration: measure.reference is not a genome's text (or longer than %zu bytes)",
+                           sizeof o->measure.reference - 1);
+                goto out;
+            }
+            snprintf(o->measure.reference, sizeof o->measure.reference, "%s", rt);
+            o->measure.reference_every = (int)cfg_int(m, "reference_every", 0, 1000000, 0);
+        }
     }
     *space_json_out = json_dumps(json_object_get(c, "space"), JSON_COMPACT);
     rc = *space_json_out ? 0 : sh_err_set(err, "run configuration: out of memory");

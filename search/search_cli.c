@@ -169,6 +169,24 @@ static int copy_opt(const char *opt, const char *s, char *out, size_t cap)
     return 0;
 }
 
+/* --reference GENOME (a preset, a file or text) as canonical text. */
+static int resolve_reference(const char *arg, sh_search_measure *m)
+{
+    sh_err err = {{0}};
+    sh_genome *g = malloc(sizeof *g);
+    int rc = g ? sh_genome_resolve(arg, g, &err) : sh_err_set(&err, "out of memory");
+    if (rc == 0)
+        rc = sh_genome_format(g, m->reference, sizeof m->reference, &err);
+    free(g);
+    if (rc < 0) {
+        fprintf(stderr, "starhil search: --reference: %s\n", err.msg);
+        return -1;
+    }
+    if (m->reference_every <= 0)
+        m->reference_every = 10;
+    return 0;
+}
+
 typedef struct cli_state {
     sh_search_opts o;
     const char *space_path;
@@ -180,6 +198,8 @@ typedef struct cli_state {
     const char *state_dir;        /* --score-state-dir */
     int settle_rounds, score_rung;
     bool settle_rounds_given, score_rung_given;
+    const char *reference;        /* --reference GENOME, resolved after parsing */
+    bool every_given;
 } cli_state;
 
 static const char SEARCH_ABOUT[] =
@@ -263,6 +283,20 @@ static int search_spec(cli_state *c, sh_opt *t, int cap)
          &c->settle_rounds_given},
         {"--settle-max", NULL, SH_OPT_DOUBLE, &o->measure.settle_max_s, "S",
          "longest wait for the board to settle, seconds (default 15)", 1e-3, 86400, NULL},
+        {"--busy-wait", NULL, SH_OPT_DOUBLE, &o->measure.busy_wait, "X",
+         "CPU-wait fraction above which a repetition is busy\n(default 0.05)", 0.001, 100, NULL},
+        {"--max-steal", NULL, SH_OPT_DOUBLE, &o->measure.steal_max, "X",
+         "share of its CPUs' time the hypervisor may give to other\nguests before a repetition is disturbed "
+         "(default 0.05)", 0.001, 100, NULL},
+        {"--max-others", NULL, SH_OPT_DOUBLE, &o->measure.others_max, "X",
+         "CPUs other processes may use beside a repetition before it\nis disturbed (default 0.5; a phone whose "
+         "services keep a\ncore busy needs more; above the CPU count: off)", 0.01, 1e6, NULL},
+        {"--reference", NULL, SH_OPT_STR, &c->reference, "GENOME",
+         "drift check: measure this genome again on each device\nbefore every --every-th measurement there; a "
+         "candidate\nmeasured while the board ran more than 10% off the\nreference's last quiet value is doubtful "
+         "(measured\nagain, else unstable)", 0, 0, NULL},
+        {"--every", NULL, SH_OPT_INT, &o->measure.reference_every, "K",
+         "reference period in measurements per device (default 10)", 1, 1000000, &c->every_given},
     };
     const sh_opt tail[] = {
         {"--no-presets", NULL, SH_OPT_FLAG, &o->no_presets, NULL,
@@ -318,6 +352,12 @@ static int parse_search_args(int argc, char **argv, cli_state *c)
         }
         o->seed = sv;
     }
+    if (c->every_given && !c->reference) {
+        fprintf(stderr, "starhil search: --every: needs --reference GENOME (the genome to re-measure)\n");
+        return 2;
+    }
+    if (c->reference && resolve_reference(c->reference, &o->measure) < 0)
+        return 2;
     if (c->algorithm && sh_moea_algo_parse(c->algorithm, &o->algo) < 0) {
         fprintf(stderr, "starhil search: --algorithm: expected nsga2, hv or random, got \"%s\"\n", c->algorithm);
         return 2;
@@ -366,9 +406,9 @@ static void apply_defaults(cli_state *c)
 static void print_unstable_hint(sh_db *db, int64_t run_id)
 {
     sh_eval_rec *e = NULL;
-    int n = 0, unstable = 0, why[5] = {0, 0, 0, 0, 0};
-    static const char *const key[5] = {"busy:", "throttled:", "steal:", "drift", "not converged"};
-    static const char *const name[5] = {"busy", "throttled", "steal", "reference drift", "not converged"};
+    int n = 0, unstable = 0, why[6] = {0, 0, 0, 0, 0, 0};
+    static const char *const key[6] = {"busy:", "throttled:", "steal:", "shared:", "reference", "not converged"};
+    static const char *const name[6] = {"busy", "throttled", "steal", "shared", "reference drift", "not converged"};
     sh_err err = {{0}};
     if (sh_db_list_evals(db, run_id, &e, &n, &err) != 0)
         return;
@@ -377,14 +417,14 @@ static void print_unstable_hint(sh_db *db, int64_t run_id)
             !strstr(e[i].error, "measurement unstable"))
             continue;
         unstable++;
-        for (int k = 0; k < 5; k++) why[k] += strstr(e[i].error, key[k]) != NULL;
+        for (int k = 0; k < 6; k++) why[k] += strstr(e[i].error, key[k]) != NULL;
     }
     sh_eval_recs_free(e, n);
     if (!unstable)
         return;
     char reasons[160] = "";
     size_t len = 0;
-    for (int k = 0; k < 5; k++)
+    for (int k = 0; k < 6; k++)
         if (why[k] && len < sizeof reasons)
             len += (size_t)snprintf(reasons + len, sizeof reasons - len, "%s%s %d", len ? ", " : "", name[k], why[k]);
     fprintf(stderr, "starhil search: %d candidate(s) counted as failed because their measurement stayed unstable "

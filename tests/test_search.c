@@ -851,6 +851,23 @@ static void test_cli_help_and_errors(void **state)
     free(txt);
     char *no_run[] = {(char *)starhil_bin(), "--db", db, "front", "nosuchrun", NULL};
     assert_int_equal(search_run(no_run, out, errf), 1);
+    /* the drift check's reference: named problems, nothing stored */
+    char *bad_ref[] = {(char *)starhil_bin(), "--db", db, "search", "--reference", "d=64 v=256 | conv(3)/nope(1)", NULL};
+    assert_int_equal(search_run(bad_ref, out, errf), 2);
+    txt = search_read_file(errf);
+    assert_non_null(strstr(txt, "--reference: "));
+    free(txt);
+    char *every_alone[] = {(char *)starhil_bin(), "--db", db, "search", "--every", "5", NULL};
+    assert_int_equal(search_run(every_alone, out, errf), 2);
+    txt = search_read_file(errf);
+    assert_non_null(strstr(txt, "--every: needs --reference"));
+    free(txt);
+    char *ref_analytic[] = {(char *)starhil_bin(), "--db", db, "search", "--evaluator", "analytic", "--reference",
+                            "lfm2-350m", NULL};
+    assert_int_equal(search_run(ref_analytic, out, errf), 1);
+    txt = search_read_file(errf);
+    assert_non_null(strstr(txt, "--reference: the analytic evaluator"));
+    free(txt);
 
     /* a small analytic run with the hypervolume algorithm and a front table */
     char *hv_run[] = {(char *)starhil_bin(), "--db", db, "search", "--evaluator", "analytic", "--algorithm", "hv",
@@ -1186,9 +1203,14 @@ static void test_search_local_and_qemu(void **state)
     write_tiny_space(space);
     char *add[] = {(char *)starhil_bin(), "--db", db, "device", "add", "arm", "--kind", "qemu-aarch64", NULL};
     assert_int_equal(search_run(add, out, errf), 0);
+    /* with the drift check (a reference genome before every second
+     * measurement per device) and a stored disturbance limit */
+    static const char ref_text[] = "d=64 v=256 hd=32 theta=1e+04 eps=1e-05 ctx=256 tie=1 | conv(3)/swiglu(64) "
+                                   "gqa(2,1,qk)/swiglu(64)";
     char *argv[] = {(char *)starhil_bin(), "--db", db, "search", "--space", space, "--devices", "local,arm",
                     "--objectives", "decode_ms@local,decode_ms@arm,params", "--budget", "4", "--population", "2",
                     "--prompt", "16", "--gen", "8", "--reps", "3", "--name", "both",
+                    "--reference", (char *)ref_text, "--every", "2", "--max-others", "64",
                     "--accept-unstable", "--settle-rounds", "0", NULL};   /* this machine is shared */
     int rc = search_run(argv, out, errf);
     if (rc != 0) {
@@ -1200,21 +1222,57 @@ static void test_search_local_and_qemu(void **state)
     assert_int_equal(sh_db_open(db, SH_DB_READONLY, &h, &err), 0);
     int64_t run;
     assert_int_equal(sh_db_find_run_by_name(h, "both", &run, &err), 0);
+    /* the settings are the run's (a resume measures with them too) */
+    sh_run_rec rr;
+    assert_int_equal(sh_db_get_run(h, run, &rr, &err), 0);
+    json_error_t je;
+    json_t *cfg = json_loads(rr.config_json, 0, &je), *mcfg = json_object_get(cfg, "measure");
+    assert_non_null(mcfg);
+    assert_string_equal(json_string_value(json_object_get(mcfg, "reference")), ref_text);
+    assert_int_equal(json_integer_value(json_object_get(mcfg, "reference_every")), 2);
+    assert_true(json_number_value(json_object_get(mcfg, "others_max")) == 64);
+    assert_null(json_object_get(mcfg, "busy_wait"));   /* not given: measure.h's default */
+    json_decref(cfg);
+    sh_run_rec_free(&rr);
+    sh_genome ref;
+    assert_int_equal(sh_genome_parse(ref_text, &ref, &err), 0);
+    char ref_hash[17];
+    sh_hash_hex(sh_genome_hash(&ref), ref_hash);
     sh_eval_rec *e;
-    int n, local = 0, arm = 0, search = 0;
+    int n, local = 0, arm = 0, search = 0, refs[2] = {0, 0};
     assert_int_equal(sh_db_list_evals(h, run, &e, &n, &err), 0);
     for (int i = 0; i < n; i++) {
         if (!strcmp(e[i].kind, "search")) {
             search++;
             assert_string_equal(e[i].status, "ok");
-        } else if (!strcmp(e[i].device, "local")) {
-            local++;
-        } else if (!strcmp(e[i].device, "arm")) {
-            arm++;
+            continue;
         }
+        int dev = !strcmp(e[i].device, "arm");
+        if (!strcmp(e[i].kind, "reference")) {
+            refs[dev]++;
+            char hex[17];
+            sh_hash_hex(e[i].genome, hex);
+            assert_string_equal(hex, ref_hash);
+            continue;
+        }
+        assert_string_equal(e[i].kind, "measure");
+        if (dev) arm++;
+        else local++;
+        /* every candidate's figure carries its ratio to the latest reference */
+        assert_string_equal(e[i].status, "ok");
+        json_t *res = json_loads(e[i].result_json, 0, &je);
+        assert_non_null(res);
+        json_t *rel = json_object_get(json_object_get(res, "reference"), "relative");
+        if (!(json_number_value(rel) > 0))
+            fail_msg("evaluation %lld on %s has no reference ratio: %.300s", (long long)e[i].id, e[i].device,
+                     e[i].result_json);
+        json_decref(res);
     }
     assert_int_equal(search, 4);
     assert_true(local >= 4 && arm >= 4);    /* every candidate measured on both */
+    /* the reference before the 1st and the 3rd measurement of each device */
+    assert_int_equal(refs[0], 2);
+    assert_int_equal(refs[1], 2);
     sh_gen_row *rows;
     int n_rows;
     assert_int_equal(sh_db_list_generation(h, run, -1, true, &rows, &n_rows, &err), 0);
@@ -1482,6 +1540,23 @@ static void test_search_measure_defaults_converge_when_quiet(void **state)
     sh_search_measure_opts(&so.measure, 0, &mo);
     assert_int_equal(mo.max_reps, 12);
     assert_true(mo.tolerance == 0.05);
+    assert_true(mo.busy_wait == 0 && mo.steal_max == 0 && mo.others_max == 0);   /* measure.h's defaults */
+    assert_int_equal(mo.reference_every, 0);
+    {   /* search --busy-wait/--max-steal/--max-others/--every reach measure.h */
+        sh_search_measure lim = so.measure;
+        lim.busy_wait = 0.2;
+        lim.steal_max = -1;
+        lim.others_max = 1.5;
+        lim.reference_every = 3;
+        sh_measure_opts lo;
+        sh_search_measure_opts(&lim, 7, &lo);
+        assert_true(lo.busy_wait == 0.2 && lo.steal_max == -1 && lo.others_max == 1.5);
+        assert_int_equal(lo.run_id, 7);
+        assert_int_equal(lo.reference_every, 0);   /* no reference genome: no drift check */
+        snprintf(lim.reference, sizeof lim.reference, "d=64 v=256 hd=32 | conv(3)/swiglu(64)");
+        sh_search_measure_opts(&lim, 7, &lo);
+        assert_int_equal(lo.reference_every, 3);
+    }
     sh_mrecord r;
 
     mo.exe_path = quiet_exe;
