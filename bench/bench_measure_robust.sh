@@ -22,13 +22,18 @@
 # --threads 1 unless given: a co-runner that takes no CPU from the variant and
 # slows it only through the shared caches and memory (measure's "shared"
 # repetitions, --max-others).
+# With --reference each measurement first measures a smaller reference genome
+# (`measure --reference G --every 1`): its drift from the last quiet
+# reference value (more than 10%) makes the measurement doubtful, which
+# catches a board that slowed down without being busy (issue 18, point 1).
 # --rounds N gives N quiet and N busy phases; --compare-runs 0 skips compare;
 # --threads N measures with N threads (default: every core, so on a shared
 # host a quiet phase needs the whole machine idle).
 #
 # Usage: bench/bench_measure_robust.sh [--rounds N=3] [--compare-runs N=5]
 #            [--compare-rounds N=6] [--compare-prompt N=32] [--compare-gen N=16]
-#            [--compare-reps N=1] [--threads N] [--co-runner] [--device D=local | --ssh] [--json]
+#            [--compare-reps N=1] [--threads N] [--co-runner] [--reference]
+#            [--device D=local | --ssh] [--json]
 # Output: a readable table, or with --json one JSON object on stdout.
 set -eu
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -43,6 +48,7 @@ while [ $# -gt 0 ]; do
         --compare-gen) CMP_GEN=$2; shift 2 ;;
         --compare-reps) CMP_REPS=$2; shift 2 ;;
         --threads) THREADS=$2; shift 2 ;;
+        --reference) REFERENCE=1; shift ;;
         --device) DEVICE=$2; shift 2 ;;
         --ssh) SSH=1; DEVICE=board; shift ;;
         --co-runner) CORUN=1; shift ;;
@@ -88,6 +94,7 @@ if [ "$SSH" = 1 ]; then
     SSH_CMD="ssh -p $PORT -i $TMP/user_key -o UserKnownHostsFile=$TMP/known_hosts -o BatchMode=yes $USER_NAME@127.0.0.1"
 fi
 G='d=192 v=4096 hd=64 theta=10000 eps=1e-05 ctx=2048 tie=1 | conv(3)/swiglu(512)*6 gqa(3,1,qk)/swiglu(512)*3'
+GREF='d=128 v=4096 hd=64 theta=10000 eps=1e-05 ctx=2048 tie=1 | conv(3)/swiglu(384)*4 gqa(2,1,qk)/swiglu(384)*2'
 N=$(( $(nproc) + 1 ))
 BODY=':'   # what each loop runs while the marker file exists
 if [ "$CORUN" = 1 ]; then
@@ -105,7 +112,8 @@ measure() {   # $1 = phase label
     LOAD=$(cut -d' ' -f1 /proc/loadavg)   # this host's 1-minute load when the phase starts
     echo "bench_measure_robust: round $((i + 1))/$ROUNDS, phase $1 (load $LOAD, $(date -u +%H:%M:%S) UTC)" >&2
     ./starhil --db "$DB" measure "$G" --device "$DEVICE" --wtype f32 --prompt 64 --gen 64 \
-        --max-reps 12 --force --settle-rounds 1 --settle-max 10 ${THREADS:+--threads "$THREADS"} --json \
+        --max-reps 12 --force --settle-rounds 1 --settle-max 10 ${THREADS:+--threads "$THREADS"} \
+        ${REFERENCE:+--reference "$GREF" --every 1} --json \
         2>"$TMP/err" >"$TMP/out" ||
         { echo "bench_measure_robust: measure failed: $(cat "$TMP/err")" >&2; exit 1; }
     python3 - "$1" "$TMP/out" "$LOAD" >>"$RES" <<'EOF'
@@ -115,7 +123,8 @@ print(json.dumps({"phase": sys.argv[1], "decode_ms": r["decode_ms"], "decode_ms_
                   "decode_ms_high": r["decode_ms_high"], "median": r["decode_ms_median"],
                   "stability": r["stability"], "reason": r["stability_reason"],
                   "quiet_reps": r["quiet_reps"], "reps": r["reps"], "rounds": r.get("rounds_measured"),
-                  "steal_reps": r.get("steal_reps"), "shared_reps": r.get("shared_reps"), "load1_at_start": float(sys.argv[3])}))
+                  "steal_reps": r.get("steal_reps"), "shared_reps": r.get("shared_reps"), "load1_at_start": float(sys.argv[3]),
+                  "reference": r.get("reference"), "eval_id": r.get("eval_id")}))
 EOF
 }
 
@@ -167,6 +176,16 @@ import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
 cmps = [json.loads(l) for l in open(sys.argv[2])]
 as_json, n_loops, cores, co_run = sys.argv[3] == "1", int(sys.argv[4]), int(sys.argv[5]), sys.argv[6] == "1"
+# a reference that ran faster than the quiet one before it marks what was
+# measured since as unstable in the store (measured on a slower board): every
+# phase measures the same evaluation in place, so a mark made during phase k
+# applies to phase k-1's figure
+for k in range(1, len(rows)):
+    su = (rows[k].get("reference") or {}).get("sped_up") or {}
+    if rows[k - 1].get("eval_id") in (su.get("marked_ids") or []) and rows[k - 1]["stability"] != "unstable":
+        rows[k - 1]["stability"] = "unstable"
+        rows[k - 1]["reason"] = ("marked later: the next reference ran %.1f%% faster (measured on a slower board)"
+                                 % su.get("percent", 0))
 quiet = [r for r in rows if r["phase"] == "quiet" and r["stability"] != "unstable"]
 ref = min(r["decode_ms"] for r in quiet) if quiet else None
 for r in rows:
@@ -210,6 +229,10 @@ for r in rows:
     print("%-9s %5.2f %10.4f   [%7.4f, %7.4f] %10.4f %4d/%-4d %-10s %s %s" % (r["phase"], r["load1_at_start"],
           r["decode_ms"], r["decode_ms_low"], r["decode_ms_high"], r["median"], r["quiet_reps"], r["reps"],
           r["stability"], vs, r["reason"][:90]))
+    if r.get("reference"):
+        ref_row = r["reference"]
+        print("%-9s %5s %10.4f   reference genome (%s%s)" % ("", "", ref_row.get("decode_ms") or 0,
+              ref_row.get("stability"), ": " + ref_row["reason"][:90] if ref_row.get("reason") else ""))
 print("quiet reference (lowest trusted quiet figure): %s" % ("%.4f ms" % ref if ref else "none (every quiet measurement was unstable)"))
 print("spread of trusted (not unstable) stored figures: %.1f%%" % (100 * spread))
 print("goal (each stored figure within 10%% of the quiet one, or recorded unstable): %s" % ("met" if goal else "NOT met"))

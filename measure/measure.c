@@ -362,6 +362,10 @@ typedef struct measure_ctx {
     char gguf_fnv[17];        /* with o.gguf: its fingerprint, and its path there once pushed */
     char gguf_remote[2048];
     json_t *rounds_json;      /* one summary per measurement round */
+    double started_at;        /* unix seconds when this measurement began */
+    /* a reference faster than the last quiet one beyond the tolerance (judge) */
+    double sped_from_ms;      /* that quiet value, 0 if not */
+    int64_t sped_from_eval;
 } measure_ctx;
 
 static int cmp_dbl(const void *x, const void *y)
@@ -859,21 +863,24 @@ static sh_sample *make_samples(measure_acc *a, int *n_out)
 
 /* The latest reference measurement of (run, device) (trusted_only: not
  * unstable), as {"eval_id","genome_hash","decode_ms","stability","reason"}. */
-static json_t *latest_reference(sh_db *db, int64_t run_id, const char *device, bool trusted_only,
-                                int64_t except_id)
+static json_t *latest_reference(sh_db *db, int64_t run_id, const char *device, bool trusted_only)
 {
     sh_eval_rec e;
     sh_err err;
     if (sh_db_latest_eval(db, run_id, device, "reference", trusted_only, &e, &err) != 0) return NULL;
     json_t *out = NULL;
     sh_mrecord m;
-    if (e.result_json && e.id != except_id && sh_mrecord_from_json(e.result_json, &m, &err) == 0) {
+    if (e.result_json && sh_mrecord_from_json(e.result_json, &m, &err) == 0) {
         out = json_object();
         json_object_set_new(out, "eval_id", json_integer(e.id));
         json_object_set_new(out, "genome_hash", m.genome_hash[0] ? json_string(m.genome_hash) : json_null());
         json_object_set_new(out, "decode_ms", json_real(isfinite(m.decode_ms) ? m.decode_ms : 0));
         json_object_set_new(out, "stability", json_string(e.stability));
         json_object_set_new(out, "reason", json_string(e.stability_reason ? e.stability_reason : ""));
+        if (m.sped_up_json) {   /* it showed the board slower before it (judge) */
+            json_t *su = json_loads(m.sped_up_json, 0, NULL);
+            if (su) json_object_set_new(out, "sped_up", su);
+        }
         sh_mrecord_free(&m);
     }
     sh_eval_rec_free(&e);
@@ -1015,10 +1022,11 @@ static void record_health(sh_db *db, const sh_device_rec *rec, bool ok)
 
 /* Why a measurement is doubtful ("" if it is not): too few quiet repetitions,
  * no convergence, or the reference genome drifting (for a candidate: the
- * latest reference is itself unstable; for the reference: its estimate moved
- * more than drift_tol from its last quiet value). */
+ * latest reference is itself unstable; for the reference: its estimate is
+ * more than drift_tol above its last quiet value; more than drift_tol below
+ * it sets c->sped_from_ms instead). */
 static void judge(sh_db *db, measure_ctx *c, const measure_acc *a, const sh_mrecord *res,
-                  int ref_seq, int64_t eval_id, char *why, size_t cap)
+                  int ref_seq, char *why, size_t cap)
 {
     why[0] = '\0';
     size_t len = 0;
@@ -1057,7 +1065,7 @@ static void judge(sh_db *db, measure_ctx *c, const measure_acc *a, const sh_mrec
     }
     if (!c->o.reference) return;
     if (ref_seq < 0) {
-        json_t *latest = latest_reference(db, c->o.run_id, c->rec->name, false, 0);
+        json_t *latest = latest_reference(db, c->o.run_id, c->rec->name, false);
         const char *st = latest ? json_string_value(json_object_get(latest, "stability")) : NULL;
         if (st && !strcmp(st, "unstable"))
             ADD("%sreference genome unstable (evaluation %lld: %s)", len ? "; " : "",
@@ -1065,15 +1073,72 @@ static void judge(sh_db *db, measure_ctx *c, const measure_acc *a, const sh_mrec
                 json_string_value(json_object_get(latest, "reason")));
         json_decref(latest);
     } else {
-        json_t *quiet = latest_reference(db, c->o.run_id, c->rec->name, true, eval_id);
+        /* Drift counts one way.  Interference only adds time, so a reference
+         * slower than its last quiet value means the board is slower now; a
+         * faster one means it was slower then: it is quiet, becomes the value
+         * later references are judged by, and the measurements taken since
+         * the references it is faster than are marked (measure_kind).  Judged
+         * both ways, one slow first reference made every later one "drift"
+         * and the run never measured a trusted figure again. */
+        /* its own row's earlier result counts when it is re-measured in
+         * place (measure --force): that was the previous reading */
+        json_t *quiet = latest_reference(db, c->o.run_id, c->rec->name, true);
         double q = quiet ? num_field(quiet, "decode_ms") : 0;
-        if (q > 0 && res->decode_ms > 0 && fabs(res->decode_ms / q - 1) > c->o.drift_tol)
+        c->sped_from_ms = 0;
+        if (q > 0 && res->decode_ms > 0 && res->decode_ms / q - 1 > c->o.drift_tol)
             ADD("%sdrift: reference at %.4g ms, %+.1f%% against its last quiet value %.4g ms (evaluation %lld)",
                 len ? "; " : "", res->decode_ms, 100 * (res->decode_ms / q - 1), q,
                 (long long)json_integer_value(json_object_get(quiet, "eval_id")));
+        else if (q > 0 && res->decode_ms > 0 && 1 - res->decode_ms / q > c->o.drift_tol) {
+            c->sped_from_ms = q;
+            c->sped_from_eval = json_integer_value(json_object_get(quiet, "eval_id"));
+        }
         json_decref(quiet);
     }
 #undef ADD
+}
+
+static double unix_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* A reference ran faster than the quiet one before it (judge): the board was
+ * slower before.  The measurements of this run and device taken since the
+ * latest quiet reference that was not slower than this one (beyond the
+ * tolerance), up to this reference's start, were taken on that slower board:
+ * they are marked unstable with the reason, so none is reused as a cached
+ * answer (reports show them as unstable).  res->sped_up_json says what was
+ * marked.  Returns 0 or -1. */
+static int mark_slower_board(sh_db *db, measure_ctx *c, sh_mrecord *res, sh_err *err)
+{
+    double after = 0;
+    if (sh_db_latest_trusted_at_most(db, c->o.run_id, c->rec->name, "reference",
+                                     res->decode_ms * (1 + c->o.drift_tol), &after, err) < 0)
+        return -1;
+    char reason[320];
+    double pct = 100 * (1 - res->decode_ms / c->sped_from_ms);
+    snprintf(reason, sizeof reason, "drift: the reference genome measured after it ran %.1f%% faster (%.4g ms) than "
+             "the quiet reference before it (%.4g ms, evaluation %lld): measured on a slower board", pct,
+             res->decode_ms, c->sped_from_ms, (long long)c->sped_from_eval);
+    int64_t ids[64];
+    int n = 0;
+    if (sh_db_mark_unstable(db, c->o.run_id, c->rec->name, "measure", after, c->started_at, reason, ids, 64, &n,
+                            err) < 0)
+        return -1;
+    json_t *marked = json_array();
+    for (int i = 0; i < n && i < 64; i++) json_array_append_new(marked, json_integer(ids[i]));
+    json_t *su = json_pack("{s:f,s:I,s:f,s:i,s:o}", "from_ms", c->sped_from_ms, "from_eval",
+                           (json_int_t)c->sped_from_eval, "percent", pct, "marked", n, "marked_ids", marked);
+    free(res->sped_up_json);
+    res->sped_up_json = su ? json_dumps(su, JSON_COMPACT) : NULL;
+    json_decref(su);
+    if (!res->sped_up_json) return sh_err_set(err, "out of memory");
+    if (n) progress(&c->o, "reference on %s ran %.1f%% faster than before: %d measurement%s since marked unstable",
+                    c->rec->name, pct, n, n == 1 ? "" : "s");
+    return 0;
 }
 
 /* Waits for the board to settle before measuring again: sleeps with backoff
@@ -1117,7 +1182,7 @@ static int measure_kind(sh_db *db, const char *device, const sh_genome *g, const
                         const char *kind, int ref_seq, sh_mrecord *res, sh_err *err)
 {
     memset(res, 0, sizeof *res);
-    measure_ctx c = {.o = effective(opts)};
+    measure_ctx c = {.o = effective(opts), .started_at = unix_now()};
     sh_device_rec rec;
     if (get_device_rec(db, device, &rec, err)) return -1;
     c.rec = &rec;
@@ -1228,7 +1293,7 @@ static int measure_kind(sh_db *db, const char *device, const sh_genome *g, const
         if (rc) break;
         res->rounds = round + 1;
         estimate(&a, &res->decode_ms, &res->decode_ms_low, &res->decode_ms_high);
-        judge(db, &c, &a, res, ref_seq, id, why, sizeof why);
+        judge(db, &c, &a, res, ref_seq, why, sizeof why);
         int round_quiet = 0;
         for (int i = round_start; i < a.rep_quiet.n; i++) round_quiet += a.rep_quiet.v[i] > 0;
         /* decode_ms, reps, quiet_reps: the pool after this round; round_*: this round's own */
@@ -1267,11 +1332,14 @@ static int measure_kind(sh_db *db, const char *device, const sh_genome *g, const
         } else {
             snprintf(res->stability, sizeof res->stability, "quiet");
         }
-        reference = ref_seq < 0 && c.o.reference ? latest_reference(db, c.o.run_id, rec.name, false, 0) : NULL;
+        reference = ref_seq < 0 && c.o.reference ? latest_reference(db, c.o.run_id, rec.name, false) : NULL;
+        /* a reference that shows the board was slower before marks what was measured then */
+        bool marked = !(ref_seq >= 0 && !why[0] && c.sped_from_ms > 0) || mark_slower_board(db, &c, res, err) == 0;
         int n_s = 0;
         sh_sample *samples = make_samples(&a, &n_s);
         char *result = build_result(&c, &a, settings, reference, res);
-        if (!samples || !result) rc = sh_err_set(err, "out of memory");
+        if (!marked) rc = -1;
+        else if (!samples || !result) rc = sh_err_set(err, "out of memory");
         else rc = sh_db_eval_finish_measured(db, id, result, samples, n_s, res->stability, res->reason, replace, err);
         free(samples);
         free(result);

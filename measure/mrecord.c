@@ -43,6 +43,7 @@ static const field FIELDS[] = {
     {"share", 'S', 0, 0, NULL},
     F("build", 'j', build_json), F("cpu", 'j', cpu_json), F("probe_before", 'j', probe_before_json),
     F("probe_after", 'j', probe_after_json), F("reference", 'J', reference_json),
+    F("reference_sped_up", 'J', sped_up_json),
 };
 #undef F
 #undef C

@@ -73,6 +73,9 @@ typedef struct sh_mrecord {
     double rel_to_reference;   /* decode_ms / the reference genome's, 0 if none */
     /* sub-objects as compact JSON text, malloc'd, NULL if absent */
     char *reference_json;      /* {eval_id, genome_hash, decode_ms, stability, reason, relative} */
+    char *sped_up_json;        /* a reference that ran faster than the quiet one before it by more than
+                                  the drift tolerance: {from_ms, from_eval, percent, marked, marked_ids}
+                                  (the measurements since then, marked unstable), else NULL */
     char *rounds_json;         /* one object per measurement round */
     char *cpu_groups_json;     /* with auto-pinning in turn (measure.h sh_measure_auto_pin): one object per
                                   CPU set {cpus, reps, quiet_reps, decode_ms, decode_ms_low, decode_ms_high,

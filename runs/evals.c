@@ -3,6 +3,7 @@
  * result and all of its samples are committed together or not at all. */
 #include "runs/runs_internal.h"
 
+#include <assert.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -313,6 +314,65 @@ int sh_db_latest_eval(sh_db *db, int64_t run_id, const char *device, const char 
     }
     sqlite3_finalize(st);
     return ret;
+}
+
+int sh_db_latest_trusted_at_most(sh_db *db, int64_t run_id, const char *device, const char *kind, double max_ms,
+                                 double *finished_at, sh_err *err)
+{
+    *finished_at = 0;
+    sqlite3_stmt *st;
+    if (shdb_prepare(db, "SELECT finished_at FROM evaluations WHERE ifnull(run_id, 0) = ?1 AND "
+                         "ifnull(device, '') = ?2 AND kind = ?3 AND status = 'ok' AND stability <> 'unstable' AND "
+                         "finished_at IS NOT NULL AND json_valid(result_json) AND "
+                         "json_extract(result_json, '$.decode_ms') <= ?4 ORDER BY finished_at DESC, id DESC LIMIT 1",
+                     &st, err, "latest trusted evaluation") != 0)
+        return -1;
+    sqlite3_bind_int64(st, 1, run_id);
+    sqlite3_bind_text(st, 2, device ? device : "", -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, kind ? kind : "", -1, SQLITE_STATIC);
+    sqlite3_bind_double(st, 4, max_ms);
+    int rc = sqlite3_step(st), ret;
+    if (rc == SQLITE_ROW) {
+        *finished_at = sqlite3_column_double(st, 0);
+        ret = 0;
+    } else {
+        ret = rc == SQLITE_DONE ? 1 : shdb_sql_error(db, err, "latest trusted evaluation");
+    }
+    sqlite3_finalize(st);
+    return ret;
+}
+
+int sh_db_mark_unstable(sh_db *db, int64_t run_id, const char *device, const char *kind, double after,
+                        double before, const char *reason, int64_t *ids, int cap, int *n_marked, sh_err *err)
+{
+    *n_marked = 0;
+    assert(reason && *reason);
+    sqlite3_stmt *st;
+    /* the reason appended to the row's own (column and JSON alike) */
+    if (shdb_prepare(db, "UPDATE evaluations SET stability = 'unstable', "
+                         "stability_reason = CASE WHEN ifnull(stability_reason, '') = '' THEN ?6 "
+                         "ELSE stability_reason || '; ' || ?6 END, "
+                         "result_json = CASE WHEN json_valid(result_json) THEN json_set(result_json, "
+                         "'$.stability', 'unstable', '$.stability_reason', "
+                         "CASE WHEN ifnull(stability_reason, '') = '' THEN ?6 ELSE stability_reason || '; ' || ?6 END) "
+                         "ELSE result_json END "
+                         "WHERE ifnull(run_id, 0) = ?1 AND ifnull(device, '') = ?2 AND kind = ?3 AND status = 'ok' "
+                         "AND stability <> 'unstable' AND finished_at > ?4 AND finished_at <= ?5 RETURNING id",
+                     &st, err, "mark evaluations unstable") != 0)
+        return -1;
+    sqlite3_bind_int64(st, 1, run_id);
+    sqlite3_bind_text(st, 2, device ? device : "", -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, kind ? kind : "", -1, SQLITE_STATIC);
+    sqlite3_bind_double(st, 4, after);
+    sqlite3_bind_double(st, 5, before);
+    sqlite3_bind_text(st, 6, reason, -1, SQLITE_STATIC);
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (*n_marked < cap) ids[*n_marked] = sqlite3_column_int64(st, 0);
+        (*n_marked)++;
+    }
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? 0 : shdb_sql_error(db, err, "mark evaluations unstable");
 }
 
 int sh_db_count_ok_evals(sh_db *db, int64_t run_id, const char *device, const char *kind, int *count,

@@ -253,6 +253,19 @@ int sh_db_eval_finish_measured(sh_db *db, int64_t id, const char *result_json,
  * stability).  0 found (*out filled), 1 none, -1 error. */
 int sh_db_latest_eval(sh_db *db, int64_t run_id, const char *device, const char *kind, bool trusted_only,
                       sh_eval_rec *out, sh_err *err);
+/* Finish time of the latest trusted (not unstable) ok evaluation of (run,
+ * device, kind) whose result's decode_ms is at most max_ms: 0 found
+ * (*finished_at set), 1 none, -1 error. */
+int sh_db_latest_trusted_at_most(sh_db *db, int64_t run_id, const char *device, const char *kind, double max_ms,
+                                 double *finished_at, sh_err *err);
+/* Marks the ok evaluations of (run, device, kind) that finished after
+ * `after` and up to `before` (unix seconds), and are not unstable yet,
+ * unstable: the stability column and the result JSON's "stability" become
+ * "unstable", and reason is appended to their reason (column and JSON
+ * "stability_reason").  One statement, so all or none.  ids gets up to cap
+ * of the marked ids, *n_marked how many were marked. */
+int sh_db_mark_unstable(sh_db *db, int64_t run_id, const char *device, const char *kind, double after,
+                        double before, const char *reason, int64_t *ids, int cap, int *n_marked, sh_err *err);
 /* Device measurements are the evaluations of kind "measure" (measure/measure.c)
  * or "bench" (older rows).  The ok measurements of a run, first finished
  * first (rows without a finish time before all others), then by id. */

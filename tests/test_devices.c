@@ -814,6 +814,117 @@ static void test_measure_reference_drift(void **state)
     free(dir);
 }
 
+/* Drift counts one way (issue 18): the board is slow at the start (the
+ * reference replays 30% slower), so the first reference and the candidate
+ * measured after it are quiet at the slow level.  Then the board is back:
+ * the next reference runs 23% faster than the quiet one before it.  That is
+ * not drift (interference only adds time): it is stored quiet and becomes
+ * the value later references are judged by, and the candidate measured on
+ * the slower board is marked unstable with the reason (column and result
+ * JSON), so asking for it again measures it again.  A reference slower than
+ * the new value is still drift.  Judged both ways, every reference after a
+ * slow first one was "drift" and no candidate was ever trusted again. */
+static void test_measure_reference_speedup_marks_earlier(void **state)
+{
+    (void)state;
+    char *dir = dt_mkdtemp("speedup");
+    sh_db *db = open_test_db(dir);
+    sh_genome ref, a, b;
+    char hr[17], ha[17], hb[17];
+    genome_of(TINY, &ref, hr);
+    genome_of(TINY2, &a, ha);
+    genome_of(TINY3, &b, hb);
+    sh_err err = {{0}};
+    int64_t run_id;
+    assert_int_equal(sh_db_create_run(db, "speeduprun", "{}", 1, &run_id, &err), 0);
+    const char *shape = "0.787 0.573 0.486 0.514 0.434 0.414 0.363 0.544";   /* median 0.5 */
+    char exer[600], cnt[600], exea[600], exeb[600];
+    snprintf(exer, sizeof exer, "%s/ref", dir);
+    snprintf(cnt, sizeof cnt, "%s/ref.count", dir);
+    snprintf(exea, sizeof exea, "%s/a", dir);
+    snprintf(exeb, sizeof exeb, "%s/b", dir);
+    assert_int_equal(dt_replay_variant(exer, hr, shape, "1.3", 0, cnt), 0);
+    assert_int_equal(dt_fake_variant(exea, ha, "ok", NULL, 20.0, 0), 0);
+    assert_int_equal(dt_fake_variant(exeb, hb, "ok", NULL, 30.0, 0), 0);
+    sh_measure_opts o = {.reference_exe_path = exer, .prompt = 16, .gen = 8, .run_id = run_id, .no_probe = true,
+                         .reference = &ref, .reference_every = 1, .settle_rounds = 1, .settle_max_s = 0.05,
+                         .backoff_s = 0.01};
+    sh_mrecord r;
+
+    /* a slow board from the start: nothing to compare with yet */
+    o.exe_path = exea;
+    if (sh_measure_genome(db, "local", &a, &o, &r, &err)) fail_msg("measure a: %s", err.msg);
+    assert_string_equal(r.stability, "quiet");
+    int64_t a_id = r.eval_id;
+    sh_mrecord_free(&r);
+
+    /* the board is back: the reference runs 23% faster */
+    assert_int_equal(dt_replay_variant(exer, hr, shape, "1.0", 0, cnt), 0);
+    o.exe_path = exeb;
+    if (sh_measure_genome(db, "local", &b, &o, &r, &err)) fail_msg("measure b: %s", err.msg);
+    assert_string_equal(r.stability, "quiet");
+    assert_int_equal(r.rounds, 1);
+    assert_true(fabs(r.rel_to_reference - 60.0) < 0.5);
+    int64_t b_id = r.eval_id;
+    sh_mrecord_free(&r);
+    sh_eval_rec ref1;
+    assert_int_equal(sh_db_latest_eval(db, run_id, "local", "reference", false, &ref1, &err), 0);
+    assert_string_equal(ref1.stability, "quiet");
+    json_t *rj = stored_result(db, ref1.id);
+    json_t *su = json_object_get(rj, "reference_sped_up");
+    assert_non_null(su);
+    assert_int_equal(json_integer_value(json_object_get(su, "marked")), 1);
+    assert_int_equal(json_integer_value(json_array_get(json_object_get(su, "marked_ids"), 0)), a_id);
+    assert_true(fabs(json_number_value(json_object_get(su, "from_ms")) - 0.65) < 1e-3);
+    json_decref(rj);
+    /* the candidate measured on the slower board, in the column and the JSON */
+    sh_eval_rec ea;
+    assert_int_equal(sh_db_get_eval(db, a_id, &ea, &err), 0);
+    assert_string_equal(ea.stability, "unstable");
+    if (!ea.stability_reason || !strstr(ea.stability_reason, "ran 23.1% faster (0.5 ms) than the quiet reference "
+                                                            "before it (0.65 ms"))
+        fail_msg("reason: %s", ea.stability_reason ? ea.stability_reason : "(none)");
+    json_t *aj = json_loads(ea.result_json, 0, NULL);
+    assert_string_equal(json_string_value(json_object_get(aj, "stability")), "unstable");
+    assert_string_equal(json_string_value(json_object_get(aj, "stability_reason")), ea.stability_reason);
+    json_decref(aj);
+    sh_eval_rec_free(&ea);
+    sh_eval_rec eb;   /* measured after the faster reference: left alone */
+    assert_int_equal(sh_db_get_eval(db, b_id, &eb, &err), 0);
+    assert_string_equal(eb.stability, "quiet");
+    sh_eval_rec_free(&eb);
+
+    /* slower than the new value is drift, as before */
+    sh_genome c4;
+    char hc[17], exec4[600];
+    genome_of("d=64 v=256 hd=32 theta=10000 eps=1e-05 ctx=256 tie=1 | conv(3)/swiglu(192)", &c4, hc);
+    snprintf(exec4, sizeof exec4, "%s/c", dir);
+    assert_int_equal(dt_fake_variant(exec4, hc, "ok", NULL, 25.0, 0), 0);
+    assert_int_equal(dt_replay_variant(exer, hr, shape, "1.3", 0, cnt), 0);
+    o.exe_path = exec4;
+    if (sh_measure_genome(db, "local", &c4, &o, &r, &err)) fail_msg("measure c: %s", err.msg);
+    assert_string_equal(r.stability, "unstable");
+    if (!strstr(r.reason, "drift: reference at 0.65 ms, +30.0% against its last quiet value 0.5 ms"))
+        fail_msg("reason: %s", r.reason);
+    sh_mrecord_free(&r);
+
+    /* the board is back; asked again, the marked candidate is measured
+     * again, in place, and is quiet */
+    assert_int_equal(dt_replay_variant(exer, hr, shape, "1.0", 0, cnt), 0);
+    o.exe_path = exea;
+    if (sh_measure_genome(db, "local", &a, &o, &r, &err)) fail_msg("measure a again: %s", err.msg);
+    assert_false(r.cached);
+    assert_int_equal(r.eval_id, a_id);
+    assert_string_equal(r.stability, "quiet");
+    assert_true(fabs(r.rel_to_reference - 40.0) < 0.5);
+    sh_mrecord_free(&r);
+    sh_eval_rec_free(&ref1);
+    sh_measure_shutdown();
+    sh_db_close(db);
+    dt_rm_rf(dir);
+    free(dir);
+}
+
 /* ---- ssh ---------------------------------------------------------------------------------- */
 
 static dt_sshd sshd;
@@ -2745,6 +2856,7 @@ int main(void)
         cmocka_unit_test(test_measure_flaky_retry_and_health),
         cmocka_unit_test(test_measure_reference_every_k),
         cmocka_unit_test(test_measure_reference_drift),
+        cmocka_unit_test(test_measure_reference_speedup_marks_earlier),
         cmocka_unit_test(test_adb_real_server_host_services),
         cmocka_unit_test(test_adb_peer_device_services),
         cmocka_unit_test(test_adb_measure_through_peer),
