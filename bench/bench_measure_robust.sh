@@ -22,17 +22,21 @@
 # --threads 1 unless given: a co-runner that takes no CPU from the variant and
 # slows it only through the shared caches and memory (measure's "shared"
 # repetitions, --max-others).
-# With --reference each measurement first measures a smaller reference genome
+# With --reference each measurement first measures a reference genome
 # (`measure --reference G --every 1`): its drift from the last quiet
 # reference value (more than 10%) makes the measurement doubtful, which
 # catches a board that slowed down without being busy (issue 18, point 1).
+# The reference costs what the measured genome costs (the same shape, another
+# RoPE theta, so another genome): a smaller one, whose weights stayed in the
+# cache, did not see a 45% slowdown of the measured genome on this VM
+# (docs/devices.md, session 10); --reference-small uses that smaller one.
 # --rounds N gives N quiet and N busy phases; --compare-runs 0 skips compare;
 # --threads N measures with N threads (default: every core, so on a shared
 # host a quiet phase needs the whole machine idle).
 #
 # Usage: bench/bench_measure_robust.sh [--rounds N=3] [--compare-runs N=5]
 #            [--compare-rounds N=6] [--compare-prompt N=32] [--compare-gen N=16]
-#            [--compare-reps N=1] [--threads N] [--co-runner] [--reference]
+#            [--compare-reps N=1] [--threads N] [--co-runner] [--reference | --reference-small]
 #            [--device D=local | --ssh] [--json]
 # Output: a readable table, or with --json one JSON object on stdout.
 set -eu
@@ -49,6 +53,7 @@ while [ $# -gt 0 ]; do
         --compare-reps) CMP_REPS=$2; shift 2 ;;
         --threads) THREADS=$2; shift 2 ;;
         --reference) REFERENCE=1; shift ;;
+        --reference-small) REFERENCE=1; REF_SMALL=1; shift ;;
         --device) DEVICE=$2; shift 2 ;;
         --ssh) SSH=1; DEVICE=board; shift ;;
         --co-runner) CORUN=1; shift ;;
@@ -94,7 +99,9 @@ if [ "$SSH" = 1 ]; then
     SSH_CMD="ssh -p $PORT -i $TMP/user_key -o UserKnownHostsFile=$TMP/known_hosts -o BatchMode=yes $USER_NAME@127.0.0.1"
 fi
 G='d=192 v=4096 hd=64 theta=10000 eps=1e-05 ctx=2048 tie=1 | conv(3)/swiglu(512)*6 gqa(3,1,qk)/swiglu(512)*3'
-GREF='d=128 v=4096 hd=64 theta=10000 eps=1e-05 ctx=2048 tie=1 | conv(3)/swiglu(384)*4 gqa(2,1,qk)/swiglu(384)*2'
+GREF='d=192 v=4096 hd=64 theta=20000 eps=1e-05 ctx=2048 tie=1 | conv(3)/swiglu(512)*6 gqa(3,1,qk)/swiglu(512)*3'
+[ -n "${REF_SMALL:-}" ] &&
+    GREF='d=128 v=4096 hd=64 theta=10000 eps=1e-05 ctx=2048 tie=1 | conv(3)/swiglu(384)*4 gqa(2,1,qk)/swiglu(384)*2'
 N=$(( $(nproc) + 1 ))
 BODY=':'   # what each loop runs while the marker file exists
 if [ "$CORUN" = 1 ]; then
