@@ -723,6 +723,58 @@ static void test_measure_reference_every_k(void **state)
     free(dir);
 }
 
+/* The reference drift tests' board: a run, the reference genome (its
+ * variant replays one recorded token shape, median 0.5 ms, times a factor
+ * the test sets: the board's speed) and two candidates (fixed 20 and 30 ms
+ * per token), measured with the reference before every candidate. */
+typedef struct drift_board {
+    char *dir;
+    sh_db *db;
+    int64_t run_id;
+    sh_genome ref, a, b;
+    char hr[17], ha[17], hb[17];
+    char exer[600], cnt[600], exea[600], exeb[600];
+    sh_measure_opts o;
+} drift_board;
+
+#define DRIFT_SHAPE "0.787 0.573 0.486 0.514 0.434 0.414 0.363 0.544"   /* median 0.5 */
+
+static void drift_board_open(drift_board *d, const char *name, const char *factor)
+{
+    memset(d, 0, sizeof *d);
+    d->dir = dt_mkdtemp(name);
+    d->db = open_test_db(d->dir);
+    genome_of(TINY, &d->ref, d->hr);
+    genome_of(TINY2, &d->a, d->ha);
+    genome_of(TINY3, &d->b, d->hb);
+    sh_err err = {{0}};
+    assert_int_equal(sh_db_create_run(d->db, name, "{}", 1, &d->run_id, &err), 0);
+    snprintf(d->exer, sizeof d->exer, "%s/ref", d->dir);
+    snprintf(d->cnt, sizeof d->cnt, "%s/ref.count", d->dir);
+    snprintf(d->exea, sizeof d->exea, "%s/a", d->dir);
+    snprintf(d->exeb, sizeof d->exeb, "%s/b", d->dir);
+    assert_int_equal(dt_replay_variant(d->exer, d->hr, DRIFT_SHAPE, factor, 0, d->cnt), 0);
+    assert_int_equal(dt_fake_variant(d->exea, d->ha, "ok", NULL, 20.0, 0), 0);
+    assert_int_equal(dt_fake_variant(d->exeb, d->hb, "ok", NULL, 30.0, 0), 0);
+    d->o = (sh_measure_opts){.reference_exe_path = d->exer, .prompt = 16, .gen = 8, .run_id = d->run_id,
+                             .no_probe = true, .reference = &d->ref, .reference_every = 1, .settle_rounds = 1,
+                             .settle_max_s = 0.05, .backoff_s = 0.01};
+}
+
+/* The board's speed from now on: the reference's token times times factor. */
+static void drift_board_speed(drift_board *d, const char *factor)
+{
+    assert_int_equal(dt_replay_variant(d->exer, d->hr, DRIFT_SHAPE, factor, 0, d->cnt), 0);
+}
+
+static void drift_board_close(drift_board *d)
+{
+    sh_measure_shutdown();
+    sh_db_close(d->db);
+    dt_rm_rf(d->dir);
+    free(d->dir);
+}
+
 /* Reference drift (issue 18): the reference genome is measured before every
  * candidate (--every 1).  Its variant replays one recorded token shape; the
  * "board" then slows it by 30% (a clock or bandwidth drift the CPU-wait
@@ -735,33 +787,19 @@ static void test_measure_reference_every_k(void **state)
 static void test_measure_reference_drift(void **state)
 {
     (void)state;
-    char *dir = dt_mkdtemp("drift");
-    sh_db *db = open_test_db(dir);
-    sh_genome ref, a, b;
-    char hr[17], ha[17], hb[17];
-    genome_of(TINY, &ref, hr);
-    genome_of(TINY2, &a, ha);
-    genome_of(TINY3, &b, hb);
+    static drift_board d;
+    drift_board_open(&d, "drift", "1.0");
+    sh_db *db = d.db;
+    sh_genome *a = &d.a, *b = &d.b;
+    char *exea = d.exea, *exeb = d.exeb;
+    int64_t run_id = d.run_id;
+    sh_measure_opts o = d.o;
     sh_err err = {{0}};
-    int64_t run_id;
-    assert_int_equal(sh_db_create_run(db, "driftrun", "{}", 1, &run_id, &err), 0);
-    const char *shape = "0.787 0.573 0.486 0.514 0.434 0.414 0.363 0.544";   /* median 0.5 */
-    char exer[600], cnt[600], exea[600], exeb[600];
-    snprintf(exer, sizeof exer, "%s/ref", dir);
-    snprintf(cnt, sizeof cnt, "%s/ref.count", dir);
-    snprintf(exea, sizeof exea, "%s/a", dir);
-    snprintf(exeb, sizeof exeb, "%s/b", dir);
-    assert_int_equal(dt_replay_variant(exer, hr, shape, "1.0", 0, cnt), 0);
-    assert_int_equal(dt_fake_variant(exea, ha, "ok", NULL, 20.0, 0), 0);
-    assert_int_equal(dt_fake_variant(exeb, hb, "ok", NULL, 30.0, 0), 0);
-    sh_measure_opts o = {.reference_exe_path = exer, .prompt = 16, .gen = 8, .run_id = run_id, .no_probe = true,
-                         .reference = &ref, .reference_every = 1, .settle_rounds = 1, .settle_max_s = 0.05,
-                         .backoff_s = 0.01};
     sh_mrecord r;
 
     /* a steady board: the first reference is quiet, so is the candidate */
     o.exe_path = exea;
-    if (sh_measure_genome(db, "local", &a, &o, &r, &err)) fail_msg("measure a: %s", err.msg);
+    if (sh_measure_genome(db, "local", a, &o, &r, &err)) fail_msg("measure a: %s", err.msg);
     assert_string_equal(r.stability, "quiet");
     assert_true(fabs(r.rel_to_reference - 40.0) < 0.5);       /* 20 ms against 0.5 ms */
     sh_mrecord_free(&r);
@@ -770,9 +808,9 @@ static void test_measure_reference_drift(void **state)
     assert_string_equal(ref0.stability, "quiet");
 
     /* the board drifts: the reference runs 30% slower */
-    assert_int_equal(dt_replay_variant(exer, hr, shape, "1.3", 0, cnt), 0);
+    drift_board_speed(&d, "1.3");
     o.exe_path = exeb;
-    if (sh_measure_genome(db, "local", &b, &o, &r, &err)) fail_msg("measure b: %s", err.msg);
+    if (sh_measure_genome(db, "local", b, &o, &r, &err)) fail_msg("measure b: %s", err.msg);
     int64_t b_id = r.eval_id;
     assert_string_equal(r.stability, "unstable");
     if (!strstr(r.reason, "reference genome unstable") ||
@@ -796,8 +834,8 @@ static void test_measure_reference_drift(void **state)
     /* the board is back: the unstable candidate is not an answer; asked
      * again, the reference is quiet again and the candidate's quiet figure
      * replaces its unstable one in place */
-    assert_int_equal(dt_replay_variant(exer, hr, shape, "1.0", 0, cnt), 0);
-    if (sh_measure_genome(db, "local", &b, &o, &r, &err)) fail_msg("measure b again: %s", err.msg);
+    drift_board_speed(&d, "1.0");
+    if (sh_measure_genome(db, "local", b, &o, &r, &err)) fail_msg("measure b again: %s", err.msg);
     assert_false(r.cached);
     assert_int_equal(r.eval_id, b_id);
     assert_string_equal(r.stability, "quiet");
@@ -808,10 +846,7 @@ static void test_measure_reference_drift(void **state)
     assert_string_equal(ref2.stability, "quiet");
     sh_eval_rec_free(&ref2);
     sh_eval_rec_free(&ref0);
-    sh_measure_shutdown();
-    sh_db_close(db);
-    dt_rm_rf(dir);
-    free(dir);
+    drift_board_close(&d);
 }
 
 /* Drift counts one way (issue 18): the board is slow at the start (the
@@ -827,41 +862,27 @@ static void test_measure_reference_drift(void **state)
 static void test_measure_reference_speedup_marks_earlier(void **state)
 {
     (void)state;
-    char *dir = dt_mkdtemp("speedup");
-    sh_db *db = open_test_db(dir);
-    sh_genome ref, a, b;
-    char hr[17], ha[17], hb[17];
-    genome_of(TINY, &ref, hr);
-    genome_of(TINY2, &a, ha);
-    genome_of(TINY3, &b, hb);
+    static drift_board d;
+    drift_board_open(&d, "speedup", "1.3");
+    sh_db *db = d.db;
+    sh_genome *a = &d.a, *b = &d.b;
+    char *exea = d.exea, *exeb = d.exeb;
+    int64_t run_id = d.run_id;
+    sh_measure_opts o = d.o;
     sh_err err = {{0}};
-    int64_t run_id;
-    assert_int_equal(sh_db_create_run(db, "speeduprun", "{}", 1, &run_id, &err), 0);
-    const char *shape = "0.787 0.573 0.486 0.514 0.434 0.414 0.363 0.544";   /* median 0.5 */
-    char exer[600], cnt[600], exea[600], exeb[600];
-    snprintf(exer, sizeof exer, "%s/ref", dir);
-    snprintf(cnt, sizeof cnt, "%s/ref.count", dir);
-    snprintf(exea, sizeof exea, "%s/a", dir);
-    snprintf(exeb, sizeof exeb, "%s/b", dir);
-    assert_int_equal(dt_replay_variant(exer, hr, shape, "1.3", 0, cnt), 0);
-    assert_int_equal(dt_fake_variant(exea, ha, "ok", NULL, 20.0, 0), 0);
-    assert_int_equal(dt_fake_variant(exeb, hb, "ok", NULL, 30.0, 0), 0);
-    sh_measure_opts o = {.reference_exe_path = exer, .prompt = 16, .gen = 8, .run_id = run_id, .no_probe = true,
-                         .reference = &ref, .reference_every = 1, .settle_rounds = 1, .settle_max_s = 0.05,
-                         .backoff_s = 0.01};
     sh_mrecord r;
 
     /* a slow board from the start: nothing to compare with yet */
     o.exe_path = exea;
-    if (sh_measure_genome(db, "local", &a, &o, &r, &err)) fail_msg("measure a: %s", err.msg);
+    if (sh_measure_genome(db, "local", a, &o, &r, &err)) fail_msg("measure a: %s", err.msg);
     assert_string_equal(r.stability, "quiet");
     int64_t a_id = r.eval_id;
     sh_mrecord_free(&r);
 
     /* the board is back: the reference runs 23% faster */
-    assert_int_equal(dt_replay_variant(exer, hr, shape, "1.0", 0, cnt), 0);
+    drift_board_speed(&d, "1.0");
     o.exe_path = exeb;
-    if (sh_measure_genome(db, "local", &b, &o, &r, &err)) fail_msg("measure b: %s", err.msg);
+    if (sh_measure_genome(db, "local", b, &o, &r, &err)) fail_msg("measure b: %s", err.msg);
     assert_string_equal(r.stability, "quiet");
     assert_int_equal(r.rounds, 1);
     assert_true(fabs(r.rel_to_reference - 60.0) < 0.5);
@@ -898,9 +919,9 @@ static void test_measure_reference_speedup_marks_earlier(void **state)
     sh_genome c4;
     char hc[17], exec4[600];
     genome_of("d=64 v=256 hd=32 theta=10000 eps=1e-05 ctx=256 tie=1 | conv(3)/swiglu(192)", &c4, hc);
-    snprintf(exec4, sizeof exec4, "%s/c", dir);
+    snprintf(exec4, sizeof exec4, "%s/c", d.dir);
     assert_int_equal(dt_fake_variant(exec4, hc, "ok", NULL, 25.0, 0), 0);
-    assert_int_equal(dt_replay_variant(exer, hr, shape, "1.3", 0, cnt), 0);
+    drift_board_speed(&d, "1.3");
     o.exe_path = exec4;
     if (sh_measure_genome(db, "local", &c4, &o, &r, &err)) fail_msg("measure c: %s", err.msg);
     assert_string_equal(r.stability, "unstable");
@@ -910,19 +931,16 @@ static void test_measure_reference_speedup_marks_earlier(void **state)
 
     /* the board is back; asked again, the marked candidate is measured
      * again, in place, and is quiet */
-    assert_int_equal(dt_replay_variant(exer, hr, shape, "1.0", 0, cnt), 0);
+    drift_board_speed(&d, "1.0");
     o.exe_path = exea;
-    if (sh_measure_genome(db, "local", &a, &o, &r, &err)) fail_msg("measure a again: %s", err.msg);
+    if (sh_measure_genome(db, "local", a, &o, &r, &err)) fail_msg("measure a again: %s", err.msg);
     assert_false(r.cached);
     assert_int_equal(r.eval_id, a_id);
     assert_string_equal(r.stability, "quiet");
     assert_true(fabs(r.rel_to_reference - 40.0) < 0.5);
     sh_mrecord_free(&r);
     sh_eval_rec_free(&ref1);
-    sh_measure_shutdown();
-    sh_db_close(db);
-    dt_rm_rf(dir);
-    free(dir);
+    drift_board_close(&d);
 }
 
 /* ---- ssh ---------------------------------------------------------------------------------- */
