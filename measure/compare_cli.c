@@ -127,6 +127,10 @@ static void compare_print_json(const char *device, const sh_measure_opts *o, int
                                    "rounds ([min, max] below 6 rounds, covering less: ci_coverage); it covers "
                                    "the rounds of this run, not drift between runs (--between-run-sd 0)",
                              "run_order", ord, "decode_estimator", SH_DECODE_ESTIMATOR, "results", arr);
+    /* what a repetition counted as disturbed by (the effective limits) */
+    json_object_set_new(root, "disturbance_limits",
+                        json_pack("{s:f,s:f,s:f}", "busy_wait", rows[0].res.busy_wait, "steal_max",
+                                  rows[0].res.steal_max, "others_max", rows[0].res.others_max));
     json_object_set_new(root, "ci_between_run_sd", json_real(br->sd));
     json_object_set_new(root, "ci_between_run_source", json_string(br->source));
     json_object_set_new(root, "ci_between_run_dof", json_integer(br->dof));
@@ -360,7 +364,7 @@ int sh_cmd_compare(int argc, char **argv)
     long prompt = 512, gen = 128, threads = 0, rounds = 6, reps = 3;
     double between_sd = -1;   /* learned */
     sh_measure_opts o = {.wtype = SH_WTYPE_MEASURE};
-    const sh_opt t[] = {
+    const sh_opt head[] = {
         {"--device", NULL, SH_OPT_STR, &device, "D", "device name (required; `local` always exists)", 0, 0, NULL},
         {"--prompt", NULL, SH_OPT_LONG, &prompt, "N", "prompt tokens (default 512)", 1, 1 << 20, NULL},
         {"--gen", NULL, SH_OPT_LONG, &gen, "N", "generated tokens per repetition (default 128)", 1, 1 << 20, NULL},
@@ -371,10 +375,18 @@ int sh_cmd_compare(int argc, char **argv)
         {"--between-run-sd", NULL, SH_OPT_DOUBLE, &between_sd, "X",
          "the between-run part of each ratio's interval: the relative\nsd of a ratio from run to run (e.g. 0.01; "
          "0: this run's\nrounds only; default: learned from the device's earlier runs)", 0, 1, NULL},
+    };
+    const sh_opt tail[] = {
         {"--json", NULL, SH_OPT_FLAG, &as_json, NULL, "one JSON object on stdout", 0, 0, NULL},
         {"--quiet", "-q", SH_OPT_FLAG, &quiet, NULL, "no progress lines on stderr", 0, 0, NULL},
         {"--db", NULL, SH_OPT_STR, &db, "FILE", "run database (for the device inventory)", 0, 0, NULL},
     };
+    /* the disturbance limits of measure (a phone's services, a VM's steal) */
+    sh_opt t[sizeof head / sizeof head[0] + SH_MEASURE_LIMIT_OPTS + sizeof tail / sizeof tail[0]];
+    size_t n_head = sizeof head / sizeof head[0];
+    memcpy(t, head, sizeof head);
+    sh_measure_limit_opts(&o.busy_wait, &o.steal_max, &o.others_max, t + n_head);
+    memcpy(t + n_head + SH_MEASURE_LIMIT_OPTS, tail, sizeof tail);
     const char *pos[32];
     sh_cmd_spec spec = {"compare", "GENOME GENOME...", NULL, COMPARE_ABOUT, t, (int)(sizeof t / sizeof t[0]), 0, 32};
     int n_pos, prc = sh_opt_parse(&spec, argc, argv, pos, &n_pos);

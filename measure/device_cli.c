@@ -24,6 +24,22 @@
 #include "util/opt.h"
 #include "util/progress.h"
 
+void sh_measure_limit_opts(double *busy_wait, double *steal_max, double *others_max, struct sh_opt *out)
+{
+    const sh_opt t[SH_MEASURE_LIMIT_OPTS] = {
+        {"--busy-wait", NULL, SH_OPT_DOUBLE, busy_wait, "X",
+         "CPU-wait fraction above which a repetition is busy\n(default 0.05)", 0.001, 100, NULL},
+        {"--max-steal", NULL, SH_OPT_DOUBLE, steal_max, "X",
+         "share of its CPUs' time the hypervisor may give\nto other guests before a repetition is disturbed\n"
+         "(steal; default 0.05)", 0.001, 100, NULL},
+        {"--max-others", NULL, SH_OPT_DOUBLE, others_max, "X",
+         "CPUs other processes may use beside a repetition\nbefore it is disturbed (shared: a co-runner slows\n"
+         "it through the caches and memory; default 0.5;\na phone whose services keep a core busy needs\n"
+         "more; above the CPU count: off)", 0.01, 1e6, NULL},
+    };
+    memcpy(out, t, sizeof t);
+}
+
 /* A tiny genome used to build a probe/check variant for a remote target. */
 #define PROBE_GENOME "d=64 v=256 hd=32 theta=10000 eps=1e-05 ctx=256 tie=1 | conv(3)/swiglu(64) gqa(2,1)/swiglu(64)"
 
@@ -792,7 +808,7 @@ int sh_cmd_measure(int argc, char **argv)
     bool as_json = false, quiet = false, retries_given = false, settle_given = false;
     sh_measure_opts o = {0};
     int retries = 0, settle_rounds = 0, run_id = 0;
-    const sh_opt t[] = {
+    const sh_opt head[] = {
         {"--device", NULL, SH_OPT_STR, &device, "NAME", "device to measure on (default local)", 0, 0, NULL},
         {"--prompt", NULL, SH_OPT_INT, &o.prompt, "N", "prompt tokens (default 512)", 1, 1 << 20, NULL},
         {"--gen", NULL, SH_OPT_INT, &o.gen, "N", "generated tokens per repetition (default 128)", 1, 1 << 20, NULL},
@@ -824,13 +840,8 @@ int sh_cmd_measure(int argc, char **argv)
         {"--exe", NULL, SH_OPT_STR, &o.exe_path, "VARIANT", "measure this prebuilt variant instead of building", 0, 0,
          NULL},
         {"--force", NULL, SH_OPT_FLAG, &o.force, NULL, "measure again even if a trusted result is stored", 0, 0, NULL},
-        {"--busy-wait", NULL, SH_OPT_DOUBLE, &o.busy_wait, "X", "CPU-wait fraction above which a repetition is busy\n"
-         "(default 0.05)", 0.001, 100, NULL},
-        {"--max-steal", NULL, SH_OPT_DOUBLE, &o.steal_max, "X", "share of its CPUs' time the hypervisor may give\n"
-         "to other guests before a repetition is disturbed\n(steal; default 0.05)", 0.001, 100, NULL},
-        {"--max-others", NULL, SH_OPT_DOUBLE, &o.others_max, "X", "CPUs other processes may use beside a repetition\n"
-         "before it is disturbed (shared: a co-runner slows\nit through the caches and memory; default 0.5;\n"
-         "a value above the CPU count turns it off)", 0.01, 1e6, NULL},
+    };
+    const sh_opt tail[] = {
         {"--settle-rounds", NULL, SH_OPT_INT, &settle_rounds, "N", "re-measurements of a doubtful result (default 2; 0: "
          "none)", 0, 100, &settle_given},
         {"--settle-max", NULL, SH_OPT_DOUBLE, &o.settle_max_s, "S", "longest wait for the board to settle (default 60)",
@@ -838,6 +849,11 @@ int sh_cmd_measure(int argc, char **argv)
         {"--json", NULL, SH_OPT_FLAG, &as_json, NULL, "print the stored result as JSON (no progress)", 0, 0, NULL},
         {"--quiet", "-q", SH_OPT_FLAG, &quiet, NULL, "no progress on stderr", 0, 0, NULL},
     };
+    sh_opt t[sizeof head / sizeof head[0] + SH_MEASURE_LIMIT_OPTS + sizeof tail / sizeof tail[0]];
+    size_t n_head = sizeof head / sizeof head[0];
+    memcpy(t, head, sizeof head);
+    sh_measure_limit_opts(&o.busy_wait, &o.steal_max, &o.others_max, t + n_head);
+    memcpy(t + n_head + SH_MEASURE_LIMIT_OPTS, tail, sizeof tail);
     sh_cmd_spec spec = {cmd, "GENOME|FILE.gguf", NULL, MEASURE_ABOUT, t, (int)(sizeof t / sizeof t[0]), 1, 1};
     const char *pos[1];
     int n_pos, prc = sh_opt_parse(&spec, argc, argv, pos, &n_pos);

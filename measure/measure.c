@@ -1570,6 +1570,13 @@ int sh_measure_interleaved(sh_db *db, const char *device, const sh_genome *g, in
         x->reps = a[i].reps;
         x->quiet_reps = a[i].quiet_reps;
         x->disturbed_reps = a[i].reps - a[i].quiet_reps;
+        x->busy_reps = a[i].busy_reps;
+        x->throttled_reps = a[i].throttled_reps;
+        x->steal_reps = a[i].steal_reps;
+        x->shared_reps = a[i].shared_reps;
+        x->busy_wait = c[i].o.busy_wait;       /* the limits the repetitions were judged by */
+        x->steal_max = c[i].o.steal_max;
+        x->others_max = c[i].o.others_max;
         x->converged = a[i].quiet_reps >= c[i].o.min_reps && a[i].ci_half_rel <= c[i].o.tolerance;
         x->rounds = rounds;
         if (a[i].quiet_reps < c[i].o.min_reps) {

@@ -192,6 +192,14 @@ int sh_measure_interleaved(sh_db *db, const char *device, const sh_genome *g, in
                            const char *const *gguf, int rounds, sh_mrecord *res, sh_ratio_ci *decode_speed,
                            sh_ratio_ci *prefill_speed, int *order, sh_err *err);
 
+/* The disturbance limits as command-line options, for every command that
+ * measures (measure, compare, search): --busy-wait, --max-steal and
+ * --max-others into *busy_wait, *steal_max, *others_max (sh_measure_opts'
+ * fields of those names).  Fills out[0 .. SH_MEASURE_LIMIT_OPTS-1]. */
+struct sh_opt;
+#define SH_MEASURE_LIMIT_OPTS 3
+void sh_measure_limit_opts(double *busy_wait, double *steal_max, double *others_max, struct sh_opt *out);
+
 /* Closes every cached device session (removing their working directories). */
 void sh_measure_shutdown(void);
 

@@ -15,6 +15,7 @@
 #include "cli/clidb.h"
 #include "cli/commands.h"
 #include "cluster/cluster_cli.h"
+#include "measure/measure.h"
 #include "search/eval_backends.h"
 #include "search/run.h"
 #include "search/space.h"
@@ -283,14 +284,6 @@ static int search_spec(cli_state *c, sh_opt *t, int cap)
          &c->settle_rounds_given},
         {"--settle-max", NULL, SH_OPT_DOUBLE, &o->measure.settle_max_s, "S",
          "longest wait for the board to settle, seconds (default 15)", 1e-3, 86400, NULL},
-        {"--busy-wait", NULL, SH_OPT_DOUBLE, &o->measure.busy_wait, "X",
-         "CPU-wait fraction above which a repetition is busy\n(default 0.05)", 0.001, 100, NULL},
-        {"--max-steal", NULL, SH_OPT_DOUBLE, &o->measure.steal_max, "X",
-         "share of its CPUs' time the hypervisor may give to other\nguests before a repetition is disturbed "
-         "(default 0.05)", 0.001, 100, NULL},
-        {"--max-others", NULL, SH_OPT_DOUBLE, &o->measure.others_max, "X",
-         "CPUs other processes may use beside a repetition before it\nis disturbed (default 0.5; a phone whose "
-         "services keep a\ncore busy needs more; above the CPU count: off)", 0.01, 1e6, NULL},
         {"--reference", NULL, SH_OPT_STR, &c->reference, "GENOME",
          "drift check: measure this genome again on each device\nbefore every --every-th measurement there; a "
          "candidate\nmeasured while the board ran more than 10% off the\nreference's last quiet value is doubtful "
@@ -308,9 +301,12 @@ static int search_spec(cli_state *c, sh_opt *t, int cap)
     };
     /* the executor options (shared with `score`) sit between the two parts */
     int n_head = (int)(sizeof head / sizeof head[0]), n_tail = (int)(sizeof tail / sizeof tail[0]);
-    int n = n_head + SH_EXEC_CLI_N_OPTS + n_tail;
+    int n = n_head + SH_MEASURE_LIMIT_OPTS + SH_EXEC_CLI_N_OPTS + n_tail;
     assert(n <= cap);
     memcpy(t, head, sizeof head);
+    /* the disturbance limits of measure, stored with the run */
+    sh_measure_limit_opts(&o->measure.busy_wait, &o->measure.steal_max, &o->measure.others_max, t + n_head);
+    n_head += SH_MEASURE_LIMIT_OPTS;
     sh_exec_cli_table(&c->exec, t + n_head);
     /* `search resume` uses the settings the run was started with */
     t[n_head].help = "where capability scores run: local (default) or slurm, one\nbatch job per score "

@@ -1732,7 +1732,8 @@ static void test_compare_local(void **state)
     const char *g2 = "d=64 v=256 hd=16 theta=10000 eps=1e-05 ctx=512 tie=1 | gqa(4,2,qk)/swiglu(96)*4";
     sh_proc_result r;
     int rc = run_cli(&r, "--db", "compare.db", "compare", "--device", "local", g1, g2, "--prompt", "16",
-                     "--gen", "8", "--rounds", "3", "--reps", "2", "--wtype", "f32", "--between-run-sd", "0", "--json",
+                     "--gen", "8", "--rounds", "3", "--reps", "2", "--wtype", "f32", "--between-run-sd", "0",
+                     "--max-others", "64", "--json",
                      NULL);
     if (rc != 0) fail_msg("compare failed (%d): %s", rc, r.err);
     json_t *j = json_loads(r.out, 0, NULL);
@@ -1740,6 +1741,9 @@ static void test_compare_local(void **state)
     sh_proc_result_free(&r);
     assert_string_equal(json_string_value(json_object_get(j, "device")), "local");
     assert_string_equal(json_string_value(json_object_get(j, "decode_estimator")), SH_DECODE_ESTIMATOR);
+    json_t *lim = json_object_get(j, "disturbance_limits");   /* given, and measure.h's defaults */
+    assert_true(json_number_value(json_object_get(lim, "others_max")) == 64);
+    assert_true(json_number_value(json_object_get(lim, "busy_wait")) == 0.05);
     json_t *ord = json_object_get(j, "run_order");
     const int want[6] = {0, 1, 1, 0, 0, 1};
     assert_int_equal(json_array_size(ord), 6);
