@@ -600,7 +600,9 @@ static inline void w_group(const uint8_t *base, int type, __m512i Z[8], __m512 *
  * group its scales first: groups are 288 / 544 bytes, so in 64-byte aligned
  * rows every vector load falls on one cache line (no split loads).
  * Blocks past the last full group keep the ggml layout. */
+#ifndef PACKED_PF
 #define PACKED_PF 4096   /* software prefetch distance of the packed decode kernel */
+#endif
 static inline size_t pk_qoff(const uint8_t *g) { return ((uintptr_t)g & 63) ? 32 : 0; }
 static inline size_t pk_soff(const uint8_t *g, int nv) { return ((uintptr_t)g & 63) ? 0 : (size_t)nv * 64; }
 static void pack_group(uint8_t *g, int type)
@@ -760,7 +762,8 @@ static inline __m512 q8_group_one(const uint8_t *base, const uint8_t *gx4, __m51
  * streaming one row range keeps too few misses in flight on its own; into
  * L1 (T0) the prefetches compete with the demand loads for miss buffers and
  * were slower (A/B on Zen4, 1 and 2 threads) */
-static inline __m512 row_groups_packed(const uint8_t *row, const uint8_t *gx, int ng, int type, int shift)
+static inline __attribute__((always_inline)) __m512 row_groups_packed(const uint8_t *row, const uint8_t *gx, int ng,
+                                                                      int type, int shift)
 {
     const size_t bb = type == RT_Q4_0 ? RT_Q4_BYTES : RT_Q8_BYTES;
     const int pf_lines = type == RT_Q4_0 ? 5 : 9;   /* lines of a group at any alignment */
@@ -810,10 +813,10 @@ enum { ROWS_PACKED, ROWS_Q8_PERMUTE, ROWS_GGML };
 /* rows [r0, r1) of one token with one row kernel; inlined with a constant
  * kind, so each kernel gets its own loop (and its constants hoisted).
  * Blocks of 16 rows share one reduce_tree. */
-static inline __attribute__((always_inline)) void decode_rows(int kind, const rt_mat *w, const rt_act *a, int r0, int r1,
-                                                              int t, const uint8_t *gxt, float *y, size_t ldy)
+static inline __attribute__((always_inline)) void decode_rows(int kind, int type, const rt_mat *w, const rt_act *a,
+                                                              int r0, int r1, int t, const uint8_t *gxt, float *y, size_t ldy)
 {
-    const int type = w->type, K = w->cols, nb = K / RT_QK, ng = nb / 16, shift = type == RT_Q4_0 ? 3 : 7;
+    const int K = w->cols, nb = K / RT_QK, ng = nb / 16, shift = type == RT_Q4_0 ? 3 : 7;
     int r = r0;
     for (; r + 16 <= r1; r += 16) {
         __m512 acc[16];
@@ -848,11 +851,12 @@ static inline __attribute__((always_inline)) void decode_rows(int kind, const rt
 static void mm_q_avx512_one(const rt_mat *w, const rt_act *a, int r0, int r1, int t, float *y, size_t ldy)
 {
     const size_t off = (size_t)t * (size_t)(w->cols / RT_QK / 16) * RT_GX_BYTES;
-    if (w->packed) { decode_rows(ROWS_PACKED, w, a, r0, r1, t, a->gx + off, y, ldy); return; }
+    if (w->packed && w->type == RT_Q4_0) { decode_rows(ROWS_PACKED, RT_Q4_0, w, a, r0, r1, t, a->gx + off, y, ldy); return; }
+    if (w->packed) { decode_rows(ROWS_PACKED, RT_Q8_0, w, a, r0, r1, t, a->gx + off, y, ldy); return; }
 #if defined(__AVX512VBMI__)
-    if (w->type == RT_Q8_0 && a->gx4) { decode_rows(ROWS_Q8_PERMUTE, w, a, r0, r1, t, a->gx4 + off, y, ldy); return; }
+    if (w->type == RT_Q8_0 && a->gx4) { decode_rows(ROWS_Q8_PERMUTE, RT_Q8_0, w, a, r0, r1, t, a->gx4 + off, y, ldy); return; }
 #endif
-    decode_rows(ROWS_GGML, w, a, r0, r1, t, a->gx + off, y, ldy);
+    decode_rows(ROWS_GGML, w->type, w, a, r0, r1, t, a->gx + off, y, ldy);
 }
 
 /* one transposed row (zr: per group 8 Z + dw) x nt tokens from token t */
@@ -1932,7 +1936,9 @@ static inline __m512i ktile_u(int type, const uint8_t *t, int p)
     return u;
 }
 
+#ifndef KQ_PPF
 #define KQ_PPF 8192   /* software prefetch distance (bytes) of the packed k-quant decode */
+#endif
 static inline size_t ktile_bytes(int type) { return 16 * rt_row_bytes(type, RT_QKK); }
 
 /* an activation dword in every lane */
