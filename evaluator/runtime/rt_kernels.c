@@ -762,8 +762,7 @@ static inline __m512 q8_group_one(const uint8_t *base, const uint8_t *gx4, __m51
  * streaming one row range keeps too few misses in flight on its own; into
  * L1 (T0) the prefetches compete with the demand loads for miss buffers and
  * were slower (A/B on Zen4, 1 and 2 threads) */
-static inline __attribute__((always_inline)) __m512 row_groups_packed(const uint8_t *row, const uint8_t *gx, int ng,
-                                                                      int type, int shift)
+static inline __m512 row_groups_packed(const uint8_t *row, const uint8_t *gx, int ng, int type, int shift)
 {
     const size_t bb = type == RT_Q4_0 ? RT_Q4_BYTES : RT_Q8_BYTES;
     const int pf_lines = type == RT_Q4_0 ? 5 : 9;   /* lines of a group at any alignment */
@@ -813,10 +812,10 @@ enum { ROWS_PACKED, ROWS_Q8_PERMUTE, ROWS_GGML };
 /* rows [r0, r1) of one token with one row kernel; inlined with a constant
  * kind, so each kernel gets its own loop (and its constants hoisted).
  * Blocks of 16 rows share one reduce_tree. */
-static inline __attribute__((always_inline)) void decode_rows(int kind, int type, const rt_mat *w, const rt_act *a,
-                                                              int r0, int r1, int t, const uint8_t *gxt, float *y, size_t ldy)
+static inline __attribute__((always_inline)) void decode_rows(int kind, const rt_mat *w, const rt_act *a, int r0, int r1,
+                                                              int t, const uint8_t *gxt, float *y, size_t ldy)
 {
-    const int K = w->cols, nb = K / RT_QK, ng = nb / 16, shift = type == RT_Q4_0 ? 3 : 7;
+    const int type = w->type, K = w->cols, nb = K / RT_QK, ng = nb / 16, shift = type == RT_Q4_0 ? 3 : 7;
     int r = r0;
     for (; r + 16 <= r1; r += 16) {
         __m512 acc[16];
@@ -851,12 +850,11 @@ static inline __attribute__((always_inline)) void decode_rows(int kind, int type
 static void mm_q_avx512_one(const rt_mat *w, const rt_act *a, int r0, int r1, int t, float *y, size_t ldy)
 {
     const size_t off = (size_t)t * (size_t)(w->cols / RT_QK / 16) * RT_GX_BYTES;
-    if (w->packed && w->type == RT_Q4_0) { decode_rows(ROWS_PACKED, RT_Q4_0, w, a, r0, r1, t, a->gx + off, y, ldy); return; }
-    if (w->packed) { decode_rows(ROWS_PACKED, RT_Q8_0, w, a, r0, r1, t, a->gx + off, y, ldy); return; }
+    if (w->packed) { decode_rows(ROWS_PACKED, w, a, r0, r1, t, a->gx + off, y, ldy); return; }
 #if defined(__AVX512VBMI__)
-    if (w->type == RT_Q8_0 && a->gx4) { decode_rows(ROWS_Q8_PERMUTE, RT_Q8_0, w, a, r0, r1, t, a->gx4 + off, y, ldy); return; }
+    if (w->type == RT_Q8_0 && a->gx4) { decode_rows(ROWS_Q8_PERMUTE, w, a, r0, r1, t, a->gx4 + off, y, ldy); return; }
 #endif
-    decode_rows(ROWS_GGML, w->type, w, a, r0, r1, t, a->gx + off, y, ldy);
+    decode_rows(ROWS_GGML, w, a, r0, r1, t, a->gx + off, y, ldy);
 }
 
 /* one transposed row (zr: per group 8 Z + dw) x nt tokens from token t */
