@@ -1934,8 +1934,13 @@ static inline __m512i ktile_u(int type, const uint8_t *t, int p)
     return u;
 }
 
+/* software prefetch distance (bytes) of the packed k-quant decode: 4 KiB,
+ * as for q4_0 (8 KiB before; on LFM2-1.2B shapes, 2 threads, Zen 5,
+ * interleaved in one process by dev/mtbench: q4_K 1.01-1.10x, q6_K
+ * 0.99-1.03x; 2, 3 and 6 KiB were no better).  -DKQ_PPF=N overrides it for
+ * such experiments, -DPACKED_PF=N the q4_0 / q8_0 one. */
 #ifndef KQ_PPF
-#define KQ_PPF 8192   /* software prefetch distance (bytes) of the packed k-quant decode */
+#define KQ_PPF 4096
 #endif
 static inline size_t ktile_bytes(int type) { return 16 * rt_row_bytes(type, RT_QKK); }
 
