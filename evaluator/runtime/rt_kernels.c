@@ -1961,7 +1961,7 @@ static inline __attribute__((always_inline)) __m512 kband_token(const int type, 
     const int8_t *q = a->kq + (size_t)t * a->K;
     const int16_t *bs = a->kbs + (size_t)t * nsb * 16;
     const float *yd = a->kd + (size_t)t * nsb;
-    const __m512i m4 = _mm512_set1_epi8(0x0f), m30 = _mm512_set1_epi8(0x30), b4 = _mm512_set1_epi8(0x10);
+    const __m512i m4 = _mm512_set1_epi8(0x0f), m33 = _mm512_set1_epi8(0x33), b4 = _mm512_set1_epi8(0x10);
     __m512 acc = _mm512_setzero_ps();
     for (int s = 0; s < nsb; s++) {
         const uint8_t *tl = band + (size_t)s * tb;
@@ -1977,11 +1977,15 @@ static inline __attribute__((always_inline)) __m512 kband_token(const int type, 
                 __m512i L0 = _mm512_loadu_si512((const void *)(tl + 64 * (16 * n + l)));
                 __m512i L1 = _mm512_loadu_si512((const void *)(tl + 64 * (16 * n + 8 + l)));
                 __m512i H = _mm512_loadu_si512((const void *)(tl + 2048 + 64 * (8 * n + l)));
-                __m512i u1 = _mm512_or_si512(_mm512_and_si512(L0, m4), _mm512_and_si512(_mm512_slli_epi16(H, 4), m30));
-                __m512i u2 = _mm512_or_si512(_mm512_and_si512(L1, m4), _mm512_and_si512(_mm512_slli_epi16(H, 2), m30));
-                __m512i u3 = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(L0, 4), m4), _mm512_and_si512(H, m30));
-                __m512i u4 = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(L1, 4), m4),
-                                             _mm512_and_si512(_mm512_srli_epi16(H, 2), m30));
+                /* u = low nibble | high pair << 4: the pairs of u1, u3 (bits 0-1, 4-5 of H)
+                 * and of u2, u4 (bits 2-3, 6-7) masked apart once, so each shifted copy
+                 * has its pair at bits 4-5 and zeros above, and one bit select
+                 * (vpternlogd 0xE4: m4 ? nibble : pair) builds each u */
+                __m512i Hm = _mm512_and_si512(H, m33), Hn = _mm512_andnot_si512(m33, H);
+                __m512i u1 = _mm512_ternarylogic_epi32(L0, _mm512_slli_epi16(Hm, 4), m4, 0xE4);
+                __m512i u2 = _mm512_ternarylogic_epi32(L1, _mm512_slli_epi16(Hn, 2), m4, 0xE4);
+                __m512i u3 = _mm512_ternarylogic_epi32(_mm512_srli_epi16(L0, 4), Hm, m4, 0xE4);
+                __m512i u4 = _mm512_ternarylogic_epi32(_mm512_srli_epi16(L1, 4), _mm512_srli_epi16(Hn, 2), m4, 0xE4);
                 const int8_t *qn = qs + 128 * n + 4 * l;
                 ga[8 * n + l / 4] = _mm512_dpbusd_epi32(ga[8 * n + l / 4], u1, bcast4(qn));
                 ga[8 * n + 2 + l / 4] = _mm512_dpbusd_epi32(ga[8 * n + 2 + l / 4], u2, bcast4(qn + 32));
