@@ -8,7 +8,13 @@
  * Default shapes: LFM2-1.2B (hidden 2048, ff 8192, q 2048, k/v 512, vocab
  * 65536); --hidden/--ff/--kv/--vocab change them.
  * build: gcc -std=c11 -O3 -march=native -I.. mtbench.c ../rt_quant.c ../rt_kernels.c ../rt_pool.c -lm -pthread
- * run:   ./mtbench [--threads 2] [--type q4_0|q8_0|q4_k|q6_k|f16] [--mib 512] [--reps 7] [--only NAME] */
+ * The plain read goes through the same pool in the same 16-row ranges; on
+ * some shapes it ran below the kernel (2 threads), so check it against
+ * bench/membw.c before reading a ratio as a loss.
+ * run:   ./mtbench [--threads 2] [--type q4_0|q8_0|q4_k|q6_k|f16] [--mib 512] [--reps 7] [--only NAME]
+ * Prefetch distances in one process (--pf-list 4096,8192: each kernel pass
+ * repeated at those distances): build with -DMT_PF_VAR -DPACKED_PF=mt_pf
+ * -DKQ_PPF=mt_pf -include F, F a header holding "extern int mt_pf;". */
 #define _GNU_SOURCE
 #include <malloc.h>
 #include <stdatomic.h>
@@ -52,19 +58,29 @@ typedef struct rd_job { const uint8_t *const *base; const size_t *bytes; int n; 
 static void read_range(void *ctx, int b, int e)
 {
     rd_job *j = ctx;
-    __m512i acc = _mm512_setzero_si512();
+    uint64_t acc = 0;
     /* items laid end to end over the matrices, as rt_matmul's rows are */
     size_t lo = (size_t)b * j->chunk, hi = (size_t)e * j->chunk, off = 0;
     for (int i = 0; i < j->n && lo < hi; i++) {
         size_t s = lo > off ? lo - off : 0, t = hi - off < j->bytes[i] ? hi - off : j->bytes[i];
+#if defined(RT_SIMD_AVX512)
+        __m512i v = _mm512_setzero_si512();
         for (size_t k = s; k + 64 <= t; k += 64) {
             if (j->pf && (k & 255) == 0)
                 for (int l = 0; l < 4; l++) _mm_prefetch((const char *)(j->base[i] + k + j->pf + 64 * l), _MM_HINT_T1);
-            acc = _mm512_add_epi64(acc, _mm512_load_si512((const void *)(j->base[i] + k)));
+            v = _mm512_add_epi64(v, _mm512_load_si512((const void *)(j->base[i] + k)));
         }
+        acc += (uint64_t)_mm512_reduce_add_epi64(v);
+#else
+        for (size_t k = s; k + 8 <= t; k += 8) {
+            uint64_t w;
+            memcpy(&w, j->base[i] + k, 8);
+            acc += w;
+        }
+#endif
         off += j->bytes[i];
     }
-    atomic_fetch_add(&j->sink, (uint64_t)_mm512_reduce_add_epi64(acc));
+    atomic_fetch_add(&j->sink, acc);
 }
 static void nop_range(void *ctx, int b, int e) { (void)ctx; (void)b; (void)e; }
 
@@ -89,6 +105,7 @@ int main(int argc, char **argv)
                    "               [--hidden 2048] [--ff 8192] [--kv 512] [--vocab 65536] [--only NAME]\n"
                    "               [--rows R --k K: with --only custom, one R x K matrix]\n"
                    "               [--read-pf BYTES: the plain read prefetches into L2 this far ahead]\n"
+                   "               [--pf-list A,B,..: kernel passes at these prefetch distances (MT_PF_VAR builds)]\n"
                    "shapes: qkv out in_proj w1w3 w2 head custom; --mib 0: two copies (in cache if small)\n");
             return 0;
         }
