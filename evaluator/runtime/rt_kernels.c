@@ -600,7 +600,9 @@ static inline void w_group(const uint8_t *base, int type, __m512i Z[8], __m512 *
  * group its scales first: groups are 288 / 544 bytes, so in 64-byte aligned
  * rows every vector load falls on one cache line (no split loads).
  * Blocks past the last full group keep the ggml layout. */
+#ifndef PACKED_PF
 #define PACKED_PF 4096   /* software prefetch distance of the packed decode kernel */
+#endif
 static inline size_t pk_qoff(const uint8_t *g) { return ((uintptr_t)g & 63) ? 32 : 0; }
 static inline size_t pk_soff(const uint8_t *g, int nv) { return ((uintptr_t)g & 63) ? 0 : (size_t)nv * 64; }
 static void pack_group(uint8_t *g, int type)
@@ -844,8 +846,11 @@ static inline __attribute__((always_inline)) void decode_rows(int kind, const rt
     }
 }
 
-/* decode: one token, rows [r0, r1) */
-static void mm_q_avx512_one(const rt_mat *w, const rt_act *a, int r0, int r1, int t, float *y, size_t ldy)
+/* decode: one token, rows [r0, r1).  Aligned to a cache line, so that the
+ * layout of its hot loops does not move with unrelated code (an edit
+ * elsewhere in this file that shifted it by 96 bytes cost q4_0 decode of
+ * LFM2-1.2B about 3% in alternating pairs, with identical instructions). */
+__attribute__((aligned(64))) static void mm_q_avx512_one(const rt_mat *w, const rt_act *a, int r0, int r1, int t, float *y, size_t ldy)
 {
     const size_t off = (size_t)t * (size_t)(w->cols / RT_QK / 16) * RT_GX_BYTES;
     if (w->packed) { decode_rows(ROWS_PACKED, w, a, r0, r1, t, a->gx + off, y, ldy); return; }
@@ -1932,7 +1937,14 @@ static inline __m512i ktile_u(int type, const uint8_t *t, int p)
     return u;
 }
 
-#define KQ_PPF 8192   /* software prefetch distance (bytes) of the packed k-quant decode */
+/* software prefetch distance (bytes) of the packed k-quant decode: 4 KiB,
+ * as for q4_0 (8 KiB before; on LFM2-1.2B shapes, 2 threads, Zen 5,
+ * interleaved in one process by dev/mtbench: q4_K 1.01-1.10x, q6_K
+ * 0.99-1.03x; 2, 3 and 6 KiB were no better).  -DKQ_PPF=N overrides it for
+ * such experiments, -DPACKED_PF=N the q4_0 / q8_0 one. */
+#ifndef KQ_PPF
+#define KQ_PPF 4096
+#endif
 static inline size_t ktile_bytes(int type) { return 16 * rt_row_bytes(type, RT_QKK); }
 
 /* an activation dword in every lane */
@@ -1952,7 +1964,7 @@ static inline __attribute__((always_inline)) __m512 kband_token(const int type, 
     const int8_t *q = a->kq + (size_t)t * a->K;
     const int16_t *bs = a->kbs + (size_t)t * nsb * 16;
     const float *yd = a->kd + (size_t)t * nsb;
-    const __m512i m4 = _mm512_set1_epi8(0x0f), m30 = _mm512_set1_epi8(0x30), b4 = _mm512_set1_epi8(0x10);
+    const __m512i m4 = _mm512_set1_epi8(0x0f), m33 = _mm512_set1_epi8(0x33), b4 = _mm512_set1_epi8(0x10);
     __m512 acc = _mm512_setzero_ps();
     for (int s = 0; s < nsb; s++) {
         const uint8_t *tl = band + (size_t)s * tb;
@@ -1968,11 +1980,15 @@ static inline __attribute__((always_inline)) __m512 kband_token(const int type, 
                 __m512i L0 = _mm512_loadu_si512((const void *)(tl + 64 * (16 * n + l)));
                 __m512i L1 = _mm512_loadu_si512((const void *)(tl + 64 * (16 * n + 8 + l)));
                 __m512i H = _mm512_loadu_si512((const void *)(tl + 2048 + 64 * (8 * n + l)));
-                __m512i u1 = _mm512_or_si512(_mm512_and_si512(L0, m4), _mm512_and_si512(_mm512_slli_epi16(H, 4), m30));
-                __m512i u2 = _mm512_or_si512(_mm512_and_si512(L1, m4), _mm512_and_si512(_mm512_slli_epi16(H, 2), m30));
-                __m512i u3 = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(L0, 4), m4), _mm512_and_si512(H, m30));
-                __m512i u4 = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(L1, 4), m4),
-                                             _mm512_and_si512(_mm512_srli_epi16(H, 2), m30));
+                /* u = low nibble | high pair << 4: the pairs of u1, u3 (bits 0-1, 4-5 of H)
+                 * and of u2, u4 (bits 2-3, 6-7) masked apart once, so each shifted copy
+                 * has its pair at bits 4-5 and zeros above, and one bit select
+                 * (vpternlogd 0xE4: m4 ? nibble : pair) builds each u */
+                __m512i Hm = _mm512_and_si512(H, m33), Hn = _mm512_andnot_si512(m33, H);
+                __m512i u1 = _mm512_ternarylogic_epi32(L0, _mm512_slli_epi16(Hm, 4), m4, 0xE4);
+                __m512i u2 = _mm512_ternarylogic_epi32(L1, _mm512_slli_epi16(Hn, 2), m4, 0xE4);
+                __m512i u3 = _mm512_ternarylogic_epi32(_mm512_srli_epi16(L0, 4), Hm, m4, 0xE4);
+                __m512i u4 = _mm512_ternarylogic_epi32(_mm512_srli_epi16(L1, 4), _mm512_srli_epi16(Hn, 2), m4, 0xE4);
                 const int8_t *qn = qs + 128 * n + 4 * l;
                 ga[8 * n + l / 4] = _mm512_dpbusd_epi32(ga[8 * n + l / 4], u1, bcast4(qn));
                 ga[8 * n + 2 + l / 4] = _mm512_dpbusd_epi32(ga[8 * n + 2 + l / 4], u2, bcast4(qn + 32));
