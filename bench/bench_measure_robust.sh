@@ -220,8 +220,20 @@ common = [max(r["ci"][0] for r in ratios), min(r["ci"][1] for r in ratios)] if r
 if common and common[0] > common[1]:
     common = None
 goal = all(r["ok"] for r in rows)
+# with --reference: each figure relative to the reference measured just before
+# it (measure's reference.relative), the correction for a board whose speed
+# wanders between minutes; the same check on those ratios
+for r in rows:
+    ref_row = r.get("reference") or {}
+    r["relative"] = r["decode_ms"] / ref_row["decode_ms"] if ref_row.get("decode_ms") else None
+rel_quiet = [r["relative"] for r in rows if r["phase"] == "quiet" and r["stability"] != "unstable" and r["relative"]]
+rel_ref = min(rel_quiet) if rel_quiet else None
+goal_rel = None
+if any(r["relative"] for r in rows):
+    goal_rel = all(r["stability"] == "unstable" or (rel_ref and r["relative"] and abs(r["relative"] / rel_ref - 1) <= 0.10)
+                   for r in rows)
 out = {"cores": cores, "busy_loops": n_loops, "co_runner": co_run, "quiet_reference_ms": ref, "measurements": rows,
-       "trusted_spread": spread, "goal_met": goal, "compare_runs": ratios,
+       "trusted_spread": spread, "goal_met": goal, "goal_met_relative_to_reference": goal_rel, "compare_runs": ratios,
        "compare_ratios_within_every_interval": inside, "compare_pairs_held": pairs_held,
        "compare_pairs": len(ratios) * (len(ratios) - 1), "compare_intervals_common_range": common}
 if as_json:
@@ -243,6 +255,10 @@ for r in rows:
 print("quiet reference (lowest trusted quiet figure): %s" % ("%.4f ms" % ref if ref else "none (every quiet measurement was unstable)"))
 print("spread of trusted (not unstable) stored figures: %.1f%%" % (100 * spread))
 print("goal (each stored figure within 10%% of the quiet one, or recorded unstable): %s" % ("met" if goal else "NOT met"))
+if goal_rel is not None:
+    rel_trusted = [r["relative"] for r in rows if r["stability"] != "unstable" and r["relative"]]
+    print("relative to the reference measured before each (figure / reference): trusted %s; the same goal on these: %s"
+          % (", ".join("%.3f" % x for x in rel_trusted) or "none", "met" if goal_rel else "NOT met"))
 print("\ncompare lfm2-1.2b vs qwen3-1.7b, %d runs (decode speed of lfm2 over qwen3, paired over rounds):" % len(ratios))
 for i, r in enumerate(ratios):
     lo, hi = r["ci"]
