@@ -1079,9 +1079,9 @@ static void judge(sh_db *db, measure_ctx *c, const measure_acc *a, const sh_mrec
          * later references are judged by, and the measurements taken since
          * the references it is faster than are marked (measure_kind).  Judged
          * both ways, one slow first reference made every later one "drift"
-         * and the run never measured a trusted figure again. */
-        /* its own row's earlier result counts when it is re-measured in
-         * place (measure --force): that was the previous reading */
+         * and the run never measured a trusted figure again.  Its own row's
+         * earlier result counts when it is re-measured in place (measure
+         * --force): that was the previous reading. */
         json_t *quiet = latest_reference(db, c->o.run_id, c->rec->name, true);
         double q = quiet ? num_field(quiet, "decode_ms") : 0;
         c->sped_from_ms = 0;
