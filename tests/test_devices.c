@@ -761,6 +761,15 @@ static void drift_board_open(drift_board *d, const char *name, const char *facto
                              .settle_max_s = 0.05, .backoff_s = 0.01};
 }
 
+/* Measures g with its variant exe on the board (the reference first, as the
+ * options say); fails the test with what if it cannot. */
+static void drift_measure(drift_board *d, const sh_genome *g, const char *exe, sh_mrecord *r, const char *what)
+{
+    sh_err err = {{0}};
+    d->o.exe_path = exe;
+    if (sh_measure_genome(d->db, "local", g, &d->o, r, &err)) fail_msg("%s: %s", what, err.msg);
+}
+
 /* The board's speed from now on: the reference's token times times factor. */
 static void drift_board_speed(drift_board *d, const char *factor)
 {
@@ -793,13 +802,11 @@ static void test_measure_reference_drift(void **state)
     sh_genome *a = &d.a, *b = &d.b;
     char *exea = d.exea, *exeb = d.exeb;
     int64_t run_id = d.run_id;
-    sh_measure_opts o = d.o;
     sh_err err = {{0}};
     sh_mrecord r;
 
     /* a steady board: the first reference is quiet, so is the candidate */
-    o.exe_path = exea;
-    if (sh_measure_genome(db, "local", a, &o, &r, &err)) fail_msg("measure a: %s", err.msg);
+    drift_measure(&d, a, exea, &r, "measure a");
     assert_string_equal(r.stability, "quiet");
     assert_true(fabs(r.rel_to_reference - 40.0) < 0.5);       /* 20 ms against 0.5 ms */
     sh_mrecord_free(&r);
@@ -809,8 +816,7 @@ static void test_measure_reference_drift(void **state)
 
     /* the board drifts: the reference runs 30% slower */
     drift_board_speed(&d, "1.3");
-    o.exe_path = exeb;
-    if (sh_measure_genome(db, "local", b, &o, &r, &err)) fail_msg("measure b: %s", err.msg);
+    drift_measure(&d, b, exeb, &r, "measure b");
     int64_t b_id = r.eval_id;
     assert_string_equal(r.stability, "unstable");
     if (!strstr(r.reason, "reference genome unstable") ||
@@ -835,7 +841,7 @@ static void test_measure_reference_drift(void **state)
      * again, the reference is quiet again and the candidate's quiet figure
      * replaces its unstable one in place */
     drift_board_speed(&d, "1.0");
-    if (sh_measure_genome(db, "local", b, &o, &r, &err)) fail_msg("measure b again: %s", err.msg);
+    drift_measure(&d, b, exeb, &r, "measure b again");
     assert_false(r.cached);
     assert_int_equal(r.eval_id, b_id);
     assert_string_equal(r.stability, "quiet");
@@ -868,21 +874,18 @@ static void test_measure_reference_speedup_marks_earlier(void **state)
     sh_genome *a = &d.a, *b = &d.b;
     char *exea = d.exea, *exeb = d.exeb;
     int64_t run_id = d.run_id;
-    sh_measure_opts o = d.o;
     sh_err err = {{0}};
     sh_mrecord r;
 
     /* a slow board from the start: nothing to compare with yet */
-    o.exe_path = exea;
-    if (sh_measure_genome(db, "local", a, &o, &r, &err)) fail_msg("measure a: %s", err.msg);
+    drift_measure(&d, a, exea, &r, "measure a");
     assert_string_equal(r.stability, "quiet");
     int64_t a_id = r.eval_id;
     sh_mrecord_free(&r);
 
     /* the board is back: the reference runs 23% faster */
     drift_board_speed(&d, "1.0");
-    o.exe_path = exeb;
-    if (sh_measure_genome(db, "local", b, &o, &r, &err)) fail_msg("measure b: %s", err.msg);
+    drift_measure(&d, b, exeb, &r, "measure b");
     assert_string_equal(r.stability, "quiet");
     assert_int_equal(r.rounds, 1);
     assert_true(fabs(r.rel_to_reference - 60.0) < 0.5);
@@ -922,8 +925,7 @@ static void test_measure_reference_speedup_marks_earlier(void **state)
     snprintf(exec4, sizeof exec4, "%s/c", d.dir);
     assert_int_equal(dt_fake_variant(exec4, hc, "ok", NULL, 25.0, 0), 0);
     drift_board_speed(&d, "1.3");
-    o.exe_path = exec4;
-    if (sh_measure_genome(db, "local", &c4, &o, &r, &err)) fail_msg("measure c: %s", err.msg);
+    drift_measure(&d, &c4, exec4, &r, "measure c");
     assert_string_equal(r.stability, "unstable");
     if (!strstr(r.reason, "drift: reference at 0.65 ms, +30.0% against its last quiet value 0.5 ms"))
         fail_msg("reason: %s", r.reason);
@@ -932,8 +934,7 @@ static void test_measure_reference_speedup_marks_earlier(void **state)
     /* the board is back; asked again, the marked candidate is measured
      * again, in place, and is quiet */
     drift_board_speed(&d, "1.0");
-    o.exe_path = exea;
-    if (sh_measure_genome(db, "local", a, &o, &r, &err)) fail_msg("measure a again: %s", err.msg);
+    drift_measure(&d, a, exea, &r, "measure a again");
     assert_false(r.cached);
     assert_int_equal(r.eval_id, a_id);
     assert_string_equal(r.stability, "quiet");
