@@ -745,6 +745,13 @@ static const char MEASURE_ABOUT[] =
     "times, each round's quiet repetitions pooled with the earlier ones', then stored\n"
     "as unstable with the reason. The search ranks with decode_ms\n"
     "(docs/devices.md); the median of all tokens and its CI are stored beside it.\n"
+    "With --reference GENOME, that genome is measured on the device before every\n"
+    "--every-th evaluation of the run: a reading more than --drift-tol slower than its\n"
+    "last quiet one makes what follows doubtful, a faster one marks what was measured\n"
+    "since the slower one unstable, and each figure is also stored normalized by it\n"
+    "(decode_ms_normalized = decode_ms x the first trusted reference reading / the\n"
+    "latest one: the figure at one board speed for the whole run, which a search with\n"
+    "--reference ranks with).\n"
     "GENOME is a preset name, a genome file or inline canonical text.  FILE.gguf (lfm2,\n"
     "lfm2moe, qwen3, llama) is measured as it is: its genome is derived from the metadata\n"
     "(as `starhil genome import` does), that variant is built, the file is pushed to the\n"
@@ -800,6 +807,13 @@ static void print_result(const char *device, const sh_mrecord *r, bool as_json)
            r->peak_rss_bytes / 1048576.0, r->weight_bytes / 1048576.0, r->kv_bytes / 1048576.0, r->conv_state_bytes / 1024.0);
     printf("  reps     %d\n", r->reps);
     if (r->rel_to_reference > 0) printf("  relative to the reference genome: %.3fx\n", r->rel_to_reference);
+    if (sh_mrecord_decode_ms_normalized(r) > 0)
+        printf("  normalized %.3f ms/token at the board speed of the first trusted reference (%.4g ms), 95%% CI "
+               "[%.3f, %.3f]\n", r->decode_ms_normalized, r->reference_anchor_ms, r->decode_ms_normalized_low,
+               r->decode_ms_normalized_high);
+    else if (r->reference_anchor_ms > 0 && r->rel_to_reference <= 0)
+        printf("  reference anchor %.4g ms (the first trusted reading; board speed now %.3fx of it)\n",
+               r->reference_anchor_ms, r->reference_anchor_ms / r->decode_ms);
 }
 
 int sh_cmd_measure(int argc, char **argv)
@@ -837,6 +851,8 @@ int sh_cmd_measure(int argc, char **argv)
          "(drift check)", 0, 0, NULL},
         {"--every", NULL, SH_OPT_INT, &o.reference_every, "K", "reference period (default 10 with --reference)", 1,
          1000000, NULL},
+        {"--drift-tol", NULL, SH_OPT_DOUBLE, &o.drift_tol, "X", "a reference slower than its last quiet value by more\n"
+         "than this fraction is drift (default 0.10)", 0.001, 10, NULL},
         {"--exe", NULL, SH_OPT_STR, &o.exe_path, "VARIANT", "measure this prebuilt variant instead of building", 0, 0,
          NULL},
         {"--force", NULL, SH_OPT_FLAG, &o.force, NULL, "measure again even if a trusted result is stored", 0, 0, NULL},
@@ -863,6 +879,10 @@ int sh_cmd_measure(int argc, char **argv)
     if (retries_given) o.retries = retries ? retries : -1;
     if (settle_given) o.settle_rounds = settle_rounds ? settle_rounds : -1;
     o.run_id = run_id;
+    if (!ref_arg && (o.reference_every > 0 || o.drift_tol > 0)) {
+        fprintf(stderr, "starhil %s: %s needs --reference\n", cmd, o.reference_every > 0 ? "--every" : "--drift-tol");
+        return 2;
+    }
     if (ref_arg && o.reference_every <= 0) o.reference_every = 10;
     sh_err err = {{0}};
     static sh_genome g, ref;

@@ -773,6 +773,29 @@ static json_t *cpu_groups_json(const measure_acc *a)
     return arr;
 }
 
+/* A candidate's figure relative to the latest reference (reference: its
+ * latest_reference object, which gets "relative" and, with an anchor,
+ * "factor"), and normalized to the reference's anchor: decode_ms x anchor /
+ * reference.  The interval combines both estimates' on the log scale (the
+ * candidate's lower end over the reference's upper end, and so on). */
+static void normalize_by_reference(sh_mrecord *res, json_t *reference)
+{
+    double ref = num_field(reference, "decode_ms"), anchor = num_field(reference, "anchor_ms");
+    res->rel_to_reference = ref > 0 ? res->decode_ms / ref : 0;
+    json_object_set_new(reference, "relative", json_real(res->rel_to_reference));
+    if (!(ref > 0 && anchor > 0 && res->decode_ms > 0)) return;
+    double f = anchor / ref;
+    json_object_set_new(reference, "factor", json_real(f));
+    res->reference_anchor_ms = anchor;
+    res->decode_ms_normalized = res->decode_ms * f;
+    double rlo = num_field(reference, "decode_ms_low"), rhi = num_field(reference, "decode_ms_high");
+    double dl = res->decode_ms_low > 0 ? log(res->decode_ms / res->decode_ms_low) : 0;
+    double dh = res->decode_ms_high > 0 ? log(res->decode_ms_high / res->decode_ms) : 0;
+    double rl = rlo > 0 ? log(ref / rlo) : 0, rh = rhi > 0 ? log(rhi / ref) : 0;
+    res->decode_ms_normalized_low = res->decode_ms_normalized * exp(-sqrt(dl * dl + rh * rh));
+    res->decode_ms_normalized_high = res->decode_ms_normalized * exp(sqrt(dh * dh + rl * rl));
+}
+
 /* Fills res, the measurement record, from the accumulated repetitions and
  * returns its JSON as stored (sh_mrecord_json). */
 static char *build_result(measure_ctx *c, measure_acc *a, const char *settings, json_t *reference,
@@ -816,11 +839,7 @@ static char *build_result(measure_ctx *c, measure_acc *a, const char *settings, 
     res->steal_max = c->o.steal_max;
     res->shared_reps = a->shared_reps;
     res->others_max = c->o.others_max;
-    if (reference) {
-        double ref_med = num_field(reference, "decode_ms");
-        res->rel_to_reference = ref_med > 0 ? res->decode_ms / ref_med : 0;
-        json_object_set_new(reference, "relative", json_real(res->rel_to_reference));
-    }
+    if (reference) normalize_by_reference(res, reference);
     json_t *groups = cpu_groups_json(a);
     free(res->cpu_groups_json);
     res->cpu_groups_json = groups ? json_dumps(groups, JSON_COMPACT) : NULL;
@@ -862,7 +881,9 @@ static sh_sample *make_samples(measure_acc *a, int *n_out)
 /* ---- reference genome --------------------------------------------------------------- */
 
 /* The latest reference measurement of (run, device) (trusted_only: not
- * unstable), as {"eval_id","genome_hash","decode_ms","stability","reason"}. */
+ * unstable), as {"eval_id", "genome_hash", "decode_ms", "decode_ms_low",
+ * "decode_ms_high", "stability", "reason", "anchor_ms" (if it carries one),
+ * "sped_up" (if it marked earlier measurements)}. */
 static json_t *latest_reference(sh_db *db, int64_t run_id, const char *device, bool trusted_only)
 {
     sh_eval_rec e;
@@ -875,6 +896,9 @@ static json_t *latest_reference(sh_db *db, int64_t run_id, const char *device, b
         json_object_set_new(out, "eval_id", json_integer(e.id));
         json_object_set_new(out, "genome_hash", m.genome_hash[0] ? json_string(m.genome_hash) : json_null());
         json_object_set_new(out, "decode_ms", json_real(isfinite(m.decode_ms) ? m.decode_ms : 0));
+        json_object_set_new(out, "decode_ms_low", json_real(isfinite(m.decode_ms_low) ? m.decode_ms_low : 0));
+        json_object_set_new(out, "decode_ms_high", json_real(isfinite(m.decode_ms_high) ? m.decode_ms_high : 0));
+        if (m.reference_anchor_ms > 0) json_object_set_new(out, "anchor_ms", json_real(m.reference_anchor_ms));
         json_object_set_new(out, "stability", json_string(e.stability));
         json_object_set_new(out, "reason", json_string(e.stability_reason ? e.stability_reason : ""));
         if (m.sped_up_json) {   /* it showed the board slower before it (judge) */
@@ -885,6 +909,23 @@ static json_t *latest_reference(sh_db *db, int64_t run_id, const char *device, b
     }
     sh_eval_rec_free(&e);
     return out;
+}
+
+/* The anchor a reference reading carries (mrecord.h reference_anchor_ms):
+ * the one the latest reference reading of (run, device) carries, whatever
+ * its stability (an in-place re-measurement's latest is its own previous
+ * reading), if it is of the same genome; else this reading's own figure
+ * when it is trusted; else none yet.  So the anchor stays the first trusted
+ * reading's for the whole run, and normalized figures stay comparable. */
+static void set_reference_anchor(sh_db *db, const measure_ctx *c, sh_mrecord *res)
+{
+    json_t *latest = latest_reference(db, c->o.run_id, c->rec->name, false);
+    const char *gh = json_string_value(json_object_get(latest, "genome_hash"));
+    double carried = gh && !strcmp(gh, c->hash) ? num_field(latest, "anchor_ms") : 0;
+    json_decref(latest);
+    if (carried > 0) res->reference_anchor_ms = carried;
+    else if (strcmp(res->stability, "unstable") && res->decode_ms > 0) res->reference_anchor_ms = res->decode_ms;
+    else res->reference_anchor_ms = 0;
 }
 
 /* ---- the entry point ----------------------------------------------------------------- */
@@ -1333,6 +1374,7 @@ static int measure_kind(sh_db *db, const char *device, const sh_genome *g, const
             snprintf(res->stability, sizeof res->stability, "quiet");
         }
         reference = ref_seq < 0 && c.o.reference ? latest_reference(db, c.o.run_id, rec.name, false) : NULL;
+        if (ref_seq >= 0) set_reference_anchor(db, &c, res);
         /* a reference that shows the board was slower before marks what was measured then */
         bool marked = !(ref_seq >= 0 && !why[0] && c.sped_from_ms > 0) || mark_slower_board(db, &c, res, err) == 0;
         int n_s = 0;

@@ -15,7 +15,8 @@ void sh_mrecord_init(sh_mrecord *r) { memset(r, 0, sizeof *r); }
 
 /* ---- the fields, in the order the writer writes them ------------------------- */
 
-/* kinds: 's' char array, 'd' double, 'i' int, 'b' bool, 'c' a constant
+/* kinds: 's' char array, 'd' double, 'o' a double written only when it is
+ * finite and positive (read as 'd'), 'i' int, 'b' bool, 'c' a constant
  * (written, not read), 'j' JSON text (null when absent), 'J' JSON text
  * (left out when absent), 'S' the share object (special) */
 typedef struct field { const char *key; char kind; size_t off, cap; const char *text; } field;
@@ -29,6 +30,9 @@ static const field FIELDS[] = {
     C("ci_method", "95% CI of the median from order statistics (exact binomial), over all per-token samples"),
     F("decode_ms", 'd', decode_ms), F("decode_ms_low", 'd', decode_ms_low), F("decode_ms_high", 'd', decode_ms_high),
     F("estimator", 's', estimator), F("estimator_ci_method", 's', estimator_ci_method),
+    F("decode_ms_normalized", 'o', decode_ms_normalized), F("decode_ms_normalized_low", 'o', decode_ms_normalized_low),
+    F("decode_ms_normalized_high", 'o', decode_ms_normalized_high),
+    F("reference_anchor_ms", 'o', reference_anchor_ms),
     F("stability", 's', stability), F("stability_reason", 's', reason),
     F("quiet_reps", 'i', quiet_reps), F("disturbed_reps", 'i', disturbed_reps), F("busy_reps", 'i', busy_reps),
     F("throttled_reps", 'i', throttled_reps), F("steal_reps", 'i', steal_reps), F("steal_max", 'd', steal_max),
@@ -54,7 +58,8 @@ static const field FIELDS[] = {
 const double *sh_mrecord_number(const sh_mrecord *r, const char *key)
 {
     for (size_t i = 0; i < N_FIELDS; i++)
-        if (FIELDS[i].kind == 'd' && !strcmp(FIELDS[i].key, key)) return AT(r, &FIELDS[i], const double *);
+        if ((FIELDS[i].kind == 'd' || FIELDS[i].kind == 'o') && !strcmp(FIELDS[i].key, key))
+            return AT(r, &FIELDS[i], const double *);
     return NULL;
 }
 
@@ -98,6 +103,8 @@ char *sh_mrecord_json(const sh_mrecord *r)
         switch (f->kind) {
         case 's': v = json_string(AT(r, f, const char *)); break;
         case 'd': v = jreal(*AT(r, f, const double *)); break;
+        case 'o': v = *AT(r, f, const double *) > 0 && isfinite(*AT(r, f, const double *))
+                          ? json_real(*AT(r, f, const double *)) : NULL; break;
         case 'i': v = json_integer(*AT(r, f, const int *)); break;
         case 'b': v = json_boolean(*AT(r, f, const bool *)); break;
         case 'c': v = json_string(f->text); break;
@@ -127,7 +134,7 @@ static int read_field(json_t *o, const field *f, sh_mrecord *r)
     double x = json_is_number(v) ? json_number_value(v) : NAN;
     switch (f->kind) {
     case 's': snprintf(AT(r, f, char *), f->cap, "%s", json_is_string(v) ? json_string_value(v) : ""); break;
-    case 'd': *AT(r, f, double *) = x; break;
+    case 'd': case 'o': *AT(r, f, double *) = x; break;
     case 'i': *AT(r, f, int *) = isfinite(x) && fabs(x) < 2e9 ? (int)x : 0; break;
     case 'b': *AT(r, f, bool *) = json_is_true(v); break;
     case 'j': case 'J':
@@ -187,6 +194,11 @@ double sh_mrecord_decode_ms(const sh_mrecord *r)
 {
     if (r->decode_ms > 0) return r->decode_ms;
     return isfinite(r->decode_ms_median) ? r->decode_ms_median : NAN;
+}
+
+double sh_mrecord_decode_ms_normalized(const sh_mrecord *r)
+{
+    return r->decode_ms_normalized > 0 && isfinite(r->decode_ms_normalized) ? r->decode_ms_normalized : NAN;
 }
 
 double sh_mrecord_prefill_ms(const sh_mrecord *r, int prompt)

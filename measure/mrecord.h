@@ -71,8 +71,21 @@ typedef struct sh_mrecord {
     char stability[16];        /* quiet | disturbed | unstable ("" for rows stored before) */
     char reason[512];          /* why disturbed or unstable, "" if quiet */
     double rel_to_reference;   /* decode_ms / the reference genome's, 0 if none */
+    /* Normalized by the reference genome (a candidate measured with one): decode_ms x
+     * anchor / the latest reference's decode_ms, i.e. the figure at the board speed
+     * of the run's first trusted reference on this device, so the board's own
+     * wandering between measurements (a VM's or a phone's speed moves by 10-15% over
+     * minutes while nothing runs beside it) cancels out.  Its interval combines the
+     * candidate's and the reference's on the log scale.  0 or NaN: none (left out
+     * of the JSON), without a reference or before one was trusted. */
+    double decode_ms_normalized, decode_ms_normalized_low, decode_ms_normalized_high;
+    /* On a reference row: the anchor it carries (the decode_ms of the first trusted
+     * reading of this reference genome on this run and device, carried from row to
+     * row); on a candidate row: the anchor its normalized figure used.  0 or NaN: none. */
+    double reference_anchor_ms;
     /* sub-objects as compact JSON text, malloc'd, NULL if absent */
-    char *reference_json;      /* {eval_id, genome_hash, decode_ms, stability, reason, relative} */
+    char *reference_json;      /* {eval_id, genome_hash, decode_ms, decode_ms_low, decode_ms_high, stability,
+                                  reason, anchor_ms, relative, factor (anchor / decode_ms)} */
     char *sped_up_json;        /* a reference that ran faster than the quiet one before it by more than
                                   the drift tolerance: {from_ms, from_eval, percent, marked, marked_ids}
                                   (the measurements since then, marked unstable), else NULL */
@@ -104,6 +117,10 @@ const double *sh_mrecord_number(const sh_mrecord *r, const char *key);
 /* Decode latency of r for ranking: the robust estimate (the reader already
  * falls back to the median for older rows); NaN if unknown. */
 double sh_mrecord_decode_ms(const sh_mrecord *r);
+
+/* The figure normalized by the reference genome (decode_ms_normalized), NaN
+ * if r has none. */
+double sh_mrecord_decode_ms_normalized(const sh_mrecord *r);
 
 /* Median prefill time of the prompt, ms, from prefill_tok_s and the prompt
  * length (prompt <= 0: 512, the measurement's default); NaN if unknown. */

@@ -45,6 +45,7 @@ static void point_init(sh_rep_point *p, const char *hash)
     memset(p, 0, sizeof *p);
     snprintf(p->hash, sizeof p->hash, "%s", hash);
     p->rank = -1;
+    p->norm_ms = p->norm_low = p->norm_high = p->decode_ms_measured = NAN;
     for (int i = 0; i < sh_rep_n_metrics; i++) {
         double nan = NAN;
         memcpy((char *)p + sh_rep_metrics[i].offset, &nan, sizeof nan);
@@ -70,6 +71,9 @@ static void point_take_result(sh_rep_point *p, const char *result_json)
     snprintf(p->stability, sizeof p->stability, "%s", m.stability);
     snprintf(p->stability_reason, sizeof p->stability_reason, "%s", m.reason);
     snprintf(p->estimator, sizeof p->estimator, "%s", m.estimator);
+    p->norm_ms = sh_mrecord_decode_ms_normalized(&m);
+    p->norm_low = m.decode_ms_normalized_low;
+    p->norm_high = m.decode_ms_normalized_high;
     p->cache_bytes = (isnan(p->kv_bytes) ? 0 : p->kv_bytes) +
                      (isnan(p->conv_state_bytes) ? 0 : p->conv_state_bytes);
     if (isnan(p->kv_bytes) && isnan(p->conv_state_bytes)) p->cache_bytes = NAN;
@@ -327,6 +331,29 @@ static int load_presets(sh_db *db, sh_report *r, sh_err *err)
 
 static void set_decode_estimator(sh_report *r);
 
+/* A run that ranked decode_ms normalized by its reference genome (search
+ * --reference; run config measure.rank) shows its points' normalized figures
+ * as decode_ms, the one its front was computed with; the figure as measured
+ * moves to decode_ms_measured.  Presets, measured outside the run, stay as
+ * measured. */
+static void use_normalized(sh_report *r)
+{
+    json_t *cfg = r->run.config_json ? json_loads(r->run.config_json, 0, NULL) : NULL;
+    const char *rank = json_string_value(json_object_get(json_object_get(cfg, "measure"), "rank"));
+    r->decode_normalized = rank && !strcmp(rank, "normalized");
+    json_decref(cfg);
+    if (!r->decode_normalized) return;
+    for (int i = 0; i < r->n_points; i++) {
+        sh_rep_point *p = &r->points[i];
+        if (!(p->norm_ms > 0)) continue;
+        p->decode_ms_measured = p->decode_ms;
+        p->decode_ms = p->norm_ms;
+        p->decode_ms_low = p->norm_low;
+        p->decode_ms_high = p->norm_high;
+        p->normalized = true;
+    }
+}
+
 int sh_report_load(sh_db *db, int64_t run_id, sh_report *r, sh_err *err)
 {
     memset(r, 0, sizeof *r);
@@ -345,6 +372,7 @@ int sh_report_load(sh_db *db, int64_t run_id, sh_report *r, sh_err *err)
     if (rc == 0) rc = load_gens(db, r, err);
     if (rc == 0) rc = load_devices(db, r, err);
     if (rc == 0) rc = load_presets(db, r, err);
+    if (rc == 0) use_normalized(r);
     if (rc == 0) set_decode_estimator(r);
     if (rc != 0) sh_report_free(r);
     return rc;
@@ -366,15 +394,21 @@ static void set_decode_estimator(sh_report *r)
         if (n < 4) seen[n++] = p->estimator;
         else more = true;
     }
+    size_t len = 0;
+    if (r->decode_normalized)
+        len = (size_t)snprintf(r->decode_estimator, sizeof r->decode_estimator, "%s",
+                               "normalized by the run's reference genome (x its first trusted reading / "
+                               "the reading before; presets as measured), of the ");
+    if (len >= sizeof r->decode_estimator) return;
     if (n == 0) {
-        snprintf(r->decode_estimator, sizeof r->decode_estimator, "%s", SH_DECODE_ESTIMATOR);
+        snprintf(r->decode_estimator + len, sizeof r->decode_estimator - len, "%s", SH_DECODE_ESTIMATOR);
         return;
     }
     if (n == 1) {
-        snprintf(r->decode_estimator, sizeof r->decode_estimator, "%s", seen[0]);
+        snprintf(r->decode_estimator + len, sizeof r->decode_estimator - len, "%s", seen[0]);
         return;
     }
-    size_t len = (size_t)snprintf(r->decode_estimator, sizeof r->decode_estimator, "mixed:");
+    len += (size_t)snprintf(r->decode_estimator + len, sizeof r->decode_estimator - len, "mixed:");
     for (int j = 0; j < n && len < sizeof r->decode_estimator; j++)
         len += (size_t)snprintf(r->decode_estimator + len, sizeof r->decode_estimator - len, "%s %s",
                                 j ? ";" : "", seen[j]);
@@ -433,6 +467,10 @@ static json_t *point_json(const sh_rep_point *p)
     json_object_set_new(o, "wtype", jstr(p->wtype));
     for (int i = 0; i < sh_rep_n_metrics; i++)
         json_object_set_new(o, sh_rep_metrics[i].name, num_or_null(sh_rep_metric_value(p, i)));
+    if (p->normalized) {   /* only then: reports of other runs stay as they were */
+        json_object_set_new(o, "decode_normalized", json_true());
+        json_object_set_new(o, "decode_ms_measured", num_or_null(p->decode_ms_measured));
+    }
     json_object_set_new(o, "stability", jstr(p->stability));
     json_object_set_new(o, "stability_reason", jstr(p->stability_reason));
     json_object_set_new(o, "disturbed", json_boolean(!strcmp(p->stability, "disturbed") || !strcmp(p->stability, "unstable")));
@@ -482,6 +520,7 @@ char *sh_report_json(const sh_report *r, bool pretty, sh_err *err)
                           "decode_estimator", r->decode_estimator, "run", run,
                           "devices", devices_json(r), "points", points_json(r->points, r->n_points),
                           "presets", points_json(r->presets, r->n_presets), "generations", gens_json(r));
+    if (o && r->decode_normalized) json_object_set_new(o, "decode_normalized", json_true());
     char *s = o ? json_dumps(o, (pretty ? JSON_INDENT(2) : JSON_COMPACT) | JSON_PRESERVE_ORDER) : NULL;
     json_decref(o);
     if (!s) sh_err_set(err, "report: out of memory building JSON");
@@ -501,7 +540,8 @@ static void csv_field(FILE *f, const char *s)
     fputc('"', f);
 }
 
-static void csv_point(FILE *f, const sh_rep_point *p, const char *role)
+/* measured: the decode_ms_measured column (a run that ranked normalized figures) */
+static void csv_point(FILE *f, const sh_rep_point *p, const char *role, bool measured)
 {
     fprintf(f, "%s,%s,", role, p->hash);
     csv_field(f, p->device);
@@ -511,6 +551,8 @@ static void csv_point(FILE *f, const sh_rep_point *p, const char *role)
         if (isfinite(v)) fprintf(f, ",%.17g", v);
         else fputs(",", f);
     }
+    if (measured && isfinite(p->decode_ms_measured)) fprintf(f, ",%.17g", p->decode_ms_measured);
+    else if (measured) fputs(",", f);
     fprintf(f, ",%s,", p->stability);
     csv_field(f, p->stability_reason);
     fputc(',', f);
@@ -522,9 +564,10 @@ int sh_report_write_csv(const sh_report *r, FILE *f, sh_err *err)
 {
     fputs("role,hash,device,preset,on_front,rank,wtype", f);
     for (int i = 0; i < sh_rep_n_metrics; i++) fprintf(f, ",%s", sh_rep_metrics[i].name);
+    if (r->decode_normalized) fputs(",decode_ms_measured", f);
     fputs(",stability,stability_reason,genome\n", f);
-    for (int i = 0; i < r->n_points; i++) csv_point(f, &r->points[i], "member");
-    for (int i = 0; i < r->n_presets; i++) csv_point(f, &r->presets[i], "preset");
+    for (int i = 0; i < r->n_points; i++) csv_point(f, &r->points[i], "member", r->decode_normalized);
+    for (int i = 0; i < r->n_presets; i++) csv_point(f, &r->presets[i], "preset", r->decode_normalized);
     return ferror(f) ? sh_err_set(err, "report: write error") : 0;
 }
 

@@ -35,6 +35,12 @@ typedef struct sh_rep_point {
     double params_total, params_active;
     double decode_ms_low, decode_ms_high;   /* decode_ms's 95% interval */
     double decode_ms_median;                /* median of every decoded token */
+    double decode_ms_measured;              /* decode_ms as measured, when decode_ms is normalized
+                                               (JSON and CSV have it only then), else NaN */
+    double norm_ms, norm_low, norm_high;    /* the measurement's figure normalized by the reference
+                                               genome (mrecord.h), NaN if none (not a metric) */
+    bool normalized;         /* decode_ms and its interval are the normalized figure (the
+                                run ranked with it: search --reference) */
     char stability[16];      /* quiet | disturbed | unstable | "" (unknown) */
     char stability_reason[256];
     char estimator[96];      /* what decode_ms is, as stored with it ("" if not measured) */
@@ -72,6 +78,8 @@ typedef struct sh_report {
      * (older rows keep theirs), "mixed: A; B" if they differ, the current
      * SH_DECODE_ESTIMATOR if no row says */
     char decode_estimator[256];
+    bool decode_normalized;                 /* the run ranked decode_ms normalized by its reference
+                                               genome; its points show that figure (presets as measured) */
 } sh_report;
 
 int sh_report_load(sh_db *db, int64_t run_id, sh_report *out, sh_err *err);

@@ -58,6 +58,7 @@ void sh_search_measure_opts(const sh_search_measure *m, int64_t run_id, sh_measu
     o->steal_max = m->steal_max;
     o->others_max = m->others_max;
     o->reference_every = m->reference[0] ? m->reference_every : 0;
+    o->drift_tol = m->drift_tol;
     o->progress = m->progress;
     o->progress_ctx = m->progress_ctx;
 }
@@ -95,8 +96,21 @@ int sh_search_backend_measure(sh_db *db, const char *device, const sh_genome *g,
         sh_mrecord_free(&r);
         return -1;
     }
-    /* the robust estimate (measure/measure.h, docs/devices.md), not the median */
+    /* the robust estimate (measure/measure.h, docs/devices.md), not the median;
+     * with a reference, normalized by it: the board's own speed wanders between
+     * measurements (docs/devices.md "Evidence"), the reference moves with it */
     values[SH_OBJ_DECODE_MS] = sh_mrecord_decode_ms(&r);
+    if (m->reference[0] && !m->rank_absolute) {
+        double norm = sh_mrecord_decode_ms_normalized(&r);
+        if (!(norm > 0) && !m->accept_unstable) {
+            sh_err_set(err, "measurement %lld has no figure normalized by the reference genome (no trusted reference "
+                       "reading before it); search --rank-absolute ranks with decode_ms as measured",
+                       (long long)r.eval_id);
+            sh_mrecord_free(&r);
+            return -1;
+        }
+        if (norm > 0) values[SH_OBJ_DECODE_MS] = norm;
+    }
     values[SH_OBJ_TTFT_MS] = r.ttft_ms;
     values[SH_OBJ_PREFILL_MS] = sh_mrecord_prefill_ms(&r, m->prompt);
     values[SH_OBJ_PEAK_BYTES] = r.peak_rss_bytes;

@@ -57,9 +57,14 @@ typedef struct sh_search_measure {
     /* the drift check (measure.h): this genome (canonical text, "" none) is
      * measured again on each device before every reference_every-th
      * measurement of the run there; candidates measured while the board
-     * drifted more than 10% from the reference's last quiet value are doubtful */
+     * drifted more than drift_tol from the reference's last quiet value are
+     * doubtful, and decode_ms is ranked normalized by it (below) */
     char reference[SH_SEARCH_REFERENCE_CAP];
     int reference_every;
+    double drift_tol;       /* drift beyond this fraction (0: measure.h's 0.10) */
+    bool rank_absolute;     /* with a reference, rank decode_ms as measured; by default
+                               the figure normalized by the reference (mrecord.h
+                               decode_ms_normalized) */
     /* optional: the measurement's progress lines (measure.h), e.g. to see when
      * it ran; called on the measuring thread.  NULL: none */
     void (*progress)(void *ctx, const char *line);

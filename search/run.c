@@ -110,6 +110,9 @@ static char *config_to_json(const sh_search_opts *o, const char *space_json, sh_
     if (o->measure.reference[0]) {
         json_object_set_new(m, "reference", json_string(o->measure.reference));
         json_object_set_new(m, "reference_every", json_integer(o->measure.reference_every));
+        if (o->measure.drift_tol > 0) json_object_set_new(m, "drift_tol", json_real(o->measure.drift_tol));
+        /* absent in runs stored before normalized ranking: they ranked absolute */
+        json_object_set_new(m, "rank", json_string(o->measure.rank_absolute ? "absolute" : "normalized"));
     }
     json_object_set_new(c, "measure", m);
     char *txt = json_dumps(c, JSON_COMPACT);
@@ -235,6 +238,13 @@ static int config_from_json(const char *txt, sh_search_opts *o, char **space_jso
             }
             snprintf(o->measure.reference, sizeof o->measure.reference, "%s", rt);
             o->measure.reference_every = (int)cfg_int(m, "reference_every", 0, 1000000, 0);
+            o->measure.drift_tol = cfg_real(m, "drift_tol", 0, 10, 0);
+            const char *rank = json_string_value(json_object_get(m, "rank"));
+            if (rank && strcmp(rank, "absolute") && strcmp(rank, "normalized")) {
+                sh_err_set(err, "run configuration: measure.rank is \"%.32s\" (absolute or normalized)", rank);
+                goto out;
+            }
+            o->measure.rank_absolute = !rank || !strcmp(rank, "absolute");
         }
     }
     *space_json_out = json_dumps(json_object_get(c, "space"), JSON_COMPACT);

@@ -200,7 +200,7 @@ typedef struct cli_state {
     int settle_rounds, score_rung;
     bool settle_rounds_given, score_rung_given;
     const char *reference;        /* --reference GENOME, resolved after parsing */
-    bool every_given;
+    bool every_given, drift_given, rank_abs_given;
 } cli_state;
 
 static const char SEARCH_ABOUT[] =
@@ -286,10 +286,16 @@ static int search_spec(cli_state *c, sh_opt *t, int cap)
          "longest wait for the board to settle, seconds (default 15)", 1e-3, 86400, NULL},
         {"--reference", NULL, SH_OPT_STR, &c->reference, "GENOME",
          "drift check: measure this genome again on each device\nbefore every --every-th measurement there; a "
-         "candidate\nmeasured while the board ran more than 10% off the\nreference's last quiet value is doubtful "
-         "(measured\nagain, else unstable)", 0, 0, NULL},
+         "candidate\nmeasured while the board ran more than --drift-tol\nslower than the reference's last quiet value "
+         "is doubtful\n(measured again, else unstable); decode_ms is ranked\nnormalized by the reference (x its first "
+         "trusted reading\n/ the latest), so the board's own wandering cancels", 0, 0, NULL},
         {"--every", NULL, SH_OPT_INT, &o->measure.reference_every, "K",
-         "reference period in measurements per device (default 10)", 1, 1000000, &c->every_given},
+         "reference period in measurements per device (default 10;\n1 tracks a board whose speed wanders fastest)", 1,
+         1000000, &c->every_given},
+        {"--drift-tol", NULL, SH_OPT_DOUBLE, &o->measure.drift_tol, "X",
+         "reference drift tolerance, a fraction (default 0.10)", 0.001, 10, &c->drift_given},
+        {"--rank-absolute", NULL, SH_OPT_FLAG, &o->measure.rank_absolute, NULL,
+         "with --reference, rank decode_ms as measured, not\nnormalized by the reference", 0, 0, &c->rank_abs_given},
     };
     const sh_opt tail[] = {
         {"--no-presets", NULL, SH_OPT_FLAG, &o->no_presets, NULL,
@@ -348,8 +354,9 @@ static int parse_search_args(int argc, char **argv, cli_state *c)
         }
         o->seed = sv;
     }
-    if (c->every_given && !c->reference) {
-        fprintf(stderr, "starhil search: --every: needs --reference GENOME (the genome to re-measure)\n");
+    if ((c->every_given || c->drift_given || c->rank_abs_given) && !c->reference) {
+        fprintf(stderr, "starhil search: %s: needs --reference GENOME (the genome to re-measure)\n",
+                c->every_given ? "--every" : c->drift_given ? "--drift-tol" : "--rank-absolute");
         return 2;
     }
     if (c->reference && resolve_reference(c->reference, &o->measure) < 0)

@@ -944,6 +944,93 @@ static void test_measure_reference_speedup_marks_earlier(void **state)
     drift_board_close(&d);
 }
 
+/* Normalized by the reference (issue 18): the board's own speed wanders
+ * (a VM's by 10-15% over minutes, in steps each within the drift tolerance),
+ * and a candidate measured on a slower board is slower by the same factor as
+ * the reference measured before it.  Each reference reading carries the
+ * anchor (the first trusted reading, 0.5 ms here), also through an in-place
+ * re-measurement, and each candidate stores decode_ms x anchor / reference:
+ * the same figure on every board speed, while decode_ms moves with it.
+ * --drift-tol (drift_tol) sets when a slower reference is drift. */
+static void test_measure_normalized_by_reference(void **state)
+{
+    (void)state;
+    static drift_board d;
+    drift_board_open(&d, "normalized", "1.0");
+    sh_err err = {{0}};
+    sh_mrecord r;
+    char exea[600], cnta[600], exeb[600], cntb[600], exec4[600], cntc[600], hc[17];
+    snprintf(exea, sizeof exea, "%s/ra", d.dir);
+    snprintf(cnta, sizeof cnta, "%s/ra.count", d.dir);
+    snprintf(exeb, sizeof exeb, "%s/rb", d.dir);
+    snprintf(cntb, sizeof cntb, "%s/rb.count", d.dir);
+    snprintf(exec4, sizeof exec4, "%s/rc", d.dir);
+    snprintf(cntc, sizeof cntc, "%s/rc.count", d.dir);
+    sh_genome c4;
+    genome_of("d=64 v=256 hd=32 theta=10000 eps=1e-05 ctx=256 tie=1 | conv(3)/swiglu(192)", &c4, hc);
+    /* candidates slowed by the board like the reference: a 20 ms, b 30 ms, c 20 ms on the first board */
+    assert_int_equal(dt_replay_variant(exea, d.ha, DRIFT_SHAPE, "40", 0, cnta), 0);
+    drift_measure(&d, &d.a, exea, &r, "measure a");
+    assert_string_equal(r.stability, "quiet");
+    assert_true(fabs(r.decode_ms - 20) < 0.01);
+    assert_true(fabs(r.reference_anchor_ms - 0.5) < 1e-6);
+    assert_true(fabs(r.decode_ms_normalized - 20) < 0.01);
+    assert_true(r.decode_ms_normalized_low <= r.decode_ms_normalized &&
+                r.decode_ms_normalized <= r.decode_ms_normalized_high);
+    json_t *res = stored_result(d.db, r.eval_id);
+    assert_true(fabs(json_number_value(json_object_get(res, "decode_ms_normalized")) - 20) < 0.01);
+    assert_true(fabs(json_number_value(json_object_get(json_object_get(res, "reference"), "factor")) - 1) < 1e-6);
+    json_decref(res);
+    sh_mrecord_free(&r);
+
+    /* the board 8% slower: within the drift tolerance, so quiet; decode_ms
+     * moves with the board, the normalized figure does not */
+    drift_board_speed(&d, "1.08");
+    assert_int_equal(dt_replay_variant(exeb, d.hb, DRIFT_SHAPE, "64.8", 0, cntb), 0);
+    drift_measure(&d, &d.b, exeb, &r, "measure b");
+    assert_string_equal(r.stability, "quiet");
+    assert_true(fabs(r.decode_ms - 32.4) < 0.01);
+    assert_true(fabs(r.decode_ms_normalized - 30) < 0.01);
+    assert_true(fabs(r.reference_anchor_ms - 0.5) < 1e-6);
+    sh_mrecord_free(&r);
+    sh_eval_rec ref;
+    assert_int_equal(sh_db_latest_eval(d.db, d.run_id, "local", "reference", false, &ref, &err), 0);
+    res = json_loads(ref.result_json, 0, NULL);
+    assert_true(fabs(json_number_value(json_object_get(res, "decode_ms")) - 0.54) < 1e-6);
+    assert_true(fabs(json_number_value(json_object_get(res, "reference_anchor_ms")) - 0.5) < 1e-6);
+    json_decref(res);
+    sh_eval_rec_free(&ref);
+
+    /* 15.7% slower than the last quiet reading: drift by default, not with a
+     * tolerance of 20% (measure --drift-tol 0.2) */
+    drift_board_speed(&d, "1.25");
+    assert_int_equal(dt_replay_variant(exec4, hc, DRIFT_SHAPE, "50", 0, cntc), 0);
+    d.o.drift_tol = 0.2;
+    drift_measure(&d, &c4, exec4, &r, "measure c");
+    assert_string_equal(r.stability, "quiet");
+    assert_true(fabs(r.decode_ms - 25) < 0.01);
+    assert_true(fabs(r.decode_ms_normalized - 20) < 0.01);
+    sh_mrecord_free(&r);
+
+    /* measured again in place (--force), the reference too: its row keeps
+     * the anchor its previous reading carried */
+    d.o.force = true;
+    drift_board_speed(&d, "1.1");
+    assert_int_equal(dt_replay_variant(exea, d.ha, DRIFT_SHAPE, "44", 0, cnta), 0);
+    for (int k = 0; k < 2; k++) {
+        drift_measure(&d, &d.a, exea, &r, "measure a again");
+        assert_string_equal(r.stability, "quiet");
+        assert_true(fabs(r.decode_ms - 22) < 0.01);
+        assert_true(fabs(r.decode_ms_normalized - 20) < 0.01);
+        assert_true(fabs(r.reference_anchor_ms - 0.5) < 1e-6);
+        sh_mrecord_free(&r);
+    }
+    int refs = 0;
+    assert_int_equal(sh_db_count_ok_evals(d.db, d.run_id, "local", "reference", &refs, &err), 0);
+    assert_int_equal(refs, 4);      /* the last reading replaced its row's first */
+    drift_board_close(&d);
+}
+
 /* ---- ssh ---------------------------------------------------------------------------------- */
 
 static dt_sshd sshd;
@@ -2876,6 +2963,7 @@ int main(void)
         cmocka_unit_test(test_measure_reference_every_k),
         cmocka_unit_test(test_measure_reference_drift),
         cmocka_unit_test(test_measure_reference_speedup_marks_earlier),
+        cmocka_unit_test(test_measure_normalized_by_reference),
         cmocka_unit_test(test_adb_real_server_host_services),
         cmocka_unit_test(test_adb_peer_device_services),
         cmocka_unit_test(test_adb_measure_through_peer),

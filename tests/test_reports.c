@@ -1077,7 +1077,39 @@ static void put_score(sh_db *db, const sh_genome *g, double acc)
 }
 
 #define N_FIX 6
-static int64_t fixture_run, empty_run, analytic_run;
+static int64_t fixture_run, empty_run, analytic_run, normalized_run;
+
+/* A search run with a reference genome that ranked normalized figures: two
+ * genomes measured on "fixture-box", the first with a figure normalized by
+ * the reference (10 ms as measured, 8 ms normalized), the second without
+ * (its reference was not trusted). */
+static void build_normalized_run(sh_db *db)
+{
+    sh_err err = {{0}};
+    if (sh_db_create_run(db, "normalized", "{\"kind\":\"search\",\"measure\":{\"reference\":\"d=64 v=256 hd=32 "
+                         "| conv(3)/swiglu(64)\",\"reference_every\":1,\"rank\":\"normalized\"}}", 3,
+                         &normalized_run, &err) != 0)
+        fail_msg("%s", err.msg);
+    static sh_genome g[2];
+    for (int i = 0; i < 2; i++) {
+        char text[256], res[1024];
+        snprintf(text, sizeof text, "d=128 v=512 hd=32 theta=10000 eps=1e-05 ctx=1024 tie=1 | conv(3)/swiglu(%d)*2",
+                 256 * (i + 1));
+        parse_genome(text, &g[i]);
+        assert_int_equal(sh_db_put_genome(db, &g[i], &err), 0);
+        int64_t id;
+        char status[16];
+        if (sh_db_eval_get_or_create(db, normalized_run, sh_genome_hash(&g[i]), "fixture-box", "measure",
+                                     "{\"prompt\":16,\"gen\":8,\"wtype\":\"q4_0\"}", &id, status, &err) != 0)
+            fail_msg("%s", err.msg);
+        snprintf(res, sizeof res, "{\"decode_ms\":10,\"decode_ms_low\":9.5,\"decode_ms_high\":10.5,"
+                 "\"stability\":\"%s\",\"estimator\":\"" SH_DECODE_ESTIMATOR "\"%s}", i ? "unstable" : "quiet",
+                 i ? "" : ",\"decode_ms_normalized\":8,\"decode_ms_normalized_low\":7.5,"
+                          "\"decode_ms_normalized_high\":8.6,\"reference_anchor_ms\":0.4");
+        assert_int_equal(sh_db_eval_mark_running(db, id, &err), 0);
+        if (sh_db_eval_finish_ok(db, id, res, NULL, 0, &err) != 0) fail_msg("%s", err.msg);
+    }
+}
 
 /* A run of the search in analytic mode: "search" evaluations only. */
 static void build_analytic_run(sh_db *db)
@@ -1133,6 +1165,7 @@ static void build_fixture(const char *path)
         fail_msg("%s", err.msg);
     if (sh_db_create_run(db, "empty", "{}", 1, &empty_run, &err) != 0) fail_msg("%s", err.msg);
     build_analytic_run(db);
+    build_normalized_run(db);
     static sh_genome g[N_FIX];
     sh_gen_member m[N_FIX];
     for (int i = 0; i < N_FIX; i++) {
@@ -1223,6 +1256,38 @@ static void test_report_data(void **state)
         assert_true(p->peak_rss_bytes == 1e6 * (i + 1));
         assert_int_equal(p->on_front, i != 1);
     }
+    sh_report_free(&r);
+
+    /* a run that ranked figures normalized by its reference shows those */
+    if (sh_report_load(db, normalized_run, &r, &err) != 0) fail_msg("%s", err.msg);
+    assert_true(r.decode_normalized);
+    assert_true(!strncmp(r.decode_estimator, "normalized by the run's reference genome", 40));
+    assert_non_null(strstr(r.decode_estimator, SH_DECODE_ESTIMATOR));
+    assert_int_equal(r.n_points, 2);
+    int n_norm = 0;
+    for (int i = 0; i < 2; i++) {
+        const sh_rep_point *p = &r.points[i];
+        if (p->normalized) {
+            n_norm++;
+            assert_true(p->decode_ms == 8 && p->decode_ms_low == 7.5 && p->decode_ms_high == 8.6);
+            assert_true(p->decode_ms_measured == 10);
+        } else {
+            assert_true(p->decode_ms == 10 && isnan(p->decode_ms_measured));
+        }
+    }
+    assert_int_equal(n_norm, 1);
+    char *js = sh_report_json(&r, false, &err);
+    assert_non_null(js);
+    assert_non_null(strstr(js, "\"decode_normalized\":true"));
+    assert_non_null(strstr(js, "\"decode_ms_measured\":10"));
+    free(js);
+    char *csv = NULL;
+    size_t csv_len = 0;
+    FILE *cf = open_memstream(&csv, &csv_len);
+    assert_int_equal(sh_report_write_csv(&r, cf, &err), 0);
+    fclose(cf);
+    assert_non_null(strstr(csv, ",decode_ms_median,decode_ms_measured,stability,"));
+    free(csv);
     sh_report_free(&r);
     assert_int_equal(sh_report_load(db, 999, &r, &err), -1);
     assert_true(err.msg[0] != 0);
@@ -1366,6 +1431,8 @@ static void test_mrecord_spellings(void **state)
     a.reps = 9; a.invocations = 3; a.decode_samples = 36; a.quiet_reps = 7; a.disturbed_reps = 2;
     a.busy_reps = 1; a.throttled_reps = 1; a.rounds = 2; a.converged = true; a.board_state_read = true;
     a.tolerance = 0.02; a.busy_wait = 0.05;
+    a.decode_ms_normalized = 1.1; a.decode_ms_normalized_low = 1.0; a.decode_ms_normalized_high = 1.2;
+    a.reference_anchor_ms = 0.3;
     snprintf(a.stability, sizeof a.stability, "disturbed");
     snprintf(a.reason, sizeof a.reason, "2 of 9 repetitions disturbed");
     char *text = sh_mrecord_json(&a);
@@ -1380,7 +1447,10 @@ static void test_mrecord_spellings(void **state)
     SAME(decode_ms); SAME(decode_ms_low); SAME(decode_ms_high); SAME(decode_ms_median); SAME(decode_ci_low);
     SAME(decode_ci_high); SAME(decode_tok_s); SAME(prefill_tok_s); SAME(ttft_ms); SAME(peak_rss_bytes);
     SAME(weight_bytes); SAME(kv_bytes); SAME(conv_state_bytes); SAME(tolerance); SAME(busy_wait);
+    SAME(decode_ms_normalized); SAME(decode_ms_normalized_low); SAME(decode_ms_normalized_high);
+    SAME(reference_anchor_ms);
 #undef SAME
+    assert_true(sh_mrecord_decode_ms_normalized(&b) == 1.1);
     for (int k = 0; k < SH_SHARE_N; k++) assert_true(b.share_decode[k] == a.share_decode[k]);
     assert_int_equal(b.reps, 9);
     assert_int_equal(b.quiet_reps, 7);
@@ -1405,6 +1475,7 @@ static void test_mrecord_spellings(void **state)
     assert_string_equal(b.stability, "unstable");
     assert_non_null(strstr(b.reason, "stored before stability checks"));
     assert_true(sh_mrecord_decode_ms(&b) == 2.5);
+    assert_true(isnan(sh_mrecord_decode_ms_normalized(&b)));   /* no reference: no normalized figure */
     sh_mrecord_free(&b);
     /* the variant's own shape, and a throughput alone */
     assert_int_equal(sh_mrecord_from_json("{\"decode_ms\":{\"median\":3.0,\"samples\":[3.0]},\"prefill_tok_s\":1000}",

@@ -13,6 +13,7 @@
 
 #include <jansson.h>
 #include <math.h>
+#include <sqlite3.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
@@ -862,6 +863,16 @@ static void test_cli_help_and_errors(void **state)
     txt = search_read_file(errf);
     assert_non_null(strstr(txt, "--every: needs --reference"));
     free(txt);
+    char *drift_alone[] = {(char *)starhil_bin(), "--db", db, "search", "--drift-tol", "0.05", NULL};
+    assert_int_equal(search_run(drift_alone, out, errf), 2);
+    txt = search_read_file(errf);
+    assert_non_null(strstr(txt, "--drift-tol: needs --reference"));
+    free(txt);
+    char *abs_alone[] = {(char *)starhil_bin(), "--db", db, "search", "--rank-absolute", NULL};
+    assert_int_equal(search_run(abs_alone, out, errf), 2);
+    txt = search_read_file(errf);
+    assert_non_null(strstr(txt, "--rank-absolute: needs --reference"));
+    free(txt);
     char *ref_analytic[] = {(char *)starhil_bin(), "--db", db, "search", "--evaluator", "analytic", "--reference",
                             "lfm2-350m", NULL};
     assert_int_equal(search_run(ref_analytic, out, errf), 1);
@@ -887,6 +898,18 @@ static void test_cli_help_and_errors(void **state)
     assert_int_equal(search_run(front, out, errf), 0);
     txt = search_read_file(out);
     assert_non_null(strstr(txt, "params"));
+    free(txt);
+    /* a run configuration edited by hand: a bad measure.rank is named on resume */
+    sqlite3 *sq;
+    assert_int_equal(sqlite3_open(db, &sq), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(sq, "UPDATE runs SET config_json = json_set(config_json, '$.measure.reference', "
+                                      "'d=64 v=256 hd=32 | conv(3)/swiglu(64)', '$.measure.rank', 'sideways') "
+                                      "WHERE name = 'small'", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(sq);
+    char *bad_rank[] = {(char *)starhil_bin(), "--db", db, "search", "resume", "small", NULL};
+    assert_int_equal(search_run(bad_rank, out, errf), 1);
+    txt = search_read_file(errf);
+    assert_non_null(strstr(txt, "measure.rank is \"sideways\" (absolute or normalized)"));
     free(txt);
     search_rmdir(dir);
 }
@@ -1232,6 +1255,7 @@ static void test_search_local_and_qemu(void **state)
     assert_int_equal(json_integer_value(json_object_get(mcfg, "reference_every")), 2);
     assert_true(json_number_value(json_object_get(mcfg, "others_max")) == 64);
     assert_null(json_object_get(mcfg, "busy_wait"));   /* not given: measure.h's default */
+    assert_string_equal(json_string_value(json_object_get(mcfg, "rank")), "normalized");
     json_decref(cfg);
     sh_run_rec_free(&rr);
     sh_genome ref;
@@ -1282,6 +1306,21 @@ static void test_search_local_and_qemu(void **state)
         json_t *o = json_loads(rows[i].objectives_json, 0, &je);
         assert_true(json_number_value(json_object_get(o, "decode_ms@arm")) > 0);
         assert_true(json_number_value(json_object_get(o, "decode_ms@local")) > 0);
+        /* ranked with the figure normalized by the reference where the
+         * measurement has one (its reference trusted), else as measured
+         * (--accept-unstable: this machine is shared) */
+        for (int k = 0; k < n; k++) {
+            if (strcmp(e[k].kind, "measure") || memcmp(&e[k].genome, &rows[i].genome, sizeof e[k].genome)) continue;
+            json_t *res = json_loads(e[k].result_json, 0, &je);
+            json_t *norm = json_object_get(res, "decode_ms_normalized");
+            double want = json_number_value(norm ? norm : json_object_get(res, "decode_ms"));
+            char key[32];
+            snprintf(key, sizeof key, "decode_ms@%s", e[k].device);
+            if (fabs(json_number_value(json_object_get(o, key)) - want) > 1e-9 * want)
+                fail_msg("%s ranked %.6g, its measurement says %.6g (%s)", key,
+                         json_number_value(json_object_get(o, key)), want, norm ? "normalized" : "as measured");
+            json_decref(res);
+        }
         json_decref(o);
     }
     sh_gen_rows_free(rows, n_rows);
@@ -1548,6 +1587,7 @@ static void test_search_measure_defaults_converge_when_quiet(void **state)
         lim.steal_max = -1;
         lim.others_max = 1.5;
         lim.reference_every = 3;
+        lim.drift_tol = 0.04;
         sh_measure_opts lo;
         sh_search_measure_opts(&lim, 7, &lo);
         assert_true(lo.busy_wait == 0.2 && lo.steal_max == -1 && lo.others_max == 1.5);
@@ -1556,6 +1596,7 @@ static void test_search_measure_defaults_converge_when_quiet(void **state)
         snprintf(lim.reference, sizeof lim.reference, "d=64 v=256 hd=32 | conv(3)/swiglu(64)");
         sh_search_measure_opts(&lim, 7, &lo);
         assert_int_equal(lo.reference_every, 3);
+        assert_true(lo.drift_tol == 0.04);
     }
     sh_mrecord r;
 
