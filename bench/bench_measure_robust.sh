@@ -40,6 +40,8 @@
 #            [--compare-rounds N=6] [--compare-prompt N=32] [--compare-gen N=16]
 #            [--compare-reps N=1] [--threads N] [--co-runner] [--reference | --reference-small]
 #            [--drift-tol X (with --reference; measure's default 0.10)]
+#            [--tolerance X (measure's convergence, default 0.02; a search's is 0.05)]
+#            [--max-reps N=12 (repetition cap per round; one settle round adds as many)]
 #            [--device D=local | --ssh] [--json]
 # Output: a readable table, or with --json one JSON object on stdout.
 set -eu
@@ -58,11 +60,13 @@ while [ $# -gt 0 ]; do
         --reference) REFERENCE=1; shift ;;
         --reference-small) REFERENCE=1; REF_SMALL=1; shift ;;
         --drift-tol) DRIFT_TOL=$2; shift 2 ;;
+        --tolerance) TOLERANCE=$2; shift 2 ;;
+        --max-reps) MAX_REPS=$2; shift 2 ;;
         --device) DEVICE=$2; shift 2 ;;
         --ssh) SSH=1; DEVICE=board; shift ;;
         --co-runner) CORUN=1; shift ;;
         --json) JSON=1; shift ;;
-        -h|--help) sed -n '2,44p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,46p' "$0"; exit 0 ;;
         *) echo "bench_measure_robust: unknown option $1" >&2; exit 2 ;;
     esac
 done
@@ -123,8 +127,8 @@ measure() {   # $1 = phase label
     LOAD=$(cut -d' ' -f1 /proc/loadavg)   # this host's 1-minute load when the phase starts
     echo "bench_measure_robust: round $((i + 1))/$ROUNDS, phase $1 (load $LOAD, $(date -u +%H:%M:%S) UTC)" >&2
     ./starhil --db "$DB" measure "$G" --device "$DEVICE" --wtype f32 --prompt 64 --gen 64 \
-        --max-reps 12 --force --settle-rounds 1 --settle-max 10 ${THREADS:+--threads "$THREADS"} \
-        ${REFERENCE:+--reference "$GREF" --every 1} ${DRIFT_TOL:+--drift-tol "$DRIFT_TOL"} --json \
+        --max-reps "${MAX_REPS:-12}" --force --settle-rounds 1 --settle-max 10 ${THREADS:+--threads "$THREADS"} \
+        ${REFERENCE:+--reference "$GREF" --every 1} ${DRIFT_TOL:+--drift-tol "$DRIFT_TOL"} ${TOLERANCE:+--tolerance "$TOLERANCE"} --json \
         2>"$TMP/err" >"$TMP/out" ||
         { echo "bench_measure_robust: measure failed: $(cat "$TMP/err")" >&2; exit 1; }
     python3 - "$1" "$TMP/out" "$LOAD" >>"$RES" <<'EOF'

@@ -405,26 +405,64 @@ static void apply_defaults(cli_state *c)
     }
 }
 
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* The candidates whose measurement failed only to converge, every doubt
+ * else absent (a quiet but noisy board: a shared VM's repetitions scatter
+ * with nothing the guest can read): how wide their intervals were, and the
+ * tolerance that would have kept three in four of them.  half[] are the
+ * intervals' relative half-widths parsed from the reasons ("+-X% > tolerance"). */
+static void print_convergence_hint(double *half, int n)
+{
+    if (n == 0) return;
+    qsort(half, (size_t)n, sizeof *half, cmp_double);
+    double q75 = half[(3 * n - 1) / 4];
+    int tol_pct = (int)ceil(q75 * 100 - 1e-9);
+    int kept = 0;
+    for (int i = 0; i < n; i++) kept += half[i] * 100 <= tol_pct + 1e-9;
+    fprintf(stderr, "starhil search: %d of them only did not converge (enough quiet repetitions, no drift): their intervals were "
+            "+-%.1f%% to +-%.1f%% (median +-%.1f%%); this board's repetitions scatter more than --tolerance allows. "
+            "More repetitions (--reps, --settle-rounds) narrow them; --tolerance %.2f would have kept %d of the %d\n",
+            n, 100 * half[0], 100 * half[n - 1], 100 * half[n / 2], tol_pct / 100.0, kept, n);
+}
+
 /* Candidates that failed only because their measurement stayed unstable. */
 static void print_unstable_hint(sh_db *db, int64_t run_id)
 {
     sh_eval_rec *e = NULL;
-    int n = 0, unstable = 0, why[6] = {0, 0, 0, 0, 0, 0};
+    int n = 0, unstable = 0, why[6] = {0, 0, 0, 0, 0, 0}, n_half = 0;
+    double *half = NULL;
     static const char *const key[6] = {"busy:", "throttled:", "steal:", "shared:", "reference", "not converged"};
     static const char *const name[6] = {"busy", "throttled", "steal", "shared", "reference drift", "not converged"};
     sh_err err = {{0}};
     if (sh_db_list_evals(db, run_id, &e, &n, &err) != 0)
         return;
+    half = malloc((size_t)(n ? n : 1) * sizeof *half);
     for (int i = 0; i < n; i++) {
         if (strcmp(e[i].kind, "search") || strcmp(e[i].status, "failed") || !e[i].error ||
             !strstr(e[i].error, "measurement unstable"))
             continue;
         unstable++;
-        for (int k = 0; k < 6; k++) why[k] += strstr(e[i].error, key[k]) != NULL;
+        int reasons = 0;
+        for (int k = 0; k < 6; k++) {
+            bool has = strstr(e[i].error, key[k]) != NULL;
+            why[k] += has;
+            reasons += has;
+        }
+        const char *pm = strstr(e[i].error, "+-");
+        double h = pm ? strtod(pm + 2, NULL) / 100 : 0;
+        if (half && reasons == 1 && strstr(e[i].error, key[5]) && h > 0 && isfinite(h))
+            half[n_half++] = h;
     }
     sh_eval_recs_free(e, n);
-    if (!unstable)
+    if (!unstable) {
+        free(half);
         return;
+    }
     char reasons[160] = "";
     size_t len = 0;
     for (int k = 0; k < 6; k++)
@@ -433,6 +471,8 @@ static void print_unstable_hint(sh_db *db, int64_t run_id)
     fprintf(stderr, "starhil search: %d candidate(s) counted as failed because their measurement stayed unstable "
             "(%s; the reasons are stored: `starhil runs show %" PRId64 "`); measure on a quieter board, or rank with "
             "them anyway: --accept-unstable\n", unstable, reasons, run_id);
+    if (half) print_convergence_hint(half, n_half);
+    free(half);
 }
 
 /* Ctrl-C (or SIGTERM) once: stop at the next generation boundary; the

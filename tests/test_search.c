@@ -899,9 +899,39 @@ static void test_cli_help_and_errors(void **state)
     txt = search_read_file(out);
     assert_non_null(strstr(txt, "params"));
     free(txt);
-    /* a run configuration edited by hand: a bad measure.rank is named on resume */
+    /* candidates that failed because their measurement stayed unstable: the
+     * closing hint counts the reasons, and for those that only did not
+     * converge says how wide their intervals were and which tolerance would
+     * have kept three in four (rows written as the search writes them) */
     sqlite3 *sq;
     assert_int_equal(sqlite3_open(db, &sq), SQLITE_OK);
+    static const char *const fails[4] = {"+-6.0%", "+-12.0%", "+-8.0%", NULL};
+    for (int k = 0; k < 4; k++) {
+        char sql[1024];
+        if (fails[k])
+            snprintf(sql, sizeof sql, "INSERT INTO evaluations(run_id, genome_hash, kind, settings_json, settings_hash, "
+                     "status, error) SELECT id, '00000000000000%02d', 'search', '{}', 'x', 'failed', 'measurement "
+                     "unstable (evaluation %d: not converged: 95%% interval of the estimate (e) %s > tolerance 5.0%% "
+                     "after 24 repetitions (24 quiet) (after 2 measurements)); search --accept-unstable ranks with it' "
+                     "FROM runs WHERE name = 'small'", k, k, fails[k]);
+        else
+            snprintf(sql, sizeof sql, "INSERT INTO evaluations(run_id, genome_hash, kind, settings_json, settings_hash, "
+                     "status, error) SELECT id, '00000000000000%02d', 'search', '{}', 'x', 'failed', 'measurement "
+                     "unstable (evaluation %d: busy: 3 of 6 repetitions waited; only 2 quiet repetitions (3 needed) "
+                     "(after 2 measurements)); search --accept-unstable ranks with it' FROM runs WHERE name = 'small'",
+                     k, k);
+        assert_int_equal(sqlite3_exec(sq, sql, NULL, NULL, NULL), SQLITE_OK);
+    }
+    char *hint[] = {(char *)starhil_bin(), "--db", db, "search", "resume", "small", NULL};
+    assert_int_equal(search_run(hint, out, errf), 0);
+    txt = search_read_file(errf);
+    assert_non_null(strstr(txt, "4 candidate(s) counted as failed because their measurement stayed unstable (busy 1, "
+                                "not converged 3;"));
+    assert_non_null(strstr(txt, "3 of them only did not converge (enough quiet repetitions, no drift): their intervals "
+                                "were +-6.0% to +-12.0% (median +-8.0%)"));
+    assert_non_null(strstr(txt, "--tolerance 0.12 would have kept 3 of the 3"));
+    free(txt);
+    /* a run configuration edited by hand: a bad measure.rank is named on resume */
     assert_int_equal(sqlite3_exec(sq, "UPDATE runs SET config_json = json_set(config_json, '$.measure.reference', "
                                       "'d=64 v=256 hd=32 | conv(3)/swiglu(64)', '$.measure.rank', 'sideways') "
                                       "WHERE name = 'small'", NULL, NULL, NULL), SQLITE_OK);
