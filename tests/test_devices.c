@@ -944,6 +944,24 @@ static void test_measure_reference_speedup_marks_earlier(void **state)
     drift_board_close(&d);
 }
 
+/* One step of the normalized board: the board at `speed` (the reference's
+ * token times times it), genome g's variant replaying the shape times
+ * `scale`; its measurement is quiet, decode_ms want_ms and the normalized
+ * figure want_norm, against the anchor 0.5 ms. */
+static void normalized_step(drift_board *d, const char *speed, const sh_genome *g, const char *exe, const char *hash,
+                            const char *scale, const char *cnt, double want_ms, double want_norm)
+{
+    drift_board_speed(d, speed);
+    assert_int_equal(dt_replay_variant(exe, hash, DRIFT_SHAPE, scale, 0, cnt), 0);
+    sh_mrecord r;
+    drift_measure(d, g, exe, &r, "measure");
+    assert_string_equal(r.stability, "quiet");
+    assert_true(fabs(r.decode_ms - want_ms) < 0.01);
+    assert_true(fabs(r.decode_ms_normalized - want_norm) < 0.01);
+    assert_true(fabs(r.reference_anchor_ms - 0.5) < 1e-6);
+    sh_mrecord_free(&r);
+}
+
 /* Normalized by the reference (issue 18): the board's own speed wanders
  * (a VM's by 10-15% over minutes, in steps each within the drift tolerance),
  * and a candidate measured on a slower board is slower by the same factor as
@@ -985,14 +1003,7 @@ static void test_measure_normalized_by_reference(void **state)
 
     /* the board 8% slower: within the drift tolerance, so quiet; decode_ms
      * moves with the board, the normalized figure does not */
-    drift_board_speed(&d, "1.08");
-    assert_int_equal(dt_replay_variant(exeb, d.hb, DRIFT_SHAPE, "64.8", 0, cntb), 0);
-    drift_measure(&d, &d.b, exeb, &r, "measure b");
-    assert_string_equal(r.stability, "quiet");
-    assert_true(fabs(r.decode_ms - 32.4) < 0.01);
-    assert_true(fabs(r.decode_ms_normalized - 30) < 0.01);
-    assert_true(fabs(r.reference_anchor_ms - 0.5) < 1e-6);
-    sh_mrecord_free(&r);
+    normalized_step(&d, "1.08", &d.b, exeb, d.hb, "64.8", cntb, 32.4, 30);
     sh_eval_rec ref;
     assert_int_equal(sh_db_latest_eval(d.db, d.run_id, "local", "reference", false, &ref, &err), 0);
     res = json_loads(ref.result_json, 0, NULL);
@@ -1003,28 +1014,13 @@ static void test_measure_normalized_by_reference(void **state)
 
     /* 15.7% slower than the last quiet reading: drift by default, not with a
      * tolerance of 20% (measure --drift-tol 0.2) */
-    drift_board_speed(&d, "1.25");
-    assert_int_equal(dt_replay_variant(exec4, hc, DRIFT_SHAPE, "50", 0, cntc), 0);
     d.o.drift_tol = 0.2;
-    drift_measure(&d, &c4, exec4, &r, "measure c");
-    assert_string_equal(r.stability, "quiet");
-    assert_true(fabs(r.decode_ms - 25) < 0.01);
-    assert_true(fabs(r.decode_ms_normalized - 20) < 0.01);
-    sh_mrecord_free(&r);
+    normalized_step(&d, "1.25", &c4, exec4, hc, "50", cntc, 25, 20);
 
     /* measured again in place (--force), the reference too: its row keeps
      * the anchor its previous reading carried */
     d.o.force = true;
-    drift_board_speed(&d, "1.1");
-    assert_int_equal(dt_replay_variant(exea, d.ha, DRIFT_SHAPE, "44", 0, cnta), 0);
-    for (int k = 0; k < 2; k++) {
-        drift_measure(&d, &d.a, exea, &r, "measure a again");
-        assert_string_equal(r.stability, "quiet");
-        assert_true(fabs(r.decode_ms - 22) < 0.01);
-        assert_true(fabs(r.decode_ms_normalized - 20) < 0.01);
-        assert_true(fabs(r.reference_anchor_ms - 0.5) < 1e-6);
-        sh_mrecord_free(&r);
-    }
+    for (int k = 0; k < 2; k++) normalized_step(&d, "1.1", &d.a, exea, d.ha, "44", cnta, 22, 20);
     int refs = 0;
     assert_int_equal(sh_db_count_ok_evals(d.db, d.run_id, "local", "reference", &refs, &err), 0);
     assert_int_equal(refs, 4);      /* the last reading replaced its row's first */
