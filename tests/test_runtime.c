@@ -802,7 +802,8 @@ static void test_q4_repacked_weights(void **state)
         assert_memory_equal(v[1], v[0], n[0] * sizeof(float));
         print_message("# q4_0 repacked: decode and prefill bit-identical, GGUF file unchanged\n");
     } else {
-        rtt_compare("q4_0 decode vs prefill", v[1], n[1], v[0], n[0], TOL_SAME_Q);
+        rtt_compare("q4_0 decode vs prefill", v[1], n[1], v[0], n[0], TOL_SAME_Q);   /* frees both */
+        v[0] = v[1] = NULL;
         print_message("# no AVX-512 VNNI here: q4_0 weights stay in the ggml layout\n");
     }
     for (int i = 0; i < 4; i++) free(v[i]);
