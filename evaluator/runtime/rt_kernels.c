@@ -86,6 +86,14 @@
 #define TT 4     /* tokens per tile */
 #define TB 64    /* tokens per block */
 
+/* Software prefetch distance (L2) of the AVX2 decode kernels: rows of a
+ * decode range are contiguous, so this runs ahead in the stream of the
+ * range, across the 4 KiB page boundaries of a GGUF mapping where the
+ * hardware prefetchers stop. */
+#ifndef AVX2_PF
+#define AVX2_PF 4096
+#endif
+
 static inline float ld_f16(const uint8_t *p)
 {
     uint16_t h;
@@ -479,6 +487,86 @@ static void mm_f16_prefill(const rt_mat *w, const rt_act *a, int r0, int r1, int
 }
 #endif
 
+#if defined(RT_SIMD_AVX2)
+/* AVX2 prefill tiles of 2 rows x 6 tokens: 12 accumulators, 2 weight
+ * vectors and 1 activation vector fit the 16 ymm registers (tile_float's
+ * 4 x 4 needs 21 and spills on AVX2); per (row, token) the same FMA chain,
+ * horizontal sum and tail as tile_float, so the same bits. */
+#define FT_R 2
+#define FT_T 6
+static inline __attribute__((always_inline)) void tile_float26(const rt_mat *w, const rt_act *a, int r, const int nr, int t,
+                                                              const int nt, float *y, size_t ldy, const int type)
+{
+    fvec acc[FT_R][FT_T];
+    const uint8_t *rows[FT_R];
+    const float *xs[FT_T];
+    int K = w->cols, kv = K / FV * FV;
+    for (int i = 0; i < nr; i++) rows[i] = w->data + (size_t)(r + i) * w->row_bytes;
+    for (int j = 0; j < nt; j++) xs[j] = a->x + (size_t)(t + j) * a->ldx;
+    for (int i = 0; i < nr; i++)
+        for (int j = 0; j < nt; j++) acc[i][j] = fv_zero();
+    for (int k = 0; k < kv; k += FV) {
+        fvec wv[FT_R];
+        for (int i = 0; i < nr; i++) wv[i] = fv_ldw(rows[i], k, type);
+        for (int j = 0; j < nt; j++) {
+            fvec xv = fv_ld(xs[j] + k);
+            for (int i = 0; i < nr; i++) acc[i][j] = fv_fma(wv[i], xv, acc[i][j]);
+        }
+    }
+    for (int i = 0; i < nr; i++)
+        for (int j = 0; j < nt; j++) {
+            float s = fv_sum(acc[i][j]);
+            for (int k = kv; k < K; k++) s += w_scalar(rows[i], k, type) * xs[j][k];
+            y[(size_t)(t + j) * ldy + r + i] = s;
+        }
+}
+
+/* AVX2 decode of f16 / f32 rows, 8 at once: 8 FMA chains side by side
+ * (tile_float's 4 leave the FMA latency exposed), each row's chain, sum and
+ * tail those of tile_float (so the same bits as prefill), and the 8 rows'
+ * bytes prefetched AVX2_PF ahead in the stream. */
+static inline __attribute__((always_inline)) void mv_float8(const rt_mat *w, const float *x, int r, float *y, const int type)
+{
+    const int K = w->cols, kv = K / 8 * 8;
+    const size_t es = type == RT_F32 ? 4 : 2, rb = w->row_bytes;
+    const uint8_t *row0 = w->data + (size_t)r * rb;
+    __m256 acc[8];
+    for (int i = 0; i < 8; i++) acc[i] = _mm256_setzero_ps();
+    const uint8_t *pf = row0 + AVX2_PF;
+    for (int k = 0; k < kv; k += 8) {
+        /* 8 rows x 8 elements: 8 * 8 * es bytes of the group per step */
+        for (size_t o = 0; o < 8 * 8 * es; o += 64) _mm_prefetch((const char *)(pf + o), _MM_HINT_T1);
+        pf += 8 * 8 * es;
+        const __m256 xv = _mm256_loadu_ps(x + k);
+        for (int i = 0; i < 8; i++) acc[i] = _mm256_fmadd_ps(fv_ldw(row0 + (size_t)i * rb, k, type), xv, acc[i]);
+    }
+    for (int i = 0; i < 8; i++) {
+        float s = fv_sum(acc[i]);
+        for (int k = kv; k < K; k++) s += w_scalar(row0 + (size_t)i * rb, k, type) * x[k];
+        y[r + i] = s;
+    }
+}
+
+static void mm_float_avx2(const rt_mat *w, const rt_act *a, int r0, int r1, int t0, int t1, float *y, size_t ldy)
+{
+    for (int tb = t0; tb < t1; tb += TB) {
+        int te = tb + TB < t1 ? tb + TB : t1;
+        for (int r = r0; r < r1; r += FT_R) {
+            int nr = r1 - r < FT_R ? r1 - r : FT_R;
+            for (int t = tb; t < te; t += FT_T) {
+                int nt = te - t < FT_T ? te - t : FT_T;
+                if (nr == FT_R && nt == FT_T) {
+                    if (w->type == RT_F32) tile_float26(w, a, r, FT_R, t, FT_T, y, ldy, RT_F32);
+                    else tile_float26(w, a, r, FT_R, t, FT_T, y, ldy, RT_F16);
+                } else {
+                    tile_float26(w, a, r, nr, t, nt, y, ldy, w->type);
+                }
+            }
+        }
+    }
+}
+#endif
+
 static void mm_float(const rt_mat *w, const rt_act *a, int r0, int r1, int t0, int t1,
                      float *y, size_t ldy)
 {
@@ -492,6 +580,18 @@ static void mm_float(const rt_mat *w, const rt_act *a, int r0, int r1, int t0, i
     if (w->type == RT_F16 && t1 - t0 >= 16) {
         mm_f16_prefill(w, a, r0, r1, t0, t1, y, ldy);
         return;
+    }
+#endif
+#if defined(RT_SIMD_AVX2)
+    if (t1 - t0 >= 6) { mm_float_avx2(w, a, r0, r1, t0, t1, y, ldy); return; }
+    if (t1 - t0 == 1) {
+        const float *x = a->x + (size_t)t0 * a->ldx;
+        float *yt = y + (size_t)t0 * ldy;
+        for (; r0 + 8 <= r1; r0 += 8) {
+            if (w->type == RT_F16) mv_float8(w, x, r0, yt, RT_F16);
+            else mv_float8(w, x, r0, yt, RT_F32);
+        }
+        if (r0 >= r1) return;
     }
 #endif
     for (int tb = t0; tb < t1; tb += TB) {
@@ -1022,13 +1122,6 @@ static inline float row_q(const uint8_t *row, const rt_act *a, int t, int K, int
     return hsum8(acc) - (type == RT_Q4_0 ? 8.0f * corr : 0.0f);
 }
 
-/* Software prefetch distance (L2) of the AVX2 decode kernels: rows of a
- * decode range are contiguous, so this runs ahead in the stream of the
- * range, across the 4 KiB page boundaries of a GGUF mapping where the
- * hardware prefetchers stop. */
-#ifndef AVX2_PF
-#define AVX2_PF 4096
-#endif
 #ifndef AVX2_Q4_PAIRS
 #define AVX2_Q4_PAIRS 1   /* q4_0 decode: rows4_q4p (1) or rows4_q (0) */
 #endif
