@@ -57,7 +57,8 @@
  *                       <= 1e-3 (small genome with MoE layers),
  *                       <= 2e-5 (tiny 4-layer genome); guaranteed < 2e-2
  *   prefill vs decode on one build: identical except f16 on AVX-512 (and
- *   unpacked q8_0 on AVX-512 VBMI): their decode kernels sum in another
+ *   unpacked q8_0 on AVX-512 VBMI) and q4_0 / q8_0 on AVX2 (prefill of 8+
+ *   tokens in row bands, decode by rows): their kernels sum in another
  *   order, within the same bounds
  *   (tests: parity of both modes against the reference, 1e-3).
  *   Versus the numpy reference (dev/ref.py: f64 math, dequantised weights,
@@ -70,7 +71,8 @@
  *   fp16 values: about one per 8-token run of the 576-wide test genome), and
  *   one such flip alone moves later logits by ~5e-3.
  *   Tiny genome (dev/check_paths.sh tiny, fp16 activation scales): q8_0 /
- *   q4_0 AVX-512 and AVX2 vs scalar <= 6e-8, prefill and decode.
+ *   q4_0 AVX-512 and AVX2 vs scalar <= 6e-8, prefill and decode (AVX2 with
+ *   the band / 4-row kernels, on an AVX2-only EPYC: 3.1e-8 / 2.3e-8).
  *   Effect of the weight type itself (same seed, synthetic weights): q8_0 vs
  *   f32 ~1e-2, q4_0 vs f32 ~1e-1 of the largest logit.
  */
@@ -1122,9 +1124,6 @@ static inline float row_q(const uint8_t *row, const rt_act *a, int t, int K, int
     return hsum8(acc) - (type == RT_Q4_0 ? 8.0f * corr : 0.0f);
 }
 
-#ifndef AVX2_Q4_PAIRS
-#define AVX2_Q4_PAIRS 1   /* q4_0 decode: rows4_q4p (1) or rows4_q (0) */
-#endif
 
 /* row_q for 4 consecutive rows of one token (decode): each activation block
  * is loaded once for the 4 rows and the 4 FMA chains run side by side
@@ -1457,11 +1456,7 @@ static void mm_quant(const rt_mat *w, const rt_act *a, int r0, int r1, int t0, i
         for (; r0 + 4 <= r1; r0 += 4) {
             float o4[4];
             const uint8_t *row = w->data + (size_t)r0 * w->row_bytes;
-#if AVX2_Q4_PAIRS
             if (type == RT_Q4_0) rows4_q4p(row, w->row_bytes, a, t0, K, o4);
-#else
-            if (type == RT_Q4_0) rows4_q(row, w->row_bytes, a, t0, K, RT_Q4_0, o4);
-#endif
             else rows4_q(row, w->row_bytes, a, t0, K, RT_Q8_0, o4);
             for (int i = 0; i < 4; i++) y[(size_t)t0 * ldy + r0 + i] = o4[i];
         }
