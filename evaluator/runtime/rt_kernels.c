@@ -35,8 +35,13 @@
  * that keeps _mm512_reduce_add_ps's order, so the bits are those of one
  * horizontal sum per row.
  * Blocks past the last full group use a
- * two-block loop.  AVX2: one block per vector with vpmaddubsw (q4_0: nibbles
- * + correction; q8_0: sign trick, exact).  NEON: sdot (or vmull) on signed
+ * two-block loop.  AVX2 (vpmaddubsw; q4_0 raw nibbles with the -8 offset
+ * taken off in f32, q8_0 by the sign trick, exact): decode runs 4 rows at
+ * once (rows4_q: the activation loads shared, 4 FMA chains side by side,
+ * software prefetch 4 KiB ahead in the stream), q4_0 with two blocks per
+ * vector (rows4_q4p); prefill of 8 tokens or more turns bands of 8 rows
+ * once per call into vectors with the rows in the lanes and streams tiles
+ * of 4 tokens past them (mm_q_avx2_bands).  NEON: sdot (or vmull) on signed
  * values.  Integer parts are exact on every path; only the f32 summation order
  * differs, plus, rarely, an activation landing on the other side of a q8
  * rounding boundary because its input differed in the last bits.
@@ -52,7 +57,8 @@
  *                       <= 1e-3 (small genome with MoE layers),
  *                       <= 2e-5 (tiny 4-layer genome); guaranteed < 2e-2
  *   prefill vs decode on one build: identical except f16 on AVX-512 (and
- *   unpacked q8_0 on AVX-512 VBMI): their decode kernels sum in another
+ *   unpacked q8_0 on AVX-512 VBMI) and q4_0 / q8_0 on AVX2 (prefill of 8+
+ *   tokens in row bands, decode by rows): their kernels sum in another
  *   order, within the same bounds
  *   (tests: parity of both modes against the reference, 1e-3).
  *   Versus the numpy reference (dev/ref.py: f64 math, dequantised weights,
@@ -65,7 +71,8 @@
  *   fp16 values: about one per 8-token run of the 576-wide test genome), and
  *   one such flip alone moves later logits by ~5e-3.
  *   Tiny genome (dev/check_paths.sh tiny, fp16 activation scales): q8_0 /
- *   q4_0 AVX-512 and AVX2 vs scalar <= 6e-8, prefill and decode.
+ *   q4_0 AVX-512 and AVX2 vs scalar <= 6e-8, prefill and decode (AVX2 with
+ *   the band / 4-row kernels, on an AVX2-only EPYC: 3.1e-8 / 2.3e-8).
  *   Effect of the weight type itself (same seed, synthetic weights): q8_0 vs
  *   f32 ~1e-2, q4_0 vs f32 ~1e-1 of the largest logit.
  */
@@ -80,6 +87,14 @@
 #define TR 4     /* rows per tile   */
 #define TT 4     /* tokens per tile */
 #define TB 64    /* tokens per block */
+
+/* Software prefetch distance (L2) of the AVX2 decode kernels: rows of a
+ * decode range are contiguous, so this runs ahead in the stream of the
+ * range, across the 4 KiB page boundaries of a GGUF mapping where the
+ * hardware prefetchers stop. */
+#ifndef AVX2_PF
+#define AVX2_PF 4096
+#endif
 
 static inline float ld_f16(const uint8_t *p)
 {
@@ -474,6 +489,86 @@ static void mm_f16_prefill(const rt_mat *w, const rt_act *a, int r0, int r1, int
 }
 #endif
 
+#if defined(RT_SIMD_AVX2)
+/* AVX2 prefill tiles of 2 rows x 6 tokens: 12 accumulators, 2 weight
+ * vectors and 1 activation vector fit the 16 ymm registers (tile_float's
+ * 4 x 4 needs 21 and spills on AVX2); per (row, token) the same FMA chain,
+ * horizontal sum and tail as tile_float, so the same bits. */
+#define FT_R 2
+#define FT_T 6
+static inline __attribute__((always_inline)) void tile_float26(const rt_mat *w, const rt_act *a, int r, const int nr, int t,
+                                                              const int nt, float *y, size_t ldy, const int type)
+{
+    fvec acc[FT_R][FT_T];
+    const uint8_t *rows[FT_R];
+    const float *xs[FT_T];
+    int K = w->cols, kv = K / FV * FV;
+    for (int i = 0; i < nr; i++) rows[i] = w->data + (size_t)(r + i) * w->row_bytes;
+    for (int j = 0; j < nt; j++) xs[j] = a->x + (size_t)(t + j) * a->ldx;
+    for (int i = 0; i < nr; i++)
+        for (int j = 0; j < nt; j++) acc[i][j] = fv_zero();
+    for (int k = 0; k < kv; k += FV) {
+        fvec wv[FT_R];
+        for (int i = 0; i < nr; i++) wv[i] = fv_ldw(rows[i], k, type);
+        for (int j = 0; j < nt; j++) {
+            fvec xv = fv_ld(xs[j] + k);
+            for (int i = 0; i < nr; i++) acc[i][j] = fv_fma(wv[i], xv, acc[i][j]);
+        }
+    }
+    for (int i = 0; i < nr; i++)
+        for (int j = 0; j < nt; j++) {
+            float s = fv_sum(acc[i][j]);
+            for (int k = kv; k < K; k++) s += w_scalar(rows[i], k, type) * xs[j][k];
+            y[(size_t)(t + j) * ldy + r + i] = s;
+        }
+}
+
+/* AVX2 decode of f16 / f32 rows, 8 at once: 8 FMA chains side by side
+ * (tile_float's 4 leave the FMA latency exposed), each row's chain, sum and
+ * tail those of tile_float (so the same bits as prefill), and the 8 rows'
+ * bytes prefetched AVX2_PF ahead in the stream. */
+static inline __attribute__((always_inline)) void mv_float8(const rt_mat *w, const float *x, int r, float *y, const int type)
+{
+    const int K = w->cols, kv = K / 8 * 8;
+    const size_t es = type == RT_F32 ? 4 : 2, rb = w->row_bytes;
+    const uint8_t *row0 = w->data + (size_t)r * rb;
+    __m256 acc[8];
+    for (int i = 0; i < 8; i++) acc[i] = _mm256_setzero_ps();
+    const uint8_t *pf = row0 + AVX2_PF;
+    for (int k = 0; k < kv; k += 8) {
+        /* 8 rows x 8 elements: 8 * 8 * es bytes of the group per step */
+        for (size_t o = 0; o < 8 * 8 * es; o += 64) _mm_prefetch((const char *)(pf + o), _MM_HINT_T1);
+        pf += 8 * 8 * es;
+        const __m256 xv = _mm256_loadu_ps(x + k);
+        for (int i = 0; i < 8; i++) acc[i] = _mm256_fmadd_ps(fv_ldw(row0 + (size_t)i * rb, k, type), xv, acc[i]);
+    }
+    for (int i = 0; i < 8; i++) {
+        float s = fv_sum(acc[i]);
+        for (int k = kv; k < K; k++) s += w_scalar(row0 + (size_t)i * rb, k, type) * x[k];
+        y[r + i] = s;
+    }
+}
+
+static void mm_float_avx2(const rt_mat *w, const rt_act *a, int r0, int r1, int t0, int t1, float *y, size_t ldy)
+{
+    for (int tb = t0; tb < t1; tb += TB) {
+        int te = tb + TB < t1 ? tb + TB : t1;
+        for (int r = r0; r < r1; r += FT_R) {
+            int nr = r1 - r < FT_R ? r1 - r : FT_R;
+            for (int t = tb; t < te; t += FT_T) {
+                int nt = te - t < FT_T ? te - t : FT_T;
+                if (nr == FT_R && nt == FT_T) {
+                    if (w->type == RT_F32) tile_float26(w, a, r, FT_R, t, FT_T, y, ldy, RT_F32);
+                    else tile_float26(w, a, r, FT_R, t, FT_T, y, ldy, RT_F16);
+                } else {
+                    tile_float26(w, a, r, nr, t, nt, y, ldy, w->type);
+                }
+            }
+        }
+    }
+}
+#endif
+
 static void mm_float(const rt_mat *w, const rt_act *a, int r0, int r1, int t0, int t1,
                      float *y, size_t ldy)
 {
@@ -487,6 +582,18 @@ static void mm_float(const rt_mat *w, const rt_act *a, int r0, int r1, int t0, i
     if (w->type == RT_F16 && t1 - t0 >= 16) {
         mm_f16_prefill(w, a, r0, r1, t0, t1, y, ldy);
         return;
+    }
+#endif
+#if defined(RT_SIMD_AVX2)
+    if (t1 - t0 >= 6) { mm_float_avx2(w, a, r0, r1, t0, t1, y, ldy); return; }
+    if (t1 - t0 == 1) {
+        const float *x = a->x + (size_t)t0 * a->ldx;
+        float *yt = y + (size_t)t0 * ldy;
+        for (; r0 + 8 <= r1; r0 += 8) {
+            if (w->type == RT_F16) mv_float8(w, x, r0, yt, RT_F16);
+            else mv_float8(w, x, r0, yt, RT_F32);
+        }
+        if (r0 >= r1) return;
     }
 #endif
     for (int tb = t0; tb < t1; tb += TB) {
@@ -1017,6 +1124,211 @@ static inline float row_q(const uint8_t *row, const rt_act *a, int t, int K, int
     return hsum8(acc) - (type == RT_Q4_0 ? 8.0f * corr : 0.0f);
 }
 
+
+/* row_q for 4 consecutive rows of one token (decode): each activation block
+ * is loaded once for the 4 rows and the 4 FMA chains run side by side
+ * instead of one after the other; per row the same operations in the same
+ * order as row_q, so the same bits.  The 4 rows (4 * row_bytes contiguous
+ * bytes) are prefetched AVX2_PF ahead, 4 blocks' worth of lines per step. */
+static inline __attribute__((always_inline)) void rows4_q(const uint8_t *row0, size_t rb, const rt_act *a, int t,
+                                                          int K, int type, float *out)
+{
+    int nb = K / RT_QK;
+    const size_t bb = type == RT_Q4_0 ? RT_Q4_BYTES : RT_Q8_BYTES;
+    const int8_t *q = a->qs + (size_t)t * K;
+    const float *d = a->d + (size_t)t * nb, *ds = a->ds + (size_t)t * nb;
+    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+    float corr[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+    /* the group's bytes are [row0, row0 + 4 rb): 4 bb of them per step */
+    const uint8_t *pf = row0 + AVX2_PF;
+    for (int b = 0; b < nb; b++) {
+        _mm_prefetch((const char *)pf, _MM_HINT_T1);
+        _mm_prefetch((const char *)(pf + 64), _MM_HINT_T1);
+        if (type == RT_Q8_0) _mm_prefetch((const char *)(pf + 128), _MM_HINT_T1);
+        pf += 4 * bb;
+        __m256i av = _mm256_loadu_si256((const __m256i *)(const void *)(q + b * RT_QK));
+        float db = d[b];
+        for (int i = 0; i < 4; i++) {
+            const uint8_t *blk = row0 + (size_t)i * rb + b * bb;
+            float dw = ld_f16(blk);
+            __m256i wv, wa;
+            if (type == RT_Q4_0) { wv = q4_block(blk); wa = wv; corr[i] += dw * ds[b]; }
+            else { wv = _mm256_loadu_si256((const __m256i *)(const void *)(blk + 2)); wa = _mm256_abs_epi8(wv); }
+            acc[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(blk_dot(wv, wa, av, type)), _mm256_set1_ps(dw * db), acc[i]);
+        }
+    }
+    for (int i = 0; i < 4; i++) out[i] = hsum8(acc[i]) - (type == RT_Q4_0 ? 8.0f * corr[i] : 0.0f);
+}
+
+/* q4_0 decode of 4 consecutive rows, two blocks per vector: one 256-bit
+ * register holds the 16 nibble bytes of blocks b and b+1, so the low
+ * nibbles are [b: elements 0-15 | b+1: 0-15] and the high ones
+ * [b: 16-31 | b+1: 16-31]; the activations are put in that order once per
+ * pair for the 4 rows (two lane permutes).  vpmaddubsw of both halves, summed
+ * in int16 (|2 x 2 x 15 x 127| < 2^15, exact), one vpmaddwd: lanes 0-3 hold
+ * block b's four partial sums, lanes 4-7 block b+1's.  The -8 offset is
+ * folded into the block's float step, per lane:
+ *   acc += dw * (da * p - 2 ds)        (4 lanes per block: 8 ds / 4, exact)
+ * (an odd last block: 8 lanes, da * p - ds).  Integer sums exact; the f32
+ * order differs from row_q within the header's bounds.  About 9 instructions
+ * per row and block where row_q has 16. */
+static inline void rows4_q4p(const uint8_t *row0, size_t rb, const rt_act *a, int t, int K, float *out)
+{
+    const int nb = K / RT_QK;
+    const int8_t *q = a->qs + (size_t)t * K;
+    const float *d = a->d + (size_t)t * nb, *ds = a->ds + (size_t)t * nb;
+    const __m256i m4 = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1);
+    const __m256i dup = _mm256_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1);
+    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+    const uint8_t *pf = row0 + AVX2_PF;
+    int b = 0;
+    for (; b + 2 <= nb; b += 2) {
+        _mm_prefetch((const char *)pf, _MM_HINT_T1);
+        _mm_prefetch((const char *)(pf + 64), _MM_HINT_T1);
+        _mm_prefetch((const char *)(pf + 128), _MM_HINT_T1);
+        pf += 8 * RT_Q4_BYTES;
+        const __m256i x0 = _mm256_loadu_si256((const __m256i *)(const void *)(q + b * RT_QK));
+        const __m256i x1 = _mm256_loadu_si256((const __m256i *)(const void *)(q + b * RT_QK + 32));
+        const __m256i a0 = _mm256_permute2x128_si256(x0, x1, 0x20), a1 = _mm256_permute2x128_si256(x0, x1, 0x31);
+        const __m256 dav = _mm256_set_m128(_mm_set1_ps(d[b + 1]), _mm_set1_ps(d[b]));
+        const __m256 dsv = _mm256_set_m128(_mm_set1_ps(2.0f * ds[b + 1]), _mm_set1_ps(2.0f * ds[b]));
+        for (int i = 0; i < 4; i++) {
+            const uint8_t *blk = row0 + (size_t)i * rb + (size_t)b * RT_Q4_BYTES;
+            const __m256i v = _mm256_loadu2_m128i((const __m128i *)(const void *)(blk + 2 + RT_Q4_BYTES),
+                                                  (const __m128i *)(const void *)(blk + 2));
+            const __m256i lo = _mm256_and_si256(v, m4), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+            const __m256i s16 = _mm256_add_epi16(_mm256_maddubs_epi16(lo, a0), _mm256_maddubs_epi16(hi, a1));
+            const __m256 p = _mm256_cvtepi32_ps(_mm256_madd_epi16(s16, ones));
+            uint16_t h0, h1;
+            memcpy(&h0, blk, 2);
+            memcpy(&h1, blk + RT_Q4_BYTES, 2);
+            const __m256 dw = _mm256_permutevar8x32_ps(
+                _mm256_castps128_ps256(_mm_cvtph_ps(_mm_cvtsi32_si128((int)((uint32_t)h0 | (uint32_t)h1 << 16)))), dup);
+            acc[i] = _mm256_fmadd_ps(dw, _mm256_fmsub_ps(p, dav, dsv), acc[i]);
+        }
+    }
+    if (b < nb) {
+        const __m256i av = _mm256_loadu_si256((const __m256i *)(const void *)(q + b * RT_QK));
+        for (int i = 0; i < 4; i++) {
+            const uint8_t *blk = row0 + (size_t)i * rb + (size_t)b * RT_Q4_BYTES;
+            const __m256 p = _mm256_cvtepi32_ps(_mm256_madd_epi16(_mm256_maddubs_epi16(q4_block(blk), av), ones));
+            acc[i] = _mm256_fmadd_ps(_mm256_set1_ps(ld_f16(blk)), _mm256_fmsub_ps(p, _mm256_set1_ps(d[b]), _mm256_set1_ps(ds[b])),
+                                     acc[i]);
+        }
+    }
+    for (int i = 0; i < 4; i++) out[i] = hsum8(acc[i]);
+}
+
+/* Prefill: bands of 8 rows with the rows in the lanes.  A band is transposed
+ * once per call into Z: per block, 8 vectors, dword lane i of vector j =
+ * quants 4j..4j+3 of row i's block (q4_0 as raw nibbles w + 8, q8_0 as
+ * stored), and dw: the 8 rows' scales per block.  Then for tiles of up to 4
+ * tokens each dword of a token's block is broadcast against Z[j]
+ * (vpmaddubsw): q4_0 sums the 8 pair products in int16 (|8 x 2 x 15 x 127| <
+ * 2^15, exact) and widens once per block; q8_0 uses the sign trick per dword
+ * and widens each.  Per lane and block: one convert, then
+ *   q4_0: acc += dw * (da * isum - 8 * ds)      (8 ds exact, one fmsub)
+ *   q8_0: acc += (dw * da) * isum
+ * so the integer sums are exact and only the f32 order differs from the
+ * row kernels (decode), within the header's bounds.  The band's Z
+ * (256 B per block) stays in L1/L2 while every token streams past it. */
+#define QB_ROWS 8
+#define QB_NT 4
+static void qband_pack(const rt_mat *w, int r, int nr, uint8_t *Z, float *dw)
+{
+    const int nb = w->cols / RT_QK, type = w->type;
+    const size_t bb = type == RT_Q4_0 ? RT_Q4_BYTES : RT_Q8_BYTES;
+    for (int i = 0; i < QB_ROWS; i++) {
+        if (i >= nr) {   /* rows past the matrix: zero weights */
+            for (int b = 0; b < nb; b++) {
+                dw[(size_t)b * QB_ROWS + i] = 0.0f;
+                for (int j = 0; j < 8; j++) memset(Z + (size_t)b * 256 + 32 * j + 4 * i, 0, 4);
+            }
+            continue;
+        }
+        const uint8_t *row = w->data + (size_t)(r + i) * w->row_bytes;
+        for (int b = 0; b < nb; b++) {
+            const uint8_t *blk = row + (size_t)b * bb;
+            uint8_t u[32];
+            dw[(size_t)b * QB_ROWS + i] = ld_f16(blk);
+            if (type == RT_Q4_0) _mm256_storeu_si256((__m256i *)(void *)u, q4_block(blk));
+            else memcpy(u, blk + 2, 32);
+            for (int j = 0; j < 8; j++) memcpy(Z + (size_t)b * 256 + 32 * j + 4 * i, u + 4 * j, 4);
+        }
+    }
+}
+
+static inline __attribute__((always_inline)) void qband_tile(const uint8_t *Z, const float *dw, int nb, const rt_act *a,
+                                                            int t, const int nt, const int type, int r, int nr,
+                                                            float *y, size_t ldy)
+{
+    const int K = a->K;
+    const __m256i ones = _mm256_set1_epi16(1);
+    __m256 acc[QB_NT];
+    for (int k = 0; k < nt; k++) acc[k] = _mm256_setzero_ps();
+    for (int b = 0; b < nb; b++) {
+        const uint8_t *zb = Z + (size_t)b * 256;
+        __m256i s[QB_NT];
+        for (int k = 0; k < nt; k++) s[k] = _mm256_setzero_si256();
+        for (int j = 0; j < 8; j++) {
+            const __m256i z = _mm256_load_si256((const __m256i *)(const void *)(zb + 32 * j));
+            if (type == RT_Q4_0) {
+                for (int k = 0; k < nt; k++) {
+                    int32_t v;
+                    memcpy(&v, a->qs + (size_t)(t + k) * K + (size_t)b * RT_QK + 4 * j, 4);
+                    s[k] = _mm256_add_epi16(s[k], _mm256_maddubs_epi16(z, _mm256_set1_epi32(v)));
+                }
+            } else {
+                const __m256i za = _mm256_abs_epi8(z);
+                for (int k = 0; k < nt; k++) {
+                    int32_t v;
+                    memcpy(&v, a->qs + (size_t)(t + k) * K + (size_t)b * RT_QK + 4 * j, 4);
+                    __m256i p = _mm256_maddubs_epi16(za, _mm256_sign_epi8(_mm256_set1_epi32(v), z));
+                    s[k] = _mm256_add_epi32(s[k], _mm256_madd_epi16(p, ones));
+                }
+            }
+        }
+        const __m256 dwv = _mm256_load_ps(dw + (size_t)b * QB_ROWS);
+        for (int k = 0; k < nt; k++) {
+            const size_t tb = (size_t)(t + k) * nb + b;
+            if (type == RT_Q4_0) {
+                __m256 p = _mm256_cvtepi32_ps(_mm256_madd_epi16(s[k], ones));
+                __m256 e = _mm256_fmsub_ps(p, _mm256_set1_ps(a->d[tb]), _mm256_set1_ps(8.0f * a->ds[tb]));
+                acc[k] = _mm256_fmadd_ps(dwv, e, acc[k]);
+            } else {
+                acc[k] = _mm256_fmadd_ps(_mm256_mul_ps(dwv, _mm256_set1_ps(a->d[tb])), _mm256_cvtepi32_ps(s[k]), acc[k]);
+            }
+        }
+    }
+    for (int k = 0; k < nt; k++) {
+        float o[8];
+        _mm256_storeu_ps(o, acc[k]);
+        for (int i = 0; i < nr; i++) y[(size_t)(t + k) * ldy + r + i] = o[i];
+    }
+}
+
+/* rows [r0, r1), tokens [t0, t1) in bands of 8; -1 without scratch */
+static int mm_q_avx2_bands(const rt_mat *w, const rt_act *a, int r0, int r1, int t0, int t1, float *y, size_t ldy,
+                           float *buf)
+{
+    const int nb = w->cols / RT_QK;
+    float *dw = buf;
+    uint8_t *Z = (uint8_t *)(void *)(buf + (size_t)nb * QB_ROWS);   /* 32-byte aligned: nb * 32 bytes of dw before */
+    for (int r = r0; r < r1; r += QB_ROWS) {
+        const int nr = r1 - r < QB_ROWS ? r1 - r : QB_ROWS;
+        qband_pack(w, r, nr, Z, dw);
+        int t = t0;
+        if (w->type == RT_Q4_0) {
+            for (; t + QB_NT <= t1; t += QB_NT) qband_tile(Z, dw, nb, a, t, QB_NT, RT_Q4_0, r, nr, y, ldy);
+            for (; t < t1; t++) qband_tile(Z, dw, nb, a, t, 1, RT_Q4_0, r, nr, y, ldy);
+        } else {
+            for (; t + QB_NT <= t1; t += QB_NT) qband_tile(Z, dw, nb, a, t, QB_NT, RT_Q8_0, r, nr, y, ldy);
+            for (; t < t1; t++) qband_tile(Z, dw, nb, a, t, 1, RT_Q8_0, r, nr, y, ldy);
+        }
+    }
+    return 0;
+}
+
 #elif defined(RT_SIMD_NEON)
 
 static inline int32x4_t dot16(int32x4_t acc, int8x16_t w, int8x16_t x)
@@ -1140,12 +1452,27 @@ static void mm_quant(const rt_mat *w, const rt_act *a, int r0, int r1, int t0, i
     }
 #endif
     if (t1 - t0 == 1) {
+#if defined(RT_SIMD_AVX2)
+        for (; r0 + 4 <= r1; r0 += 4) {
+            float o4[4];
+            const uint8_t *row = w->data + (size_t)r0 * w->row_bytes;
+            if (type == RT_Q4_0) rows4_q4p(row, w->row_bytes, a, t0, K, o4);
+            else rows4_q(row, w->row_bytes, a, t0, K, RT_Q8_0, o4);
+            for (int i = 0; i < 4; i++) y[(size_t)t0 * ldy + r0 + i] = o4[i];
+        }
+#endif
         for (int r = r0; r < r1; r++)
             y[(size_t)t0 * ldy + r] = type == RT_Q4_0
                 ? row_q(w->data + (size_t)r * w->row_bytes, a, t0, K, RT_Q4_0)
                 : row_q(w->data + (size_t)r * w->row_bytes, a, t0, K, RT_Q8_0);
         return;
     }
+#if defined(RT_SIMD_AVX2)
+    if (t1 - t0 >= 8) {
+        float *zb = scratch((size_t)nb * 72 + 16);
+        if (zb && mm_q_avx2_bands(w, a, r0, r1, t0, t1, y, ldy, zb) == 0) return;
+    }
+#endif
     float *buf = scratch((size_t)TR * nb * 9);
     if (!buf) { /* out of memory for 9*TR*nb floats: fall back to row kernel */
         for (int t = t0; t < t1; t++)
@@ -1198,7 +1525,11 @@ static void mm_quant(const rt_mat *w, const rt_act *a, int r0, int r1, int t0, i
  * without a transpose; same integers, same float steps, same bits.  Decode
  * of LFM2-350M Q4_K_M went from about 0.55 of the memory bandwidth (the row
  * kernels: scalar scale unpacking and horizontal sums per 144-210 bytes) to
- * 0.91 (2 threads, shared host; README).
+ * 0.91 (2 threads, shared host; README).  AVX2 decode runs 4 rows at once
+ * (q45k_rows4 / q6k_rows4: activations read once for the 4, the 4 rows'
+ * sums reduced together, the float steps in 4 lanes) and AVX2 prefill puts
+ * 8 rows in the lanes (mm_kquant_band8, unpacked once per call); same
+ * integers, same float steps per lane, same bits.
  */
 typedef struct kunp {
     uint8_t *u; int16_t *sc, *mn; float *d, *dm;
@@ -1535,6 +1866,145 @@ static inline float q6k_row_token(const uint8_t *row, int nsb, const rt_act *a, 
     }
     return acc;
 }
+
+#if defined(RT_SIMD_AVX2)
+/* AVX2 decode of 4 consecutive rows at once (q4k/q5k/q6k_row_token for 4
+ * rows): the activations and block sums of a super-block are read once for
+ * the 4 rows, the group scales reach their lanes by one byte shuffle each
+ * (not a broadcast from a scalar), the 4 rows' integer sums are reduced
+ * together (hadd tree: exact) and the float steps run in 4 lanes, each lane
+ * the scalar steps of one row in the scalar order: the same bits as the
+ * row kernels (and as every other build, test_kquant_paths_bit_identical).
+ * The 4 rows' bytes are prefetched KQ_PF ahead in the stream. */
+
+/* lane i = the sum of the 8 lanes of v_i (exact) */
+static inline __m128i hsum4x8_i32(__m256i v0, __m256i v1, __m256i v2, __m256i v3)
+{
+    __m256i h = _mm256_hadd_epi32(_mm256_hadd_epi32(v0, v1), _mm256_hadd_epi32(v2, v3));
+    return _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
+}
+
+/* byte shuffle that fills a 128-bit lane with int16 lane j (lo) / lane k (hi) */
+static inline __m256i kq_sel16(int j, int k)
+{
+    const char a = (char)(2 * j), b = (char)(2 * j + 1), c = (char)(2 * k), e = (char)(2 * k + 1);
+    return _mm256_setr_epi8(a, b, a, b, a, b, a, b, a, b, a, b, a, b, a, b,
+                            c, e, c, e, c, e, c, e, c, e, c, e, c, e, c, e);
+}
+
+static inline __attribute__((always_inline)) void q45k_rows4(const int type, const uint8_t *row0, size_t rb, int nsb,
+                                                            const rt_act *a, int t, float *out)
+{
+    const size_t bb = type == RT_Q4_K ? RT_Q4K_BYTES : RT_Q5K_BYTES;
+    const size_t qo = type == RT_Q4_K ? 16 : 48;
+    const int8_t *q = a->kq + (size_t)t * a->K;
+    const float *yd = a->kd + (size_t)t * nsb;
+    const int16_t *bs = a->kbs + (size_t)t * nsb * 16;
+    const __m256i m4 = _mm256_set1_epi8(0x0F), b4 = _mm256_set1_epi8(0x10);
+    const __m256i dsel = _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7);
+    __m256i sel[8];
+    for (int j = 0; j < 8; j++) sel[j] = kq_sel16(j, j);
+    __m128 acc = _mm_setzero_ps();
+    const uint8_t *pf = row0 + KQ_PF;
+    for (int s = 0; s < nsb; s++) {
+        const int8_t *qs = q + (size_t)s * RT_QKK;
+        const __m256i bsv = _mm256_loadu_si256((const __m256i *)(const void *)(bs + (size_t)s * 16));
+        for (size_t o = 0; o < 4 * bb; o += 64) _mm_prefetch((const char *)(pf + o), _MM_HINT_T1);
+        pf += 4 * bb;
+        __m256i vi[4], vm[4];
+        uint32_t dd[4];
+        for (int i = 0; i < 4; i++) {
+            const uint8_t *b = row0 + (size_t)i * rb + (size_t)s * bb;
+            uint32_t w0, w1, w2;
+            memcpy(&dd[i], b, 4);   /* d, dmin */
+            memcpy(&w0, b + 4, 4); memcpy(&w1, b + 8, 4); memcpy(&w2, b + 12, 4);
+            /* the 8 6-bit scales and mins (rt_k_scale_min's layout), as q4k_row_token */
+            uint64_t sc8 = (uint64_t)(w0 & 0x3f3f3f3fu)
+                         | (uint64_t)((w2 & 0x0f0f0f0fu) | (((w0 >> 6) & 0x03030303u) << 4)) << 32;
+            uint64_t mn8 = (uint64_t)(w1 & 0x3f3f3f3fu)
+                         | (uint64_t)(((w2 >> 4) & 0x0f0f0f0fu) | (((w1 >> 6) & 0x03030303u) << 4)) << 32;
+            const __m256i scv = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(_mm_cvtsi64_si128((long long)sc8)));
+            const __m128i m8 = _mm_cvtsi64_si128((long long)mn8);
+            vm[i] = _mm256_madd_epi16(_mm256_cvtepu8_epi16(_mm_unpacklo_epi8(m8, m8)), bsv);
+            __m256i qh = _mm256_setzero_si256();
+            if (type == RT_Q5_K) qh = _mm256_loadu_si256((const __m256i *)(const void *)(b + 16));
+            __m256i v = _mm256_setzero_si256();
+            for (int c = 0; c < 4; c++) {
+                __m256i qv = _mm256_loadu_si256((const __m256i *)(const void *)(b + qo + 32 * c));
+                __m256i lo = _mm256_and_si256(qv, m4), hi = _mm256_and_si256(_mm256_srli_epi16(qv, 4), m4);
+                if (type == RT_Q5_K) {
+                    __m256i bl = _mm256_set1_epi8((char)(1 << (2 * c))), bh = _mm256_set1_epi8((char)(1 << (2 * c + 1)));
+                    lo = _mm256_or_si256(lo, _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(qh, bl), bl), b4));
+                    hi = _mm256_or_si256(hi, _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(qh, bh), bh), b4));
+                }
+                __m256i a0 = _mm256_loadu_si256((const __m256i *)(const void *)(qs + 64 * c));
+                __m256i a1 = _mm256_loadu_si256((const __m256i *)(const void *)(qs + 64 * c + 32));
+                v = _mm256_add_epi32(v, _mm256_madd_epi16(_mm256_maddubs_epi16(lo, a0), _mm256_shuffle_epi8(scv, sel[2 * c])));
+                v = _mm256_add_epi32(v, _mm256_madd_epi16(_mm256_maddubs_epi16(hi, a1), _mm256_shuffle_epi8(scv, sel[2 * c + 1])));
+            }
+            vi[i] = v;
+        }
+        const __m128 isum = _mm_cvtepi32_ps(hsum4x8_i32(vi[0], vi[1], vi[2], vi[3]));
+        const __m128 msum = _mm_cvtepi32_ps(hsum4x8_i32(vm[0], vm[1], vm[2], vm[3]));
+        const __m256 dm = _mm256_permutevar8x32_ps(
+            _mm256_cvtph_ps(_mm_setr_epi32((int)dd[0], (int)dd[1], (int)dd[2], (int)dd[3])), dsel);
+        const __m128 y = _mm_set1_ps(yd[s]);
+        acc = _mm_add_ps(acc, _mm_mul_ps(_mm_mul_ps(y, _mm256_castps256_ps128(dm)), isum));
+        acc = _mm_sub_ps(acc, _mm_mul_ps(_mm_mul_ps(y, _mm256_extractf128_ps(dm, 1)), msum));
+    }
+    _mm_storeu_ps(out, acc);
+}
+
+static inline void q6k_rows4(const uint8_t *row0, size_t rb, int nsb, const rt_act *a, int t, float *out)
+{
+    const int8_t *q = a->kq + (size_t)t * a->K;
+    const float *yd = a->kd + (size_t)t * nsb;
+    const int16_t *bs = a->kbs + (size_t)t * nsb * 16;
+    const __m256i m4 = _mm256_set1_epi8(0x0F), m30 = _mm256_set1_epi8(0x30);
+    const __m256i sel[4] = {kq_sel16(0, 1), kq_sel16(2, 3), kq_sel16(4, 5), kq_sel16(6, 7)};
+    __m128 acc = _mm_setzero_ps();
+    const uint8_t *pf = row0 + KQ_PF;
+    for (int s = 0; s < nsb; s++) {
+        const int8_t *qs = q + (size_t)s * RT_QKK;
+        const __m256i bsv = _mm256_loadu_si256((const __m256i *)(const void *)(bs + (size_t)s * 16));
+        for (size_t o = 0; o < 4 * RT_Q6K_BYTES; o += 64) _mm_prefetch((const char *)(pf + o), _MM_HINT_T1);
+        pf += 4 * RT_Q6K_BYTES;
+        __m256i vi[4], vo[4];
+        uint16_t dh[4];
+        for (int i = 0; i < 4; i++) {
+            const uint8_t *b = row0 + (size_t)i * rb + (size_t)s * RT_Q6K_BYTES;
+            memcpy(&dh[i], b + 208, 2);
+            const __m128i sc16 = _mm_loadu_si128((const __m128i *)(const void *)(b + 192));
+            /* o = sum_g sc_g * bsum_g (offset 32 of the stored values), exact */
+            vo[i] = _mm256_madd_epi16(_mm256_cvtepi8_epi16(sc16), bsv);
+            __m256i v = _mm256_setzero_si256();
+            for (int n = 0; n < 2; n++) {
+                const int8_t *qn = qs + 128 * n;
+                const __m256i sv = _mm256_broadcastsi128_si256(_mm_cvtepi8_epi16(n ? _mm_srli_si128(sc16, 8) : sc16));
+                __m256i l0 = _mm256_loadu_si256((const __m256i *)(const void *)(b + 64 * n));
+                __m256i l1 = _mm256_loadu_si256((const __m256i *)(const void *)(b + 64 * n + 32));
+                __m256i h = _mm256_loadu_si256((const __m256i *)(const void *)(b + 128 + 32 * n));
+                __m256i u1 = _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_and_si256(_mm256_slli_epi16(h, 4), m30));
+                __m256i u2 = _mm256_or_si256(_mm256_and_si256(l1, m4), _mm256_and_si256(_mm256_slli_epi16(h, 2), m30));
+                __m256i u3 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4), _mm256_and_si256(h, m30));
+                __m256i u4 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
+                                             _mm256_and_si256(_mm256_srli_epi16(h, 2), m30));
+                const __m256i u[4] = {u1, u2, u3, u4};
+                for (int k = 0; k < 4; k++) {
+                    __m256i qv = _mm256_loadu_si256((const __m256i *)(const void *)(qn + 32 * k));
+                    v = _mm256_add_epi32(v, _mm256_madd_epi16(_mm256_maddubs_epi16(u[k], qv), _mm256_shuffle_epi8(sv, sel[k])));
+                }
+            }
+            vi[i] = v;
+        }
+        __m128i isum = hsum4x8_i32(vi[0], vi[1], vi[2], vi[3]);
+        isum = _mm_sub_epi32(isum, _mm_slli_epi32(hsum4x8_i32(vo[0], vo[1], vo[2], vo[3]), 5));
+        const __m128 d4 = _mm_cvtph_ps(_mm_setr_epi16((short)dh[0], (short)dh[1], (short)dh[2], (short)dh[3], 0, 0, 0, 0));
+        acc = _mm_add_ps(acc, _mm_mul_ps(_mm_mul_ps(_mm_set1_ps(yd[s]), d4), _mm_cvtepi32_ps(isum)));
+    }
+    _mm_storeu_ps(out, acc);
+}
+#endif
 #elif defined(RT_SIMD_NEON)
 /* k_row_token for 4 tokens at once (prefill), as on x86: each unpacked u
  * vector is loaded once for the 4; the same integer sums and float steps */
@@ -2131,6 +2601,140 @@ static int mm_kquant_rows16(const rt_mat *w, const rt_act *a, int r0, int r1, in
 }
 #endif
 
+#if defined(RT_SIMD_AVX2)
+/* AVX2 k-quant prefill: bands of 8 rows with the rows in the lanes (the
+ * AVX-512 path's 16-row lane blocks at half the width, without repacking
+ * the weights).  A band is unpacked once per call (k_unpack_row per row)
+ * into, per super-block: 64 vectors of element values u (dword lane i of
+ * vector j = u[4j..4j+3] of row i), 16 vectors of the group scales as int16
+ * pairs (sc, sc), 8 vectors of the q4_K/q5_K mins as (m, m) (q6_K: the scale
+ * pairs (sc_2j, sc_2j+1) for the offset-32 sums), and the rows' d and dmin.
+ * Per token and super-block each activation dword is broadcast against the
+ * 64 u vectors (vpmaddubsw); a group's 4 products are summed in int16 (q4_K
+ * |4 x 2 x 15 x 128| and q5_K |4 x 2 x 31 x 128| < 2^15; q6_K 2 at a time)
+ * and weighted with vpmaddwd by the scale pairs; the mins (or offsets) take
+ * one vpmaddwd per pair of block sums.  The integer sums are those of
+ * k_row_token, exact, and each lane runs k_row_token's float steps in its
+ * order: the same bits. */
+#define KB_ROWS 8
+#define KB_NT 4
+#define KB_SB_BYTES (64 * 32 + 16 * 32 + 8 * 32 + 2 * 32)   /* u, scales, mins, d + dmin */
+static void kband8_pack(const rt_mat *w, int r, int nr, int nsb, const kunp *k, uint8_t *band)
+{
+    const int type = w->type;
+    memset(band, 0, (size_t)nsb * KB_SB_BYTES);
+    for (int i = 0; i < nr; i++) {
+        k_unpack_row(type, w->data + (size_t)(r + i) * w->row_bytes, nsb, k);
+        for (int s = 0; s < nsb; s++) {
+            uint8_t *sb = band + (size_t)s * KB_SB_BYTES;
+            int16_t *scv = (int16_t *)(void *)(sb + 2048), *mnv = (int16_t *)(void *)(sb + 2048 + 512);
+            float *dv = (float *)(void *)(sb + 2048 + 512 + 256);
+            const uint8_t *u = k->u + (size_t)s * RT_QKK;
+            for (int j = 0; j < 64; j++) memcpy(sb + 32 * j + 4 * i, u + 4 * j, 4);
+            for (int g = 0; g < 16; g++) scv[16 * g + 2 * i] = scv[16 * g + 2 * i + 1] = k->sc[(size_t)s * 16 + g];
+            for (int j = 0; j < 8; j++) {
+                if (type == RT_Q6_K) {
+                    mnv[16 * j + 2 * i] = k->sc[(size_t)s * 16 + 2 * j];
+                    mnv[16 * j + 2 * i + 1] = k->sc[(size_t)s * 16 + 2 * j + 1];
+                } else {
+                    mnv[16 * j + 2 * i] = mnv[16 * j + 2 * i + 1] = k->mn[(size_t)s * 8 + j];
+                }
+            }
+            dv[i] = k->d[s];
+            dv[8 + i] = k->dm[s];
+        }
+    }
+}
+
+static inline __attribute__((always_inline)) void kband8_tile(const int type, const uint8_t *band, int nsb, const rt_act *a,
+                                                             int t, const int nt, int r, int nr, float *y, size_t ldy)
+{
+    const size_t K = (size_t)a->K;
+    __m256 acc[KB_NT];
+    for (int k = 0; k < nt; k++) acc[k] = _mm256_setzero_ps();
+    for (int s = 0; s < nsb; s++) {
+        const uint8_t *sb = band + (size_t)s * KB_SB_BYTES;
+        const __m256i *Z = (const __m256i *)(const void *)sb;
+        const __m256i *SC = (const __m256i *)(const void *)(sb + 2048), *MN = (const __m256i *)(const void *)(sb + 2560);
+        const float *dv = (const float *)(const void *)(sb + 2816);
+        __m256i isum[KB_NT];
+        for (int k = 0; k < nt; k++) isum[k] = _mm256_setzero_si256();
+        for (int g = 0; g < 16; g++) {
+            const __m256i scg = _mm256_load_si256(SC + g);
+            for (int h = 0; h < (type == RT_Q6_K ? 2 : 1); h++) {
+                const int n4 = type == RT_Q6_K ? 2 : 4, j0 = 4 * g + 2 * h;
+                __m256i s16[KB_NT];
+                for (int k = 0; k < nt; k++) s16[k] = _mm256_setzero_si256();
+                for (int jj = 0; jj < n4; jj++) {
+                    const __m256i z = _mm256_load_si256(Z + j0 + jj);
+                    for (int k = 0; k < nt; k++) {
+                        int32_t v;
+                        memcpy(&v, a->kq + (size_t)(t + k) * K + (size_t)s * RT_QKK + 4 * (j0 + jj), 4);
+                        s16[k] = _mm256_add_epi16(s16[k], _mm256_maddubs_epi16(z, _mm256_set1_epi32(v)));
+                    }
+                }
+                for (int k = 0; k < nt; k++) isum[k] = _mm256_add_epi32(isum[k], _mm256_madd_epi16(s16[k], scg));
+            }
+        }
+        const __m256 d = _mm256_load_ps(dv), dm = _mm256_load_ps(dv + 8);
+        for (int k = 0; k < nt; k++) {
+            const int16_t *bs = a->kbs + ((size_t)(t + k) * nsb + s) * 16;
+            __m256i c = _mm256_setzero_si256();
+            for (int j = 0; j < 8; j++) {
+                int32_t v;
+                memcpy(&v, bs + 2 * j, 4);
+                c = _mm256_add_epi32(c, _mm256_madd_epi16(_mm256_load_si256(MN + j), _mm256_set1_epi32(v)));
+            }
+            const __m256 yd = _mm256_set1_ps(a->kd[(size_t)(t + k) * nsb + s]);
+            if (type == RT_Q6_K) {
+                __m256i is = _mm256_sub_epi32(isum[k], _mm256_slli_epi32(c, 5));
+                acc[k] = _mm256_add_ps(acc[k], _mm256_mul_ps(_mm256_mul_ps(yd, d), _mm256_cvtepi32_ps(is)));
+            } else {
+                acc[k] = _mm256_add_ps(acc[k], _mm256_mul_ps(_mm256_mul_ps(yd, d), _mm256_cvtepi32_ps(isum[k])));
+                acc[k] = _mm256_sub_ps(acc[k], _mm256_mul_ps(_mm256_mul_ps(yd, dm), _mm256_cvtepi32_ps(c)));
+            }
+        }
+    }
+    for (int k = 0; k < nt; k++) {
+        float o[8];
+        _mm256_storeu_ps(o, acc[k]);
+        for (int i = 0; i < nr; i++) y[(size_t)(t + k) * ldy + r + i] = o[i];
+    }
+}
+
+static inline __attribute__((always_inline)) void kband8_tokens(const int type, const uint8_t *band, int nsb,
+                                                               const rt_act *a, int t0, int t1, int r, int nr,
+                                                               float *y, size_t ldy)
+{
+    int t = t0;
+    for (; t + KB_NT <= t1; t += KB_NT) kband8_tile(type, band, nsb, a, t, KB_NT, r, nr, y, ldy);
+    for (; t < t1; t++) kband8_tile(type, band, nsb, a, t, 1, r, nr, y, ldy);
+}
+
+/* rows [r0, r1) in bands of 8; -1 without scratch (the caller's row path runs) */
+static int mm_kquant_band8(const rt_mat *w, const rt_act *a, int r0, int r1, int t0, int t1, float *y, size_t ldy,
+                           const kunp *k)
+{
+    const int nsb = w->cols / RT_QKK;
+    size_t need = (size_t)nsb * KB_SB_BYTES / sizeof(float) + 16;
+    if (need > tl_cap3) {
+        free(tl_buf3);
+        tl_buf3 = rt_alloc64(need * sizeof(float));
+        tl_cap3 = tl_buf3 ? need : 0;
+    }
+    if (!tl_buf3) return -1;
+    uint8_t *band = (uint8_t *)(void *)tl_buf3;
+    for (int r = r0; r < r1; r += KB_ROWS) {
+        const int nr = r1 - r < KB_ROWS ? r1 - r : KB_ROWS;
+        kband8_pack(w, r, nr, nsb, k, band);
+        if (w->type == RT_Q4_K) kband8_tokens(RT_Q4_K, band, nsb, a, t0, t1, r, nr, y, ldy);
+        else if (w->type == RT_Q5_K) kband8_tokens(RT_Q5_K, band, nsb, a, t0, t1, r, nr, y, ldy);
+        else kband8_tokens(RT_Q6_K, band, nsb, a, t0, t1, r, nr, y, ldy);
+    }
+    return 0;
+}
+#endif
+
 static void mm_kquant(const rt_mat *w, const rt_act *a, int r0, int r1, int t0, int t1,
                       float *y, size_t ldy)
 {
@@ -2146,6 +2750,18 @@ static void mm_kquant(const rt_mat *w, const rt_act *a, int r0, int r1, int t0, 
             int pe = w->rows / 16 * 16, e = r1 < pe ? r1 : pe;
             if (r0 < e) mm_kquant_packed_decode(w, a, r0, e, t0, t1, y, ldy);
             if (r0 < pe) r0 = pe;
+        }
+#endif
+#if defined(RT_SIMD_AVX2)
+        for (; r0 + 4 <= r1; r0 += 4) {
+            const uint8_t *row = w->data + (size_t)r0 * w->row_bytes;
+            for (int t = t0; t < t1; t++) {
+                float o4[4];
+                if (w->type == RT_Q4_K) q45k_rows4(RT_Q4_K, row, w->row_bytes, nsb, a, t, o4);
+                else if (w->type == RT_Q5_K) q45k_rows4(RT_Q5_K, row, w->row_bytes, nsb, a, t, o4);
+                else q6k_rows4(row, w->row_bytes, nsb, a, t, o4);
+                for (int i = 0; i < 4; i++) y[(size_t)t * ldy + r0 + i] = o4[i];
+            }
         }
 #endif
         for (int r = r0; r < r1; r++) {
@@ -2174,6 +2790,9 @@ static void mm_kquant(const rt_mat *w, const rt_act *a, int r0, int r1, int t0, 
     k.u = (uint8_t *)(buf + 2 * (size_t)nsb);
     k.sc = (int16_t *)(void *)(k.u + K);
     k.mn = k.sc + K / 16;
+#if defined(RT_SIMD_AVX2)
+    if (mm_kquant_band8(w, a, r0, r1, t0, t1, y, ldy, &k) == 0) return;
+#endif
     for (int r = r0; r < r1; r++) {
         k_unpack_row(w->type, w->data + (size_t)r * w->row_bytes, nsb, &k);
         int t = t0;
