@@ -259,32 +259,38 @@ static inline float w_scalar(const uint8_t *row, int k, int type)
     return ld_f16(row + 2 * (size_t)k);
 }
 
-static inline void tile_float(const rt_mat *w, const rt_act *a, int r, int nr, int t, int nt,
-                              float *y, size_t ldy, int type)
-{
-    fvec acc[TR][TT];
-    const uint8_t *rows[TR];
-    const float *xs[TT];
-    int K = w->cols, kv = K / FV * FV;
-    for (int i = 0; i < nr; i++) rows[i] = w->data + (size_t)(r + i) * w->row_bytes;
-    for (int j = 0; j < nt; j++) xs[j] = a->x + (size_t)(t + j) * a->ldx;
-    for (int i = 0; i < nr; i++)
-        for (int j = 0; j < nt; j++) acc[i][j] = fv_zero();
-    for (int k = 0; k < kv; k += FV) {
-        fvec wv[TR];
-        for (int i = 0; i < nr; i++) wv[i] = fv_ldw(rows[i], k, type);
-        for (int j = 0; j < nt; j++) {
-            fvec xv = fv_ld(xs[j] + k);
-            for (int i = 0; i < nr; i++) acc[i][j] = fv_fma(wv[i], xv, acc[i][j]);
-        }
+/* A tile of R rows x T tokens of f32/f16 weights against f32 activations
+ * (nr <= R, nt <= T): per (row, token) one FMA chain over the vectors, its
+ * horizontal sum and the scalar tail, so every tile shape gives the same bits. */
+#define DEFINE_TILE_FLOAT(NAME, R, T, ATTR)                                                            \
+    static inline ATTR void NAME(const rt_mat *w, const rt_act *a, int r, int nr, int t, int nt,      \
+                                 float *y, size_t ldy, int type)                                      \
+    {                                                                                                  \
+        fvec acc[R][T];                                                                                \
+        const uint8_t *rows[R];                                                                        \
+        const float *xs[T];                                                                            \
+        int K = w->cols, kv = K / FV * FV;                                                             \
+        for (int i = 0; i < nr; i++) rows[i] = w->data + (size_t)(r + i) * w->row_bytes;             \
+        for (int j = 0; j < nt; j++) xs[j] = a->x + (size_t)(t + j) * a->ldx;                         \
+        for (int i = 0; i < nr; i++)                                                                   \
+            for (int j = 0; j < nt; j++) acc[i][j] = fv_zero();                                        \
+        for (int k = 0; k < kv; k += FV) {                                                             \
+            fvec wv[R];                                                                                \
+            for (int i = 0; i < nr; i++) wv[i] = fv_ldw(rows[i], k, type);                             \
+            for (int j = 0; j < nt; j++) {                                                             \
+                fvec xv = fv_ld(xs[j] + k);                                                            \
+                for (int i = 0; i < nr; i++) acc[i][j] = fv_fma(wv[i], xv, acc[i][j]);                 \
+            }                                                                                          \
+        }                                                                                              \
+        for (int i = 0; i < nr; i++)                                                                   \
+            for (int j = 0; j < nt; j++) {                                                             \
+                float s = fv_sum(acc[i][j]);                                                           \
+                for (int k = kv; k < K; k++) s += w_scalar(rows[i], k, type) * xs[j][k];               \
+                y[(size_t)(t + j) * ldy + r + i] = s;                                                  \
+            }                                                                                          \
     }
-    for (int i = 0; i < nr; i++)
-        for (int j = 0; j < nt; j++) {
-            float s = fv_sum(acc[i][j]);
-            for (int k = kv; k < K; k++) s += w_scalar(rows[i], k, type) * xs[j][k];
-            y[(size_t)(t + j) * ldy + r + i] = s;
-        }
-}
+
+DEFINE_TILE_FLOAT(tile_float, TR, TT, )
 
 #if defined(RT_SIMD_AVX512)
 /* The horizontal sums of n = 16 (or 8: lanes 0-7) vectors at once: lane i of the result is
@@ -496,32 +502,7 @@ static void mm_f16_prefill(const rt_mat *w, const rt_act *a, int r0, int r1, int
  * horizontal sum and tail as tile_float, so the same bits. */
 #define FT_R 2
 #define FT_T 6
-static inline __attribute__((always_inline)) void tile_float26(const rt_mat *w, const rt_act *a, int r, const int nr, int t,
-                                                              const int nt, float *y, size_t ldy, const int type)
-{
-    fvec acc[FT_R][FT_T];
-    const uint8_t *rows[FT_R];
-    const float *xs[FT_T];
-    int K = w->cols, kv = K / FV * FV;
-    for (int i = 0; i < nr; i++) rows[i] = w->data + (size_t)(r + i) * w->row_bytes;
-    for (int j = 0; j < nt; j++) xs[j] = a->x + (size_t)(t + j) * a->ldx;
-    for (int i = 0; i < nr; i++)
-        for (int j = 0; j < nt; j++) acc[i][j] = fv_zero();
-    for (int k = 0; k < kv; k += FV) {
-        fvec wv[FT_R];
-        for (int i = 0; i < nr; i++) wv[i] = fv_ldw(rows[i], k, type);
-        for (int j = 0; j < nt; j++) {
-            fvec xv = fv_ld(xs[j] + k);
-            for (int i = 0; i < nr; i++) acc[i][j] = fv_fma(wv[i], xv, acc[i][j]);
-        }
-    }
-    for (int i = 0; i < nr; i++)
-        for (int j = 0; j < nt; j++) {
-            float s = fv_sum(acc[i][j]);
-            for (int k = kv; k < K; k++) s += w_scalar(rows[i], k, type) * xs[j][k];
-            y[(size_t)(t + j) * ldy + r + i] = s;
-        }
-}
+DEFINE_TILE_FLOAT(tile_float26, FT_R, FT_T, __attribute__((always_inline)))
 
 /* AVX2 decode of f16 / f32 rows, 8 at once: 8 FMA chains side by side
  * (tile_float's 4 leave the FMA latency exposed), each row's chain, sum and
