@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+static int cmp_double(const void *a, const void *b);
+
 
 #define MAX_STR 256
 #define MAX_ARRAY 4096
@@ -166,6 +168,19 @@ int sh_bench_parse(const char *text, size_t len, sh_bench_out *out, sh_err *err)
         goto done;
     out->reps = out->n_prefill;
     if (get_state(o, out, err)) goto done;
+    if (json_object_get(o, "decode_warmup_tokens")) {   /* absent from older variants */
+        double *w = NULL;
+        int nw = 0;
+        if (get_num_array(o, "decode_warmup_tokens", 1, 100000, &w, &nw, "bench", err)) goto done;
+        if (nw != out->reps) {
+            free(w);
+            sh_err_set(err, "bench output: 'decode_warmup_tokens' has %d entries for %d repetitions", nw, out->reps);
+            goto done;
+        }
+        qsort(w, (size_t)nw, sizeof *w, cmp_double);
+        out->decode_warmup_tokens = w[nw / 2];
+        free(w);
+    }
     json_t *ncpu = json_object_get(cpu, "n_cpus");
     if (json_is_integer(ncpu) && json_integer_value(ncpu) > 0 && json_integer_value(ncpu) <= 65536)
         out->n_cpus = (int)json_integer_value(ncpu);

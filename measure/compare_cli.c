@@ -359,7 +359,7 @@ static int compare_measure(const char *device, sh_measure_opts *o, int rounds, c
 
 int sh_cmd_compare(int argc, char **argv)
 {
-    const char *device = NULL, *db = NULL, *wtype = NULL;
+    const char *device = NULL, *db = NULL, *wtype = NULL, *decode_warmup = NULL;
     bool as_json = false, quiet = false;
     long prompt = 512, gen = 128, threads = 0, rounds = 6, reps = 3;
     double between_sd = -1;   /* learned */
@@ -385,13 +385,18 @@ int sh_cmd_compare(int argc, char **argv)
     sh_opt t[sizeof head / sizeof head[0] + SH_MEASURE_LIMIT_OPTS + sizeof tail / sizeof tail[0]];
     size_t n_head = sizeof head / sizeof head[0];
     memcpy(t, head, sizeof head);
-    sh_measure_limit_opts(&o.busy_wait, &o.steal_max, &o.others_max, t + n_head);
+    sh_measure_limit_opts(&o.busy_wait, &o.steal_max, &o.others_max, &decode_warmup, t + n_head);
     memcpy(t + n_head + SH_MEASURE_LIMIT_OPTS, tail, sizeof tail);
     const char *pos[32];
     sh_cmd_spec spec = {"compare", "GENOME GENOME...", NULL, COMPARE_ABOUT, t, (int)(sizeof t / sizeof t[0]), 0, 32};
     int n_pos, prc = sh_opt_parse(&spec, argc, argv, pos, &n_pos);
     if (prc) return prc == 1 ? 0 : 2;
     if (db) sh_cli_set_db_path(db);
+    sh_err dwe;
+    if (sh_decode_warmup_parse(decode_warmup, &o.decode_warmup, &dwe)) {
+        fprintf(stderr, "starhil compare: --decode-warmup: %s\n", dwe.msg);
+        return 2;
+    }
     if (wtype) {
         sh_dtype dt;
         if (sh_dtype_parse(wtype, &dt) != 0) {

@@ -24,7 +24,8 @@
 #include "util/opt.h"
 #include "util/progress.h"
 
-void sh_measure_limit_opts(double *busy_wait, double *steal_max, double *others_max, struct sh_opt *out)
+void sh_measure_limit_opts(double *busy_wait, double *steal_max, double *others_max, const char **decode_warmup,
+                           struct sh_opt *out)
 {
     const sh_opt t[SH_MEASURE_LIMIT_OPTS] = {
         {"--busy-wait", NULL, SH_OPT_DOUBLE, busy_wait, "X",
@@ -36,6 +37,9 @@ void sh_measure_limit_opts(double *busy_wait, double *steal_max, double *others_
          "CPUs other processes may use beside a repetition\nbefore it is disturbed (shared: a co-runner slows\n"
          "it through the caches and memory; default 0.5;\na phone whose services keep a core busy needs\n"
          "more; above the CPU count: off)", 0.01, 1e6, NULL},
+        {"--decode-warmup", NULL, SH_OPT_STR, decode_warmup, "N|auto|none",
+         "decode tokens run unmeasured after each prefill\n(default auto: until the token time stops falling,\n"
+         "at most 48; decode right after a prefill can run\nslower for a few tokens)", 0, 0, NULL},
     };
     memcpy(out, t, sizeof t);
 }
@@ -818,7 +822,7 @@ static void print_result(const char *device, const sh_mrecord *r, bool as_json)
 
 int sh_cmd_measure(int argc, char **argv)
 {
-    const char *cmd = "measure", *genome_arg = NULL, *device = "local", *ref_arg = NULL;
+    const char *cmd = "measure", *genome_arg = NULL, *device = "local", *ref_arg = NULL, *decode_warmup = NULL;
     bool as_json = false, quiet = false, retries_given = false, settle_given = false;
     sh_measure_opts o = {0};
     int retries = 0, settle_rounds = 0, run_id = 0;
@@ -868,7 +872,7 @@ int sh_cmd_measure(int argc, char **argv)
     sh_opt t[sizeof head / sizeof head[0] + SH_MEASURE_LIMIT_OPTS + sizeof tail / sizeof tail[0]];
     size_t n_head = sizeof head / sizeof head[0];
     memcpy(t, head, sizeof head);
-    sh_measure_limit_opts(&o.busy_wait, &o.steal_max, &o.others_max, t + n_head);
+    sh_measure_limit_opts(&o.busy_wait, &o.steal_max, &o.others_max, &decode_warmup, t + n_head);
     memcpy(t + n_head + SH_MEASURE_LIMIT_OPTS, tail, sizeof tail);
     sh_cmd_spec spec = {cmd, "GENOME|FILE.gguf", NULL, MEASURE_ABOUT, t, (int)(sizeof t / sizeof t[0]), 1, 1};
     const char *pos[1];
@@ -876,6 +880,11 @@ int sh_cmd_measure(int argc, char **argv)
     if (prc) return prc == 1 ? 0 : 2;
     genome_arg = pos[0];
     if (check_types(cmd, &o)) return 2;
+    sh_err dwe;
+    if (sh_decode_warmup_parse(decode_warmup, &o.decode_warmup, &dwe)) {
+        fprintf(stderr, "starhil %s: --decode-warmup: %s\n", cmd, dwe.msg);
+        return 2;
+    }
     if (retries_given) o.retries = retries ? retries : -1;
     if (settle_given) o.settle_rounds = settle_rounds ? settle_rounds : -1;
     o.run_id = run_id;

@@ -165,6 +165,27 @@ static sh_measure_opts effective(const sh_measure_opts *in)
     return o;
 }
 
+int sh_decode_warmup_parse(const char *text, int *out, sh_err *err)
+{
+    if (!text || !strcmp(text, "auto")) { *out = 0; return 0; }
+    if (!strcmp(text, "none")) { *out = -1; return 0; }
+    char *end;
+    errno = 0;
+    long v = strtol(text, &end, 10);
+    if (errno || end == text || *end || v < 0 || v > 4096)
+        return sh_err_set(err, "'%.40s' is not auto, none or a token count 0..4096", text);
+    *out = v ? (int)v : -1;
+    return 0;
+}
+
+const char *sh_decode_warmup_text(int decode_warmup, char *buf, size_t cap)
+{
+    if (decode_warmup == 0) snprintf(buf, cap, "auto");
+    else if (decode_warmup < 0) snprintf(buf, cap, "none");
+    else snprintf(buf, cap, "%d", decode_warmup);
+    return buf;
+}
+
 /* size and FNV-1a 64 of a file's contents (identifies a GGUF in the stored
  * settings: same bytes, same evaluation) */
 static int file_fingerprint(const char *path, uint64_t *bytes, char hex[17], sh_err *err)
@@ -207,6 +228,9 @@ static char *settings_json(const sh_measure_opts *o, const sh_device_rec *rec, i
         json_object_set_new(s, "gguf", json_pack("{s:s,s:I,s:s}", "file", base_name(o->gguf),
                                                  "bytes", (json_int_t)gguf_bytes, "fnv1a64", gguf_fnv));
     json_object_set_new(s, "kvtype", json_string(o->kvtype));
+    /* left out without a warm-up: rows stored before it keep their settings hash */
+    if (o->decode_warmup == 0) json_object_set_new(s, "decode_warmup", json_string("auto"));
+    else if (o->decode_warmup > 0) json_object_set_new(s, "decode_warmup", json_integer(o->decode_warmup));
     json_object_set_new(s, "cpus", json_string(rec->cpus));
     json_object_set_new(s, "target", json_string(rec->target));
     if (o->exe_path) json_object_set_new(s, "exe", json_string(o->exe_path));
@@ -245,6 +269,7 @@ static int vec_push(dbl_vec *a, const double *x, int n)
 
 typedef struct measure_acc {
     dbl_vec decode, prefill, ttft, rss, dec_tps, pre_tps;
+    dbl_vec warmup_tokens;    /* per invocation: its median decode warm-up tokens */
     /* per repetition: decode median and the board's state (-1 unknown), and
      * whether it counts (1 quiet, 0 disturbed) */
     dbl_vec rep_med, rep_wait, rep_other, rep_runq, rep_load, rep_freq, rep_temp, rep_steal, rep_quiet;
@@ -272,7 +297,7 @@ typedef struct measure_acc {
 static void acc_free(measure_acc *a)
 {
     free(a->decode.v); free(a->prefill.v); free(a->ttft.v); free(a->rss.v);
-    free(a->dec_tps.v); free(a->pre_tps.v);
+    free(a->dec_tps.v); free(a->pre_tps.v); free(a->warmup_tokens.v);
     free(a->rep_med.v); free(a->rep_wait.v); free(a->rep_other.v); free(a->rep_runq.v);
     free(a->rep_load.v); free(a->rep_freq.v); free(a->rep_temp.v); free(a->rep_steal.v); free(a->rep_quiet.v);
     free(a->rep_group.v); free(a->rep_wall.v); free(a->rep_inv_other.v);
@@ -301,11 +326,11 @@ static int acc_copy(measure_acc *dst, const measure_acc *src)
     dbl_vec *d[] = {&dst->decode, &dst->prefill, &dst->ttft, &dst->rss, &dst->dec_tps, &dst->pre_tps,
                     &dst->rep_med, &dst->rep_wait, &dst->rep_other, &dst->rep_runq, &dst->rep_load,
                     &dst->rep_freq, &dst->rep_temp, &dst->rep_steal, &dst->rep_quiet, &dst->rep_group,
-                    &dst->rep_wall, &dst->rep_inv_other};
+                    &dst->rep_wall, &dst->rep_inv_other, &dst->warmup_tokens};
     const dbl_vec *s[] = {&src->decode, &src->prefill, &src->ttft, &src->rss, &src->dec_tps, &src->pre_tps,
                           &src->rep_med, &src->rep_wait, &src->rep_other, &src->rep_runq, &src->rep_load,
                           &src->rep_freq, &src->rep_temp, &src->rep_steal, &src->rep_quiet, &src->rep_group,
-                          &src->rep_wall, &src->rep_inv_other};
+                          &src->rep_wall, &src->rep_inv_other, &src->warmup_tokens};
     int bad = 0;
     for (size_t i = 0; i < sizeof d / sizeof d[0]; i++) bad |= vec_dup(d[i], s[i]);
     bad |= str_dup(&dst->build_json, src->build_json) | str_dup(&dst->cpu_json, src->cpu_json) |
@@ -497,7 +522,7 @@ bool sh_estimate_converged(const double *quiet_rep_medians, int n, int min_reps,
 
 static int run_bench(measure_ctx *c, const char *remote_exe, int reps, sh_bench_out *b, sh_err *err)
 {
-    char a_prompt[16], a_gen[16], a_depth[16], a_reps[16], a_warm[16], a_thr[16];
+    char a_prompt[16], a_gen[16], a_depth[16], a_reps[16], a_warm[16], a_thr[16], a_dwarm[16];
     snprintf(a_prompt, sizeof a_prompt, "%d", c->o.prompt);
     snprintf(a_gen, sizeof a_gen, "%d", c->o.gen);
     snprintf(a_depth, sizeof a_depth, "%d", c->o.depth);
@@ -521,6 +546,11 @@ static int run_bench(measure_ctx *c, const char *remote_exe, int reps, sh_bench_
         argv[k++] = "--seed"; argv[k++] = "1";
     }
     argv[k++] = "--kvtype"; argv[k++] = (char *)c->o.kvtype;
+    if (c->o.decode_warmup >= 0) {   /* -1: none, and the option is left out (older variants, --exe) */
+        if (c->o.decode_warmup) snprintf(a_dwarm, sizeof a_dwarm, "%d", c->o.decode_warmup);
+        else snprintf(a_dwarm, sizeof a_dwarm, "auto");
+        argv[k++] = "--decode-warmup"; argv[k++] = a_dwarm;
+    }
     if (c->threads > 0) { argv[k++] = "--threads"; argv[k++] = a_thr; }
     if (c->rec->cpus[0]) { argv[k++] = "--cpus"; argv[k++] = (char *)c->rec->cpus; }
     c->last_pin[0] = '\0';
@@ -575,7 +605,8 @@ static int acc_add(measure_ctx *c, measure_acc *a, sh_bench_out *bp, double *qm_
     int bad = push_reps(a, &b, group) ||
               vec_push(&a->decode, b.decode_ms, b.n_decode) || vec_push(&a->prefill, b.prefill_ms, b.n_prefill) ||
               vec_push(&a->ttft, &b.ttft_ms, 1) || vec_push(&a->rss, &b.peak_rss_bytes, 1) ||
-              vec_push(&a->dec_tps, &b.decode_tok_s, 1) || vec_push(&a->pre_tps, &b.prefill_tok_s, 1);
+              vec_push(&a->dec_tps, &b.decode_tok_s, 1) || vec_push(&a->pre_tps, &b.prefill_tok_s, 1) ||
+              (b.decode_warmup_tokens > 0 && vec_push(&a->warmup_tokens, &b.decode_warmup_tokens, 1));
     a->invocations++;
     a->reps += b.reps;
     a->weight_bytes = b.weight_bytes;
@@ -819,6 +850,7 @@ static char *build_result(measure_ctx *c, measure_acc *a, const char *settings, 
     res->weight_bytes = a->weight_bytes;
     res->kv_bytes = a->kv_bytes;
     res->conv_state_bytes = a->conv_state_bytes;
+    res->decode_warmup_tokens = median_of(&a->warmup_tokens);
     memcpy(res->share_prefill, a->share_prefill, sizeof res->share_prefill);
     memcpy(res->share_decode, a->share_decode, sizeof res->share_decode);
     res->reps = a->reps;
@@ -1422,10 +1454,11 @@ int sh_measure_genome(sh_db *db, const char *device, const sh_genome *g, const s
     if (!db || !device || !g || !res) return sh_err_set(err, "measure: missing argument");
     if (sh_genome_validate(g, err)) return sh_err_prefix(err, "measure");
     sh_measure_opts o = effective(opts);
-    long long need = (long long)o.depth + o.prompt + o.gen;
+    int fixed_warmup = o.decode_warmup > 0 ? o.decode_warmup : 0;   /* auto fits in what is left */
+    long long need = (long long)o.depth + o.prompt + fixed_warmup + o.gen;
     if (need > g->max_context)
-        return sh_err_set(err, "measure: depth %d + prompt %d + gen %d = %lld tokens exceed the genome's "
-                          "max context %d", o.depth, o.prompt, o.gen, need, g->max_context);
+        return sh_err_set(err, "measure: depth %d + prompt %d + decode warm-up %d + gen %d = %lld tokens exceed "
+                          "the genome's max context %d", o.depth, o.prompt, fixed_warmup, o.gen, need, g->max_context);
     return measure_kind(db, device, g, opts, "measure", -1, res, err);
 }
 
@@ -1528,7 +1561,8 @@ int sh_measure_interleaved(sh_db *db, const char *device, const sh_genome *g, in
             if (file_fingerprint(gguf[i], &bytes, c[i].gguf_fnv, err)) { sh_err_prefix(err, "compare"); goto out; }
         }
         if (sh_genome_validate(&g[i], err)) { sh_err_prefix(err, "compare"); goto out; }
-        long long need = (long long)c[i].o.depth + c[i].o.prompt + c[i].o.gen;
+        long long need = (long long)c[i].o.depth + c[i].o.prompt + c[i].o.gen +
+                         (c[i].o.decode_warmup > 0 ? c[i].o.decode_warmup : 0);
         if (need > g[i].max_context) {
             sh_err_set(err, "compare: genome %s: %lld tokens exceed its max context %d", c[i].hash, need, g[i].max_context);
             goto out;

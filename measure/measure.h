@@ -30,7 +30,12 @@
  *    connection waits at least 2 s before the next attempt;
  *  - an ok evaluation for the same (run, genome, device, settings) is returned
  *    as is (res->cached), never measured twice.  "settings" are prompt, gen,
- *    depth, threads, wtype, kvtype, cpus and target (not the protocol knobs);
+ *    depth, threads, wtype, kvtype, decode_warmup (when on), cpus and target
+ *    (not the protocol knobs);
+ *  - each repetition decodes unmeasured warm-up tokens after its prefill
+ *    (decode_warmup, default auto: until the token time stops falling): right
+ *    after a prefill decode ran up to 2.3x slower for 10-20 tokens on a Xeon
+ *    VM, and repetitions of 16 tokens measured that transient (rt_main.c);
  *  - with a reference genome and every-K, the reference is re-measured on the
  *    same device before every K-th evaluation of the run (kind "reference"),
  *    and results carry their latency relative to the latest reference.
@@ -105,6 +110,10 @@ typedef struct sh_measure_opts {
     int max_reps;          /* repetition cap of one round           0: 30    */
     int reps_per_run;      /* repetitions per bench invocation      0: 3     */
     int warmup;            /* warm-up reps per invocation  0: 1 (-1: none)   */
+    int decode_warmup;     /* unmeasured decode tokens after each prefill
+                              (`variant bench --decode-warmup`): 0: auto, until
+                              the token time stops falling (at most 48);
+                              -1: none (as before issue 18's third round); N: N */
     double cooldown_s;     /* sleep before measuring a candidate    0: none  */
     const sh_genome *reference;  /* reference genome, or NULL               */
     int reference_every;   /* re-measure the reference every K evals (0: off) */
@@ -192,13 +201,24 @@ int sh_measure_interleaved(sh_db *db, const char *device, const sh_genome *g, in
                            const char *const *gguf, int rounds, sh_mrecord *res, sh_ratio_ci *decode_speed,
                            sh_ratio_ci *prefill_speed, int *order, sh_err *err);
 
-/* The disturbance limits as command-line options, for every command that
- * measures (measure, compare, search): --busy-wait, --max-steal and
- * --max-others into *busy_wait, *steal_max, *others_max (sh_measure_opts'
- * fields of those names).  Fills out[0 .. SH_MEASURE_LIMIT_OPTS-1]. */
+/* The protocol options of every command that measures (measure, compare,
+ * search), as command-line options: the disturbance limits --busy-wait,
+ * --max-steal and --max-others into *busy_wait, *steal_max, *others_max
+ * (sh_measure_opts' fields of those names), and --decode-warmup's text into
+ * *decode_warmup (NULL if not given; sh_decode_warmup_parse reads it).
+ * Fills out[0 .. SH_MEASURE_LIMIT_OPTS-1]. */
 struct sh_opt;
-#define SH_MEASURE_LIMIT_OPTS 3
-void sh_measure_limit_opts(double *busy_wait, double *steal_max, double *others_max, struct sh_opt *out);
+#define SH_MEASURE_LIMIT_OPTS 4
+void sh_measure_limit_opts(double *busy_wait, double *steal_max, double *others_max, const char **decode_warmup,
+                           struct sh_opt *out);
+
+/* sh_measure_opts.decode_warmup from its text: "auto" (0), "none" or "0"
+ * (-1), or a token count 1..4096.  Returns 0, or -1 with err naming the
+ * value (the caller names the option). */
+int sh_decode_warmup_parse(const char *text, int *out, sh_err *err);
+
+/* The text of a decode_warmup value ("auto", "none" or the count) in buf. */
+const char *sh_decode_warmup_text(int decode_warmup, char *buf, size_t cap);
 
 /* Closes every cached device session (removing their working directories). */
 void sh_measure_shutdown(void);
@@ -236,6 +256,7 @@ typedef struct sh_bench_out {
     double share_prefill[SH_SHARE_N], share_decode[SH_SHARE_N];   /* by SH_SHARE_KINDS */
     int reps;
     int n_cpus;                           /* cpu.n_cpus, 0 if absent          */
+    double decode_warmup_tokens;          /* median over the reps, 0 if absent */
     sh_rep_state *state;  int n_state;    /* one per rep, or none (older variants) */
     char *build_json, *cpu_json;          /* malloc'd sub-objects (validated) */
 } sh_bench_out;

@@ -32,7 +32,7 @@ static const field FIELDS[] = {
     F("estimator", 's', estimator), F("estimator_ci_method", 's', estimator_ci_method),
     F("decode_ms_normalized", 'o', decode_ms_normalized), F("decode_ms_normalized_low", 'o', decode_ms_normalized_low),
     F("decode_ms_normalized_high", 'o', decode_ms_normalized_high),
-    F("reference_anchor_ms", 'o', reference_anchor_ms),
+    F("reference_anchor_ms", 'o', reference_anchor_ms), F("decode_warmup_tokens", 'o', decode_warmup_tokens),
     F("stability", 's', stability), F("stability_reason", 's', reason),
     F("quiet_reps", 'i', quiet_reps), F("disturbed_reps", 'i', disturbed_reps), F("busy_reps", 'i', busy_reps),
     F("throttled_reps", 'i', throttled_reps), F("steal_reps", 'i', steal_reps), F("steal_max", 'd', steal_max),

@@ -83,6 +83,10 @@ typedef struct sh_mrecord {
      * reading of this reference genome on this run and device, carried from row to
      * row); on a candidate row: the anchor its normalized figure used.  0 or NaN: none. */
     double reference_anchor_ms;
+    /* Unmeasured decode tokens run after each prefill before the measured ones
+     * (settings "decode_warmup"): the median over the invocations of each
+     * invocation's median.  0 or NaN: none or not recorded. */
+    double decode_warmup_tokens;
     /* sub-objects as compact JSON text, malloc'd, NULL if absent */
     char *reference_json;      /* {eval_id, genome_hash, decode_ms, decode_ms_low, decode_ms_high, stability,
                                   reason, anchor_ms, relative, factor (anchor / decode_ms)} */

@@ -57,6 +57,7 @@ void sh_search_measure_opts(const sh_search_measure *m, int64_t run_id, sh_measu
     o->busy_wait = m->busy_wait;
     o->steal_max = m->steal_max;
     o->others_max = m->others_max;
+    o->decode_warmup = m->decode_warmup;
     o->reference_every = m->reference[0] ? m->reference_every : 0;
     o->drift_tol = m->drift_tol;
     o->progress = m->progress;

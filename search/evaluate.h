@@ -54,6 +54,7 @@ typedef struct sh_search_measure {
     /* when a repetition counts as disturbed (measure.h's busy_wait, steal_max,
      * others_max; 0: its defaults, <0: that rule off) */
     double busy_wait, steal_max, others_max;
+    int decode_warmup;      /* measure.h: 0 auto, -1 none (runs stored before it), N */
     /* the drift check (measure.h): this genome (canonical text, "" none) is
      * measured again on each device before every reference_every-th
      * measurement of the run there; candidates measured while the board

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "measure/measure.h"
 #include "search/eval_backends.h"
 #include "search/operators.h"
 
@@ -107,6 +108,8 @@ static char *config_to_json(const sh_search_opts *o, const char *space_json, sh_
     if (o->measure.busy_wait != 0) json_object_set_new(m, "busy_wait", json_real(o->measure.busy_wait));
     if (o->measure.steal_max != 0) json_object_set_new(m, "steal_max", json_real(o->measure.steal_max));
     if (o->measure.others_max != 0) json_object_set_new(m, "others_max", json_real(o->measure.others_max));
+    char dw[16];
+    json_object_set_new(m, "decode_warmup", json_string(sh_decode_warmup_text(o->measure.decode_warmup, dw, sizeof dw)));
     if (o->measure.reference[0]) {
         json_object_set_new(m, "reference", json_string(o->measure.reference));
         json_object_set_new(m, "reference_every", json_integer(o->measure.reference_every));
@@ -228,6 +231,14 @@ static int config_from_json(const char *txt, sh_search_opts *o, char **space_jso
         o->measure.busy_wait = cfg_real(m, "busy_wait", -1, 1e6, 0);
         o->measure.steal_max = cfg_real(m, "steal_max", -1, 1e6, 0);
         o->measure.others_max = cfg_real(m, "others_max", -1, 1e6, 0);
+        /* absent in runs stored before it: they measured without a warm-up */
+        json_t *dw = json_object_get(m, "decode_warmup");
+        if (!dw) o->measure.decode_warmup = -1;
+        else if (!json_is_string(dw) || sh_decode_warmup_parse(json_string_value(dw), &o->measure.decode_warmup, err)) {
+            if (!json_is_string(dw)) sh_err_set(err, "not a string");
+            sh_err_prefix(err, "run configuration: measure.decode_warmup");
+            goto out;
+        }
         json_t *ref = json_object_get(m, "reference");
         if (ref) {
             const char *rt = json_string_value(ref);

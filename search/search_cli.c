@@ -201,6 +201,7 @@ typedef struct cli_state {
     bool settle_rounds_given, score_rung_given;
     const char *reference;        /* --reference GENOME, resolved after parsing */
     bool every_given, drift_given, rank_abs_given;
+    const char *decode_warmup;    /* --decode-warmup text, NULL: auto */
 } cli_state;
 
 static const char SEARCH_ABOUT[] =
@@ -311,7 +312,8 @@ static int search_spec(cli_state *c, sh_opt *t, int cap)
     assert(n <= cap);
     memcpy(t, head, sizeof head);
     /* the disturbance limits of measure, stored with the run */
-    sh_measure_limit_opts(&o->measure.busy_wait, &o->measure.steal_max, &o->measure.others_max, t + n_head);
+    sh_measure_limit_opts(&o->measure.busy_wait, &o->measure.steal_max, &o->measure.others_max, &c->decode_warmup,
+                          t + n_head);
     n_head += SH_MEASURE_LIMIT_OPTS;
     sh_exec_cli_table(&c->exec, t + n_head);
     /* `search resume` uses the settings the run was started with */
@@ -361,6 +363,11 @@ static int parse_search_args(int argc, char **argv, cli_state *c)
     }
     if (c->reference && resolve_reference(c->reference, &o->measure) < 0)
         return 2;
+    sh_err dwe;
+    if (sh_decode_warmup_parse(c->decode_warmup, &o->measure.decode_warmup, &dwe)) {
+        fprintf(stderr, "starhil search: --decode-warmup: %s\n", dwe.msg);
+        return 2;
+    }
     if (c->algorithm && sh_moea_algo_parse(c->algorithm, &o->algo) < 0) {
         fprintf(stderr, "starhil search: --algorithm: expected nsga2, hv or random, got \"%s\"\n", c->algorithm);
         return 2;

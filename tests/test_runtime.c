@@ -1158,6 +1158,11 @@ static void test_measure_gguf_file(void **state)
     double wb = json_number_value(json_object_get(j, "weight_bytes"));
     print_message("# measure FILE.gguf: %.0f weight bytes of a %lld-byte file\n", wb, (long long)st.st_size);
     assert_true(wb > 0.9 * (double)st.st_size && wb <= (double)st.st_size);
+    /* by default each repetition warmed decode up after its prefill (auto:
+     * two groups of 4 tokens at least), and the settings say so */
+    assert_string_equal(json_string_value(json_object_get(set, "decode_warmup")), "auto");
+    double dw = json_number_value(json_object_get(j, "decode_warmup_tokens"));
+    if (!(dw >= 8 && dw <= 48)) fail_msg("decode_warmup_tokens %g (want 8..48)", dw);
     json_decref(j);
     /* --wtype does not apply; a file cut short is refused, naming the problem */
     char *wt[] = {rtt_tool, "--db", db, "measure", gguf, "--device", "nat", "--wtype", "q8_0", NULL};
@@ -1269,7 +1274,59 @@ static void test_bench_json(void **state)
         if (!json_is_number(sv) || json_number_value(sv) < 0) fail_msg("state[%zu].steal missing or unknown", i);
         assert_true(json_number_value(json_object_get(e, "wall_s")) > 0);
     }
+    /* no decode warm-up unless asked for: every repetition says so */
+    assert_int_equal((int)num(j, "settings.decode_warmup"), 0);
+    json_t *wt = json_object_get(j, "decode_warmup_tokens");
+    assert_true(json_is_array(wt) && (int)json_array_size(wt) == reps);
+    for (size_t i = 0; i < json_array_size(wt); i++) assert_int_equal(json_integer_value(json_array_get(wt, i)), 0);
     json_decref(j);
+    sh_proc_result_free(&r);
+    free(exe);
+}
+
+/* bench --decode-warmup: N unmeasured decode tokens after each prefill, or
+ * auto: groups of 4 until the token time stops falling (at least two groups
+ * to tell, at most 48, never past the genome's context of 512); the measured
+ * samples stay gen per repetition; a bad value is a usage error. */
+static void test_bench_decode_warmup(void **state)
+{
+    (void)state;
+    char *exe = rtt_build(G_MOE, "native");
+    struct { const char *warm, *prompt; int lo, hi; } cases[] = {
+        {"5", "16", 5, 5}, {"auto", "16", 8, 48},
+        {"auto", "494", 8, 12},    /* 512 - 494 - 4 gen = 14 tokens of room: 3 groups at most */
+        {"auto", "506", 0, 0},     /* 2 tokens of room: none */
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        char *argv[] = {exe, "bench", "--prompt", (char *)cases[c].prompt, "--gen", "4", "--reps", "3",
+                        "--warmup", "0", "--threads", "1", "--wtype", "f32", "--decode-warmup",
+                        (char *)cases[c].warm, NULL};
+        sh_proc_result r;
+        rtt_run(argv, 300, &r);
+        if (r.exit_code != 0) fail_msg("bench --decode-warmup %s: exit %d: %s", cases[c].warm, r.exit_code, r.err);
+        json_t *j = json_loads(r.out, 0, NULL);
+        assert_non_null(j);
+        json_t *sw = json_object_get(json_object_get(j, "settings"), "decode_warmup");
+        if (!strcmp(cases[c].warm, "auto")) assert_string_equal(json_string_value(sw), "auto");
+        else assert_int_equal(json_integer_value(sw), atoi(cases[c].warm));
+        json_t *wt = json_object_get(j, "decode_warmup_tokens");
+        assert_true(json_is_array(wt) && json_array_size(wt) == 3);
+        for (size_t i = 0; i < 3; i++) {
+            int w = (int)json_integer_value(json_array_get(wt, i));
+            if (w < cases[c].lo || w > cases[c].hi)
+                fail_msg("--decode-warmup %s, prompt %s: repetition %zu warmed %d tokens (want %d..%d)",
+                         cases[c].warm, cases[c].prompt, i, w, cases[c].lo, cases[c].hi);
+            if (!strcmp(cases[c].warm, "auto")) assert_int_equal(w % 4, 0);
+        }
+        assert_int_equal((int)json_array_size(json_object_get(json_object_get(j, "decode_ms"), "samples")), 3 * 4);
+        json_decref(j);
+        sh_proc_result_free(&r);
+    }
+    char *bad[] = {exe, "bench", "--decode-warmup", "soon", NULL};
+    sh_proc_result r;
+    rtt_run(bad, 60, &r);
+    assert_int_equal(r.exit_code, 2);
+    assert_non_null(strstr(r.err, "--decode-warmup: bad value 'soon'"));
     sh_proc_result_free(&r);
     free(exe);
 }
@@ -1348,6 +1405,7 @@ int main(void)
         cmocka_unit_test(test_malformed_kquant_gguf_rejected),
         cmocka_unit_test(test_kquant_repacked_odd_rows),
         cmocka_unit_test(test_bench_json),
+        cmocka_unit_test(test_bench_decode_warmup),
         cmocka_unit_test(test_measure_gguf_file),
         cmocka_unit_test(test_peak_rss_bound),
     };

@@ -941,6 +941,16 @@ static void test_cli_help_and_errors(void **state)
     txt = search_read_file(errf);
     assert_non_null(strstr(txt, "measure.rank is \"sideways\" (absolute or normalized)"));
     free(txt);
+    /* and a bad measure.decode_warmup, naming the key and the value */
+    assert_int_equal(sqlite3_open(db, &sq), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(sq, "UPDATE runs SET config_json = json_set(config_json, '$.measure.rank', "
+                                      "'normalized', '$.measure.decode_warmup', 'soon') WHERE name = 'small'",
+                                  NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(sq);
+    assert_int_equal(search_run(bad_rank, out, errf), 1);
+    txt = search_read_file(errf);
+    assert_non_null(strstr(txt, "run configuration: measure.decode_warmup: 'soon' is not auto, none or a token count"));
+    free(txt);
     search_rmdir(dir);
 }
 
@@ -1286,6 +1296,7 @@ static void test_search_local_and_qemu(void **state)
     assert_true(json_number_value(json_object_get(mcfg, "others_max")) == 64);
     assert_null(json_object_get(mcfg, "busy_wait"));   /* not given: measure.h's default */
     assert_string_equal(json_string_value(json_object_get(mcfg, "rank")), "normalized");
+    assert_string_equal(json_string_value(json_object_get(mcfg, "decode_warmup")), "auto");   /* the default */
     json_decref(cfg);
     sh_run_rec_free(&rr);
     sh_genome ref;
@@ -1320,6 +1331,11 @@ static void test_search_local_and_qemu(void **state)
         if (!(json_number_value(rel) > 0))
             fail_msg("evaluation %lld on %s has no reference ratio: %.300s", (long long)e[i].id, e[i].device,
                      e[i].result_json);
+        /* measured with the default decode warm-up, on the real variant of
+         * each target (x86 here, aarch64 under qemu): at least two groups */
+        assert_non_null(strstr(e[i].settings_json, "\"decode_warmup\":\"auto\""));
+        double dw = json_number_value(json_object_get(res, "decode_warmup_tokens"));
+        if (!(dw >= 8 && dw <= 48)) fail_msg("evaluation %lld: decode_warmup_tokens %g", (long long)e[i].id, dw);
         json_decref(res);
     }
     assert_int_equal(search, 4);

@@ -2,6 +2,7 @@
  *   variant bench  [--prompt N=512] [--gen N=128] [--depth N=0] [--threads N]
  *                  [--reps N=5] [--warmup N=1] [--cpus LIST] [--wtype T=q8_0]
  *                  [--kvtype f32|f16|f16-f32q|f16-fa] [--seed S=1] [--gguf FILE]
+ *                  [--decode-warmup N|auto]
  *   variant logits --tokens 1,2,3 [--wtype T] [--seed S] [--gguf FILE]
  *                  [--mode prefill|decode] [--out FILE] [--all] [--threads N] [--cpus LIST]
  *                  [--kvtype f32|f16|f16-f32q|f16-fa] [--dump-act FILE]
@@ -24,10 +25,26 @@
 #include "rt_synth.h"
 
 int rt_probe_main(void);   /* rt_probe.c */
+
+/* --decode-warmup auto: unmeasured decode tokens after each prefill, in groups
+ * of DW_GROUP, until a group's median token time is no more than DW_SETTLED
+ * below the group before it (the post-prefill slowdown has ended), at most
+ * DW_AUTO_MAX tokens (fewer if the genome's context has no room).  Why: right
+ * after a prefill, decode ran up to 2.3x slower for its first 10-20 tokens on
+ * a Xeon VM (f32 weights about the size of its L3; 2-3 tokens for q4_0), so a
+ * repetition of 16 tokens measured mostly that transient, whose length varied
+ * from process to process: per-repetition medians scattered +-30% on an idle
+ * host (docs/devices.md, "Decode right after a prefill").  llama-bench's tg
+ * test measures decode without a prefill before it, in steady state. */
+#define DECODE_WARMUP_AUTO (-1)
+#define DW_GROUP 4
+#define DW_SETTLED 0.05
+#define DW_AUTO_MAX 48
 void rt_json_str(FILE *f, const char *s);
 
 typedef struct opts {
     long prompt, gen, depth, threads, reps, warmup;
+    long decode_warmup;   /* unmeasured decode tokens after each prefill; DECODE_WARMUP_AUTO: until settled */
     const char *cpus, *gguf, *tokens, *mode, *out, *dump_act, *tok_from;
     int wtype, kv_f16, all;
     uint64_t seed;
@@ -41,6 +58,7 @@ static int usage(const char *msg)
             "usage: variant bench  [--prompt N=512] [--gen N=128] [--depth N=0] [--threads N]\n"
             "                      [--reps N=5] [--warmup N=1] [--cpus LIST] [--wtype f32|f16|q8_0|q4_0|q4_k|q5_k|q6_k|q4_k_m|q5_k_m]\n"
             "                      [--kvtype f32|f16|f16-f32q|f16-fa] [--seed S=1] [--gguf FILE]\n"
+            "                      [--decode-warmup N|auto]\n"
             "       variant logits --tokens 1,2,3 [--wtype T] [--seed S] [--gguf FILE]\n"
             "                      [--mode prefill|decode] [--out FILE] [--all] [--threads N] [--cpus LIST]\n"
             "                      [--kvtype f32|f16|f16-f32q|f16-fa] [--dump-act FILE]\n"
@@ -54,7 +72,10 @@ static int usage(const char *msg)
             "  flash attention (-fa off), rounds the query and the softmax weights to f16\n"
             "  too; f16-f32q keeps those in f32; f16-fa follows llama.cpp's CPU flash\n"
             "  attention (its default): online softmax, values accumulated in f16 (slower).\n"
-            "       variant probe | info\n");
+            "  --decode-warmup N decodes N tokens after each prefill before the measured\n"
+            "  ones (auto: until the token time stops falling, at most %d; default 0):\n"
+            "  decode right after a prefill can run slower for a few tokens.\n"
+            "       variant probe | info\n", DW_AUTO_MAX);
     return 2;
 }
 
@@ -107,6 +128,13 @@ static int parse_opts(int argc, char **argv, opts *o)
             else { fprintf(stderr, "variant: --kvtype: unknown type '%s' (f32|f16|f16-f32q|f16-fa)\n", v); return 2; }
         } else if (!strcmp(k, "--cpus")) o->cpus = v;
         else if (!strcmp(k, "--gguf")) o->gguf = v;
+        else if (!strcmp(k, "--decode-warmup")) {
+            if (!strcmp(v, "auto")) o->decode_warmup = DECODE_WARMUP_AUTO;
+            else if (parse_long(v, 0, 1 << 20, &n)) {
+                fprintf(stderr, "variant: --decode-warmup: bad value '%s' (a token count 0..%d, or auto)\n", v, 1 << 20);
+                return 2;
+            } else o->decode_warmup = n;
+        }
         else if (!strcmp(k, "--tokens")) o->tokens = v;
         else if (!strcmp(k, "--out")) o->out = v;
         else if (!strcmp(k, "--tokenizer-from")) o->tok_from = v;
@@ -294,6 +322,41 @@ static void cpus_used(const env *e, const opts *o, char *buf, size_t cap)
     (void)e;
 }
 
+/* Room for the warm-up tokens of one repetition in the context: N, or for
+ * auto at most DW_AUTO_MAX within the genome's context. */
+static long decode_warmup_room(const opts *o)
+{
+    if (o->decode_warmup != DECODE_WARMUP_AUTO) return o->decode_warmup;
+    long room = (long)SHV_MAX_CONTEXT - (o->depth + o->prompt + o->gen);
+    room = room < DW_AUTO_MAX ? room : DW_AUTO_MAX;
+    return room > 0 ? room - room % DW_GROUP : 0;
+}
+
+/* Decodes one repetition's unmeasured warm-up tokens (--decode-warmup) after
+ * its prefill: want of them, or for auto groups of DW_GROUP until the token
+ * time has settled, within room.  Returns how many, or -1 if a pass failed. */
+static long decode_warmup(rt_state *s, long want, long room, uint64_t *prng, float *logits)
+{
+    double prev = 0.0;
+    long n = 0;
+    while (want == DECODE_WARMUP_AUTO ? n + DW_GROUP <= room : n < want) {
+        double t[DW_GROUP];
+        int k = want == DECODE_WARMUP_AUTO ? DW_GROUP : 1;
+        for (int i = 0; i < k; i++) {
+            int32_t t1 = (int32_t)(rng_next(prng) % SHV_VOCAB);
+            double t0 = rt_now();
+            if (rt_forward(s, &t1, 1, logits, 0)) return -1;
+            t[i] = rt_now() - t0;
+        }
+        n += k;
+        if (want != DECODE_WARMUP_AUTO) continue;
+        double m = quantile(t, DW_GROUP, 0.5);
+        if (prev > 0 && m >= prev * (1 - DW_SETTLED)) break;
+        prev = m;
+    }
+    return n;
+}
+
 static int mode_bench(const opts *o)
 {
     env e;
@@ -301,7 +364,8 @@ static int mode_bench(const opts *o)
     int rc = setup(&e, o, 1);
     if (rc) return rc;
     char err[512] = "";
-    long ctx = o->depth + o->prompt + o->gen;
+    long warm_room = decode_warmup_room(o);
+    long ctx = o->depth + o->prompt + warm_room + o->gen;
     if (ctx < 1) ctx = 1;
     long chunk = o->prompt > o->depth ? o->prompt : o->depth;
     if (chunk > 256) chunk = 256;
@@ -312,11 +376,12 @@ static int mode_bench(const opts *o)
     int32_t *tok = malloc(ntok * sizeof *tok);
     float *logits = malloc((size_t)SHV_VOCAB * sizeof *logits);
     double *pre = calloc((size_t)o->reps, sizeof *pre);
+    long *warmed = calloc((size_t)o->reps, sizeof *warmed);   /* warm-up tokens per timed rep */
     size_t nsamp = (size_t)o->reps * (size_t)o->gen;
     double *dec = calloc(nsamp + 1, sizeof *dec), *sorted = calloc(nsamp + 1, sizeof *sorted);
-    if (!tok || !logits || !pre || !dec || !sorted) {
+    if (!tok || !logits || !pre || !warmed || !dec || !sorted) {
         fprintf(stderr, "variant: out of memory\n");
-        free(tok); free(logits); free(pre); free(dec); free(sorted);
+        free(tok); free(logits); free(pre); free(warmed); free(dec); free(sorted);
         rt_state_free(s); teardown(&e); return 1;
     }
     uint64_t rng = o->seed ^ 0x5bd1e995ull;
@@ -349,6 +414,9 @@ static int mode_bench(const opts *o)
                 for (int i = 0; i < RT_T_COUNT; i++) tpre[i] += times[i];
             }
         }
+        long w = decode_warmup(s, o->decode_warmup, warm_room, &prng, logits);
+        if (w < 0) bench_fail = 1;
+        else if (timed) warmed[r - o->warmup] = w;
         memset(times, 0, sizeof(double) * RT_T_COUNT);
         for (long g = 0; g < o->gen; g++) {
             int32_t t1 = (int32_t)(rng_next(&prng) % SHV_VOCAB);
@@ -363,7 +431,7 @@ static int mode_bench(const opts *o)
     if (bench_fail) {
         fprintf(stderr, "variant: forward pass failed (out of memory)\n");
         free(st_before); free(st_after);
-        free(tok); free(logits); free(pre); free(dec); free(sorted);
+        free(tok); free(logits); free(pre); free(warmed); free(dec); free(sorted);
         rt_state_free(s); teardown(&e); return 1;
     }
     memcpy(sorted, pre, (size_t)o->reps * sizeof *pre);
@@ -387,7 +455,11 @@ static int mode_bench(const opts *o)
             o->gguf ? "gguf" : rt_type_name(o->wtype), o->kv_f16 == RT_KV_F16_F32Q ? "f16-f32q" : o->kv_f16 == RT_KV_F16_FA ? "f16-fa" : o->kv_f16 ? "f16" : "f32",
             (unsigned long long)o->seed);
     rt_json_str(f, o->gguf ? o->gguf : "synthetic");
-    fprintf(f, "},\"prefill_tok_s\":%.3f,\"decode_tok_s\":%.3f,\"ttft_ms\":%.4f,\"prefill_ms\":[",
+    if (o->decode_warmup == DECODE_WARMUP_AUTO) fprintf(f, ",\"decode_warmup\":\"auto\"");
+    else fprintf(f, ",\"decode_warmup\":%ld", o->decode_warmup);
+    fprintf(f, "},\"decode_warmup_tokens\":[");
+    for (long r = 0; r < o->reps; r++) fprintf(f, "%s%ld", r ? "," : "", warmed[r]);
+    fprintf(f, "],\"prefill_tok_s\":%.3f,\"decode_tok_s\":%.3f,\"ttft_ms\":%.4f,\"prefill_ms\":[",
             pre_med > 0 ? (double)o->prompt / (pre_med * 1e-3) : 0.0,
             dec_total > 0 ? (double)k / dec_total : 0.0, pre_med);
     for (long r = 0; r < o->reps; r++) fprintf(f, "%s%.4f", r ? "," : "", pre[r]);
@@ -407,7 +479,7 @@ static int mode_bench(const opts *o)
     }
     fprintf(f, "]}\n");
     free(st_before); free(st_after);
-    free(tok); free(logits); free(pre); free(dec); free(sorted);
+    free(tok); free(logits); free(pre); free(warmed); free(dec); free(sorted);
     rt_state_free(s);
     teardown(&e);
     return 0;
