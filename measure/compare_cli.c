@@ -116,8 +116,10 @@ static void compare_print_json(const char *device, const sh_measure_opts *o, int
         json_object_set_new(x, "peak_memory_vs_first", jnum_or_null(ratio(r->peak_rss_bytes, b->peak_rss_bytes)));
         json_array_append_new(arr, x);
     }
-    json_t *root = json_pack("{s:s,s:{s:i,s:i,s:s,s:i,s:i,s:s,s:s},s:o,s:s,s:o}", "device", device, "settings",
-                             "prompt", o->prompt, "gen", o->gen, "wtype", o->wtype, "threads", o->threads,
+    char dw[16];
+    json_t *root = json_pack("{s:s,s:{s:i,s:i,s:s,s:s,s:i,s:i,s:s,s:s},s:o,s:s,s:o}", "device", device, "settings",
+                             "prompt", o->prompt, "gen", o->gen, "decode_warmup",
+                             sh_decode_warmup_text(o->decode_warmup, dw, sizeof dw), "wtype", o->wtype, "threads", o->threads,
                              "rounds", rounds, "order", "interleaved, alternating (A B, B A, ...)",
                              "ratio", br->sd > 0
                                  ? "median over rounds of paired ratios, 95% CI from order statistics over the "
@@ -148,7 +150,9 @@ static void compare_print_table(const char *device, const sh_measure_opts *o, in
 {
     int n_gguf = 0;
     for (int i = 0; i < n; i++) n_gguf += rows[i].gguf != NULL;
-    printf("device %s, prompt %d, gen %d, wtype %s%s, %d interleaved rounds\n", device, o->prompt, o->gen,
+    char dw[16];
+    printf("device %s, prompt %d, gen %d (after a decode warm-up: %s), wtype %s%s, %d interleaved rounds\n", device,
+           o->prompt, o->gen, sh_decode_warmup_text(o->decode_warmup, dw, sizeof dw),
            n_gguf == n ? "as stored" : o->wtype, n_gguf && n_gguf < n ? " (GGUF files: as stored)" : "", rounds);
     printf("decode ms/token and tok/s: " SH_DECODE_ESTIMATOR " (95%% CI); x: paired ratio to %s, median over rounds [95%% CI]\n",
            rows[0].name);
