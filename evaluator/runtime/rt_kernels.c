@@ -2391,11 +2391,21 @@ static inline __m512i ktile_u(int type, const uint8_t *t, int p)
 /* software prefetch distance (bytes) of the packed k-quant decode: 4 KiB,
  * as for q4_0 (8 KiB before; on LFM2-1.2B shapes, 2 threads, Zen 5,
  * interleaved in one process by dev/mtbench: q4_K 1.01-1.10x, q6_K
- * 0.99-1.03x; 2, 3 and 6 KiB were no better).  -DKQ_PPF=N overrides it for
- * such experiments, -DPACKED_PF=N the q4_0 / q8_0 one. */
-#ifndef KQ_PPF
-#define KQ_PPF 4096
+ * 0.99-1.03x; 2, 3 and 6 KiB were no better).  On Intel it is 1 KiB
+ * (kq_prefetch_distance): on a Sapphire Rapids VM (2 threads) dev/mtbench --pf-list
+ * gave the q4_K kernel 1 KiB as the best of 0.5-16 KiB on every LFM2 shape,
+ * +8-13% over 4 KiB (q6_K +2-3%; q4_0's kernel there still preferred 4 KiB),
+ * and LFM2-1.2B Q4_K_M decode ran 7% faster in alternating variant pairs
+ * (docs in README, "A Sapphire Rapids host").  -DKQ_PPF=N sets one distance
+ * for every CPU for such experiments, -DPACKED_PF=N the q4_0 / q8_0 one. */
+static inline size_t kq_prefetch_distance(void)
+{
+#ifdef KQ_PPF
+    return KQ_PPF;
+#else
+    return __builtin_cpu_is("intel") ? 1024 : 4096;
 #endif
+}
 static inline size_t ktile_bytes(int type) { return 16 * rt_row_bytes(type, RT_QKK); }
 
 /* an activation dword in every lane */
@@ -2409,7 +2419,7 @@ static inline __m512i bcast4(const int8_t *p)
 /* one token against one band: the 16 rows' sums, in k_tile16's integer and
  * float steps (so k_row_token's bits per row) */
 static inline __attribute__((always_inline)) __m512 kband_token(const int type, const uint8_t *band, int nsb,
-                                                                const rt_act *a, int t)
+                                                                const rt_act *a, int t, size_t pf)
 {
     const size_t tb = ktile_bytes(type);
     const int8_t *q = a->kq + (size_t)t * a->K;
@@ -2419,7 +2429,7 @@ static inline __attribute__((always_inline)) __m512 kband_token(const int type, 
     __m512 acc = _mm512_setzero_ps();
     for (int s = 0; s < nsb; s++) {
         const uint8_t *tl = band + (size_t)s * tb;
-        for (size_t o = 0; o < tb; o += 64) _mm_prefetch((const char *)(tl + KQ_PPF + o), _MM_HINT_T1);
+        for (size_t o = 0; o < tb; o += 64) _mm_prefetch((const char *)(tl + pf + o), _MM_HINT_T1);
         const int8_t *qs = q + (size_t)s * RT_QKK;
         /* the dot products first, the scales after: fewer live registers */
         __m512i ga[16];
@@ -2503,14 +2513,15 @@ static void mm_kquant_packed_decode(const rt_mat *w, const rt_act *a, int r0, in
                                     float *y, size_t ldy)
 {
     const int nsb = w->cols / RT_QKK;
+    const size_t pf = kq_prefetch_distance();
     for (int rb = r0 / 16 * 16; rb < r1; rb += 16) {
         const uint8_t *band = w->data + (size_t)rb * w->row_bytes;
         int lo = r0 > rb ? r0 - rb : 0, hi = r1 - rb < 16 ? r1 - rb : 16;
         __mmask16 m = (__mmask16)(((1u << hi) - 1u) & ~((1u << lo) - 1u));
         for (int t = t0; t < t1; t++) {
-            __m512 v = w->type == RT_Q4_K ? kband_token(RT_Q4_K, band, nsb, a, t)
-                     : w->type == RT_Q5_K ? kband_token(RT_Q5_K, band, nsb, a, t)
-                                          : kband_token(RT_Q6_K, band, nsb, a, t);
+            __m512 v = w->type == RT_Q4_K ? kband_token(RT_Q4_K, band, nsb, a, t, pf)
+                     : w->type == RT_Q5_K ? kband_token(RT_Q5_K, band, nsb, a, t, pf)
+                                          : kband_token(RT_Q6_K, band, nsb, a, t, pf);
             _mm512_mask_storeu_ps(y + (size_t)t * ldy + rb, m, v);
         }
     }
