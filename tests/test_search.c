@@ -1502,6 +1502,65 @@ static void *train_thread(void *p)
  * reported between the measurement's first line and its last, and the
  * training's last steps come before the measurement's first line.  (Checked
  * to fail with the lock taken out: steps land inside the window.) */
+/* the first column of the first row of sql, or -1 */
+static int q_int_sql(sqlite3 *sq, const char *sql)
+{
+    sqlite3_stmt *st;
+    int v = -1;
+    if (sqlite3_prepare_v2(sq, sql, -1, &st, NULL) != SQLITE_OK) return -1;
+    if (sqlite3_step(st) == SQLITE_ROW) v = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    return v;
+}
+
+/* Runs stored before the decode warm-up resume without it (their settings,
+ * so their measurements stay comparable); new runs store "auto" and measure
+ * with it.  A real device-mode search of two candidates on the local device,
+ * its configuration then edited to what an older starhil stored. */
+static void test_resume_keeps_decode_warmup_of_run(void **state)
+{
+    (void)state;
+    char dir[64], db[128], out[128], errf[128];
+    assert_int_equal(search_tmpdir(dir), 0);
+    search_set_cwd(dir);   /* the run's report is written there */
+    snprintf(db, sizeof db, "%s/w.db", dir);
+    snprintf(out, sizeof out, "%s/out", dir);
+    snprintf(errf, sizeof errf, "%s/err", dir);
+    char *first[] = {(char *)starhil_bin(), "--db", db, "search", "--name", "old", "--budget", "2", "--population",
+                     "2", "--objectives", "decode_ms,params", "--no-presets", "--reps", "3", "--tolerance", "0.5",
+                     "--wtype", "q4_0", "--quiet", NULL};
+    int rc = search_run(first, out, errf);
+    if (rc != 0) {
+        char *e = search_read_file(errf);
+        print_message("# search exit %d: %s\n", rc, e ? e : "");
+        free(e);
+        fail();
+    }
+    sqlite3 *sq;
+    assert_int_equal(sqlite3_open(db, &sq), SQLITE_OK);
+    assert_int_equal(q_int_sql(sq, "SELECT count(*) FROM runs WHERE json_extract(config_json, "
+                                   "'$.measure.decode_warmup') = 'auto'"), 1);
+    assert_int_equal(q_int_sql(sq, "SELECT count(*) FROM evaluations WHERE kind = 'measure' AND "
+                                   "json_extract(settings_json, '$.decode_warmup') = 'auto'"), 2);
+    /* as an older starhil stored it: no measure.decode_warmup; two more candidates */
+    assert_int_equal(sqlite3_exec(sq, "UPDATE runs SET status = 'running', config_json = json_set(json_remove("
+                                      "config_json, '$.measure.decode_warmup'), '$.budget', 4)", NULL, NULL, NULL),
+                     SQLITE_OK);
+    char *resume[] = {(char *)starhil_bin(), "--db", db, "search", "resume", "old", "--quiet", NULL};
+    rc = search_run(resume, out, errf);
+    if (rc != 0) {
+        char *e = search_read_file(errf);
+        print_message("# resume exit %d: %s\n", rc, e ? e : "");
+        free(e);
+        fail();
+    }
+    assert_int_equal(q_int_sql(sq, "SELECT count(*) FROM evaluations WHERE kind = 'measure' AND status = 'ok' AND "
+                                   "json_extract(settings_json, '$.decode_warmup') IS NULL AND "
+                                   "json_extract(result_json, '$.decode_warmup_tokens') IS NULL"), 2);
+    sqlite3_close(sq);
+    search_rmdir(dir);
+}
+
 static void test_no_training_inside_local_measurement(void **state)
 {
     (void)state;
@@ -1771,6 +1830,7 @@ int main(void)
         cmocka_unit_test(test_unstable_measurement_fails_unless_accepted),
         cmocka_unit_test(test_search_measure_defaults_converge_when_quiet),
         cmocka_unit_test(test_no_training_inside_local_measurement),
+        cmocka_unit_test(test_resume_keeps_decode_warmup_of_run),
     };
     if (getenv("SH_TEST_FILTER")) cmocka_set_test_filter(getenv("SH_TEST_FILTER"));   /* e.g. "*unstable*" */
     return cmocka_run_group_tests(tests, NULL, NULL);
