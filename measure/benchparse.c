@@ -11,7 +11,6 @@
 
 static int cmp_double(const void *a, const void *b);
 
-
 #define MAX_STR 256
 #define MAX_ARRAY 4096
 

@@ -25,6 +25,7 @@
 #include "rt_synth.h"
 
 int rt_probe_main(void);   /* rt_probe.c */
+void rt_json_str(FILE *f, const char *s);
 
 /* --decode-warmup auto: unmeasured decode tokens after each prefill, in groups
  * of DW_GROUP, until a group's median token time is no more than DW_SETTLED
@@ -40,7 +41,6 @@ int rt_probe_main(void);   /* rt_probe.c */
 #define DW_GROUP 4
 #define DW_SETTLED 0.05
 #define DW_AUTO_MAX 48
-void rt_json_str(FILE *f, const char *s);
 
 typedef struct opts {
     long prompt, gen, depth, threads, reps, warmup;
