@@ -1886,12 +1886,10 @@ static inline __attribute__((always_inline)) void q45k_rows4(const int type, con
     __m256i sel[8];
     for (int j = 0; j < 8; j++) sel[j] = kq_sel16(j, j);
     __m128 acc = _mm_setzero_ps();
-    const uint8_t *pf = row0 + KQ_PF;
     for (int s = 0; s < nsb; s++) {
         const int8_t *qs = q + (size_t)s * RT_QKK;
         const __m256i bsv = _mm256_loadu_si256((const __m256i *)(const void *)(bs + (size_t)s * 16));
-        for (size_t o = 0; o < 4 * bb; o += 64) _mm_prefetch((const char *)(pf + o), _MM_HINT_T1);
-        pf += 4 * bb;
+        kq_prefetch(row0 + (size_t)s * 4 * bb, 4 * bb);   /* the 4 rows' stream, KQ_PF ahead */
         __m256i vi[4], vm[4];
         uint32_t dd[4];
         for (int i = 0; i < 4; i++) {
@@ -1944,12 +1942,10 @@ static inline void q6k_rows4(const uint8_t *row0, size_t rb, int nsb, const rt_a
     const __m256i m4 = _mm256_set1_epi8(0x0F), m30 = _mm256_set1_epi8(0x30);
     const __m256i sel[4] = {kq_sel16(0, 1), kq_sel16(2, 3), kq_sel16(4, 5), kq_sel16(6, 7)};
     __m128 acc = _mm_setzero_ps();
-    const uint8_t *pf = row0 + KQ_PF;
     for (int s = 0; s < nsb; s++) {
         const int8_t *qs = q + (size_t)s * RT_QKK;
         const __m256i bsv = _mm256_loadu_si256((const __m256i *)(const void *)(bs + (size_t)s * 16));
-        for (size_t o = 0; o < 4 * RT_Q6K_BYTES; o += 64) _mm_prefetch((const char *)(pf + o), _MM_HINT_T1);
-        pf += 4 * RT_Q6K_BYTES;
+        kq_prefetch(row0 + (size_t)s * 4 * RT_Q6K_BYTES, 4 * RT_Q6K_BYTES);
         __m256i vi[4], vo[4];
         uint16_t dh[4];
         for (int i = 0; i < 4; i++) {
