@@ -208,9 +208,12 @@ int rt_model_synthetic(rt_model *m, rt_pool *pool, int wtype, uint64_t seed, cha
 int rt_model_gguf(rt_model *m, const char *path, char *err, size_t cap);
 int rt_model_export_gguf(const rt_model *m, const char *path, const char *tok_from, char *err, size_t cap);
 void rt_model_free(rt_model *m);
-/* Rewrite the q4_0 / q8_0 weights and the q4_K / q5_K / q6_K bands of 16
- * rows in place into the kernels' order (AVX-512 builds; elsewhere a no-op).
- * After this the model cannot be exported. */
+/* Make the weights ready for the kernels: rewrite the q4_0 / q8_0 weights
+ * and the q4_K / q5_K / q6_K bands of 16 rows into the kernels' order
+ * (AVX-512 builds), and move a GGUF file's tensors that get packed, and
+ * where transparent huge pages are usable every tensor of 2 MiB or more, out
+ * of the file mapping into buffers of the model's own on huge pages (the
+ * mapping is never written).  After this the model cannot be exported. */
 int rt_model_pack(rt_model *m, rt_pool *pool, char *err, size_t cap);
 
 /* block-kind timing buckets */

@@ -211,6 +211,21 @@ static void print_build(FILE *f)
     fprintf(f, "}");
 }
 
+/* bytes of this process's anonymous memory on transparent huge pages
+ * (AnonHugePages of /proc/self/smaps_rollup); -1 where it cannot be read */
+static long long huge_page_bytes(void)
+{
+    long long kb = -1;
+    FILE *f = fopen("/proc/self/smaps_rollup", "r");
+    if (f) {
+        char line[256];
+        while (fgets(line, sizeof line, f))
+            if (!strncmp(line, "AnonHugePages:", 14)) kb = strtoll(line + 14, NULL, 10);
+        fclose(f);
+    }
+    return kb < 0 ? -1 : kb * 1024;
+}
+
 static uint64_t peak_rss(void)
 {
     uint64_t best = 0;
@@ -465,9 +480,11 @@ static int mode_bench(const opts *o)
     for (long r = 0; r < o->reps; r++) fprintf(f, "%s%.4f", r ? "," : "", pre[r]);
     fprintf(f, "],\"decode_ms\":{\"median\":%.4f,\"p90\":%.4f,\"samples\":[", dec_med, dec_p90);
     for (size_t i = 0; i < k; i++) fprintf(f, "%s%.4f", i ? "," : "", dec[i]);
-    fprintf(f, "]},\"peak_rss_bytes\":%llu,\"weight_bytes\":%llu,\"kv_bytes\":%llu,\"conv_state_bytes\":%llu,"
-               "\"share\":{\"prefill\":",
-            (unsigned long long)peak_rss(), (unsigned long long)e.model.weight_bytes,
+    fprintf(f, "]},\"peak_rss_bytes\":%llu,", (unsigned long long)peak_rss());
+    long long huge = huge_page_bytes();
+    if (huge >= 0) fprintf(f, "\"huge_page_bytes\":%lld,", huge);
+    fprintf(f, "\"weight_bytes\":%llu,\"kv_bytes\":%llu,\"conv_state_bytes\":%llu,\"share\":{\"prefill\":",
+            (unsigned long long)e.model.weight_bytes,
             (unsigned long long)rt_state_kv_bytes(s), (unsigned long long)rt_state_conv_state_bytes(s));
     print_share(f, tpre);
     fprintf(f, ",\"decode\":");

@@ -2,8 +2,8 @@
  * ggml layout against the repacked 16-row bands (rt_mat_pack_rows), with a
  * bit-for-bit check of the two.  Weight GB/s per CPU-second (thread CPU
  * clock): a small matrix (in cache) and a large one (streamed from DRAM; a
- * malloc buffer, so on huge pages where THP is "always", unlike a GGUF
- * mapping's copy-on-write 4 KiB pages).
+ * malloc buffer, so on huge pages where THP is "always"; a GGUF file's
+ * packed tensors are moved onto huge pages at load too, rt_model_pack).
  * build: gcc -std=c11 -O3 -march=native -I<variant dir> -I.. kqbench.c ../rt_quant.c ../rt_kernels.c
  *        ../rt_pool.c -lm -pthread
  * run:   ./kqbench [K=1024] [small rows=256] [large rows=65536] */
