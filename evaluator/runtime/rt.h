@@ -198,8 +198,8 @@ typedef struct rt_model {
     int rope_pairs;
     const float *rope_freqs;
     uint64_t weight_bytes;
-    void *allocs[16 * SHV_N_LAYERS + 64]; int n_allocs; /* owned buffers */
-    void *map; size_t map_len;    /* GGUF mmap */
+    void *allocs[24 * SHV_N_LAYERS + 64]; int n_allocs; /* owned buffers */
+    void *map; size_t map_len;    /* GGUF mmap (NULL once every tensor has left it) */
     int packed;                   /* rt_model_pack ran: every packable matrix is packed */
     int ggml_q8;                  /* with packed: q8_0 matrices of full groups stay in ggml layout */
 } rt_model;
@@ -210,10 +210,11 @@ int rt_model_export_gguf(const rt_model *m, const char *path, const char *tok_fr
 void rt_model_free(rt_model *m);
 /* Make the weights ready for the kernels: rewrite the q4_0 / q8_0 weights
  * and the q4_K / q5_K / q6_K bands of 16 rows into the kernels' order
- * (AVX-512 builds), and move a GGUF file's tensors that get packed, and
- * where transparent huge pages are usable every tensor of 2 MiB or more, out
- * of the file mapping into buffers of the model's own on huge pages (the
- * mapping is never written).  After this the model cannot be exported. */
+ * (AVX-512 builds), and, where any tensor gets packed or transparent huge
+ * pages are usable, move every matrix of a GGUF file out of the file
+ * mapping into buffers of the model's own (2 MiB and more: on huge pages)
+ * and unmap the file (it is never written).  After this the model cannot be
+ * exported. */
 int rt_model_pack(rt_model *m, rt_pool *pool, char *err, size_t cap);
 
 /* block-kind timing buckets */

@@ -304,7 +304,9 @@ static const float *load_vec(gguf *g, rt_model *m, const char *name, int nd, con
     size_t n = 1;
     for (int d = 0; d < nd; d++) n *= (size_t)ne[d];
     m->weight_bytes += bytes;
-    if (t->type == RT_F32 && ((uintptr_t)src & 3) == 0) return (const float *)(const void *)src;
+    /* always a copy of its own (a few KiB per layer): no vector stays in the
+     * file mapping, which rt_model_pack can then unmap once the matrices
+     * have left it */
     if (t->type != RT_F32 && t->type != RT_F16 && t->type != RT_BF16) {
         gerr(g, "tensor '%s' must be f32, f16 or bf16, not %s", name, rt_type_name(t->type));
         return NULL;
@@ -313,7 +315,8 @@ static const float *load_vec(gguf *g, rt_model *m, const char *name, int nd, con
     float *dst = malloc(n * sizeof *dst);
     if (!dst) { gerr(g, "out of memory"); return NULL; }
     m->allocs[m->n_allocs++] = dst;
-    rt_dequantize_row(t->type, src, dst, (int)n);
+    if (t->type == RT_F32) memcpy(dst, src, n * sizeof *dst);
+    else rt_dequantize_row(t->type, src, dst, (int)n);
     return dst;
 }
 
