@@ -5,8 +5,8 @@
  * machine and for every thread count; they are generated row by row straight
  * into the final (possibly quantised) buffer of each tensor.  rt_model_pack
  * then rewrites q4_0 / q8_0 and k-quant weights into the order the kernels
- * read, after moving a GGUF file's large tensors out of its mapping onto
- * huge pages. */
+ * read, after moving a GGUF file's matrices out of its mapping (onto huge
+ * pages where they are usable). */
 #define _GNU_SOURCE          /* MADV_HUGEPAGE */
 #include <stdatomic.h>
 #include <stdio.h>
@@ -191,11 +191,11 @@ int rt_model_synthetic(rt_model *m, rt_pool *pool, int wtype_in, uint64_t seed, 
  * in the mapping maps the whole 2 MiB folio around it (64 MiB more RSS for
  * LFM2-1.2B q4_0 read from disk).  In the mapping the weights sat on 4 KiB
  * pages (packed: copy-on-write copies), which decode streamed more slowly:
- * on a Sapphire Rapids VM, 5
- * alternating pairs each, LFM2-1.2B decode ran 1.03x (q4_0, q8_0), 1.06x
- * (Q4_K_M) and 1.02x (f16) faster moved, the AVX2 build's q4_0 1.08x; q4_0
- * loaded in 0.4 s instead of 2.3 s (no copy-on-write faults), f16 0.3 s
- * slower (README, "A Sapphire Rapids host").
+ * on a Sapphire Rapids VM, 5 alternating pairs each, LFM2-1.2B decode ran
+ * 1.03x (q4_0, q8_0), 1.06x (Q4_K_M) and 1.02x (f16) faster moved, the
+ * AVX2 build's q4_0 1.08x; q4_0 loaded in 0.4 s instead of 2.3 s (no
+ * copy-on-write faults), f16 0.3 s slower (README, "A Sapphire Rapids
+ * host").
  * The copy goes in slices of MOVE_SLICE bytes; the file pages of each slice
  * are dropped from the mapping as soon as it is copied (MADV_DONTNEED on a
  * private mapping never written: the pages would be read from the file again
