@@ -21,11 +21,13 @@
 # Environment: STARHIL (tool, default ./starhil), BENCH_MODELS (lfm2-350m
 # lfm2-1.2b), BENCH_TYPES (q4_0 q8_0 f16 q4_k_m), BENCH_PROMPT (512), BENCH_GEN
 # (128), BENCH_THREADS (2), BENCH_PAIRS (3), BENCH_KVTYPE (f16, llama.cpp's
-# default), BENCH_LLAMA_ARGS (extra llama-bench options, default none).
+# default), BENCH_LLAMA_ARGS (extra llama-bench options, default none),
+# BENCH_MARCH (the variant's -march, e.g. haswell for its AVX2 paths beside
+# a llama.cpp built with GGML_NATIVE=OFF GGML_AVX2=ON; default: native).
 # --json: print the rows as JSON instead of the table.
 set -eu
 cd "$(dirname "$0")/.."
-[ "${1:-}" = "--help" ] && { sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'; exit 0; }
+[ "${1:-}" = "--help" ] && { sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'; exit 0; }
 JSON=0; [ "${1:-}" = "--json" ] && JSON=1
 if [ -z "${LLAMA_CPP:-}" ]; then   # `make bench` without LLAMA_CPP=DIR: nothing to compare with
     echo "bench_llamacpp: skipped (set LLAMA_CPP to llama.cpp's build folder, e.g. make bench LLAMA_CPP=/path/to/llama.cpp/build)"
@@ -85,7 +87,7 @@ open(sys.argv[1], "w").write("%d\n" % (resource.getrusage(resource.RUSAGE_CHILDR
 sys.exit(rc)' "$@"
 }
 for model in $MODELS; do
-    exe=$("$STARHIL" build "$model" --target native)
+    exe=$("$STARHIL" build "$model" --target native ${BENCH_MARCH:+--march "$BENCH_MARCH"})
     for t in $TYPES; do
         gguf="$OUT/$model-$t.gguf"
         made="variant export --wtype $t"
