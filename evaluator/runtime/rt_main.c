@@ -211,31 +211,31 @@ static void print_build(FILE *f)
     fprintf(f, "}");
 }
 
-/* bytes of this process's anonymous memory on transparent huge pages
- * (AnonHugePages of /proc/self/smaps_rollup); -1 where it cannot be read */
-static long long huge_page_bytes(void)
+/* the bytes of a "Key:   N kB" line of a /proc file; -1 where it cannot be read */
+static long long proc_kb_field(const char *path, const char *key)
 {
     long long kb = -1;
-    FILE *f = fopen("/proc/self/smaps_rollup", "r");
+    const size_t kl = strlen(key);
+    FILE *f = fopen(path, "r");
     if (f) {
         char line[256];
         while (fgets(line, sizeof line, f))
-            if (!strncmp(line, "AnonHugePages:", 14)) kb = strtoll(line + 14, NULL, 10);
+            if (!strncmp(line, key, kl)) kb = strtoll(line + kl, NULL, 10);
         fclose(f);
     }
     return kb < 0 ? -1 : kb * 1024;
 }
 
+/* this process's anonymous memory on transparent huge pages; -1: unreadable */
+static long long huge_page_bytes(void)
+{
+    return proc_kb_field("/proc/self/smaps_rollup", "AnonHugePages:");
+}
+
 static uint64_t peak_rss(void)
 {
-    uint64_t best = 0;
-    FILE *f = fopen("/proc/self/status", "r");
-    if (f) {
-        char line[256];
-        while (fgets(line, sizeof line, f))
-            if (!strncmp(line, "VmHWM:", 6)) best = strtoull(line + 6, NULL, 10) * 1024;
-        fclose(f);
-    }
+    long long hwm = proc_kb_field("/proc/self/status", "VmHWM:");
+    uint64_t best = hwm > 0 ? (uint64_t)hwm : 0;
     if (!best) {
         struct rusage ru;
         if (!getrusage(RUSAGE_SELF, &ru)) best = (uint64_t)ru.ru_maxrss * 1024;

@@ -308,17 +308,22 @@ static int huge_pages_usable(void)
     return v;
 }
 
+/* 1 if rt_model_pack rewrites mat (a k-quant band must not straddle experts) */
+static int packs(const rt_model *m, const rt_mat *mat)
+{
+    return rt_mat_packable(mat) && !(rt_type_is_k(mat->type) && split_bands(m, mat));
+}
+
 int rt_model_pack(rt_model *m, rt_pool *pool, char *err, size_t cap)
 {
     rt_mat **mats = malloc((2 + 13 * (size_t)SHV_N_LAYERS) * sizeof *mats);
     if (!mats) { snprintf(err, cap, "weights: out of memory"); return -1; }
     const int n = model_mats(m, mats), tied = m->output.data == m->embd.data, huge = huge_pages_usable();
     int any = 0;
-    for (int i = 0; i < n; i++)
-        any |= rt_mat_packable(mats[i]) && !(rt_type_is_k(mats[i]->type) && split_bands(m, mats[i]));
+    for (int i = 0; i < n; i++) any |= packs(m, mats[i]);
     for (int i = 0; i < n; i++) {
         rt_mat *mat = mats[i];
-        const int pack = rt_mat_packable(mat) && !(rt_type_is_k(mat->type) && split_bands(m, mat));
+        const int pack = packs(m, mat);
         if (any && !pack) m->ggml_q8 |= mat->type == RT_Q8_0 && mat->cols / RT_QK >= 16;
         /* the file mapping is never written: every matrix moves out first */
         if ((any || huge) && in_map(m, mat) && move_out_of_map(m, pool, mat)) {
