@@ -32,13 +32,17 @@
 # RoPE theta, so another genome): a smaller one, whose weights stayed in the
 # cache, did not see a 45% slowdown of the measured genome on this VM
 # (docs/devices.md, session 10); --reference-small uses that smaller one.
+# --paired (with --reference) pairs each invocation of the genome with one of
+# the reference on the same CPUs (`measure --paired`): the normalized figure
+# is then the anchor x the median per-pair ratio, not a division by a reading
+# taken some 30 s before the genome, which drifts on its own (session 13).
 # --rounds N gives N quiet and N busy phases; --compare-runs 0 skips compare;
 # --threads N measures with N threads (default: every core, so on a shared
 # host a quiet phase needs the whole machine idle).
 #
 # Usage: bench/bench_measure_robust.sh [--rounds N=3] [--compare-runs N=5]
 #            [--compare-rounds N=6] [--compare-prompt N=32] [--compare-gen N=16]
-#            [--compare-reps N=1] [--threads N] [--co-runner] [--reference | --reference-small]
+#            [--compare-reps N=1] [--threads N] [--co-runner] [--reference | --reference-small] [--paired]
 #            [--drift-tol X (with --reference; measure's default 0.10)]
 #            [--tolerance X (measure's convergence, default 0.02; a search's is 0.05)]
 #            [--max-reps N=12 (repetition cap per round; one settle round adds as many)]
@@ -59,6 +63,7 @@ while [ $# -gt 0 ]; do
         --threads) THREADS=$2; shift 2 ;;
         --reference) REFERENCE=1; shift ;;
         --reference-small) REFERENCE=1; REF_SMALL=1; shift ;;
+        --paired) PAIRED=1; shift ;;
         --drift-tol) DRIFT_TOL=$2; shift 2 ;;
         --tolerance) TOLERANCE=$2; shift 2 ;;
         --max-reps) MAX_REPS=$2; shift 2 ;;
@@ -66,10 +71,11 @@ while [ $# -gt 0 ]; do
         --ssh) SSH=1; DEVICE=board; shift ;;
         --co-runner) CORUN=1; shift ;;
         --json) JSON=1; shift ;;
-        -h|--help) sed -n '2,46p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,50p' "$0"; exit 0 ;;
         *) echo "bench_measure_robust: unknown option $1" >&2; exit 2 ;;
     esac
 done
+[ -n "${PAIRED:-}" ] && [ -z "${REFERENCE:-}" ] && { echo "bench_measure_robust: --paired needs --reference" >&2; exit 2; }
 [ -x ./starhil ] || make starhil >/dev/null
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/starhil_bench_robust.XXXXXX")
 LOOPS="" SSHD_PID=""
@@ -128,7 +134,7 @@ measure() {   # $1 = phase label
     echo "bench_measure_robust: round $((i + 1))/$ROUNDS, phase $1 (load $LOAD, $(date -u +%H:%M:%S) UTC)" >&2
     ./starhil --db "$DB" measure "$G" --device "$DEVICE" --wtype f32 --prompt 64 --gen 64 \
         --max-reps "${MAX_REPS:-12}" --force --settle-rounds 1 --settle-max 10 ${THREADS:+--threads "$THREADS"} \
-        ${REFERENCE:+--reference "$GREF" --every 1} ${DRIFT_TOL:+--drift-tol "$DRIFT_TOL"} ${TOLERANCE:+--tolerance "$TOLERANCE"} --json \
+        ${REFERENCE:+--reference "$GREF" --every 1} ${PAIRED:+--paired} ${DRIFT_TOL:+--drift-tol "$DRIFT_TOL"} ${TOLERANCE:+--tolerance "$TOLERANCE"} --json \
         2>"$TMP/err" >"$TMP/out" ||
         { echo "bench_measure_robust: measure failed: $(cat "$TMP/err")" >&2; exit 1; }
     python3 - "$1" "$TMP/out" "$LOAD" >>"$RES" <<'EOF'
@@ -266,6 +272,11 @@ for r in rows:
         ref_row = r["reference"]
         print("%-9s %5s %10.4f   reference genome (%s%s)" % ("", "", ref_row.get("decode_ms") or 0,
               ref_row.get("stability"), ": " + ref_row["reason"][:90] if ref_row.get("reason") else ""))
+        pr = ref_row.get("paired")
+        if pr:
+            print("%-9s %5s %10.4f   [%7.4f, %7.4f] reference beside it, %d pairs, ratio %.4f [%.4f, %.4f]" % (
+                  "", "", pr["decode_ms"], pr["decode_ms_low"], pr["decode_ms_high"], pr["pairs"], pr["ratio"],
+                  pr["ratio_low"], pr["ratio_high"]))
         if r["normalized"]:
             print("%-9s %5s %10.4f   [%7.4f, %7.4f] normalized (x anchor %.4f / reference), %s quiet" % (
                   "", "", r["normalized"], r["normalized_low"] or 0, r["normalized_high"] or 0, r["anchor_ms"] or 0,

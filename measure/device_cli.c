@@ -755,7 +755,11 @@ static const char MEASURE_ABOUT[] =
     "since the slower one unstable, and each figure is also stored normalized by it\n"
     "(decode_ms_normalized = decode_ms x the first trusted reference reading / the\n"
     "latest one: the figure at one board speed for the whole run, which a search with\n"
-    "--reference ranks with).\n"
+    "--reference ranks with).  With --paired as well, each invocation of the genome is\n"
+    "paired with one of the reference on the same CPUs (in alternating order) and the\n"
+    "normalized figure is the first trusted reference reading x the median per-pair\n"
+    "ratio: a reading taken before the genome drifts on its own, a pair drifts together\n"
+    "(docs/devices.md). It costs one reference invocation per invocation.\n"
     "GENOME is a preset name, a genome file or inline canonical text.  FILE.gguf (lfm2,\n"
     "lfm2moe, qwen3, llama) is measured as it is: its genome is derived from the metadata\n"
     "(as `starhil genome import` does), that variant is built, the file is pushed to the\n"
@@ -813,8 +817,9 @@ static void print_result(const char *device, const sh_mrecord *r, bool as_json)
     if (r->rel_to_reference > 0) printf("  relative to the reference genome: %.3fx\n", r->rel_to_reference);
     if (sh_mrecord_decode_ms_normalized(r) > 0)
         printf("  normalized %.3f ms/token at the board speed of the first trusted reference (%.4g ms), 95%% CI "
-               "[%.3f, %.3f]\n", r->decode_ms_normalized, r->reference_anchor_ms, r->decode_ms_normalized_low,
-               r->decode_ms_normalized_high);
+               "[%.3f, %.3f]%s\n", r->decode_ms_normalized, r->reference_anchor_ms, r->decode_ms_normalized_low,
+               r->decode_ms_normalized_high, r->reference_json && strstr(r->reference_json, "\"paired\"") ?
+               " (per-pair ratios with the reference measured beside it)" : "");
     else if (r->reference_anchor_ms > 0 && r->rel_to_reference <= 0)
         printf("  reference anchor %.4g ms (the first trusted reading; board speed now %.3fx of it)\n",
                r->reference_anchor_ms, r->reference_anchor_ms / r->decode_ms);
@@ -857,6 +862,8 @@ int sh_cmd_measure(int argc, char **argv)
          1000000, NULL},
         {"--drift-tol", NULL, SH_OPT_DOUBLE, &o.drift_tol, "X", "a reference slower than its last quiet value by more\n"
          "than this fraction is drift (default 0.10)", 0.001, 10, NULL},
+        {"--paired", NULL, SH_OPT_FLAG, &o.reference_paired, NULL, "pair each invocation with one of the --reference\n"
+         "genome and normalize by the per-pair ratios", 0, 0, NULL},
         {"--exe", NULL, SH_OPT_STR, &o.exe_path, "VARIANT", "measure this prebuilt variant instead of building", 0, 0,
          NULL},
         {"--force", NULL, SH_OPT_FLAG, &o.force, NULL, "measure again even if a trusted result is stored", 0, 0, NULL},
@@ -888,8 +895,9 @@ int sh_cmd_measure(int argc, char **argv)
     if (retries_given) o.retries = retries ? retries : -1;
     if (settle_given) o.settle_rounds = settle_rounds ? settle_rounds : -1;
     o.run_id = run_id;
-    if (!ref_arg && (o.reference_every > 0 || o.drift_tol > 0)) {
-        fprintf(stderr, "starhil %s: %s needs --reference\n", cmd, o.reference_every > 0 ? "--every" : "--drift-tol");
+    if (!ref_arg && (o.reference_every > 0 || o.drift_tol > 0 || o.reference_paired)) {
+        fprintf(stderr, "starhil %s: %s needs --reference\n", cmd,
+                o.reference_every > 0 ? "--every" : o.drift_tol > 0 ? "--drift-tol" : "--paired");
         return 2;
     }
     if (ref_arg && o.reference_every <= 0) o.reference_every = 10;

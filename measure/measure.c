@@ -292,6 +292,12 @@ typedef struct measure_acc {
     dbl_vec rep_group;
     char groups[MAX_PIN_GROUPS][256];
     int n_groups;
+    /* paired reference (sh_measure_opts.reference_paired): per pair of
+     * invocations with a quiet repetition on both sides, the candidate's
+     * estimate / the reference's and when the pair started (seconds after
+     * the measurement began); the reference's quiet repetition medians */
+    dbl_vec pair_ratio, pair_t, ref_rep_med;
+    int ref_reps;             /* the reference's repetitions, quiet or not */
 } measure_acc;
 
 static void acc_free(measure_acc *a)
@@ -301,6 +307,7 @@ static void acc_free(measure_acc *a)
     free(a->rep_med.v); free(a->rep_wait.v); free(a->rep_other.v); free(a->rep_runq.v);
     free(a->rep_load.v); free(a->rep_freq.v); free(a->rep_temp.v); free(a->rep_steal.v); free(a->rep_quiet.v);
     free(a->rep_group.v); free(a->rep_wall.v); free(a->rep_inv_other.v);
+    free(a->pair_ratio.v); free(a->pair_t.v); free(a->ref_rep_med.v);
     free(a->build_json); free(a->cpu_json); free(a->probe_before); free(a->probe_after);
     memset(a, 0, sizeof *a);
 }
@@ -326,11 +333,13 @@ static int acc_copy(measure_acc *dst, const measure_acc *src)
     dbl_vec *d[] = {&dst->decode, &dst->prefill, &dst->ttft, &dst->rss, &dst->dec_tps, &dst->pre_tps,
                     &dst->rep_med, &dst->rep_wait, &dst->rep_other, &dst->rep_runq, &dst->rep_load,
                     &dst->rep_freq, &dst->rep_temp, &dst->rep_steal, &dst->rep_quiet, &dst->rep_group,
-                    &dst->rep_wall, &dst->rep_inv_other, &dst->warmup_tokens};
+                    &dst->rep_wall, &dst->rep_inv_other, &dst->warmup_tokens, &dst->pair_ratio, &dst->pair_t,
+                    &dst->ref_rep_med};
     const dbl_vec *s[] = {&src->decode, &src->prefill, &src->ttft, &src->rss, &src->dec_tps, &src->pre_tps,
                           &src->rep_med, &src->rep_wait, &src->rep_other, &src->rep_runq, &src->rep_load,
                           &src->rep_freq, &src->rep_temp, &src->rep_steal, &src->rep_quiet, &src->rep_group,
-                          &src->rep_wall, &src->rep_inv_other, &src->warmup_tokens};
+                          &src->rep_wall, &src->rep_inv_other, &src->warmup_tokens, &src->pair_ratio,
+                          &src->pair_t, &src->ref_rep_med};
     int bad = 0;
     for (size_t i = 0; i < sizeof d / sizeof d[0]; i++) bad |= vec_dup(d[i], s[i]);
     bad |= str_dup(&dst->build_json, src->build_json) | str_dup(&dst->cpu_json, src->cpu_json) |
@@ -391,6 +400,11 @@ typedef struct measure_ctx {
     /* a reference faster than the last quiet one beyond the tolerance (judge) */
     double sped_from_ms;      /* that quiet value, 0 if not */
     int64_t sped_from_eval;
+    /* paired reference: the reference genome's variant (local path, hash,
+     * and on the device once pushed) */
+    const char *ref_exe;
+    char ref_hash[17];
+    char ref_remote[2048];
 } measure_ctx;
 
 static int cmp_dbl(const void *x, const void *y)
@@ -520,7 +534,24 @@ bool sh_estimate_converged(const double *quiet_rep_medians, int n, int min_reps,
     return converged_rule(n, min_reps, est, half, tolerance);
 }
 
-static int run_bench(measure_ctx *c, const char *remote_exe, int reps, sh_bench_out *b, sh_err *err)
+/* The CPU set of the next bench invocation into c->last_pin ("" when the
+ * coordinator does not pin it): in turn over the board's fastest CPUs
+ * (sh_measure_auto_pin), then the fastest set once each had its turn. */
+static void next_pin(measure_ctx *c)
+{
+    c->last_pin[0] = '\0';
+    if (!c->rec->cpus[0] &&
+        sh_measure_auto_pin(c->topology, c->threads, c->turn++, c->last_pin, sizeof c->last_pin) == 1 &&
+        c->best_pin[0])
+        snprintf(c->last_pin, sizeof c->last_pin, "%s", c->best_pin);
+}
+
+/* One bench invocation of the variant remote_exe (genome hash: the bench
+ * output must name it) on the device, pinned to c->last_pin (next_pin), with
+ * the weights of the GGUF file gguf_remote on the device or, if NULL,
+ * synthetic ones of the measurement's wtype. */
+static int run_bench(measure_ctx *c, const char *remote_exe, const char *hash, const char *gguf_remote, int reps,
+                     sh_bench_out *b, sh_err *err)
 {
     char a_prompt[16], a_gen[16], a_depth[16], a_reps[16], a_warm[16], a_thr[16], a_dwarm[16];
     snprintf(a_prompt, sizeof a_prompt, "%d", c->o.prompt);
@@ -538,9 +569,9 @@ static int run_bench(measure_ctx *c, const char *remote_exe, int reps, sh_bench_
     argv[k++] = "--depth"; argv[k++] = a_depth;
     argv[k++] = "--reps"; argv[k++] = a_reps;
     argv[k++] = "--warmup"; argv[k++] = a_warm;
-    if (c->o.gguf) {
-        assert(c->gguf_remote[0]);
-        argv[k++] = "--gguf"; argv[k++] = c->gguf_remote;
+    if (gguf_remote) {
+        assert(gguf_remote[0]);
+        argv[k++] = "--gguf"; argv[k++] = (char *)gguf_remote;
     } else {
         argv[k++] = "--wtype"; argv[k++] = (char *)c->o.wtype;
         argv[k++] = "--seed"; argv[k++] = "1";
@@ -553,12 +584,7 @@ static int run_bench(measure_ctx *c, const char *remote_exe, int reps, sh_bench_
     }
     if (c->threads > 0) { argv[k++] = "--threads"; argv[k++] = a_thr; }
     if (c->rec->cpus[0]) { argv[k++] = "--cpus"; argv[k++] = (char *)c->rec->cpus; }
-    c->last_pin[0] = '\0';
-    if (!c->rec->cpus[0] &&
-        sh_measure_auto_pin(c->topology, c->threads, c->turn++, c->last_pin, sizeof c->last_pin) == 1) {
-        if (c->best_pin[0]) snprintf(c->last_pin, sizeof c->last_pin, "%s", c->best_pin);
-        argv[k++] = "--cpus"; argv[k++] = c->last_pin;
-    }
+    else if (c->last_pin[0]) { argv[k++] = "--cpus"; argv[k++] = c->last_pin; }
     argv[k] = NULL;
     sh_dev_result r;
     int rc = sh_device_run(c->dev, argv, c->o.timeout_s, &r, err);
@@ -577,8 +603,8 @@ static int run_bench(measure_ctx *c, const char *remote_exe, int reps, sh_bench_
     else if (r.out_truncated) rc = sh_err_set(err, "bench output: larger than %u bytes", SH_DEV_MAX_STDOUT);
     else rc = sh_bench_parse(r.out, r.out_len, b, err);
     sh_dev_result_free(&r);
-    if (!rc && strcmp(b->genome_hash, c->hash)) {
-        rc = sh_err_set(err, "bench output: genome hash %s is not the measured genome's %s", b->genome_hash, c->hash);
+    if (!rc && strcmp(b->genome_hash, hash)) {
+        rc = sh_err_set(err, "bench output: genome hash %s is not the measured genome's %s", b->genome_hash, hash);
         sh_bench_out_free(b);
     }
     return rc;
@@ -654,6 +680,45 @@ static int pin_cycle(const char *topology, int threads)
     return n;
 }
 
+static double unix_now(void);
+static int add_pair(const measure_ctx *c, measure_acc *a, const sh_bench_out *cand, const sh_bench_out *ref,
+                    double t, sh_err *err);
+
+/* Paired reference: pairs of invocations before a measurement can converge
+ * (their per-pair ratios give the normalized figure; 3 give an interval that
+ * is their range, covering the median ratio with 75%, sh_median_ci). */
+#define PAIRED_MIN_PAIRS 3
+
+/* One step of a measurement: a bench invocation of the candidate into *b, or
+ * with a paired reference a pair of invocations on the same CPUs, the
+ * reference first in every other pair (C R, R C, ...: neither always runs
+ * first), the pair added to a (add_pair) and the candidate's into *b. */
+static int measure_step(measure_ctx *c, measure_acc *a, const char *remote, int reps, sh_bench_out *b, sh_err *err)
+{
+    sh_bench_out rb;
+    const char *gguf = c->o.gguf ? c->gguf_remote : NULL;
+    const bool paired = c->ref_exe != NULL, ref_first = paired && a->invocations % 2 == 1;
+    const double t = unix_now() - c->started_at;
+    next_pin(c);
+    int rc = ref_first ? run_bench(c, c->ref_remote, c->ref_hash, NULL, reps, &rb, err) : 0;
+    if (rc) return rc;
+    rc = run_bench(c, remote, c->hash, gguf, reps, b, err);
+    if (rc) {
+        if (ref_first) sh_bench_out_free(&rb);
+        return rc;
+    }
+    if (paired && !ref_first && (rc = run_bench(c, c->ref_remote, c->ref_hash, NULL, reps, &rb, err))) {
+        sh_bench_out_free(b);
+        return rc;
+    }
+    if (paired) {
+        rc = add_pair(c, a, b, &rb, t, err);
+        sh_bench_out_free(&rb);
+        if (rc) sh_bench_out_free(b);
+    }
+    return rc;
+}
+
 static int attempt(measure_ctx *c, measure_acc *a, sh_err *err)
 {
     char remote[2048], name[64];
@@ -664,6 +729,13 @@ static int attempt(measure_ctx *c, measure_acc *a, sh_err *err)
     int rc = sh_device_push(c->dev, c->exe, name, remote, sizeof remote, err);
     if (rc) return rc;
     snprintf(c->remote, sizeof c->remote, "%s", remote);
+    if (c->ref_exe) {   /* the paired reference, named the same way */
+        char rname[64];
+        if (c->attempt_no) snprintf(rname, sizeof rname, "variant-%s.%d", c->ref_hash, c->attempt_no);
+        else snprintf(rname, sizeof rname, "variant-%s", c->ref_hash);
+        rc = sh_device_push(c->dev, c->ref_exe, rname, c->ref_remote, sizeof c->ref_remote, err);
+        if (rc) return rc;
+    }
     if (c->o.gguf) {
         /* named by its contents: a retry or a later measurement of the same file reuses the name */
         char gname[64];
@@ -693,7 +765,7 @@ static int attempt(measure_ctx *c, measure_acc *a, sh_err *err)
         int want = c->o.reps_per_run;
         if (want > c->o.max_reps - (a->reps - start)) want = c->o.max_reps - (a->reps - start);
         sh_bench_out b;
-        rc = run_bench(c, remote, want, &b, err);
+        rc = measure_step(c, a, remote, want, &b, err);
         if (rc) return rc;
         double qm, half;
         int est_quiet;
@@ -701,9 +773,12 @@ static int attempt(measure_ctx *c, measure_acc *a, sh_err *err)
         if (rc) return rc;
         progress(&c->o, "measure %s on %s: %d reps (%d quiet), decode %.3f ms, interval +-%.1f%%", c->hash,
                  c->rec->name, a->reps, a->quiet_reps, qm, qm > 0 ? 100 * half / qm : 0);
+        if (c->ref_exe && a->pair_ratio.n)
+            progress(&c->o, "measure %s on %s: %d pair(s) with the reference %s, latest ratio %.4f", c->hash,
+                     c->rec->name, a->pair_ratio.n, c->ref_hash, a->pair_ratio.v[a->pair_ratio.n - 1]);
         /* taking turns over CPUs: not before every CPU set had its turn, and
          * judged on the repetitions of the set the estimate comes from */
-        if (a->n_groups >= c->pin_cycle &&
+        if (a->n_groups >= c->pin_cycle && (!c->ref_exe || a->pair_ratio.n >= PAIRED_MIN_PAIRS) &&
             converged_rule(est_quiet, c->o.min_reps, qm, half, c->o.tolerance)) {
             a->converged = true;
             break;
@@ -778,6 +853,58 @@ static void estimate(const measure_acc *a, double *est, double *lo, double *hi)
     estimate_from(a, est, lo, hi, NULL, NULL);
 }
 
+/* One invocation's own robust estimate, its repetitions judged among
+ * themselves (as compare and the paired reference take it): *quiet gets its
+ * quiet repetitions, and quiet_med (may be NULL) their medians appended.
+ * Returns 0, or -1 out of memory. */
+static int invocation_estimate(const measure_ctx *c, const sh_bench_out *b, double *est, int *quiet,
+                               dbl_vec *quiet_med)
+{
+    measure_acc one = {0};
+    double lo, hi;
+    *est = 0;
+    *quiet = 0;
+    int bad = push_reps(&one, b, -1);
+    if (!bad) {
+        one.reps = b->reps;
+        classify_reps(c, &one);
+        estimate(&one, est, &lo, &hi);
+        *quiet = one.quiet_reps;
+        for (int i = 0; quiet_med && i < one.rep_med.n && !bad; i++)
+            if (one.rep_quiet.v[i] > 0) bad = vec_push(quiet_med, &one.rep_med.v[i], 1);
+    }
+    acc_free(&one);
+    return bad ? -1 : 0;
+}
+
+/* Adds a pair of invocations, the candidate's and the reference's (paired
+ * reference), started t seconds into the measurement: the reference's quiet
+ * repetitions join its pool, and the pair's ratio (candidate estimate /
+ * reference estimate) is kept when both sides had a quiet repetition. */
+static int add_pair(const measure_ctx *c, measure_acc *a, const sh_bench_out *cand, const sh_bench_out *ref,
+                    double t, sh_err *err)
+{
+    double ce, re;
+    int cq, rq;
+    if (invocation_estimate(c, cand, &ce, &cq, NULL) || invocation_estimate(c, ref, &re, &rq, &a->ref_rep_med))
+        return sh_err_set(err, "out of memory");
+    a->ref_reps += ref->reps;
+    if (cq > 0 && rq > 0 && ce > 0 && re > 0) {
+        double ratio = ce / re;
+        if (vec_push(&a->pair_ratio, &ratio, 1) || vec_push(&a->pair_t, &t, 1))
+            return sh_err_set(err, "out of memory");
+    }
+    return 0;
+}
+
+/* The paired reference's robust estimate over its quiet repetitions and its
+ * interval; 0 if it has none. */
+static void paired_reference_estimate(const measure_acc *a, double *est, double *lo, double *hi)
+{
+    *est = *lo = *hi = 0;
+    if (a->ref_rep_med.n) sh_decode_estimate_ci(a->ref_rep_med.v, a->ref_rep_med.n, est, lo, hi);
+}
+
 /* The CPU sets of a measurement pinned in turn, as JSON (NULL if fewer than
  * two): what each set's repetitions gave, and which one the estimate took. */
 static json_t *cpu_groups_json(const measure_acc *a)
@@ -827,6 +954,39 @@ static void normalize_by_reference(sh_mrecord *res, json_t *reference)
     res->decode_ms_normalized_high = res->decode_ms_normalized * exp(sqrt(dh * dh + rl * rl));
 }
 
+/* A candidate's figure normalized by the reference measured beside it
+ * (paired reference): the anchor (in reference, the latest reference row's
+ * object) x the median of the per-pair ratios, with the distribution-free
+ * interval of that median (sh_median_ci: the range of the ratios below 6
+ * pairs, `coverage` says how much it covers).  The per-pair ratio divides
+ * out what slowed both genomes of a pair alike, the board's drift between
+ * pairs included; normalize_by_reference divides by a reading taken before
+ * the candidate, which drifts on its own.  reference gets "paired" {pairs,
+ * ratio, ratio_low, ratio_high, coverage, the reference's estimate beside the
+ * candidate (decode_ms, _low, _high), reps, quiet_reps}, "relative" (the
+ * ratio) and, with an anchor, "factor" (normalized / decode_ms). */
+static void normalize_paired(sh_mrecord *res, json_t *reference, const measure_acc *a)
+{
+    const int n = a->pair_ratio.n;
+    double m = 0, lo = 0, hi = 0, re, rlo, rhi;
+    if (n) sh_median_ci(a->pair_ratio.v, n, &m, &lo, &hi);
+    paired_reference_estimate(a, &re, &rlo, &rhi);
+    json_object_set_new(reference, "paired",
+                        json_pack("{s:i,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:i,s:i}", "pairs", n, "ratio", m, "ratio_low",
+                                  lo, "ratio_high", hi, "coverage", n ? sh_median_ci_coverage(n) : 0.0, "decode_ms",
+                                  re, "decode_ms_low", rlo, "decode_ms_high", rhi, "reps", a->ref_reps, "quiet_reps",
+                                  a->ref_rep_med.n));
+    res->rel_to_reference = m;
+    json_object_set_new(reference, "relative", json_real(m));
+    double anchor = num_field(reference, "anchor_ms");
+    if (!(anchor > 0 && m > 0 && res->decode_ms > 0)) return;
+    res->reference_anchor_ms = anchor;
+    res->decode_ms_normalized = anchor * m;
+    res->decode_ms_normalized_low = anchor * lo;
+    res->decode_ms_normalized_high = anchor * hi;
+    json_object_set_new(reference, "factor", json_real(res->decode_ms_normalized / res->decode_ms));
+}
+
 /* Fills res, the measurement record, from the accumulated repetitions and
  * returns its JSON as stored (sh_mrecord_json). */
 static char *build_result(measure_ctx *c, measure_acc *a, const char *settings, json_t *reference,
@@ -871,7 +1031,8 @@ static char *build_result(measure_ctx *c, measure_acc *a, const char *settings, 
     res->steal_max = c->o.steal_max;
     res->shared_reps = a->shared_reps;
     res->others_max = c->o.others_max;
-    if (reference) normalize_by_reference(res, reference);
+    if (reference && c->ref_exe) normalize_paired(res, reference, a);
+    else if (reference) normalize_by_reference(res, reference);
     json_t *groups = cpu_groups_json(a);
     free(res->cpu_groups_json);
     res->cpu_groups_json = groups ? json_dumps(groups, JSON_COMPACT) : NULL;
@@ -1131,13 +1292,27 @@ static void judge(sh_db *db, measure_ctx *c, const measure_acc *a, const sh_mrec
                 "(up to %.2f)", len ? "; " : "", a->shared_reps, a->reps, c->o.others_max, omax);
         }
         ADD("%sonly %d quiet repetitions (%d needed)", len ? "; " : "", a->quiet_reps, c->o.min_reps);
+    } else if (!a->converged && c->ref_exe && a->pair_ratio.n < PAIRED_MIN_PAIRS) {
+        ADD("only %d pair(s) of invocations with the reference genome had quiet repetitions on both sides "
+            "(%d needed) after %d repetitions", a->pair_ratio.n, PAIRED_MIN_PAIRS, a->reps);
     } else if (!a->converged) {
         ADD("not converged: 95%% interval of the estimate (" SH_DECODE_ESTIMATOR ") +-%.1f%% > tolerance "
             "%.1f%% after %d repetitions (%d quiet)",
             isfinite(a->ci_half_rel) ? 100 * a->ci_half_rel : 999.0, 100 * c->o.tolerance, a->reps, a->quiet_reps);
     }
     if (!c->o.reference) return;
-    if (ref_seq < 0) {
+    if (ref_seq < 0 && c->ref_exe) {
+        /* paired: the reference measured beside the candidate, against its
+         * last quiet reading (one way, as for reference rows below) */
+        json_t *quiet = latest_reference(db, c->o.run_id, c->rec->name, true);
+        double q = quiet ? num_field(quiet, "decode_ms") : 0, re, lo, hi;
+        paired_reference_estimate(a, &re, &lo, &hi);
+        if (q > 0 && re > 0 && re / q - 1 > c->o.drift_tol)
+            ADD("%sdrift: the reference genome, measured beside it, at %.4g ms, %+.1f%% against its last quiet "
+                "value %.4g ms (evaluation %lld)", len ? "; " : "", re, 100 * (re / q - 1), q,
+                (long long)json_integer_value(json_object_get(quiet, "eval_id")));
+        json_decref(quiet);
+    } else if (ref_seq < 0) {
         json_t *latest = latest_reference(db, c->o.run_id, c->rec->name, false);
         const char *st = latest ? json_string_value(json_object_get(latest, "stability")) : NULL;
         if (st && !strcmp(st, "unstable"))
@@ -1269,7 +1444,7 @@ static int measure_kind(sh_db *db, const char *device, const sh_genome *g, const
     int rc = -1;
     measure_acc a = {0}, pool = {0};   /* pool: the repetitions of the rounds before this one */
     json_t *reference = NULL;
-    char exe_buf[SH_BUILD_PATH_MAX];
+    char exe_buf[SH_BUILD_PATH_MAX], ref_exe_buf[SH_BUILD_PATH_MAX];
     bool replace = false;     /* an ok row (unstable, or forced) is replaced only by a new result */
     if (!settings) { sh_err_set(err, "out of memory"); goto out; }
     if (sh_db_put_genome(db, g, err) ||
@@ -1314,6 +1489,23 @@ static int measure_kind(sh_db *db, const char *device, const sh_genome *g, const
             goto out;
         }
         c.exe = exe_buf;
+    }
+    if (ref_seq < 0 && c.o.reference && c.o.reference_paired) {
+        sh_hash_hex(sh_genome_hash(c.o.reference), c.ref_hash);
+        c.ref_exe = c.o.reference_exe_path;
+        if (!c.ref_exe) {
+            sh_build_opts bo = {0};
+            progress(&c.o, "building the reference %s for %s", c.ref_hash, rec.target);
+            if (sh_build_variant(c.o.reference, rec.target, &bo, ref_exe_buf, sizeof ref_exe_buf, err)) {
+                char msg[SH_ERR_MAX + 48];
+                snprintf(msg, sizeof msg, "build of the paired reference failed: %s", err->msg);
+                sh_err e2;
+                if (!replace && sh_db_eval_mark_running(db, id, &e2) == 0) sh_db_eval_finish_failed(db, id, msg, &e2);
+                sh_err_set(err, "%s", msg);
+                goto out;
+            }
+            c.ref_exe = ref_exe_buf;
+        }
     }
     sleep_s(c.o.cooldown_s);
     c.rounds_json = json_array();
@@ -1406,6 +1598,7 @@ static int measure_kind(sh_db *db, const char *device, const sh_genome *g, const
             snprintf(res->stability, sizeof res->stability, "quiet");
         }
         reference = ref_seq < 0 && c.o.reference ? latest_reference(db, c.o.run_id, rec.name, false) : NULL;
+        if (!reference && c.ref_exe) reference = json_object();   /* no reference row yet: the pairs alone */
         if (ref_seq >= 0) set_reference_anchor(db, &c, res);
         /* a reference that shows the board was slower before marks what was measured then */
         bool marked = !(ref_seq >= 0 && !why[0] && c.sped_from_ms > 0) || mark_slower_board(db, &c, res, err) == 0;
@@ -1595,25 +1788,19 @@ int sh_measure_interleaved(sh_db *db, const char *device, const sh_genome *g, in
             int i = r % 2 ? n - 1 - k : k;          /* A B, B A, A B, ... */
             if (order) order[r * n + k] = i;
             sh_bench_out b;
-            if (run_bench(&c[i], c[i].remote, c[i].o.reps_per_run, &b, err)) {
+            next_pin(&c[i]);
+            if (run_bench(&c[i], c[i].remote, c[i].hash, c[i].o.gguf ? c[i].gguf_remote : NULL, c[i].o.reps_per_run,
+                          &b, err)) {
                 sh_err_prefix(err, "compare %s on %s", c[i].hash, rec.name);
                 goto out;
             }
             /* this invocation alone: its own robust estimate */
-            measure_acc one = {0};
-            double qm, half, lo, hi;
-            sh_bench_out copy = {0};
-            copy.reps = b.reps;
-            copy.n_decode = b.n_decode;
-            copy.n_state = b.n_state;
-            copy.n_cpus = b.n_cpus;
-            copy.decode_ms = b.decode_ms;
-            copy.state = b.state;
-            if (push_reps(&one, &copy, -1)) { sh_bench_out_free(&b); acc_free(&one); sh_err_set(err, "out of memory"); goto out; }
-            one.reps = b.reps;
-            classify_reps(&c[i], &one);
-            estimate(&one, &est[r * n + i], &lo, &hi);
-            acc_free(&one);
+            int quiet;
+            if (invocation_estimate(&c[i], &b, &est[r * n + i], &quiet, NULL)) {
+                sh_bench_out_free(&b);
+                sh_err_set(err, "out of memory");
+                goto out;
+            }
             double *pm = malloc((size_t)(b.n_prefill ? b.n_prefill : 1) * sizeof *pm);
             if (pm && b.n_prefill) {
                 memcpy(pm, b.prefill_ms, (size_t)b.n_prefill * sizeof *pm);
@@ -1622,6 +1809,7 @@ int sh_measure_interleaved(sh_db *db, const char *device, const sh_genome *g, in
                 pre[r * n + i] = m;
             }
             free(pm);
+            double qm, half;
             if (acc_add(&c[i], &a[i], &b, &qm, &half, NULL, err)) goto out;
             progress(&c[i].o, "compare round %d/%d: %s %.3f ms/token", r + 1, rounds, c[i].hash, est[r * n + i]);
         }

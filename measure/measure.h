@@ -74,6 +74,25 @@
  *    next request measures again and a quiet result replaces it; `force`
  *    re-measures even a quiet one.
  *
+ * Paired reference (reference_paired; issue 18): a reference row is a
+ * reading taken before the candidate, tens of seconds apart from it, and on
+ * a shared host the two drift independently by 5-8% (docs/devices.md), so a
+ * figure normalized by it carries the reference's noise as well.  Paired, each
+ * bench invocation of the candidate is paired with one of the reference
+ * genome, on the same CPUs, in alternating order (C R, R C, ...), as
+ * `compare` runs its genomes; the figure normalized by the reference is the
+ * anchor (the first trusted reference row's reading, as before) x the median
+ * of the per-pair ratios (candidate estimate / reference estimate, each
+ * invocation's repetitions judged among themselves; pairs without a quiet
+ * repetition on both sides are left out), with that median's
+ * distribution-free interval.  A measurement converges only after
+ * PAIRED_MIN_PAIRS (3) such pairs, and is doubtful ("drift") when the
+ * reference's estimate over its quiet paired repetitions is more than
+ * drift_tol above its last quiet reading.  Reference rows are still measured
+ * every reference_every evaluations: they carry the anchor and the last quiet
+ * value.  It costs one reference invocation per candidate invocation.  Not in
+ * the settings: a quiet result measured unpaired is reused as is.
+ *
  * Threads: sh_measure_genome may be called from several threads at once if each
  * thread passes its OWN sh_db handle (SQLite handles are not shared).  Device
  * sessions (e.g. one SSH connection per device) are kept in a process-wide
@@ -117,6 +136,10 @@ typedef struct sh_measure_opts {
     double cooldown_s;     /* sleep before measuring a candidate    0: none  */
     const sh_genome *reference;  /* reference genome, or NULL               */
     int reference_every;   /* re-measure the reference every K evals (0: off) */
+    bool reference_paired; /* with a reference: pair every bench invocation of a
+                              candidate with one of the reference on the same CPUs
+                              (C R, R C, ...) and normalize by the median per-pair
+                              ratio (see "Paired reference" above)            */
     int64_t run_id;        /* 0: no run                                      */
     double timeout_s;      /* per device command                   0: 600 s  */
     int retries;           /* extra attempts after a failure  0: 2 (-1: none) */

@@ -59,6 +59,7 @@ void sh_search_measure_opts(const sh_search_measure *m, int64_t run_id, sh_measu
     o->others_max = m->others_max;
     o->decode_warmup = m->decode_warmup;
     o->reference_every = m->reference[0] ? m->reference_every : 0;
+    o->reference_paired = m->reference[0] && m->reference_paired;
     o->drift_tol = m->drift_tol;
     o->progress = m->progress;
     o->progress_ctx = m->progress_ctx;
@@ -66,8 +67,9 @@ void sh_search_measure_opts(const sh_search_measure *m, int64_t run_id, sh_measu
 
 int sh_search_backend_measure(sh_db *db, const char *device, const sh_genome *g,
                               const sh_search_measure *m, int64_t run_id,
-                              double values[SH_OBJ_KIND_COUNT], sh_err *err)
+                              double values[SH_OBJ_KIND_COUNT], int64_t *eval_id, sh_err *err)
 {
+    if (eval_id) *eval_id = 0;
     sh_measure_opts o;
     sh_search_measure_opts(m, run_id, &o);
     sh_genome *reference = NULL;
@@ -88,6 +90,7 @@ int sh_search_backend_measure(sh_db *db, const char *device, const sh_genome *g,
     int mrc = sh_measure_genome(db, device, g, &o, &r, err);
     if (alone) pthread_rwlock_unlock(&host_lock);
     free(reference);
+    if (eval_id) *eval_id = r.eval_id;
     if (mrc < 0)
         return -1;
     if (!strcmp(r.stability, "unstable") && !m->accept_unstable) {

@@ -18,10 +18,11 @@ void sh_search_measure_opts(const sh_search_measure *m, int64_t run_id, struct s
 
 /* Measures g on device; fills values[SH_OBJ_DECODE_MS .. SH_OBJ_PEAK_BYTES]
  * (other entries untouched).  The measurement is stored by the devices module
- * under run_id. */
+ * under run_id; *eval_id (may be NULL) gets its evaluation, also when it
+ * fails as unstable (0 if none was stored). */
 int sh_search_backend_measure(sh_db *db, const char *device, const sh_genome *g,
                               const sh_search_measure *m, int64_t run_id,
-                              double values[SH_OBJ_KIND_COUNT], sh_err *err);
+                              double values[SH_OBJ_KIND_COUNT], int64_t *eval_id, sh_err *err);
 
 /* Capability aggregate (higher is better) of g with the scorer spec, at
  * rung (0..2; -1 = sc's rung). */

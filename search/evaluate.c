@@ -265,6 +265,58 @@ int sh_search_eval_lookup(sh_search_eval *e, const sh_genome *g, sh_point *out, 
     return 0;
 }
 
+/* True if a measurement the stored search result rests on is unstable now. */
+static bool rests_on_unstable(sh_search_eval *e, const char *result_json)
+{
+    json_t *root = json_loads(result_json ? result_json : "", 0, NULL);
+    json_t *v, *ms = json_object_get(root, "measurements");
+    const char *device;
+    bool unstable = false;
+    json_object_foreach(ms, device, v) {
+        sh_eval_rec m;
+        sh_err ignored;
+        /* a row that cannot be read (removed by hand) is not evidence of anything */
+        if (!json_is_integer(v) || sh_db_get_eval(e->db, json_integer_value(v), &m, &ignored) < 0)
+            continue;
+        unstable = !strcmp(m.stability, "unstable");
+        sh_eval_rec_free(&m);
+        if (unstable)
+            break;
+    }
+    json_decref(root);
+    return unstable;
+}
+
+int sh_search_stale(sh_search_eval *e, const void *inds, size_t stride, int n, bool *redo, sh_err *err)
+{
+    int count = 0;
+    for (int i = 0; i < n; i++)
+        redo[i] = false;
+    if (e->mode != SH_EVAL_DEVICE || e->measure.accept_unstable)
+        return 0;
+    for (int i = 0; i < n; i++) {
+        const sh_genome *g = (const sh_genome *)((const unsigned char *)inds + (size_t)i * stride);
+        int64_t id;
+        char status[16];
+        if (sh_db_eval_get_or_create(e->db, e->run_id, sh_genome_hash(g), "", "search", e->settings_json, &id,
+                                     status, err) < 0)
+            return -1;
+        if (strcmp(status, "ok"))
+            continue;
+        sh_eval_rec rec;
+        if (sh_db_get_eval(e->db, id, &rec, err) < 0)
+            return -1;
+        redo[i] = rests_on_unstable(e, rec.result_json);
+        sh_eval_rec_free(&rec);
+        if (redo[i]) {
+            if (sh_db_eval_reset(e->db, id, err) < 0)
+                return -1;
+            count++;
+        }
+    }
+    return count;
+}
+
 /* ---- one candidate ------------------------------------------------------------------ */
 #define HALVING_RUNGS 3     /* the scorer's default rungs: 1/9, 1/3, 1 of the budget */
 typedef struct cand_job {
@@ -273,6 +325,7 @@ typedef struct cand_job {
     sh_point *out;
     double analytic[SH_OBJ_KIND_COUNT];
     double measured[8][SH_OBJ_KIND_COUNT];   /* per device */
+    int64_t meas_id[8];     /* per device: the measurement behind measured[] (0: none) */
     double capability;
     int rung;               /* halving: the highest rung scored (-1 = none yet) */
     double ladder[HALVING_RUNGS];   /* halving: capability at each rung scored */
@@ -382,6 +435,15 @@ static int finalize(batch *b, sh_db *db, cand_job *j, sh_err *err)
                 json_object_set_new(vals, OBJ_NAMES[k], json_real(j->analytic[k]));
         json_object_set_new(root, "objectives", obj);
         json_object_set_new(root, "violation", json_real(p->violation));
+        if (e->mode == SH_EVAL_DEVICE) {
+            /* the measurement behind each device's figures: a later finding
+             * that one is unstable makes this evaluation stale (sh_search_stale) */
+            json_t *ms = json_object();
+            for (int d = 0; d < e->n_devices; d++)
+                if (j->meas_id[d] > 0)
+                    json_object_set_new(ms, e->devices[d], json_integer(j->meas_id[d]));
+            json_object_set_new(root, "measurements", ms);
+        }
         json_object_set_new(root, "analytic", vals);
         char *txt = json_dumps(root, JSON_COMPACT);
         json_decref(root);
@@ -728,7 +790,7 @@ static void device_part(batch *b, sh_db *db, int d, cand_job *j)
         if (d == -2) {
             score_job(b, db, j);
         } else if (sh_search_backend_measure(db, b->e->devices[d], j->g, &b->e->measure, b->e->run_id,
-                                             j->measured[d], &err) < 0) {
+                                             j->measured[d], &j->meas_id[d], &err) < 0) {
             job_fail(b, j, b->e->devices[d], &err);
         }
     }

@@ -63,6 +63,8 @@ typedef struct sh_search_measure {
     char reference[SH_SEARCH_REFERENCE_CAP];
     int reference_every;
     double drift_tol;       /* drift beyond this fraction (0: measure.h's 0.10) */
+    bool reference_paired;  /* pair each invocation with one of the reference (measure.h
+                               reference_paired, `search --paired`)           */
     bool rank_absolute;     /* with a reference, rank decode_ms as measured; by default
                                the figure normalized by the reference (mrecord.h
                                decode_ms_normalized) */
@@ -135,6 +137,16 @@ void sh_search_eval_destroy(sh_search_eval *e);
 /* The engine's evaluator callback (ctx = sh_search_eval, individuals are
  * sh_genome). */
 int sh_search_evaluate(void *ctx, const void *inds, size_t stride, int n, sh_point *out, sh_err *err);
+
+/* Which of n individuals (sh_genome, stride bytes apart) have a stored
+ * evaluation that no longer holds: a measurement behind it (the row's
+ * "measurements") was marked unstable after the evaluation finished
+ * (measure.h: a later reference showed the board was slower then), so its
+ * figures are not trusted any more.  Their search rows are set back to
+ * pending, so that sh_search_evaluate measures them again (the unstable
+ * measurement is not reused; a quiet one replaces it); redo[i] says which.
+ * None in analytic mode or with accept_unstable.  Returns how many, or -1. */
+int sh_search_stale(sh_search_eval *e, const void *inds, size_t stride, int n, bool *redo, sh_err *err);
 
 /* Point of a genome already evaluated in the run: 0, or -1 if absent/pending. */
 int sh_search_eval_lookup(sh_search_eval *e, const sh_genome *g, sh_point *out, char **objectives_json,

@@ -478,6 +478,31 @@ int sh_moea_step(sh_moea *m, const sh_moea_evaluator *ev, sh_err *err)
     return merge_and_select(m, k, err);
 }
 
+int sh_moea_reevaluate(sh_moea *m, const bool *redo, const sh_moea_evaluator *ev, sh_err *err)
+{
+    const size_t sz = m->ops.size;
+    int k = 0;
+    for (int i = 0; i < m->n; i++)
+        if (redo[i])
+            memcpy(m->kids + (size_t)k++ * sz, m->pop + (size_t)i * sz, sz);
+    if (k == 0)
+        return 0;
+    memset(m->kid_pts, 0, (size_t)k * sizeof *m->kid_pts);
+    if (ev->evaluate(ev->ctx, m->kids, sz, k, m->kid_pts, err) < 0)
+        return -1;
+    k = 0;
+    for (int i = 0; i < m->n; i++) {
+        if (!redo[i])
+            continue;
+        m->pts[i] = m->kid_pts[k++];
+        if (sh_point_failed(&m->pts[i], m->cfg.n_obj))
+            m->pts[i].failed = true;
+    }
+    if (rank_and_crowd(m->pts, m->n, m->cfg.n_obj, m->rank, m->crowd) < 0)
+        return sh_err_set(err, "search engine: out of memory");
+    return 0;
+}
+
 int sh_moea_done(const sh_moea *m)
 {
     if (m->cfg.budget > 0 && m->evals >= m->cfg.budget)

@@ -22,6 +22,7 @@
 #ifndef SH_SEARCH_MOEA_H
 #define SH_SEARCH_MOEA_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -82,6 +83,13 @@ int sh_moea_init(sh_moea *m, const void *seeds, int n_seeds, const sh_moea_evalu
 /* One generation: offspring, evaluation, environmental selection.  Returns 0,
  * or -1 with err set. */
 int sh_moea_step(sh_moea *m, const sh_moea_evaluator *ev, sh_err *err);
+/* Evaluates again the population members i with redo[i] (their points no
+ * longer hold, e.g. a measurement behind one was found unstable later), with
+ * ev, and ranks the population again.  The same individuals: not counted as
+ * new evaluations, and the random state is untouched, so the offspring still
+ * depend only on the state at the boundary.  Returns 0 or -1. */
+int sh_moea_reevaluate(sh_moea *m, const bool *redo, const sh_moea_evaluator *ev, sh_err *err);
+
 /* True when the budget or the generation limit is reached, or when several
  * generations in a row produced no new individual (space exhausted). */
 int sh_moea_done(const sh_moea *m);

@@ -113,6 +113,7 @@ static char *config_to_json(const sh_search_opts *o, const char *space_json, sh_
     if (o->measure.reference[0]) {
         json_object_set_new(m, "reference", json_string(o->measure.reference));
         json_object_set_new(m, "reference_every", json_integer(o->measure.reference_every));
+        if (o->measure.reference_paired) json_object_set_new(m, "reference_paired", json_true());
         if (o->measure.drift_tol > 0) json_object_set_new(m, "drift_tol", json_real(o->measure.drift_tol));
         /* absent in runs stored before normalized ranking: they ranked absolute */
         json_object_set_new(m, "rank", json_string(o->measure.rank_absolute ? "absolute" : "normalized"));
@@ -250,6 +251,12 @@ static int config_from_json(const char *txt, sh_search_opts *o, char **space_jso
             snprintf(o->measure.reference, sizeof o->measure.reference, "%s", rt);
             o->measure.reference_every = (int)cfg_int(m, "reference_every", 0, 1000000, 0);
             o->measure.drift_tol = cfg_real(m, "drift_tol", 0, 10, 0);
+            json_t *paired = json_object_get(m, "reference_paired");
+            if (paired && !json_is_boolean(paired)) {
+                sh_err_set(err, "run configuration: measure.reference_paired is not true or false");
+                goto out;
+            }
+            o->measure.reference_paired = json_is_true(paired);
             const char *rank = json_string_value(json_object_get(m, "rank"));
             if (rank && strcmp(rank, "absolute") && strcmp(rank, "normalized")) {
                 sh_err_set(err, "run configuration: measure.rank is \"%.32s\" (absolute or normalized)", rank);
@@ -636,12 +643,13 @@ static int restore_population(driver *d, json_t *s, const sh_rng *rng, sh_err *e
         sh_err_set(err, "run state: out of memory");
         goto out;
     }
-    for (long i = 0; i < n_pop; i++) {
+    for (long i = 0; i < n_pop; i++)
         if (sh_db_get_genome(d->db, pop[i], &g[i], err) < 0)
             goto out;
-        if (sh_search_eval_lookup(&d->eval, &g[i], &pts[i], NULL, err) < 0)
-            goto out;
-    }
+    /* the stored evaluations (an evaluation set back to pending by
+     * revisit_population before a kill is evaluated again here) */
+    if (sh_search_evaluate(&d->eval, g, sizeof *g, (int)n_pop, pts, err) < 0)
+        goto out;
     json_t *lo = json_object_get(s, "hv_lo"), *hi = json_object_get(s, "hv_hi");
     if (json_array_size(lo) == (size_t)d->eval.n_obj && json_array_size(hi) == (size_t)d->eval.n_obj) {
         for (int k = 0; k < d->eval.n_obj; k++) {
@@ -713,6 +721,42 @@ static int start_fresh(driver *d, sh_err *err)
     return save_boundary(d, err);
 }
 
+/* Population members whose figures rest on a measurement marked unstable
+ * since they were evaluated (sh_search_stale: a later reference showed the
+ * board was slower then) are measured again and the population is ranked
+ * with the new figures, before offspring are made from it.  Returns how many
+ * were, or -1. */
+static int revisit_population(driver *d, const sh_moea_evaluator *ev, sh_err *err)
+{
+    int n = sh_moea_pop_size(d->m);
+    if (n <= 0 || d->eval.mode != SH_EVAL_DEVICE)
+        return 0;
+    bool *redo = calloc((size_t)n, sizeof *redo);
+    sh_genome *g = malloc((size_t)n * sizeof *g);
+    int k = -1;
+    if (!redo || !g) {
+        sh_err_set(err, "search: out of memory");
+        goto out;
+    }
+    for (int i = 0; i < n; i++)
+        memcpy(&g[i], sh_moea_individual(d->m, i), sizeof *g);
+    k = sh_search_stale(&d->eval, g, sizeof *g, n, redo, err);
+    if (k > 0) {
+        if (d->eval.measure.progress) {
+            char line[160];
+            snprintf(line, sizeof line, "search: %d population member(s) rest on measurements marked unstable since "
+                     "(a later reference ran faster): measuring them again", k);
+            d->eval.measure.progress(d->eval.measure.progress_ctx, line);
+        }
+        if (sh_moea_reevaluate(d->m, redo, ev, err) < 0)
+            k = -1;
+    }
+out:
+    free(redo);
+    free(g);
+    return k;
+}
+
 static int run_loop(driver *d, const sh_run_rec *r, const volatile int *stop, sh_err *err)
 {
     if (r->state && r->state_len > 0) {
@@ -727,6 +771,8 @@ static int run_loop(driver *d, const sh_run_rec *r, const volatile int *stop, sh
     while (!sh_moea_done(d->m)) {
         if (stop && *stop)
             return 1;
+        if (revisit_population(d, &ev, err) < 0)
+            return d->eval.stopped ? 1 : -1;
         if (sh_moea_step(d->m, &ev, err) < 0)
             return d->eval.stopped ? 1 : -1;
         if (save_boundary(d, err) < 0)

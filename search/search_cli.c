@@ -200,7 +200,7 @@ typedef struct cli_state {
     int settle_rounds, score_rung;
     bool settle_rounds_given, score_rung_given;
     const char *reference;        /* --reference GENOME, resolved after parsing */
-    bool every_given, drift_given, rank_abs_given;
+    bool every_given, drift_given, rank_abs_given, paired_given;
     const char *decode_warmup;    /* --decode-warmup text, NULL: auto */
 } cli_state;
 
@@ -295,6 +295,10 @@ static int search_spec(cli_state *c, sh_opt *t, int cap)
          1000000, &c->every_given},
         {"--drift-tol", NULL, SH_OPT_DOUBLE, &o->measure.drift_tol, "X",
          "reference drift tolerance, a fraction (default 0.10)", 0.001, 10, &c->drift_given},
+        {"--paired", NULL, SH_OPT_FLAG, &o->measure.reference_paired, NULL,
+         "with --reference, pair each invocation of a candidate\nwith one of the reference on the same CPUs and rank "
+         "with\nthe median per-pair ratio x the first trusted reading:\nrobust to drift between readings, at twice the "
+         "cost", 0, 0, &c->paired_given},
         {"--rank-absolute", NULL, SH_OPT_FLAG, &o->measure.rank_absolute, NULL,
          "with --reference, rank decode_ms as measured, not\nnormalized by the reference", 0, 0, &c->rank_abs_given},
     };
@@ -356,9 +360,10 @@ static int parse_search_args(int argc, char **argv, cli_state *c)
         }
         o->seed = sv;
     }
-    if ((c->every_given || c->drift_given || c->rank_abs_given) && !c->reference) {
+    if ((c->every_given || c->drift_given || c->rank_abs_given || c->paired_given) && !c->reference) {
         fprintf(stderr, "starhil search: %s: needs --reference GENOME (the genome to re-measure)\n",
-                c->every_given ? "--every" : c->drift_given ? "--drift-tol" : "--rank-absolute");
+                c->every_given ? "--every" : c->drift_given ? "--drift-tol" : c->rank_abs_given ? "--rank-absolute"
+                : "--paired");
         return 2;
     }
     if (c->reference && resolve_reference(c->reference, &o->measure) < 0)

@@ -1027,6 +1027,101 @@ static void test_measure_normalized_by_reference(void **state)
     drift_board_close(&d);
 }
 
+/* The scales of a replaying variant on a board whose speed changes from one
+ * bench invocation to the next (3 repetitions each): invocation i runs at
+ * board[i] (the last entry from then on), the variant's own token times
+ * times base. */
+static void paired_scales(char *out, size_t cap, double base, const double *board, int n_board, int invocations)
+{
+    size_t len = 0;
+    out[0] = '\0';
+    for (int i = 0; i < invocations; i++)
+        for (int r = 0; r < 3; r++)
+            len += (size_t)snprintf(out + len, cap - len, "%s%.6g", len ? " " : "",
+                                    base * board[i < n_board ? i : n_board - 1]);
+}
+
+/* The paired reference (issue 18, measure --paired): the board's speed
+ * changes between bench invocations, as a shared host's did by 5-8% between
+ * readings 30 s apart (docs/devices.md).  A reference row read before the
+ * candidate cannot follow that; paired, each invocation of the candidate
+ * runs beside one of the reference at the same board speed, in alternating
+ * order, so every per-pair ratio is the genomes' true ratio (40) and the
+ * normalized figure is exactly anchor x 40 = 20 ms however the board moved.
+ * The candidate and the reference replay their shapes under one shared
+ * invocation counter, so the schedule below is the board's.  Then the board
+ * slows 30% for the whole measurement: the normalized figure still holds,
+ * but the reference measured beside the candidate shows the drift, so the
+ * measured figure is stored unstable with that reason; once the board is
+ * back, asking again measures again and a quiet result replaces it. */
+static void test_measure_paired_reference(void **state)
+{
+    (void)state;
+    static drift_board d;
+    drift_board_open(&d, "paired", "1.0");
+    static char ref_scales[4096], cand_scales[4096];
+    /* invocation 0: the reference row (the anchor, 0.5 ms); then pairs
+     * (1,2), (3,4), (5,6) ... at 1.0, 1.08, 1.0, 1.08 ... of the board */
+    double board[24];
+    board[0] = 1.0;
+    for (int i = 1; i < 24; i++) board[i] = ((i - 1) / 2) % 2 ? 1.08 : 1.0;
+    paired_scales(ref_scales, sizeof ref_scales, 1.0, board, 24, 24);
+    paired_scales(cand_scales, sizeof cand_scales, 40.0, board, 24, 24);
+    assert_int_equal(dt_replay_variant(d.exer, d.hr, DRIFT_SHAPE, ref_scales, 0, d.cnt), 0);
+    assert_int_equal(dt_replay_variant(d.exea, d.ha, DRIFT_SHAPE, cand_scales, 0, d.cnt), 0);
+    d.o.reference_paired = true;
+    d.o.tolerance = 0.25;           /* the candidate's own repetitions move with the board */
+    sh_mrecord r;
+    drift_measure(&d, &d.a, d.exea, &r, "measure a paired");
+    assert_string_equal(r.stability, "quiet");
+    assert_true(r.reps >= 9);       /* at least PAIRED_MIN_PAIRS pairs of 3 */
+    assert_true(fabs(r.reference_anchor_ms - 0.5) < 1e-9);
+    assert_true(fabs(r.rel_to_reference - 40) < 1e-6);
+    assert_true(fabs(r.decode_ms_normalized - 20) < 1e-6);
+    assert_true(fabs(r.decode_ms_normalized_low - 20) < 1e-6 && fabs(r.decode_ms_normalized_high - 20) < 1e-6);
+    json_t *res = stored_result(d.db, r.eval_id);
+    json_t *pj = json_object_get(json_object_get(res, "reference"), "paired");
+    assert_non_null(pj);
+    int pairs = (int)json_integer_value(json_object_get(pj, "pairs"));
+    assert_true(pairs >= 3 && 3 * pairs == r.reps);
+    assert_true(fabs(json_number_value(json_object_get(pj, "ratio_low")) - 40) < 1e-6);
+    assert_true(fabs(json_number_value(json_object_get(pj, "ratio_high")) - 40) < 1e-6);
+    assert_int_equal(json_integer_value(json_object_get(pj, "reps")), r.reps);
+    /* the candidate itself ran at both board speeds: its figure moved */
+    double m = json_number_value(json_object_get(res, "decode_ms_median"));
+    assert_true(m > 20.5 || r.decode_ms_high > 20.5);
+    json_decref(res);
+    sh_mrecord_free(&r);
+
+    /* 30% slower for the whole measurement (no reference row: --every 0) */
+    d.o.reference_every = 0;
+    d.o.force = true;
+    assert_int_equal(dt_replay_variant(d.exer, d.hr, DRIFT_SHAPE, "1.3", 0, d.cnt), 0);
+    assert_int_equal(dt_replay_variant(d.exea, d.ha, DRIFT_SHAPE, "52", 0, d.cnt), 0);
+    drift_measure(&d, &d.a, d.exea, &r, "measure a on a slower board");
+    int64_t id = r.eval_id;
+    assert_string_equal(r.stability, "unstable");
+    if (!strstr(r.reason, "drift: the reference genome, measured beside it, at 0.65 ms, +30.0% against its last "
+                          "quiet value 0.5 ms"))
+        fail_msg("reason: %s", r.reason);
+    assert_int_equal(r.rounds, 2);   /* measured again after settling, still slow */
+    assert_true(fabs(r.decode_ms - 26) < 0.01);
+    assert_true(fabs(r.decode_ms_normalized - 20) < 1e-6);
+    sh_mrecord_free(&r);
+
+    /* the board is back: not reused, measured again in place, quiet */
+    d.o.force = false;
+    assert_int_equal(dt_replay_variant(d.exer, d.hr, DRIFT_SHAPE, "1.0", 0, d.cnt), 0);
+    assert_int_equal(dt_replay_variant(d.exea, d.ha, DRIFT_SHAPE, "40", 0, d.cnt), 0);
+    drift_measure(&d, &d.a, d.exea, &r, "measure a again");
+    assert_false(r.cached);
+    assert_int_equal(r.eval_id, id);
+    assert_string_equal(r.stability, "quiet");
+    assert_true(fabs(r.decode_ms - 20) < 0.01);
+    sh_mrecord_free(&r);
+    drift_board_close(&d);
+}
+
 /* ---- ssh ---------------------------------------------------------------------------------- */
 
 static dt_sshd sshd;
@@ -2970,6 +3065,7 @@ int main(void)
         cmocka_unit_test(test_measure_reference_drift),
         cmocka_unit_test(test_measure_reference_speedup_marks_earlier),
         cmocka_unit_test(test_measure_normalized_by_reference),
+        cmocka_unit_test(test_measure_paired_reference),
         cmocka_unit_test(test_adb_real_server_host_services),
         cmocka_unit_test(test_adb_peer_device_services),
         cmocka_unit_test(test_adb_measure_through_peer),
