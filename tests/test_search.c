@@ -1582,7 +1582,9 @@ static void test_search_remeasures_member_marked_unstable(void **state)
     snprintf(errf, sizeof errf, "%s/err", dir);
     char *first[] = {(char *)starhil_bin(), "--db", db, "search", "--name", "marked", "--budget", "2",
                      "--population", "2", "--objectives", "decode_ms,params", "--no-presets", "--reps", "3",
-                     "--tolerance", "0.5", "--wtype", "q4_0", "--quiet", NULL};
+                     "--tolerance", "0.5", "--wtype", "q4_0", "--quiet",
+                     /* the suite runs beside other tests: no repetition counts as disturbed */
+                     "--busy-wait", "100", "--max-steal", "100", "--max-others", "1e6", NULL};
     int rc = search_run(first, out, errf);
     if (rc != 0) {
         char *e = search_read_file(errf);
@@ -1611,7 +1613,7 @@ static void test_search_remeasures_member_marked_unstable(void **state)
     snprintf(sql, sizeof sql, "CREATE TEMP TABLE before AS SELECT finished_at FROM evaluations WHERE id = %d", marked);
     assert_int_equal(sqlite3_exec(sq, sql, NULL, NULL, NULL), SQLITE_OK);
     assert_int_equal(sqlite3_exec(sq, "UPDATE runs SET status = 'running', config_json = json_set(config_json, "
-                                      "'$.budget', 4)", NULL, NULL, NULL), SQLITE_OK);
+                                      "'$.budget', 3)", NULL, NULL, NULL), SQLITE_OK);
     char *resume[] = {(char *)starhil_bin(), "--db", db, "search", "resume", "marked", "--quiet", NULL};
     rc = search_run(resume, out, errf);
     if (rc != 0) {
@@ -1645,7 +1647,7 @@ static void test_search_remeasures_member_marked_unstable(void **state)
              "json_extract(s.result_json, '$.objectives.decode_ms')", marked);
     int ranked = q_int_sql(sq, sql);
     /* (the member may have left the population in generation 1: then only
-     * the re-measurement is asserted; with 2 new candidates it mostly stays) */
+     * the re-measurement is asserted; with one new candidate it mostly stays) */
     snprintf(sql, sizeof sql, "SELECT count(*) FROM generations g JOIN evaluations m ON m.id = %d WHERE g.gen = 1 "
              "AND g.genome_hash = m.genome_hash", marked);
     assert_int_equal(ranked, q_int_sql(sq, sql));
