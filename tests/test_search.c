@@ -1513,6 +1513,19 @@ static int q_int_sql(sqlite3 *sq, const char *sql)
     return v;
 }
 
+/* Runs starhil with argv (search_run); fails the test, with what and its
+ * stderr, unless it exits 0. */
+static void search_run_ok(char **argv, const char *out, const char *errf, const char *what)
+{
+    int rc = search_run(argv, out, errf);
+    if (rc != 0) {
+        char *e = search_read_file(errf);
+        print_message("# %s exit %d: %s\n", what, rc, e ? e : "");
+        free(e);
+        fail();
+    }
+}
+
 /* Runs stored before the decode warm-up resume without it (their settings,
  * so their measurements stay comparable); new runs store "auto" and measure
  * with it.  A real device-mode search of two candidates on the local device,
@@ -1529,13 +1542,7 @@ static void test_resume_keeps_decode_warmup_of_run(void **state)
     char *first[] = {(char *)starhil_bin(), "--db", db, "search", "--name", "old", "--budget", "2", "--population",
                      "2", "--objectives", "decode_ms,params", "--no-presets", "--reps", "3", "--tolerance", "0.5",
                      "--wtype", "q4_0", "--quiet", NULL};
-    int rc = search_run(first, out, errf);
-    if (rc != 0) {
-        char *e = search_read_file(errf);
-        print_message("# search exit %d: %s\n", rc, e ? e : "");
-        free(e);
-        fail();
-    }
+    search_run_ok(first, out, errf, "search");
     sqlite3 *sq;
     assert_int_equal(sqlite3_open(db, &sq), SQLITE_OK);
     assert_int_equal(q_int_sql(sq, "SELECT count(*) FROM runs WHERE json_extract(config_json, "
@@ -1547,13 +1554,7 @@ static void test_resume_keeps_decode_warmup_of_run(void **state)
                                       "config_json, '$.measure.decode_warmup'), '$.budget', 4)", NULL, NULL, NULL),
                      SQLITE_OK);
     char *resume[] = {(char *)starhil_bin(), "--db", db, "search", "resume", "old", "--quiet", NULL};
-    rc = search_run(resume, out, errf);
-    if (rc != 0) {
-        char *e = search_read_file(errf);
-        print_message("# resume exit %d: %s\n", rc, e ? e : "");
-        free(e);
-        fail();
-    }
+    search_run_ok(resume, out, errf, "resume");
     assert_int_equal(q_int_sql(sq, "SELECT count(*) FROM evaluations WHERE kind = 'measure' AND status = 'ok' AND "
                                    "json_extract(settings_json, '$.decode_warmup') IS NULL AND "
                                    "json_extract(result_json, '$.decode_warmup_tokens') IS NULL"), 2);
@@ -1585,13 +1586,7 @@ static void test_search_remeasures_member_marked_unstable(void **state)
                      "--tolerance", "0.5", "--wtype", "q4_0", "--quiet",
                      /* the suite runs beside other tests: no repetition counts as disturbed */
                      "--busy-wait", "100", "--max-steal", "100", "--max-others", "1e6", NULL};
-    int rc = search_run(first, out, errf);
-    if (rc != 0) {
-        char *e = search_read_file(errf);
-        print_message("# search exit %d: %s\n", rc, e ? e : "");
-        free(e);
-        fail();
-    }
+    search_run_ok(first, out, errf, "search");
     sqlite3 *sq;
     assert_int_equal(sqlite3_open(db, &sq), SQLITE_OK);
     /* every ok search row names its measurement (a candidate whose
@@ -1615,13 +1610,7 @@ static void test_search_remeasures_member_marked_unstable(void **state)
     assert_int_equal(sqlite3_exec(sq, "UPDATE runs SET status = 'running', config_json = json_set(config_json, "
                                       "'$.budget', 3)", NULL, NULL, NULL), SQLITE_OK);
     char *resume[] = {(char *)starhil_bin(), "--db", db, "search", "resume", "marked", "--quiet", NULL};
-    rc = search_run(resume, out, errf);
-    if (rc != 0) {
-        char *e = search_read_file(errf);
-        print_message("# resume exit %d: %s\n", rc, e ? e : "");
-        free(e);
-        fail();
-    }
+    search_run_ok(resume, out, errf, "resume");
     /* measured again, in place (on a busy host it may be unstable again:
      * then the candidate fails, as any unstable measurement does) */
     snprintf(sql, sizeof sql, "SELECT count(*) FROM evaluations WHERE id = %d AND ifnull(stability_reason, '') NOT "
@@ -1787,14 +1776,17 @@ static void test_search_measure_defaults_converge_when_quiet(void **state)
         lim.others_max = 1.5;
         lim.reference_every = 3;
         lim.drift_tol = 0.04;
+        lim.reference_paired = true;
         sh_measure_opts lo;
         sh_search_measure_opts(&lim, 7, &lo);
         assert_true(lo.busy_wait == 0.2 && lo.steal_max == -1 && lo.others_max == 1.5);
         assert_int_equal(lo.run_id, 7);
         assert_int_equal(lo.reference_every, 0);   /* no reference genome: no drift check */
+        assert_false(lo.reference_paired);
         snprintf(lim.reference, sizeof lim.reference, "d=64 v=256 hd=32 | conv(3)/swiglu(64)");
         sh_search_measure_opts(&lim, 7, &lo);
         assert_int_equal(lo.reference_every, 3);
+        assert_true(lo.reference_paired);           /* search --paired */
         assert_true(lo.drift_tol == 0.04);
     }
     sh_mrecord r;
