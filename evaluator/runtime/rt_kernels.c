@@ -3,8 +3,8 @@
  * driver that hands out chunks of rows to the thread pool.
  *
  * Weights f32/f16 multiply f32 activations with FMA (f16 prefill of 16+
- * tokens on AVX-512: the transposed product over f32 row panels, see
- * mm_f16_prefill).  Weights q8_0/q4_0 (ggml
+ * tokens on AVX-512 and AVX2: the transposed product over f32 row panels,
+ * see mm_f16_prefill).  Weights q8_0/q4_0 (ggml
  * blocks, used in place) multiply activations quantised to q8_0 blocks the way
  * ggml quantises them (quants from the f32 scale, the scale kept as fp16, see
  * rt_quant.c) with integer dot products, as ggml's vec_dot_q8_0_q8_0 /
@@ -52,14 +52,16 @@
  * AVX2, clang, aarch64 NEON dotprod and plain NEON under qemu):
  *   f32 / f16 weights:  measured <= 1.2e-6;           guaranteed < 1e-5
  *                       (f16 panel prefill, LFM2-350M shapes, 32 tokens:
- *                       9.8e-7 against the scalar build)
+ *                       9.8e-7 against the scalar build; AVX2 panels
+ *                       9.0e-7, AVX-512 9.1e-7 when those were added)
  *   q8_0 / q4_0:        measured <= 8e-3 (LFM2-350M shapes, 16 layers),
  *                       <= 1e-3 (small genome with MoE layers),
  *                       <= 2e-5 (tiny 4-layer genome); guaranteed < 2e-2
- *   prefill vs decode on one build: identical except f16 on AVX-512 (and
- *   unpacked q8_0 on AVX-512 VBMI) and q4_0 / q8_0 on AVX2 (prefill of 8+
- *   tokens in row bands, decode by rows): their kernels sum in another
- *   order, within the same bounds
+ *   prefill vs decode on one build: identical except f16 on AVX-512 and
+ *   on AVX2 (prefill of 16+ tokens in panels), unpacked q8_0 on AVX-512
+ *   VBMI, and q4_0 / q8_0 on AVX2 (prefill of 8+ tokens in row bands,
+ *   decode by rows): their kernels sum in another order, within the same
+ *   bounds
  *   (tests: parity of both modes against the reference, 1e-3).
  *   Versus the numpy reference (dev/ref.py: f64 math, dequantised weights,
  *   unquantised activations): f32 ~1e-7, q8_0 / q4_0 ~1e-3 .. 5e-3; against
@@ -253,6 +255,32 @@ static inline fvec fv_fma(fvec a, fvec b, fvec c) { return c + a * b; }
 static inline float fv_sum(fvec a) { return a; }
 #endif
 
+static inline fvec fv_set1(float x)
+{
+#if FV == 1
+    return x;
+#elif defined(RT_SIMD_AVX512)
+    return _mm512_set1_ps(x);
+#elif defined(RT_SIMD_AVX2)
+    return _mm256_set1_ps(x);
+#else
+    return vdupq_n_f32(x);
+#endif
+}
+
+static inline void fv_st(float *p, fvec v)
+{
+#if FV == 1
+    *p = v;
+#elif defined(RT_SIMD_AVX512)
+    _mm512_storeu_ps(p, v);
+#elif defined(RT_SIMD_AVX2)
+    _mm256_storeu_ps(p, v);
+#else
+    vst1q_f32(p, v);
+#endif
+}
+
 static inline float w_scalar(const uint8_t *row, int k, int type)
 {
     if (type == RT_F32) { float f; memcpy(&f, row + 4 * (size_t)k, 4); return f; }
@@ -366,43 +394,6 @@ static void mv_f16_8(const rt_mat *w, const float *x, int r, float *y, int pf_ne
     }
 }
 
-/* f16 prefill (16 tokens or more): the transposed product, vectors over
- * output rows.  A panel of up to FP_MR rows x FP_KC columns is converted to
- * f32 once, column by column (panel[k][row], 192 B per k), and every tile of
- * FP_NT tokens runs against it: per k, 3 loads of the panel, 8 broadcasts of
- * the tokens' activations (read in place) and 24 FMA, the 24 accumulators
- * (48 rows x 8 tokens) in registers, no horizontal sums, and the results
- * are rows of y already (y[t][r]).  The panel (<= 216 KiB) stays in L2; each
- * weight is converted once per call instead of once per 4 tokens.  Every
- * output is one FMA chain in k order (a K split only stores and reloads the
- * running sum), so it equals the one-chain sum of the scalar order up to
- * FMA's single rounding: within the f32/f16 bound of the header. */
-#define FP_MR 48
-#define FP_NT 8
-#define FP_KC 1152
-static inline __attribute__((always_inline)) void fp_tile(const float *pan, const int nv, int kc,
-                                                          const float *const *xs, const int nt, int first,
-                                                          float *y, size_t ldy, __mmask16 last)
-{
-    __m512 acc[3][FP_NT];
-    for (int j = 0; j < nt; j++)
-        for (int v = 0; v < nv; v++) {
-            __mmask16 m = v == nv - 1 ? last : 0xffff;
-            acc[v][j] = first ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(m, y + (size_t)j * ldy + 16 * v);
-        }
-    for (int k = 0; k < kc; k++) {
-        __m512 wv[3];
-        for (int v = 0; v < nv; v++) wv[v] = _mm512_load_ps(pan + (size_t)k * (16 * nv) + 16 * v);
-        for (int j = 0; j < nt; j++) {
-            __m512 b = _mm512_set1_ps(xs[j][k]);
-            for (int v = 0; v < nv; v++) acc[v][j] = _mm512_fmadd_ps(wv[v], b, acc[v][j]);
-        }
-    }
-    for (int j = 0; j < nt; j++)
-        for (int v = 0; v < nv; v++)
-            _mm512_mask_storeu_ps(y + (size_t)j * ldy + 16 * v, v == nv - 1 ? last : 0xffff, acc[v][j]);
-}
-
 /* 16 x 16 transpose: r[i][j] -> r[j][i] */
 static inline void fp_tr16(__m512 r[16])
 {
@@ -426,77 +417,11 @@ static inline void fp_tr16(__m512 r[16])
         r[12 + c] = _mm512_shuffle_f32x4(v1, v3, 0xDD);
     }
 }
-
-/* rows [r, r+nr) (nr <= FP_MR), columns [k0, k0+kc) -> pan[k][i], rows
- * rounded up to whole vectors with zeros; 16 x 16 blocks converted and
- * transposed in registers */
-static void fp_pack(const rt_mat *w, int r, int nr, int k0, int kc, float *pan)
-{
-    const int st = (nr + 15) / 16 * 16, kv = kc / 16 * 16;
-    for (int g = 0; g < st; g += 16) {
-        const uint8_t *rows[16];
-        int n = nr - g < 16 ? nr - g : 16;
-        for (int i = 0; i < 16; i++)
-            rows[i] = i < n ? w->data + (size_t)(r + g + i) * w->row_bytes + 2 * (size_t)k0 : NULL;
-        for (int k = 0; k < kv; k += 16) {
-            __m512 b[16];
-            for (int i = 0; i < 16; i++)
-                b[i] = rows[i] ? _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)(rows[i] + 2 * (size_t)k)))
-                               : _mm512_setzero_ps();
-            fp_tr16(b);
-            for (int u = 0; u < 16; u++) _mm512_store_ps(pan + (size_t)(k + u) * st + g, b[u]);
-        }
-        for (int k = kv; k < kc; k++)
-            for (int i = 0; i < 16; i++) pan[(size_t)k * st + g + i] = rows[i] ? ld_f16(rows[i] + 2 * (size_t)k) : 0.0f;
-    }
-}
-
-static inline __attribute__((always_inline)) void fp_tiles(const float *pan, const int nv, int kc, const rt_act *a,
-                                                           int k0, int t0, int t1, int first, float *y, size_t ldy,
-                                                           int r, __mmask16 last)
-{
-    const float *xs[FP_NT];
-    int t = t0;
-    for (; t + FP_NT <= t1; t += FP_NT) {
-        for (int j = 0; j < FP_NT; j++) xs[j] = a->x + (size_t)(t + j) * a->ldx + k0;
-        fp_tile(pan, nv, kc, xs, FP_NT, first, y + (size_t)t * ldy + r, ldy, last);
-    }
-    int nt = t1 - t;
-    for (int j = 0; j < nt; j++) xs[j] = a->x + (size_t)(t + j) * a->ldx + k0;
-    switch (nt) {
-    case 1: fp_tile(pan, nv, kc, xs, 1, first, y + (size_t)t * ldy + r, ldy, last); break;
-    case 2: fp_tile(pan, nv, kc, xs, 2, first, y + (size_t)t * ldy + r, ldy, last); break;
-    case 3: fp_tile(pan, nv, kc, xs, 3, first, y + (size_t)t * ldy + r, ldy, last); break;
-    case 4: fp_tile(pan, nv, kc, xs, 4, first, y + (size_t)t * ldy + r, ldy, last); break;
-    case 5: fp_tile(pan, nv, kc, xs, 5, first, y + (size_t)t * ldy + r, ldy, last); break;
-    case 6: fp_tile(pan, nv, kc, xs, 6, first, y + (size_t)t * ldy + r, ldy, last); break;
-    case 7: fp_tile(pan, nv, kc, xs, 7, first, y + (size_t)t * ldy + r, ldy, last); break;
-    default: break;
-    }
-}
-
-static void mm_f16_prefill(const rt_mat *w, const rt_act *a, int r0, int r1, int t0, int t1,
-                           float *y, size_t ldy)
-{
-    const int K = w->cols, nkc = (K + FP_KC - 1) / FP_KC;
-    const int kcs = (K + nkc - 1) / nkc;
-    float *pan = scratch((size_t)FP_MR * kcs);
-    for (int r = r0; r < r1; r += FP_MR) {
-        int nr = r1 - r < FP_MR ? r1 - r : FP_MR, nv = (nr + 15) / 16;
-        __mmask16 last = (__mmask16)(nr % 16 ? (1u << (nr % 16)) - 1 : 0xffffu);
-        for (int k0 = 0; k0 < K; k0 += kcs) {
-            int kc = K - k0 < kcs ? K - k0 : kcs;
-            fp_pack(w, r, nr, k0, kc, pan);
-            if (nv == 3) fp_tiles(pan, 3, kc, a, k0, t0, t1, k0 == 0, y, ldy, r, last);
-            else if (nv == 2) fp_tiles(pan, 2, kc, a, k0, t0, t1, k0 == 0, y, ldy, r, last);
-            else fp_tiles(pan, 1, kc, a, k0, t0, t1, k0 == 0, y, ldy, r, last);
-        }
-    }
-}
 #endif
 
 #if defined(RT_SIMD_AVX2)
-/* AVX2 prefill tiles of 2 rows x 6 tokens: 12 accumulators, 2 weight
+/* AVX2 prefill tiles of 2 rows x 6 tokens (f32 weights; f16 of 6 to 15
+ * tokens, 16+ go to mm_f16_prefill's panels): 12 accumulators, 2 weight
  * vectors and 1 activation vector fit the 16 ymm registers (tile_float's
  * 4 x 4 needs 21 and spills on AVX2); per (row, token) the same FMA chain,
  * horizontal sum and tail as tile_float, so the same bits. */
@@ -506,8 +431,9 @@ DEFINE_TILE_FLOAT(tile_float26, FT_R, FT_T, __attribute__((always_inline)))
 
 /* AVX2 decode of f16 / f32 rows, 8 at once: 8 FMA chains side by side
  * (tile_float's 4 leave the FMA latency exposed), each row's chain, sum and
- * tail those of tile_float (so the same bits as prefill), and the 8 rows'
- * bytes prefetched AVX2_PF ahead in the stream. */
+ * tail those of tile_float (so the same bits as prefill, except f16
+ * prefill of 16+ tokens: mm_f16_prefill), and the 8 rows' bytes prefetched
+ * AVX2_PF ahead in the stream. */
 static inline __attribute__((always_inline)) void mv_float8(const rt_mat *w, const float *x, int r, float *y, const int type)
 {
     const int K = w->cols, kv = K / 8 * 8;
@@ -550,6 +476,190 @@ static void mm_float_avx2(const rt_mat *w, const rt_act *a, int r0, int r1, int 
 }
 #endif
 
+#if defined(RT_SIMD_AVX512) || defined(RT_SIMD_AVX2)
+/* f16 prefill (16 tokens or more; AVX-512 and AVX2): the transposed
+ * product, vectors over output rows.  A panel of up to FP_MR rows x FP_KC
+ * columns is converted to f32 once, in strips of FP_SR = FP_NV vectors of
+ * rows, each strip column by column (strip[k][row]), and every tile of
+ * FP_NT tokens x one strip runs against it: per k, FP_NV loads of the
+ * strip, FP_NT broadcasts of the tokens' activations (read in place) and
+ * FP_NV * FP_NT FMA, the accumulators in registers, no horizontal sums, and
+ * the results are rows of y already (y[t][r]).
+ *   AVX-512: one strip of 48 rows per panel (3 vectors x 8 tokens, 24
+ *   accumulators), FP_KC 1152: the panel (<= 216 KiB) stays in L2.
+ *   AVX2: strips of 16 rows (2 vectors x 6 tokens, 12 accumulators: with 2
+ *   weight vectors and 1 broadcast, 15 of the 16 ymm registers), FP_MR 96
+ *   rows, FP_KC 512 (panel 192 KiB, in L2); the tokens' tile (6 x 512 floats,
+ *   12 KiB) stays in L1 while the 6 strips of the panel stream past it.
+ * Each weight is converted once per call instead of once per tile of tokens.
+ * Every output is one FMA chain in k order (a K split only stores and
+ * reloads the running sum), so it equals the one-chain sum of the scalar
+ * order up to FMA's single rounding: within the f32/f16 bound of the
+ * header. */
+#if defined(RT_SIMD_AVX512)
+#define FP_NV 3
+#define FP_NT 8
+#define FP_MR 48
+#define FP_KC 1152
+typedef __mmask16 fp_mask;   /* the rows of the last vector of a strip */
+static inline fp_mask fp_mask_of(int n) { return (__mmask16)(n % 16 ? (1u << (n % 16)) - 1 : 0xffffu); }
+static inline fvec fp_ldm(const float *p, fp_mask m) { return _mm512_maskz_loadu_ps(m, p); }
+static inline void fp_stm(float *p, fp_mask m, fvec v) { _mm512_mask_storeu_ps(p, m, v); }
+static inline fvec fp_bc(const float *p) { return _mm512_set1_ps(*p); }
+static inline fvec fp_cvt(const uint8_t *h) { return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)h)); }
+static inline void fp_tr(fvec r[FV]) { fp_tr16(r); }
+#else
+#define FP_NV 2
+#define FP_NT 6
+#define FP_MR 96
+#define FP_KC 512
+typedef __m256i fp_mask;
+static inline fp_mask fp_mask_of(int n)
+{
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(n % 8 ? n % 8 : 8), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+static inline fvec fp_ldm(const float *p, fp_mask m) { return _mm256_maskload_ps(p, m); }
+static inline void fp_stm(float *p, fp_mask m, fvec v) { _mm256_maskstore_ps(p, m, v); }
+static inline fvec fp_bc(const float *p) { return _mm256_broadcast_ss(p); }
+static inline fvec fp_cvt(const uint8_t *h) { return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)h)); }
+/* 8 x 8 transpose: r[i][j] -> r[j][i] */
+static inline void fp_tr(fvec r[8])
+{
+    __m256 t[8], u[8];
+    for (int i = 0; i < 4; i++) {
+        t[2 * i] = _mm256_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+        t[2 * i + 1] = _mm256_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+    }
+    for (int g = 0; g < 2; g++) {   /* u[4g + c], 128-bit lane L: rows 4g..4g+3 of column 4L + c */
+        u[4 * g] = _mm256_shuffle_ps(t[4 * g], t[4 * g + 2], 0x44);
+        u[4 * g + 1] = _mm256_shuffle_ps(t[4 * g], t[4 * g + 2], 0xEE);
+        u[4 * g + 2] = _mm256_shuffle_ps(t[4 * g + 1], t[4 * g + 3], 0x44);
+        u[4 * g + 3] = _mm256_shuffle_ps(t[4 * g + 1], t[4 * g + 3], 0xEE);
+    }
+    for (int c = 0; c < 4; c++) {
+        r[c] = _mm256_permute2f128_ps(u[c], u[4 + c], 0x20);
+        r[4 + c] = _mm256_permute2f128_ps(u[c], u[4 + c], 0x31);
+    }
+}
+#endif
+#define FP_SR (FP_NV * FV)   /* rows per strip */
+
+/* tile: nt tokens x nv vectors of one strip (sw = 16 * nv floats per k) */
+static inline __attribute__((always_inline)) void fp_tile(const float *pan, const int nv, int kc,
+                                                          const float *const *xs, const int nt, int first,
+                                                          float *y, size_t ldy, fp_mask last)
+{
+    const fp_mask full = fp_mask_of(0);
+    fvec acc[FP_NV][FP_NT];
+    for (int j = 0; j < nt; j++)
+        for (int v = 0; v < nv; v++)
+            acc[v][j] = first ? fv_zero() : fp_ldm(y + (size_t)j * ldy + FV * v, v == nv - 1 ? last : full);
+    for (int k = 0; k < kc; k++) {
+        fvec wv[FP_NV];
+        for (int v = 0; v < nv; v++) wv[v] = fv_ld(pan + (size_t)k * (FV * nv) + FV * v);
+        for (int j = 0; j < nt; j++) {
+            fvec b = fp_bc(xs[j] + k);
+            for (int v = 0; v < nv; v++) acc[v][j] = fv_fma(wv[v], b, acc[v][j]);
+        }
+    }
+    for (int j = 0; j < nt; j++)
+        for (int v = 0; v < nv; v++) fp_stm(y + (size_t)j * ldy + FV * v, v == nv - 1 ? last : full, acc[v][j]);
+}
+
+/* rows [r, r+nr) (nr <= FP_MR), columns [k0, k0+kc) -> strips of FP_SR rows
+ * (the last one nv vectors wide, rows rounded up to whole vectors with
+ * zeros), strip s at pan + s * FP_SR * kc, element [k][i]; FV x FV blocks
+ * converted and transposed in registers */
+static void fp_pack(const rt_mat *w, int r, int nr, int k0, int kc, float *pan)
+{
+    const int st = (nr + FV - 1) / FV * FV, kv = kc / FV * FV, ns = (st + FP_SR - 1) / FP_SR;
+    for (int g = 0; g < st; g += FV) {
+        const uint8_t *rows[FV];
+        const int s = g / FP_SR, sw = s < ns - 1 ? FP_SR : st - s * FP_SR;
+        float *sp = pan + (size_t)s * FP_SR * kc + g % FP_SR;
+        int n = nr - g < FV ? nr - g : FV;
+        for (int i = 0; i < FV; i++)
+            rows[i] = i < n ? w->data + (size_t)(r + g + i) * w->row_bytes + 2 * (size_t)k0 : NULL;
+        for (int k = 0; k < kv; k += FV) {
+            fvec b[FV];
+            for (int i = 0; i < FV; i++) b[i] = rows[i] ? fp_cvt(rows[i] + 2 * (size_t)k) : fv_zero();
+            fp_tr(b);
+            for (int u = 0; u < FV; u++) fv_st(sp + (size_t)(k + u) * sw, b[u]);
+        }
+        for (int k = kv; k < kc; k++)
+            for (int i = 0; i < FV; i++) sp[(size_t)k * sw + i] = rows[i] ? ld_f16(rows[i] + 2 * (size_t)k) : 0.0f;
+    }
+}
+
+/* one tile of nt tokens against every strip of a panel of ns strips, the
+ * last nvl vectors wide */
+static inline __attribute__((always_inline)) void fp_strips(const float *pan, int ns, int nvl, int kc,
+                                                            const float *const *xs, const int nt, int first,
+                                                            float *y, size_t ldy, fp_mask last)
+{
+#if FP_MR > FP_SR   /* (AVX-512: one strip per panel, no loop to keep registers for) */
+    const fp_mask full = fp_mask_of(0);
+    for (int s = 0; s < ns - 1; s++)
+        fp_tile(pan + (size_t)s * FP_SR * kc, FP_NV, kc, xs, nt, first, y + (size_t)s * FP_SR, ldy, full);
+    pan += (size_t)(ns - 1) * FP_SR * kc;
+    y += (size_t)(ns - 1) * FP_SR;
+#else
+    (void)ns;
+#endif
+    switch (nvl) {
+#if FP_NV > 2
+    case 3: fp_tile(pan, 3, kc, xs, nt, first, y, ldy, last); break;
+#endif
+    case 2: fp_tile(pan, 2, kc, xs, nt, first, y, ldy, last); break;
+    default: fp_tile(pan, 1, kc, xs, nt, first, y, ldy, last); break;
+    }
+}
+
+static void fp_tiles(const float *pan, int ns, int nvl, int kc, const rt_act *a, int k0, int t0, int t1,
+                     int first, float *y, size_t ldy, int r, fp_mask last)
+{
+    const float *xs[FP_NT];
+    int t = t0;
+    for (; t + FP_NT <= t1; t += FP_NT) {
+        for (int j = 0; j < FP_NT; j++) xs[j] = a->x + (size_t)(t + j) * a->ldx + k0;
+        fp_strips(pan, ns, nvl, kc, xs, FP_NT, first, y + (size_t)t * ldy + r, ldy, last);
+    }
+    int nt = t1 - t;
+    for (int j = 0; j < nt; j++) xs[j] = a->x + (size_t)(t + j) * a->ldx + k0;
+    y += (size_t)t * ldy + r;
+    switch (nt) {
+    case 1: fp_strips(pan, ns, nvl, kc, xs, 1, first, y, ldy, last); break;
+    case 2: fp_strips(pan, ns, nvl, kc, xs, 2, first, y, ldy, last); break;
+    case 3: fp_strips(pan, ns, nvl, kc, xs, 3, first, y, ldy, last); break;
+    case 4: fp_strips(pan, ns, nvl, kc, xs, 4, first, y, ldy, last); break;
+    case 5: fp_strips(pan, ns, nvl, kc, xs, 5, first, y, ldy, last); break;
+#if FP_NT > 6
+    case 6: fp_strips(pan, ns, nvl, kc, xs, 6, first, y, ldy, last); break;
+    case 7: fp_strips(pan, ns, nvl, kc, xs, 7, first, y, ldy, last); break;
+#endif
+    default: break;
+    }
+}
+
+static void mm_f16_prefill(const rt_mat *w, const rt_act *a, int r0, int r1, int t0, int t1,
+                           float *y, size_t ldy)
+{
+    const int K = w->cols, nkc = (K + FP_KC - 1) / FP_KC;
+    const int kcs = (K + nkc - 1) / nkc;
+    float *pan = scratch((size_t)FP_MR * kcs);
+    for (int r = r0; r < r1; r += FP_MR) {
+        int nr = r1 - r < FP_MR ? r1 - r : FP_MR, nv = (nr + FV - 1) / FV;
+        int ns = (nv + FP_NV - 1) / FP_NV, nvl = nv - (ns - 1) * FP_NV;
+        fp_mask last = fp_mask_of(nr);
+        for (int k0 = 0; k0 < K; k0 += kcs) {
+            int kc = K - k0 < kcs ? K - k0 : kcs;
+            fp_pack(w, r, nr, k0, kc, pan);
+            fp_tiles(pan, ns, nvl, kc, a, k0, t0, t1, k0 == 0, y, ldy, r, last);
+        }
+    }
+}
+#endif
+
 static void mm_float(const rt_mat *w, const rt_act *a, int r0, int r1, int t0, int t1,
                      float *y, size_t ldy)
 {
@@ -560,6 +670,8 @@ static void mm_float(const rt_mat *w, const rt_act *a, int r0, int r1, int t0, i
         for (; r < r1; r += TR) tile_float(w, a, r, r1 - r < TR ? r1 - r : TR, t0, 1, y, ldy, RT_F16);
         return;
     }
+#endif
+#if defined(RT_SIMD_AVX512) || defined(RT_SIMD_AVX2)
     if (w->type == RT_F16 && t1 - t0 >= 16) {
         mm_f16_prefill(w, a, r0, r1, t0, t1, y, ldy);
         return;
@@ -2861,32 +2973,6 @@ void rt_matmul(rt_pool *pool, rt_act *a, const rt_mm_item *items, int n)
 
 /* ---------------------------------------------------------------------- */
 /* attention                                                                */
-
-static inline fvec fv_set1(float x)
-{
-#if FV == 1
-    return x;
-#elif defined(RT_SIMD_AVX512)
-    return _mm512_set1_ps(x);
-#elif defined(RT_SIMD_AVX2)
-    return _mm256_set1_ps(x);
-#else
-    return vdupq_n_f32(x);
-#endif
-}
-
-static inline void fv_st(float *p, fvec v)
-{
-#if FV == 1
-    *p = v;
-#elif defined(RT_SIMD_AVX512)
-    _mm512_storeu_ps(p, v);
-#elif defined(RT_SIMD_AVX2)
-    _mm256_storeu_ps(p, v);
-#else
-    vst1q_f32(p, v);
-#endif
-}
 
 /* nq queries against one key block (see rt.h); nq is a constant after
  * inlining, so the accumulators live in registers */

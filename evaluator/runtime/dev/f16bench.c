@@ -1,6 +1,6 @@
 /* dev/f16bench.c - single-thread f16 prefill throughput in GFLOP per CPU-second
- * (thread CPU clock): rt_mm_rows over all T tokens (the AVX-512 panel kernel
- * when T >= 16) against the same product in calls of 12 tokens (the 4x4 tile),
+ * (thread CPU clock): rt_mm_rows over all T tokens (the AVX-512 / AVX2 panel kernel
+ * when T >= 16) against the same product in calls of 12 tokens (the 4x4 tile; AVX2: 2x6),
  * with the largest difference between the two relative to the largest output.
  * usage: f16bench ROWS K T [ITERS=3]
  * build: gcc -std=c11 -O3 -march=native -I<variant dir> -I.. f16bench.c ../rt_quant.c ../rt_kernels.c ../rt_pool.c -lm -pthread */
