@@ -1815,9 +1815,14 @@ static inline void k_row_tokens4(int type, const kunp *k, int nsb, const rt_act 
  * decode range are contiguous, so near a row's end this runs into the next
  * rows; it keeps the stream going across 4 KiB page boundaries (GGUF weights
  * are read in place from the file mapping), where the hardware prefetchers
- * stop.  Prefetches past the matrix are harmless (no fault). */
+ * stop.  Prefetches past the matrix are harmless (no fault).  always_inline:
+ * GCC (12) left this out of line in the AVX2 q4_K / q5_K 4-row kernels,
+ * found the out-of-line body free of side effects (prefetches do not count)
+ * and deleted the calls, so those kernels ran without any prefetch (AVX2
+ * q4_K decode from L3/DRAM then streamed 25-35% slower, dev/kqbench and
+ * dev/mtbench). */
 #define KQ_PF 4096
-static inline void kq_prefetch(const uint8_t *b, size_t bytes)
+static inline __attribute__((always_inline)) void kq_prefetch(const uint8_t *b, size_t bytes)
 {
     for (size_t o = 0; o < bytes; o += 64) _mm_prefetch((const char *)(b + KQ_PF + o), _MM_HINT_T1);
 }
@@ -1968,7 +1973,14 @@ static inline float q6k_row_token(const uint8_t *row, int nsb, const rt_act *a, 
  * together (hadd tree: exact) and the float steps run in 4 lanes, each lane
  * the scalar steps of one row in the scalar order: the same bits as the
  * row kernels (and as every other build, test_kquant_paths_bit_identical).
- * The 4 rows' bytes are prefetched KQ_PF ahead in the stream. */
+ * q4_K / q5_K: the 4 rows' 16-byte headers (d, dmin, 6-bit scales and mins)
+ * are decoded together in one transposed xmm set (not 4 scalar chains of
+ * about 20 instructions), and msum comes from the block sums added in pairs
+ * once per super-block against the two rows' mins of a vector: the same
+ * integers.  The kernels were bound by the instruction count, about 95 per
+ * row and super-block before (q4_K in cache 16.2-17.4 -> 18.6-20.4 GB/s, one
+ * core, dev/kqbench; from L3 with the prefetch below back 12.6-13.7 ->
+ * 17.2-18.5).  The 4 rows' bytes are prefetched KQ_PF ahead in the stream. */
 
 /* lane i = the sum of the 8 lanes of v_i (exact) */
 static inline __m128i hsum4x8_i32(__m256i v0, __m256i v1, __m256i v2, __m256i v3)
@@ -1985,6 +1997,14 @@ static inline __m256i kq_sel16(int j, int k)
                             c, e, c, e, c, e, c, e, c, e, c, e, c, e, c, e);
 }
 
+/* byte shuffle: int16 lanes all = byte j of each 128-bit lane, zero-extended */
+static inline __m256i kq_selb(int j)
+{
+    const char a = (char)j, z = (char)0x80;
+    return _mm256_setr_epi8(a, z, a, z, a, z, a, z, a, z, a, z, a, z, a, z,
+                            a, z, a, z, a, z, a, z, a, z, a, z, a, z, a, z);
+}
+
 static inline __attribute__((always_inline)) void q45k_rows4(const int type, const uint8_t *row0, size_t rb, int nsb,
                                                             const rt_act *a, int t, float *out)
 {
@@ -1994,29 +2014,49 @@ static inline __attribute__((always_inline)) void q45k_rows4(const int type, con
     const float *yd = a->kd + (size_t)t * nsb;
     const int16_t *bs = a->kbs + (size_t)t * nsb * 16;
     const __m256i m4 = _mm256_set1_epi8(0x0F), b4 = _mm256_set1_epi8(0x10);
+    const __m128i m3f = _mm_set1_epi8(0x3F), m0f = _mm_set1_epi8(0x0F), m30 = _mm_set1_epi8(0x30);
     const __m256i dsel = _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7);
-    __m256i sel[8];
-    for (int j = 0; j < 8; j++) sel[j] = kq_sel16(j, j);
     __m128 acc = _mm_setzero_ps();
     for (int s = 0; s < nsb; s++) {
         const int8_t *qs = q + (size_t)s * RT_QKK;
-        const __m256i bsv = _mm256_loadu_si256((const __m256i *)(const void *)(bs + (size_t)s * 16));
+        const uint8_t *b0 = row0 + (size_t)s * bb;
         kq_prefetch(row0 + (size_t)s * 4 * bb, 4 * bb);   /* the 4 rows' stream, KQ_PF ahead */
-        __m256i vi[4], vm[4];
-        uint32_t dd[4];
+        /* the 4 rows' 16-byte headers (d, dmin, 12 bytes of scales and mins)
+         * transposed: lane i of dd / w0 / w1 / w2 = that word of row i */
+        __m128i h0 = _mm_loadu_si128((const __m128i *)(const void *)b0);
+        __m128i h1 = _mm_loadu_si128((const __m128i *)(const void *)(b0 + rb));
+        __m128i h2 = _mm_loadu_si128((const __m128i *)(const void *)(b0 + 2 * rb));
+        __m128i h3 = _mm_loadu_si128((const __m128i *)(const void *)(b0 + 3 * rb));
+        __m128i t0 = _mm_unpacklo_epi32(h0, h1), t1 = _mm_unpacklo_epi32(h2, h3);
+        __m128i t2 = _mm_unpackhi_epi32(h0, h1), t3 = _mm_unpackhi_epi32(h2, h3);
+        const __m128i dd = _mm_unpacklo_epi64(t0, t1), w0 = _mm_unpackhi_epi64(t0, t1);
+        const __m128i w1 = _mm_unpacklo_epi64(t2, t3), w2 = _mm_unpackhi_epi64(t2, t3);
+        /* the 8 6-bit scales and mins (rt_k_scale_min's layout, as
+         * q4k_row_token): bytes of sl (scales 0-3), sh (4-7), ml, mh */
+        const __m128i sl = _mm_and_si128(w0, m3f), ml = _mm_and_si128(w1, m3f);
+        const __m128i sh = _mm_or_si128(_mm_and_si128(w2, m0f), _mm_and_si128(_mm_srli_epi32(w0, 2), m30));
+        const __m128i mh = _mm_or_si128(_mm_and_si128(_mm_srli_epi32(w2, 4), m0f), _mm_and_si128(_mm_srli_epi32(w1, 2), m30));
+        /* row i: its 8 scales in bytes 0-7 of both 128-bit lanes (a byte
+         * shuffle per group puts one scale in every int16 lane) */
+        const __m128i s01 = _mm_unpacklo_epi32(sl, sh), s23 = _mm_unpackhi_epi32(sl, sh);
+        const __m256i ss[4] = {_mm256_broadcastsi128_si256(s01), _mm256_broadcastsi128_si256(_mm_unpackhi_epi64(s01, s01)),
+                               _mm256_broadcastsi128_si256(s23), _mm256_broadcastsi128_si256(_mm_unpackhi_epi64(s23, s23))};
+        /* msum = sum_j m_j (bsum_2j + bsum_2j+1): the block sums added in
+         * pairs (8 int16, |.| <= 2 * 16 * 128) against the mins of two rows
+         * per vector (row 2i low lane, 2i+1 high), exact */
+        const __m256i bs2 = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)(const void *)(bs + (size_t)s * 16)),
+                                              _mm256_set1_epi16(1));
+        const __m256i bsp = _mm256_broadcastsi128_si256(
+            _mm_packs_epi32(_mm256_castsi256_si128(bs2), _mm256_extracti128_si256(bs2, 1)));
+        const __m256i x01 = _mm256_madd_epi16(_mm256_cvtepu8_epi16(_mm_unpacklo_epi32(ml, mh)), bsp);
+        const __m256i x23 = _mm256_madd_epi16(_mm256_cvtepu8_epi16(_mm_unpackhi_epi32(ml, mh)), bsp);
+        __m256i hm = _mm256_hadd_epi32(x01, x23);   /* lanes: r0 r0 r2 r2 | r1 r1 r3 r3 */
+        hm = _mm256_hadd_epi32(hm, hm);             /* r0 r2 r0 r2 | r1 r3 r1 r3 */
+        const __m128i mi = _mm_unpacklo_epi32(_mm256_castsi256_si128(hm), _mm256_extracti128_si256(hm, 1));
+        __m256i vi[4];
         for (int i = 0; i < 4; i++) {
-            const uint8_t *b = row0 + (size_t)i * rb + (size_t)s * bb;
-            uint32_t w0, w1, w2;
-            memcpy(&dd[i], b, 4);   /* d, dmin */
-            memcpy(&w0, b + 4, 4); memcpy(&w1, b + 8, 4); memcpy(&w2, b + 12, 4);
-            /* the 8 6-bit scales and mins (rt_k_scale_min's layout), as q4k_row_token */
-            uint64_t sc8 = (uint64_t)(w0 & 0x3f3f3f3fu)
-                         | (uint64_t)((w2 & 0x0f0f0f0fu) | (((w0 >> 6) & 0x03030303u) << 4)) << 32;
-            uint64_t mn8 = (uint64_t)(w1 & 0x3f3f3f3fu)
-                         | (uint64_t)(((w2 >> 4) & 0x0f0f0f0fu) | (((w1 >> 6) & 0x03030303u) << 4)) << 32;
-            const __m256i scv = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(_mm_cvtsi64_si128((long long)sc8)));
-            const __m128i m8 = _mm_cvtsi64_si128((long long)mn8);
-            vm[i] = _mm256_madd_epi16(_mm256_cvtepu8_epi16(_mm_unpacklo_epi8(m8, m8)), bsv);
+            const uint8_t *b = b0 + (size_t)i * rb;
+            const __m256i sv = ss[i];
             __m256i qh = _mm256_setzero_si256();
             if (type == RT_Q5_K) qh = _mm256_loadu_si256((const __m256i *)(const void *)(b + 16));
             __m256i v = _mm256_setzero_si256();
@@ -2030,15 +2070,14 @@ static inline __attribute__((always_inline)) void q45k_rows4(const int type, con
                 }
                 __m256i a0 = _mm256_loadu_si256((const __m256i *)(const void *)(qs + 64 * c));
                 __m256i a1 = _mm256_loadu_si256((const __m256i *)(const void *)(qs + 64 * c + 32));
-                v = _mm256_add_epi32(v, _mm256_madd_epi16(_mm256_maddubs_epi16(lo, a0), _mm256_shuffle_epi8(scv, sel[2 * c])));
-                v = _mm256_add_epi32(v, _mm256_madd_epi16(_mm256_maddubs_epi16(hi, a1), _mm256_shuffle_epi8(scv, sel[2 * c + 1])));
+                v = _mm256_add_epi32(v, _mm256_madd_epi16(_mm256_maddubs_epi16(lo, a0), _mm256_shuffle_epi8(sv, kq_selb(2 * c))));
+                v = _mm256_add_epi32(v, _mm256_madd_epi16(_mm256_maddubs_epi16(hi, a1), _mm256_shuffle_epi8(sv, kq_selb(2 * c + 1))));
             }
             vi[i] = v;
         }
         const __m128 isum = _mm_cvtepi32_ps(hsum4x8_i32(vi[0], vi[1], vi[2], vi[3]));
-        const __m128 msum = _mm_cvtepi32_ps(hsum4x8_i32(vm[0], vm[1], vm[2], vm[3]));
-        const __m256 dm = _mm256_permutevar8x32_ps(
-            _mm256_cvtph_ps(_mm_setr_epi32((int)dd[0], (int)dd[1], (int)dd[2], (int)dd[3])), dsel);
+        const __m128 msum = _mm_cvtepi32_ps(mi);
+        const __m256 dm = _mm256_permutevar8x32_ps(_mm256_cvtph_ps(dd), dsel);
         const __m128 y = _mm_set1_ps(yd[s]);
         acc = _mm_add_ps(acc, _mm_mul_ps(_mm_mul_ps(y, _mm256_castps256_ps128(dm)), isum));
         acc = _mm_sub_ps(acc, _mm_mul_ps(_mm_mul_ps(y, _mm256_extractf128_ps(dm, 1)), msum));
