@@ -51,9 +51,10 @@
  * and for token-by-token decode; builds: -march=native (AVX-512 VNNI+VBMI),
  * AVX2, clang, aarch64 NEON dotprod and plain NEON under qemu):
  *   f32 / f16 weights:  measured <= 1.2e-6;           guaranteed < 1e-5
- *                       (f16 panel prefill, LFM2-350M shapes, 32 tokens:
- *                       9.8e-7 against the scalar build; AVX2 panels
- *                       9.0e-7, AVX-512 9.1e-7 when those were added)
+ *                       (f16 panel prefill, LFM2-350M shapes, 32 tokens,
+ *                       against the scalar build: AVX-512 9.8e-7 when
+ *                       added; with the AVX2 panels, AVX2 9.0e-7 and
+ *                       AVX-512 9.1e-7)
  *   q8_0 / q4_0:        measured <= 8e-3 (LFM2-350M shapes, 16 layers),
  *                       <= 1e-3 (small genome with MoE layers),
  *                       <= 2e-5 (tiny 4-layer genome); guaranteed < 2e-2
