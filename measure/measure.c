@@ -963,19 +963,26 @@ static void normalize_by_reference(sh_mrecord *res, json_t *reference)
  * pairs included; normalize_by_reference divides by a reading taken before
  * the candidate, which drifts on its own.  reference gets "paired" {pairs,
  * ratio, ratio_low, ratio_high, coverage, the reference's estimate beside the
- * candidate (decode_ms, _low, _high), reps, quiet_reps}, "relative" (the
- * ratio) and, with an anchor, "factor" (normalized / decode_ms). */
+ * candidate (decode_ms, _low, _high), reps, quiet_reps, and each pair's
+ * ratio and start in seconds after the measurement began (pair_ratios,
+ * pair_t_s)}, "relative" (the ratio) and, with an anchor, "factor"
+ * (normalized / decode_ms). */
 static void normalize_paired(sh_mrecord *res, json_t *reference, const measure_acc *a)
 {
     const int n = a->pair_ratio.n;
     double m = 0, lo = 0, hi = 0, re, rlo, rhi;
     if (n) sh_median_ci(a->pair_ratio.v, n, &m, &lo, &hi);
     paired_reference_estimate(a, &re, &rlo, &rhi);
+    json_t *ratios = json_array(), *times = json_array();
+    for (int i = 0; i < n; i++) {
+        json_array_append_new(ratios, json_real(a->pair_ratio.v[i]));
+        json_array_append_new(times, json_real(a->pair_t.v[i]));
+    }
     json_object_set_new(reference, "paired",
-                        json_pack("{s:i,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:i,s:i}", "pairs", n, "ratio", m, "ratio_low",
-                                  lo, "ratio_high", hi, "coverage", n ? sh_median_ci_coverage(n) : 0.0, "decode_ms",
-                                  re, "decode_ms_low", rlo, "decode_ms_high", rhi, "reps", a->ref_reps, "quiet_reps",
-                                  a->ref_rep_med.n));
+                        json_pack("{s:i,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:i,s:i,s:o,s:o}", "pairs", n, "ratio", m,
+                                  "ratio_low", lo, "ratio_high", hi, "coverage", n ? sh_median_ci_coverage(n) : 0.0,
+                                  "decode_ms", re, "decode_ms_low", rlo, "decode_ms_high", rhi, "reps", a->ref_reps,
+                                  "quiet_reps", a->ref_rep_med.n, "pair_ratios", ratios, "pair_t_s", times));
     res->rel_to_reference = m;
     json_object_set_new(reference, "relative", json_real(m));
     double anchor = num_field(reference, "anchor_ms");

@@ -341,6 +341,7 @@ static void use_normalized(sh_report *r)
     json_t *cfg = r->run.config_json ? json_loads(r->run.config_json, 0, NULL) : NULL;
     const char *rank = json_string_value(json_object_get(json_object_get(cfg, "measure"), "rank"));
     r->decode_normalized = rank && !strcmp(rank, "normalized");
+    r->decode_paired = json_is_true(json_object_get(json_object_get(cfg, "measure"), "reference_paired"));
     json_decref(cfg);
     if (!r->decode_normalized) return;
     for (int i = 0; i < r->n_points; i++) {
@@ -397,8 +398,11 @@ static void set_decode_estimator(sh_report *r)
     size_t len = 0;
     if (r->decode_normalized)
         len = (size_t)snprintf(r->decode_estimator, sizeof r->decode_estimator, "%s",
-                               "normalized by the run's reference genome (x its first trusted reading / "
-                               "the reading before; presets as measured), of the ");
+                               r->decode_paired ? "normalized by the run's reference genome (its first trusted "
+                                                  "reading x the median ratio to the reference measured beside "
+                                                  "each point; presets as measured), of the "
+                                                : "normalized by the run's reference genome (x its first trusted "
+                                                  "reading / the reading before; presets as measured), of the ");
     if (len >= sizeof r->decode_estimator) return;
     if (n == 0) {
         snprintf(r->decode_estimator + len, sizeof r->decode_estimator - len, "%s", SH_DECODE_ESTIMATOR);

@@ -77,7 +77,9 @@ typedef struct sh_report {
     /* what the decode column shows: the estimator the rows were stored with
      * (older rows keep theirs), "mixed: A; B" if they differ, the current
      * SH_DECODE_ESTIMATOR if no row says */
-    char decode_estimator[256];
+    char decode_estimator[320];
+    bool decode_paired;                     /* ... by the reference measured beside each point
+                                               (search --paired; run config measure.reference_paired) */
     bool decode_normalized;                 /* the run ranked decode_ms normalized by its reference
                                                genome; its points show that figure (presets as measured) */
 } sh_report;

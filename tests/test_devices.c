@@ -1087,6 +1087,13 @@ static void test_measure_paired_reference(void **state)
     assert_true(fabs(json_number_value(json_object_get(pj, "ratio_low")) - 40) < 1e-6);
     assert_true(fabs(json_number_value(json_object_get(pj, "ratio_high")) - 40) < 1e-6);
     assert_int_equal(json_integer_value(json_object_get(pj, "reps")), r.reps);
+    json_t *pr = json_object_get(pj, "pair_ratios"), *pt = json_object_get(pj, "pair_t_s");
+    assert_int_equal((int)json_array_size(pr), pairs);
+    assert_int_equal((int)json_array_size(pt), pairs);
+    for (int i = 0; i < pairs; i++) {
+        assert_true(fabs(json_number_value(json_array_get(pr, (size_t)i)) - 40) < 1e-6);
+        if (i) assert_true(json_number_value(json_array_get(pt, (size_t)i)) >= json_number_value(json_array_get(pt, (size_t)i - 1)));
+    }
     /* the candidate itself ran at both board speeds: its figure moved */
     double m = json_number_value(json_object_get(res, "decode_ms_median"));
     assert_true(m > 20.5 || r.decode_ms_high > 20.5);

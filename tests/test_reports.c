@@ -1077,7 +1077,7 @@ static void put_score(sh_db *db, const sh_genome *g, double acc)
 }
 
 #define N_FIX 6
-static int64_t fixture_run, empty_run, analytic_run, normalized_run;
+static int64_t fixture_run, empty_run, analytic_run, normalized_run, paired_run;
 
 /* A search run with a reference genome that ranked normalized figures: two
  * genomes measured on "fixture-box", the first with a figure normalized by
@@ -1089,6 +1089,11 @@ static void build_normalized_run(sh_db *db)
     if (sh_db_create_run(db, "normalized", "{\"kind\":\"search\",\"measure\":{\"reference\":\"d=64 v=256 hd=32 "
                          "| conv(3)/swiglu(64)\",\"reference_every\":1,\"rank\":\"normalized\"}}", 3,
                          &normalized_run, &err) != 0)
+        fail_msg("%s", err.msg);
+    /* the same with the reference paired with each invocation (search --paired) */
+    if (sh_db_create_run(db, "normalized-paired", "{\"kind\":\"search\",\"measure\":{\"reference\":\"d=64 "
+                         "v=256 hd=32 | conv(3)/swiglu(64)\",\"reference_every\":1,\"reference_paired\":true,"
+                         "\"rank\":\"normalized\"}}", 3, &paired_run, &err) != 0)
         fail_msg("%s", err.msg);
     static sh_genome g[2];
     for (int i = 0; i < 2; i++) {
@@ -1263,6 +1268,7 @@ static void test_report_data(void **state)
     assert_true(r.decode_normalized);
     assert_true(!strncmp(r.decode_estimator, "normalized by the run's reference genome", 40));
     assert_non_null(strstr(r.decode_estimator, SH_DECODE_ESTIMATOR));
+    assert_null(strstr(r.decode_estimator, "beside"));
     assert_int_equal(r.n_points, 2);
     int n_norm = 0;
     for (int i = 0; i < 2; i++) {
@@ -1288,6 +1294,12 @@ static void test_report_data(void **state)
     fclose(cf);
     assert_non_null(strstr(csv, ",decode_ms_median,decode_ms_measured,stability,"));
     free(csv);
+    sh_report_free(&r);
+    /* paired: the label says by what the figures were divided */
+    if (sh_report_load(db, paired_run, &r, &err) != 0) fail_msg("%s", err.msg);
+    assert_true(r.decode_normalized && r.decode_paired);
+    assert_non_null(strstr(r.decode_estimator, "the median ratio to the reference measured beside each point"));
+    assert_non_null(strstr(r.decode_estimator, SH_DECODE_ESTIMATOR));
     sh_report_free(&r);
     assert_int_equal(sh_report_load(db, 999, &r, &err), -1);
     assert_true(err.msg[0] != 0);
