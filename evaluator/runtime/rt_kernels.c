@@ -1981,7 +1981,17 @@ static inline float q6k_row_token(const uint8_t *row, int nsb, const rt_act *a, 
  * integers.  The kernels were bound by the instruction count, about 95 per
  * row and super-block before (q4_K in cache 16.2-17.4 -> 18.6-20.4 GB/s, one
  * core, dev/kqbench; from L3 with the prefetch below back 12.6-13.7 ->
- * 17.2-18.5).  The 4 rows' bytes are prefetched KQ_PF ahead in the stream. */
+ * 17.2-18.5).  The 4 rows' bytes are prefetched KQ_PF ahead in the stream.
+ * q6_K: the 4 rows' bodies as straight code (q6k_row_sb), each row's
+ * offset term 32 * o from one vpmaddwd of its 16 scales against 16 * bsum
+ * (no second hadd tree), the sums kept negated (32 * o - isum, undone in
+ * the float step by a subtraction: the same bits) and the 4 fp16 d
+ * gathered in a general register; the 32-weight step (and/shift/or,
+ * vpmaddubsw, scale shuffle, vpmaddwd) is unchanged.  In cache, one core,
+ * 1.05-1.08x (dev microbench, 256 x 4096); from DRAM, 2 threads, dev/mtbench
+ * w2 (2048 x 8192) 19.6-20.6 -> 25.4-26.1 GB/s, the K = 2048 shapes
+ * 1.05-1.10x.  Loading the scale vectors from a per-row table (vmovddup)
+ * instead of the shuffles was slower. */
 
 /* lane i = the sum of the 8 lanes of v_i (exact) */
 static inline __m128i hsum4x8_i32(__m256i v0, __m256i v1, __m256i v2, __m256i v3)
@@ -2086,50 +2096,69 @@ static inline __attribute__((always_inline)) void q45k_rows4(const int type, con
     _mm_storeu_ps(out, acc);
 }
 
+static inline int kq_ld16(const uint8_t *p)
+{
+    uint16_t h;
+    memcpy(&h, p, 2);
+    return h;
+}
+
+/* q6k_rows4's work on one row and super-block: 32 * o - isum in 8 int32
+ * lanes, o = sum_g sc_g * bsum_g (bs16 = 16 * bsum_g), exact.  Called 4
+ * times as straight code (always_inline; GCC 12 kept a loop over the rows
+ * and ran it 5-10% slower) */
+static inline __attribute__((always_inline)) __m256i q6k_row_sb(const uint8_t *b, const int8_t *qs, __m256i bs16,
+                                                               const __m256i sel[4])
+{
+    const __m256i m4 = _mm256_set1_epi8(0x0F), m30 = _mm256_set1_epi8(0x30);
+    /* the 16 scales as int16 (y), each half's 8 in both 128-bit lanes (z) */
+    const __m256i y = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(const void *)(b + 192)));
+    const __m256i z[2] = {_mm256_permute4x64_epi64(y, 0x44), _mm256_permute4x64_epi64(y, 0xEE)};
+    const __m256i o16 = _mm256_madd_epi16(y, bs16);   /* lanes sum to 16 * o */
+    __m256i v = _mm256_add_epi32(o16, o16);
+    for (int n = 0; n < 2; n++) {
+        const int8_t *qn = qs + 128 * n;
+        const __m256i l0 = _mm256_loadu_si256((const __m256i *)(const void *)(b + 64 * n));
+        const __m256i l1 = _mm256_loadu_si256((const __m256i *)(const void *)(b + 64 * n + 32));
+        const __m256i h = _mm256_loadu_si256((const __m256i *)(const void *)(b + 128 + 32 * n));
+        /* bits 2k, 2k+1 of each qh byte to bits 4, 5 of that byte (the 16-bit
+         * shifts move other bytes' bits in only outside the mask) */
+        const __m256i u[4] = {
+            _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_and_si256(_mm256_slli_epi16(h, 4), m30)),
+            _mm256_or_si256(_mm256_and_si256(l1, m4), _mm256_and_si256(_mm256_slli_epi16(h, 2), m30)),
+            _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4), _mm256_and_si256(h, m30)),
+            _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4), _mm256_and_si256(_mm256_srli_epi16(h, 2), m30))};
+        for (int k = 0; k < 4; k++) {
+            const __m256i qv = _mm256_loadu_si256((const __m256i *)(const void *)(qn + 32 * k));
+            v = _mm256_sub_epi32(v, _mm256_madd_epi16(_mm256_maddubs_epi16(u[k], qv), _mm256_shuffle_epi8(z[n], sel[k])));
+        }
+    }
+    return v;
+}
+
 static inline void q6k_rows4(const uint8_t *row0, size_t rb, int nsb, const rt_act *a, int t, float *out)
 {
     const int8_t *q = a->kq + (size_t)t * a->K;
     const float *yd = a->kd + (size_t)t * nsb;
     const int16_t *bs = a->kbs + (size_t)t * nsb * 16;
-    const __m256i m4 = _mm256_set1_epi8(0x0F), m30 = _mm256_set1_epi8(0x30);
     const __m256i sel[4] = {kq_sel16(0, 1), kq_sel16(2, 3), kq_sel16(4, 5), kq_sel16(6, 7)};
     __m128 acc = _mm_setzero_ps();
     for (int s = 0; s < nsb; s++) {
         const int8_t *qs = q + (size_t)s * RT_QKK;
-        const __m256i bsv = _mm256_loadu_si256((const __m256i *)(const void *)(bs + (size_t)s * 16));
+        const uint8_t *b = row0 + (size_t)s * RT_Q6K_BYTES;
         kq_prefetch(row0 + (size_t)s * 4 * RT_Q6K_BYTES, 4 * RT_Q6K_BYTES);
-        __m256i vi[4], vo[4];
-        uint16_t dh[4];
-        for (int i = 0; i < 4; i++) {
-            const uint8_t *b = row0 + (size_t)i * rb + (size_t)s * RT_Q6K_BYTES;
-            memcpy(&dh[i], b + 208, 2);
-            const __m128i sc16 = _mm_loadu_si128((const __m128i *)(const void *)(b + 192));
-            /* o = sum_g sc_g * bsum_g (offset 32 of the stored values), exact */
-            vo[i] = _mm256_madd_epi16(_mm256_cvtepi8_epi16(sc16), bsv);
-            __m256i v = _mm256_setzero_si256();
-            for (int n = 0; n < 2; n++) {
-                const int8_t *qn = qs + 128 * n;
-                const __m256i sv = _mm256_broadcastsi128_si256(_mm_cvtepi8_epi16(n ? _mm_srli_si128(sc16, 8) : sc16));
-                __m256i l0 = _mm256_loadu_si256((const __m256i *)(const void *)(b + 64 * n));
-                __m256i l1 = _mm256_loadu_si256((const __m256i *)(const void *)(b + 64 * n + 32));
-                __m256i h = _mm256_loadu_si256((const __m256i *)(const void *)(b + 128 + 32 * n));
-                __m256i u1 = _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_and_si256(_mm256_slli_epi16(h, 4), m30));
-                __m256i u2 = _mm256_or_si256(_mm256_and_si256(l1, m4), _mm256_and_si256(_mm256_slli_epi16(h, 2), m30));
-                __m256i u3 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4), _mm256_and_si256(h, m30));
-                __m256i u4 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
-                                             _mm256_and_si256(_mm256_srli_epi16(h, 2), m30));
-                const __m256i u[4] = {u1, u2, u3, u4};
-                for (int k = 0; k < 4; k++) {
-                    __m256i qv = _mm256_loadu_si256((const __m256i *)(const void *)(qn + 32 * k));
-                    v = _mm256_add_epi32(v, _mm256_madd_epi16(_mm256_maddubs_epi16(u[k], qv), _mm256_shuffle_epi8(sv, sel[k])));
-                }
-            }
-            vi[i] = v;
-        }
-        __m128i isum = hsum4x8_i32(vi[0], vi[1], vi[2], vi[3]);
-        isum = _mm_sub_epi32(isum, _mm_slli_epi32(hsum4x8_i32(vo[0], vo[1], vo[2], vo[3]), 5));
-        const __m128 d4 = _mm_cvtph_ps(_mm_setr_epi16((short)dh[0], (short)dh[1], (short)dh[2], (short)dh[3], 0, 0, 0, 0));
-        acc = _mm_add_ps(acc, _mm_mul_ps(_mm_mul_ps(_mm_set1_ps(yd[s]), d4), _mm_cvtepi32_ps(isum)));
+        /* 16 * bsum_g: bsum in [-2048, 2032], so 16 * bsum fits int16 exactly */
+        const __m256i bs16 = _mm256_slli_epi16(_mm256_loadu_si256((const __m256i *)(const void *)(bs + (size_t)s * 16)), 4);
+        const __m256i v0 = q6k_row_sb(b, qs, bs16, sel), v1 = q6k_row_sb(b + rb, qs, bs16, sel);
+        const __m256i v2 = q6k_row_sb(b + 2 * rb, qs, bs16, sel), v3 = q6k_row_sb(b + 3 * rb, qs, bs16, sel);
+        /* the 4 rows' fp16 d gathered in a general register */
+        const uint64_t dw = (uint64_t)kq_ld16(b + 208) | (uint64_t)kq_ld16(b + rb + 208) << 16 |
+                            (uint64_t)kq_ld16(b + 2 * rb + 208) << 32 | (uint64_t)kq_ld16(b + 3 * rb + 208) << 48;
+        /* -isum: acc - (yd d) (-isum) has the bits of acc + (yd d) isum
+         * (int -> float, the product and the sum are exact under negation) */
+        const __m128i nisum = hsum4x8_i32(v0, v1, v2, v3);
+        const __m128 d4 = _mm_cvtph_ps(_mm_cvtsi64_si128((long long)dw));
+        acc = _mm_sub_ps(acc, _mm_mul_ps(_mm_mul_ps(_mm_set1_ps(yd[s]), d4), _mm_cvtepi32_ps(nisum)));
     }
     _mm_storeu_ps(out, acc);
 }
