@@ -12,6 +12,7 @@
  * some shapes it ran below the kernel (2 threads), so check it against
  * bench/membw.c before reading a ratio as a loss.
  * run:   ./mtbench [--threads 2] [--type q4_0|q8_0|q4_k|q6_k|f16] [--mib 512] [--reps 7] [--only NAME]
+ *        [--pages 4k: the copies on 4 KiB pages, MADV_NOHUGEPAGE]
  * Prefetch distances in one process (--pf-list 4096,8192: each kernel pass
  * repeated at those distances): build with -DMT_PF_VAR -DPACKED_PF=mt_pf
  * -DKQ_PPF=mt_pf -include F, F a header holding "extern int mt_pf;". */
@@ -33,12 +34,14 @@ static double now_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
+static int small_pages;   /* --pages 4k: weights on 4 KiB pages (a board without THP) */
+
 static void *huge_alloc(size_t bytes)
 {
     void *p = NULL;
     size_t hp = (size_t)2 << 20;
     if (posix_memalign(&p, hp, (bytes + hp - 1) / hp * hp)) return NULL;
-    (void)madvise(p, (bytes + hp - 1) / hp * hp, MADV_HUGEPAGE);
+    (void)madvise(p, (bytes + hp - 1) / hp * hp, small_pages ? MADV_NOHUGEPAGE : MADV_HUGEPAGE);
     return p;
 }
 
@@ -105,6 +108,7 @@ int main(int argc, char **argv)
                    "               [--hidden 2048] [--ff 8192] [--kv 512] [--vocab 65536] [--only NAME]\n"
                    "               [--rows R --k K: with --only custom, one R x K matrix]\n"
                    "               [--read-pf BYTES: the plain read prefetches into L2 this far ahead]\n"
+                   "               [--pages 4k: weights on 4 KiB pages, not huge pages]\n"
                    "               [--pf-list A,B,..: kernel passes at these prefetch distances (MT_PF_VAR builds)]\n"
                    "shapes: qkv out in_proj w1w3 w2 head custom; --mib 0: two copies (in cache if small)\n");
             return 0;
@@ -125,6 +129,7 @@ int main(int argc, char **argv)
             for (const char *c = v; *c && npf < 8; c = strchr(c, ',') ? strchr(c, ',') + 1 : c + strlen(c)) pfl[npf++] = atoi(c);
         }
         else if (!strcmp(argv[i - 1], "--k")) ck = atoi(v);
+        else if (!strcmp(argv[i - 1], "--pages")) small_pages = !strcmp(v, "4k");
         else if (!strcmp(argv[i - 1], "--type")) {
             if ((type = rt_type_parse(v)) < 0 || type == RT_MIX_Q4_K_M || type == RT_MIX_Q5_K_M) {
                 fprintf(stderr, "mtbench: --type: '%s' is not a single type\n", v);
