@@ -420,6 +420,8 @@ typedef struct driver {
     long fresh;             /* evaluations computed in this session   */
     long base_evals;        /* evaluations at the last boundary       */
     long in_batch;          /* completed in the current batch         */
+    bool revisiting;        /* evaluating population members again (revisit_population) */
+    long remeasured;        /* ... how many so far, in this session   */
     int last_front;
     double last_hv;
     bool started;           /* generation 0 is complete */
@@ -530,6 +532,7 @@ static void report(driver *d, bool generation_end)
         p.eta_s = p.elapsed_s / (double)d->fresh * (double)(p.budget - p.evals);
     p.generation_end = generation_end;
     p.jobs = d->eval.jobs_state;
+    p.remeasured = d->remeasured;
     d->fn(d->fn_ctx, &p);
 }
 
@@ -537,8 +540,12 @@ static void on_eval_done(void *ctx, bool ok)
 {
     driver *d = ctx;
     (void)ok;
-    d->fresh++;
-    d->in_batch++;
+    if (d->revisiting) {   /* the same individuals again: not against the budget */
+        d->remeasured++;
+    } else {
+        d->fresh++;
+        d->in_batch++;
+    }
     report(d, false);
 }
 
@@ -648,7 +655,10 @@ static int restore_population(driver *d, json_t *s, const sh_rng *rng, sh_err *e
             goto out;
     /* the stored evaluations (an evaluation set back to pending by
      * revisit_population before a kill is evaluated again here) */
-    if (sh_search_evaluate(&d->eval, g, sizeof *g, (int)n_pop, pts, err) < 0)
+    d->revisiting = true;   /* stored already: only such a member is evaluated, and it is no new evaluation */
+    int erc = sh_search_evaluate(&d->eval, g, sizeof *g, (int)n_pop, pts, err);
+    d->revisiting = false;
+    if (erc < 0)
         goto out;
     json_t *lo = json_object_get(s, "hv_lo"), *hi = json_object_get(s, "hv_hi");
     if (json_array_size(lo) == (size_t)d->eval.n_obj && json_array_size(hi) == (size_t)d->eval.n_obj) {
@@ -742,14 +752,10 @@ static int revisit_population(driver *d, const sh_moea_evaluator *ev, sh_err *er
         memcpy(&g[i], sh_moea_individual(d->m, i), sizeof *g);
     k = sh_search_stale(&d->eval, g, sizeof *g, n, redo, err);
     if (k > 0) {
-        if (d->eval.measure.progress) {
-            char line[160];
-            snprintf(line, sizeof line, "search: %d population member(s) rest on measurements marked unstable since "
-                     "(a later reference ran faster): measuring them again", k);
-            d->eval.measure.progress(d->eval.measure.progress_ctx, line);
-        }
+        d->revisiting = true;
         if (sh_moea_reevaluate(d->m, redo, ev, err) < 0)
             k = -1;
+        d->revisiting = false;
     }
 out:
     free(redo);

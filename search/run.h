@@ -46,6 +46,9 @@ typedef struct sh_search_progress {
     double eta_s;               /* NaN when unknown                           */
     bool generation_end;        /* false: an evaluation just completed        */
     sh_search_jobs jobs;        /* cluster executor's jobs (jobs.active)      */
+    long remeasured;            /* population members evaluated again in this
+                                   session because a measurement behind them was
+                                   marked unstable later (not in evals)         */
 } sh_search_progress;
 
 typedef void (*sh_search_progress_fn)(void *ctx, const sh_search_progress *p);

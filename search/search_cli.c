@@ -45,6 +45,7 @@ static void on_progress(void *ctx, const sh_search_progress *p)
         json_object_set_new(o, "hypervolume", isfinite(p->hypervolume) ? json_real(p->hypervolume) : json_null());
         json_object_set_new(o, "elapsed_s", json_real(p->elapsed_s));
         json_object_set_new(o, "eta_s", isfinite(p->eta_s) ? json_real(p->eta_s) : json_null());
+        if (p->remeasured) json_object_set_new(o, "remeasured", json_integer(p->remeasured));
         if (p->jobs.active)
             json_object_set_new(o, "jobs", json_pack("{s:i, s:i, s:i, s:i, s:i, s:i}", "waiting", p->jobs.waiting,
                                                      "pending", p->jobs.pending, "running", p->jobs.running,
@@ -68,9 +69,12 @@ static void on_progress(void *ctx, const sh_search_progress *p)
         snprintf(hv, sizeof hv, "-");
     /* the same facts on a terminal (redrawn) and in a log (a line every few seconds,
      * and one at every generation end) */
-    char jobs[128] = "";
+    char jobs[192] = "";
+    size_t jl = 0;
+    if (p->remeasured)   /* members whose measurement was marked unstable later, measured again */
+        jl = (size_t)snprintf(jobs, sizeof jobs, ", re-measured %ld", p->remeasured);
     if (p->jobs.active)
-        snprintf(jobs, sizeof jobs, ", jobs %d waiting %d pending %d running %d done%s", p->jobs.waiting,
+        snprintf(jobs + jl, sizeof jobs - jl, ", jobs %d waiting %d pending %d running %d done%s", p->jobs.waiting,
                  p->jobs.pending, p->jobs.running, p->jobs.done, p->jobs.failed ? " (some failed)" : "");
     const char *fmt = "search run %" PRId64 ": gen %d, evaluation %ld/%ld (%.0f%%), front %d, hv %s, "
                       "elapsed %s, eta %s%s";

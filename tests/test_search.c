@@ -1609,8 +1609,16 @@ static void test_search_remeasures_member_marked_unstable(void **state)
     assert_int_equal(sqlite3_exec(sq, sql, NULL, NULL, NULL), SQLITE_OK);
     assert_int_equal(sqlite3_exec(sq, "UPDATE runs SET status = 'running', config_json = json_set(config_json, "
                                       "'$.budget', 3)", NULL, NULL, NULL), SQLITE_OK);
-    char *resume[] = {(char *)starhil_bin(), "--db", db, "search", "resume", "marked", "--quiet", NULL};
+    char *resume[] = {(char *)starhil_bin(), "--db", db, "search", "resume", "marked", "--json", NULL};
     search_run_ok(resume, out, errf, "resume");
+    /* the progress events say a member was measured again, and it is not
+     * counted as a new evaluation against the budget of 3 */
+    char *events = search_read_file(out);
+    assert_non_null(events);
+    assert_non_null(strstr(events, "\"remeasured\":1"));
+    for (const char *e = strstr(events, "\"evaluations\":"); e; e = strstr(e + 1, "\"evaluations\":"))
+        assert_true(atoi(e + strlen("\"evaluations\":")) <= 3);
+    free(events);
     /* measured again, in place (on a busy host it may be unstable again:
      * then the candidate fails, as any unstable measurement does) */
     snprintf(sql, sizeof sql, "SELECT count(*) FROM evaluations WHERE id = %d AND ifnull(stability_reason, '') NOT "
