@@ -771,11 +771,12 @@ static int attempt(measure_ctx *c, measure_acc *a, sh_err *err)
         int est_quiet;
         rc = acc_add(c, a, &b, &qm, &half, &est_quiet, err);
         if (rc) return rc;
-        progress(&c->o, "measure %s on %s: %d reps (%d quiet), decode %.3f ms, interval +-%.1f%%", c->hash,
-                 c->rec->name, a->reps, a->quiet_reps, qm, qm > 0 ? 100 * half / qm : 0);
-        if (c->ref_exe && a->pair_ratio.n)
-            progress(&c->o, "measure %s on %s: %d pair(s) with the reference %s, latest ratio %.4f", c->hash,
-                     c->rec->name, a->pair_ratio.n, c->ref_hash, a->pair_ratio.v[a->pair_ratio.n - 1]);
+        char pairs[96] = "";   /* one line per step: a second one would replace it on a terminal */
+        if (c->ref_exe)
+            snprintf(pairs, sizeof pairs, ", %d pair(s) with the reference, latest ratio %.4f", a->pair_ratio.n,
+                     a->pair_ratio.n ? a->pair_ratio.v[a->pair_ratio.n - 1] : 0.0);
+        progress(&c->o, "measure %s on %s: %d reps (%d quiet), decode %.3f ms, interval +-%.1f%%%s", c->hash,
+                 c->rec->name, a->reps, a->quiet_reps, qm, qm > 0 ? 100 * half / qm : 0, pairs);
         /* taking turns over CPUs: not before every CPU set had its turn, and
          * judged on the repetitions of the set the estimate comes from */
         if (a->n_groups >= c->pin_cycle && (!c->ref_exe || a->pair_ratio.n >= PAIRED_MIN_PAIRS) &&
