@@ -801,9 +801,48 @@ static inline void w_group(const uint8_t *base, int type, __m512i Z[8], __m512 *
  * group its scales first: groups are 288 / 544 bytes, so in 64-byte aligned
  * rows every vector load falls on one cache line (no split loads).
  * Blocks past the last full group keep the ggml layout. */
-#ifndef PACKED_PF
-#define PACKED_PF 4096   /* software prefetch distance of the packed decode kernel */
+/* Software prefetch of the decode kernels: each weight byte is prefetched
+ * into L2 (T1) some distance ahead and, on Intel, into L1 (T0) a second
+ * distance ahead.  A core streaming one row range keeps too few misses in
+ * flight on its own (the loads sit behind the kernel's arithmetic in the
+ * out-of-order window); a plain read of the same bytes needs no prefetch.
+ * Distances by CPU vendor, measured with dev/mtbench --pf-list (each kernel
+ * pass at several distances interleaved in one process, LFM2-1.2B shapes,
+ * 2 threads, weights on huge pages):
+ *   Zen 4 / Zen 5: T1 4096 for q4_0, q8_0 and the k-quants, no T0 (into L1
+ *     the prefetches competed with the demand loads and were slower).
+ *   Sapphire Rapids VM (session 15): q4_0 and q8_0 T1 2048 + T0 512, +4-10%
+ *     per shape over T1 4096 alone; q6_K T1 2048 + T0 2304 (into L1 most of a
+ *     3360-byte tile ahead), +6-8% over T1 1024; q4_K T1 1024 + T0 256.
+ *     For q4_K dev/mtbench and the whole model disagree: there a T0 of 512
+ *     made the kernel 5% slower, while LFM2-1.2B Q4_K_M decode (alternating
+ *     variant pairs, everything else equal) ran 1.01-1.08x faster with it
+ *     than without, and 256 was 1.00-1.02x faster than 512, 1024 slower.
+ *     Whole-model decode, new / old, 4 alternating pairs: LFM2-1.2B q4_0
+ *     1.07-1.11x, q8_0 1.05-1.11x; LFM2-350M q8_0 1.04-1.08x, q4_0 0.96-1.07x.
+ * -DPACKED_PF=N / -DKQ_PPF=N fix the T1 distance of q4_0-q8_0 / the k-quants
+ * and -DPF_T0=N the T0 one for every CPU, for such experiments. */
+typedef struct pf_plan { size_t t1, t0; } pf_plan;
+static pf_plan prefetch_plan(int type)
+{
+    const int intel = __builtin_cpu_is("intel");
+    pf_plan p = { 4096, 0 };
+    if (intel) {
+        const int kq45 = type == RT_Q4_K || type == RT_Q5_K;
+        p.t1 = kq45 ? 1024 : 2048;
+        p.t0 = kq45 ? 256 : type == RT_Q6_K ? 2304 : 512;
+    }
+#ifdef PACKED_PF
+    if (type == RT_Q4_0 || type == RT_Q8_0) p.t1 = (size_t)(PACKED_PF);
 #endif
+#ifdef KQ_PPF
+    if (type == RT_Q4_K || type == RT_Q5_K || type == RT_Q6_K) p.t1 = (size_t)(KQ_PPF);
+#endif
+#ifdef PF_T0
+    p.t0 = (size_t)(PF_T0);
+#endif
+    return p;
+}
 static inline size_t pk_qoff(const uint8_t *g) { return ((uintptr_t)g & 63) ? 32 : 0; }
 static inline size_t pk_soff(const uint8_t *g, int nv) { return ((uintptr_t)g & 63) ? 0 : (size_t)nv * 64; }
 static void pack_group(uint8_t *g, int type)
@@ -959,11 +998,8 @@ static inline __m512 q8_group_one(const uint8_t *base, const uint8_t *gx4, __m51
 /* The full groups of one decode row, one kernel per weight layout; each
  * returns the 16 lane sums (the leftover blocks are added by the caller). */
 
-/* packed weights (q4_0): prefetch into L2 (T1) PACKED_PF ahead, since a core
- * streaming one row range keeps too few misses in flight on its own; into
- * L1 (T0) the prefetches compete with the demand loads for miss buffers and
- * were slower (A/B on Zen4, 1 and 2 threads) */
-static inline __m512 row_groups_packed(const uint8_t *row, const uint8_t *gx, int ng, int type, int shift)
+/* packed weights (q4_0, q8_0), prefetched as prefetch_plan says */
+static inline __m512 row_groups_packed(const uint8_t *row, const uint8_t *gx, int ng, int type, int shift, pf_plan pp)
 {
     const size_t bb = type == RT_Q4_0 ? RT_Q4_BYTES : RT_Q8_BYTES;
     const int pf_lines = type == RT_Q4_0 ? 5 : 9;   /* lines of a group at any alignment */
@@ -971,8 +1007,12 @@ static inline __m512 row_groups_packed(const uint8_t *row, const uint8_t *gx, in
     for (int g = 0; g < ng; g++) {
         __m512i Z[8];
         __m512 dw;
-        const uint8_t *pf = row + (size_t)g * 16 * bb + PACKED_PF;
+        const uint8_t *pf = row + (size_t)g * 16 * bb + pp.t1;
         for (int l = 0; l < pf_lines; l++) _mm_prefetch((const char *)(pf + 64 * l), _MM_HINT_T1);
+        if (pp.t0) {
+            const uint8_t *p0 = row + (size_t)g * 16 * bb + pp.t0;
+            for (int l = 0; l < pf_lines; l++) _mm_prefetch((const char *)(p0 + 64 * l), _MM_HINT_T0);
+        }
         w_group_packed(row + (size_t)g * 16 * bb, type, Z, &dw);
         acc = group_dot(Z, dw, gx + (size_t)g * RT_GX_BYTES, shift, acc);
     }
@@ -1017,12 +1057,13 @@ static inline __attribute__((always_inline)) void decode_rows(int kind, const rt
                                                               int t, const uint8_t *gxt, float *y, size_t ldy)
 {
     const int type = w->type, K = w->cols, nb = K / RT_QK, ng = nb / 16, shift = type == RT_Q4_0 ? 3 : 7;
+    const pf_plan pp = prefetch_plan(type);
     int r = r0;
     for (; r + 16 <= r1; r += 16) {
         __m512 acc[16];
         for (int i = 0; i < 16; i++) {
             const uint8_t *row = w->data + (size_t)(r + i) * w->row_bytes;
-            if (kind == ROWS_PACKED) acc[i] = row_groups_packed(row, gxt, ng, type, shift);
+            if (kind == ROWS_PACKED) acc[i] = row_groups_packed(row, gxt, ng, type, shift, pp);
 #if defined(__AVX512VBMI__)
             else if (kind == ROWS_Q8_PERMUTE) acc[i] = row_groups_q8_permute(row, gxt, ng);
 #endif
@@ -1036,7 +1077,7 @@ static inline __attribute__((always_inline)) void decode_rows(int kind, const rt
     for (; r < r1; r++) {
         const uint8_t *row = w->data + (size_t)r * w->row_bytes;
         __m512 acc;
-        if (kind == ROWS_PACKED) acc = row_groups_packed(row, gxt, ng, type, shift);
+        if (kind == ROWS_PACKED) acc = row_groups_packed(row, gxt, ng, type, shift, pp);
 #if defined(__AVX512VBMI__)
         else if (kind == ROWS_Q8_PERMUTE) acc = row_groups_q8_permute(row, gxt, ng);
 #endif
@@ -2571,24 +2612,13 @@ static inline __m512i ktile_u(int type, const uint8_t *t, int p)
     return u;
 }
 
-/* software prefetch distance (bytes) of the packed k-quant decode: 4 KiB,
- * as for q4_0 (8 KiB before; on LFM2-1.2B shapes, 2 threads, Zen 5,
- * interleaved in one process by dev/mtbench: q4_K 1.01-1.10x, q6_K
- * 0.99-1.03x; 2, 3 and 6 KiB were no better).  On Intel it is 1 KiB
- * (kq_prefetch_distance): on a Sapphire Rapids VM (2 threads) dev/mtbench --pf-list
- * gave the q4_K kernel 1 KiB as the best of 0.5-16 KiB on every LFM2 shape,
- * +8-13% over 4 KiB (q6_K +2-3%; q4_0's kernel there still preferred 4 KiB),
- * and LFM2-1.2B Q4_K_M decode ran 7% faster in alternating variant pairs
- * (docs in README, "A Sapphire Rapids host").  -DKQ_PPF=N sets one distance
- * for every CPU for such experiments, -DPACKED_PF=N the q4_0 / q8_0 one. */
-static inline size_t kq_prefetch_distance(void)
-{
-#ifdef KQ_PPF
-    return KQ_PPF;
-#else
-    return __builtin_cpu_is("intel") ? 1024 : 4096;
-#endif
-}
+/* the packed k-quant decode prefetches as prefetch_plan says (T1 4 KiB on
+ * AMD: 8 KiB before; on LFM2-1.2B shapes, 2 threads, Zen 5, interleaved in
+ * one process by dev/mtbench: q4_K 1.01-1.10x, q6_K 0.99-1.03x; 2, 3 and
+ * 6 KiB were no better.  On Sapphire Rapids the q4_K kernel's best T1 was
+ * 1 KiB of 0.5-16 KiB on every LFM2 shape, +8-13% over 4 KiB, and LFM2-1.2B
+ * Q4_K_M decode ran 7% faster in alternating variant pairs, session 12;
+ * the T0 prefetches came in session 15). */
 static inline size_t ktile_bytes(int type) { return 16 * rt_row_bytes(type, RT_QKK); }
 
 /* an activation dword in every lane */
@@ -2602,7 +2632,7 @@ static inline __m512i bcast4(const int8_t *p)
 /* one token against one band: the 16 rows' sums, in k_tile16's integer and
  * float steps (so k_row_token's bits per row) */
 static inline __attribute__((always_inline)) __m512 kband_token(const int type, const uint8_t *band, int nsb,
-                                                                const rt_act *a, int t, size_t pf)
+                                                                const rt_act *a, int t, pf_plan pp)
 {
     const size_t tb = ktile_bytes(type);
     const int8_t *q = a->kq + (size_t)t * a->K;
@@ -2612,7 +2642,9 @@ static inline __attribute__((always_inline)) __m512 kband_token(const int type, 
     __m512 acc = _mm512_setzero_ps();
     for (int s = 0; s < nsb; s++) {
         const uint8_t *tl = band + (size_t)s * tb;
-        for (size_t o = 0; o < tb; o += 64) _mm_prefetch((const char *)(tl + pf + o), _MM_HINT_T1);
+        for (size_t o = 0; o < tb; o += 64) _mm_prefetch((const char *)(tl + pp.t1 + o), _MM_HINT_T1);
+        if (pp.t0)
+            for (size_t o = 0; o < tb; o += 64) _mm_prefetch((const char *)(tl + pp.t0 + o), _MM_HINT_T0);
         const int8_t *qs = q + (size_t)s * RT_QKK;
         /* the dot products first, the scales after: fewer live registers */
         __m512i ga[16];
@@ -2696,15 +2728,15 @@ static void mm_kquant_packed_decode(const rt_mat *w, const rt_act *a, int r0, in
                                     float *y, size_t ldy)
 {
     const int nsb = w->cols / RT_QKK;
-    const size_t pf = kq_prefetch_distance();
+    const pf_plan pp = prefetch_plan(w->type);
     for (int rb = r0 / 16 * 16; rb < r1; rb += 16) {
         const uint8_t *band = w->data + (size_t)rb * w->row_bytes;
         int lo = r0 > rb ? r0 - rb : 0, hi = r1 - rb < 16 ? r1 - rb : 16;
         __mmask16 m = (__mmask16)(((1u << hi) - 1u) & ~((1u << lo) - 1u));
         for (int t = t0; t < t1; t++) {
-            __m512 v = w->type == RT_Q4_K ? kband_token(RT_Q4_K, band, nsb, a, t, pf)
-                     : w->type == RT_Q5_K ? kband_token(RT_Q5_K, band, nsb, a, t, pf)
-                                          : kband_token(RT_Q6_K, band, nsb, a, t, pf);
+            __m512 v = w->type == RT_Q4_K ? kband_token(RT_Q4_K, band, nsb, a, t, pp)
+                     : w->type == RT_Q5_K ? kband_token(RT_Q5_K, band, nsb, a, t, pp)
+                                          : kband_token(RT_Q6_K, band, nsb, a, t, pp);
             _mm512_mask_storeu_ps(y + (size_t)t * ldy + rb, m, v);
         }
     }
