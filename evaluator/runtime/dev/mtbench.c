@@ -17,9 +17,11 @@
  * repeated at those distances): build with -DMT_PF_VAR -DPACKED_PF=mt_pf
  * -DKQ_PPF=mt_pf -include F, F a header holding "extern int mt_pf;"; with
  * -DPACKED_PF='(mt_pf % 100000)' -DPF_T0='(mt_pf / 100000)' an entry
- * 51202048 is T0 512 + T1 2048 (rt_kernels.c, prefetch_plan).  Compare
- * entries of one list only: the first column (the built-in distances,
- * measured first) ran 5-8% under the same distances in the list. */
+ * 51202048 is T0 512 + T1 2048 (rt_kernels.c, prefetch_plan).  In such a
+ * build the first column runs at mt_pf's initial value (T1 4096, no T0),
+ * not at prefetch_plan's distances.  For the k-quants this bench and the
+ * whole model have disagreed (prefetch_plan's comment): check a distance in
+ * alternating variant pairs before keeping it. */
 #define _GNU_SOURCE
 #include <malloc.h>
 #include <stdatomic.h>
